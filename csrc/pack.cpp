@@ -1,0 +1,1 @@
+// Left-zero-padded batch packing (filled in by the staging work).

@@ -1,0 +1,276 @@
+"""Load daily OHLC bars and validate them, naming the symbol, column and row of every problem.
+
+Nothing is dropped or repaired silently: problems raise :class:`PriceDataError`, unless the
+caller asks for ``on_invalid="drop"`` or ``"ffill"``, in which case the touched rows are counted,
+reported with a warning and recorded in ``frame.attrs["repairs"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+PRICE_COLUMNS = ("Open", "High", "Low", "Close")
+OPTIONAL_COLUMNS = ("Volume", "Adj Close")
+SYMBOL_COLUMNS = ("ticker", "symbol")
+ON_INVALID = ("raise", "drop", "ffill")
+ADJUST = (None, "adj_close")
+
+
+class PriceDataError(ValueError):
+    """Bad price data. ``symbol``, ``column``, ``row`` (0-based position in the input for that
+    symbol) and ``date`` say where; the message says what and how to fix it."""
+
+    def __init__(self, message, *, symbol=None, column=None, row=None, date=None):
+        self.symbol, self.column, self.row, self.date = symbol, column, row, date
+        where = []
+        if symbol is not None:
+            where.append(f"symbol {symbol!r}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}" + (f" ({_fmt_date(date)})" if date is not None else ""))
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+def _fmt_date(date) -> str:
+    if isinstance(date, pd.Timestamp):
+        return date.strftime("%Y-%m-%d") if date == date.normalize() else str(date)
+    return str(date)
+
+
+def load_prices(
+    path_or_frame,
+    symbol: str | Iterable[str] | None = None,
+    *,
+    adjust: str | None = None,
+    on_invalid: str = "raise",
+    min_rows: int = 1,
+):
+    """Load and validate daily OHLC bars.
+
+    Parameters
+    ----------
+    path_or_frame:
+        A CSV path (plain or ``.gz``), a Parquet path, or a DataFrame. Columns ``Date``, ``Open``,
+        ``High``, ``Low``, ``Close`` (any case), optional ``Volume`` and ``Adj Close``, optional
+        ``Ticker``/``Symbol`` for multi-symbol data. A DataFrame may carry the dates as its index.
+    symbol:
+        One symbol (returns a DataFrame), several (returns ``{symbol: DataFrame}``) or None (a
+        single-symbol input gives a DataFrame; a multi-symbol input gives a dict of all symbols).
+    adjust:
+        ``"adj_close"`` rescales Open/High/Low/Close by ``Adj Close / Close`` (splits and
+        dividends); the dates where that factor changes are in ``frame.attrs["adjustments"]``.
+    on_invalid:
+        ``"raise"`` (default), ``"drop"`` rows with a bad value, or ``"ffill"`` bad values from the
+        previous row. Either repair warns with the number of rows it touched.
+    min_rows:
+        Fewest rows a symbol must have.
+
+    Returns a frame indexed by ``Date`` (sorted, unique) with float columns Open, High, Low, Close
+    and Volume / Adj Close when present; ``frame.attrs["symbol"]`` names the symbol.
+    """
+    if on_invalid not in ON_INVALID:
+        raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
+    if adjust not in ADJUST:
+        raise ValueError(f"adjust must be one of {ADJUST}, got {adjust!r}")
+    raw, source = _read(path_or_frame)
+    raw = _normalise_columns(raw, source)
+    sym_col = next((c for c in raw.columns if c.lower() in SYMBOL_COLUMNS), None)
+
+    if sym_col is None:
+        name = symbol if isinstance(symbol, str) else _single_name(symbol, source)
+        return _validate_one(raw, name, adjust, on_invalid, min_rows)
+
+    available = list(dict.fromkeys(raw[sym_col].astype(str)))
+    wanted = [symbol] if isinstance(symbol, str) else (available if symbol is None else list(symbol))
+    for s in wanted:
+        if s not in available:
+            raise PriceDataError(
+                f"unknown symbol {s!r} in {source}; available: {', '.join(available)}", symbol=s
+            )
+    frames = {}
+    for s in wanted:
+        part = raw[raw[sym_col].astype(str) == s].drop(columns=[sym_col]).reset_index(drop=True)
+        frames[s] = _validate_one(part, s, adjust, on_invalid, min_rows)
+    if isinstance(symbol, str) or (symbol is None and len(frames) == 1):
+        return next(iter(frames.values()))
+    return frames
+
+
+def _single_name(symbol, source):
+    if symbol is None:
+        return None
+    names = list(symbol)
+    if len(names) != 1:
+        raise PriceDataError(f"{source} holds one unnamed series; cannot select symbols {names}")
+    return names[0]
+
+
+def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
+    if isinstance(path_or_frame, pd.DataFrame):
+        frame = path_or_frame
+        if not any(c.lower() == "date" for c in map(str, frame.columns)):
+            frame = frame.reset_index()
+            if frame.columns[0] == "index":
+                frame = frame.rename(columns={"index": "Date"})
+        return frame.copy(), "the given DataFrame"
+    path = os.fspath(path_or_frame)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"price file not found: {path}")
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path), path
+    # Read as text first so a stray word in a price column is reported, not turned into NaN.
+    return pd.read_csv(path, dtype=str, keep_default_na=False), path
+
+
+def _normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    canonical = {c.lower(): c for c in ("Date",) + PRICE_COLUMNS + OPTIONAL_COLUMNS}
+    canonical["adj_close"] = canonical["adjclose"] = "Adj Close"
+    renamed = {}
+    for col in frame.columns:
+        key = str(col).strip().lower()
+        if key in canonical:
+            renamed[col] = canonical[key]
+    frame = frame.rename(columns=renamed)
+    missing = [c for c in ("Date",) + PRICE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PriceDataError(
+            f"missing column(s) {missing} in {source}; found {list(map(str, frame.columns))}",
+            column=missing[0],
+        )
+    return frame
+
+
+def _to_numeric(frame, column, symbol, dates):
+    values = frame[column]
+    as_text = values.astype(str).str.strip()
+    numeric = pd.to_numeric(as_text.replace({"": "nan"}), errors="coerce")
+    text_nan = as_text.str.lower().isin(["nan", "", "na", "n/a", "null", "none", "inf", "-inf"])
+    bad = numeric.isna() & ~text_nan & values.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PriceDataError(
+            f"non-numeric value {values.iloc[i]!r}", symbol=symbol, column=column, row=i,
+            date=dates.iloc[i],
+        )
+    return numeric.astype(float)
+
+
+def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
+    frame = raw.reset_index(drop=True)
+    dates = pd.to_datetime(frame["Date"], errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise PriceDataError(
+            f"unparseable date {frame['Date'].iloc[i]!r}", symbol=symbol, column="Date", row=i
+        )
+    cols = [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in frame.columns]
+    out = pd.DataFrame({c: _to_numeric(frame, c, symbol, dates) for c in cols})
+    out.index = pd.DatetimeIndex(dates, name="Date")
+
+    dup = out.index.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise PriceDataError("duplicate date", symbol=symbol, column="Date", row=i, date=out.index[i])
+    if not out.index.is_monotonic_increasing:
+        i = int(np.flatnonzero(np.diff(out.index.asi8) < 0)[0]) + 1
+        raise PriceDataError(
+            f"dates are not in increasing order (follows {_fmt_date(out.index[i - 1])}); "
+            "sort the input by date",
+            symbol=symbol, column="Date", row=i, date=out.index[i],
+        )
+
+    repairs = {}
+    bad = _bad_cells(out)
+    if bad.any(axis=None):
+        if on_invalid == "raise":
+            _raise_first(out, bad, symbol)
+        rows = bad.any(axis=1).to_numpy()
+        if on_invalid == "drop":
+            out = out.loc[~rows]
+        else:  # ffill: a bad first row has nothing to fill from
+            if rows[0]:
+                _raise_first(out.iloc[:1], bad.iloc[:1], symbol, hint=" (cannot forward-fill row 0)")
+            out = out.mask(bad).ffill()
+            still = _bad_cells(out)
+            if still.any(axis=None):
+                _raise_first(out, still, symbol, hint=" (still invalid after forward-fill)")
+        repairs = {"method": on_invalid, "rows": int(rows.sum())}
+        warnings.warn(
+            f"{symbol or 'prices'}: on_invalid={on_invalid!r} touched {int(rows.sum())} row(s)",
+            stacklevel=3,
+        )
+
+    if len(out) < min_rows:
+        raise PriceDataError(
+            f"has {len(out)} rows; at least {min_rows} are needed", symbol=symbol
+        )
+
+    adjustments = []
+    if adjust == "adj_close":
+        if "Adj Close" not in out.columns:
+            raise PriceDataError("adjust='adj_close' needs an 'Adj Close' column", symbol=symbol,
+                                 column="Adj Close")
+        factor = out["Adj Close"] / out["Close"]
+        ratio = factor / factor.shift(1)
+        changed = np.flatnonzero((ratio - 1.0).abs().to_numpy() > 1e-6)
+        adjustments = [(out.index[i], float(ratio.iloc[i])) for i in changed]
+        for c in PRICE_COLUMNS:
+            out[c] = out[c] * factor
+
+    out.attrs["symbol"] = symbol
+    out.attrs["repairs"] = repairs
+    out.attrs["adjustments"] = adjustments
+    return out
+
+
+def _bad_cells(out: pd.DataFrame) -> pd.DataFrame:
+    """True where a price cell is NaN/inf/non-positive or breaks the OHLC envelope."""
+    prices = out[list(PRICE_COLUMNS)]
+    arr = prices.to_numpy()
+    bad = pd.DataFrame(~np.isfinite(arr) | (arr <= 0), index=out.index, columns=prices.columns)
+    with np.errstate(invalid="ignore"):
+        hi = out["High"] < np.maximum(out["Open"], out["Close"])
+        lo = out["Low"] > np.minimum(out["Open"], out["Close"])
+    bad["High"] |= hi.to_numpy()
+    bad["Low"] |= lo.to_numpy()
+    for c in OPTIONAL_COLUMNS:
+        if c in out.columns:
+            v = out[c].to_numpy()
+            bad[c] = ~np.isfinite(v) | ((v <= 0) if c == "Adj Close" else (v < 0))
+    return bad
+
+
+def _raise_first(out, bad, symbol, hint=""):
+    rows, cols = np.nonzero(bad.to_numpy())
+    order = np.lexsort((cols, rows))
+    r, c = int(rows[order[0]]), bad.columns[cols[order[0]]]
+    value = out[c].iloc[r]
+    if not np.isfinite(value):
+        what = f"{value} value"
+    elif c == "High" and value > 0 and value < max(out["Open"].iloc[r], out["Close"].iloc[r]):
+        what = f"High {value} is below max(Open, Close) = {max(out['Open'].iloc[r], out['Close'].iloc[r])}"
+    elif c == "Low" and value > 0 and value > min(out["Open"].iloc[r], out["Close"].iloc[r]):
+        what = f"Low {value} is above min(Open, Close) = {min(out['Open'].iloc[r], out['Close'].iloc[r])}"
+    else:
+        what = f"non-positive value {value}" if c != "Volume" else f"negative volume {value}"
+    raise PriceDataError(
+        f"{what}{hint}; fix the data or pass on_invalid='drop' or 'ffill'",
+        symbol=symbol, column=c, row=r, date=out.index[r],
+    )
+
+
+def require_rows(frame: pd.DataFrame, needed: int, purpose: str) -> None:
+    """Raise a PriceDataError naming the symbol when ``frame`` is shorter than ``needed``."""
+    if len(frame) < needed:
+        raise PriceDataError(
+            f"has {len(frame)} rows; {purpose} needs at least {needed}",
+            symbol=frame.attrs.get("symbol"),
+        )
