@@ -1,0 +1,178 @@
+"""Price loading and validation: every error names the symbol, the column and the row."""
+
+import gzip
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import totowalk as tw
+from totowalk import PriceDataError
+
+
+def _frame(n=5, overrides=None):
+    dates = pd.date_range("2020-01-01", periods=n, freq="B")
+    close = 100.0 + np.arange(n)
+    frame = pd.DataFrame(
+        {"Date": dates, "Open": close - 0.5, "High": close + 1.0, "Low": close - 1.0, "Close": close}
+    )
+    for (col, row), value in (overrides or {}).items():
+        frame[col] = frame[col].astype(object) if isinstance(value, str) else frame[col]
+        frame.loc[row, col] = value
+    return frame
+
+
+def _assert_names(err, symbol, column, row):
+    msg = str(err.value)
+    assert err.value.symbol == symbol and symbol in msg
+    assert err.value.column == column and repr(column) in msg
+    assert err.value.row == row and f"row {row}" in msg
+
+
+def test_valid_frame_round_trips():
+    frame = tw.load_prices(_frame(), symbol="TEST")
+    assert list(frame.columns) == ["Open", "High", "Low", "Close"]
+    assert frame.index.name == "Date" and frame.index.is_monotonic_increasing
+    assert frame.attrs["symbol"] == "TEST"
+
+
+def test_columns_are_case_insensitive_and_csv_gz_loads(tmp_path):
+    f = _frame().rename(columns=str.lower)
+    path = tmp_path / "p.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        f.to_csv(fh, index=False)
+    frame = tw.load_prices(path, symbol="X")
+    assert list(frame.columns) == ["Open", "High", "Low", "Close"] and len(frame) == 5
+
+
+def test_missing_column():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame().drop(columns=["Low"]), symbol="ABC")
+    assert err.value.column == "Low" and "Low" in str(err.value)
+
+
+def test_non_numeric_value(tmp_path):
+    path = tmp_path / "p.csv"
+    _frame(overrides={("Close", 3): "oops"}).to_csv(path, index=False)
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(path, symbol="ABC")
+    _assert_names(err, "ABC", "Close", 3)
+    assert "oops" in str(err.value) and "2020-01-06" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_or_inf_price(value):
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(overrides={("Open", 2): value}), symbol="ABC")
+    _assert_names(err, "ABC", "Open", 2)
+
+
+def test_non_positive_price():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(overrides={("Low", 1): 0.0}), symbol="ABC")
+    _assert_names(err, "ABC", "Low", 1)
+
+
+def test_high_below_open_close():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(overrides={("High", 4): 100.0}), symbol="ABC")
+    _assert_names(err, "ABC", "High", 4)
+    assert "below max(Open, Close)" in str(err.value)
+
+
+def test_low_above_open_close():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(overrides={("Low", 2): 150.0, ("High", 2): 160.0}), symbol="ABC")
+    _assert_names(err, "ABC", "Low", 2)
+
+
+def test_duplicate_dates():
+    f = _frame()
+    f.loc[3, "Date"] = f.loc[2, "Date"]
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(f, symbol="ABC")
+    _assert_names(err, "ABC", "Date", 3)
+    assert "duplicate" in str(err.value)
+
+
+def test_unsorted_dates():
+    f = _frame()
+    f.loc[[1, 2], "Date"] = f.loc[[2, 1], "Date"].to_numpy()
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(f, symbol="ABC")
+    _assert_names(err, "ABC", "Date", 2)
+
+
+def test_too_few_rows():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(), symbol="ABC", min_rows=10)
+    assert err.value.symbol == "ABC" and "5 rows" in str(err.value) and "10" in str(err.value)
+
+
+def test_explicit_repairs_count_rows():
+    bad = _frame(n=8, overrides={("Close", 3): np.nan, ("Open", 5): -1.0})
+    with pytest.warns(UserWarning, match="touched 2 row"):
+        dropped = tw.load_prices(bad, symbol="ABC", on_invalid="drop")
+    assert len(dropped) == 6 and dropped.attrs["repairs"] == {"method": "drop", "rows": 2}
+    with pytest.warns(UserWarning, match="touched 2 row"):
+        filled = tw.load_prices(bad, symbol="ABC", on_invalid="ffill")
+    assert len(filled) == 8
+    assert filled["Close"].iloc[3] == filled["Close"].iloc[2]
+    assert filled["Open"].iloc[5] == filled["Open"].iloc[4]
+
+
+def test_multi_symbol_selection_and_unknown_symbol(tmp_path):
+    a, b = _frame().assign(Ticker="AAA"), _frame().assign(Ticker="BBB")
+    path = tmp_path / "multi.csv"
+    pd.concat([a, b]).to_csv(path, index=False)
+    assert len(tw.load_prices(path, symbol="BBB")) == 5
+    both = tw.load_prices(path)
+    assert list(both) == ["AAA", "BBB"]
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(path, symbol="ZZZ")
+    assert err.value.symbol == "ZZZ" and "AAA" in str(err.value)
+
+
+def test_bad_row_in_multi_symbol_file_names_symbol(tmp_path):
+    a, b = _frame().assign(Ticker="AAA"), _frame(overrides={("High", 2): 50.0}).assign(Ticker="BBB")
+    path = tmp_path / "multi.csv"
+    pd.concat([a, b]).to_csv(path, index=False)
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(path)
+    _assert_names(err, "BBB", "High", 2)
+
+
+def test_bundled_datasets():
+    assert tw.datasets.list() == ["AAPL", "IBM", "MSFT", "GOOG", "FB"] or set(tw.datasets.list()) == {
+        "AAPL", "IBM", "MSFT", "GOOG", "FB"}
+    ibm = tw.datasets.load("IBM", adjust=None)
+    assert len(ibm) == 3270
+    assert ibm.index[0] == pd.Timestamp("2000-03-01") and ibm.index[-1] == pd.Timestamp("2013-03-01")
+    goog = tw.datasets.load("GOOG")
+    assert goog.index[0] == pd.Timestamp("2004-08-19")
+    with pytest.raises(PriceDataError, match="available"):
+        tw.datasets.load("NOPE")
+
+
+def test_split_adjustment_removes_aapl_splits():
+    raw = tw.datasets.load("AAPL", adjust=None)
+    raw_returns = raw["Close"].pct_change()
+    assert raw_returns.loc["2005-02-28"] < -0.4  # the unadjusted 2:1 split
+    adjusted = tw.datasets.load("AAPL", adjust="adj_close")
+    adj_returns = adjusted["Close"].pct_change()
+    assert abs(adj_returns.loc["2005-02-28"]) < 0.1
+    assert abs(adj_returns.loc["2000-06-21"]) < 0.1
+    # The real 2000-09-29 crash (about -52 %) is a market move, not a split: it stays.
+    assert adj_returns.loc["2000-09-29"] == pytest.approx(raw_returns.loc["2000-09-29"], rel=1e-6)
+    changes = dict(adjusted.attrs["adjustments"])
+    for split_day in ("2000-06-21", "2005-02-28"):
+        assert changes[pd.Timestamp(split_day)] == pytest.approx(2.0, rel=1e-9)
+    # High/Low keep bracketing Open/Close after rescaling.
+    assert (adjusted["High"] >= np.maximum(adjusted["Open"], adjusted["Close"]) * (1 - 1e-12)).all()
+
+
+def test_adjust_without_adj_close_column():
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(), symbol="ABC", adjust="adj_close")
+    assert err.value.column == "Adj Close"
