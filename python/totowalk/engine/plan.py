@@ -1,0 +1,137 @@
+"""Plan a forecast call: deduplicate identical contexts, bucket them by patch count, split by budget.
+
+Why bucket by ``ceil(L / patch_size)``: Toto's time-wise attention has no padding mask and its
+xPos positions count patches from the start of the padded array, so an extra all-padding patch
+changes the forecast. Contexts with the same patch count are left-padded to the same length a
+separate call would give them, so batching them changes nothing (rows are independent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .inputs import ContextBatch, content_digest
+
+__all__ = ["Batch", "ForecastPlan", "plan_forecast", "num_patches", "split_batch"]
+
+
+def num_patches(length: int, patch_size: int) -> int:
+    """Patches a context of ``length`` values occupies after left-padding: ceil(length / patch_size)."""
+    return -(-int(length) // int(patch_size))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Unique contexts that go through the model together.
+
+    Attributes
+    ----------
+    num_patches : int
+        Every member is left-padded to ``num_patches * patch_size`` values.
+    members : np.ndarray
+        (b,) int64 indices into the plan's unique contexts, ascending.
+    """
+
+    num_patches: int
+    members: np.ndarray
+
+
+@dataclass(frozen=True)
+class ForecastPlan:
+    """Where each request's forecast comes from.
+
+    Attributes
+    ----------
+    unique_series : list of np.ndarray
+        U float32 (V, L) contexts, in order of first appearance.
+    inverse : np.ndarray
+        (B,) int64: request i is answered by unique context ``inverse[i]``.
+    stream_keys : np.ndarray
+        (U, V) uint64 content hashes per (unique context, variate): the random-stream keys, so a
+        request's samples depend on its content only, never on batch position or neighbours.
+    batches : list of Batch
+        Each unique context appears in exactly one batch.
+    """
+
+    unique_series: list
+    inverse: np.ndarray
+    stream_keys: np.ndarray
+    batches: list
+
+    @property
+    def num_unique(self) -> int:
+        return len(self.unique_series)
+
+
+def _variate_keys(digest: bytes, num_variates: int) -> np.ndarray:
+    """(V,) uint64 keys: the digest's first 8 bytes for V = 1, a per-variate re-hash otherwise."""
+    if num_variates == 1:
+        return np.frombuffer(digest[:8], dtype="<u8").copy()
+    keys = [
+        hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(num_variates)
+    ]
+    return np.frombuffer(b"".join(keys), dtype="<u8").copy()
+
+
+def plan_forecast(
+    contexts: ContextBatch,
+    patch_size: int,
+    max_batch_tokens: int,
+    rows_per_context: int = 1,
+    extra_patches: int = 0,
+) -> ForecastPlan:
+    """Deduplicate, bucket by patch count and split buckets so no batch exceeds the token budget.
+
+    Parameters
+    ----------
+    contexts : ContextBatch
+        Validated requests.
+    patch_size : int
+        The model's patch length (64 for Toto).
+    max_batch_tokens : int
+        Budget of patch tokens per model call:
+        members * V * rows_per_context * (num_patches + extra_patches).
+        A single context over budget still gets a batch of its own (never dropped).
+    rows_per_context : int
+        Model rows one context occupies: 1 for one-pass forecasting, the number of sample paths
+        for autoregressive decoding.
+    extra_patches : int
+        Patches appended by autoregressive decoding (they occupy the KV cache too).
+
+    Returns
+    -------
+    ForecastPlan
+    """
+    if max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+    first_seen: dict = {}
+    unique_series, inverse, keys = [], np.empty(len(contexts), dtype=np.int64), []
+    for i, series in enumerate(contexts.series):
+        digest = content_digest(series)
+        uid = first_seen.get(digest)
+        if uid is None:
+            uid = first_seen[digest] = len(unique_series)
+            unique_series.append(series)
+            keys.append(_variate_keys(digest, series.shape[0]))
+        inverse[i] = uid
+    stream_keys = np.stack(keys) if keys else np.empty((0, contexts.num_variates), dtype=np.uint64)
+
+    patches = np.array([num_patches(s.shape[-1], patch_size) for s in unique_series], dtype=np.int64)
+    batches = []
+    for p in np.unique(patches):
+        members = np.flatnonzero(patches == p)
+        tokens_each = (int(p) + extra_patches) * contexts.num_variates * rows_per_context
+        per_batch = max(1, max_batch_tokens // tokens_each)
+        for start in range(0, len(members), per_batch):
+            batches.append(Batch(num_patches=int(p), members=members[start : start + per_batch]))
+    return ForecastPlan(unique_series=unique_series, inverse=inverse, stream_keys=stream_keys, batches=batches)
+
+
+def split_batch(batch: Batch) -> tuple:
+    """Halve a batch (used to retry after running out of device memory)."""
+    half = math.ceil(len(batch.members) / 2)
+    return Batch(batch.num_patches, batch.members[:half]), Batch(batch.num_patches, batch.members[half:])

@@ -1,0 +1,99 @@
+"""Planning: input validation, deduplication, bucketing by patch count, token-budget splits."""
+
+import numpy as np
+import pytest
+import torch
+
+from totowalk.engine.inputs import normalize_contexts
+from totowalk.engine.packing import pack_batch
+from totowalk.engine.plan import num_patches, plan_forecast, split_batch
+
+PATCH = 64
+
+
+def _contexts(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(n) for n in lengths]
+
+
+def test_num_patches_is_ceil():
+    assert [num_patches(n, PATCH) for n in (1, 63, 64, 65, 128, 129, 1450)] == [1, 1, 1, 2, 2, 3, 23]
+
+
+def test_dedupe_maps_every_request_to_identical_content():
+    base = _contexts([10, 70, 70, 200])
+    contexts = [base[0], base[1], base[0].copy(), base[2], base[1].astype(np.float32), base[3], base[0]]
+    plan = plan_forecast(normalize_contexts(contexts), PATCH, max_batch_tokens=10_000)
+    assert plan.num_unique == 4
+    for i, ctx in enumerate(contexts):
+        np.testing.assert_array_equal(plan.unique_series[plan.inverse[i]][0], np.float32(ctx))
+    # identical content -> identical stream key; different content -> different key
+    assert len(set(plan.stream_keys[:, 0].tolist())) == 4
+
+
+def test_float64_contexts_equal_in_float32_are_deduplicated():
+    x = np.linspace(1, 2, 100)
+    plan = plan_forecast(normalize_contexts([x, x + 1e-12]), PATCH, 10_000)
+    assert plan.num_unique == 1
+
+
+def test_buckets_never_pad_beyond_own_patch_count():
+    lengths = [1, 63, 64, 65, 127, 128, 129, 1000, 2000, 5]
+    plan = plan_forecast(normalize_contexts(_contexts(lengths)), PATCH, max_batch_tokens=10_000)
+    seen = []
+    for batch in plan.batches:
+        for uid in batch.members:
+            assert batch.num_patches == num_patches(plan.unique_series[uid].shape[-1], PATCH)
+            seen.append(int(uid))
+    assert sorted(seen) == list(range(plan.num_unique))
+
+
+def test_token_budget_splits_buckets_but_keeps_oversized_contexts():
+    lengths = [640] * 7 + [6400]  # 10 patches each, then one 100-patch context
+    plan = plan_forecast(normalize_contexts(_contexts(lengths)), PATCH, max_batch_tokens=30)
+    sizes = sorted((b.num_patches, len(b.members)) for b in plan.batches)
+    assert sizes == [(10, 1), (10, 3), (10, 3), (100, 1)]
+    ar = plan_forecast(normalize_contexts(_contexts([640] * 4)), PATCH, 60, rows_per_context=2, extra_patches=5)
+    assert [len(b.members) for b in ar.batches] == [2, 2]  # 2 rows x 15 patches = 30 tokens each
+
+
+def test_split_batch_halves():
+    plan = plan_forecast(normalize_contexts(_contexts([100] * 5)), PATCH, 10_000)
+    left, right = split_batch(plan.batches[0])
+    assert left.members.tolist() == [0, 1, 2] and right.members.tolist() == [3, 4]
+
+
+def test_array_inputs_and_multivariate():
+    rng = np.random.default_rng(1)
+    batch = normalize_contexts(rng.standard_normal((4, 100)))
+    assert len(batch) == 4 and not batch.multivariate and batch.series[0].shape == (1, 100)
+    mv = normalize_contexts(torch.randn(3, 2, 70))
+    assert mv.multivariate and mv.num_variates == 2 and mv.series[2].shape == (2, 70)
+    plan = plan_forecast(mv, PATCH, 10_000)
+    assert plan.stream_keys.shape == (3, 2) and plan.stream_keys[0, 0] != plan.stream_keys[0, 1]
+
+
+@pytest.mark.parametrize(
+    "contexts, message",
+    [
+        ([np.ones(5), np.array([])], "context 1: zero-length"),
+        ([np.ones(5), np.ones(5), np.array([1.0, np.nan, 2.0])], "context 2: non-finite value nan at position 1"),
+        ([np.array([1.0, np.inf])], "context 0: non-finite value inf at position 1"),
+        ([np.ones((2, 5)), np.ones((3, 5))], "context 1: has 3 variates"),
+        ([np.ones(5), np.ones((1, 5))], "context 1: mixes 1-D and 2-D"),
+        (np.ones(5), "single 1-D array is ambiguous"),
+        ([np.array([1e300])], "context 0: values overflow float32"),
+        ([np.array(["a", "b"])], "context 0: expected real numbers"),
+    ],
+)
+def test_bad_input_names_the_request(contexts, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        normalize_contexts(contexts)
+
+
+def test_pack_left_pads_with_mask():
+    series = [np.float32([[1, 2, 3]]), np.float32([[4, 5, 6, 7, 8]])]
+    values, mask = pack_batch(series, 8)
+    np.testing.assert_array_equal(values[0, 0], [0, 0, 0, 0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(mask[1, 0], [False] * 3 + [True] * 5)
+    assert values.dtype == np.float32 and values.shape == (2, 1, 8)
