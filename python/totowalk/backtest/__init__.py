@@ -1,0 +1,4 @@
+"""Walk-forward backtests: simulation windows, the run-wide forecast plan, strategies, reports.
+
+``backtest(...)`` and ``BacktestResult`` are the public entry points (see ``api.py``).
+"""

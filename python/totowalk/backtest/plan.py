@@ -1,0 +1,157 @@
+"""All forecast requests of a backtest run, deduplicated across symbols, simulations and steps.
+
+A context is determined by its symbol, key and length (LEGACY_SEMANTICS §2.3: it is
+``pct_1 … pct_ℓ`` of the full series whichever simulation asks for it), so ``K`` simulations need
+only ``K + 6`` distinct contexts per key. The plan lists each distinct context once, orders them by
+patch count so that engine batches hold contexts of similar length, and maps the results back to
+every (symbol, simulation, key, step) slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .windows import PRICE_KEYS, STEPS, WindowLayout, percent_changes
+
+PATCH = 64  # Toto's patch size: contexts with equal ceil(len / 64) batch together
+
+
+@dataclass
+class SymbolSeries:
+    """One symbol's validated prices, its windows and its per-key percent changes.
+
+    Attributes
+    ----------
+    symbol : str
+    frame : DataFrame with float64 Open/High/Low/Close (T rows), index as given
+    layout : WindowLayout of its K simulations
+    pct : dict key -> (T,) float64 percent changes (§2.1)
+    """
+
+    symbol: str
+    frame: pd.DataFrame
+    layout: WindowLayout
+    pct: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, symbol, frame, layout, keys=PRICE_KEYS):
+        pct = {key: percent_changes(frame[key].to_numpy()) for key in keys}
+        return cls(symbol, frame, layout, pct)
+
+
+class ForecastPlan:
+    """Distinct forecast requests of a run and the map from result slots to requests.
+
+    Attributes
+    ----------
+    series : list of SymbolSeries, in run order
+    keys : tuple of price keys
+    req_symbol, req_key, req_length : (U,) arrays describing each distinct request
+    slot_request : (R, len(keys), 7) int, request index of every (row, key, step) slot, where the
+        R rows are (symbol, simulation) pairs in run order (symbols, then simulation 0, 1, …)
+    """
+
+    def __init__(self, series: list[SymbolSeries], keys=PRICE_KEYS):
+        self.series = list(series)
+        self.keys = tuple(keys)
+        symbols, key_idx, lengths, slots = [], [], [], []
+        index = {}
+        for s_i, s in enumerate(self.series):
+            lengths_k = s.layout.context_lengths  # (K, 7)
+            sym_slots = np.empty((lengths_k.shape[0], len(self.keys), STEPS), dtype=np.int64)
+            for k_i, _ in enumerate(self.keys):
+                for (sim, step), length in np.ndenumerate(lengths_k):
+                    ident = (s_i, k_i, int(length))
+                    if ident not in index:
+                        index[ident] = len(symbols)
+                        symbols.append(s_i)
+                        key_idx.append(k_i)
+                        lengths.append(int(length))
+                    sym_slots[sim, k_i, step] = index[ident]
+            slots.append(sym_slots)
+        self.req_series = np.asarray(symbols, dtype=np.int64)
+        self.req_key = np.asarray(key_idx, dtype=np.int64)
+        self.req_length = np.asarray(lengths, dtype=np.int64)
+        self.slot_request = np.concatenate(slots, axis=0) if slots else np.empty((0, len(self.keys), STEPS), np.int64)
+
+    def __len__(self) -> int:
+        return int(self.req_length.shape[0])
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.slot_request.size)
+
+    def request_id(self, i: int) -> str:
+        """Stable text name of request ``i``: ``symbol|key|length``."""
+        return f"{self.series[self.req_series[i]].symbol}|{self.keys[self.req_key[i]]}|{self.req_length[i]}"
+
+    def context(self, i: int) -> np.ndarray:
+        """(ℓ,) float32 context of request ``i``: ``pct_1 … pct_ℓ`` of its key (§2.3)."""
+        pct = self.series[self.req_series[i]].pct[self.keys[self.req_key[i]]]
+        return pct[1 : self.req_length[i] + 1].astype(np.float32)
+
+    def batches(self, max_batch: int, todo=None) -> list[np.ndarray]:
+        """Request indices grouped by patch count, each group cut into chunks of ``max_batch``.
+
+        Parameters
+        ----------
+        max_batch : most contexts per forecaster call
+        todo : optional (U,) bool mask of requests still to compute (resume skips the rest)
+        """
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        idx = np.arange(len(self)) if todo is None else np.flatnonzero(todo)
+        patches = -(-self.req_length[idx] // PATCH)
+        order = np.lexsort((self.req_length[idx], self.req_key[idx], self.req_series[idx], patches))
+        idx, patches = idx[order], patches[order]
+        out = []
+        for p in np.unique(patches):
+            group = idx[patches == p]
+            out.extend(group[i : i + max_batch] for i in range(0, len(group), max_batch))
+        return out
+
+
+def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 512, done=None,
+                      on_batch=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Run every distinct request of ``plan`` through ``forecaster``.
+
+    Parameters
+    ----------
+    plan : ForecastPlan
+    forecaster : callable(list of (ℓ,) float32) -> ((B,) float32 point, (B,) float32 band)
+    max_batch : most contexts per forecaster call (contexts are grouped by patch count first)
+    done : optional ``(mask (U,) bool, point (U,), band (U,))`` of results already known (resume)
+    on_batch : optional ``on_batch(indices (B,), point (B,), band (B,))`` called after each batch,
+        e.g. to persist it
+    progress : optional tqdm-like object; ``update(B)`` is called after each batch
+
+    Returns
+    -------
+    point, band : (U,) float32 each
+    """
+    n = len(plan)
+    point = np.full(n, np.nan, dtype=np.float32)
+    band = np.full(n, np.nan, dtype=np.float32)
+    todo = np.ones(n, dtype=bool)
+    if done is not None:
+        mask, done_point, done_band = done
+        point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
+    for idx in plan.batches(max_batch, todo):
+        p, b = forecaster([plan.context(i) for i in idx])
+        p, b = np.asarray(p, np.float32), np.asarray(b, np.float32)
+        if p.shape != (len(idx),) or b.shape != (len(idx),):
+            raise ValueError(
+                f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts"
+            )
+        bad = ~np.isfinite(p)
+        if bad.any():
+            raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
+        point[idx], band[idx] = p, b
+        if on_batch is not None:
+            on_batch(idx, p, b)
+        if progress is not None:
+            progress.update(len(idx))
+    return point, band
