@@ -1,0 +1,266 @@
+"""``backtest()``: prices -> run-wide forecast plan -> forecaster -> vectorized strategies -> result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..data import PriceDataError, load_prices
+from . import clean, legacy
+from .arrays import WalkForwardArrays, build_arrays
+from .forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .plan import ForecastPlan, SymbolSeries, compute_forecasts
+from .settings import (
+    CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread,
+)
+from .store import RunStore, fingerprint, frame_digest
+from .summary import summarize
+from .windows import PRICE_KEYS, PROFILES, validate_price_frame, window_layout
+
+LEGACY_MAXDIFF_WARNING = (
+    "legacy profile: MaxDiff / MaxDiffAlwaysOn figures use limit offsets fitted in-sample on the "
+    "very days they report (LEGACY_SEMANTICS §11.1); they overstate what the strategy earns"
+)
+_PROFILE_MODULES = {"legacy": legacy, "clean": clean}
+
+
+@dataclass
+class BacktestResult:
+    """Outcome of :func:`backtest`.
+
+    Attributes
+    ----------
+    simulations : DataFrame, one row per (symbol, simulation); columns ``symbol``,
+        ``simulation`` (0 = the most recent window) and the result fields (in the legacy profile
+        exactly the classic result row's names)
+    summary : DataFrame indexed by symbol plus ``"(all)"``: means over simulations, walk-forward
+        stats, ``best_strategy``
+    forecasts : DataFrame, one row per (symbol, simulation, key, step): ``context_end`` (row
+        position of the context's last price), ``prediction``, ``band``, ``actual`` (NaN when the
+        target is outside the window)
+    profile : "legacy" or "clean"
+    settings : dict of the run's settings (fees, spread and how it was chosen, forecaster, …)
+    warnings : list of str the report must show (e.g. in-sample MaxDiff offsets)
+    """
+
+    simulations: pd.DataFrame
+    summary: pd.DataFrame
+    forecasts: pd.DataFrame
+    profile: str
+    settings: dict
+    warnings: list = field(default_factory=list)
+
+
+def backtest(
+    prices,
+    symbol: str | None = None,
+    *,
+    symbols=None,
+    num_simulations: int = 10,
+    engine=None,
+    forecaster=None,
+    profile: str = "legacy",
+    is_crypto=False,
+    fee=None,
+    spread=None,
+    aggregate: str = DEFAULT_AGGREGATE,
+    max_batch: int = 512,
+    out_dir=None,
+    resume: bool = False,
+    progress: bool = False,
+    model_name: str | None = None,
+) -> BacktestResult:
+    """Walk-forward backtest of one or many symbols.
+
+    Parameters
+    ----------
+    prices : DataFrame (one symbol, or several with a ``Ticker``/``Symbol`` column), or a dict
+        ``{symbol: DataFrame}``. Columns Open/High/Low/Close (Volume optional), one row per bar
+        in chronological order.
+    symbol : name of a single-symbol frame (used in errors and output); or the one symbol to pick
+    symbols : symbols to run from a dict or multi-symbol frame (default: all, in order)
+    num_simulations : K windows per symbol; simulation 0 is the most recent
+    engine : a :class:`totowalk.ForecastEngine`; or
+    forecaster : ``fn(list of 1-D float32 contexts) -> (B,) point forecasts or (B, S) samples``
+    profile : ``"legacy"`` (LEGACY_SEMANTICS.md, defects included) or ``"clean"`` (§11 fixed)
+    is_crypto : bool for all symbols, or the collection of crypto symbols (365 days, 0.0015 fee,
+        no shorts where the legacy strategies disable them)
+    fee : fee per unit of position change; default 0.0005 stock / 0.0015 crypto
+    spread : bid/ask ratio; default 1.0 (no spread cost, stated in the report); also
+        ``"legacy-fallback"`` (1.05) or ``"legacy-module-default"``
+    aggregate : sample aggregation spec of the point forecast (legacy default trimmed_mean_10)
+    max_batch : most contexts per forecaster call (results do not depend on it)
+    out_dir, resume : persist forecasts and rows incrementally in ``out_dir``; ``resume=True``
+        continues a run stored there (same settings and data, else an error)
+    progress : show tqdm progress bars
+    model_name : name of the engine's model for the report (e.g. ``random:toto-tiny``)
+
+    Returns
+    -------
+    BacktestResult
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    frames = collect_frames(prices, symbol, symbols)
+    fc = as_forecaster(engine, forecaster, aggregate)
+    if model_name is not None and hasattr(fc, "model_name"):
+        fc.model_name = model_name
+    crypto = resolve_crypto(is_crypto, list(frames))
+    spread_value, spread_note = resolve_spread(spread)
+    settings = RunSettings(
+        profile=profile, num_simulations=int(num_simulations), symbols=list(frames), crypto=crypto,
+        fee=resolve_fees(fee, crypto),
+        trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
+        spread=spread_value, spread_note=spread_note, aggregate=aggregate, keys=list(PRICE_KEYS),
+        forecaster=fc.describe(),
+    )
+    series = [
+        SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s))
+        for s, f in frames.items()
+    ]
+    plan = ForecastPlan(series, PRICE_KEYS)
+
+    store = None
+    if out_dir is not None:
+        digest = fingerprint(settings.to_dict(), {s: frame_digest(f) for s, f in frames.items()})
+        store = RunStore(out_dir, digest, settings.to_dict(), resume=resume)
+    elif resume:
+        raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
+
+    point, band = _forecast(plan, fc, max_batch, store, progress)
+    arrays = build_arrays(plan, point, band)
+    rows = _evaluate(arrays, settings, store, progress)
+    module = _PROFILE_MODULES[profile]
+    simulations = module.order_columns(rows)
+    notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
+    return BacktestResult(
+        simulations=simulations,
+        summary=summarize(simulations),
+        forecasts=forecast_table(arrays, plan.keys),
+        profile=profile,
+        settings=settings.to_dict(),
+        warnings=notes,
+    )
+
+
+def collect_frames(prices, symbol, symbols) -> dict:
+    """Validated ``{symbol: frame}`` in run order from any accepted ``prices`` form."""
+    if symbol is not None and symbols is not None:
+        raise ValueError("give symbol= (one) or symbols= (several), not both")
+    wanted = [symbol] if symbol is not None else (list(symbols) if symbols is not None else None)
+    if isinstance(prices, Mapping):
+        available = list(prices)
+        names = wanted if wanted is not None else available
+        for s in names:
+            if s not in prices:
+                raise PriceDataError(f"unknown symbol {s!r}; available: {', '.join(map(str, available))}",
+                                     symbol=s)
+        frames = {s: prices[s] for s in names}
+    elif isinstance(prices, pd.DataFrame):
+        lower = {str(c).strip().lower() for c in prices.columns}
+        if lower & {"ticker", "symbol"}:
+            loaded = load_prices(prices, symbol=wanted if wanted is not None else None)
+            frames = loaded if isinstance(loaded, dict) else {loaded.attrs["symbol"]: loaded}
+        else:
+            if wanted is not None and len(wanted) != 1:
+                raise ValueError(f"a single-symbol frame cannot supply symbols {wanted}")
+            name = wanted[0] if wanted else prices.attrs.get("symbol") or "series"
+            frames = {name: prices}
+    else:
+        raise TypeError(
+            f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}"
+        )
+    if not frames:
+        raise ValueError("no symbols to backtest")
+    return {s: validate_price_frame(f, s) for s, f in frames.items()}
+
+
+def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):
+    done, on_batch = None, None
+    if store is not None:
+        ids = [plan.request_id(i) for i in range(len(plan))]
+        done = store.load_forecasts(ids)
+
+        def on_batch(idx, p, b):
+            store.append_forecasts([ids[i] for i in idx], p, b)
+    bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx")
+    if done is not None:
+        bar.update(int(done[0].sum()))
+    try:
+        return compute_forecasts(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch,
+                                 progress=bar)
+    finally:
+        bar.close()
+
+
+def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress: bool) -> pd.DataFrame:
+    """Strategy rows for every (symbol, simulation), evaluated per symbol and persisted at once."""
+    module = _PROFILE_MODULES[settings.profile]
+    stored = store.load_rows() if store is not None else {}
+    frames = []
+    bar = _bar(progress, total=len(settings.symbols), desc="strategies", unit="symbol")
+    try:
+        for sym in settings.symbols:
+            rows = np.flatnonzero(arrays.symbol == sym)
+            todo = np.array([r for r in rows if (sym, int(arrays.simulation[r])) not in stored], dtype=np.int64)
+            fresh = None
+            if todo.size:
+                fresh = module.evaluate(arrays.take(todo), settings, sym)
+                if store is not None:
+                    for rec in fresh.to_dict(orient="records"):
+                        store.append_row(sym, rec["simulation"], rec)
+            kept = [stored[(sym, int(arrays.simulation[r]))] for r in rows
+                    if (sym, int(arrays.simulation[r])) in stored]
+            part = pd.concat([f for f in (fresh, _restored(kept, arrays, sym)) if f is not None],
+                             ignore_index=True)
+            frames.append(part.sort_values("simulation", kind="stable").reset_index(drop=True))
+            bar.update(1)
+    finally:
+        bar.close()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _restored(records: list, arrays: WalkForwardArrays, sym) -> pd.DataFrame | None:
+    """Rows read back from the journal; ``date`` is taken from the data again (JSON loses its type)."""
+    if not records:
+        return None
+    frame = pd.DataFrame.from_records(records)
+    dates = dict(zip(arrays.simulation[arrays.symbol == sym], arrays.date[arrays.symbol == sym]))
+    if "date" in frame:
+        frame["date"] = [dates[int(k)] for k in frame["simulation"]]
+    return frame
+
+
+def forecast_table(a: WalkForwardArrays, keys) -> pd.DataFrame:
+    """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
+
+    Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
+    """
+    r, steps = a.context_ends.shape
+    n_keys = len(keys)
+
+    def stack(d):  # dict key -> (R, 7)  ->  (R * n_keys * 7,)
+        return np.stack([d[k] for k in keys], axis=1).reshape(-1)
+
+    return pd.DataFrame({
+        "symbol": np.repeat(a.symbol, n_keys * steps),
+        "simulation": np.repeat(a.simulation, n_keys * steps),
+        "key": np.tile(np.repeat(np.asarray(keys, dtype=object), steps), r),
+        "step": np.tile(np.arange(steps), r * n_keys),
+        "context_end": np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1),
+        "prediction": stack(a.predictions),
+        "band": stack(a.bands),
+        "actual": stack(a.actuals),
+    })
+
+
+def _bar(enabled: bool, **kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not enabled, leave=False, **kwargs)
+
+
+__all__ = ["BacktestResult", "backtest", "LEGACY_MAXDIFF_WARNING"]

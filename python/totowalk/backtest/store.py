@@ -1,0 +1,179 @@
+"""Incremental results of a backtest run in a folder, so an interrupted run can resume.
+
+Layout of a results folder::
+
+    manifest.json            format tag, settings fingerprint, the settings themselves
+    forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band
+    simulation_rows.jsonl    one line per completed (symbol, simulation) result row
+
+Both journals are append-only and flushed after every line. A crash can leave at most a torn
+last line, which resume discards (that batch or row is recomputed). A folder whose manifest is
+missing, unreadable or carries another fingerprint is refused with :class:`RunStoreError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "totowalk-backtest-run"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FORECASTS = "forecast_batches.jsonl"
+ROWS = "simulation_rows.jsonl"
+
+
+class RunStoreError(RuntimeError):
+    """A results folder that cannot be used: corrupt, foreign, or not resumable as asked."""
+
+
+def json_default(value):
+    """JSON encoder hook for numpy scalars/arrays and pandas timestamps."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a results journal")
+
+
+def fingerprint(settings: dict, data_digests: dict) -> str:
+    """sha256 over the settings that change results and the digest of each symbol's prices."""
+    blob = json.dumps({"settings": settings, "data": data_digests}, sort_keys=True,
+                      default=json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def frame_digest(frame) -> str:
+    """sha256 of a price frame's index labels and float64 OHLC(V) values."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, frame.index)).encode())
+    for col in frame.columns:
+        h.update(col.encode())
+        h.update(np.ascontiguousarray(frame[col].to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()
+
+
+class RunStore:
+    """Append-only journal of one run's forecasts and result rows in ``folder``."""
+
+    def __init__(self, folder, fingerprint_hex: str, settings: dict, *, resume: bool):
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint_hex
+        manifest = self.folder / MANIFEST
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RunStoreError(f"results path {self.folder} exists and is not a folder")
+        existing = self.folder.is_dir() and any(self.folder.iterdir())
+        if existing:
+            if not resume:
+                raise RunStoreError(
+                    f"results folder {self.folder} is not empty; pass --resume (resume=True) to "
+                    "continue the run stored there, or choose an empty folder"
+                )
+            self._check_manifest(manifest, settings)
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            body = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                    "fingerprint": fingerprint_hex, "settings": settings}
+            tmp = manifest.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body, indent=2, default=json_default))
+            os.replace(tmp, manifest)
+
+    def _check_manifest(self, manifest: Path, settings: dict) -> None:
+        if not manifest.is_file():
+            raise RunStoreError(
+                f"{self.folder} is not a totowalk results folder (no {MANIFEST}); refusing to "
+                "resume into it"
+            )
+        try:
+            body = json.loads(manifest.read_text())
+        except (OSError, ValueError) as err:
+            raise RunStoreError(f"corrupt {manifest}: {err}") from err
+        if not isinstance(body, dict) or body.get("format") != FORMAT:
+            raise RunStoreError(f"{manifest} is not a totowalk backtest manifest (format "
+                                f"{body.get('format') if isinstance(body, dict) else None!r})")
+        if body.get("format_version") != FORMAT_VERSION:
+            raise RunStoreError(f"{manifest} has format_version {body.get('format_version')!r}; "
+                                f"this totowalk reads {FORMAT_VERSION}")
+        if body.get("fingerprint") != self.fingerprint:
+            stored = body.get("settings") or {}
+            differ = sorted(k for k in set(stored) | set(settings)
+                            if json.dumps(stored.get(k), default=json_default, sort_keys=True)
+                            != json.dumps(settings.get(k), default=json_default, sort_keys=True))
+            what = f"settings differ in {differ}" if differ else "the price data differ"
+            raise RunStoreError(
+                f"{self.folder} holds a different run ({what}); resume it with the same "
+                "settings and data, or choose an empty folder"
+            )
+
+    # -- journals ---------------------------------------------------------------------------
+
+    def _read_journal(self, name: str) -> list[dict]:
+        path = self.folder / name
+        if not path.is_file():
+            return []
+        text = path.read_text()
+        lines = text.split("\n")
+        torn = lines.pop()  # text after the last newline: empty, or a line cut by a crash
+        out = []
+        for number, line in enumerate(lines, 1):
+            try:
+                out.append(json.loads(line))
+            except ValueError as err:
+                raise RunStoreError(f"corrupt {path}, line {number}: {err}") from err
+        if torn:
+            # rewrite without the torn tail so later appends start on a fresh line
+            path.write_text("".join(line + "\n" for line in lines))
+        return out
+
+    def _append(self, name: str, record: dict) -> None:
+        line = json.dumps(record, default=json_default, allow_nan=True)
+        with open(self.folder / name, "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+    def load_forecasts(self, request_ids: list[str]):
+        """Stored results for the given request ids: ``(mask (U,), point (U,), band (U,))``."""
+        where = {rid: i for i, rid in enumerate(request_ids)}
+        n = len(request_ids)
+        mask = np.zeros(n, dtype=bool)
+        point = np.full(n, np.nan, dtype=np.float32)
+        band = np.full(n, np.nan, dtype=np.float32)
+        for number, rec in enumerate(self._read_journal(FORECASTS), 1):
+            try:
+                ids, p, b = rec["ids"], rec["point"], rec["band"]
+                if not (len(ids) == len(p) == len(b)):
+                    raise ValueError("ids, point and band differ in length")
+            except (KeyError, TypeError, ValueError) as err:
+                raise RunStoreError(f"corrupt {self.folder / FORECASTS}, line {number}: {err}") from err
+            for rid, pv, bv in zip(ids, p, b):
+                if rid not in where:
+                    raise RunStoreError(f"{self.folder / FORECASTS} line {number} holds request "
+                                        f"{rid!r}, which this run does not ask for (foreign folder)")
+                i = where[rid]
+                mask[i], point[i], band[i] = True, pv, bv
+        return mask, point, band
+
+    def append_forecasts(self, request_ids: list[str], point: np.ndarray, band: np.ndarray) -> None:
+        """Persist one completed batch (float32 values survive the JSON round trip exactly)."""
+        self._append(FORECASTS, {"ids": list(request_ids), "point": [float(x) for x in point],
+                                 "band": [float(x) for x in band]})
+
+    def load_rows(self) -> dict:
+        """Stored result rows: ``{(symbol, simulation): row dict}``."""
+        rows = {}
+        for number, rec in enumerate(self._read_journal(ROWS), 1):
+            try:
+                rows[(rec["symbol"], int(rec["simulation"]))] = rec["row"]
+            except (KeyError, TypeError, ValueError) as err:
+                raise RunStoreError(f"corrupt {self.folder / ROWS}, line {number}: {err}") from err
+        return rows
+
+    def append_row(self, symbol: str, simulation: int, row: dict) -> None:
+        self._append(ROWS, {"symbol": symbol, "simulation": int(simulation), "row": row})
+

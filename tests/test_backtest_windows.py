@@ -1,0 +1,82 @@
+"""Simulation windows, percent changes and the run-wide deduplicated forecast plan."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from totowalk import PriceDataError
+from totowalk.backtest.plan import PATCH, ForecastPlan, SymbolSeries
+from totowalk.backtest.windows import percent_changes, validate_price_frame, window_layout
+
+
+def _prices(n, seed=0):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    return pd.DataFrame({"Open": close * 0.999, "High": close * 1.01, "Low": close * 0.99, "Close": close})
+
+
+def test_percent_changes_follow_the_legacy_rule():
+    pct = percent_changes(np.array([2.0, 3.0, 0.0, 5.0, 4.0]))
+    # pct_0 = 1; division by a zero previous price gives 0 (not inf)
+    np.testing.assert_array_equal(pct, [1.0, 0.5, -1.0, 0.0, -0.2])
+
+
+@pytest.mark.parametrize("profile,drop,first_target", [("legacy", 1, -7), ("clean", 0, -6)])
+def test_window_layout_positions(profile, drop, first_target):
+    lay = window_layout(50, 4, profile)
+    np.testing.assert_array_equal(lay.window_rows, 50 - drop - np.arange(4))
+    n = lay.window_rows[:, None]
+    np.testing.assert_array_equal(lay.target_rows, n + first_target + np.arange(7))
+    # contexts end one row before their target: no forecast sees its own outcome
+    np.testing.assert_array_equal(lay.context_ends, lay.target_rows - 1)
+    observed = lay.observed
+    assert observed[:, :6].all()
+    assert observed[:, 6].all() == (profile == "legacy")
+
+
+def test_too_few_rows_names_symbol_and_rows():
+    with pytest.raises(PriceDataError, match=r"symbol 'XYZ'.*has 12 rows.*at least 14"):
+        window_layout(12, 5, "legacy", symbol="XYZ")
+    window_layout(13, 5, "clean", symbol="XYZ")  # clean keeps the newest row: one fewer needed
+
+
+def test_nan_price_names_symbol_column_and_row():
+    frame = _prices(30)
+    frame.loc[17, "High"] = np.nan
+    with pytest.raises(PriceDataError) as err:
+        validate_price_frame(frame, "ABC")
+    assert (err.value.symbol, err.value.column, err.value.row) == ("ABC", "High", 17)
+    assert "row 17" in str(err.value) and "'ABC'" in str(err.value)
+
+
+def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
+    k = 10
+    series = [SymbolSeries.build(s, validate_price_frame(_prices(200 + i, i), s),
+                                 window_layout(200 + i, k, "legacy", symbol=s))
+              for i, s in enumerate(["A", "B"])]
+    plan = ForecastPlan(series)
+    assert len(plan) == 2 * 4 * (k + 6)
+    assert plan.num_slots == 2 * k * 4 * 7
+    # every slot maps to a request of the same symbol, key and context length
+    for row in range(2 * k):
+        s_i = row // k
+        lengths = series[s_i].layout.context_lengths[row % k]
+        req = plan.slot_request[row]
+        assert (plan.req_series[req] == s_i).all()
+        np.testing.assert_array_equal(plan.req_key[req], np.arange(4)[:, None].repeat(7, 1))
+        np.testing.assert_array_equal(plan.req_length[req], np.broadcast_to(lengths, (4, 7)))
+    # a context is pct_1 .. pct_len of its key, in float32
+    i = int(plan.slot_request[3, 2, 5])
+    s = series[plan.req_series[i]]
+    np.testing.assert_array_equal(plan.context(i), s.pct["High"][1 : plan.req_length[i] + 1].astype(np.float32))
+
+
+def test_plan_batches_group_contexts_by_patch_count():
+    lay = window_layout(140, 8, "clean")  # context lengths 126..140 straddle the 128 boundary
+    plan = ForecastPlan([SymbolSeries.build("S", validate_price_frame(_prices(140), "S"), lay)])
+    batches = plan.batches(5)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(len(plan)))
+    for b in batches:
+        assert len(b) <= 5
+        assert len(set((-(-plan.req_length[b] // PATCH)).tolist())) == 1
