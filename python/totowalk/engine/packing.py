@@ -28,9 +28,10 @@ def _pack_with_staging(series: list, padded_length: int):
     except ImportError:
         return None
     num_variates = series[0].shape[0]
-    # one source per (context, variate); each request takes its whole source
+    # one source per (context, variate); each request (series, start, end, padded) takes its whole source
     sources = [context[v] for context in series for v in range(num_variates)]
-    requests = np.array([(i, 0, src.shape[0]) for i, src in enumerate(sources)], dtype=np.int64).reshape(-1, 3)
+    requests = np.array([(i, 0, src.shape[0], padded_length) for i, src in enumerate(sources)],
+                        dtype=np.int64).reshape(-1, 4)
     values, mask = pack_contexts(sources, requests, padded_length)
     shape = (len(series), num_variates, padded_length)
     return np.asarray(values).reshape(shape), np.asarray(mask).reshape(shape)

@@ -1,0 +1,221 @@
+"""ForecastEngine: requests -> dedupe -> bucket -> pack -> one forward per unique context -> sample -> reduce.
+
+For ``prediction_length <= patch_size`` every sample of a request sees the same context, so one
+forward pass predicts the mixture for all H steps and the S draws come from it directly (the
+classic forecaster pushes the context through the model S times for the same distribution).
+Longer horizons decode autoregressively (``decode.py``) from one shared prefill per context.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from .decode import decode_batch
+from .inputs import normalize_contexts
+from .packing import pack_batch
+from .plan import plan_forecast, split_batch
+from .result import ForecastParams, ForecastResult
+from .sampling import draw_and_reduce, parse_engine_aggregates, stream_keys_for
+
+__all__ = ["ForecastEngine", "DEFAULT_MAX_BATCH_TOKENS"]
+
+logger = logging.getLogger("totowalk.engine")
+
+# Patch tokens (rows x variates x patches) per model call; ~0.5 GB of activations on the base model.
+DEFAULT_MAX_BATCH_TOKENS = 16384
+_PARAM_FIELDS = ("weights", "df", "loc", "scale")
+
+
+def _model_device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+class ForecastEngine:
+    """Batched, exact walk-forward forecasting with a Toto model.
+
+    Parameters
+    ----------
+    model : totowalk.model.TotoModel
+        Any model exposing ``forecast_params`` (and ``prefill`` / ``decode_next`` for horizons
+        beyond one patch) and ``config.patch_size``.
+    num_samples : int
+        Default S, draws per (request, step).
+    seed : int
+        Seed of the counter-based random streams; with the content hash it fixes every draw.
+    device : str or torch.device, optional
+        Where the model runs; the model is moved there. Default: the model's current device.
+    max_batch_tokens : int
+        Budget of patch tokens per model call (autoregressive decoding counts every path and
+        decoded patch). Buckets larger than this are split; one context is never split.
+    sampling_backend : {"auto", "torch", "triton"}
+        Passed to ``totowalk.kernels.sample_and_reduce`` (auto: Triton on CUDA, torch on CPU).
+    sampling_dtype : torch.dtype
+        float32 (default) or float16 sampling.
+
+    Examples
+    --------
+    >>> engine = ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=128)
+    >>> res = engine.forecast([np.sin(np.arange(300) / 9)], prediction_length=7, aggregate=("mean", "band"))
+    >>> res.stats["mean"].shape
+    (1, 7)
+    """
+
+    def __init__(self, model, num_samples: int = 256, seed: int = 0, device=None,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, sampling_backend: str = "auto",
+                 sampling_dtype: torch.dtype = torch.float32):
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+        self.device = torch.device(device) if device is not None else _model_device(model)
+        self.model = model.to(self.device) if device is not None else model
+        self.model.eval()
+        self.patch_size = int(model.config.patch_size)
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.sampling_backend = sampling_backend
+        self.sampling_dtype = sampling_dtype
+
+    # ------------------------------------------------------------------ public
+    def forecast(self, contexts, prediction_length: int = 1, num_samples: int | None = None,
+                 aggregate=("mean",), return_samples: bool = False) -> ForecastResult:
+        """Forecast the next ``prediction_length`` steps of every context.
+
+        Parameters
+        ----------
+        contexts : list of array-like, or array-like
+            A list of 1-D arrays of any lengths, a (B, T) array, or (B, V, T) / a list of (V, L_i)
+            arrays for multivariate series. Values must be finite.
+        prediction_length : int
+            H >= 1. Up to the patch size (64) one forward pass per unique context; beyond,
+            autoregressive decoding with ``num_samples`` sample paths.
+        num_samples : int, optional
+            S, defaults to the engine's.
+        aggregate : str or sequence of str
+            Names per ``totowalk.aggregation.parse_aggregate(extended=True)``: mean, median, std,
+            trimmed_mean_X, quantile_Q, pXX, band, expected, ...
+        return_samples : bool
+            Also copy the draws to the host.
+
+        Returns
+        -------
+        ForecastResult
+            ``stats[name]`` (B, H) or (B, V, H); ``samples`` (B, H, S) or (B, V, H, S);
+            ``params`` the first patch's mixture and scaler parameters; request order.
+        """
+        horizon = int(prediction_length)
+        if horizon < 1:
+            raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
+        samples_per_step = self.num_samples if num_samples is None else int(num_samples)
+        if samples_per_step < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        specs = parse_engine_aggregates(aggregate)
+        batch = normalize_contexts(contexts)
+        autoregressive = horizon > self.patch_size
+        extra_patches = -(-horizon // self.patch_size) - 1
+        plan = plan_forecast(
+            batch, self.patch_size, self.max_batch_tokens,
+            rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
+        )
+        collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
+                               return_samples, min(horizon, self.patch_size))
+        info = {"model_batches": 0, "oom_splits": 0}
+        run = self._run_autoregressive if autoregressive else self._run_one_pass
+        with torch.inference_mode():
+            for model_batch in plan.batches:
+                self._run_splitting_on_oom(run, plan, model_batch, horizon, samples_per_step, specs,
+                                           return_samples, collector, info)
+        return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
+
+    # ------------------------------------------------------------------ internals
+    def _run_splitting_on_oom(self, run, plan, model_batch, *args) -> None:
+        collector, info = args[-2], args[-1]
+        try:
+            outputs = run(plan, model_batch, *args[:-2])
+        except torch.OutOfMemoryError as exc:
+            if len(model_batch.members) == 1:
+                raise RuntimeError(
+                    f"out of memory forecasting a single context of {model_batch.num_patches} patches "
+                    f"(unique context {int(model_batch.members[0])}); lower num_samples or use a larger device"
+                ) from exc
+            info["oom_splits"] += 1
+            logger.warning("out of memory on a batch of %d contexts x %d patches; splitting in two and retrying",
+                           len(model_batch.members), model_batch.num_patches)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            for half in split_batch(model_batch):
+                self._run_splitting_on_oom(run, plan, half, *args)
+            return
+        info["model_batches"] += 1
+        collector.store(model_batch.members, *outputs)
+
+    def _stage(self, plan, model_batch) -> tuple:
+        series = [plan.unique_series[i] for i in model_batch.members]
+        values, mask = pack_batch(series, model_batch.num_patches * self.patch_size)
+        non_blocking = self.device.type == "cuda"
+        values = torch.from_numpy(values).to(self.device, non_blocking=non_blocking)
+        mask = torch.from_numpy(mask).to(self.device, non_blocking=non_blocking)
+        return values, mask
+
+    def _run_one_pass(self, plan, model_batch, horizon, num_samples, specs, return_samples) -> tuple:
+        values, mask = self._stage(plan, model_batch)
+        params = self.model.forecast_params(values, mask, None, horizon=horizon)
+        content_keys = plan.stream_keys[model_batch.members].reshape(-1)
+        keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
+        stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
+                                         return_samples=return_samples, backend=self.sampling_backend,
+                                         dtype=self.sampling_dtype)
+        return stats, samples, params
+
+    def _run_autoregressive(self, plan, model_batch, horizon, num_samples, specs, return_samples) -> tuple:
+        values, mask = self._stage(plan, model_batch)
+        content_keys = plan.stream_keys[model_batch.members]
+        return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,
+                            seed=self.seed, return_samples=return_samples, backend=self.sampling_backend,
+                            dtype=self.sampling_dtype)
+
+
+class _Collector:
+    """Host-side arrays per unique context, filled batch by batch (one device->host copy per batch)."""
+
+    def __init__(self, num_unique, num_variates, horizon, num_samples, specs, return_samples, param_steps):
+        shape = (num_unique, num_variates, horizon)
+        self.stats = {s.name: np.zeros(shape, dtype=np.float64) for s in specs}
+        self.samples = np.zeros(shape + (num_samples,), dtype=np.float32) if return_samples else None
+        self.param_steps = param_steps
+        self.params = None
+        self.num_unique, self.num_variates = num_unique, num_variates
+
+    def store(self, members, stats, samples, params) -> None:
+        for name, value in stats.items():
+            self.stats[name][members] = value.double().cpu().numpy()
+        if self.samples is not None:
+            self.samples[members] = samples.float().cpu().numpy()
+        if self.params is None:
+            k = params.weights.shape[-1]
+            dims = (self.num_unique, self.num_variates, self.param_steps, k)
+            self.params = {f: np.zeros(dims, dtype=np.float32) for f in _PARAM_FIELDS}
+            self.params["scaler_loc"] = np.zeros(dims[:2], dtype=np.float32)
+            self.params["scaler_scale"] = np.zeros(dims[:2], dtype=np.float32)
+        for name, store in self.params.items():
+            store[members] = getattr(params, name)[..., : self.param_steps, :].float().cpu().numpy() \
+                if name in _PARAM_FIELDS else getattr(params, name).float().cpu().numpy()
+
+    def result(self, inverse, multivariate, num_unique, info) -> ForecastResult:
+        def per_request(array):
+            out = array[inverse]
+            return out if multivariate else out[:, 0]
+
+        stats = {name: per_request(value) for name, value in self.stats.items()}
+        samples = per_request(self.samples) if self.samples is not None else None
+        params = None
+        if self.params is not None:
+            params = ForecastParams(**{name: value[inverse] for name, value in self.params.items()})
+        return ForecastResult(stats=stats, samples=samples, params=params, num_unique=num_unique, info=info)
