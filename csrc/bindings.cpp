@@ -1,16 +1,187 @@
-// Python bindings for totowalk._C: declarations only; the work lives in pack.cpp / staging.cu.
+// Python bindings for totowalk._C: argument checks and GIL handling only; the work lives in
+// pack.cpp (CPU packing) and staging.cu (pinned CUDA ring).
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pack.h"
 #include "staging.h"
 
 namespace py = pybind11;
+using totowalk::PackRequest;
+using totowalk::SourceDtype;
+using totowalk::SourceView;
+
+static_assert(sizeof(PackRequest) == 4 * sizeof(int64_t),
+              "PackRequest must match one row of an (R, 4) int64 array");
+
+namespace {
+
+// Sources and requests checked and viewed in place. `keep_alive` holds a reference to every
+// array so the pointers stay valid while the GIL is released (the caller's list may change).
+struct BatchArgs {
+  std::vector<py::array> keep_alive;
+  std::vector<SourceView> sources;
+  const PackRequest* requests = nullptr;
+  int64_t num_requests = 0;
+};
+
+std::string describe_dtype(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+SourceView view_source(const py::handle& obj, size_t index, std::vector<py::array>& keep_alive) {
+  if (!py::isinstance<py::array>(obj)) {
+    std::ostringstream msg;
+    msg << "source " << index << " is a " << py::str(obj.get_type().attr("__name__")).cast<std::string>()
+        << ", expected a 1-D numpy array";
+    throw py::type_error(msg.str());
+  }
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (arr.ndim() != 1) {
+    std::ostringstream msg;
+    msg << "source " << index << " has " << arr.ndim() << " dimensions, expected 1";
+    throw py::value_error(msg.str());
+  }
+  const py::dtype dt = arr.dtype();
+  if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || dt.byteorder() == '>') {
+    std::ostringstream msg;
+    msg << "source " << index << " has dtype " << describe_dtype(arr)
+        << ", expected native float32 or float64";
+    throw py::type_error(msg.str());
+  }
+  keep_alive.push_back(arr);
+  return SourceView{static_cast<const char*>(arr.data()), static_cast<int64_t>(arr.shape(0)),
+                    static_cast<int64_t>(arr.strides(0)),
+                    dt.itemsize() == 4 ? SourceDtype::kFloat32 : SourceDtype::kFloat64};
+}
+
+BatchArgs parse_batch(const py::sequence& sources, const py::array& requests) {
+  BatchArgs args;
+  args.keep_alive.reserve(sources.size() + 1);
+  args.sources.reserve(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    args.sources.push_back(view_source(sources[i], i, args.keep_alive));
+  }
+  const bool ok = requests.ndim() == 2 && requests.shape(1) == 4 &&
+                  requests.dtype().kind() == 'i' && requests.dtype().itemsize() == 8 &&
+                  requests.dtype().byteorder() != '>' &&
+                  (requests.flags() & py::array::c_style);
+  if (!ok) {
+    std::ostringstream msg;
+    msg << "requests must be a C-contiguous int64 array of shape (R, 4) with columns "
+           "(series, start, end, padded_length); got dtype "
+        << describe_dtype(requests) << " with " << requests.ndim() << " dimensions";
+    throw py::value_error(msg.str());
+  }
+  args.keep_alive.push_back(requests);
+  args.requests = static_cast<const PackRequest*>(requests.data());
+  args.num_requests = static_cast<int64_t>(requests.shape(0));
+  return args;
+}
+
+// Checks that `arr` is a writable C-contiguous (rows, width) array of the given kind/itemsize.
+void check_output(const py::array& arr, const char* name, char kind, ssize_t itemsize,
+                  const char* dtype_name, int64_t rows, int64_t width) {
+  const bool ok = arr.ndim() == 2 && arr.shape(0) == rows && arr.shape(1) == width &&
+                  arr.dtype().kind() == kind && arr.dtype().itemsize() == itemsize &&
+                  (arr.flags() & py::array::c_style) && arr.writeable();
+  if (!ok) {
+    std::ostringstream msg;
+    msg << name << " must be a writable C-contiguous " << dtype_name << " array of shape ("
+        << rows << ", " << width << "); got " << describe_dtype(arr) << " with shape (";
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) msg << (d ? ", " : "") << arr.shape(d);
+    msg << ")" << (arr.writeable() ? "" : ", read-only");
+    throw py::value_error(msg.str());
+  }
+}
+
+void pack(const py::sequence& sources, const py::array& requests, int64_t width,
+          py::array values, py::array mask, int threads) {
+  if (width < 0) throw py::value_error("width must be >= 0, got " + std::to_string(width));
+  BatchArgs args = parse_batch(sources, requests);
+  check_output(values, "values", 'f', 4, "float32", args.num_requests, width);
+  check_output(mask, "mask", 'b', 1, "bool", args.num_requests, width);
+  auto* values_ptr = static_cast<float*>(values.mutable_data());
+  auto* mask_ptr = static_cast<uint8_t*>(mask.mutable_data());
+  py::gil_scoped_release release;
+  totowalk::validate_requests(args.sources, args.requests, args.num_requests, width);
+  totowalk::pack_batch(args.sources, args.requests, args.num_requests, width, values_ptr,
+                       mask_ptr, threads);
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "totowalk native core: batch packing and pinned CUDA staging (no libtorch linkage)";
   m.attr("__version__") = TOTOWALK_VERSION;
+#ifdef TOTOWALK_SANITIZED
+  m.attr("sanitized") = true;
+#else
+  m.attr("sanitized") = false;
+#endif
+  // std::invalid_argument -> ValueError is pybind11's default; CUDA failures stay RuntimeError.
   m.def("cuda_compiled", &totowalk::cuda_compiled, "True when the module was built with CUDA.");
   m.def("cuda_device_count", &totowalk::cuda_device_count,
         "Number of usable CUDA devices (0 without a driver or device).");
   m.def("cuda_unavailable_reason", &totowalk::cuda_unavailable_reason,
         "Why no CUDA device is usable; empty when one is.");
+  m.def("default_pack_threads", &totowalk::default_pack_threads,
+        "Worker threads pack() uses when threads <= 0.");
+  m.def("pack", &pack, py::arg("sources"), py::arg("requests"), py::arg("width"),
+        py::arg("values"), py::arg("mask"), py::arg("threads") = 0,
+        "Write left-zero-padded rows source[series][start:end] into values (R, width) float32 "
+        "and mask (R, width) bool, in place, multithreaded with the GIL released. requests: "
+        "C-contiguous int64 (R, 4) rows (series, start, end, padded_length). Raises ValueError "
+        "naming the first bad request, TypeError for a source of the wrong dtype.");
+
+  py::class_<totowalk::PinnedRing>(m, "PinnedRing",
+                                   "Ring of pinned host slabs (cudaHostAlloc) on one copy "
+                                   "stream; see csrc/staging.h.")
+      .def(py::init<int64_t, int, int, uintptr_t, bool>(), py::arg("slab_bytes"),
+           py::arg("num_slabs"), py::arg("device"), py::arg("copy_stream"),
+           py::arg("enable_timing") = false)
+      .def(
+          "stage_pack",
+          [](totowalk::PinnedRing& ring, const py::sequence& sources, const py::array& requests,
+             int64_t width, uintptr_t dev_values, uintptr_t dev_mask, uintptr_t compute_stream,
+             int threads) {
+            if (width < 0) throw py::value_error("width must be >= 0, got " + std::to_string(width));
+            BatchArgs args = parse_batch(sources, requests);
+            py::gil_scoped_release release;
+            return ring.stage_pack(args.sources, args.requests, args.num_requests, width,
+                                   dev_values, dev_mask, compute_stream, threads);
+          },
+          py::arg("sources"), py::arg("requests"), py::arg("width"), py::arg("dev_values"),
+          py::arg("dev_mask"), py::arg("compute_stream"), py::arg("threads") = 0,
+          "Pack into a free pinned slab, copy it to dev_values (R, width) float32 and dev_mask "
+          "(R, width) bool on the copy stream; compute_stream waits. Returns the slab index.")
+      .def("fetch", &totowalk::PinnedRing::fetch, py::arg("dev_src"), py::arg("nbytes"),
+           py::arg("compute_stream"), py::call_guard<py::gil_scoped_release>(),
+           "Copy nbytes from dev_src after compute_stream's queued work into a free slab. "
+           "Returns (slot, generation) for collect()/release().")
+      .def("query", &totowalk::PinnedRing::query, py::arg("slot"))
+      .def(
+          "collect",
+          [](totowalk::PinnedRing& ring, int slot, int64_t generation, py::array out) {
+            if (!(out.flags() & py::array::c_style) || !out.writeable()) {
+              throw py::value_error("collect: out must be a writable C-contiguous array");
+            }
+            void* dst = out.mutable_data();
+            const auto nbytes = static_cast<int64_t>(out.nbytes());
+            py::gil_scoped_release release;
+            ring.collect(slot, generation, dst, nbytes);
+          },
+          py::arg("slot"), py::arg("generation"), py::arg("out"),
+          "Wait for a fetched result and copy it into out (out.nbytes bytes); frees the slab.")
+      .def("release", &totowalk::PinnedRing::release, py::arg("slot"), py::arg("generation"))
+      .def("copy_ms", &totowalk::PinnedRing::copy_ms, py::arg("slot"),
+           py::call_guard<py::gil_scoped_release>())
+      .def("synchronize", &totowalk::PinnedRing::synchronize,
+           py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("slab_bytes", &totowalk::PinnedRing::slab_bytes)
+      .def_property_readonly("num_slabs", &totowalk::PinnedRing::num_slabs);
 }

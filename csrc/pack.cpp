@@ -1,1 +1,146 @@
-// Left-zero-padded batch packing (filled in by the staging work).
+// Left-zero-padded batch packing (see pack.h).
+#include "pack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+namespace totowalk {
+namespace {
+
+// Below this many output bytes per thread, starting a thread costs more than it saves.
+constexpr int64_t kMinBytesPerThread = 256 * 1024;
+constexpr int kMaxDefaultThreads = 8;
+
+[[noreturn]] void fail_request(int64_t index, const std::string& what) {
+  std::ostringstream msg;
+  msg << "request " << index << ": " << what;
+  throw std::invalid_argument(msg.str());
+}
+
+// Copies n values of type T from a possibly strided, possibly unaligned source into dst,
+// converting to float32 with the same round-to-nearest cast numpy's astype uses.
+template <typename T>
+void load_row(const char* src, int64_t stride_bytes, int64_t n, float* dst) {
+  if (stride_bytes == static_cast<int64_t>(sizeof(T))) {
+    if constexpr (sizeof(T) == sizeof(float)) {
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        T v;
+        std::memcpy(&v, src + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+        dst[i] = static_cast<float>(v);
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, src + i * stride_bytes, sizeof(T));
+    dst[i] = static_cast<float>(v);
+  }
+}
+
+void pack_rows(const std::vector<SourceView>& sources, const PackRequest* requests,
+               int64_t row_begin, int64_t row_end, int64_t width, float* values,
+               uint8_t* mask) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const PackRequest& req = requests[r];
+    const SourceView& src = sources[static_cast<size_t>(req.series)];
+    const int64_t n = req.end - req.start;
+    const int64_t pad = width - n;
+    float* row_values = values + r * width;
+    uint8_t* row_mask = mask + r * width;
+    // All-zero bytes are +0.0f, so memset gives the same bytes as numpy's zeros.
+    std::memset(row_values, 0, static_cast<size_t>(pad) * sizeof(float));
+    std::memset(row_mask, 0, static_cast<size_t>(pad));
+    std::memset(row_mask + pad, 1, static_cast<size_t>(n));
+    if (n == 0) continue;
+    const char* first = src.data + req.start * src.stride_bytes;
+    if (src.dtype == SourceDtype::kFloat32) {
+      load_row<float>(first, src.stride_bytes, n, row_values + pad);
+    } else {
+      load_row<double>(first, src.stride_bytes, n, row_values + pad);
+    }
+  }
+}
+
+}  // namespace
+
+int default_pack_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp<unsigned>(hw, 1u, kMaxDefaultThreads));
+}
+
+void validate_requests(const std::vector<SourceView>& sources, const PackRequest* requests,
+                       int64_t num_requests, int64_t width) {
+  const int64_t num_sources = static_cast<int64_t>(sources.size());
+  for (int64_t i = 0; i < num_requests; ++i) {
+    const PackRequest& req = requests[i];
+    std::ostringstream what;
+    if (req.series < 0 || req.series >= num_sources) {
+      what << "series " << req.series << " is out of range (have " << num_sources
+           << " sources)";
+      fail_request(i, what.str());
+    }
+    const int64_t length = sources[static_cast<size_t>(req.series)].length;
+    if (req.end < 0 || req.end > length) {
+      what << "end " << req.end << " is out of range for series " << req.series
+           << " of length " << length;
+      fail_request(i, what.str());
+    }
+    if (req.start < 0 || req.start > req.end) {
+      what << "start " << req.start << " must be in [0, end=" << req.end << "]";
+      fail_request(i, what.str());
+    }
+    const int64_t n = req.end - req.start;
+    if (req.padded_length < n) {
+      what << "padded_length " << req.padded_length << " is shorter than its window of " << n
+           << " values";
+      fail_request(i, what.str());
+    }
+    if (req.padded_length > width) {
+      what << "padded_length " << req.padded_length << " exceeds the batch width " << width;
+      fail_request(i, what.str());
+    }
+  }
+}
+
+void pack_batch(const std::vector<SourceView>& sources, const PackRequest* requests,
+                int64_t num_requests, int64_t width, float* values, uint8_t* mask,
+                int threads) {
+  if (num_requests <= 0 || width <= 0) return;
+  if (threads <= 0) threads = default_pack_threads();
+  const int64_t total_bytes = num_requests * width * static_cast<int64_t>(sizeof(float) + 1);
+  const int64_t by_size = std::max<int64_t>(1, total_bytes / kMinBytesPerThread);
+  const int64_t workers = std::min<int64_t>({static_cast<int64_t>(threads), by_size, num_requests});
+  if (workers <= 1) {
+    pack_rows(sources, requests, 0, num_requests, width, values, mask);
+    return;
+  }
+  // Contiguous row blocks: each worker writes its own rows, so no synchronisation is needed.
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(workers - 1));
+  const int64_t per_worker = (num_requests + workers - 1) / workers;
+  int64_t caller_tail = num_requests;  // rows from here on fall back to the calling thread
+  for (int64_t w = 1; w < workers; ++w) {
+    const int64_t begin = w * per_worker;
+    const int64_t end = std::min(num_requests, begin + per_worker);
+    if (begin >= end) break;
+    try {
+      pool.emplace_back(pack_rows, std::cref(sources), requests, begin, end, width, values,
+                        mask);
+    } catch (const std::system_error&) {  // out of threads: finish the work here instead
+      caller_tail = begin;
+      break;
+    }
+  }
+  pack_rows(sources, requests, 0, std::min(num_requests, per_worker), width, values, mask);
+  pack_rows(sources, requests, caller_tail, num_requests, width, values, mask);
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace totowalk
