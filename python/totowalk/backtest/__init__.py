@@ -2,3 +2,7 @@
 
 ``backtest(...)`` and ``BacktestResult`` are the public entry points (see ``api.py``).
 """
+
+from .api import BacktestResult, backtest
+
+__all__ = ["BacktestResult", "backtest"]
