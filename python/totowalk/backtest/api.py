@@ -197,40 +197,41 @@ def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):
 
 
 def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress: bool) -> pd.DataFrame:
-    """Strategy rows for every (symbol, simulation), evaluated per symbol and persisted at once."""
+    """Strategy rows of every (symbol, simulation) not yet stored, evaluated in one vectorized
+    call over symbols and simulations; each row is persisted as soon as it is evaluated."""
     module = _PROFILE_MODULES[settings.profile]
     stored = store.load_rows() if store is not None else {}
-    frames = []
-    bar = _bar(progress, total=len(settings.symbols), desc="strategies", unit="symbol")
+    keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist()))
+    todo = np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64)
+    bar = _bar(progress, total=len(keys), desc="strategies", unit="sim", initial=len(keys) - todo.size)
+    parts = []
     try:
-        for sym in settings.symbols:
-            rows = np.flatnonzero(arrays.symbol == sym)
-            todo = np.array([r for r in rows if (sym, int(arrays.simulation[r])) not in stored], dtype=np.int64)
-            fresh = None
-            if todo.size:
-                fresh = module.evaluate(arrays.take(todo), settings, sym)
+        if todo.size:
+            fresh = module.evaluate(arrays.take(todo), settings)
+            for rec in fresh.to_dict(orient="records"):
                 if store is not None:
-                    for rec in fresh.to_dict(orient="records"):
-                        store.append_row(sym, rec["simulation"], rec)
-            kept = [stored[(sym, int(arrays.simulation[r]))] for r in rows
-                    if (sym, int(arrays.simulation[r])) in stored]
-            part = pd.concat([f for f in (fresh, _restored(kept, arrays, sym)) if f is not None],
-                             ignore_index=True)
-            frames.append(part.sort_values("simulation", kind="stable").reset_index(drop=True))
-            bar.update(1)
+                    store.append_row(rec["symbol"], rec["simulation"], rec)
+                bar.update(1)
+            parts.append(fresh)
+        restored = _restored([stored[k] for k in keys if k in stored], arrays)
+        if restored is not None:
+            parts.append(restored)
     finally:
         bar.close()
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(parts, ignore_index=True)
+    order = {k: i for i, k in enumerate(keys)}
+    rank = [order[(s, int(k))] for s, k in zip(rows["symbol"], rows["simulation"])]
+    return rows.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
 
 
-def _restored(records: list, arrays: WalkForwardArrays, sym) -> pd.DataFrame | None:
+def _restored(records: list, arrays: WalkForwardArrays) -> pd.DataFrame | None:
     """Rows read back from the journal; ``date`` is taken from the data again (JSON loses its type)."""
     if not records:
         return None
     frame = pd.DataFrame.from_records(records)
-    dates = dict(zip(arrays.simulation[arrays.symbol == sym], arrays.date[arrays.symbol == sym]))
+    dates = dict(zip(zip(arrays.symbol.tolist(), arrays.simulation.tolist()), arrays.date))
     if "date" in frame:
-        frame["date"] = [dates[int(k)] for k in frame["simulation"]]
+        frame["date"] = [dates[(s, int(k))] for s, k in zip(frame["symbol"], frame["simulation"])]
     return frame
 
 

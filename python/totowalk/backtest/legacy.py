@@ -10,13 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .arrays import WalkForwardArrays
-from .maxdiff import evaluate_maxdiff, evaluate_maxdiff_always_on
+from .strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 from .strategies_inputs import calibrate_signal
-from .strategies_limit import evaluate_entry_takeprofit, evaluate_highlow
-from .strategies_signals import (
-    all_signals, buy_hold_signals, ci_guard_signals, evaluate_signal_strategy, simple_signals,
-    unprofit_shutdown_signals,
-)
 from .windows import EVAL_DAYS
 
 CI_GUARD_MULTIPLIER = 1.0  # TOTO_CI_GUARD_MULTIPLIER's default in the classic run
@@ -69,7 +64,7 @@ def forecast_fields(a: WalkForwardArrays, spread: float) -> dict[str, np.ndarray
     last_pred = {k: a.predictions[k][:, -1].astype(np.float64) for k in ("Close", "High", "Low")}
     r = a.close_returns
     out = {
-        "date": a.date,
+        "date": pd.Index(a.date.tolist()).to_numpy(),  # int / datetime64 labels, not objects
         "close": a.last_price["Close"],
         # §2.4: P_{N−1} · (1 + pred_6), float64 times the float32 forecast widened
         "predicted_close": a.last_price["Close"] * (1.0 + last_pred["Close"]),
@@ -113,95 +108,46 @@ def order_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[head + [c for c in frame.columns if c not in head]]
 
 
-def evaluate(a: WalkForwardArrays, settings, symbol: str) -> pd.DataFrame:
-    """Legacy result rows of one symbol's simulations (§7 order, §8 fields).
+def strategy_inputs(a: WalkForwardArrays, settings) -> LegacyStrategyInputs:
+    """The vectorized strategies' inputs for every row of ``a`` (§2.4, §4, §6.6)."""
+    base_high = a.last_price["High"] * (1.0 + a.predictions["High"][:, -1].astype(np.float64))
+    base_low = a.last_price["Low"] * (1.0 + a.predictions["Low"][:, -1].astype(np.float64))
+    per_symbol = lambda d: np.array([d[s] for s in a.symbol])  # noqa: E731
+    return LegacyStrategyInputs(
+        cp=a.predictions["Close"][:, :EVAL_DAYS], hp=a.predictions["High"][:, :EVAL_DAYS],
+        lp=a.predictions["Low"][:, :EVAL_DAYS],
+        ca=a.actuals["Close"][:, :EVAL_DAYS].astype(np.float32),
+        ha=a.actuals["High"][:, :EVAL_DAYS].astype(np.float32),
+        la=a.actuals["Low"][:, :EVAL_DAYS].astype(np.float32),
+        r=a.close_returns, band=a.bands["Close"],
+        prev_close=a.prev_bar["Close"], prev_high=a.prev_bar["High"], prev_low=a.prev_bar["Low"],
+        high_predicted_price_value=base_high, low_predicted_price_value=base_low,
+        is_crypto=per_symbol(settings.crypto).astype(bool), fee=per_symbol(settings.fee),
+        spread=np.full(a.num_rows, settings.spread), ci_multiplier=CI_GUARD_MULTIPLIER,
+        trading_days_per_year=per_symbol(settings.trading_days).astype(np.float64),
+    )
 
-    Parameters
-    ----------
-    a : WalkForwardArrays holding only ``symbol``'s rows
-    settings : RunSettings (fee, trading days, crypto flag of the symbol, spread)
+
+def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
+    """Legacy result rows of every row of ``a`` (all symbols at once; §7 order, §8 fields).
 
     Returns
     -------
     DataFrame with ``symbol``, ``simulation`` and the original result fields
     """
-    base = forecast_fields(a, settings.spread)
-    rows = []
-    for i in range(a.num_rows):
-        row = {"symbol": symbol, "simulation": int(a.simulation[i])}
-        row.update({k: _scalar(v[i]) for k, v in base.items()})
-        row.update(_strategy_fields(a, i, row, settings.fee[symbol], settings.trading_days[symbol],
-                                    settings.crypto[symbol], settings.spread))
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
-
-
-def _scalar(v):
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _strategy_fields(a: WalkForwardArrays, i: int, base: dict, fee: float, days: int,
-                     crypto: bool, spread: float) -> dict:
-    """The strategy fields of row ``i``, evaluated in the classic order (§7)."""
-    cp, hp, lp = (a.predictions[k][i, :EVAL_DAYS] for k in ("Close", "High", "Low"))
-    ca, ha, la = (a.actuals[k][i, :EVAL_DAYS].astype(np.float32) for k in ("Close", "High", "Low"))
-    r = pd.Series(a.close_returns[i])  # RangeIndex, as pandas pct_change().reset_index gives
-    # MaxDiff reads the previous-bar spreads at rows -(V+2) .. -3 of the window
-    prices = {c: np.concatenate([a.prev_bar[c][i], [np.nan, np.nan]]) for c in ("Close", "High", "Low")}
-    out = {}
-    slope, intercept = calibrate_signal(cp, r.to_numpy())
-    out.update(calibration_slope=slope, calibration_intercept=intercept,
-               calibrated_expected_move_pct=slope * base["raw_expected_move_pct"] + intercept)
-
-    md = evaluate_maxdiff(ca, ha, la, hp, lp, prices, base["predicted_high"], base["predicted_low"], days, crypto)
-    _put_summed(out, "maxdiff", md.evaluation, finalday="maxdiff_finalday_return")
-    out["maxdiff_turnover"] = md.metadata["maxdiff_turnover"]
-    out.update({k: v for k, v in md.metadata.items() if k.startswith("maxdiffprofit_")})
-    ao = evaluate_maxdiff_always_on(ca, ha, la, hp, lp, prices, base["predicted_high"], base["predicted_low"],
-                                    days, crypto)
-    _put_summed(out, "maxdiffalwayson", ao.evaluation, finalday="maxdiffalwayson_finalday_return")
-    out.update(ao.metadata)
-
-    final_fee = 2.0 * fee * spread  # §6.1: the fee is multiplied by the spread ratio (defect 5)
-    for name, signals in (("simple_strategy", simple_signals(cp, crypto)),
-                          ("all_signals_strategy", all_signals(cp, hp, lp, crypto))):
-        ev = evaluate_signal_strategy(signals, r, fee, days, spread)
-        _put_compounded(out, name, ev, float(signals[-1]) * r.iloc[-1] - final_fee)
-    ev = evaluate_signal_strategy(buy_hold_signals(cp), r, fee, days, spread)
-    _put_compounded(out, "buy_hold", ev, r.iloc[-1] - fee)
-    out["buy_hold_return"] = float(np.prod(1.0 + r.to_numpy()) - 1.0 - fee)  # always long (defect 6)
-    signals = unprofit_shutdown_signals(cp, r, crypto)
-    ev = evaluate_signal_strategy(signals, r, fee, days, spread)
-    _put_compounded(out, "unprofit_shutdown", ev, float(signals[-1]) * r.iloc[-1] - final_fee)
-
-    tp = evaluate_entry_takeprofit(cp, hp, lp, ca, ha, la, fee, days)
-    _put_summed(out, "entry_takeprofit", tp.evaluation, finalday="entry_takeprofit_finalday",
-                finalday_value=tp.evaluation.total_return / len(r))
-    # highlow sees the arrays entry+takeprofit modified in place (§6.3, defect 11)
-    hl = evaluate_highlow(cp, tp.high_predictions_after, lp, tp.close_actual_after, ha, la, fee, crypto, days)
-    _put_summed(out, "highlow", hl, finalday="highlow_finalday_return",
-                finalday_value=hl.total_return / len(r))
-
-    signals = ci_guard_signals(cp, a.bands["Close"][i, :EVAL_DAYS], CI_GUARD_MULTIPLIER, crypto)
-    ev = evaluate_signal_strategy(signals, r, fee, days, spread)
-    _put_compounded(out, "ci_guard", ev, float(signals[-1]) * r.iloc[-1] - final_fee)
-    return out
-
-
-def _put_compounded(out: dict, name: str, ev, finalday: float) -> None:
-    out[f"{name}_return"] = float(ev.total_return)
-    out[f"{name}_sharpe"] = float(ev.sharpe_ratio)
-    out[f"{name}_finalday"] = float(finalday)
-    out[f"{name}_avg_daily_return"] = float(ev.avg_daily_return)
-    out[f"{name}_annual_return"] = float(ev.annualized_return)
-
-
-def _put_summed(out: dict, name: str, ev, finalday: str, finalday_value=None) -> None:
-    returns = np.asarray(ev.returns, dtype=np.float64)
-    if finalday_value is None:  # the MaxDiff family reports the last day's return
-        finalday_value = returns[-1] if returns.size else 0.0
-    out[f"{name}_return"] = float(ev.total_return)
-    out[f"{name}_sharpe"] = float(ev.sharpe_ratio)
-    out[finalday] = float(finalday_value)
-    out[f"{name}_avg_daily_return"] = float(ev.avg_daily_return)
-    out[f"{name}_annual_return"] = float(ev.annualized_return)
+    columns = {"symbol": a.symbol, "simulation": a.simulation}
+    columns.update(forecast_fields(a, settings.spread))
+    cp = a.predictions["Close"][:, :EVAL_DAYS]
+    # calibration regresses r on the close forecasts, one row at a time (np.polyfit, §4)
+    fits = np.array([calibrate_signal(cp[i], a.close_returns[i]) for i in range(a.num_rows)]).reshape(-1, 2)
+    columns["calibration_slope"], columns["calibration_intercept"] = fits[:, 0], fits[:, 1]
+    columns["calibrated_expected_move_pct"] = fits[:, 0] * columns["raw_expected_move_pct"] + fits[:, 1]
+    strategies = evaluate_legacy_strategies(strategy_inputs(a, settings))
+    for name, values in strategies.items():
+        if name.endswith("_after"):  # entry+takeprofit's in-place edits: not result fields
+            continue
+        columns[name] = list(values) if np.ndim(values) == 2 else values
+    frame = pd.DataFrame(columns)
+    for name in ("maxdiffprofit_profit_values", "maxdiffalwayson_profit_values"):
+        frame[name] = [np.asarray(v, dtype=np.float64).tolist() for v in frame[name]]
+    return frame
