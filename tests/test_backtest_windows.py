@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from totowalk import PriceDataError
-from totowalk.backtest.plan import PATCH, ForecastPlan, SymbolSeries
+from totowalk.backtest.plan import ForecastPlan, SymbolSeries
 from totowalk.backtest.windows import percent_changes, validate_price_frame, window_layout
 
 
@@ -71,12 +71,14 @@ def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
     np.testing.assert_array_equal(plan.context(i), s.pct["High"][1 : plan.req_length[i] + 1].astype(np.float32))
 
 
-def test_plan_batches_group_contexts_by_patch_count():
+def test_plan_batches_cover_every_request_once_in_length_order():
     lay = window_layout(140, 8, "clean")  # context lengths 126..140 straddle the 128 boundary
     plan = ForecastPlan([SymbolSeries.build("S", validate_price_frame(_prices(140), "S"), lay)])
     batches = plan.batches(5)
     seen = np.concatenate(batches)
     assert sorted(seen.tolist()) == list(range(len(plan)))
-    for b in batches:
-        assert len(b) <= 5
-        assert len(set((-(-plan.req_length[b] // PATCH)).tolist())) == 1
+    assert all(len(b) <= 5 for b in batches)
+    assert (np.diff(plan.req_length[seen]) >= 0).all()
+    todo = np.zeros(len(plan), dtype=bool)
+    todo[[3, 7]] = True
+    assert sorted(np.concatenate(plan.batches(5, todo)).tolist()) == [3, 7]

@@ -67,7 +67,7 @@ def backtest(
     fee=None,
     spread=None,
     aggregate: str = DEFAULT_AGGREGATE,
-    max_batch: int = 512,
+    max_batch: int = 1024,
     out_dir=None,
     resume: bool = False,
     progress: bool = False,

@@ -3,8 +3,9 @@
 A context is determined by its symbol, key and length (LEGACY_SEMANTICS §2.3: it is
 ``pct_1 … pct_ℓ`` of the full series whichever simulation asks for it), so ``K`` simulations need
 only ``K + 6`` distinct contexts per key. The plan lists each distinct context once, orders them by
-patch count so that engine batches hold contexts of similar length, and maps the results back to
-every (symbol, simulation, key, step) slot.
+length, hands them to the forecaster in as few calls as possible (the engine dedupes and buckets
+by patch count across the whole call), and maps the results back to every (symbol, simulation,
+key, step) slot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import pandas as pd
 
 from .windows import PRICE_KEYS, STEPS, WindowLayout, percent_changes
 
-PATCH = 64  # Toto's patch size: contexts with equal ceil(len / 64) batch together
 
 
 @dataclass
@@ -94,7 +94,9 @@ class ForecastPlan:
         return pct[1 : self.req_length[i] + 1].astype(np.float32)
 
     def batches(self, max_batch: int, todo=None) -> list[np.ndarray]:
-        """Request indices grouped by patch count, each group cut into chunks of ``max_batch``.
+        """Request indices ordered by context length (so by patch count), cut into chunks of at
+        most ``max_batch``. The engine buckets by patch count inside each call; chunks only bound
+        the work lost to an interruption.
 
         Parameters
         ----------
@@ -104,17 +106,12 @@ class ForecastPlan:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         idx = np.arange(len(self)) if todo is None else np.flatnonzero(todo)
-        patches = -(-self.req_length[idx] // PATCH)
-        order = np.lexsort((self.req_length[idx], self.req_key[idx], self.req_series[idx], patches))
-        idx, patches = idx[order], patches[order]
-        out = []
-        for p in np.unique(patches):
-            group = idx[patches == p]
-            out.extend(group[i : i + max_batch] for i in range(0, len(group), max_batch))
-        return out
+        order = np.lexsort((self.req_key[idx], self.req_series[idx], self.req_length[idx]))
+        idx = idx[order]
+        return [idx[i : i + max_batch] for i in range(0, len(idx), max_batch)]
 
 
-def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 512, done=None,
+def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
                       on_batch=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Run every distinct request of ``plan`` through ``forecaster``.
 
@@ -122,7 +119,7 @@ def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 512, d
     ----------
     plan : ForecastPlan
     forecaster : callable(list of (ℓ,) float32) -> ((B,) float32 point, (B,) float32 band)
-    max_batch : most contexts per forecaster call (contexts are grouped by patch count first)
+    max_batch : most contexts per forecaster call (the whole run in one call when it fits)
     done : optional ``(mask (U,) bool, point (U,), band (U,))`` of results already known (resume)
     on_batch : optional ``on_batch(indices (B,), point (B,), band (B,))`` called after each batch,
         e.g. to persist it

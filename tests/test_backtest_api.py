@@ -1,0 +1,102 @@
+"""backtest(): multi-symbol runs, outputs, forecaster forms and bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from totowalk import PriceDataError
+from totowalk.backtest import backtest
+from totowalk.backtest.legacy import RESULT_FIELDS
+
+
+def prices(n, seed):
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.015, n)))
+    open_ = close * np.exp(rng.normal(0, 0.004, n))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
+    dates = pd.date_range("2021-01-04", periods=n, freq="B")
+    return pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close}, index=dates)
+
+
+def mean5(contexts):
+    return np.array([np.mean(c[-5:].astype(np.float64)) for c in contexts])
+
+
+def test_multi_symbol_rows_equal_single_symbol_runs():
+    data = {"AAA": prices(60, 1), "BBB": prices(75, 2)}
+    both = backtest(data, num_simulations=4, forecaster=mean5)
+    assert list(both.simulations.columns[:2]) == ["symbol", "simulation"]
+    assert list(both.simulations.columns[2:2 + len(RESULT_FIELDS)]) == list(RESULT_FIELDS)
+    assert list(both.simulations["symbol"]) == ["AAA"] * 4 + ["BBB"] * 4
+    assert list(both.summary.index) == ["AAA", "BBB", "(all)"]
+    for sym in data:
+        one = backtest(data[sym], symbol=sym, num_simulations=4, forecaster=mean5)
+        got = both.simulations[both.simulations["symbol"] == sym].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, one.simulations)
+        f = both.forecasts[both.forecasts["symbol"] == sym].reset_index(drop=True)
+        pd.testing.assert_frame_equal(f, one.forecasts)
+    overall = both.summary.loc["(all)"]
+    assert overall["num_simulations"] == 8
+    assert overall["maxdiff_return"] == pytest.approx(both.simulations["maxdiff_return"].mean())
+
+
+def test_forecaster_sees_each_distinct_context_once_in_one_call():
+    calls = []
+
+    def recording(contexts):
+        calls.append([len(c) for c in contexts])
+        return mean5(contexts)
+
+    backtest({"A": prices(70, 3), "B": prices(70, 4)}, num_simulations=5, forecaster=recording)
+    assert len(calls) == 1  # the whole run in one batch (all < 64 values: one patch bucket)
+    assert len(calls[0]) == 2 * 4 * (5 + 6)  # K + 6 distinct contexts per key and symbol
+
+
+def test_multi_symbol_frame_and_unknown_symbol():
+    frames = []
+    for sym, seed in (("X", 5), ("Y", 6)):
+        f = prices(40, seed).rename_axis("Date").reset_index()
+        f["Ticker"] = sym
+        frames.append(f)
+    stacked = pd.concat(frames, ignore_index=True)
+    bt = backtest(stacked, symbols=["Y"], num_simulations=2, forecaster=mean5)
+    assert set(bt.simulations["symbol"]) == {"Y"}
+    with pytest.raises(PriceDataError, match="unknown symbol 'Z'"):
+        backtest(stacked, symbols=["Z"], num_simulations=2, forecaster=mean5)
+    with pytest.raises(PriceDataError, match="unknown symbol 'Q'"):
+        backtest({"X": prices(40, 1)}, symbols=["Q"], num_simulations=2, forecaster=mean5)
+
+
+def test_too_few_rows_and_nan_price_name_symbol_and_row():
+    with pytest.raises(PriceDataError, match=r"symbol 'SHORT'.*has 20 rows.*at least 21"):
+        backtest({"OK": prices(40, 1), "SHORT": prices(20, 2)}, num_simulations=12, forecaster=mean5)
+    bad = prices(40, 1)
+    bad.iloc[23, bad.columns.get_loc("Close")] = np.nan
+    with pytest.raises(PriceDataError) as err:
+        backtest({"NANCO": bad}, num_simulations=2, forecaster=mean5)
+    assert (err.value.symbol, err.value.column, err.value.row) == ("NANCO", "Close", 23)
+    assert "row 23" in str(err.value)
+
+
+def test_bad_forecaster_output_is_named():
+    with pytest.raises(ValueError, match=r"shape \(3,\) for \d+ contexts"):
+        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.zeros(3))
+    with pytest.raises(ValueError, match=r"non-finite forecast for A\|Close\|"):
+        backtest(prices(40, 1), symbol="A", num_simulations=2,
+                 forecaster=lambda c: np.full(len(c), np.nan))
+    with pytest.raises(ValueError, match="exactly one of engine= .* or forecaster="):
+        backtest(prices(40, 1), symbol="A", num_simulations=2)
+
+
+def test_settings_state_defaults_and_legacy_warning():
+    bt = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, is_crypto=["A"])
+    s = bt.settings
+    assert s["fee"] == {"A": 0.0015} and s["trading_days"] == {"A": 365}
+    assert s["spread"] == 1.0 and "default" in s["spread_note"]
+    assert any("in-sample" in w for w in bt.warnings)
+    legacy_fallback = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5,
+                               spread="legacy-fallback")
+    assert legacy_fallback.settings["spread"] == 1.05
+    with pytest.raises(ValueError, match="spread"):
+        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread=0.9)
