@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import PriceDataError, load_prices
-from . import legacy
+from . import clean, legacy
 from .arrays import WalkForwardArrays, build_arrays
 from .forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .plan import ForecastPlan, SymbolSeries, compute_forecasts
@@ -24,7 +24,7 @@ LEGACY_MAXDIFF_WARNING = (
     "legacy profile: MaxDiff / MaxDiffAlwaysOn figures use limit offsets fitted in-sample on the "
     "very days they report (LEGACY_SEMANTICS §11.1); they overstate what the strategy earns"
 )
-_PROFILE_MODULES = {"legacy": legacy}
+_PROFILE_MODULES = {"legacy": legacy, "clean": clean}
 
 
 @dataclass
@@ -138,7 +138,7 @@ def backtest(
     notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
     return BacktestResult(
         simulations=simulations,
-        summary=summarize(simulations),
+        summary=summarize(simulations, getattr(module, "best_strategy", None)),
         forecasts=forecast_table(arrays, plan.keys),
         profile=profile,
         settings=settings.to_dict(),
