@@ -1,0 +1,419 @@
+"""Clean-profile strategies: the legacy strategy family with the defects of LEGACY_SEMANTICS.md §11 fixed.
+
+Inputs are :class:`CleanStrategyInputs` (``S`` simulations x ``D`` evaluated days, float64). Every
+move - forecast or actual, close, high or low - is relative to the **previous close**, so a
+forecast ``cp[:, j]`` is the forecast of exactly the return ``ca[:, j]`` it trades.
+
+Cost model (one rule everywhere): each unit of position change costs ``fee + spread / 2``, where
+``spread`` is the bid/ask spread as a fraction of the price (default 0). A signal strategy pays it on
+``|s_t - s_{t-1}|`` (``s_{-1} = 0``); a limit-order round trip (entry fill + exit) pays it twice.
+
+Every strategy is evaluated the same way: net daily returns ``g`` -> compounded total
+``prod(1 + g) - 1``, ``avg = mean(g)``, ``annual = avg * trading_days_per_year``, Sharpe
+``mean / std(ddof=1) * sqrt(trading_days_per_year)`` (0 when the std is below 1e-12, i.e. a
+numerically constant series, or for a single day), ``finalday`` = the last day's return and
+``turnover`` = mean units of position change per day.
+
+Fixes, by defect number of §11:
+
+1. In-sample optimisation: the MaxDiff offsets and the MaxDiffAlwaysOn offsets used on day ``j`` are
+   fitted on days ``< j`` only (walk-forward; 0 offsets on day 0). The reported ``*_multiplier`` /
+   ``*_price`` are the offsets fitted on all ``D`` days, i.e. those for the next, unseen day.
+2. Signal/return offset: every signal multiplies the return it forecasts (``cp[:, j]`` -> ``ca[:, j]``).
+3. Stale last forecast, 16. simulation 0 dropping the newest row: pipeline matters (windows and
+   contexts), not handled here; these functions only see aligned forecasts and outcomes.
+4. Unused / hard-coded fee: the caller's fee is charged on every fill of every strategy (stock and
+   crypto alike), including single-leg fills.
+5. Spread: a fraction, default 0, charged as half the spread per unit of position change; no 1.05
+   fallback and no ``2 * fee * SPREAD`` final-day term.
+6. Buy & hold: return, Sharpe and averages all come from the same always-long position (one entry).
+7. "Final day": ``*_finalday`` is the last day's net return for every strategy.
+8. Aggregation: compounded totals and ddof-1 Sharpe for every strategy.
+9. No 0.523 fee factor. 10. No no-op loops (costs are computed once, vectorized).
+11. No in-place mutation: inputs are never written; highlow sees the same forecasts as the others.
+12. Entry+take-profit: crypto never shorts; a zero forecast is flat, not short.
+13. Kernel asymmetry: an un-hit target closes at the actual close with its real sign
+    (long: ``y - low_entry``; short: ``high_entry - y``).
+14. Mixed bases: all moves share the previous close as base, so no |1 - H/C| patch is needed.
+17. Unprofit shutdown: day 0 follows the forecast, and the crypto rule (no shorts) applies inside
+    the loop, so the "previous day" rule sees the positions actually held.
+18. Near-zero std: a numerically constant series has Sharpe 0 (no 1e17 ratios).
+19. Best strategy: :func:`clean_best_strategy` compares every strategy's mean total return, ignores
+    NaN, and breaks ties by a fixed, stated order.
+20. Turnover is mean units of position change per day; AlwaysOn fills count filled legs.
+21. NaN: non-finite inputs raise ``ValueError`` naming the field and simulation row.
+22. Mismatched lengths raise ``ValueError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "CleanStrategyInputs",
+    "evaluate_clean_strategies",
+    "clean_limit_order_profit",
+    "clean_best_strategy",
+    "moves_vs_previous_close",
+    "CLEAN_STRATEGY_PREFIXES",
+    "SHARPE_STD_FLOOR",
+]
+
+SHARPE_STD_FLOOR = 1e-12
+CLEAN_STRATEGY_PREFIXES = (
+    "simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "ci_guard",
+    "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson",
+)
+MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)
+ALWAYS_ON_GRID = np.linspace(-0.03, 0.03, 81)
+ALWAYS_ON_CHUNK = 16
+CI_GUARD_FLOOR = 1e-8
+
+_DAY_FIELDS = ("cp", "hp", "lp", "ca", "ha", "la", "band")
+
+
+def moves_vs_previous_close(predicted_move, previous_level, previous_close):
+    """Re-base a move forecast of a series (e.g. High vs previous High) onto the previous close.
+
+    ``(previous_level * (1 + predicted_move)) / previous_close - 1``; arrays broadcast.
+    """
+    level = np.asarray(previous_level, dtype=np.float64) * (1.0 + np.asarray(predicted_move, dtype=np.float64))
+    return level / np.asarray(previous_close, dtype=np.float64) - 1.0
+
+
+@dataclass
+class CleanStrategyInputs:
+    """Aligned forecasts and outcomes of ``S`` simulations over ``D`` days (float64).
+
+    Attributes
+    ----------
+    cp, hp, lp : (S, D)
+        Forecast close / high / low of day j as moves from the previous close.
+    ca, ha, la : (S, D)
+        Realised close / high / low of day j as moves from the previous close.
+    band : (S, D)
+        Forecast uncertainty of the close move (e.g. p60 - p40) for the confidence guard.
+    is_crypto : (S,) bool
+        No short positions anywhere.
+    fee : (S,)
+        Cost per unit of position change (e.g. 0.0005).
+    spread : (S,)
+        Bid/ask spread as a fraction of the price; half of it is paid per unit change. Default 0.
+    high_price_reference, low_price_reference : (S,) or None
+        Price levels of the next day's high / low forecasts, to report the MaxDiff limit prices.
+    trading_days_per_year : (S,) or None
+        Defaults to 365 for crypto, 252 otherwise.
+    ci_multiplier : float
+    """
+
+    cp: np.ndarray
+    hp: np.ndarray
+    lp: np.ndarray
+    ca: np.ndarray
+    ha: np.ndarray
+    la: np.ndarray
+    band: np.ndarray
+    is_crypto: np.ndarray
+    fee: np.ndarray
+    spread: np.ndarray | float = 0.0
+    high_price_reference: np.ndarray | None = None
+    low_price_reference: np.ndarray | None = None
+    trading_days_per_year: np.ndarray | None = None
+    ci_multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        cp = np.asarray(self.cp, dtype=np.float64)
+        if cp.ndim != 2 or cp.shape[1] < 1:
+            raise ValueError(f"CleanStrategyInputs.cp must have shape (S, D) with D >= 1; got {cp.shape}")
+        s, _ = cp.shape
+        for name in _DAY_FIELDS:
+            self._set(name, np.asarray(getattr(self, name), dtype=np.float64), cp.shape)
+        self._set("is_crypto", np.broadcast_to(np.asarray(self.is_crypto, dtype=bool), (s,)), (s,))
+        if self.trading_days_per_year is None:
+            self.trading_days_per_year = np.where(self.is_crypto, 365.0, 252.0)
+        for name in ("fee", "spread", "trading_days_per_year", "high_price_reference", "low_price_reference"):
+            value = getattr(self, name)
+            value = np.full(s, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+            self._set(name, np.broadcast_to(value, (s,)) if value.ndim == 0 else value, (s,),
+                      allow_nan=name.endswith("_reference"))
+        for name in ("fee", "spread"):
+            bad = np.flatnonzero(getattr(self, name) < 0)
+            if bad.size:
+                raise ValueError(f"CleanStrategyInputs.{name} must be >= 0; simulation row {bad[0]} has {getattr(self, name)[bad[0]]}")
+        self.ci_multiplier = float(self.ci_multiplier)
+
+    def _set(self, name: str, value: np.ndarray, shape, allow_nan: bool = False) -> None:
+        if value.shape != shape:
+            raise ValueError(f"CleanStrategyInputs.{name} must have shape {shape}; got {value.shape}")
+        if not allow_nan and value.dtype != bool:
+            bad = np.argwhere(~np.isfinite(value))
+            if bad.size:
+                raise ValueError(f"CleanStrategyInputs.{name} has a non-finite value at simulation row {bad[0][0]}"
+                                 + (f", day {bad[0][1]}" if value.ndim == 2 else ""))
+        setattr(self, name, np.ascontiguousarray(value))
+
+    @property
+    def unit_cost(self) -> np.ndarray:
+        """Cost per unit of position change, (S,)."""
+        return self.fee + self.spread / 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def clean_limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, position, unit_cost):
+    """Net float64 P&L of a buy-low / sell-high limit pair with the sign bug fixed (defect 13).
+
+    Fill rules as in the legacy kernel: the long leg buys at ``l = clip(low_pred, -1, 0)`` when
+    ``l > low_move`` and takes profit at ``h = clip(high_pred, 0, 10)`` when ``h <= high_move``,
+    else sells at the close: ``y - l``. The short leg sells at ``h`` when ``h < high_move`` and
+    covers at ``l`` when ``l >= low_move``, else at the close: ``h - y``. A filled leg pays
+    ``2 * unit_cost`` (entry and exit). Arguments broadcast; ``position`` > 0 trades the long leg
+    with that size, < 0 the short leg.
+    """
+    y = np.asarray(close_move, dtype=np.float64)
+    h_act, l_act = np.asarray(high_move, dtype=np.float64), np.asarray(low_move, dtype=np.float64)
+    h = np.clip(np.asarray(high_pred, dtype=np.float64), 0.0, 10.0)
+    low = np.clip(np.asarray(low_pred, dtype=np.float64), -1.0, 0.0)
+    q = np.asarray(position, dtype=np.float64)
+    cost = 2.0 * np.asarray(unit_cost, dtype=np.float64)
+    long_leg = np.where(low > l_act, np.where(h <= h_act, h - low, y - low) - cost, 0.0) * np.maximum(q, 0.0)
+    short_leg = np.where(h < h_act, np.where(low >= l_act, h - low, h - y) - cost, 0.0) * np.maximum(-q, 0.0)
+    return long_leg + short_leg
+
+
+def _leg_fills(high_move, high_pred, low_move, low_pred, position):
+    """Units filled by :func:`clean_limit_order_profit` (entry + exit = 2 per filled leg)."""
+    h = np.clip(high_pred, 0.0, 10.0)
+    low = np.clip(low_pred, -1.0, 0.0)
+    return 2.0 * ((low > low_move) * np.maximum(position, 0.0) + (h < high_move) * np.maximum(-position, 0.0))
+
+
+def _metrics(prefix: str, daily: np.ndarray, turnover: np.ndarray, days_per_year: np.ndarray, final_key: str = "finalday"):
+    total = np.prod(1.0 + daily, axis=1) - 1.0
+    mean = daily.mean(axis=1)
+    if daily.shape[1] > 1:
+        std = daily.std(axis=1, ddof=1)
+        ok = std > SHARPE_STD_FLOOR
+        sharpe = np.where(ok, mean / np.where(ok, std, 1.0) * np.sqrt(days_per_year), 0.0)
+    else:
+        sharpe = np.zeros(daily.shape[0])
+    return {
+        f"{prefix}_return": total,
+        f"{prefix}_sharpe": sharpe,
+        f"{prefix}_{final_key}": daily[:, -1].copy(),
+        f"{prefix}_avg_daily_return": mean,
+        f"{prefix}_annual_return": mean * days_per_year,
+        f"{prefix}_turnover": turnover,
+        f"{prefix}_daily_returns": daily,
+    }
+
+
+def _position_strategy(prefix: str, positions: np.ndarray, inp: CleanStrategyInputs):
+    changes = np.abs(np.diff(positions, axis=1, prepend=0.0))
+    daily = positions * inp.ca - changes * inp.unit_cost[:, None]
+    out = _metrics(prefix, daily, changes.mean(axis=1), inp.trading_days_per_year)
+    out[f"{prefix}_positions"] = positions
+    return out
+
+
+def _unprofit_shutdown(direction: np.ndarray, inp: CleanStrategyInputs) -> np.ndarray:
+    positions = np.zeros_like(direction)
+    positions[:, 0] = direction[:, 0]
+    for i in range(1, direction.shape[1]):
+        was_right = np.sign(inp.ca[:, i - 1]) * np.sign(inp.cp[:, i - 1]) > 0
+        keep = (positions[:, i - 1] == 0) | was_right
+        positions[:, i] = np.where(keep, direction[:, i], 0.0)
+    return positions
+
+
+def _signal_strategies(inp: CleanStrategyInputs) -> dict:
+    no_short = inp.is_crypto[:, None]
+    direction = np.sign(inp.cp)
+    direction = np.where(no_short, np.maximum(direction, 0.0), direction)
+    all_long = (inp.cp > 0) & (inp.hp > 0) & (inp.lp > 0)
+    all_short = (inp.cp < 0) & (inp.hp < 0) & (inp.lp < 0) & ~no_short
+    width = np.maximum(np.abs(inp.band), CI_GUARD_FLOOR) * inp.ci_multiplier
+    guard = (inp.cp > width).astype(float) - ((inp.cp < -width) & ~no_short)
+    out = {}
+    out.update(_position_strategy("simple_strategy", direction, inp))
+    out.update(_position_strategy("all_signals_strategy", all_long.astype(float) - all_short, inp))
+    out.update(_position_strategy("buy_hold", np.ones_like(inp.cp), inp))
+    out.update(_position_strategy("unprofit_shutdown", _unprofit_shutdown(direction, inp), inp))
+    out.update(_position_strategy("ci_guard", guard, inp))
+    return out
+
+
+def _entry_takeprofit_and_highlow(inp: CleanStrategyInputs) -> dict:
+    cost = 2.0 * inp.unit_cost[:, None]  # a round trip per traded day
+    long = inp.cp > 0
+    short = (inp.cp < 0) & ~inp.is_crypto[:, None]
+    tp_gross = np.where(long, np.where(inp.ha >= inp.hp, inp.hp, inp.ca),
+                        np.where(inp.la <= inp.lp, -inp.lp, -inp.ca))
+    traded = long | short
+    tp_daily = np.where(traded, tp_gross - cost, 0.0)
+    long_fill = long & (inp.la <= inp.lp)
+    short_fill = short & (inp.ha >= inp.hp)
+    hl_daily = np.where(long_fill, inp.ca - inp.lp - cost, np.where(short_fill, inp.hp - inp.ca - cost, 0.0))
+    out = {}
+    out.update(_metrics("entry_takeprofit", tp_daily, 2.0 * traded.mean(axis=1), inp.trading_days_per_year))
+    out.update(_metrics("highlow", hl_daily, 2.0 * (long_fill | short_fill).mean(axis=1), inp.trading_days_per_year,
+                        final_key="finalday_return"))
+    return out
+
+
+def _first_best(sums: np.ndarray, incumbent: np.ndarray, grid: np.ndarray):
+    """Strict-``>`` sweep over the grid axis (-1): (best, offset), offset 0 when nothing beats."""
+    idx = np.argmax(sums, axis=-1)
+    best = np.take_along_axis(sums, idx[..., None], axis=-1)[..., 0]
+    improved = best > incumbent
+    return np.where(improved, best, incumbent), np.where(improved, grid[idx], 0.0)
+
+
+def _prefix_before(values: np.ndarray) -> np.ndarray:
+    """``out[..., j] = sum(values[..., :j])`` for j = 0..D (days strictly before j), shape (..., D+1)."""
+    zeros = np.zeros(values.shape[:-1] + (1,))
+    return np.concatenate([zeros, np.cumsum(values, axis=-1)], axis=-1)
+
+
+def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
+    s, d = inp.cp.shape
+    cost = inp.unit_cost[:, None]
+    q = np.where(np.abs(inp.hp) > np.abs(inp.lp), 1.0, -1.0)
+    q = np.where(inp.is_crypto[:, None] & (q < 0), 0.0, q)
+    q = np.where(inp.lp < inp.hp, q, 0.0)
+    grid = MAXDIFF_GRID[None, :, None]
+
+    def pnl(highs, lows, extra_axes=1):
+        expand = lambda a: a.reshape(a.shape[:1] + (1,) * extra_axes + a.shape[1:])  # noqa: E731
+        return clean_limit_order_profit(expand(inp.ca), expand(inp.ha), highs, expand(inp.la), lows, expand(q),
+                                        expand(cost))
+
+    # Stage 1: high offset with low offset 0, fitted for every day j on days < j (j = 0..D).
+    base = _prefix_before(pnl(inp.hp, inp.lp, extra_axes=0))  # (S, D+1)
+    stage1 = _prefix_before(pnl(inp.hp[:, None, :] + grid, inp.lp[:, None, :]))  # (S, 500, D+1)
+    best, x_fit = _first_best(np.moveaxis(stage1, 1, -1), base, MAXDIFF_GRID)  # (S, D+1)
+    # Stage 2: low offset given each day's high offset. Axes: (S, j, grid, day).
+    highs = inp.hp[:, None, None, :] + x_fit[:, :, None, None]
+    lows = inp.lp[:, None, None, :] + MAXDIFF_GRID[None, None, :, None]
+    per_day = pnl(highs, lows, extra_axes=2)  # (S, D+1, 500, D)
+    before = np.arange(d)[None, :] < np.arange(d + 1)[:, None]  # (D+1, D): day < j
+    stage2 = (per_day * before[None, :, None, :]).sum(axis=-1)
+    _, z_fit = _first_best(stage2, best, MAXDIFF_GRID)
+    days = np.arange(d)
+    daily = clean_limit_order_profit(inp.ca, inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q, cost)
+    fills = _leg_fills(inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q)
+    out = _metrics("maxdiff", daily, fills.mean(axis=1), inp.trading_days_per_year, final_key="finalday_return")
+    out.update({
+        "maxdiffprofit_profit": out["maxdiff_return"],
+        "maxdiffprofit_profit_values": daily,
+        "maxdiffprofit_high_multiplier_by_day": x_fit[:, days],
+        "maxdiffprofit_low_multiplier_by_day": z_fit[:, days],
+        "maxdiffprofit_profit_high_multiplier": x_fit[:, d],
+        "maxdiffprofit_profit_low_multiplier": z_fit[:, d],
+        "maxdiffprofit_high_price": inp.high_price_reference * (1.0 + x_fit[:, d]),
+        "maxdiffprofit_low_price": inp.low_price_reference * (1.0 + z_fit[:, d]),
+        "maxdiff_positions": q,
+    })
+    return out
+
+
+def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
+    """Per-day (x, z) grid indices fitted on days < j, j = 0..D: (S_chunk, D+1) each."""
+    e = lambda a: a[rows][:, None, None, :]  # noqa: E731
+    grid = ALWAYS_ON_GRID
+    highs = e(inp.hp) + grid[None, :, None, None]
+    lows = e(inp.lp) + grid[None, None, :, None]
+    cost = inp.unit_cost[rows][:, None, None, None]
+    total = clean_limit_order_profit(e(inp.ca), e(inp.ha), highs, e(inp.la), lows, 1.0, cost)
+    sell = clean_limit_order_profit(e(inp.ca), e(inp.ha), highs, e(inp.la), lows, -1.0, cost)
+    total = total + np.where(inp.is_crypto[rows][:, None, None, None], 0.0, sell)
+    prefix = _prefix_before(total)  # (S, 81, 81, D+1)
+    flat = prefix.reshape(prefix.shape[0], -1, prefix.shape[-1])  # x outer, z inner
+    best = np.argmax(flat, axis=1)  # first maximiser; day 0 (all zeros) -> index 0
+    at_zero = grid.size // 2 * grid.size + grid.size // 2
+    zero_sums = flat[:, at_zero, :]
+    best_sums = np.take_along_axis(flat, best[:, None, :], axis=1)[:, 0, :]
+    best = np.where(best_sums > zero_sums, best, at_zero)  # an offset must strictly beat (0, 0)
+    return np.divmod(best, grid.size)
+
+
+def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
+    s, d = inp.cp.shape
+    ix, iz = np.zeros((s, d + 1), np.int64), np.zeros((s, d + 1), np.int64)
+    for start in range(0, s, ALWAYS_ON_CHUNK):
+        rows = slice(start, start + ALWAYS_ON_CHUNK)
+        ix[rows], iz[rows] = _always_on_fit(inp, rows)
+    x_fit, z_fit = ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
+    highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
+    cost = inp.unit_cost[:, None]
+    no_short = inp.is_crypto[:, None]
+    buy = clean_limit_order_profit(inp.ca, inp.ha, highs, inp.la, lows, 1.0, cost)
+    sell = np.where(no_short, 0.0, clean_limit_order_profit(inp.ca, inp.ha, highs, inp.la, lows, -1.0, cost))
+    fills = _leg_fills(inp.ha, highs, inp.la, lows, 1.0) + np.where(no_short, 0.0, _leg_fills(inp.ha, highs, inp.la, lows, -1.0))
+    daily = buy + sell
+    out = _metrics("maxdiffalwayson", daily, fills.mean(axis=1), inp.trading_days_per_year, final_key="finalday_return")
+    filled_buy = (np.clip(lows, -1.0, 0.0) > inp.la).sum(axis=1)
+    filled_sell = np.where(no_short, False, np.clip(highs, 0.0, 10.0) < inp.ha).sum(axis=1)
+    gross = np.abs(buy).sum(axis=1) + np.abs(sell).sum(axis=1)
+    out.update({
+        "maxdiffalwayson_profit": out["maxdiffalwayson_return"],
+        "maxdiffalwayson_profit_values": daily,
+        "maxdiffalwayson_high_multiplier_by_day": x_fit[:, :d],
+        "maxdiffalwayson_low_multiplier_by_day": z_fit[:, :d],
+        "maxdiffalwayson_high_multiplier": x_fit[:, d],
+        "maxdiffalwayson_low_multiplier": z_fit[:, d],
+        "maxdiffalwayson_high_price": inp.high_price_reference * (1.0 + x_fit[:, d]),
+        "maxdiffalwayson_low_price": inp.low_price_reference * (1.0 + z_fit[:, d]),
+        "maxdiffalwayson_buy_contribution": buy.sum(axis=1),
+        "maxdiffalwayson_sell_contribution": sell.sum(axis=1),
+        "maxdiffalwayson_filled_buy_trades": filled_buy,
+        "maxdiffalwayson_filled_sell_trades": filled_sell,
+        "maxdiffalwayson_trades_total": filled_buy + filled_sell,
+        "maxdiffalwayson_trade_bias": np.where(gross > 0, (buy.sum(axis=1) - sell.sum(axis=1)) / np.where(gross > 0, gross, 1.0), 0.0),
+    })
+    return out
+
+
+def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]:
+    """Evaluate the clean-profile strategy family for ``S`` simulations at once.
+
+    Returns
+    -------
+    dict
+        For each prefix of :data:`CLEAN_STRATEGY_PREFIXES`: ``_return``, ``_sharpe``,
+        ``_finalday`` (``_finalday_return`` for highlow and the MaxDiff family),
+        ``_avg_daily_return``, ``_annual_return``, ``_turnover`` (S,) and ``_daily_returns`` (S, D);
+        signal strategies add ``_positions`` (S, D). MaxDiff adds the ``maxdiffprofit_*`` fields
+        with per-day walk-forward offsets ``*_multiplier_by_day`` (S, D); MaxDiffAlwaysOn the
+        ``maxdiffalwayson_*`` fields likewise.
+    """
+    out = {}
+    out.update(_signal_strategies(inp))
+    out.update(_entry_takeprofit_and_highlow(inp))
+    out.update(_maxdiff_walk_forward(inp))
+    out.update(_maxdiff_always_on_walk_forward(inp))
+    return out
+
+
+_TIE_ORDER = ("buy_hold", "simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard",
+              "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson")
+
+
+def clean_best_strategy(means) -> str | None:
+    """Strategy with the highest mean total return (``<prefix>_return``), NaN ignored.
+
+    Ties go to the first prefix in the order buy_hold, simple_strategy, all_signals_strategy,
+    unprofit_shutdown, ci_guard, entry_takeprofit, highlow, maxdiff, maxdiffalwayson (simplest
+    first). ``None`` when no strategy has a finite mean.
+    """
+    best_label, best_value = None, -math.inf
+    for label in _TIE_ORDER:
+        value = means.get(f"{label}_return", math.nan) if hasattr(means, "get") else math.nan
+        value = float(value)
+        if math.isfinite(value) and (best_label is None or value > best_value):
+            best_label, best_value = label, value
+    return best_label

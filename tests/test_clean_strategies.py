@@ -1,0 +1,227 @@
+"""Clean-profile strategies: one hand-computable case per fixed defect, and walk-forward fitting
+that never looks at the evaluated day."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from totowalk.backtest.clean_strategies import (
+    ALWAYS_ON_GRID,
+    MAXDIFF_GRID,
+    CleanStrategyInputs,
+    clean_best_strategy,
+    clean_limit_order_profit,
+    evaluate_clean_strategies,
+)
+
+
+def _inputs(cp, ca, *, hp=None, lp=None, ha=None, la=None, crypto=False, fee=0.0, spread=0.0, band=None, **kw):
+    cp = np.atleast_2d(np.asarray(cp, dtype=float))
+    ca = np.atleast_2d(np.asarray(ca, dtype=float))
+    like = lambda v, default: np.broadcast_to(np.asarray(default if v is None else v, dtype=float), cp.shape).copy()  # noqa: E731
+    return CleanStrategyInputs(
+        cp=cp, ca=ca, hp=like(hp, 0.01), lp=like(lp, -0.01), ha=like(ha, 0.005), la=like(la, -0.005),
+        band=like(band, 0.0), is_crypto=np.full(cp.shape[0], crypto), fee=fee, spread=spread, **kw)
+
+
+def _random(seed, s=4, d=6, crypto=None):
+    rng = np.random.default_rng(seed)
+    n = lambda scale: rng.normal(0.0, scale, size=(s, d))  # noqa: E731
+    ca = n(0.01)
+    return CleanStrategyInputs(
+        cp=n(0.01), hp=np.abs(n(0.01)), lp=-np.abs(n(0.01)), ca=ca,
+        ha=np.maximum(ca, 0) + np.abs(n(0.01)), la=np.minimum(ca, 0) - np.abs(n(0.01)),
+        band=np.abs(n(0.005)), is_crypto=(rng.random(s) < 0.5) if crypto is None else np.full(s, crypto),
+        fee=0.0005, spread=0.0004, high_price_reference=np.full(s, 101.0), low_price_reference=np.full(s, 99.0))
+
+
+def test_signals_are_applied_to_the_return_they_forecast_with_stated_costs():
+    # defects 2, 4, 5, 9: aligned returns; cost = |position change| * (fee + spread / 2), no 0.523 factor
+    out = evaluate_clean_strategies(_inputs([1.0, -1.0, 0.0], [0.01, -0.02, 0.03], fee=0.001, spread=0.002))
+    unit = 0.001 + 0.001
+    np.testing.assert_allclose(out["simple_strategy_daily_returns"][0], [0.01 - unit, 0.02 - 2 * unit, 0.0 - unit])
+    np.testing.assert_allclose(out["simple_strategy_turnover"], [4.0 / 3.0])
+    # defect 8: compounded total
+    expected_total = (1 + 0.01 - unit) * (1 + 0.02 - 2 * unit) * (1 - unit) - 1
+    np.testing.assert_allclose(out["simple_strategy_return"], [expected_total])
+
+
+def test_buy_and_hold_uses_one_position_path_and_final_day_is_last_day():
+    # defects 6 and 7
+    ca = [0.01, -0.02, 0.03]
+    out = evaluate_clean_strategies(_inputs([-1.0, -1.0, -1.0], ca, fee=0.001))
+    daily = np.array([0.01 - 0.001, -0.02, 0.03])
+    np.testing.assert_allclose(out["buy_hold_daily_returns"][0], daily)
+    np.testing.assert_allclose(out["buy_hold_return"], [np.prod(1 + daily) - 1])
+    np.testing.assert_allclose(out["buy_hold_sharpe"], [daily.mean() / daily.std(ddof=1) * math.sqrt(252)])
+    np.testing.assert_allclose(out["buy_hold_finalday"], [0.03])
+    np.testing.assert_allclose(out["highlow_finalday_return"], out["highlow_daily_returns"][:, -1])
+
+
+def test_crypto_never_shorts_anywhere():
+    inp = _random(3, s=6, crypto=True)
+    inp.cp[:] = -np.abs(inp.cp)  # every forecast bearish
+    inp.band[:] = 0.0
+    out = evaluate_clean_strategies(inp)
+    for prefix in ("simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard"):
+        assert (out[f"{prefix}_positions"] >= 0).all(), prefix
+    for prefix in ("entry_takeprofit", "highlow"):
+        assert (out[f"{prefix}_daily_returns"] == 0).all(), prefix
+    assert (out["maxdiff_positions"] >= 0).all()
+    assert (out["maxdiffalwayson_sell_contribution"] == 0).all()
+    assert (out["maxdiffalwayson_filled_sell_trades"] == 0).all()
+
+
+def test_entry_takeprofit_zero_forecast_is_flat_and_round_trip_cost():
+    # defect 12; a traded day is a round trip: 2 * (fee + spread / 2)
+    out = evaluate_clean_strategies(_inputs([0.0, 0.01], [0.02, 0.02], hp=0.015, ha=0.01, fee=0.001))
+    np.testing.assert_allclose(out["entry_takeprofit_daily_returns"][0], [0.0, 0.02 - 0.002])
+
+
+def test_kernel_unhit_target_closes_at_the_real_close():
+    # defect 13: bought at -1 %, high target 2 % not reached, close -3 %: a 2 % loss (legacy: +2 %)
+    long = clean_limit_order_profit(-0.03, 0.01, 0.02, -0.015, -0.01, 1.0, 0.0)
+    assert long == pytest.approx(-0.02)
+    # sold at +1 %, low target -2 % not reached, close -0.5 %: a 1.5 % gain (legacy: -1.5 %)
+    short = clean_limit_order_profit(-0.005, 0.015, 0.01, -0.01, -0.02, -1.0, 0.0)
+    assert short == pytest.approx(0.015)
+    # both targets hit: spread captured minus two fills
+    assert clean_limit_order_profit(0.0, 0.03, 0.02, -0.03, -0.01, 1.0, 0.001) == pytest.approx(0.03 - 0.002)
+
+
+def test_inputs_are_not_modified():
+    # defect 11
+    inp = _random(4)
+    before = {k: getattr(inp, k).copy() for k in ("cp", "hp", "lp", "ca", "ha", "la", "band")}
+    evaluate_clean_strategies(inp)
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(inp, k), v, err_msg=k)
+
+
+def test_unprofit_shutdown_day_zero_follows_forecast():
+    # defect 17: day 0 short forecast -> short (legacy: always long); wrong day -> flat next day
+    out = evaluate_clean_strategies(_inputs([-0.01, 0.01, 0.01, 0.01], [0.02, 0.01, -0.01, 0.01]))
+    # day 1: day 0 was wrong -> flat; day 2: after a flat day follow the forecast; day 3: day 2 wrong -> flat
+    np.testing.assert_array_equal(out["unprofit_shutdown_positions"][0], [-1.0, 0.0, 1.0, 0.0])
+
+
+def test_constant_series_has_zero_sharpe():
+    # defect 18: legacy gives ~1e17 for seven days of 0.1 (round-off leaves a tiny std)
+    const = evaluate_clean_strategies(_inputs([1.0] * 7, [0.1] * 7, fee=0.0))
+    np.testing.assert_allclose(const["simple_strategy_daily_returns"][0], [0.1] * 7)
+    assert const["simple_strategy_sharpe"][0] == 0.0
+    varied = evaluate_clean_strategies(_inputs([1.0] * 7, [0.1] * 6 + [0.2], fee=0.0))
+    assert varied["simple_strategy_sharpe"][0] > 0.0
+
+
+def test_bad_input_names_field_and_row():
+    # defects 21 and 22
+    with pytest.raises(ValueError, match=r"ca has a non-finite value at simulation row 1, day 2"):
+        ca = np.zeros((2, 3))
+        ca[1, 2] = np.nan
+        _inputs(np.zeros((2, 3)), ca)
+    with pytest.raises(ValueError, match=r"hp must have shape \(1, 3\)"):
+        dataclasses.replace(_inputs([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]), hp=np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="fee must be >= 0"):
+        _inputs([0.0], [0.0], fee=-0.1)
+
+
+def test_best_strategy_ignores_nan_and_breaks_ties_in_stated_order():
+    # defect 19
+    means = {"simple_strategy_return": 0.01, "buy_hold_return": 0.01, "maxdiff_return": float("nan"),
+             "unprofit_shutdown_return": 0.005, "maxdiffalwayson_return": -0.2}
+    assert clean_best_strategy(means) == "buy_hold"
+    means["maxdiffalwayson_return"] = 0.02
+    assert clean_best_strategy(means) == "maxdiffalwayson"
+    assert clean_best_strategy({"maxdiff_return": float("nan")}) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Walk-forward offsets (defect 1)
+
+
+@pytest.mark.parametrize("day", [1, 3, 5])
+def test_walk_forward_fit_never_uses_the_evaluated_day(day):
+    inp = _random(7, s=5)
+    base = evaluate_clean_strategies(inp)
+    perturbed = _random(7, s=5)
+    rng = np.random.default_rng(day)
+    for name in ("ca", "ha", "la"):
+        getattr(perturbed, name)[:, day:] += rng.normal(0.0, 0.02, size=(5, 6 - day))
+    out = evaluate_clean_strategies(perturbed)
+    for prefix in ("maxdiffprofit", "maxdiffalwayson"):
+        for side in ("high", "low"):
+            key = f"{prefix}_{side}_multiplier_by_day"
+            # offsets used on days <= day were fitted on days < day: unchanged
+            np.testing.assert_array_equal(out[key][:, : day + 1], base[key][:, : day + 1], err_msg=key)
+    for key in ("maxdiff_daily_returns", "maxdiffalwayson_daily_returns", "simple_strategy_daily_returns"):
+        np.testing.assert_array_equal(out[key][:, :day], base[key][:, :day], err_msg=key)
+    # the perturbation did change something later, so the test can fail
+    assert not np.array_equal(out["maxdiff_daily_returns"][:, day:], base["maxdiff_daily_returns"][:, day:])
+
+
+def test_day_zero_uses_zero_offsets():
+    out = evaluate_clean_strategies(_random(8))
+    for key in ("maxdiffprofit_high_multiplier_by_day", "maxdiffprofit_low_multiplier_by_day",
+                "maxdiffalwayson_high_multiplier_by_day", "maxdiffalwayson_low_multiplier_by_day"):
+        assert (out[key][:, 0] == 0.0).all(), key
+
+
+def _loop_maxdiff_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tuple[float, float]:
+    """Plain two-stage sweep over days < upto for one simulation (strict >, 0 must be beaten)."""
+    g = lambda name: getattr(inp, name)[row, :upto]  # noqa: E731
+    q = np.where(np.abs(g("hp")) > np.abs(g("lp")), 1.0, -1.0)
+    if inp.is_crypto[row]:
+        q = np.maximum(q, 0.0)
+    q = np.where(g("lp") < g("hp"), q, 0.0)
+    cost = inp.unit_cost[row]
+
+    def total(x, z):
+        return float(np.sum(clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, q, cost)))
+
+    best, best_x = total(0.0, 0.0), 0.0
+    for x in MAXDIFF_GRID:
+        if total(x, 0.0) > best:
+            best, best_x = total(x, 0.0), float(x)
+    best_z = 0.0
+    for z in MAXDIFF_GRID:
+        if total(best_x, z) > best:
+            best, best_z = total(best_x, z), float(z)
+    return best_x, best_z
+
+
+def _loop_always_on_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tuple[float, float]:
+    g = lambda name: getattr(inp, name)[row, :upto]  # noqa: E731
+    cost = inp.unit_cost[row]
+    best, best_xz = None, (0.0, 0.0)
+    for x in ALWAYS_ON_GRID:
+        for z in ALWAYS_ON_GRID:
+            legs = clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, 1.0, cost)
+            if not inp.is_crypto[row]:
+                legs = legs + clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, -1.0, cost)
+            value = float(np.sum(legs))
+            if x == 0.0 and z == 0.0:
+                zero = value
+            if best is None or value > best:
+                best, best_xz = value, (float(x), float(z))
+    return best_xz if best > zero else (0.0, 0.0)
+
+
+def test_walk_forward_offsets_equal_a_plain_loop():
+    inp = _random(11, s=2, d=4)
+    out = evaluate_clean_strategies(inp)
+    for row in range(2):
+        for day in range(5):  # day 4 = offsets reported for the next (unseen) day
+            md = _loop_maxdiff_offsets(inp, row, day)
+            got_md = (out["maxdiffprofit_high_multiplier_by_day"][row, day] if day < 4 else out["maxdiffprofit_profit_high_multiplier"][row],
+                      out["maxdiffprofit_low_multiplier_by_day"][row, day] if day < 4 else out["maxdiffprofit_profit_low_multiplier"][row])
+            assert got_md == pytest.approx(md, abs=1e-15), (row, day)
+        for day in (2, 4):
+            ao = _loop_always_on_offsets(inp, row, day)
+            got_ao = (out["maxdiffalwayson_high_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_high_multiplier"][row],
+                      out["maxdiffalwayson_low_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_low_multiplier"][row])
+            assert got_ao == pytest.approx(ao, abs=1e-15), (row, day)
