@@ -1,0 +1,105 @@
+"""Incremental results and resume: a crashed run resumed equals an uninterrupted one."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from totowalk.backtest import backtest
+from totowalk.backtest.store import FORECASTS, MANIFEST, ROWS, RunStore, RunStoreError
+
+from test_backtest_api import mean5, prices
+
+DATA = {"AAA": prices(90, 11), "BBB": prices(80, 12)}
+SETTINGS = dict(num_simulations=5, max_batch=7)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def crashing_after(calls_ok, log):
+    def fn(contexts):
+        if len(log) >= calls_ok:
+            raise Crash("injected")
+        log.append(len(contexts))
+        return mean5(contexts)
+    return fn
+
+
+@pytest.mark.parametrize("profile", ["legacy", "clean"])
+def test_resume_after_forecast_crash_and_row_crash_equals_uninterrupted(tmp_path, monkeypatch, profile):
+    full = backtest(DATA, forecaster=mean5, profile=profile, out_dir=tmp_path / "full", **SETTINGS)
+
+    out = tmp_path / "run"
+    log = []
+    with pytest.raises(Crash):
+        backtest(DATA, forecaster=crashing_after(3, log), profile=profile, out_dir=out, **SETTINGS)
+    assert len((out / FORECASTS).read_text().splitlines()) == 3  # completed batches were kept
+
+    # second interruption: while writing result rows, after 4 of the 10 (symbol, simulation) rows
+    real_append = RunStore.append_row
+    written = []
+
+    def append_then_crash(self, symbol, simulation, row):
+        if len(written) == 4:
+            raise Crash("injected while writing rows")
+        written.append((symbol, simulation))
+        real_append(self, symbol, simulation, row)
+
+    monkeypatch.setattr(RunStore, "append_row", append_then_crash)
+    calls = []
+    with pytest.raises(Crash):
+        backtest(DATA, forecaster=crashing_after(10**6, calls), profile=profile, out_dir=out,
+                 resume=True, **SETTINGS)
+    total = 2 * 4 * (5 + 6)
+    assert sum(calls) == total - 3 * 7  # only the forecasts not stored before were computed
+    monkeypatch.setattr(RunStore, "append_row", real_append)
+
+    again = []
+    resumed = backtest(DATA, forecaster=crashing_after(10**6, again), profile=profile, out_dir=out,
+                       resume=True, **SETTINGS)
+    assert again == []  # every forecast was stored; nothing is recomputed
+    assert len((out / ROWS).read_text().splitlines()) == 10
+    pd.testing.assert_frame_equal(resumed.simulations, full.simulations)
+    pd.testing.assert_frame_equal(resumed.forecasts, full.forecasts)
+    pd.testing.assert_frame_equal(resumed.summary, full.summary)
+
+
+def test_torn_last_line_is_recomputed(tmp_path):
+    out = tmp_path / "run"
+    # the forecaster's name is part of the run's fingerprint: use the same wrapper both times
+    full = backtest(DATA, forecaster=crashing_after(10**6, []), out_dir=out, **SETTINGS)
+    path = out / FORECASTS
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # crash mid-write
+    calls = []
+    resumed = backtest(DATA, forecaster=crashing_after(10**6, calls), out_dir=out, resume=True, **SETTINGS)
+    assert calls == [len(json.loads(lines[-1])["ids"])]
+    pd.testing.assert_frame_equal(resumed.simulations, full.simulations)
+
+
+def test_foreign_corrupt_and_non_empty_folders_are_refused(tmp_path):
+    out = tmp_path / "run"
+    backtest(DATA, forecaster=mean5, out_dir=out, **SETTINGS)
+    with pytest.raises(RunStoreError, match="not empty; pass --resume"):
+        backtest(DATA, forecaster=mean5, out_dir=out, **SETTINGS)
+    with pytest.raises(RunStoreError, match=r"different run \(settings differ in \['fee'\]\)"):
+        backtest(DATA, forecaster=mean5, out_dir=out, resume=True, fee=0.001, **SETTINGS)
+    changed = {"AAA": DATA["AAA"] * 1.01, "BBB": DATA["BBB"]}
+    with pytest.raises(RunStoreError, match="price data differ"):
+        backtest(changed, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
+
+    (out / ROWS).write_text('{"symbol": "AAA", "simulation": 0, "row": {}}\nnot json\n')
+    with pytest.raises(RunStoreError, match=r"corrupt .*simulation_rows.jsonl, line 2"):
+        backtest(DATA, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
+    (out / MANIFEST).write_text("{ truncated")
+    with pytest.raises(RunStoreError, match="corrupt .*manifest.json"):
+        backtest(DATA, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
+
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(RunStoreError, match="not a totowalk results folder"):
+        backtest(DATA, forecaster=mean5, out_dir=stranger, resume=True, **SETTINGS)
