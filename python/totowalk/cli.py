@@ -10,6 +10,7 @@ import sys
 # (subcommand, module defining register(subparsers) -> parser with set_defaults(func=...))
 COMMANDS = [
     ("info", "totowalk.cli"),
+    ("backtest", "totowalk.backtest.command"),
 ]
 
 

@@ -1,0 +1,79 @@
+"""`totowalk backtest` end to end on a small bundled slice with a random tiny model."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from totowalk.backtest.command import resolve_model
+from totowalk.backtest.legacy import RESULT_FIELDS
+from totowalk.cli import main
+
+SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "3",
+         "--samples", "16", "--no-progress"]
+RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
+
+
+def test_backtest_command_writes_every_output_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "profile: legacy" in text and "RANDOM weights" in text and "in-sample" in text
+    assert "spread 1.0 (default" in text and "MAE per key: Close" in text
+    for name in ("simulations.csv", "forecasts.csv", "summary.json", "cumulative_returns.png",
+                 "forecast_vs_actual.png"):
+        assert (out / name).stat().st_size > 0, name
+    sims = pd.read_csv(out / "simulations.csv")
+    assert list(sims.columns) == ["symbol", "simulation", *RESULT_FIELDS]
+    assert list(sims["simulation"]) == [0, 1, 2] and set(sims["symbol"]) == {"IBM"}
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    assert len(forecasts) == 3 * 4 * 7
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["profile"] == "legacy"
+    assert summary["model"]["random_weights"] is True and "RANDOM" in summary["model"]["warning"]
+    assert any("RANDOM" in w for w in summary["warnings"])
+    assert summary["settings"]["forecaster"]["num_samples"] == 16
+    assert {"totowalk", "torch", "numpy", "pandas"} <= set(summary["versions"])
+    assert set(summary["summary"]) == {"IBM", "(all)"}
+
+    # everything is stored: a resume recomputes nothing and writes the same results
+    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out), "--resume"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "simulations.csv"), sims)
+    # other settings in the same folder are a foreign run
+    capsys.readouterr()
+    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out), "--resume", "--fee", "0.001"]) == 2
+    assert "holds a different run" in capsys.readouterr().err
+
+
+def test_clean_profile_runs_from_a_csv(tmp_path, capsys):
+    from totowalk import datasets
+
+    frame = datasets.load("IBM").loc[:"2000-05-31"].reset_index()
+    frame["Ticker"] = "IBM"
+    path = tmp_path / "ibm.csv"
+    frame.to_csv(path, index=False)
+    assert main(["backtest", "--data", str(path), "--sims", "2", "--samples", "8", "--profile", "clean",
+                 *RANDOM, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "profile: clean" in text and "in-sample" not in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "random:toto-tiny"], "--allow-random-weights"),
+    ([], "--model is required"),
+    (["--symbol", "NOPE", *RANDOM], "unknown bundled symbol 'NOPE'"),
+    (["--sims", "80", *RANDOM], "symbol 'IBM': has"),
+])
+def test_bad_invocations_exit_2_with_a_named_error(args, message, capsys):
+    base = ["--dataset", "us-stocks-daily", "--end", "2000-06-30", "--samples", "8", "--no-progress"]
+    if "--symbol" not in args:
+        base += ["--symbol", "IBM"]
+    assert main(["backtest", *base, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resolve_model_is_the_single_entry_point():
+    with pytest.raises(ValueError, match="--model is required"):
+        resolve_model(None)
+    resolved = resolve_model("random:toto-tiny", allow_random=True)
+    assert resolved.random_weights and "RANDOM" in resolved.warning
