@@ -232,3 +232,15 @@ def test_input_validation_names_the_field():
 
 def _fields(inp):
     return {name: getattr(inp, name) for name in inp.__dataclass_fields__}
+
+
+def test_fused_always_on_legs_equal_the_kernel_bitwise():
+    from totowalk.backtest import strategies
+
+    inp = _random_inputs(9, 6)
+    y, ha, la, hp, lp = (m[:, None, None, :] for m in strategies._adjusted_moves(inp))
+    grid = maxdiff.ALWAYS_ON_GRID.astype(np.float32)
+    highs, lows = hp + grid[None, :, None, None], lp + grid[None, None, :, None]
+    buy, sell = strategies._always_on_legs(y, ha, highs, la, lows)
+    np.testing.assert_array_equal(buy, maxdiff.limit_order_profit(y, ha, highs, la, lows, np.float32(1.0)))
+    np.testing.assert_array_equal(sell, maxdiff.limit_order_profit(y, ha, highs, la, lows, np.float32(-1.0)))

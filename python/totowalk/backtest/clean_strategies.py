@@ -69,6 +69,7 @@ CLEAN_STRATEGY_PREFIXES = (
 )
 MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)
 ALWAYS_ON_GRID = np.linspace(-0.03, 0.03, 81)
+MAXDIFF_CHUNK = 32  # simulations per (chunk, D+1, 500, D) stage-2 array
 ALWAYS_ON_CHUNK = 16
 CI_GUARD_FLOOR = 1e-8
 
@@ -279,30 +280,45 @@ def _prefix_before(values: np.ndarray) -> np.ndarray:
     return np.concatenate([zeros, np.cumsum(values, axis=-1)], axis=-1)
 
 
-def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
-    s, d = inp.cp.shape
-    cost = inp.unit_cost[:, None]
+def _maxdiff_direction(inp: CleanStrategyInputs) -> np.ndarray:
     q = np.where(np.abs(inp.hp) > np.abs(inp.lp), 1.0, -1.0)
     q = np.where(inp.is_crypto[:, None] & (q < 0), 0.0, q)
-    q = np.where(inp.lp < inp.hp, q, 0.0)
+    return np.where(inp.lp < inp.hp, q, 0.0)  # flat when the low target is not below the high
+
+
+def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Two-stage offsets fitted on days < j for j = 0..D, for a chunk of simulations: (S_c, D+1) each."""
+    ca, ha, la, hp, lp, q = (a[rows] for a in (inp.ca, inp.ha, inp.la, inp.hp, inp.lp, q))
+    cost = inp.unit_cost[rows][:, None]
+    d = ca.shape[1]
     grid = MAXDIFF_GRID[None, :, None]
 
     def pnl(highs, lows, extra_axes=1):
         expand = lambda a: a.reshape(a.shape[:1] + (1,) * extra_axes + a.shape[1:])  # noqa: E731
-        return clean_limit_order_profit(expand(inp.ca), expand(inp.ha), highs, expand(inp.la), lows, expand(q),
-                                        expand(cost))
+        return clean_limit_order_profit(expand(ca), expand(ha), highs, expand(la), lows, expand(q), expand(cost))
 
-    # Stage 1: high offset with low offset 0, fitted for every day j on days < j (j = 0..D).
-    base = _prefix_before(pnl(inp.hp, inp.lp, extra_axes=0))  # (S, D+1)
-    stage1 = _prefix_before(pnl(inp.hp[:, None, :] + grid, inp.lp[:, None, :]))  # (S, 500, D+1)
+    # Stage 1: high offset with low offset 0.
+    base = _prefix_before(pnl(hp, lp, extra_axes=0))  # (S, D+1)
+    stage1 = _prefix_before(pnl(hp[:, None, :] + grid, lp[:, None, :]))  # (S, 500, D+1)
     best, x_fit = _first_best(np.moveaxis(stage1, 1, -1), base, MAXDIFF_GRID)  # (S, D+1)
     # Stage 2: low offset given each day's high offset. Axes: (S, j, grid, day).
-    highs = inp.hp[:, None, None, :] + x_fit[:, :, None, None]
-    lows = inp.lp[:, None, None, :] + MAXDIFF_GRID[None, None, :, None]
+    highs = hp[:, None, None, :] + x_fit[:, :, None, None]
+    lows = lp[:, None, None, :] + MAXDIFF_GRID[None, None, :, None]
     per_day = pnl(highs, lows, extra_axes=2)  # (S, D+1, 500, D)
     before = np.arange(d)[None, :] < np.arange(d + 1)[:, None]  # (D+1, D): day < j
     stage2 = (per_day * before[None, :, None, :]).sum(axis=-1)
     _, z_fit = _first_best(stage2, best, MAXDIFF_GRID)
+    return x_fit, z_fit
+
+
+def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
+    s, d = inp.cp.shape
+    cost = inp.unit_cost[:, None]
+    q = _maxdiff_direction(inp)
+    x_fit, z_fit = np.zeros((s, d + 1)), np.zeros((s, d + 1))
+    for start in range(0, s, MAXDIFF_CHUNK):
+        rows = slice(start, start + MAXDIFF_CHUNK)
+        x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
     days = np.arange(d)
     daily = clean_limit_order_profit(inp.ca, inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q, cost)
     fills = _leg_fills(inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .maxdiff import ALWAYS_ON_GRID, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
+from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
 from .strategies_signals import CI_GUARD_FLOOR, MIXED_BOOK_FEE_FACTOR
 
@@ -32,6 +32,7 @@ __all__ = ["LegacyStrategyInputs", "evaluate_legacy_strategies", "SIGNAL_STRATEG
 
 EVAL_DAYS = 6
 SIGNAL_STRATEGY_PREFIXES = ("simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard")
+MAXDIFF_CHUNK = 256  # simulations per (chunk, 500, 6) sweep
 ALWAYS_ON_CHUNK = 32  # simulations per (chunk, 81, 81, 6) grid evaluation: ~20 MB per float32 array
 
 _F32_FIELDS = ("cp", "hp", "lp", "ca", "ha", "la")
@@ -260,11 +261,9 @@ def _first_improvement(sums: np.ndarray, incumbent: np.ndarray, grid: np.ndarray
     return np.where(improved, best, incumbent), np.where(improved, grid[idx], 0.0)
 
 
-def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
+def _maxdiff_search(moves, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two sequential 500-point sweeps for a chunk of simulations: (x*, z*), (S,) each."""
     y, h_act, l_act, h_pred, l_pred = moves
-    q = np.where(np.abs(h_pred) > np.abs(l_pred), np.float32(1.0), np.float32(-1.0))
-    q = np.where(inp.is_crypto[:, None] & (q < 0), np.float32(0.0), q)
-    q = np.where(l_pred < h_pred, q, np.float32(0.0))  # skip_invalid_forecasts=True, as the backtest calls it
     grid = MAXDIFF_GRID.astype(np.float32)[None, :, None]
     y3, ha3, la3, q3 = y[:, None, :], h_act[:, None, :], l_act[:, None, :], q[:, None, :]
     base = sum_days_f32(limit_order_profit(y, h_act, h_pred, l_act, l_pred, q)).astype(np.float64)
@@ -273,6 +272,19 @@ def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     highs = h_pred + x_best.astype(np.float32)[:, None]
     stage2 = sum_days_f32(limit_order_profit(y3, ha3, highs[:, None, :], la3, l_pred[:, None, :] + grid, q3))
     _, z_best = _first_improvement(stage2.astype(np.float64), best, MAXDIFF_GRID)
+    return x_best, z_best
+
+
+def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
+    y, h_act, l_act, h_pred, l_pred = moves
+    q = np.where(np.abs(h_pred) > np.abs(l_pred), np.float32(1.0), np.float32(-1.0))
+    q = np.where(inp.is_crypto[:, None] & (q < 0), np.float32(0.0), q)
+    q = np.where(l_pred < h_pred, q, np.float32(0.0))  # skip_invalid_forecasts=True, as the backtest calls it
+    x_best, z_best = np.zeros(inp.num_simulations), np.zeros(inp.num_simulations)
+    for start in range(0, inp.num_simulations, MAXDIFF_CHUNK):
+        part = slice(start, start + MAXDIFF_CHUNK)
+        x_best[part], z_best[part] = _maxdiff_search([m[part] for m in moves], q[part])
+    highs = h_pred + x_best.astype(np.float32)[:, None]
     daily = limit_order_profit(y, h_act, highs, l_act, l_pred + z_best.astype(np.float32)[:, None], q).astype(np.float64)
     m = summed_metrics_batch(daily, inp.trading_days_per_year)
     return {
@@ -291,14 +303,31 @@ def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     }
 
 
+def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
+    """:func:`limit_order_profit` with q = +1 and q = -1 on the (S, 81, 81, 6) grid, fused.
+
+    Same float32 operations per element as the kernel (multiplying by a unit position and adding
+    the other leg's zero are exact), but terms that depend only on the high offset (axis 1) or only
+    on the low offset (axis 2) are computed once on their smaller shapes.
+    """
+    zero = np.float32(0.0)
+    h = np.clip(h_pred, zero, np.float32(10.0))  # (S, 81, 1, 6)
+    low = np.clip(l_pred, np.float32(-1.0), zero)  # (S, 1, 81, 6)
+    bought, sold = low > l_act, h < h_act
+    target_gap = np.abs(low - h)  # |l - h| == |h - l| exactly
+    fee = np.where(bought & sold, KERNEL_FEE, zero)
+    buy = np.where(bought, np.where(h <= h_act, target_gap, np.abs(low - y)), zero) - fee
+    sell = np.where(sold, np.where(low >= l_act, target_gap, -np.abs(h - y)), zero) - fee
+    return buy, sell
+
+
 def _always_on_search(moves, is_crypto: np.ndarray):
     """Best (x, z) grid indices and the chosen long / short legs, (S,), (S,), (S, 6), (S, 6)."""
     y, h_act, l_act, h_pred, l_pred = (m[:, None, None, :] for m in moves)
     grid = ALWAYS_ON_GRID.astype(np.float32)
     highs = h_pred + grid[None, :, None, None]  # (S, 81, 1, 6): x varies on axis 1
     lows = l_pred + grid[None, None, :, None]  # (S, 1, 81, 6): z varies on axis 2
-    buy = limit_order_profit(y, h_act, highs, l_act, lows, np.float32(1.0))
-    sell = limit_order_profit(y, h_act, highs, l_act, lows, np.float32(-1.0))
+    buy, sell = _always_on_legs(y, h_act, highs, l_act, lows)
     sell = np.where(is_crypto[:, None, None, None], np.float32(0.0), sell)
     totals = sum_days_f32(buy).astype(np.float64) + sum_days_f32(sell).astype(np.float64)
     flat = np.argmax(totals.reshape(totals.shape[0], -1), axis=1)  # x outer, z inner: legacy order
