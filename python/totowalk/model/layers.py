@@ -114,7 +114,7 @@ class TimeAttention(Attention):
         x : Tensor, shape (B, V, 1, d)
         rope : tables for the new position, each (1, h)
         key_cache, value_cache : Tensor, shape (B*V, H, S_max, h), updated in place
-        key_mask : Tensor of bool, shape (S_max,)
+        key_mask : Tensor of bool, shape (1, S_max)
             True for the cache slots 0..position.
         """
         b, v_count, _, d = x.shape

@@ -166,7 +166,7 @@ class TotoModel(nn.Module):
 
         positions = torch.arange(position, position + 1, device=x.device, dtype=torch.float32)
         rope = self.rotary.tables(positions, state.rope_center(position))
-        key_mask = torch.arange(state.capacity, device=x.device) <= position
+        key_mask = (torch.arange(state.capacity, device=x.device) <= position).unsqueeze(0)  # (1, S_max)
         time_index = 0
         for layer in self.layers:
             normed = layer.norm1(x)
