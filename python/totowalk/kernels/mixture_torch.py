@@ -65,7 +65,7 @@ def _choose_components(weights: torch.Tensor, uniform: torch.Tensor) -> torch.Te
 def _gamma_marsaglia_tsang(shape: torch.Tensor, seed: int, keys: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Gamma(shape, 1) draws for shape >= 1, (N, S) -> (N, S) float32."""
     d = shape - 1.0 / 3.0
-    c = torch.rsqrt(9.0 * d)
+    c = 1.0 / torch.sqrt(9.0 * d)
     gamma = d.clone()  # fallback if every try is rejected (probability < 4e-11)
     done = torch.zeros_like(gamma, dtype=torch.bool)
     for draw in range(COMPONENT_DRAW + 1, COMPONENT_DRAW + 1 + GAMMA_DRAWS):
@@ -75,7 +75,9 @@ def _gamma_marsaglia_tsang(shape: torch.Tensor, seed: int, keys: torch.Tensor, i
             v = 1.0 + c * normal
             v = v * v * v
             log_u = torch.log(uniform_open01(bits))
-            accept = (v > 0) & (log_u < 0.5 * normal * normal + d - d * v + d * torch.log(v))
+            positive = v > 0
+            log_v = torch.log(torch.where(positive, v, torch.ones_like(v)))  # v <= 0 is rejected anyway
+            accept = positive & (log_u < 0.5 * normal * normal + d - d * v + d * log_v)
             take = accept & ~done
             gamma = torch.where(take, d * v, gamma)
             done = done | accept

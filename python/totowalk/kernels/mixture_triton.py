@@ -1,0 +1,221 @@
+"""Fused Triton kernel: Student-T mixture sampling plus sorted-sample reductions, one launch.
+
+One program per row (request and step) draws all S samples of that row into registers (S padded to
+a power of two, padding masked), writes them only when asked, sorts them on chip with ``tl.sort``
+and evaluates every row of the :class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats).
+The math and the random stream are those of :mod:`.mixture_torch`, step for step, so the two
+backends agree up to float rounding of the transcendental functions (and, through those, on the
+rare accept/reject decision that lies within rounding of its boundary).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .reduction_plan import COLUMNS, ReductionPlan
+from .stream import GAMMA_DRAWS, seed_words
+from .validation import MixtureInputs
+
+__all__ = ["sample_and_reduce_triton"]
+
+_TWO_PI = 6.283185307179586
+_COL = {name: i for i, name in enumerate(COLUMNS)}
+
+
+@triton.jit
+def _uniform_open01(bits):
+    # ((bits >> 9) + 0.5) * 2**-23: exact in float32, never 0 or 1 (same as philox.uniform_open01).
+    return ((bits >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07
+
+
+@triton.jit
+def _box_muller(bits_radius, bits_angle):
+    radius = tl.sqrt(-2.0 * tl.log(_uniform_open01(bits_radius)))
+    angle = 6.283185307179586 * _uniform_open01(bits_angle)
+    return radius * tl.cos(angle), radius * tl.sin(angle)
+
+
+@triton.jit
+def _marsaglia_tsang_try(normal, bits, d, c, gamma, done):
+    # v = (1 + c x)^3; accept if v > 0 and log u < x^2/2 + d - d v + d log v.
+    v = 1.0 + c * normal
+    v = v * v * v
+    log_u = tl.log(_uniform_open01(bits))
+    positive = v > 0
+    log_v = tl.log(tl.where(positive, v, 1.0))  # v <= 0 is rejected anyway; avoids log of negatives
+    accept = positive & (log_u < 0.5 * normal * normal + d - d * v + d * log_v)
+    gamma = tl.where(accept & (~done), d * v, gamma)
+    return gamma, done | accept
+
+
+@triton.jit
+def _order_stat(sorted_x, offs, index):
+    # x_(index) of the sorted row as a scalar (a masked sum: one element survives).
+    return tl.sum(tl.where(offs == index, sorted_x, 0.0), axis=0)
+
+
+@triton.jit
+def _plan_quantile(sorted_x, offs, plan_row, LO: tl.constexpr, HI: tl.constexpr, T: tl.constexpr):
+    # numpy's two-sided lerp between x_(lo) and x_(hi) with weight t.
+    a = _order_stat(sorted_x, offs, tl.load(plan_row + LO).to(tl.int32))
+    b = _order_stat(sorted_x, offs, tl.load(plan_row + HI).to(tl.int32))
+    t = tl.load(plan_row + T)
+    diff = b - a
+    return tl.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+
+
+@triton.jit
+def _mixture_sample_reduce_kernel(
+    weights_ptr,       # [N, K] mixture weights (float32 or float16)
+    df_ptr,            # [N, K] degrees of freedom >= 2
+    loc_ptr,           # [N, K] component locations (normalised space)
+    scale_ptr,         # [N, K] component scales > 0
+    affine_loc_ptr,    # [N] scaler loc
+    affine_scale_ptr,  # [N] scaler scale
+    keys_ptr,          # [N] int64 stream keys
+    plan_ptr,          # [N_STATS, N_COLUMNS] float32 reduction plan
+    stats_ptr,         # [N, N_STATS] float32 output
+    samples_ptr,       # [N, S] samples output (written when STORE_SAMPLES)
+    seed,              # Philox key, in [0, 2**63)
+    num_samples,       # S (an int; Triton may specialise S == 1 to a constant)
+    sample_count,      # S as a float, for the means
+    extreme_limit,     # finfo(sample dtype).max / 2: |x| at or above it becomes 0
+    K: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    N_STATS: tl.constexpr,
+    N_COLUMNS: tl.constexpr,
+    GAMMA_BLOCKS: tl.constexpr,
+    STORE_SAMPLES: tl.constexpr,
+    W_MEAN: tl.constexpr, W_STD: tl.constexpr, W_RANGE: tl.constexpr, RANGE_LO: tl.constexpr,
+    RANGE_HI: tl.constexpr, W_Q1: tl.constexpr, Q1_LO: tl.constexpr, Q1_HI: tl.constexpr, Q1_T: tl.constexpr,
+    W_Q2: tl.constexpr, Q2_LO: tl.constexpr, Q2_HI: tl.constexpr, Q2_T: tl.constexpr, CLAMP: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    offs = tl.arange(0, BLOCK_S)
+    valid = offs < num_samples
+    params_row = row * K
+
+    # Philox counter (sample index, block, key_lo, key_hi), key = seed (see stream.py).
+    key = tl.load(keys_ptr + row).to(tl.uint64, bitcast=True)
+    zeros_u32 = offs.to(tl.uint32) * 0
+    c0 = offs.to(tl.uint32)
+    c2 = zeros_u32 + key.to(tl.uint32)
+    c3 = zeros_u32 + (key >> 32).to(tl.uint32)
+
+    w0, w1, w2, _ = tl.philox(seed, c0, zeros_u32, c2, c3)
+    # Component by inverse CDF over the sequential float32 cumulative weights.
+    total = tl.load(weights_ptr + params_row).to(tl.float32)
+    for k in tl.static_range(1, K):
+        total = total + tl.load(weights_ptr + params_row + k).to(tl.float32)
+    threshold = _uniform_open01(w0) * total
+    done = offs < 0
+    df = tl.zeros((BLOCK_S,), tl.float32)
+    loc = tl.zeros((BLOCK_S,), tl.float32)
+    scale = tl.zeros((BLOCK_S,), tl.float32)
+    cumulative = tl.zeros((BLOCK_S,), tl.float32)  # a vector: scalar/vector bool ops trip the interpreter
+    for k in tl.static_range(K):
+        cumulative = cumulative + tl.load(weights_ptr + params_row + k).to(tl.float32)
+        take = ((threshold < cumulative) | (cumulative >= total)) & (~done)
+        df = tl.where(take, tl.load(df_ptr + params_row + k).to(tl.float32), df)
+        loc = tl.where(take, tl.load(loc_ptr + params_row + k).to(tl.float32), loc)
+        scale = tl.where(take, tl.load(scale_ptr + params_row + k).to(tl.float32), scale)
+        done = done | take
+    numerator, _ = _box_muller(w1, w2)
+
+    # Gamma(df/2) by Marsaglia-Tsang: two tries per Philox block; fallback d (p < 4e-11).
+    shape = 0.5 * df
+    d = shape - 1.0 / 3.0
+    c = 1.0 / tl.sqrt(9.0 * d)
+    gamma = d
+    accepted = offs < 0
+    for draw in tl.static_range(1, 1 + GAMMA_BLOCKS):
+        g0, g1, g2, g3 = tl.philox(seed, c0, zeros_u32 + draw, c2, c3)
+        normal_a, normal_b = _box_muller(g0, g1)
+        gamma, accepted = _marsaglia_tsang_try(normal_a, g2, d, c, gamma, accepted)
+        gamma, accepted = _marsaglia_tsang_try(normal_b, g3, d, c, gamma, accepted)
+
+    student = numerator * tl.sqrt(shape / gamma)
+    normalised = loc + scale * student
+    data = tl.load(affine_loc_ptr + row).to(tl.float32) + tl.load(affine_scale_ptr + row).to(tl.float32) * normalised
+    # The reference forecaster's replace_extreme_values: NaN, inf or |x| >= max/2 -> 0.
+    extreme = (data != data) | (tl.abs(data) >= extreme_limit)
+    data = tl.where(extreme, 0.0, data)
+    stored = data.to(samples_ptr.dtype.element_ty)
+    if STORE_SAMPLES:
+        tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
+
+    if N_STATS > 0:
+        x = stored.to(tl.float32)  # reduce what was stored (fp16-rounded in fp16 mode)
+        n = sample_count
+        mean = tl.sum(tl.where(valid, x, 0.0), axis=0) / n
+        centred = tl.where(valid, x - mean, 0.0)
+        std = tl.sqrt(tl.sum(centred * centred, axis=0) / n)
+        sorted_x = tl.sort(tl.where(valid, x, float("inf")))
+        for j in tl.static_range(N_STATS):
+            plan_row = plan_ptr + j * N_COLUMNS
+            lo = tl.load(plan_row + RANGE_LO).to(tl.int32)
+            hi = tl.load(plan_row + RANGE_HI).to(tl.int32)
+            in_range = (offs >= lo) & (offs < hi)
+            range_mean = tl.sum(tl.where(in_range, sorted_x, 0.0), axis=0) / (hi - lo).to(tl.float32)
+            value = (tl.load(plan_row + W_MEAN) * mean + tl.load(plan_row + W_STD) * std
+                     + tl.load(plan_row + W_RANGE) * range_mean
+                     + tl.load(plan_row + W_Q1) * _plan_quantile(sorted_x, offs, plan_row, Q1_LO, Q1_HI, Q1_T)
+                     + tl.load(plan_row + W_Q2) * _plan_quantile(sorted_x, offs, plan_row, Q2_LO, Q2_HI, Q2_T))
+            value = tl.where(tl.load(plan_row + CLAMP) > 0, tl.maximum(value, 0.0), value)
+            tl.store(stats_ptr + row * N_STATS + j, value)
+
+
+def _launch_settings(num_samples: int) -> tuple[int, int]:
+    """Power-of-two block covering S (>= 16 for the sort) and warps for ~8 values per thread (4096 -> 16)."""
+    block = max(16, triton.next_power_of_2(num_samples))
+    return block, min(16, max(4, block // 256))
+
+
+def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int, dtype: torch.dtype,
+                             plan: ReductionPlan, return_samples: bool):
+    """Launch the fused kernel over all N rows.
+
+    Parameters
+    ----------
+    params : MixtureInputs
+        Validated float32 parameters (cast here to ``dtype``).
+    num_samples : int
+        1 <= S <= 4096.
+    seed : int
+    dtype : torch.float32 or torch.float16
+    plan : ReductionPlan
+        Built for S.
+    return_samples : bool
+
+    Returns
+    -------
+    stats : torch.Tensor, shape (N, n_stats), float32
+    samples : torch.Tensor, shape (N, S), ``dtype``, or None
+    """
+    seed_words(seed)  # validates the range
+    device = params.weights.device
+    rows = params.rows
+    cast = {name: getattr(params, name).to(dtype).contiguous()
+            for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")}
+    n_stats = len(plan.specs)
+    table = plan.table.to(device=device, dtype=torch.float32).contiguous()
+    stats = torch.empty((rows, n_stats), dtype=torch.float32, device=device)
+    samples = torch.empty((rows, num_samples) if return_samples else (1,), dtype=dtype, device=device)
+    if rows == 0:
+        return stats, (samples if return_samples else None)
+    block, warps = _launch_settings(num_samples)
+    columns = {f"{name.upper()}": index for name, index in _COL.items()}
+    _mixture_sample_reduce_kernel[(rows,)](
+        cast["weights"], cast["df"], cast["loc"], cast["scale"], cast["affine_loc"], cast["affine_scale"],
+        params.keys.contiguous(), table if n_stats else stats, stats, samples,
+        int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
+        K=params.components, BLOCK_S=block, N_STATS=n_stats, N_COLUMNS=len(COLUMNS), GAMMA_BLOCKS=GAMMA_DRAWS,
+        STORE_SAMPLES=return_samples, num_warps=warps,
+        W_MEAN=columns["W_MEAN"], W_STD=columns["W_STD"], W_RANGE=columns["W_RANGE"],
+        RANGE_LO=columns["RANGE_LO"], RANGE_HI=columns["RANGE_HI"], W_Q1=columns["W_Q1"],
+        Q1_LO=columns["Q1_LO"], Q1_HI=columns["Q1_HI"], Q1_T=columns["Q1_T"], W_Q2=columns["W_Q2"],
+        Q2_LO=columns["Q2_LO"], Q2_HI=columns["Q2_HI"], Q2_T=columns["Q2_T"], CLAMP=columns["CLAMP_ZERO"],
+    )
+    return stats, (samples if return_samples else None)
