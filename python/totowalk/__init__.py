@@ -6,6 +6,24 @@ Public names (see the README): ``build_info``, ``load_prices``, ``datasets``, ``
 
 from ._build_info import build_info
 from ._version import __version__
-from .data import datasets, load_prices, PriceDataError
+from .backtest import BacktestResult, backtest
+from .data import PriceDataError, datasets, load_prices
+from .engine import ForecastEngine, ForecastResult
+from .model import TotoConfig, TotoModel, build_model, load_model, save_checkpoint
 
-__all__ = ["__version__", "build_info", "datasets", "load_prices", "PriceDataError"]
+__all__ = [
+    "BacktestResult",
+    "ForecastEngine",
+    "ForecastResult",
+    "PriceDataError",
+    "TotoConfig",
+    "TotoModel",
+    "__version__",
+    "backtest",
+    "build_info",
+    "build_model",
+    "datasets",
+    "load_model",
+    "load_prices",
+    "save_checkpoint",
+]
