@@ -175,6 +175,7 @@ def test_bad_source_is_named(pack, source, error, message):
 @pytest.mark.parametrize("requests, error, message", [
     (np.zeros((2, 2), np.int64), ValueError, r"shape \(R, 3\) or \(R, 4\).*got shape \(2, 2\)"),
     (np.zeros((2, 3), np.float64), TypeError, "requests must hold integers, got dtype float64"),
+    ([(0, 1, 2), (0, 0, 1, 2)], ValueError, "requests rows must all be"),
 ])
 def test_bad_request_table(pack, requests, error, message):
     with pytest.raises(error, match=message):

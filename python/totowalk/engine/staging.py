@@ -56,7 +56,10 @@ def _native():
 
 def _request_table(requests) -> np.ndarray:
     """Normalise requests to a C-contiguous int64 (R, 4) table (series, start, end, padded)."""
-    table = np.asarray(requests)
+    try:
+        table = np.asarray(requests)
+    except ValueError as exc:  # ragged list of tuples
+        raise ValueError(f"requests rows must all be {_REQUEST_COLUMNS}: {exc}") from None
     if table.size == 0 and table.ndim <= 1:
         return np.zeros((0, 4), dtype=np.int64)
     if table.dtype.kind not in "iu":
