@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _golden import load_golden
 
 from totowalk.aggregation import (
     AggregateSpec,
@@ -19,32 +18,15 @@ from totowalk.aggregation import (
     percentiles_p40_p60,
 )
 
-GOLDEN_DIR = Path(os.environ.get("TOTOWALK_GOLDEN_DIR", "/work/shared/golden"))
-GOLDEN_FILE = GOLDEN_DIR / "legacy_aggregation.json"
 
 
-def _decode(value):
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        return float(value.replace("Infinity", "inf"))
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    return value
 
 
-def _load():
-    if not GOLDEN_FILE.exists():
-        return None
-    return _decode(json.loads(GOLDEN_FILE.read_text()))
-
-
-GOLDEN = _load()
-needs_golden = pytest.mark.skipif(GOLDEN is None, reason=f"golden file {GOLDEN_FILE} not found")
+GOLDEN = load_golden("legacy_aggregation.json")
 
 
 def _cases(section):
-    return [] if GOLDEN is None else GOLDEN[section]
+    return GOLDEN[section]
 
 
 def _samples(name):
@@ -52,7 +34,6 @@ def _samples(name):
     return np.asarray(entry["values"], dtype=entry["dtype"]).reshape(entry["shape"])
 
 
-@needs_golden
 @pytest.mark.parametrize(
     "case", _cases("aggregate_with_spec"), ids=lambda c: f"{c['samples']}|{c['spec']!r}"
 )
@@ -69,7 +50,6 @@ def test_aggregate_with_spec_matches_golden(case):
     np.testing.assert_allclose(got, expected["value"], rtol=1e-9, atol=1e-12)
 
 
-@needs_golden
 @pytest.mark.parametrize("case", _cases("band_p60_minus_p40"), ids=lambda c: c["samples"])
 def test_band_matches_golden(case):
     samples = _samples(case["samples"])
@@ -79,7 +59,6 @@ def test_band_matches_golden(case):
     np.testing.assert_allclose([p40, p60, band], [case["p40"], case["p60"], case["band"]], rtol=1e-6, atol=1e-9)
 
 
-@needs_golden
 @pytest.mark.parametrize(
     "case", [c for c in _cases("compute_toto_forecast") if c["calls"]], ids=lambda c: c["case_id"]
 )

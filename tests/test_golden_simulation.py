@@ -5,19 +5,16 @@ The classic loop was run with injected forecasters ("last", "mean5"; extra_runs[
 per-key forecast exactly and every result field within the README's tolerances.
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _golden import load_golden
+
 from totowalk.backtest import backtest
 
-GOLDEN = Path("/work/shared/golden/legacy_simulation.json")
-if not GOLDEN.exists():  # the checkout may carry shared/ beside the package
-    GOLDEN = Path(__file__).resolve().parents[1] / "shared" / "golden" / "legacy_simulation.json"
 
 # result-field prefixes computed in float32 by the original (README: rtol 1e-6, atol 1e-9)
 FLOAT32_PREFIXES = ("entry_takeprofit_", "highlow_", "maxdiff", "calibrat")
@@ -28,23 +25,15 @@ STRATEGY_PREFIX = {"simple": "simple_strategy", "all_signals": "all_signals_stra
 SAMPLES = 3072
 
 
-def _fix(v):
-    if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity"):
-        return float(v.replace("Infinity", "inf"))
-    if isinstance(v, list):
-        return [_fix(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _fix(x) for k, x in v.items()}
-    return v
 
 
 @pytest.fixture(scope="module")
 def golden():
-    return _fix(json.loads(GOLDEN.read_text()))
+    return load_golden("legacy_simulation.json")
 
 
 def _all_runs():
-    data = json.loads(GOLDEN.read_text())
+    data = load_golden("legacy_simulation.json")
     return [("runs", i) for i in range(len(data["runs"]))] + \
            [("extra_runs", i) for i in range(len(data["extra_runs"]))]
 

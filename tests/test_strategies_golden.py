@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _golden import load_golden
+
 from totowalk.backtest import maxdiff, metrics, strategies_inputs, strategies_limit, strategies_signals
 
-GOLDEN_FILE = Path(os.environ.get("TOTOWALK_GOLDEN_DIR", "/work/shared/golden")) / "legacy_strategies.json"
 
 
-def _decode(value):
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        return float(value.replace("Infinity", "inf"))
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    return value
 
 
-CASES = _decode(json.loads(GOLDEN_FILE.read_text()))["cases"] if GOLDEN_FILE.exists() else []
+CASES = load_golden("legacy_strategies.json")["cases"]
 
 
 def _array(values, input_type: str | None):
@@ -222,7 +212,6 @@ def _roundoff_values(outputs, fields, found=None):
     return found
 
 
-@pytest.mark.skipif(not CASES, reason=f"golden file {GOLDEN_FILE} not found")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['function']}|{c['case_id']}")
 def test_function_matches_golden(case):
     run = IMPLEMENTATIONS[case["function"]]

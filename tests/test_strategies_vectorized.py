@@ -3,35 +3,24 @@ per-simulation loop over the single-case functions on random inputs (crypto, zer
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _golden import load_golden
+
 from totowalk.backtest import maxdiff, metrics, strategies_limit, strategies_signals
 from totowalk.backtest.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 
-GOLDEN_FILE = Path(os.environ.get("TOTOWALK_GOLDEN_DIR", "/work/shared/golden")) / "legacy_simulation.json"
 
 
-def _decode(value):
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        return float(value.replace("Infinity", "inf"))
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    return value
 
 
-SIM = _decode(json.loads(GOLDEN_FILE.read_text())) if GOLDEN_FILE.exists() else None
-RUNS = [] if SIM is None else [("runs", i, r) for i, r in enumerate(SIM["runs"])] + [
+SIM = load_golden("legacy_simulation.json")
+RUNS = [("runs", i, r) for i, r in enumerate(SIM["runs"])] + [
     ("extra_runs", i, r) for i, r in enumerate(SIM["extra_runs"])]
-needs_golden = pytest.mark.skipif(SIM is None, reason=f"golden file {GOLDEN_FILE} not found")
 
 
 def _golden_inputs(run) -> LegacyStrategyInputs:
@@ -66,7 +55,6 @@ def _diff_lines(expected: dict, got: dict, keys, rtol, atol):
     return lines
 
 
-@needs_golden
 @pytest.mark.parametrize("where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}")
 def test_batch_equals_golden_simulations(where, index, run):
     out = evaluate_legacy_strategies(_golden_inputs(run))
@@ -88,7 +76,6 @@ def test_batch_equals_golden_simulations(where, index, run):
     assert not diffs, f"{where}[{index}]\n" + "\n".join(diffs)
 
 
-@needs_golden
 @pytest.mark.parametrize("where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}")
 def test_walk_forward_stats_and_best_strategy_match_golden(where, index, run):
     frame = pd.DataFrame([sim["result"] for sim in run["simulations"]])
