@@ -13,6 +13,8 @@ one value per path with keys from ``path_stream_keys(content hash, S)`` and the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from .sampling import expected_value, path_stream_keys, stream_keys_for
@@ -31,6 +33,19 @@ def _sample_rows(params, keys: torch.Tensor, num_samples: int, *, seed, backend,
     draws = sample_mixture(*flat, affine_loc, affine_scale, keys.reshape(-1), num_samples,
                            seed=seed, backend=backend, dtype=dtype)
     return draws.reshape(rows, v, h, num_samples)
+
+
+def _repeat_real_rows(state, real_rows: int, repeats: int):
+    """Keep the first ``real_rows`` rows of a prefill state, each repeated ``repeats`` times."""
+    if state.batch_size == real_rows:
+        return state.repeat_rows(repeats)
+    # drop the padding rows first: repeat once, then cut the row-major cache and statistics
+    rows = torch.arange(real_rows, device=state.keys.device)
+    flat = torch.arange(real_rows * state.num_variates, device=state.keys.device)
+    trimmed = dataclasses.replace(
+        state, keys=state.keys[:, flat], values=state.values[:, flat], scaler=state.scaler.index(rows),
+        group_mask=None if state.group_mask is None else state.group_mask[rows], params=state.params.index(rows))
+    return trimmed.repeat_rows(repeats)
 
 
 def decode_batch(model, values, mask, content_keys, horizon: int, num_samples: int, specs: list, *, seed: int,
@@ -66,13 +81,13 @@ def decode_batch(model, values, mask, content_keys, horizon: int, num_samples: i
 
     patch = int(model.config.patch_size)
     num_patches = -(-horizon // patch)
-    b, v, _ = values.shape
+    b, v = content_keys.shape  # values may hold extra padding rows after the b real ones
     device = values.device
     want_mean_path = any(s.kind == "expected" for s in specs)
     paths = num_samples + int(want_mean_path)
 
     state = model.prefill(values, mask, None, max_new_patches=num_patches - 1)
-    first = state.params
+    first = state.params.index(slice(0, b))
     step_keys = stream_keys_for(content_keys.reshape(-1), patch, device).reshape(b, v, patch)
     first_draws = _sample_rows(first, step_keys, num_samples, seed=seed, backend=backend, dtype=dtype)
 
@@ -90,11 +105,10 @@ def decode_batch(model, values, mask, content_keys, horizon: int, num_samples: i
         path_keys = torch.cat([path_keys, path_keys[:, :1]], dim=1)
     path_keys = path_keys.reshape(b * paths, v, -1)
 
-    state = state.repeat_interleave(paths)
+    state = _repeat_real_rows(state, b, paths)  # row c*paths + s = path s of context c
     for p in range(1, num_patches):
         previous = decoded[:, :, :, (p - 1) * patch : p * patch].reshape(b * paths, v, patch)
-        state = model.decode_next(state, previous)
-        params = state.params
+        params = model.decode_next(state, previous)
         draws = _sample_rows(params, path_keys[:, :, p * patch : (p + 1) * patch], 1,
                              seed=seed, backend=backend, dtype=dtype)
         draws = draws[..., 0].float().reshape(b, paths, v, patch)

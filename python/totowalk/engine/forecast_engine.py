@@ -26,6 +26,11 @@ logger = logging.getLogger("totowalk.engine")
 
 # Patch tokens (rows x variates x patches) per model call; ~0.5 GB of activations on the base model.
 DEFAULT_MAX_BATCH_TOKENS = 16384
+# MKL's sgemm takes a different (small-M) path below 8 rows, summing in another order; padding
+# every model call to >= 8 rows (copies of a member, results discarded) keeps each row's
+# arithmetic identical whatever else is in the batch, so a request's parameters are batch invariant.
+# (All rows, not just rows x patches: the un-embedding and head see one position per row.)
+MIN_MODEL_ROWS = 8
 _PARAM_FIELDS = ("weights", "df", "loc", "scale")
 
 
@@ -157,7 +162,9 @@ class ForecastEngine:
         collector.store(model_batch.members, *outputs)
 
     def _stage(self, plan, model_batch) -> tuple:
+        """Pack a batch (padded to MIN_MODEL_ROWS rows) and move it to the device: (b', V, P) each."""
         series = [plan.unique_series[i] for i in model_batch.members]
+        series += [series[-1]] * (MIN_MODEL_ROWS - len(series))
         values, mask = pack_batch(series, model_batch.num_patches * self.patch_size)
         non_blocking = self.device.type == "cuda"
         values = torch.from_numpy(values).to(self.device, non_blocking=non_blocking)
@@ -166,7 +173,7 @@ class ForecastEngine:
 
     def _run_one_pass(self, plan, model_batch, horizon, num_samples, specs, return_samples) -> tuple:
         values, mask = self._stage(plan, model_batch)
-        params = self.model.forecast_params(values, mask, None, horizon=horizon)
+        params = self.model.forecast_params(values, mask, None, horizon=horizon).index(slice(0, len(model_batch.members)))
         content_keys = plan.stream_keys[model_batch.members].reshape(-1)
         keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
         stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,

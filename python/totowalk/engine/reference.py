@@ -53,11 +53,11 @@ def _decode_paths(model, values, mask, horizon: int, patch: int, pick) -> torch.
 
     Returns (rows, V, ceil(H/patch)*patch) decoded values.
     """
-    state = model.prefill(values, mask, None)
+    extra = -(-horizon // patch) - 1
+    state = model.prefill(values, mask, None, max_new_patches=extra)
     chunks = [pick(state.params)]
-    for _ in range(-(-horizon // patch) - 1):
-        state = model.decode_next(state, chunks[-1])
-        chunks.append(pick(state.params))
+    for _ in range(extra):
+        chunks.append(pick(model.decode_next(state, chunks[-1])))
     return torch.cat(chunks, dim=-1)
 
 
