@@ -178,3 +178,25 @@ def test_scaler_state_continues_like_one_pass():
     torch.testing.assert_close(loc_all[..., :2], loc_head, rtol=0, atol=0)
     torch.testing.assert_close(loc_all[..., 2:], loc_tail, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(scale_all[..., 2:], scale_tail, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_for_forward_and_decode(model):
+    values, mask = series(2, 3, 3, pad=17)
+    ids = torch.tensor([0, 0, 1]).reshape(1, 3, 1).expand_as(values).contiguous()
+    gpu = build_model(TotoConfig.preset("toto-tiny"), seed=1, device="cuda")
+    assert_params_close(gpu.forecast_params(values.cuda(), mask.cuda(), ids.cuda(), horizon=4).to("cpu"),
+                        model.forecast_params(values, mask, ids, horizon=4), "cuda forward")
+    patch = torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(9))
+    cpu_state = model.prefill(values, mask, ids, max_new_patches=1)
+    gpu_state = gpu.prefill(values.cuda(), mask.cuda(), ids.cuda(), max_new_patches=1)
+    assert_params_close(gpu.decode_next(gpu_state, patch.cuda()).to("cpu"), model.decode_next(cpu_state, patch),
+                        "cuda decode")
+
+
+def test_float64_input_and_module_call(model):
+    values, mask = series(1, 1, 2)
+    reference = model.forecast_params(values, mask, horizon=3)
+    via_call = model(values.double(), mask, None, 3)
+    assert torch.equal(via_call.loc, reference.loc) and via_call.loc.dtype == torch.float32

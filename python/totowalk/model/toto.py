@@ -41,6 +41,16 @@ class TotoModel(nn.Module):
 
     # -- public API ----------------------------------------------------------------------
 
+    def forward(
+        self,
+        values: torch.Tensor,
+        padding_mask: torch.Tensor,
+        id_mask: torch.Tensor | None = None,
+        horizon: int = 1,
+    ) -> MixtureParams:
+        """Same as ``forecast_params`` (so ``model(values, mask)`` works)."""
+        return self.forecast_params(values, padding_mask, id_mask, horizon)
+
     @torch.no_grad()
     def forecast_params(
         self,
@@ -199,6 +209,7 @@ class TotoModel(nn.Module):
             raise ValueError(f"values must be a (batch, variates, time) tensor, got {shape}")
         if not values.is_floating_point():
             raise ValueError(f"values must be floating point, got {values.dtype}")
+        values = values.to(self.patch_embed.weight.dtype)  # e.g. float64 input for an fp32 model
         b, v, t = values.shape
         if t == 0 or t % p:
             raise ValueError(
