@@ -180,3 +180,20 @@ def test_bad_inputs_name_the_tensor_and_row():
         call(p, 8, backend="cuda")
     with pytest.raises(ValueError, match="Unknown aggregation"):
         reduce_samples(torch.zeros(2, 4), ["nonsense"])
+
+
+def test_lazy_later_gamma_blocks_equal_drawing_every_block():
+    # The torch path draws Philox blocks 2..4 only for samples still rejected; the kernel draws
+    # all of them. Shape 1 (df = 2) has the lowest acceptance, so later blocks are exercised.
+    from totowalk.kernels.mixture_torch import _gamma_marsaglia_tsang, _marsaglia_tsang_tries
+    from totowalk.kernels.stream import GAMMA_DRAWS, philox_block
+
+    keys, index = torch.arange(8) * 977, torch.arange(2048)
+    shape = torch.ones(8, 2048)
+    d = shape - 1.0 / 3.0
+    c = 1.0 / torch.sqrt(9.0 * d)
+    gamma, done = d.clone(), torch.zeros_like(d, dtype=torch.bool)
+    for draw in range(1, 1 + GAMMA_DRAWS):
+        gamma, done = _marsaglia_tsang_tries(d, c, gamma, done, philox_block(3, keys, index, draw))
+    assert done.all()
+    assert torch.equal(_gamma_marsaglia_tsang(shape, 3, keys, index), gamma)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from .philox import uniform_open01
-from .stream import COMPONENT_DRAW, GAMMA_DRAWS, philox_block
+from .stream import COMPONENT_DRAW, GAMMA_DRAWS, philox_block, philox_block_at
 from .validation import MixtureInputs
 
 __all__ = ["sample_mixture_torch"]
@@ -62,25 +62,41 @@ def _choose_components(weights: torch.Tensor, uniform: torch.Tensor) -> torch.Te
     return torch.minimum(chosen, fallback)
 
 
+def _marsaglia_tsang_tries(d, c, gamma, done, block):
+    """Two tries from one Philox block (words w0..w3); all tensors share one shape."""
+    w0, w1, w2, w3 = block
+    normal_a, normal_b = _box_muller(w0, w1)
+    for normal, bits in ((normal_a, w2), (normal_b, w3)):
+        v = 1.0 + c * normal
+        v = v * v * v
+        log_u = torch.log(uniform_open01(bits))
+        positive = v > 0
+        log_v = torch.log(torch.where(positive, v, torch.ones_like(v)))  # v <= 0 is rejected anyway
+        accept = positive & (log_u < 0.5 * normal * normal + d - d * v + d * log_v)
+        gamma = torch.where(accept & ~done, d * v, gamma)
+        done = done | accept
+    return gamma, done
+
+
 def _gamma_marsaglia_tsang(shape: torch.Tensor, seed: int, keys: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Gamma(shape, 1) draws for shape >= 1, (N, S) -> (N, S) float32."""
     d = shape - 1.0 / 3.0
     c = 1.0 / torch.sqrt(9.0 * d)
     gamma = d.clone()  # fallback if every try is rejected (probability < 4e-11)
     done = torch.zeros_like(gamma, dtype=torch.bool)
-    for draw in range(COMPONENT_DRAW + 1, COMPONENT_DRAW + 1 + GAMMA_DRAWS):
-        w0, w1, w2, w3 = philox_block(seed, keys, index, draw)
-        normal_a, normal_b = _box_muller(w0, w1)
-        for normal, bits in ((normal_a, w2), (normal_b, w3)):
-            v = 1.0 + c * normal
-            v = v * v * v
-            log_u = torch.log(uniform_open01(bits))
-            positive = v > 0
-            log_v = torch.log(torch.where(positive, v, torch.ones_like(v)))  # v <= 0 is rejected anyway
-            accept = positive & (log_u < 0.5 * normal * normal + d - d * v + d * log_v)
-            take = accept & ~done
-            gamma = torch.where(take, d * v, gamma)
-            done = done | accept
+    first = COMPONENT_DRAW + 1
+    gamma, done = _marsaglia_tsang_tries(d, c, gamma, done, philox_block(seed, keys, index, first))
+    # Over 99.7 % of samples accept in the first block; later blocks are drawn only for the rest
+    # (same counters, so the same values the kernel computes for them).
+    for draw in range(first + 1, first + GAMMA_DRAWS):
+        row, col = torch.nonzero(~done, as_tuple=True)
+        if row.numel() == 0:
+            break
+        block = philox_block_at(seed, keys[row], index[col], draw)
+        sub_gamma, sub_done = _marsaglia_tsang_tries(d[row, col], c[row, col], gamma[row, col],
+                                                     done[row, col], block)
+        gamma[row, col] = sub_gamma
+        done[row, col] = sub_done
     return gamma
 
 

@@ -13,7 +13,7 @@ import torch
 
 from .philox import philox4x32, split_uint64
 
-__all__ = ["COMPONENT_DRAW", "GAMMA_DRAWS", "philox_block", "request_keys", "seed_words"]
+__all__ = ["COMPONENT_DRAW", "GAMMA_DRAWS", "philox_block", "philox_block_at", "request_keys", "seed_words"]
 
 #: Block 0 of a sample: word 0 picks the component, words 1-2 give the Box-Muller normal of the
 #: Student-T numerator, word 3 is unused.
@@ -97,3 +97,24 @@ def philox_block(
     counter0 = sample_index[None, :]
     counter1 = torch.full((1, 1), draw, dtype=torch.int64, device=keys.device)
     return philox4x32(counter0, counter1, key_lo[:, None], key_hi[:, None], seed_lo, seed_hi)
+
+
+def philox_block_at(
+    seed: int, keys: torch.Tensor, sample_index: torch.Tensor, draw: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Block ``draw`` for M explicit (key, sample index) pairs.
+
+    Parameters
+    ----------
+    seed : int
+    keys, sample_index : torch.Tensor, shape (M,), int64
+    draw : int
+
+    Returns
+    -------
+    tuple of four torch.Tensor, shape (M,), int64 in [0, 2**32)
+    """
+    seed_lo, seed_hi = seed_words(seed)
+    key_lo, key_hi = split_uint64(keys)
+    counter1 = torch.full((1,), draw, dtype=torch.int64, device=keys.device)
+    return philox4x32(sample_index, counter1, key_lo, key_hi, seed_lo, seed_hi)

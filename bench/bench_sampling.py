@@ -1,0 +1,134 @@
+"""Benchmark mixture sampling + reduction: fused Triton fp32/fp16 vs torch reference vs torch.distributions.
+
+Default size is the engine's hot case, B = 4096 rows x S = 4096 samples x 1 step with K = 24
+components, on CUDA. Without CUDA the torch providers run at a reduced size (B = 256, S = 1024;
+``--quick``: B = 64, S = 256) so the script stays a few seconds on a laptop CPU.
+
+    python bench/bench_sampling.py [--quick] [--json] [--rows B] [--samples S]
+
+Prints one line per provider: median time per batch, samples per second, and for fp16 the largest
+deviation of its aggregates from fp32 in units of the per-row sample std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from totowalk.kernels import reduce_samples, sample_and_reduce
+
+AGGREGATES = ("mean", "std", "median", "trimmed_mean_10", "p10", "p90", "band")
+
+
+def make_params(rows: int, components: int, device: torch.device, seed: int = 0) -> dict:
+    """Parameters shaped like Toto's mixture head output (softmax weights, df = 2 + softplus)."""
+    g = torch.Generator().manual_seed(seed)
+    params = dict(
+        weights=torch.softmax(torch.randn(rows, components, generator=g) * 2, dim=1),
+        df=2.0 + torch.nn.functional.softplus(torch.randn(rows, components, generator=g) * 3),
+        loc=torch.randn(rows, components, generator=g) * 0.3,
+        scale=torch.nn.functional.softplus(torch.randn(rows, components, generator=g)) + 1e-3,
+        affine_loc=torch.randn(rows, generator=g),
+        affine_scale=torch.rand(rows, generator=g) * 0.1 + 0.01,
+        keys=torch.randint(-(2**62), 2**62, (rows,), generator=g, dtype=torch.int64),
+    )
+    return {name: value.to(device) for name, value in params.items()}
+
+
+def _positional(p: dict, num_samples: int) -> tuple:
+    return (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"], p["keys"], num_samples)
+
+
+def sample_with_torch_distributions(p: dict, num_samples: int) -> dict:
+    """Baseline: torch.distributions mixture sampling (as the reference forecaster does) + torch reductions."""
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(probs=p["weights"]),
+        torch.distributions.StudentT(p["df"], p["loc"], p["scale"]))
+    samples = p["affine_loc"][:, None] + p["affine_scale"][:, None] * mixture.sample((num_samples,)).T
+    return reduce_samples(samples, AGGREGATES)
+
+
+def providers(device: torch.device) -> dict:
+    def fused(backend: str, dtype: torch.dtype):
+        return lambda p, s: sample_and_reduce(*_positional(p, s), AGGREGATES, backend=backend, dtype=dtype)[0]
+
+    table = {}
+    if device.type == "cuda":
+        table["triton-fp32"] = fused("triton", torch.float32)
+        table["triton-fp16"] = fused("triton", torch.float16)
+    table["torch-fp32"] = fused("torch", torch.float32)
+    table["torch-fp16"] = fused("torch", torch.float16)
+    table["torch.distributions"] = sample_with_torch_distributions
+    return table
+
+
+def time_call(fn, device: torch.device, repeats: int) -> tuple[list[float], dict]:
+    result = fn()  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def fp16_deviation(half: dict, full: dict) -> float:
+    """Largest |fp16 - fp32| over aggregates and rows, in units of that row's fp32 sample std."""
+    std = full["std"].double().clamp_min(1e-30)
+    return max(float(((half[name].double() - full[name].double()).abs() / std).max()) for name in full)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
+    parser.add_argument("--json", action="store_true", help="also print one JSON row per provider")
+    parser.add_argument("--rows", type=int, default=None, help="B (rows = requests x steps)")
+    parser.add_argument("--samples", type=int, default=None, help="S samples per row")
+    parser.add_argument("--components", type=int, default=24, help="K mixture components")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        rows, samples, repeats = (512, 1024, 3) if args.quick else (4096, 4096, 10)
+        card = torch.cuda.get_device_name(device)
+    else:
+        rows, samples, repeats = (64, 256, 2) if args.quick else (256, 1024, 3)
+        card = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    rows = args.rows or rows
+    samples = args.samples or samples
+    repeats = args.repeats or repeats
+    params = make_params(rows, args.components, device)
+
+    results = {}
+    for name, fn in providers(device).items():
+        times, stats = time_call(lambda fn=fn: fn(params, samples), device, repeats)
+        results[name] = stats
+        median = statistics.median(times)
+        row = {"kernel": "mixture_sample_reduce", "provider": name, "B": rows, "S": samples,
+               "K": args.components, "ms_per_batch_p50": median * 1e3, "ms_per_batch_min": min(times) * 1e3,
+               "samples_per_s": rows * samples / median, "device": card,
+               "date": datetime.date.today().isoformat(), "torch": torch.__version__}
+        deviation = ""
+        full_name = name.replace("fp16", "fp32")
+        if name.endswith("fp16") and full_name in results:
+            row["fp16_max_dev_in_std"] = fp16_deviation(stats, results[full_name])
+            deviation = f"  fp16 max |dev| vs fp32 = {row['fp16_max_dev_in_std']:.2e} std"
+        print(f"{name:22s} B={rows} S={samples} K={args.components}: {median * 1e3:10.2f} ms/batch "
+              f"{row['samples_per_s'] / 1e6:10.1f} M samples/s  [{card}]{deviation}")
+        if args.json:
+            print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
