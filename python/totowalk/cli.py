@@ -11,6 +11,7 @@ import sys
 COMMANDS = [
     ("info", "totowalk.cli"),
     ("backtest", "totowalk.backtest.command"),
+    ("forecast", "totowalk.engine.command"),
 ]
 
 
