@@ -1,0 +1,320 @@
+"""Held-out evaluation of the bundled "toto-mini" model against naive forecasts.
+
+Every number is a next-step forecast of a daily percent change (the legacy definition,
+``(P_t - P_{t-1}) / P_{t-1}``) of Open, High, Low or Close, made from all the returns before the
+target day (the whole history, as the backtest feeds it). Held-out targets: 2011-01-01 ..
+2013-03-01, for the training symbols (AAPL, IBM, MSFT; trained on returns up to 2010-12-31) and
+for GOOG, which the model never saw.
+
+Forecasts compared
+------------------
+* ``toto-mini``: point = the mixture's analytic mean (``MixtureParams.expected()``); NLL = the
+  mixture's exact log density of the realised return (data space, after the scaler).
+* ``zero``: no change; ``last``: the previous return; ``mean20``: the mean of the previous 20
+  returns. Their NLL uses a Laplace distribution centred on the point forecast, with scale fitted
+  (maximum likelihood: the mean absolute error) on that symbol and key's returns up to 2010-12-31.
+* ``zero+vol20``: zero change with a Laplace scale equal to the mean absolute return of the
+  previous 20 days (a volatility-adaptive density baseline; its MAE is the zero forecast's).
+
+Run: ``.venv/bin/python tools/evaluate_mini.py`` (writes EVALUATION.md and evaluation.json into
+the weights folder). ``tests/test_mini_model.py`` recomputes the IBM slice stored in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+KEYS = ("Open", "High", "Low", "Close")
+TRAIN_SYMBOLS = ("AAPL", "IBM", "MSFT")
+UNSEEN_SYMBOLS = ("GOOG",)
+TRAIN_END = "2010-12-31"
+HELD_OUT = ("2011-01-01", "2013-03-01")
+# The slice the unit test recomputes: the first 100 held-out days of IBM, all four keys.
+TEST_SLICE = {"symbol": "IBM", "first_day": 0, "days": 100}
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "python/totowalk/model/weights/toto-mini"
+
+
+def percent_changes(prices: np.ndarray) -> np.ndarray:
+    """Legacy percent changes of one price column, without the leading placeholder.
+
+    Parameters
+    ----------
+    prices : (N,) float
+        Prices in time order.
+
+    Returns
+    -------
+    (N-1,) float64
+        ``r[i] = (p[i+1] - p[i]) / p[i]``; a zero previous price, NaN or inf gives 0.0.
+    """
+    p = np.asarray(prices, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(p) / p[:-1]
+    r[~np.isfinite(r)] = 0.0
+    return r
+
+
+def load_returns(symbol: str) -> pd.DataFrame:
+    """Daily percent changes of the four price keys of one bundled symbol (split-adjusted).
+
+    Returns a frame indexed by the date of the later bar, columns ``KEYS``, float64.
+    """
+    from totowalk import datasets
+
+    frame = datasets.load(symbol)  # adjusted by Adj Close: no split jumps
+    return pd.DataFrame(
+        {key: percent_changes(frame[key].to_numpy()) for key in KEYS}, index=frame.index[1:]
+    )
+
+
+def held_out_positions(index: pd.DatetimeIndex) -> np.ndarray:
+    """Row positions of the held-out target days in a returns index."""
+    start, end = (pd.Timestamp(d) for d in HELD_OUT)
+    return np.flatnonzero((index >= start) & (index <= end))
+
+
+# ---------------------------------------------------------------- naive forecasts
+
+
+def naive_points(returns: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """Point forecasts of the naive methods for each target position.
+
+    Parameters
+    ----------
+    returns : (N,) float64
+    targets : (M,) int, each >= 20: forecast ``returns[t]`` from ``returns[:t]``.
+
+    Returns
+    -------
+    dict name -> (M,) float64
+    """
+    if targets.min() < 20:
+        raise ValueError(f"naive forecasts need 20 past returns; first target position is {targets.min()}")
+    windows = np.lib.stride_tricks.sliding_window_view(returns, 20)  # windows[i] = returns[i:i+20]
+    return {
+        "zero": np.zeros(len(targets)),
+        "last": returns[targets - 1],
+        "mean20": windows[targets - 20].mean(axis=1),
+    }
+
+
+def laplace_nll(actual: np.ndarray, point: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+    """Negative log density of a Laplace(point, scale) at ``actual`` (elementwise)."""
+    return np.log(2.0 * scale) + np.abs(actual - point) / scale
+
+
+def naive_table(returns: np.ndarray, targets: np.ndarray, train_targets: np.ndarray) -> dict:
+    """MAE and Laplace NLL of each naive method on ``targets`` (scales fitted on ``train_targets``).
+
+    Returns dict name -> {"abs_err": (M,), "nll": (M,)}.
+    """
+    actual = returns[targets]
+    fitted = naive_points(returns, train_targets)
+    points = naive_points(returns, targets)
+    out = {}
+    for name, point in points.items():
+        scale = np.mean(np.abs(returns[train_targets] - fitted[name]))
+        out[name] = {"abs_err": np.abs(actual - point), "nll": laplace_nll(actual, point, scale)}
+    windows = np.lib.stride_tricks.sliding_window_view(np.abs(returns), 20)
+    vol = np.maximum(windows[targets - 20].mean(axis=1), 1e-6)  # floor: a flat 20-day window
+    out["zero+vol20"] = {"abs_err": np.abs(actual), "nll": laplace_nll(actual, 0.0, vol)}
+    return out
+
+
+# ---------------------------------------------------------------- the model
+
+
+def mixture_log_prob(params, actual: torch.Tensor) -> torch.Tensor:
+    """Log density, in data space, of a Student-T mixture forecast at the realised values.
+
+    Parameters
+    ----------
+    params : MixtureParams with weights, df, loc, scale (B, V, H, K) in normalised space and
+        scaler_loc, scaler_scale (B, V).
+    actual : (B, V, H) realised values in data space.
+
+    Returns
+    -------
+    (B, V, H) float64 log density (includes the ``-log scaler_scale`` Jacobian).
+    """
+    f64 = {k: getattr(params, k).double() for k in ("weights", "df", "loc", "scale")}
+    s_loc = params.scaler_loc.double()[..., None]
+    s_scale = params.scaler_scale.double()[..., None]
+    y = (actual.double() - s_loc) / s_scale
+    comp = torch.distributions.StudentT(f64["df"], f64["loc"], f64["scale"], validate_args=False)
+    log_mix = torch.logsumexp(torch.log(f64["weights"]) + comp.log_prob(y[..., None]), dim=-1)
+    return log_mix - torch.log(s_scale)
+
+
+def left_pad(contexts: list[np.ndarray], patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad equal-patch-count contexts to a common multiple of ``patch``.
+
+    Returns values (B, 1, T) float32 and padding_mask (B, 1, T) bool (True = real value).
+    """
+    width = patch * max(math.ceil(len(c) / patch) for c in contexts)
+    values = torch.zeros(len(contexts), 1, width, dtype=torch.float32)
+    mask = torch.zeros(len(contexts), 1, width, dtype=torch.bool)
+    for i, c in enumerate(contexts):
+        values[i, 0, width - len(c):] = torch.tensor(np.asarray(c, dtype=np.float32))
+        mask[i, 0, width - len(c):] = True
+    return values, mask
+
+
+@torch.no_grad()
+def model_forecasts(model, series: np.ndarray, targets: np.ndarray, max_batch: int = 256):
+    """Next-step mixture mean and log density for each target, with the whole history as context.
+
+    Contexts are bucketed by patch count (padding a context with extra all-pad patches changes
+    Toto's output), so each result equals a separate call.
+
+    Parameters
+    ----------
+    model : TotoModel
+    series : (V, N) float64, V independent series of the same length (e.g. the four keys).
+    targets : (M,) int: forecast ``series[:, t]`` from ``series[:, :t]`` (float32 context).
+
+    Returns
+    -------
+    mean (V, M) float64, log_prob (V, M) float64.
+    """
+    patch = model.config.patch_size
+    V = series.shape[0]
+    mean = np.empty((V, len(targets)))
+    logp = np.empty((V, len(targets)))
+    jobs = [(v, j) for j in range(len(targets)) for v in range(V)]
+    buckets: dict[int, list] = {}
+    for v, j in jobs:
+        buckets.setdefault(math.ceil(targets[j] / patch), []).append((v, j))
+    for items in buckets.values():
+        for start in range(0, len(items), max_batch):
+            chunk = items[start:start + max_batch]
+            values, mask = left_pad([series[v, : targets[j]] for v, j in chunk], patch)
+            params = model.forecast_params(values, mask, horizon=1)
+            actual = torch.tensor([series[v, targets[j]] for v, j in chunk]).reshape(-1, 1, 1)
+            lp = mixture_log_prob(params, actual)[:, 0, 0].numpy()
+            ex = params.expected()[:, 0, 0].double().numpy()
+            for (v, j), m, l in zip(chunk, ex, lp):
+                mean[v, j], logp[v, j] = m, l
+    return mean, logp
+
+
+def model_table(model, returns: pd.DataFrame, targets: np.ndarray) -> dict:
+    """{"toto-mini": {"abs_err": (4, M), "nll": (4, M)}} for the held-out targets of one symbol."""
+    series = returns[list(KEYS)].to_numpy().T
+    mean, logp = model_forecasts(model, series, targets)
+    return {"toto-mini": {"abs_err": np.abs(series[:, targets] - mean), "nll": -logp}}
+
+
+# ---------------------------------------------------------------- the table
+
+
+def evaluate_symbol(model, symbol: str, targets: np.ndarray | None = None) -> dict:
+    """Per-method mean MAE and NLL over the four keys for one symbol.
+
+    ``targets`` defaults to every held-out day. Returns
+    ``{method: {"mae": float, "nll": float, "n": int, "per_key": {key: {"mae", "nll"}}}}``.
+    """
+    returns = load_returns(symbol)
+    if targets is None:
+        targets = held_out_positions(returns.index)
+    train_targets = np.flatnonzero(returns.index <= pd.Timestamp(TRAIN_END))
+    train_targets = train_targets[train_targets >= 20]
+    rows: dict[str, dict] = {m: {"abs_err": [], "nll": []} for m in ("zero", "last", "mean20", "zero+vol20")}
+    for key in KEYS:
+        r = returns[key].to_numpy()
+        for name, vals in naive_table(r, targets, train_targets).items():
+            rows[name]["abs_err"].append(vals["abs_err"])
+            rows[name]["nll"].append(vals["nll"])
+    for name in rows:
+        rows[name] = {k: np.stack(v) for k, v in rows[name].items()}
+    if model is not None:
+        rows.update(model_table(model, returns, targets))
+    return {
+        name: {
+            "mae": float(vals["abs_err"].mean()),
+            "nll": float(vals["nll"].mean()),
+            "n": int(vals["abs_err"].size),
+            "per_key": {
+                key: {"mae": float(vals["abs_err"][i].mean()), "nll": float(vals["nll"][i].mean())}
+                for i, key in enumerate(KEYS)
+            },
+        }
+        for name, vals in rows.items()
+    }
+
+
+def test_slice_targets(symbol: str = TEST_SLICE["symbol"]) -> np.ndarray:
+    """The target positions of the slice that tests/test_mini_model.py recomputes."""
+    held = held_out_positions(load_returns(symbol).index)
+    first = TEST_SLICE["first_day"]
+    return held[first:first + TEST_SLICE["days"]]
+
+
+def markdown(results: dict, meta: dict) -> str:
+    lines = [
+        "# toto-mini: held-out evaluation",
+        "",
+        f"Next-step forecasts of daily percent changes of Open, High, Low and Close, "
+        f"{HELD_OUT[0]} .. {HELD_OUT[1]}, context = all earlier returns of the same series. "
+        f"Trained on {', '.join(TRAIN_SYMBOLS)} up to {TRAIN_END}; GOOG never seen. "
+        "MAE and NLL are means over the four keys and all held-out days (NLL in nats, of the "
+        "return as a fraction; lower is better).",
+        "",
+        "* toto-mini: point forecast = the mixture's analytic mean; NLL = the mixture's log density.",
+        "* zero / last / mean20: zero change, previous change, mean of the previous 20 changes; NLL "
+        "from a Laplace centred on the point with scale fitted on the same series up to 2010-12-31.",
+        "* zero+vol20: zero change, Laplace scale = mean absolute change of the previous 20 days.",
+        "",
+        "| symbol | days | method | MAE | NLL |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
+    for symbol, table in results.items():
+        for name, row in table.items():
+            tag = f"{symbol} (unseen)" if symbol in UNSEEN_SYMBOLS else symbol
+            lines.append(f"| {tag} | {row['n'] // len(KEYS)} | {name} | {row['mae']:.6f} | {row['nll']:.4f} |")
+    lines += ["", f"Model: {meta['parameters']:,} parameters, {meta['config']}. "
+              f"Training: {meta['training']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(WEIGHTS_DIR), help="checkpoint directory")
+    parser.add_argument("--out", default=None, help="where to write EVALUATION.md/evaluation.json "
+                        "(default: the checkpoint directory)")
+    args = parser.parse_args(argv)
+    from totowalk.model import load_model
+
+    torch.set_num_threads(2)
+    model = load_model(args.weights)
+    out = Path(args.out or args.weights)
+    results = {s: evaluate_symbol(model, s) for s in TRAIN_SYMBOLS + UNSEEN_SYMBOLS}
+    slice_result = evaluate_symbol(model, TEST_SLICE["symbol"], test_slice_targets())
+    training_file = Path(args.weights) / "training.json"
+    training = json.loads(training_file.read_text()) if training_file.exists() else {}
+    meta = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": ", ".join(f"{k}={v}" for k, v in training.get("config_summary", {}).items()) or "n/a",
+        "training": training.get("summary", "see training.json"),
+    }
+    payload = {
+        "held_out": HELD_OUT, "train_end": TRAIN_END, "keys": KEYS,
+        "point_forecast": "mixture analytic mean", "results": results,
+        "test_slice": {**TEST_SLICE, "results": slice_result},
+    }
+    (out / "evaluation.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / "EVALUATION.md").write_text(markdown(results, meta))
+    print(markdown(results, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
