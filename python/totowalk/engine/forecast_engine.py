@@ -15,10 +15,11 @@ import torch
 
 from .decode import decode_batch
 from .inputs import normalize_contexts
-from .packing import pack_batch
+from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .result import ForecastParams, ForecastResult
 from .sampling import draw_and_reduce, parse_engine_aggregates, stream_keys_for
+from .staging import StagingPipeline
 
 __all__ = ["ForecastEngine", "DEFAULT_MAX_BATCH_TOKENS"]
 
@@ -87,6 +88,7 @@ class ForecastEngine:
         self.max_batch_tokens = int(max_batch_tokens)
         self.sampling_backend = sampling_backend
         self.sampling_dtype = sampling_dtype
+        self._staging = None  # StagingPipeline, created on first use
 
     # ------------------------------------------------------------------ public
     def forecast(self, contexts, prediction_length: int = 1, num_samples: int | None = None,
@@ -134,16 +136,21 @@ class ForecastEngine:
         info = {"model_batches": 0, "oom_splits": 0}
         run = self._run_autoregressive if autoregressive else self._run_one_pass
         with torch.inference_mode():
-            for model_batch in plan.batches:
-                self._run_splitting_on_oom(run, plan, model_batch, horizon, samples_per_step, specs,
+            staged_next = self._stage(plan, plan.batches[0]) if plan.batches else None
+            for index, model_batch in enumerate(plan.batches):
+                staged = staged_next
+                if index + 1 < len(plan.batches):
+                    # pack + queue the copy of batch k+1 before batch k computes (async on CUDA)
+                    staged_next = self._stage(plan, plan.batches[index + 1])
+                self._run_splitting_on_oom(run, plan, model_batch, staged, horizon, samples_per_step, specs,
                                            return_samples, collector, info)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
     # ------------------------------------------------------------------ internals
-    def _run_splitting_on_oom(self, run, plan, model_batch, *args) -> None:
+    def _run_splitting_on_oom(self, run, plan, model_batch, staged, *args) -> None:
         collector, info = args[-2], args[-1]
         try:
-            outputs = run(plan, model_batch, *args[:-2])
+            outputs = run(model_batch, staged or self._stage(plan, model_batch), plan, *args[:-2])
         except torch.OutOfMemoryError as exc:
             if len(model_batch.members) == 1:
                 raise RuntimeError(
@@ -155,24 +162,39 @@ class ForecastEngine:
                            len(model_batch.members), model_batch.num_patches)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            staged = None  # release before retrying
             for half in split_batch(model_batch):
-                self._run_splitting_on_oom(run, plan, half, *args)
+                self._run_splitting_on_oom(run, plan, half, None, *args)
             return
         info["model_batches"] += 1
         collector.store(model_batch.members, *outputs)
 
     def _stage(self, plan, model_batch) -> tuple:
-        """Pack a batch (padded to MIN_MODEL_ROWS rows) and move it to the device: (b', V, P) each."""
+        """Pack a batch (padded to MIN_MODEL_ROWS rows) and start its copy to the device.
+
+        Returns
+        -------
+        values, mask : torch.Tensor
+            (b', V, P) on the engine's device; on CUDA the current stream already waits on the copy.
+        """
         series = [plan.unique_series[i] for i in model_batch.members]
         series += [series[-1]] * (MIN_MODEL_ROWS - len(series))
-        values, mask = pack_batch(series, model_batch.num_patches * self.patch_size)
-        non_blocking = self.device.type == "cuda"
-        values = torch.from_numpy(values).to(self.device, non_blocking=non_blocking)
-        mask = torch.from_numpy(mask).to(self.device, non_blocking=non_blocking)
-        return values, mask
+        padded_length = model_batch.num_patches * self.patch_size
+        sources, requests = staging_requests(series, padded_length)
+        staged = self._staging_pipeline(len(requests) * padded_length).submit(sources, requests, padded_length)
+        shape = (len(series), series[0].shape[0], padded_length)
+        return staged.values.view(shape), staged.mask.view(shape)
 
-    def _run_one_pass(self, plan, model_batch, horizon, num_samples, specs, return_samples) -> tuple:
-        values, mask = self._stage(plan, model_batch)
+    def _staging_pipeline(self, cells: int):
+        """The (cached) staging pipeline, re-created when a batch of ``cells`` values outgrows its slabs."""
+        needed = 5 * cells + 4096  # float32 values + bool mask, with alignment slack
+        if self._staging is None or self._staging.slab_bytes < needed:
+            slab = max(needed, 1 << 20)
+            self._staging = StagingPipeline(slab, num_slabs=3, device=self.device)
+        return self._staging
+
+    def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
+        values, mask = staged
         params = self.model.forecast_params(values, mask, None, horizon=horizon).index(slice(0, len(model_batch.members)))
         content_keys = plan.stream_keys[model_batch.members].reshape(-1)
         keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
@@ -181,8 +203,8 @@ class ForecastEngine:
                                          dtype=self.sampling_dtype)
         return stats, samples, params
 
-    def _run_autoregressive(self, plan, model_batch, horizon, num_samples, specs, return_samples) -> tuple:
-        values, mask = self._stage(plan, model_batch)
+    def _run_autoregressive(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
+        values, mask = staged
         content_keys = plan.stream_keys[model_batch.members]
         return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,
                             seed=self.seed, return_samples=return_samples, backend=self.sampling_backend,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pack_batch"]
+__all__ = ["pack_batch", "staging_requests"]
 
 
 def _pack_with_numpy(series: list, padded_length: int) -> tuple:
@@ -22,18 +22,31 @@ def _pack_with_numpy(series: list, padded_length: int) -> tuple:
     return values, mask
 
 
+def staging_requests(series: list, padded_length: int) -> tuple:
+    """Sources and request rows for ``staging.pack_contexts`` / ``StagingPipeline.submit``.
+
+    Returns
+    -------
+    sources : list of np.ndarray
+        One 1-D float32 array per (context, variate), row-major: row r*V + v.
+    requests : np.ndarray
+        (b*V, 4) int64 rows (source, start=0, end=length, padded_length).
+    """
+    num_variates = series[0].shape[0]
+    sources = [context[v] for context in series for v in range(num_variates)]
+    requests = np.array([(i, 0, src.shape[0], padded_length) for i, src in enumerate(sources)],
+                        dtype=np.int64).reshape(-1, 4)
+    return sources, requests
+
+
 def _pack_with_staging(series: list, padded_length: int):
     try:
         from .staging import pack_contexts
     except ImportError:
         return None
-    num_variates = series[0].shape[0]
-    # one source per (context, variate); each request (series, start, end, padded) takes its whole source
-    sources = [context[v] for context in series for v in range(num_variates)]
-    requests = np.array([(i, 0, src.shape[0], padded_length) for i, src in enumerate(sources)],
-                        dtype=np.int64).reshape(-1, 4)
+    sources, requests = staging_requests(series, padded_length)
     values, mask = pack_contexts(sources, requests, padded_length)
-    shape = (len(series), num_variates, padded_length)
+    shape = (len(series), series[0].shape[0], padded_length)
     return np.asarray(values).reshape(shape), np.asarray(mask).reshape(shape)
 
 
