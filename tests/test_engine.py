@@ -74,6 +74,15 @@ def test_request_order_does_not_change_results(engine):
     np.testing.assert_array_equal(forward.samples, backward.samples[::-1])
 
 
+def test_token_budget_splits_do_not_change_results(model, engine):
+    contexts = _series([100, 120, 110, 700, 30, 650], seed=15)
+    whole = engine.forecast(contexts, prediction_length=2, return_samples=True)
+    split = ForecastEngine(model, num_samples=64, seed=3, max_batch_tokens=2).forecast(
+        contexts, prediction_length=2, return_samples=True)
+    assert whole.info["model_batches"] == 3 and split.info["model_batches"] == 6
+    np.testing.assert_array_equal(whole.samples, split.samples)
+
+
 # ----------------------------------------------------------------------------- exactness vs classic loop
 @pytest.mark.parametrize("horizon", [1, 7])
 def test_expected_value_matches_reference(model, engine, horizon):
