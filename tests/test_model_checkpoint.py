@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-
-from totowalk.model import CheckpointError, TotoConfig, TotoModel, build_model, default_model_info, load_model, save_checkpoint
+from totowalk.model import (
+    CheckpointError,
+    TotoConfig,
+    TotoModel,
+    build_model,
+    default_model_info,
+    load_model,
+    save_checkpoint,
+)
 
 REF_DIR = Path(__file__).resolve().parent / "fixtures" / "toto_ref"
 OFFICIAL_CONFIG_KEYS = {

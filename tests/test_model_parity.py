@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from totowalk.model import MixtureParams, load_model
 
 REF_DIR = Path(__file__).resolve().parent / "fixtures" / "toto_ref"
@@ -134,7 +133,7 @@ def test_ref_b_exercises_the_global_clamp(contexts):
     from totowalk.model.scaler import causal_patch_scale
 
     values, mask, _ = left_padded(contexts["multi_4096"], MULTI_IDS)
-    args = dict(min_scale=0.1, stabilize_with_global=True)
+    args = {"min_scale": 0.1, "stabilize_with_global": True}
     _, _, clamped, _ = causal_patch_scale(values, mask, 64, scale_factor_exponent=0.5, **args)
     _, _, free, _ = causal_patch_scale(values, mask, 64, scale_factor_exponent=10.0, **args)
     assert not torch.equal(clamped, free)

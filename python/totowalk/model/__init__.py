@@ -12,10 +12,10 @@ from .info import default_model_info
 from .toto import TotoModel
 
 __all__ = [
+    "PRESETS",
     "CheckpointError",
     "DecodeState",
     "MixtureParams",
-    "PRESETS",
     "TotoConfig",
     "TotoModel",
     "build_model",

@@ -162,7 +162,7 @@ def _resolve_hub(repo_id: str) -> tuple[Path, Path]:
             weights = hf_hub_download(repo_id, CHECKPOINT_FILE)
             config = hf_hub_download(repo_id, CONFIG_FILE)
             return Path(weights), Path(config)
-        except Exception as exc:  # offline, unknown repo, auth: all mean "not available here"
+        except Exception as exc:  # noqa: BLE001 -- offline, unknown repo, auth: all mean "not available here"
             reason = f"download failed ({type(exc).__name__}: {exc})"
     raise CheckpointError(
         f"model {repo_id!r} is not in the local Hugging Face cache (looked in {repo_dir}) and {reason}. "

@@ -96,7 +96,7 @@ class TotoConfig:
         return block * (self.num_layers // n)
 
     @classmethod
-    def preset(cls, name: str) -> "TotoConfig":
+    def preset(cls, name: str) -> TotoConfig:
         """A named configuration: ``toto-open-base-1.0``, ``toto-small``, ``toto-tiny``."""
         if name not in PRESETS:
             hint = difflib.get_close_matches(name, PRESETS, n=1)
@@ -104,7 +104,7 @@ class TotoConfig:
             raise ValueError(f"unknown Toto preset {name!r}; known presets: {sorted(PRESETS)}.{extra}")
         return PRESETS[name]
 
-    def replace(self, **changes: Any) -> "TotoConfig":
+    def replace(self, **changes: Any) -> TotoConfig:
         return dataclasses.replace(self, **changes)
 
     # -- official config.json --------------------------------------------------------------
@@ -130,7 +130,7 @@ class TotoConfig:
         }
 
     @classmethod
-    def from_official_json(cls, data: dict[str, Any], source: str = "config.json") -> "TotoConfig":
+    def from_official_json(cls, data: dict[str, Any], source: str = "config.json") -> TotoConfig:
         """Parse an official ``config.json``; unsupported variants raise naming the key."""
         if data.get("scaler_cls", OFFICIAL_SCALER_CLS) != OFFICIAL_SCALER_CLS:
             raise ValueError(f"{source}: scaler_cls {data['scaler_cls']!r} is not supported (only {OFFICIAL_SCALER_CLS!r})")

@@ -77,7 +77,7 @@ class DecodeState:
         """xPos centre used for a patch decoded at ``position``."""
         return float(position // 2) if self.rope == "reference" else self.prefill_center
 
-    def repeat_rows(self, repeats: int) -> "DecodeState":
+    def repeat_rows(self, repeats: int) -> DecodeState:
         """Each row repeated ``repeats`` times in place order (row b -> rows b*n .. b*n+n-1).
 
         Used to share one prefill across sample paths; the copies evolve independently.

@@ -40,7 +40,7 @@ class MixtureParams:
         normalised_mean = (self.weights * self.loc).sum(-1)
         return self.scaler_loc.unsqueeze(-1) + self.scaler_scale.unsqueeze(-1) * normalised_mean
 
-    def index(self, rows: torch.Tensor | slice | int) -> "MixtureParams":
+    def index(self, rows: torch.Tensor | slice | int) -> MixtureParams:
         """Select rows along B (an index tensor, a slice or an int that keeps the dim)."""
         if isinstance(rows, int):
             rows = slice(rows, rows + 1 if rows != -1 else None)
@@ -56,7 +56,7 @@ class MixtureParams:
     def horizon(self) -> int:
         return self.weights.shape[2]
 
-    def to(self, *args, **kwargs) -> "MixtureParams":
+    def to(self, *args, **kwargs) -> MixtureParams:
         return MixtureParams(**{f.name: getattr(self, f.name).to(*args, **kwargs) for f in fields(self)})
 
 

@@ -7,7 +7,7 @@ an fp32 ``TotoModel`` in place and returns it).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -38,7 +38,7 @@ class ScalerState:
     m2: torch.Tensor
     global_scale: torch.Tensor
 
-    def index(self, rows: torch.Tensor) -> "ScalerState":
+    def index(self, rows: torch.Tensor) -> ScalerState:
         return ScalerState(self.count[rows], self.total[rows], self.m2[rows], self.global_scale[rows])
 
 
