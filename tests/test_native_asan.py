@@ -35,19 +35,26 @@ def _preload():
     return ":".join(libs) if all(libs) else None
 
 
+def _cmake():
+    """cmake on PATH, or the one pip installed next to this interpreter."""
+    beside = Path(sys.executable).with_name("cmake")
+    return shutil.which("cmake") or (str(beside) if beside.exists() else None)
+
+
 @pytest.fixture(scope="module")
 def asan_extension(tmp_path_factory):
     """Path of a freshly built, ASan-instrumented totowalk._C (CPU only)."""
     pybind11 = pytest.importorskip("pybind11")
-    if shutil.which("cmake") is None or _preload() is None:
+    cmake = _cmake()
+    if cmake is None or _preload() is None:
         pytest.skip("needs cmake and a C++ compiler with AddressSanitizer")
     build = tmp_path_factory.mktemp("asan_build")
     configure = [
-        "cmake", "-S", str(REPO), "-B", str(build), "-DCMAKE_BUILD_TYPE=Debug",
+        cmake, "-S", str(REPO), "-B", str(build), "-DCMAKE_BUILD_TYPE=Debug",
         "-DTOTOWALK_CUDA=OFF", "-DTOTOWALK_SANITIZE=ON",
         f"-Dpybind11_DIR={pybind11.get_cmake_dir()}", f"-DPython_EXECUTABLE={sys.executable}",
     ]
-    for command in (configure, ["cmake", "--build", str(build), "-j", "2"]):
+    for command in (configure, [cmake, "--build", str(build), "-j", "2"]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{command[:2]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     built = sorted(build.glob("_C*.so"))

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# GPU check for totowalk, in one go, within ~8 minutes on a lent H100/H200 (no network):
+#   1. build and install the extension with CUDA (pip, no build isolation, no deps),
+#   2. run the GPU tests (pytest -m cuda) and the engine/kernel tests,
+#   3. run each GPU benchmark in bench/ that exists, each under its own timeout.
+# Logs and a results snippet go to $OUT (default ./gpu_out): setup.log, tests.log, bench.log,
+# bench_pack.json, results.md. Run from the repository root: bash bench/gpu_check.sh
+set -u -o pipefail
+
+OUT=${OUT:-./gpu_out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+PY=${PYTHON:-python3}
+BUDGET_S=${GPU_CHECK_BUDGET_S:-470}   # stop starting new steps after this many seconds
+export PYTHONUNBUFFERED=1
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
+START=$(date +%s)
+RESULTS="$OUT/results.md"
+
+elapsed() { echo $(( $(date +%s) - START )); }
+note() { echo "$*" | tee -a "$RESULTS"; }
+# run_step NAME TIMEOUT LOG CMD...: run with a timeout unless the budget is spent; log its status.
+run_step() {
+  local name=$1 limit=$2 log=$3; shift 3
+  local left=$(( BUDGET_S - $(elapsed) ))
+  if (( left < 20 )); then note "- $name: SKIPPED (time budget spent)"; return 0; fi
+  (( limit > left )) && limit=$left
+  echo "===== $name (timeout ${limit}s, at $(elapsed)s) =====" >>"$log"
+  timeout "$limit" "$@" >>"$log" 2>&1
+  local rc=$?
+  local status="ok"
+  (( rc == 124 )) && status="TIMED OUT after ${limit}s"
+  (( rc != 0 && rc != 124 )) && status="FAILED (exit $rc)"
+  note "- $name: $status [$(elapsed)s]"
+  return $rc
+}
+
+: >"$RESULTS"
+note "# totowalk GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'device', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
+  nvcc --version | tail -1
+} 2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    /' >>"$RESULTS"
+
+# 1. Build: CUDA required (fail loudly rather than silently building the CPU-only module).
+export TOTOWALK_CUDA=ON
+run_step "build+install (pip, CUDA)" 240 "$OUT/setup.log" \
+  $PY -m pip install --no-build-isolation --no-deps --no-cache-dir . \
+  || { note "build failed: see setup.log"; tail -40 "$OUT/setup.log"; exit 1; }
+$PY -c "import totowalk as tw, json; info = tw.build_info(); print(json.dumps({k: info[k] for k in ('native', 'cuda_compiled', 'cuda_available', 'cuda_devices', 'triton_version')}))" \
+  2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    build_info: /' >>"$RESULTS"
+$PY -c "from totowalk.engine.staging import native_status; print(native_status())" \
+  2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    native_status: /' >>"$RESULTS"
+
+# 2. Tests, against the installed build (python/ is not on sys.path, so the source tree is
+# never imported instead).
+run_step "pytest -m cuda" 150 "$OUT/tests.log" $PY -m pytest tests -m cuda -q -rs -p no:cacheprovider
+GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null)
+if [[ -n "$GPU_TESTS" ]]; then
+  run_step "engine/kernel/model tests" 150 "$OUT/tests.log" $PY -m pytest $GPU_TESTS -q -rs -p no:cacheprovider
+fi
+grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$OUT/tests.log" | sed 's/^/    /' >>"$RESULTS"
+
+# 3. Benchmarks: bench_pack first (copy/compute overlap of the pinned path), then the others.
+if [[ -f bench/bench_pack.py ]]; then
+  run_step "bench_pack.py" 90 "$OUT/bench.log" $PY bench/bench_pack.py --json "$OUT/bench_pack.json"
+fi
+declare -A seen=([bench/bench_pack.py]=1)
+for bench in bench/bench_sampling.py bench/bench_w1.py bench/bench_*.py; do
+  [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
+  seen[$bench]=1
+  run_step "$bench" 90 "$OUT/bench.log" $PY "$bench"
+done
+note "## benchmark output (last 15 lines of each)"
+[[ -f "$OUT/bench.log" ]] && $PY - "$OUT/bench.log" >>"$RESULTS" <<'PYEOF'
+import re, sys
+sections, name = {}, None
+for line in open(sys.argv[1], errors="replace"):
+    header = re.match(r"===== (\S+) ", line)
+    if header:
+        name = header.group(1)
+        sections[name] = []
+    elif name:
+        sections[name].append(line.rstrip())
+for name, lines in sections.items():
+    print(f"### {name}\n```\n" + "\n".join(lines[-15:]) + "\n```")
+PYEOF
+note "total: $(elapsed)s"
