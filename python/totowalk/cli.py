@@ -12,6 +12,7 @@ COMMANDS = [
     ("info", "totowalk.cli"),
     ("backtest", "totowalk.backtest.command"),
     ("forecast", "totowalk.engine.command"),
+    ("bench", "totowalk.benchmarks.command"),
 ]
 
 

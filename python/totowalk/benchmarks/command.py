@@ -1,0 +1,72 @@
+"""``totowalk bench``: run named workloads, print ready-to-paste RESULTS.md rows or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .report import markdown_table, to_json
+from .session import BenchOptions, BenchSession
+from .suites import SUITES, run_benchmarks
+
+EPILOG = (
+    "Workloads: W1 (the classic run, base preset), W1-small (CI smoke, toto-tiny), W2 (24 series x "
+    "250 simulations; a 2 x 10 slice on CPU), micro (sampling, packing, int8), all. Baselines that "
+    "are slow are timed on a stated number of calls and extrapolated; the rows say so."
+)
+
+
+def register(subparsers):
+    p = subparsers.add_parser("bench", help="benchmark the engine against the classic loop and toto-ts",
+                              description=__doc__, epilog=EPILOG)
+    add_arguments(p)
+    p.set_defaults(func=_run)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workloads", nargs="*", default=["W1"], metavar="WORKLOAD",
+                   help=f"one or more of {', '.join(SUITES)}, all (default: W1)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--precision", default="fp32", help="model precision (default fp32)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; the median is reported")
+    p.add_argument("--reference-calls", type=int, default=2, help="reference_forecast calls timed per workload")
+    p.add_argument("--official", default="auto",
+                   help="toto-ts baseline: auto (in-process or /tmp/refvenv when found), off, or a python path")
+    p.add_argument("--official-calls", type=int, default=2, help="toto-ts forecaster calls timed per workload")
+    p.add_argument("--w2-series", type=int, default=None, help="W2 slice: series (default all on CUDA, 2 on CPU)")
+    p.add_argument("--w2-simulations", type=int, default=None,
+                   help="W2 slice: simulations per series (default 250 on CUDA, 10 on CPU)")
+    p.add_argument("--strategy-loop-sims", type=int, default=10,
+                   help="(series, simulation) pairs timed in the per-simulation strategy baseline")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
+
+
+def options_from_args(args) -> BenchOptions:
+    for name in ("repeats", "reference_calls", "official_calls", "strategy_loop_sims"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"totowalk bench: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return BenchOptions(device=args.device, precision=args.precision, repeats=args.repeats,
+                        reference_calls=args.reference_calls, official=args.official,
+                        official_calls=args.official_calls, w2_series=args.w2_series,
+                        w2_simulations=args.w2_simulations, strategy_loop_sims=args.strategy_loop_sims)
+
+
+def _run(args) -> int:
+    unknown = [w for w in args.workloads if w not in SUITES and w != "all"]
+    if unknown:
+        print(f"totowalk bench: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}, all",
+              file=sys.stderr)
+        return 2
+    session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows = run_benchmarks(args.workloads, session)
+    meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
+            "date": session.date, "gemm_ceiling": session.ceiling, "workloads": args.workloads}
+    print(to_json(rows, meta) if args.json else markdown_table(rows))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="totowalk bench", description=__doc__, epilog=EPILOG)
+    add_arguments(parser)
+    return _run(parser.parse_args(argv))

@@ -1,0 +1,105 @@
+"""One benchmark run: the device, machine facts, models per preset and the GEMM ceiling."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ..engine import ForecastEngine
+from ..model import TotoConfig, build_model
+from ..model.precision import apply_precision
+from .flops import gemm_ceiling
+from .machine import git_commit, machine_description, today
+from .report import BenchRow
+
+
+@dataclass
+class BenchOptions:
+    """Settings of a run (the ``totowalk bench`` flags).
+
+    Attributes
+    ----------
+    device : "cpu", "cuda", ... or None for cuda when available
+    precision : model precision name (``totowalk.model.precision``)
+    repeats : timed repeats after one warm-up (the median is reported)
+    reference_calls : ``reference_forecast`` calls actually timed per workload
+    official : "auto" (toto-ts when found), "off", or the path of a python with toto-ts
+    official_calls : official forecaster calls actually timed per workload
+    w2_series, w2_simulations : W2 slice; None means the whole W2 on CUDA, 2 x 10 on CPU
+    strategy_loop_sims : (series, simulation) pairs timed in the per-simulation strategy loop
+    seed : model weights and sampling streams
+    """
+
+    device: str | None = None
+    precision: str = "fp32"
+    repeats: int = 3
+    reference_calls: int = 2
+    official: str = "auto"
+    official_calls: int = 2
+    w2_series: int | None = None
+    w2_simulations: int | None = None
+    strategy_loop_sims: int = 10
+    seed: int = 0
+
+
+class BenchSession:
+    """State shared by the workloads of one run; builds every row with the run's machine facts."""
+
+    def __init__(self, options: BenchOptions, log=print):
+        self.options = options
+        self.device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.machine = machine_description(self.device)
+        self.commit = git_commit()
+        self.date = today()
+        self.log = log
+        self._models: dict = {}
+        self._ceiling: dict | None = None
+        self.load_at_start = _load_average()
+
+    @property
+    def ceiling(self) -> dict:
+        """The GEMM ceiling, measured on first use in this run."""
+        if self._ceiling is None:
+            dtype = torch.float32 if self.options.precision in ("fp32", "int8") else getattr(torch, {
+                "bf16": "bfloat16", "fp16": "float16"}.get(self.options.precision, "float32"))
+            self._ceiling = gemm_ceiling(self.device, dtype)
+            self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
+                     f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}")
+        return self._ceiling
+
+    def model(self, preset: str):
+        """Random-weight model of a preset (seeded), in the run's precision, on the run's device."""
+        if preset not in self._models:
+            model = build_model(TotoConfig.preset(preset), seed=self.options.seed)
+            model = apply_precision(model, self.options.precision).to(self.device).eval()
+            self._models[preset] = model
+        return self._models[preset]
+
+    def engine(self, preset: str, num_samples: int) -> ForecastEngine:
+        return ForecastEngine(self.model(preset), num_samples=num_samples, seed=self.options.seed)
+
+    def load_note(self) -> str:
+        """Machine-load statement for the notes column (CPU runs on a shared machine)."""
+        if self.device.type != "cpu" or self.load_at_start is None:
+            return ""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        now = _load_average()
+        return (f"CPU shared with other jobs: 1-min load average {self.load_at_start:.1f} at start, "
+                f"{now:.1f} now, on {cores} cores")
+
+    def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
+        notes = "; ".join(x for x in (fields.pop("notes", ""), self.load_note()) if x)
+        return BenchRow(workload=workload, machine=self.machine, device=self.device.type,
+                        precision=self.options.precision, date=self.date, commit=self.commit,
+                        engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
+                        baseline=baseline, baseline_s=baseline_s, notes=notes,
+                        gemm_gflops=fields.pop("gemm_gflops", self.ceiling["gflops"]), **fields)
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None

@@ -1,0 +1,198 @@
+"""W1 / W2 measurements: forecasts, strategies and the whole backtest, engine vs baselines.
+
+Baselines of the forecasts are timed on a stated number of calls and extrapolated to the
+classic loop's call count (it makes one call per (series, simulation, key, step), no cache).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..backtest import backtest
+from ..engine import reference_forecast
+from .flops import contexts_flops, forward_flops
+from .official import find_official, time_official_calls
+from .session import BenchSession
+from .timing import synchronize, time_call
+from .workloads import WorkloadSpec, forecast_plan, num_classic_calls, unique_contexts
+
+BACKTEST_AGGREGATE = ("trimmed_mean_10", "band")  # what tw.backtest asks the engine for
+
+
+def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, num_simulations: int,
+                      label: str, slice_note: str = "", full_contexts: int | None = None) -> list:
+    """All rows of one walk-forward workload.
+
+    Parameters
+    ----------
+    session : BenchSession
+    spec : the workload (preset, samples)
+    frames : ``{series name: price frame}`` the workload runs on (a slice of it on CPU for W2)
+    num_simulations : K for these frames
+    label : row name prefix, e.g. ``W1``
+    slice_note : what slice of the workload ran (empty when all of it)
+    full_contexts : unique contexts of the whole workload, to extrapolate a slice's time
+
+    Returns
+    -------
+    list of BenchRow: forecast vs reference_forecast (and vs toto-ts when available),
+    strategies (vectorized vs per-simulation loop), whole backtest (engine vs the classic loop)
+    """
+    opts, log = session.options, session.log
+    plan = forecast_plan(frames, num_simulations)
+    contexts = unique_contexts(plan)
+    calls = num_classic_calls(plan)
+    model = session.model(spec.preset)
+    config = model.config
+    engine = session.engine(spec.preset, spec.num_samples)
+    gemm = session.ceiling["gflops"]
+
+    timing, result = time_call(lambda: engine.forecast(contexts, aggregate=BACKTEST_AGGREGATE),
+                               session.device, repeats=opts.repeats)
+    flops = contexts_flops(config, [len(c) for c in contexts])
+    engine_gflops = flops / timing.median_s / 1e9
+    rate = len(contexts) / timing.median_s
+    log(f"{label} forecast: engine {timing.median_s:.3f} s for {len(contexts)} unique contexts "
+        f"({calls} classic calls), {rate:.1f} contexts/s, {engine_gflops:.1f} GFLOP/s of {gemm:.1f} ceiling")
+    scope = f"{len(contexts)} unique contexts ({calls} classic calls){', ' + slice_note if slice_note else ''}"
+    extrapolated_full = ""
+    if full_contexts and full_contexts != len(contexts):
+        extrapolated_full = f"; whole workload ({full_contexts} contexts) at this rate ~{full_contexts / rate:.1f} s"
+    rows = []
+
+    ref = _time_reference(session, model, contexts[: opts.reference_calls], spec)
+    engine_expected = engine.forecast(contexts[: len(ref["times"])], aggregate=("expected",)).stats["expected"][:, 0]
+    rel = np.max(np.abs(engine_expected - ref["expected"]) / np.maximum(np.abs(ref["expected"]), 1e-12))
+    per_call_flops = forward_flops(config, -(-len(contexts[0]) // config.patch_size))
+    log(f"{label} forecast: reference_forecast {ref['per_call']:.3f} s per call over {len(ref['times'])} calls; "
+        f"expected-value max relative difference vs engine {rel:.1e}")
+    rows.append(session.row(
+        f"{label} forecast", timing.median_s, "reference_forecast (classic loop)", ref["per_call"] * calls,
+        baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
+        baseline_gflops=per_call_flops * (spec.num_samples + 1) / ref["per_call"] / 1e9,
+        baseline_detail=(f"baseline: {len(ref['times'])} calls timed ({ref['per_call']:.2f} s/call, {spec.num_samples} "
+                         f"samples in batches of {spec.samples_per_batch}) x {calls} calls; with a cache of the "
+                         f"{len(contexts)} unique contexts {ref['per_call'] * len(contexts):.0f} s"),
+        notes=f"{scope}; expected-value max rel. diff vs baseline {rel:.1e}{extrapolated_full}",
+        extra={"reference_times_s": ref["times"], "engine_times_s": timing.times_s, "forecast_flops": flops,
+               "classic_calls": calls, "engine_info": dict(result.info)},
+    ))
+
+    official = _official_row(session, model, contexts, spec, label, calls, timing.median_s, engine_gflops,
+                             engine, scope, per_call_flops)
+    if official is not None:
+        rows.append(official)
+
+    rows.extend(_backtest_rows(session, spec, frames, num_simulations, label, engine, result, plan,
+                               ref["per_call"] * calls, calls, scope))
+    return rows
+
+
+def _time_reference(session: BenchSession, model, contexts: list, spec: WorkloadSpec) -> dict:
+    """Time ``reference_forecast`` one context per call; per-call mean and analytic expected values."""
+    kwargs = dict(num_samples=spec.num_samples, samples_per_batch=spec.samples_per_batch,
+                  aggregate=("trimmed_mean_10", "expected"), seed=session.options.seed)
+    reference_forecast(model, [contexts[0][-64:]], **kwargs)  # warm-up (allocator, lazy init)
+    times, expected = [], []
+    for ctx in contexts:
+        synchronize(session.device)
+        start = time.perf_counter()
+        res = reference_forecast(model, [ctx], **kwargs)
+        synchronize(session.device)
+        times.append(time.perf_counter() - start)
+        expected.append(res.stats["expected"][0, 0])
+    return {"times": times, "per_call": float(np.mean(times)), "expected": np.asarray(expected)}
+
+
+def _official_row(session, model, contexts, spec, label, calls, engine_s, engine_gflops, engine, scope,
+                  per_call_flops):
+    opts = session.options
+    if opts.official == "off":
+        return None
+    runner = find_official(None if opts.official == "auto" else opts.official)
+    if runner is None:
+        if opts.official != "auto":
+            raise RuntimeError(f"--official {opts.official}: that python cannot import toto-ts")
+        session.log(f"{label}: toto-ts not found (in-process or /tmp/refvenv); skipping the official baseline")
+        return None
+    timed = contexts[: opts.official_calls]
+    out = time_official_calls(model, timed, spec.num_samples, spec.samples_per_batch, session.device.type,
+                              runner)
+    engine_expected = engine.forecast(timed, aggregate=("expected",)).stats["expected"][:, 0]
+    # samples of the official forecaster are random: compare its sample mean with the engine's
+    # analytic mean in units of the sample mean's standard error
+    z = np.abs(np.asarray(out["sample_mean"]) - engine_expected) / (
+        np.asarray(out["sample_std"]) / np.sqrt(spec.num_samples) + 1e-30)
+    per_call = out["per_call_s"]
+    session.log(f"{label} forecast: toto-ts {out['toto_version']} {per_call:.3f} s per call over {len(timed)} calls "
+                f"({'this process' if runner == 'in-process' else runner}); max |z| of its sample mean vs engine {z.max():.1f}")
+    return session.row(
+        f"{label} forecast", engine_s, f"toto-ts {out['toto_version']} TotoForecaster", per_call * calls,
+        baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
+        baseline_gflops=per_call_flops * spec.num_samples / per_call / 1e9,
+        baseline_detail=(f"baseline: same weights via save_checkpoint, {len(timed)} calls timed ({per_call:.2f} s/call, "
+                         f"{spec.num_samples} samples, samples_per_batch {spec.samples_per_batch}) x {calls} calls"),
+        notes=f"{scope}; official sample mean vs engine mean: max |z| {z.max():.1f}",
+        extra={"official_times_s": out["times_s"], "official_runner": runner, "torch_version": out["torch_version"]},
+    )
+
+
+def _point_lookup(contexts: list, points: np.ndarray):
+    """A forecaster function returning precomputed point forecasts by context content."""
+    table = {c.tobytes(): float(p) for c, p in zip(contexts, points)}
+
+    def lookup(batch):
+        try:
+            return np.array([table[c.tobytes()] for c in batch], dtype=np.float32)
+        except KeyError:
+            raise KeyError("benchmark lookup forecaster: a context not in the precomputed plan") from None
+    return lookup
+
+
+def _backtest_rows(session, spec, frames, num_simulations, label, engine, result, plan, forecast_baseline_s,
+                   calls, scope) -> list:
+    opts, log = session.options, session.log
+    contexts = unique_contexts(plan)
+    lookup = _point_lookup(contexts, result.stats["trimmed_mean_10"][:, 0])
+
+    vectorized, _ = time_call(lambda: backtest(frames, num_simulations=num_simulations, forecaster=lookup),
+                              session.device, repeats=opts.repeats)
+    pairs = [(name, k) for name in frames for k in range(num_simulations)]
+    timed_pairs = pairs[: opts.strategy_loop_sims]
+    loop_times = []
+    for name, k in timed_pairs:
+        frame = frames[name].iloc[: len(frames[name]) - k]  # its simulation 0 is simulation k of the run
+        start = time.perf_counter()
+        backtest({name: frame}, num_simulations=1, forecaster=lookup)
+        loop_times.append(time.perf_counter() - start)
+    per_sim = float(np.mean(loop_times))
+    loop_s = per_sim * len(pairs)
+    loop_extrapolated = len(timed_pairs) < len(pairs)
+    log(f"{label} strategies: vectorized {vectorized.median_s:.3f} s for {len(pairs)} simulations; "
+        f"per-simulation loop {per_sim:.3f} s/simulation ({len(timed_pairs)} timed)")
+    strategies = session.row(
+        f"{label} strategies", vectorized.median_s, "same evaluator, one simulation per call", loop_s,
+        baseline_extrapolated=loop_extrapolated, gemm_gflops=0.0,
+        baseline_detail=f"baseline: {len(timed_pairs)} of {len(pairs)} (series, simulation) backtests timed, "
+                        f"{per_sim * 1e3:.0f} ms each",
+        notes=f"both with precomputed forecasts (point forecasts, zero band); includes planning and "
+              f"result tables; {len(pairs)} simulations",
+    )
+
+    whole, _ = time_call(lambda: backtest(frames, num_simulations=num_simulations, engine=engine),
+                         session.device, repeats=opts.repeats)
+    classic = forecast_baseline_s + loop_s
+    log(f"{label} backtest: tw.backtest {whole.median_s:.3f} s; classic loop (extrapolated) {classic:.1f} s")
+    notes = f"{scope}; engine: tw.backtest(engine=ForecastEngine, legacy profile)"
+    if session.device.type == "cuda" and label == "W1":
+        notes += "; the classic loop's own GPU report: 67.29 s for 10 simulations (its figure, not ours)"
+    backtest_row = session.row(
+        f"{label} backtest", whole.median_s, "classic loop: reference_forecast per call + per-simulation strategies",
+        classic, baseline_extrapolated=True, unique_contexts=len(contexts),
+        baseline_detail=f"baseline: {calls} reference calls (extrapolated, see the forecast row) + strategy loop "
+                        f"{loop_s:.2f} s",
+        notes=notes, extra={"engine_times_s": whole.times_s},
+    )
+    return [strategies, backtest_row]

@@ -1,0 +1,111 @@
+"""The benchmark harness: W1-small end to end through ``totowalk bench`` (CI smoke run), the FLOP
+formula against torch's FLOP counter, and the workload definitions.
+
+Nothing here asserts anything about speed (timings belong in bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from totowalk.benchmarks import forward_flops, markdown_row, markdown_table
+from totowalk.benchmarks.report import TABLE_COLUMNS, BenchRow
+from totowalk.benchmarks.workloads import (
+    classic_call_contexts, forecast_plan, num_classic_calls, unique_contexts, w1_frames, w2_frames,
+)
+from totowalk.cli import main
+from totowalk.model import TotoConfig, build_model
+
+
+def test_w1_small_through_the_cli_reports_every_row(capsys):
+    code = main(["bench", "W1-small", "--device", "cpu", "--official", "off", "--repeats", "1",
+                 "--reference-calls", "1", "--strategy-loop-sims", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {r["workload"]: r for r in report["rows"]}
+    assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest"]
+    assert report["meta"]["device"] == "cpu" and report["meta"]["gemm_ceiling"]["gflops"] > 0
+
+    forecast = rows["W1-small forecast"]
+    # 2 simulations x 4 keys: K + 6 distinct contexts per key; 2 x 4 x 7 classic calls
+    assert forecast["unique_contexts"] == 4 * (2 + 6)
+    assert forecast["extra"]["classic_calls"] == 2 * 4 * 7
+    assert forecast["baseline_extrapolated"] is True
+    assert forecast["engine_gflops"] > 0 and forecast["baseline_gflops"] > 0
+    for row in rows.values():
+        assert row["engine_s"] > 0 and row["baseline_s"] > 0
+        assert row["ratio"] == pytest.approx(row["baseline_s"] / row["engine_s"])
+        assert row["precision"] == "fp32" and row["device"] == "cpu" and row["date"] and row["commit"]
+    # the engine and the classic loop agree on the analytic mean of the timed context
+    rel = float(forecast["notes"].split("expected-value max rel. diff vs baseline ")[1].split(";")[0])
+    assert rel < 1e-4
+    # the whole-backtest baseline is the extrapolated forecasts plus the strategy loop
+    assert rows["W1-small backtest"]["baseline_s"] == pytest.approx(
+        forecast["baseline_s"] + rows["W1-small strategies"]["baseline_s"])
+
+
+def test_unknown_workload_is_refused_by_name(capsys):
+    assert main(["bench", "W3", "--official", "off"]) == 2
+    assert "W3" in capsys.readouterr().err
+
+
+def _counted_flops(config: TotoConfig, num_patches: int, num_variates: int, horizon: int) -> int:
+    model = build_model(config, seed=0)
+    values = torch.randn(1, num_variates, num_patches * config.patch_size)
+    mask = torch.ones_like(values, dtype=torch.bool)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.forecast_params(values, mask, None, horizon=horizon)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("spacewise_every, variates, patches, horizon", [
+    (3, 1, 5, 1),    # toto-tiny layout: the last layer is space-wise
+    (3, 3, 4, 7),    # several variates: space-wise attention over V x V
+    (-1, 1, 6, 2),   # time-wise layers only: the last layer keeps keys/values of every patch
+])
+def test_forward_flops_match_torch_flop_counter(spacewise_every, variates, patches, horizon):
+    config = TotoConfig.preset("toto-tiny").replace(spacewise_every_n_layers=spacewise_every)
+    assert forward_flops(config, patches, variates, horizon) == _counted_flops(config, patches, variates, horizon)
+
+
+def test_w1_contexts_are_the_classic_loop_calls():
+    plan = forecast_plan(w1_frames(), 10)
+    calls = classic_call_contexts(plan)
+    assert num_classic_calls(plan) == len(calls) == 10 * 4 * 7
+    assert len({c.tobytes() for c in calls}) == len(plan) == 4 * (10 + 6)
+    # simulation 0, key Close, step 0 of a 1,460-row frame: pct_1 .. pct_1451 (LEGACY_SEMANTICS §2.3)
+    close = w1_frames()["IBM"]["Close"].to_numpy()
+    expected = (close[1:1452] - close[:1451]) / close[:1451]
+    np.testing.assert_allclose(calls[0], expected.astype(np.float32), rtol=1e-6)
+    assert all(c.dtype == np.float32 for c in unique_contexts(plan))
+
+
+def test_w2_universe_has_24_distinct_series_and_about_24600_contexts():
+    frames = w2_frames()
+    assert len(frames) == 24 and all(len(f) == 1460 for f in frames.values())
+    assert len({f["Close"].to_numpy().tobytes() for f in frames.values()}) == 24
+    assert "FB@0" not in frames and "AAPL@1800" in frames and "GOOG@600" in frames
+    plan = forecast_plan(frames, 250)
+    assert len(plan) == 24 * 4 * (250 + 6) == 24576
+    assert num_classic_calls(plan) == 24 * 250 * 4 * 7
+
+
+def test_w2_frames_refuses_more_series_than_the_data_gives():
+    with pytest.raises(ValueError, match="yields only"):
+        w2_frames(num_series=100)
+
+
+def test_markdown_row_has_one_cell_per_column():
+    row = BenchRow(workload="W1 forecast", machine="cpu | x", device="cpu", precision="fp32", date="2026-01-01",
+                   commit="abc", engine_s=0.5, engine_repeats=3, baseline="reference", baseline_s=100.0,
+                   baseline_extrapolated=True, unique_contexts=64, engine_gflops=10.0, gemm_gflops=100.0)
+    line = markdown_row(row)
+    assert line.count("|") == len(TABLE_COLUMNS) + 1  # the '|' inside the machine name is replaced
+    assert "200.0x" in line and "(extrap.)" in line and "128.0" in line and "10.0 (10%)" in line
+    assert markdown_table([row]).splitlines()[0].count("|") == len(TABLE_COLUMNS) + 1
