@@ -71,7 +71,8 @@ def test_torch_philox_is_bit_exact_with_triton(seed):
     g = torch.Generator().manual_seed(seed % 1000)
     counters = [torch.randint(0, 2**32, (block,), generator=g, dtype=torch.int64) for _ in range(4)]
     out = torch.zeros(8 * block, dtype=torch.int64, device=DEVICE)
-    _philox_probe_kernel[(1,)](out, *(c.to(torch.uint32).to(DEVICE) for c in counters), seed, BLOCK=block)
+    _philox_probe_kernel[(1,)](out, *(c.to(torch.uint32).to(DEVICE) for c in counters), seed, BLOCK=block,
+                               enable_fp_fusion=False)
     lo, hi = seed & 0xFFFFFFFF, seed >> 32
     expected = philox4x32(*counters, lo, hi)
     zero = torch.zeros_like(counters[0])
@@ -144,7 +145,11 @@ def test_single_component_against_scipy_student_t():
     assert stats.kstest(drawn, stats.t(2.5).cdf).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("num_samples", [1, 7, 256])
+ON_GPU_ONLY = pytest.mark.skipif(not torch.cuda.is_available(), reason="the interpreter sorts 4096 values in ~10 s")
+
+
+@pytest.mark.parametrize("num_samples", [1, 7, 256, pytest.param(3000, marks=ON_GPU_ONLY),
+                                         pytest.param(4096, marks=ON_GPU_ONLY)])
 def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
     p = mixture(3, 24, seed=num_samples)
     fused, samples = sample_and_reduce(*args(p, num_samples), NAMES, return_samples=True, backend="triton")
@@ -152,8 +157,8 @@ def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
     spread = values.std(axis=1) + np.abs(values).mean(axis=1)
     for name in NAMES:
         expected = aggregate_numpy(values, name)
-        # float32 accumulation over <= 256 values: error a few ulps of the typical magnitude.
-        np.testing.assert_allclose(fused[name].cpu().numpy(), expected, rtol=0, atol=float(spread.max()) * 2e-6,
+        # float32 accumulation (tree sums over <= 4096 values): a few ulps of the typical magnitude.
+        np.testing.assert_allclose(fused[name].cpu().numpy(), expected, rtol=0, atol=float(spread.max()) * 1e-5,
                                    err_msg=name)
     stats_only, none = sample_and_reduce(*args(p, num_samples), NAMES, return_samples=False, backend="triton")
     assert none is None
