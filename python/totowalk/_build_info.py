@@ -16,13 +16,22 @@ def _native():
     return _C, ""
 
 
+def _staging_status() -> dict:
+    try:
+        from .engine.staging import native_status
+    except ImportError as exc:
+        return {"error": str(exc)}
+    return native_status()
+
+
 def build_info() -> dict:
     """Report the build and the runtime.
 
     Keys: ``version``, ``torch``, ``numpy``, ``python``, ``native`` (the compiled module imports),
     ``native_error``, ``cuda_compiled`` (the module was built with CUDA), ``cuda_available`` (a CUDA
     device is usable now, by both torch and the native module), ``cuda_devices``,
-    ``cuda_unavailable_reason``, ``triton`` (importable), ``triton_version``, ``default_device``.
+    ``cuda_unavailable_reason``, ``triton`` (importable), ``triton_version``, ``default_device``,
+    ``staging`` (which pack / staging path the engine uses).
     """
     import numpy
     import torch
@@ -62,4 +71,5 @@ def build_info() -> dict:
         "triton": triton_version is not None,
         "triton_version": triton_version,
         "default_device": "cuda" if torch_cuda else "cpu",
+        "staging": _staging_status(),
     }
