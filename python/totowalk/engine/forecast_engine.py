@@ -134,6 +134,7 @@ class ForecastEngine:
         collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
                                return_samples, min(horizon, self.patch_size))
         info = {"model_batches": 0, "oom_splits": 0}
+        settings = (horizon, samples_per_step, specs, return_samples)
         run = self._run_autoregressive if autoregressive else self._run_one_pass
         with torch.inference_mode():
             staged_next = self._stage(plan, plan.batches[0]) if plan.batches else None
@@ -142,15 +143,14 @@ class ForecastEngine:
                 if index + 1 < len(plan.batches):
                     # pack + queue the copy of batch k+1 before batch k computes (async on CUDA)
                     staged_next = self._stage(plan, plan.batches[index + 1])
-                self._run_splitting_on_oom(run, plan, model_batch, staged, horizon, samples_per_step, specs,
-                                           return_samples, collector, info)
+                self._run_splitting_on_oom(run, plan, model_batch, staged, settings, collector, info)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
     # ------------------------------------------------------------------ internals
-    def _run_splitting_on_oom(self, run, plan, model_batch, staged, *args) -> None:
-        collector, info = args[-2], args[-1]
+    def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, collector, info) -> None:
+        """Run one model batch; on out-of-memory halve it and retry (recursively), never dropping a request."""
         try:
-            outputs = run(model_batch, staged or self._stage(plan, model_batch), plan, *args[:-2])
+            outputs = run(model_batch, staged or self._stage(plan, model_batch), plan, *settings)
         except torch.OutOfMemoryError as exc:
             if len(model_batch.members) == 1:
                 raise RuntimeError(
@@ -164,7 +164,7 @@ class ForecastEngine:
                 torch.cuda.empty_cache()
             staged = None  # release before retrying
             for half in split_batch(model_batch):
-                self._run_splitting_on_oom(run, plan, half, None, *args)
+                self._run_splitting_on_oom(run, plan, half, None, settings, collector, info)
             return
         info["model_batches"] += 1
         collector.store(model_batch.members, *outputs)
