@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .report import markdown_table, to_json
 from .session import BenchOptions, BenchSession
@@ -40,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy-loop-sims", type=int, default=10,
                    help="(series, simulation) pairs timed in the per-simulation strategy baseline")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
+    p.add_argument("--json-out", default=None, metavar="FILE", help="also write the rows as JSON to FILE")
+    p.add_argument("--markdown-out", default=None, metavar="FILE", help="also write the markdown table to FILE")
 
 
 def options_from_args(args) -> BenchOptions:
@@ -62,6 +65,10 @@ def _run(args) -> int:
     rows = run_benchmarks(args.workloads, session)
     meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
             "date": session.date, "gemm_ceiling": session.ceiling, "workloads": args.workloads}
+    if args.json_out:
+        Path(args.json_out).write_text(to_json(rows, meta) + "\n")
+    if args.markdown_out:
+        Path(args.markdown_out).write_text(markdown_table(rows) + "\n")
     print(to_json(rows, meta) if args.json else markdown_table(rows))
     return 0
 

@@ -33,23 +33,29 @@ def machine_description(device: torch.device) -> str:
 
 
 def git_commit() -> str:
-    """Short commit of the checkout the package runs from, or ``unknown``.
+    """Short commit of the checkout being benchmarked, or ``unknown``.
 
-    ``+dirty`` marks uncommitted changes to tracked code (python/, csrc/, CMakeLists.txt), which
-    the timed code may include.
+    Looks for the git checkout holding this package (editable install), else the current
+    directory's (an installed copy run from the repository root, as bench/gpu_check.sh does).
+    ``+dirty`` marks uncommitted changes to tracked code (python/, csrc/, CMakeLists.txt).
     """
-    here = Path(__file__).resolve().parent
+    for where in (Path(__file__).resolve().parent, Path.cwd()):
+        root = _git(["rev-parse", "--show-toplevel"], where)
+        if root:
+            head = _git(["rev-parse", "--short", "HEAD"], Path(root))
+            dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", "python", "csrc", "CMakeLists.txt"],
+                         Path(root))
+            return (head or "unknown") + ("+dirty" if dirty else "")
+    return "unknown"
+
+
+def _git(args: list, cwd: Path) -> str:
+    """Stripped stdout of a git command, or "" when it fails."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10, cwd=here)
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "python", "csrc", "CMakeLists.txt"],
-                               capture_output=True, text=True, timeout=10, cwd=here.parent.parent.parent)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=cwd)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def today() -> str:

@@ -95,7 +95,8 @@ class BenchSession:
                         precision=self.options.precision, date=self.date, commit=self.commit,
                         engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
                         baseline=baseline, baseline_s=baseline_s, notes=notes,
-                        gemm_gflops=fields.pop("gemm_gflops", self.ceiling["gflops"]), **fields)
+                        gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
+                        **fields)
 
 
 def _load_average() -> float | None:
