@@ -22,15 +22,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from w1_workload import w1_contexts  # noqa: E402
-
-from totowalk import datasets  # noqa: E402
-from totowalk.engine import ForecastEngine, reference_forecast  # noqa: E402
-from totowalk.model import TotoConfig, build_model  # noqa: E402
+from totowalk import datasets
+from totowalk.engine import ForecastEngine, reference_forecast
+from totowalk.model import TotoConfig, build_model
+from w1_workload import w1_contexts
 
 
 def machine_name() -> str:
@@ -49,7 +47,7 @@ def machine_name() -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, timeout=10,
                              cwd=os.path.dirname(os.path.abspath(__file__)))
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):

@@ -65,7 +65,7 @@ class TotoPipeline:
 
     @classmethod
     def from_pretrained(cls, model_id: str = "Datadog/Toto-Open-Base-1.0", device_map: str | None = None,
-                        seed: int = 0, **_ignored) -> "TotoPipeline":
+                        seed: int = 0, **_ignored) -> TotoPipeline:
         """Load weights with ``totowalk.load_model`` (compile/AMP/cache options of the classic are ignored)."""
         from .model import load_model
 

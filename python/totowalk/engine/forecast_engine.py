@@ -21,7 +21,7 @@ from .result import ForecastParams, ForecastResult
 from .sampling import draw_and_reduce, parse_engine_aggregates, stream_keys_for
 from .staging import StagingPipeline
 
-__all__ = ["ForecastEngine", "DEFAULT_MAX_BATCH_TOKENS"]
+__all__ = ["DEFAULT_MAX_BATCH_TOKENS", "ForecastEngine"]
 
 logger = logging.getLogger("totowalk.engine")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ContextBatch", "normalize_contexts", "content_digest"]
+__all__ = ["ContextBatch", "content_digest", "normalize_contexts"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .inputs import ContextBatch, content_digest
 
-__all__ = ["Batch", "ForecastPlan", "plan_forecast", "num_patches", "split_batch"]
+__all__ = ["Batch", "ForecastPlan", "num_patches", "plan_forecast", "split_batch"]
 
 
 def num_patches(length: int, patch_size: int) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ForecastResult", "ForecastParams"]
+__all__ = ["ForecastParams", "ForecastResult"]
 
 
 @dataclass(frozen=True)

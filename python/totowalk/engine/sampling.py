@@ -16,7 +16,7 @@ import torch
 
 from ..aggregation import parse_aggregate
 
-__all__ = ["parse_engine_aggregates", "draw_and_reduce", "expected_value", "path_stream_keys", "stream_keys_for"]
+__all__ = ["draw_and_reduce", "expected_value", "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
 
 # An odd constant different from request_keys' step increment, so path keys and step keys stay apart.
 _PATH_INCREMENT = np.uint64(0xD1B54A32D192ED03)
