@@ -64,7 +64,11 @@ def main(argv=None) -> int:
     parser.add_argument("--num-samples", type=int, default=128)
     parser.add_argument("--reference-calls", type=int, default=3, help="reference calls actually timed")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's); 1 helps tiny models on a loaded machine")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.simulations, args.reference_calls = min(args.simulations, 2), 1
 
@@ -101,7 +105,8 @@ def main(argv=None) -> int:
     calls, unique = len(contexts), result.num_unique
     ref_unique_s, ref_all_s = per_call * unique, per_call * calls
     print(f"W1: {args.symbol} {len(frame)} rows, {args.simulations} simulations x 4 keys x 7 steps = {calls} calls, "
-          f"{unique} unique contexts, {args.num_samples} samples, preset {args.preset}, device {device}")
+          f"{unique} unique contexts, {args.num_samples} samples, preset {args.preset}, device {device}, "
+          f"{torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}")
     print(f"engine: {engine_s:.3f} s for all {calls} requests ({result.info['model_batches']} model batches)")
     print(f"reference: {per_call:.3f} s per call, timed over {len(timed)} calls and EXTRAPOLATED: "
           f"{ref_unique_s:.1f} s for {unique} unique calls, {ref_all_s:.1f} s for {calls} calls")
