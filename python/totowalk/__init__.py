@@ -8,7 +8,8 @@ from ._build_info import build_info
 from ._version import __version__
 from .backtest import BacktestResult, backtest
 from .data import PriceDataError, datasets, load_prices
-from .engine import ForecastEngine, ForecastResult
+from . import engine
+from .engine import ForecastEngine, ForecastResult, reference_forecast
 from .model import TotoConfig, TotoModel, build_model, load_model, save_checkpoint
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "build_info",
     "build_model",
     "datasets",
+    "engine",
     "load_model",
     "load_prices",
+    "reference_forecast",
     "save_checkpoint",
 ]
