@@ -11,6 +11,8 @@ import sys
 COMMANDS = [
     ("info", "totowalk.cli"),
     ("backtest", "totowalk.backtest.command"),
+    ("quantize", "totowalk.precision.command"),
+    ("quality", "totowalk.precision.command"),
     ("forecast", "totowalk.engine.command"),
     ("bench", "totowalk.benchmarks.command"),
 ]

@@ -57,23 +57,35 @@ def load_model(
     device : optional
         Where to put the model (default CPU).
     precision : str
-        "fp32" (others come later, see ``totowalk.model.precision``).
+        "fp32", "bf16", "fp16" or "int8" (weight-only, per-channel; see ``totowalk.precision``).
+        Anything but fp32 warns once unless ``totowalk quality`` has a passing result for
+        these weights and precision.
     config : TotoConfig, optional
         Use this configuration instead of reading ``config.json``.
     """
     weights_path, config_path = _resolve(spec)
+    config_json = json.loads(config_path.read_text()) if config_path is not None and config_path.is_file() else None
     if config is None:
-        if config_path is None or not config_path.is_file():
+        if config_json is None:
             raise CheckpointError(
                 f"no {CONFIG_FILE} next to {weights_path}; put the official {CONFIG_FILE} there or pass config="
             )
-        config = TotoConfig.from_official_json(json.loads(config_path.read_text()), source=str(config_path))
+        config = TotoConfig.from_official_json(config_json, source=str(config_path))
     with torch.device("meta"):
         model = TotoModel(config)
-    state = _ours_from_official(load_file(str(weights_path)), model, source=str(weights_path))
+    official, stored_int8 = load_file(str(weights_path)), None
+    if config_json is not None and "quantization" in config_json:  # an int8 checkpoint (totowalk quantize)
+        from ..precision.int8_checkpoint import split_quantized_tensors
+
+        official, stored_int8 = split_quantized_tensors(official, config_json["quantization"], str(weights_path))
+    state = _ours_from_official(official, model, source=str(weights_path))
     model.load_state_dict(state, strict=True, assign=True)
     model = _materialise_buffers(model)
-    model = apply_precision(model, precision)
+    model = apply_precision(model, precision, device, stored_int8)
+    if precision != "fp32":  # warn once if no passing quality-gate result exists for these weights
+        from ..precision.gate import warn_if_not_gated
+
+        warn_if_not_gated(weights_path, precision)
     return (model.to(device) if device is not None else model).eval()
 
 

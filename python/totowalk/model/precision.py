@@ -1,32 +1,26 @@
-"""Numeric precision a loaded model runs in.
+"""Numeric precision a loaded model runs in: "fp32", "bf16", "fp16" or "int8".
 
-``load_model(..., precision=...)`` looks the name up here. Only "fp32" exists today; a later
-module registers "bf16", "fp16" and "int8" with ``register_precision`` (a function that converts
-an fp32 ``TotoModel`` in place and returns it).
+``load_model(..., precision=...)`` calls ``apply_precision``; the conversions live in
+``totowalk.precision`` (imported on first use so fp32 loading does not need it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 
-PLANNED = ("bf16", "fp16", "int8")
-
-_CONVERTERS: dict[str, Callable[[nn.Module], nn.Module]] = {"fp32": lambda model: model.float()}
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
-def register_precision(name: str, convert: Callable[[nn.Module], nn.Module]) -> None:
-    """Make ``precision=name`` available to ``load_model``."""
-    _CONVERTERS[name] = convert
+def apply_precision(model: nn.Module, precision: str, device=None, stored_int8: dict | None = None) -> nn.Module:
+    """Convert an fp32 ``model`` in place to ``precision`` for ``device``; unknown names raise ValueError.
 
+    ``stored_int8`` holds a quantized checkpoint's ``{module name: (qweight, scale)}``, used
+    as they are for "int8".
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; available: {list(PRECISIONS)}")
+    if precision == "fp32":
+        return model.float()
+    from ..precision.convert import convert_precision
 
-def apply_precision(model: nn.Module, precision: str) -> nn.Module:
-    """Convert ``model`` to ``precision``; unknown or not-yet-implemented names raise ValueError."""
-    if precision in _CONVERTERS:
-        return _CONVERTERS[precision](model)
-    if precision in PLANNED:
-        raise ValueError(
-            f"precision {precision!r} is not implemented yet; available: {sorted(_CONVERTERS)}"
-        )
-    raise ValueError(f"unknown precision {precision!r}; available: {sorted(_CONVERTERS)}")
+    return convert_precision(model, precision, device, stored_int8)

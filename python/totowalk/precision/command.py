@@ -1,0 +1,62 @@
+"""``totowalk quantize MODEL OUT`` and ``totowalk quality --model M --precision P``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .convert import PRECISIONS
+from .gate import GateSettings, GateThresholds
+from .int8 import Int8Kernel
+
+
+def register(subparsers):
+    """Add both subcommands (cli.COMMANDS lists this module once per name; the second call is a no-op)."""
+    if "quantize" in subparsers.choices and "quality" in subparsers.choices:
+        return subparsers.choices["quality"]
+    q = subparsers.add_parser("quantize", help="save an int8 weight-only checkpoint (per-channel scales)")
+    q.add_argument("model", help="preset with shipped weights, checkpoint directory, .safetensors file or hub id")
+    q.add_argument("out", help="output directory (model.safetensors + config.json)")
+    q.set_defaults(func=_quantize)
+
+    g = subparsers.add_parser("quality", help="forecast-quality gate of a precision vs fp32 on the same weights")
+    g.add_argument("--model", required=True, help="as for quantize")
+    g.add_argument("--precision", required=True, choices=[p for p in PRECISIONS if p != "fp32"])
+    g.add_argument("--device", default=None, help="cpu (default) or cuda")
+    g.add_argument("--int8-kernel", default="auto", choices=[k.value for k in Int8Kernel])
+    g.add_argument("--max-mean-rel-err", type=float, default=GateThresholds.expected_rel_err_mean,
+                   help="PASS limit on the expected value's mean relative error (default %(default)g)")
+    g.add_argument("--max-mae-change", type=float, default=GateThresholds.mae_change_pct,
+                   help="PASS limit on |MAE change| in %% (default %(default)g)")
+    g.add_argument("--max-rel-err", type=float, default=None, help="optional limit on the max relative error")
+    g.add_argument("--symbols", default=",".join(GateSettings.symbols), help="bundled symbols (default %(default)s)")
+    g.add_argument("--simulations", type=int, default=GateSettings.num_simulations)
+    g.add_argument("--samples", type=int, default=GateSettings.num_samples)
+    g.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
+    g.set_defaults(func=_quality)
+    return g
+
+
+def _quantize(args) -> int:
+    from ..model import load_model
+    from .int8_checkpoint import save_quantized
+
+    model = load_model(args.model)
+    out = save_quantized(model, args.out)
+    print(f"wrote int8 weight-only checkpoint of {args.model} to {out}")
+    return 0
+
+
+def _quality(args) -> int:
+    from .gate import format_report, run_quality_gate
+
+    thresholds = GateThresholds(args.max_mean_rel_err, args.max_mae_change, args.max_rel_err)
+    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    settings = GateSettings(symbols=symbols, num_simulations=args.simulations, num_samples=args.samples)
+    result = run_quality_gate(args.model, args.precision, thresholds, settings, device=args.device,
+                              int8_kernel=args.int8_kernel)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    if not result["passed"]:
+        print(f"FAIL: {args.precision} does not meet the thresholds", file=sys.stderr)
+        return 1
+    return 0
