@@ -105,24 +105,22 @@ def _mixture_sample_reduce_kernel(
     c3 = zeros_u32 + (key >> 32).to(tl.uint32)
 
     w0, w1, w2, _ = tl.philox(seed, c0, zeros_u32, c2, c3)
+    numerator, _ = _box_muller(w1, w2)  # first, so w1 and w2 die early (register pressure)
     # Component by inverse CDF over the sequential float32 cumulative weights.
     total = tl.load(weights_ptr + params_row).to(tl.float32)
     for k in tl.static_range(1, K):
         total = total + tl.load(weights_ptr + params_row + k).to(tl.float32)
     threshold = _uniform_open01(w0) * total
     done = offs < 0
+    component = tl.zeros((BLOCK_S,), tl.int32)
     df = tl.zeros((BLOCK_S,), tl.float32)
-    loc = tl.zeros((BLOCK_S,), tl.float32)
-    scale = tl.zeros((BLOCK_S,), tl.float32)
     cumulative = tl.zeros((BLOCK_S,), tl.float32)  # a vector: scalar/vector bool ops trip the interpreter
     for k in tl.static_range(K):
         cumulative = cumulative + tl.load(weights_ptr + params_row + k).to(tl.float32)
         take = ((threshold < cumulative) | (cumulative >= total)) & (~done)
+        component = tl.where(take, k, component)
         df = tl.where(take, tl.load(df_ptr + params_row + k).to(tl.float32), df)
-        loc = tl.where(take, tl.load(loc_ptr + params_row + k).to(tl.float32), loc)
-        scale = tl.where(take, tl.load(scale_ptr + params_row + k).to(tl.float32), scale)
         done = done | take
-    numerator, _ = _box_muller(w1, w2)
 
     # Gamma(df/2) by Marsaglia-Tsang: two tries per Philox block; fallback d (p < 4e-11).
     shape = 0.5 * df
@@ -135,8 +133,16 @@ def _mixture_sample_reduce_kernel(
         normal_a, normal_b = _box_muller(g0, g1)
         gamma, accepted = _marsaglia_tsang_try(normal_a, g2, d, c, gamma, accepted)
         gamma, accepted = _marsaglia_tsang_try(normal_b, g3, d, c, gamma, accepted)
-
     student = numerator * tl.sqrt(shape / gamma)
+
+    # loc and scale of the chosen component are gathered only now (one index vector stays live,
+    # not two float vectors, through the Gamma loop).
+    loc = tl.zeros((BLOCK_S,), tl.float32)
+    scale = tl.zeros((BLOCK_S,), tl.float32)
+    for k in tl.static_range(K):
+        chosen = component == k
+        loc = tl.where(chosen, tl.load(loc_ptr + params_row + k).to(tl.float32), loc)
+        scale = tl.where(chosen, tl.load(scale_ptr + params_row + k).to(tl.float32), scale)
     normalised = loc + scale * student
     data = tl.load(affine_loc_ptr + row).to(tl.float32) + tl.load(affine_scale_ptr + row).to(tl.float32) * normalised
     # The reference forecaster's replace_extreme_values: NaN, inf or |x| >= max/2 -> 0.
