@@ -1,7 +1,18 @@
-"""Shared pytest setup: tests marked ``cuda`` skip where no CUDA device is usable."""
+"""Shared pytest setup.
 
-import pytest
+- Without a CUDA device, Triton kernels run in Triton's CPU interpreter; TRITON_INTERPRET must be
+  set before anything imports triton, hence here, first.
+- Tests marked ``cuda`` skip where no CUDA device is usable.
+"""
+
+import os
+
 import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
