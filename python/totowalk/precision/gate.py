@@ -284,6 +284,8 @@ def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThre
     }
     if store:
         result["path"] = str(_store(result, Path(weights_path)))
+    # the load above was silenced; with a new result on record the next load judges afresh
+    _WARNED.discard((result["fingerprint"], label))
     return result
 
 
