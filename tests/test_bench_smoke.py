@@ -109,3 +109,33 @@ def test_markdown_row_has_one_cell_per_column():
     assert line.count("|") == len(TABLE_COLUMNS) + 1  # the '|' inside the machine name is replaced
     assert "200.0x" in line and "(extrap.)" in line and "128.0" in line and "10.0 (10%)" in line
     assert markdown_table([row]).splitlines()[0].count("|") == len(TABLE_COLUMNS) + 1
+
+
+def test_w2_slice_on_a_small_preset_reports_the_slice():
+    from totowalk.benchmarks import BenchOptions, BenchSession, run_benchmarks
+
+    session = BenchSession(BenchOptions(device="cpu", official="off", repeats=1, reference_calls=1,
+                                        strategy_loop_sims=1, w2_series=1, w2_simulations=1, preset="toto-tiny"),
+                           log=lambda msg: None)
+    rows = run_benchmarks(["W2"], session)
+    assert [r.workload for r in rows] == ["W2 [toto-tiny] forecast", "W2 [toto-tiny] strategies",
+                                          "W2 [toto-tiny] backtest"]
+    forecast = rows[0]
+    assert forecast.unique_contexts == 4 * (1 + 6)
+    assert "slice: first 1 of 24 series x 1 of 250 simulations" in forecast.notes
+    assert "whole workload (24576 contexts) at this rate" in forecast.notes
+
+
+def test_pack_microbenchmark_packs_the_plan_contexts():
+    from totowalk.benchmarks.micro import pack_requests
+    from totowalk.engine.staging import pack_contexts
+
+    frames = w1_frames()
+    sources, buckets = pack_requests(frames, 2)
+    packed = []
+    for width, rows in buckets.items():
+        values, mask = pack_contexts(sources, rows, width)
+        assert width % 64 == 0 and values.shape == (len(rows), width)
+        packed += [v[m].tobytes() for v, m in zip(values, mask)]
+    # exactly the plan's unique contexts, each once, with left padding stripped by the mask
+    assert sorted(packed) == sorted(c.tobytes() for c in unique_contexts(forecast_plan(frames, 2)))

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("workloads", nargs="*", default=["W1"], metavar="WORKLOAD",
                    help=f"one or more of {', '.join(SUITES)}, all (default: W1)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--preset", default=None,
+                   help="run the model workloads on this preset instead of their own (e.g. toto-tiny for a quick check)")
     p.add_argument("--precision", default="fp32", help="model precision (default fp32)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; the median is reported")
     p.add_argument("--reference-calls", type=int, default=2, help="reference_forecast calls timed per workload")
@@ -52,7 +54,8 @@ def options_from_args(args) -> BenchOptions:
     return BenchOptions(device=args.device, precision=args.precision, repeats=args.repeats,
                         reference_calls=args.reference_calls, official=args.official,
                         official_calls=args.official_calls, w2_series=args.w2_series,
-                        w2_simulations=args.w2_simulations, strategy_loop_sims=args.strategy_loop_sims)
+                        w2_simulations=args.w2_simulations, strategy_loop_sims=args.strategy_loop_sims,
+                        preset=args.preset)
 
 
 def _run(args) -> int:

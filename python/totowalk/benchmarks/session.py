@@ -30,6 +30,7 @@ class BenchOptions:
     w2_series, w2_simulations : W2 slice; None means the whole W2 on CUDA, 2 x 10 on CPU
     strategy_loop_sims : (series, simulation) pairs timed in the per-simulation strategy loop
     seed : model weights and sampling streams
+    preset : run every model workload on this preset instead of its own (rows say so)
     """
 
     device: str | None = None
@@ -42,6 +43,7 @@ class BenchOptions:
     w2_simulations: int | None = None
     strategy_loop_sims: int = 10
     seed: int = 0
+    preset: str | None = None
 
 
 class BenchSession:

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .micro import bench_micro
 from .session import BenchSession
 from .walkforward import bench_walkforward
-from .workloads import WORKLOADS, w1_frames, w2_frames
+from .workloads import WORKLOADS, WorkloadSpec, w1_frames, w2_frames
 
 CPU_W2_SLICE = (2, 10)  # (series, simulations) run on a CPU unless asked otherwise
 
 
-def run_w1(session: BenchSession, name: str = "W1") -> list:
+def _spec_and_label(session: BenchSession, name: str) -> tuple[WorkloadSpec, str]:
+    """The workload, with the preset replaced when ``--preset`` asks (the label then names it)."""
     spec = WORKLOADS[name]
-    session.log(f"== {name}: {spec.description}; preset {spec.preset}, device {session.device}")
-    return bench_walkforward(session, spec, w1_frames(), spec.num_simulations, name)
+    preset = session.options.preset
+    if preset is None or preset == spec.preset:
+        return spec, name
+    return dataclasses.replace(spec, preset=preset), f"{name} [{preset}]"
+
+
+def run_w1(session: BenchSession, name: str = "W1") -> list:
+    spec, label = _spec_and_label(session, name)
+    session.log(f"== {label}: {spec.description}; preset {spec.preset}, device {session.device}")
+    return bench_walkforward(session, spec, w1_frames(), spec.num_simulations, label)
 
 
 def run_w2(session: BenchSession) -> list:
-    spec = WORKLOADS["W2"]
+    spec, label = _spec_and_label(session, "W2")
     all_frames = w2_frames()
     opts = session.options
     default_series, default_sims = (len(all_frames), spec.num_simulations) if session.device.type == "cuda" else CPU_W2_SLICE
@@ -31,9 +42,9 @@ def run_w2(session: BenchSession) -> list:
     slice_note = "" if whole else (f"slice: first {series} of {len(all_frames)} series x {sims} of "
                                    f"{spec.num_simulations} simulations")
     full_contexts = len(all_frames) * 4 * (spec.num_simulations + 6)
-    session.log(f"== W2: {spec.description}; {slice_note or 'whole workload'}; preset {spec.preset}, "
+    session.log(f"== {label}: {spec.description}; {slice_note or 'whole workload'}; preset {spec.preset}, "
                 f"device {session.device}; series = 1,460-row windows of the bundled symbols (see w2_frames)")
-    return bench_walkforward(session, spec, frames, sims, "W2", slice_note, full_contexts)
+    return bench_walkforward(session, spec, frames, sims, label, slice_note, full_contexts)
 
 
 def run_micro(session: BenchSession) -> list:
