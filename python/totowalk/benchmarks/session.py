@@ -64,8 +64,7 @@ class BenchSession:
     def ceiling(self) -> dict:
         """The GEMM ceiling, measured on first use in this run."""
         if self._ceiling is None:
-            dtype = torch.float32 if self.options.precision in ("fp32", "int8") else getattr(torch, {
-                "bf16": "bfloat16", "fp16": "float16"}.get(self.options.precision, "float32"))
+            dtype = _activation_dtype(self.options.precision, self.device)
             self._ceiling = gemm_ceiling(self.device, dtype)
             self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
                      f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}")
@@ -75,7 +74,7 @@ class BenchSession:
         """Random-weight model of a preset (seeded), in the run's precision, on the run's device."""
         if preset not in self._models:
             model = build_model(TotoConfig.preset(preset), seed=self.options.seed)
-            model = apply_precision(model, self.options.precision).to(self.device).eval()
+            model = apply_precision(model.to(self.device), self.options.precision, self.device).eval()
             self._models[preset] = model
         return self._models[preset]
 
@@ -99,6 +98,14 @@ class BenchSession:
                         baseline=baseline, baseline_s=baseline_s, notes=notes,
                         gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
                         **fields)
+
+
+def _activation_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype the model's matrix products run in: int8 is weight-only (bf16 activations on
+    CUDA, fp32 on CPU), bf16/fp16 run in their type, fp32 in fp32."""
+    if precision == "int8":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
 
 def _load_average() -> float | None:

@@ -72,7 +72,7 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
         f"{label} forecast", timing.median_s, "reference_forecast (classic loop)", ref["per_call"] * calls,
         baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
         baseline_gflops=per_call_flops * (spec.num_samples + 1) / ref["per_call"] / 1e9,
-        baseline_detail=(f"baseline: {len(ref['times'])} calls timed ({ref['per_call']:.2f} s/call, {spec.num_samples} "
+        baseline_detail=(f"baseline (same model and precision): {len(ref['times'])} call(s) timed ({ref['per_call']:.2f} s/call, {spec.num_samples} "
                          f"samples in batches of {spec.samples_per_batch}) x {calls} calls; with a cache of the "
                          f"{len(contexts)} unique contexts {ref['per_call'] * len(contexts):.0f} s"),
         notes=f"{scope}; expected-value max rel. diff vs baseline {rel:.1e}{extrapolated_full}",
@@ -111,6 +111,9 @@ def _official_row(session, model, contexts, spec, label, calls, engine_s, engine
     opts = session.options
     if opts.official == "off":
         return None
+    if opts.precision != "fp32":
+        session.log(f"{label}: the toto-ts baseline runs fp32 weights only; skipped at precision {opts.precision}")
+        return None
     runner = find_official(None if opts.official == "auto" else opts.official)
     if runner is None:
         if opts.official != "auto":
@@ -132,7 +135,7 @@ def _official_row(session, model, contexts, spec, label, calls, engine_s, engine
         f"{label} forecast", engine_s, f"toto-ts {out['toto_version']} TotoForecaster", per_call * calls,
         baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
         baseline_gflops=per_call_flops * spec.num_samples / per_call / 1e9,
-        baseline_detail=(f"baseline: same weights via save_checkpoint, {len(timed)} calls timed ({per_call:.2f} s/call, "
+        baseline_detail=(f"baseline: same weights via save_checkpoint, {len(timed)} call(s) timed ({per_call:.2f} s/call, "
                          f"{spec.num_samples} samples, samples_per_batch {spec.samples_per_batch}) x {calls} calls"),
         notes=f"{scope}; official sample mean vs engine mean: largest z-score {z.max():.1f}",
         extra={"official_times_s": out["times_s"], "official_runner": runner, "torch_version": out["torch_version"]},
