@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-
 from totowalk.benchmarks import forward_flops, markdown_row, markdown_table
 from totowalk.benchmarks.report import TABLE_COLUMNS, BenchRow
 from totowalk.benchmarks.workloads import (
-    classic_call_contexts, forecast_plan, num_classic_calls, unique_contexts, w1_frames, w2_frames,
+    classic_call_contexts,
+    forecast_plan,
+    num_classic_calls,
+    unique_contexts,
+    w1_frames,
+    w2_frames,
 )
 from totowalk.cli import main
 from totowalk.model import TotoConfig, build_model

@@ -5,6 +5,8 @@ Shapes are the base model's linears over 64 contexts x 23 patches = 1,472 tokens
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -36,10 +38,10 @@ def bench_int8(session: BenchSession) -> list:
         linear = nn.Linear(k, n).to(device).eval()
         x = torch.randn(TOKENS, k, generator=gen).to(device)
         with torch.inference_mode():
-            fp32, expected = time_call(lambda: linear(x), device, repeats=max(session.options.repeats, 5))
+            fp32, expected = time_call(functools.partial(linear, x), device, repeats=max(session.options.repeats, 5))
             for kernel in _kernels(device):
                 layer = Int8Linear.from_linear(linear, act_dtype, kernel).to(device)
-                timing, out = time_call(lambda: layer(x), device, repeats=max(session.options.repeats, 5))
+                timing, out = time_call(functools.partial(layer, x), device, repeats=max(session.options.repeats, 5))
                 error = float((out.float() - expected).abs().max() / expected.abs().max())
                 gflops = 2 * TOKENS * k * n / timing.median_s / 1e9
                 session.log(f"micro int8 {name} {TOKENS}x{k}->{n} ({kernel}): {timing.median_s * 1e3:.2f} ms, "

@@ -52,7 +52,7 @@ def git_commit() -> str:
 def _git(args: list, cwd: Path) -> str:
     """Stripped stdout of a git command, or "" when it fails."""
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=cwd)
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=cwd, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""

@@ -6,6 +6,7 @@ rows as W1 (64) or W2 (24,576) has unique contexts; packing runs the W1 and W2 r
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 import numpy as np
@@ -33,12 +34,13 @@ def mixture_params(rows: int, device: torch.device, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     raw = torch.randn(4, rows, COMPONENTS, generator=g)
     hashes = np.random.default_rng(seed).integers(0, 2**63, rows, dtype=np.uint64)
-    params = dict(
-        weights=torch.softmax(2 * raw[0], dim=-1), df=2 + torch.nn.functional.softplus(3 * raw[1]),
-        loc=0.3 * raw[2], scale=torch.nn.functional.softplus(raw[3]) + 1e-3,
-        affine_loc=0.01 * torch.randn(rows, generator=g), affine_scale=0.01 + 0.1 * torch.rand(rows, generator=g),
-        keys=request_keys(hashes, 1)[:, 0],
-    )
+    params = {
+        "weights": torch.softmax(2 * raw[0], dim=-1), "df": 2 + torch.nn.functional.softplus(3 * raw[1]),
+        "loc": 0.3 * raw[2], "scale": torch.nn.functional.softplus(raw[3]) + 1e-3,
+        "affine_loc": 0.01 * torch.randn(rows, generator=g),
+        "affine_scale": 0.01 + 0.1 * torch.rand(rows, generator=g),
+        "keys": request_keys(hashes, 1)[:, 0],
+    }
     return {k: v.to(device) for k, v in params.items()}
 
 
@@ -59,9 +61,9 @@ def bench_sampling(session: BenchSession) -> list:
     for rows in rows_list:
         p = mixture_params(rows, session.device)
         positional = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"], p["keys"], SAMPLES)
-        engine, _ = time_call(lambda: sample_and_reduce(*positional, AGGREGATES), session.device,
+        engine, _ = time_call(functools.partial(sample_and_reduce, *positional, AGGREGATES), session.device,
                               repeats=max(session.options.repeats, 5))
-        baseline, _ = time_call(lambda: reference_sample_and_reduce(p, SAMPLES), session.device,
+        baseline, _ = time_call(functools.partial(reference_sample_and_reduce, p, SAMPLES), session.device,
                                 repeats=session.options.repeats)
         backend = "triton" if session.device.type == "cuda" else "torch"
         session.log(f"micro sampling {rows} x {SAMPLES}: sample_and_reduce ({backend}) {engine.median_s * 1e3:.2f} ms, "
@@ -89,6 +91,10 @@ def pack_requests(frames: dict, num_simulations: int, patch: int = 64) -> tuple[
     return sources, {p: np.asarray(r, dtype=np.int64) for p, r in sorted(buckets.items())}
 
 
+def _pack_all(pack, sources: list, buckets: dict) -> list:
+    return [pack(sources, rows, width) for width, rows in buckets.items()]
+
+
 def bench_pack(session: BenchSession) -> list:
     status = native_status()
     out = []
@@ -97,9 +103,9 @@ def bench_pack(session: BenchSession) -> list:
         sources, buckets = pack_requests(frames, k)
         count = sum(len(r) for r in buckets.values())
         nbytes = sum(len(r) * p * 5 for p, r in buckets.items())  # float32 values + bool mask written
-        engine, _ = time_call(lambda: [pack_contexts(sources, r, p) for p, r in buckets.items()],
+        engine, _ = time_call(functools.partial(_pack_all, pack_contexts, sources, buckets),
                               torch.device("cpu"), repeats=max(session.options.repeats, 5))
-        baseline, _ = time_call(lambda: [numpy_pack_reference(sources, r, p) for p, r in buckets.items()],
+        baseline, _ = time_call(functools.partial(_pack_all, numpy_pack_reference, sources, buckets),
                                 torch.device("cpu"), repeats=session.options.repeats)
         session.log(f"micro pack {name} ({count} contexts): pack_contexts {engine.median_s * 1e3:.2f} ms, "
                     f"numpy loop {baseline.median_s * 1e3:.2f} ms")

@@ -33,8 +33,9 @@ def time_official(checkpoint: str, contexts: list, num_samples: int, samples_per
     -------
     dict (see the module docstring)
     """
-    import torch
     from importlib.metadata import version
+
+    import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -92,8 +92,8 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
 
 def _time_reference(session: BenchSession, model, contexts: list, spec: WorkloadSpec) -> dict:
     """Time ``reference_forecast`` one context per call; per-call mean and analytic expected values."""
-    kwargs = dict(num_samples=spec.num_samples, samples_per_batch=spec.samples_per_batch,
-                  aggregate=("trimmed_mean_10", "expected"), seed=session.options.seed)
+    kwargs = {"num_samples": spec.num_samples, "samples_per_batch": spec.samples_per_batch,
+              "aggregate": ("trimmed_mean_10", "expected"), "seed": session.options.seed}
     reference_forecast(model, [contexts[0][-64:]], **kwargs)  # warm-up (allocator, lazy init)
     times, expected = [], []
     for ctx in contexts:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .. import datasets
 from ..backtest.plan import ForecastPlan, SymbolSeries
 from ..backtest.windows import PRICE_KEYS, window_layout
@@ -50,7 +48,7 @@ WORKLOADS = {
     "W1": WorkloadSpec("W1", BASE_PRESET, 10, description=(
         f"{W1_SYMBOL} first {W1_ROWS} daily rows, 10 simulations x 4 keys x 7 one-step forecasts, 128 samples")),
     "W1-small": WorkloadSpec("W1-small", "toto-tiny", 2, description=(
-        f"W1 on the toto-tiny preset with 2 simulations (CI smoke run; asserts nothing about speed)")),
+        "W1 on the toto-tiny preset with 2 simulations (CI smoke run; asserts nothing about speed)")),
     "W2": WorkloadSpec("W2", BASE_PRESET, 250, description=(
         f"{W2_SERIES} series x 250 simulations x 4 keys x 7 one-step forecasts, 128 samples")),
 }
