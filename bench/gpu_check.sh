@@ -66,15 +66,17 @@ grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$OUT/tests.
 if [[ -f bench/bench_pack.py ]]; then
   run_step "bench_pack.py" 90 "$OUT/bench.log" $PY bench/bench_pack.py --json "$OUT/bench_pack.json"
 fi
-# Harness (totowalk bench): W1 and the microbenchmarks, then the whole W2. Rows ready for
-# bench/RESULTS.md go to $OUT/harness_<suite>.md (appended to results.md below), JSON next to
-# them. No toto-ts venv exists on the GPU machine, so the official baseline is skipped there.
-for suite in "W1 micro" "W2"; do
-  tag=${suite// /_}
-  repeats=3; [[ $suite == W2 ]] && repeats=1   # W2's strategies over 6,000 simulations take seconds per run
-  run_step "totowalk bench $suite" 150 "$OUT/harness.log" \
-    $PY -m totowalk.cli bench $suite --device cuda --repeats "$repeats" \
-    --markdown-out "$OUT/harness_$tag.md" --json-out "$OUT/harness_$tag.json"
+# Harness (totowalk bench): W1, the whole W2, then the microbenchmarks, each in its own process
+# and timeout. Rows ready for bench/RESULTS.md go to $OUT/harness_<suite>.md (rewritten after each
+# workload, appended to results.md below), JSON next to them. No toto-ts venv exists on the GPU
+# machine, so the official baseline is skipped there (the log says so).
+for suite in W1 W2 micro; do
+  limit=120; repeats=3
+  [[ $suite == W2 ]] && { limit=180; repeats=1; }   # W2's strategies over 6,000 simulations take seconds per run
+  [[ $suite == micro ]] && limit=90
+  run_step "totowalk bench $suite" "$limit" "$OUT/harness.log" \
+    "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats "$repeats" \
+    --markdown-out "$OUT/harness_$suite.md" --json-out "$OUT/harness_$suite.json"
 done
 declare -A seen=([bench/bench_pack.py]=1)
 for bench in bench/bench_sampling.py bench/bench_w1.py bench/bench_*.py; do
@@ -83,8 +85,8 @@ for bench in bench/bench_sampling.py bench/bench_w1.py bench/bench_*.py; do
   run_step "$bench" 90 "$OUT/bench.log" $PY "$bench"
 done
 note "## totowalk bench rows (paste into bench/RESULTS.md)"
-for rows in "$OUT"/harness_*.md; do
-  [[ -f $rows ]] && tail -n +3 "$rows" >>"$RESULTS"
+for suite in W1 W2 micro; do
+  [[ -f "$OUT/harness_$suite.md" ]] && tail -n +3 "$OUT/harness_$suite.md" >>"$RESULTS"
 done
 note "## benchmark output (last 15 lines of each)"
 [[ -f "$OUT/bench.log" ]] && $PY - "$OUT/bench.log" >>"$RESULTS" <<'PYEOF'

@@ -26,13 +26,16 @@ from totowalk.cli import main
 from totowalk.model import TotoConfig, build_model
 
 
-def test_w1_small_through_the_cli_reports_every_row(capsys):
+def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     code = main(["bench", "W1-small", "--device", "cpu", "--official", "off", "--repeats", "1",
-                 "--reference-calls", "1", "--strategy-loop-sims", "1", "--json"])
+                 "--reference-calls", "1", "--strategy-loop-sims", "1", "--json",
+                 "--markdown-out", str(tmp_path / "rows.md")])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     rows = {r["workload"]: r for r in report["rows"]}
     assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest"]
+    table = (tmp_path / "rows.md").read_text().splitlines()
+    assert len(table) == 2 + 3 and table[2].startswith("| W1-small forecast | ")
     assert report["meta"]["device"] == "cpu" and report["meta"]["gemm_ceiling"]["gflops"] > 0
 
     forecast = rows["W1-small forecast"]

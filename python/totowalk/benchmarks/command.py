@@ -65,15 +65,23 @@ def _run(args) -> int:
               file=sys.stderr)
         return 2
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    rows = run_benchmarks(args.workloads, session)
+    names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
-            "date": session.date, "gemm_ceiling": session.ceiling, "workloads": args.workloads}
+            "date": session.date, "gemm_ceiling": session.ceiling, "workloads": names}
+    rows = []
+    for name in names:
+        rows.extend(run_benchmarks([name], session))
+        # rewritten after each workload, so a run stopped by a time limit keeps what it finished
+        _write_outputs(args, rows, meta)
+    print(to_json(rows, meta) if args.json else markdown_table(rows))
+    return 0
+
+
+def _write_outputs(args, rows: list, meta: dict) -> None:
     if args.json_out:
         Path(args.json_out).write_text(to_json(rows, meta) + "\n")
     if args.markdown_out:
         Path(args.markdown_out).write_text(markdown_table(rows) + "\n")
-    print(to_json(rows, meta) if args.json else markdown_table(rows))
-    return 0
 
 
 def main(argv=None) -> int:

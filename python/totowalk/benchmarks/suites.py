@@ -67,7 +67,7 @@ def run_benchmarks(names, session: BenchSession) -> list:
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         raise ValueError(f"unknown workload(s) {unknown}; known: {sorted(SUITES)} or 'all'")
-    _ = session.ceiling  # measured first, in the same run as every workload
+    _ = session.ceiling  # measured first (once per session), in the same run as every workload
     rows = []
     for name in names:
         rows.extend(SUITES[name](session))
