@@ -146,3 +146,14 @@ def test_pack_microbenchmark_packs_the_plan_contexts():
         packed += [v[m].tobytes() for v, m in zip(values, mask)]
     # exactly the plan's unique contexts, each once, with left padding stripped by the mask
     assert sorted(packed) == sorted(c.tobytes() for c in unique_contexts(forecast_plan(frames, 2)))
+
+
+def test_official_baseline_is_found_only_where_toto_ts_imports(tmp_path):
+    import importlib.util
+    import sys
+
+    from totowalk.benchmarks.official import find_official
+
+    assert find_official(str(tmp_path / "no-such-python")) is None
+    if importlib.util.find_spec("toto") is None:
+        assert find_official(sys.executable) is None  # this venv has no toto-ts
