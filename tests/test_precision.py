@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from totowalk import ForecastEngine, build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
-from totowalk.model import TotoConfig
+from totowalk.model import TotoConfig, TotoModel
 from totowalk.precision import (
     Int8Kernel,
     Int8Linear,
@@ -228,7 +228,7 @@ def test_quantized_checkpoint_with_a_missing_scale_is_refused(tmp_path, referenc
 def test_load_model_warns_once_per_weights_and_precision(tiny_dir):
     with pytest.warns(gate.UngatedPrecisionWarning, match="has no quality-gate result"):
         model = load_model(tiny_dir, precision="bf16")
-    assert isinstance(model, TotoModelType()) and model.compute_dtype == torch.bfloat16
+    assert isinstance(model, TotoModel) and model.compute_dtype == torch.bfloat16
     import warnings
 
     with warnings.catch_warnings():
@@ -237,12 +237,6 @@ def test_load_model_warns_once_per_weights_and_precision(tiny_dir):
         load_model(tiny_dir)  # fp32 is the reference: never warns
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         load_model(tiny_dir, precision="fp8")
-
-
-def TotoModelType():
-    from totowalk.model import TotoModel
-
-    return TotoModel
 
 
 def test_set_int8_kernel_switches_every_layer():

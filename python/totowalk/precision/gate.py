@@ -15,7 +15,8 @@ keys (Open, High, Low, Close percent changes; 26 distinct contexts per symbol an
 PASS when ``expected_rel_err_mean <= 1e-2`` and ``|mae_change_pct| <= 1`` (``GateThresholds``).
 Results are cached as JSON beside the weights (``<dir>/quality/<precision>.json``) or, for
 bundled / Hugging Face cache weights or read-only folders, in the user cache
-(``$TOTOWALK_CACHE_DIR`` or ``~/.cache/totowalk``)/``quality/<sha256[:16]>-<precision>.json``.
+(``$TOTOWALK_CACHE_DIR`` or ``~/.cache/totowalk``)/``quality/<sha256[:16]>-<precision>.json``;
+both places are read, and a result counts only if its sha256 matches the weights file.
 """
 
 from __future__ import annotations
@@ -181,20 +182,25 @@ def user_cache_dir() -> Path:
 
 
 def _beside_model_allowed(weights_path: Path) -> bool:
-    from ..model.checkpoint import WEIGHTS_DIR
+    from ..model.checkpoint import WEIGHTS_DIR, _hf_cache_dir
 
     folder = weights_path.parent.resolve()
-    shared = (WEIGHTS_DIR.resolve(), Path.home() / ".cache" / "huggingface")
+    shared = (WEIGHTS_DIR.resolve(), _hf_cache_dir().resolve())
     return not any(folder.is_relative_to(p) for p in shared) and os.access(folder, os.W_OK)
 
 
-def result_paths(weights_path: str | os.PathLike, label: str) -> list[Path]:
-    """Where a result may live, preferred first: beside the weights, then the user cache."""
+def result_paths(weights_path: str | os.PathLike, label: str, for_writing: bool = False) -> list[Path]:
+    """Where a result may live, preferred first: beside the weights, then the user cache.
+
+    Results are read from both (a package may ship one beside bundled weights) but written
+    beside the weights only for a writable folder outside the package and the HF cache.
+    """
     weights_path = Path(weights_path)
+    beside = weights_path.parent / "quality" / f"{label}.json"
     cached = user_cache_dir() / "quality" / f"{weights_fingerprint(weights_path)[:16]}-{label}.json"
-    if _beside_model_allowed(weights_path):
-        return [weights_path.parent / "quality" / f"{label}.json", cached]
-    return [cached]
+    if for_writing and not _beside_model_allowed(weights_path):
+        return [cached]
+    return [beside, cached]
 
 
 def find_result(weights_path: str | os.PathLike, label: str) -> dict | None:
@@ -212,14 +218,14 @@ def find_result(weights_path: str | os.PathLike, label: str) -> dict | None:
 
 def _store(result: dict, weights_path: Path) -> Path:
     text = json.dumps(result, indent=2) + "\n"
-    for path in result_paths(weights_path, result["label"]):
+    for path in result_paths(weights_path, result["label"], for_writing=True):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             return path
         except OSError:
             continue
-    raise OSError(f"cannot write the quality result to any of {result_paths(weights_path, result['label'])}")
+    raise OSError(f"cannot write the quality result to any of {result_paths(weights_path, result['label'], True)}")
 
 
 def warn_if_not_gated(weights_path: str | os.PathLike, precision: str) -> None:

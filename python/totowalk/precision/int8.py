@@ -8,6 +8,8 @@ The worst error of an element is ``s_n / 2`` (rounding), i.e. ``max|W_n| / 254``
 from __future__ import annotations
 
 import enum
+import functools
+import importlib.util
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +52,7 @@ class Int8Kernel(str, enum.Enum):
     """How ``Int8Linear`` multiplies."""
 
     AUTO = "auto"
-    """TRITON for CUDA inputs, DEQUANT on CPU."""
+    """TRITON for CUDA inputs (DEQUANT if Triton is not installed), DEQUANT on CPU."""
     TRITON = "triton"
     """Triton int8-weight matmul (``triton_int8.py``): CUDA, or CPU under TRITON_INTERPRET=1."""
     DEQUANT = "dequant"
@@ -60,6 +62,11 @@ class Int8Kernel(str, enum.Enum):
     """CPU: activations also quantized per row (dynamic, symmetric int8), ``torch._int_mm`` with
     int32 accumulation, rescaled by both scales. Faster than fp32 on AVX512-VNNI CPUs, but it is
     not weight-only: the quality gate must be run for it separately."""
+
+
+@functools.cache
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
 
 
 class _RowSlicer:
@@ -129,7 +136,7 @@ class Int8Linear(nn.Module):
         x = x.to(self.compute_dtype)
         kernel = self.kernel
         if kernel is Int8Kernel.AUTO:
-            kernel = Int8Kernel.TRITON if x.is_cuda else Int8Kernel.DEQUANT
+            kernel = Int8Kernel.TRITON if x.is_cuda and _triton_installed() else Int8Kernel.DEQUANT
         flat = x.reshape(-1, self.in_features)
         if kernel is Int8Kernel.TRITON:
             from .triton_int8 import int8_weight_matmul

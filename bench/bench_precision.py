@@ -1,0 +1,165 @@
+"""Forecasting time per precision on workload W1, plus the CPU GEMM timings behind the int8 choice.
+
+W1 (see ``w1_workload.py``): IBM, 1,460 rows, 10 simulations x 4 keys x 7 one-step forecasts
+(280 requests, 64 distinct contexts of ~23 patches), 128 samples, seed 0, random-weight model of
+the chosen preset. Each precision converts the same fp32 weights; the row reports the median
+engine time over ``--repeats`` runs, the weight bytes, and the expected value's max / mean
+relative error vs the fp32 run (``|E_P - E_32| / max(|E_32|, mean|E_32|)``, as the quality gate).
+
+``--gemm`` times one Linear of each base-preset shape (rows = 64 contexts x 23 patches) with
+every CPU path: fp32, bf16 and fp16 ``F.linear``, int8 dequantize + fp32 GEMM (weight-only),
+``torch._int_mm`` with per-row int8 activations, and ``_weight_int8pack_mm``.
+
+Usage::
+
+    python bench/bench_precision.py                         # base preset, fp32 bf16 fp16 int8 int8-int_mm
+    python bench/bench_precision.py --gemm --precisions fp32,bf16,int8
+    python bench/bench_precision.py --preset toto-tiny --simulations 2 --repeats 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_w1 import git_commit, machine_name  # noqa: E402
+from totowalk import datasets  # noqa: E402
+from totowalk.engine import ForecastEngine  # noqa: E402
+from totowalk.model import TotoConfig, build_model  # noqa: E402
+from totowalk.precision import convert_precision, dequantize_weight, quantize_weight, set_int8_kernel  # noqa: E402
+from totowalk.precision.cpu_int8 import int_mm_linear  # noqa: E402
+from w1_workload import w1_contexts  # noqa: E402
+
+AGGREGATES = ("trimmed_mean_10", "band", "expected")
+
+
+def build(preset: str, label: str, device: torch.device):
+    """Random-weight model (seed 0) in the precision ``label`` ("int8-int_mm": int8, int_mm kernel)."""
+    precision, _, kernel = label.partition("-")
+    model = convert_precision(build_model(TotoConfig.preset(preset), seed=0), precision, device=device)
+    if kernel:
+        set_int8_kernel(model, kernel)
+    return model.to(device)
+
+
+def weight_bytes(model) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def time_engine(engine, contexts, repeats: int, device) -> tuple[float, object]:
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    engine.forecast([contexts[0][:100]], aggregate=("mean",))  # warm-up
+    times, result = [], None
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        result = engine.forecast(contexts, aggregate=AGGREGATES)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def relative_errors(expected: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    floor = max(float(np.abs(reference).mean()), 1e-300)
+    rel = np.abs(expected - reference) / np.maximum(np.abs(reference), floor)
+    return float(rel.max()), float(rel.mean())
+
+
+def gemm_rows(repeats: int) -> list[str]:
+    """Markdown rows: ms per Linear of each base shape, per CPU path (median of ``repeats``)."""
+    cfg = TotoConfig.preset("toto-open-base-1.0")
+    d, hidden, m = cfg.embed_dim, cfg.mlp_hidden_dim, 64 * 23
+    shapes = {"wQKV": (d, 3 * d), "wO": (d, d), "w12": (d, 2 * hidden), "w3": (hidden, d)}
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for name, (k, n) in shapes.items():
+        x, w, b = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g) * 0.02, torch.randn(n, generator=g)
+        q, s = quantize_weight(w)
+        xb, wb, bb, sb = x.bfloat16(), w.bfloat16(), b.bfloat16(), s.bfloat16()
+        paths = {
+            "fp32": lambda: F.linear(x, w, b),
+            "bf16": lambda: F.linear(xb, wb, bb),
+            "fp16": lambda: F.linear(x.half(), w.half(), b.half()),
+            "int8 dequant+fp32": lambda: F.linear(x, dequantize_weight(q, s), b),
+            "int8 _int_mm (A8W8)": lambda: int_mm_linear(x, q, s, b),
+            "int8 _weight_int8pack_mm (bf16 x)": lambda: torch.ops.aten._weight_int8pack_mm(xb, q, sb),
+        }
+        cells = []
+        for fn in paths.values():
+            fn()
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            cells.append(f"{1e3 * statistics.median(times):.1f}")
+        rows.append(f"| {name} ({m}x{k} @ {k}x{n}) | " + " | ".join(cells) + " |")
+    header = "| Linear (rows x K @ K x N) | " + " | ".join(paths) + " |"
+    return [header, "|" + "---|" * (len(paths) + 1), *rows]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="toto-open-base-1.0")
+    parser.add_argument("--precisions", default="fp32,bf16,fp16,int8,int8-int_mm",
+                        help="comma-separated: fp32 bf16 fp16 int8 int8-int_mm int8-triton")
+    parser.add_argument("--symbol", default="IBM")
+    parser.add_argument("--rows", type=int, default=1460)
+    parser.add_argument("--simulations", type=int, default=10)
+    parser.add_argument("--num-samples", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--gemm", action="store_true", help="also time the base-shape Linear layers per CPU path")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    frame = datasets.load(args.symbol).iloc[: args.rows]
+    contexts = w1_contexts(frame, args.simulations)
+    labels = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if "fp32" not in labels:
+        labels.insert(0, "fp32")  # the reference of the error columns
+    load_start = os.getloadavg()[0]
+    date, machine, commit = datetime.date.today().isoformat(), machine_name(), git_commit()
+    if device.type == "cuda":
+        machine += f", {torch.cuda.get_device_name(device)}"
+
+    print(f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
+          f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads")
+    lines = ["| date | machine | commit | preset | device | precision | engine s (median of "
+             f"{args.repeats}) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    reference, fp32_s = None, None
+    for label in labels:
+        model = build(args.preset, label, device)
+        seconds, result = time_engine(ForecastEngine(model, num_samples=args.num_samples, seed=0), contexts,
+                                      args.repeats, device)
+        expected = np.asarray(result.stats["expected"])[:, 0]
+        if label == "fp32":
+            reference, fp32_s = expected, seconds
+        err_max, err_mean = relative_errors(expected, reference)
+        note = f"load avg {load_start:.1f} -> {os.getloadavg()[0]:.1f} (shared CPU)" if device.type == "cpu" else ""
+        lines.append(f"| {date} | {machine} | {commit} | {args.preset} | {device.type} | {label} | {seconds:.2f} | "
+                     f"{fp32_s / seconds:.2f} | {weight_bytes(model) / 2**20:.1f} | {err_max:.2e} | {err_mean:.2e} | {note} |")
+        print(lines[-1], flush=True)
+        del model
+    print("\n" + "\n".join(lines))
+    if args.gemm:
+        print(f"\nms per Linear, CPU ({machine}, {torch.get_num_threads()} threads, {date}, commit {commit}):")
+        print("\n".join(gemm_rows(args.repeats)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
