@@ -95,3 +95,14 @@ def test_bad_gate_requests_are_named(tiny_dir):
         run_quality_gate(tiny_dir, "fp32", settings=SMALL)
     with pytest.raises(ValueError, match="num_simulations"):
         GateSettings(num_simulations=0)
+
+
+def test_a_result_shipped_beside_bundled_weights_is_read(tiny_dir, monkeypatch):
+    import totowalk.model.checkpoint as checkpoint
+
+    run_quality_gate(tiny_dir, "bf16", GateThresholds(0.5, 50.0), SMALL)  # written beside (not bundled yet)
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tiny_dir.parent)
+    paths = gate.result_paths(tiny_dir / "model.safetensors", "bf16")
+    assert paths[0] == tiny_dir / "quality" / "bf16.json"
+    assert gate.result_paths(tiny_dir / "model.safetensors", "bf16", for_writing=True) == paths[1:]
+    assert gate.find_result(tiny_dir / "model.safetensors", "bf16")["passed"]
