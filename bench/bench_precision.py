@@ -55,20 +55,25 @@ def weight_bytes(model) -> int:
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
-def time_engine(engine, contexts, repeats: int, device) -> tuple[float, object]:
+def time_engines(engines: dict, contexts, repeats: int, device) -> tuple[dict, dict]:
+    """Median seconds and last result per engine; repeats are interleaved across the engines so a
+    change of load on the shared machine hits every precision alike."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    engine.forecast([contexts[0][:100]], aggregate=("mean",))  # warm-up
-    times, result = [], None
+    for engine in engines.values():
+        engine.forecast([contexts[0][:100]], aggregate=("mean",))  # warm-up
+    times = {label: [] for label in engines}
+    results = {}
     for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        result = engine.forecast(contexts, aggregate=AGGREGATES)
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for label, engine in engines.items():
+            sync()
+            start = time.perf_counter()
+            results[label] = engine.forecast(contexts, aggregate=AGGREGATES)
+            sync()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) for label, t in times.items()}, results
 
 
 def relative_errors(expected: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -138,22 +143,18 @@ def main(argv=None) -> int:
     print(f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
           f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads")
     lines = ["| date | machine | commit | preset | device | precision | engine s (median of "
-             f"{args.repeats}) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |",
+             f"{args.repeats}, interleaved) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    reference, fp32_s = None, None
+    models = {label: build(args.preset, label, device) for label in labels}
+    engines = {label: ForecastEngine(m, num_samples=args.num_samples, seed=0) for label, m in models.items()}
+    seconds, results = time_engines(engines, contexts, args.repeats, device)
+    reference = np.asarray(results["fp32"].stats["expected"])[:, 0]
+    note = f"load avg {load_start:.1f} -> {os.getloadavg()[0]:.1f} (shared CPU)" if device.type == "cpu" else ""
     for label in labels:
-        model = build(args.preset, label, device)
-        seconds, result = time_engine(ForecastEngine(model, num_samples=args.num_samples, seed=0), contexts,
-                                      args.repeats, device)
-        expected = np.asarray(result.stats["expected"])[:, 0]
-        if label == "fp32":
-            reference, fp32_s = expected, seconds
-        err_max, err_mean = relative_errors(expected, reference)
-        note = f"load avg {load_start:.1f} -> {os.getloadavg()[0]:.1f} (shared CPU)" if device.type == "cpu" else ""
-        lines.append(f"| {date} | {machine} | {commit} | {args.preset} | {device.type} | {label} | {seconds:.2f} | "
-                     f"{fp32_s / seconds:.2f} | {weight_bytes(model) / 2**20:.1f} | {err_max:.2e} | {err_mean:.2e} | {note} |")
-        print(lines[-1], flush=True)
-        del model
+        err_max, err_mean = relative_errors(np.asarray(results[label].stats["expected"])[:, 0], reference)
+        lines.append(f"| {date} | {machine} | {commit} | {args.preset} | {device.type} | {label} | {seconds[label]:.2f} | "
+                     f"{seconds['fp32'] / seconds[label]:.2f} | {weight_bytes(models[label]) / 2**20:.1f} | "
+                     f"{err_max:.2e} | {err_mean:.2e} | {note} |")
     print("\n" + "\n".join(lines))
     if args.gemm:
         print(f"\nms per Linear, CPU ({machine}, {torch.get_num_threads()} threads, {date}, commit {commit}):")
