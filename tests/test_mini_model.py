@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 import totowalk.model as tm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +90,10 @@ def test_naive_points_by_hand():
 def test_mixture_log_prob_matches_torch_distributions():
     g = torch.Generator().manual_seed(0)
     shape = (3, 2, 1, 5)
-    rand = lambda *s: torch.rand(*s, generator=g, dtype=torch.float64)  # noqa: E731
+
+    def rand(*size):
+        return torch.rand(*size, generator=g, dtype=torch.float64)
+
     weights = torch.softmax(torch.randn(shape, generator=g, dtype=torch.float64), -1)
     df, loc, scale = 2 + 5 * rand(shape), rand(shape) - 0.5, 0.1 + rand(shape)
     s_loc, s_scale = rand(3, 2) - 0.5, 0.5 + rand(3, 2)

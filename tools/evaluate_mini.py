@@ -259,8 +259,7 @@ def evaluate_symbol(model, symbol: str, targets: np.ndarray | None = None) -> di
         for name, vals in naive_table(r, targets, train_targets).items():
             rows[name]["abs_err"].append(vals["abs_err"])
             rows[name]["nll"].append(vals["nll"])
-    for name in rows:
-        rows[name] = {k: np.stack(v) for k, v in rows[name].items()}
+    rows = {name: {k: np.stack(v) for k, v in cols.items()} for name, cols in rows.items()}
     if model is not None:
         rows.update(model_table(model, returns, targets))
     return {
@@ -288,17 +287,24 @@ def markdown(results: dict, meta: dict) -> str:
     lines = [
         "# toto-mini: held-out evaluation",
         "",
-        f"Next-step forecasts of daily percent changes of Open, High, Low and Close, "
-        f"{HELD_OUT[0]} .. {HELD_OUT[1]}, context = all earlier returns of the same series. "
-        f"Trained on {', '.join(TRAIN_SYMBOLS)} up to {TRAIN_END}; GOOG never seen. "
-        "MAE and NLL are means over the four keys and all held-out days (NLL in nats, of the "
-        "return as a fraction; lower is better).",
+        (
+            f"Next-step forecasts of daily percent changes of Open, High, Low and Close, "
+            f"{HELD_OUT[0]} .. {HELD_OUT[1]}, context = all earlier returns of the same series. "
+            f"Trained on {', '.join(TRAIN_SYMBOLS)} up to {TRAIN_END}; GOOG never seen. "
+            "MAE and NLL are means over the four keys and all held-out days (NLL in nats, of the "
+            "return as a fraction; lower is better)."
+        ),
         "",
         "* toto-mini: point forecast = the mixture's analytic mean; NLL = the mixture's log density.",
-        "* toto-mini median: the same forecast, point = the mixture's exact median (bisection on "
-        "its CDF; same NLL).",
-        "* zero / last / mean20: zero change, previous change, mean of the previous 20 changes; NLL "
-        "from a Laplace centred on the point with scale fitted on the same series up to 2010-12-31.",
+        (
+            "* toto-mini median: the same forecast, point = the mixture's exact median (bisection on "
+            "its CDF; same NLL)."
+        ),
+        (
+            "* zero / last / mean20: zero change, previous change, mean of the previous 20 changes; "
+            "NLL from a Laplace centred on the point with scale fitted on the same series up to "
+            "2010-12-31."
+        ),
         "* zero+vol20: zero change, Laplace scale = mean absolute change of the previous 20 days.",
         "",
         "| symbol | days | method | MAE | NLL |",
@@ -312,8 +318,10 @@ def markdown(results: dict, meta: dict) -> str:
         "",
         "Relative to the naive forecasts (negative NLL difference = the model's density is better):",
         "",
-        "| symbol | toto-mini MAE / zero MAE | toto-mini median MAE / zero MAE | "
-        "toto-mini NLL - best naive NLL |",
+        (
+            "| symbol | toto-mini MAE / zero MAE | toto-mini median MAE / zero MAE | "
+            "toto-mini NLL - best naive NLL |"
+        ),
         "| --- | ---: | ---: | ---: |",
     ]
     for symbol, table in results.items():
@@ -325,9 +333,15 @@ def markdown(results: dict, meta: dict) -> str:
             f"{table['toto-mini median']['mae'] / zero_mae:.4f} | "
             f"{table['toto-mini']['nll'] - naive[best]['nll']:+.4f} ({best}) |"
         )
-    lines += ["", f"Model: {meta['parameters']:,} parameters, {meta['config']}. "
-              f"Training: {meta['training']}. The checkpoint was chosen on 2010 validation NLL only; "
-              "the held-out period was not used for any choice.", ""]
+    lines += [
+        "",
+        (
+            f"Model: {meta['parameters']:,} parameters, {meta['config']}. Training: {meta['training']}. "
+            "The checkpoint was chosen on 2010 validation NLL only; the held-out period was not used "
+            "for any choice."
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 

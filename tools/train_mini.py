@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_mini import KEYS, TRAIN_END, TRAIN_SYMBOLS, WEIGHTS_DIR, left_pad, load_returns  # noqa: E402
+from evaluate_mini import KEYS, TRAIN_END, TRAIN_SYMBOLS, WEIGHTS_DIR, left_pad, load_returns
 
 FIT_END = "2009-12-31"  # gradient steps see returns up to here; 2010 is validation
 MIN_WINDOW, MAX_WINDOW = 192, 3328
@@ -115,8 +115,8 @@ def sequence_distribution(model, values, padding_mask, steps, dropout=0.0):
     features = torch.einsum("bvsi,noi->bvsno", x[:, :, :-1], weight) + bias  # (B, 1, S-1, n, d)
     _, df, loc, scale = model.head(features)
     log_w = F.log_softmax(model.head.mixture_weights(features), dim=-1)  # log(softmax) safely
-    stats = lambda t: t[..., :-1, None]  # noqa: E731
-    return log_w, df, loc, scale, stats(s_loc), stats(s_scale)
+    # patch p's statistics de-normalise its outputs; the last patch has no targets in the window
+    return log_w, df, loc, scale, s_loc[..., :-1, None], s_scale[..., :-1, None]
 
 
 def nll_loss(model, values, padding_mask, steps, dropout=0.0) -> torch.Tensor:
@@ -124,16 +124,19 @@ def nll_loss(model, values, padding_mask, steps, dropout=0.0) -> torch.Tensor:
     gets weight NEXT_STEP_WEIGHT, the other chosen steps share the rest."""
     patch = model.config.patch_size
     log_w, df, loc, scale, s_loc, s_scale = sequence_distribution(model, values, padding_mask, steps, dropout)
-    by_patch = lambda t: t.unflatten(-1, (-1, patch))[..., 1:, :][..., steps]  # (B, 1, S-1, n)  # noqa: E731
-    target = (by_patch(values) - s_loc) / s_scale
-    real = by_patch(padding_mask)
+    target = (_targets(values, patch, steps) - s_loc) / s_scale
+    real = _targets(padding_mask, patch, steps)
     comp = torch.distributions.StudentT(df, loc, scale, validate_args=False)
     nll = -torch.logsumexp(log_w + comp.log_prob(target.unsqueeze(-1)), dim=-1)
     nll = torch.where(real, nll, torch.zeros((), dtype=nll.dtype))
-    mean = lambda n, r: n.sum() / r.sum().clamp_min(1)  # noqa: E731
-    step0 = mean(nll[..., 0], real[..., 0])
-    others = mean(nll[..., 1:], real[..., 1:])
+    step0 = nll[..., 0].sum() / real[..., 0].sum().clamp_min(1)
+    others = nll[..., 1:].sum() / real[..., 1:].sum().clamp_min(1)
     return NEXT_STEP_WEIGHT * step0 + (1 - NEXT_STEP_WEIGHT) * others
+
+
+def _targets(series: torch.Tensor, patch: int, steps: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S * P) -> (B, 1, S-1, n): the chosen steps of patches 1 .. S-1."""
+    return series.unflatten(-1, (-1, patch))[..., 1:, :][..., steps]
 
 
 def sample_steps(patch, count, rng) -> torch.Tensor:
