@@ -31,13 +31,18 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_w1 import git_commit, machine_name  # noqa: E402
-from totowalk import datasets  # noqa: E402
-from totowalk.engine import ForecastEngine  # noqa: E402
-from totowalk.model import TotoConfig, build_model  # noqa: E402
-from totowalk.precision import convert_precision, dequantize_weight, quantize_weight, set_int8_kernel  # noqa: E402
-from totowalk.precision.cpu_int8 import int_mm_linear  # noqa: E402
-from w1_workload import w1_contexts  # noqa: E402
+from bench_w1 import git_commit, machine_name
+from totowalk import datasets
+from totowalk.engine import ForecastEngine
+from totowalk.model import TotoConfig, build_model
+from totowalk.precision import (
+    convert_precision,
+    dequantize_weight,
+    quantize_weight,
+    set_int8_kernel,
+)
+from totowalk.precision.cpu_int8 import int_mm_linear
+from w1_workload import w1_contexts
 
 AGGREGATES = ("trimmed_mean_10", "band", "expected")
 
@@ -82,6 +87,20 @@ def relative_errors(expected: np.ndarray, reference: np.ndarray) -> tuple[float,
     return float(rel.max()), float(rel.mean())
 
 
+def _linear_paths(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> dict:
+    """One zero-argument callable per CPU path for ``F.linear(x, w, b)``; x (M, K), w (N, K)."""
+    q, s = quantize_weight(w)
+    xb, wb, bb, sb = x.bfloat16(), w.bfloat16(), b.bfloat16(), s.bfloat16()
+    return {
+        "fp32": lambda: F.linear(x, w, b),
+        "bf16": lambda: F.linear(xb, wb, bb),
+        "fp16": lambda: F.linear(x.half(), w.half(), b.half()),
+        "int8 dequant+fp32": lambda: F.linear(x, dequantize_weight(q, s), b),
+        "int8 _int_mm (A8W8)": lambda: int_mm_linear(x, q, s, b),
+        "int8 _weight_int8pack_mm (bf16 x)": lambda: torch.ops.aten._weight_int8pack_mm(xb, q, sb),
+    }
+
+
 def gemm_rows(repeats: int) -> list[str]:
     """Markdown rows: ms per Linear of each base shape, per CPU path (median of ``repeats``)."""
     cfg = TotoConfig.preset("toto-open-base-1.0")
@@ -91,16 +110,7 @@ def gemm_rows(repeats: int) -> list[str]:
     rows = []
     for name, (k, n) in shapes.items():
         x, w, b = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g) * 0.02, torch.randn(n, generator=g)
-        q, s = quantize_weight(w)
-        xb, wb, bb, sb = x.bfloat16(), w.bfloat16(), b.bfloat16(), s.bfloat16()
-        paths = {
-            "fp32": lambda: F.linear(x, w, b),
-            "bf16": lambda: F.linear(xb, wb, bb),
-            "fp16": lambda: F.linear(x.half(), w.half(), b.half()),
-            "int8 dequant+fp32": lambda: F.linear(x, dequantize_weight(q, s), b),
-            "int8 _int_mm (A8W8)": lambda: int_mm_linear(x, q, s, b),
-            "int8 _weight_int8pack_mm (bf16 x)": lambda: torch.ops.aten._weight_int8pack_mm(xb, q, sb),
-        }
+        paths = _linear_paths(x, w, b)
         cells = []
         for fn in paths.values():
             fn()
@@ -142,8 +152,8 @@ def main(argv=None) -> int:
 
     print(f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
           f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads")
-    lines = ["| date | machine | commit | preset | device | precision | engine s (median of "
-             f"{args.repeats}, interleaved) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |",
+    lines = [("| date | machine | commit | preset | device | precision | engine s (median of "
+              f"{args.repeats}, interleaved) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     models = {label: build(args.preset, label, device) for label in labels}
     engines = {label: ForecastEngine(m, num_samples=args.num_samples, seed=0) for label, m in models.items()}

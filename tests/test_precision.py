@@ -21,11 +21,11 @@ from totowalk.precision import (
     Int8Linear,
     convert_precision,
     dequantize_weight,
+    gate,
     quantize_weight,
     save_quantized,
     set_int8_kernel,
 )
-from totowalk.precision import gate
 from totowalk.precision.cpu_int8 import int_mm_linear, quantize_rows
 
 TINY = TotoConfig.preset("toto-tiny")
@@ -112,7 +112,7 @@ def test_int_mm_path_is_within_the_activation_rounding_bound():
 
 
 def test_row_slicer_dequantizes_only_the_requested_rows():
-    w, b, _ = _layer()
+    w, _, _ = _layer()
     lin = torch.nn.Linear(w.shape[1], w.shape[0])
     lin.weight.data = w
     q8 = Int8Linear.from_linear(lin)

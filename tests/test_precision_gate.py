@@ -13,8 +13,14 @@ import pytest
 from totowalk import build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
 from totowalk.model import TotoConfig
-from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, run_quality_gate
-from totowalk.precision import gate
+from totowalk.precision import (
+    GateSettings,
+    GateThresholds,
+    convert_precision,
+    format_report,
+    gate,
+    run_quality_gate,
+)
 
 SMALL = GateSettings(symbols=("IBM",), num_simulations=2, num_samples=32)
 SMALL_ARGS = ["--symbols", "IBM", "--simulations", "2", "--samples", "32"]
@@ -64,7 +70,7 @@ def test_deliberately_tight_thresholds_fail_and_loading_then_warns(tiny_dir):
 
 
 def test_results_for_bundled_weights_go_to_the_user_cache(tiny_dir, tmp_path, monkeypatch):
-    import totowalk.model.checkpoint as checkpoint
+    from totowalk.model import checkpoint
 
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tiny_dir.parent)  # pretend tiny_dir is shipped
     result = run_quality_gate(tiny_dir, "fp16", GateThresholds(0.5, 50.0), SMALL)
@@ -98,7 +104,7 @@ def test_bad_gate_requests_are_named(tiny_dir):
 
 
 def test_a_result_shipped_beside_bundled_weights_is_read(tiny_dir, monkeypatch):
-    import totowalk.model.checkpoint as checkpoint
+    from totowalk.model import checkpoint
 
     run_quality_gate(tiny_dir, "bf16", GateThresholds(0.5, 50.0), SMALL)  # written beside (not bundled yet)
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tiny_dir.parent)

@@ -18,14 +18,17 @@ if not torch.cuda.is_available():
         pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
     os.environ["TRITON_INTERPRET"] = "1"
 
-from totowalk.precision import Int8Linear, quantize_weight  # noqa: E402
-from totowalk.precision.triton_int8 import int8_weight_matmul, int8_weight_matmul_reference  # noqa: E402
+from totowalk.precision import Int8Linear, quantize_weight
+from totowalk.precision.triton_int8 import (
+    int8_weight_matmul,
+    int8_weight_matmul_reference,
+)
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # Tolerances: the kernel and the reference both accumulate in fp32; they differ by summation
 # order (fp32) and by the final rounding to the output dtype (one ulp: 2**-8 bf16, 2**-11 fp16).
-TOLERANCE = {torch.float32: dict(rtol=1e-5, atol=1e-4), torch.float16: dict(rtol=2e-3, atol=2e-3),
-             torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2)}
+TOLERANCE = {torch.float32: {"rtol": 1e-5, "atol": 1e-4}, torch.float16: {"rtol": 2e-3, "atol": 2e-3},
+             torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-2}}
 
 
 def operands(m, k, n, dtype, seed=0):
@@ -69,7 +72,7 @@ def test_int8_linear_triton_kernel_equals_its_dequant_kernel():
 
 
 def test_bad_operands_are_named():
-    x, q, s, b = operands(4, 16, 8, torch.float32)
+    x, q, s, _ = operands(4, 16, 8, torch.float32)
     with pytest.raises(ValueError, match=r"x \(4, 16\) and qweight \(8, 15\)"):
         int8_weight_matmul(x, q[:, :15], s)
     with pytest.raises(ValueError, match="int8"):

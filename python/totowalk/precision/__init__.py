@@ -3,18 +3,30 @@
 >>> model = totowalk.load_model("toto-mini", precision="int8")   # warns until `totowalk quality` passes
 """
 
-from .convert import PRECISIONS, convert_precision, int8_activation_dtype, quantize_linears_, set_int8_kernel
-from .gate import GateSettings, GateThresholds, UngatedPrecisionWarning, format_report, run_quality_gate
+from .convert import (
+    PRECISIONS,
+    convert_precision,
+    int8_activation_dtype,
+    quantize_linears_,
+    set_int8_kernel,
+)
+from .gate import (
+    GateSettings,
+    GateThresholds,
+    UngatedPrecisionWarning,
+    format_report,
+    run_quality_gate,
+)
 from .int8 import Int8Kernel, Int8Linear, dequantize_weight, quantize_weight
 from .int8_checkpoint import save_quantized
 from .reduced import ReducedPrecisionToto, to_reduced_precision
 
 __all__ = [
+    "PRECISIONS",
     "GateSettings",
     "GateThresholds",
     "Int8Kernel",
     "Int8Linear",
-    "PRECISIONS",
     "ReducedPrecisionToto",
     "UngatedPrecisionWarning",
     "convert_precision",

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..model.toto import TotoModel
 from .int8 import Int8Kernel, Int8Linear
-from .reduced import cast_float_weights, to_reduced_precision
+from .reduced import to_reduced_precision
 
 __all__ = ["PRECISIONS", "convert_precision", "int8_activation_dtype", "quantize_linears_", "set_int8_kernel"]
 

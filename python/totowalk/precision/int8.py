@@ -76,7 +76,7 @@ class _RowSlicer:
     int8 rows first keeps that cheap (the un-embedding is the largest layer).
     """
 
-    def __init__(self, linear: "Int8Linear"):
+    def __init__(self, linear: Int8Linear):
         self._linear = linear
         self.shape = linear.qweight.shape
         self.device = linear.qweight.device
@@ -117,7 +117,7 @@ class Int8Linear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, compute_dtype: torch.dtype = torch.float32,
-                    kernel: Int8Kernel | str = Int8Kernel.AUTO) -> "Int8Linear":
+                    kernel: Int8Kernel | str = Int8Kernel.AUTO) -> Int8Linear:
         qweight, scale = quantize_weight(linear.weight)
         return cls(qweight, scale, linear.bias, compute_dtype, kernel)
 
