@@ -244,3 +244,20 @@ def test_set_int8_kernel_switches_every_layer():
     assert {m.kernel for m in model.modules() if isinstance(m, Int8Linear)} == {Int8Kernel.INT_MM}
     with pytest.raises(ValueError):
         set_int8_kernel(model, "int4")
+
+
+def test_int8_for_cuda_runs_bf16_activations_and_matches_fp32_on_cpu(reference):
+    # the CUDA configuration (bf16 activations, fp32 residual) with the dequant kernel, on CPU
+    model = convert_precision(build_model(TINY, seed=0), "int8", device="cuda")
+    layers = [m for m in model.modules() if isinstance(m, Int8Linear)]
+    assert layers and {m.compute_dtype for m in layers} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}  # RMSNorm scales
+    values, mask = series_batch(level=50.0)
+    ref = reference.forecast_params(values, mask, horizon=2)
+    got = model.forecast_params(values, mask, horizon=2)
+    assert got.loc.dtype == torch.float32 and torch.equal(got.scaler_loc, ref.scaler_loc)
+    err = (got.expected() - ref.expected()).abs() / ref.scaler_scale[..., None]
+    assert float(err.max()) < 5e-2
+    state = model.prefill(values[:2], mask[:2], max_new_patches=1)
+    assert state.keys.dtype == torch.bfloat16
+    assert model.decode_next(state, values[:2, :, -TINY.patch_size:]).loc.dtype == torch.float32
