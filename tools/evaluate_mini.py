@@ -341,6 +341,8 @@ def markdown(results: dict, meta: dict) -> str:
             "for any choice."
         ),
         "",
+        "Reproduce: `python tools/train_mini.py` (defaults = this run) then `python tools/evaluate_mini.py`.",
+        "",
     ]
     return "\n".join(lines)
 
