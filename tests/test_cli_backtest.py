@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from totowalk.backtest.command import resolve_model
+from totowalk.model import DEFAULT_MODEL, resolve_model
 from totowalk.backtest.legacy import RESULT_FIELDS
 from totowalk.cli import main
 
@@ -60,7 +60,7 @@ def test_clean_profile_runs_from_a_csv(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "random:toto-tiny"], "--allow-random-weights"),
-    ([], "--model is required"),
+    (["--model", "no/such/model-dir"], "cannot load model"),
     (["--symbol", "NOPE", *RANDOM], "unknown bundled symbol 'NOPE'"),
     (["--sims", "80", *RANDOM], "symbol 'IBM': has"),
 ])
@@ -73,7 +73,7 @@ def test_bad_invocations_exit_2_with_a_named_error(args, message, capsys):
 
 
 def test_resolve_model_is_the_single_entry_point():
-    with pytest.raises(ValueError, match="--model is required"):
-        resolve_model(None)
+    default = resolve_model(None)
+    assert default.spec == DEFAULT_MODEL and not default.random_weights and default.warning is None
     resolved = resolve_model("random:toto-tiny", allow_random=True)
     assert resolved.random_weights and "RANDOM" in resolved.warning

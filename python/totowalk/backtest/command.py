@@ -3,57 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
-__all__ = ["register", "resolve_model", "ResolvedModel", "DEFAULT_SAMPLES"]
+from ..model.resolve import DEFAULT_MODEL, resolve_model
+
+__all__ = ["register", "DEFAULT_SAMPLES"]
 
 DEFAULT_SAMPLES = 256  # the classic loop drew 3072; 256 keeps CLI runs quick (stated in the report)
-RANDOM_PREFIX = "random:"
-RANDOM_WARNING = ("model {spec} has RANDOM weights: its forecasts are noise and every figure in "
-                  "this report is meaningless except as a pipeline check")
 BUNDLED_DATASET = "us-stocks-daily"  # totowalk.datasets: daily US stocks 2000-2013
-
-
-@dataclass
-class ResolvedModel:
-    """A loaded model and what the report must say about it."""
-
-    model: object
-    spec: str
-    random_weights: bool
-    warning: str | None = None
-
-
-def resolve_model(spec: str | None, device=None, precision: str = "fp32",
-                  allow_random: bool = False, seed: int = 0) -> ResolvedModel:
-    """The one place that turns ``--model`` into a model.
-
-    ``spec`` is a checkpoint accepted by :func:`totowalk.load_model` (preset with weights,
-    directory, hub id) or ``random:PRESET`` for random weights, which needs ``allow_random``.
-    Until a bundled trained model ships there is no default: ``spec=None`` is an error (this is
-    where the default, e.g. the "toto-mini" preset, will go).
-    """
-    if not spec:
-        raise ValueError(
-            "--model is required: give a checkpoint (directory, .safetensors, hub id) or, to "
-            "check the pipeline only, random:PRESET (e.g. random:toto-tiny) with "
-            "--allow-random-weights"
-        )
-    if spec.startswith(RANDOM_PREFIX):
-        preset = spec[len(RANDOM_PREFIX):]
-        if not allow_random:
-            raise ValueError(f"--model {spec} has random weights; add --allow-random-weights to run it anyway")
-        from ..model import TotoConfig, build_model
-
-        model = build_model(TotoConfig.preset(preset), seed=seed)
-        if precision not in (None, "fp32"):
-            raise ValueError(f"random-weight models run in fp32 only, got --precision {precision}")
-        if device is not None:
-            model = model.to(device)
-        return ResolvedModel(model, spec, True, RANDOM_WARNING.format(spec=spec))
-    from ..model import load_model
-
-    return ResolvedModel(load_model(spec, device=device, precision=precision), spec, False)
 
 
 def register(subparsers):
@@ -66,7 +22,9 @@ def register(subparsers):
     p.add_argument("--start", help="first date to keep (YYYY-MM-DD)")
     p.add_argument("--end", help="last date to keep (YYYY-MM-DD)")
     p.add_argument("--sims", type=int, default=10, help="simulations per symbol (default 10)")
-    p.add_argument("--model", help="checkpoint, or random:PRESET with --allow-random-weights (required for now)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
+                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights")
     p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
     p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
     p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")

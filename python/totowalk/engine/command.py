@@ -7,24 +7,30 @@ import sys
 import numpy as np
 import pandas as pd
 
+from ..model.resolve import DEFAULT_MODEL, resolve_model
+
 __all__ = ["register"]
 
 
 def register(subparsers):
     p = subparsers.add_parser("forecast", help="forecast the next steps of a CSV or bundled series")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", help="CSV of daily OHLC bars (Date, Open, High, Low, Close[, Ticker])")
+    source.add_argument("--data", "--csv", dest="data", metavar="PATH",
+                        help="CSV/Parquet of daily OHLC bars (Date, Open, High, Low, Close[, Ticker])")
     source.add_argument("--dataset", metavar="SYMBOL", help="a bundled symbol (see `totowalk info`)")
     p.add_argument("--symbol", help="symbol to pick from a multi-symbol CSV")
     p.add_argument("--column", default="Close", help="price column to forecast (default Close)")
     p.add_argument("--transform", choices=("pct", "none"), default="pct",
                    help="forecast percent changes as the classic backtest does (default) or raw values")
     p.add_argument("--rows", type=int, help="use only the last ROWS rows as context")
-    model = p.add_mutually_exclusive_group()
-    model.add_argument("--model", help="checkpoint: preset with weights, directory, .safetensors or hub id")
-    model.add_argument("--random-preset", metavar="PRESET", help="random-weight model of a preset (testing only)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"preset with shipped weights (default {DEFAULT_MODEL}), checkpoint directory, .safetensors "
+                        "file, hub id, or random:PRESET with --allow-random-weights")
+    p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
+    p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8")
     p.add_argument("--prediction-length", type=int, default=1)
-    p.add_argument("--num-samples", type=int, default=256)
+    p.add_argument("--samples", "--num-samples", dest="samples", type=int, default=256,
+                   help="Monte Carlo samples per step (default 256)")
     p.add_argument("--aggregate", nargs="+", default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
                    help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected)")
     p.add_argument("--seed", type=int, default=0)
@@ -37,7 +43,7 @@ def register(subparsers):
 def _load_series(args) -> tuple:
     from ..data import datasets, load_prices
 
-    frame = datasets.load(args.dataset) if args.dataset else load_prices(args.csv, symbol=args.symbol)
+    frame = datasets.load(args.dataset) if args.dataset else load_prices(args.data, symbol=args.symbol)
     columns = {c.lower(): c for c in frame.columns}
     if args.column.lower() not in columns:
         raise SystemExit(f"--column {args.column!r} not in the data; available: {', '.join(frame.columns)}")
@@ -53,14 +59,10 @@ def _load_series(args) -> tuple:
 
 
 def _load_model(args):
-    from ..model import TotoConfig, build_model, load_model
-
-    if args.random_preset:
-        print(f"note: random weights ({args.random_preset}); forecasts are meaningless", file=sys.stderr)
-        return build_model(TotoConfig.preset(args.random_preset), seed=args.seed)
-    if not args.model:
-        raise SystemExit("pass --model (a checkpoint) or --random-preset PRESET")
-    return load_model(args.model, device=args.device)
+    resolved = resolve_model(args.model, args.device, args.precision, args.allow_random_weights, seed=args.seed)
+    if resolved.warning:
+        print(f"WARNING: {resolved.warning}", file=sys.stderr)
+    return resolved.model
 
 
 def _run(args) -> int:
@@ -69,7 +71,7 @@ def _run(args) -> int:
     values, _ = _load_series(args)
     if values.size == 0:
         raise SystemExit("no values to forecast from")
-    engine = ForecastEngine(_load_model(args), num_samples=args.num_samples, seed=args.seed, device=args.device)
+    engine = ForecastEngine(_load_model(args), num_samples=args.samples, seed=args.seed, device=args.device)
     result = engine.forecast([values], prediction_length=args.prediction_length, aggregate=args.aggregate)
     table = pd.DataFrame({name: result.stats[name][0] for name in args.aggregate})
     table.index = pd.RangeIndex(1, args.prediction_length + 1, name="step")
@@ -77,6 +79,6 @@ def _run(args) -> int:
         table.to_csv(args.output)
         print(f"wrote {len(table)} rows to {args.output}")
     else:
-        print(f"context: {values.size} values of {args.column} ({args.transform}); {args.num_samples} samples")
+        print(f"context: {values.size} values of {args.column} ({args.transform}); {args.samples} samples")
         print(table.to_string(float_format=lambda x: f"{x:.6g}"))
     return 0

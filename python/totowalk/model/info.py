@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from .checkpoint import CHECKPOINT_FILE, WEIGHTS_DIR
+from .resolve import DEFAULT_MODEL
 
 
 def default_model_info() -> dict:
-    """``{"name", "source"}`` of the model used when none is given.
-
-    No weights ship with the package yet; once a preset's weights are placed under
-    ``totowalk/model/weights/<preset>/`` the first such preset is reported.
-    """
-    if WEIGHTS_DIR.is_dir():
-        for preset_dir in sorted(WEIGHTS_DIR.iterdir()):
-            if (preset_dir / CHECKPOINT_FILE).is_file():
-                return {"name": preset_dir.name, "source": str(preset_dir)}
-    return {"name": None, "source": "no bundled weights yet; pass --model"}
+    """``{"name", "source"}`` of the model used when none is given."""
+    folder = WEIGHTS_DIR / DEFAULT_MODEL
+    if (folder / CHECKPOINT_FILE).is_file():
+        return {"name": DEFAULT_MODEL,
+                "source": f"bundled in the package: {folder} (trained by tools/train_mini.py; "
+                          "see EVALUATION.md there)"}
+    return {"name": None, "source": f"bundled weights missing: expected {folder / CHECKPOINT_FILE}"}

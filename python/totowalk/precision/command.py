@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..model.resolve import DEFAULT_MODEL
 from .convert import PRECISIONS
 from .gate import GateSettings, GateThresholds
 from .int8 import Int8Kernel
@@ -20,7 +21,7 @@ def register(subparsers):
     q.set_defaults(func=_quantize)
 
     g = subparsers.add_parser("quality", help="forecast-quality gate of a precision vs fp32 on the same weights")
-    g.add_argument("--model", required=True, help="as for quantize")
+    g.add_argument("--model", default=DEFAULT_MODEL, help="as for quantize (default %(default)s, bundled)")
     g.add_argument("--precision", required=True, choices=[p for p in PRECISIONS if p != "fp32"])
     g.add_argument("--device", default=None, help="cpu (default) or cuda")
     g.add_argument("--int8-kernel", default="auto", choices=[k.value for k in Int8Kernel])
