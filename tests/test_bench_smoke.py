@@ -157,3 +157,15 @@ def test_official_baseline_is_found_only_where_toto_ts_imports(tmp_path):
     assert find_official(str(tmp_path / "no-such-python")) is None
     if importlib.util.find_spec("toto") is None:
         assert find_official(sys.executable) is None  # this venv has no toto-ts
+
+
+def test_time_interleaved_alternates_the_timed_functions():
+    from totowalk.benchmarks.timing import time_interleaved
+
+    order = []
+    timings, values = time_interleaved([lambda i: order.append(("a", i)) or "A", lambda i: order.append(("b", i)) or "B"],
+                                       torch.device("cpu"), [3, 1])
+    assert order == [("a", None), ("b", None), ("a", 0), ("b", 0), ("a", 1), ("a", 2)]
+    assert [t.repeats for t in timings] == [3, 1] and values == ["A", "B"]
+    with pytest.raises(ValueError, match="one repeat count >= 1 per function"):
+        time_interleaved([lambda i: None], torch.device("cpu"), [0])

@@ -5,13 +5,11 @@ Shapes are the base model's linears over 64 contexts x 23 patches = 1,472 tokens
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import nn
 
 from .session import BenchSession
-from .timing import time_call
+from .timing import same_call, time_interleaved
 
 TOKENS = 64 * 23
 SHAPES = (("QKV", 768, 2304), ("SwiGLU w12", 768, 6144), ("SwiGLU w3", 3072, 768))
@@ -37,19 +35,20 @@ def bench_int8(session: BenchSession) -> list:
         torch.manual_seed(0)
         linear = nn.Linear(k, n).to(device).eval()
         x = torch.randn(TOKENS, k, generator=gen).to(device)
+        layers = [Int8Linear.from_linear(linear, act_dtype, kernel).to(device) for kernel in _kernels(device)]
         with torch.inference_mode():
-            fp32, expected = time_call(functools.partial(linear, x), device, repeats=max(session.options.repeats, 5))
-            for kernel in _kernels(device):
-                layer = Int8Linear.from_linear(linear, act_dtype, kernel).to(device)
-                timing, out = time_call(functools.partial(layer, x), device, repeats=max(session.options.repeats, 5))
-                error = float((out.float() - expected).abs().max() / expected.abs().max())
-                gflops = 2 * TOKENS * k * n / timing.median_s / 1e9
-                session.log(f"micro int8 {name} {TOKENS}x{k}->{n} ({kernel}): {timing.median_s * 1e3:.2f} ms, "
-                            f"fp32 {fp32.median_s * 1e3:.2f} ms")
-                rows.append(session.row(
-                    f"micro int8 {name} {TOKENS}x{k}->{n}", timing.median_s, "fp32 nn.Linear", fp32.median_s,
-                    engine_gflops=gflops,
-                    notes=f"Int8Linear kernel {kernel}, activations {str(act_dtype).replace('torch.', '')}; "
-                          f"max abs error / max abs output {error:.1e}",
-                ))
+            # fp32 and every int8 kernel in turn, so all see the same machine load
+            timings, outputs = time_interleaved([same_call(m, x) for m in [linear, *layers]], device,
+                                                [max(session.options.repeats, 5)] * (1 + len(layers)))
+        fp32, expected = timings[0], outputs[0]
+        for kernel, timing, out in zip(_kernels(device), timings[1:], outputs[1:]):
+            error = float((out.float() - expected).abs().max() / expected.abs().max())
+            gflops = 2 * TOKENS * k * n / timing.median_s / 1e9
+            session.log(f"micro int8 {name} {TOKENS}x{k}->{n} ({kernel}): {timing.median_s * 1e3:.2f} ms, "
+                        f"fp32 {fp32.median_s * 1e3:.2f} ms")
+            rows.append(session.row(
+                f"micro int8 {name} {TOKENS}x{k}->{n}", timing.median_s, "fp32 nn.Linear", fp32.median_s,
+                engine_gflops=gflops, precision=f"int8 weights, {str(act_dtype).replace('torch.', '')} activations",
+                notes=f"Int8Linear kernel {kernel}; max abs error / max abs output {error:.1e}",
+            ))
     return rows

@@ -6,7 +6,6 @@ rows as W1 (64) or W2 (24,576) has unique contexts; packing runs the W1 and W2 r
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..engine.sampling import parse_engine_aggregates
 from ..engine.staging import native_status, numpy_pack_reference, pack_contexts
 from ..kernels import request_keys, sample_and_reduce
 from .session import BenchSession
-from .timing import time_call
+from .timing import same_call, time_interleaved
 from .workloads import WORKLOADS, forecast_plan, w1_frames, w2_frames
 
 AGGREGATES = ("trimmed_mean_10", "band")
@@ -61,10 +60,9 @@ def bench_sampling(session: BenchSession) -> list:
     for rows in rows_list:
         p = mixture_params(rows, session.device)
         positional = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"], p["keys"], SAMPLES)
-        engine, _ = time_call(functools.partial(sample_and_reduce, *positional, AGGREGATES), session.device,
-                              repeats=max(session.options.repeats, 5))
-        baseline, _ = time_call(functools.partial(reference_sample_and_reduce, p, SAMPLES), session.device,
-                                repeats=session.options.repeats)
+        (engine, baseline), _ = time_interleaved(
+            [same_call(sample_and_reduce, *positional, AGGREGATES), same_call(reference_sample_and_reduce, p, SAMPLES)],
+            session.device, [max(session.options.repeats, 5)] * 2)
         backend = "triton" if session.device.type == "cuda" else "torch"
         session.log(f"micro sampling {rows} x {SAMPLES}: sample_and_reduce ({backend}) {engine.median_s * 1e3:.2f} ms, "
                     f"torch.distributions + numpy {baseline.median_s * 1e3:.2f} ms")
@@ -103,10 +101,10 @@ def bench_pack(session: BenchSession) -> list:
         sources, buckets = pack_requests(frames, k)
         count = sum(len(r) for r in buckets.values())
         nbytes = sum(len(r) * p * 5 for p, r in buckets.items())  # float32 values + bool mask written
-        engine, _ = time_call(functools.partial(_pack_all, pack_contexts, sources, buckets),
-                              torch.device("cpu"), repeats=max(session.options.repeats, 5))
-        baseline, _ = time_call(functools.partial(_pack_all, numpy_pack_reference, sources, buckets),
-                                torch.device("cpu"), repeats=session.options.repeats)
+        (engine, baseline), _ = time_interleaved(
+            [same_call(_pack_all, pack_contexts, sources, buckets),
+             same_call(_pack_all, numpy_pack_reference, sources, buckets)],
+            torch.device("cpu"), [max(session.options.repeats, 5)] * 2)
         session.log(f"micro pack {name} ({count} contexts): pack_contexts {engine.median_s * 1e3:.2f} ms, "
                     f"numpy loop {baseline.median_s * 1e3:.2f} ms")
         out.append(session.row(

@@ -93,7 +93,7 @@ class BenchSession:
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
         notes = "; ".join(x for x in (fields.pop("notes", ""), self.load_note()) if x)
         return BenchRow(workload=workload, machine=self.machine, device=self.device.type,
-                        precision=self.options.precision, date=self.date, commit=self.commit,
+                        precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
                         engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
                         baseline=baseline, baseline_s=baseline_s, notes=notes,
                         gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],

@@ -47,3 +47,43 @@ def time_call(fn, device: torch.device, repeats: int = 3, warmup: int = 1) -> tu
         synchronize(device)
         times.append(time.perf_counter() - start)
     return Timing(statistics.median(times), times), value
+
+
+def time_interleaved(fns: list, device: torch.device, repeats: list, warmup: int = 1) -> list:
+    """Time several functions in turn (a, b, a, b, ...) so that each sees the same machine load.
+
+    On a shared machine the load changes from second to second; timing the engine and then its
+    baseline in two blocks would give each a different share of the CPU.
+
+    Parameters
+    ----------
+    fns : list of callables; ``fn(i)`` is called with its repeat index i, ``fn(None)`` to warm up
+    repeats : list of int, timed calls per function (>= 1 each)
+    warmup : untimed ``fn(None)`` calls of each function first
+
+    Returns
+    -------
+    list of Timing (one per function), list of each function's last value
+    """
+    if len(fns) != len(repeats) or any(r < 1 for r in repeats):
+        raise ValueError(f"need one repeat count >= 1 per function, got {repeats} for {len(fns)} functions")
+    values = [None] * len(fns)
+    for _ in range(warmup):
+        for j, fn in enumerate(fns):
+            values[j] = fn(None)
+    synchronize(device)
+    times = [[] for _ in fns]
+    for i in range(max(repeats)):
+        for j, fn in enumerate(fns):
+            if i >= repeats[j]:
+                continue
+            start = time.perf_counter()
+            values[j] = fn(i)
+            synchronize(device)
+            times[j].append(time.perf_counter() - start)
+    return [Timing(statistics.median(t), t) for t in times], values
+
+
+def same_call(fn, *args, **kwargs):
+    """A ``time_interleaved`` function that ignores the repeat index: ``fn(*args, **kwargs)``."""
+    return lambda _index: fn(*args, **kwargs)

@@ -6,8 +6,6 @@ classic loop's call count (it makes one call per (series, simulation, key, step)
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..backtest import backtest
@@ -15,7 +13,7 @@ from ..engine import reference_forecast
 from .flops import contexts_flops, forward_flops
 from .official import find_official, time_official_calls
 from .session import BenchSession
-from .timing import synchronize, time_call
+from .timing import same_call, time_call, time_interleaved
 from .workloads import WorkloadSpec, forecast_plan, num_classic_calls, unique_contexts
 
 BACKTEST_AGGREGATE = ("trimmed_mean_10", "band")  # what tw.backtest asks the engine for
@@ -49,8 +47,24 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
     engine = session.engine(spec.preset, spec.num_samples)
     gemm = session.ceiling["gflops"]
 
-    timing, result = time_call(lambda: engine.forecast(contexts, aggregate=BACKTEST_AGGREGATE),
-                               session.device, repeats=opts.repeats)
+    # engine repeats and reference calls alternate, so both see the same machine load
+    ref_contexts = contexts[: opts.reference_calls]
+    ref_kwargs = {"num_samples": spec.num_samples, "samples_per_batch": spec.samples_per_batch,
+                  "aggregate": ("trimmed_mean_10", "expected"), "seed": opts.seed}
+
+    expected_ref = []
+
+    def reference_call(i):  # warm-up (None): a one-patch context, for allocator and lazy set-up
+        ctx = ref_contexts[0][-config.patch_size:] if i is None else ref_contexts[i]
+        value = reference_forecast(model, [ctx], **ref_kwargs).stats["expected"][0, 0]
+        if i is not None:
+            expected_ref.append(value)
+
+    (timing, ref_timing), (result, _) = time_interleaved(
+        [same_call(engine.forecast, contexts, aggregate=BACKTEST_AGGREGATE), reference_call],
+        session.device, [opts.repeats, len(ref_contexts)])
+    ref = {"times": ref_timing.times_s, "per_call": float(np.mean(ref_timing.times_s)),
+           "expected": np.asarray(expected_ref)}
     flops = contexts_flops(config, [len(c) for c in contexts])
     engine_gflops = flops / timing.median_s / 1e9
     rate = len(contexts) / timing.median_s
@@ -62,8 +76,7 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
         extrapolated_full = f"; whole workload ({full_contexts} contexts) at this rate ~{full_contexts / rate:.1f} s"
     rows = []
 
-    ref = _time_reference(session, model, contexts[: opts.reference_calls], spec)
-    engine_expected = engine.forecast(contexts[: len(ref["times"])], aggregate=("expected",)).stats["expected"][:, 0]
+    engine_expected = engine.forecast(ref_contexts, aggregate=("expected",)).stats["expected"][:, 0]
     rel = np.max(np.abs(engine_expected - ref["expected"]) / np.maximum(np.abs(ref["expected"]), 1e-12))
     per_call_flops = forward_flops(config, -(-len(contexts[0]) // config.patch_size))
     log(f"{label} forecast: reference_forecast {ref['per_call']:.3f} s per call over {len(ref['times'])} calls; "
@@ -72,8 +85,9 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
         f"{label} forecast", timing.median_s, "reference_forecast (classic loop)", ref["per_call"] * calls,
         baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
         baseline_gflops=per_call_flops * (spec.num_samples + 1) / ref["per_call"] / 1e9,
-        baseline_detail=(f"baseline (same model and precision): {len(ref['times'])} call(s) timed ({ref['per_call']:.2f} s/call, {spec.num_samples} "
-                         f"samples in batches of {spec.samples_per_batch}) x {calls} calls; with a cache of the "
+        baseline_detail=(f"baseline (same model and precision): {len(ref['times'])} call(s) timed "
+                         f"({ref['per_call']:.2f} s/call, {spec.num_samples} samples in batches of "
+                         f"{spec.samples_per_batch}, alternating with the engine repeats) x {calls} calls; with a cache of the "
                          f"{len(contexts)} unique contexts {ref['per_call'] * len(contexts):.0f} s"),
         notes=f"{scope}; expected-value max rel. diff vs baseline {rel:.1e}{extrapolated_full}",
         extra={"reference_times_s": ref["times"], "engine_times_s": timing.times_s, "forecast_flops": flops,
@@ -88,22 +102,6 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
     rows.extend(_backtest_rows(session, spec, frames, num_simulations, label, engine, result, plan,
                                ref["per_call"] * calls, calls, scope))
     return rows
-
-
-def _time_reference(session: BenchSession, model, contexts: list, spec: WorkloadSpec) -> dict:
-    """Time ``reference_forecast`` one context per call; per-call mean and analytic expected values."""
-    kwargs = {"num_samples": spec.num_samples, "samples_per_batch": spec.samples_per_batch,
-              "aggregate": ("trimmed_mean_10", "expected"), "seed": session.options.seed}
-    reference_forecast(model, [contexts[0][-64:]], **kwargs)  # warm-up (allocator, lazy init)
-    times, expected = [], []
-    for ctx in contexts:
-        synchronize(session.device)
-        start = time.perf_counter()
-        res = reference_forecast(model, [ctx], **kwargs)
-        synchronize(session.device)
-        times.append(time.perf_counter() - start)
-        expected.append(res.stats["expected"][0, 0])
-    return {"times": times, "per_call": float(np.mean(times)), "expected": np.asarray(expected)}
 
 
 def _official_row(session, model, contexts, spec, label, calls, engine_s, engine_gflops, engine, scope,
@@ -160,16 +158,18 @@ def _backtest_rows(session, spec, frames, num_simulations, label, engine, result
     contexts = unique_contexts(plan)
     lookup = _point_lookup(contexts, result.stats["trimmed_mean_10"][:, 0])
 
-    vectorized, _ = time_call(lambda: backtest(frames, num_simulations=num_simulations, forecaster=lookup),
-                              session.device, repeats=opts.repeats)
     pairs = [(name, k) for name in frames for k in range(num_simulations)]
     timed_pairs = pairs[: opts.strategy_loop_sims]
-    loop_times = []
-    for name, k in timed_pairs:
+
+    def one_simulation(i):  # warm-up (None) runs the first pair untimed
+        name, k = timed_pairs[0 if i is None else i]
         frame = frames[name].iloc[: len(frames[name]) - k]  # its simulation 0 is simulation k of the run
-        start = time.perf_counter()
-        backtest({name: frame}, num_simulations=1, forecaster=lookup)
-        loop_times.append(time.perf_counter() - start)
+        return backtest({name: frame}, num_simulations=1, forecaster=lookup)
+
+    (vectorized, loop), _ = time_interleaved(
+        [same_call(backtest, frames, num_simulations=num_simulations, forecaster=lookup), one_simulation],
+        session.device, [opts.repeats, len(timed_pairs)])
+    loop_times = loop.times_s
     per_sim = float(np.mean(loop_times))
     loop_s = per_sim * len(pairs)
     loop_extrapolated = len(timed_pairs) < len(pairs)
