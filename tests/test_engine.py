@@ -232,7 +232,8 @@ def test_forecast_cli(tmp_path, capsys):
     command.register(parser.add_subparsers(dest="command"))
     out = tmp_path / "forecast.csv"
     args = parser.parse_args(["forecast", "--dataset", "IBM", "--rows", "200", "--model", "random:toto-tiny",
-                              "--allow-random-weights", "--prediction-length", "3", "--num-samples", "32", "--aggregate", "mean", "band",
+                              "--allow-random-weights", "--prediction-length", "3", "--num-samples", "32",
+                              "--aggregate", "mean", "band",
                               "--output", str(out)])
     assert args.func(args) == 0
     table = out.read_text().splitlines()
