@@ -68,7 +68,10 @@ def format_report(result) -> str:
     summary = result.summary
     if "best_strategy" in summary.columns:
         best = summary["best_strategy"].dropna()
-        lines.append("best strategy (legacy rule): " + ", ".join(f"{k} {v}" for k, v in best.items()))
+        rule = ("legacy rule: highest mean total return among simple, all_signals, takeprofit, highlow, ci_guard, "
+                "maxdiff, with the legacy tie order" if result.profile == "legacy"
+                else "clean rule: highest mean total return among all strategies")
+        lines.append(f"best strategy ({rule}): " + ", ".join(f"{k} {v}" for k, v in best.items()))
     return "\n".join(lines)
 
 
