@@ -36,7 +36,7 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest"]
     table = (tmp_path / "rows.md").read_text().splitlines()
     assert len(table) == 2 + 3 and table[2].startswith("| W1-small forecast | ")
-    assert report["meta"]["device"] == "cpu" and report["meta"]["gemm_ceiling"]["gflops"] > 0
+    assert report["meta"]["device"] == "cpu" and report["meta"]["gemm_ceilings"][0]["gflops"] > 0
 
     forecast = rows["W1-small forecast"]
     # 2 simulations x 4 keys: K + 6 distinct contexts per key; 2 x 4 x 7 classic calls

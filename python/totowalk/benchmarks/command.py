@@ -67,7 +67,7 @@ def _run(args) -> int:
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
-            "date": session.date, "gemm_ceiling": session.ceiling, "workloads": names}
+            "date": session.date, "gemm_ceilings": session.ceilings, "workloads": names}
     rows = []
     for name in names:
         rows.extend(run_benchmarks([name], session))

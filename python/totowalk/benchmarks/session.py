@@ -58,16 +58,24 @@ class BenchSession:
         self.log = log
         self._models: dict = {}
         self._ceiling: dict | None = None
+        self.ceilings: list = []  # every measurement of this run, in order
         self.load_at_start = _load_average()
 
     @property
     def ceiling(self) -> dict:
-        """The GEMM ceiling, measured on first use in this run."""
+        """The latest GEMM ceiling measurement (measured on first use)."""
         if self._ceiling is None:
-            dtype = _activation_dtype(self.options.precision, self.device)
-            self._ceiling = gemm_ceiling(self.device, dtype)
-            self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
-                     f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}")
+            self.measure_ceiling()
+        return self._ceiling
+
+    def measure_ceiling(self) -> dict:
+        """Measure the GEMM ceiling now; each workload does so first, since the load of a shared
+        machine changes within a run and the ceiling should match its moment."""
+        dtype = _activation_dtype(self.options.precision, self.device)
+        self._ceiling = gemm_ceiling(self.device, dtype)
+        self.ceilings.append(self._ceiling)
+        self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
+                 f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}")
         return self._ceiling
 
     def model(self, preset: str):

@@ -134,7 +134,9 @@ def _official_row(session, model, contexts, spec, label, calls, engine_s, engine
         baseline_extrapolated=True, unique_contexts=len(contexts), engine_gflops=engine_gflops,
         baseline_gflops=per_call_flops * spec.num_samples / per_call / 1e9,
         baseline_detail=(f"baseline: same weights via save_checkpoint, {len(timed)} call(s) timed ({per_call:.2f} s/call, "
-                         f"{spec.num_samples} samples, samples_per_batch {spec.samples_per_batch}) x {calls} calls"),
+                         f"{spec.num_samples} samples, samples_per_batch {spec.samples_per_batch}; in "
+                         f"{'this process' if runner == 'in-process' else 'its own venv'}, after the engine runs, "
+                         f"not alternated) x {calls} calls"),
         notes=f"{scope}; official sample mean vs engine mean: largest z-score {z.max():.1f}",
         extra={"official_times_s": out["times_s"], "official_runner": runner, "torch_version": out["torch_version"]},
     )
