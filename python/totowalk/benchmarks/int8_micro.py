@@ -48,7 +48,9 @@ def bench_int8(session: BenchSession) -> list:
                         f"fp32 {fp32.median_s * 1e3:.2f} ms")
             rows.append(session.row(
                 f"micro int8 {name} {TOKENS}x{k}->{n}", timing.median_s, "fp32 nn.Linear", fp32.median_s,
-                engine_gflops=gflops, precision=f"int8 weights, {str(act_dtype).replace('torch.', '')} activations",
-                notes=f"Int8Linear kernel {kernel}; max abs error / max abs output {error:.1e}",
+                engine_gflops=gflops, gemm_gflops=0.0,  # int8 ops: no share of the fp32 ceiling
+                precision=f"int8 weights, {str(act_dtype).replace('torch.', '')} activations",
+                notes=f"Int8Linear kernel {kernel}; GFLOP/s column = effective rate 2MKN / time; "
+                      f"max abs error / max abs output {error:.1e}",
             ))
     return rows
