@@ -197,3 +197,26 @@ def test_lazy_later_gamma_blocks_equal_drawing_every_block():
         gamma, done = _marsaglia_tsang_tries(d, c, gamma, done, philox_block(3, keys, index, draw))
     assert done.all()
     assert torch.equal(_gamma_marsaglia_tsang(shape, 3, keys, index), gamma)
+
+
+def test_value_checks_can_be_skipped_without_changing_samples():
+    """check_values=False (the decode loop: no host sync) skips only the range checks."""
+    from totowalk.kernels import sample_mixture
+
+    gen = torch.Generator().manual_seed(3)
+    n, k = 5, 4
+    weights = torch.rand(n, k, generator=gen) + 0.1
+    df = 2 + 5 * torch.rand(n, k, generator=gen)
+    loc = torch.randn(n, k, generator=gen)
+    scale = torch.rand(n, k, generator=gen) + 0.1
+    aloc, ascale = torch.randn(n, generator=gen), torch.rand(n, generator=gen) + 0.5
+    keys = torch.arange(n, dtype=torch.int64)
+    checked = sample_mixture(weights, df, loc, scale, aloc, ascale, keys, 64, seed=1)
+    unchecked = sample_mixture(weights, df, loc, scale, aloc, ascale, keys, 64, seed=1, check_values=False)
+    assert torch.equal(checked, unchecked)
+    bad_df = df.clone()
+    bad_df[2, 1] = 1.0
+    with pytest.raises(ValueError, match="df: row 2"):
+        sample_mixture(weights, bad_df, loc, scale, aloc, ascale, keys, 8)
+    with pytest.raises(ValueError, match="shape"):  # shapes are still checked
+        sample_mixture(weights[:, :3], df, loc, scale, aloc, ascale, keys, 8, check_values=False)

@@ -31,7 +31,8 @@ def _pick_backend(backend, device: torch.device, num_samples: int) -> SamplingBa
 
 
 def sample_mixture(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int, *,
-                   seed: int = 0, backend: str = "auto", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                   seed: int = 0, backend: str = "auto", dtype: torch.dtype = torch.float32,
+                   check_values: bool = True) -> torch.Tensor:
     """Draw S samples per row from a Student-T mixture, in data space.
 
     Sample i of row n depends only on ``(seed, keys[n], i)`` and row n's parameters, never on the
@@ -53,13 +54,17 @@ def sample_mixture(weights, df, loc, scale, affine_loc, affine_scale, keys, num_
     backend : {"auto", "torch", "triton"}
     dtype : torch.float32 or torch.float16
         fp16 rounds the parameters and the samples to fp16; arithmetic stays float32.
+    check_values : bool
+        Check the parameters' value ranges (a host synchronisation on CUDA). Shapes, dtypes and
+        devices are always checked.
 
     Returns
     -------
     torch.Tensor, shape (N, S), dtype ``dtype``
     """
     _, samples = sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples, (),
-                                   seed=seed, return_samples=True, backend=backend, dtype=dtype)
+                                   seed=seed, return_samples=True, backend=backend, dtype=dtype,
+                                   check_values=check_values)
     return samples
 
 
@@ -72,7 +77,7 @@ def _split_expected(aggregates) -> tuple[list[AggregateSpec], list[AggregateSpec
 
 def sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int,
                       aggregates: Sequence[str | AggregateSpec], *, seed: int = 0, return_samples: bool = False,
-                      backend: str = "auto", dtype: torch.dtype = torch.float32):
+                      backend: str = "auto", dtype: torch.dtype = torch.float32, check_values: bool = True):
     """Sample as :func:`sample_mixture` and reduce each row to the requested statistics.
 
     On the Triton backend this is one kernel launch that keeps the samples on chip and writes only
@@ -80,7 +85,7 @@ def sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, n
 
     Parameters
     ----------
-    weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples, seed, backend, dtype
+    weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples, seed, backend, dtype, check_values
         As for :func:`sample_mixture`.
     aggregates : sequence of str or AggregateSpec
         Names as accepted by ``parse_aggregate(..., extended=True)``: ``"mean"``, ``"std"``,
@@ -95,7 +100,8 @@ def sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, n
     samples : torch.Tensor, shape (N, S), dtype ``dtype``, or None
     """
     dtype = check_sample_dtype(dtype)
-    params = check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples)
+    params = check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples,
+                                  check_values=check_values)
     sampled_specs, expected_specs = _split_expected(aggregates)
     plan = build_reduction_plan(sampled_specs, num_samples)
     choice = _pick_backend(backend, params.weights.device, num_samples)

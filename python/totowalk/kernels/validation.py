@@ -57,8 +57,13 @@ def _require(ok: torch.Tensor, tensor: torch.Tensor, name: str, rule: str) -> No
         raise ValueError(f"{name}: row {row} violates '{rule}': {tensor[row].tolist()}")
 
 
-def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int) -> MixtureInputs:
+def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int,
+                         check_values: bool = True) -> MixtureInputs:
     """Check shapes, dtypes, devices and value ranges; return float32 copies of the parameters.
+
+    ``check_values=False`` skips the value-range checks, which read device memory (a host
+    synchronisation on CUDA); for callers whose parameters come straight from the model head, whose
+    clamps already guarantee the ranges (the engine's decode loop).
 
     Raises
     ------
@@ -91,6 +96,8 @@ def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys
         raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
 
     as32 = {name: named[name].detach().to(torch.float32) for name in named if name != "keys"}
+    if not check_values:
+        return MixtureInputs(keys=keys.detach(), **{k: v.contiguous() for k, v in as32.items()})
     _require(torch.isfinite(as32["weights"]) & (as32["weights"] >= 0), weights, "weights", "finite and >= 0")
     _require(as32["weights"].sum(dim=1) > 0, weights, "weights", "positive row sum")
     # Student-T df >= 2 keeps the Gamma shape df/2 >= 1, where Marsaglia-Tsang needs no boost.
