@@ -95,7 +95,7 @@ class BenchSession:
             return ""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         now = _load_average()
-        return (f"CPU shared with other jobs: 1-min load average {self.load_at_start:.1f} at start, "
+        return (f"CPU shared with other jobs: 1-min load average (all jobs, this one included) {self.load_at_start:.1f} at start, "
                 f"{now:.1f} now, on {cores} cores")
 
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
