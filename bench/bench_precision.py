@@ -1,6 +1,6 @@
 """Forecasting time per precision on workload W1, plus the CPU GEMM timings behind the int8 choice.
 
-W1 (see ``w1_workload.py``): IBM, 1,460 rows, 10 simulations x 4 keys x 7 one-step forecasts
+W1 (``totowalk.benchmarks.workloads``): IBM, 1,460 rows, 10 simulations x 4 keys x 7 one-step forecasts
 (280 requests, 64 distinct contexts of ~23 patches), 128 samples, seed 0, random-weight model of
 the chosen preset. Each precision converts the same fp32 weights; the row reports the median
 engine time over ``--repeats`` runs, the weight bytes, and the expected value's max / mean
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_w1 import git_commit, machine_name
 from totowalk import datasets
+from totowalk.benchmarks.machine import git_commit, machine_description
+from totowalk.benchmarks.workloads import classic_call_contexts, forecast_plan
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model
 from totowalk.precision import (
@@ -42,7 +42,6 @@ from totowalk.precision import (
     set_int8_kernel,
 )
 from totowalk.precision.cpu_int8 import int_mm_linear
-from w1_workload import w1_contexts
 
 AGGREGATES = ("trimmed_mean_10", "band", "expected")
 
@@ -141,14 +140,12 @@ def main(argv=None) -> int:
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frame = datasets.load(args.symbol).iloc[: args.rows]
-    contexts = w1_contexts(frame, args.simulations)
+    contexts = classic_call_contexts(forecast_plan({args.symbol: frame}, args.simulations))  # the 280 classic calls
     labels = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if "fp32" not in labels:
         labels.insert(0, "fp32")  # the reference of the error columns
     load_start = os.getloadavg()[0]
-    date, machine, commit = datetime.date.today().isoformat(), machine_name(), git_commit()
-    if device.type == "cuda":
-        machine += f", {torch.cuda.get_device_name(device)}"
+    date, machine, commit = datetime.date.today().isoformat(), machine_description(device), git_commit()
 
     print(f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
           f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads")

@@ -79,7 +79,7 @@ for suite in W1 W2 micro; do
     --markdown-out "$OUT/harness_$suite.md" --json-out "$OUT/harness_$suite.json"
 done
 declare -A seen=([bench/bench_pack.py]=1)
-for bench in bench/bench_sampling.py bench/bench_w1.py bench/bench_*.py; do
+for bench in bench/bench_sampling.py bench/bench_*.py; do
   [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
   seen[$bench]=1
   run_step "$bench" 90 "$OUT/bench.log" $PY "$bench"
