@@ -100,3 +100,19 @@ def test_settings_state_defaults_and_legacy_warning():
     assert legacy_fallback.settings["spread"] == 1.05
     with pytest.raises(ValueError, match="spread"):
         backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread=0.9)
+
+
+@pytest.mark.parametrize("profile", ["legacy", "clean"])
+def test_forecast_target_dates_name_the_row_whose_return_is_forecast(profile):
+    frame = prices(50, 3)
+    bt = backtest(frame, symbol="AAA", num_simulations=3, forecaster=mean5, profile=profile)
+    f = bt.forecasts
+    inside = f["context_end"] + 1 < len(frame)
+    assert (f.loc[inside, "target_date"] == frame.index[f.loc[inside, "context_end"] + 1]).all()
+    assert f.loc[~inside, "target_date"].isna().all()
+    known = f[f["actual"].notna()]
+    assert len(known) > 0
+    for key in ("Close", "High", "Low", "Open"):
+        rows = known[known["key"] == key]
+        realised = frame[key].pct_change().loc[rows["target_date"]].to_numpy()
+        np.testing.assert_allclose(rows["actual"].to_numpy(), realised, rtol=1e-6)

@@ -39,8 +39,9 @@ class BacktestResult:
     summary : DataFrame indexed by symbol plus ``"(all)"``: means over simulations, walk-forward
         stats, ``best_strategy``
     forecasts : DataFrame, one row per (symbol, simulation, key, step): ``context_end`` (row
-        position of the context's last price), ``prediction``, ``band``, ``actual`` (NaN when the
-        target is outside the window)
+        position of the context's last price), ``target_date`` (index label of the row whose
+        return is forecast; None past the data), ``prediction``, ``band``, ``actual`` (NaN when
+        the target is outside the window)
     profile : "legacy" or "clean"
     settings : dict of the run's settings (fees, spread and how it was chosen, forecaster, …)
     warnings : list of str the report must show (e.g. in-sample MaxDiff offsets)
@@ -139,7 +140,7 @@ def backtest(
     return BacktestResult(
         simulations=simulations,
         summary=summarize(simulations, getattr(module, "best_strategy", None)),
-        forecasts=forecast_table(arrays, plan.keys),
+        forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
         profile=profile,
         settings=settings.to_dict(),
         warnings=notes,
@@ -235,10 +236,12 @@ def _restored(records: list, arrays: WalkForwardArrays) -> pd.DataFrame | None:
     return frame
 
 
-def forecast_table(a: WalkForwardArrays, keys) -> pd.DataFrame:
+def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> pd.DataFrame:
     """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
 
     Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
+    ``indexes`` (symbol -> the price frame's index) adds ``target_date``: the index label of the
+    row whose return is forecast (``context_end + 1``), None past the end of the data.
     """
     r, steps = a.context_ends.shape
     n_keys = len(keys)
@@ -246,12 +249,22 @@ def forecast_table(a: WalkForwardArrays, keys) -> pd.DataFrame:
     def stack(d):  # dict key -> (R, 7)  ->  (R * n_keys * 7,)
         return np.stack([d[k] for k in keys], axis=1).reshape(-1)
 
-    return pd.DataFrame({
-        "symbol": np.repeat(a.symbol, n_keys * steps),
+    symbols = np.repeat(a.symbol, n_keys * steps)
+    context_ends = np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1)
+    columns = {
+        "symbol": symbols,
         "simulation": np.repeat(a.simulation, n_keys * steps),
         "key": np.tile(np.repeat(np.asarray(keys, dtype=object), steps), r),
         "step": np.tile(np.arange(steps), r * n_keys),
-        "context_end": np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1),
+        "context_end": context_ends,
+    }
+    if indexes is not None:
+        columns["target_date"] = [
+            indexes[sym][end + 1] if end + 1 < len(indexes[sym]) else None
+            for sym, end in zip(symbols.tolist(), context_ends.tolist())
+        ]
+    return pd.DataFrame({
+        **columns,
         "prediction": stack(a.predictions),
         "band": stack(a.bands),
         "actual": stack(a.actuals),

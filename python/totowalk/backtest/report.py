@@ -129,7 +129,7 @@ def _versions() -> dict:
 def plot_results(result, out_dir) -> list[Path]:
     """cumulative_returns.png (per strategy, compounding each simulation's total return from the
     oldest window to the newest, averaged over symbols) and forecast_vs_actual.png (per key,
-    the first symbol's distinct forecasts and their outcomes by target row)."""
+    the first symbol's distinct forecasts and their outcomes by target date)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -155,15 +155,18 @@ def plot_results(result, out_dir) -> list[Path]:
     f = result.forecasts
     first = f[f["symbol"] == f["symbol"].iloc[0]]
     keys = list(dict.fromkeys(first["key"]))
+    dated = isinstance(result.forecasts["target_date"].dropna().iloc[0], pd.Timestamp) \
+        if result.forecasts["target_date"].notna().any() else False
     fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.4 * len(keys)), sharex=True, squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
         part = first[first["key"] == key].drop_duplicates("context_end").sort_values("context_end")
-        target = part["context_end"] + 1
+        part = part[part["target_date"].notna()]  # a forecast past the data has no outcome to show
+        target = pd.to_datetime(part["target_date"]) if dated else part["context_end"] + 1
         ax.plot(target, part["prediction"], marker="o", ms=3, label="forecast")
         ax.plot(target, part["actual"], marker="x", ms=3, label="actual")
         ax.set_ylabel(f"{key} % change")
         ax.legend(fontsize=7)
-    axes[-1, 0].set_xlabel("target row")
+    axes[-1, 0].set_xlabel("target date" if dated else "target row")
     fig.suptitle(f"forecast vs actual, {first['symbol'].iloc[0]} ({result.profile} profile)")
     paths.append(out / "forecast_vs_actual.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
