@@ -3,8 +3,10 @@
 #   1. build and install the extension with CUDA (pip, no build isolation, no deps),
 #   2. run the GPU tests (pytest -m cuda) and the engine/kernel tests,
 #   3. run each GPU benchmark in bench/ that exists, each under its own timeout.
-# Logs and a results snippet go to $OUT (default ./gpu_out): setup.log, tests.log, bench.log,
-# bench_pack.json, results.md. Run from the repository root: bash bench/gpu_check.sh
+# $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
+# bench/RESULTS.md) and logs.tar.gz (setup.log, tests.log, bench.log, harness.log, bench_pack.json,
+# harness_*.md/json); the device tool brings back at most 8 files, so the details travel as one.
+# Run from the repository root: bash bench/gpu_check.sh
 set -u -o pipefail
 
 OUT=${OUT:-./gpu_out}
@@ -16,6 +18,8 @@ export PYTHONUNBUFFERED=1
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
 START=$(date +%s)
 RESULTS="$OUT/results.md"
+LOGS=$(mktemp -d)
+trap 'tar czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null' EXIT
 
 elapsed() { echo $(( $(date +%s) - START )); }
 note() { echo "$*" | tee -a "$RESULTS"; }
@@ -41,55 +45,59 @@ note "# totowalk GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'device', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
   nvcc --version | tail -1
-} 2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    /' >>"$RESULTS"
+} 2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    /' >>"$RESULTS"
 
 # 1. Build: CUDA required (fail loudly rather than silently building the CPU-only module).
 export TOTOWALK_CUDA=ON
-run_step "build+install (pip, CUDA)" 240 "$OUT/setup.log" \
+run_step "build+install (pip, CUDA)" 240 "$LOGS/setup.log" \
   $PY -m pip install --no-build-isolation --no-deps --no-cache-dir . \
-  || { note "build failed: see setup.log"; tail -40 "$OUT/setup.log"; exit 1; }
+  || { note "build failed: see setup.log"; tail -40 "$LOGS/setup.log"; exit 1; }
 $PY -c "import totowalk as tw, json; info = tw.build_info(); print(json.dumps({k: info[k] for k in ('native', 'cuda_compiled', 'cuda_available', 'cuda_devices', 'triton_version')}))" \
-  2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    build_info: /' >>"$RESULTS"
+  2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    build_info: /' >>"$RESULTS"
 $PY -c "from totowalk.engine.staging import native_status; print(native_status())" \
-  2>&1 | tee -a "$OUT/setup.log" | sed 's/^/    native_status: /' >>"$RESULTS"
+  2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    native_status: /' >>"$RESULTS"
 
 # 2. Tests, against the installed build (python/ is not on sys.path, so the source tree is
 # never imported instead).
-run_step "pytest -m cuda" 150 "$OUT/tests.log" $PY -m pytest tests -m cuda -q -rs -p no:cacheprovider
+run_step "pytest -m cuda" 150 "$LOGS/tests.log" $PY -m pytest tests -m cuda -q -rs -p no:cacheprovider
 GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null)
 if [[ -n "$GPU_TESTS" ]]; then
-  run_step "engine/kernel/model tests" 150 "$OUT/tests.log" $PY -m pytest $GPU_TESTS -q -rs -p no:cacheprovider
+  run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS -q -rs -p no:cacheprovider
 fi
-grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$OUT/tests.log" | sed 's/^/    /' >>"$RESULTS"
+grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
 
 # 3. Benchmarks: bench_pack first (copy/compute overlap of the pinned path), then the others.
 if [[ -f bench/bench_pack.py ]]; then
-  run_step "bench_pack.py" 90 "$OUT/bench.log" $PY bench/bench_pack.py --json "$OUT/bench_pack.json"
+  run_step "bench_pack.py" 90 "$LOGS/bench.log" $PY bench/bench_pack.py --json "$LOGS/bench_pack.json"
 fi
 # Harness (totowalk bench): W1, the whole W2, then the microbenchmarks, each in its own process
-# and timeout. Rows ready for bench/RESULTS.md go to $OUT/harness_<suite>.md (rewritten after each
+# and timeout. Rows ready for bench/RESULTS.md go to $LOGS/harness_<suite>.md (rewritten after each
 # workload, appended to results.md below), JSON next to them. No toto-ts venv exists on the GPU
 # machine, so the official baseline is skipped there (the log says so).
+# W1 once more with the forward replayed as CUDA graphs (the <= 20 ms forecasting target).
+run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
+  "$PY" -m totowalk.cli bench W1 --device cuda --repeats 5 --cuda-graphs --official off \
+  --markdown-out "$LOGS/harness_W1_graphs.md" --json-out "$LOGS/harness_W1_graphs.json"
 for suite in W1 W2 micro; do
   limit=120; repeats=3
   [[ $suite == W2 ]] && { limit=180; repeats=1; }   # W2's strategies over 6,000 simulations take seconds per run
   [[ $suite == micro ]] && limit=90
-  run_step "totowalk bench $suite" "$limit" "$OUT/harness.log" \
+  run_step "totowalk bench $suite" "$limit" "$LOGS/harness.log" \
     "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats "$repeats" \
-    --markdown-out "$OUT/harness_$suite.md" --json-out "$OUT/harness_$suite.json"
+    --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
 done
 declare -A seen=([bench/bench_pack.py]=1)
 for bench in bench/bench_sampling.py bench/bench_*.py; do
   [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
   seen[$bench]=1
-  run_step "$bench" 90 "$OUT/bench.log" $PY "$bench"
+  run_step "$bench" 90 "$LOGS/bench.log" $PY "$bench"
 done
 note "## totowalk bench rows (paste into bench/RESULTS.md)"
-for suite in W1 W2 micro; do
-  [[ -f "$OUT/harness_$suite.md" ]] && tail -n +3 "$OUT/harness_$suite.md" >>"$RESULTS"
+for suite in W1_graphs W1 W2 micro; do
+  [[ -f "$LOGS/harness_$suite.md" ]] && tail -n +3 "$LOGS/harness_$suite.md" >>"$RESULTS"
 done
 note "## benchmark output (last 15 lines of each)"
-[[ -f "$OUT/bench.log" ]] && $PY - "$OUT/bench.log" >>"$RESULTS" <<'PYEOF'
+[[ -f "$LOGS/bench.log" ]] && $PY - "$LOGS/bench.log" >>"$RESULTS" <<'PYEOF'
 import re, sys
 sections, name = {}, None
 for line in open(sys.argv[1], errors="replace"):

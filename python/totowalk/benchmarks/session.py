@@ -31,6 +31,7 @@ class BenchOptions:
     strategy_loop_sims : (series, simulation) pairs timed in the per-simulation strategy loop
     seed : model weights and sampling streams
     preset : run every model workload on this preset instead of its own (rows say so)
+    cuda_graphs : the engine replays a CUDA graph of the forward per bucket shape (CUDA only)
     """
 
     device: str | None = None
@@ -44,6 +45,7 @@ class BenchOptions:
     strategy_loop_sims: int = 10
     seed: int = 0
     preset: str | None = None
+    cuda_graphs: bool = False
 
 
 class BenchSession:
@@ -87,7 +89,8 @@ class BenchSession:
         return self._models[preset]
 
     def engine(self, preset: str, num_samples: int) -> ForecastEngine:
-        return ForecastEngine(self.model(preset), num_samples=num_samples, seed=self.options.seed)
+        return ForecastEngine(self.model(preset), num_samples=num_samples, seed=self.options.seed,
+                              cuda_graphs=self.options.cuda_graphs)
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""
@@ -99,7 +102,8 @@ class BenchSession:
                 f"{now:.1f} now, on {cores} cores")
 
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
-        notes = "; ".join(x for x in (fields.pop("notes", ""), self.load_note()) if x)
+        graphs = "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
+        notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, self.load_note()) if x)
         return BenchRow(workload=workload, machine=self.machine, device=self.device.type,
                         precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
                         engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),

@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import torch
 
+from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
 from .inputs import normalize_contexts
 from .packing import staging_requests
@@ -63,6 +64,10 @@ class ForecastEngine:
         Passed to ``totowalk.kernels.sample_and_reduce`` (auto: Triton on CUDA, torch on CPU).
     sampling_dtype : torch.dtype
         float32 (default) or float16 sampling.
+    cuda_graphs : bool
+        On CUDA, capture the forward once per bucket shape as a CUDA graph and replay it (one
+        launch instead of one per kernel; horizons up to one patch). Costs a capture and the
+        graph's memory per distinct (rows, variates, padded length, horizon). Ignored elsewhere.
 
     Examples
     --------
@@ -74,7 +79,7 @@ class ForecastEngine:
 
     def __init__(self, model, num_samples: int = 256, seed: int = 0, device=None,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, sampling_backend: str = "auto",
-                 sampling_dtype: torch.dtype = torch.float32):
+                 sampling_dtype: torch.dtype = torch.float32, cuda_graphs: bool = False):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if max_batch_tokens < 1:
@@ -89,6 +94,8 @@ class ForecastEngine:
         self.sampling_backend = sampling_backend
         self.sampling_dtype = sampling_dtype
         self._staging = None  # StagingPipeline, created on first use
+        self.cuda_graphs = bool(cuda_graphs)
+        self._graphs = ForwardGraphs(self.model) if self.cuda_graphs and self.device.type == "cuda" else None
 
     # ------------------------------------------------------------------ public
     def forecast(self, contexts, prediction_length: int = 1, num_samples: int | None = None,
@@ -195,13 +202,17 @@ class ForecastEngine:
 
     def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
         values, mask = staged
-        params = self.model.forecast_params(values, mask, None, horizon=horizon).index(slice(0, len(model_batch.members)))
+        forward = self._graphs if self._graphs is not None else self._eager_forward
+        params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
         content_keys = plan.stream_keys[model_batch.members].reshape(-1)
         keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
         stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
                                          return_samples=return_samples, backend=self.sampling_backend,
                                          dtype=self.sampling_dtype)
         return stats, samples, params
+
+    def _eager_forward(self, values, mask, horizon):
+        return self.model.forecast_params(values, mask, None, horizon=horizon)
 
     def _run_autoregressive(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
         values, mask = staged
