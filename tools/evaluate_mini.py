@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from totowalk.backtest.windows import percent_changes as backtest_percent_changes
 
 KEYS = ("Open", "High", "Low", "Close")
 TRAIN_SYMBOLS = ("AAPL", "IBM", "MSFT")
@@ -46,21 +47,9 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "python/totowalk/model/weigh
 def percent_changes(prices: np.ndarray) -> np.ndarray:
     """Legacy percent changes of one price column, without the leading placeholder.
 
-    Parameters
-    ----------
-    prices : (N,) float
-        Prices in time order.
-
-    Returns
-    -------
-    (N-1,) float64
-        ``r[i] = (p[i+1] - p[i]) / p[i]``; a zero previous price, NaN or inf gives 0.0.
+    ``r[i] = (p[i+1] - p[i]) / p[i]``; a zero previous price, NaN or inf gives 0.0. (N,) -> (N-1,).
     """
-    p = np.asarray(prices, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.diff(p) / p[:-1]
-    r[~np.isfinite(r)] = 0.0
-    return r
+    return backtest_percent_changes(prices)[1:]
 
 
 def load_returns(symbol: str) -> pd.DataFrame:

@@ -11,31 +11,13 @@ import warnings
 
 import numpy as np
 
+from .windows import percent_changes
+
 __all__ = ["legacy_percent_change", "actual_close_returns", "calibrate_signal"]
 
 
-def legacy_percent_change(prices) -> np.ndarray:
-    """Percent change with the legacy conventions (§2.1).
-
-    ``pct_0 = 1``; ``pct_i = (P_i - P_{i-1}) / P_{i-1}`` (0 when ``P_{i-1} == 0``); NaN and
-    +-inf results are replaced by 0.
-
-    Parameters
-    ----------
-    prices : array_like, shape (n,)
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,), float64 (empty input gives an empty array)
-    """
-    p = np.asarray(prices, dtype=np.float64).reshape(-1)
-    if p.size == 0:
-        return p.copy()
-    previous = p[:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(previous == 0, 0.0, (p[1:] - previous) / np.where(previous == 0, 1.0, previous))
-    change[~np.isfinite(change)] = 0.0
-    return np.concatenate([[1.0], change])
+# pre_process_data's rule is the pipeline's (one implementation, golden-tested under this name).
+legacy_percent_change = percent_changes
 
 
 def actual_close_returns(closes) -> np.ndarray:

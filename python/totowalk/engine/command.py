@@ -51,10 +51,9 @@ def _load_series(args) -> tuple:
     if args.rows:
         values = values[-args.rows :]
     if args.transform == "pct":
-        previous = values[:-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = np.where(previous != 0, (values[1:] - previous) / previous, 0.0)
-        values = np.where(np.isfinite(change), change, 0.0)
+        from ..backtest.windows import percent_changes
+
+        values = percent_changes(values)[1:]  # drop the pct_0 = 1 placeholder
     return values, frame
 
 
