@@ -113,14 +113,15 @@ def _mixture_sample_reduce_kernel(
     threshold = _uniform_open01(w0) * total
     done = offs < 0
     component = tl.zeros((BLOCK_S,), tl.int32)
-    df = tl.zeros((BLOCK_S,), tl.float32)
     cumulative = tl.zeros((BLOCK_S,), tl.float32)  # a vector: scalar/vector bool ops trip the interpreter
     for k in tl.static_range(K):
         cumulative = cumulative + tl.load(weights_ptr + params_row + k).to(tl.float32)
         take = ((threshold < cumulative) | (cumulative >= total)) & (~done)
         component = tl.where(take, k, component)
-        df = tl.where(take, tl.load(df_ptr + params_row + k).to(tl.float32), df)
         done = done | take
+    # Per-sample gathers of the chosen component's parameters (K values per row, cached) rather
+    # than K-way select chains: keeps 3K scalars out of the registers.
+    df = tl.load(df_ptr + params_row + component).to(tl.float32)
 
     # Gamma(df/2) by Marsaglia-Tsang: two tries per Philox block; fallback d (p < 4e-11).
     shape = 0.5 * df
@@ -128,7 +129,7 @@ def _mixture_sample_reduce_kernel(
     c = 1.0 / tl.sqrt(9.0 * d)
     gamma = d
     accepted = offs < 0
-    for draw in tl.static_range(1, 1 + GAMMA_BLOCKS):
+    for draw in range(1, 1 + GAMMA_BLOCKS):
         g0, g1, g2, g3 = tl.philox(seed, c0, zeros_u32 + draw, c2, c3)
         normal_a, normal_b = _box_muller(g0, g1)
         gamma, accepted = _marsaglia_tsang_try(normal_a, g2, d, c, gamma, accepted)
@@ -137,12 +138,8 @@ def _mixture_sample_reduce_kernel(
 
     # loc and scale of the chosen component are gathered only now (one index vector stays live,
     # not two float vectors, through the Gamma loop).
-    loc = tl.zeros((BLOCK_S,), tl.float32)
-    scale = tl.zeros((BLOCK_S,), tl.float32)
-    for k in tl.static_range(K):
-        chosen = component == k
-        loc = tl.where(chosen, tl.load(loc_ptr + params_row + k).to(tl.float32), loc)
-        scale = tl.where(chosen, tl.load(scale_ptr + params_row + k).to(tl.float32), scale)
+    loc = tl.load(loc_ptr + params_row + component).to(tl.float32)
+    scale = tl.load(scale_ptr + params_row + component).to(tl.float32)
     normalised = loc + scale * student
     data = tl.load(affine_loc_ptr + row).to(tl.float32) + tl.load(affine_scale_ptr + row).to(tl.float32) * normalised
     # The reference forecaster's replace_extreme_values: NaN, inf or |x| >= max/2 -> 0.
@@ -174,9 +171,20 @@ def _mixture_sample_reduce_kernel(
 
 
 def _launch_settings(num_samples: int) -> tuple[int, int]:
-    """Power-of-two block covering S (>= 16 for the sort) and warps for ~8 values per thread (4096 -> 16)."""
+    """Power-of-two block covering S (>= 16 for the sort) and warps for <= 4 samples per thread up to S = 2048.
+
+    From ptxas' reports (``python -m totowalk.kernels.offline_compile``, sm_90, Triton 3.9): a thread
+    needs ~48 registers for 1 sample, ~115 for 4 and ~210 for 8, so 4 per thread spills nothing
+    and leaves room for 4 resident programs of 4 warps per SM. S = 4096 cannot stay under the
+    register cap at any warp count (8 per thread at 16 warps spills ~200 bytes per thread).
+    """
     block = max(16, triton.next_power_of_2(num_samples))
-    return block, min(16, max(4, block // 256))
+    return block, min(16, max(4, block // 128))
+
+
+def plan_columns() -> dict[str, int]:
+    """The reduction plan's column indices under the kernel's constexpr names (``w_mean`` -> ``W_MEAN``)."""
+    return {"CLAMP" if name == "clamp_zero" else name.upper(): index for name, index in _COL.items()}
 
 
 def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int, dtype: torch.dtype,
@@ -212,7 +220,6 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     if rows == 0:
         return stats, (samples if return_samples else None)
     block, warps = _launch_settings(num_samples)
-    columns = {f"{name.upper()}": index for name, index in _COL.items()}
     _mixture_sample_reduce_kernel[(rows,)](
         cast["weights"], cast["df"], cast["loc"], cast["scale"], cast["affine_loc"], cast["affine_scale"],
         params.keys.contiguous(), table if n_stats else stats, stats, samples,
@@ -222,9 +229,6 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
         # No FMA contraction: keeps op-by-op float32 rounding, as in the torch reference (and
         # states the choice instead of relying on Triton 3.9's changing default).
         enable_fp_fusion=False,
-        W_MEAN=columns["W_MEAN"], W_STD=columns["W_STD"], W_RANGE=columns["W_RANGE"],
-        RANGE_LO=columns["RANGE_LO"], RANGE_HI=columns["RANGE_HI"], W_Q1=columns["W_Q1"],
-        Q1_LO=columns["Q1_LO"], Q1_HI=columns["Q1_HI"], Q1_T=columns["Q1_T"], W_Q2=columns["W_Q2"],
-        Q2_LO=columns["Q2_LO"], Q2_HI=columns["Q2_HI"], Q2_T=columns["Q2_T"], CLAMP=columns["CLAMP_ZERO"],
+        **plan_columns(),
     )
     return stats, (samples if return_samples else None)
