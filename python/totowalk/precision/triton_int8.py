@@ -56,10 +56,17 @@ def _int8_weight_matmul_kernel(
              acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < M) & (cols[None, :] < N))
 
 
-def _block_sizes(m: int) -> tuple[int, int, int, int]:
-    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps): large tiles for batched contexts, small for decode."""
-    if triton_interpreter_enabled():
+def _block_sizes(m: int, dtype: torch.dtype, interpreter: bool | None = None) -> tuple[int, int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps): large tiles for batched contexts, small for decode.
+
+    fp32 activations take the IEEE (non-tensor-core) dot, whose tiles live in registers: the
+    fp16/bf16 tiles would spill 20 KB per thread there, these spill nothing on sm_80 and sm_90
+    (ptxas, ``python -m totowalk.kernels.offline_compile``).
+    """
+    if triton_interpreter_enabled() if interpreter is None else interpreter:
         return 16, 16, 16, 1  # the interpreter runs numpy per program: keep tiles minimal
+    if dtype == torch.float32:
+        return (128, 64, 16, 8) if m >= 256 else (32, 64, 32, 4)
     if m >= 256:
         return 128, 128, 64, 8
     return 32, 64, 64, 4  # tl.dot needs every tile dim >= 16
@@ -95,13 +102,14 @@ def int8_weight_matmul(x: torch.Tensor, qweight: torch.Tensor, scale: torch.Tens
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     scale = scale.to(device=x.device, dtype=torch.float32).contiguous()
     bias_arg = bias.to(device=x.device, dtype=x.dtype).contiguous() if bias is not None else out
-    block_m, block_n, block_k, warps = _block_sizes(m)
+    block_m, block_n, block_k, warps = _block_sizes(m, x.dtype)
     grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n))
     _int8_weight_matmul_kernel[grid](
         x, qweight, scale, bias_arg, out, m, n, k,
         x.stride(0), x.stride(1), qweight.stride(0), qweight.stride(1), out.stride(0), out.stride(1),
         HAS_BIAS=bias is not None, IEEE_FP32=x.dtype == torch.float32,
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps,
+        enable_fp_fusion=True,  # FMA in the epilogue; stated, since Triton's default is changing
     )
     return out
 
