@@ -5,9 +5,12 @@ components, on CUDA. Without CUDA the torch providers run at a reduced size (B =
 ``--quick``: B = 64, S = 256) so the script stays a few seconds on a laptop CPU.
 
     python bench/bench_sampling.py [--quick] [--json] [--rows B] [--samples S]
+    python bench/bench_sampling.py --sweep-warps [--rows B] [--samples S ...]   # CUDA only
 
 Prints one line per provider: median time per batch, samples per second, and for fp16 the largest
-deviation of its aggregates from fp32 in units of the per-row sample std.
+deviation of its aggregates from fp32 in units of the per-row sample std. ``--sweep-warps`` times
+the fused fp32 kernel at every warp count for each S (default 128, 1024, 4096) and marks the one
+``_launch_settings`` picks, the measurement its register-based choice waits for.
 """
 
 from __future__ import annotations
@@ -88,17 +91,56 @@ def fp16_deviation(half: dict, full: dict) -> float:
     return max(float(((half[name].double() - full[name].double()).abs() / std).max()) for name in full)
 
 
+def sweep_warps(rows: int, sample_counts: list[int], components: int, repeats: int, as_json: bool,
+                device: torch.device) -> None:
+    """Time the fused fp32 kernel at each warp count (1 to 16 samples per thread) for each S."""
+    from totowalk.kernels.mixture_triton import _launch_settings, sample_and_reduce_triton
+    from totowalk.kernels.reduction_plan import build_reduction_plan
+    from totowalk.kernels.validation import check_mixture_inputs
+
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "Triton interpreter"
+    p = make_params(rows, components, device)
+    for samples in sample_counts:
+        params = check_mixture_inputs(*_positional(p, samples))
+        plan = build_reduction_plan(AGGREGATES, samples)
+        block, chosen = _launch_settings(samples)
+        for warps in (1, 2, 4, 8, 16, 32):
+            if not 1 <= block // (32 * warps) <= 16:
+                continue
+            times, _ = time_call(lambda w=warps: sample_and_reduce_triton(params, samples, 0, torch.float32, plan,
+                                                                          False, num_warps=w), device, repeats)
+            median = statistics.median(times)
+            mark = "  <- _launch_settings" if warps == chosen else ""
+            print(f"sweep S={samples:5d} warps={warps:2d} ({block // (32 * warps):2d} samples/thread) B={rows}: "
+                  f"{median * 1e3:9.3f} ms/batch {rows * samples / median / 1e9:8.2f} G samples/s [{card}]{mark}")
+            if as_json:
+                print(json.dumps({"kernel": "mixture_sample_reduce", "sweep": "num_warps", "S": samples, "B": rows,
+                                  "K": components, "num_warps": warps, "chosen": warps == chosen,
+                                  "ms_per_batch_p50": median * 1e3, "device": card}))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--json", action="store_true", help="also print one JSON row per provider")
     parser.add_argument("--rows", type=int, default=None, help="B (rows = requests x steps)")
-    parser.add_argument("--samples", type=int, default=None, help="S samples per row")
+    parser.add_argument("--samples", type=int, action="append", default=None,
+                        help="S samples per row (repeatable with --sweep-warps)")
+    parser.add_argument("--sweep-warps", action="store_true",
+                        help="CUDA only: time the fused kernel at each warp count instead of comparing providers")
     parser.add_argument("--components", type=int, default=24, help="K mixture components")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.sweep_warps:
+        if device.type != "cuda":
+            parser.error("--sweep-warps times the compiled Triton kernel and needs a CUDA device")
+        sweep_warps(args.rows or 4096, args.samples or [128, 1024, 4096], args.components, args.repeats or 10,
+                    args.json, device)
+        return
+    if args.samples and len(args.samples) > 1:
+        parser.error("give --samples once (several only with --sweep-warps)")
     if device.type == "cuda":
         rows, samples, repeats = (512, 1024, 3) if args.quick else (4096, 4096, 10)
         card = torch.cuda.get_device_name(device)
@@ -106,7 +148,7 @@ def main(argv=None) -> None:
         rows, samples, repeats = (64, 256, 2) if args.quick else (256, 1024, 3)
         card = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     rows = args.rows or rows
-    samples = args.samples or samples
+    samples = args.samples[0] if args.samples else samples
     repeats = args.repeats or repeats
     params = make_params(rows, args.components, device)
 

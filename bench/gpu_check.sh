@@ -92,6 +92,10 @@ for bench in bench/bench_sampling.py bench/bench_*.py; do
   seen[$bench]=1
   run_step "$bench" 90 "$LOGS/bench.log" $PY "$bench"
 done
+# Last, and only if time is left: the sampling kernel's warp counts (its launch settings come from
+# ptxas register reports, never timed before).
+run_step "bench_sampling.py --sweep-warps" 90 "$LOGS/bench.log" \
+  $PY bench/bench_sampling.py --sweep-warps --samples 1024 --samples 4096 --repeats 5
 note "## totowalk bench rows (paste into bench/RESULTS.md)"
 for suite in W1_graphs W1 W2 micro; do
   [[ -f "$LOGS/harness_$suite.md" ]] && tail -n +3 "$LOGS/harness_$suite.md" >>"$RESULTS"
@@ -101,7 +105,7 @@ note "## benchmark output (last 15 lines of each)"
 import re, sys
 sections, name = {}, None
 for line in open(sys.argv[1], errors="replace"):
-    header = re.match(r"===== (\S+) ", line)
+    header = re.match(r"===== (.+?) \(timeout", line)
     if header:
         name = header.group(1)
         sections[name] = []

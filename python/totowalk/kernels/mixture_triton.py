@@ -188,7 +188,7 @@ def plan_columns() -> dict[str, int]:
 
 
 def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int, dtype: torch.dtype,
-                             plan: ReductionPlan, return_samples: bool):
+                             plan: ReductionPlan, return_samples: bool, *, num_warps: int | None = None):
     """Launch the fused kernel over all N rows.
 
     Parameters
@@ -202,6 +202,9 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     plan : ReductionPlan
         Built for S.
     return_samples : bool
+    num_warps : int, optional
+        Overrides :func:`_launch_settings`' choice (``bench/bench_sampling.py --sweep-warps``).
+        The samples do not depend on it; reductions may differ in the last float bit.
 
     Returns
     -------
@@ -220,6 +223,7 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     if rows == 0:
         return stats, (samples if return_samples else None)
     block, warps = _launch_settings(num_samples)
+    warps = num_warps or warps
     _mixture_sample_reduce_kernel[(rows,)](
         cast["weights"], cast["df"], cast["loc"], cast["scale"], cast["affine_loc"], cast["affine_scale"],
         params.keys.contiguous(), table if n_stats else stats, stats, samples,
