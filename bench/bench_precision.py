@@ -12,7 +12,7 @@ every CPU path: fp32, bf16 and fp16 ``F.linear``, int8 dequantize + fp32 GEMM (w
 
 Usage::
 
-    python bench/bench_precision.py                         # base preset, fp32 bf16 fp16 int8 int8-int_mm
+    python bench/bench_precision.py                         # base preset, fp32 bf16 fp16 int8 (+ int8-int_mm on CPU)
     python bench/bench_precision.py --gemm --precisions fp32,bf16,int8
     python bench/bench_precision.py --preset toto-tiny --simulations 2 --repeats 1   # smoke
 """
@@ -127,8 +127,10 @@ def gemm_rows(repeats: int) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="toto-open-base-1.0")
-    parser.add_argument("--precisions", default="fp32,bf16,fp16,int8,int8-int_mm",
-                        help="comma-separated: fp32 bf16 fp16 int8 int8-int_mm int8-triton")
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated: fp32 bf16 fp16 int8 int8-int_mm int8-triton (default: fp32,bf16,"
+                             "fp16,int8, plus int8-int_mm on CPU: torch._int_mm on CUDA refuses the engine's "
+                             "<= 16-row calls)")
     parser.add_argument("--symbol", default="IBM")
     parser.add_argument("--rows", type=int, default=1460)
     parser.add_argument("--simulations", type=int, default=10)
@@ -141,7 +143,8 @@ def main(argv=None) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frame = datasets.load(args.symbol).iloc[: args.rows]
     contexts = classic_call_contexts(forecast_plan({args.symbol: frame}, args.simulations))  # the 280 classic calls
-    labels = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    precisions = args.precisions or ("fp32,bf16,fp16,int8,int8-int_mm" if device.type == "cpu" else "fp32,bf16,fp16,int8")
+    labels = [p.strip() for p in precisions.split(",") if p.strip()]
     if "fp32" not in labels:
         labels.insert(0, "fp32")  # the reference of the error columns
     load_start = os.getloadavg()[0]
