@@ -39,6 +39,9 @@ run_step() {
   return $rc
 }
 
+# CMake finds nvcc on PATH (or $CUDA_PATH/bin) only, not in /usr/local/cuda/bin by itself.
+command -v nvcc >/dev/null 2>&1 || { [[ -x /usr/local/cuda/bin/nvcc ]] && export PATH="$PATH:/usr/local/cuda/bin"; }
+
 : >"$RESULTS"
 note "# totowalk GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
 {
@@ -47,11 +50,21 @@ note "# totowalk GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
   nvcc --version | tail -1
 } 2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    /' >>"$RESULTS"
 
-# 1. Build: CUDA required (fail loudly rather than silently building the CPU-only module).
+# 1. Build: CUDA required (fail loudly rather than silently building the CPU-only module). This
+# script runs once per lent machine, so a failed build is reported and the Python CUDA paths
+# (graphs, Triton, benchmarks) still run: on the CPU-only extension, else from python/ with no _C.
 export TOTOWALK_CUDA=ON
-run_step "build+install (pip, CUDA)" 240 "$LOGS/setup.log" \
-  $PY -m pip install --no-build-isolation --no-deps --no-cache-dir . \
-  || { note "build failed: see setup.log"; tail -40 "$LOGS/setup.log"; exit 1; }
+if ! run_step "build+install (pip, CUDA)" 240 "$LOGS/setup.log" \
+  $PY -m pip install --no-build-isolation --no-deps --no-cache-dir .; then
+  note "**CUDA BUILD FAILED** (last lines of setup.log):"
+  tail -25 "$LOGS/setup.log" | sed 's/^/    /' | tee -a "$RESULTS"
+  export TOTOWALK_CUDA=OFF
+  if ! run_step "build+install (pip, CPU-only extension, fallback)" 120 "$LOGS/setup.log" \
+    $PY -m pip install --no-build-isolation --no-deps --no-cache-dir -C build-dir=build/gpu_check_fallback .; then
+    note "**fallback build failed too**: running the package from python/ without totowalk._C"
+    export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+fi
 $PY -c "import totowalk as tw, json; info = tw.build_info(); print(json.dumps({k: info[k] for k in ('native', 'cuda_compiled', 'cuda_available', 'cuda_devices', 'triton_version')}))" \
   2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    build_info: /' >>"$RESULTS"
 $PY -c "from totowalk.engine.staging import native_status; print(native_status())" \
@@ -60,7 +73,7 @@ $PY -c "from totowalk.engine.staging import native_status; print(native_status()
 # 2. Tests, against the installed build (python/ is not on sys.path, so the source tree is
 # never imported instead).
 run_step "pytest -m cuda" 150 "$LOGS/tests.log" $PY -m pytest tests -m cuda -q -rs -p no:cacheprovider
-GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null)
+GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py tests/test_precision_triton.py 2>/dev/null)
 if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS -q -rs -p no:cacheprovider
 fi
