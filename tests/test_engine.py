@@ -222,6 +222,29 @@ def test_out_of_memory_splits_and_keeps_every_request(model, engine, caplog):
         ForecastEngine(_OutOfMemoryAboveRows(model, 0), num_samples=8).forecast(contexts[:1])
 
 
+def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch):
+    # Order per batch k: queue compute k, then pack + copy k+1 (overlapping k on a GPU: on CUDA the
+    # compute stream waits on copy k+1 only after k), then collect k's results.
+    from totowalk.engine import forecast_engine
+
+    events = []
+    patches_each = -(-64 // model.config.patch_size)
+    engine = ForecastEngine(model, num_samples=8, seed=0, max_batch_tokens=4 * patches_each)
+    stage, run_one_pass = engine._stage, engine._run_one_pass
+    monkeypatch.setattr(engine, "_stage", lambda plan, batch: events.append(("stage", len(batch.members)))
+                        or stage(plan, batch))
+    monkeypatch.setattr(engine, "_run_one_pass", lambda batch, *a: events.append(("run", len(batch.members)))
+                        or run_one_pass(batch, *a))
+    store = forecast_engine._Collector.store
+    monkeypatch.setattr(forecast_engine._Collector, "store",
+                        lambda self, members, *out: events.append(("store", len(members))) or store(self, members, *out))
+    res = engine.forecast(_series([64] * 12, seed=5))  # 4 contexts per batch
+    batches = res.info["model_batches"]
+    assert batches == 3
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["stage"] + ["run", "stage", "store"] * (batches - 1) + ["run", "store"]
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_forecast_cli(tmp_path, capsys):
     import argparse

@@ -144,18 +144,26 @@ class ForecastEngine:
         settings = (horizon, samples_per_step, specs, return_samples)
         run = self._run_autoregressive if autoregressive else self._run_one_pass
         with torch.inference_mode():
-            staged_next = self._stage(plan, plan.batches[0]) if plan.batches else None
+            staged = self._stage(plan, plan.batches[0]) if plan.batches else None
             for index, model_batch in enumerate(plan.batches):
-                staged = staged_next
-                if index + 1 < len(plan.batches):
-                    # pack + queue the copy of batch k+1 before batch k computes (async on CUDA)
-                    staged_next = self._stage(plan, plan.batches[index + 1])
-                self._run_splitting_on_oom(run, plan, model_batch, staged, settings, collector, info)
+                # Queue batch k's compute, then pack batch k+1 on the host and queue its copy while
+                # k computes (on CUDA the compute stream waits on that copy only after k), then
+                # bring k's results back.
+                finished = self._run_splitting_on_oom(run, plan, model_batch, staged, settings, info)
+                staged = self._stage(plan, plan.batches[index + 1]) if index + 1 < len(plan.batches) else None
+                for members, outputs in finished:
+                    collector.store(members, *outputs)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
     # ------------------------------------------------------------------ internals
-    def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, collector, info) -> None:
-        """Run one model batch; on out-of-memory halve it and retry (recursively), never dropping a request."""
+    def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, info) -> list[tuple]:
+        """Queue one model batch; on out-of-memory halve it and retry (recursively), never dropping a request.
+
+        Returns
+        -------
+        list of (members, outputs)
+            One entry per batch that ran (more than one after a split), results still on the device.
+        """
         try:
             outputs = run(model_batch, staged or self._stage(plan, model_batch), plan, *settings)
         except torch.OutOfMemoryError as exc:
@@ -170,11 +178,10 @@ class ForecastEngine:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             staged = None  # release before retrying
-            for half in split_batch(model_batch):
-                self._run_splitting_on_oom(run, plan, half, None, settings, collector, info)
-            return
+            return [done for half in split_batch(model_batch)
+                    for done in self._run_splitting_on_oom(run, plan, half, None, settings, info)]
         info["model_batches"] += 1
-        collector.store(model_batch.members, *outputs)
+        return [(model_batch.members, outputs)]
 
     def _stage(self, plan, model_batch) -> tuple:
         """Pack a batch (padded to MIN_MODEL_ROWS rows) and start its copy to the device.
