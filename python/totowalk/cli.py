@@ -7,6 +7,8 @@ import importlib
 import json
 import sys
 
+from .devices import DeviceError
+
 # (subcommand, module defining register(subparsers) -> parser with set_defaults(func=...))
 COMMANDS = [
     ("info", "totowalk.cli"),
@@ -67,6 +69,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except DeviceError as err:  # a --device this machine cannot run: no traceback
+        print(f"totowalk {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

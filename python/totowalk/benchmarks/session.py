@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..devices import resolve_device
 from ..engine import ForecastEngine
 from ..model import TotoConfig, build_model
 from ..model.precision import apply_precision
@@ -53,7 +54,7 @@ class BenchSession:
 
     def __init__(self, options: BenchOptions, log=print):
         self.options = options
-        self.device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.machine = machine_description(self.device)
         self.commit = git_commit()
         self.date = today()

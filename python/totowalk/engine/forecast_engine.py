@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
 from .inputs import normalize_contexts
@@ -84,7 +85,8 @@ class ForecastEngine:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if max_batch_tokens < 1:
             raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
-        self.device = torch.device(device) if device is not None else _model_device(model)
+        device = resolve_device(device)
+        self.device = device if device is not None else _model_device(model)
         self.model = model.to(self.device) if device is not None else model
         self.model.eval()
         self.patch_size = int(model.config.patch_size)

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from . import keys
 from .config import PRESETS, TotoConfig
 from .precision import apply_precision
+from ..devices import resolve_device
 from .toto import TotoModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -63,6 +64,7 @@ def load_model(
     config : TotoConfig, optional
         Use this configuration instead of reading ``config.json``.
     """
+    device = resolve_device(device)
     weights_path, config_path = _resolve(spec)
     config_json = json.loads(config_path.read_text()) if config_path is not None and config_path.is_file() else None
     if config is None:

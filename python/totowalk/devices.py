@@ -1,0 +1,40 @@
+"""Turn a user's device argument into a ``torch.device`` that can run, or a clear error."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["DeviceError", "resolve_device"]
+
+
+class DeviceError(ValueError):
+    """A device that does not exist here (no CUDA build, no GPU, index out of range, bad name)."""
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device | None:
+    """``None`` stays ``None`` (the caller's default); anything else must be usable on this machine.
+
+    Raises
+    ------
+    DeviceError
+        Naming what was asked for, what this machine has, and the way out.
+    """
+    if device is None:
+        return None
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cuda":
+        if torch.version.cuda is None:
+            raise DeviceError(f"device {str(device)!r}: this torch ({torch.__version__}) is built without CUDA; "
+                              "install a CUDA build of torch or use device 'cpu'")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise DeviceError(f"device {str(device)!r}: torch {torch.__version__} sees no CUDA device "
+                              "(no GPU, driver or CUDA_VISIBLE_DEVICES); use device 'cpu'")
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceError(f"device {str(device)!r}: only {count} CUDA device(s) here (cuda:0..cuda:{count - 1})")
+    elif resolved.type not in ("cpu", "meta"):
+        raise DeviceError(f"device {str(device)!r}: totowalk runs on 'cpu' or 'cuda'")
+    return resolved
