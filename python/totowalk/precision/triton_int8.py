@@ -66,7 +66,7 @@ def _block_sizes(m: int, dtype: torch.dtype, interpreter: bool | None = None) ->
     if triton_interpreter_enabled() if interpreter is None else interpreter:
         return 16, 16, 16, 1  # the interpreter runs numpy per program: keep tiles minimal
     if dtype == torch.float32:
-        return (128, 64, 16, 8) if m >= 256 else (32, 64, 32, 4)
+        return (128, 64, 16, 8) if m >= 256 else (32, 64, 16, 4)
     if m >= 256:
         return 128, 128, 64, 8
     return 32, 64, 64, 4  # tl.dot needs every tile dim >= 16
