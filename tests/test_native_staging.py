@@ -72,3 +72,11 @@ def test_pinned_ring_refuses_clearly_without_a_gpu():
     else:
         with pytest.raises(RuntimeError, match="built without CUDA"):
             NATIVE.PinnedRing(1024, 2, 0, 0)
+
+
+def test_result_dtype_without_numpy_equivalent_is_a_clear_error():
+    from totowalk.engine.staging import _torch_to_numpy_dtype
+
+    assert _torch_to_numpy_dtype(torch.float16) == np.float16
+    with pytest.raises(TypeError, match="cast the result"):
+        _torch_to_numpy_dtype(torch.bfloat16)

@@ -297,7 +297,10 @@ class PendingResult:
 def _torch_to_numpy_dtype(dtype):
     import torch
 
-    return torch.empty((), dtype=dtype).numpy().dtype
+    try:
+        return torch.empty((), dtype=dtype).numpy().dtype
+    except TypeError:  # bfloat16 and other dtypes numpy lacks
+        raise TypeError(f"fetch_results: numpy has no {dtype}; cast the result (e.g. to float32) first") from None
 
 
 class StagingPipeline:
