@@ -9,8 +9,9 @@ components, on CUDA. Without CUDA the torch providers run at a reduced size (B =
 
 Prints one line per provider: median time per batch, samples per second, and for fp16 the largest
 deviation of its aggregates from fp32 in units of the per-row sample std. ``--sweep-warps`` times
-the fused fp32 kernel at every warp count for each S (default 128, 1024, 4096) and marks the one
-``_launch_settings`` picks, the measurement its register-based choice waits for.
+the fused fp32 kernel at every warp count for each S (default 128, 1024, 4096), and above 2048 at
+every chunk size, and marks the one ``_launch_settings`` picks, the measurement its register-based
+choice waits for.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def fp16_deviation(half: dict, full: dict) -> float:
 
 def sweep_warps(rows: int, sample_counts: list[int], components: int, repeats: int, as_json: bool,
                 device: torch.device) -> None:
-    """Time the fused fp32 kernel at each warp count (1 to 16 samples per thread) for each S."""
+    """Time the fused fp32 kernel at each warp count (1 to 16 samples per thread) for each S, and
+    for S > 2048 at each chunk size (samples a row draws per step)."""
     from totowalk.kernels.mixture_triton import _launch_settings, sample_and_reduce_triton
     from totowalk.kernels.reduction_plan import build_reduction_plan
     from totowalk.kernels.validation import check_mixture_inputs
@@ -103,19 +105,24 @@ def sweep_warps(rows: int, sample_counts: list[int], components: int, repeats: i
     for samples in sample_counts:
         params = check_mixture_inputs(*_positional(p, samples))
         plan = build_reduction_plan(AGGREGATES, samples)
-        block, chosen = _launch_settings(samples)
-        for warps in (1, 2, 4, 8, 16, 32):
-            if not 1 <= block // (32 * warps) <= 16:
-                continue
-            times, _ = time_call(lambda w=warps: sample_and_reduce_triton(params, samples, 0, torch.float32, plan,
-                                                                          False, num_warps=w), device, repeats)
+        block, chosen_warps, chosen_chunk = _launch_settings(samples)
+        configs = [(w, block) for w in (1, 2, 4, 8, 16, 32) if 1 <= block // (32 * w) <= 16]
+        if block > 2048:
+            configs += [(w, c) for w in (8, 16, 32) for c in (256, 512, 1024, 2048) if 1 <= c // (32 * w) <= 4]
+        if (chosen_warps, chosen_chunk) not in configs:  # e.g. fewer samples than threads
+            configs.insert(0, (chosen_warps, chosen_chunk))
+        for warps, chunk in configs:
+            times, _ = time_call(lambda w=warps, c=chunk: sample_and_reduce_triton(
+                params, samples, 0, torch.float32, plan, False, num_warps=w, chunk_samples=c), device, repeats)
             median = statistics.median(times)
-            mark = "  <- _launch_settings" if warps == chosen else ""
-            print(f"sweep S={samples:5d} warps={warps:2d} ({block // (32 * warps):2d} samples/thread) B={rows}: "
-                  f"{median * 1e3:9.3f} ms/batch {rows * samples / median / 1e9:8.2f} G samples/s [{card}]{mark}")
+            chosen = (warps, chunk) == (chosen_warps, chosen_chunk)
+            mark = "  <- _launch_settings" if chosen else ""
+            print(f"sweep S={samples:5d} warps={warps:2d} chunk={chunk:5d} ({chunk // (32 * warps):2d} samples/thread/step)"
+                  f" B={rows}: {median * 1e3:9.3f} ms/batch {rows * samples / median / 1e9:8.2f} G samples/s "
+                  f"[{card}]{mark}")
             if as_json:
-                print(json.dumps({"kernel": "mixture_sample_reduce", "sweep": "num_warps", "S": samples, "B": rows,
-                                  "K": components, "num_warps": warps, "chosen": warps == chosen,
+                print(json.dumps({"kernel": "mixture_sample_reduce", "sweep": "num_warps,chunk", "S": samples,
+                                  "B": rows, "K": components, "num_warps": warps, "chunk": chunk, "chosen": chosen,
                                   "ms_per_batch_p50": median * 1e3, "device": card}))
 
 

@@ -34,19 +34,13 @@ def sampler_reports() -> dict[tuple[str, str], dict]:
 
 
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
-@pytest.mark.parametrize("samples", [128, 2048])
-def test_sampler_compiles_without_spills(sampler_reports, arch, samples):
-    report = sampler_reports[(arch, f"S={samples} fp32")]
+@pytest.mark.parametrize("config", ["S=128 fp32", "S=2048 fp32", "S=4096 fp32 chunk=512"])
+def test_sampler_compiles_without_spills(sampler_reports, arch, config):
+    # S = 4096 once spilled ~3 KB per thread (fully unrolled Gamma loop, all samples at once);
+    # it now draws 512 samples per step.
+    report = sampler_reports[(arch, config)]
     assert report["registers"] > 0
     assert report["spill_store_bytes"] == 0 and report["spill_load_bytes"] == 0, report
-
-
-@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
-def test_sampler_at_4096_samples_spills_little(sampler_reports, arch):
-    # 4096 samples cannot fit the register cap at any warp count; the spill once was ~3 KB per
-    # thread (fully unrolled Gamma loop) and is ~200 B now.
-    report = sampler_reports[(arch, "S=4096 fp32")]
-    assert report["spill_store_bytes"] < 512, report
 
 
 def test_int8_matmul_compiles_without_spills_for_every_activation_dtype():

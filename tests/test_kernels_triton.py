@@ -166,6 +166,30 @@ def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
         assert torch.equal(stats_only[name], fused[name])
 
 
+@pytest.mark.parametrize("num_samples, chunk, dtype", [(128, 32, torch.float32), (40, 16, torch.float16)])
+def test_chunked_draws_equal_one_shot_draws(monkeypatch, num_samples, chunk, dtype):
+    # S = 4096 draws in chunks through a scratch buffer (launched 8192 rows at a time); smaller
+    # chunks, a 2-row launch limit and an S that leaves the last chunks partly or wholly masked
+    # force that path here. Samples and statistics must not change.
+    from totowalk.kernels import mixture_triton
+    from totowalk.kernels.reduction_plan import build_reduction_plan
+    from totowalk.kernels.validation import check_mixture_inputs
+
+    p = mixture(3, 24, seed=num_samples)
+    params = check_mixture_inputs(*args(p, num_samples))
+    plan = build_reduction_plan(NAMES, num_samples)
+    one_shot, samples = mixture_triton.sample_and_reduce_triton(params, num_samples, 7, dtype, plan, True)
+    for return_samples in (True, False):
+        monkeypatch.setattr(mixture_triton, "_SCRATCH_ROWS", 2)
+        chunked, chunked_samples = mixture_triton.sample_and_reduce_triton(
+            params, num_samples, 7, dtype, plan, return_samples, chunk_samples=chunk)
+        assert torch.equal(chunked, one_shot)
+        if return_samples:
+            assert torch.equal(chunked_samples, samples)
+        else:
+            assert chunked_samples is None
+
+
 def test_fp16_samples_and_aggregates_within_tolerance_of_fp32():
     p = mixture(3, 24, seed=9)
     full, full_samples = sample_and_reduce(*args(p, 256), NAMES[:7] + ["band"], return_samples=True, backend="triton")

@@ -67,34 +67,9 @@ def _plan_quantile(sorted_x, offs, plan_row, LO: tl.constexpr, HI: tl.constexpr,
 
 
 @triton.jit
-def _mixture_sample_reduce_kernel(
-    weights_ptr,       # [N, K] mixture weights (float32 or float16)
-    df_ptr,            # [N, K] degrees of freedom >= 2
-    loc_ptr,           # [N, K] component locations (normalised space)
-    scale_ptr,         # [N, K] component scales > 0
-    affine_loc_ptr,    # [N] scaler loc
-    affine_scale_ptr,  # [N] scaler scale
-    keys_ptr,          # [N] int64 stream keys
-    plan_ptr,          # [N_STATS, N_COLUMNS] float32 reduction plan
-    stats_ptr,         # [N, N_STATS] float32 output
-    samples_ptr,       # [N, S] samples output (written when STORE_SAMPLES)
-    seed,              # Philox key, in [0, 2**63)
-    num_samples,       # S (an int; Triton may specialise S == 1 to a constant)
-    sample_count,      # S as a float, for the means
-    extreme_limit,     # finfo(sample dtype).max / 2: |x| at or above it becomes 0
-    K: tl.constexpr,
-    BLOCK_S: tl.constexpr,
-    N_STATS: tl.constexpr,
-    N_COLUMNS: tl.constexpr,
-    GAMMA_BLOCKS: tl.constexpr,
-    STORE_SAMPLES: tl.constexpr,
-    W_MEAN: tl.constexpr, W_STD: tl.constexpr, W_RANGE: tl.constexpr, RANGE_LO: tl.constexpr,
-    RANGE_HI: tl.constexpr, W_Q1: tl.constexpr, Q1_LO: tl.constexpr, Q1_HI: tl.constexpr, Q1_T: tl.constexpr,
-    W_Q2: tl.constexpr, Q2_LO: tl.constexpr, Q2_HI: tl.constexpr, Q2_T: tl.constexpr, CLAMP: tl.constexpr,
-):
-    row = tl.program_id(0).to(tl.int64)
-    offs = tl.arange(0, BLOCK_S)
-    valid = offs < num_samples
+def _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr, affine_scale_ptr, keys_ptr,
+                  seed, extreme_limit, out_dtype: tl.constexpr, K: tl.constexpr, GAMMA_BLOCKS: tl.constexpr):
+    # Samples number ``offs`` of ``row``, in ``out_dtype``: the mixture draw of mixture_torch, step for step.
     params_row = row * K
 
     # Philox counter (sample index, block, key_lo, key_hi), key = seed (see stream.py).
@@ -112,8 +87,8 @@ def _mixture_sample_reduce_kernel(
         total = total + tl.load(weights_ptr + params_row + k).to(tl.float32)
     threshold = _uniform_open01(w0) * total
     done = offs < 0
-    component = tl.zeros((BLOCK_S,), tl.int32)
-    cumulative = tl.zeros((BLOCK_S,), tl.float32)  # a vector: scalar/vector bool ops trip the interpreter
+    component = tl.zeros_like(offs).to(tl.int32)
+    cumulative = tl.zeros_like(offs).to(tl.float32)  # a vector: scalar/vector bool ops trip the interpreter
     for k in tl.static_range(K):
         cumulative = cumulative + tl.load(weights_ptr + params_row + k).to(tl.float32)
         take = ((threshold < cumulative) | (cumulative >= total)) & (~done)
@@ -145,9 +120,58 @@ def _mixture_sample_reduce_kernel(
     # The reference forecaster's replace_extreme_values: NaN, inf or |x| >= max/2 -> 0.
     extreme = (data != data) | (tl.abs(data) >= extreme_limit)
     data = tl.where(extreme, 0.0, data)
-    stored = data.to(samples_ptr.dtype.element_ty)
-    if STORE_SAMPLES:
-        tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
+    return data.to(out_dtype)
+
+
+@triton.jit
+def _mixture_sample_reduce_kernel(
+    weights_ptr,       # [N, K] mixture weights (float32 or float16)
+    df_ptr,            # [N, K] degrees of freedom >= 2
+    loc_ptr,           # [N, K] component locations (normalised space)
+    scale_ptr,         # [N, K] component scales > 0
+    affine_loc_ptr,    # [N] scaler loc
+    affine_scale_ptr,  # [N] scaler scale
+    keys_ptr,          # [N] int64 stream keys
+    plan_ptr,          # [N_STATS, N_COLUMNS] float32 reduction plan
+    stats_ptr,         # [N, N_STATS] float32 output
+    samples_ptr,       # [N, S] samples: output when STORE_SAMPLES, also scratch when CHUNK_S < BLOCK_S
+    seed,              # Philox key, in [0, 2**63)
+    num_samples,       # S (an int; Triton may specialise S == 1 to a constant)
+    sample_count,      # S as a float, for the means
+    extreme_limit,     # finfo(sample dtype).max / 2: |x| at or above it becomes 0
+    K: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    CHUNK_S: tl.constexpr,  # samples drawn per step (BLOCK_S: all at once)
+    N_STATS: tl.constexpr,
+    N_COLUMNS: tl.constexpr,
+    GAMMA_BLOCKS: tl.constexpr,
+    STORE_SAMPLES: tl.constexpr,
+    W_MEAN: tl.constexpr, W_STD: tl.constexpr, W_RANGE: tl.constexpr, RANGE_LO: tl.constexpr,
+    RANGE_HI: tl.constexpr, W_Q1: tl.constexpr, Q1_LO: tl.constexpr, Q1_HI: tl.constexpr, Q1_T: tl.constexpr,
+    W_Q2: tl.constexpr, Q2_LO: tl.constexpr, Q2_HI: tl.constexpr, Q2_T: tl.constexpr, CLAMP: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    offs = tl.arange(0, BLOCK_S)
+    valid = offs < num_samples
+
+    if CHUNK_S < BLOCK_S:
+        # Draw the row in chunks through the samples buffer (a scratch row when the caller does not
+        # want them): a thread then holds few samples' Philox and Gamma state at a time, so large
+        # S does not spill registers; the sort below reads the whole row back.
+        for start in range(0, BLOCK_S, CHUNK_S):
+            chunk = start + tl.arange(0, CHUNK_S)
+            drawn = _draw_samples(chunk, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
+                                  affine_scale_ptr, keys_ptr, seed, extreme_limit, samples_ptr.dtype.element_ty,
+                                  K, GAMMA_BLOCKS)
+            tl.store(samples_ptr + row * num_samples + chunk, drawn, mask=chunk < num_samples)
+        tl.debug_barrier()  # every thread's chunk stores land before any thread reads the row
+        stored = tl.load(samples_ptr + row * num_samples + offs, mask=valid, other=0.0)
+    else:
+        stored = _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
+                               affine_scale_ptr, keys_ptr, seed, extreme_limit, samples_ptr.dtype.element_ty,
+                               K, GAMMA_BLOCKS)
+        if STORE_SAMPLES:
+            tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
 
     if N_STATS > 0:
         x = stored.to(tl.float32)  # reduce what was stored (fp16-rounded in fp16 mode)
@@ -170,16 +194,23 @@ def _mixture_sample_reduce_kernel(
             tl.store(stats_ptr + row * N_STATS + j, value)
 
 
-def _launch_settings(num_samples: int) -> tuple[int, int]:
-    """Power-of-two block covering S (>= 16 for the sort) and warps for <= 4 samples per thread up to S = 2048.
+_SCRATCH_ROWS = 8192  # rows per launch when chunked sampling needs a scratch buffer (128 MB at S = 4096 fp32)
 
-    From ptxas' reports (``python -m totowalk.kernels.offline_compile``, sm_90, Triton 3.9): a thread
-    needs ~48 registers for 1 sample, ~115 for 4 and ~210 for 8, so 4 per thread spills nothing
-    and leaves room for 4 resident programs of 4 warps per SM. S = 4096 cannot stay under the
-    register cap at any warp count (8 per thread at 16 warps spills ~200 bytes per thread).
+
+def _launch_settings(num_samples: int) -> tuple[int, int, int]:
+    """(block, warps, chunk): a power-of-two block covering S (>= 16 for the sort), warps for <= 4
+    samples per thread, and the samples a row draws per step.
+
+    From ptxas' reports (``python -m totowalk.kernels.offline_compile``, sm_80/sm_90, Triton 3.6
+    and 3.9): a thread needs ~48 registers to draw 1 sample, ~115 for 4 and ~210 for 8. Up to
+    S = 2048 a row draws all its samples at once, 4 per thread, without spills. S = 4096 would need
+    8 per thread at 16 warps (spilling ~200 bytes per thread); it draws 512 per step instead, one
+    per thread (1024 per step still spilled 20 bytes on sm_80 with Triton 3.9).
     """
     block = max(16, triton.next_power_of_2(num_samples))
-    return block, min(16, max(4, block // 128))
+    warps = min(16, max(4, block // 128))
+    chunk = block if block <= 2048 else 32 * warps
+    return block, warps, chunk
 
 
 def plan_columns() -> dict[str, int]:
@@ -188,7 +219,8 @@ def plan_columns() -> dict[str, int]:
 
 
 def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int, dtype: torch.dtype,
-                             plan: ReductionPlan, return_samples: bool, *, num_warps: int | None = None):
+                             plan: ReductionPlan, return_samples: bool, *, num_warps: int | None = None,
+                             chunk_samples: int | None = None):
     """Launch the fused kernel over all N rows.
 
     Parameters
@@ -205,6 +237,9 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     num_warps : int, optional
         Overrides :func:`_launch_settings`' choice (``bench/bench_sampling.py --sweep-warps``).
         The samples do not depend on it; reductions may differ in the last float bit.
+    chunk_samples : int, optional
+        Overrides the number of samples a row draws per step (a power of two; >= the block: all
+        at once). Neither samples nor statistics depend on it.
 
     Returns
     -------
@@ -219,20 +254,30 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     n_stats = len(plan.specs)
     table = plan.table.to(device=device, dtype=torch.float32).contiguous()
     stats = torch.empty((rows, n_stats), dtype=torch.float32, device=device)
+    block, warps, chunk = _launch_settings(num_samples)
+    warps = num_warps or warps
+    chunk = min(chunk_samples or chunk, block)
+    scratch = chunk < block and not return_samples
     samples = torch.empty((rows, num_samples) if return_samples else (1,), dtype=dtype, device=device)
     if rows == 0:
         return stats, (samples if return_samples else None)
-    block, warps = _launch_settings(num_samples)
-    warps = num_warps or warps
-    _mixture_sample_reduce_kernel[(rows,)](
-        cast["weights"], cast["df"], cast["loc"], cast["scale"], cast["affine_loc"], cast["affine_scale"],
-        params.keys.contiguous(), table if n_stats else stats, stats, samples,
-        int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
-        K=params.components, BLOCK_S=block, N_STATS=n_stats, N_COLUMNS=len(COLUMNS), GAMMA_BLOCKS=GAMMA_DRAWS,
-        STORE_SAMPLES=return_samples, num_warps=warps,
-        # No FMA contraction: keeps op-by-op float32 rounding, as in the torch reference (and
-        # states the choice instead of relying on Triton 3.9's changing default).
-        enable_fp_fusion=False,
-        **plan_columns(),
-    )
+    keys = params.keys.contiguous()
+    # A chunked launch without returned samples writes them to a scratch buffer: bounded by
+    # launching at most _SCRATCH_ROWS rows at a time.
+    step = _SCRATCH_ROWS if scratch else rows
+    buffer = torch.empty((min(step, rows), num_samples), dtype=dtype, device=device) if scratch else None
+    for first in range(0, rows, step):
+        part = slice(first, min(first + step, rows))
+        _mixture_sample_reduce_kernel[(part.stop - part.start,)](
+            cast["weights"][part], cast["df"][part], cast["loc"][part], cast["scale"][part],
+            cast["affine_loc"][part], cast["affine_scale"][part], keys[part],
+            table if n_stats else stats, stats[part], buffer if scratch else samples[part] if return_samples else samples,
+            int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
+            K=params.components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
+            GAMMA_BLOCKS=GAMMA_DRAWS, STORE_SAMPLES=return_samples, num_warps=warps,
+            # No FMA contraction: keeps op-by-op float32 rounding, as in the torch reference (and
+            # states the choice instead of relying on Triton 3.9's changing default).
+            enable_fp_fusion=False,
+            **plan_columns(),
+        )
     return stats, (samples if return_samples else None)
