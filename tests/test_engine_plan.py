@@ -30,6 +30,33 @@ def test_dedupe_maps_every_request_to_identical_content():
     assert len(set(plan.stream_keys[:, 0].tolist())) == 4
 
 
+@pytest.mark.parametrize("variates", [1, 3])
+def test_stream_keys_are_the_content_digest_and_thread_count_free(monkeypatch, variates):
+    # The random stream of a request is keyed by its content alone: digest[:8] (univariate) or
+    # BLAKE2b(digest, variate); hashing across threads (large inputs) must give the same keys.
+    import hashlib
+
+    from totowalk.engine import plan as plan_module
+    from totowalk.engine.inputs import content_digest
+
+    rng = np.random.default_rng(4)
+    contexts = [rng.normal(size=(variates, n)).astype(np.float32) for n in (5, 700, 700, 64, 3000)]
+    contexts[2] = contexts[1].copy()
+    batch = normalize_contexts(contexts)
+    serial = plan_forecast(batch, 64, 4096)
+    monkeypatch.setattr(plan_module, "_PARALLEL_HASH_BYTES", 0)
+    threaded = plan_forecast(batch, 64, 4096)
+    assert np.array_equal(serial.stream_keys, threaded.stream_keys) and np.array_equal(serial.inverse, threaded.inverse)
+    assert serial.stream_keys.shape == (4, variates) and serial.inverse.tolist() == [0, 1, 1, 2, 3]
+    for uid, series in enumerate(serial.unique_series):
+        digest = content_digest(series)
+        shape = np.asarray(series.shape, dtype=np.int64).tobytes()
+        assert digest == hashlib.blake2b(shape + series.tobytes(), digest_size=16).digest()
+        expected = ([digest[:8]] if variates == 1 else
+                    [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(variates)])
+        assert serial.stream_keys[uid].tolist() == np.frombuffer(b"".join(expected), dtype="<u8").tolist()
+
+
 def test_float64_contexts_equal_in_float32_are_deduplicated():
     x = np.linspace(1, 2, 100)
     plan = plan_forecast(normalize_contexts([x, x + 1e-12]), PATCH, 10_000)

@@ -45,7 +45,7 @@ def _as_numpy(item, index: int) -> np.ndarray:
         arr = np.asarray(item)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"context {index}: cannot convert {type(item).__name__} to an array ({exc})") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    if arr.dtype.kind not in "fiu":  # floats, signed and unsigned integers (not bool, complex, object)
         raise TypeError(f"context {index}: expected real numbers, got dtype {arr.dtype}")
     return arr
 
@@ -121,11 +121,22 @@ def normalize_contexts(contexts) -> ContextBatch:
             num_variates = arr.shape[0]
         elif arr.shape[0] != num_variates:
             raise ValueError(f"context {index}: has {arr.shape[0]} variates, context 0 has {num_variates}")
-        _check_finite(arr, index)
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and np.abs(arr).max() > np.finfo(np.float32).max:
-            raise ValueError(f"context {index}: values overflow float32 (max {np.finfo(np.float32).max:.3g})")
-        series.append(np.ascontiguousarray(arr, dtype=np.float32))
+        series.append(_as_float32(arr, index))
     return ContextBatch(series=series, multivariate=bool(multivariate), num_variates=num_variates or 1)
+
+
+def _as_float32(arr: np.ndarray, index: int) -> np.ndarray:
+    # Convert first, check once: a float32 result is finite exactly when the input was finite and
+    # within float32's range (one pass over the values; the slow diagnosis runs only on failure).
+    if arr.dtype == np.float32:
+        converted = np.ascontiguousarray(arr)
+    else:
+        with np.errstate(over="ignore"):
+            converted = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(converted).all():
+        _check_finite(arr, index)
+        raise ValueError(f"context {index}: values overflow float32 (max {np.finfo(np.float32).max:.3g})")
+    return converted
 
 
 def content_digest(series: np.ndarray) -> bytes:
@@ -133,7 +144,6 @@ def content_digest(series: np.ndarray) -> bytes:
 
     Used both to deduplicate requests and (its first 8 bytes) as the request's random-stream key.
     """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.asarray(series.shape, dtype=np.int64).tobytes())
-    h.update(series.tobytes())
+    h = hashlib.blake2b(np.asarray(series.shape, dtype=np.int64).tobytes(), digest_size=16)
+    h.update(series if series.flags.c_contiguous else series.tobytes())  # the buffer itself: no copy
     return h.digest()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,14 +69,31 @@ class ForecastPlan:
         return len(self.unique_series)
 
 
-def _variate_keys(digest: bytes, num_variates: int) -> np.ndarray:
-    """(V,) uint64 keys: the digest's first 8 bytes for V = 1, a per-variate re-hash otherwise."""
+_PARALLEL_HASH_BYTES = 8 << 20  # below this, threads cost more than they save
+
+
+def _digests(series: list) -> list:
+    """content_digest of every context; across threads for large inputs (hashlib releases the GIL
+    while hashing buffers over 2 KB, so W2's 24,576 contexts hash on all cores)."""
+    total = sum(s.nbytes for s in series)
+    workers = min(8, os.cpu_count() or 1)
+    if workers < 2 or total < _PARALLEL_HASH_BYTES:
+        return [content_digest(s) for s in series]
+    step = -(-len(series) // workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(lambda start: [content_digest(s) for s in series[start:start + step]],
+                         range(0, len(series), step))
+        return [digest for part in parts for digest in part]
+
+
+def _stream_keys(digests: list, num_variates: int) -> np.ndarray:
+    """(U, V) uint64 keys: the digest's first 8 bytes for V = 1, a per-variate re-hash otherwise."""
     if num_variates == 1:
-        return np.frombuffer(digest[:8], dtype="<u8").copy()
-    keys = [
-        hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(num_variates)
-    ]
-    return np.frombuffer(b"".join(keys), dtype="<u8").copy()
+        words = [digest[:8] for digest in digests]
+    else:
+        words = [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest()
+                 for digest in digests for v in range(num_variates)]
+    return np.frombuffer(b"".join(words), dtype="<u8").reshape(len(digests), num_variates).copy()
 
 
 def plan_forecast(
@@ -109,18 +128,18 @@ def plan_forecast(
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
     first_seen: dict = {}
-    unique_series, inverse, keys = [], np.empty(len(contexts), dtype=np.int64), []
-    for i, series in enumerate(contexts.series):
-        digest = content_digest(series)
+    unique_series, inverse, unique_digests = [], np.empty(len(contexts), dtype=np.int64), []
+    for i, (series, digest) in enumerate(zip(contexts.series, _digests(contexts.series))):
         uid = first_seen.get(digest)
         if uid is None:
             uid = first_seen[digest] = len(unique_series)
             unique_series.append(series)
-            keys.append(_variate_keys(digest, series.shape[0]))
+            unique_digests.append(digest)
         inverse[i] = uid
-    stream_keys = np.stack(keys) if keys else np.empty((0, contexts.num_variates), dtype=np.uint64)
+    stream_keys = _stream_keys(unique_digests, contexts.num_variates)
 
-    patches = np.array([num_patches(s.shape[-1], patch_size) for s in unique_series], dtype=np.int64)
+    lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
+    patches = -(-lengths // int(patch_size))
     batches = []
     for p in np.unique(patches):
         members = np.flatnonzero(patches == p)
