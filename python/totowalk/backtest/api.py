@@ -259,16 +259,24 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
         "context_end": context_ends,
     }
     if indexes is not None:
-        columns["target_date"] = [
-            indexes[sym][end + 1] if end + 1 < len(indexes[sym]) else None
-            for sym, end in zip(symbols.tolist(), context_ends.tolist())
-        ]
+        columns["target_date"] = _target_dates(symbols, context_ends, indexes)
     return pd.DataFrame({
         **columns,
         "prediction": stack(a.predictions),
         "band": stack(a.bands),
         "actual": stack(a.actuals),
     })
+
+
+def _target_dates(symbols: np.ndarray, context_ends: np.ndarray, indexes: dict) -> list:
+    """Index label of row ``context_end + 1`` of each row's symbol, None past the end of its data."""
+    dates = np.full(len(symbols), None, dtype=object)
+    for sym in pd.unique(symbols):
+        rows = np.flatnonzero(symbols == sym)
+        targets = context_ends[rows] + 1
+        inside = targets < len(indexes[sym])
+        dates[rows[inside]] = np.asarray(indexes[sym][targets[inside]].astype(object))
+    return dates.tolist()  # a list, so pandas infers the column type as it did label by label
 
 
 def _bar(enabled: bool, **kwargs):
