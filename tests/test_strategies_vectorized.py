@@ -228,6 +228,17 @@ def test_fused_always_on_legs_equal_the_kernel_bitwise():
     y, ha, la, hp, lp = (m[:, None, None, :] for m in strategies._adjusted_moves(inp))
     grid = maxdiff.ALWAYS_ON_GRID.astype(np.float32)
     highs, lows = hp + grid[None, :, None, None], lp + grid[None, None, :, None]
-    buy, sell = strategies._always_on_legs(y, ha, highs, la, lows)
+    buy, sell = (leg.numpy() for leg in strategies._always_on_legs(y, ha, highs, la, lows))
     np.testing.assert_array_equal(buy, maxdiff.limit_order_profit(y, ha, highs, la, lows, np.float32(1.0)))
     np.testing.assert_array_equal(sell, maxdiff.limit_order_profit(y, ha, highs, la, lows, np.float32(-1.0)))
+
+
+def test_torch_day_sums_equal_the_numpy_kernel_bitwise():
+    import torch
+    from totowalk.backtest import strategies
+
+    rng = np.random.default_rng(11)
+    # magnitudes spread over 8 decades so that a different summation order would round differently
+    values = (rng.normal(size=(5, 81, 81, 6)) * 10.0 ** rng.integers(-6, 2, size=(5, 81, 81, 6))).astype(np.float32)
+    np.testing.assert_array_equal(strategies._sum_days_f32_torch(torch.from_numpy(values)).numpy(),
+                                  maxdiff.sum_days_f32(values))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+import torch
 
 from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
@@ -308,17 +309,28 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
 
     Same float32 operations per element as the kernel (multiplying by a unit position and adding
     the other leg's zero are exact), but terms that depend only on the high offset (axis 1) or only
-    on the low offset (axis 2) are computed once on their smaller shapes.
+    on the low offset (axis 2) are computed once on their smaller shapes. Evaluated with torch on
+    the CPU: the same IEEE float32 results as numpy (a test compares them bit for bit), on all
+    cores (numpy runs element-wise work on one), the grid being the largest strategy cost.
     """
-    zero = np.float32(0.0)
-    h = np.clip(h_pred, zero, np.float32(10.0))  # (S, 81, 1, 6)
-    low = np.clip(l_pred, np.float32(-1.0), zero)  # (S, 1, 81, 6)
+    y, h_act, l_act = (torch.from_numpy(np.ascontiguousarray(a)) for a in (y, h_act, l_act))
+    h = torch.from_numpy(np.ascontiguousarray(h_pred)).clamp(0.0, 10.0)  # (S, 81, 1, 6)
+    low = torch.from_numpy(np.ascontiguousarray(l_pred)).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
+    zero = torch.zeros((), dtype=torch.float32)
     bought, sold = low > l_act, h < h_act
-    target_gap = np.abs(low - h)  # |l - h| == |h - l| exactly
-    fee = np.where(bought & sold, KERNEL_FEE, zero)
-    buy = np.where(bought, np.where(h <= h_act, target_gap, np.abs(low - y)), zero) - fee
-    sell = np.where(sold, np.where(low >= l_act, target_gap, -np.abs(h - y)), zero) - fee
+    target_gap = (low - h).abs()  # |l - h| == |h - l| exactly
+    fee = torch.where(bought & sold, torch.tensor(float(KERNEL_FEE), dtype=torch.float32), zero)
+    buy = torch.where(bought, torch.where(h <= h_act, target_gap, (low - y).abs()), zero) - fee
+    sell = torch.where(sold, torch.where(low >= l_act, target_gap, -(h - y).abs()), zero) - fee
     return buy, sell
+
+
+def _sum_days_f32_torch(values: torch.Tensor) -> torch.Tensor:
+    """:func:`sum_days_f32` on a float32 tensor: the same left-to-right additions, so the same sums."""
+    total = values[..., 0].clone()
+    for day in range(1, values.shape[-1]):
+        total = total + values[..., day]
+    return total
 
 
 def _always_on_search(moves, is_crypto: np.ndarray):
@@ -328,12 +340,14 @@ def _always_on_search(moves, is_crypto: np.ndarray):
     highs = h_pred + grid[None, :, None, None]  # (S, 81, 1, 6): x varies on axis 1
     lows = l_pred + grid[None, None, :, None]  # (S, 1, 81, 6): z varies on axis 2
     buy, sell = _always_on_legs(y, h_act, highs, l_act, lows)
-    sell = np.where(is_crypto[:, None, None, None], np.float32(0.0), sell)
-    totals = sum_days_f32(buy).astype(np.float64) + sum_days_f32(sell).astype(np.float64)
+    crypto = torch.from_numpy(np.ascontiguousarray(is_crypto, dtype=bool))[:, None, None, None]
+    sell = torch.where(crypto, torch.zeros((), dtype=torch.float32), sell)
+    totals = (_sum_days_f32_torch(buy).double() + _sum_days_f32_torch(sell).double()).numpy()
     flat = np.argmax(totals.reshape(totals.shape[0], -1), axis=1)  # x outer, z inner: legacy order
     ix, iz = np.divmod(flat, grid.size)
-    rows = np.arange(totals.shape[0])
-    return ix, iz, buy[rows, ix, iz], sell[rows, ix, iz]
+    rows = torch.arange(totals.shape[0])
+    pick_x, pick_z = torch.from_numpy(ix), torch.from_numpy(iz)
+    return ix, iz, buy[rows, pick_x, pick_z].numpy(), sell[rows, pick_x, pick_z].numpy()
 
 
 def _maxdiff_always_on(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
