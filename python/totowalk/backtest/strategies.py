@@ -25,7 +25,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
+from .maxdiff import (ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, float32_tensor, limit_order_profit,
+                      previous_bar_spreads, sum_days_f32)
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
 from .strategies_signals import CI_GUARD_FLOOR, MIXED_BOOK_FEE_FACTOR
 
@@ -313,13 +314,13 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
     the CPU: the same IEEE float32 results as numpy (a test compares them bit for bit), on all
     cores (numpy runs element-wise work on one), the grid being the largest strategy cost.
     """
-    y, h_act, l_act = (torch.from_numpy(np.ascontiguousarray(a)) for a in (y, h_act, l_act))
-    h = torch.from_numpy(np.ascontiguousarray(h_pred)).clamp(0.0, 10.0)  # (S, 81, 1, 6)
-    low = torch.from_numpy(np.ascontiguousarray(l_pred)).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
+    y, h_act, l_act = (float32_tensor(a) for a in (y, h_act, l_act))
+    h = float32_tensor(h_pred).clamp(0.0, 10.0)  # (S, 81, 1, 6)
+    low = float32_tensor(l_pred).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
     zero = torch.zeros((), dtype=torch.float32)
     bought, sold = low > l_act, h < h_act
     target_gap = (low - h).abs()  # |l - h| == |h - l| exactly
-    fee = torch.where(bought & sold, torch.tensor(float(KERNEL_FEE), dtype=torch.float32), zero)
+    fee = torch.where(bought & sold, float32_tensor(KERNEL_FEE), zero)
     buy = torch.where(bought, torch.where(h <= h_act, target_gap, (low - y).abs()), zero) - fee
     sell = torch.where(sold, torch.where(low >= l_act, target_gap, -(h - y).abs()), zero) - fee
     return buy, sell
