@@ -58,23 +58,27 @@ class ForecastPlan:
         self.series = list(series)
         self.keys = tuple(keys)
         symbols, key_idx, lengths, slots = [], [], [], []
-        index = {}
+        count = 0
         for s_i, s in enumerate(self.series):
-            lengths_k = s.layout.context_lengths  # (K, 7)
+            lengths_k = np.asarray(s.layout.context_lengths, dtype=np.int64)  # (K, 7)
             sym_slots = np.empty((lengths_k.shape[0], len(self.keys), STEPS), dtype=np.int64)
-            for k_i, _ in enumerate(self.keys):
-                for (sim, step), length in np.ndenumerate(lengths_k):
-                    ident = (s_i, k_i, int(length))
-                    if ident not in index:
-                        index[ident] = len(symbols)
-                        symbols.append(s_i)
-                        key_idx.append(k_i)
-                        lengths.append(int(length))
-                    sym_slots[sim, k_i, step] = index[ident]
+            # One request per distinct (series, key, length), numbered in order of first
+            # appearance over the (simulation, step) slots.
+            distinct, first, inverse = np.unique(lengths_k.reshape(-1), return_index=True, return_inverse=True)
+            by_appearance = np.argsort(first, kind="stable")
+            rank = np.empty_like(by_appearance)
+            rank[by_appearance] = np.arange(by_appearance.size)
+            for k_i in range(len(self.keys)):
+                sym_slots[:, k_i, :] = (count + rank[inverse]).reshape(lengths_k.shape)
+                symbols.append(np.full(distinct.size, s_i, dtype=np.int64))
+                key_idx.append(np.full(distinct.size, k_i, dtype=np.int64))
+                lengths.append(distinct[by_appearance])
+                count += distinct.size
             slots.append(sym_slots)
-        self.req_series = np.asarray(symbols, dtype=np.int64)
-        self.req_key = np.asarray(key_idx, dtype=np.int64)
-        self.req_length = np.asarray(lengths, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        self.req_series = np.concatenate(symbols) if symbols else empty
+        self.req_key = np.concatenate(key_idx) if key_idx else empty
+        self.req_length = np.concatenate(lengths) if lengths else empty
         self.slot_request = np.concatenate(slots, axis=0) if slots else np.empty((0, len(self.keys), STEPS), np.int64)
 
     def __len__(self) -> int:
