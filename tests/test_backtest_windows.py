@@ -65,6 +65,10 @@ def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
         assert (plan.req_series[req] == s_i).all()
         np.testing.assert_array_equal(plan.req_key[req], np.arange(4)[:, None].repeat(7, 1))
         np.testing.assert_array_equal(plan.req_length[req], np.broadcast_to(lengths, (4, 7)))
+    # requests are numbered in order of first appearance: series, then key, then (simulation, step)
+    appearance = plan.slot_request.reshape(2, k, 4, 7).transpose(0, 2, 1, 3).reshape(-1)
+    ids, first = np.unique(appearance, return_index=True)
+    assert np.array_equal(ids, np.arange(len(plan))) and (np.diff(first) > 0).all()
     # a context is pct_1 .. pct_len of its key, in float32
     i = int(plan.slot_request[3, 2, 5])
     s = series[plan.req_series[i]]
