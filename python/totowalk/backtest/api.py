@@ -268,15 +268,23 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
     })
 
 
-def _target_dates(symbols: np.ndarray, context_ends: np.ndarray, indexes: dict) -> list:
-    """Index label of row ``context_end + 1`` of each row's symbol, None past the end of its data."""
-    dates = np.full(len(symbols), None, dtype=object)
+def _target_dates(symbols: np.ndarray, context_ends: np.ndarray, indexes: dict):
+    """Index label of row ``context_end + 1`` of each row's symbol, None (NaT) past the end of its data.
+
+    Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
+    objects per row); other labels go through a list, so pandas infers the column type.
+    """
+    units = {index.dtype for index in indexes.values() if isinstance(index, pd.DatetimeIndex)}
+    datetime_only = len(units) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
+    dates = np.full(len(symbols), np.datetime64("NaT"), dtype=units.pop()) if datetime_only else \
+        np.full(len(symbols), None, dtype=object)
     for sym in pd.unique(symbols):
         rows = np.flatnonzero(symbols == sym)
         targets = context_ends[rows] + 1
         inside = targets < len(indexes[sym])
-        dates[rows[inside]] = np.asarray(indexes[sym][targets[inside]].astype(object))
-    return dates.tolist()  # a list, so pandas infers the column type as it did label by label
+        labels = indexes[sym][targets[inside]]
+        dates[rows[inside]] = labels.to_numpy() if datetime_only else np.asarray(labels.astype(object))
+    return dates if datetime_only else dates.tolist()
 
 
 def _bar(enabled: bool, **kwargs):
