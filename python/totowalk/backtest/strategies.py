@@ -318,11 +318,16 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
     h = float32_tensor(h_pred).clamp(0.0, 10.0)  # (S, 81, 1, 6)
     low = float32_tensor(l_pred).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
     zero = torch.zeros((), dtype=torch.float32)
-    bought, sold = low > l_act, h < h_act
-    target_gap = (low - h).abs()  # |l - h| == |h - l| exactly
-    fee = torch.where(bought & sold, float32_tensor(KERNEL_FEE), zero)
-    buy = torch.where(bought, torch.where(h <= h_act, target_gap, (low - y).abs()), zero) - fee
-    sell = torch.where(sold, torch.where(low >= l_act, target_gap, -(h - y).abs()), zero) - fee
+    bought, sold = low > l_act, h < h_act  # (S, 1, 81, 6), (S, 81, 1, 6)
+    target_gap = (low - h).abs()  # |l - h| == |h - l| exactly; the only full-grid input
+    # The kernel's fee (bought & sold) is subtracted from both legs. Where a leg is not taken it
+    # is 0 - 0 = 0 either way, and where it is taken "- fee" is "- FEE" if the other side also
+    # filled and "- 0" (exact) otherwise: so each leg subtracts the other side's fill fee, a
+    # per-offset term, and the full-grid passes drop from ten to eight.
+    fee = float32_tensor(KERNEL_FEE)
+    fee_if_sold, fee_if_bought = torch.where(sold, fee, zero), torch.where(bought, fee, zero)
+    buy = torch.where(bought, torch.where(h <= h_act, target_gap, (low - y).abs()) - fee_if_sold, zero)
+    sell = torch.where(sold, torch.where(low >= l_act, target_gap, -(h - y).abs()) - fee_if_bought, zero)
     return buy, sell
 
 
