@@ -114,6 +114,9 @@ done
 run_step "totowalk bench W2 --precision bf16" 150 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W2 --device cuda --repeats 1 --precision bf16 --official off \
   --markdown-out "$LOGS/harness_W2_bf16.md" --json-out "$LOGS/harness_W2_bf16.json"
+# Where W1's forecast spends its time on the card (operators, kernels, engine phases): what to
+# optimise next, whatever the rows above say.
+run_step "profile_forecast.py W1" 60 "$LOGS/bench.log" $PY bench/profile_forecast.py --workload W1 --rows 25
 declare -A seen=([bench/bench_pack.py]=1)
 for bench in bench/bench_sampling.py bench/bench_*.py; do
   [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
@@ -140,6 +143,7 @@ for line in open(sys.argv[1], errors="replace"):
     elif name:
         sections[name].append(line.rstrip())
 for name, lines in sections.items():
-    print(f"### {name}\n```\n" + "\n".join(lines[-15:]) + "\n```")
+    keep = 40 if name.startswith("profile_forecast") else 15  # the profile table is the point
+    print(f"### {name}\n```\n" + "\n".join(lines[-keep:]) + "\n```")
 PYEOF
 note "total: $(elapsed)s"

@@ -245,6 +245,16 @@ def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch)
     assert kinds == ["stage"] + ["run", "stage", "store"] * (batches - 1) + ["run", "store"]
 
 
+def test_profiler_sees_the_engine_phases(engine):
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        engine.forecast(_series([80, 200], seed=8), aggregate=("mean",))
+    names = {event.key for event in prof.key_averages()}
+    phases = {f"totowalk.{phase}" for phase in ("normalize", "plan", "stage", "forward", "sample", "collect")}
+    assert phases <= names, phases - names
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_forecast_cli(tmp_path, capsys):
     import argparse

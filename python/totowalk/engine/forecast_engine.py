@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from ..devices import resolve_device
 from .cuda_graphs import ForwardGraphs
@@ -133,13 +134,15 @@ class ForecastEngine:
         if samples_per_step < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         specs = parse_engine_aggregates(aggregate)
-        batch = normalize_contexts(contexts)
+        with record_function("totowalk.normalize"):
+            batch = normalize_contexts(contexts)
         autoregressive = horizon > self.patch_size
         extra_patches = -(-horizon // self.patch_size) - 1
-        plan = plan_forecast(
-            batch, self.patch_size, self.max_batch_tokens,
-            rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
-        )
+        with record_function("totowalk.plan"):
+            plan = plan_forecast(
+                batch, self.patch_size, self.max_batch_tokens,
+                rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
+            )
         collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
                                return_samples, min(horizon, self.patch_size))
         info = {"model_batches": 0, "oom_splits": 0}
@@ -153,8 +156,9 @@ class ForecastEngine:
                 # bring k's results back.
                 finished = self._run_splitting_on_oom(run, plan, model_batch, staged, settings, info)
                 staged = self._stage(plan, plan.batches[index + 1]) if index + 1 < len(plan.batches) else None
-                for members, outputs in finished:
-                    collector.store(members, *outputs)
+                with record_function("totowalk.collect"):
+                    for members, outputs in finished:
+                        collector.store(members, *outputs)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
     # ------------------------------------------------------------------ internals
@@ -193,13 +197,14 @@ class ForecastEngine:
         values, mask : torch.Tensor
             (b', V, P) on the engine's device; on CUDA the current stream already waits on the copy.
         """
-        series = [plan.unique_series[i] for i in model_batch.members]
-        series += [series[-1]] * (MIN_MODEL_ROWS - len(series))
-        padded_length = model_batch.num_patches * self.patch_size
-        sources, requests = staging_requests(series, padded_length)
-        staged = self._staging_pipeline(len(requests) * padded_length).submit(sources, requests, padded_length)
-        shape = (len(series), series[0].shape[0], padded_length)
-        return staged.values.view(shape), staged.mask.view(shape)
+        with record_function("totowalk.stage"):
+            series = [plan.unique_series[i] for i in model_batch.members]
+            series += [series[-1]] * (MIN_MODEL_ROWS - len(series))
+            padded_length = model_batch.num_patches * self.patch_size
+            sources, requests = staging_requests(series, padded_length)
+            staged = self._staging_pipeline(len(requests) * padded_length).submit(sources, requests, padded_length)
+            shape = (len(series), series[0].shape[0], padded_length)
+            return staged.values.view(shape), staged.mask.view(shape)
 
     def _staging_pipeline(self, cells: int):
         """The (cached) staging pipeline, re-created when a batch of ``cells`` values outgrows its slabs."""
@@ -212,12 +217,14 @@ class ForecastEngine:
     def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
         values, mask = staged
         forward = self._graphs if self._graphs is not None else self._eager_forward
-        params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
-        content_keys = plan.stream_keys[model_batch.members].reshape(-1)
-        keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
-        stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
-                                         return_samples=return_samples, backend=self.sampling_backend,
-                                         dtype=self.sampling_dtype)
+        with record_function("totowalk.forward"):
+            params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
+        with record_function("totowalk.sample"):
+            content_keys = plan.stream_keys[model_batch.members].reshape(-1)
+            keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
+            stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
+                                             return_samples=return_samples, backend=self.sampling_backend,
+                                             dtype=self.sampling_dtype)
         return stats, samples, params
 
     def _eager_forward(self, values, mask, horizon):
