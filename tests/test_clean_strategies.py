@@ -225,3 +225,23 @@ def test_walk_forward_offsets_equal_a_plain_loop():
             got_ao = (out["maxdiffalwayson_high_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_high_multiplier"][row],
                       out["maxdiffalwayson_low_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_low_multiplier"][row])
             assert got_ao == pytest.approx(ao, abs=1e-15), (row, day)
+
+
+def test_kernel_on_a_grid_equals_the_numpy_formula_bitwise():
+    # clean_limit_order_profit runs on torch CPU; its float64 values must be numpy's, bit for bit.
+    rng = np.random.default_rng(21)
+    y, ha, la, hp, lp = (rng.normal(scale=0.02, size=(7, 1, 1, 6)) for _ in range(5))
+    grid = np.linspace(-0.03, 0.03, 81)
+    highs, lows = hp + grid[None, :, None, None], lp + grid[None, None, :, None]
+    # the second case rounds targets and moves to 0.001, so exact ties exercise <= and >=
+    cases = [(highs, lows, ha, la), tuple(np.round(a, 3) for a in (highs, lows, ha, la))]
+    for q in (1.0, -1.0, rng.normal(size=(7, 1, 1, 1))):
+        for h, low, h_act, l_act in cases:
+            cost = rng.uniform(0, 1e-3, size=(7, 1, 1, 1))
+            h_c, l_c = np.clip(h, 0.0, 10.0), np.clip(low, -1.0, 0.0)
+            long_leg = np.where(l_c > l_act, np.where(h_c <= h_act, h_c - l_c, y - l_c) - 2 * cost, 0.0) * np.maximum(q, 0.0)
+            short_leg = np.where(h_c < h_act, np.where(l_c >= l_act, h_c - l_c, h_c - y) - 2 * cost, 0.0) * np.maximum(-q, 0.0)
+            got = clean_limit_order_profit(y, h_act, h, l_act, low, q, cost)
+            assert got.dtype == np.float64 and got.shape == (7, 81, 81, 6)
+            np.testing.assert_array_equal(got, long_leg + short_leg)
+    assert (cases[1][0] == cases[1][2]).any() and (cases[1][1] == cases[1][3]).any()  # ties occurred

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .metrics import Evaluation, evaluate_summed
+from .torch_cpu import cpu_tensor
 
 __all__ = [
     "KERNEL_FEE",
@@ -38,14 +39,6 @@ MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)  # 0 is not a grid point
 ALWAYS_ON_GRID = np.linspace(-0.03, 0.03, 81)  # contains 0 exactly
 
 _F0, _F1 = np.float32(0.0), np.float32(1.0)
-
-
-def float32_tensor(values) -> torch.Tensor:
-    """A float32 CPU tensor sharing memory with ``values`` where it can (scalars stay 0-d)."""
-    array = np.asarray(values, dtype=np.float32)
-    if any(stride < 0 for stride in array.strides):  # torch takes no negative strides
-        array = array.copy()
-    return torch.from_numpy(array)
 
 
 def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, position) -> np.ndarray:
@@ -71,7 +64,7 @@ def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, pos
     # torch on the CPU: the same IEEE float32 element-wise results as numpy, on all cores (the
     # MaxDiff grids are a large part of a many-simulation backtest).
     y, h_act, l_act, h_pred, l_pred, q = (
-        float32_tensor(a) for a in (close_move, high_move, low_move, high_pred, low_pred, position))
+        cpu_tensor(a) for a in (close_move, high_move, low_move, high_pred, low_pred, position))
     zero = torch.zeros((), dtype=torch.float32)
     h_pred = h_pred.clamp(0.0, 10.0)
     l_pred = l_pred.clamp(-1.0, 0.0)
@@ -86,7 +79,7 @@ def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, pos
     # Short leg: sold at the high target, covered at the low target if reached, else a loss |h - y|.
     short_leg = torch.where(l_pred >= l_act, (h_pred - l_pred).abs(), -(h_pred - y).abs()) * q_short
     short_leg = torch.where(sold, short_leg, zero)
-    fee = torch.where(bought & sold, q.abs() * float32_tensor(KERNEL_FEE), zero)
+    fee = torch.where(bought & sold, q.abs() * cpu_tensor(KERNEL_FEE), zero)
     return (long_leg + short_leg - fee).numpy()
 
 

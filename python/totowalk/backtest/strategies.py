@@ -25,10 +25,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from .maxdiff import (ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, float32_tensor, limit_order_profit,
-                      previous_bar_spreads, sum_days_f32)
+from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
 from .strategies_signals import CI_GUARD_FLOOR, MIXED_BOOK_FEE_FACTOR
+from .torch_cpu import cpu_tensor
 
 __all__ = ["LegacyStrategyInputs", "evaluate_legacy_strategies", "SIGNAL_STRATEGY_PREFIXES", "ALWAYS_ON_CHUNK"]
 
@@ -314,9 +314,9 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
     the CPU: the same IEEE float32 results as numpy (a test compares them bit for bit), on all
     cores (numpy runs element-wise work on one), the grid being the largest strategy cost.
     """
-    y, h_act, l_act = (float32_tensor(a) for a in (y, h_act, l_act))
-    h = float32_tensor(h_pred).clamp(0.0, 10.0)  # (S, 81, 1, 6)
-    low = float32_tensor(l_pred).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
+    y, h_act, l_act = (cpu_tensor(a) for a in (y, h_act, l_act))
+    h = cpu_tensor(h_pred).clamp(0.0, 10.0)  # (S, 81, 1, 6)
+    low = cpu_tensor(l_pred).clamp(-1.0, 0.0)  # (S, 1, 81, 6)
     zero = torch.zeros((), dtype=torch.float32)
     bought, sold = low > l_act, h < h_act  # (S, 1, 81, 6), (S, 81, 1, 6)
     target_gap = (low - h).abs()  # |l - h| == |h - l| exactly; the only full-grid input
@@ -324,7 +324,7 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
     # is 0 - 0 = 0 either way, and where it is taken "- fee" is "- FEE" if the other side also
     # filled and "- 0" (exact) otherwise: so each leg subtracts the other side's fill fee, a
     # per-offset term, and the full-grid passes drop from ten to eight.
-    fee = float32_tensor(KERNEL_FEE)
+    fee = cpu_tensor(KERNEL_FEE)
     fee_if_sold, fee_if_bought = torch.where(sold, fee, zero), torch.where(bought, fee, zero)
     buy = torch.where(bought, torch.where(h <= h_act, target_gap, (low - y).abs()) - fee_if_sold, zero)
     sell = torch.where(sold, torch.where(low >= l_act, target_gap, -(h - y).abs()) - fee_if_bought, zero)
