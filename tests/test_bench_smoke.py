@@ -56,6 +56,23 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
         forecast["baseline_s"] + rows["W1-small strategies"]["baseline_s"])
 
 
+def test_rows_are_saved_as_they_are_made(monkeypatch, tmp_path):
+    # A run stopped part-way (a time limit, Ctrl-C) keeps the rows it finished.
+    from totowalk.benchmarks import walkforward
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(walkforward, "_backtest_rows", interrupted)
+    code = main(["bench", "W1-small", "--device", "cpu", "--official", "off", "--repeats", "1",
+                 "--reference-calls", "1", "--markdown-out", str(tmp_path / "rows.md"),
+                 "--json-out", str(tmp_path / "rows.json")])
+    assert code == 130
+    table = (tmp_path / "rows.md").read_text().splitlines()
+    assert len(table) == 3 and table[2].startswith("| W1-small forecast | ")
+    assert [r["workload"] for r in json.loads((tmp_path / "rows.json").read_text())["rows"]] == ["W1-small forecast"]
+
+
 def test_unknown_workload_is_refused_by_name(capsys):
     assert main(["bench", "W3", "--official", "off"]) == 2
     assert "W3" in capsys.readouterr().err

@@ -70,11 +70,17 @@ def _run(args) -> int:
     names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
             "date": session.date, "gemm_ceilings": session.ceilings, "workloads": names}
+    made = []
+
+    def save(row) -> None:  # each row as soon as it exists: a run stopped by a time limit keeps them
+        made.append(row)
+        _write_outputs(args, made, meta)
+
+    session.on_row = save
     rows = []
     for name in names:
         rows.extend(run_benchmarks([name], session))
-        # rewritten after each workload, so a run stopped by a time limit keeps what it finished
-        _write_outputs(args, rows, meta)
+    _write_outputs(args, rows, meta)  # the finished run, in the workloads' own row order
     print(to_json(rows, meta) if args.json else markdown_table(rows))
     return 0
 

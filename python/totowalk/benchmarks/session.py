@@ -63,6 +63,7 @@ class BenchSession:
         self._ceiling: dict | None = None
         self.ceilings: list = []  # every measurement of this run, in order
         self.load_at_start = _load_average()
+        self.on_row = None  # called with every row as it is made (the CLI saves rows as they come)
 
     @property
     def ceiling(self) -> dict:
@@ -105,12 +106,15 @@ class BenchSession:
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
         graphs = "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
         notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, self.load_note()) if x)
-        return BenchRow(workload=workload, machine=self.machine, device=self.device.type,
-                        precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
-                        engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
-                        baseline=baseline, baseline_s=baseline_s, notes=notes,
-                        gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
-                        **fields)
+        row = BenchRow(workload=workload, machine=self.machine, device=self.device.type,
+                       precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
+                       engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
+                       baseline=baseline, baseline_s=baseline_s, notes=notes,
+                       gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
+                       **fields)
+        if self.on_row is not None:
+            self.on_row(row)
+        return row
 
 
 def _activation_dtype(precision: str, device: torch.device) -> torch.dtype:
