@@ -94,8 +94,8 @@ if [[ -f bench/bench_pack.py ]]; then
   run_step "bench_pack.py" 90 "$LOGS/bench.log" $PY bench/bench_pack.py --json "$LOGS/bench_pack.json"
 fi
 # Harness (totowalk bench): W1, the whole W2, then the microbenchmarks, each in its own process
-# and timeout. Rows ready for bench/RESULTS.md go to $LOGS/harness_<suite>.md (rewritten after each
-# workload, appended to results.md below), JSON next to them. No toto-ts venv exists on the GPU
+# and timeout. Rows ready for bench/RESULTS.md go to $LOGS/harness_<suite>.md (rewritten as each row
+# is made, appended to results.md below), JSON next to them. No toto-ts venv exists on the GPU
 # machine, so the official baseline is skipped there (the log says so).
 # W1 once more with the forward replayed as CUDA graphs (the <= 20 ms forecasting target).
 run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
