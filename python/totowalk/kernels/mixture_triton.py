@@ -3,6 +3,9 @@
 One program per row (request and step) draws all S samples of that row into registers (S padded to
 a power of two, padding masked), writes them only when asked, sorts them on chip with ``tl.sort``
 and evaluates every row of the :class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats).
+Above 2,048 samples a row is drawn in chunks written to the samples buffer (a scratch buffer
+when the caller does not keep them) and read back for the sort, so no thread holds more than one
+sample's Philox and Gamma state at a time (see :func:`_launch_settings`).
 The math and the random stream are those of :mod:`.mixture_torch`, step for step, so the two
 backends agree up to float rounding of the transcendental functions (and, through those, on the
 rare accept/reject decision that lies within rounding of its boundary).
