@@ -111,6 +111,20 @@ def test_int_mm_path_is_within_the_activation_rounding_bound():
     assert float((y - ref).norm() / ref.norm()) < 2e-2
 
 
+@pytest.mark.parametrize("rows", [1, 5, 16, 17, 40])
+def test_int_mm_pads_short_inputs_exactly(rows):
+    # torch._int_mm on CUDA refuses <= 16 rows; padded with zero rows the product is unchanged.
+    from totowalk.precision.cpu_int8 import int_mm
+
+    g = torch.Generator().manual_seed(rows)
+    qx = torch.randint(-127, 128, (rows, 64), generator=g, dtype=torch.int8)
+    qw = torch.randint(-127, 128, (24, 64), generator=g, dtype=torch.int8)
+    exact = qx.to(torch.int64) @ qw.t().to(torch.int64)
+    padded = int_mm(qx, qw.t(), min_rows=17)
+    assert padded.shape == (rows, 24) and padded.dtype == torch.int32
+    assert torch.equal(padded.to(torch.int64), exact)
+
+
 def test_row_slicer_dequantizes_only_the_requested_rows():
     w, _, _ = _layer()
     lin = torch.nn.Linear(w.shape[1], w.shape[0])

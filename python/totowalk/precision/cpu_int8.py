@@ -1,4 +1,4 @@
-"""CPU int8 GEMM with dynamically quantized activations (``Int8Kernel.INT_MM``).
+"""int8 GEMM with dynamically quantized activations (``Int8Kernel.INT_MM``; faster than fp32 on CPU).
 
 ``y = (q_x q_w^T) * s_x[:, None] * s_w[None, :] + b`` where each activation row is quantized
 symmetric per row (``s_x = max|x_m| / 127``) at call time and ``q_x q_w^T`` is an exact int32
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["int_mm_linear", "quantize_rows"]
+__all__ = ["int_mm", "int_mm_linear", "quantize_rows"]
 
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,11 +20,26 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(x / scale).to(torch.int8), scale
 
 
+_CUDA_INT_MM_MIN_ROWS = 17  # torch._int_mm on CUDA refuses 16 rows or fewer
+
+
+def int_mm(qx: torch.Tensor, qweight_t: torch.Tensor, min_rows: int | None = None) -> torch.Tensor:
+    """``torch._int_mm`` for any number of rows: fewer than ``min_rows`` (17 on CUDA) are padded
+    with zero rows, whose products are dropped. Rows are independent, so the result is exact."""
+    rows = qx.shape[0]
+    min_rows = (_CUDA_INT_MM_MIN_ROWS if qx.is_cuda else 1) if min_rows is None else min_rows
+    if rows >= min_rows:
+        return torch._int_mm(qx, qweight_t)
+    padded = torch.zeros((min_rows, qx.shape[1]), dtype=qx.dtype, device=qx.device)
+    padded[:rows] = qx
+    return torch._int_mm(padded, qweight_t)[:rows]
+
+
 def int_mm_linear(x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor,
                   bias: torch.Tensor | None) -> torch.Tensor:
     """x (M, K) float, qweight (N, K) int8, weight_scale (N,) -> (M, N) in x's dtype."""
     qx, row_scale = quantize_rows(x)
-    acc = torch._int_mm(qx, qweight.t())  # (M, N) int32, exact
+    acc = int_mm(qx, qweight.t())  # (M, N) int32, exact
     out = acc.to(torch.float32) * (row_scale * weight_scale.to(torch.float32))
     if bias is not None:
         out += bias.to(torch.float32)

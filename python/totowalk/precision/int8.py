@@ -59,9 +59,10 @@ class Int8Kernel(str, enum.Enum):
     """Weight-only on any device: dequantize the weight to the activation dtype, then a float GEMM.
     Numerically the reference; on CPU not faster than fp32 (it adds the dequantization)."""
     INT_MM = "int_mm"
-    """CPU: activations also quantized per row (dynamic, symmetric int8), ``torch._int_mm`` with
-    int32 accumulation, rescaled by both scales. Faster than fp32 on AVX512-VNNI CPUs, but it is
-    not weight-only: the quality gate must be run for it separately."""
+    """Activations also quantized per row (dynamic, symmetric int8), ``torch._int_mm`` with int32
+    accumulation, rescaled by both scales. Faster than fp32 on AVX512-VNNI CPUs, but it is not
+    weight-only: the quality gate must be run for it separately. On CUDA (untimed), calls of 16
+    rows or fewer are padded with zero rows, which ``torch._int_mm`` requires there."""
 
 
 @functools.cache
