@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # GPU check for totowalk, in one go, within ~8 minutes on a lent H100/H200 (no network):
-#   1. build and install the extension with CUDA (pip, no build isolation, no deps),
-#   2. run the GPU tests (pytest -m cuda) and the engine/kernel tests,
-#   3. run each GPU benchmark in bench/ that exists, each under its own timeout.
+#   1. build and install the extension with CUDA (pip, no build isolation, no deps; a failed CUDA
+#      build falls back to the CPU-only extension, then to python/ without _C),
+#   2. run the GPU tests (pytest -m cuda), the engine/kernel/model tests and the int8 Triton tests,
+#   3. benchmarks, most important first, each under its own timeout, none started once the budget
+#      (GPU_CHECK_BUDGET_S, 470 s) is spent: bench_pack, totowalk bench W1 --cuda-graphs, W1, W2,
+#      micro, W2 in bf16, a profile of W1, the other bench/bench_*.py scripts, the sampler's
+#      warp/chunk sweep.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
 # bench/RESULTS.md) and logs.tar.gz (setup.log, tests.log, bench.log, harness.log, bench_pack.json,
 # harness_*.md/json); the device tool brings back at most 8 files, so the details travel as one.
