@@ -56,7 +56,7 @@ class Attention(nn.Module):
         """(N, L, d) -> q, k, v each (N, H, L, h)."""
         n, length, _ = x.shape
         qkv = self.wQKV(x).view(n, length, 3, self.head_dim, self.num_heads)
-        q, k, v = qkv.permute(2, 0, 4, 1, 3).unbind(0)
+        q, k, v = qkv.permute(2, 0, 4, 1, 3).contiguous().unbind(0)
         return q, k, v
 
     def out(self, attended: torch.Tensor) -> torch.Tensor:
