@@ -116,3 +116,29 @@ def test_forecast_target_dates_name_the_row_whose_return_is_forecast(profile):
         rows = known[known["key"] == key]
         realised = frame[key].pct_change().loc[rows["target_date"]].to_numpy()
         np.testing.assert_allclose(rows["actual"].to_numpy(), realised, rtol=1e-6)
+
+
+def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
+    import types
+
+    import torch
+    from totowalk.backtest import api
+
+    def cheap(contexts):
+        return np.array([c[-1] for c in contexts], dtype=np.float32)
+
+    assert api.default_max_batch(api.as_forecaster(forecaster=cheap)) == api.DEFAULT_MAX_BATCH
+    on = lambda device: types.SimpleNamespace(engine=types.SimpleNamespace(device=torch.device(device)))  # noqa: E731
+    assert api.default_max_batch(on("cpu")) == api.DEFAULT_MAX_BATCH
+    assert api.default_max_batch(on("cuda")) == api.DEFAULT_MAX_BATCH_CUDA
+    # the chunking a run uses: the default, or what the caller asked for
+    seen = []
+    real = api.compute_forecasts
+    monkeypatch.setattr(api, "compute_forecasts", lambda plan, fc, max_batch, **kw: seen.append(max_batch)
+                        or real(plan, fc, max_batch=max_batch, **kw))
+    from totowalk import datasets
+
+    frame = datasets.load("IBM").iloc[:300]
+    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap)
+    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap, max_batch=7)
+    assert seen == [api.DEFAULT_MAX_BATCH, 7]

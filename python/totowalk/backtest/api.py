@@ -68,7 +68,7 @@ def backtest(
     fee=None,
     spread=None,
     aggregate: str = DEFAULT_AGGREGATE,
-    max_batch: int = 1024,
+    max_batch: int | None = None,
     out_dir=None,
     resume: bool = False,
     progress: bool = False,
@@ -93,7 +93,9 @@ def backtest(
     spread : bid/ask ratio; default 1.0 (no spread cost, stated in the report); also
         ``"legacy-fallback"`` (1.05) or ``"legacy-module-default"``
     aggregate : sample aggregation spec of the point forecast (legacy default trimmed_mean_10)
-    max_batch : most contexts per forecaster call (results do not depend on it)
+    max_batch : most contexts per forecaster call (results do not depend on it; it bounds the
+        work an interruption loses and paces the progress bar). Default: 1,024, or 8,192 for an
+        engine on CUDA, where 1,024 contexts are a fraction of a second of work
     out_dir, resume : persist forecasts and rows incrementally in ``out_dir``; ``resume=True``
         continues a run stored there (same settings and data, else an error)
     progress : show tqdm progress bars
@@ -131,7 +133,7 @@ def backtest(
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
 
-    point, band = _forecast(plan, fc, max_batch, store, progress)
+    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
     arrays = build_arrays(plan, point, band)
     rows = _evaluate(arrays, settings, store, progress)
     module = _PROFILE_MODULES[profile]
@@ -177,6 +179,15 @@ def collect_frames(prices, symbol, symbols) -> dict:
     if not frames:
         raise ValueError("no symbols to backtest")
     return {s: validate_price_frame(f, s) for s, f in frames.items()}
+
+
+DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_CUDA = 1024, 8192
+
+
+def default_max_batch(fc) -> int:
+    """Contexts per forecaster call when the caller sets none: larger for an engine on CUDA."""
+    device = getattr(getattr(fc, "engine", None), "device", None)
+    return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
 
 
 def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):

@@ -37,7 +37,9 @@ def register(subparsers):
     p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
     p.add_argument("--spread", help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=1024, help="most contexts per engine call; completed calls are saved for --resume (default 1024)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="most contexts per engine call; completed calls are saved for --resume "
+                        "(default 1024, 8192 on CUDA)")
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
