@@ -285,10 +285,10 @@ def _target_dates(symbols: np.ndarray, context_ends: np.ndarray, indexes: dict):
     Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
     objects per row); other labels go through a list, so pandas infers the column type.
     """
-    units = {index.dtype for index in indexes.values() if isinstance(index, pd.DatetimeIndex)}
-    datetime_only = len(units) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
-    dates = np.full(len(symbols), np.datetime64("NaT"), dtype=units.pop()) if datetime_only else \
-        np.full(len(symbols), None, dtype=object)
+    dtypes = {index.dtype for index in indexes.values()}
+    datetime_only = len(dtypes) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
+    dates = np.full(len(symbols), np.datetime64("NaT") if datetime_only else None,
+                    dtype=dtypes.pop() if datetime_only else object)
     for sym in pd.unique(symbols):
         rows = np.flatnonzero(symbols == sym)
         targets = context_ends[rows] + 1

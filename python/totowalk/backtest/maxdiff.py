@@ -83,13 +83,16 @@ def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, pos
     return (long_leg + short_leg - fee).numpy()
 
 
-def sum_days_f32(values: np.ndarray) -> np.ndarray:
+def sum_days_f32(values):
     """Float32 sum over the last axis, accumulated left to right (the order of a 6-element sum).
 
-    A fixed order makes the batched and the single-simulation searches see identical sums.
+    A fixed order makes the batched and the single-simulation searches see identical sums. A
+    float32 torch tensor is summed as a tensor (the same additions, so the same bits).
     """
-    values = np.asarray(values, dtype=np.float32)
-    total = np.zeros(values.shape[:-1], dtype=np.float32)
+    if not isinstance(values, torch.Tensor):
+        values = np.asarray(values, dtype=np.float32)
+    zeros_like = torch.zeros_like if isinstance(values, torch.Tensor) else np.zeros_like
+    total = zeros_like(values[..., 0])
     for day in range(values.shape[-1]):
         total = total + values[..., day]
     return total

@@ -331,14 +331,6 @@ def _always_on_legs(y, h_act, h_pred, l_act, l_pred):
     return buy, sell
 
 
-def _sum_days_f32_torch(values: torch.Tensor) -> torch.Tensor:
-    """:func:`sum_days_f32` on a float32 tensor: the same left-to-right additions, so the same sums."""
-    total = values[..., 0].clone()
-    for day in range(1, values.shape[-1]):
-        total = total + values[..., day]
-    return total
-
-
 def _always_on_search(moves, is_crypto: np.ndarray):
     """Best (x, z) grid indices and the chosen long / short legs, (S,), (S,), (S, 6), (S, 6)."""
     y, h_act, l_act, h_pred, l_pred = (m[:, None, None, :] for m in moves)
@@ -346,9 +338,8 @@ def _always_on_search(moves, is_crypto: np.ndarray):
     highs = h_pred + grid[None, :, None, None]  # (S, 81, 1, 6): x varies on axis 1
     lows = l_pred + grid[None, None, :, None]  # (S, 1, 81, 6): z varies on axis 2
     buy, sell = _always_on_legs(y, h_act, highs, l_act, lows)
-    crypto = torch.from_numpy(np.ascontiguousarray(is_crypto, dtype=bool))[:, None, None, None]
-    sell = torch.where(crypto, torch.zeros((), dtype=torch.float32), sell)
-    totals = (_sum_days_f32_torch(buy).double() + _sum_days_f32_torch(sell).double()).numpy()
+    sell = torch.where(cpu_tensor(is_crypto, bool)[:, None, None, None], torch.zeros((), dtype=torch.float32), sell)
+    totals = (sum_days_f32(buy).double() + sum_days_f32(sell).double()).numpy()
     flat = np.argmax(totals.reshape(totals.shape[0], -1), axis=1)  # x outer, z inner: legacy order
     ix, iz = np.divmod(flat, grid.size)
     rows = torch.arange(totals.shape[0])

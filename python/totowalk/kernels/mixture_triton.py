@@ -271,10 +271,11 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     buffer = torch.empty((min(step, rows), num_samples), dtype=dtype, device=device) if scratch else None
     for first in range(0, rows, step):
         part = slice(first, min(first + step, rows))
+        samples_arg = buffer if scratch else samples[part] if return_samples else samples  # (1,) dummy
         _mixture_sample_reduce_kernel[(part.stop - part.start,)](
             cast["weights"][part], cast["df"][part], cast["loc"][part], cast["scale"][part],
             cast["affine_loc"][part], cast["affine_scale"][part], keys[part],
-            table if n_stats else stats, stats[part], buffer if scratch else samples[part] if return_samples else samples,
+            table if n_stats else stats, stats[part], samples_arg,
             int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
             K=params.components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
             GAMMA_BLOCKS=GAMMA_DRAWS, STORE_SAMPLES=return_samples, num_warps=warps,

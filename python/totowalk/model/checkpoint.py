@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..devices import resolve_device
 from . import keys
 from .config import PRESETS, TotoConfig
 from .precision import apply_precision
-from ..devices import resolve_device
 from .toto import TotoModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

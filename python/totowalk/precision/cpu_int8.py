@@ -30,9 +30,7 @@ def int_mm(qx: torch.Tensor, qweight_t: torch.Tensor, min_rows: int | None = Non
     min_rows = (_CUDA_INT_MM_MIN_ROWS if qx.is_cuda else 1) if min_rows is None else min_rows
     if rows >= min_rows:
         return torch._int_mm(qx, qweight_t)
-    padded = torch.zeros((min_rows, qx.shape[1]), dtype=qx.dtype, device=qx.device)
-    padded[:rows] = qx
-    return torch._int_mm(padded, qweight_t)[:rows]
+    return torch._int_mm(torch.nn.functional.pad(qx, (0, 0, 0, min_rows - rows)), qweight_t)[:rows]
 
 
 def int_mm_linear(x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor,
