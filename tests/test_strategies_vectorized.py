@@ -235,7 +235,6 @@ def test_fused_always_on_legs_equal_the_kernel_bitwise():
 
 def test_torch_day_sums_equal_the_numpy_kernel_bitwise():
     import torch
-    from totowalk.backtest import strategies
 
     rng = np.random.default_rng(11)
     # magnitudes spread over 8 decades so that a different summation order would round differently
