@@ -2,11 +2,14 @@
 # GPU check for totowalk, in one go, within ~8 minutes on a lent H100/H200 (no network):
 #   1. build and install the extension with CUDA (pip, no build isolation, no deps; a failed CUDA
 #      build falls back to the CPU-only extension, then to python/ without _C),
-#   2. run the GPU tests (pytest -m cuda), the engine/kernel/model tests and the int8 Triton tests,
-#   3. benchmarks, most important first, each under its own timeout, none started once the budget
-#      (GPU_CHECK_BUDGET_S, 470 s) is spent: bench_pack, totowalk bench W1 --cuda-graphs, W1, W2,
-#      micro, W2 in bf16, a profile of W1, the other bench/bench_*.py scripts, the sampler's
-#      warp/chunk sweep.
+#   2. run the CUDA-marked tests (pytest -m cuda),
+#   3. the headline benchmarks: bench_pack, totowalk bench W1 --cuda-graphs, W1, W2, micro,
+#   4. the engine/kernel/model tests (8 processes where pytest-xdist is there) and the int8 Triton
+#      tests, after the rows they would otherwise delay,
+#   5. W2 in bf16, a profile of W1, the other bench/bench_*.py scripts, the sampler's warp/chunk
+#      sweep.
+#   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
+#   470 s) is spent.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
 # bench/RESULTS.md) and logs.tar.gz (setup.log, tests.log, bench.log, harness.log, bench_pack.json,
 # harness_*.md/json); the device tool brings back at most 8 files, so the details travel as one.
@@ -79,23 +82,14 @@ $PY -c "from totowalk.engine.staging import native_status; print(native_status()
 # FutureWarnings (errors under pyproject's filterwarnings) only warn here: this machine's pandas and
 # numpy are newer than CI's, and a deprecation must not hide a GPU result.
 PYTEST_OPTS=(-q -rs -p no:cacheprovider -W default::FutureWarning)
-run_step "pytest -m cuda" 150 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
-# The offline (no-GPU) kernel compile check is CI's job; it would only spend GPU time here.
-GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null | grep -v offline_compile)
-if [[ -n "$GPU_TESTS" ]]; then
-  run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}"
-fi
-# The Triton int8 matmul (fp32/fp16/bf16 activations) has never run compiled: its own step, so a
-# slow compile cannot cost the summary of the tests above.
-if [[ -f tests/test_precision_triton.py ]]; then
-  run_step "int8 Triton matmul tests" 60 "$LOGS/tests.log" \
-    $PY -m pytest tests/test_precision_triton.py "${PYTEST_OPTS[@]}"
-fi
-grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
-
-# 3. Benchmarks: bench_pack first (copy/compute overlap of the pinned path), then the others.
+# Where pytest-xdist is there, the larger test files run in 8 processes: Triton compiles, not the
+# GPU, are their cost.
+PARALLEL=()
+$PY -c 'import xdist' 2>/dev/null && PARALLEL=(-n 8)
+run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
+# 3. Headline benchmarks: bench_pack first (copy/compute overlap of the pinned path), then the others.
 if [[ -f bench/bench_pack.py ]]; then
-  run_step "bench_pack.py" 90 "$LOGS/bench.log" $PY bench/bench_pack.py --json "$LOGS/bench_pack.json"
+  run_step "bench_pack.py" 60 "$LOGS/bench.log" $PY bench/bench_pack.py --json "$LOGS/bench_pack.json"
 fi
 # Harness (totowalk bench): W1, the whole W2, then the microbenchmarks, each in its own process
 # and timeout. Rows ready for bench/RESULTS.md go to $LOGS/harness_<suite>.md (rewritten as each row
@@ -113,7 +107,22 @@ for suite in W1 W2 micro; do
     "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats "$repeats" \
     --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
 done
-# W2 in bf16: fp32 W2 is ~109 TFLOP of non-tensor-core GEMMs (~2 s at 50 TFLOP/s), so this row
+# 4. The rest of the GPU-relevant tests, after the headline rows (they are the run's purpose; a slow
+# compile here must not cost them).
+# The offline (no-GPU) kernel compile check is CI's job; it would only spend GPU time here.
+GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null | grep -v offline_compile)
+if [[ -n "$GPU_TESTS" ]]; then
+  run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
+fi
+# The Triton int8 matmul (fp32/fp16/bf16 activations) has never run compiled: its own step, so a
+# slow compile cannot cost the summary of the tests above.
+if [[ -f tests/test_precision_triton.py ]]; then
+  run_step "int8 Triton matmul tests" 60 "$LOGS/tests.log" \
+    $PY -m pytest tests/test_precision_triton.py "${PYTEST_OPTS[@]}"
+fi
+
+grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
+# 5. W2 in bf16: fp32 W2 is ~109 TFLOP of non-tensor-core GEMMs (~2 s at 50 TFLOP/s), so this row
 # says what the <= 2 s target costs in precision (bf16's forecast error is in the quality rows).
 run_step "totowalk bench W2 --precision bf16" 150 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W2 --device cuda --repeats 1 --precision bf16 --official off \
