@@ -4,11 +4,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "message.h"
 #include "pack.h"
 #include "staging.h"
 
@@ -35,23 +35,19 @@ std::string describe_dtype(const py::array& a) { return py::str(a.dtype()).cast<
 
 SourceView view_source(const py::handle& obj, size_t index, std::vector<py::array>& keep_alive) {
   if (!py::isinstance<py::array>(obj)) {
-    std::ostringstream msg;
-    msg << "source " << index << " is a " << py::str(obj.get_type().attr("__name__")).cast<std::string>()
-        << ", expected a 1-D numpy array";
-    throw py::type_error(msg.str());
+    throw py::type_error(totowalk::message(
+        "source ", index, " is a ", py::str(obj.get_type().attr("__name__")).cast<std::string>(),
+        ", expected a 1-D numpy array"));
   }
   auto arr = py::reinterpret_borrow<py::array>(obj);
   if (arr.ndim() != 1) {
-    std::ostringstream msg;
-    msg << "source " << index << " has " << arr.ndim() << " dimensions, expected 1";
-    throw py::value_error(msg.str());
+    throw py::value_error(
+        totowalk::message("source ", index, " has ", arr.ndim(), " dimensions, expected 1"));
   }
   const py::dtype dt = arr.dtype();
   if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || dt.byteorder() == '>') {
-    std::ostringstream msg;
-    msg << "source " << index << " has dtype " << describe_dtype(arr)
-        << ", expected native float32 or float64";
-    throw py::type_error(msg.str());
+    throw py::type_error(totowalk::message("source ", index, " has dtype ", describe_dtype(arr),
+                                           ", expected native float32 or float64"));
   }
   keep_alive.push_back(arr);
   return SourceView{static_cast<const char*>(arr.data()), static_cast<int64_t>(arr.shape(0)),
@@ -71,11 +67,10 @@ BatchArgs parse_batch(const py::sequence& sources, const py::array& requests) {
                   requests.dtype().byteorder() != '>' &&
                   (requests.flags() & py::array::c_style);
   if (!ok) {
-    std::ostringstream msg;
-    msg << "requests must be a C-contiguous int64 array of shape (R, 4) with columns "
-           "(series, start, end, padded_length); got dtype "
-        << describe_dtype(requests) << " with " << requests.ndim() << " dimensions";
-    throw py::value_error(msg.str());
+    throw py::value_error(totowalk::message(
+        "requests must be a C-contiguous int64 array of shape (R, 4) with columns "
+        "(series, start, end, padded_length); got dtype ",
+        describe_dtype(requests), " with ", requests.ndim(), " dimensions"));
   }
   args.keep_alive.push_back(requests);
   args.requests = static_cast<const PackRequest*>(requests.data());
@@ -90,12 +85,12 @@ void check_output(const py::array& arr, const char* name, char kind, ssize_t ite
                   arr.dtype().kind() == kind && arr.dtype().itemsize() == itemsize &&
                   (arr.flags() & py::array::c_style) && arr.writeable();
   if (!ok) {
-    std::ostringstream msg;
-    msg << name << " must be a writable C-contiguous " << dtype_name << " array of shape ("
-        << rows << ", " << width << "); got " << describe_dtype(arr) << " with shape (";
-    for (py::ssize_t d = 0; d < arr.ndim(); ++d) msg << (d ? ", " : "") << arr.shape(d);
-    msg << ")" << (arr.writeable() ? "" : ", read-only");
-    throw py::value_error(msg.str());
+    std::string msg = totowalk::message(name, " must be a writable C-contiguous ", dtype_name,
+                                        " array of shape (", rows, ", ", width, "); got ",
+                                        describe_dtype(arr), " with shape (");
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) msg += totowalk::message(d ? ", " : "", arr.shape(d));
+    msg += arr.writeable() ? ")" : "), read-only";
+    throw py::value_error(msg);
   }
 }
 

@@ -1,9 +1,10 @@
 // Left-zero-padded batch packing (see pack.h).
 #include "pack.h"
 
+#include "message.h"
+
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -16,9 +17,7 @@ constexpr int64_t kMinBytesPerThread = 256 * 1024;
 constexpr int kMaxDefaultThreads = 8;
 
 [[noreturn]] void fail_request(int64_t index, const std::string& what) {
-  std::ostringstream msg;
-  msg << "request " << index << ": " << what;
-  throw std::invalid_argument(msg.str());
+  throw std::invalid_argument(message("request ", index, ": ", what));
 }
 
 // Copies n values of type T from a possibly strided, possibly unaligned source into dst,
@@ -80,31 +79,26 @@ void validate_requests(const std::vector<SourceView>& sources, const PackRequest
   const int64_t num_sources = static_cast<int64_t>(sources.size());
   for (int64_t i = 0; i < num_requests; ++i) {
     const PackRequest& req = requests[i];
-    std::ostringstream what;
     if (req.series < 0 || req.series >= num_sources) {
-      what << "series " << req.series << " is out of range (have " << num_sources
-           << " sources)";
-      fail_request(i, what.str());
+      fail_request(i, message("series ", req.series, " is out of range (have ", num_sources,
+                              " sources)"));
     }
     const int64_t length = sources[static_cast<size_t>(req.series)].length;
     if (req.end < 0 || req.end > length) {
-      what << "end " << req.end << " is out of range for series " << req.series
-           << " of length " << length;
-      fail_request(i, what.str());
+      fail_request(i, message("end ", req.end, " is out of range for series ", req.series,
+                              " of length ", length));
     }
     if (req.start < 0 || req.start > req.end) {
-      what << "start " << req.start << " must be in [0, end=" << req.end << "]";
-      fail_request(i, what.str());
+      fail_request(i, message("start ", req.start, " must be in [0, end=", req.end, "]"));
     }
     const int64_t n = req.end - req.start;
     if (req.padded_length < n) {
-      what << "padded_length " << req.padded_length << " is shorter than its window of " << n
-           << " values";
-      fail_request(i, what.str());
+      fail_request(i, message("padded_length ", req.padded_length,
+                              " is shorter than its window of ", n, " values"));
     }
     if (req.padded_length > width) {
-      what << "padded_length " << req.padded_length << " exceeds the batch width " << width;
-      fail_request(i, what.str());
+      fail_request(i, message("padded_length ", req.padded_length, " exceeds the batch width ",
+                              width));
     }
   }
 }

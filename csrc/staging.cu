@@ -3,9 +3,9 @@
 
 #include <cstring>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "staging.h"
 
 namespace totowalk {
@@ -21,10 +21,8 @@ int64_t align_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 void check_cuda(cudaError_t err, const char* call) {
   if (err == cudaSuccess) return;
   cudaGetLastError();  // clear a non-sticky error so the next call is not blamed for it
-  std::ostringstream msg;
-  msg << "totowalk staging: CUDA call " << call << " failed: " << cudaGetErrorName(err) << " ("
-      << cudaGetErrorString(err) << ")";
-  throw std::runtime_error(msg.str());
+  throw std::runtime_error(message("totowalk staging: CUDA call ", call, " failed: ",
+                                   cudaGetErrorName(err), " (", cudaGetErrorString(err), ")"));
 }
 #define TW_CUDA_CHECK(call) check_cuda((call), #call)
 
@@ -128,10 +126,9 @@ struct PinnedRing::Impl {
       ++s.generation;
       return slot;
     }
-    std::ostringstream msg;
-    msg << "all " << n << " pinned result slabs hold results not yet collected; call wait() "
-        << "on earlier results or raise num_slabs";
-    throw std::runtime_error(msg.str());
+    throw std::runtime_error(message("all ", n,
+                                     " pinned result slabs hold results not yet collected; call "
+                                     "wait() on earlier results or raise num_slabs"));
   }
 
   // After a failed call that may have queued a copy touching the slab: make sure the slab is
@@ -149,10 +146,8 @@ struct PinnedRing::Impl {
 
   Slab& slab_at(int slot, const char* what) {
     if (slot < 0 || slot >= static_cast<int>(slabs.size())) {
-      std::ostringstream msg;
-      msg << what << ": slot " << slot << " is out of range (ring has " << slabs.size()
-          << " slabs)";
-      throw std::invalid_argument(msg.str());
+      throw std::invalid_argument(message(what, ": slot ", slot, " is out of range (ring has ",
+                                          slabs.size(), " slabs)"));
     }
     return slabs[static_cast<size_t>(slot)];
   }
@@ -171,10 +166,9 @@ PinnedRing::PinnedRing(int64_t slab_bytes, int num_slabs, int device, uintptr_t 
   }
   const int count = cuda_device_count();
   if (device < 0 || device >= count) {
-    std::ostringstream msg;
-    msg << "PinnedRing: device " << device << " is out of range (" << count
-        << " CUDA devices; " << cuda_unavailable_reason() << ")";
-    throw std::invalid_argument(msg.str());
+    throw std::invalid_argument(message("PinnedRing: device ", device, " is out of range (",
+                                        count, " CUDA devices; ", cuda_unavailable_reason(),
+                                        ")"));
   }
   Impl& r = *impl_;
   r.slab_bytes = slab_bytes;
@@ -211,11 +205,10 @@ int PinnedRing::stage_pack(const std::vector<SourceView>& sources, const PackReq
   const int64_t values_bytes = cells * static_cast<int64_t>(sizeof(float));
   const int64_t mask_offset = align_up(values_bytes, kSlabAlign);
   if (too_big || mask_offset + cells > r.slab_bytes) {
-    std::ostringstream msg;
-    msg << "stage_pack: a batch of " << num_requests << " x " << width << " needs "
-        << "more pinned staging than a slab holds (" << r.slab_bytes
-        << " bytes); raise slab_bytes or split the batch";
-    throw std::invalid_argument(msg.str());
+    throw std::invalid_argument(message("stage_pack: a batch of ", num_requests, " x ", width,
+                                        " needs more pinned staging than a slab holds (",
+                                        r.slab_bytes,
+                                        " bytes); raise slab_bytes or split the batch"));
   }
   validate_requests(sources, requests, num_requests, width);
   if (cells > 0 && (dev_values == 0 || dev_mask == 0)) {
@@ -252,10 +245,9 @@ std::pair<int, int64_t> PinnedRing::fetch(uintptr_t dev_src, int64_t nbytes,
   Impl& r = *impl_;
   std::lock_guard<std::mutex> lock(r.mutex);
   if (nbytes < 0 || nbytes > r.slab_bytes) {
-    std::ostringstream msg;
-    msg << "fetch: a result of " << nbytes << " bytes does not fit a pinned result slab of "
-        << r.slab_bytes << " bytes; raise result_slab_bytes";
-    throw std::invalid_argument(msg.str());
+    throw std::invalid_argument(message("fetch: a result of ", nbytes,
+                                        " bytes does not fit a pinned result slab of ",
+                                        r.slab_bytes, " bytes; raise result_slab_bytes"));
   }
   if (nbytes > 0 && dev_src == 0) throw std::invalid_argument("fetch: dev_src is a null pointer");
   DeviceGuard guard(r.device);
@@ -301,16 +293,13 @@ void PinnedRing::collect(int slot, int64_t generation, void* host_dst, int64_t n
   std::lock_guard<std::mutex> lock(r.mutex);
   Slab& s = r.slab_at(slot, "collect");
   if (s.state != SlabState::kHeld || s.generation != generation) {
-    std::ostringstream msg;
-    msg << "collect: the result fetched into slab " << slot << " (generation " << generation
-        << ") was already collected or released";
-    throw std::runtime_error(msg.str());
+    throw std::runtime_error(message("collect: the result fetched into slab ", slot,
+                                     " (generation ", generation,
+                                     ") was already collected or released"));
   }
   if (nbytes != s.held_bytes) {
-    std::ostringstream msg;
-    msg << "collect: out holds " << nbytes << " bytes but the fetched result has "
-        << s.held_bytes;
-    throw std::invalid_argument(msg.str());
+    throw std::invalid_argument(message("collect: out holds ", nbytes,
+                                        " bytes but the fetched result has ", s.held_bytes));
   }
   DeviceGuard guard(r.device);
   TW_CUDA_CHECK(cudaEventSynchronize(s.done));

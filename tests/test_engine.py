@@ -245,6 +245,8 @@ def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch)
     assert kinds == ["stage"] + ["run", "stage", "store"] * (batches - 1) + ["run", "store"]
 
 
+# torch 2.11 (the GPU machines') warns that the profiler clears events each cycle: not our concern.
+@pytest.mark.filterwarnings("ignore:.*Profiler clears events:UserWarning")
 def test_profiler_sees_the_engine_phases(engine):
     from torch.profiler import ProfilerActivity, profile
 

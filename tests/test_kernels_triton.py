@@ -169,7 +169,7 @@ def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
 @pytest.mark.parametrize("num_samples, chunk, dtype", [(128, 32, torch.float32), (40, 16, torch.float16)])
 def test_chunked_draws_equal_one_shot_draws(monkeypatch, num_samples, chunk, dtype):
     # S = 4096 draws in chunks through a scratch buffer (launched 8192 rows at a time); smaller
-    # chunks, a 2-row launch limit and an S that leaves the last chunks partly or wholly masked
+    # chunks, a 2-row scratch buffer and an S that leaves the last chunks partly or wholly masked
     # force that path here. Samples and statistics must not change.
     from totowalk.kernels import mixture_triton
     from totowalk.kernels.reduction_plan import build_reduction_plan
@@ -180,7 +180,7 @@ def test_chunked_draws_equal_one_shot_draws(monkeypatch, num_samples, chunk, dty
     plan = build_reduction_plan(NAMES, num_samples)
     one_shot, samples = mixture_triton.sample_and_reduce_triton(params, num_samples, 7, dtype, plan, True)
     for return_samples in (True, False):
-        monkeypatch.setattr(mixture_triton, "_SCRATCH_ROWS", 2)
+        monkeypatch.setattr(mixture_triton, "_SCRATCH_BYTES", 2 * num_samples * torch.finfo(dtype).bits // 8)
         chunked, chunked_samples = mixture_triton.sample_and_reduce_triton(
             params, num_samples, 7, dtype, plan, return_samples, chunk_samples=chunk)
         assert torch.equal(chunked, one_shot)

@@ -231,3 +231,18 @@ class TestNativeEntryPoint:
         _, requests, values, mask = self._args()
         with pytest.raises(TypeError, match="source 0 is a list, expected a 1-D numpy array"):
             NATIVE.pack([[1.0, 2.0]], requests, 8, values, mask, 0)
+
+
+def test_native_sources_build_messages_without_iostreams():
+    # On the lent H200 the built _C.so carried its own, uninitialised copy of libstdc++'s ostream
+    # code: the first error message formatted with `std::ostringstream << int64_t` segfaulted the
+    # process instead of raising (csrc/message.h). Error paths must stay locale-free.
+    from pathlib import Path
+
+    csrc = Path(__file__).resolve().parents[1] / "csrc"
+    offenders = [f"{path.name}:{number}"
+                 for path in sorted(csrc.glob("*.*")) if path.suffix in {".cpp", ".cu", ".h"}
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if not line.lstrip().startswith("//")
+                 and any(token in line for token in ("<sstream>", "<iostream>", "stringstream", "std::cout"))]
+    assert offenders == []

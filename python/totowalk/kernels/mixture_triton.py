@@ -1,10 +1,13 @@
 """Fused Triton kernel: Student-T mixture sampling plus sorted-sample reductions, one launch.
 
 One program per row (request and step) draws all S samples of that row into registers (S padded to
-a power of two, padding masked), writes them only when asked, sorts them on chip with ``tl.sort``
-and evaluates every row of the :class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats).
-Above 2,048 samples a row is drawn in chunks written to the samples buffer (a scratch buffer
-when the caller does not keep them) and read back for the sort, so no thread holds more than one
+a power of two, padding masked), writes them to the samples buffer (a scratch buffer when the
+caller does not keep them), sorts them on chip with ``tl.sort`` and evaluates every row of the
+:class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats). The store is unconditional on purpose:
+one compiled kernel serves both cases, so the statistics are bit-identical whether or not the
+samples are returned (a kernel without the store gets other register layouts from Triton, hence
+other float summation orders; seen on an H200).
+Above 2,048 samples a row is drawn in chunks written to that buffer and read back for the sort, so no thread holds more than one
 sample's Philox and Gamma state at a time (see :func:`_launch_settings`).
 The math and the random stream are those of :mod:`.mixture_torch`, step for step, so the two
 backends agree up to float rounding of the transcendental functions (and, through those, on the
@@ -137,7 +140,7 @@ def _mixture_sample_reduce_kernel(
     keys_ptr,          # [N] int64 stream keys
     plan_ptr,          # [N_STATS, N_COLUMNS] float32 reduction plan
     stats_ptr,         # [N, N_STATS] float32 output
-    samples_ptr,       # [N, S] samples: output when STORE_SAMPLES, also scratch when CHUNK_S < BLOCK_S
+    samples_ptr,       # [N, S] samples (the caller's or a scratch buffer); read back when CHUNK_S < BLOCK_S
     seed,              # Philox key, in [0, 2**63)
     num_samples,       # S (an int; Triton may specialise S == 1 to a constant)
     sample_count,      # S as a float, for the means
@@ -148,7 +151,6 @@ def _mixture_sample_reduce_kernel(
     N_STATS: tl.constexpr,
     N_COLUMNS: tl.constexpr,
     GAMMA_BLOCKS: tl.constexpr,
-    STORE_SAMPLES: tl.constexpr,
     W_MEAN: tl.constexpr, W_STD: tl.constexpr, W_RANGE: tl.constexpr, RANGE_LO: tl.constexpr,
     RANGE_HI: tl.constexpr, W_Q1: tl.constexpr, Q1_LO: tl.constexpr, Q1_HI: tl.constexpr, Q1_T: tl.constexpr,
     W_Q2: tl.constexpr, Q2_LO: tl.constexpr, Q2_HI: tl.constexpr, Q2_T: tl.constexpr, CLAMP: tl.constexpr,
@@ -158,8 +160,7 @@ def _mixture_sample_reduce_kernel(
     valid = offs < num_samples
 
     if CHUNK_S < BLOCK_S:
-        # Draw the row in chunks through the samples buffer (a scratch row when the caller does not
-        # want them): a thread then holds few samples' Philox and Gamma state at a time, so large
+        # Draw the row in chunks through the samples buffer: a thread then holds few samples' Philox and Gamma state at a time, so large
         # S does not spill registers; the sort below reads the whole row back.
         for start in range(0, BLOCK_S, CHUNK_S):
             chunk = start + tl.arange(0, CHUNK_S)
@@ -173,8 +174,7 @@ def _mixture_sample_reduce_kernel(
         stored = _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
                                affine_scale_ptr, keys_ptr, seed, extreme_limit, samples_ptr.dtype.element_ty,
                                K, GAMMA_BLOCKS)
-        if STORE_SAMPLES:
-            tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
+        tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
 
     if N_STATS > 0:
         x = stored.to(tl.float32)  # reduce what was stored (fp16-rounded in fp16 mode)
@@ -197,7 +197,13 @@ def _mixture_sample_reduce_kernel(
             tl.store(stats_ptr + row * N_STATS + j, value)
 
 
-_SCRATCH_ROWS = 8192  # rows per launch when chunked sampling needs a scratch buffer (128 MB at S = 4096 fp32)
+_SCRATCH_BYTES = 128 << 20  # scratch samples buffer per launch when the caller does not keep the samples
+
+
+def _scratch_rows(num_samples: int, dtype: torch.dtype) -> int:
+    """Rows per launch whose samples fit the scratch buffer (8,192 at S = 4096 fp32; W2's 24,576
+    rows of 128 samples in one launch)."""
+    return max(1, _SCRATCH_BYTES // (num_samples * torch.empty((), dtype=dtype).element_size()))
 
 
 def _launch_settings(num_samples: int) -> tuple[int, int, int]:
@@ -260,25 +266,24 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     block, warps, chunk = _launch_settings(num_samples)
     warps = num_warps or warps
     chunk = min(chunk_samples or chunk, block)
-    scratch = chunk < block and not return_samples
-    samples = torch.empty((rows, num_samples) if return_samples else (1,), dtype=dtype, device=device)
     if rows == 0:
-        return stats, (samples if return_samples else None)
+        empty = torch.empty((0, num_samples), dtype=dtype, device=device)
+        return stats, (empty if return_samples else None)
     keys = params.keys.contiguous()
-    # A chunked launch without returned samples writes them to a scratch buffer: bounded by
-    # launching at most _SCRATCH_ROWS rows at a time.
-    step = _SCRATCH_ROWS if scratch else rows
-    buffer = torch.empty((min(step, rows), num_samples), dtype=dtype, device=device) if scratch else None
+    # Without returned samples the kernel writes them to a scratch buffer, reused launch after
+    # launch: at most _scratch_rows rows per launch bound its size.
+    step = rows if return_samples else min(rows, _scratch_rows(num_samples, dtype))
+    samples = torch.empty((step, num_samples), dtype=dtype, device=device)
     for first in range(0, rows, step):
         part = slice(first, min(first + step, rows))
-        samples_arg = buffer if scratch else samples[part] if return_samples else samples  # (1,) dummy
+        samples_arg = samples[part] if return_samples else samples
         _mixture_sample_reduce_kernel[(part.stop - part.start,)](
             cast["weights"][part], cast["df"][part], cast["loc"][part], cast["scale"][part],
             cast["affine_loc"][part], cast["affine_scale"][part], keys[part],
             table if n_stats else stats, stats[part], samples_arg,
             int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
             K=params.components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
-            GAMMA_BLOCKS=GAMMA_DRAWS, STORE_SAMPLES=return_samples, num_warps=warps,
+            GAMMA_BLOCKS=GAMMA_DRAWS, num_warps=warps,
             # No FMA contraction: keeps op-by-op float32 rounding, as in the torch reference (and
             # states the choice instead of relying on Triton 3.9's changing default).
             enable_fp_fusion=False,

@@ -100,7 +100,7 @@ def compile_for_arch(fn, signature: dict[str, str], constexprs: dict[str, object
 
 
 def mixture_resources(num_samples: int, *, arch: int = 90, dtype: str = "fp32", components: int = 24,
-                      n_stats: int = 4, store_samples: bool = False, num_warps: int | None = None,
+                      n_stats: int = 4, num_warps: int | None = None,
                       chunk_samples: int | None = None) -> KernelResources:
     """The fused sampling kernel as :func:`~.mixture_triton.sample_and_reduce_triton` launches it for S samples."""
     from . import mixture_triton
@@ -115,11 +115,10 @@ def mixture_resources(num_samples: int, *, arch: int = 90, dtype: str = "fp32", 
     signature.update(keys_ptr="*i64", plan_ptr="*fp32", stats_ptr="*fp32", seed="i64", num_samples="i32",
                      sample_count="fp32", extreme_limit="fp32")
     constexprs = dict(K=components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
-                      GAMMA_BLOCKS=GAMMA_DRAWS, STORE_SAMPLES=store_samples, **mixture_triton.plan_columns())
+                      GAMMA_BLOCKS=GAMMA_DRAWS, **mixture_triton.plan_columns())
     return compile_for_arch(mixture_triton._mixture_sample_reduce_kernel, signature, constexprs, arch=arch,
                             num_warps=num_warps or default_warps, enable_fp_fusion=False,
-                            config=f"S={num_samples} {dtype}{' +samples' if store_samples else ''}"
-                                   f"{f' chunk={chunk}' if chunk < block else ''}")
+                            config=f"S={num_samples} {dtype}{f' chunk={chunk}' if chunk < block else ''}")
 
 
 def int8_matmul_resources(m: int, *, arch: int = 90, dtype: str = "fp16", has_bias: bool = True) -> KernelResources:
