@@ -5,12 +5,15 @@
 #include <pybind11/stl.h>
 
 #include <stdexcept>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "message.h"
 #include "pack.h"
 #include "staging.h"
+#include "strategy_grid.h"
 
 namespace py = pybind11;
 using totowalk::PackRequest;
@@ -108,6 +111,98 @@ void pack(const py::sequence& sources, const py::array& requests, int64_t width,
                        mask_ptr, threads);
 }
 
+// Checks that every named array is a C-contiguous float32 (sims, days) array; returns (sims, days).
+std::pair<int64_t, int64_t> check_day_arrays(
+    const char* function, std::initializer_list<std::pair<const char*, const py::array*>> arrays) {
+  const py::array& first = *arrays.begin()->second;
+  if (first.ndim() != 2) {
+    throw py::value_error(totowalk::message(function, ": ", arrays.begin()->first,
+                                            " must be 2-D (sims, days)"));
+  }
+  const int64_t sims = first.shape(0), days = first.shape(1);
+  for (const auto& [name, arr] : arrays) {
+    const bool ok = arr->ndim() == 2 && arr->shape(0) == sims && arr->shape(1) == days &&
+                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 4 &&
+                    (arr->flags() & py::array::c_style);
+    if (!ok) {
+      throw py::value_error(totowalk::message(function, ": ", name,
+                                              " must be a C-contiguous float32 array of shape (",
+                                              sims, ", ", days, ")"));
+    }
+  }
+  return {sims, days};
+}
+
+const float* check_grid(const char* function, const py::array& grid) {
+  if (!(grid.ndim() == 1 && grid.shape(0) > 0 && grid.dtype().kind() == 'f' &&
+        grid.dtype().itemsize() == 4 && (grid.flags() & py::array::c_style))) {
+    throw py::value_error(totowalk::message(function, ": grid must be a non-empty 1-D float32 array"));
+  }
+  return static_cast<const float*>(grid.data());
+}
+
+totowalk::LimitMoves limit_moves(const py::array& close, const py::array& high,
+                                 const py::array& low, const py::array& high_pred,
+                                 const py::array& low_pred) {
+  return {static_cast<const float*>(close.data()), static_cast<const float*>(high.data()),
+          static_cast<const float*>(low.data()), static_cast<const float*>(high_pred.data()),
+          static_cast<const float*>(low_pred.data())};
+}
+
+// The MaxDiffAlwaysOn search over (sims, days) float32 moves; see strategy_grid.h.
+py::tuple always_on_search(const py::array& close, const py::array& high, const py::array& low,
+                           const py::array& high_pred, const py::array& low_pred,
+                           const py::array& is_crypto, const py::array& grid, float fee,
+                           int threads) {
+  const auto [sims, days] = check_day_arrays(
+      "always_on_search", {{"close", &close}, {"high", &high}, {"low", &low},
+                           {"high_pred", &high_pred}, {"low_pred", &low_pred}});
+  if (!(is_crypto.ndim() == 1 && is_crypto.shape(0) == sims && is_crypto.dtype().kind() == 'b' &&
+        (is_crypto.flags() & py::array::c_style))) {
+    throw py::value_error(
+        totowalk::message("always_on_search: is_crypto must be a bool array of shape (", sims, ")"));
+  }
+  const float* grid_values = check_grid("always_on_search", grid);
+  const int64_t grid_size = grid.shape(0);
+  py::array_t<int64_t> best_x(sims), best_z(sims);
+  py::array_t<float> buy({sims, days}), sell({sims, days});
+  const totowalk::LimitMoves moves = limit_moves(close, high, low, high_pred, low_pred);
+  const auto* crypto = static_cast<const uint8_t*>(is_crypto.data());
+  int64_t* x = best_x.mutable_data();
+  int64_t* z = best_z.mutable_data();
+  float* buy_out = buy.mutable_data();
+  float* sell_out = sell.mutable_data();
+  {
+    py::gil_scoped_release release;
+    totowalk::always_on_search(moves, crypto, sims, days, grid_values, grid_size, fee, x, z,
+                               buy_out, sell_out, threads);
+  }
+  return py::make_tuple(best_x, best_z, buy, sell);
+}
+
+// MaxDiff's two sweeps over (sims, days) float32 moves and positions; see strategy_grid.h.
+py::tuple maxdiff_search(const py::array& close, const py::array& high, const py::array& low,
+                         const py::array& high_pred, const py::array& low_pred,
+                         const py::array& position, const py::array& grid, float fee,
+                         int threads) {
+  const auto [sims, days] = check_day_arrays(
+      "maxdiff_search", {{"close", &close}, {"high", &high}, {"low", &low},
+                         {"high_pred", &high_pred}, {"low_pred", &low_pred},
+                         {"position", &position}});
+  const float* grid_values = check_grid("maxdiff_search", grid);
+  const int64_t grid_size = grid.shape(0);
+  py::array_t<int64_t> best_x(sims), best_z(sims);
+  const totowalk::LimitMoves moves = limit_moves(close, high, low, high_pred, low_pred);
+  const auto* q = static_cast<const float*>(position.data());
+  int64_t* x = best_x.mutable_data();
+  int64_t* z = best_z.mutable_data();
+  {
+    py::gil_scoped_release release;
+    totowalk::maxdiff_search(moves, q, sims, days, grid_values, grid_size, fee, x, z, threads);
+  }
+  return py::make_tuple(best_x, best_z);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -132,6 +227,19 @@ PYBIND11_MODULE(_C, m) {
         "and mask (R, width) bool, in place, multithreaded with the GIL released. requests: "
         "C-contiguous int64 (R, 4) rows (series, start, end, padded_length). Raises ValueError "
         "naming the first bad request, TypeError for a source of the wrong dtype.");
+
+  m.def("always_on_search", &always_on_search, py::arg("close"), py::arg("high"), py::arg("low"),
+        py::arg("high_pred"), py::arg("low_pred"), py::arg("is_crypto"), py::arg("grid"),
+        py::arg("fee"), py::arg("threads") = 0,
+        "MaxDiffAlwaysOn grid search over (sims, days) C-contiguous float32 moves: returns "
+        "(best_x, best_z, buy, sell), the first best grid indices (x-major) and that pair's daily "
+        "legs, bit-identical to the torch search in totowalk.backtest.strategies.");
+  m.def("maxdiff_search", &maxdiff_search, py::arg("close"), py::arg("high"), py::arg("low"),
+        py::arg("high_pred"), py::arg("low_pred"), py::arg("position"), py::arg("grid"),
+        py::arg("fee"), py::arg("threads") = 0,
+        "MaxDiff's two sequential offset sweeps over (sims, days) C-contiguous float32 moves and "
+        "positions: returns (best_x, best_z), each sweep's grid index or -1 where none beat the "
+        "incumbent; bit-identical to the array search in totowalk.backtest.strategies.");
 
   py::class_<totowalk::PinnedRing>(m, "PinnedRing",
                                    "Ring of pinned host slabs (cudaHostAlloc) on one copy "

@@ -2,11 +2,11 @@
 #include "pack.h"
 
 #include "message.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 
 namespace totowalk {
@@ -111,30 +111,10 @@ void pack_batch(const std::vector<SourceView>& sources, const PackRequest* reque
   const int64_t total_bytes = num_requests * width * static_cast<int64_t>(sizeof(float) + 1);
   const int64_t by_size = std::max<int64_t>(1, total_bytes / kMinBytesPerThread);
   const int64_t workers = std::min<int64_t>({static_cast<int64_t>(threads), by_size, num_requests});
-  if (workers <= 1) {
-    pack_rows(sources, requests, 0, num_requests, width, values, mask);
-    return;
-  }
-  // Contiguous row blocks: each worker writes its own rows, so no synchronisation is needed.
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(workers - 1));
-  const int64_t per_worker = (num_requests + workers - 1) / workers;
-  int64_t caller_tail = num_requests;  // rows from here on fall back to the calling thread
-  for (int64_t w = 1; w < workers; ++w) {
-    const int64_t begin = w * per_worker;
-    const int64_t end = std::min(num_requests, begin + per_worker);
-    if (begin >= end) break;
-    try {
-      pool.emplace_back(pack_rows, std::cref(sources), requests, begin, end, width, values,
-                        mask);
-    } catch (const std::system_error&) {  // out of threads: finish the work here instead
-      caller_tail = begin;
-      break;
-    }
-  }
-  pack_rows(sources, requests, 0, std::min(num_requests, per_worker), width, values, mask);
-  pack_rows(sources, requests, caller_tail, num_requests, width, values, mask);
-  for (auto& t : pool) t.join();
+  // Contiguous row blocks: each worker writes its own rows.
+  parallel_blocks(num_requests, workers, [&](int64_t begin, int64_t end) {
+    pack_rows(sources, requests, begin, end, width, values, mask);
+  });
 }
 
 }  // namespace totowalk

@@ -12,6 +12,7 @@ import pytest
 from _golden import load_golden
 
 from totowalk.backtest import maxdiff, metrics, strategies_limit, strategies_signals
+from totowalk.backtest import strategies as _strategies
 from totowalk.backtest.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 
 
@@ -199,7 +200,9 @@ def test_batch_handles_all_zero_forecasts_and_chunking(monkeypatch):
     inp = _random_inputs(5, 7)
     for name in ("cp", "hp", "lp"):
         getattr(inp, name)[2] = 0.0
-    monkeypatch.setattr(strategies, "ALWAYS_ON_CHUNK", 3)  # several AlwaysOn chunks
+    monkeypatch.setattr(strategies, "_native_search", lambda name: None)  # the array searches...
+    monkeypatch.setattr(strategies, "ALWAYS_ON_CHUNK", 3)  # ...in several chunks
+    monkeypatch.setattr(strategies, "MAXDIFF_CHUNK", 2)
     out = evaluate_legacy_strategies(inp)
     ref = _loop_reference(inp, 2)
     for key in ("maxdiff_return", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier",
@@ -241,3 +244,66 @@ def test_torch_day_sums_equal_the_numpy_kernel_bitwise():
     values = (rng.normal(size=(5, 81, 81, 6)) * 10.0 ** rng.integers(-6, 2, size=(5, 81, 81, 6))).astype(np.float32)
     np.testing.assert_array_equal(maxdiff.sum_days_f32(torch.from_numpy(values)).numpy(),
                                   maxdiff.sum_days_f32(values))
+
+
+NATIVE_ALWAYS_ON = _strategies._native_search("always_on_search")
+NATIVE_MAXDIFF = _strategies._native_search("maxdiff_search")
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    return array.view(np.uint32) if array.dtype == np.float32 else array.view(np.uint64)
+
+
+def _awkward_moves(seed: int, sims: int = 97) -> tuple[LegacyStrategyInputs, list[np.ndarray]]:
+    """Random moves plus whole-grid ties (no fill anywhere: every total 0, the first offset wins),
+    a NaN forecast and a NaN actual (NaN sums: the first one wins), infinities, signed zeros."""
+    inp = _random_inputs(seed, sims)
+    moves = [m.copy() for m in _strategies._adjusted_moves(inp)]
+    y, h_act, l_act, h_pred, l_pred = moves
+    h_pred[3], l_pred[3] = 50.0, -50.0
+    h_pred[5, 2] = np.nan
+    l_act[7, 4] = np.nan
+    h_act[11, 0], l_pred[13, 5] = np.inf, -np.inf
+    y[np.random.default_rng(seed).random(y.shape) < 0.1] = -0.0
+    return inp, moves
+
+
+@pytest.mark.skipif(NATIVE_ALWAYS_ON is None, reason="totowalk._C is not built")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_native_always_on_search_equals_the_torch_search_bitwise(seed):
+    inp, moves = _awkward_moves(seed)
+    want = _strategies._always_on_search(moves, inp.is_crypto)
+    got = _strategies._always_on_search_native(NATIVE_ALWAYS_ON, moves, inp.is_crypto)
+    for name, w, g in zip(("best_x", "best_z", "buy", "sell"), want, got):
+        assert g.dtype == w.dtype and g.shape == w.shape, name
+        np.testing.assert_array_equal(_bits(g), _bits(w), err_msg=name)
+    assert got[0][3] == 0 and got[1][3] == 0  # the all-tie simulation
+
+
+@pytest.mark.skipif(NATIVE_MAXDIFF is None, reason="totowalk._C is not built")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_native_maxdiff_search_equals_the_array_search_bitwise(seed):
+    inp, moves = _awkward_moves(seed)
+    rng = np.random.default_rng(seed)
+    q = rng.choice(np.array([-1.0, 0.0, 1.0], dtype=np.float32), size=moves[0].shape)
+    want = _strategies._maxdiff_search(moves, q)
+    got = _strategies._maxdiff_search_native(NATIVE_MAXDIFF, moves, q)
+    for name, w, g in zip(("x_best", "z_best"), want, got):
+        assert g.dtype == w.dtype == np.float64 and g.shape == w.shape, name
+        np.testing.assert_array_equal(_bits(g), _bits(w), err_msg=name)
+    assert (want[0] != 0).any() and (want[1] != 0).any()  # the sweeps did move some offsets
+
+
+@pytest.mark.skipif(NATIVE_ALWAYS_ON is None, reason="totowalk._C is not built")
+def test_native_grid_searches_name_bad_arguments():
+    inp = _random_inputs(0, 4)
+    y, h_act, l_act, h_pred, l_pred = _strategies._adjusted_moves(inp)
+    grid = maxdiff.ALWAYS_ON_GRID.astype(np.float32)
+    with pytest.raises(ValueError, match=r"low_pred must be a C-contiguous float32 array of shape \(4, 6\)"):
+        NATIVE_ALWAYS_ON(y, h_act, l_act, h_pred, l_pred[:, :5].copy(), inp.is_crypto, grid, 0.0005)
+    with pytest.raises(ValueError, match=r"is_crypto must be a bool array of shape \(4\)"):
+        NATIVE_ALWAYS_ON(y, h_act, l_act, h_pred, l_pred, inp.is_crypto[:3], grid, 0.0005)
+    with pytest.raises(ValueError, match=r"maxdiff_search: position must be a C-contiguous float32"):
+        NATIVE_MAXDIFF(y, h_act, l_act, h_pred, l_pred, np.ones((4, 6)), grid, 0.0005)
+    with pytest.raises(ValueError, match=r"grid must be a non-empty 1-D float32 array"):
+        NATIVE_MAXDIFF(y, h_act, l_act, h_pred, l_pred, np.ones((4, 6), np.float32), grid[:0], 0.0005)

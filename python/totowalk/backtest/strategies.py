@@ -12,8 +12,10 @@ in place here: the overwritten arrays are returned as ``high_predictions_after``
 
 Precision follows the original: signals and the MaxDiff kernel in float32, offset searches with
 strict ``>`` (the first maximiser in grid order wins), float32 six-day sums compared as float64.
-The MaxDiff sweeps run as array operations over ``(S, 500, 6)`` and the AlwaysOn grid over
-``(S, 81, 81, 6)`` (chunked over ``S`` to bound memory). Each piece is tested against the
+The MaxDiff sweeps and the AlwaysOn grid search run in the compiled extension
+(``totowalk._C.maxdiff_search`` / ``always_on_search``: fused, multithreaded, nothing
+materialised) or, without it, as array operations over ``(S, 500, 6)`` and ``(S, 81, 81, 6)``
+chunked over ``S``; the two are bit-identical (tested). Each piece is tested against the
 single-simulation functions of :mod:`.strategies_signals`, :mod:`.strategies_limit` and
 :mod:`.maxdiff`, which are tested against the goldens.
 """
@@ -277,15 +279,40 @@ def _maxdiff_search(moves, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_best, z_best
 
 
+def _native_search(name: str):
+    """The compiled grid search ``name``, or None (extension not built, or built before it existed)."""
+    try:
+        from .. import _C
+    except ImportError:
+        return None
+    return getattr(_C, name, None)
+
+
+def _day_arrays(moves) -> list[np.ndarray]:
+    return [np.ascontiguousarray(m, dtype=np.float32) for m in moves]
+
+
+def _maxdiff_search_native(search, moves, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_maxdiff_search` through the extension: same offsets, bit for bit."""
+    ix, iz = search(*_day_arrays(moves), np.ascontiguousarray(q, dtype=np.float32),
+                    MAXDIFF_GRID.astype(np.float32), float(KERNEL_FEE), torch.get_num_threads())
+    offset = lambda index: np.where(index >= 0, MAXDIFF_GRID[np.maximum(index, 0)], 0.0)  # noqa: E731
+    return offset(ix), offset(iz)
+
+
 def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     y, h_act, l_act, h_pred, l_pred = moves
     q = np.where(np.abs(h_pred) > np.abs(l_pred), np.float32(1.0), np.float32(-1.0))
     q = np.where(inp.is_crypto[:, None] & (q < 0), np.float32(0.0), q)
     q = np.where(l_pred < h_pred, q, np.float32(0.0))  # skip_invalid_forecasts=True, as the backtest calls it
-    x_best, z_best = np.zeros(inp.num_simulations), np.zeros(inp.num_simulations)
-    for start in range(0, inp.num_simulations, MAXDIFF_CHUNK):
-        part = slice(start, start + MAXDIFF_CHUNK)
-        x_best[part], z_best[part] = _maxdiff_search([m[part] for m in moves], q[part])
+    search = _native_search("maxdiff_search")
+    if search is not None:
+        x_best, z_best = _maxdiff_search_native(search, moves, q)
+    else:
+        x_best, z_best = np.zeros(inp.num_simulations), np.zeros(inp.num_simulations)
+        for start in range(0, inp.num_simulations, MAXDIFF_CHUNK):
+            part = slice(start, start + MAXDIFF_CHUNK)
+            x_best[part], z_best[part] = _maxdiff_search([m[part] for m in moves], q[part])
     highs = h_pred + x_best.astype(np.float32)[:, None]
     daily = limit_order_profit(y, h_act, highs, l_act, l_pred + z_best.astype(np.float32)[:, None], q).astype(np.float64)
     m = summed_metrics_batch(daily, inp.trading_days_per_year)
@@ -347,13 +374,24 @@ def _always_on_search(moves, is_crypto: np.ndarray):
     return ix, iz, buy[rows, pick_x, pick_z].numpy(), sell[rows, pick_x, pick_z].numpy()
 
 
+def _always_on_search_native(search, moves, is_crypto: np.ndarray):
+    """:func:`_always_on_search` through the extension: same results, bit for bit."""
+    return search(*_day_arrays(moves), np.ascontiguousarray(is_crypto, dtype=bool),
+                  ALWAYS_ON_GRID.astype(np.float32), float(KERNEL_FEE), torch.get_num_threads())
+
+
 def _maxdiff_always_on(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     s = inp.num_simulations
-    ix, iz = np.zeros(s, np.int64), np.zeros(s, np.int64)
-    buy, sell = np.zeros((s, EVAL_DAYS), np.float32), np.zeros((s, EVAL_DAYS), np.float32)
-    for start in range(0, s, ALWAYS_ON_CHUNK):
-        part = slice(start, start + ALWAYS_ON_CHUNK)
-        ix[part], iz[part], buy[part], sell[part] = _always_on_search([m[part] for m in moves], inp.is_crypto[part])
+    search = _native_search("always_on_search")
+    if search is not None:
+        ix, iz, buy, sell = _always_on_search_native(search, moves, inp.is_crypto)
+    else:
+        ix, iz = np.zeros(s, np.int64), np.zeros(s, np.int64)
+        buy, sell = np.zeros((s, EVAL_DAYS), np.float32), np.zeros((s, EVAL_DAYS), np.float32)
+        for start in range(0, s, ALWAYS_ON_CHUNK):
+            part = slice(start, start + ALWAYS_ON_CHUNK)
+            ix[part], iz[part], buy[part], sell[part] = _always_on_search([m[part] for m in moves],
+                                                                          inp.is_crypto[part])
     x_best, z_best = ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
     daily = (buy + sell).astype(np.float64)
     m = summed_metrics_batch(daily, inp.trading_days_per_year)

@@ -1,0 +1,178 @@
+// Fused MaxDiff and MaxDiffAlwaysOn grid searches (see strategy_grid.h).
+//
+// Exactness: every value is the float32 operation sequence of the torch path
+// (maxdiff.limit_order_profit, strategies._always_on_legs), element by element; nothing is reassociated (this file is built
+// with -ffp-contract=off and no fast-math). Terms that depend on one offset only are computed once
+// per offset, the pair's gap |low - high| per cell, and nothing is materialised: the torch path
+// streams eight (S, 81, 81, days) tensors through memory, this touches a few kilobytes per
+// simulation.
+#include "strategy_grid.h"
+
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "parallel.h"
+
+namespace totowalk {
+namespace {
+
+// torch.clamp's result for every input, NaN included (NaN compares false and passes through).
+inline float clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// The terms of one leg that depend on a single offset, for every (offset, day).
+struct HighSide {  // x: the high target h = clamp(high_pred + grid[x], 0, 10)
+  std::vector<float> target, fee_if_sold, short_miss;
+  std::vector<uint8_t> sold, reached;
+};
+struct LowSide {  // z: the low target l = clamp(low_pred + grid[z], -1, 0)
+  std::vector<float> target, fee_if_bought, long_miss;
+  std::vector<uint8_t> bought, reached;
+};
+
+// Day `d` of the long and short legs for the offsets' precomputed terms at index i (high) and
+// j (low), the torch expressions:
+//   buy  = where(bought, where(h <= H, |l - h|, |l - y|) - fee_if_sold, 0)
+//   sell = where(sold,   where(l >= L, |l - h|, -|h - y|) - fee_if_bought, 0)
+inline void legs(const HighSide& hs, const LowSide& ls, int64_t i, int64_t j, bool crypto,
+                 float* buy, float* sell) {
+  const float gap = std::fabs(ls.target[j] - hs.target[i]);
+  *buy = ls.bought[j] ? (hs.reached[i] ? gap : ls.long_miss[j]) - hs.fee_if_sold[i] : 0.0f;
+  *sell = (!crypto && hs.sold[i]) ? (ls.reached[j] ? gap : hs.short_miss[i]) - ls.fee_if_bought[j]
+                                  : 0.0f;
+}
+
+void search_one(const LimitMoves& m, int64_t s, int64_t days, bool crypto, const float* grid,
+                int64_t g, float fee, HighSide& hs, LowSide& ls, int64_t* best_x, int64_t* best_z,
+                float* buy, float* sell) {
+  const int64_t row = s * days;
+  for (int64_t k = 0; k < g; ++k) {
+    for (int64_t d = 0; d < days; ++d) {
+      const int64_t i = k * days + d;
+      const float y = m.close[row + d];
+      const float h = clamp(m.high_pred[row + d] + grid[k], 0.0f, 10.0f);
+      hs.target[i] = h;
+      hs.sold[i] = h < m.high[row + d];
+      hs.reached[i] = h <= m.high[row + d];
+      hs.fee_if_sold[i] = hs.sold[i] ? fee : 0.0f;
+      hs.short_miss[i] = -std::fabs(h - y);
+      const float l = clamp(m.low_pred[row + d] + grid[k], -1.0f, 0.0f);
+      ls.target[i] = l;
+      ls.bought[i] = l > m.low[row + d];
+      ls.reached[i] = l >= m.low[row + d];
+      ls.fee_if_bought[i] = ls.bought[i] ? fee : 0.0f;
+      ls.long_miss[i] = std::fabs(l - y);
+    }
+  }
+  int64_t best = 0;
+  double best_total = 0.0;
+  for (int64_t x = 0; x < g; ++x) {
+    for (int64_t z = 0; z < g; ++z) {
+      float buy_total = 0.0f, sell_total = 0.0f;  // left to right, as sum_days_f32
+      for (int64_t d = 0; d < days; ++d) {
+        float b, sl;
+        legs(hs, ls, x * days + d, z * days + d, crypto, &b, &sl);
+        buy_total += b;
+        sell_total += sl;
+      }
+      const double total = static_cast<double>(buy_total) + static_cast<double>(sell_total);
+      const int64_t flat = x * g + z;
+      if (flat == 0) {
+        best_total = total;
+      } else if (!std::isnan(best_total) && (total > best_total || std::isnan(total))) {
+        best = flat;  // strict '>': the first maximum wins; the first NaN wins outright
+        best_total = total;
+      }
+    }
+  }
+  const int64_t x = best / g, z = best % g;
+  best_x[s] = x;
+  best_z[s] = z;
+  for (int64_t d = 0; d < days; ++d) {
+    legs(hs, ls, x * days + d, z * days + d, crypto, &buy[row + d], &sell[row + d]);
+  }
+}
+
+// maxdiff.limit_order_profit for one day: a buy-low / sell-high limit pair at position q.
+inline float limit_order_profit(float y, float high, float low, float high_pred, float low_pred,
+                                float q, float fee) {
+  const float h = clamp(high_pred, 0.0f, 10.0f);
+  const float l = clamp(low_pred, -1.0f, 0.0f);
+  const float q_long = clamp(q, 0.0f, 10.0f);
+  const float q_short = std::fabs(clamp(q, -10.0f, 0.0f));
+  const bool bought = l > low, sold = h < high;
+  const float long_leg = bought ? (h <= high ? std::fabs(l - h) : std::fabs(l - y)) * q_long : 0.0f;
+  const float short_leg = sold ? (l >= low ? std::fabs(h - l) : -std::fabs(h - y)) * q_short : 0.0f;
+  const float fee_paid = (bought && sold) ? std::fabs(q) * fee : 0.0f;
+  return long_leg + short_leg - fee_paid;
+}
+
+// numpy's argmax over the float64 sums of one sweep (first maximum; first NaN wins), then the
+// strict improvement test against the incumbent. Returns the index or -1; updates the incumbent.
+int64_t first_improvement(const std::vector<double>& sums, double& incumbent) {
+  int64_t idx = 0;
+  for (int64_t k = 1; k < static_cast<int64_t>(sums.size()) && !std::isnan(sums[idx]); ++k) {
+    if (sums[k] > sums[idx] || std::isnan(sums[k])) idx = k;
+  }
+  if (!(sums[idx] > incumbent)) return -1;
+  incumbent = sums[idx];
+  return idx;
+}
+
+void maxdiff_one(const LimitMoves& m, const float* q, int64_t s, int64_t days, const float* grid,
+                 int64_t g, float fee, std::vector<double>& sums, int64_t* best_x,
+                 int64_t* best_z) {
+  const int64_t row = s * days;
+  auto day_sum = [&](float high_shift, float low_shift) {
+    float total = 0.0f;  // left to right, as sum_days_f32
+    for (int64_t d = 0; d < days; ++d) {
+      total += limit_order_profit(m.close[row + d], m.high[row + d], m.low[row + d],
+                                  m.high_pred[row + d] + high_shift,
+                                  m.low_pred[row + d] + low_shift, q[row + d], fee);
+    }
+    return static_cast<double>(total);
+  };
+  // The unshifted total: high_pred + 0.0f is high_pred (exact, -0.0 aside, which clamps alike).
+  double incumbent = day_sum(0.0f, 0.0f);
+  for (int64_t k = 0; k < g; ++k) sums[k] = day_sum(grid[k], 0.0f);
+  const int64_t x = first_improvement(sums, incumbent);
+  const float high_shift = x >= 0 ? grid[x] : 0.0f;
+  for (int64_t k = 0; k < g; ++k) sums[k] = day_sum(high_shift, grid[k]);
+  best_x[s] = x;
+  best_z[s] = first_improvement(sums, incumbent);
+}
+
+}  // namespace
+
+void maxdiff_search(const LimitMoves& moves, const float* position, int64_t sims, int64_t days,
+                    const float* grid, int64_t grid_size, float fee, int64_t* best_x,
+                    int64_t* best_z, int threads) {
+  if (sims <= 0 || grid_size <= 0) return;
+  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+    std::vector<double> sums(static_cast<size_t>(grid_size));
+    for (int64_t s = begin; s < end; ++s) {
+      maxdiff_one(moves, position, s, days, grid, grid_size, fee, sums, best_x, best_z);
+    }
+  });
+}
+
+void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto, int64_t sims,
+                      int64_t days, const float* grid, int64_t grid_size, float fee,
+                      int64_t* best_x, int64_t* best_z, float* buy, float* sell, int threads) {
+  if (sims <= 0 || grid_size <= 0) return;
+  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+    const size_t cells = static_cast<size_t>(grid_size * days);
+    HighSide hs{std::vector<float>(cells), std::vector<float>(cells), std::vector<float>(cells),
+                std::vector<uint8_t>(cells), std::vector<uint8_t>(cells)};
+    LowSide ls{std::vector<float>(cells), std::vector<float>(cells), std::vector<float>(cells),
+               std::vector<uint8_t>(cells), std::vector<uint8_t>(cells)};
+    for (int64_t s = begin; s < end; ++s) {
+      search_one(moves, s, days, is_crypto[s] != 0, grid, grid_size, fee, hs, ls, best_x, best_z,
+                 buy, sell);
+    }
+  });
+}
+
+}  // namespace totowalk

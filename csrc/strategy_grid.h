@@ -1,0 +1,40 @@
+// Fused grid searches of the legacy MaxDiff (§6.6) and MaxDiffAlwaysOn (§6.7) strategies of
+// LEGACY_SEMANTICS.md, for many simulations at once. Plain C++ on raw pointers; python/totowalk/backtest/strategies.py holds the
+// same search in torch and a test keeps the two bit-identical.
+#pragma once
+#include <cstdint>
+
+namespace totowalk {
+
+// The per-day moves of `sims` simulations, each a row-major [sims, days] float32 array.
+struct LimitMoves {
+  const float* close;      // y: actual close move
+  const float* high;       // H: actual high move (+ kappa_high)
+  const float* low;        // L: actual low move (- kappa_low)
+  const float* high_pred;  // predicted high move (+ kappa_high), before the grid offset
+  const float* low_pred;   // predicted low move (- kappa_low), before the grid offset
+};
+
+// For each simulation, every (x, z) pair of grid offsets (x on the high target, z on the low):
+// the long leg (bought at the low target) and the short leg (sold at the high target; none for
+// crypto) per day in float32, summed over days left to right in float32, the two sums added in
+// float64; the best pair is the first maximum in x-major order (a NaN total wins, as numpy's
+// argmax). Writes its indices and that pair's daily legs. `threads` <= 0: all hardware threads.
+void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto,  // [sims]
+                      int64_t sims, int64_t days, const float* grid, int64_t grid_size, float fee,
+                      int64_t* best_x, int64_t* best_z,  // [sims]
+                      float* buy, float* sell,           // [sims, days]
+                      int threads);
+
+// MaxDiff's two sequential sweeps per simulation, with the day's signed position q ([sims, days]
+// float32): first the high target's offset x (low at offset 0), then the low target's offset z
+// (high at the chosen x). Each sweep's candidate is its first maximum of the float32 six-day
+// sums (as float64; a NaN sum wins, as numpy's argmax), kept only if strictly above the incumbent
+// (the unshifted total, then the first sweep's best). Writes each sweep's grid index, or -1
+// where nothing beat the incumbent (offset 0).
+void maxdiff_search(const LimitMoves& moves, const float* position,  // [sims, days]
+                    int64_t sims, int64_t days, const float* grid, int64_t grid_size, float fee,
+                    int64_t* best_x, int64_t* best_z,  // [sims]
+                    int threads);
+
+}  // namespace totowalk
