@@ -3,9 +3,12 @@
 The model is out of the picture (a last-value forecaster answers every context), so the time is
 the backtest layer's own: planning, the legacy strategy grids over all (series, simulation) pairs
 (MaxDiff 500 offsets, MaxDiffAlwaysOn 81 x 81), metrics, result and forecast tables. Compare
-commits by running this script from each checkout on the same machine, back to back.
+commits by running this script from each checkout on the same machine, back to back;
+``--array-grids`` also times the legacy grid searches without the extension (the array path the
+compiled searches replace, bit-identical), alternating with the default, in the same process.
 
-    python bench/bench_strategies.py [--profile legacy|clean] [--series 24] [--simulations 50] [--repeats 3] [--threads N]
+    python bench/bench_strategies.py [--profile legacy|clean] [--series 24] [--simulations 50] [--repeats 3]
+                                     [--threads N] [--array-grids]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 import totowalk as tw
+from totowalk.backtest import strategies
 from totowalk.benchmarks.workloads import w2_frames
 
 
@@ -35,27 +39,41 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up; the median is reported")
     parser.add_argument("--profile", choices=["legacy", "clean"], default="legacy")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--array-grids", action="store_true",
+                        help="also time the legacy grid searches without the extension, alternating")
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = w2_frames(num_series=args.series)
-    tw.backtest(frames, num_simulations=2, forecaster=last_value_forecaster, profile=args.profile)  # warm-up
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        tw.backtest(frames, num_simulations=args.simulations, forecaster=last_value_forecaster, profile=args.profile)
-        times.append(time.perf_counter() - start)
+    native_search = strategies._native_search
+    variants = {"default": native_search}
+    if args.array_grids:
+        variants["array grids"] = lambda name: None
+    times = {name: [] for name in variants}
+    for repeat in range(args.repeats + 1):  # the first round warms up
+        for name, search in variants.items():
+            strategies._native_search = search
+            start = time.perf_counter()
+            tw.backtest(frames, num_simulations=2 if repeat == 0 else args.simulations,
+                        forecaster=last_value_forecaster, profile=args.profile)
+            if repeat:
+                times[name].append(time.perf_counter() - start)
+    strategies._native_search = native_search
     pairs = args.series * args.simulations
-    median = statistics.median(times)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"tw.backtest {args.profile}, {args.series} series x {args.simulations} simulations ({pairs} pairs), "
-          f"point forecasts: {median:.3f} s median of {args.repeats} ({median / pairs * 1e3:.2f} ms per simulation); "
-          f"torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, commit {commit}")
-    if args.json:
-        print(json.dumps({"bench": "strategies", "profile": args.profile, "series": args.series, "simulations": args.simulations,
-                          "median_s": median, "times_s": times, "threads": torch.get_num_threads(),
-                          "commit": commit}))
+    native = "compiled grids" if native_search("maxdiff_search") else "no extension: array grids"
+    for name, runs in times.items():
+        median = statistics.median(runs)
+        label = native if name == "default" else name
+        print(f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "
+              f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
+              f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
+              f"{platform.processor() or platform.machine()}, commit {commit}")
+        if args.json:
+            print(json.dumps({"bench": "strategies", "variant": label, "profile": args.profile, "series": args.series,
+                              "simulations": args.simulations, "median_s": median, "times_s": runs,
+                              "threads": torch.get_num_threads(), "commit": commit}))
 
 
 if __name__ == "__main__":
