@@ -20,6 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 from totowalk.benchmarks.workloads import WORKLOADS, forecast_plan, unique_contexts, w1_frames, w2_frames
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model
+from totowalk.precision import convert_precision
 
 
 def main(argv=None) -> None:
@@ -29,6 +30,7 @@ def main(argv=None) -> None:
     parser.add_argument("--w2-simulations", type=int, default=10, help="W2 slice: simulations (default 10)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--preset", default=None, help="model preset (default: the workload's)")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16, fp16 or int8 (default fp32)")
     parser.add_argument("--cuda-graphs", action="store_true")
     parser.add_argument("--rows", type=int, default=15, help="operators to list")
     args = parser.parse_args(argv)
@@ -41,6 +43,7 @@ def main(argv=None) -> None:
     contexts = unique_contexts(plan)
     device = torch.device(args.device)
     model = build_model(TotoConfig.preset(args.preset or spec.preset), seed=0).to(device).eval()
+    model = convert_precision(model, args.precision, device=device)
     engine = ForecastEngine(model, num_samples=spec.num_samples, seed=0, cuda_graphs=args.cuda_graphs)
     aggregate = ("trimmed_mean_10", "band")
 
@@ -58,7 +61,7 @@ def main(argv=None) -> None:
     with profile(activities=activities) as prof:
         call()
     sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-    print(f"{args.workload}: {len(contexts)} unique contexts, preset {args.preset or spec.preset}, device "
+    print(f"{args.workload}: {len(contexts)} unique contexts, preset {args.preset or spec.preset}, {args.precision}, device "
           f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, cuda_graphs "
           f"{args.cuda_graphs}: forecast {wall * 1e3:.1f} ms (unprofiled)")
     print(prof.key_averages().table(sort_by=sort_by, row_limit=args.rows, max_name_column_width=60))
