@@ -1,9 +1,10 @@
 // Error messages built by string concatenation, never by iostreams.
 //
-// Why: on the lent H200's toolchain, _C.so ended up with its own copy of libstdc++'s ostream
-// code, whose locale facets were never initialised; the first `std::ostringstream << int64_t` in
-// an error path crashed the process (segfault in num_put) instead of raising. std::to_string and
-// std::string need no locale, so an error message cannot take the process down.
+// Why: the lent H200 machines' g++ (/opt/gcc) links libstdc++ statically into _C.so (ldd lists no
+// libstdc++.so), and there the first `std::ostringstream << int64_t` of an error path crashed the
+// process inside the module's own copy of the ostream code instead of raising (seen under
+// cuda-gdb). std::to_string and std::string need no locale, so an error message cannot take the
+// process down, whichever libstdc++ the module ends up with.
 #pragma once
 
 #include <string>

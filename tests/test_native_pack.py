@@ -234,9 +234,9 @@ class TestNativeEntryPoint:
 
 
 def test_native_sources_build_messages_without_iostreams():
-    # On the lent H200 the built _C.so carried its own, uninitialised copy of libstdc++'s ostream
-    # code: the first error message formatted with `std::ostringstream << int64_t` segfaulted the
-    # process instead of raising (csrc/message.h). Error paths must stay locale-free.
+    # On the lent H200 (whose g++ links libstdc++ statically into _C.so) the first error message
+    # formatted with `std::ostringstream << int64_t` segfaulted the process instead of raising
+    # (csrc/message.h). Error paths must stay locale-free.
     from pathlib import Path
 
     csrc = Path(__file__).resolve().parents[1] / "csrc"
