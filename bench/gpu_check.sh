@@ -81,7 +81,8 @@ $PY -c "from totowalk.engine.staging import native_status; print(native_status()
 # never imported instead).
 # FutureWarnings (errors under pyproject's filterwarnings) only warn here: this machine's pandas and
 # numpy are newer than CI's, and a deprecation must not hide a GPU result.
-PYTEST_OPTS=(-q -rs -p no:cacheprovider -W default::FutureWarning)
+# pytest-benchmark (installed there) warns that xdist disables it, an error under filterwarnings.
+PYTEST_OPTS=(-q -rs -p no:cacheprovider -p no:benchmark -W default::FutureWarning)
 # Where pytest-xdist is there, the larger test files run in 8 processes: Triton compiles, not the
 # GPU, are their cost.
 PARALLEL=()
