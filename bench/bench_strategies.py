@@ -4,7 +4,7 @@ The model is out of the picture (a last-value forecaster answers every context),
 the backtest layer's own: planning, the legacy strategy grids over all (series, simulation) pairs
 (MaxDiff 500 offsets, MaxDiffAlwaysOn 81 x 81), metrics, result and forecast tables. Compare
 commits by running this script from each checkout on the same machine, back to back;
-``--array-grids`` also times the legacy grid searches without the extension (the array path the
+``--array-grids`` also times the MaxDiff grid searches without the extension (the array path the
 compiled searches replace, bit-identical), alternating with the default, in the same process.
 
     python bench/bench_strategies.py [--profile legacy|clean] [--series 24] [--simulations 50] [--repeats 3]
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import totowalk as tw
-from totowalk.backtest import strategies
+from totowalk.backtest import native_grids
 from totowalk.benchmarks.workloads import w2_frames
 
 
@@ -40,26 +40,26 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", choices=["legacy", "clean"], default="legacy")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--array-grids", action="store_true",
-                        help="also time the legacy grid searches without the extension, alternating")
+                        help="also time the MaxDiff grid searches without the extension, alternating")
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = w2_frames(num_series=args.series)
-    native_search = strategies._native_search
+    native_search = native_grids.native_search
     variants = {"default": native_search}
     if args.array_grids:
         variants["array grids"] = lambda name: None
     times = {name: [] for name in variants}
     for repeat in range(args.repeats + 1):  # the first round warms up
         for name, search in variants.items():
-            strategies._native_search = search
+            native_grids.native_search = search
             start = time.perf_counter()
             tw.backtest(frames, num_simulations=2 if repeat == 0 else args.simulations,
                         forecaster=last_value_forecaster, profile=args.profile)
             if repeat:
                 times[name].append(time.perf_counter() - start)
-    strategies._native_search = native_search
+    native_grids.native_search = native_search
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     native = "compiled grids" if native_search("maxdiff_search") else "no extension: array grids"

@@ -111,9 +111,11 @@ void pack(const py::sequence& sources, const py::array& requests, int64_t width,
                        mask_ptr, threads);
 }
 
-// Checks that every named array is a C-contiguous float32 (sims, days) array; returns (sims, days).
+// Checks that every named array is a C-contiguous (sims, days) array of floats of `itemsize`
+// bytes (4: float32, 8: float64); returns (sims, days).
 std::pair<int64_t, int64_t> check_day_arrays(
-    const char* function, std::initializer_list<std::pair<const char*, const py::array*>> arrays) {
+    const char* function, std::initializer_list<std::pair<const char*, const py::array*>> arrays,
+    ssize_t itemsize = 4) {
   const py::array& first = *arrays.begin()->second;
   if (first.ndim() != 2) {
     throw py::value_error(totowalk::message(function, ": ", arrays.begin()->first,
@@ -122,23 +124,38 @@ std::pair<int64_t, int64_t> check_day_arrays(
   const int64_t sims = first.shape(0), days = first.shape(1);
   for (const auto& [name, arr] : arrays) {
     const bool ok = arr->ndim() == 2 && arr->shape(0) == sims && arr->shape(1) == days &&
-                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 4 &&
+                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == itemsize &&
                     (arr->flags() & py::array::c_style);
     if (!ok) {
-      throw py::value_error(totowalk::message(function, ": ", name,
-                                              " must be a C-contiguous float32 array of shape (",
-                                              sims, ", ", days, ")"));
+      throw py::value_error(totowalk::message(function, ": ", name, " must be a C-contiguous ",
+                                              itemsize == 4 ? "float32" : "float64",
+                                              " array of shape (", sims, ", ", days, ")"));
     }
   }
   return {sims, days};
 }
 
-const float* check_grid(const char* function, const py::array& grid) {
+template <typename T>
+const T* check_grid(const char* function, const py::array& grid) {
   if (!(grid.ndim() == 1 && grid.shape(0) > 0 && grid.dtype().kind() == 'f' &&
-        grid.dtype().itemsize() == 4 && (grid.flags() & py::array::c_style))) {
-    throw py::value_error(totowalk::message(function, ": grid must be a non-empty 1-D float32 array"));
+        grid.dtype().itemsize() == sizeof(T) && (grid.flags() & py::array::c_style))) {
+    throw py::value_error(totowalk::message(function, ": grid must be a non-empty 1-D ",
+                                            sizeof(T) == 4 ? "float32" : "float64", " array"));
   }
-  return static_cast<const float*>(grid.data());
+  return static_cast<const T*>(grid.data());
+}
+
+// Checks a (sims,) C-contiguous array of `kind` ('b' bool, 'f' float64).
+void check_per_simulation(const char* function, const char* name, const py::array& arr,
+                          int64_t sims, char kind) {
+  const bool ok = arr.ndim() == 1 && arr.shape(0) == sims && arr.dtype().kind() == kind &&
+                  (kind == 'b' || arr.dtype().itemsize() == 8) &&
+                  (arr.flags() & py::array::c_style);
+  if (!ok) {
+    throw py::value_error(totowalk::message(function, ": ", name, " must be a ",
+                                            kind == 'b' ? "bool" : "float64",
+                                            " array of shape (", sims, ")"));
+  }
 }
 
 totowalk::LimitMoves limit_moves(const py::array& close, const py::array& high,
@@ -157,12 +174,8 @@ py::tuple always_on_search(const py::array& close, const py::array& high, const 
   const auto [sims, days] = check_day_arrays(
       "always_on_search", {{"close", &close}, {"high", &high}, {"low", &low},
                            {"high_pred", &high_pred}, {"low_pred", &low_pred}});
-  if (!(is_crypto.ndim() == 1 && is_crypto.shape(0) == sims && is_crypto.dtype().kind() == 'b' &&
-        (is_crypto.flags() & py::array::c_style))) {
-    throw py::value_error(
-        totowalk::message("always_on_search: is_crypto must be a bool array of shape (", sims, ")"));
-  }
-  const float* grid_values = check_grid("always_on_search", grid);
+  check_per_simulation("always_on_search", "is_crypto", is_crypto, sims, 'b');
+  const float* grid_values = check_grid<float>("always_on_search", grid);
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x(sims), best_z(sims);
   py::array_t<float> buy({sims, days}), sell({sims, days});
@@ -189,7 +202,7 @@ py::tuple maxdiff_search(const py::array& close, const py::array& high, const py
       "maxdiff_search", {{"close", &close}, {"high", &high}, {"low", &low},
                          {"high_pred", &high_pred}, {"low_pred", &low_pred},
                          {"position", &position}});
-  const float* grid_values = check_grid("maxdiff_search", grid);
+  const float* grid_values = check_grid<float>("maxdiff_search", grid);
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x(sims), best_z(sims);
   const totowalk::LimitMoves moves = limit_moves(close, high, low, high_pred, low_pred);
@@ -199,6 +212,65 @@ py::tuple maxdiff_search(const py::array& close, const py::array& high, const py
   {
     py::gil_scoped_release release;
     totowalk::maxdiff_search(moves, q, sims, days, grid_values, grid_size, fee, x, z, threads);
+  }
+  return py::make_tuple(best_x, best_z);
+}
+
+totowalk::CleanMoves clean_moves(const py::array& close, const py::array& high,
+                                const py::array& low, const py::array& high_pred,
+                                const py::array& low_pred) {
+  return {static_cast<const double*>(close.data()), static_cast<const double*>(high.data()),
+          static_cast<const double*>(low.data()), static_cast<const double*>(high_pred.data()),
+          static_cast<const double*>(low_pred.data())};
+}
+
+// The clean profile's walk-forward MaxDiff fits; see strategy_grid.h.
+py::tuple clean_maxdiff_fit(const py::array& close, const py::array& high, const py::array& low,
+                            const py::array& high_pred, const py::array& low_pred,
+                            const py::array& position, const py::array& unit_cost,
+                            const py::array& grid, int threads) {
+  const auto [sims, days] = check_day_arrays(
+      "clean_maxdiff_fit", {{"close", &close}, {"high", &high}, {"low", &low},
+                            {"high_pred", &high_pred}, {"low_pred", &low_pred},
+                            {"position", &position}}, 8);
+  check_per_simulation("clean_maxdiff_fit", "unit_cost", unit_cost, sims, 'f');
+  const double* grid_values = check_grid<double>("clean_maxdiff_fit", grid);
+  const int64_t grid_size = grid.shape(0);
+  py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
+  const totowalk::CleanMoves moves = clean_moves(close, high, low, high_pred, low_pred);
+  const auto* q = static_cast<const double*>(position.data());
+  const auto* cost = static_cast<const double*>(unit_cost.data());
+  int64_t* x = best_x.mutable_data();
+  int64_t* z = best_z.mutable_data();
+  {
+    py::gil_scoped_release release;
+    totowalk::clean_maxdiff_fit(moves, q, cost, sims, days, grid_values, grid_size, x, z, threads);
+  }
+  return py::make_tuple(best_x, best_z);
+}
+
+// The clean profile's walk-forward MaxDiffAlwaysOn fits; see strategy_grid.h.
+py::tuple clean_always_on_fit(const py::array& close, const py::array& high, const py::array& low,
+                              const py::array& high_pred, const py::array& low_pred,
+                              const py::array& is_crypto, const py::array& unit_cost,
+                              const py::array& grid, int threads) {
+  const auto [sims, days] = check_day_arrays(
+      "clean_always_on_fit", {{"close", &close}, {"high", &high}, {"low", &low},
+                              {"high_pred", &high_pred}, {"low_pred", &low_pred}}, 8);
+  check_per_simulation("clean_always_on_fit", "is_crypto", is_crypto, sims, 'b');
+  check_per_simulation("clean_always_on_fit", "unit_cost", unit_cost, sims, 'f');
+  const double* grid_values = check_grid<double>("clean_always_on_fit", grid);
+  const int64_t grid_size = grid.shape(0);
+  py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
+  const totowalk::CleanMoves moves = clean_moves(close, high, low, high_pred, low_pred);
+  const auto* crypto = static_cast<const uint8_t*>(is_crypto.data());
+  const auto* cost = static_cast<const double*>(unit_cost.data());
+  int64_t* x = best_x.mutable_data();
+  int64_t* z = best_z.mutable_data();
+  {
+    py::gil_scoped_release release;
+    totowalk::clean_always_on_fit(moves, crypto, cost, sims, days, grid_values, grid_size, x, z,
+                                  threads);
   }
   return py::make_tuple(best_x, best_z);
 }
@@ -240,6 +312,18 @@ PYBIND11_MODULE(_C, m) {
         "MaxDiff's two sequential offset sweeps over (sims, days) C-contiguous float32 moves and "
         "positions: returns (best_x, best_z), each sweep's grid index or -1 where none beat the "
         "incumbent; bit-identical to the array search in totowalk.backtest.strategies.");
+  m.def("clean_maxdiff_fit", &clean_maxdiff_fit, py::arg("close"), py::arg("high"),
+        py::arg("low"), py::arg("high_pred"), py::arg("low_pred"), py::arg("position"),
+        py::arg("unit_cost"), py::arg("grid"), py::arg("threads") = 0,
+        "The clean profile's walk-forward MaxDiff fits over (sims, days) C-contiguous float64 "
+        "moves: returns (best_x, best_z), (sims, days + 1) grid indices, -1 where none beat the "
+        "incumbent; bit-identical to totowalk.backtest.clean_strategies.");
+  m.def("clean_always_on_fit", &clean_always_on_fit, py::arg("close"), py::arg("high"),
+        py::arg("low"), py::arg("high_pred"), py::arg("low_pred"), py::arg("is_crypto"),
+        py::arg("unit_cost"), py::arg("grid"), py::arg("threads") = 0,
+        "The clean profile's walk-forward MaxDiffAlwaysOn fits over (sims, days) C-contiguous "
+        "float64 moves: returns (best_x, best_z), (sims, days + 1) grid indices; bit-identical "
+        "to totowalk.backtest.clean_strategies.");
 
   py::class_<totowalk::PinnedRing>(m, "PinnedRing",
                                    "Ring of pinned host slabs (cudaHostAlloc) on one copy "

@@ -8,6 +8,7 @@
 // simulation.
 #include "strategy_grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -18,7 +19,10 @@ namespace totowalk {
 namespace {
 
 // torch.clamp's result for every input, NaN included (NaN compares false and passes through).
-inline float clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+template <typename T>
+inline T clamp(T v, T lo, T hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
 
 // The terms of one leg that depend on a single offset, for every (offset, day).
 struct HighSide {  // x: the high target h = clamp(high_pred + grid[x], 0, 10)
@@ -171,6 +175,168 @@ void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto, int64_t
     for (int64_t s = begin; s < end; ++s) {
       search_one(moves, s, days, is_crypto[s] != 0, grid, grid_size, fee, hs, ls, best_x, best_z,
                  buy, sell);
+    }
+  });
+}
+
+// ----------------------------------------------------------------------------- clean profile
+
+namespace {
+
+// clean_strategies.clean_limit_order_profit for one day (float64; inputs are finite).
+inline double clean_profit(double y, double high, double low, double high_pred, double low_pred,
+                           double q, double cost) {
+  const double h = clamp(high_pred, 0.0, 10.0), l = clamp(low_pred, -1.0, 0.0);
+  const double round_trip = 2.0 * cost;
+  const double long_leg =
+      (l > low ? (h <= high ? h - l : y - l) - round_trip : 0.0) * (q > 0.0 ? q : 0.0);
+  const double short_leg =
+      (h < high ? (l >= low ? h - l : h - y) - round_trip : 0.0) * (-q > 0.0 ? -q : 0.0);
+  return long_leg + short_leg;
+}
+
+// numpy's add.reduce over a contiguous axis of n doubles (pairwise_sum: 8 accumulators from 8
+// values on, blocks of 128 split in halves), so a masked day sum rounds as numpy's does.
+double numpy_sum(const double* a, int64_t n) {
+  if (n < 8) {
+    double res = 0.0;
+    for (int64_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int k = 0; k < 8; ++k) r[k] = a[k];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int k = 0; k < 8; ++k) r[k] += a[i + k];
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t half = n / 2;
+  half -= half % 8;
+  return numpy_sum(a, half) + numpy_sum(a + half, n - half);
+}
+
+// The first strict improvement of one sweep over the incumbent (clean_strategies._first_best):
+// the index of the sweep's first maximum if it beats the incumbent (which it then becomes), else -1.
+int64_t first_best(const double* sums, int64_t g, double& incumbent) {
+  int64_t idx = 0;
+  for (int64_t k = 1; k < g; ++k) {
+    if (sums[k] > sums[idx]) idx = k;
+  }
+  if (!(sums[idx] > incumbent)) return -1;
+  incumbent = sums[idx];
+  return idx;
+}
+
+struct CleanScratch {
+  std::vector<double> sweep, masked, prefix;
+};
+
+void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_t s, int64_t days,
+                       const double* grid, int64_t g, CleanScratch& w, int64_t* best_x,
+                       int64_t* best_z) {
+  const int64_t row = s * days, out = s * (days + 1);
+  auto profit = [&](int64_t d, double high_shift, double low_shift) {
+    return clean_profit(m.close[row + d], m.high[row + d], m.low[row + d],
+                        m.high_pred[row + d] + high_shift, m.low_pred[row + d] + low_shift,
+                        q[row + d], cost);
+  };
+  // Stage 1 needs every offset's prefix sums over days (np.cumsum: left to right): prefix[k][j].
+  // The unshifted base is the x = 0 line (hp + 0.0 is hp).
+  std::vector<double>& prefix = w.prefix;  // [(g + 1) * (days + 1)], row g = the base
+  for (int64_t k = 0; k <= g; ++k) {
+    double* line = &prefix[static_cast<size_t>(k * (days + 1))];
+    const double shift = k < g ? grid[k] : 0.0;
+    line[0] = 0.0;
+    for (int64_t d = 0; d < days; ++d) line[d + 1] = line[d] + profit(d, shift, 0.0);
+  }
+  const double* base = &prefix[static_cast<size_t>(g * (days + 1))];
+  for (int64_t j = 0; j <= days; ++j) {
+    double incumbent = base[j];
+    for (int64_t k = 0; k < g; ++k) w.sweep[static_cast<size_t>(k)] = prefix[static_cast<size_t>(k * (days + 1) + j)];
+    const int64_t x = first_best(w.sweep.data(), g, incumbent);
+    best_x[out + j] = x;
+    // Stage 2: day sums over d < j of each low offset, as numpy sums the masked (D,) row.
+    const double high_shift = x >= 0 ? grid[x] : 0.0;
+    for (int64_t k = 0; k < g; ++k) {
+      for (int64_t d = 0; d < days; ++d) {
+        w.masked[static_cast<size_t>(d)] = profit(d, high_shift, grid[k]) * (d < j ? 1.0 : 0.0);
+      }
+      w.sweep[static_cast<size_t>(k)] = numpy_sum(w.masked.data(), days);
+    }
+    best_z[out + j] = first_best(w.sweep.data(), g, incumbent);
+  }
+}
+
+void clean_always_on_one(const CleanMoves& m, bool crypto, double cost, int64_t s, int64_t days,
+                         const double* grid, int64_t g, CleanScratch& w, int64_t* best_x,
+                         int64_t* best_z) {
+  const int64_t row = s * days, out = s * (days + 1);
+  const int64_t middle = g / 2;  // ALWAYS_ON_GRID's 0
+  const int64_t at_zero = middle * g + middle;
+  // Running prefix sums of every pair (np.cumsum of total = buy + where(crypto, 0, sell)).
+  std::vector<double>& running = w.prefix;  // [g * g]
+  std::fill(running.begin(), running.begin() + g * g, 0.0);
+  std::vector<int64_t> best(static_cast<size_t>(days + 1), at_zero);
+  for (int64_t j = 0; j <= days; ++j) {
+    if (j > 0) {
+      const int64_t d = j - 1;
+      for (int64_t x = 0; x < g; ++x) {
+        const double h = m.high_pred[row + d] + grid[x];
+        for (int64_t z = 0; z < g; ++z) {
+          const double l = m.low_pred[row + d] + grid[z];
+          const double buy = clean_profit(m.close[row + d], m.high[row + d], m.low[row + d], h, l,
+                                          1.0, cost);
+          const double sell = clean_profit(m.close[row + d], m.high[row + d], m.low[row + d], h,
+                                           l, -1.0, cost);
+          running[static_cast<size_t>(x * g + z)] += buy + (crypto ? 0.0 : sell);
+        }
+      }
+    }
+    int64_t idx = 0;
+    for (int64_t k = 1; k < g * g; ++k) {
+      if (running[static_cast<size_t>(k)] > running[static_cast<size_t>(idx)]) idx = k;
+    }
+    best[static_cast<size_t>(j)] =
+        running[static_cast<size_t>(idx)] > running[static_cast<size_t>(at_zero)] ? idx : at_zero;
+  }
+  for (int64_t j = 0; j <= days; ++j) {
+    best_x[out + j] = best[static_cast<size_t>(j)] / g;
+    best_z[out + j] = best[static_cast<size_t>(j)] % g;
+  }
+}
+
+}  // namespace
+
+void clean_maxdiff_fit(const CleanMoves& moves, const double* position, const double* unit_cost,
+                       int64_t sims, int64_t days, const double* grid, int64_t grid_size,
+                       int64_t* best_x, int64_t* best_z, int threads) {
+  if (sims <= 0 || grid_size <= 0) return;
+  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+    CleanScratch w{std::vector<double>(static_cast<size_t>(grid_size)),
+                   std::vector<double>(static_cast<size_t>(days)),
+                   std::vector<double>(static_cast<size_t>((grid_size + 1) * (days + 1)))};
+    for (int64_t s = begin; s < end; ++s) {
+      clean_maxdiff_one(moves, position, unit_cost[s], s, days, grid, grid_size, w, best_x,
+                        best_z);
+    }
+  });
+}
+
+void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto, const double* unit_cost,
+                         int64_t sims, int64_t days, const double* grid, int64_t grid_size,
+                         int64_t* best_x, int64_t* best_z, int threads) {
+  if (sims <= 0 || grid_size <= 0) return;
+  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+    CleanScratch w{{}, {}, std::vector<double>(static_cast<size_t>(grid_size * grid_size))};
+    for (int64_t s = begin; s < end; ++s) {
+      clean_always_on_one(moves, is_crypto[s] != 0, unit_cost[s], s, days, grid, grid_size, w,
+                          best_x, best_z);
     }
   });
 }

@@ -1,6 +1,9 @@
-// Fused grid searches of the legacy MaxDiff (§6.6) and MaxDiffAlwaysOn (§6.7) strategies of
-// LEGACY_SEMANTICS.md, for many simulations at once. Plain C++ on raw pointers; python/totowalk/backtest/strategies.py holds the
-// same search in torch and a test keeps the two bit-identical.
+// Fused grid searches of the MaxDiff (§6.6) and MaxDiffAlwaysOn (§6.7) strategies of
+// LEGACY_SEMANTICS.md, for many simulations at once: the legacy profile's (float32, fitted on all
+// reported days) and the clean profile's (float64, walk-forward: day j's offsets fitted on days
+// before j). Plain C++ on raw pointers; python/totowalk/backtest/strategies.py holds the
+// same searches as array code (strategies.py, clean_strategies.py) and tests keep the two
+// bit-identical.
 #pragma once
 #include <cstdint>
 
@@ -36,5 +39,36 @@ void maxdiff_search(const LimitMoves& moves, const float* position,  // [sims, d
                     int64_t sims, int64_t days, const float* grid, int64_t grid_size, float fee,
                     int64_t* best_x, int64_t* best_z,  // [sims]
                     int threads);
+
+// The clean profile's moves, each a row-major [sims, days] float64 array, all relative to the
+// previous close (clean_strategies.CleanStrategyInputs).
+struct CleanMoves {
+  const double* close;
+  const double* high;
+  const double* low;
+  const double* high_pred;
+  const double* low_pred;
+};
+
+// Clean MaxDiff, walk-forward (clean_strategies._maxdiff_fit): for each simulation and each
+// j = 0..days, the high offset x fitted on days < j (low at 0), then the low offset z given that
+// x, each the first maximum of its sweep kept only if strictly above the incumbent. P&L per day is
+// clean_limit_order_profit with the day's position and the simulation's unit cost. Writes grid
+// indices into best_x / best_z ([sims, days + 1]), -1 where nothing beat the incumbent.
+void clean_maxdiff_fit(const CleanMoves& moves, const double* position,  // [sims, days]
+                       const double* unit_cost,                          // [sims]
+                       int64_t sims, int64_t days, const double* grid, int64_t grid_size,
+                       int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
+                       int threads);
+
+// Clean MaxDiffAlwaysOn, walk-forward (clean_strategies._always_on_fit): for each simulation and
+// each j = 0..days, the (x, z) pair whose long plus short legs (no short for crypto) summed over
+// days < j is the first maximum in x-major order, kept only if strictly above the (0, 0) pair
+// (the grid's middle point, 0 exactly); else the middle point. Writes grid indices.
+void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto,  // [sims]
+                         const double* unit_cost,                            // [sims]
+                         int64_t sims, int64_t days, const double* grid, int64_t grid_size,
+                         int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
+                         int threads);
 
 }  // namespace totowalk

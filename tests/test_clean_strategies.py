@@ -245,3 +245,50 @@ def test_kernel_on_a_grid_equals_the_numpy_formula_bitwise():
             assert got.dtype == np.float64 and got.shape == (7, 81, 81, 6)
             np.testing.assert_array_equal(got, long_leg + short_leg)
     assert (cases[1][0] == cases[1][2]).any() and (cases[1][1] == cases[1][3]).any()  # ties occurred
+
+
+# --------------------------------------------------------------------- compiled walk-forward fits
+
+from totowalk.backtest import clean_strategies, native_grids  # noqa: E402
+
+NATIVE_CLEAN = native_grids.native_search("clean_maxdiff_fit") is not None
+
+
+def _tied(inp: CleanStrategyInputs) -> CleanStrategyInputs:
+    """Targets and moves rounded to 0.001 (exact ties for <, <=, >= and between grid sums) and one
+    simulation that never fills (every sum 0: the first index, or the middle point, must win)."""
+    fields = {f.name: getattr(inp, f.name) for f in dataclasses.fields(inp)}
+    for name in ("cp", "hp", "lp", "ca", "ha", "la"):
+        fields[name] = np.round(fields[name], 3)
+    fields["hp"][0], fields["lp"][0] = 5.0, -0.9
+    return CleanStrategyInputs(**fields)
+
+
+@pytest.mark.skipif(not NATIVE_CLEAN, reason="totowalk._C is not built")
+@pytest.mark.parametrize("days", [1, 6, 9])  # 9: numpy sums 8 values or more pairwise
+@pytest.mark.parametrize("rounded", [False, True])
+def test_compiled_walk_forward_fits_equal_the_array_fits(days, rounded):
+    inp = _random(days, s=13, d=days)
+    inp = _tied(inp) if rounded else inp
+    q = clean_strategies._maxdiff_direction(inp)
+    want_x, want_z = clean_strategies._maxdiff_fit(inp, q, slice(None))
+    got_x, got_z = clean_strategies._maxdiff_fit_native(native_grids.native_search("clean_maxdiff_fit"), inp, q)
+    np.testing.assert_array_equal(got_x, want_x)
+    np.testing.assert_array_equal(got_z, want_z)
+    want_ix, want_iz = clean_strategies._always_on_fit(inp, slice(None))
+    got_ix, got_iz = clean_strategies._always_on_fit_native(native_grids.native_search("clean_always_on_fit"), inp)
+    np.testing.assert_array_equal(got_ix, want_ix)
+    np.testing.assert_array_equal(got_iz, want_iz)
+    if days > 1:  # the fits did move off zero somewhere
+        assert (want_x != 0).any() and (want_ix != ALWAYS_ON_GRID.size // 2).any()
+
+
+@pytest.mark.skipif(not NATIVE_CLEAN, reason="totowalk._C is not built")
+def test_compiled_and_array_clean_strategies_give_identical_results(monkeypatch):
+    inp = _random(5, s=9, d=6)
+    compiled = evaluate_clean_strategies(inp)
+    monkeypatch.setattr(native_grids, "native_search", lambda name: None)
+    array = evaluate_clean_strategies(inp)
+    assert compiled.keys() == array.keys()
+    for key in compiled:
+        np.testing.assert_array_equal(compiled[key], array[key], err_msg=key)

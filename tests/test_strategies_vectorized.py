@@ -12,6 +12,7 @@ import pytest
 from _golden import load_golden
 
 from totowalk.backtest import maxdiff, metrics, strategies_limit, strategies_signals
+from totowalk.backtest import native_grids
 from totowalk.backtest import strategies as _strategies
 from totowalk.backtest.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 
@@ -200,7 +201,7 @@ def test_batch_handles_all_zero_forecasts_and_chunking(monkeypatch):
     inp = _random_inputs(5, 7)
     for name in ("cp", "hp", "lp"):
         getattr(inp, name)[2] = 0.0
-    monkeypatch.setattr(strategies, "_native_search", lambda name: None)  # the array searches...
+    monkeypatch.setattr(native_grids, "native_search", lambda name: None)  # the array searches...
     monkeypatch.setattr(strategies, "ALWAYS_ON_CHUNK", 3)  # ...in several chunks
     monkeypatch.setattr(strategies, "MAXDIFF_CHUNK", 2)
     out = evaluate_legacy_strategies(inp)
@@ -246,8 +247,8 @@ def test_torch_day_sums_equal_the_numpy_kernel_bitwise():
                                   maxdiff.sum_days_f32(values))
 
 
-NATIVE_ALWAYS_ON = _strategies._native_search("always_on_search")
-NATIVE_MAXDIFF = _strategies._native_search("maxdiff_search")
+NATIVE_ALWAYS_ON = native_grids.native_search("always_on_search")
+NATIVE_MAXDIFF = native_grids.native_search("maxdiff_search")
 
 
 def _bits(array: np.ndarray) -> np.ndarray:

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import native_grids
 from .torch_cpu import cpu_tensor
 
 __all__ = [
@@ -314,14 +315,30 @@ def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[
     return x_fit, z_fit
 
 
+def _day_arrays(inp: CleanStrategyInputs) -> list[np.ndarray]:
+    return [np.ascontiguousarray(a, dtype=np.float64) for a in (inp.ca, inp.ha, inp.la, inp.hp, inp.lp)]
+
+
+def _maxdiff_fit_native(search, inp: CleanStrategyInputs, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_maxdiff_fit` for all simulations through the extension: same offsets, bit for bit."""
+    ix, iz = search(*_day_arrays(inp), np.ascontiguousarray(q, dtype=np.float64),
+                    np.ascontiguousarray(inp.unit_cost, dtype=np.float64), MAXDIFF_GRID, torch.get_num_threads())
+    offset = lambda index: np.where(index >= 0, MAXDIFF_GRID[np.maximum(index, 0)], 0.0)  # noqa: E731
+    return offset(ix), offset(iz)
+
+
 def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
     s, d = inp.cp.shape
     cost = inp.unit_cost[:, None]
     q = _maxdiff_direction(inp)
-    x_fit, z_fit = np.zeros((s, d + 1)), np.zeros((s, d + 1))
-    for start in range(0, s, MAXDIFF_CHUNK):
-        rows = slice(start, start + MAXDIFF_CHUNK)
-        x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
+    search = native_grids.native_search("clean_maxdiff_fit")
+    if search is not None:
+        x_fit, z_fit = _maxdiff_fit_native(search, inp, q)
+    else:
+        x_fit, z_fit = np.zeros((s, d + 1)), np.zeros((s, d + 1))
+        for start in range(0, s, MAXDIFF_CHUNK):
+            rows = slice(start, start + MAXDIFF_CHUNK)
+            x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
     days = np.arange(d)
     daily = clean_limit_order_profit(inp.ca, inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q, cost)
     fills = _leg_fills(inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q)
@@ -360,12 +377,22 @@ def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
     return np.divmod(best, grid.size)
 
 
+def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_always_on_fit` for all simulations through the extension: same indices."""
+    return search(*_day_arrays(inp), np.ascontiguousarray(inp.is_crypto, dtype=bool),
+                  np.ascontiguousarray(inp.unit_cost, dtype=np.float64), ALWAYS_ON_GRID, torch.get_num_threads())
+
+
 def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     s, d = inp.cp.shape
-    ix, iz = np.zeros((s, d + 1), np.int64), np.zeros((s, d + 1), np.int64)
-    for start in range(0, s, ALWAYS_ON_CHUNK):
-        rows = slice(start, start + ALWAYS_ON_CHUNK)
-        ix[rows], iz[rows] = _always_on_fit(inp, rows)
+    search = native_grids.native_search("clean_always_on_fit")
+    if search is not None:
+        ix, iz = _always_on_fit_native(search, inp)
+    else:
+        ix, iz = np.zeros((s, d + 1), np.int64), np.zeros((s, d + 1), np.int64)
+        for start in range(0, s, ALWAYS_ON_CHUNK):
+            rows = slice(start, start + ALWAYS_ON_CHUNK)
+            ix[rows], iz[rows] = _always_on_fit(inp, rows)
     x_fit, z_fit = ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
     highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
     cost = inp.unit_cost[:, None]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from . import native_grids
 from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
 from .strategies_signals import CI_GUARD_FLOOR, MIXED_BOOK_FEE_FACTOR
@@ -279,15 +280,6 @@ def _maxdiff_search(moves, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_best, z_best
 
 
-def _native_search(name: str):
-    """The compiled grid search ``name``, or None (extension not built, or built before it existed)."""
-    try:
-        from .. import _C
-    except ImportError:
-        return None
-    return getattr(_C, name, None)
-
-
 def _day_arrays(moves) -> list[np.ndarray]:
     return [np.ascontiguousarray(m, dtype=np.float32) for m in moves]
 
@@ -305,7 +297,7 @@ def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     q = np.where(np.abs(h_pred) > np.abs(l_pred), np.float32(1.0), np.float32(-1.0))
     q = np.where(inp.is_crypto[:, None] & (q < 0), np.float32(0.0), q)
     q = np.where(l_pred < h_pred, q, np.float32(0.0))  # skip_invalid_forecasts=True, as the backtest calls it
-    search = _native_search("maxdiff_search")
+    search = native_grids.native_search("maxdiff_search")
     if search is not None:
         x_best, z_best = _maxdiff_search_native(search, moves, q)
     else:
@@ -382,7 +374,7 @@ def _always_on_search_native(search, moves, is_crypto: np.ndarray):
 
 def _maxdiff_always_on(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
     s = inp.num_simulations
-    search = _native_search("always_on_search")
+    search = native_grids.native_search("always_on_search")
     if search is not None:
         ix, iz, buy, sell = _always_on_search_native(search, moves, inp.is_crypto)
     else:
