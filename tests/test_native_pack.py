@@ -246,3 +246,32 @@ def test_native_sources_build_messages_without_iostreams():
                  if not line.lstrip().startswith("//")
                  and any(token in line for token in ("<sstream>", "<iostream>", "stringstream", "std::cout"))]
     assert offenders == []
+
+
+@pytest.mark.skipif(NATIVE is None or not hasattr(NATIVE, "clean_always_on_fit"), reason="totowalk._C is not built")
+def test_native_grid_searches_do_not_depend_on_the_thread_count():
+    # The strategy grid searches split simulations over threads; each thread writes its own rows.
+    # Run here too because the AddressSanitizer build runs this file (bounds of every buffer).
+    rng = np.random.default_rng(3)
+    sims, days = 37, 6
+    moves32 = [rng.normal(0.0, 0.01, (sims, days)).astype(np.float32) for _ in range(5)]
+    moves64 = [m.astype(np.float64) for m in moves32]
+    crypto = rng.random(sims) < 0.3
+    position = rng.choice(np.array([-1.0, 0.0, 1.0], dtype=np.float32), size=(sims, days))
+    cost = np.full(sims, 0.0007)
+    grid81, grid500 = np.linspace(-0.03, 0.03, 81), np.linspace(-0.03, 0.03, 500)
+
+    def run(threads):
+        return (NATIVE.always_on_search(*moves32, crypto, grid81.astype(np.float32), 0.0005, threads)
+                + NATIVE.maxdiff_search(*moves32, position, grid500.astype(np.float32), 0.0005, threads)
+                + NATIVE.clean_maxdiff_fit(*moves64, position.astype(np.float64), cost, grid500, threads)
+                + NATIVE.clean_always_on_fit(*moves64, crypto, cost, grid81, threads))
+
+    one = run(1)
+    ix, iz = one[0], one[1]
+    assert ix.shape == iz.shape == (sims,) and ((0 <= ix) & (ix < 81)).all() and ((0 <= iz) & (iz < 81)).all()
+    assert one[4].shape == (sims,) and ((-1 <= one[4]) & (one[4] < 500)).all()
+    assert one[6].shape == one[8].shape == (sims, days + 1)
+    for threads in (3, 16):
+        for a, b in zip(one, run(threads)):
+            np.testing.assert_array_equal(a, b)
