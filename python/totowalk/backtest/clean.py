@@ -19,7 +19,7 @@ import pandas as pd
 from .arrays import WalkForwardArrays
 from .clean_strategies import CleanStrategyInputs, clean_best_strategy, evaluate_clean_strategies, moves_vs_previous_close
 from .legacy import CI_GUARD_MULTIPLIER, forecast_fields
-from .strategies_inputs import calibrate_signal
+from .strategies_inputs import calibrate_signals
 from .windows import EVAL_DAYS
 
 best_strategy = clean_best_strategy
@@ -57,9 +57,9 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     cp = a.predictions["Close"][:, :EVAL_DAYS]
     ca = a.actuals["Close"][:, :EVAL_DAYS]
     # regress each realised return on the forecast of that same return (legacy: one row later)
-    fits = np.array([calibrate_signal(cp[i], ca[i]) for i in range(a.num_rows)]).reshape(-1, 2)
-    columns["calibration_slope"], columns["calibration_intercept"] = fits[:, 0], fits[:, 1]
-    columns["calibrated_expected_move_pct"] = fits[:, 0] * columns["raw_expected_move_pct"] + fits[:, 1]
+    slope, intercept = calibrate_signals(cp, ca)
+    columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
+    columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
     for name, values in evaluate_clean_strategies(strategy_inputs(a, settings)).items():
         columns[name] = [np.asarray(v).tolist() for v in values] if np.ndim(values) == 2 else values
     return pd.DataFrame(columns)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .arrays import WalkForwardArrays
 from .strategies import LegacyStrategyInputs, evaluate_legacy_strategies
-from .strategies_inputs import calibrate_signal
+from .strategies_inputs import calibrate_signals
 from .windows import EVAL_DAYS
 
 CI_GUARD_MULTIPLIER = 1.0  # TOTO_CI_GUARD_MULTIPLIER's default in the classic run
@@ -138,10 +138,10 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     columns = {"symbol": a.symbol, "simulation": a.simulation}
     columns.update(forecast_fields(a, settings.spread))
     cp = a.predictions["Close"][:, :EVAL_DAYS]
-    # calibration regresses r on the close forecasts, one row at a time (np.polyfit, §4)
-    fits = np.array([calibrate_signal(cp[i], a.close_returns[i]) for i in range(a.num_rows)]).reshape(-1, 2)
-    columns["calibration_slope"], columns["calibration_intercept"] = fits[:, 0], fits[:, 1]
-    columns["calibrated_expected_move_pct"] = fits[:, 0] * columns["raw_expected_move_pct"] + fits[:, 1]
+    # calibration regresses r on the close forecasts, per simulation (np.polyfit's numbers, §4)
+    slope, intercept = calibrate_signals(cp, a.close_returns)
+    columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
+    columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
     strategies = evaluate_legacy_strategies(strategy_inputs(a, settings))
     for name, values in strategies.items():
         if name.endswith("_after"):  # entry+takeprofit's in-place edits: not result fields

@@ -2,7 +2,8 @@
 
 * :func:`legacy_percent_change` - ``pre_process_data``'s percent change of one price column;
 * :func:`actual_close_returns` - the six returns ``r_j`` the close-signal strategies are applied to;
-* :func:`calibrate_signal` - least-squares slope / intercept of ``r`` on the close forecasts.
+* :func:`calibrate_signal` - least-squares slope / intercept of ``r`` on the close forecasts;
+  :func:`calibrate_signals` - the same for every simulation at once, bit for bit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from .windows import percent_changes
 
-__all__ = ["legacy_percent_change", "actual_close_returns", "calibrate_signal"]
+__all__ = ["legacy_percent_change", "actual_close_returns", "calibrate_signal", "calibrate_signals"]
 
 
 # pre_process_data's rule is the pipeline's (one implementation, golden-tested under this name).
@@ -55,3 +56,49 @@ def calibrate_signal(predictions, actual_returns) -> tuple[float, float]:
         slope, intercept = np.polyfit(pred[:n], actual[:n], 1)
     return float(slope), float(intercept)
 
+
+
+def calibrate_signals(predictions, actual_returns) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`calibrate_signal` for every row of ``(S, n)`` arrays: ``(slopes, intercepts)``, (S,) each.
+
+    The same numbers bit for bit: np.polyfit's own steps (its dtypes, column scaling and rcond),
+    with numpy's least-squares kernel (LAPACK gelsd, one problem at a time) applied to the whole
+    stack instead of one polyfit call per simulation, whose Python overhead dominated.
+    Falls back to the per-row loop where that kernel is not reachable or refuses the input (a
+    non-finite value, or all-zero forecasts: the loop then raises as np.polyfit does).
+    """
+    pred = np.asarray(predictions)
+    actual = np.asarray(actual_returns, dtype=np.float64)
+    rows = pred.shape[0]
+    n = min(pred.shape[1], actual.shape[1])
+    if n <= 1:
+        return np.ones(rows), np.zeros(rows)
+    try:
+        return _polyfit_lines(pred[:, :n], actual[:, :n])
+    except (AttributeError, TypeError, FloatingPointError, np.linalg.LinAlgError):
+        fits = np.array([calibrate_signal(pred[i], actual[i]) for i in range(rows)]).reshape(-1, 2)
+        return fits[:, 0], fits[:, 1]
+
+
+def _polyfit_lines(pred: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.polyfit(pred[i], actual[i], 1) for every row i, step for step."""
+    from numpy.linalg import _umath_linalg  # the gufunc behind np.linalg.lstsq (it loops over stacks)
+
+    x = pred + 0.0  # polyfit's dtype rules: float32 forecasts stay float32 here...
+    y = actual + 0.0
+    n = x.shape[1]
+    rcond = n * np.finfo(x.dtype).eps  # ...and set rcond
+    lhs = np.empty(x.shape + (2,), dtype=np.promote_types(x.dtype, int))  # vander(x, 2): [x, 1]
+    lhs[..., 0] = x
+    lhs[..., 1] = 1
+    squares = lhs * lhs
+    total = squares[:, 0, :].copy()  # column norms, summed over the points in order
+    for i in range(1, n):
+        total = total + squares[:, i, :]
+    scale = np.sqrt(total)
+    with np.errstate(invalid="ignore", divide="ignore"):  # all-zero forecasts: 0/0, refused below
+        lhs /= scale[:, None, :]
+    with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
+        solution, _, _, _ = _umath_linalg.lstsq(lhs, y[:, :, None], rcond, signature="ddd->ddid")
+    lines = solution[:, :, 0] / scale
+    return lines[:, 0], lines[:, 1]
