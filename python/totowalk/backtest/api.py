@@ -220,10 +220,12 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     try:
         if todo.size:
             fresh = module.evaluate(arrays.take(todo), settings)
-            for rec in fresh.to_dict(orient="records"):
-                if store is not None:
+            if store is not None:
+                for rec in fresh.to_dict(orient="records"):
                     store.append_row(rec["symbol"], rec["simulation"], rec)
-                bar.update(1)
+                    bar.update(1)
+            else:  # nothing to persist: no per-row records to build
+                bar.update(len(fresh))
             parts.append(fresh)
         restored = _restored([stored[k] for k in keys if k in stored], arrays)
         if restored is not None:

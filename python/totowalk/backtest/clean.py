@@ -61,7 +61,7 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
     columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
     for name, values in evaluate_clean_strategies(strategy_inputs(a, settings)).items():
-        columns[name] = [np.asarray(v).tolist() for v in values] if np.ndim(values) == 2 else values
+        columns[name] = np.asarray(values).tolist() if np.ndim(values) == 2 else values  # rows as lists
     return pd.DataFrame(columns)
 
 

@@ -147,7 +147,6 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
         if name.endswith("_after"):  # entry+takeprofit's in-place edits: not result fields
             continue
         columns[name] = list(values) if np.ndim(values) == 2 else values
-    frame = pd.DataFrame(columns)
     for name in ("maxdiffprofit_profit_values", "maxdiffalwayson_profit_values"):
-        frame[name] = [np.asarray(v, dtype=np.float64).tolist() for v in frame[name]]
-    return frame
+        columns[name] = np.asarray(strategies[name], dtype=np.float64).tolist()  # rows as float lists
+    return pd.DataFrame(columns)
