@@ -55,3 +55,18 @@ def test_clean_spread_is_charged_as_stated():
     np.testing.assert_allclose(costly.simulations["simple_strategy_avg_daily_return"], expected,
                                rtol=1e-9, atol=1e-12)
     assert free.summary.loc["(all)", "best_strategy"] is not None
+
+
+@pytest.mark.parametrize("profile", ["legacy", "clean"])
+def test_a_no_change_forecaster_runs_through(profile):
+    # Every forecast exactly 0 (a "no change" baseline): np.polyfit cannot calibrate on it, which
+    # stopped the classic run; the calibration is the minimum-norm line (slope 0) instead.
+    import totowalk as tw
+
+    frame = tw.datasets.load("IBM").iloc[:400]
+    result = tw.backtest({"IBM": frame}, num_simulations=3, profile=profile,
+                         forecaster=lambda contexts: np.zeros(len(contexts), dtype=np.float32))
+    rows = result.simulations
+    assert len(rows) == 3
+    assert (rows["calibration_slope"] == 0.0).all()
+    assert np.isfinite(rows["calibration_intercept"]).all()

@@ -45,23 +45,22 @@ def test_batched_calibration_uses_the_first_min_columns_and_the_one_point_rule()
     assert (ones == 1.0).all() and (zeros == 0.0).all()
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # np.polyfit's 0/0
-def test_a_row_polyfit_refuses_raises_as_before(monkeypatch):
+def test_all_zero_forecasts_get_the_minimum_norm_line_and_odd_rows_match_the_loop():
     pred, actual = _rows(1, 8, 6, np.float64)
-    pred[5] = 0.0  # all-zero forecasts: np.polyfit divides 0 by 0 and gelsd refuses the NaNs
-    with pytest.raises(np.linalg.LinAlgError):
-        calibrate_signal(pred[5], actual[5])
-    with pytest.raises(np.linalg.LinAlgError):  # the batched kernel refuses, the loop raises as before
-        calibrate_signals(pred, actual)
+    pred[5] = 0.0  # np.polyfit cannot scale a zero column; the minimum-norm line is slope 0, mean
     actual[3, 2] = np.nan  # a NaN return: np.polyfit gives a NaN line, and so does the batch
-    pred[5] = 0.01
     slopes, intercepts = calibrate_signals(pred, actual)
     want = np.array([calibrate_signal(pred[i], actual[i]) for i in range(len(pred))])
     np.testing.assert_array_equal(np.c_[slopes, intercepts], want)
+    assert slopes[5] == 0.0 and intercepts[5] == np.mean(actual[5])
     assert np.isnan(slopes[3])
-    # without the kernel (a numpy that hides it), the loop gives the same numbers
+    line = np.linalg.lstsq(np.c_[pred[5], np.ones(6)], actual[5], rcond=None)[0]
+    np.testing.assert_allclose([slopes[5], intercepts[5]], line, rtol=1e-12, atol=1e-18)
+
+
+def test_without_the_batched_kernel_the_loop_gives_the_same_numbers(monkeypatch):
     clean_pred, clean_actual = _rows(2, 8, 6, np.float64)
     fast = calibrate_signals(clean_pred, clean_actual)
     monkeypatch.setattr(strategies_inputs, "_polyfit_lines", lambda *a: (_ for _ in ()).throw(AttributeError()))
     slow = calibrate_signals(clean_pred, clean_actual)
-    np.testing.assert_array_equal(np.c_[fast], np.c_[slow])
+    np.testing.assert_array_equal(np.c_[fast[0], fast[1]], np.c_[slow[0], slow[1]])

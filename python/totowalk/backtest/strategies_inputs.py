@@ -43,19 +43,22 @@ def actual_close_returns(closes) -> np.ndarray:
 def calibrate_signal(predictions, actual_returns) -> tuple[float, float]:
     """Least-squares line ``r ~ slope * prediction + intercept`` over the first ``min`` entries.
 
-    Returns ``(1.0, 0.0)`` with fewer than two points (§4).
+    Returns ``(1.0, 0.0)`` with fewer than two points (§4). Where np.polyfit fails - every forecast
+    exactly 0, a zero column it cannot scale - the minimum-norm least-squares line instead:
+    slope 0, intercept the mean return (the classic code stopped the run there).
     """
     pred = np.asarray(predictions).reshape(-1)
     actual = np.asarray(actual_returns, dtype=np.float64).reshape(-1)
     n = min(pred.size, actual.size)
     if n <= 1:
         return 1.0, 0.0
+    if not np.any(pred[:n] != 0):
+        return 0.0, float(np.mean(actual[:n]))
     with warnings.catch_warnings():
         # constant predictions are rank deficient; lstsq still returns the minimum-norm line
         warnings.simplefilter("ignore", np.exceptions.RankWarning)
         slope, intercept = np.polyfit(pred[:n], actual[:n], 1)
     return float(slope), float(intercept)
-
 
 
 def calibrate_signals(predictions, actual_returns) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +68,7 @@ def calibrate_signals(predictions, actual_returns) -> tuple[np.ndarray, np.ndarr
     with numpy's least-squares kernel (LAPACK gelsd, one problem at a time) applied to the whole
     stack instead of one polyfit call per simulation, whose Python overhead dominated.
     Falls back to the per-row loop where that kernel is not reachable or refuses the input (a
-    non-finite value, or all-zero forecasts: the loop then raises as np.polyfit does).
+    non-finite value: the loop then does what np.polyfit does).
     """
     pred = np.asarray(predictions)
     actual = np.asarray(actual_returns, dtype=np.float64)
@@ -73,11 +76,16 @@ def calibrate_signals(predictions, actual_returns) -> tuple[np.ndarray, np.ndarr
     n = min(pred.shape[1], actual.shape[1])
     if n <= 1:
         return np.ones(rows), np.zeros(rows)
+    pred, actual = pred[:, :n], actual[:, :n]
+    zero = ~np.any(pred != 0, axis=1)  # np.polyfit fails on these: see calibrate_signal
+    slopes, intercepts = np.zeros(rows), np.mean(actual, axis=1)
+    fit = ~zero
     try:
-        return _polyfit_lines(pred[:, :n], actual[:, :n])
+        slopes[fit], intercepts[fit] = _polyfit_lines(pred[fit], actual[fit])
     except (AttributeError, TypeError, FloatingPointError, np.linalg.LinAlgError):
         fits = np.array([calibrate_signal(pred[i], actual[i]) for i in range(rows)]).reshape(-1, 2)
         return fits[:, 0], fits[:, 1]
+    return slopes, intercepts
 
 
 def _polyfit_lines(pred: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +104,7 @@ def _polyfit_lines(pred: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np
     for i in range(1, n):
         total = total + squares[:, i, :]
     scale = np.sqrt(total)
-    with np.errstate(invalid="ignore", divide="ignore"):  # all-zero forecasts: 0/0, refused below
-        lhs /= scale[:, None, :]
+    lhs /= scale[:, None, :]  # no zero column: all-zero forecasts are answered before this
     with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
         solution, _, _, _ = _umath_linalg.lstsq(lhs, y[:, :, None], rcond, signature="ddd->ddid")
     lines = solution[:, :, 0] / scale
