@@ -323,8 +323,7 @@ def _maxdiff_fit_native(search, inp: CleanStrategyInputs, q: np.ndarray) -> tupl
     """:func:`_maxdiff_fit` for all simulations through the extension: same offsets, bit for bit."""
     ix, iz = search(*_day_arrays(inp), np.ascontiguousarray(q, dtype=np.float64),
                     np.ascontiguousarray(inp.unit_cost, dtype=np.float64), MAXDIFF_GRID, torch.get_num_threads())
-    offset = lambda index: np.where(index >= 0, MAXDIFF_GRID[np.maximum(index, 0)], 0.0)  # noqa: E731
-    return offset(ix), offset(iz)
+    return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
 
 
 def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:

@@ -7,7 +7,9 @@ reference the tests compare them with, bit for bit). Callers look them up throug
 
 from __future__ import annotations
 
-__all__ = ["native_search"]
+import numpy as np
+
+__all__ = ["native_search", "grid_offsets"]
 
 
 def native_search(name: str):
@@ -17,3 +19,9 @@ def native_search(name: str):
     except ImportError:
         return None
     return getattr(_C, name, None)
+
+
+def grid_offsets(index: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The offsets a MaxDiff search's indices stand for: ``grid[index]``, and 0.0 where the index
+    is -1 (no offset beat the incumbent), as the array searches report them."""
+    return np.where(index >= 0, grid[np.maximum(index, 0)], 0.0)

@@ -288,8 +288,7 @@ def _maxdiff_search_native(search, moves, q: np.ndarray) -> tuple[np.ndarray, np
     """:func:`_maxdiff_search` through the extension: same offsets, bit for bit."""
     ix, iz = search(*_day_arrays(moves), np.ascontiguousarray(q, dtype=np.float32),
                     MAXDIFF_GRID.astype(np.float32), float(KERNEL_FEE), torch.get_num_threads())
-    offset = lambda index: np.where(index >= 0, MAXDIFF_GRID[np.maximum(index, 0)], 0.0)  # noqa: E731
-    return offset(ix), offset(iz)
+    return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
 
 
 def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
