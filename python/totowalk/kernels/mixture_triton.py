@@ -3,12 +3,12 @@
 One program per row (request and step) draws all S samples of that row into registers (S padded to
 a power of two, padding masked), writes them to the samples buffer (a scratch buffer when the
 caller does not keep them), sorts them on chip with ``tl.sort`` and evaluates every row of the
-:class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats). The store is unconditional on purpose:
-one compiled kernel serves both cases, so the statistics are bit-identical whether or not the
+:class:`~.reduction_plan.ReductionPlan`, writing (N, n_stats). The store is unconditional on
+purpose: one compiled kernel serves both cases, so the statistics are bit-identical whether or not the
 samples are returned (a kernel without the store gets other register layouts from Triton, hence
-other float summation orders; seen on an H200).
-Above 2,048 samples a row is drawn in chunks written to that buffer and read back for the sort, so no thread holds more than one
-sample's Philox and Gamma state at a time (see :func:`_launch_settings`).
+other float summation orders; seen on an H200). Above 2,048 samples a row is drawn in chunks
+written to that buffer and read back for the sort, so no thread holds more than one sample's
+Philox and Gamma state at a time (see :func:`_launch_settings`).
 The math and the random stream are those of :mod:`.mixture_torch`, step for step, so the two
 backends agree up to float rounding of the transcendental functions (and, through those, on the
 rare accept/reject decision that lies within rounding of its boundary).
@@ -160,8 +160,9 @@ def _mixture_sample_reduce_kernel(
     valid = offs < num_samples
 
     if CHUNK_S < BLOCK_S:
-        # Draw the row in chunks through the samples buffer: a thread then holds few samples' Philox and Gamma state at a time, so large
-        # S does not spill registers; the sort below reads the whole row back.
+        # Draw the row in chunks through the samples buffer: a thread then holds few samples'
+        # Philox and Gamma state at a time, so large S does not spill registers; the sort below
+        # reads the whole row back.
         for start in range(0, BLOCK_S, CHUNK_S):
             chunk = start + tl.arange(0, CHUNK_S)
             drawn = _draw_samples(chunk, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
