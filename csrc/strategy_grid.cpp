@@ -277,22 +277,44 @@ void clean_always_on_one(const CleanMoves& m, bool crypto, double cost, int64_t 
   const int64_t row = s * days, out = s * (days + 1);
   const int64_t middle = g / 2;  // ALWAYS_ON_GRID's 0
   const int64_t at_zero = middle * g + middle;
+  const double round_trip = 2.0 * cost;
   // Running prefix sums of every pair (np.cumsum of total = buy + where(crypto, 0, sell)).
   std::vector<double>& running = w.prefix;  // [g * g]
   std::fill(running.begin(), running.begin() + g * g, 0.0);
+  // Per-offset terms of one day. clean_profit at q = +1 is the long leg (its short leg times 0
+  // adds a zero) and at q = -1 the short leg, so per pair:
+  //   buy  = l > L ? (h <= H ? h - l : y - l) - 2c : 0,   sell = h < H ? (l >= L ? h - l : h - y) - 2c : 0
+  // the same float64 operations, with only the pair's h - l left in the inner loop.
+  std::vector<double>& highs = w.sweep;  // [g]
+  std::vector<double>& lows = w.masked;  // [g]
+  std::vector<double> short_miss(static_cast<size_t>(g)), long_miss(static_cast<size_t>(g));
+  std::vector<uint8_t> sold(static_cast<size_t>(g)), high_reached(static_cast<size_t>(g));
+  std::vector<uint8_t> bought(static_cast<size_t>(g)), low_reached(static_cast<size_t>(g));
   std::vector<int64_t> best(static_cast<size_t>(days + 1), at_zero);
   for (int64_t j = 0; j <= days; ++j) {
     if (j > 0) {
-      const int64_t d = j - 1;
+      const int64_t d = row + j - 1;
+      const double y = m.close[d];
+      for (int64_t k = 0; k < g; ++k) {
+        const double h = clamp(m.high_pred[d] + grid[k], 0.0, 10.0);
+        highs[k] = h;
+        sold[k] = h < m.high[d];
+        high_reached[k] = h <= m.high[d];
+        short_miss[k] = h - y;
+        const double l = clamp(m.low_pred[d] + grid[k], -1.0, 0.0);
+        lows[k] = l;
+        bought[k] = l > m.low[d];
+        low_reached[k] = l >= m.low[d];
+        long_miss[k] = y - l;
+      }
       for (int64_t x = 0; x < g; ++x) {
-        const double h = m.high_pred[row + d] + grid[x];
+        double* line = &running[static_cast<size_t>(x * g)];
+        const bool shorts = !crypto && sold[x];
         for (int64_t z = 0; z < g; ++z) {
-          const double l = m.low_pred[row + d] + grid[z];
-          const double buy = clean_profit(m.close[row + d], m.high[row + d], m.low[row + d], h, l,
-                                          1.0, cost);
-          const double sell = clean_profit(m.close[row + d], m.high[row + d], m.low[row + d], h,
-                                           l, -1.0, cost);
-          running[static_cast<size_t>(x * g + z)] += buy + (crypto ? 0.0 : sell);
+          const double gap = highs[x] - lows[z];
+          const double buy = bought[z] ? (high_reached[x] ? gap : long_miss[z]) - round_trip : 0.0;
+          const double sell = shorts ? (low_reached[z] ? gap : short_miss[x]) - round_trip : 0.0;
+          line[z] += buy + sell;
         }
       }
     }
@@ -333,7 +355,9 @@ void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto, cons
   if (sims <= 0 || grid_size <= 0) return;
   const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
   parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
-    CleanScratch w{{}, {}, std::vector<double>(static_cast<size_t>(grid_size * grid_size))};
+    CleanScratch w{std::vector<double>(static_cast<size_t>(grid_size)),
+                   std::vector<double>(static_cast<size_t>(grid_size)),
+                   std::vector<double>(static_cast<size_t>(grid_size * grid_size))};
     for (int64_t s = begin; s < end; ++s) {
       clean_always_on_one(moves, is_crypto[s] != 0, unit_cost[s], s, days, grid, grid_size, w,
                           best_x, best_z);
