@@ -5,23 +5,14 @@ before the kernel module is first imported). The interpreter is slow, most of al
 sort, so sizes stay tiny and reductions use S <= 256.
 """
 
-import importlib.util
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-if importlib.util.find_spec("triton") is None:
-    pytest.skip("triton is not installed", allow_module_level=True)
-if not torch.cuda.is_available():
-    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-        # triton.language's own jit functions were built for a GPU at import; the interpreter
-        # cannot run them. tests/conftest.py should set TRITON_INTERPRET=1 before any import.
-        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
-    os.environ["TRITON_INTERPRET"] = "1"
+from _triton import require_triton
+
+require_triton()
 
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402

@@ -4,19 +4,12 @@ On CPU it runs under the Triton interpreter (TRITON_INTERPRET=1, set before trit
 so sizes stay tiny; on CUDA the same tests use the compiled kernel.
 """
 
-import importlib.util
-import os
-import sys
-
 import pytest
 import torch
 
-if importlib.util.find_spec("triton") is None:
-    pytest.skip("triton is not installed", allow_module_level=True)
-if not torch.cuda.is_available():
-    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
-    os.environ["TRITON_INTERPRET"] = "1"
+from _triton import require_triton
+
+require_triton()
 
 from totowalk.precision import Int8Linear, quantize_weight
 from totowalk.precision.triton_int8 import (
