@@ -18,6 +18,11 @@
 namespace totowalk {
 namespace {
 
+// Worker threads for `threads` (<= 0: every hardware thread; the searches are compute-bound).
+int64_t workers_for(int threads) {
+  return threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
 // torch.clamp's result for every input, NaN included (NaN compares false and passes through).
 template <typename T>
 inline T clamp(T v, T lo, T hi) {
@@ -152,8 +157,7 @@ void maxdiff_search(const LimitMoves& moves, const float* position, int64_t sims
                     const float* grid, int64_t grid_size, float fee, int64_t* best_x,
                     int64_t* best_z, int threads) {
   if (sims <= 0 || grid_size <= 0) return;
-  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+  parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     std::vector<double> sums(static_cast<size_t>(grid_size));
     for (int64_t s = begin; s < end; ++s) {
       maxdiff_one(moves, position, s, days, grid, grid_size, fee, sums, best_x, best_z);
@@ -165,8 +169,7 @@ void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto, int64_t
                       int64_t days, const float* grid, int64_t grid_size, float fee,
                       int64_t* best_x, int64_t* best_z, float* buy, float* sell, int threads) {
   if (sims <= 0 || grid_size <= 0) return;
-  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
+  parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     const size_t cells = static_cast<size_t>(grid_size * days);
     HighSide hs{std::vector<float>(cells), std::vector<float>(cells), std::vector<float>(cells),
                 std::vector<uint8_t>(cells), std::vector<uint8_t>(cells)};
@@ -231,12 +234,33 @@ int64_t first_best(const double* sums, int64_t g, double& incumbent) {
   return idx;
 }
 
-struct CleanScratch {
+// Per-thread buffers of clean_maxdiff_one, reused simulation after simulation.
+struct MaxDiffScratch {
+  explicit MaxDiffScratch(int64_t g, int64_t days)
+      : sweep(static_cast<size_t>(g)),
+        masked(static_cast<size_t>(days)),
+        prefix(static_cast<size_t>((g + 1) * (days + 1))) {}
   std::vector<double> sweep, masked, prefix;
 };
 
+// Per-thread buffers of clean_always_on_one: running pair sums and one day's per-offset terms.
+struct AlwaysOnScratch {
+  explicit AlwaysOnScratch(int64_t g)
+      : running(static_cast<size_t>(g * g)),
+        highs(static_cast<size_t>(g)),
+        lows(static_cast<size_t>(g)),
+        short_miss(static_cast<size_t>(g)),
+        long_miss(static_cast<size_t>(g)),
+        sold(static_cast<size_t>(g)),
+        high_reached(static_cast<size_t>(g)),
+        bought(static_cast<size_t>(g)),
+        low_reached(static_cast<size_t>(g)) {}
+  std::vector<double> running, highs, lows, short_miss, long_miss;
+  std::vector<uint8_t> sold, high_reached, bought, low_reached;
+};
+
 void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_t s, int64_t days,
-                       const double* grid, int64_t g, CleanScratch& w, int64_t* best_x,
+                       const double* grid, int64_t g, MaxDiffScratch& w, int64_t* best_x,
                        int64_t* best_z) {
   const int64_t row = s * days, out = s * (days + 1);
   auto profit = [&](int64_t d, double high_shift, double low_shift) {
@@ -259,11 +283,12 @@ void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_
     for (int64_t k = 0; k < g; ++k) w.sweep[static_cast<size_t>(k)] = prefix[static_cast<size_t>(k * (days + 1) + j)];
     const int64_t x = first_best(w.sweep.data(), g, incumbent);
     best_x[out + j] = x;
-    // Stage 2: day sums over d < j of each low offset, as numpy sums the masked (D,) row.
+    // Stage 2: day sums over d < j of each low offset, as numpy sums the masked (D,) row (its
+    // masked days are zeros: they are not computed, and leave the sum's grouping unchanged).
     const double high_shift = x >= 0 ? grid[x] : 0.0;
     for (int64_t k = 0; k < g; ++k) {
       for (int64_t d = 0; d < days; ++d) {
-        w.masked[static_cast<size_t>(d)] = profit(d, high_shift, grid[k]) * (d < j ? 1.0 : 0.0);
+        w.masked[static_cast<size_t>(d)] = d < j ? profit(d, high_shift, grid[k]) : 0.0;
       }
       w.sweep[static_cast<size_t>(k)] = numpy_sum(w.masked.data(), days);
     }
@@ -272,62 +297,54 @@ void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_
 }
 
 void clean_always_on_one(const CleanMoves& m, bool crypto, double cost, int64_t s, int64_t days,
-                         const double* grid, int64_t g, CleanScratch& w, int64_t* best_x,
+                         const double* grid, int64_t g, AlwaysOnScratch& w, int64_t* best_x,
                          int64_t* best_z) {
   const int64_t row = s * days, out = s * (days + 1);
   const int64_t middle = g / 2;  // ALWAYS_ON_GRID's 0
   const int64_t at_zero = middle * g + middle;
   const double round_trip = 2.0 * cost;
   // Running prefix sums of every pair (np.cumsum of total = buy + where(crypto, 0, sell)).
-  std::vector<double>& running = w.prefix;  // [g * g]
-  std::fill(running.begin(), running.begin() + g * g, 0.0);
+  std::fill(w.running.begin(), w.running.end(), 0.0);
   // Per-offset terms of one day. clean_profit at q = +1 is the long leg (its short leg times 0
   // adds a zero) and at q = -1 the short leg, so per pair:
   //   buy  = l > L ? (h <= H ? h - l : y - l) - 2c : 0,   sell = h < H ? (l >= L ? h - l : h - y) - 2c : 0
   // the same float64 operations, with only the pair's h - l left in the inner loop.
-  std::vector<double>& highs = w.sweep;  // [g]
-  std::vector<double>& lows = w.masked;  // [g]
-  std::vector<double> short_miss(static_cast<size_t>(g)), long_miss(static_cast<size_t>(g));
-  std::vector<uint8_t> sold(static_cast<size_t>(g)), high_reached(static_cast<size_t>(g));
-  std::vector<uint8_t> bought(static_cast<size_t>(g)), low_reached(static_cast<size_t>(g));
-  std::vector<int64_t> best(static_cast<size_t>(days + 1), at_zero);
   for (int64_t j = 0; j <= days; ++j) {
     if (j > 0) {
       const int64_t d = row + j - 1;
       const double y = m.close[d];
       for (int64_t k = 0; k < g; ++k) {
         const double h = clamp(m.high_pred[d] + grid[k], 0.0, 10.0);
-        highs[k] = h;
-        sold[k] = h < m.high[d];
-        high_reached[k] = h <= m.high[d];
-        short_miss[k] = h - y;
+        w.highs[k] = h;
+        w.sold[k] = h < m.high[d];
+        w.high_reached[k] = h <= m.high[d];
+        w.short_miss[k] = h - y;
         const double l = clamp(m.low_pred[d] + grid[k], -1.0, 0.0);
-        lows[k] = l;
-        bought[k] = l > m.low[d];
-        low_reached[k] = l >= m.low[d];
-        long_miss[k] = y - l;
+        w.lows[k] = l;
+        w.bought[k] = l > m.low[d];
+        w.low_reached[k] = l >= m.low[d];
+        w.long_miss[k] = y - l;
       }
       for (int64_t x = 0; x < g; ++x) {
-        double* line = &running[static_cast<size_t>(x * g)];
-        const bool shorts = !crypto && sold[x];
+        double* line = &w.running[static_cast<size_t>(x * g)];
+        const bool shorts = !crypto && w.sold[x];
         for (int64_t z = 0; z < g; ++z) {
-          const double gap = highs[x] - lows[z];
-          const double buy = bought[z] ? (high_reached[x] ? gap : long_miss[z]) - round_trip : 0.0;
-          const double sell = shorts ? (low_reached[z] ? gap : short_miss[x]) - round_trip : 0.0;
+          const double gap = w.highs[x] - w.lows[z];
+          const double buy =
+              w.bought[z] ? (w.high_reached[x] ? gap : w.long_miss[z]) - round_trip : 0.0;
+          const double sell = shorts ? (w.low_reached[z] ? gap : w.short_miss[x]) - round_trip : 0.0;
           line[z] += buy + sell;
         }
       }
     }
     int64_t idx = 0;
     for (int64_t k = 1; k < g * g; ++k) {
-      if (running[static_cast<size_t>(k)] > running[static_cast<size_t>(idx)]) idx = k;
+      if (w.running[static_cast<size_t>(k)] > w.running[static_cast<size_t>(idx)]) idx = k;
     }
-    best[static_cast<size_t>(j)] =
-        running[static_cast<size_t>(idx)] > running[static_cast<size_t>(at_zero)] ? idx : at_zero;
-  }
-  for (int64_t j = 0; j <= days; ++j) {
-    best_x[out + j] = best[static_cast<size_t>(j)] / g;
-    best_z[out + j] = best[static_cast<size_t>(j)] % g;
+    const int64_t best =
+        w.running[static_cast<size_t>(idx)] > w.running[static_cast<size_t>(at_zero)] ? idx : at_zero;
+    best_x[out + j] = best / g;
+    best_z[out + j] = best % g;
   }
 }
 
@@ -337,11 +354,8 @@ void clean_maxdiff_fit(const CleanMoves& moves, const double* position, const do
                        int64_t sims, int64_t days, const double* grid, int64_t grid_size,
                        int64_t* best_x, int64_t* best_z, int threads) {
   if (sims <= 0 || grid_size <= 0) return;
-  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
-    CleanScratch w{std::vector<double>(static_cast<size_t>(grid_size)),
-                   std::vector<double>(static_cast<size_t>(days)),
-                   std::vector<double>(static_cast<size_t>((grid_size + 1) * (days + 1)))};
+  parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
+    MaxDiffScratch w(grid_size, days);
     for (int64_t s = begin; s < end; ++s) {
       clean_maxdiff_one(moves, position, unit_cost[s], s, days, grid, grid_size, w, best_x,
                         best_z);
@@ -353,11 +367,8 @@ void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto, cons
                          int64_t sims, int64_t days, const double* grid, int64_t grid_size,
                          int64_t* best_x, int64_t* best_z, int threads) {
   if (sims <= 0 || grid_size <= 0) return;
-  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-  parallel_blocks(sims, threads > 0 ? threads : hardware, [&](int64_t begin, int64_t end) {
-    CleanScratch w{std::vector<double>(static_cast<size_t>(grid_size)),
-                   std::vector<double>(static_cast<size_t>(grid_size)),
-                   std::vector<double>(static_cast<size_t>(grid_size * grid_size))};
+  parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
+    AlwaysOnScratch w(grid_size);
     for (int64_t s = begin; s < end; ++s) {
       clean_always_on_one(moves, is_crypto[s] != 0, unit_cost[s], s, days, grid, grid_size, w,
                           best_x, best_z);
