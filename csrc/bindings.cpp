@@ -158,12 +158,14 @@ void check_per_simulation(const char* function, const char* name, const py::arra
   }
 }
 
-totowalk::LimitMoves limit_moves(const py::array& close, const py::array& high,
-                                 const py::array& low, const py::array& high_pred,
-                                 const py::array& low_pred) {
-  return {static_cast<const float*>(close.data()), static_cast<const float*>(high.data()),
-          static_cast<const float*>(low.data()), static_cast<const float*>(high_pred.data()),
-          static_cast<const float*>(low_pred.data())};
+// Views of five checked (sims, days) arrays of T (see check_day_arrays).
+template <typename T>
+totowalk::DayMoves<T> day_moves(const py::array& close, const py::array& high,
+                                const py::array& low, const py::array& high_pred,
+                                const py::array& low_pred) {
+  return {static_cast<const T*>(close.data()), static_cast<const T*>(high.data()),
+          static_cast<const T*>(low.data()), static_cast<const T*>(high_pred.data()),
+          static_cast<const T*>(low_pred.data())};
 }
 
 // The MaxDiffAlwaysOn search over (sims, days) float32 moves; see strategy_grid.h.
@@ -179,7 +181,7 @@ py::tuple always_on_search(const py::array& close, const py::array& high, const 
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x(sims), best_z(sims);
   py::array_t<float> buy({sims, days}), sell({sims, days});
-  const totowalk::LimitMoves moves = limit_moves(close, high, low, high_pred, low_pred);
+  const auto moves = day_moves<float>(close, high, low, high_pred, low_pred);
   const auto* crypto = static_cast<const uint8_t*>(is_crypto.data());
   int64_t* x = best_x.mutable_data();
   int64_t* z = best_z.mutable_data();
@@ -205,7 +207,7 @@ py::tuple maxdiff_search(const py::array& close, const py::array& high, const py
   const float* grid_values = check_grid<float>("maxdiff_search", grid);
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x(sims), best_z(sims);
-  const totowalk::LimitMoves moves = limit_moves(close, high, low, high_pred, low_pred);
+  const auto moves = day_moves<float>(close, high, low, high_pred, low_pred);
   const auto* q = static_cast<const float*>(position.data());
   int64_t* x = best_x.mutable_data();
   int64_t* z = best_z.mutable_data();
@@ -214,14 +216,6 @@ py::tuple maxdiff_search(const py::array& close, const py::array& high, const py
     totowalk::maxdiff_search(moves, q, sims, days, grid_values, grid_size, fee, x, z, threads);
   }
   return py::make_tuple(best_x, best_z);
-}
-
-totowalk::CleanMoves clean_moves(const py::array& close, const py::array& high,
-                                const py::array& low, const py::array& high_pred,
-                                const py::array& low_pred) {
-  return {static_cast<const double*>(close.data()), static_cast<const double*>(high.data()),
-          static_cast<const double*>(low.data()), static_cast<const double*>(high_pred.data()),
-          static_cast<const double*>(low_pred.data())};
 }
 
 // The clean profile's walk-forward MaxDiff fits; see strategy_grid.h.
@@ -237,7 +231,7 @@ py::tuple clean_maxdiff_fit(const py::array& close, const py::array& high, const
   const double* grid_values = check_grid<double>("clean_maxdiff_fit", grid);
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
-  const totowalk::CleanMoves moves = clean_moves(close, high, low, high_pred, low_pred);
+  const auto moves = day_moves<double>(close, high, low, high_pred, low_pred);
   const auto* q = static_cast<const double*>(position.data());
   const auto* cost = static_cast<const double*>(unit_cost.data());
   int64_t* x = best_x.mutable_data();
@@ -262,7 +256,7 @@ py::tuple clean_always_on_fit(const py::array& close, const py::array& high, con
   const double* grid_values = check_grid<double>("clean_always_on_fit", grid);
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
-  const totowalk::CleanMoves moves = clean_moves(close, high, low, high_pred, low_pred);
+  const auto moves = day_moves<double>(close, high, low, high_pred, low_pred);
   const auto* crypto = static_cast<const uint8_t*>(is_crypto.data());
   const auto* cost = static_cast<const double*>(unit_cost.data());
   int64_t* x = best_x.mutable_data();

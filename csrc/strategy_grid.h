@@ -9,14 +9,19 @@
 
 namespace totowalk {
 
-// The per-day moves of `sims` simulations, each a row-major [sims, days] float32 array.
-struct LimitMoves {
-  const float* close;      // y: actual close move
-  const float* high;       // H: actual high move (+ kappa_high)
-  const float* low;        // L: actual low move (- kappa_low)
-  const float* high_pred;  // predicted high move (+ kappa_high), before the grid offset
-  const float* low_pred;   // predicted low move (- kappa_low), before the grid offset
+// The per-day moves of `sims` simulations, each a row-major [sims, days] array: float32 in the
+// legacy profile (moves + kappa spreads, LEGACY_SEMANTICS §6.6), float64 in the clean one (all
+// relative to the previous close, clean_strategies.CleanStrategyInputs).
+template <typename T>
+struct DayMoves {
+  const T* close;      // y: actual close move
+  const T* high;       // H: actual high move
+  const T* low;        // L: actual low move
+  const T* high_pred;  // predicted high move, before the grid offset
+  const T* low_pred;   // predicted low move, before the grid offset
 };
+using LimitMoves = DayMoves<float>;
+using CleanMoves = DayMoves<double>;
 
 // For each simulation, every (x, z) pair of grid offsets (x on the high target, z on the low):
 // the long leg (bought at the low target) and the short leg (sold at the high target; none for
@@ -39,16 +44,6 @@ void maxdiff_search(const LimitMoves& moves, const float* position,  // [sims, d
                     int64_t sims, int64_t days, const float* grid, int64_t grid_size, float fee,
                     int64_t* best_x, int64_t* best_z,  // [sims]
                     int threads);
-
-// The clean profile's moves, each a row-major [sims, days] float64 array, all relative to the
-// previous close (clean_strategies.CleanStrategyInputs).
-struct CleanMoves {
-  const double* close;
-  const double* high;
-  const double* low;
-  const double* high_pred;
-  const double* low_pred;
-};
 
 // Clean MaxDiff, walk-forward (clean_strategies._maxdiff_fit): for each simulation and each
 // j = 0..days, the high offset x fitted on days < j (low at 0), then the low offset z given that
