@@ -219,12 +219,13 @@ py::tuple maxdiff_search(const py::array& close, const py::array& high, const py
 }
 
 // The clean profile's walk-forward MaxDiff fits; see strategy_grid.h.
-py::tuple clean_maxdiff_fit(const py::array& close, const py::array& high, const py::array& low,
-                            const py::array& high_pred, const py::array& low_pred,
-                            const py::array& position, const py::array& unit_cost,
-                            const py::array& grid, int threads) {
+py::tuple clean_maxdiff_fit(const py::array& close, const py::array& open, const py::array& high,
+                            const py::array& low, const py::array& high_pred,
+                            const py::array& low_pred, const py::array& position,
+                            const py::array& unit_cost, const py::array& grid, bool optimistic,
+                            int threads) {
   const auto [sims, days] = check_day_arrays(
-      "clean_maxdiff_fit", {{"close", &close}, {"high", &high}, {"low", &low},
+      "clean_maxdiff_fit", {{"close", &close}, {"open", &open}, {"high", &high}, {"low", &low},
                             {"high_pred", &high_pred}, {"low_pred", &low_pred},
                             {"position", &position}}, 8);
   check_per_simulation("clean_maxdiff_fit", "unit_cost", unit_cost, sims, 'f');
@@ -232,24 +233,27 @@ py::tuple clean_maxdiff_fit(const py::array& close, const py::array& high, const
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
   const auto moves = day_moves<double>(close, high, low, high_pred, low_pred);
+  const auto* open_moves = static_cast<const double*>(open.data());
   const auto* q = static_cast<const double*>(position.data());
   const auto* cost = static_cast<const double*>(unit_cost.data());
   int64_t* x = best_x.mutable_data();
   int64_t* z = best_z.mutable_data();
   {
     py::gil_scoped_release release;
-    totowalk::clean_maxdiff_fit(moves, q, cost, sims, days, grid_values, grid_size, x, z, threads);
+    totowalk::clean_maxdiff_fit(moves, open_moves, q, cost, sims, days, grid_values, grid_size,
+                                optimistic, x, z, threads);
   }
   return py::make_tuple(best_x, best_z);
 }
 
 // The clean profile's walk-forward MaxDiffAlwaysOn fits; see strategy_grid.h.
-py::tuple clean_always_on_fit(const py::array& close, const py::array& high, const py::array& low,
+py::tuple clean_always_on_fit(const py::array& close, const py::array& open,
+                              const py::array& high, const py::array& low,
                               const py::array& high_pred, const py::array& low_pred,
                               const py::array& is_crypto, const py::array& unit_cost,
-                              const py::array& grid, int threads) {
+                              const py::array& grid, bool optimistic, int threads) {
   const auto [sims, days] = check_day_arrays(
-      "clean_always_on_fit", {{"close", &close}, {"high", &high}, {"low", &low},
+      "clean_always_on_fit", {{"close", &close}, {"open", &open}, {"high", &high}, {"low", &low},
                               {"high_pred", &high_pred}, {"low_pred", &low_pred}}, 8);
   check_per_simulation("clean_always_on_fit", "is_crypto", is_crypto, sims, 'b');
   check_per_simulation("clean_always_on_fit", "unit_cost", unit_cost, sims, 'f');
@@ -257,14 +261,15 @@ py::tuple clean_always_on_fit(const py::array& close, const py::array& high, con
   const int64_t grid_size = grid.shape(0);
   py::array_t<int64_t> best_x({sims, days + 1}), best_z({sims, days + 1});
   const auto moves = day_moves<double>(close, high, low, high_pred, low_pred);
+  const auto* open_moves = static_cast<const double*>(open.data());
   const auto* crypto = static_cast<const uint8_t*>(is_crypto.data());
   const auto* cost = static_cast<const double*>(unit_cost.data());
   int64_t* x = best_x.mutable_data();
   int64_t* z = best_z.mutable_data();
   {
     py::gil_scoped_release release;
-    totowalk::clean_always_on_fit(moves, crypto, cost, sims, days, grid_values, grid_size, x, z,
-                                  threads);
+    totowalk::clean_always_on_fit(moves, open_moves, crypto, cost, sims, days, grid_values,
+                                  grid_size, optimistic, x, z, threads);
   }
   return py::make_tuple(best_x, best_z);
 }
@@ -306,15 +311,18 @@ PYBIND11_MODULE(_C, m) {
         "MaxDiff's two sequential offset sweeps over (sims, days) C-contiguous float32 moves and "
         "positions: returns (best_x, best_z), each sweep's grid index or -1 where none beat the "
         "incumbent; bit-identical to the array search in totowalk.backtest.strategies.");
-  m.def("clean_maxdiff_fit", &clean_maxdiff_fit, py::arg("close"), py::arg("high"),
-        py::arg("low"), py::arg("high_pred"), py::arg("low_pred"), py::arg("position"),
-        py::arg("unit_cost"), py::arg("grid"), py::arg("threads") = 0,
+  m.def("clean_maxdiff_fit", &clean_maxdiff_fit, py::arg("close"), py::arg("open"),
+        py::arg("high"), py::arg("low"), py::arg("high_pred"), py::arg("low_pred"),
+        py::arg("position"), py::arg("unit_cost"), py::arg("grid"), py::arg("optimistic"),
+        py::arg("threads") = 0,
         "The clean profile's walk-forward MaxDiff fits over (sims, days) C-contiguous float64 "
-        "moves: returns (best_x, best_z), (sims, days + 1) grid indices, -1 where none beat the "
-        "incumbent; bit-identical to totowalk.backtest.clean_strategies.");
-  m.def("clean_always_on_fit", &clean_always_on_fit, py::arg("close"), py::arg("high"),
-        py::arg("low"), py::arg("high_pred"), py::arg("low_pred"), py::arg("is_crypto"),
-        py::arg("unit_cost"), py::arg("grid"), py::arg("threads") = 0,
+        "moves (adverse fill model, or the optimistic one): returns (best_x, best_z), "
+        "(sims, days + 1) grid indices, -1 where none beat the incumbent; bit-identical to "
+        "totowalk.backtest.clean_strategies.");
+  m.def("clean_always_on_fit", &clean_always_on_fit, py::arg("close"), py::arg("open"),
+        py::arg("high"), py::arg("low"), py::arg("high_pred"), py::arg("low_pred"),
+        py::arg("is_crypto"), py::arg("unit_cost"), py::arg("grid"), py::arg("optimistic"),
+        py::arg("threads") = 0,
         "The clean profile's walk-forward MaxDiffAlwaysOn fits over (sims, days) C-contiguous "
         "float64 moves: returns (best_x, best_z), (sims, days + 1) grid indices; bit-identical "
         "to totowalk.backtest.clean_strategies.");

@@ -186,15 +186,40 @@ void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto, int64_t
 
 namespace {
 
-// clean_strategies.clean_limit_order_profit for one day (float64; inputs are finite).
-inline double clean_profit(double y, double high, double low, double high_pred, double low_pred,
-                           double q, double cost) {
-  const double h = clamp(high_pred, 0.0, 10.0), l = clamp(low_pred, -1.0, 0.0);
-  const double round_trip = 2.0 * cost;
-  const double long_leg =
-      (l > low ? (h <= high ? h - l : y - l) - round_trip : 0.0) * (q > 0.0 ? q : 0.0);
-  const double short_leg =
-      (h < high ? (l >= low ? h - l : h - y) - round_trip : 0.0) * (-q > 0.0 ? -q : 0.0);
+// One day's bar as moves from the previous close (clean_fills: L <= open, y <= H).
+struct CleanBar {
+  double y, open, high, low;
+};
+
+// Entry and exit prices of MaxDiff's two legs on one bar, for one pair of clipped targets h
+// (high) and l (low): clean_fills.round_trip_profit, both fill models.
+struct RoundTrip {
+  double long_entry, long_exit, short_entry, short_exit;
+};
+
+inline RoundTrip round_trip(const CleanBar& b, double h, double l, bool optimistic) {
+  if (optimistic) {  // the entry comes first, touching fills, the open is ignored
+    return {l, h <= b.high ? h : b.y, h, l >= b.low ? l : b.y};
+  }
+  // Adverse: an entry at the open (gap through the limit) is followed by the whole bar; a later
+  // entry's exit fills only if the close is beyond it.
+  const bool long_open = b.open < l, short_open = b.open > h;
+  return {long_open ? b.open : l,
+          long_open ? (b.high > h ? h : b.y) : std::min(b.y, h),
+          short_open ? b.open : h,
+          short_open ? (b.low < l ? l : b.y) : std::max(b.y, l)};
+}
+
+// clean_fills.round_trip_profit for one day (float64; inputs are finite).
+inline double clean_profit(const CleanBar& b, double high_target, double low_target, double q,
+                           double cost, bool optimistic) {
+  const double h = clamp(high_target, 0.0, 10.0), l = clamp(low_target, -1.0, 0.0);
+  const double round_trip_cost = 2.0 * cost;
+  const RoundTrip t = round_trip(b, h, l, optimistic);
+  const double long_leg = (l > b.low ? (t.long_exit - t.long_entry) - round_trip_cost : 0.0) *
+                          (q > 0.0 ? q : 0.0);
+  const double short_leg = (h < b.high ? (t.short_entry - t.short_exit) - round_trip_cost : 0.0) *
+                           (-q > 0.0 ? -q : 0.0);
   return long_leg + short_leg;
 }
 
@@ -243,30 +268,34 @@ struct MaxDiffScratch {
   std::vector<double> sweep, masked, prefix;
 };
 
-// Per-thread buffers of clean_always_on_one: running pair sums and one day's per-offset terms.
+// Per-thread buffers of clean_always_on_one: running pair sums and one day's per-offset terms
+// (x: the high target's, z: the low target's; see clean_always_on_one).
 struct AlwaysOnScratch {
   explicit AlwaysOnScratch(int64_t g)
       : running(static_cast<size_t>(g * g)),
-        highs(static_cast<size_t>(g)),
-        lows(static_cast<size_t>(g)),
-        short_miss(static_cast<size_t>(g)),
-        long_miss(static_cast<size_t>(g)),
+        short_entry(static_cast<size_t>(g)),
+        long_exit_open(static_cast<size_t>(g)),
+        long_exit_later(static_cast<size_t>(g)),
+        long_entry(static_cast<size_t>(g)),
+        short_exit_open(static_cast<size_t>(g)),
+        short_exit_later(static_cast<size_t>(g)),
         sold(static_cast<size_t>(g)),
-        high_reached(static_cast<size_t>(g)),
+        short_open(static_cast<size_t>(g)),
         bought(static_cast<size_t>(g)),
-        low_reached(static_cast<size_t>(g)) {}
-  std::vector<double> running, highs, lows, short_miss, long_miss;
-  std::vector<uint8_t> sold, high_reached, bought, low_reached;
+        long_open(static_cast<size_t>(g)) {}
+  std::vector<double> running, short_entry, long_exit_open, long_exit_later, long_entry,
+      short_exit_open, short_exit_later;
+  std::vector<uint8_t> sold, short_open, bought, long_open;
 };
 
-void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_t s, int64_t days,
-                       const double* grid, int64_t g, MaxDiffScratch& w, int64_t* best_x,
-                       int64_t* best_z) {
+void clean_maxdiff_one(const CleanMoves& m, const double* open, const double* q, double cost,
+                       bool optimistic, int64_t s, int64_t days, const double* grid, int64_t g,
+                       MaxDiffScratch& w, int64_t* best_x, int64_t* best_z) {
   const int64_t row = s * days, out = s * (days + 1);
   auto profit = [&](int64_t d, double high_shift, double low_shift) {
-    return clean_profit(m.close[row + d], m.high[row + d], m.low[row + d],
-                        m.high_pred[row + d] + high_shift, m.low_pred[row + d] + low_shift,
-                        q[row + d], cost);
+    const CleanBar bar{m.close[row + d], open[row + d], m.high[row + d], m.low[row + d]};
+    return clean_profit(bar, m.high_pred[row + d] + high_shift, m.low_pred[row + d] + low_shift,
+                        q[row + d], cost, optimistic);
   };
   // Stage 1 needs every offset's prefix sums over days (np.cumsum: left to right): prefix[k][j].
   // The unshifted base is the x = 0 line (hp + 0.0 is hp).
@@ -296,43 +325,46 @@ void clean_maxdiff_one(const CleanMoves& m, const double* q, double cost, int64_
   }
 }
 
-void clean_always_on_one(const CleanMoves& m, bool crypto, double cost, int64_t s, int64_t days,
-                         const double* grid, int64_t g, AlwaysOnScratch& w, int64_t* best_x,
-                         int64_t* best_z) {
+void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, double cost,
+                         bool optimistic, int64_t s, int64_t days, const double* grid, int64_t g,
+                         AlwaysOnScratch& w, int64_t* best_x, int64_t* best_z) {
   const int64_t row = s * days, out = s * (days + 1);
   const int64_t middle = g / 2;  // ALWAYS_ON_GRID's 0
   const int64_t at_zero = middle * g + middle;
-  const double round_trip = 2.0 * cost;
+  const double round_trip_cost = 2.0 * cost;
   // Running prefix sums of every pair (np.cumsum of total = buy + where(crypto, 0, sell)).
   std::fill(w.running.begin(), w.running.end(), 0.0);
-  // Per-offset terms of one day. clean_profit at q = +1 is the long leg (its short leg times 0
-  // adds a zero) and at q = -1 the short leg, so per pair:
-  //   buy  = l > L ? (h <= H ? h - l : y - l) - 2c : 0,   sell = h < H ? (l >= L ? h - l : h - y) - 2c : 0
-  // the same float64 operations, with only the pair's h - l left in the inner loop.
+  // clean_profit at q = +1 is the long leg (its short leg times 0 adds a zero) and at q = -1 the
+  // short leg. round_trip's entries and exits each depend on one target, the exits on the other
+  // one only through whether the entry came at the open: they are computed once per offset (x:
+  // high target, z: low target), and the pair loop does clean_profit's float64 subtractions.
   for (int64_t j = 0; j <= days; ++j) {
     if (j > 0) {
       const int64_t d = row + j - 1;
-      const double y = m.close[d];
+      const CleanBar bar{m.close[d], open[d], m.high[d], m.low[d]};
       for (int64_t k = 0; k < g; ++k) {
         const double h = clamp(m.high_pred[d] + grid[k], 0.0, 10.0);
-        w.highs[k] = h;
-        w.sold[k] = h < m.high[d];
-        w.high_reached[k] = h <= m.high[d];
-        w.short_miss[k] = h - y;
+        w.sold[k] = h < bar.high;
+        w.short_open[k] = !optimistic && bar.open > h;
+        w.short_entry[k] = w.short_open[k] ? bar.open : h;
+        w.long_exit_open[k] = bar.high > h ? h : bar.y;
+        w.long_exit_later[k] = optimistic ? (h <= bar.high ? h : bar.y) : std::min(bar.y, h);
         const double l = clamp(m.low_pred[d] + grid[k], -1.0, 0.0);
-        w.lows[k] = l;
-        w.bought[k] = l > m.low[d];
-        w.low_reached[k] = l >= m.low[d];
-        w.long_miss[k] = y - l;
+        w.bought[k] = l > bar.low;
+        w.long_open[k] = !optimistic && bar.open < l;
+        w.long_entry[k] = w.long_open[k] ? bar.open : l;
+        w.short_exit_open[k] = bar.low < l ? l : bar.y;
+        w.short_exit_later[k] = optimistic ? (l >= bar.low ? l : bar.y) : std::max(bar.y, l);
       }
       for (int64_t x = 0; x < g; ++x) {
         double* line = &w.running[static_cast<size_t>(x * g)];
         const bool shorts = !crypto && w.sold[x];
         for (int64_t z = 0; z < g; ++z) {
-          const double gap = w.highs[x] - w.lows[z];
+          const double long_exit = w.long_open[z] ? w.long_exit_open[x] : w.long_exit_later[x];
+          const double short_exit = w.short_open[x] ? w.short_exit_open[z] : w.short_exit_later[z];
           const double buy =
-              w.bought[z] ? (w.high_reached[x] ? gap : w.long_miss[z]) - round_trip : 0.0;
-          const double sell = shorts ? (w.low_reached[z] ? gap : w.short_miss[x]) - round_trip : 0.0;
+              w.bought[z] ? (long_exit - w.long_entry[z]) - round_trip_cost : 0.0;
+          const double sell = shorts ? (w.short_entry[x] - short_exit) - round_trip_cost : 0.0;
           line[z] += buy + sell;
         }
       }
@@ -350,28 +382,30 @@ void clean_always_on_one(const CleanMoves& m, bool crypto, double cost, int64_t 
 
 }  // namespace
 
-void clean_maxdiff_fit(const CleanMoves& moves, const double* position, const double* unit_cost,
-                       int64_t sims, int64_t days, const double* grid, int64_t grid_size,
-                       int64_t* best_x, int64_t* best_z, int threads) {
+void clean_maxdiff_fit(const CleanMoves& moves, const double* open, const double* position,
+                       const double* unit_cost, int64_t sims, int64_t days, const double* grid,
+                       int64_t grid_size, bool optimistic, int64_t* best_x, int64_t* best_z,
+                       int threads) {
   if (sims <= 0 || grid_size <= 0) return;
   parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     MaxDiffScratch w(grid_size, days);
     for (int64_t s = begin; s < end; ++s) {
-      clean_maxdiff_one(moves, position, unit_cost[s], s, days, grid, grid_size, w, best_x,
-                        best_z);
+      clean_maxdiff_one(moves, open, position, unit_cost[s], optimistic, s, days, grid,
+                        grid_size, w, best_x, best_z);
     }
   });
 }
 
-void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto, const double* unit_cost,
-                         int64_t sims, int64_t days, const double* grid, int64_t grid_size,
-                         int64_t* best_x, int64_t* best_z, int threads) {
+void clean_always_on_fit(const CleanMoves& moves, const double* open, const uint8_t* is_crypto,
+                         const double* unit_cost, int64_t sims, int64_t days, const double* grid,
+                         int64_t grid_size, bool optimistic, int64_t* best_x, int64_t* best_z,
+                         int threads) {
   if (sims <= 0 || grid_size <= 0) return;
   parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     AlwaysOnScratch w(grid_size);
     for (int64_t s = begin; s < end; ++s) {
-      clean_always_on_one(moves, is_crypto[s] != 0, unit_cost[s], s, days, grid, grid_size, w,
-                          best_x, best_z);
+      clean_always_on_one(moves, open, is_crypto[s] != 0, unit_cost[s], optimistic, s, days, grid,
+                          grid_size, w, best_x, best_z);
     }
   });
 }

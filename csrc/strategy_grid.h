@@ -48,22 +48,26 @@ void maxdiff_search(const LimitMoves& moves, const float* position,  // [sims, d
 // Clean MaxDiff, walk-forward (clean_strategies._maxdiff_fit): for each simulation and each
 // j = 0..days, the high offset x fitted on days < j (low at 0), then the low offset z given that
 // x, each the first maximum of its sweep kept only if strictly above the incumbent. P&L per day is
-// clean_limit_order_profit with the day's position and the simulation's unit cost. Writes grid
-// indices into best_x / best_z ([sims, days + 1]), -1 where nothing beat the incumbent.
-void clean_maxdiff_fit(const CleanMoves& moves, const double* position,  // [sims, days]
-                       const double* unit_cost,                          // [sims]
+// clean_fills.round_trip_profit (the bar's open move in `open`; the adverse fill model, or the
+// optimistic one) with the day's position and the simulation's unit cost. Writes grid indices
+// into best_x / best_z ([sims, days + 1]), -1 where nothing beat the incumbent.
+void clean_maxdiff_fit(const CleanMoves& moves, const double* open,  // [sims, days]
+                       const double* position,                       // [sims, days]
+                       const double* unit_cost,                      // [sims]
                        int64_t sims, int64_t days, const double* grid, int64_t grid_size,
-                       int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
+                       bool optimistic, int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
                        int threads);
 
 // Clean MaxDiffAlwaysOn, walk-forward (clean_strategies._always_on_fit): for each simulation and
 // each j = 0..days, the (x, z) pair whose long plus short legs (no short for crypto) summed over
 // days < j is the first maximum in x-major order, kept only if strictly above the (0, 0) pair
-// (the grid's middle point, 0 exactly); else the middle point. Writes grid indices.
-void clean_always_on_fit(const CleanMoves& moves, const uint8_t* is_crypto,  // [sims]
-                         const double* unit_cost,                            // [sims]
+// (the grid's middle point, 0 exactly); else the middle point. Legs and fill model as
+// clean_maxdiff_fit. Writes grid indices.
+void clean_always_on_fit(const CleanMoves& moves, const double* open,  // [sims, days]
+                         const uint8_t* is_crypto,                     // [sims]
+                         const double* unit_cost,                      // [sims]
                          int64_t sims, int64_t days, const double* grid, int64_t grid_size,
-                         int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
+                         bool optimistic, int64_t* best_x, int64_t* best_z,  // [sims, days + 1]
                          int threads);
 
 }  // namespace totowalk

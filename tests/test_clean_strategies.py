@@ -19,24 +19,29 @@ from totowalk.backtest.clean_strategies import (
 )
 
 
-def _inputs(cp, ca, *, hp=None, lp=None, ha=None, la=None, crypto=False, fee=0.0, spread=0.0, band=None, **kw):
+def _inputs(cp, ca, *, hp=None, lp=None, ha=None, la=None, oa=None, crypto=False, fee=0.0, spread=0.0, band=None,
+            hp_own=None, lp_own=None, **kw):
     cp = np.atleast_2d(np.asarray(cp, dtype=float))
     ca = np.atleast_2d(np.asarray(ca, dtype=float))
     like = lambda v, default: np.broadcast_to(np.asarray(default if v is None else v, dtype=float), cp.shape).copy()  # noqa: E731
+    hp, lp = like(hp, 0.01), like(lp, -0.01)
     return CleanStrategyInputs(
-        cp=cp, ca=ca, hp=like(hp, 0.01), lp=like(lp, -0.01), ha=like(ha, 0.005), la=like(la, -0.005),
+        cp=cp, ca=ca, hp=hp, lp=lp, ha=like(ha, 0.005), la=like(la, -0.005), oa=like(oa, 0.0),
+        hp_own=like(hp_own, hp), lp_own=like(lp_own, lp),
         band=like(band, 0.0), is_crypto=np.full(cp.shape[0], crypto), fee=fee, spread=spread, **kw)
 
 
-def _random(seed, s=4, d=6, crypto=None):
+def _random(seed, s=4, d=6, crypto=None, fill_model="adverse"):
     rng = np.random.default_rng(seed)
     n = lambda scale: rng.normal(0.0, scale, size=(s, d))  # noqa: E731
-    ca = n(0.01)
+    ca, oa = n(0.01), n(0.004)
     return CleanStrategyInputs(
-        cp=n(0.01), hp=np.abs(n(0.01)), lp=-np.abs(n(0.01)), ca=ca,
-        ha=np.maximum(ca, 0) + np.abs(n(0.01)), la=np.minimum(ca, 0) - np.abs(n(0.01)),
+        cp=n(0.01), hp=np.abs(n(0.01)), lp=-np.abs(n(0.01)), ca=ca, oa=oa,
+        ha=np.maximum(ca, oa) + np.abs(n(0.01)), la=np.minimum(ca, oa) - np.abs(n(0.01)),
+        hp_own=n(0.01), lp_own=n(0.01),
         band=np.abs(n(0.005)), is_crypto=(rng.random(s) < 0.5) if crypto is None else np.full(s, crypto),
-        fee=0.0005, spread=0.0004, high_price_reference=np.full(s, 101.0), low_price_reference=np.full(s, 99.0))
+        fee=0.0005, spread=0.0004, next_hp=np.full(s, 0.011), next_lp=np.full(s, -0.009),
+        last_close=np.full(s, 100.0), fill_model=fill_model)
 
 
 def test_signals_are_applied_to_the_return_they_forecast_with_stated_costs():
@@ -84,13 +89,33 @@ def test_entry_takeprofit_zero_forecast_is_flat_and_round_trip_cost():
 
 def test_kernel_unhit_target_closes_at_the_real_close():
     # defect 13: bought at -1 %, high target 2 % not reached, close -3 %: a 2 % loss (legacy: +2 %)
-    long = clean_limit_order_profit(-0.03, 0.01, 0.02, -0.015, -0.01, 1.0, 0.0)
+    long = clean_limit_order_profit(-0.03, 0.0, 0.01, -0.015, 0.02, -0.01, 1.0, 0.0)
     assert long == pytest.approx(-0.02)
     # sold at +1 %, low target -2 % not reached, close -0.5 %: a 1.5 % gain (legacy: -1.5 %)
-    short = clean_limit_order_profit(-0.005, 0.015, 0.01, -0.01, -0.02, -1.0, 0.0)
+    short = clean_limit_order_profit(-0.005, 0.0, 0.015, -0.01, 0.01, -0.02, -1.0, 0.0)
     assert short == pytest.approx(0.015)
-    # both targets hit: spread captured minus two fills
-    assert clean_limit_order_profit(0.0, 0.03, 0.02, -0.03, -0.01, 1.0, 0.001) == pytest.approx(0.03 - 0.002)
+
+
+def test_both_limits_inside_the_bar_book_the_adverse_order():
+    # buy -1 %, sell +2 %, the bar spans -3 % .. +3 % and closes at 0: which came first is unknown,
+    # so the entry fills and the position closes at the close (the optimistic rule books 3 %)
+    args = (0.0, 0.0, 0.03, -0.03, 0.02, -0.01)
+    assert clean_limit_order_profit(*args, 1.0, 0.001) == pytest.approx(0.01 - 0.002)
+    assert clean_limit_order_profit(*args, 1.0, 0.001, "optimistic") == pytest.approx(0.03 - 0.002)
+    # a close beyond the exit proves the exit filled after the entry: capped at the limit
+    assert clean_limit_order_profit(0.025, 0.0, 0.03, -0.03, 0.02, -0.01, 1.0, 0.0) == pytest.approx(0.03)
+    # short leg: sold at +2 %, cover at -1 %, close +0.5 %: covered at the close
+    assert clean_limit_order_profit(0.005, 0.0, 0.03, -0.03, 0.02, -0.01, -1.0, 0.0) == pytest.approx(0.015)
+
+
+def test_gap_fills_at_the_open_and_the_whole_bar_follows():
+    # the bar opens at -2 %, below the buy limit at -1 %: bought at the open, and the high of +3 %
+    # came after it, so the sell limit at +2 % filled
+    assert clean_limit_order_profit(0.0, -0.02, 0.03, -0.03, 0.02, -0.01, 1.0, 0.0) == pytest.approx(0.04)
+    # opens at +2.5 % above the sell limit at +2 %: sold at the open, covered at -1 %
+    assert clean_limit_order_profit(0.0, 0.025, 0.03, -0.03, 0.02, -0.01, -1.0, 0.0) == pytest.approx(0.035)
+    # opened through the entry but the exit was never traded through: closed at the close
+    assert clean_limit_order_profit(0.01, -0.02, 0.015, -0.03, 0.02, -0.01, 1.0, 0.0) == pytest.approx(0.03)
 
 
 def test_inputs_are_not_modified():
@@ -181,7 +206,8 @@ def _loop_maxdiff_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tupl
     cost = inp.unit_cost[row]
 
     def total(x, z):
-        return float(np.sum(clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, q, cost)))
+        return float(np.sum(clean_limit_order_profit(g("ca"), g("open_move"), g("ha"), g("la"), g("hp") + x,
+                                                     g("lp") + z, q, cost, inp.fill_model)))
 
     best, best_x = total(0.0, 0.0), 0.0
     for x in MAXDIFF_GRID:
@@ -200,9 +226,10 @@ def _loop_always_on_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tu
     best, best_xz = None, (0.0, 0.0)
     for x in ALWAYS_ON_GRID:
         for z in ALWAYS_ON_GRID:
-            legs = clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, 1.0, cost)
+            bar = (g("ca"), g("open_move"), g("ha"), g("la"), g("hp") + x, g("lp") + z)
+            legs = clean_limit_order_profit(*bar, 1.0, cost, inp.fill_model)
             if not inp.is_crypto[row]:
-                legs = legs + clean_limit_order_profit(g("ca"), g("ha"), g("hp") + x, g("la"), g("lp") + z, -1.0, cost)
+                legs = legs + clean_limit_order_profit(*bar, -1.0, cost, inp.fill_model)
             value = float(np.sum(legs))
             if x == 0.0 and z == 0.0:
                 zero = value
@@ -211,8 +238,9 @@ def _loop_always_on_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tu
     return best_xz if best > zero else (0.0, 0.0)
 
 
-def test_walk_forward_offsets_equal_a_plain_loop():
-    inp = _random(11, s=2, d=4)
+@pytest.mark.parametrize("fill_model", ["adverse", "optimistic"])
+def test_walk_forward_offsets_equal_a_plain_loop(fill_model):
+    inp = _random(11, s=2, d=4, fill_model=fill_model)
     out = evaluate_clean_strategies(inp)
     for row in range(2):
         for day in range(5):  # day 4 = offsets reported for the next (unseen) day
@@ -227,23 +255,38 @@ def test_walk_forward_offsets_equal_a_plain_loop():
             assert got_ao == pytest.approx(ao, abs=1e-15), (row, day)
 
 
-def test_kernel_on_a_grid_equals_the_numpy_formula_bitwise():
+def _numpy_round_trip(y, o, h_act, l_act, h, low, q, cost, fill_model):
+    """clean_fills.round_trip_profit written out in numpy, operation for operation."""
+    h_c, l_c = np.clip(h, 0.0, 10.0), np.clip(low, -1.0, 0.0)
+    if fill_model == "adverse":
+        long_entry = np.where(o < l_c, o, l_c)
+        long_exit = np.where(o < l_c, np.where(h_act > h_c, h_c, y), np.minimum(y, h_c))
+        short_entry = np.where(o > h_c, o, h_c)
+        short_exit = np.where(o > h_c, np.where(l_act < l_c, l_c, y), np.maximum(y, l_c))
+    else:
+        long_entry, long_exit = l_c, np.where(h_c <= h_act, h_c, y)
+        short_entry, short_exit = h_c, np.where(l_c >= l_act, l_c, y)
+    long_leg = np.where(l_c > l_act, (long_exit - long_entry) - 2 * cost, 0.0) * np.maximum(q, 0.0)
+    short_leg = np.where(h_c < h_act, (short_entry - short_exit) - 2 * cost, 0.0) * np.maximum(-q, 0.0)
+    return long_leg + short_leg
+
+
+@pytest.mark.parametrize("fill_model", ["adverse", "optimistic"])
+def test_kernel_on_a_grid_equals_the_numpy_formula_bitwise(fill_model):
     # clean_limit_order_profit runs on torch CPU; its float64 values must be numpy's, bit for bit.
     rng = np.random.default_rng(21)
     y, ha, la, hp, lp = (rng.normal(scale=0.02, size=(7, 1, 1, 6)) for _ in range(5))
+    o = rng.normal(scale=0.01, size=(7, 1, 1, 6))
     grid = np.linspace(-0.03, 0.03, 81)
     highs, lows = hp + grid[None, :, None, None], lp + grid[None, None, :, None]
-    # the second case rounds targets and moves to 0.001, so exact ties exercise <= and >=
-    cases = [(highs, lows, ha, la), tuple(np.round(a, 3) for a in (highs, lows, ha, la))]
+    # the second case rounds targets and moves to 0.001, so exact ties exercise <, <=, >= and >
+    cases = [(highs, lows, ha, la, o), tuple(np.round(a, 3) for a in (highs, lows, ha, la, o))]
     for q in (1.0, -1.0, rng.normal(size=(7, 1, 1, 1))):
-        for h, low, h_act, l_act in cases:
+        for h, low, h_act, l_act, op in cases:
             cost = rng.uniform(0, 1e-3, size=(7, 1, 1, 1))
-            h_c, l_c = np.clip(h, 0.0, 10.0), np.clip(low, -1.0, 0.0)
-            long_leg = np.where(l_c > l_act, np.where(h_c <= h_act, h_c - l_c, y - l_c) - 2 * cost, 0.0) * np.maximum(q, 0.0)
-            short_leg = np.where(h_c < h_act, np.where(l_c >= l_act, h_c - l_c, h_c - y) - 2 * cost, 0.0) * np.maximum(-q, 0.0)
-            got = clean_limit_order_profit(y, h_act, h, l_act, low, q, cost)
+            got = clean_limit_order_profit(y, op, h_act, l_act, h, low, q, cost, fill_model)
             assert got.dtype == np.float64 and got.shape == (7, 81, 81, 6)
-            np.testing.assert_array_equal(got, long_leg + short_leg)
+            np.testing.assert_array_equal(got, _numpy_round_trip(y, op, h_act, l_act, h, low, q, cost, fill_model))
     assert (cases[1][0] == cases[1][2]).any() and (cases[1][1] == cases[1][3]).any()  # ties occurred
 
 
@@ -258,7 +301,7 @@ def _tied(inp: CleanStrategyInputs) -> CleanStrategyInputs:
     """Targets and moves rounded to 0.001 (exact ties for <, <=, >= and between grid sums) and one
     simulation that never fills (every sum 0: the first index, or the middle point, must win)."""
     fields = {f.name: getattr(inp, f.name) for f in dataclasses.fields(inp)}
-    for name in ("cp", "hp", "lp", "ca", "ha", "la"):
+    for name in ("cp", "hp", "lp", "ca", "ha", "la", "oa"):
         fields[name] = np.round(fields[name], 3)
     fields["hp"][0], fields["lp"][0] = 5.0, -0.9
     return CleanStrategyInputs(**fields)
@@ -267,8 +310,9 @@ def _tied(inp: CleanStrategyInputs) -> CleanStrategyInputs:
 @pytest.mark.skipif(not NATIVE_CLEAN, reason="totowalk._C is not built")
 @pytest.mark.parametrize("days", [1, 6, 9])  # 9: numpy sums 8 values or more pairwise
 @pytest.mark.parametrize("rounded", [False, True])
-def test_compiled_walk_forward_fits_equal_the_array_fits(days, rounded):
-    inp = _random(days, s=13, d=days)
+@pytest.mark.parametrize("fill_model", ["adverse", "optimistic"])
+def test_compiled_walk_forward_fits_equal_the_array_fits(days, rounded, fill_model):
+    inp = _random(days, s=13, d=days, fill_model=fill_model)
     inp = _tied(inp) if rounded else inp
     q = clean_strategies._maxdiff_direction(inp)
     want_x, want_z = clean_strategies._maxdiff_fit(inp, q, slice(None))
@@ -284,8 +328,9 @@ def test_compiled_walk_forward_fits_equal_the_array_fits(days, rounded):
 
 
 @pytest.mark.skipif(not NATIVE_CLEAN, reason="totowalk._C is not built")
-def test_compiled_and_array_clean_strategies_give_identical_results(monkeypatch):
-    inp = _random(5, s=9, d=6)
+@pytest.mark.parametrize("fill_model", ["adverse", "optimistic"])
+def test_compiled_and_array_clean_strategies_give_identical_results(monkeypatch, fill_model):
+    inp = _random(5, s=9, d=6, fill_model=fill_model)
     compiled = evaluate_clean_strategies(inp)
     monkeypatch.setattr(native_grids, "native_search", lambda name: None)
     array = evaluate_clean_strategies(inp)

@@ -261,17 +261,22 @@ def test_native_grid_searches_do_not_depend_on_the_thread_count():
     cost = np.full(sims, 0.0007)
     grid81, grid500 = np.linspace(-0.03, 0.03, 81), np.linspace(-0.03, 0.03, 500)
 
-    def run(threads):
+    # the clean fits take the open move second (close, open, high, low, ...) and a fill model
+    bars64 = [moves64[0], rng.normal(0.0, 0.01, (sims, days))] + moves64[1:]
+
+    def run(threads, optimistic):
         return (NATIVE.always_on_search(*moves32, crypto, grid81.astype(np.float32), 0.0005, threads)
                 + NATIVE.maxdiff_search(*moves32, position, grid500.astype(np.float32), 0.0005, threads)
-                + NATIVE.clean_maxdiff_fit(*moves64, position.astype(np.float64), cost, grid500, threads)
-                + NATIVE.clean_always_on_fit(*moves64, crypto, cost, grid81, threads))
+                + NATIVE.clean_maxdiff_fit(*bars64, position.astype(np.float64), cost, grid500, optimistic, threads)
+                + NATIVE.clean_always_on_fit(*bars64, crypto, cost, grid81, optimistic, threads))
 
-    one = run(1)
+    one = run(1, False)
     ix, iz = one[0], one[1]
     assert ix.shape == iz.shape == (sims,) and ((0 <= ix) & (ix < 81)).all() and ((0 <= iz) & (iz < 81)).all()
     assert one[4].shape == (sims,) and ((-1 <= one[4]) & (one[4] < 500)).all()
     assert one[6].shape == one[8].shape == (sims, days + 1)
-    for threads in (3, 16):
-        for a, b in zip(one, run(threads)):
-            np.testing.assert_array_equal(a, b)
+    for optimistic in (False, True):
+        first = run(1, optimistic)
+        for threads in (3, 16):
+            for a, b in zip(first, run(threads, optimistic)):
+                np.testing.assert_array_equal(a, b)

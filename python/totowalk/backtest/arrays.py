@@ -31,8 +31,9 @@ class WalkForwardArrays:
     context_ends : (R, 7) int, last price row of each step's context
     last_price : dict key -> (R,) float64, the key's price in the window's last row
     close_returns : (R, 6) float64, ``C_i / C_{i−1} − 1`` for the window's last 6 rows (§4)
-    prev_bar : dict "High"/"Low"/"Close" -> (R, 6) float64, prices in the row where each
-        evaluated day's target return starts (MaxDiff's previous-bar spreads, §6.6)
+    prev_bar : dict "High"/"Low"/"Close"/"Open" -> (R, 6) float64, prices in the row where each
+        evaluated day's target return starts (MaxDiff's previous-bar spreads, §6.6; the clean
+        profile re-bases the day's moves on its close)
     atr_pct_14, dollar_vol_20d : (R,) float64 diagnostics (§4)
     """
 
@@ -114,7 +115,7 @@ def _symbol_arrays(plan, s_i, point, band) -> dict:
         "context_ends": lay.context_ends.copy(),
         "last_price": last_price,
         "close_returns": close_returns(close)[day_rows],
-        "prev_bar": {c: frame[c].to_numpy()[start_rows] for c in ("High", "Low", "Close")},
+        "prev_bar": {c: frame[c].to_numpy()[start_rows] for c in ("High", "Low", "Close", "Open")},
         "atr_pct_14": _atr_pct(frame, n),
         "dollar_vol_20d": _dollar_volume(frame, n),
     }

@@ -25,25 +25,29 @@ from .windows import EVAL_DAYS
 best_strategy = clean_best_strategy
 
 
-def strategy_inputs(a: WalkForwardArrays, settings) -> CleanStrategyInputs:
+def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = "adverse") -> CleanStrategyInputs:
     """Aligned forecasts and outcomes (moves vs the previous close) for every row of ``a``."""
-    prev = {c: a.prev_bar[c] for c in ("Close", "High", "Low")}  # row before each evaluated day
+    prev = {c: a.prev_bar[c] for c in ("Close", "High", "Low", "Open")}  # row before each evaluated day
 
     def rebased(values, key):
         return moves_vs_previous_close(values[:, :EVAL_DAYS], prev[key], prev["Close"])
+
+    def next_move(key):  # the forecast of the day after the window, from its last close
+        return moves_vs_previous_close(a.predictions[key][:, -1], a.last_price[key], a.last_price["Close"])
 
     per_symbol = lambda d: np.array([d[s] for s in a.symbol])  # noqa: E731
     return CleanStrategyInputs(
         cp=a.predictions["Close"][:, :EVAL_DAYS], hp=rebased(a.predictions["High"], "High"),
         lp=rebased(a.predictions["Low"], "Low"),
         ca=a.actuals["Close"][:, :EVAL_DAYS], ha=rebased(a.actuals["High"], "High"),
-        la=rebased(a.actuals["Low"], "Low"), band=a.bands["Close"][:, :EVAL_DAYS],
+        la=rebased(a.actuals["Low"], "Low"), oa=rebased(a.actuals["Open"], "Open"),
+        hp_own=a.predictions["High"][:, :EVAL_DAYS], lp_own=a.predictions["Low"][:, :EVAL_DAYS],
+        band=a.bands["Close"][:, :EVAL_DAYS],
         is_crypto=per_symbol(settings.crypto).astype(bool), fee=per_symbol(settings.fee),
         spread=np.full(a.num_rows, settings.spread - 1.0),  # ratio ask/bid -> fraction of the bid
-        high_price_reference=a.last_price["High"] * (1.0 + a.predictions["High"][:, -1].astype(np.float64)),
-        low_price_reference=a.last_price["Low"] * (1.0 + a.predictions["Low"][:, -1].astype(np.float64)),
+        next_hp=next_move("High"), next_lp=next_move("Low"), last_close=a.last_price["Close"],
         trading_days_per_year=per_symbol(settings.trading_days).astype(np.float64),
-        ci_multiplier=CI_GUARD_MULTIPLIER,
+        ci_multiplier=CI_GUARD_MULTIPLIER, fill_model=fill_model,
     )
 
 
@@ -60,7 +64,8 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     slope, intercept = calibrate_signals(cp, ca)
     columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
     columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
-    for name, values in evaluate_clean_strategies(strategy_inputs(a, settings)).items():
+    fill_model = getattr(settings, "fill_model", "adverse")
+    for name, values in evaluate_clean_strategies(strategy_inputs(a, settings, fill_model)).items():
         columns[name] = np.asarray(values).tolist() if np.ndim(values) == 2 else values  # rows as lists
     return pd.DataFrame(columns)
 

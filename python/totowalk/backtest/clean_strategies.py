@@ -8,17 +8,27 @@ Cost model (one rule everywhere): each unit of position change costs ``fee + spr
 ``spread`` is the bid/ask spread as a fraction of the price (default 0). A signal strategy pays it on
 ``|s_t - s_{t-1}|`` (``s_{-1} = 0``); a limit-order round trip (entry fill + exit) pays it twice.
 
+Limit orders are filled by the model of :mod:`.clean_fills` (default ``"adverse"``: a limit fills
+when the bar trades through it, at the limit or at the open on a gap; a round trip whose entry and
+exit both lie inside the bar books the entry and closes at the close). Capital: every strategy
+holds at most one unit of capital per day; MaxDiffAlwaysOn's long and short legs are two positions
+with their own unit each, and its returns are per unit of gross capital (the legs' mean; crypto
+has only the long leg).
+
 Every strategy is evaluated the same way: net daily returns ``g`` -> compounded total
 ``prod(1 + g) - 1``, ``avg = mean(g)``, ``annual = avg * trading_days_per_year``, Sharpe
 ``mean / std(ddof=1) * sqrt(trading_days_per_year)`` (0 when the std is below 1e-12, i.e. a
 numerically constant series, or for a single day), ``finalday`` = the last day's return and
-``turnover`` = mean units of position change per day.
+``turnover`` = mean units of position change per day (sum of |position changes|, per unit of
+capital), ``finalday_turnover`` the last day's.
 
 Fixes, by defect number of §11:
 
 1. In-sample optimisation: the MaxDiff offsets and the MaxDiffAlwaysOn offsets used on day ``j`` are
    fitted on days ``< j`` only (walk-forward; 0 offsets on day 0). The reported ``*_multiplier`` /
-   ``*_price`` are the offsets fitted on all ``D`` days, i.e. those for the next, unseen day.
+   ``*_price`` are the offsets fitted on all ``D`` days, i.e. those for the next, unseen day, and
+   the prices are the limit prices the rule would place: ``last_close * (1 + clip(next move +
+   offset))``.
 2. Signal/return offset: every signal multiplies the return it forecasts (``cp[:, j]`` -> ``ca[:, j]``).
 3. Stale last forecast, 16. simulation 0 dropping the newest row: pipeline matters (windows and
    contexts), not handled here; these functions only see aligned forecasts and outcomes.
@@ -31,9 +41,13 @@ Fixes, by defect number of §11:
 8. Aggregation: compounded totals and ddof-1 Sharpe for every strategy.
 9. No 0.523 fee factor. 10. No no-op loops (costs are computed once, vectorized).
 11. No in-place mutation: inputs are never written; highlow sees the same forecasts as the others.
-12. Entry+take-profit: crypto never shorts; a zero forecast is flat, not short.
-13. Kernel asymmetry: an un-hit target closes at the actual close with its real sign
-    (long: ``y - low_entry``; short: ``high_entry - y``).
+12. Entry+take-profit: crypto never shorts; a zero forecast is flat, not short. Entered at the
+    previous close; its take-profit is a limit live from the open and exists only on the right
+    side of the entry (long: ``hp > 0``; short: ``lp < 0``), else the position closes at the close.
+    Highlow's entry is a limit live from the open, so one above (below, short) the open fills at
+    the open: it never pays more than the market.
+13. Kernel asymmetry: an un-hit target closes at the actual close with its real sign; fills follow
+    the stated fill model (:mod:`.clean_fills`).
 14. Mixed bases: all moves share the previous close as base, so no |1 - H/C| patch is needed.
 17. Unprofit shutdown: day 0 follows the forecast, and the crypto rule (no shorts) applies inside
     the loop, so the "previous day" rule sees the positions actually held.
@@ -41,6 +55,8 @@ Fixes, by defect number of §11:
 19. Best strategy: :func:`clean_best_strategy` compares every strategy's mean total return, ignores
     NaN, and breaks ties by a fixed, stated order.
 20. Turnover is mean units of position change per day; AlwaysOn fills count filled legs.
+    ``all_signals`` keeps the classic meaning: long when the Close, High and Low forecasts (each
+    its own series' move) all rise, short when all fall.
 21. NaN: non-finite inputs raise ``ValueError`` naming the field and simulation row.
 22. Mismatched lengths raise ``ValueError`` naming the field.
 """
@@ -54,7 +70,7 @@ import numpy as np
 import torch
 
 from . import native_grids
-from .torch_cpu import cpu_tensor
+from .clean_fills import buy_limit, check_fill_model, round_trip_fills, round_trip_profit, sell_limit
 
 __all__ = [
     "CleanStrategyInputs",
@@ -77,7 +93,8 @@ MAXDIFF_CHUNK = 32  # simulations per (chunk, D+1, 500, D) stage-2 array
 ALWAYS_ON_CHUNK = 16
 CI_GUARD_FLOOR = 1e-8
 
-_DAY_FIELDS = ("cp", "hp", "lp", "ca", "ha", "la", "band")
+_DAY_FIELDS = ("cp", "hp", "lp", "ca", "ha", "la", "oa", "hp_own", "lp_own", "band")
+_PRICE_FIELDS = ("next_hp", "next_lp", "last_close")
 
 
 def moves_vs_previous_close(predicted_move, previous_level, previous_close):
@@ -97,8 +114,11 @@ class CleanStrategyInputs:
     ----------
     cp, hp, lp : (S, D)
         Forecast close / high / low of day j as moves from the previous close.
-    ca, ha, la : (S, D)
-        Realised close / high / low of day j as moves from the previous close.
+    ca, ha, la, oa : (S, D)
+        Realised close / high / low / open of day j as moves from the previous close.
+    hp_own, lp_own : (S, D)
+        The high / low forecasts as their own series' moves (vs the previous high / low), for
+        all_signals' "all three forecasts point the same way".
     band : (S, D)
         Forecast uncertainty of the close move (e.g. p60 - p40) for the confidence guard.
     is_crypto : (S,) bool
@@ -107,11 +127,13 @@ class CleanStrategyInputs:
         Cost per unit of position change (e.g. 0.0005).
     spread : (S,)
         Bid/ask spread as a fraction of the price; half of it is paid per unit change. Default 0.
-    high_price_reference, low_price_reference : (S,) or None
-        Price levels of the next day's high / low forecasts, to report the MaxDiff limit prices.
+    next_hp, next_lp, last_close : (S,) or None
+        The next (unseen) day's high / low forecasts as moves from the window's last close, and
+        that close: the reported MaxDiff limit prices. NaN prices when not given.
     trading_days_per_year : (S,) or None
         Defaults to 365 for crypto, 252 otherwise.
     ci_multiplier : float
+    fill_model : "adverse" (default) or "optimistic", see :mod:`.clean_fills`
     """
 
     cp: np.ndarray
@@ -120,14 +142,19 @@ class CleanStrategyInputs:
     ca: np.ndarray
     ha: np.ndarray
     la: np.ndarray
+    oa: np.ndarray
+    hp_own: np.ndarray
+    lp_own: np.ndarray
     band: np.ndarray
     is_crypto: np.ndarray
     fee: np.ndarray
     spread: np.ndarray | float = 0.0
-    high_price_reference: np.ndarray | None = None
-    low_price_reference: np.ndarray | None = None
+    next_hp: np.ndarray | None = None
+    next_lp: np.ndarray | None = None
+    last_close: np.ndarray | None = None
     trading_days_per_year: np.ndarray | None = None
     ci_multiplier: float = 1.0
+    fill_model: str = "adverse"
 
     def __post_init__(self) -> None:
         cp = np.asarray(self.cp, dtype=np.float64)
@@ -139,16 +166,17 @@ class CleanStrategyInputs:
         self._set("is_crypto", np.broadcast_to(np.asarray(self.is_crypto, dtype=bool), (s,)), (s,))
         if self.trading_days_per_year is None:
             self.trading_days_per_year = np.where(self.is_crypto, 365.0, 252.0)
-        for name in ("fee", "spread", "trading_days_per_year", "high_price_reference", "low_price_reference"):
+        for name in ("fee", "spread", "trading_days_per_year", *_PRICE_FIELDS):
             value = getattr(self, name)
             value = np.full(s, np.nan) if value is None else np.asarray(value, dtype=np.float64)
             self._set(name, np.broadcast_to(value, (s,)) if value.ndim == 0 else value, (s,),
-                      allow_nan=name.endswith("_reference"))
+                      allow_nan=name in _PRICE_FIELDS)
         for name in ("fee", "spread"):
             bad = np.flatnonzero(getattr(self, name) < 0)
             if bad.size:
                 raise ValueError(f"CleanStrategyInputs.{name} must be >= 0; simulation row {bad[0]} has {getattr(self, name)[bad[0]]}")
         self.ci_multiplier = float(self.ci_multiplier)
+        check_fill_model(self.fill_model)
 
     def _set(self, name: str, value: np.ndarray, shape, allow_nan: bool = False) -> None:
         if value.shape != shape:
@@ -165,39 +193,25 @@ class CleanStrategyInputs:
         """Cost per unit of position change, (S,)."""
         return self.fee + self.spread / 2.0
 
+    @property
+    def open_move(self) -> np.ndarray:
+        """``oa`` inside ``[la, ha]``: re-basing the four prices on the previous close can leave an
+        open equal to the high or low an ulp outside the bar."""
+        return np.minimum(np.maximum(self.oa, self.la), self.ha)
+
 
 # ---------------------------------------------------------------------------------------------
 
 
-def clean_limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, position, unit_cost):
-    """Net float64 P&L of a buy-low / sell-high limit pair with the sign bug fixed (defect 13).
-
-    Fill rules as in the legacy kernel: the long leg buys at ``l = clip(low_pred, -1, 0)`` when
-    ``l > low_move`` and takes profit at ``h = clip(high_pred, 0, 10)`` when ``h <= high_move``,
-    else sells at the close: ``y - l``. The short leg sells at ``h`` when ``h < high_move`` and
-    covers at ``l`` when ``l >= low_move``, else at the close: ``h - y``. A filled leg pays
-    ``2 * unit_cost`` (entry and exit). Arguments broadcast; ``position`` > 0 trades the long leg
-    with that size, < 0 the short leg.
-    """
-    # torch on the CPU: the same IEEE float64 element-wise results as numpy, on all cores (the
-    # walk-forward grids of the clean MaxDiff strategies are most of a clean backtest's time).
-    y, h_act, l_act, h, low, q, cost = (
-        cpu_tensor(a, np.float64) for a in (close_move, high_move, low_move, high_pred, low_pred, position, unit_cost))
-    h, low, cost = h.clamp(0.0, 10.0), low.clamp(-1.0, 0.0), 2.0 * cost
-    zero = torch.zeros((), dtype=torch.float64)
-    long_leg = torch.where(low > l_act, torch.where(h <= h_act, h - low, y - low) - cost, zero) * q.clamp_min(0.0)
-    short_leg = torch.where(h < h_act, torch.where(low >= l_act, h - low, h - y) - cost, zero) * (-q).clamp_min(0.0)
-    return (long_leg + short_leg).numpy()
+def clean_limit_order_profit(close_move, open_move, high_move, low_move, high_target, low_target, position,
+                             unit_cost, fill_model: str = "adverse"):
+    """MaxDiff's limit pair under the clean fill model: :func:`.clean_fills.round_trip_profit`."""
+    return round_trip_profit(close_move, open_move, high_move, low_move, high_target, low_target, position,
+                             unit_cost, fill_model)
 
 
-def _leg_fills(high_move, high_pred, low_move, low_pred, position):
-    """Units filled by :func:`clean_limit_order_profit` (entry + exit = 2 per filled leg)."""
-    h = np.clip(high_pred, 0.0, 10.0)
-    low = np.clip(low_pred, -1.0, 0.0)
-    return 2.0 * ((low > low_move) * np.maximum(position, 0.0) + (h < high_move) * np.maximum(-position, 0.0))
-
-
-def _metrics(prefix: str, daily: np.ndarray, turnover: np.ndarray, days_per_year: np.ndarray, final_key: str = "finalday"):
+def _metrics(prefix: str, daily: np.ndarray, changes: np.ndarray, days_per_year: np.ndarray, final_key: str = "finalday"):
+    """Metrics of (S, D) net daily returns and (S, D) units of position change per unit of capital."""
     total = np.prod(1.0 + daily, axis=1) - 1.0
     mean = daily.mean(axis=1)
     if daily.shape[1] > 1:
@@ -212,7 +226,8 @@ def _metrics(prefix: str, daily: np.ndarray, turnover: np.ndarray, days_per_year
         f"{prefix}_{final_key}": daily[:, -1].copy(),
         f"{prefix}_avg_daily_return": mean,
         f"{prefix}_annual_return": mean * days_per_year,
-        f"{prefix}_turnover": turnover,
+        f"{prefix}_turnover": changes.mean(axis=1),
+        f"{prefix}_finalday_turnover": changes[:, -1].copy(),
         f"{prefix}_daily_returns": daily,
     }
 
@@ -220,7 +235,7 @@ def _metrics(prefix: str, daily: np.ndarray, turnover: np.ndarray, days_per_year
 def _position_strategy(prefix: str, positions: np.ndarray, inp: CleanStrategyInputs):
     changes = np.abs(np.diff(positions, axis=1, prepend=0.0))
     daily = positions * inp.ca - changes * inp.unit_cost[:, None]
-    out = _metrics(prefix, daily, changes.mean(axis=1), inp.trading_days_per_year)
+    out = _metrics(prefix, daily, changes, inp.trading_days_per_year)
     out[f"{prefix}_positions"] = positions
     return out
 
@@ -239,8 +254,9 @@ def _signal_strategies(inp: CleanStrategyInputs) -> dict:
     no_short = inp.is_crypto[:, None]
     direction = np.sign(inp.cp)
     direction = np.where(no_short, np.maximum(direction, 0.0), direction)
-    all_long = (inp.cp > 0) & (inp.hp > 0) & (inp.lp > 0)
-    all_short = (inp.cp < 0) & (inp.hp < 0) & (inp.lp < 0) & ~no_short
+    # the classic "all three forecasts rise / fall", each forecast its own series' move
+    all_long = (inp.cp > 0) & (inp.hp_own > 0) & (inp.lp_own > 0)
+    all_short = (inp.cp < 0) & (inp.hp_own < 0) & (inp.lp_own < 0) & ~no_short
     width = np.maximum(np.abs(inp.band), CI_GUARD_FLOOR) * inp.ci_multiplier
     guard = (inp.cp > width).astype(float) - ((inp.cp < -width) & ~no_short)
     out = {}
@@ -254,18 +270,24 @@ def _signal_strategies(inp: CleanStrategyInputs) -> dict:
 
 def _entry_takeprofit_and_highlow(inp: CleanStrategyInputs) -> dict:
     cost = 2.0 * inp.unit_cost[:, None]  # a round trip per traded day
+    o = inp.open_move
     long = inp.cp > 0
     short = (inp.cp < 0) & ~inp.is_crypto[:, None]
-    tp_gross = np.where(long, np.where(inp.ha >= inp.hp, inp.hp, inp.ca),
-                        np.where(inp.la <= inp.lp, -inp.lp, -inp.ca))
     traded = long | short
-    tp_daily = np.where(traded, tp_gross - cost, 0.0)
-    long_fill = long & (inp.la <= inp.lp)
-    short_fill = short & (inp.ha >= inp.hp)
-    hl_daily = np.where(long_fill, inp.ca - inp.lp - cost, np.where(short_fill, inp.hp - inp.ca - cost, 0.0))
+    sold, sell_price = sell_limit(o, inp.ha, inp.hp)
+    bought, buy_price = buy_limit(o, inp.la, inp.lp)
+    # Entry+take-profit: in at the previous close (move 0); a take-profit exists only on the right
+    # side of that entry, else the position closes at the close.
+    long_exit = np.where((inp.hp > 0) & sold, sell_price, inp.ca)
+    short_exit = np.where((inp.lp < 0) & bought, buy_price, inp.ca)
+    tp_daily = np.where(traded, np.where(long, long_exit, -short_exit) - cost, 0.0)
+    # Highlow: a limit entry at the forecast low (long) / high (short), held to the close.
+    long_fill = long & bought
+    short_fill = short & sold
+    hl_daily = np.where(long_fill, inp.ca - buy_price - cost, np.where(short_fill, sell_price - inp.ca - cost, 0.0))
     out = {}
-    out.update(_metrics("entry_takeprofit", tp_daily, 2.0 * traded.mean(axis=1), inp.trading_days_per_year))
-    out.update(_metrics("highlow", hl_daily, 2.0 * (long_fill | short_fill).mean(axis=1), inp.trading_days_per_year,
+    out.update(_metrics("entry_takeprofit", tp_daily, 2.0 * traded, inp.trading_days_per_year))
+    out.update(_metrics("highlow", hl_daily, 2.0 * (long_fill | short_fill), inp.trading_days_per_year,
                         final_key="finalday_return"))
     return out
 
@@ -292,14 +314,15 @@ def _maxdiff_direction(inp: CleanStrategyInputs) -> np.ndarray:
 
 def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """Two-stage offsets fitted on days < j for j = 0..D, for a chunk of simulations: (S_c, D+1) each."""
-    ca, ha, la, hp, lp, q = (a[rows] for a in (inp.ca, inp.ha, inp.la, inp.hp, inp.lp, q))
+    ca, o, ha, la, hp, lp, q = (a[rows] for a in (inp.ca, inp.open_move, inp.ha, inp.la, inp.hp, inp.lp, q))
     cost = inp.unit_cost[rows][:, None]
     d = ca.shape[1]
     grid = MAXDIFF_GRID[None, :, None]
 
     def pnl(highs, lows, extra_axes=1):
         expand = lambda a: a.reshape(a.shape[:1] + (1,) * extra_axes + a.shape[1:])  # noqa: E731
-        return clean_limit_order_profit(expand(ca), expand(ha), highs, expand(la), lows, expand(q), expand(cost))
+        return round_trip_profit(expand(ca), expand(o), expand(ha), expand(la), highs, lows, expand(q),
+                                 expand(cost), inp.fill_model)
 
     # Stage 1: high offset with low offset 0.
     base = _prefix_before(pnl(hp, lp, extra_axes=0))  # (S, D+1)
@@ -316,14 +339,25 @@ def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[
 
 
 def _day_arrays(inp: CleanStrategyInputs) -> list[np.ndarray]:
-    return [np.ascontiguousarray(a, dtype=np.float64) for a in (inp.ca, inp.ha, inp.la, inp.hp, inp.lp)]
+    """The compiled fits' (S, D) inputs: close, open, high, low moves, high and low forecasts."""
+    return [np.ascontiguousarray(a, dtype=np.float64)
+            for a in (inp.ca, inp.open_move, inp.ha, inp.la, inp.hp, inp.lp)]
 
 
 def _maxdiff_fit_native(search, inp: CleanStrategyInputs, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_maxdiff_fit` for all simulations through the extension: same offsets, bit for bit."""
     ix, iz = search(*_day_arrays(inp), np.ascontiguousarray(q, dtype=np.float64),
-                    np.ascontiguousarray(inp.unit_cost, dtype=np.float64), MAXDIFF_GRID, torch.get_num_threads())
+                    np.ascontiguousarray(inp.unit_cost, dtype=np.float64), MAXDIFF_GRID,
+                    inp.fill_model == "optimistic", torch.get_num_threads())
     return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
+
+
+def _limit_prices(prefix: str, inp: CleanStrategyInputs, x: np.ndarray, z: np.ndarray) -> dict:
+    """The next day's limit prices as the backtested rule places them (targets clipped as filled)."""
+    return {
+        f"{prefix}_high_price": inp.last_close * (1.0 + np.clip(inp.next_hp + x, 0.0, 10.0)),
+        f"{prefix}_low_price": inp.last_close * (1.0 + np.clip(inp.next_lp + z, -1.0, 0.0)),
+    }
 
 
 def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
@@ -339,9 +373,10 @@ def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
             rows = slice(start, start + MAXDIFF_CHUNK)
             x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
     days = np.arange(d)
-    daily = clean_limit_order_profit(inp.ca, inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q, cost)
-    fills = _leg_fills(inp.ha, inp.hp + x_fit[:, :d], inp.la, inp.lp + z_fit[:, :d], q)
-    out = _metrics("maxdiff", daily, fills.mean(axis=1), inp.trading_days_per_year, final_key="finalday_return")
+    highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
+    daily = round_trip_profit(inp.ca, inp.open_move, inp.ha, inp.la, highs, lows, q, cost, inp.fill_model)
+    fills = round_trip_fills(inp.ha, inp.la, highs, lows, q)
+    out = _metrics("maxdiff", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
     out.update({
         "maxdiffprofit_profit": out["maxdiff_return"],
         "maxdiffprofit_profit_values": daily,
@@ -349,22 +384,26 @@ def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
         "maxdiffprofit_low_multiplier_by_day": z_fit[:, days],
         "maxdiffprofit_profit_high_multiplier": x_fit[:, d],
         "maxdiffprofit_profit_low_multiplier": z_fit[:, d],
-        "maxdiffprofit_high_price": inp.high_price_reference * (1.0 + x_fit[:, d]),
-        "maxdiffprofit_low_price": inp.low_price_reference * (1.0 + z_fit[:, d]),
+        **_limit_prices("maxdiffprofit", inp, x_fit[:, d], z_fit[:, d]),
         "maxdiff_positions": q,
     })
     return out
 
 
 def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
-    """Per-day (x, z) grid indices fitted on days < j, j = 0..D: (S_chunk, D+1) each."""
+    """Per-day (x, z) grid indices fitted on days < j, j = 0..D: (S_chunk, D+1) each.
+
+    The fit maximises the legs' sum; the reported return is that sum per unit of gross capital
+    (an exact scaling, so the same argmax).
+    """
     e = lambda a: a[rows][:, None, None, :]  # noqa: E731
     grid = ALWAYS_ON_GRID
     highs = e(inp.hp) + grid[None, :, None, None]
     lows = e(inp.lp) + grid[None, None, :, None]
     cost = inp.unit_cost[rows][:, None, None, None]
-    total = clean_limit_order_profit(e(inp.ca), e(inp.ha), highs, e(inp.la), lows, 1.0, cost)
-    sell = clean_limit_order_profit(e(inp.ca), e(inp.ha), highs, e(inp.la), lows, -1.0, cost)
+    bar = (e(inp.ca), e(inp.open_move), e(inp.ha), e(inp.la))
+    total = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fill_model)
+    sell = round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fill_model)
     total = total + np.where(inp.is_crypto[rows][:, None, None, None], 0.0, sell)
     prefix = _prefix_before(total)  # (S, 81, 81, D+1)
     flat = prefix.reshape(prefix.shape[0], -1, prefix.shape[-1])  # x outer, z inner
@@ -379,7 +418,8 @@ def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
 def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_always_on_fit` for all simulations through the extension: same indices."""
     return search(*_day_arrays(inp), np.ascontiguousarray(inp.is_crypto, dtype=bool),
-                  np.ascontiguousarray(inp.unit_cost, dtype=np.float64), ALWAYS_ON_GRID, torch.get_num_threads())
+                  np.ascontiguousarray(inp.unit_cost, dtype=np.float64), ALWAYS_ON_GRID,
+                  inp.fill_model == "optimistic", torch.get_num_threads())
 
 
 def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
@@ -396,11 +436,15 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
     cost = inp.unit_cost[:, None]
     no_short = inp.is_crypto[:, None]
-    buy = clean_limit_order_profit(inp.ca, inp.ha, highs, inp.la, lows, 1.0, cost)
-    sell = np.where(no_short, 0.0, clean_limit_order_profit(inp.ca, inp.ha, highs, inp.la, lows, -1.0, cost))
-    fills = _leg_fills(inp.ha, highs, inp.la, lows, 1.0) + np.where(no_short, 0.0, _leg_fills(inp.ha, highs, inp.la, lows, -1.0))
+    bar = (inp.ca, inp.open_move, inp.ha, inp.la)
+    # two legs, each with its own unit of capital (one for crypto): per unit of gross capital
+    legs = np.where(no_short, 1.0, 2.0)
+    buy = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fill_model) / legs
+    sell = np.where(no_short, 0.0, round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fill_model)) / legs
+    fills = (round_trip_fills(inp.ha, inp.la, highs, lows, 1.0)
+             + np.where(no_short, 0.0, round_trip_fills(inp.ha, inp.la, highs, lows, -1.0))) / legs
     daily = buy + sell
-    out = _metrics("maxdiffalwayson", daily, fills.mean(axis=1), inp.trading_days_per_year, final_key="finalday_return")
+    out = _metrics("maxdiffalwayson", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
     filled_buy = (np.clip(lows, -1.0, 0.0) > inp.la).sum(axis=1)
     filled_sell = np.where(no_short, False, np.clip(highs, 0.0, 10.0) < inp.ha).sum(axis=1)
     gross = np.abs(buy).sum(axis=1) + np.abs(sell).sum(axis=1)
@@ -411,8 +455,7 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
         "maxdiffalwayson_low_multiplier_by_day": z_fit[:, :d],
         "maxdiffalwayson_high_multiplier": x_fit[:, d],
         "maxdiffalwayson_low_multiplier": z_fit[:, d],
-        "maxdiffalwayson_high_price": inp.high_price_reference * (1.0 + x_fit[:, d]),
-        "maxdiffalwayson_low_price": inp.low_price_reference * (1.0 + z_fit[:, d]),
+        **_limit_prices("maxdiffalwayson", inp, x_fit[:, d], z_fit[:, d]),
         "maxdiffalwayson_buy_contribution": buy.sum(axis=1),
         "maxdiffalwayson_sell_contribution": sell.sum(axis=1),
         "maxdiffalwayson_filled_buy_trades": filled_buy,
@@ -431,16 +474,18 @@ def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]
     dict
         For each prefix of :data:`CLEAN_STRATEGY_PREFIXES`: ``_return``, ``_sharpe``,
         ``_finalday`` (``_finalday_return`` for highlow and the MaxDiff family),
-        ``_avg_daily_return``, ``_annual_return``, ``_turnover`` (S,) and ``_daily_returns`` (S, D);
-        signal strategies add ``_positions`` (S, D). MaxDiff adds the ``maxdiffprofit_*`` fields
-        with per-day walk-forward offsets ``*_multiplier_by_day`` (S, D); MaxDiffAlwaysOn the
-        ``maxdiffalwayson_*`` fields likewise.
+        ``_avg_daily_return``, ``_annual_return``, ``_turnover``, ``_finalday_turnover`` (S,) and
+        ``_daily_returns`` (S, D); signal strategies add ``_positions`` (S, D). MaxDiff adds the
+        ``maxdiffprofit_*`` fields with per-day walk-forward offsets ``*_multiplier_by_day``
+        (S, D); MaxDiffAlwaysOn the ``maxdiffalwayson_*`` fields likewise (per unit of gross
+        capital). ``fill_model`` (S,) names the fill model the limit orders were booked with.
     """
     out = {}
     out.update(_signal_strategies(inp))
     out.update(_entry_takeprofit_and_highlow(inp))
     out.update(_maxdiff_walk_forward(inp))
     out.update(_maxdiff_always_on_walk_forward(inp))
+    out["fill_model"] = np.full(inp.cp.shape[0], inp.fill_model, dtype=object)
     return out
 
 
