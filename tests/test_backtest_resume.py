@@ -85,10 +85,10 @@ def test_foreign_corrupt_and_non_empty_folders_are_refused(tmp_path):
     backtest(DATA, forecaster=mean5, out_dir=out, **SETTINGS)
     with pytest.raises(RunStoreError, match="not empty; pass --resume"):
         backtest(DATA, forecaster=mean5, out_dir=out, **SETTINGS)
-    with pytest.raises(RunStoreError, match=r"different run \(settings differ in \['fee'\]\)"):
+    with pytest.raises(RunStoreError, match=r"different run \(fee.AAA was 0.0005, now 0.001; fee.BBB was"):
         backtest(DATA, forecaster=mean5, out_dir=out, resume=True, fee=0.001, **SETTINGS)
     changed = {"AAA": DATA["AAA"] * 1.01, "BBB": DATA["BBB"]}
-    with pytest.raises(RunStoreError, match="price data differ"):
+    with pytest.raises(RunStoreError, match=r"different run \(price data of symbol 'AAA'\)"):
         backtest(changed, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
 
     (out / ROWS).write_text('{"symbol": "AAA", "simulation": 0, "row": {}}\nnot json\n')

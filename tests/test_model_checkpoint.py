@@ -179,7 +179,7 @@ def test_preset_without_shipped_weights_suggests_build_model():
 
 
 def test_unknown_spec():
-    with pytest.raises(CheckpointError, match="not a preset"):
+    with pytest.raises(CheckpointError, match=r"not a bundled model \(toto-mini\).*random:NAME with NAME one of .*toto-mini"):
         load_model("no_such_model_anywhere")
 
 

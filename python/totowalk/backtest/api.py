@@ -10,19 +10,24 @@ import pandas as pd
 
 from ..data import PriceDataError, load_prices
 from . import clean, legacy
+from .clean_fills import check_fill_model
 from .arrays import WalkForwardArrays, build_arrays
 from .forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .settings import (
     CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread,
 )
-from .store import RunStore, fingerprint, frame_digest
+from .store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .summary import summarize
 from .windows import PRICE_KEYS, PROFILES, validate_price_frame, window_layout
 
 LEGACY_MAXDIFF_WARNING = (
     "legacy profile: MaxDiff / MaxDiffAlwaysOn figures use limit offsets fitted in-sample on the "
     "very days they report (LEGACY_SEMANTICS §11.1); they overstate what the strategy earns"
+)
+OPTIMISTIC_FILL_WARNING = (
+    "clean profile with fill_model='optimistic': a round trip whose limits both lie inside a bar is "
+    "booked as if the entry came first; this overstates limit-order strategies (use the default 'adverse')"
 )
 _PROFILE_MODULES = {"legacy": legacy, "clean": clean}
 
@@ -73,6 +78,7 @@ def backtest(
     resume: bool = False,
     progress: bool = False,
     model_name: str | None = None,
+    fill_model: str = "adverse",
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -100,6 +106,9 @@ def backtest(
         continues a run stored there (same settings and data, else an error)
     progress : show tqdm progress bars
     model_name : name of the engine's model for the report (e.g. ``random:toto-tiny``)
+    fill_model : clean profile: ``"adverse"`` (limit fills only as far as the OHLC bar proves,
+        backtest/clean_fills.py) or ``"optimistic"`` (the earlier rule, for comparison; every
+        report says so)
 
     Returns
     -------
@@ -107,6 +116,9 @@ def backtest(
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    check_fill_model(fill_model)
+    if profile == "legacy" and fill_model != "adverse":
+        raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
     frames = collect_frames(prices, symbol, symbols)
     fc = as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):
@@ -118,7 +130,8 @@ def backtest(
         fee=resolve_fees(fee, crypto),
         trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
         spread=spread_value, spread_note=spread_note, aggregate=aggregate, keys=list(PRICE_KEYS),
-        forecaster=fc.describe(),
+        forecaster=fc.describe(hash_weights=out_dir is not None),
+        fill_model=fill_model if profile == "clean" else None,
     )
     series = [
         SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s))
@@ -128,8 +141,9 @@ def backtest(
 
     store = None
     if out_dir is not None:
-        digest = fingerprint(settings.to_dict(), {s: frame_digest(f) for s, f in frames.items()})
-        store = RunStore(out_dir, digest, settings.to_dict(), resume=resume)
+        data = {s: frame_digest(f) for s, f in frames.items()}
+        digest = fingerprint(settings.to_dict(), data)
+        store = RunStore(out_dir, digest, settings.to_dict(), resume=resume, data=data)
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
 
@@ -139,9 +153,11 @@ def backtest(
     module = _PROFILE_MODULES[profile]
     simulations = module.order_columns(rows)
     notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
+    if profile == "clean" and fill_model == "optimistic":
+        notes.append(OPTIMISTIC_FILL_WARNING)
     return BacktestResult(
         simulations=simulations,
-        summary=summarize(simulations, getattr(module, "best_strategy", None)),
+        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None)),
         forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
         profile=profile,
         settings=settings.to_dict(),
@@ -191,19 +207,24 @@ def default_max_batch(fc) -> int:
 
 
 def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):
-    done, on_batch = None, None
+    done, on_batch, saved = None, None, [0]
     if store is not None:
         ids = [plan.request_id(i) for i in range(len(plan))]
         done = store.load_forecasts(ids)
+        saved[0] = int(done[0].sum())
 
         def on_batch(idx, p, b):
             store.append_forecasts([ids[i] for i in idx], p, b)
-    bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx")
-    if done is not None:
-        bar.update(int(done[0].sum()))
+            saved[0] += len(idx)
+    # the bar starts at the saved count, so its rate and estimate cover only the work left
+    bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx", initial=saved[0])
     try:
         return compute_forecasts(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch,
                                  progress=bar)
+    except KeyboardInterrupt as stop:
+        if store is None or isinstance(stop, RunInterrupted):
+            raise
+        raise RunInterrupted(f"{saved[0]:,} of {len(plan):,} contexts saved", store.folder) from stop
     finally:
         bar.close()
 
@@ -217,12 +238,14 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     todo = np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64)
     bar = _bar(progress, total=len(keys), desc="strategies", unit="sim", initial=len(keys) - todo.size)
     parts = []
+    saved = len(keys) - todo.size
     try:
         if todo.size:
             fresh = module.evaluate(arrays.take(todo), settings)
             if store is not None:
                 for rec in fresh.to_dict(orient="records"):
                     store.append_row(rec["symbol"], rec["simulation"], rec)
+                    saved += 1
                     bar.update(1)
             else:  # nothing to persist: no per-row records to build
                 bar.update(len(fresh))
@@ -230,6 +253,11 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
         restored = _restored([stored[k] for k in keys if k in stored], arrays)
         if restored is not None:
             parts.append(restored)
+    except KeyboardInterrupt as stop:
+        if store is None or isinstance(stop, RunInterrupted):
+            raise
+        raise RunInterrupted(f"all forecasts and {saved:,} of {len(keys):,} simulations saved",
+                             store.folder) from stop
     finally:
         bar.close()
     rows = pd.concat(parts, ignore_index=True)

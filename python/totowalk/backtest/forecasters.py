@@ -26,7 +26,7 @@ class FunctionForecaster:
         self.fn = fn
         self.aggregate = aggregate
 
-    def describe(self) -> dict:
+    def describe(self, hash_weights: bool = False) -> dict:
         name = getattr(self.fn, "__qualname__", None) or type(self.fn).__name__
         return {"kind": "function", "function": name, "aggregate": self.aggregate}
 
@@ -56,14 +56,25 @@ class EngineForecaster:
         self.aggregate = aggregate
         self.model_name = model_name
 
-    def describe(self) -> dict:
-        return {
+    def describe(self, hash_weights: bool = False) -> dict:
+        """Everything of the engine that changes its numbers (a stored run's fingerprint uses it);
+        ``hash_weights`` digests weights built in memory too (those loaded from a file always are)."""
+        info = {
             "kind": "engine",
             "model": self.model_name,
             "aggregate": self.aggregate,
             "num_samples": getattr(self.engine, "num_samples", None),
             "seed": getattr(self.engine, "seed", None),
+            "estimator": getattr(self.engine, "estimator", "sampled"),
         }
+        model = getattr(self.engine, "model", None)
+        if model is not None:
+            from ..model.identity import model_identity  # reads the model's identity, no compute
+
+            identity = model_identity(model, hash_memory=hash_weights)
+            identity.pop("weights_file")  # where the file lies does not change numbers
+            info.update(identity)
+        return info
 
     def __call__(self, contexts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         res = self.engine.forecast(contexts, prediction_length=1, aggregate=(self.aggregate, "band"))

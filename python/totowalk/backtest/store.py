@@ -2,7 +2,8 @@
 
 Layout of a results folder::
 
-    manifest.json            format tag, settings fingerprint, the settings themselves
+    manifest.json            format tag, settings fingerprint, the settings themselves, and the
+                             digest of each symbol's prices
     forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band
     simulation_rows.jsonl    one line per completed (symbol, simulation) result row
 
@@ -29,6 +30,14 @@ ROWS = "simulation_rows.jsonl"
 
 class RunStoreError(RuntimeError):
     """A results folder that cannot be used: corrupt, foreign, or not resumable as asked."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stored run, carrying how much is saved so the caller can say how to go on."""
+
+    def __init__(self, progress: str, folder):
+        super().__init__(f"{progress} in {folder}; resume=True continues")
+        self.progress, self.folder = progress, folder
 
 
 def json_default(value):
@@ -59,12 +68,50 @@ def frame_digest(frame) -> str:
     return h.hexdigest()
 
 
+def _flatten(value, prefix: str = "") -> dict:
+    """``{"a.b": leaf}`` of nested dicts, so a difference is named down to the setting."""
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, sub in value.items():
+            out.update(_flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def settings_differences(stored: dict, now: dict) -> list[str]:
+    """``"name was X, now Y"`` for every setting that differs between two runs."""
+    a, b = _flatten(stored), _flatten(now)
+    missing = object()
+
+    def text(v):
+        return "absent" if v is missing else json.dumps(v, default=json_default, sort_keys=True)
+
+    def short(t):  # digests and long lists: enough to tell them apart
+        return t if len(t) <= 40 else t[:36] + "…" + t[-1]
+
+    out = []
+    for key in sorted(set(a) | set(b)):
+        old, new = a.get(key, missing), b.get(key, missing)
+        if text(old) != text(new):
+            out.append(f"{key} was {short(text(old))}, now {short(text(new))}")
+    return out
+
+
+def data_differences(stored, now) -> list[str]:
+    """Symbols whose price digest differs (empty when either side is unknown)."""
+    if not isinstance(stored, dict) or not isinstance(now, dict):
+        return []
+    return [s for s in sorted(set(stored) | set(now)) if stored.get(s) != now.get(s)]
+
+
 class RunStore:
     """Append-only journal of one run's forecasts and result rows in ``folder``."""
 
-    def __init__(self, folder, fingerprint_hex: str, settings: dict, *, resume: bool):
+    def __init__(self, folder, fingerprint_hex: str, settings: dict, *, resume: bool,
+                 data: dict | None = None):
         self.folder = Path(folder)
         self.fingerprint = fingerprint_hex
+        self.data = data  # {symbol: frame digest}, stored so a refusal can name the symbol
         manifest = self.folder / MANIFEST
         if self.folder.exists() and not self.folder.is_dir():
             raise RunStoreError(f"results path {self.folder} exists and is not a folder")
@@ -79,7 +126,7 @@ class RunStore:
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
             body = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                    "fingerprint": fingerprint_hex, "settings": settings}
+                    "fingerprint": fingerprint_hex, "settings": settings, "data": data}
             tmp = manifest.with_suffix(".tmp")
             tmp.write_text(json.dumps(body, indent=2, default=json_default))
             os.replace(tmp, manifest)
@@ -101,11 +148,9 @@ class RunStore:
             raise RunStoreError(f"{manifest} has format_version {body.get('format_version')!r}; "
                                 f"this totowalk reads {FORMAT_VERSION}")
         if body.get("fingerprint") != self.fingerprint:
-            stored = body.get("settings") or {}
-            differ = sorted(k for k in set(stored) | set(settings)
-                            if json.dumps(stored.get(k), default=json_default, sort_keys=True)
-                            != json.dumps(settings.get(k), default=json_default, sort_keys=True))
-            what = f"settings differ in {differ}" if differ else "the price data differ"
+            differ = settings_differences(body.get("settings") or {}, settings)
+            differ += [f"price data of symbol {s!r}" for s in data_differences(body.get("data"), self.data)]
+            what = "; ".join(differ) if differ else "the price data differ"
             raise RunStoreError(
                 f"{self.folder} holds a different run ({what}); resume it with the same "
                 "settings and data, or choose an empty folder"

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from ..devices import resolve_device
 from . import keys
 from .config import PRESETS, TotoConfig
+from .identity import record_source
 from .precision import apply_precision
 from .toto import TotoModel
 
@@ -84,10 +85,13 @@ def load_model(
     model.load_state_dict(state, strict=True, assign=True)
     model = _materialise_buffers(model)
     model = apply_precision(model, precision, device, stored_int8)
-    if precision != "fp32":  # warn once if no passing quality-gate result exists for these weights
+    record_source(model, weights_path, int8_checkpoint=stored_int8 is not None)
+    # an int8 checkpoint computes int8 numbers whatever precision was asked for: gate it as int8
+    gated = "int8" if stored_int8 is not None else precision
+    if gated != "fp32":  # warn once if no passing quality-gate result exists for these weights
         from ..precision.gate import warn_if_not_gated
 
-        warn_if_not_gated(weights_path, precision)
+        warn_if_not_gated(weights_path, gated)
     return (model.to(device) if device is not None else model).eval()
 
 
@@ -130,9 +134,11 @@ def _resolve(spec: str | os.PathLike) -> tuple[Path, Path | None]:
         return path, path.parent / CONFIG_FILE
     if _HUB_ID.match(text) and not text.endswith(".safetensors"):
         return _resolve_hub(text)
+    shipped = sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / CHECKPOINT_FILE).is_file())
     raise CheckpointError(
-        f"cannot load model {text!r}: not a preset ({sorted(PRESETS)}), not an existing file or "
-        "directory, and not a hub id like 'Datadog/Toto-Open-Base-1.0'"
+        f"cannot load model {text!r}: not a bundled model ({', '.join(shipped)}), not an existing file "
+        "or directory, and not a hub id like 'Datadog/Toto-Open-Base-1.0' (random weights: "
+        f"random:NAME with NAME one of {', '.join(sorted(PRESETS) + shipped)})"
     )
 
 
