@@ -21,7 +21,7 @@ def test_backtest_command_writes_every_output_and_resumes(tmp_path, capsys):
     assert "profile: legacy" in text and "RANDOM weights" in text and "in-sample" in text
     assert "spread 1.0 (default" in text and "MAE per key: Close" in text
     for name in ("simulations.csv", "forecasts.csv", "summary.json", "cumulative_returns.png",
-                 "forecast_vs_actual.png"):
+                 "forecast_vs_actual_IBM.png"):
         assert (out / name).stat().st_size > 0, name
     sims = pd.read_csv(out / "simulations.csv")
     assert list(sims.columns) == ["symbol", "simulation", *RESULT_FIELDS]

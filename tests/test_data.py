@@ -112,10 +112,11 @@ def test_too_few_rows():
 
 def test_explicit_repairs_count_rows():
     bad = _frame(n=8, overrides={("Close", 3): np.nan, ("Open", 5): -1.0})
-    with pytest.warns(UserWarning, match="touched 2 row"):
+    with pytest.warns(UserWarning, match="symbol 'ABC': on_invalid='drop': dropped 2 row"):
         dropped = tw.load_prices(bad, symbol="ABC", on_invalid="drop")
-    assert len(dropped) == 6 and dropped.attrs["repairs"] == {"method": "drop", "rows": 2}
-    with pytest.warns(UserWarning, match="touched 2 row"):
+    assert len(dropped) == 6
+    assert dropped.attrs["repairs"] == {"method": "drop", "rows": 2, "sorted": 0, "duplicates": 0, "volume": 0}
+    with pytest.warns(UserWarning, match="forward-filled 2 row"):
         filled = tw.load_prices(bad, symbol="ABC", on_invalid="ffill")
     assert len(filled) == 8
     assert filled["Close"].iloc[3] == filled["Close"].iloc[2]

@@ -138,10 +138,14 @@ def _atr_pct(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
 
 
 def _dollar_volume(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
-    """§4: mean Close × Volume over the window's last 20 rows (0.0 without a Volume column)."""
+    """§4: mean Close × Volume over the window's last 20 rows (0.0 without a Volume column);
+    like the classic pandas mean it skips missing volumes (NaN when all 20 are missing)."""
     if "Volume" not in frame.columns:
         return np.zeros(n.shape, dtype=np.float64)
     dv = frame["Close"].to_numpy() * frame["Volume"].to_numpy()
-    csum = np.concatenate([[0.0], np.cumsum(dv)])
+    known = np.isfinite(dv)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(known, dv, 0.0))])
+    count = np.concatenate([[0], np.cumsum(known)])
     lo = np.maximum(n - DOLLAR_VOLUME_DAYS, 0)
-    return (csum[n] - csum[lo]) / (n - lo)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (csum[n] - csum[lo]) / (count[n] - count[lo])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
+from ..errors import UsageError
 from ..model.resolve import DEFAULT_MODEL, resolve_model
+from ..options import iso_date, positive_int
 
 __all__ = ["register", "DEFAULT_SAMPLES"]
 
@@ -19,16 +19,23 @@ def register(subparsers):
     src.add_argument("--dataset", metavar="NAME",
                      help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol")
     p.add_argument("--symbol", action="append", help="symbol to run (repeatable; default: all in the data)")
-    p.add_argument("--start", help="first date to keep (YYYY-MM-DD)")
-    p.add_argument("--end", help="last date to keep (YYYY-MM-DD)")
-    p.add_argument("--sims", type=int, default=10, help="simulations per symbol (default 10)")
+    p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
+    p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
+    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise",
+                   help="bad rows (NaN, non-positive, broken OHLC envelope, duplicate or unsorted dates): "
+                        "stop with an error naming them (default), drop them, or forward-fill them; "
+                        "repairs are counted in a warning")
+    p.add_argument("--adjust", choices=("none", "adj_close"), default=None,
+                   help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
+                        "--dataset, none for --data")
+    p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
                         ".safetensors file, hub id, or random:PRESET with --allow-random-weights")
     p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
     p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
     p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")
-    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+    p.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                    help=f"Monte Carlo samples per forecast (default {DEFAULT_SAMPLES}; the classic loop used 3072)")
     p.add_argument("--aggregate", default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
     p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
@@ -37,7 +44,7 @@ def register(subparsers):
     p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
     p.add_argument("--spread", help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--batch", type=positive_int, default=None,
                    help="most contexts per engine call; completed calls are saved for --resume "
                         "(default 1024, 8192 on CUDA)")
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
@@ -52,8 +59,11 @@ def load_data(args):
     from ..data import datasets, load_prices
 
     symbols = args.symbol
+    on_invalid = getattr(args, "on_invalid", "raise")
+    adjust = getattr(args, "adjust", None)
     if args.data:
-        loaded = load_prices(args.data, symbol=symbols)
+        adjust = None if adjust in (None, "none") else adjust
+        loaded = load_prices(args.data, symbol=symbols, adjust=adjust, on_invalid=on_invalid)
         frames = loaded if isinstance(loaded, dict) else {loaded.attrs.get("symbol") or "series": loaded}
     else:
         name = args.dataset
@@ -61,20 +71,28 @@ def load_data(args):
             wanted = symbols or datasets.list()
         elif name in datasets.list():
             if symbols and symbols != [name]:
-                raise ValueError(f"--dataset {name} is one symbol; it cannot supply --symbol {symbols}")
+                raise UsageError(f"--dataset {name} is one symbol; it cannot supply --symbol {symbols}")
             wanted = [name]
         else:
-            raise ValueError(f"unknown --dataset {name!r}; use {BUNDLED_DATASET!r} or one of "
+            raise UsageError(f"unknown --dataset {name!r}; use {BUNDLED_DATASET!r} or one of "
                              f"{', '.join(datasets.list())}")
-        frames = {s: datasets.load(s) for s in wanted}
+        adjust = "adj_close" if adjust is None else (None if adjust == "none" else adjust)
+        frames = {s: datasets.load(s, adjust=adjust, on_invalid=on_invalid) for s in wanted}
     out = {}
     for sym, frame in frames.items():
-        if args.start:
+        if args.start is not None:
             frame = frame.loc[frame.index >= args.start]
-        if args.end:
+        if args.end is not None:
             frame = frame.loc[frame.index <= args.end]
+        if frame.empty:
+            raise UsageError(f"symbol {sym!r} has no rows between --start {_day(args.start)} and "
+                             f"--end {_day(args.end)}")
         out[sym] = frame
     return out
+
+
+def _day(value) -> str:
+    return "(none)" if value is None else value.strftime("%Y-%m-%d")
 
 
 def _crypto(args, symbols):
@@ -89,17 +107,15 @@ def _run(args) -> int:
     from ..engine import ForecastEngine
     from .api import backtest
     from .report import format_report, write_outputs
-    from .store import RunStoreError
 
     if args.resume and not args.out:
-        raise SystemExit("--resume needs --out DIR (the folder of the interrupted run)")
+        raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")
+    frames = load_data(args)
     try:
-        frames = load_data(args)
         resolved = resolve_model(args.model, args.device, args.precision, args.allow_random_weights,
                                  seed=args.seed)
-    except ValueError as err:  # PriceDataError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except ValueError as err:  # an unusable --model / --precision combination
+        raise UsageError(str(err)) from err
     engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device)
     try:
         result = backtest(
@@ -108,15 +124,21 @@ def _run(args) -> int:
             aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
             progress=not args.no_progress, model_name=resolved.spec,
         )
-    except (ValueError, RunStoreError) as err:  # bad data or settings, or an unusable --out
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if resolved.warning:
-        result.warnings.insert(0, resolved.warning)
+    except ValueError as err:  # a setting or the data cannot make this run (named in the message)
+        if type(err) is not ValueError and not isinstance(err, UsageError):
+            raise  # PriceDataError and friends: already the right kind
+        raise UsageError(str(err)) from err
+    result.warnings[:0] = resolved.notes
     print(format_report(result))
     if args.out:
+        forecaster = result.settings.get("forecaster", {})
         extra = {"model": {"spec": resolved.spec, "random_weights": resolved.random_weights,
-                           "warning": resolved.warning, "precision": args.precision,
+                           "warning": resolved.warning, "weights_file": resolved.weights_file,
+                           "weights_sha256": forecaster.get("weights_sha256"),
+                           "precision": forecaster.get("precision", args.precision),
+                           "precision_detail": forecaster.get("precision_detail"),
+                           "requested_precision": args.precision,
+                           "estimator": forecaster.get("estimator"),
                            "num_samples": args.samples, "seed": args.seed}}
         paths = write_outputs(result, args.out, extra=extra)
         print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}")

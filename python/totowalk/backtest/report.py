@@ -10,8 +10,17 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from .clean_strategies import CLEAN_STRATEGY_PREFIXES
 from .store import json_default
 from .windows import EVAL_DAYS
+
+
+CLEAN_CONVENTIONS = (
+    "fill model: {fill_model} (limit orders fill when the bar trades through them, at the limit or the "
+    "open on a gap; with both limits of a round trip inside a bar the adverse order is booked unless "
+    "'optimistic'); capital: one unit per strategy, MaxDiffAlwaysOn per unit of gross capital (two legs); "
+    "headline figures: the daily walk-forward series (each simulation's final day, each day once)"
+)
 
 
 def strategy_table(result) -> pd.DataFrame:
@@ -20,8 +29,12 @@ def strategy_table(result) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame indexed by strategy with columns ``mean_return``, ``mean_sharpe``
+    DataFrame indexed by strategy with columns ``mean_return``, ``mean_sharpe``; in the clean
+    profile instead the overall daily walk-forward series' ``return``, ``sharpe``,
+    ``avg_daily_return``, ``turnover`` (clean_summary.py) and the window means beside them
     """
+    if result.profile == "clean" and "daily_series_days" in result.summary:
+        return _clean_strategy_table(result.summary.loc["(all)"])
     sims = result.simulations
     rows = {}
     for col in sims.columns:
@@ -34,6 +47,21 @@ def strategy_table(result) -> pd.DataFrame:
         rows[name.replace("_strategy", "")] = {
             "mean_return": float(pd.to_numeric(sims[ret]).mean()),
             "mean_sharpe": float(pd.to_numeric(sims[col]).mean()),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "strategy"
+    return out
+
+
+def _clean_strategy_table(overall: pd.Series) -> pd.DataFrame:
+    rows = {}
+    for prefix in CLEAN_STRATEGY_PREFIXES:
+        if f"{prefix}_return" not in overall:
+            continue
+        rows[prefix.replace("_strategy", "")] = {
+            **{stat: float(overall[f"{prefix}_{stat}"]) for stat in ("return", "sharpe", "avg_daily_return", "turnover")},
+            "window_mean_return": float(overall[f"window_mean_{prefix}_return"]),
+            "window_mean_sharpe": float(overall[f"window_mean_{prefix}_sharpe"]),
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "strategy"
@@ -60,6 +88,8 @@ def format_report(result) -> str:
         "fees: " + ", ".join(f"{k} {v}" for k, v in s["fee"].items()),
         s["spread_note"],
     ]
+    if s.get("fill_model"):
+        lines.append(CLEAN_CONVENTIONS.format(fill_model=s["fill_model"]))
     lines += [f"WARNING: {w}" for w in result.warnings]
     table = strategy_table(result)
     lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]
@@ -70,7 +100,7 @@ def format_report(result) -> str:
         best = summary["best_strategy"].dropna()
         rule = ("legacy rule: highest mean total return among simple, all_signals, takeprofit, highlow, ci_guard, "
                 "maxdiff, with the legacy tie order" if result.profile == "legacy"
-                else "clean rule: highest mean total return among all strategies")
+                else "clean rule: highest total return of the daily walk-forward series among all strategies")
         lines.append(f"best strategy ({rule}): " + ", ".join(f"{k} {v}" for k, v in best.items()))
     return "\n".join(lines)
 
@@ -128,8 +158,9 @@ def _versions() -> dict:
 
 def plot_results(result, out_dir) -> list[Path]:
     """cumulative_returns.png (per strategy, compounding each simulation's total return from the
-    oldest window to the newest, averaged over symbols) and forecast_vs_actual.png (per key,
-    the first symbol's distinct forecasts and their outcomes by target date)."""
+    oldest window to the newest; with several symbols, the mean over them, as the title says)
+    and one forecast_vs_actual_<symbol>.png per symbol (per key, the distinct one-step forecasts
+    and their outcomes by target date). Values are plotted in percent."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -138,40 +169,58 @@ def plot_results(result, out_dir) -> list[Path]:
     out = Path(out_dir)
     paths = []
     sims = result.simulations
+    symbols = list(dict.fromkeys(sims["symbol"]))
     table = strategy_table(result)
     fig, ax = plt.subplots(figsize=(9, 5))
     for name in table.index:
         col = f"{name}_return" if f"{name}_return" in sims else f"{name}_strategy_return"
         per_sim = pd.to_numeric(sims[col]).groupby(sims["simulation"]).mean().sort_index(ascending=False)
-        ax.plot(np.arange(len(per_sim)), np.cumprod(1.0 + per_sim.to_numpy()) - 1.0, label=name)
+        ax.plot(np.arange(len(per_sim)), 100.0 * (np.cumprod(1.0 + per_sim.to_numpy()) - 1.0), label=name)
     ax.set_xlabel("simulation window (oldest → newest)")
-    ax.set_ylabel("cumulative return")
-    ax.set_title(f"cumulative return per strategy ({result.profile} profile)")
+    ax.set_ylabel("cumulative return (%)")
+    pooled = (f"mean over {len(symbols)} symbols ({_symbol_list(symbols)})" if len(symbols) > 1
+              else f"symbol {symbols[0]}")
+    ax.set_title(f"cumulative return per strategy, {pooled}, {result.profile} profile", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     paths.append(out / "cumulative_returns.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
+    for symbol in symbols:
+        paths.append(out / f"forecast_vs_actual_{_file_safe(symbol)}.png")
+        _plot_forecasts(result, symbol, paths[-1], plt)
+    return paths
+
+
+def _plot_forecasts(result, symbol, path: Path, plt) -> None:
     f = result.forecasts
-    first = f[f["symbol"] == f["symbol"].iloc[0]]
-    keys = list(dict.fromkeys(first["key"]))
-    dated = isinstance(result.forecasts["target_date"].dropna().iloc[0], pd.Timestamp) \
-        if result.forecasts["target_date"].notna().any() else False
+    mine = f[f["symbol"] == symbol]
+    keys = list(dict.fromkeys(mine["key"]))
+    dates = mine["target_date"].dropna()
+    dated = bool(len(dates)) and isinstance(dates.iloc[0], pd.Timestamp)
     fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.4 * len(keys)), sharex=True, squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
-        part = first[first["key"] == key].drop_duplicates("context_end").sort_values("context_end")
+        part = mine[mine["key"] == key].drop_duplicates("context_end").sort_values("context_end")
         part = part[part["target_date"].notna()]  # a forecast past the data has no outcome to show
         target = pd.to_datetime(part["target_date"]) if dated else part["context_end"] + 1
-        ax.plot(target, part["prediction"], marker="o", ms=3, label="forecast")
-        ax.plot(target, part["actual"], marker="x", ms=3, label="actual")
-        ax.set_ylabel(f"{key} % change")
+        ax.plot(target, 100.0 * part["prediction"].astype(np.float64), marker="o", ms=3, label="forecast")
+        ax.plot(target, 100.0 * part["actual"], marker="x", ms=3, label="actual")
+        ax.set_ylabel(f"{key}: change\nfrom previous day (%)", fontsize=8)
         ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("target date" if dated else "target row")
-    fig.suptitle(f"forecast vs actual, {first['symbol'].iloc[0]} ({result.profile} profile)")
-    paths.append(out / "forecast_vs_actual.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    fig.suptitle(f"one-step forecast vs actual, {symbol} ({result.profile} profile)")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return paths
+
+
+def _symbol_list(symbols, most: int = 6) -> str:
+    shown = ", ".join(map(str, symbols[:most]))
+    return shown + (f", … {len(symbols) - most} more" if len(symbols) > most else "")
+
+
+def _file_safe(symbol) -> str:
+    """A symbol as part of a file name (BRK/B -> BRK_B)."""
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in str(symbol)) or "series"
 
 
 __all__ = ["format_report", "mae_by_key", "plot_results", "strategy_table", "write_outputs"]

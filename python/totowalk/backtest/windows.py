@@ -161,7 +161,8 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     if volume is not None:
         columns["Volume"] = pd.to_numeric(frame[volume], errors="coerce").to_numpy(dtype=np.float64)
     for name, values in columns.items():
-        bad = ~np.isfinite(values) | ((values <= 0) if name != "Volume" else (values < 0))
+        # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
+        bad = (~np.isfinite(values) | (values <= 0)) if name != "Volume" else ~(np.isnan(values) | (values >= 0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise PriceDataError(

@@ -14,11 +14,20 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import require_extra
+
 PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 OPTIONAL_COLUMNS = ("Volume", "Adj Close")
 SYMBOL_COLUMNS = ("ticker", "symbol")
 ON_INVALID = ("raise", "drop", "ffill")
 ADJUST = (None, "adj_close")
+
+
+_REPAIR_HINT = "on_invalid='drop' or 'ffill' (--on-invalid on the command line)"
+
+
+class PriceRepairWarning(UserWarning):
+    """Prices were repaired as asked (or an optional column was blanked); the message counts it."""
 
 
 class PriceDataError(ValueError):
@@ -85,6 +94,8 @@ def load_prices(
 
     if sym_col is None:
         name = symbol if isinstance(symbol, str) else _single_name(symbol, source)
+        if name is None and not isinstance(path_or_frame, pd.DataFrame):
+            name = file_symbol(path_or_frame)  # a one-symbol file is named by its file
         return _validate_one(raw, name, adjust, on_invalid, min_rows)
 
     available = list(dict.fromkeys(raw[sym_col].astype(str)))
@@ -103,6 +114,15 @@ def load_prices(
     return frames
 
 
+def file_symbol(path) -> str:
+    """The natural name of a single-symbol file: its name without .csv/.gz/.parquet (``IBM.csv.gz`` -> IBM)."""
+    name = os.path.basename(os.fspath(path))
+    for suffix in (".gz", ".csv", ".parquet", ".pq", ".txt"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
 def _single_name(symbol, source):
     if symbol is None:
         return None
@@ -114,20 +134,32 @@ def _single_name(symbol, source):
 
 def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
     if isinstance(path_or_frame, pd.DataFrame):
-        frame = path_or_frame
-        if not any(c.lower() == "date" for c in map(str, frame.columns)):
-            frame = frame.reset_index()
-            if frame.columns[0] == "index":
-                frame = frame.rename(columns={"index": "Date"})
-        return frame.copy(), "the given DataFrame"
+        return _dates_from_index(path_or_frame).copy(), "the given DataFrame"
     path = os.fspath(path_or_frame)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"price path {path} is a folder; give a CSV (.csv, .csv.gz) or Parquet file")
     if not os.path.exists(path):
         raise FileNotFoundError(f"price file not found: {path}")
-    lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path), path
+    if is_parquet(path):
+        require_extra("pyarrow", "parquet", f"reading the Parquet file {path}")
+        return _dates_from_index(pd.read_parquet(path, engine="pyarrow")), path
     # Read as text first so a stray word in a price column is reported, not turned into NaN.
     return pd.read_csv(path, dtype=str, keep_default_na=False), path
+
+
+def is_parquet(path) -> bool:
+    return os.fspath(path).lower().endswith((".parquet", ".pq"))
+
+
+def _dates_from_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates kept as the index (pandas' default when writing Parquet) become the Date column."""
+    if any(str(c).strip().lower() == "date" for c in frame.columns):
+        return frame
+    frame = frame.reset_index()
+    first = frame.columns[0]
+    if str(first).lower() in ("index", "date") or pd.api.types.is_datetime64_any_dtype(frame[first]):
+        frame = frame.rename(columns={first: "Date"})
+    return frame
 
 
 def _normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -175,20 +207,15 @@ def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
     out = pd.DataFrame({c: _to_numeric(frame, c, symbol, dates) for c in cols})
     out.index = pd.DatetimeIndex(dates, name="Date")
 
-    dup = out.index.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise PriceDataError("duplicate date", symbol=symbol, column="Date", row=i, date=out.index[i])
-    if not out.index.is_monotonic_increasing:
-        i = int(np.flatnonzero(np.diff(out.index.asi8) < 0)[0]) + 1
-        raise PriceDataError(
-            f"dates are not in increasing order (follows {_fmt_date(out.index[i - 1])}); "
-            "sort the input by date",
-            symbol=symbol, column="Date", row=i, date=out.index[i],
-        )
-
     repairs = {}
+    if on_invalid == "raise":
+        _check_date_order(out, symbol)
+    else:  # a repair puts the rows in date order and keeps the first of each date
+        out, repairs = _order_dates(out)
+
+    out, repairs["volume"] = _blank_bad_volume(out, symbol)
     bad = _bad_cells(out)
+    repairs["rows"] = 0
     if bad.any(axis=None):
         if on_invalid == "raise":
             _raise_first(out, bad, symbol)
@@ -197,16 +224,19 @@ def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
             out = out.loc[~rows]
         else:  # ffill: a bad first row has nothing to fill from
             if rows[0]:
-                _raise_first(out.iloc[:1], bad.iloc[:1], symbol, hint=" (cannot forward-fill row 0)")
+                _raise_first(out.iloc[:1], bad.iloc[:1], symbol, hint=" (cannot forward-fill row 0)",
+                             fix="fix the data or pass on_invalid='drop' (--on-invalid drop)")
             out = out.mask(bad).ffill()
             still = _bad_cells(out)
             if still.any(axis=None):
-                _raise_first(out, still, symbol, hint=" (still invalid after forward-fill)")
-        repairs = {"method": on_invalid, "rows": int(rows.sum())}
-        warnings.warn(
-            f"{symbol or 'prices'}: on_invalid={on_invalid!r} touched {int(rows.sum())} row(s)",
-            stacklevel=3,
-        )
+                _raise_first(out, still, symbol, hint=" (still invalid after forward-fill)",
+                             fix="fix the data or pass on_invalid='drop' (--on-invalid drop)")
+        repairs["rows"] = int(rows.sum())
+    if on_invalid != "raise":
+        repairs["method"] = on_invalid
+        _warn_repairs(symbol, repairs)
+    elif not repairs["volume"]:
+        repairs = {}
 
     if len(out) < min_rows:
         raise PriceDataError(
@@ -241,14 +271,76 @@ def _bad_cells(out: pd.DataFrame) -> pd.DataFrame:
         lo = out["Low"] > np.minimum(out["Open"], out["Close"])
     bad["High"] |= hi.to_numpy()
     bad["Low"] |= lo.to_numpy()
-    for c in OPTIONAL_COLUMNS:
-        if c in out.columns:
-            v = out[c].to_numpy()
-            bad[c] = ~np.isfinite(v) | ((v <= 0) if c == "Adj Close" else (v < 0))
+    if "Adj Close" in out.columns:
+        v = out["Adj Close"].to_numpy()
+        bad["Adj Close"] = ~np.isfinite(v) | (v <= 0)
     return bad
 
 
-def _raise_first(out, bad, symbol, hint=""):
+def _check_date_order(out: pd.DataFrame, symbol) -> None:
+    dup = out.index.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise PriceDataError(f"duplicate date; fix the data or pass {_REPAIR_HINT}", symbol=symbol,
+                             column="Date", row=i, date=out.index[i])
+    if not out.index.is_monotonic_increasing:
+        i = int(np.flatnonzero(np.diff(out.index.asi8) < 0)[0]) + 1
+        raise PriceDataError(
+            f"dates are not in increasing order (follows {_fmt_date(out.index[i - 1])}); "
+            f"sort the input by date or pass {_REPAIR_HINT}",
+            symbol=symbol, column="Date", row=i, date=out.index[i],
+        )
+
+
+def _order_dates(out: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Rows in date order (stable), later rows of a repeated date dropped; counts of both."""
+    positions = np.arange(len(out))
+    order = np.argsort(out.index.asi8, kind="stable")
+    moved = int(np.count_nonzero(order != positions))
+    out = out.iloc[order]
+    dup = out.index.duplicated(keep="first")
+    return out.loc[~dup], {"sorted": moved, "duplicates": int(dup.sum())}
+
+
+def _blank_bad_volume(out: pd.DataFrame, symbol) -> tuple[pd.DataFrame, int]:
+    """Volume is optional and feeds no forecast: a NaN, infinite or negative one becomes NaN
+    (the dollar-volume field skips it) with a warning, instead of rejecting the prices."""
+    if "Volume" not in out.columns:
+        return out, 0
+    v = out["Volume"].to_numpy()
+    bad = ~np.isfinite(v) | (v < 0)
+    count = int(bad.sum())
+    if count:
+        out = out.copy()
+        out.loc[bad, "Volume"] = np.nan
+        first = int(np.flatnonzero(bad)[0])
+        warnings.warn(
+            f"{_label(symbol)}column 'Volume': {count} missing, infinite or negative value(s) (first at row "
+            f"{first} ({_fmt_date(out.index[first])})) left empty; Volume only feeds the dollar-volume "
+            "field, which skips them", PriceRepairWarning, stacklevel=4,
+        )
+    return out, count
+
+
+def _label(symbol) -> str:
+    return f"symbol {symbol!r}: " if symbol is not None else ""
+
+
+def _warn_repairs(symbol, repairs: dict) -> None:
+    done = []
+    if repairs.get("sorted"):
+        done.append(f"sorted {repairs['sorted']} row(s) into date order")
+    if repairs.get("duplicates"):
+        done.append(f"dropped {repairs['duplicates']} row(s) repeating an earlier date")
+    if repairs.get("rows"):
+        verb = "dropped" if repairs["method"] == "drop" else "forward-filled"
+        done.append(f"{verb} {repairs['rows']} row(s) with invalid prices")
+    if done:
+        warnings.warn(f"{_label(symbol)}on_invalid={repairs['method']!r}: " + "; ".join(done),
+                      PriceRepairWarning, stacklevel=4)
+
+
+def _raise_first(out, bad, symbol, hint="", fix=None):
     rows, cols = np.nonzero(bad.to_numpy())
     order = np.lexsort((cols, rows))
     r, c = int(rows[order[0]]), bad.columns[cols[order[0]]]
@@ -260,9 +352,9 @@ def _raise_first(out, bad, symbol, hint=""):
     elif c == "Low" and value > 0 and value > min(out["Open"].iloc[r], out["Close"].iloc[r]):
         what = f"Low {value} is above min(Open, Close) = {min(out['Open'].iloc[r], out['Close'].iloc[r])}"
     else:
-        what = f"non-positive value {value}" if c != "Volume" else f"negative volume {value}"
+        what = f"non-positive value {value}"
     raise PriceDataError(
-        f"{what}{hint}; fix the data or pass on_invalid='drop' or 'ffill'",
+        f"{what}{hint}; {fix or 'fix the data or pass ' + _REPAIR_HINT}",
         symbol=symbol, column=c, row=r, date=out.index[r],
     )
 

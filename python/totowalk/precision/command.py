@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from ..model.resolve import DEFAULT_MODEL
 from .convert import PRECISIONS
@@ -42,10 +44,22 @@ def _quantize(args) -> int:
     from ..model import load_model
     from .int8_checkpoint import save_quantized
 
+    target = Path(args.out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(f"output {target} already exists; quantize writes a new folder and never overwrites")
     model = load_model(args.model)
     out = save_quantized(model, args.out)
+    _readable_like_other_files(out)
     print(f"wrote int8 weight-only checkpoint of {args.model} to {out}")
     return 0
+
+
+def _readable_like_other_files(folder: Path) -> None:
+    """safetensors writes 0600 files; give them the mode any new file gets here (umask applies)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in Path(folder).iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def _quality(args) -> int:
