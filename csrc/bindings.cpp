@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "message.h"
+#include "mixture_exact.h"
 #include "pack.h"
 #include "staging.h"
 #include "strategy_grid.h"
@@ -274,6 +275,50 @@ py::tuple clean_always_on_fit(const py::array& close, const py::array& open,
   return py::make_tuple(best_x, best_z);
 }
 
+// Exact Student-T mixture summaries over (N, K) float64 parameters; see mixture_exact.h.
+py::tuple mixture_summary(const py::array& weights, const py::array& df, const py::array& loc,
+                          const py::array& scale, const py::array& levels, double tol,
+                          int threads) {
+  const int64_t rows = weights.ndim() == 2 ? weights.shape(0) : -1;
+  const int64_t comps = weights.ndim() == 2 ? weights.shape(1) : -1;
+  for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"weights", &weights},
+                                  {"df", &df}, {"loc", &loc}, {"scale", &scale}}) {
+    const bool ok = arr->ndim() == 2 && arr->shape(0) == rows && arr->shape(1) == comps &&
+                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 8 &&
+                    (arr->flags() & py::array::c_style);
+    if (!ok || comps < 1) {
+      throw py::value_error(totowalk::message(
+          "mixture_summary: ", name, " must be a C-contiguous float64 (N, K) array with K >= 1 "
+          "and the shape of weights"));
+    }
+  }
+  const bool levels_ok = levels.ndim() == 1 && levels.dtype().kind() == 'f' &&
+                         levels.dtype().itemsize() == 8 && (levels.flags() & py::array::c_style);
+  if (!levels_ok) {
+    throw py::value_error("mixture_summary: levels must be a C-contiguous float64 (J,) array");
+  }
+  const int64_t num_levels = levels.shape(0);
+  const auto* q = static_cast<const double*>(levels.data());
+  for (int64_t j = 0; j < num_levels; ++j) {
+    if (!(q[j] > 0.0 && q[j] < 1.0)) {
+      throw py::value_error(totowalk::message("mixture_summary: level ", j, " is not in (0, 1)"));
+    }
+  }
+  if (!(tol > 0.0)) throw py::value_error("mixture_summary: tol must be > 0");
+  py::array_t<double> mean(rows), stddev(rows), quantile({rows, num_levels}),
+      partial({rows, num_levels});
+  int64_t failed;
+  {
+    py::gil_scoped_release release;
+    failed = totowalk::mixture_summary(
+        static_cast<const double*>(weights.data()), static_cast<const double*>(df.data()),
+        static_cast<const double*>(loc.data()), static_cast<const double*>(scale.data()), rows,
+        comps, q, num_levels, tol, mean.mutable_data(), stddev.mutable_data(),
+        quantile.mutable_data(), partial.mutable_data(), threads);
+  }
+  return py::make_tuple(mean, stddev, quantile, partial, failed);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -298,6 +343,12 @@ PYBIND11_MODULE(_C, m) {
         "and mask (R, width) bool, in place, multithreaded with the GIL released. requests: "
         "C-contiguous int64 (R, 4) rows (series, start, end, padded_length). Raises ValueError "
         "naming the first bad request, TypeError for a source of the wrong dtype.");
+
+  m.def("mixture_summary", &mixture_summary, py::arg("weights"), py::arg("df"), py::arg("loc"),
+        py::arg("scale"), py::arg("levels"), py::arg("tol") = 1e-10, py::arg("threads") = 0,
+        "Exact Student-T mixture summaries per row of (N, K) float64 parameters: returns (mean, "
+        "std, quantile (N, J), partial (N, J), failed_row) with partial = E[(Y - mean) 1{Y <= "
+        "quantile}]; failed_row is -1 or the first row that could not be computed.");
 
   m.def("always_on_search", &always_on_search, py::arg("close"), py::arg("high"), py::arg("low"),
         py::arg("high_pred"), py::arg("low_pred"), py::arg("is_crypto"), py::arg("grid"),

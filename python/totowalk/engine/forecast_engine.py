@@ -21,7 +21,7 @@ from .inputs import normalize_contexts
 from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .result import ForecastParams, ForecastResult
-from .sampling import draw_and_reduce, parse_engine_aggregates, stream_keys_for
+from .sampling import ESTIMATORS, check_estimator, draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
 from .staging import StagingPipeline
 
 __all__ = ["DEFAULT_MAX_BATCH_TOKENS", "ForecastEngine"]
@@ -70,6 +70,12 @@ class ForecastEngine:
         On CUDA, capture the forward once per bucket shape as a CUDA graph and replay it (one
         launch instead of one per kernel; horizons up to one patch). Costs a capture and the
         graph's memory per distinct (rows, variates, padded length, horizon). Ignored elsewhere.
+    estimator : {"sampled", "exact"}
+        How aggregates are computed from the predicted mixtures. "sampled" (default): from
+        ``num_samples`` seeded Monte Carlo draws, as the classic loop does. "exact": the population
+        value of each step's predicted distribution (``totowalk.kernels.exact_statistics``):
+        nothing is drawn, so results depend on neither ``num_samples`` nor ``seed``. Exact
+        statistics exist for horizons up to one patch (per-step marginals of one forward pass).
 
     Examples
     --------
@@ -81,7 +87,8 @@ class ForecastEngine:
 
     def __init__(self, model, num_samples: int = 256, seed: int = 0, device=None,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, sampling_backend: str = "auto",
-                 sampling_dtype: torch.dtype = torch.float32, cuda_graphs: bool = False):
+                 sampling_dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
+                 estimator: str = "sampled"):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if max_batch_tokens < 1:
@@ -92,6 +99,7 @@ class ForecastEngine:
         self.model.eval()
         self.patch_size = int(model.config.patch_size)
         self.num_samples = int(num_samples)
+        self.estimator = check_estimator(estimator)
         self.seed = int(seed)
         self.max_batch_tokens = int(max_batch_tokens)
         self.sampling_backend = sampling_backend
@@ -102,7 +110,7 @@ class ForecastEngine:
 
     # ------------------------------------------------------------------ public
     def forecast(self, contexts, prediction_length: int = 1, num_samples: int | None = None,
-                 aggregate=("mean",), return_samples: bool = False) -> ForecastResult:
+                 aggregate=("mean",), return_samples: bool = False, estimator: str | None = None) -> ForecastResult:
         """Forecast the next ``prediction_length`` steps of every context.
 
         Parameters
@@ -119,7 +127,9 @@ class ForecastEngine:
             Names per ``totowalk.aggregation.parse_aggregate(extended=True)``: mean, median, std,
             trimmed_mean_X, quantile_Q, pXX, band, expected, ...
         return_samples : bool
-            Also copy the draws to the host.
+            Also copy the draws to the host (sampled estimator only).
+        estimator : {"sampled", "exact"}, optional
+            Overrides the engine's estimator for this call.
 
         Returns
         -------
@@ -134,6 +144,14 @@ class ForecastEngine:
         if samples_per_step < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         specs = parse_engine_aggregates(aggregate)
+        estimator = self.estimator if estimator is None else check_estimator(estimator)
+        if estimator == "exact" and horizon > self.patch_size:
+            raise ValueError(
+                f"estimator='exact' gives per-step statistics of one forward pass, i.e. horizons up to the patch "
+                f"size ({self.patch_size}); prediction_length={horizon} needs autoregressive sample paths: use "
+                "estimator='sampled'")
+        if estimator == "exact" and return_samples:
+            raise ValueError("estimator='exact' draws no samples; return_samples=True needs estimator='sampled'")
         with record_function("totowalk.normalize"):
             batch = normalize_contexts(contexts)
         autoregressive = horizon > self.patch_size
@@ -146,7 +164,7 @@ class ForecastEngine:
         collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
                                return_samples, min(horizon, self.patch_size))
         info = {"model_batches": 0, "oom_splits": 0}
-        settings = (horizon, samples_per_step, specs, return_samples)
+        settings = (horizon, samples_per_step, specs, return_samples, estimator)
         run = self._run_autoregressive if autoregressive else self._run_one_pass
         with torch.inference_mode():
             staged = self._stage(plan, plan.batches[0]) if plan.batches else None
@@ -214,11 +232,15 @@ class ForecastEngine:
             self._staging = StagingPipeline(slab, num_slabs=3, device=self.device)
         return self._staging
 
-    def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
+    def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples,
+                      estimator) -> tuple:
         values, mask = staged
         forward = self._graphs if self._graphs is not None else self._eager_forward
         with record_function("totowalk.forward"):
             params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
+        if estimator == "exact":
+            with record_function("totowalk.exact_statistics"):
+                return exact_reduce(params, specs), None, params
         with record_function("totowalk.sample"):
             content_keys = plan.stream_keys[model_batch.members].reshape(-1)
             keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
@@ -230,7 +252,8 @@ class ForecastEngine:
     def _eager_forward(self, values, mask, horizon):
         return self.model.forecast_params(values, mask, None, horizon=horizon)
 
-    def _run_autoregressive(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples) -> tuple:
+    def _run_autoregressive(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples,
+                            estimator) -> tuple:
         values, mask = staged
         content_keys = plan.stream_keys[model_batch.members]
         return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,

@@ -16,7 +16,17 @@ import torch
 
 from ..aggregation import parse_aggregate
 
-__all__ = ["draw_and_reduce", "expected_value", "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
+__all__ = ["ESTIMATORS", "check_estimator", "draw_and_reduce", "exact_reduce", "expected_value",
+           "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
+
+#: How aggregates are computed: from seeded Monte Carlo draws, or as population values.
+ESTIMATORS = ("sampled", "exact")
+
+
+def check_estimator(estimator: str) -> str:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    return estimator
 
 # An odd constant different from request_keys' step increment, so path keys and step keys stay apart.
 _PATH_INCREMENT = np.uint64(0xD1B54A32D192ED03)
@@ -143,3 +153,19 @@ def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *
             if s.kind == "expected":
                 stats[s.name] = mean
     return stats, samples
+
+
+def exact_reduce(params, specs: list) -> dict:
+    """Every aggregate as the population value of the predicted mixtures (nothing is drawn).
+
+    Returns
+    -------
+    dict of str -> torch.Tensor
+        (b, V, H) float64 per spec name, on the parameters' device.
+    """
+    from ..kernels import exact_statistics
+
+    b, v, h, _ = params.weights.shape
+    (weights, df, loc, scale), affine_loc, affine_scale = _flatten_rows(params)
+    stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs)
+    return {name: value.reshape(b, v, h) for name, value in stats.items()}

@@ -1,0 +1,216 @@
+// Exact Student-T mixture summaries; see mixture_exact.h. The Student-T CDF is
+// F(t) = 1/2 + sign(t)/2 * I_y(1/2, nu/2), y = t^2 / (nu + t^2), with the regularized incomplete
+// beta I from its classical continued fraction (modified Lentz), evaluated on the side of the
+// symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where it converges fast.
+#include "mixture_exact.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "parallel.h"
+
+namespace totowalk {
+namespace {
+
+constexpr double kEps = DBL_EPSILON;
+constexpr double kTiny = 1e-300;
+constexpr int kMaxTerms = 5000;
+constexpr int kMaxNewton = 400;
+constexpr double kLogSqrtPi = 0.57236494292470008707;  // log Gamma(1/2)
+constexpr double kSeriesFrom = 200.0;
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+// log B(a, 1/2); above kSeriesFrom from the asymptotic series of log Gamma(a + 1/2) - log Gamma(a),
+// where lgamma differences would lose about a * 1e-16 absolute.
+double log_beta_half(double a) {
+  if (a < kSeriesFrom) return kLogSqrtPi + std::lgamma(a) - std::lgamma(a + 0.5);
+  const double inv = 1.0 / a, inv2 = inv * inv;
+  const double ratio = 0.5 * std::log(a) -
+      inv * (0.125 - inv2 * (1.0 / 192.0 + inv2 * (1.0 / 640.0 - inv2 * (17.0 / 14336.0))));
+  return kLogSqrtPi - ratio;
+}
+
+double guard(double v) { return std::abs(v) < kTiny ? kTiny : v; }
+
+// Continued-fraction factor of I_x(a, b); NaN when it does not converge.
+double beta_fraction(double x, double a, double b) {
+  const double qab = a + b, qap = a + 1.0, qam = a - 1.0;
+  double c = 1.0;
+  double d = 1.0 / guard(1.0 - qab * x / qap);
+  double h = d;
+  for (int m = 1; m <= kMaxTerms; ++m) {
+    const double m2 = 2.0 * m;
+    const double even = m * (b - m) * x / ((qam + m2) * (a + m2));
+    d = 1.0 / guard(1.0 + even * d);
+    c = guard(1.0 + even / c);
+    h *= d * c;
+    const double odd = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+    d = 1.0 / guard(1.0 + odd * d);
+    c = guard(1.0 + odd / c);
+    const double step = d * c;
+    h *= step;
+    if (std::abs(step - 1.0) <= kEps) return h;
+  }
+  return kNaN;
+}
+
+struct Component {
+  double weight, df, loc, scale, log_beta;  // log_beta = log B(df/2, 1/2)
+};
+
+// Standard Student-T CDF and density at t.
+void t_cdf_pdf(double t, const Component& c, double* cdf, double* pdf) {
+  const double a = 0.5 * c.df, t2 = t * t;
+  const double log_x = -std::log1p(t2 / c.df);  // x = df / (df + t^2)
+  *pdf = std::exp((0.5 * (c.df + 1.0)) * log_x - 0.5 * std::log(c.df) - c.log_beta);
+  if (t2 == 0.0) {
+    *cdf = 0.5;
+    return;
+  }
+  const double log_y = 2.0 * std::log(std::abs(t)) - std::log(c.df + t2);
+  const double y = std::exp(log_y);
+  const double front = std::exp(0.5 * log_y + a * log_x - c.log_beta);
+  double tail;  // P(T > |t|)
+  if (y < 1.5 / (a + 2.5)) {
+    tail = 0.5 * (1.0 - front * beta_fraction(y, 0.5, a) / 0.5);
+  } else {
+    tail = 0.5 * front * beta_fraction(std::exp(log_x), a, 0.5) / a;
+  }
+  *cdf = t > 0 ? 1.0 - tail : tail;
+}
+
+struct Point {
+  double cdf, pdf, partial;  // mixture F(y), f(y), E[(Y - mean) 1{Y <= y}]
+};
+
+Point evaluate(const std::vector<Component>& comps, double mean, double y) {
+  Point p{0.0, 0.0, 0.0};
+  for (const auto& c : comps) {
+    const double t = (y - c.loc) / c.scale;
+    double f_cdf, f_pdf;
+    t_cdf_pdf(t, c, &f_cdf, &f_pdf);
+    p.cdf += c.weight * f_cdf;
+    p.pdf += c.weight * f_pdf / c.scale;
+    // E[T; T <= t] = -(df + t^2) / (df - 1) * pdf(t)
+    p.partial += c.weight * ((c.loc - mean) * f_cdf - c.scale * (c.df + t * t) / (c.df - 1.0) * f_pdf);
+  }
+  return p;
+}
+
+// Normal quantile, Abramowitz & Stegun 26.2.23 (|error| < 4.5e-4): only a starting point.
+double normal_quantile_guess(double q) {
+  const double p = q < 0.5 ? q : 1.0 - q;
+  const double t = std::sqrt(-2.0 * std::log(p));
+  const double z = t - (2.515517 + t * (0.802853 + t * 0.010328)) /
+                           (1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308)));
+  return q < 0.5 ? -z : z;
+}
+
+// E|T| = 2 sqrt(df) / ((df - 1) B(df/2, 1/2)); P(T <= -c) <= E|T| / (2c) brackets every quantile.
+double mean_abs(const Component& c) {
+  return 2.0 * std::sqrt(c.df) / ((c.df - 1.0) * std::exp(c.log_beta));
+}
+
+bool solve_quantile(const std::vector<Component>& comps, double mean, double stddev, double q,
+                    double tol, double* out_quantile, double* out_partial) {
+  const double side = std::min(q, 1.0 - q);
+  double lo = kInf, hi = -kInf;
+  for (const auto& c : comps) {
+    const double reach = c.scale * mean_abs(c) / (2.0 * side);
+    lo = std::min(lo, c.loc - reach);
+    hi = std::max(hi, c.loc + reach);
+  }
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return false;
+  double y = std::isfinite(stddev) ? mean + stddev * normal_quantile_guess(q) : 0.5 * (lo + hi);
+  if (!(y > lo && y < hi)) y = 0.5 * (lo + hi);
+  for (int it = 0; it < kMaxNewton; ++it) {
+    const Point p = evaluate(comps, mean, y);
+    if (!std::isfinite(p.cdf)) return false;
+    const double residual = p.cdf - q;
+    const bool converged = std::abs(residual) <= tol;
+    const bool exhausted = hi - lo <= 4.0 * kEps * std::max(std::abs(lo), std::abs(hi));
+    if (converged || exhausted) {
+      // One more Newton step (no new evaluation): quadratic in the residual.
+      double step = p.pdf > 0.0 ? -residual / p.pdf : 0.0;
+      if (!(y + step >= lo && y + step <= hi)) step = 0.0;
+      *out_quantile = y + step;
+      *out_partial = p.partial + (y - mean) * p.pdf * step;  // d partial / dy = (y - mean) f(y)
+      return true;
+    }
+    if (residual < 0.0) lo = y; else hi = y;
+    const double next = p.pdf > 0.0 ? y - residual / p.pdf : kNaN;
+    y = (next > lo && next < hi) ? next : 0.5 * (lo + hi);
+  }
+  return false;
+}
+
+bool summarise_row(const double* w, const double* df, const double* loc, const double* scale,
+                   int64_t k_count, const double* levels, int64_t num_levels, double tol,
+                   std::vector<Component>& comps, double* mean_out, double* std_out,
+                   double* quantile_out, double* partial_out) {
+  double total = 0.0;
+  for (int64_t k = 0; k < k_count; ++k) total += w[k];
+  if (!(total > 0.0) || !std::isfinite(total)) return false;
+  comps.clear();
+  double mean = 0.0;
+  for (int64_t k = 0; k < k_count; ++k) {
+    if (!(std::isfinite(df[k]) && df[k] > 1.0 && std::isfinite(loc[k]) && scale[k] > 0.0 &&
+          std::isfinite(scale[k]) && w[k] >= 0.0)) {
+      return false;
+    }
+    if (w[k] == 0.0) continue;  // contributes nothing; also keeps it out of the bracket
+    comps.push_back({w[k] / total, df[k], loc[k], scale[k], log_beta_half(0.5 * df[k])});
+    mean += comps.back().weight * loc[k];
+  }
+  double variance = 0.0;
+  for (const auto& c : comps) {
+    const double spread = c.df > 2.0 ? c.scale * c.scale * c.df / (c.df - 2.0) : kInf;
+    variance += c.weight * (spread + (c.loc - mean) * (c.loc - mean));
+  }
+  *mean_out = mean;
+  *std_out = std::sqrt(variance);
+  for (int64_t j = 0; j < num_levels; ++j) {
+    if (!solve_quantile(comps, mean, *std_out, levels[j], tol, quantile_out + j, partial_out + j)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int64_t mixture_summary(const double* weights, const double* df, const double* loc,
+                        const double* scale, int64_t rows, int64_t components,
+                        const double* levels, int64_t num_levels, double tol, double* mean,
+                        double* stddev, double* quantile, double* partial, int threads) {
+  const int64_t workers =
+      threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  std::vector<int64_t> first_failure(static_cast<size_t>(std::max<int64_t>(workers, 1)), -1);
+  // One failure slot per block: blocks are disjoint, so each writes only its own slot.
+  const int64_t per_block = (rows + workers - 1) / std::max<int64_t>(workers, 1);
+  parallel_blocks(rows, workers, [&](int64_t begin, int64_t end) {
+    std::vector<Component> comps;
+    comps.reserve(static_cast<size_t>(components));
+    int64_t& failure = first_failure[static_cast<size_t>(per_block > 0 ? begin / per_block : 0)];
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t off = n * components;
+      if (!summarise_row(weights + off, df + off, loc + off, scale + off, components, levels,
+                         num_levels, tol, comps, mean + n, stddev + n, quantile + n * num_levels,
+                         partial + n * num_levels) &&
+          failure < 0) {
+        failure = n;
+      }
+    }
+  });
+  for (int64_t f : first_failure) {
+    if (f >= 0) return f;
+  }
+  return -1;
+}
+
+}  // namespace totowalk
