@@ -107,8 +107,11 @@ def format_report(result) -> str:
 
 def _describe_forecaster(fc: dict) -> str:
     if fc.get("kind") == "engine":
-        return (f"engine, model {fc.get('model')}, {fc.get('num_samples')} samples, seed "
-                f"{fc.get('seed')}, aggregate {fc.get('aggregate')}")
+        if fc.get("estimator") == "exact":
+            how = "exact statistics of the predicted distribution (no sampling; seed-independent)"
+        else:
+            how = f"sampled estimator, {fc.get('num_samples')} samples, seed {fc.get('seed')}"
+        return f"engine, model {fc.get('model')}, {how}, aggregate {fc.get('aggregate')}"
     return f"function {fc.get('function')}, aggregate {fc.get('aggregate')}"
 
 

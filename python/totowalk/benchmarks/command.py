@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="(series, simulation) pairs timed in the per-simulation strategy baseline")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay the engine's forward as a CUDA graph per bucket shape (CUDA only)")
+    p.add_argument("--estimator", choices=("sampled", "exact"), default="sampled",
+                   help="engine estimator for the W workloads: sampled (default, the classic draws) or exact")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
     p.add_argument("--json-out", default=None, metavar="FILE", help="also write the rows as JSON to FILE")
     p.add_argument("--markdown-out", default=None, metavar="FILE", help="also write the markdown table to FILE")
@@ -57,7 +59,7 @@ def options_from_args(args) -> BenchOptions:
                         reference_calls=args.reference_calls, official=args.official,
                         official_calls=args.official_calls, w2_series=args.w2_series,
                         w2_simulations=args.w2_simulations, strategy_loop_sims=args.strategy_loop_sims,
-                        preset=args.preset, cuda_graphs=args.cuda_graphs)
+                        preset=args.preset, cuda_graphs=args.cuda_graphs, estimator=args.estimator)
 
 
 def _run(args) -> int:

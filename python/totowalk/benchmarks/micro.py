@@ -1,4 +1,4 @@
-"""Microbenchmarks: mixture sampling + reduction, batch packing, and int8 matmul when it exists.
+"""Microbenchmarks: mixture sampling + reduction, exact statistics, batch packing, and int8 matmul.
 
 Shapes follow the walk-forward workloads: one step, 128 samples, K = 24 components, as many
 rows as W1 (64) or W2 (24,576) has unique contexts; packing runs the W1 and W2 request sets.
@@ -15,7 +15,7 @@ from ..aggregation import aggregate_numpy
 from ..engine.reference import replace_extreme_values
 from ..engine.sampling import parse_engine_aggregates
 from ..engine.staging import native_status, numpy_pack_reference, pack_contexts
-from ..kernels import request_keys, sample_and_reduce
+from ..kernels import exact_statistics, request_keys, sample_and_reduce
 from .session import BenchSession
 from .timing import same_call, time_interleaved
 from .workloads import WORKLOADS, forecast_plan, w1_frames, w2_frames
@@ -75,6 +75,30 @@ def bench_sampling(session: BenchSession) -> list:
     return out
 
 
+def bench_exact(session: BenchSession) -> list:
+    """Exact statistics (no draws) against the 128-sample sampling + reduction they replace."""
+    rows_list = [64, 4096, 24576] if session.device.type == "cuda" else [64, 1024, 24576]
+    specs = parse_engine_aggregates(AGGREGATES)
+    out = []
+    for rows in rows_list:
+        p = mixture_params(rows, session.device)
+        mixture = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"])
+        (exact, sampled), _ = time_interleaved(
+            [same_call(exact_statistics, *mixture, specs),
+             same_call(sample_and_reduce, *mixture, p["keys"], SAMPLES, AGGREGATES)],
+            session.device, [session.options.repeats] * 2)
+        backend = "C++ extension, float64" if session.device.type == "cpu" else "torch float64"
+        session.log(f"micro exact {rows} x 1: exact_statistics ({backend}) {exact.median_s * 1e3:.2f} ms, "
+                    f"sample_and_reduce {SAMPLES} samples {sampled.median_s * 1e3:.2f} ms")
+        out.append(session.row(
+            f"micro exact stats {rows}x1", exact.median_s, f"sample_and_reduce, {SAMPLES} samples",
+            sampled.median_s, gemm_gflops=0.0, unique_contexts=rows,
+            notes=f"exact_statistics ({backend}; quantiles to |F - q| <= 1e-10), K={COMPONENTS}, aggregates "
+                  f"{'+'.join(AGGREGATES)}; rows/s in the contexts/s column",
+        ))
+    return out
+
+
 def pack_requests(frames: dict, num_simulations: int, patch: int = 64) -> tuple[list, dict]:
     """Sources (one float64 percent-change series per (series, key)) and (series, start, end,
     padded_length) requests of every unique context, bucketed by padded length as the engine does."""
@@ -127,4 +151,4 @@ def bench_int8(session: BenchSession) -> list:
 
 
 def bench_micro(session: BenchSession) -> list:
-    return bench_sampling(session) + bench_pack(session) + bench_int8(session)
+    return bench_sampling(session) + bench_exact(session) + bench_pack(session) + bench_int8(session)

@@ -33,6 +33,7 @@ class BenchOptions:
     seed : model weights and sampling streams
     preset : run every model workload on this preset instead of its own (rows say so)
     cuda_graphs : the engine replays a CUDA graph of the forward per bucket shape (CUDA only)
+    estimator : "sampled" (the classic loop's Monte Carlo draws) or "exact" (population values)
     """
 
     device: str | None = None
@@ -47,6 +48,7 @@ class BenchOptions:
     seed: int = 0
     preset: str | None = None
     cuda_graphs: bool = False
+    estimator: str = "sampled"
 
 
 class BenchSession:
@@ -92,7 +94,7 @@ class BenchSession:
 
     def engine(self, preset: str, num_samples: int) -> ForecastEngine:
         return ForecastEngine(self.model(preset), num_samples=num_samples, seed=self.options.seed,
-                              cuda_graphs=self.options.cuda_graphs)
+                              cuda_graphs=self.options.cuda_graphs, estimator=self.options.estimator)
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""
@@ -105,7 +107,8 @@ class BenchSession:
 
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
         graphs = "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
-        notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, self.load_note()) if x)
+        exact = "engine estimator exact (no sampling)" if self.options.estimator == "exact" else ""
+        notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, exact, self.load_note()) if x)
         row = BenchRow(workload=workload, machine=self.machine, device=self.device.type,
                        precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
                        engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),

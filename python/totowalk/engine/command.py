@@ -11,6 +11,8 @@ from ..errors import UsageError
 from ..model.resolve import DEFAULT_MODEL, resolve_model
 from ..options import positive_int
 
+from .sampling import ESTIMATORS
+
 __all__ = ["register"]
 
 
@@ -40,6 +42,9 @@ def register(subparsers):
     p.add_argument("--aggregate", nargs="+", default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
                    help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--estimator", choices=ESTIMATORS, default="sampled",
+                   help="sampled (default): from --samples seeded draws; exact: population values of the predicted "
+                        "distribution (horizons up to one patch)")
     p.add_argument("--device", help="cpu or cuda (default: the model's)")
     p.add_argument("--output", help="write the table here instead of printing it (.parquet: Parquet, "
                                     "needs totowalk[parquet]; anything else: CSV)")
@@ -90,7 +95,11 @@ def _run(args) -> int:
     values, _ = _load_series(args)
     if values.size == 0:
         raise UsageError("no values to forecast from (the data has too few rows)")
-    engine = ForecastEngine(_load_model(args), num_samples=args.samples, seed=args.seed, device=args.device)
+    if args.estimator == "exact" and args.prediction_length > 64:
+        raise UsageError("--estimator exact gives per-step statistics up to one patch (--prediction-length <= 64); "
+                         "use --estimator sampled for longer horizons")
+    engine = ForecastEngine(_load_model(args), num_samples=args.samples, seed=args.seed, device=args.device,
+                            estimator=args.estimator)
     result = engine.forecast([values], prediction_length=args.prediction_length, aggregate=args.aggregate)
     table = pd.DataFrame({name: result.stats[name][0] for name in args.aggregate})
     table.index = pd.RangeIndex(1, args.prediction_length + 1, name="step")
@@ -101,7 +110,8 @@ def _run(args) -> int:
         what = "percent changes" if args.transform == "pct" else "price levels (untransformed: the bundled "\
             "model was trained on percent changes and forecasts levels near the context's mean; the default "\
             "--transform pct forecasts changes)"
-        print(f"context: {values.size} values of {args.column}, {what}; {args.samples} samples")
+        how = "exact statistics" if args.estimator == "exact" else f"{args.samples} samples, seed {args.seed}"
+        print(f"context: {values.size} values of {args.column}, {what}; {how}")
         print(table.to_string(float_format=lambda x: f"{x:.6g}"))
     return 0
 

@@ -1,0 +1,58 @@
+"""`--estimator` on the CLI: the clean profile defaults to exact (seed-independent), legacy to sampled,
+and every report and summary.json states which one ran."""
+
+import json
+
+import pandas as pd
+
+from totowalk.cli import main
+
+SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "2",
+         "--samples", "16", "--no-progress"]
+MINI = ["--model", "toto-mini"]  # bundled weights: --seed changes only the draws
+
+
+def _run(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert main(["backtest", *SLICE, *MINI, "--out", str(out), *extra]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    return summary, pd.read_csv(out / "forecasts.csv")
+
+
+def test_clean_defaults_to_exact_and_does_not_depend_on_the_seed(tmp_path, capsys):
+    first, forecasts_a = _run(tmp_path, "a", "--profile", "clean", "--seed", "1")
+    assert "exact statistics of the predicted distribution" in capsys.readouterr().out
+    second, forecasts_b = _run(tmp_path, "b", "--profile", "clean", "--seed", "2", "--samples", "32")
+    assert first["settings"]["forecaster"]["estimator"] == "exact"
+    assert first["model"]["estimator"] == "exact"
+    pd.testing.assert_frame_equal(forecasts_a, forecasts_b)
+
+
+def test_legacy_defaults_to_sampled_and_the_seed_matters(tmp_path, capsys):
+    first, forecasts_a = _run(tmp_path, "a", "--seed", "1")
+    assert "sampled estimator, 16 samples, seed 1" in capsys.readouterr().out
+    _, forecasts_b = _run(tmp_path, "b", "--seed", "2")
+    assert first["settings"]["forecaster"]["estimator"] == "sampled"
+    assert not forecasts_a["prediction"].equals(forecasts_b["prediction"])
+    exact, forecasts_c = _run(tmp_path, "c", "--estimator", "exact")
+    assert exact["settings"]["forecaster"]["estimator"] == "exact"
+    assert not forecasts_c["prediction"].equals(forecasts_a["prediction"])
+
+
+def test_resume_refuses_another_estimator(tmp_path, capsys):
+    _run(tmp_path, "run", "--estimator", "sampled")
+    capsys.readouterr()
+    out = tmp_path / "run"
+    assert main(["backtest", *SLICE, *MINI, "--out", str(out), "--resume", "--estimator", "exact"]) == 2
+    assert "estimator" in capsys.readouterr().err
+
+
+def test_forecast_command_exact(capsys):
+    base = ["forecast", "--dataset", "IBM", *MINI, "--aggregate", "mean", "p10", "band"]
+    assert main([*base, "--estimator", "exact", "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    assert "exact statistics" in first
+    assert main([*base, "--estimator", "exact", "--seed", "9"]) == 0
+    assert capsys.readouterr().out == first
+    assert main([*base, "--estimator", "exact", "--prediction-length", "65"]) == 2
+    assert "--estimator sampled" in capsys.readouterr().err
