@@ -6,7 +6,7 @@ other exception is a bug and keeps its traceback (see ``totowalk.cli``).
 
 from __future__ import annotations
 
-import importlib
+from importlib import import_module
 
 __all__ = ["MissingExtraError", "UsageError", "one_line", "require_extra"]
 
@@ -22,7 +22,7 @@ class MissingExtraError(ImportError):
 def require_extra(module: str, extra: str, purpose: str):
     """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install 'totowalk[extra]'``."""
     try:
-        return importlib.import_module(module)
+        return import_module(module)
     except ImportError as err:
         raise MissingExtraError(
             f"{purpose} needs {module}, which is not installed; install it with "

@@ -278,13 +278,15 @@ def _bad_cells(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_date_order(out: pd.DataFrame, symbol) -> None:
-    dup = out.index.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
+    """Raise at the first row (in input order) that repeats a date or goes back in time."""
+    dup = np.flatnonzero(out.index.duplicated())
+    back = np.flatnonzero(np.diff(out.index.asi8) < 0) + 1
+    if dup.size and (not back.size or dup[0] <= back[0]):
+        i = int(dup[0])
         raise PriceDataError(f"duplicate date; fix the data or pass {_REPAIR_HINT}", symbol=symbol,
                              column="Date", row=i, date=out.index[i])
-    if not out.index.is_monotonic_increasing:
-        i = int(np.flatnonzero(np.diff(out.index.asi8) < 0)[0]) + 1
+    if back.size:
+        i = int(back[0])
         raise PriceDataError(
             f"dates are not in increasing order (follows {_fmt_date(out.index[i - 1])}); "
             f"sort the input by date or pass {_REPAIR_HINT}",
@@ -293,13 +295,14 @@ def _check_date_order(out: pd.DataFrame, symbol) -> None:
 
 
 def _order_dates(out: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Rows in date order (stable), later rows of a repeated date dropped; counts of both."""
-    positions = np.arange(len(out))
-    order = np.argsort(out.index.asi8, kind="stable")
-    moved = int(np.count_nonzero(order != positions))
-    out = out.iloc[order]
+    """Keep the first row of each date (input order), then sort by date; counts the rows
+    dropped as repeats and the rows that were out of order (dated before a row above them)."""
     dup = out.index.duplicated(keep="first")
-    return out.loc[~dup], {"sorted": moved, "duplicates": int(dup.sum())}
+    out = out.loc[~dup]
+    stamps = out.index.asi8
+    late = stamps[1:] < np.maximum.accumulate(stamps)[:-1]
+    out = out.iloc[np.argsort(stamps, kind="stable")]
+    return out, {"sorted": int(late.sum()), "duplicates": int(dup.sum())}
 
 
 def _blank_bad_volume(out: pd.DataFrame, symbol) -> tuple[pd.DataFrame, int]:
