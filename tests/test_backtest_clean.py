@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from totowalk.backtest import backtest
+from totowalk.backtest.clean_strategies import clean_best_strategy
+from totowalk.backtest.report import format_report
 from totowalk.backtest.windows import percent_changes
 
 from test_backtest_api import mean5, prices
@@ -70,3 +72,63 @@ def test_a_no_change_forecaster_runs_through(profile):
     assert len(rows) == 3
     assert (rows["calibration_slope"] == 0.0).all()
     assert np.isfinite(rows["calibration_intercept"]).all()
+
+
+def oracle_all_keys(frame):
+    """Forecasts every key's true next move: the context's key is found from its last values."""
+    pct = {key: percent_changes(frame[key].to_numpy()) for key in ("Close", "High", "Low", "Open")}
+
+    def fn(contexts):
+        out = []
+        for c in contexts:
+            n = len(c)
+            keys = [k for k, v in pct.items() if np.array_equal(c[-3:], v[n - 2:n + 1].astype(np.float32))]
+            assert len(keys) == 1
+            out.append(pct[keys[0]][n + 1] if n + 1 < len(pct[keys[0]]) else 0.0)
+        return np.array(out)
+    return fn
+
+
+def test_perfect_foresight_wins_every_day_it_trades():
+    frame = prices(90, 34)
+    result = backtest(frame, symbol="S", num_simulations=30, forecaster=oracle_all_keys(frame), profile="clean",
+                      fee=0.0)
+    rows = result.simulations
+    for prefix in ("simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard"):
+        daily = np.array(rows[f"{prefix}_daily_returns"].tolist())
+        held = np.array(rows[f"{prefix}_positions"].tolist()) != 0
+        assert held.any() and (daily[held] > 0).all(), prefix
+    take_profit = np.array(rows["entry_takeprofit_daily_returns"].tolist())
+    assert (take_profit != 0).all() and (take_profit > 0).all()
+    # all_signals keeps the classic meaning: it trades where the Close, High and Low moves agree
+    actual = {k: np.array([percent_changes(frame[k].to_numpy())[len(frame) - 6 - s: len(frame) - s] for s in range(30)])
+              for k in ("Close", "High", "Low")}
+    agree = np.where((actual["Close"] > 0) & (actual["High"] > 0) & (actual["Low"] > 0), 1.0,
+                     np.where((actual["Close"] < 0) & (actual["High"] < 0) & (actual["Low"] < 0), -1.0, 0.0))
+    np.testing.assert_array_equal(np.array(rows["all_signals_strategy_positions"].tolist()), agree)
+    assert (agree != 0).mean() > 0.3
+
+
+def test_headline_figures_come_from_the_daily_series_each_day_once():
+    data = {"A": prices(80, 35), "B": prices(80, 36)}
+    result = backtest(data, num_simulations=40, forecaster=mean5, profile="clean", fee=0.0)
+    summary, rows = result.summary, result.simulations
+    # buy & hold's final day is the close return into each window's last row: the last 40 returns
+    for symbol, frame in data.items():
+        r = frame["Close"].pct_change().to_numpy()[-40:]
+        row = summary.loc[symbol]
+        assert row["daily_series_days"] == 40
+        np.testing.assert_allclose(row["buy_hold_sharpe"], r.mean() / r.std(ddof=1) * np.sqrt(252), rtol=1e-12)
+        np.testing.assert_allclose(row["buy_hold_return"], np.prod(1 + r) - 1, rtol=1e-12)
+        np.testing.assert_allclose(row["buy_hold_avg_daily_return"], r.mean(), rtol=1e-12)
+        mine = rows[rows["symbol"] == symbol]
+        # the overlapping-window means stay, under their own names
+        np.testing.assert_allclose(row["window_mean_buy_hold_sharpe"], mine["buy_hold_sharpe"].mean(), rtol=1e-12)
+        assert row["window_mean_buy_hold_sharpe"] != pytest.approx(row["buy_hold_sharpe"], rel=1e-3)
+        assert row["walk_forward_turnover"] == pytest.approx(mine["simple_strategy_finalday_turnover"].mean())
+    # several symbols: the equal-weight portfolio per date
+    both = 0.5 * (data["A"]["Close"].pct_change().to_numpy()[-40:] + data["B"]["Close"].pct_change().to_numpy()[-40:])
+    overall = summary.loc["(all)"]
+    np.testing.assert_allclose(overall["buy_hold_sharpe"], both.mean() / both.std(ddof=1) * np.sqrt(252), rtol=1e-12)
+    assert overall["best_strategy"] == clean_best_strategy(overall)
+    assert "fill model: adverse" in format_report(result)

@@ -8,7 +8,10 @@ Pipeline fixes made here (the strategy fixes are in :mod:`.clean_strategies`):
 * every move is re-based on the previous close, so forecasts and outcomes share one base
   (defect 14);
 * the spread is a stated bid/ask ratio; its cost is ``(ratio − 1) / 2`` per unit of position
-  change, with no 1.05 fallback (defect 5).
+  change, with no 1.05 fallback (defect 5);
+* limit orders are filled by a stated fill model (:mod:`.clean_fills`, ``settings.fill_model``);
+* the summary's headline figures come from the daily walk-forward series, each day once
+  (:mod:`.clean_summary`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import pandas as pd
 
 from .arrays import WalkForwardArrays
 from .clean_strategies import CleanStrategyInputs, clean_best_strategy, evaluate_clean_strategies, moves_vs_previous_close
+from .clean_summary import summary_headline
 from .legacy import CI_GUARD_MULTIPLIER, forecast_fields
 from .strategies_inputs import calibrate_signals
 from .windows import EVAL_DAYS
 
 best_strategy = clean_best_strategy
+__all__ = ["best_strategy", "evaluate", "order_columns", "strategy_inputs", "summary_headline"]
 
 
 def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = "adverse") -> CleanStrategyInputs:
@@ -64,6 +69,7 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     slope, intercept = calibrate_signals(cp, ca)
     columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
     columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
+    columns["trading_days_per_year"] = np.array([settings.trading_days[s] for s in a.symbol], dtype=np.float64)
     fill_model = getattr(settings, "fill_model", "adverse")
     for name, values in evaluate_clean_strategies(strategy_inputs(a, settings, fill_model)).items():
         columns[name] = np.asarray(values).tolist() if np.ndim(values) == 2 else values  # rows as lists

@@ -42,6 +42,8 @@ class RunSettings:
     aggregate : sample aggregation spec of the point forecast
     keys : price keys forecast
     forecaster : description of the forecaster (model, samples, seed)
+    fill_model : how the clean profile fills limit orders ("adverse" or "optimistic",
+        backtest/clean_fills.py); None in the legacy profile (its own kernel, §6.5)
     """
 
     profile: str
@@ -55,9 +57,13 @@ class RunSettings:
     aggregate: str
     keys: list
     forecaster: dict = field(default_factory=dict)
+    fill_model: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["fill_model"] is None:  # legacy runs keep their settings (and resume fingerprints)
+            del out["fill_model"]
+        return out
 
 
 def resolve_spread(spread) -> tuple[float, str]:

@@ -10,29 +10,33 @@ from .metrics import BEST_STRATEGY_COLUMNS, best_strategy, walk_forward_stats
 OVERALL = "(all)"  # index label of the row that summarises every symbol's simulations
 
 
-def summarize(simulations: pd.DataFrame, best=None) -> pd.DataFrame:
+def summarize(simulations: pd.DataFrame, best=None, headline=None) -> pd.DataFrame:
     """One row per symbol plus an overall row (label ``"(all)"``, present even for one symbol).
 
     Columns: ``num_simulations``, the mean over simulations of every numeric result column
     (pandas NaN-skipping means, as §9), the walk-forward stats and ``best_strategy``.
+    ``headline(rows) -> dict`` (the clean profile's daily-series figures) overrides entries of
+    the same name; ``best`` then sees the overridden values.
     """
     groups = [(sym, part) for sym, part in simulations.groupby("symbol", sort=False)]
     groups.append((OVERALL, simulations))
-    rows = {label: summarize_rows(part, best) for label, part in groups}
+    rows = {label: summarize_rows(part, best, headline) for label, part in groups}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "symbol"
     return out
 
 
-def summarize_rows(frame: pd.DataFrame, best=None) -> dict:
+def summarize_rows(frame: pd.DataFrame, best=None, headline=None) -> dict:
     """Summary of one set of simulation rows (the legacy ``backtest_forecasts`` summary, §9)."""
     numeric = frame.drop(columns=["symbol", "simulation"], errors="ignore")
     numeric = numeric.select_dtypes(include=[np.number, "bool"])
     means = numeric.mean().to_dict() if len(frame) else {}
     out = {"num_simulations": int(len(frame)), **means}
     out.update(walk_forward_stats(frame))
+    if headline is not None:
+        out.update(headline(frame))
     if best is not None:
-        out["best_strategy"] = best(means)
+        out["best_strategy"] = best(out)
     elif all(c in means for c in BEST_STRATEGY_COLUMNS.values()):
         out["best_strategy"] = best_strategy(means)
     return out
