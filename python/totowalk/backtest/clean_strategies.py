@@ -52,8 +52,9 @@ Fixes, by defect number of §11:
 17. Unprofit shutdown: day 0 follows the forecast, and the crypto rule (no shorts) applies inside
     the loop, so the "previous day" rule sees the positions actually held.
 18. Near-zero std: a numerically constant series has Sharpe 0 (no 1e17 ratios).
-19. Best strategy: :func:`clean_best_strategy` compares every strategy's mean total return, ignores
-    NaN, and breaks ties by a fixed, stated order.
+19. Best strategy: :func:`clean_best_strategy` compares every strategy's total return (in the run
+    summary: of the daily walk-forward series, :mod:`.clean_summary`), ignores NaN, and breaks ties
+    by a fixed, stated order.
 20. Turnover is mean units of position change per day; AlwaysOn fills count filled legs.
     ``all_signals`` keeps the classic meaning: long when the Close, High and Low forecasts (each
     its own series' move) all rise, short when all fall.
@@ -494,7 +495,7 @@ _TIE_ORDER = ("buy_hold", "simple_strategy", "all_signals_strategy", "unprofit_s
 
 
 def clean_best_strategy(means) -> str | None:
-    """Strategy with the highest mean total return (``<prefix>_return``), NaN ignored.
+    """Strategy with the highest total return (``<prefix>_return``), NaN ignored.
 
     Ties go to the first prefix in the order buy_hold, simple_strategy, all_signals_strategy,
     unprofit_shutdown, ci_guard, entry_takeprofit, highlow, maxdiff, maxdiffalwayson (simplest
