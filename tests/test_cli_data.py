@@ -49,6 +49,24 @@ def test_parquet_with_date_index_loads_like_the_csv_and_runs(tmp_path, capsys):
     assert list(written.index) == [1] and "trimmed_mean_10" in written.columns
 
 
+def test_backtest_tables_in_parquet_hold_what_the_csv_tables_hold(tmp_path):
+    argv = ["backtest", "--dataset", "IBM", "--end", "2000-06-30", *SMALL]
+    assert main([*argv, "--out", str(tmp_path / "csv")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "pq"), "--tables", "parquet"]) == 0
+    assert not (tmp_path / "pq" / "forecasts.csv").exists()
+    from_csv = pd.read_csv(tmp_path / "csv" / "forecasts.csv", parse_dates=["target_date"])
+    from_parquet = pd.read_parquet(tmp_path / "pq" / "forecasts.parquet")
+    for column in ("symbol", "simulation", "key", "step", "context_end", "actual"):
+        np.testing.assert_array_equal(from_parquet[column].to_numpy(), from_csv[column].to_numpy())
+    # float32 forecasts: Parquet keeps them as they are, CSV as their shortest float32 text
+    assert from_parquet["prediction"].dtype == np.float32
+    np.testing.assert_array_equal(from_parquet["prediction"].to_numpy(), from_csv["prediction"].to_numpy(np.float32))
+    np.testing.assert_array_equal(from_parquet["target_date"].to_numpy("datetime64[s]"),
+                                  from_csv["target_date"].to_numpy("datetime64[s]"))
+    sims = pd.read_parquet(tmp_path / "pq" / "simulations.parquet")
+    assert list(sims.columns) == list(pd.read_csv(tmp_path / "csv" / "simulations.csv").columns)
+
+
 def test_missing_pyarrow_names_the_extra(tmp_path, monkeypatch, capsys):
     frame = ibm()
     frame.attrs = {}

@@ -53,6 +53,8 @@ def register(subparsers):
                    help="most contexts per engine call; completed calls are saved for --resume "
                         "(default 1024, 8192 on CUDA)")
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
+    p.add_argument("--tables", choices=("csv", "parquet"), default="csv",
+                   help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_run)
@@ -152,6 +154,6 @@ def _run(args) -> int:
                            "requested_precision": args.precision,
                            "estimator": forecaster.get("estimator"),
                            "num_samples": args.samples, "seed": args.seed}}
-        paths = write_outputs(result, args.out, extra=extra)
+        paths = write_outputs(result, args.out, extra=extra, tables=args.tables)
         print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}")
     return 0

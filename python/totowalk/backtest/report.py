@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..errors import require_extra
 from .clean_strategies import CLEAN_STRATEGY_PREFIXES
 from .store import json_default
 from .windows import EVAL_DAYS
@@ -115,21 +116,31 @@ def _describe_forecaster(fc: dict) -> str:
     return f"function {fc.get('function')}, aggregate {fc.get('aggregate')}"
 
 
-def write_outputs(result, out_dir, extra: dict | None = None) -> list[Path]:
-    """Write simulations.csv, forecasts.csv, summary.json and PNG plots into ``out_dir``.
+def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv") -> list[Path]:
+    """Write simulations and forecasts tables, summary.json and PNG plots into ``out_dir``.
 
-    ``extra`` is merged into summary.json (e.g. the model resolution and its warning).
-    Returns the written paths.
+    ``tables`` is "csv" (simulations.csv, forecasts.csv) or "parquet" (the same names with
+    .parquet; needs the totowalk[parquet] extra). ``extra`` is merged into summary.json (e.g.
+    the model resolution and its warning). Returns the written paths.
     """
+    if tables not in ("csv", "parquet"):
+        raise ValueError(f"tables must be 'csv' or 'parquet', got {tables!r}")
+    if tables == "parquet":
+        require_extra("pyarrow", "parquet", "writing Parquet tables")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sims = result.simulations.copy()
     for col in sims.columns:  # list-valued fields (daily profit values) as JSON text
         if sims[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
             sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
-    paths = [out / "simulations.csv", out / "forecasts.csv", out / "summary.json"]
-    sims.to_csv(paths[0], index=False)
-    result.forecasts.to_csv(paths[1], index=False)
+    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json"]
+    forecasts = result.forecasts
+    if tables == "csv":
+        sims.to_csv(paths[0], index=False)
+        forecasts.to_csv(paths[1], index=False)
+    else:  # object columns of mixed types (dates or None) do not convert: store them as text
+        sims.astype({c: str for c in sims.columns if sims[c].dtype == object}).to_parquet(paths[0], index=False)
+        forecasts.to_parquet(paths[1], index=False)
     body = {
         "profile": result.profile,
         "settings": result.settings,

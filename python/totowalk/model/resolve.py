@@ -53,12 +53,16 @@ def resolve_model(spec: str | None = None, device=None, precision: str = "fp32",
         warning = RANDOM_WARNING.format(spec=spec)
         return ResolvedModel(model, spec, True, warning, [warning])
     from .checkpoint import load_model
+    from .cpu_support import slow_precision_note
     from .identity import SOURCE_ATTR
 
     with warnings.catch_warnings(record=True) as caught:  # reported as text, not as a source line
         warnings.simplefilter("always")
         model = load_model(spec, device=device, precision=precision)
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+    slow = slow_precision_note(precision, device)
+    if slow:
+        notes.append(slow)
     for w in caught:  # library deprecations and the like are not the user's business here
         if not issubclass(w.category, UserWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
