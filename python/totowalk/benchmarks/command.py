@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from .report import markdown_table, to_json
 from .session import BenchOptions, BenchSession
 from .suites import SUITES, run_benchmarks
@@ -35,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; the median is reported")
     p.add_argument("--reference-calls", type=int, default=2, help="reference_forecast calls timed per workload")
     p.add_argument("--official", default="auto",
-                   help="toto-ts baseline: auto (in-process or /tmp/refvenv when found), off, or a python path")
+                   help="toto-ts baseline: auto (in-process, or a toto-ts venv when one is found), off, or a python path")
     p.add_argument("--official-calls", type=int, default=2, help="toto-ts forecaster calls timed per workload")
     p.add_argument("--w2-series", type=int, default=None, help="W2 slice: series (default all on CUDA, 2 on CPU)")
     p.add_argument("--w2-simulations", type=int, default=None,
@@ -54,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> BenchOptions:
     for name in ("repeats", "reference_calls", "official_calls", "strategy_loop_sims"):
         if getattr(args, name) < 1:
-            raise SystemExit(f"totowalk bench: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return BenchOptions(device=args.device, precision=args.precision, repeats=args.repeats,
                         reference_calls=args.reference_calls, official=args.official,
                         official_calls=args.official_calls, w2_series=args.w2_series,
@@ -65,9 +66,7 @@ def options_from_args(args) -> BenchOptions:
 def _run(args) -> int:
     unknown = [w for w in args.workloads if w not in SUITES and w != "all"]
     if unknown:
-        print(f"totowalk bench: unknown workload(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}, all",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}, all")
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,

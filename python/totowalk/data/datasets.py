@@ -32,7 +32,8 @@ def load(symbol: str, *, adjust: str | None = "adj_close", **kwargs) -> pd.DataF
     """Load one bundled symbol as a validated frame.
 
     ``adjust="adj_close"`` (the default here) removes the unadjusted splits of the raw file (AAPL
-    2000-06-21 and 2005-02-28, MSFT 2003-02-18); pass ``adjust=None`` for the prices as traded.
+    2000-06-21 and 2005-02-28, MSFT 2003-02-18) and, as Adj Close does, also folds in dividends
+    (a small factor on each ex-dividend day); pass ``adjust=None`` for the prices as traded.
     """
     if symbol not in _symbols():
         raise PriceDataError(
