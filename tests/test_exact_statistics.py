@@ -233,3 +233,21 @@ def test_sampled_estimator_at_65536_lands_within_5_standard_errors():
         standard_error = batches.std(axis=0, ddof=1) / math.sqrt(parts)
         z = np.abs(full - exact[name].numpy()) / standard_error
         assert np.all(z < 5), (name, z)
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu_within_1e_6_std():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    rng = np.random.default_rng(9)
+    n, k = 2048, 24
+    params = [_t64(rng.dirichlet(np.ones(k) * 0.3, n)), _t64(2 + rng.exponential(8, (n, k))),
+              _t64(rng.normal(0, 0.4, (n, k))), _t64(rng.uniform(0.1, 2, (n, k)))]
+    affine = [_t64(rng.normal(0, 1, n)), _t64(rng.uniform(0.01, 2, n))]
+    specs = _specs()
+    cpu = exact_statistics(*params, *affine, specs)
+    gpu = exact_statistics(*(t.cuda() for t in params), *(t.cuda() for t in affine), specs)
+    std = cpu["std"]
+    for name in EXACT_NAMES:
+        assert gpu[name].device.type == "cuda"
+        assert float(((gpu[name].cpu() - cpu[name]).abs() / std).max()) < 1e-6, name
