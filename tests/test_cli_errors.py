@@ -64,6 +64,10 @@ CASES = {
                                        "--allow-random-weights"], "unknown model shape 'toto-huge'"),
     "backtest bad --spread": (["backtest", "--dataset", "IBM", "--end", "2000-09-30", "--sims", "2",
                                "--spread", "wide"], "spread must be a bid/ask ratio"),
+    "backtest unknown --aggregate": (["backtest", "--dataset", "IBM", "--aggregate", "bogus"],
+                                     "argument --aggregate: Unknown aggregation method 'bogus'"),
+    "forecast unknown --aggregate": (["forecast", "--dataset", "IBM", "--aggregate", "mean", "p101"],
+                                     "argument --aggregate: Unknown aggregation method 'p101'"),
     "quantize unknown model": (["quantize", "no-such-model", "{out}"], "cannot load model 'no-such-model'"),
     "quantize existing output": (["quantize", "toto-mini", "{folder}/.."], "already exists"),
 }
@@ -95,6 +99,17 @@ def test_unexpected_failures_keep_their_traceback(monkeypatch):
     monkeypatch.setattr(cli, "_info", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["info"])
+
+
+def test_a_value_error_while_computing_is_a_bug_with_its_traceback(monkeypatch):
+    from totowalk.backtest import api
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(api, "build_arrays", broken)
+    with pytest.raises(ValueError, match="an internal inconsistency"):
+        main(["backtest", "--dataset", "IBM", "--end", "2000-09-30", "--sims", "2", *FAST])
 
 
 def test_the_installed_command_prints_one_line(files):

@@ -7,7 +7,7 @@ import argparse
 
 import pandas as pd
 
-__all__ = ["iso_date", "non_negative_float", "positive_int"]
+__all__ = ["aggregate_name", "iso_date", "non_negative_float", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -37,3 +37,14 @@ def iso_date(text: str) -> pd.Timestamp:
         return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
     except (ValueError, TypeError):
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def aggregate_name(text: str) -> str:
+    """An aggregate the engine knows (mean, trimmed_mean_10, p90, band, ...), checked before any work."""
+    from .aggregation import parse_aggregate
+
+    try:
+        parse_aggregate(text, extended=True)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text

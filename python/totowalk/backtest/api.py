@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import PriceDataError, load_prices
+from ..errors import UsageError
 from . import clean, legacy
 from .clean_fills import check_fill_model
 from .arrays import WalkForwardArrays, build_arrays
@@ -114,6 +115,36 @@ def backtest(
     -------
     BacktestResult
     """
+    try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
+        fc, settings, series, plan, store = _prepare(
+            prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
+            aggregate, out_dir, resume, model_name, fill_model)
+    except ValueError as err:
+        if type(err) is not ValueError:
+            raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
+        raise UsageError(str(err)) from err
+
+    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
+    arrays = build_arrays(plan, point, band)
+    rows = _evaluate(arrays, settings, store, progress)
+    module = _PROFILE_MODULES[profile]
+    simulations = module.order_columns(rows)
+    notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
+    if profile == "clean" and fill_model == "optimistic":
+        notes.append(OPTIMISTIC_FILL_WARNING)
+    return BacktestResult(
+        simulations=simulations,
+        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None)),
+        forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
+        profile=profile,
+        settings=settings.to_dict(),
+        warnings=notes,
+    )
+
+
+def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
+             aggregate, out_dir, resume, model_name, fill_model):
+    """Check the arguments and set the run up: forecaster, settings, series, plan and store."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     check_fill_model(fill_model)
@@ -146,23 +177,7 @@ def backtest(
         store = RunStore(out_dir, digest, settings.to_dict(), resume=resume, data=data)
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
-
-    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
-    arrays = build_arrays(plan, point, band)
-    rows = _evaluate(arrays, settings, store, progress)
-    module = _PROFILE_MODULES[profile]
-    simulations = module.order_columns(rows)
-    notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
-    if profile == "clean" and fill_model == "optimistic":
-        notes.append(OPTIMISTIC_FILL_WARNING)
-    return BacktestResult(
-        simulations=simulations,
-        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None)),
-        forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
-        profile=profile,
-        settings=settings.to_dict(),
-        warnings=notes,
-    )
+    return fc, settings, series, plan, store
 
 
 def collect_frames(prices, symbol, symbols) -> dict:

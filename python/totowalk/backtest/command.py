@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..model.resolve import DEFAULT_MODEL, resolve_model
-from ..options import iso_date, positive_int
+from ..options import aggregate_name, iso_date, positive_int
 
 __all__ = ["register", "DEFAULT_SAMPLES", "default_estimator"]
 
@@ -42,7 +42,7 @@ def register(subparsers):
                    help="exact: every aggregate is the population value of the predicted distribution (no "
                         "draws, no seed dependence); sampled: from --samples seeded Monte Carlo draws as the "
                         "classic loop did (default: exact for --profile clean, sampled for legacy)")
-    p.add_argument("--aggregate", default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
+    p.add_argument("--aggregate", type=aggregate_name, default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
     p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
     p.add_argument("--crypto", action="append", nargs="?", const="*", metavar="SYMBOL",
                    help="treat SYMBOL (or, without a value, every symbol) as crypto: 365 days, fee 0.0015, no shorts")
@@ -131,17 +131,13 @@ def _run(args) -> int:
     estimator = args.estimator or default_estimator(args.profile)
     engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
                             estimator=estimator)
-    try:
-        result = backtest(
-            frames, num_simulations=args.sims, engine=engine, profile=args.profile,
-            is_crypto=_crypto(args, list(frames)), fee=args.fee, spread=args.spread,
-            aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
-            progress=not args.no_progress, model_name=resolved.spec,
-        )
-    except ValueError as err:  # a setting or the data cannot make this run (named in the message)
-        if type(err) is not ValueError and not isinstance(err, UsageError):
-            raise  # PriceDataError and friends: already the right kind
-        raise UsageError(str(err)) from err
+    # setting mistakes come back as UsageError; a failure while computing keeps its traceback
+    result = backtest(
+        frames, num_simulations=args.sims, engine=engine, profile=args.profile,
+        is_crypto=_crypto(args, list(frames)), fee=args.fee, spread=args.spread,
+        aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
+        progress=not args.no_progress, model_name=resolved.spec,
+    )
     result.warnings[:0] = resolved.notes
     print(format_report(result))
     if args.out:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..model.resolve import DEFAULT_MODEL, resolve_model
-from ..options import positive_int
+from ..options import aggregate_name, positive_int
 
 from .sampling import ESTIMATORS
 
@@ -39,7 +39,7 @@ def register(subparsers):
     p.add_argument("--prediction-length", type=positive_int, default=1)
     p.add_argument("--samples", "--num-samples", dest="samples", type=positive_int, default=256,
                    help="Monte Carlo samples per step (default 256)")
-    p.add_argument("--aggregate", nargs="+", default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
+    p.add_argument("--aggregate", nargs="+", type=aggregate_name, default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
                    help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--estimator", choices=ESTIMATORS, default="sampled",
