@@ -132,3 +132,19 @@ def test_headline_figures_come_from_the_daily_series_each_day_once():
     np.testing.assert_allclose(overall["buy_hold_sharpe"], both.mean() / both.std(ddof=1) * np.sqrt(252), rtol=1e-12)
     assert overall["best_strategy"] == clean_best_strategy(overall)
     assert "fill model: adverse" in format_report(result)
+
+
+def test_fill_model_is_a_clean_setting_stated_in_results():
+    frame = prices(60, 37)
+    kwargs = dict(symbol="S", num_simulations=3, forecaster=mean5)
+    optimistic = backtest(frame, profile="clean", fill_model="optimistic", **kwargs)
+    assert optimistic.settings["fill_model"] == "optimistic"
+    assert (optimistic.simulations["fill_model"] == "optimistic").all()
+    assert any("optimistic" in w for w in optimistic.warnings)
+    adverse = backtest(frame, profile="clean", **kwargs)
+    assert adverse.settings["fill_model"] == "adverse" and not adverse.warnings
+    with pytest.raises(ValueError, match="fill_model must be one of"):
+        backtest(frame, profile="clean", fill_model="best", **kwargs)
+    with pytest.raises(ValueError, match="applies to the clean profile"):
+        backtest(frame, profile="legacy", fill_model="optimistic", **kwargs)
+    assert "fill_model" not in backtest(frame, profile="legacy", **kwargs).settings

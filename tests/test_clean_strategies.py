@@ -298,12 +298,17 @@ NATIVE_CLEAN = native_grids.native_search("clean_maxdiff_fit") is not None
 
 
 def _tied(inp: CleanStrategyInputs) -> CleanStrategyInputs:
-    """Targets and moves rounded to 0.001 (exact ties for <, <=, >= and between grid sums) and one
-    simulation that never fills (every sum 0: the first index, or the middle point, must win)."""
+    """Targets and moves rounded to 0.001 (exact ties for <, <=, >= and between grid sums), one
+    simulation that never fills (every sum 0: the first index, or the middle point, must win) and
+    two that open exactly at a target."""
     fields = {f.name: getattr(inp, f.name) for f in dataclasses.fields(inp)}
     for name in ("cp", "hp", "lp", "ca", "ha", "la", "oa"):
         fields[name] = np.round(fields[name], 3)
     fields["hp"][0], fields["lp"][0] = 5.0, -0.9
+    # opens exactly at a target (AlwaysOn's middle offset is 0): the gap tests o < l and o > h tie
+    fields["oa"][1], fields["oa"][2] = fields["lp"][1], fields["hp"][2]
+    fields["la"][1:3] = np.minimum(fields["la"][1:3], fields["oa"][1:3] - 0.001)
+    fields["ha"][1:3] = np.maximum(fields["ha"][1:3], fields["oa"][1:3] + 0.001)
     return CleanStrategyInputs(**fields)
 
 
