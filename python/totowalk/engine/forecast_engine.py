@@ -20,6 +20,7 @@ from .decode import decode_batch
 from .inputs import normalize_contexts
 from .packing import staging_requests
 from .plan import plan_forecast, split_batch
+from .prefix_sharing import ScalerSettings
 from .result import ForecastParams, ForecastResult
 from .sampling import ESTIMATORS, check_estimator, draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
 from .staging import StagingPipeline
@@ -76,6 +77,12 @@ class ForecastEngine:
         value of each step's predicted distribution (``totowalk.kernels.exact_statistics``):
         nothing is drawn, so results depend on neither ``num_samples`` nor ``seed``. Exact
         statistics exist for horizons up to one patch (per-step marginals of one forward pass).
+    share_prefixes : bool
+        Walk-forward prefix sharing (default True): unique contexts that are prefixes of a longer
+        one in the same call, with lengths congruent modulo the patch size, are read out of that
+        context's forward at their own last patch instead of running their own (``prefix_sharing``;
+        equal up to float rounding, and only where the scaler's global clamp cannot bind). Horizons
+        up to one patch. False runs one forward per unique context.
 
     Examples
     --------
@@ -88,7 +95,7 @@ class ForecastEngine:
     def __init__(self, model, num_samples: int = 256, seed: int = 0, device=None,
                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, sampling_backend: str = "auto",
                  sampling_dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
-                 estimator: str = "sampled"):
+                 estimator: str = "sampled", share_prefixes: bool = True):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if max_batch_tokens < 1:
@@ -100,6 +107,7 @@ class ForecastEngine:
         self.patch_size = int(model.config.patch_size)
         self.num_samples = int(num_samples)
         self.estimator = check_estimator(estimator)
+        self.share_prefixes = bool(share_prefixes)
         self.seed = int(seed)
         self.max_batch_tokens = int(max_batch_tokens)
         self.sampling_backend = sampling_backend
@@ -160,6 +168,7 @@ class ForecastEngine:
             plan = plan_forecast(
                 batch, self.patch_size, self.max_batch_tokens,
                 rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
+                share_prefixes=self._sharing_settings() if not autoregressive else None,
             )
         collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
                                return_samples, min(horizon, self.patch_size))
@@ -178,6 +187,40 @@ class ForecastEngine:
                     for members, outputs in finished:
                         collector.store(members, *outputs)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
+
+    def forecast_walk_forward(self, series, ends, prediction_length: int = 1, **options) -> ForecastResult:
+        """Forecast after every end index of every series: the walk-forward request form.
+
+        Parameters
+        ----------
+        series : dict of name -> array-like, or list of array-like
+            1-D series, or (V, T) for multivariate ones.
+        ends : dict of name -> sequence of int, or list of sequences
+            Per series, context end indices e (the context is ``series[..., :e]``, 1 <= e <= T), in
+            any order, duplicates allowed.
+        prediction_length, **options
+            As :meth:`forecast` (``num_samples``, ``aggregate``, ``return_samples``, ``estimator``).
+
+        Returns
+        -------
+        ForecastResult
+            Equal to ``forecast([s[..., :e] for each series, for e in its ends])``, in that order;
+            with ``share_prefixes`` the ends of one series share forwards (``prefix_sharing``).
+        """
+        names = list(series) if isinstance(series, dict) else list(range(len(series)))
+        if isinstance(series, dict) != isinstance(ends, dict) or (
+                isinstance(ends, dict) and set(ends) != set(names)) or len(ends) != len(names):
+            raise ValueError("series and ends must both be dicts with the same names, or lists of the same length")
+        contexts = []
+        for name in names:
+            values = np.asarray(series[name])
+            total = values.shape[-1]
+            for j, end in enumerate(ends[name]):
+                if isinstance(end, (bool, np.bool_)) or not isinstance(end, (int, np.integer)) or not 1 <= end <= total:
+                    raise ValueError(f"series {name!r}: end {j} is {end!r}; ends must be integers in 1..{total} "
+                                     "(the context is series[..., :end])")
+                contexts.append(values[..., : int(end)])
+        return self.forecast(contexts, prediction_length=prediction_length, **options)
 
     # ------------------------------------------------------------------ internals
     def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, info) -> list[tuple]:
@@ -205,7 +248,7 @@ class ForecastEngine:
             return [done for half in split_batch(model_batch)
                     for done in self._run_splitting_on_oom(run, plan, half, None, settings, info)]
         info["model_batches"] += 1
-        return [(model_batch.members, outputs)]
+        return [(model_batch.served, outputs)]
 
     def _stage(self, plan, model_batch) -> tuple:
         """Pack a batch (padded to MIN_MODEL_ROWS rows) and start its copy to the device.
@@ -237,17 +280,37 @@ class ForecastEngine:
         values, mask = staged
         forward = self._graphs if self._graphs is not None else self._eager_forward
         with record_function("totowalk.forward"):
-            params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
+            if model_batch.readout is None:
+                params = forward(values, mask, horizon).index(slice(0, len(model_batch.members)))
+            else:
+                params = self._shared_forward(values, mask, model_batch.readout, horizon)
         if estimator == "exact":
             with record_function("totowalk.exact_statistics"):
                 return exact_reduce(params, specs), None, params
         with record_function("totowalk.sample"):
-            content_keys = plan.stream_keys[model_batch.members].reshape(-1)
+            content_keys = plan.stream_keys[model_batch.served].reshape(-1)
             keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
             stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
                                              return_samples=return_samples, backend=self.sampling_backend,
                                              dtype=self.sampling_dtype)
         return stats, samples, params
+
+    def _sharing_settings(self):
+        if not self.share_prefixes or not hasattr(self.model, "forecast_params_at"):
+            return None
+        return ScalerSettings.from_config(self.model.config)
+
+    def _shared_forward(self, values, mask, readout, horizon):
+        """Parameters of every readout of a prefix-shared batch (eager: CUDA graphs capture only the
+        plain forward). Readouts are padded to MIN_MODEL_ROWS like model rows, so the head's matrix
+        products take the same path whatever the number of readouts."""
+        count = len(readout.contexts)
+        pad = max(0, MIN_MODEL_ROWS - count)
+        rows = np.concatenate([readout.rows, np.repeat(readout.rows[-1:], pad)])
+        positions = np.concatenate([readout.positions, np.repeat(readout.positions[-1:], pad)])
+        params = self.model.forecast_params_at(values, mask, torch.as_tensor(rows), torch.as_tensor(positions),
+                                               horizon=horizon)
+        return params.index(slice(0, count))
 
     def _eager_forward(self, values, mask, horizon):
         return self.model.forecast_params(values, mask, None, horizon=horizon)

@@ -17,13 +17,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from .inputs import ContextBatch, content_digest
+from .prefix_sharing import ScalerSettings, group_prefixes
 
-__all__ = ["Batch", "ForecastPlan", "num_patches", "plan_forecast", "split_batch"]
+__all__ = ["Batch", "ForecastPlan", "Readout", "num_patches", "plan_forecast", "split_batch"]
 
 
 def num_patches(length: int, patch_size: int) -> int:
     """Patches a context of ``length`` values occupies after left-padding: ceil(length / patch_size)."""
     return -(-int(length) // int(patch_size))
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Where a shared batch reads each served context (see ``prefix_sharing``).
+
+    Attributes
+    ----------
+    contexts : np.ndarray
+        (M,) int64 unique indices served by the batch.
+    rows : np.ndarray
+        (M,) int64 row of the batch (index into ``Batch.members``) whose forward serves each.
+    positions : np.ndarray
+        (M,) int64 patch index of each context's last patch in that row.
+    """
+
+    contexts: np.ndarray
+    rows: np.ndarray
+    positions: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -35,11 +55,20 @@ class Batch:
     num_patches : int
         Every member is left-padded to ``num_patches * patch_size`` values.
     members : np.ndarray
-        (b,) int64 indices into the plan's unique contexts, ascending.
+        (b,) int64 indices into the plan's unique contexts: the contexts run through the model.
+    readout : Readout or None
+        For a prefix-shared batch, the contexts each member's forward serves; None when every
+        member serves itself at its last patch.
     """
 
     num_patches: int
     members: np.ndarray
+    readout: Readout | None = None
+
+    @property
+    def served(self) -> np.ndarray:
+        """Unique indices whose results this batch produces, in output order."""
+        return self.members if self.readout is None else self.readout.contexts
 
 
 @dataclass(frozen=True)
@@ -102,6 +131,7 @@ def plan_forecast(
     max_batch_tokens: int,
     rows_per_context: int = 1,
     extra_patches: int = 0,
+    share_prefixes: ScalerSettings | None = None,
 ) -> ForecastPlan:
     """Deduplicate, bucket by patch count and split buckets so no batch exceeds the token budget.
 
@@ -120,6 +150,9 @@ def plan_forecast(
         for autoregressive decoding.
     extra_patches : int
         Patches appended by autoregressive decoding (they occupy the KV cache too).
+    share_prefixes : ScalerSettings, optional
+        Serve contexts that are prefixes of a longer one (same length modulo the patch size) from
+        that one's forward (``prefix_sharing``); those batches carry a ``Readout``.
 
     Returns
     -------
@@ -140,17 +173,53 @@ def plan_forecast(
 
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
     patches = -(-lengths // int(patch_size))
+    alone, groups = np.arange(len(unique_series)), []
+    if share_prefixes is not None and rows_per_context == 1 and extra_patches == 0:
+        groups, alone = group_prefixes(unique_series, share_prefixes)
     batches = []
-    for p in np.unique(patches):
-        members = np.flatnonzero(patches == p)
-        tokens_each = (int(p) + extra_patches) * contexts.num_variates * rows_per_context
-        per_batch = max(1, max_batch_tokens // tokens_each)
+    for p in np.unique(patches[alone]):
+        members = alone[patches[alone] == p]
+        per_batch = _per_batch(int(p), contexts.num_variates, max_batch_tokens, rows_per_context, extra_patches)
         for start in range(0, len(members), per_batch):
             batches.append(Batch(num_patches=int(p), members=members[start : start + per_batch]))
+    batches += _shared_batches(groups, patches, contexts.num_variates, max_batch_tokens)
     return ForecastPlan(unique_series=unique_series, inverse=inverse, stream_keys=stream_keys, batches=batches)
 
 
+def _per_batch(patches: int, num_variates: int, max_batch_tokens: int, rows_per_context: int = 1,
+               extra_patches: int = 0) -> int:
+    tokens_each = (patches + extra_patches) * num_variates * rows_per_context
+    return max(1, max_batch_tokens // tokens_each)
+
+
+def _shared_batches(groups: list, patches: np.ndarray, num_variates: int, max_batch_tokens: int) -> list:
+    """Batches of group roots (bucketed by the root's patch count) with the readouts they serve."""
+    by_patches: dict = {}
+    for group in groups:
+        by_patches.setdefault(int(patches[group.root]), []).append(group)
+    batches = []
+    for p, bucket in sorted(by_patches.items()):
+        per_batch = _per_batch(p, num_variates, max_batch_tokens)
+        for start in range(0, len(bucket), per_batch):
+            batches.append(_shared_batch(p, bucket[start : start + per_batch]))
+    return batches
+
+
+def _shared_batch(num_patches_: int, groups: list) -> Batch:
+    roots = np.asarray([g.root for g in groups], dtype=np.int64)
+    rows = np.concatenate([np.full(len(g.members), r, dtype=np.int64) for r, g in enumerate(groups)])
+    readout = Readout(np.concatenate([g.members for g in groups]), rows,
+                      np.concatenate([g.positions for g in groups]))
+    return Batch(num_patches=num_patches_, members=roots, readout=readout)
+
+
 def split_batch(batch: Batch) -> tuple:
-    """Halve a batch (used to retry after running out of device memory)."""
+    """Halve a batch (used to retry after running out of device memory); readouts follow their rows."""
     half = math.ceil(len(batch.members) / 2)
-    return Batch(batch.num_patches, batch.members[:half]), Batch(batch.num_patches, batch.members[half:])
+    if batch.readout is None:
+        return Batch(batch.num_patches, batch.members[:half]), Batch(batch.num_patches, batch.members[half:])
+    r = batch.readout
+    first = r.rows < half
+    return (Batch(batch.num_patches, batch.members[:half], Readout(r.contexts[first], r.rows[first], r.positions[first])),
+            Batch(batch.num_patches, batch.members[half:],
+                  Readout(r.contexts[~first], r.rows[~first] - half, r.positions[~first])))

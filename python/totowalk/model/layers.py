@@ -98,6 +98,36 @@ class TimeAttention(Attention):
             attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.out(attended).view(b, v_count, -1, d), k, v
 
+    def readout(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """Causal attention output at patch ``positions[i]`` of row ``rows[i]`` only.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, V, S, d)
+        rope : cos, sin, q_scale, k_scale, each (S, h)
+        rows, positions : Tensor of int64, shape (M,)
+
+        Returns
+        -------
+        Tensor, shape (M, V, 1, d)
+        """
+        b, v_count, s, d = x.shape
+        cos, sin, q_scale, k_scale = rope
+        q, k, v = self.qkv(x.reshape(b * v_count, s, d))
+        k = XPosRotary.apply(k, cos, sin, k_scale)
+        m = rows.shape[0]
+        flat_rows = (rows[:, None] * v_count + torch.arange(v_count, device=rows.device)).reshape(-1)  # (M*V,)
+        at = positions.repeat_interleave(v_count)
+        query = q[flat_rows, :, at].unsqueeze(2)  # (M*V, H, 1, h)
+        tables = [t[at][:, None, None, :] for t in (cos, sin, q_scale)]
+        query = XPosRotary.apply(query, *tables)
+        visible = torch.arange(s, device=x.device)[None, :] <= at[:, None]  # keys up to the query's patch
+        attended = F.scaled_dot_product_attention(query, k[flat_rows], v[flat_rows],
+                                                  attn_mask=visible[:, None, None, :])
+        return self.out(attended).view(m, v_count, 1, d)
+
     def step(
         self,
         x: torch.Tensor,

@@ -87,6 +87,42 @@ class TotoModel(nn.Module):
         return self._params(hidden[:, :, -1], horizon, loc[..., -1], scale[..., -1])
 
     @torch.no_grad()
+    def forecast_params_at(
+        self,
+        values: torch.Tensor,
+        padding_mask: torch.Tensor,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        horizon: int = 1,
+    ) -> MixtureParams:
+        """Mixture parameters of the ``horizon`` steps after patch ``positions[i]`` of row ``rows[i]``.
+
+        Time-wise attention is causal and the scaler's patch statistics are cumulative, so the state
+        at patch p of a forward over a long series is, up to float rounding, the last state of a
+        forward over its first p + 1 patches with the same left padding (the scaler's global clamp
+        aside: callers check it). One forward thus serves every prefix of a series whose length is
+        congruent to the series' modulo the patch size. Only the final layer's readout positions,
+        their un-embedding and the head are evaluated. One group of variates per row.
+
+        Parameters
+        ----------
+        values, padding_mask : as in :meth:`forecast_params`
+        rows, positions : Tensor of int64, shape (M,)
+            Readouts: row index into the batch and patch index (0-based) within it.
+
+        Returns
+        -------
+        MixtureParams with tensors (M, V, horizon, K) and scaler statistics (M, V).
+        """
+        values, padding_mask, patch_ids = self._check_inputs(values, padding_mask, None)
+        self._check_horizon(horizon)
+        normalised, loc, scale, _ = self._scale(values, padding_mask, None, None)
+        readout = (rows.to(values.device), positions.to(values.device))
+        hidden, _ = self._backbone(self._embed(normalised), self._group_mask(patch_ids), capture=False,
+                                   readout=readout)
+        return self._params(hidden[:, :, -1], horizon, loc[readout[0], :, readout[1]], scale[readout[0], :, readout[1]])
+
+    @torch.no_grad()
     def prefill(
         self,
         values: torch.Tensor,
@@ -262,18 +298,22 @@ class TotoModel(nn.Module):
         return ids.unsqueeze(-1) == ids.unsqueeze(-2)
 
     def _backbone(
-        self, x: torch.Tensor, group_mask: torch.Tensor | None, capture: bool
+        self, x: torch.Tensor, group_mask: torch.Tensor | None, capture: bool,
+        readout: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run all layers; only the last patch of the final layer is computed.
 
         Returns the (B, V, 1, d) output of the last patch and, if ``capture``, the rotated
-        keys and values (B*V, H, S, h) of every time-wise layer.
+        keys and values (B*V, H, S, h) of every time-wise layer. With ``readout`` = (rows,
+        positions), the final layer is computed at those (row, patch) pairs instead: (M, V, 1, d).
         """
         rope = self.rotary.full_tables(x.shape[2], x.device)
         kv: list[tuple[torch.Tensor, torch.Tensor]] = []
         final = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             last_only = index == final
+            if last_only and readout is not None:
+                return self._readout_layer(layer, x, group_mask, rope, *readout), kv
             if layer.spacewise:
                 if last_only:  # space-wise attention is per patch: keep the last one
                     x = x[:, :, -1:]
@@ -287,6 +327,16 @@ class TotoModel(nn.Module):
                     x = x[:, :, -1:]
             x = layer.finish(x, attended)
         return x, kv
+
+    @staticmethod
+    def _readout_layer(layer, x, group_mask, rope, rows, positions) -> torch.Tensor:
+        """The final layer at chosen (row, patch) pairs only: (B, V, S, d) -> (M, V, 1, d)."""
+        picked = x[rows, :, positions].unsqueeze(2)  # (M, V, 1, d)
+        if layer.spacewise:  # per patch: the picked patches are all it needs
+            mask = None if group_mask is None else group_mask[rows, positions].unsqueeze(1)
+            return layer.finish(picked, layer.attention(layer.norm1(picked), mask))
+        attended = layer.attention.readout(layer.norm1(x), rope, rows, positions)
+        return layer.finish(picked, attended)
 
     def _params(self, last_hidden: torch.Tensor, horizon: int, loc: torch.Tensor, scale: torch.Tensor) -> MixtureParams:
         """Un-embed only the first ``horizon`` steps of the last patch; (B, V, d) -> params."""

@@ -1,0 +1,153 @@
+"""Walk-forward prefix sharing: a context read out of a longer context's forward equals its own
+forward up to float rounding; grouping, the scaler-clamp guard, readout bookkeeping and the API."""
+
+import numpy as np
+import pytest
+import torch
+from totowalk.engine import ForecastEngine
+from totowalk.engine.inputs import normalize_contexts
+from totowalk.engine.plan import plan_forecast, split_batch
+from totowalk.engine.prefix_sharing import ScalerSettings, group_prefixes
+from totowalk.model import TotoConfig, build_model, load_model
+
+AGGREGATES = ("mean", "trimmed_mean_10", "band", "median", "std")
+PARAMS = ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_model(TotoConfig.preset("toto-tiny"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return load_model("toto-mini")
+
+
+def _walk(length, seed, variates=None):
+    rng = np.random.default_rng(seed)
+    shape = (length,) if variates is None else (variates, length)
+    return np.cumsum(rng.standard_normal(shape), axis=-1) * 0.5 + 3.0
+
+
+def _compare(model, contexts, estimator="exact", horizon=2, rel=1e-5):
+    kwargs = dict(prediction_length=horizon, aggregate=AGGREGATES, estimator=estimator)
+    shared = ForecastEngine(model, num_samples=64, seed=1).forecast(contexts, **kwargs)
+    alone = ForecastEngine(model, num_samples=64, seed=1, share_prefixes=False).forecast(contexts, **kwargs)
+    for field in PARAMS:
+        a, b = getattr(shared.params, field), getattr(alone.params, field)
+        # relative, with a floor of 0.1 (mixture locations near 0 in the scaler's normalised units)
+        worst = np.max(np.abs(a - b) / np.maximum(np.abs(b), 0.1))
+        assert worst <= rel, (field, worst)
+    std = alone.stats["std"]
+    for name in AGGREGATES:
+        assert np.max(np.abs(shared.stats[name] - alone.stats[name]) / std) < 1e-4, name
+    return shared, alone
+
+
+@pytest.mark.parametrize("model_name", ["tiny", "mini"])
+def test_shared_equals_separate_forwards(model_name, request):
+    model = request.getfixturevalue(model_name)
+    series = _walk(900, 1)
+    # Groups of 1 to 16 members, the whole series as a member, ends in arbitrary order with
+    # duplicates, a context shorter than one patch and one of exactly one patch.
+    ends = [900, 900 - 64, 900 - 128] + [700 - 64 * k for k in range(16)] + [5, 69, 133, 64, 128, 899, 836]
+    rng = np.random.default_rng(2)
+    ends = list(rng.permutation(ends)) + [900, 5]
+    shared, alone = _compare(model, [series[:e] for e in ends])
+    assert shared.num_unique == alone.num_unique == len(set(ends))
+    assert shared.info["model_batches"] < alone.info["model_batches"]
+
+
+def test_sampled_estimator_keeps_the_same_streams(mini):
+    series = _walk(600, 3)
+    contexts = [series[:e] for e in (600, 536, 472, 408, 100)]
+    shared, alone = _compare(mini, contexts, estimator="sampled")
+    # Same content keys, parameters equal to rounding: the draws agree to rounding too.
+    s = ForecastEngine(mini, num_samples=32, seed=4).forecast(contexts, return_samples=True)
+    a = ForecastEngine(mini, num_samples=32, seed=4, share_prefixes=False).forecast(contexts, return_samples=True)
+    assert np.max(np.abs(s.samples - a.samples)) < 1e-4 * np.max(np.abs(a.samples))
+
+
+def test_multivariate_series_share_too(tiny):
+    series = _walk(500, 5, variates=3)
+    contexts = [series[:, :e] for e in (500, 436, 372, 308, 20)]
+    shared, _ = _compare(tiny, contexts)
+    assert shared.stats["mean"].shape == (5, 3, 2)
+
+
+def test_grouping_by_prefix_and_patch_alignment():
+    settings = ScalerSettings(64, 0.1, True, 10.0)
+    a, b = _walk(400, 6)[None], _walk(400, 7)[None]
+    unique = [a[:, :400], a[:, :336], a[:, :272], a[:, :300], b[:, :336], b[:, :400], a[:, :17], a[:, :16]]
+    groups, alone = group_prefixes(unique, settings)
+    found = sorted(sorted(int(m) for m in g.members) for g in groups)
+    assert found == [[0, 1, 2, 7], [4, 5]]
+    assert sorted(alone.tolist()) == [3, 6]  # 300 and 17 are not congruent to 400 (mod 64); 16 is
+    group = next(g for g in groups if g.root == 0)
+    # root 400 values = 7 patches (48 padding values); 336 ends at patch 5, 272 at patch 4.
+    assert dict(zip(group.members.tolist(), group.positions.tolist())) == {0: 6, 1: 5, 2: 4, 7: 0}
+
+
+def test_clamp_guard_forecasts_a_member_alone(tiny):
+    # Quiet values, then a jump so large that the whole series' global std makes the scaler clamp
+    # the early patch scales, while the quiet prefix's own std does not: that prefix may not share.
+    rng = np.random.default_rng(8)
+    series = np.concatenate([rng.standard_normal(900) * 0.01, rng.standard_normal(128) * 1e12])
+    settings = ScalerSettings.from_config(tiny.config)
+    unique = [series[None, :1028], series[None, :900]]
+    groups, alone = group_prefixes(unique, settings)
+    assert groups == [] and sorted(alone.tolist()) == [0, 1]
+    # ... while an ordinary series of the same lengths does share.
+    calm = _walk(1028, 9)
+    assert len(group_prefixes([calm[None, :1028], calm[None, :900]], settings)[0]) == 1
+    contexts = [series[:1028], series[:900]]
+    shared = ForecastEngine(tiny, seed=1, estimator="exact").forecast(contexts, aggregate=("mean",))
+    alone_res = ForecastEngine(tiny, seed=1, estimator="exact", share_prefixes=False).forecast(contexts, aggregate=("mean",))
+    np.testing.assert_array_equal(shared.stats["mean"], alone_res.stats["mean"])
+
+
+def test_split_batch_keeps_readouts_with_their_rows():
+    series = [_walk(700, s) for s in range(3)]
+    contexts = normalize_contexts([s[:e] for s in series for e in (700, 636, 572)])
+    plan = plan_forecast(contexts, 64, 1 << 20, share_prefixes=ScalerSettings(64, 0.1, True, 10.0))
+    (batch,) = plan.batches
+    assert batch.readout is not None and len(batch.members) == 3 and sorted(batch.served.tolist()) == list(range(9))
+    first, second = split_batch(batch)
+    for part in (first, second):
+        assert part.readout.rows.max() < len(part.members)
+        for ctx, row in zip(part.readout.contexts, part.readout.rows):
+            root = plan.unique_series[part.members[row]]
+            assert np.array_equal(root[:, : plan.unique_series[ctx].shape[-1]], plan.unique_series[ctx])
+    assert sorted(np.concatenate([first.served, second.served]).tolist()) == list(range(9))
+
+
+def test_token_budget_and_oom_style_splits_do_not_change_shared_results(tiny):
+    series = _walk(800, 10)
+    contexts = [series[:e] for e in (800, 736, 672, 608, 300, 236)]
+    whole = ForecastEngine(tiny, estimator="exact").forecast(contexts, aggregate=AGGREGATES)
+    split = ForecastEngine(tiny, estimator="exact", max_batch_tokens=1).forecast(contexts, aggregate=AGGREGATES)
+    for name in AGGREGATES:
+        np.testing.assert_array_equal(split.stats[name], whole.stats[name])
+
+
+def test_forecast_walk_forward_equals_forecast_on_slices(mini):
+    series = {"a": _walk(500, 11), "b": _walk(450, 12)}
+    ends = {"a": [500, 436, 90, 436], "b": [450, 386]}
+    engine = ForecastEngine(mini, estimator="exact")
+    res = engine.forecast_walk_forward(series, ends, aggregate=("mean", "band"))
+    direct = engine.forecast([series[n][:e] for n in series for e in ends[n]], aggregate=("mean", "band"))
+    for name in ("mean", "band"):
+        np.testing.assert_array_equal(res.stats[name], direct.stats[name])
+    with pytest.raises(ValueError, match="series 'b': end 1 is 451"):
+        engine.forecast_walk_forward(series, {"a": [10], "b": [12, 451]})
+    with pytest.raises(ValueError, match="same names"):
+        engine.forecast_walk_forward(series, {"a": [10]})
