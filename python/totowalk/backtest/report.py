@@ -12,6 +12,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import require_extra
 from .clean_strategies import CLEAN_STRATEGY_PREFIXES
+from .metrics import BEST_STRATEGY_COLUMNS
 from .store import json_default
 from .windows import EVAL_DAYS
 
@@ -99,11 +100,19 @@ def format_report(result) -> str:
     summary = result.summary
     if "best_strategy" in summary.columns:
         best = summary["best_strategy"].dropna()
-        rule = ("legacy rule: highest mean total return among simple, all_signals, takeprofit, highlow, ci_guard, "
-                "maxdiff, with the legacy tie order" if result.profile == "legacy"
+        rule = ("legacy rule: highest mean total return among simple, all_signals, entry_takeprofit, highlow, "
+                "ci_guard, maxdiff, with the legacy tie order" if result.profile == "legacy"
                 else "clean rule: highest total return of the daily walk-forward series among all strategies")
-        lines.append(f"best strategy ({rule}): " + ", ".join(f"{k} {v}" for k, v in best.items()))
+        lines.append(f"best strategy ({rule}): "
+                     + ", ".join(f"{k} {strategy_name(v)}" for k, v in best.items()))
     return "\n".join(lines)
+
+
+def strategy_name(label: str) -> str:
+    """A best-strategy label of either profile as the strategy table names it: the legacy labels
+    (kept as the classic result writes them) and the clean prefixes read the same in a report."""
+    column = BEST_STRATEGY_COLUMNS.get(label, f"{label}_return")
+    return column[: -len("_return")].replace("_strategy", "")
 
 
 def _describe_forecaster(fc: dict) -> str:

@@ -1,0 +1,28 @@
+"""The report names the best strategy as its strategy table does, in both profiles (issue 21, 11)."""
+
+import pytest
+
+from totowalk.backtest import backtest
+from totowalk.backtest.report import format_report, strategy_name, strategy_table
+
+from test_backtest_api import mean5, prices
+
+
+@pytest.mark.parametrize("profile", ["legacy", "clean"])
+def test_best_strategy_is_named_as_in_the_strategy_table(profile):
+    result = backtest({"AAA": prices(90, 5), "BBB": prices(90, 6)}, num_simulations=4, forecaster=mean5,
+                      profile=profile)
+    table = set(strategy_table(result).index)
+    labels = result.summary["best_strategy"].dropna()
+    assert len(labels) == 3
+    for label in labels:
+        assert strategy_name(label) in table, (label, table)
+    line = next(x for x in format_report(result).splitlines() if x.startswith("best strategy"))
+    assert f"(all) {strategy_name(labels['(all)'])}" in line
+
+
+def test_every_label_of_both_profiles_maps_to_a_table_name():
+    assert [strategy_name(x) for x in ("simple", "all_signals", "takeprofit", "maxdiff")] == [
+        "simple", "all_signals", "entry_takeprofit", "maxdiff"]
+    assert [strategy_name(x) for x in ("simple_strategy", "all_signals_strategy", "entry_takeprofit")] == [
+        "simple", "all_signals", "entry_takeprofit"]
