@@ -98,9 +98,11 @@ class ForecastPlan:
         return pct[1 : self.req_length[i] + 1].astype(np.float32)
 
     def batches(self, max_batch: int, todo=None) -> list[np.ndarray]:
-        """Request indices ordered by context length (so by patch count), cut into chunks of at
-        most ``max_batch``. The engine buckets by patch count inside each call; chunks only bound
-        the work lost to an interruption.
+        """Request indices ordered by series, key and context length, cut into chunks of at most
+        ``max_batch``. One series-key's contexts are prefixes of each other, so keeping them in one
+        call lets the engine serve them from shared forwards (walk-forward prefix sharing); the
+        engine buckets by patch count inside each call; chunks only bound the work lost to an
+        interruption.
 
         Parameters
         ----------
@@ -110,7 +112,7 @@ class ForecastPlan:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         idx = np.arange(len(self)) if todo is None else np.flatnonzero(todo)
-        order = np.lexsort((self.req_key[idx], self.req_series[idx], self.req_length[idx]))
+        order = np.lexsort((self.req_length[idx], self.req_key[idx], self.req_series[idx]))
         idx = idx[order]
         return [idx[i : i + max_batch] for i in range(0, len(idx), max_batch)]
 

@@ -1,0 +1,89 @@
+"""Walk-forward prefix sharing, side by side: forecast FLOPs and wall time with and without it.
+
+The backtest's deduplicated forecast requests of a workload, in the backtest's own chunks
+(``ForecastPlan.batches``), go through one ForecastEngine with ``share_prefixes`` on and one with it
+off, alternating in one process (exact estimator, so the comparison is the transformer work, not
+the sampling). FLOPs count the forwards actually run (``benchmarks.flops.forward_flops`` per context
+run: every unique context without sharing, the group roots and lone contexts with it).
+
+    python bench/bench_prefix_sharing.py W3 --sims 250 1000     # 4 bundled symbols, toto-mini
+    python bench/bench_prefix_sharing.py W2 --series 24 --sims 250 --model toto-mini
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import totowalk as tw
+from totowalk.benchmarks.flops import forward_flops
+from totowalk.benchmarks.machine import git_commit, machine_description, today
+from totowalk.benchmarks.workloads import forecast_plan, w2_frames
+from totowalk.engine.inputs import normalize_contexts
+from totowalk.engine.plan import plan_forecast
+from totowalk.engine.prefix_sharing import ScalerSettings
+
+W3_SYMBOLS = ("AAPL", "IBM", "MSFT", "GOOG")
+
+
+def _frames(workload: str, series: int) -> dict:
+    if workload == "W3":
+        return {s: tw.datasets.load(s) for s in W3_SYMBOLS}
+    frames = w2_frames()
+    return dict(list(frames.items())[:series])
+
+
+def _run_chunks(engine, chunks) -> float:
+    start = time.perf_counter()
+    for contexts in chunks:
+        engine.forecast(contexts, aggregate=("trimmed_mean_10", "band"))
+    return time.perf_counter() - start
+
+
+def _flops(model, chunks, share: bool) -> int:
+    cfg = model.config
+    settings = ScalerSettings.from_config(cfg) if share else None
+    total = 0
+    for contexts in chunks:
+        plan = plan_forecast(normalize_contexts(contexts), cfg.patch_size, 1 << 40, share_prefixes=settings)
+        for batch in plan.batches:
+            total += len(batch.members) * forward_flops(cfg, batch.num_patches)
+    return total
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=("W2", "W3"))
+    parser.add_argument("--sims", type=int, nargs="+", default=[250])
+    parser.add_argument("--series", type=int, default=24, help="W2 series (default all 24)")
+    parser.add_argument("--model", default="toto-mini")
+    parser.add_argument("--max-batch", type=int, default=1024, help="contexts per engine call (the CLI's CPU default)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    model = tw.load_model(args.model, device=args.device)
+    engines = {share: tw.ForecastEngine(model, estimator="exact", share_prefixes=share, device=args.device)
+               for share in (True, False)}
+    frames = _frames(args.workload, args.series)
+    print(f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {args.workload} "
+          f"({len(frames)} series), model {args.model}, {torch.get_num_threads()} torch threads")
+    for sims in args.sims:
+        plan = forecast_plan(frames, sims)
+        chunks = [[plan.context(int(i)) for i in idx] for idx in plan.batches(args.max_batch)]
+        flops = {share: _flops(model, chunks, share) for share in (True, False)}
+        times = {True: [], False: []}
+        for _ in range(args.repeats):  # alternating, so both sides see the same machine load
+            for share in (True, False):
+                times[share].append(_run_chunks(engines[share], chunks))
+        shared, plain = np.median(times[True]), np.median(times[False])
+        print(f"  {sims} simulations, {len(plan)} unique contexts: shared {shared:.2f} s "
+              f"({flops[True] / 1e9:.1f} GFLOP), unshared {plain:.2f} s ({flops[False] / 1e9:.1f} GFLOP): "
+              f"{plain / shared:.2f}x faster, {flops[False] / flops[True]:.2f}x fewer FLOPs; "
+              f"times {[round(t, 2) for t in times[True]]} vs {[round(t, 2) for t in times[False]]}")
+
+
+if __name__ == "__main__":
+    main()
