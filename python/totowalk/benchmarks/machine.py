@@ -33,7 +33,7 @@ def machine_description(device: torch.device) -> str:
 
 
 def git_commit() -> str:
-    """Short commit of the checkout being benchmarked, or ``unknown``.
+    """Short commit of the checkout being benchmarked, or the package version outside a checkout.
 
     Looks for the git checkout holding this package (editable install), else the current
     directory's (an installed copy run from the repository root, as bench/gpu_check.sh does).
@@ -46,7 +46,9 @@ def git_commit() -> str:
             dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", "python", "csrc", "CMakeLists.txt"],
                          Path(root))
             return (head or "unknown") + ("+dirty" if dirty else "")
-    return "unknown"
+    from .._version import __version__
+
+    return f"totowalk {__version__} (no git checkout)"  # an installed copy: its version is what is known
 
 
 def _git(args: list, cwd: Path) -> str:
