@@ -75,14 +75,16 @@ def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
     np.testing.assert_array_equal(plan.context(i), s.pct["High"][1 : plan.req_length[i] + 1].astype(np.float32))
 
 
-def test_plan_batches_cover_every_request_once_in_length_order():
+def test_plan_batches_cover_every_request_once_in_series_key_length_order():
     lay = window_layout(140, 8, "clean")  # context lengths 126..140 straddle the 128 boundary
     plan = ForecastPlan([SymbolSeries.build("S", validate_price_frame(_prices(140), "S"), lay)])
     batches = plan.batches(5)
     seen = np.concatenate(batches)
     assert sorted(seen.tolist()) == list(range(len(plan)))
     assert all(len(b) <= 5 for b in batches)
-    assert (np.diff(plan.req_length[seen]) >= 0).all()
+    # series, then key, then length: one series-key's prefixes stay together (prefix sharing)
+    order = np.stack([plan.req_series[seen], plan.req_key[seen], plan.req_length[seen]], axis=1)
+    assert [tuple(r) for r in order] == sorted(tuple(r) for r in order)
     todo = np.zeros(len(plan), dtype=bool)
     todo[[3, 7]] = True
     assert sorted(np.concatenate(plan.batches(5, todo)).tolist()) == [3, 7]
