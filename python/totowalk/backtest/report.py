@@ -187,7 +187,9 @@ def plot_results(result, out_dir) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    import matplotlib.dates
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     out = Path(out_dir)
     paths = []
@@ -199,6 +201,7 @@ def plot_results(result, out_dir) -> list[Path]:
         col = f"{name}_return" if f"{name}_return" in sims else f"{name}_strategy_return"
         per_sim = pd.to_numeric(sims[col]).groupby(sims["simulation"]).mean().sort_index(ascending=False)
         ax.plot(np.arange(len(per_sim)), 100.0 * (np.cumprod(1.0 + per_sim.to_numpy()) - 1.0), label=name)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # windows are whole
     ax.set_xlabel("simulation window (oldest → newest)")
     ax.set_ylabel("cumulative return (%)")
     pooled = (f"mean over {len(symbols)} symbols ({_symbol_list(symbols)})" if len(symbols) > 1
@@ -216,6 +219,7 @@ def plot_results(result, out_dir) -> list[Path]:
 
 
 def _plot_forecasts(result, symbol, path: Path, plt) -> None:
+    import matplotlib
     f = result.forecasts
     mine = f[f["symbol"] == symbol]
     keys = list(dict.fromkeys(mine["key"]))
@@ -230,6 +234,10 @@ def _plot_forecasts(result, symbol, path: Path, plt) -> None:
         ax.plot(target, 100.0 * part["actual"], marker="x", ms=3, label="actual")
         ax.set_ylabel(f"{key}: change\nfrom previous day (%)", fontsize=8)
         ax.legend(fontsize=7)
+    if dated:  # short tick labels that do not run into each other
+        locator = matplotlib.dates.AutoDateLocator()
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
     axes[-1, 0].set_xlabel("target date" if dated else "target row")
     fig.suptitle(f"one-step forecast vs actual, {symbol} ({result.profile} profile)")
     fig.savefig(path, dpi=100, bbox_inches="tight")
