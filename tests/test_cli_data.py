@@ -49,6 +49,14 @@ def test_parquet_with_date_index_loads_like_the_csv_and_runs(tmp_path, capsys):
     assert list(written.index) == [1] and "trimmed_mean_10" in written.columns
 
 
+def test_unnamed_date_index_in_a_csv_is_the_date_column(tmp_path):
+    frame = ibm()
+    frame.index.name = None  # to_csv writes an empty header over the dates
+    frame.to_csv(tmp_path / "IBM.csv")
+    loaded = tw.load_prices(tmp_path / "IBM.csv")
+    pd.testing.assert_index_equal(loaded.index, ibm().index, check_exact=True)
+
+
 def test_backtest_tables_in_parquet_hold_what_the_csv_tables_hold(tmp_path):
     argv = ["backtest", "--dataset", "IBM", "--end", "2000-06-30", *SMALL]
     assert main([*argv, "--out", str(tmp_path / "csv")]) == 0

@@ -144,7 +144,12 @@ def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
         require_extra("pyarrow", "parquet", f"reading the Parquet file {path}")
         return _dates_from_index(pd.read_parquet(path, engine="pyarrow")), path
     # Read as text first so a stray word in a price column is reported, not turned into NaN.
-    return pd.read_csv(path, dtype=str, keep_default_na=False), path
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    first = str(frame.columns[0]) if len(frame.columns) else ""
+    if not any(str(c).strip().lower() == "date" for c in frame.columns) and (
+            first.startswith("Unnamed: ") or first.lower() == "index"):
+        frame = frame.rename(columns={frame.columns[0]: "Date"})  # an unnamed date index, written by to_csv()
+    return frame, path
 
 
 def is_parquet(path) -> bool:
