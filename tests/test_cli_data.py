@@ -232,3 +232,12 @@ def test_plots_per_symbol_say_what_and_in_which_unit(tmp_path, monkeypatch):
     assert "MSFT" in title and all(label.endswith("(%)") for label in labels) and len(labels) == 4
     for name in seen:
         assert (out / name).stat().st_size > 0
+
+
+def test_a_frame_with_a_date_column_runs_on_its_dates():
+    frame = ibm()
+    with_column = frame.reset_index()  # Date as a column, a RangeIndex
+    by_column = tw.backtest(with_column, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)))
+    by_index = tw.backtest(frame, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)))
+    pd.testing.assert_frame_equal(by_column.forecasts, by_index.forecasts)
+    assert by_column.forecasts["target_date"].dropna().iloc[0] > pd.Timestamp("2000-01-01")

@@ -209,7 +209,25 @@ def collect_frames(prices, symbol, symbols) -> dict:
         )
     if not frames:
         raise ValueError("no symbols to backtest")
-    return {s: validate_price_frame(f, s) for s, f in frames.items()}
+    return {s: validate_price_frame(_dates_as_index(f, s), s) for s, f in frames.items()}
+
+
+def _dates_as_index(frame, symbol):
+    """A frame with a Date column (any case) and no date index is indexed by that column, as
+    load_prices does, so target dates and result dates are its dates, not row numbers."""
+    if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
+        return frame
+    column = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+    if column is None:
+        return frame
+    dates = pd.to_datetime(frame[column], errors="coerce")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise PriceDataError(f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column),
+                             row=row)
+    out = frame.drop(columns=[column])
+    out.index = pd.DatetimeIndex(dates, name="Date")
+    return out
 
 
 DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_CUDA = 1024, 8192
