@@ -191,36 +191,33 @@ struct CleanBar {
   double y, open, high, low;
 };
 
-// Entry and exit prices of MaxDiff's two legs on one bar, for one pair of clipped targets h
-// (high) and l (low): clean_fills.round_trip_profit, both fill models.
-struct RoundTrip {
-  double long_entry, long_exit, short_entry, short_exit;
-};
-
-inline RoundTrip round_trip(const CleanBar& b, double h, double l, bool optimistic) {
-  if (optimistic) {  // the entry comes first, touching fills, the open is ignored
-    return {l, h <= b.high ? h : b.y, h, l >= b.low ? l : b.y};
-  }
+// Each leg of MaxDiff's pair on one bar for clipped targets h (high) and l (low), before costs:
+// clean_fills.round_trip_profit, both fill models. Long: bought at l, take profit at h.
+inline double long_gross(const CleanBar& b, double h, double l, bool optimistic) {
+  if (optimistic) return (h <= b.high ? h : b.y) - l;  // the entry came first; touching fills
   // Adverse: an entry at the open (gap through the limit) is followed by the whole bar; a later
   // entry's exit fills only if the close is beyond it.
-  const bool long_open = b.open < l, short_open = b.open > h;
-  return {long_open ? b.open : l,
-          long_open ? (b.high > h ? h : b.y) : std::min(b.y, h),
-          short_open ? b.open : h,
-          short_open ? (b.low < l ? l : b.y) : std::max(b.y, l)};
+  const bool at_open = b.open < l;
+  return (at_open ? (b.high > h ? h : b.y) : std::min(b.y, h)) - (at_open ? b.open : l);
 }
 
-// clean_fills.round_trip_profit for one day (float64; inputs are finite).
+// Short: sold at h, covered at l.
+inline double short_gross(const CleanBar& b, double h, double l, bool optimistic) {
+  if (optimistic) return h - (l >= b.low ? l : b.y);
+  const bool at_open = b.open > h;
+  return (at_open ? b.open : h) - (at_open ? (b.low < l ? l : b.y) : std::max(b.y, l));
+}
+
+// clean_fills.round_trip_profit for one day (float64; inputs are finite). Only the leg of q's
+// sign is computed: the array path's other leg is a zero times 0, a signed zero that leaves every
+// sum and comparison unchanged.
 inline double clean_profit(const CleanBar& b, double high_target, double low_target, double q,
                            double cost, bool optimistic) {
   const double h = clamp(high_target, 0.0, 10.0), l = clamp(low_target, -1.0, 0.0);
   const double round_trip_cost = 2.0 * cost;
-  const RoundTrip t = round_trip(b, h, l, optimistic);
-  const double long_leg = (l > b.low ? (t.long_exit - t.long_entry) - round_trip_cost : 0.0) *
-                          (q > 0.0 ? q : 0.0);
-  const double short_leg = (h < b.high ? (t.short_entry - t.short_exit) - round_trip_cost : 0.0) *
-                           (-q > 0.0 ? -q : 0.0);
-  return long_leg + short_leg;
+  if (q > 0.0) return (l > b.low ? long_gross(b, h, l, optimistic) - round_trip_cost : 0.0) * q;
+  if (q < 0.0) return (h < b.high ? short_gross(b, h, l, optimistic) - round_trip_cost : 0.0) * -q;
+  return 0.0;
 }
 
 // numpy's add.reduce over a contiguous axis of n doubles (pairwise_sum: 8 accumulators from 8
@@ -335,9 +332,9 @@ void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, d
   // Running prefix sums of every pair (np.cumsum of total = buy + where(crypto, 0, sell)).
   std::fill(w.running.begin(), w.running.end(), 0.0);
   // clean_profit at q = +1 is the long leg (its short leg times 0 adds a zero) and at q = -1 the
-  // short leg. round_trip's entries and exits each depend on one target, the exits on the other
-  // one only through whether the entry came at the open: they are computed once per offset (x:
-  // high target, z: low target), and the pair loop does clean_profit's float64 subtractions.
+  // short leg. Each leg's entry and exit (long_gross, short_gross) depend on one target each, the
+  // exit on the other one only through whether the entry came at the open: they are computed once
+  // per offset (x: high target, z: low target), and the pair loop does the same subtractions.
   for (int64_t j = 0; j <= days; ++j) {
     if (j > 0) {
       const int64_t d = row + j - 1;
