@@ -103,6 +103,9 @@ class TimeAttention(Attention):
     ) -> torch.Tensor:
         """Causal attention output at patch ``positions[i]`` of row ``rows[i]`` only.
 
+        Each row's readouts become that row's queries (padded to the largest count), so keys and
+        values are computed and stored once per row however many readouts share it.
+
         Parameters
         ----------
         x : Tensor, shape (B, V, S, d)
@@ -117,16 +120,26 @@ class TimeAttention(Attention):
         cos, sin, q_scale, k_scale = rope
         q, k, v = self.qkv(x.reshape(b * v_count, s, d))
         k = XPosRotary.apply(k, cos, sin, k_scale)
-        m = rows.shape[0]
-        flat_rows = (rows[:, None] * v_count + torch.arange(v_count, device=rows.device)).reshape(-1)  # (M*V,)
-        at = positions.repeat_interleave(v_count)
-        query = q[flat_rows, :, at].unsqueeze(2)  # (M*V, H, 1, h)
-        tables = [t[at][:, None, None, :] for t in (cos, sin, q_scale)]
+        # slot of each readout within its row: 0, 1, ... in input order
+        counts = torch.bincount(rows, minlength=b)
+        order = torch.argsort(rows, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.empty_like(rows)
+        slot[order] = torch.arange(rows.shape[0], device=rows.device) - starts[rows[order]]
+        width = int(counts.max())
+        grid = torch.zeros(b, width, dtype=torch.long, device=rows.device)  # unused slots read patch 0
+        grid[rows, slot] = positions
+        heads, h = q.shape[1], q.shape[3]
+        index = grid[:, None, None, :, None].expand(b, v_count, heads, width, h)
+        query = q.view(b, v_count, heads, s, h).gather(3, index).reshape(b * v_count, heads, width, h)
+        tables = [t[grid][:, None, None].expand(b, v_count, 1, width, h).reshape(b * v_count, 1, width, h)
+                  for t in (cos, sin, q_scale)]
         query = XPosRotary.apply(query, *tables)
-        visible = torch.arange(s, device=x.device)[None, :] <= at[:, None]  # keys up to the query's patch
-        attended = F.scaled_dot_product_attention(query, k[flat_rows], v[flat_rows],
-                                                  attn_mask=visible[:, None, None, :])
-        return self.out(attended).view(m, v_count, 1, d)
+        visible = torch.arange(s, device=x.device)[None, None, :] <= grid[:, :, None]  # (b, width, S)
+        mask = visible[:, None, None].expand(b, v_count, 1, width, s).reshape(b * v_count, 1, width, s)
+        attended = F.scaled_dot_product_attention(query, k, v, attn_mask=mask)
+        out = self.out(attended).view(b, v_count, width, d)
+        return out[rows, :, slot].unsqueeze(2)
 
     def step(
         self,
