@@ -92,22 +92,21 @@ def _clamp_safe(root: np.ndarray, member_lengths: np.ndarray, settings: ScalerSe
     patch_var = np.where(real_counts > 0, _variances(s1, s2, safe_counts, ddof=1), 0.0)
     patch_scale = np.sqrt(patch_var + settings.min_scale)  # (V, patches)
     spread = 10.0 ** settings.scale_factor_exponent
+    # Smallest and largest patch scale up to each patch: one comparison per member and bound.
+    lowest = np.minimum.accumulate(patch_scale, axis=1)
+    highest = np.maximum.accumulate(patch_scale, axis=1)
+    lengths = np.asarray(member_lengths, dtype=np.int64)
+    upto = (pad + lengths) // p - 1  # each member's last patch inside the root's padded array
 
-    def inactive(g: np.ndarray, upto: int) -> bool:  # g: (V,)
-        lower = np.maximum(settings.min_scale, g / spread)[:, None]
-        upper = (g * spread)[:, None]
-        s = patch_scale[:, :upto]
-        return bool(np.all(s >= lower * (1 + _CLAMP_MARGIN)) and np.all(s <= upper * (1 - _CLAMP_MARGIN)))
+    def inactive(g: np.ndarray) -> np.ndarray:  # g: (V, members) -> (members,)
+        lower = np.maximum(settings.min_scale, g / spread)
+        upper = g * spread
+        return np.all((lowest[:, upto] >= lower * (1 + _CLAMP_MARGIN)) & (highest[:, upto] <= upper * (1 - _CLAMP_MARGIN)),
+                      axis=0)
 
-    def global_scale(length: int) -> np.ndarray:
-        return np.sqrt(_variances(s1, s2, np.array([length]), ddof=0)[:, 0] + settings.min_scale)
-
-    g_root = global_scale(total)
-    out = np.empty(len(member_lengths), dtype=bool)
-    for i, length in enumerate(member_lengths):
-        upto = (pad + int(length)) // p  # patches of the member inside the root's padded array
-        out[i] = inactive(global_scale(int(length)), upto) and inactive(g_root, upto)
-    return out
+    g_members = np.sqrt(_variances(s1, s2, lengths, ddof=0) + settings.min_scale)  # (V, members)
+    g_root = np.sqrt(_variances(s1, s2, np.array([total]), ddof=0) + settings.min_scale)  # (V, 1)
+    return inactive(g_members) & inactive(np.broadcast_to(g_root, g_members.shape))
 
 
 def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list, np.ndarray]:
