@@ -75,16 +75,34 @@ def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
     np.testing.assert_array_equal(plan.context(i), s.pct["High"][1 : plan.req_length[i] + 1].astype(np.float32))
 
 
-def test_plan_batches_cover_every_request_once_in_series_key_length_order():
+def test_plan_batches_cover_every_request_once_in_series_key_order():
     lay = window_layout(140, 8, "clean")  # context lengths 126..140 straddle the 128 boundary
     plan = ForecastPlan([SymbolSeries.build("S", validate_price_frame(_prices(140), "S"), lay)])
     batches = plan.batches(5)
     seen = np.concatenate(batches)
     assert sorted(seen.tolist()) == list(range(len(plan)))
     assert all(len(b) <= 5 for b in batches)
-    # series, then key, then length: one series-key's prefixes stay together (prefix sharing)
-    order = np.stack([plan.req_series[seen], plan.req_key[seen], plan.req_length[seen]], axis=1)
+    # series, then key: one series-key's prefixes stay together (prefix sharing)
+    order = np.stack([plan.req_series[seen], plan.req_key[seen]], axis=1)
     assert [tuple(r) for r in order] == sorted(tuple(r) for r in order)
     todo = np.zeros(len(plan), dtype=bool)
     todo[[3, 7]] = True
     assert sorted(np.concatenate(plan.batches(5, todo)).tolist()) == [3, 7]
+
+
+def test_plan_chunks_keep_series_keys_and_residue_chains_whole():
+    lay = window_layout(700, 300, "legacy")  # ~306 context lengths per key
+    plan = ForecastPlan([SymbolSeries.build(s, validate_price_frame(_prices(700), s), lay) for s in ("A", "B")])
+    per_key = len(plan) // (2 * 4)
+    for max_batch in (per_key + 5, 3 * per_key, 100, 1):
+        chunks = plan.batches(max_batch, patch_size=64)
+        seen = np.concatenate(chunks)
+        assert sorted(seen.tolist()) == list(range(len(plan))) and all(len(c) <= max_batch for c in chunks)
+        where = {int(r): c for c, chunk in enumerate(chunks) for r in chunk}
+        for r in range(len(plan)):
+            partners = (plan.req_series == plan.req_series[r]) & (plan.req_key == plan.req_key[r])
+            if max_batch >= per_key:  # a whole series-key fits: it shares one chunk
+                assert {where[int(q)] for q in np.flatnonzero(partners)} == {where[r]}
+            elif max_batch >= 5:  # a residue chain (<= 5 members here) is never cut
+                chain = partners & (plan.req_length % 64 == plan.req_length[r] % 64)
+                assert {where[int(q)] for q in np.flatnonzero(chain)} == {where[r]}

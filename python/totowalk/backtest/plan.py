@@ -97,24 +97,60 @@ class ForecastPlan:
         pct = self.series[self.req_series[i]].pct[self.keys[self.req_key[i]]]
         return pct[1 : self.req_length[i] + 1].astype(np.float32)
 
-    def batches(self, max_batch: int, todo=None) -> list[np.ndarray]:
-        """Request indices ordered by series, key and context length, cut into chunks of at most
-        ``max_batch``. One series-key's contexts are prefixes of each other, so keeping them in one
-        call lets the engine serve them from shared forwards (walk-forward prefix sharing); the
-        engine buckets by patch count inside each call; chunks only bound the work lost to an
-        interruption.
+    def batches(self, max_batch: int, todo=None, patch_size: int = 64) -> list[np.ndarray]:
+        """Request indices cut into chunks of at most ``max_batch``, one forecaster call each.
+
+        One series-key's contexts are prefixes of each other, and the engine serves every context
+        whose length is congruent modulo the patch size from one shared forward (walk-forward
+        prefix sharing) when they arrive in the same call. So a chunk holds whole series-keys; a
+        series-key larger than ``max_batch`` is cut between its residue classes (length mod
+        ``patch_size``), never inside one. The engine buckets by patch count inside each call;
+        chunks only bound the work lost to an interruption. The order is deterministic, so a
+        resumed run makes the same chunks.
 
         Parameters
         ----------
         max_batch : most contexts per forecaster call
         todo : optional (U,) bool mask of requests still to compute (resume skips the rest)
+        patch_size : the forecaster's alignment unit (Toto's patch); only the cut points depend on it
         """
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         idx = np.arange(len(self)) if todo is None else np.flatnonzero(todo)
-        order = np.lexsort((self.req_length[idx], self.req_key[idx], self.req_series[idx]))
+        lengths = self.req_length[idx]
+        order = np.lexsort((lengths, lengths % patch_size, self.req_key[idx], self.req_series[idx]))
         idx = idx[order]
-        return [idx[i : i + max_batch] for i in range(0, len(idx), max_batch)]
+        if idx.size == 0:
+            return []
+        group = self.req_series[idx] * len(self.keys) + self.req_key[idx]
+        cuts = np.flatnonzero(np.diff(group)) + 1
+        chunks, current = [], []
+
+        def held(parts) -> int:
+            return sum(len(p) for p in parts)
+
+        for part in np.split(idx, cuts):
+            if held(current) + len(part) > max_batch and current:
+                chunks.append(np.concatenate(current))
+                current = []
+            if len(part) <= max_batch:
+                current.append(part)
+                continue
+            residue = self.req_length[part] % patch_size
+            pieces = np.split(part, np.flatnonzero(np.diff(residue)) + 1)  # whole residue chains
+            piece_chunk, size = [], 0
+            for piece in pieces:
+                for start in range(0, len(piece), max_batch):  # a chain longer than a chunk is cut
+                    bit = piece[start:start + max_batch]
+                    if size + len(bit) > max_batch and piece_chunk:
+                        chunks.append(np.concatenate(piece_chunk))
+                        piece_chunk, size = [], 0
+                    piece_chunk.append(bit)
+                    size += len(bit)
+            current = piece_chunk
+        if current:
+            chunks.append(np.concatenate(current))
+        return chunks
 
 
 def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
