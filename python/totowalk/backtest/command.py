@@ -7,7 +7,8 @@ from ..errors import UsageError
 from ..model.resolve import DEFAULT_MODEL, resolve_model
 from ..options import aggregate_name, iso_date, positive_int
 
-__all__ = ["register", "DEFAULT_SAMPLES", "default_estimator"]
+__all__ = ["register", "DEFAULT_SAMPLES", "default_estimator", "add_data_options", "add_model_options",
+           "add_profile_options", "load_data", "model_from_args"]
 
 DEFAULT_SAMPLES = 256  # the classic loop drew 3072; 256 keeps CLI runs quick (stated in the report)
 BUNDLED_DATASET = "us-stocks-daily"  # totowalk.datasets: daily US stocks 2000-2013
@@ -15,35 +16,15 @@ BUNDLED_DATASET = "us-stocks-daily"  # totowalk.datasets: daily US stocks 2000-2
 
 def register(subparsers):
     p = subparsers.add_parser("backtest", help="walk-forward backtest of Toto forecasts")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several symbols)")
-    src.add_argument("--dataset", metavar="NAME",
-                     help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol")
-    p.add_argument("--symbol", action="append", help="symbol to run (repeatable; default: all in the data)")
-    p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
-    p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
-    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise",
-                   help="bad rows (NaN, non-positive, broken OHLC envelope, duplicate or unsorted dates): "
-                        "stop with an error naming them (default), drop them, or forward-fill them; "
-                        "repairs are counted in a warning")
-    p.add_argument("--adjust", choices=("none", "adj_close"), default=None,
-                   help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
-                        "--dataset, none for --data")
-    p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
-                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights")
-    p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
-    p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
-    p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")
+    add_data_options(p)
+    add_model_options(p)
     p.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                    help=f"Monte Carlo samples per forecast (default {DEFAULT_SAMPLES}; the classic loop used 3072)")
     p.add_argument("--estimator", choices=ESTIMATORS, default=None,
                    help="exact: every aggregate is the population value of the predicted distribution (no "
                         "draws, no seed dependence); sampled: from --samples seeded Monte Carlo draws as the "
                         "classic loop did (default: exact for --profile clean, sampled for legacy)")
-    p.add_argument("--aggregate", type=aggregate_name, default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
-    p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
+    add_profile_options(p)
     p.add_argument("--crypto", action="append", nargs="?", const="*", metavar="SYMBOL",
                    help="treat SYMBOL (or, without a value, every symbol) as crypto: 365 days, fee 0.0015, no shorts")
     p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
@@ -59,6 +40,51 @@ def register(subparsers):
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_run)
     return p
+
+
+# The option groups below are shared with other commands over the same runs (e.g. `totowalk samples`).
+def add_data_options(p):
+    """--data/--dataset, --symbol, --start/--end, --on-invalid, --adjust and --sims (read by load_data)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several symbols)")
+    src.add_argument("--dataset", metavar="NAME",
+                     help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol")
+    p.add_argument("--symbol", action="append", help="symbol to run (repeatable; default: all in the data)")
+    p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
+    p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
+    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise",
+                   help="bad rows (NaN, non-positive, broken OHLC envelope, duplicate or unsorted dates): "
+                        "stop with an error naming them (default), drop them, or forward-fill them; "
+                        "repairs are counted in a warning")
+    p.add_argument("--adjust", choices=("none", "adj_close"), default=None,
+                   help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
+                        "--dataset, none for --data")
+    p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
+
+
+def add_model_options(p):
+    """--model, --allow-random-weights, --device and --precision (read by model_from_args)."""
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
+                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights")
+    p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
+    p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
+    p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")
+
+
+def add_profile_options(p):
+    """--aggregate (the point forecast the strategies trade on) and --profile."""
+    p.add_argument("--aggregate", type=aggregate_name, default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
+    p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
+
+
+def model_from_args(args):
+    """The ResolvedModel of --model/--device/--precision/--allow-random-weights (random weights seeded by --seed)."""
+    try:
+        return resolve_model(args.model, args.device, args.precision, args.allow_random_weights,
+                             seed=getattr(args, "seed", 0))
+    except ValueError as err:  # an unusable --model / --precision combination
+        raise UsageError(str(err)) from err
 
 
 def load_data(args):
@@ -123,11 +149,7 @@ def _run(args) -> int:
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")
     frames = load_data(args)
-    try:
-        resolved = resolve_model(args.model, args.device, args.precision, args.allow_random_weights,
-                                 seed=args.seed)
-    except ValueError as err:  # an unusable --model / --precision combination
-        raise UsageError(str(err)) from err
+    resolved = model_from_args(args)
     estimator = args.estimator or default_estimator(args.profile)
     engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
                             estimator=estimator)
