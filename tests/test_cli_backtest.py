@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from totowalk.model import DEFAULT_MODEL, resolve_model
+from totowalk.loading import resolve_model
+from totowalk.model import DEFAULT_MODEL
 from totowalk.backtest.legacy import RESULT_FIELDS
 from totowalk.cli import main
 

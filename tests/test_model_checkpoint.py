@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from totowalk import load_model
 from totowalk.model import (
     CheckpointError,
     TotoConfig,
     TotoModel,
     build_model,
     default_model_info,
-    load_model,
     save_checkpoint,
 )
 

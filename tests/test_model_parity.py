@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from totowalk.model import MixtureParams, load_model
+from totowalk import load_model
+from totowalk.model import MixtureParams
 
 REF_DIR = Path(__file__).resolve().parent / "fixtures" / "toto_ref"
 MODELS = ("ref_a", "ref_b")

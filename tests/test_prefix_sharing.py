@@ -8,7 +8,8 @@ from totowalk.engine import ForecastEngine
 from totowalk.engine.inputs import normalize_contexts
 from totowalk.engine.plan import plan_forecast, split_batch
 from totowalk.engine.prefix_sharing import ScalerSettings, group_prefixes
-from totowalk.model import TotoConfig, build_model, load_model
+from totowalk import load_model
+from totowalk.model import TotoConfig, build_model
 
 AGGREGATES = ("mean", "trimmed_mean_10", "band", "median", "std")
 PARAMS = ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")

@@ -342,7 +342,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="where to write EVALUATION.md/evaluation.json "
                         "(default: the checkpoint directory)")
     args = parser.parse_args(argv)
-    from totowalk.model import load_model
+    from totowalk import load_model
 
     torch.set_num_threads(1)  # fastest on a shared, oversubscribed machine; see train_mini.py
     model = load_model(args.weights)

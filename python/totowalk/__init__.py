@@ -10,7 +10,8 @@ from .backtest import BacktestResult, backtest
 from .data import PriceDataError, datasets, load_prices
 from . import engine
 from .engine import ForecastEngine, ForecastResult, reference_forecast
-from .model import TotoConfig, TotoModel, build_model, load_model, save_checkpoint
+from .loading import load_model
+from .model import TotoConfig, TotoModel, build_model, save_checkpoint
 
 __all__ = [
     "BacktestResult",

@@ -67,7 +67,7 @@ class TotoPipeline:
     def from_pretrained(cls, model_id: str = "Datadog/Toto-Open-Base-1.0", device_map: str | None = None,
                         seed: int = 0, **_ignored) -> TotoPipeline:
         """Load weights with ``totowalk.load_model`` (compile/AMP/cache options of the classic are ignored)."""
-        from .model import load_model
+        from .loading import load_model
 
         if device_map == "cuda" and not torch.cuda.is_available():
             device_map = "cpu"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
-from ..model.resolve import DEFAULT_MODEL, resolve_model
+from ..loading import resolve_model
+from ..model.resolve import DEFAULT_MODEL
 from ..options import aggregate_name, iso_date, positive_int
 
 __all__ = ["register", "DEFAULT_SAMPLES", "default_estimator", "add_data_options", "add_model_options",

@@ -10,7 +10,7 @@ import torch
 from ..devices import resolve_device
 from ..engine import ForecastEngine
 from ..model import TotoConfig, build_model
-from ..model.precision import apply_precision
+from ..precision.convert import convert_precision
 from .flops import gemm_ceiling
 from .machine import git_commit, machine_description, today
 from .report import BenchRow
@@ -23,7 +23,7 @@ class BenchOptions:
     Attributes
     ----------
     device : "cpu", "cuda", ... or None for cuda when available
-    precision : model precision name (``totowalk.model.precision``)
+    precision : model precision name (``totowalk.precision.convert``)
     repeats : timed repeats after one warm-up (the median is reported)
     reference_calls : ``reference_forecast`` calls actually timed per workload
     official : "auto" (toto-ts when found), "off", or the path of a python with toto-ts
@@ -88,7 +88,7 @@ class BenchSession:
         """Random-weight model of a preset (seeded), in the run's precision, on the run's device."""
         if preset not in self._models:
             model = build_model(TotoConfig.preset(preset), seed=self.options.seed)
-            model = apply_precision(model.to(self.device), self.options.precision, self.device).eval()
+            model = convert_precision(model.to(self.device), self.options.precision, self.device).eval()
             self._models[preset] = model
         return self._models[preset]
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..model.resolve import DEFAULT_MODEL, resolve_model
+from ..loading import resolve_model
+from ..model.resolve import DEFAULT_MODEL
 from ..options import aggregate_name, positive_int
 
 from .sampling import ESTIMATORS

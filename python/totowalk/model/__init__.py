@@ -1,20 +1,22 @@
 """Toto model: own implementation that loads Toto-Open-Base-1.0 checkpoints.
 
 Public names: ``TotoConfig``, ``TotoModel``, ``MixtureParams``, ``DecodeState``,
-``build_model``, ``load_model``, ``save_checkpoint``, ``default_model_info``, ``resolve_model``.
+``build_model``, ``read_checkpoint``, ``save_checkpoint``, ``default_model_info``.
+Loading with a precision (``totowalk.load_model``, ``resolve_model``) is ``totowalk.loading``:
+this layer never imports ``totowalk.precision``.
 """
 
-from .checkpoint import CheckpointError, build_model, load_model, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, build_model, read_checkpoint, save_checkpoint
 from .config import PRESETS, TotoConfig
 from .decode import DecodeState
 from .head import MixtureParams
 from .info import default_model_info
-from .resolve import DEFAULT_MODEL, ResolvedModel, resolve_model
+from .resolve import DEFAULT_MODEL
 from .toto import TotoModel
 
 __all__ = [
     "PRESETS",
-    "ResolvedModel",
+    "Checkpoint",
     "CheckpointError",
     "DEFAULT_MODEL",
     "DecodeState",
@@ -23,7 +25,6 @@ __all__ = [
     "TotoModel",
     "build_model",
     "default_model_info",
-    "load_model",
-    "resolve_model",
+    "read_checkpoint",
     "save_checkpoint",
 ]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..devices import resolve_device
 from . import keys
 from .config import PRESETS, TotoConfig
 from .identity import record_source
-from .precision import apply_precision
+from .quantized_format import split_quantized_tensors
 from .toto import TotoModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -40,13 +40,22 @@ def build_model(config: TotoConfig | str, seed: int = 0, device: str | torch.dev
     return model.to(device).eval() if device is not None else model.eval()
 
 
-def load_model(
-    spec: str | os.PathLike,
-    device: str | torch.device | None = None,
-    precision: str = "fp32",
-    config: TotoConfig | None = None,
-) -> TotoModel:
-    """Load Toto weights.
+@dataclass
+class Checkpoint:
+    """Weights as read: an fp32 model on the CPU, where they came from, and stored int8 values."""
+
+    model: TotoModel
+    weights_path: Path
+    stored_int8: dict | None = None
+    """``{our module name: (qweight (N, K) int8, scale (N,))}`` of an int8 checkpoint, else None;
+    ``model`` then holds their dequantization."""
+
+
+def read_checkpoint(spec: str | os.PathLike, config: TotoConfig | None = None) -> Checkpoint:
+    """Read Toto weights into an fp32 model (eval mode, CPU); no precision is applied here.
+
+    Users call ``totowalk.load_model``, which adds the device, the precision and the quality
+    gate's warning on top of this.
 
     Parameters
     ----------
@@ -56,16 +65,9 @@ def load_model(
         ``config.json`` next to it, or ``config``), or a Hugging Face hub id such as
         ``"Datadog/Toto-Open-Base-1.0"`` resolved in the local HF cache (downloaded only when
         ``huggingface_hub`` is installed and the hub is reachable).
-    device : optional
-        Where to put the model (default CPU).
-    precision : str
-        "fp32", "bf16", "fp16" or "int8" (weight-only, per-channel; see ``totowalk.precision``).
-        Anything but fp32 warns once unless ``totowalk quality`` has a passing result for
-        these weights and precision.
     config : TotoConfig, optional
         Use this configuration instead of reading ``config.json``.
     """
-    device = resolve_device(device)
     weights_path, config_path = _resolve(spec)
     config_json = json.loads(config_path.read_text()) if config_path is not None and config_path.is_file() else None
     if config is None:
@@ -78,27 +80,18 @@ def load_model(
         model = TotoModel(config)
     official, stored_int8 = load_file(str(weights_path)), None
     if config_json is not None and "quantization" in config_json:  # an int8 checkpoint (totowalk quantize)
-        from ..precision.int8_checkpoint import split_quantized_tensors
-
         official, stored_int8 = split_quantized_tensors(official, config_json["quantization"], str(weights_path))
     state = _ours_from_official(official, model, source=str(weights_path))
     model.load_state_dict(state, strict=True, assign=True)
-    model = _materialise_buffers(model)
-    model = apply_precision(model, precision, device, stored_int8)
+    model = _materialise_buffers(model).float().eval()
     record_source(model, weights_path, int8_checkpoint=stored_int8 is not None)
-    # an int8 checkpoint computes int8 numbers whatever precision was asked for: gate it as int8
-    gated = "int8" if stored_int8 is not None else precision
-    if gated != "fp32":  # warn once if no passing quality-gate result exists for these weights
-        from ..precision.gate import warn_if_not_gated
-
-        warn_if_not_gated(weights_path, gated)
-    return (model.to(device) if device is not None else model).eval()
+    return Checkpoint(model, weights_path, stored_int8)
 
 
 def save_checkpoint(model: TotoModel, directory: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` (official key names, fused MLP layout) and ``config.json``.
 
-    The directory loads back with ``load_model`` and with the official ``Toto.load_from_checkpoint``.
+    The directory loads back with ``totowalk.load_model`` and with the official ``Toto.load_from_checkpoint``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -112,7 +105,7 @@ def save_checkpoint(model: TotoModel, directory: str | os.PathLike) -> Path:
 
 
 def _resolve(spec: str | os.PathLike) -> tuple[Path, Path | None]:
-    """(weights file, config file or None) for a load_model spec."""
+    """(weights file, config file or None) for a model spec (see ``read_checkpoint``)."""
     text = os.fspath(spec)
     bundled = WEIGHTS_DIR / text
     if "/" not in text and os.sep not in text and (bundled / CHECKPOINT_FILE).is_file():

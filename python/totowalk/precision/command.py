@@ -41,7 +41,7 @@ def register(subparsers):
 
 
 def _quantize(args) -> int:
-    from ..model import load_model
+    from ..loading import load_model
     from .int8_checkpoint import save_quantized
 
     target = Path(args.out)

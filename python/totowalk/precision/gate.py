@@ -256,7 +256,8 @@ def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThre
     Returns the result dict (``passed``, ``checks``, ``metrics``, ``path`` where stored).
     """
     from .._version import __version__
-    from ..model.checkpoint import _resolve, load_model
+    from ..loading import load_model
+    from ..model.checkpoint import _resolve
     from .convert import PRECISIONS, set_int8_kernel
     from .int8 import Int8Kernel
 

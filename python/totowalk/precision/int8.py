@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model.quantized_format import dequantize_weight  # the format's definition, shared
+
 __all__ = ["Int8Kernel", "Int8Linear", "dequantize_weight", "quantize_weight"]
 
 QMAX = 127  # symmetric: -128 is never used, so negation is exact
@@ -41,11 +43,6 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scale = torch.where(absmax > 0, absmax / QMAX, torch.ones_like(absmax))
     qweight = torch.round(w / scale[:, None]).clamp_(-QMAX, QMAX).to(torch.int8)
     return qweight, scale
-
-
-def dequantize_weight(qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``q * s[:, None]`` in ``dtype``; qweight (N, K) int8, scale (N,) -> (N, K)."""
-    return (qweight.to(torch.float32) * scale.to(torch.float32)[:, None]).to(dtype)
 
 
 class Int8Kernel(str, enum.Enum):
