@@ -79,9 +79,18 @@ class BenchSession:
         machine changes within a run and the ceiling should match its moment."""
         dtype = _activation_dtype(self.options.precision, self.device)
         self._ceiling = gemm_ceiling(self.device, dtype)
+        if dtype != torch.float32:
+            # A reduced-precision forward keeps some products in float32 (scaler, head); where the
+            # reduced type is slower (a CPU without native bf16/fp16 matmuls), that float32 rate is
+            # the real ceiling, or a row would report a rate above its own ceiling.
+            fp32 = gemm_ceiling(self.device, torch.float32)
+            if fp32["gflops"] > self._ceiling["gflops"]:
+                fp32["note"] = f"float32 rate: faster here than {self._ceiling['dtype']} ({self._ceiling['gflops']:.1f} GFLOP/s)"
+                self._ceiling = fp32
         self.ceilings.append(self._ceiling)
+        note = f"; {self._ceiling['note']}" if "note" in self._ceiling else ""
         self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
-                 f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}")
+                 f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}{note}")
         return self._ceiling
 
     def model(self, preset: str):
