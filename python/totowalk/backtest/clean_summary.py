@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .clean_strategies import CLEAN_STRATEGY_PREFIXES, SHARPE_STD_FLOOR
+from .clean_strategies import SHARPE_STD_FLOOR
+from .daily import PORTFOLIO, daily_table, wide
 
 __all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
 
@@ -25,22 +26,11 @@ _WALK_FORWARD_SHARPES = {"simple_strategy": "walk_forward_oos_sharpe", "highlow"
                          "maxdiffalwayson": "walk_forward_maxdiffalwayson_sharpe"}
 
 
-def _final_day_column(frame: pd.DataFrame, prefix: str) -> str:
-    return f"{prefix}_finalday" if f"{prefix}_finalday" in frame else f"{prefix}_finalday_return"
-
-
 def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
     """Date-indexed series, one column per strategy prefix: the final day's net return
     (``field="return"``) or its units of position change (``field="turnover"``), averaged over
-    symbols per date (one symbol: its own series)."""
-    columns = {}
-    for prefix in CLEAN_STRATEGY_PREFIXES:
-        name = _final_day_column(frame, prefix) if field == "return" else f"{prefix}_finalday_turnover"
-        if name in frame:
-            columns[prefix] = pd.to_numeric(frame[name])
-    values = pd.DataFrame(columns, index=frame.index)
-    values["date"] = frame["date"].to_numpy()
-    return values.groupby("date", sort=True).mean()
+    symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`.daily`."""
+    return wide(daily_table(frame), PORTFOLIO, field)
 
 
 def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:

@@ -1,0 +1,105 @@
+"""The daily walk-forward series: each simulation's final day, in date order, each day once.
+
+Simulation k's window ends k rows before the newest, so the final days of a symbol's K
+simulations are K distinct trading days. In the clean profile a final day is the out-of-sample
+next step, traded with forecasts and walk-forward fits from earlier rows only; in the legacy
+profile it is the classic ``*_finalday`` field (stale 7th forecast, in-sample offsets, and the
+window average for entry+takeprofit and highlow: LEGACY_SEMANTICS §11.1, §11.3, §11.7).
+
+Long table, one row per (symbol, strategy, date): ``return`` (net return of the day),
+``turnover`` (units of position change traded that day; NaN where the rows do not record it,
+i.e. legacy) and ``in_market`` (1 when the strategy held a position that day, 0 when flat; a
+fraction for the portfolio). The equal-weight portfolio across symbols is the symbol
+:data:`PORTFOLIO`: per date the mean over the symbols that have that date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .clean_strategies import CLEAN_STRATEGY_PREFIXES
+from .summary import OVERALL
+
+__all__ = ["PORTFOLIO", "DAILY_COLUMNS", "LEGACY_DAILY_WARNING", "final_day_table", "daily_table", "wide"]
+
+PORTFOLIO = OVERALL  # the summary's overall row is the same equal-weight portfolio
+DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market")
+_STRATEGY_RANK = {s: i for i, s in enumerate(CLEAN_STRATEGY_PREFIXES)}  # run order, not alphabetical
+LEGACY_DAILY_WARNING = (
+    "legacy profile: the daily walk-forward series is each simulation's classic final-day field, which "
+    "trades the stale 7th forecast (its target return is already observed, LEGACY_SEMANTICS §11.3) with "
+    "MaxDiff/AlwaysOn offsets fitted in-sample (§11.1), and for entry_takeprofit and highlow is the "
+    "window's average day (§11.7); its statistics are not out-of-sample"
+)
+
+
+def _final_day_column(frame: pd.DataFrame, prefix: str) -> str | None:
+    for name in (f"{prefix}_finalday", f"{prefix}_finalday_return"):
+        if name in frame:
+            return name
+    return None
+
+
+def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: np.ndarray) -> np.ndarray:
+    """Whether the final day held a position: the signal position when recorded; else (limit
+    orders open and close within the day) whether anything traded; legacy rows record neither,
+    so a non-zero return stands for a position."""
+    positions = f"{prefix}_positions"
+    if positions in frame:
+        return np.array([float(p[-1] != 0) for p in frame[positions]])
+    if np.isfinite(turnover).all():
+        return (turnover > 0).astype(np.float64)
+    return (returns != 0).astype(np.float64)
+
+
+def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
+    """Per-symbol long table of the final days (no portfolio), sorted by symbol, strategy, date.
+
+    Raises ValueError when a symbol has two simulations on one date (a day counted twice).
+    """
+    parts = []
+    for prefix in CLEAN_STRATEGY_PREFIXES:
+        column = _final_day_column(simulations, prefix)
+        if column is None:
+            continue
+        returns = pd.to_numeric(simulations[column]).to_numpy(np.float64)
+        name = f"{prefix}_finalday_turnover"
+        turnover = (pd.to_numeric(simulations[name]).to_numpy(np.float64) if name in simulations
+                    else np.full(len(simulations), np.nan))
+        parts.append(pd.DataFrame({
+            "date": simulations["date"].to_numpy(), "symbol": simulations["symbol"].to_numpy(),
+            "strategy": prefix, "return": returns, "turnover": turnover,
+            "in_market": _in_market(simulations, prefix, returns, turnover)}))
+    if not parts:
+        return pd.DataFrame(columns=list(DAILY_COLUMNS))
+    table = pd.concat(parts, ignore_index=True)
+    twice = table.duplicated(["symbol", "strategy", "date"])
+    if twice.any():
+        row = table[twice].iloc[0]
+        raise ValueError(f"symbol {row['symbol']!r} has two simulations ending on {row['date']}")
+    order = {s: i for i, s in enumerate(pd.unique(simulations["symbol"]))}
+    table["_symbol"], table["_strategy"] = table["symbol"].map(order), table["strategy"].map(_STRATEGY_RANK)
+    table = table.sort_values(["_symbol", "_strategy", "date"], kind="stable")
+    return table.reset_index(drop=True)[list(DAILY_COLUMNS)]
+
+
+def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
+    """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`)."""
+    per_symbol = final_day_table(simulations)
+    if per_symbol.empty:
+        return per_symbol
+    values = per_symbol.groupby(["strategy", "date"], sort=True)[["return", "turnover", "in_market"]]
+    # mean(skipna=False): a portfolio turnover exists only when every symbol's does
+    portfolio = values.agg(lambda v: v.mean(skipna=False)).reset_index()
+    portfolio["symbol"] = PORTFOLIO
+    portfolio["_strategy"] = portfolio["strategy"].map(_STRATEGY_RANK)
+    portfolio = portfolio.sort_values(["_strategy", "date"], kind="stable")
+    return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
+
+
+def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.DataFrame:
+    """Date-indexed frame of one symbol's ``field``, one column per strategy (run order)."""
+    mine = table[table["symbol"] == symbol]
+    out = mine.pivot(index="date", columns="strategy", values=field).sort_index()
+    return out[[s for s in pd.unique(mine["strategy"])]]
