@@ -1,29 +1,33 @@
-"""Quality gate: metrics on identical models, PASS/FAIL against thresholds, cache locations, warnings, CLI.
+"""Quality gate: the figures (z-shifts, sign flips, MAE, strategies) against fp32 and the noise floor,
+PASS/FAIL, cache locations and versions, warnings, the CLI, the shipped toto-mini results.
 
-Runs a reduced evaluation (one symbol, two simulations, 32 samples) on a random toto-tiny
-checkpoint; the full default evaluation is what ``totowalk quality`` runs.
+Model runs use a reduced evaluation (one symbol, two simulations, 32 samples) on random toto-tiny
+weights; the full default evaluation is what ``totowalk quality`` runs.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import math
 import warnings
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 from totowalk import build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
 from totowalk.model import TotoConfig
-from totowalk.precision import (
-    GateSettings,
-    GateThresholds,
-    convert_precision,
-    format_report,
-    gate,
-    run_quality_gate,
-)
+from totowalk.model.checkpoint import WEIGHTS_DIR
+from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, gate, run_quality_gate
+from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs
 
 SMALL = GateSettings(symbols=("IBM",), num_simulations=2, num_samples=32)
 SMALL_ARGS = ["--symbols", "IBM", "--simulations", "2", "--samples", "32"]
+LOOSE = GateThresholds(z_shift_mean=0.5, flip_rate=0.5, mae_change_pct=50.0)
 
 
 @pytest.fixture(autouse=True)
@@ -32,38 +36,114 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(gate, "_WARNED", set())
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    return build_model(TotoConfig.preset("toto-tiny"), seed=0)
+
+
 @pytest.fixture()
-def tiny_dir(tmp_path):
-    return save_checkpoint(build_model(TotoConfig.preset("toto-tiny"), seed=0), tmp_path / "tiny")
+def tiny_dir(tmp_path, tiny):
+    return save_checkpoint(tiny, tmp_path / "tiny")
 
 
-def test_identical_models_give_zero_error_and_pass_zero_thresholds():
-    model = build_model(TotoConfig.preset("toto-tiny"), seed=0)
-    metrics = gate.evaluate_models(model, model, SMALL)
+# -- the figures on synthetic runs ----------------------------------------------------------
+
+
+class _Backtest:
+    def __init__(self, predictions, returns):
+        self.forecasts = pd.DataFrame({"prediction": predictions, "actual": [0.0, 0.0, np.nan]})
+        self.simulations = pd.DataFrame({"simple_strategy_return": returns, "simple_strategy_sharpe": [1.0, 2.0]})
+
+
+def test_compare_runs_figures_by_hand():
+    sigma = np.array([1.0, 2.0, 1.0, 2.0])
+    ref = RunRecord(_Backtest([0.1, -0.2, 5.0], [0.01, 0.03]), np.array([1.0, 2.0, 3.0, 4.0]),
+                    np.array([0.5, -0.5, 0.1, 0.2]), sigma)
+    cand = RunRecord(_Backtest([0.1, -0.23, 9.0], [0.02, 0.04]), np.array([1.1, 2.0, 3.0, 3.8]),
+                     np.array([0.5, 0.5, -0.1, 0.2]), sigma)
+    f = compare_runs(ref, cand, sigma)
+    assert f["z_mean_mean"] == pytest.approx(0.05) and f["z_mean_max"] == pytest.approx(0.1)
+    assert f["z_aggregate_mean"] == pytest.approx(0.175) and f["z_aggregate_max"] == pytest.approx(0.5)
+    assert (f["flips"], f["flip_rate"]) == (2, 0.5)
+    # the row without a realised value is left out: MAE 0.15 -> 0.165
+    assert f["mae_ref"] == pytest.approx(0.15) and f["mae_change_pct"] == pytest.approx(10.0)
+    assert f["strategies"]["simple_strategy"]["return_change"] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="different contexts"):
+        compare_runs(ref, cand, sigma[:3])
+    with pytest.raises(ValueError, match="std must be > 0"):
+        compare_runs(ref, cand, np.array([1.0, 0.0, 1.0, 1.0]))
+
+
+def test_against_noise_floor_uses_a_quarter_of_each_floor_figure():
+    floor = {"z_mean_mean": 0.2, "z_aggregate_mean": 0.1, "flip_rate": 0.3, "mae_change_pct": -1.0,
+             "strategies": {"maxdiff": {"return_change": -0.04}, "buy_hold": {"return_change": 0.0}}}
+    dev = {"z_mean_mean": 0.05, "z_aggregate_mean": 0.01, "flip_rate": 0.1, "mae_change_pct": 0.2,
+           "strategies": {"maxdiff": {"return_change": 0.01}, "buy_hold": {"return_change": 0.0}}}
+    out = against_noise_floor(dev, floor)
+    assert out["figures"] == {"z_mean_mean": True, "z_aggregate_mean": True, "flip_rate": False, "mae_change_pct": True}
+    assert out["strategies"] == {"maxdiff": True, "buy_hold": True} and not out["all_below"]
+    dev["strategies"]["buy_hold"]["return_change"] = 1e-12  # a floor of 0 tolerates no change
+    assert against_noise_floor(dev, floor)["strategies"]["buy_hold"] is False
+
+
+# -- the figures on a model ---------------------------------------------------------------
+
+
+def test_fp32_against_itself_has_no_deviation_above_a_real_noise_floor_and_passes(tiny):
+    m = gate.evaluate_models(tiny, tiny, SMALL)
     # 1 symbol x 4 keys x (2 simulations + 6 walk-forward steps) distinct contexts
-    assert metrics["contexts"] == 32
-    assert metrics["expected_rel_err_max"] == 0.0 and metrics["mae_change_pct"] == 0.0
-    assert all(row["return_change"] == 0.0 and row["sharpe_change"] == 0.0 for row in metrics["strategies"].values())
-    assert "maxdiff" in metrics["strategies"]
-    assert gate.judge(metrics, GateThresholds(0.0, 0.0, 0.0))["passed"]
+    assert m["contexts"] == 32
+    for run in ("precision", "sampled"):  # exact vs exact, and the same seed's draws: identical
+        f = m[run]
+        assert f["z_mean_max"] == 0.0 and f["z_aggregate_max"] == 0.0 and f["flips"] == 0 and f["mae_change_pct"] == 0.0
+        assert all(row["return_change"] == 0.0 and row["sharpe_change"] == 0.0 for row in f["strategies"].values())
+    assert "maxdiff" in m["precision"]["strategies"]
+    # another seed: the sample mean moves by sqrt(2/S) sigma, E|.| = sqrt(4 / (pi S)) sigma (CLT)
+    expected = math.sqrt(4 / (math.pi * SMALL.num_samples))
+    assert 0.5 * expected < m["noise_floor"]["z_mean_mean"] < 2 * expected
+    assert m["noise_floor"]["z_aggregate_mean"] > 0 and m["noise_floor"]["mae_change_pct"] != 0
+    assert m["sampled_vs_floor"]["all_below"]
+    assert gate.judge(m, GateThresholds())["passed"]
+    assert gate.judge(m, GateThresholds(0.0, 0.0, 0.0))["passed"]
+
+
+def test_a_planted_precision_error_fails(tiny):
+    perturbed = copy.deepcopy(tiny)
+    with torch.no_grad():  # a "precision" that biases every component's location by 0.02 (scaled units)
+        perturbed.head.loc_proj.bias.add_(0.02)
+    m = gate.evaluate_models(tiny, perturbed, SMALL)
+    verdict = gate.judge(m, GateThresholds())
+    assert not verdict["passed"]
+    assert m["precision"]["z_mean_mean"] > GateThresholds.z_shift_mean
+    assert verdict["checks"] == {"z_mean_mean": False, "z_aggregate_mean": False, "flip_rate": False,
+                                 "mae_change_pct": False}
+    # the same shift, drawn with the fp32 run's random numbers, moves the aggregate by the same amount
+    assert m["sampled"]["z_aggregate_mean"] == pytest.approx(m["precision"]["z_aggregate_mean"], rel=0.2)
+
+
+# -- the whole gate, storage and warnings ---------------------------------------------------
 
 
 def test_bf16_passes_loose_thresholds_then_loads_silently(tiny_dir):
-    result = run_quality_gate(tiny_dir, "bf16", GateThresholds(expected_rel_err_mean=0.5, mae_change_pct=50.0), SMALL)
-    m = result["metrics"]
-    assert result["passed"] and 0.0 < m["expected_rel_err_mean"] <= m["expected_rel_err_max"]
+    result = run_quality_gate(tiny_dir, "bf16", LOOSE, SMALL)
+    p = result["metrics"]["precision"]
+    assert result["passed"] and result["gate_version"] == gate.GATE_VERSION
+    assert 0.0 < p["z_mean_mean"] <= p["z_mean_max"]
     stored = tiny_dir / "quality" / "bf16.json"  # a writable folder: beside the weights
     assert result["path"] == str(stored) and json.loads(stored.read_text())["passed"] is True
-    assert "**PASS**" in format_report(result) and "maxdiff" in format_report(result)
+    report = format_report(result)
+    assert "**PASS**" in report and "maxdiff" in report and "noise floor" in report
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_model(tiny_dir, precision="bf16")
 
 
 def test_deliberately_tight_thresholds_fail_and_loading_then_warns(tiny_dir):
-    result = run_quality_gate(tiny_dir, "int8", GateThresholds(expected_rel_err_mean=1e-12, mae_change_pct=50.0), SMALL)
+    result = run_quality_gate(tiny_dir, "int8", GateThresholds(z_shift_mean=1e-12, flip_rate=0.5, mae_change_pct=50.0),
+                              SMALL)
     assert not result["passed"]
-    assert result["checks"] == {"expected_rel_err_mean": False, "mae_change_pct": True}
+    assert result["checks"] == {"z_mean_mean": False, "z_aggregate_mean": False, "flip_rate": True,
+                                "mae_change_pct": True}
     assert "**FAIL**" in format_report(result)
     with pytest.warns(gate.UngatedPrecisionWarning, match="failed the quality gate"):
         load_model(tiny_dir, precision="int8")
@@ -73,27 +153,39 @@ def test_results_for_bundled_weights_go_to_the_user_cache(tiny_dir, tmp_path, mo
     from totowalk.model import checkpoint
 
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tiny_dir.parent)  # pretend tiny_dir is shipped
-    result = run_quality_gate(tiny_dir, "fp16", GateThresholds(0.5, 50.0), SMALL)
+    result = run_quality_gate(tiny_dir, "fp16", LOOSE, SMALL)
     fingerprint = gate.weights_fingerprint(tiny_dir / "model.safetensors")
     assert result["path"] == str(tmp_path / "cache" / "quality" / f"{fingerprint[:16]}-fp16.json")
     assert not (tiny_dir / "quality").exists()
     assert gate.find_result(tiny_dir / "model.safetensors", "fp16")["passed"]
 
 
-def test_changed_weights_do_not_reuse_an_old_result(tiny_dir):
-    run_quality_gate(tiny_dir, "bf16", GateThresholds(0.5, 50.0), SMALL)
+def test_changed_weights_or_an_older_gate_do_not_reuse_a_result(tiny_dir):
+    result = run_quality_gate(tiny_dir, "bf16", LOOSE, SMALL)
+    weights, path = tiny_dir / "model.safetensors", Path(result["path"])
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "gate_version": 1}))  # the relative-error gate
+    assert gate.find_result(weights, "bf16") is None
+    with pytest.warns(gate.UngatedPrecisionWarning, match="has no quality-gate result"):
+        load_model(tiny_dir, precision="bf16")
+    path.write_text(json.dumps(stored))
+    assert gate.find_result(weights, "bf16")["passed"]
     save_checkpoint(convert_precision(build_model(TotoConfig.preset("toto-tiny"), seed=1), "fp32"), tiny_dir)
-    assert gate.find_result(tiny_dir / "model.safetensors", "bf16") is None
+    assert gate.find_result(weights, "bf16") is None
 
 
 def test_quality_command_exit_codes_and_json(tiny_dir, capsys):
-    assert cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", *SMALL_ARGS]) == 0
-    assert "| expected value: mean relative error |" in capsys.readouterr().out
-    code = cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-mean-rel-err", "1e-12",
+    assert cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-flip-rate", "50",
+                     "--max-mae-change", "50", *SMALL_ARGS]) == 0
+    assert "| z-shift of the mean: mean over contexts |" in capsys.readouterr().out
+    code = cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-z-shift", "1e-12",
                      "--json", *SMALL_ARGS])
     captured = capsys.readouterr()
     assert code == 1 and "FAIL" in captured.err
-    assert json.loads(captured.out)["checks"]["expected_rel_err_mean"] is False
+    result = json.loads(captured.out)
+    assert result["checks"]["z_mean_mean"] is False and result["settings"]["floor_seed"] == 1
+    assert set(result["metrics"]) == {"contexts", "signal_z_median", "precision", "noise_floor", "sampled",
+                                      "sampled_vs_floor"}
 
 
 def test_bad_gate_requests_are_named(tiny_dir):
@@ -101,14 +193,26 @@ def test_bad_gate_requests_are_named(tiny_dir):
         run_quality_gate(tiny_dir, "fp32", settings=SMALL)
     with pytest.raises(ValueError, match="num_simulations"):
         GateSettings(num_simulations=0)
+    with pytest.raises(ValueError, match="floor_seed != seed"):
+        GateSettings(seed=3, floor_seed=3)
 
 
 def test_a_result_shipped_beside_bundled_weights_is_read(tiny_dir, monkeypatch):
     from totowalk.model import checkpoint
 
-    run_quality_gate(tiny_dir, "bf16", GateThresholds(0.5, 50.0), SMALL)  # written beside (not bundled yet)
+    run_quality_gate(tiny_dir, "bf16", LOOSE, SMALL)  # written beside (not bundled yet)
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tiny_dir.parent)
     paths = gate.result_paths(tiny_dir / "model.safetensors", "bf16")
     assert paths[0] == tiny_dir / "quality" / "bf16.json"
     assert gate.result_paths(tiny_dir / "model.safetensors", "bf16", for_writing=True) == paths[1:]
     assert gate.find_result(tiny_dir / "model.safetensors", "bf16")["passed"]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "int8"])
+def test_shipped_toto_mini_results_are_current_and_agree_with_their_figures(precision):
+    result = gate.find_result(WEIGHTS_DIR / "toto-mini" / "model.safetensors", precision)
+    assert result is not None, f"no current gate result shipped for toto-mini {precision}"
+    assert result["settings"] == json.loads(json.dumps(dataclasses.asdict(GateSettings())))  # the default evaluation
+    verdict = gate.judge(result["metrics"], GateThresholds(**result["thresholds"]))
+    assert verdict["passed"] == result["passed"] and verdict["checks"] == result["checks"]
+    assert result["metrics"]["noise_floor"]["z_mean_mean"] > 0

@@ -1,22 +1,26 @@
-"""Forecast-quality gate: a reduced precision against fp32 on the same weights.
+"""Forecast-quality gate: a reduced precision against fp32 on the same weights, against the noise floor.
 
 The fixed evaluation (``GateSettings`` defaults) runs the legacy-profile backtest on the bundled
-data for IBM and MSFT, 20 simulations each, with a ``ForecastEngine`` of 128 samples and seed 0,
-once with the fp32 model and once with the candidate. Both runs draw the same random numbers,
-so every difference comes from precision. The walk-forward next-step forecasts of the 4 price
-keys (Open, High, Low, Close percent changes; 26 distinct contexts per symbol and key) give:
+data for IBM and MSFT, 20 simulations each, and records, per distinct next-step context of the 4
+price keys, the forecast mean, the backtest's aggregate (its signal, ``trimmed_mean_10``) and the
+predictive std. Five runs:
 
-* ``expected_rel_err_max`` / ``expected_rel_err_mean``: ``|E_P - E_32| / max(|E_32|, mean|E_32|)``
-  of the mixture's analytic mean per context (the floor keeps near-zero forecasts from dividing
-  by ~0);
-* ``mae_change_pct``: change of the backtest's point-forecast MAE vs realised values, in %;
-* per strategy: change of the mean return and the mean Sharpe over (symbol, simulation).
+* fp32 and the precision with the exact estimator: the precision's own deviation, free of
+  sampling noise. Figures (``gate_figures.compare_runs``): z-shift |E_P - E_32| / sigma_32 of the
+  mean and of the aggregate (sigma_32 = the fp32 exact predictive std), the rate of flipped
+  signal signs, the MAE change against realised values, per-strategy mean return and Sharpe change;
+* fp32 sampled at the gate's S with ``seed`` and with ``floor_seed``: the same figures for fp32
+  against fp32, the Monte Carlo noise floor every sampled run carries;
+* the precision sampled with ``seed``: its deviation in a sampled configuration (same random
+  numbers as the fp32 run), reported against a quarter of that floor.
 
-PASS when ``expected_rel_err_mean <= 1e-2`` and ``|mae_change_pct| <= 1`` (``GateThresholds``).
-Results are cached as JSON beside the weights (``<dir>/quality/<precision>.json``) or, for
-bundled / Hugging Face cache weights or read-only folders, in the user cache
-(``$TOTOWALK_CACHE_DIR`` or ``~/.cache/totowalk``)/``quality/<sha256[:16]>-<precision>.json``;
-both places are read, and a result counts only if its sha256 matches the weights file.
+PASS (``GateThresholds``) when, with the exact estimator, the mean z-shift of the mean and of the
+aggregate are <= 1e-2, the flip rate <= 2 % and |MAE change| <= 0.5 %; the noise-floor comparison
+is reported, not judged. Results are cached as JSON beside the weights
+(``<dir>/quality/<precision>.json``) or, for bundled / Hugging Face cache weights or read-only
+folders, in the user cache (``$TOTOWALK_CACHE_DIR`` or ``~/.cache/totowalk``)/
+``quality/<sha256[:16]>-<precision>.json``; both places are read, and a result counts only if its
+sha256 matches the weights file and it comes from this version of the gate (``GATE_VERSION``).
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+from .gate_figures import RunRecord, against_noise_floor, compare_runs
+from .gate_report import format_report
+
 __all__ = [
-    "GateSettings", "GateThresholds", "UngatedPrecisionWarning", "compare_backtests", "evaluate_models",
+    "GATE_VERSION", "GateSettings", "GateThresholds", "UngatedPrecisionWarning", "evaluate_models",
     "find_result", "format_report", "judge", "run_quality_gate", "warn_if_not_gated", "weights_fingerprint",
 ]
 
-STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "entry_takeprofit",
-              "highlow", "maxdiff", "maxdiffalwayson", "ci_guard")
+GATE_VERSION = 2  # 2: z-shifts against the exact fp32 std and the noise floor (1: relative error of the mean)
 
 
 class UngatedPrecisionWarning(UserWarning):
@@ -47,109 +54,98 @@ class UngatedPrecisionWarning(UserWarning):
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """PASS limits. ``expected_rel_err_max`` is optional (None: reported, not judged)."""
+    """PASS limits on the exact-estimator figures; ``noise_fraction`` is the reported floor comparison."""
 
-    expected_rel_err_mean: float = 1e-2
-    mae_change_pct: float = 1.0
-    expected_rel_err_max: float | None = None
+    z_shift_mean: float = 1e-2
+    flip_rate: float = 0.02
+    mae_change_pct: float = 0.5
+    noise_fraction: float = 0.25
 
 
 @dataclass(frozen=True)
 class GateSettings:
-    """The fixed evaluation: bundled symbols, simulations, engine samples and seed."""
+    """The fixed evaluation: bundled symbols, simulations, the sampled runs' S and seeds, the aggregate."""
 
     symbols: tuple[str, ...] = ("IBM", "MSFT")
     num_simulations: int = 20
     num_samples: int = 128
     seed: int = 0
+    floor_seed: int = 1
     profile: str = "legacy"
+    aggregate: str = "trimmed_mean_10"
 
     def __post_init__(self):
         if self.num_simulations < 1 or self.num_samples < 2 or not self.symbols:
-            raise ValueError(f"GateSettings: need symbols, num_simulations >= 1 and num_samples >= 2, got {self}")
+            raise UsageError(f"GateSettings: need symbols, num_simulations >= 1 and num_samples >= 2, got {self}")
+        if self.floor_seed == self.seed:
+            raise UsageError(f"GateSettings: the noise floor needs floor_seed != seed, got {self.seed} for both")
 
 
 # -- evaluation ---------------------------------------------------------------------------
 
 
-class _ExpectedRecorder:
-    """Engine wrapper that also asks for the analytic mean and records it per call."""
+class _Recorder:
+    """Engine wrapper that also asks for the mean and std and records them and the aggregate per call."""
 
     def __init__(self, engine):
         self.engine = engine
-        self.num_samples, self.seed = engine.num_samples, engine.seed
-        self.expected: list[np.ndarray] = []
+        self.num_samples, self.seed, self.estimator = engine.num_samples, engine.seed, engine.estimator
+        self.mean: list[np.ndarray] = []
+        self.aggregate: list[np.ndarray] = []
+        self.std: list[np.ndarray] = []
 
     def forecast(self, contexts, prediction_length=1, aggregate=("mean",), **kwargs):
         aggregate = (aggregate,) if isinstance(aggregate, str) else tuple(aggregate)
-        res = self.engine.forecast(contexts, prediction_length, aggregate=aggregate + ("expected",), **kwargs)
-        self.expected.append(np.asarray(res.stats["expected"], dtype=np.float64)[:, 0])
+        res = self.engine.forecast(contexts, prediction_length, aggregate=aggregate + ("mean", "std"), **kwargs)
+        for store, name in ((self.mean, "mean"), (self.aggregate, aggregate[0]), (self.std, "std")):
+            store.append(np.asarray(res.stats[name], dtype=np.float64)[:, 0])
         return res
 
 
-def _run(model, settings: GateSettings, prices: dict):
+def _run(model, settings: GateSettings, prices: dict, estimator: str, seed: int) -> RunRecord:
     from ..backtest import backtest
     from ..engine import ForecastEngine
 
-    recorder = _ExpectedRecorder(ForecastEngine(model, num_samples=settings.num_samples, seed=settings.seed))
+    recorder = _Recorder(ForecastEngine(model, num_samples=settings.num_samples, seed=seed, estimator=estimator))
     bt = backtest(prices, symbols=list(settings.symbols), num_simulations=settings.num_simulations,
-                  engine=recorder, profile=settings.profile)
-    return bt, np.concatenate(recorder.expected)
+                  engine=recorder, profile=settings.profile, aggregate=settings.aggregate)
+    return RunRecord(bt, *(np.concatenate(x) for x in (recorder.mean, recorder.aggregate, recorder.std)))
 
 
-def compare_backtests(reference, candidate, expected_ref: np.ndarray, expected_cand: np.ndarray) -> dict:
-    """Metrics of a candidate run against the fp32 run (see the module docstring)."""
-    if expected_ref.shape != expected_cand.shape:
-        raise ValueError(f"expected values differ in shape: {expected_ref.shape} vs {expected_cand.shape}")
-    floor = max(float(np.mean(np.abs(expected_ref))), np.finfo(np.float64).tiny)
-    rel = np.abs(expected_cand - expected_ref) / np.maximum(np.abs(expected_ref), floor)
-
-    def mae(bt) -> float:
-        f = bt.forecasts
-        ok = np.isfinite(f["actual"].to_numpy())
-        return float(np.mean(np.abs(f["prediction"].to_numpy()[ok] - f["actual"].to_numpy()[ok])))
-
-    mae_ref, mae_cand = mae(reference), mae(candidate)
-    strategies = {}
-    for name in STRATEGIES:
-        cols = (f"{name}_return", f"{name}_sharpe")
-        if not all(c in reference.simulations for c in cols):
-            continue
-        row = {}
-        for metric, col in zip(("return", "sharpe"), cols):
-            ref = float(np.nanmean(reference.simulations[col].to_numpy(np.float64)))
-            cand = float(np.nanmean(candidate.simulations[col].to_numpy(np.float64)))
-            row[f"mean_{metric}_fp32"], row[f"mean_{metric}"], row[f"{metric}_change"] = ref, cand, cand - ref
-        strategies[name] = row
-    return {
-        "contexts": int(expected_ref.size),
-        "expected_rel_err_max": float(rel.max()),
-        "expected_rel_err_mean": float(rel.mean()),
-        "mae_fp32": mae_ref,
-        "mae": mae_cand,
-        "mae_change_pct": 100.0 * (mae_cand - mae_ref) / mae_ref if mae_ref > 0 else float("nan"),
-        "strategies": strategies,
-    }
-
-
-def evaluate_models(reference_model, candidate_model, settings: GateSettings = GateSettings(), prices=None) -> dict:
-    """Run the fixed evaluation with both models and compare (``compare_backtests``)."""
+def evaluate_models(reference_model, candidate_model, settings: GateSettings = GateSettings(), prices=None,
+                    noise_fraction: float = GateThresholds.noise_fraction) -> dict:
+    """The five runs (module docstring) and every figure: ``precision`` (exact), ``noise_floor``,
+    ``sampled`` (the precision at the gate's S) and ``sampled_vs_floor``."""
     from ..data import datasets
 
     prices = prices if prices is not None else {s: datasets.load(s) for s in settings.symbols}
-    ref_bt, ref_expected = _run(reference_model, settings, prices)
-    cand_bt, cand_expected = _run(candidate_model, settings, prices)
-    return compare_backtests(ref_bt, cand_bt, ref_expected, cand_expected)
+    ref_exact = _run(reference_model, settings, prices, "exact", settings.seed)
+    cand_exact = _run(candidate_model, settings, prices, "exact", settings.seed)
+    ref_a = _run(reference_model, settings, prices, "sampled", settings.seed)
+    ref_b = _run(reference_model, settings, prices, "sampled", settings.floor_seed)
+    cand_a = _run(candidate_model, settings, prices, "sampled", settings.seed)
+    sigma = ref_exact.std
+    floor = compare_runs(ref_a, ref_b, sigma)
+    sampled = compare_runs(ref_a, cand_a, sigma)
+    return {
+        "contexts": int(sigma.size),
+        "signal_z_median": float(np.median(np.abs(ref_exact.aggregate) / sigma)),
+        "precision": compare_runs(ref_exact, cand_exact, sigma),
+        "noise_floor": floor,
+        "sampled": sampled,
+        "sampled_vs_floor": against_noise_floor(sampled, floor, noise_fraction),
+    }
 
 
 def judge(metrics: dict, thresholds: GateThresholds) -> dict:
-    """{check name: bool} and ``passed`` for metrics against thresholds."""
+    """{check name: bool} on the exact-estimator figures, and ``passed``."""
+    p = metrics["precision"]
     checks = {
-        "expected_rel_err_mean": metrics["expected_rel_err_mean"] <= thresholds.expected_rel_err_mean,
-        "mae_change_pct": abs(metrics["mae_change_pct"]) <= thresholds.mae_change_pct,
+        "z_mean_mean": p["z_mean_mean"] <= thresholds.z_shift_mean,
+        "z_aggregate_mean": p["z_aggregate_mean"] <= thresholds.z_shift_mean,
+        "flip_rate": p["flip_rate"] <= thresholds.flip_rate,
+        "mae_change_pct": abs(p["mae_change_pct"]) <= thresholds.mae_change_pct,
     }
-    if thresholds.expected_rel_err_max is not None:
-        checks["expected_rel_err_max"] = metrics["expected_rel_err_max"] <= thresholds.expected_rel_err_max
     return {"checks": checks, "passed": all(checks.values())}
 
 
@@ -204,14 +200,15 @@ def result_paths(weights_path: str | os.PathLike, label: str, for_writing: bool 
 
 
 def find_result(weights_path: str | os.PathLike, label: str) -> dict | None:
-    """The stored gate result for these weights (same sha256) and label, or None."""
+    """The stored result of this gate version for these weights (same sha256) and label, or None."""
     fingerprint = weights_fingerprint(weights_path)
     for path in result_paths(weights_path, label):
         try:
             result = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if result.get("fingerprint") == fingerprint and result.get("label") == label:
+        if (result.get("fingerprint") == fingerprint and result.get("label") == label
+                and result.get("gate_version") == GATE_VERSION):  # an older gate's verdict meant something else
             return result
     return None
 
@@ -272,9 +269,10 @@ def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThre
         candidate = load_model(spec, device=device, precision=precision)
     if precision == "int8":
         set_int8_kernel(candidate, kernel)
-    metrics = evaluate_models(reference, candidate, settings)
+    metrics = evaluate_models(reference, candidate, settings, noise_fraction=thresholds.noise_fraction)
     verdict = judge(metrics, thresholds)
     result = {
+        "gate_version": GATE_VERSION,
         "label": label,
         "precision": precision,
         "int8_kernel": kernel.value if precision == "int8" else None,
@@ -294,38 +292,3 @@ def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThre
     # the load above was silenced; with a new result on record the next load judges afresh
     _WARNED.discard((result["fingerprint"], label))
     return result
-
-
-def format_report(result: dict) -> str:
-    """Markdown tables: the gate checks, then per-strategy changes."""
-    m, t = result["metrics"], result["thresholds"]
-    verdict = "PASS" if result["passed"] else "FAIL"
-    max_limit = t["expected_rel_err_max"]
-    lines = [
-        (f"quality gate: {result['label']} vs fp32 on {result['model']} ({m['contexts']} next-step contexts, "
-         f"device {result['device']}): **{verdict}**"),
-        "",
-        "| metric | value | threshold | ok |",
-        "|---|---|---|---|",
-        (f"| expected value: mean relative error | {m['expected_rel_err_mean']:.3e} | "
-         f"<= {t['expected_rel_err_mean']:g} | {_ok(result, 'expected_rel_err_mean')} |"),
-        (f"| expected value: max relative error | {m['expected_rel_err_max']:.3e} | "
-         f"{f'<= {max_limit:g}' if max_limit is not None else '(reported)'} | {_ok(result, 'expected_rel_err_max')} |"),
-        (f"| MAE change (%) | {m['mae_change_pct']:+.4f} (fp32 {m['mae_fp32']:.6g}, now {m['mae']:.6g}) "
-         f"| abs <= {t['mae_change_pct']:g} | {_ok(result, 'mae_change_pct')} |"),
-        "",
-        "| strategy | mean return fp32 | change | mean Sharpe fp32 | change |",
-        "|---|---|---|---|---|",
-    ]
-    for name, row in m["strategies"].items():
-        lines.append(f"| {name} | {row['mean_return_fp32']:.6g} | {row['return_change']:+.3e} | "
-                     f"{row['mean_sharpe_fp32']:.6g} | {row['sharpe_change']:+.3e} |")
-    if result.get("path"):
-        lines += ["", f"result: {result['path']}"]
-    return "\n".join(lines)
-
-
-def _ok(result: dict, check: str) -> str:
-    if check not in result["checks"]:
-        return "-"
-    return "yes" if result["checks"][check] else "NO"
