@@ -4,7 +4,8 @@ W1 (``totowalk.benchmarks.workloads``): IBM, 1,460 rows, 10 simulations x 4 keys
 (280 requests, 64 distinct contexts of ~23 patches), 128 samples, seed 0, random-weight model of
 the chosen preset. Each precision converts the same fp32 weights; the row reports the median
 engine time over ``--repeats`` runs, the weight bytes, and the expected value's max / mean
-relative error vs the fp32 run (``|E_P - E_32| / max(|E_32|, mean|E_32|)``, the first quality gate's measure; the gate now uses z-shifts against the noise floor).
+relative error vs the fp32 run (``|E_P - E_32| / max(|E_32|, mean|E_32|)``, the first quality
+gate's measure; the gate now uses z-shifts against the noise floor).
 
 ``--gemm`` times one Linear of each base-preset shape (rows = 64 contexts x 23 patches) with
 every CPU path: fp32, bf16 and fp16 ``F.linear``, int8 dequantize + fp32 GEMM (weight-only),
