@@ -15,6 +15,7 @@ from .errors import MissingExtraError, UsageError, one_line
 COMMANDS = [
     ("info", "totowalk.cli"),
     ("backtest", "totowalk.backtest.command"),
+    ("report", "totowalk.backtest.report_command"),
     ("samples", "totowalk.backtest.samples_command"),
     ("quantize", "totowalk.precision.command"),
     ("quality", "totowalk.precision.command"),

@@ -13,7 +13,9 @@ from ..errors import UsageError
 from . import clean, legacy
 from .clean_fills import check_fill_model
 from .arrays import WalkForwardArrays, build_arrays
+from .daily import LEGACY_DAILY_WARNING, daily_table
 from .forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .performance import days_per_year_of, performance_table
 from .plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .settings import (
     CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread,
@@ -51,6 +53,11 @@ class BacktestResult:
     profile : "legacy" or "clean"
     settings : dict of the run's settings (fees, spread and how it was chosen, forecaster, …)
     warnings : list of str the report must show (e.g. in-sample MaxDiff offsets)
+    daily : DataFrame, the daily walk-forward series (backtest/daily.py): one row per (symbol,
+        strategy, date) with ``return``, ``turnover``, ``in_market``; symbol ``"(all)"`` is the
+        equal-weight portfolio
+    statistics : DataFrame indexed by (symbol, strategy): the daily series' performance
+        statistics (backtest/performance.py)
     """
 
     simulations: pd.DataFrame
@@ -59,6 +66,8 @@ class BacktestResult:
     profile: str
     settings: dict
     warnings: list = field(default_factory=list)
+    daily: pd.DataFrame | None = None
+    statistics: pd.DataFrame | None = None
 
 
 def backtest(
@@ -129,9 +138,10 @@ def backtest(
     rows = _evaluate(arrays, settings, store, progress)
     module = _PROFILE_MODULES[profile]
     simulations = module.order_columns(rows)
-    notes = [LEGACY_MAXDIFF_WARNING] if profile == "legacy" else []
+    notes = [LEGACY_MAXDIFF_WARNING, LEGACY_DAILY_WARNING] if profile == "legacy" else []
     if profile == "clean" and fill_model == "optimistic":
         notes.append(OPTIMISTIC_FILL_WARNING)
+    daily = daily_table(simulations)
     return BacktestResult(
         simulations=simulations,
         summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None)),
@@ -139,6 +149,8 @@ def backtest(
         profile=profile,
         settings=settings.to_dict(),
         warnings=notes,
+        daily=daily,
+        statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
     )
 
 

@@ -12,9 +12,14 @@ import pandas as pd
 from .._version import __version__
 from ..errors import require_extra
 from .clean_strategies import CLEAN_STRATEGY_PREFIXES
+from .daily import PORTFOLIO, daily_table, wide
+from .bootstrap import CONFIDENCE
+from .performance import days_per_year_of, performance_table, statistics_settings
 from .metrics import BEST_STRATEGY_COLUMNS
 from .store import json_default
 from .windows import EVAL_DAYS
+
+DAILY_RETURNS = "daily_returns.csv"
 
 
 CLEAN_CONVENTIONS = (
@@ -36,7 +41,7 @@ def strategy_table(result) -> pd.DataFrame:
     ``avg_daily_return``, ``turnover`` (clean_summary.py) and the window means beside them
     """
     if result.profile == "clean" and "daily_series_days" in result.summary:
-        return _clean_strategy_table(result.summary.loc["(all)"])
+        return _with_daily_statistics(_clean_strategy_table(result.summary.loc["(all)"]), result, legacy=False)
     sims = result.simulations
     rows = {}
     for col in sims.columns:
@@ -52,7 +57,30 @@ def strategy_table(result) -> pd.DataFrame:
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "strategy"
-    return out
+    return _with_daily_statistics(out, result, legacy=True)
+
+
+def daily_statistics(result) -> pd.DataFrame:
+    """The result's daily-series statistics, computed from its rows when it carries none."""
+    if getattr(result, "statistics", None) is not None:
+        return result.statistics
+    return performance_table(daily_of(result), days_per_year_of(result.settings))
+
+
+def daily_of(result) -> pd.DataFrame:
+    return result.daily if getattr(result, "daily", None) is not None else daily_table(result.simulations)
+
+
+def _with_daily_statistics(table: pd.DataFrame, result, legacy: bool) -> pd.DataFrame:
+    """Beside each strategy: the portfolio daily series' Sharpe interval, max drawdown and deflated
+    Sharpe (and, in legacy, its Sharpe, which the window means are not)."""
+    stats = daily_statistics(result)
+    if stats.empty or PORTFOLIO not in stats.index.get_level_values(0):
+        return table
+    overall = stats.loc[PORTFOLIO].rename(index=lambda p: p.replace("_strategy", ""))
+    columns = (["sharpe"] if legacy else []) + ["sharpe_low", "sharpe_high", "max_drawdown", "deflated_sharpe"]
+    extra = overall[columns].rename(columns={"sharpe": "daily_sharpe"})
+    return table.join(extra, how="left")
 
 
 def _clean_strategy_table(overall: pd.Series) -> pd.DataFrame:
@@ -93,8 +121,11 @@ def format_report(result) -> str:
     if s.get("fill_model"):
         lines.append(CLEAN_CONVENTIONS.format(fill_model=s["fill_model"]))
     lines += [f"WARNING: {w}" for w in result.warnings]
-    table = strategy_table(result)
+    table = _printed_table(strategy_table(result), result.profile)
     lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]
+    lines.append(f"daily series: each simulation's final day, equal-weight over symbols; Sharpe with its "
+                 f"{_confidence(result)} stationary-bootstrap interval; deflated Sharpe over "
+                 f"{_trials(result)} trials (the strategies and the MaxDiff/AlwaysOn offset grids)")
     mae = mae_by_key(result)
     lines += ["", "MAE per key: " + ", ".join(f"{k} {v:.6f}" for k, v in mae.items())]
     summary = result.summary
@@ -106,6 +137,26 @@ def format_report(result) -> str:
         lines.append(f"best strategy ({rule}): "
                      + ", ".join(f"{k} {strategy_name(v)}" for k, v in best.items()))
     return "\n".join(lines)
+
+
+def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The Sharpe of the daily series and its interval as one column "S [low, high]"."""
+    sharpe = "daily_sharpe" if "daily_sharpe" in table else "sharpe"
+    if "sharpe_low" not in table or sharpe not in table:
+        return table
+    out = table.drop(columns=[sharpe, "sharpe_low", "sharpe_high"])
+    text = [f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])]
+    out.insert(out.columns.get_loc("max_drawdown"), "daily_sharpe [95% CI]", text)
+    return out
+
+
+def _confidence(result) -> str:
+    return f"{100 * CONFIDENCE:.0f} %"
+
+
+def _trials(result) -> str:
+    stats = daily_statistics(result)
+    return f"{int(stats['trials'].max()):,}" if len(stats) else "0"
 
 
 def strategy_name(label: str) -> str:
@@ -142,7 +193,8 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
     for col in sims.columns:  # list-valued fields (daily profit values) as JSON text
         if sims[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
             sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
-    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json"]
+    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json",
+             out / DAILY_RETURNS]
     forecasts = result.forecasts
     if tables == "csv":
         sims.to_csv(paths[0], index=False)
@@ -150,6 +202,9 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
     else:  # object columns of mixed types (dates or None) do not convert: store them as text
         sims.astype({c: str for c in sims.columns if sims[c].dtype == object}).to_parquet(paths[0], index=False)
         forecasts.to_parquet(paths[1], index=False)
+    daily = daily_of(result)
+    daily[["date", "symbol", "strategy", "return", "turnover", "in_market"]].to_csv(paths[3], index=False)
+    stats = daily_statistics(result)
     body = {
         "profile": result.profile,
         "settings": result.settings,
@@ -158,11 +213,24 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         "strategy_table": strategy_table(result).to_dict(orient="index"),
         "mae_by_key": mae_by_key(result).to_dict(),
         "summary": {str(k): v for k, v in result.summary.to_dict(orient="index").items()},
+        "statistics": statistics_json(stats),
+        "statistics_settings": statistics_settings(list(pd.unique(daily["strategy"])) if len(daily) else []),
         **(extra or {}),
     }
     _write_json(paths[2], body)
     paths += plot_results(result, out)
+    from .html_report import write_html_report  # plotly is imported only when a report is written
+
+    paths.append(write_html_report(out))
     return paths
+
+
+def statistics_json(stats: pd.DataFrame) -> dict:
+    """{symbol: {strategy: {statistic: value}}} of a :func:`.performance.performance_table`."""
+    out: dict = {}
+    for (symbol, strategy), row in stats.iterrows():
+        out.setdefault(str(symbol), {})[strategy] = {k: float(v) for k, v in row.items()}
+    return out
 
 
 def _write_json(path: Path, body: dict) -> None:
@@ -175,38 +243,44 @@ def _versions() -> dict:
     import matplotlib
     import torch
 
-    return {"totowalk": __version__, "torch": torch.__version__, "numpy": np.__version__,
+    from ..benchmarks.machine import git_commit
+
+    return {"totowalk": __version__, "commit": git_commit(), "torch": torch.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "matplotlib": matplotlib.__version__}
 
 
 def plot_results(result, out_dir) -> list[Path]:
-    """cumulative_returns.png (per strategy, compounding each simulation's total return from the
-    oldest window to the newest; with several symbols, the mean over them, as the title says)
-    and one forecast_vs_actual_<symbol>.png per symbol (per key, the distinct one-step forecasts
-    and their outcomes by target date). Values are plotted in percent."""
+    """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
+    each simulation's final day compounded in date order, each day once; with several symbols
+    the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png per
+    symbol (per key, the distinct one-step forecasts and their outcomes by target date). Values
+    are plotted in percent."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.dates
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     out = Path(out_dir)
     paths = []
     sims = result.simulations
     symbols = list(dict.fromkeys(sims["symbol"]))
-    table = strategy_table(result)
+    daily = daily_of(result)
     fig, ax = plt.subplots(figsize=(9, 5))
-    for name in table.index:
-        col = f"{name}_return" if f"{name}_return" in sims else f"{name}_strategy_return"
-        per_sim = pd.to_numeric(sims[col]).groupby(sims["simulation"]).mean().sort_index(ascending=False)
-        ax.plot(np.arange(len(per_sim)), 100.0 * (np.cumprod(1.0 + per_sim.to_numpy()) - 1.0), label=name)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # windows are whole
-    ax.set_xlabel("simulation window (oldest → newest)")
+    if len(daily):
+        returns = wide(daily, PORTFOLIO).fillna(0.0)  # a strategy missing on a date holds cash
+        for name in returns.columns:
+            ax.plot(returns.index, 100.0 * (np.cumprod(1.0 + returns[name].to_numpy()) - 1.0),
+                    label=name.replace("_strategy", ""))
+        if isinstance(returns.index, pd.DatetimeIndex):
+            locator = matplotlib.dates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+    ax.set_xlabel("date (each simulation's final day)")
     ax.set_ylabel("cumulative return (%)")
-    pooled = (f"mean over {len(symbols)} symbols ({_symbol_list(symbols)})" if len(symbols) > 1
-              else f"symbol {symbols[0]}")
-    ax.set_title(f"cumulative return per strategy, {pooled}, {result.profile} profile", fontsize=10)
+    pooled = (f"equal-weight portfolio, mean over {len(symbols)} symbols ({_symbol_list(symbols)})"
+              if len(symbols) > 1 else f"symbol {symbols[0]}")
+    ax.set_title(f"daily walk-forward equity per strategy, {pooled}, {result.profile} profile", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     paths.append(out / "cumulative_returns.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
