@@ -1,0 +1,111 @@
+"""The daily walk-forward series of both profiles, its statistics and the files that carry them."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from totowalk.backtest import backtest
+from totowalk.backtest.daily import LEGACY_DAILY_WARNING, PORTFOLIO, daily_table
+from totowalk.backtest.performance import STAT_COLUMNS
+from totowalk.backtest.report import DAILY_RETURNS, format_report, strategy_table, write_outputs
+
+from test_backtest_api import mean5, prices
+
+
+@pytest.fixture(scope="module")
+def data():
+    # B starts later and ends earlier: the portfolio has dates with one symbol only
+    return {"A": prices(90, 41), "B": prices(85, 42).iloc[3:]}
+
+
+@pytest.fixture(scope="module", params=["clean", "legacy"])
+def result(request, data):
+    return backtest(data, num_simulations=20, forecaster=mean5, profile=request.param)
+
+
+def test_one_value_per_symbol_strategy_and_day_in_date_order(result):
+    daily = result.daily
+    assert list(daily.columns) == ["date", "symbol", "strategy", "return", "turnover", "in_market"]
+    assert not daily.duplicated(["symbol", "strategy", "date"]).any()
+    for (symbol, strategy), part in daily.groupby(["symbol", "strategy"], sort=False):
+        assert part["date"].is_monotonic_increasing
+        if symbol != PORTFOLIO:
+            rows = result.simulations[result.simulations["symbol"] == symbol]
+            assert sorted(part["date"]) == sorted(rows["date"])  # each simulation's final day, once
+    assert list(pd.unique(daily["symbol"])) == ["A", "B", PORTFOLIO]
+
+
+def test_final_day_returns_and_portfolio_means(result, data):
+    daily = result.daily.set_index(["symbol", "strategy", "date"])["return"].sort_index()
+    sims = result.simulations
+    column = "buy_hold_finalday"
+    for _, row in sims.iterrows():
+        assert daily[(row["symbol"], "buy_hold", row["date"])] == row[column]
+    if result.profile == "clean":  # the clean final day is the close return into the window's last row
+        r = data["A"]["Close"].pct_change()
+        a = daily.loc[("A", "buy_hold")]
+        np.testing.assert_allclose(a.to_numpy(), r.loc[a.index].to_numpy(), rtol=1e-12)
+    per_date = daily.drop(PORTFOLIO, level=0).groupby(level=["strategy", "date"]).mean()
+    portfolio = daily.loc[PORTFOLIO]
+    pd.testing.assert_series_equal(portfolio.sort_index(), per_date.sort_index(), check_names=False)
+    dates = set(daily.loc[("A", "simple_strategy")].index) ^ set(daily.loc[("B", "simple_strategy")].index)
+    assert dates  # dates held by one symbol only: the portfolio is that symbol's return there
+    for date in dates:
+        one = daily.loc[("A", "simple_strategy", date)] if ("A", "simple_strategy", date) in daily.index \
+            else daily.loc[("B", "simple_strategy", date)]
+        assert portfolio[("simple_strategy", date)] == one
+
+
+def test_legacy_series_carries_its_warning(result):
+    assert (LEGACY_DAILY_WARNING in result.warnings) == (result.profile == "legacy")
+    if result.profile == "legacy":
+        assert result.daily["turnover"].isna().all()  # legacy rows record no position changes
+        assert result.statistics["turnover"].isna().all()
+        assert "§11.3" in LEGACY_DAILY_WARNING
+
+
+def test_statistics_are_those_of_the_series(result):
+    stats = result.statistics
+    assert list(stats.columns) == list(STAT_COLUMNS)
+    assert set(stats.index) == set(result.daily.groupby(["symbol", "strategy"]).groups)
+    part = result.daily[(result.daily["symbol"] == "A") & (result.daily["strategy"] == "simple_strategy")]
+    r = part["return"].to_numpy()
+    row = stats.loc[("A", "simple_strategy")]
+    assert row["days"] == len(r)
+    assert row["total_return"] == pytest.approx(np.prod(1 + r) - 1, rel=1e-12)
+    assert row["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-12)
+    assert row["sharpe_low"] < row["sharpe"] < row["sharpe_high"]
+    assert 0 <= row["deflated_sharpe"] <= row["probabilistic_sharpe"] <= 1
+    assert row["trials"] == 7 + 1000 + 6561
+    if result.profile == "clean":  # the summary's headline is the same series
+        assert result.summary.loc[PORTFOLIO, "simple_strategy_sharpe"] == pytest.approx(
+            stats.loc[(PORTFOLIO, "simple_strategy"), "sharpe"], rel=1e-12)
+        positions = np.array([p[-1] for p in result.simulations["simple_strategy_positions"]])
+        a = result.simulations["symbol"] == "A"
+        assert row["exposure"] == pytest.approx(np.mean(positions[a.to_numpy()] != 0))
+
+
+def test_files_and_terminal_table_carry_the_statistics(result, tmp_path):
+    write_outputs(result, tmp_path)
+    saved = pd.read_csv(tmp_path / DAILY_RETURNS)
+    assert list(saved.columns) == ["date", "symbol", "strategy", "return", "turnover", "in_market"]
+    np.testing.assert_array_equal(saved["return"].to_numpy(), result.daily["return"].to_numpy())
+    body = json.loads((tmp_path / "summary.json").read_text())
+    for (symbol, strategy), row in result.statistics.iterrows():
+        for stat, value in row.items():
+            got = body["statistics"][symbol][strategy][stat]
+            assert got == value or (np.isnan(got) and np.isnan(value))
+    assert body["statistics_settings"]["trials"] == 7568 and body["statistics_settings"]["seed"] == 0
+    table = strategy_table(result)
+    assert {"sharpe_low", "sharpe_high", "max_drawdown", "deflated_sharpe"} <= set(table.columns)
+    text = format_report(result)
+    assert "daily_sharpe [95% CI]" in text and "deflated Sharpe over 7,568 trials" in text
+
+
+def test_a_day_counted_twice_is_refused():
+    rows = pd.DataFrame({"symbol": ["A", "A"], "simulation": [0, 1], "date": [5, 5],
+                         "buy_hold_finalday": [0.01, 0.02]})
+    with pytest.raises(ValueError, match="two simulations ending on 5"):
+        daily_table(rows)
