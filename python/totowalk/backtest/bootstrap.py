@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .statistics import sharpe_ratio
+from .clean_strategies import SHARPE_STD_FLOOR
 
 __all__ = ["BOOTSTRAP_REPLICATES", "CONFIDENCE", "mean_block_length", "stationary_counts", "sharpe_interval"]
 
-BOOTSTRAP_REPLICATES = 2000
+BOOTSTRAP_REPLICATES = 1000
 CONFIDENCE = 0.95
 
 
@@ -57,8 +57,14 @@ def sharpe_interval(returns, lengths, days_per_year, seed: int = 0, replicates: 
         mean = x.mean(axis=1)
         centred = x - mean[:, None]  # centring keeps the variance free of cancellation
         m1 = counts @ centred.T / n  # (replicates, series)
-        m2 = counts @ (centred ** 2).T / n
-        std = np.sqrt(np.maximum(m2 - m1 ** 2, 0.0) * n / (n - 1.0))
-        sharpe = sharpe_ratio(mean[None, :] + m1, std, days[rows][None, :])
+        var = counts @ (centred * centred).T / n
+        var -= m1 * m1
+        var *= n / (n - 1.0)
+        m1 += mean  # the replicates' means
+        # sharpe_ratio's convention (0 for a numerically constant replicate), in place: large arrays
+        ok = var > SHARPE_STD_FLOOR ** 2
+        np.sqrt(var, out=var, where=ok)
+        sharpe = np.divide(m1, var, out=np.zeros_like(m1), where=ok)
+        sharpe *= np.sqrt(days[rows])[None, :]
         low[rows], high[rows] = np.percentile(sharpe, [tail, 100.0 - tail], axis=0)
     return low, high

@@ -10,7 +10,7 @@ from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, sharpe_interval
 from .daily import PORTFOLIO
 from .settings import STOCK_DAYS
 from .significance import deflated_sharpe, moments, probabilistic_sharpe, trial_count
-from .statistics import STATISTICS, pack, series_statistics
+from .statistics import STATISTICS, series_statistics
 
 __all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
 
@@ -42,7 +42,8 @@ def statistics_settings(strategies, seed: int = 0) -> dict:
 
 
 def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -> pd.DataFrame:
-    """Statistics of every (symbol, strategy) series of a :func:`.daily.daily_table`.
+    """Statistics of every (symbol, strategy) series of a :func:`.daily.daily_table` (rows of
+    one series in date order, as that table has them).
 
     Returns
     -------
@@ -50,13 +51,21 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     """
     if daily.empty:
         return pd.DataFrame(columns=list(STAT_COLUMNS), index=pd.MultiIndex.from_tuples([], names=["symbol", "strategy"]))
-    groups = list(daily.groupby(["symbol", "strategy"], sort=False))
-    keys = [k for k, _ in groups]
-    returns, lengths = pack([g["return"].to_numpy(np.float64) for _, g in groups])
-    turnover, _ = pack([g["turnover"].to_numpy(np.float64) for _, g in groups])
-    in_market, _ = pack([g["in_market"].to_numpy(np.float64) for _, g in groups])
+    # one matrix row per (symbol, strategy), days left-aligned in date order (the table's order)
+    symbol_code, symbols = pd.factorize(daily["symbol"])
+    strategy_code, strategies = pd.factorize(daily["strategy"])
+    code, pairs = pd.factorize(symbol_code * len(strategies) + strategy_code)  # first-appearance order
+    symbols, strategies = list(symbols), list(strategies)  # plain lists: indexing an Index per key is slow
+    keys = [(symbols[p // len(strategies)], strategies[p % len(strategies)]) for p in pairs]
+    position = pd.Series(code).groupby(code).cumcount().to_numpy()
+    lengths = np.bincount(code, minlength=len(keys))
+    shape = (len(keys), int(lengths.max()))
+    returns, turnover, in_market = (np.full(shape, np.nan) for _ in range(3))
+    for matrix, column in ((returns, "return"), (turnover, "turnover"), (in_market, "in_market")):
+        matrix[code, position] = daily[column].to_numpy(np.float64)
     days = np.array([days_per_year.get(s, float(STOCK_DAYS)) for s, _ in keys])
-    known = np.array([np.isfinite(g["turnover"].to_numpy(np.float64)).all() for _, g in groups])
+    valid = np.arange(shape[1])[None, :] < lengths[:, None]
+    known = np.where(valid, np.isfinite(turnover), True).all(axis=1)
     stats = series_statistics(returns, lengths, days, turnover=turnover, in_market=in_market)
     for name in ("turnover", "position_changes"):  # legacy rows record no turnover
         stats[name] = np.where(known, stats[name], np.nan)
@@ -65,9 +74,9 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
     stats["deflated_sharpe"] = np.full(len(keys), np.nan)
     stats["trials"] = np.zeros(len(keys))
-    symbols = np.array([s for s, _ in keys], dtype=object)
-    for symbol in pd.unique(symbols):
-        rows = np.flatnonzero(symbols == symbol)
+    owner = np.array([s for s, _ in keys], dtype=object)
+    for symbol in pd.unique(owner):
+        rows = np.flatnonzero(owner == symbol)
         trials = trial_count([keys[i][1] for i in rows])
         finite = per_day[rows][np.isfinite(per_day[rows])]
         variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0

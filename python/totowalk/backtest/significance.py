@@ -46,7 +46,8 @@ def moments(returns, lengths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nf = n.astype(np.float64)
     mean = np.where(valid, r, 0.0).sum(axis=1) / nf
     c = np.where(valid, r - mean[:, None], 0.0)
-    m2, m3, m4 = ((c ** k).sum(axis=1) / nf for k in (2, 3, 4))
+    c2 = c * c
+    m2, m3, m4 = c2.sum(axis=1) / nf, (c2 * c).sum(axis=1) / nf, (c2 * c2).sum(axis=1) / nf
     ok = (n > 1) & (m2 > 0)
     safe2 = np.where(ok, m2, 1.0)
     sharpe = np.where(ok, mean / np.sqrt(safe2 * nf / np.where(n > 1, nf - 1.0, 1.0)), np.nan)
