@@ -63,6 +63,21 @@ def test_statistics_match_quantstats(computed):
                                                  rel=1e-10)
 
 
+def test_drawdown_duration_matches_quantstats(computed):
+    series, _, got = computed
+    compared = 0
+    for i, r in enumerate(series):
+        # a calendar-day index: quantstats counts a drawdown's calendar days, here trading days
+        s = pd.Series(r, index=pd.date_range("2020-01-01", periods=len(r), freq="D"))
+        details = qs_stats.drawdown_details(qs_stats.to_drawdown_series(s))
+        if len(details) == 0:  # quantstats lists no period for a series that starts underwater
+            assert r[0] < 0
+            continue
+        assert got["max_drawdown_days"][i] == details["days"].max()
+        compared += 1
+    assert compared >= 3
+
+
 def test_drawdown_duration_and_edge_cases():
     r = np.array([0.1, -0.05, -0.05, 0.02, 0.2, -0.01, 0.0, 0.0])
     flat = np.zeros(5)
@@ -160,3 +175,15 @@ def test_bootstrap_replicate_sharpe_equals_the_resampled_series():
     mean = r @ counts / 40
     var = ((r - mean) ** 2) @ counts / 39
     assert mean / math.sqrt(var) * math.sqrt(252) == pytest.approx(direct, rel=1e-12)
+
+
+def test_probabilistic_sharpe_formula_matches_quantstats(computed):
+    # quantstats estimates skewness / kurtosis with pandas' bias-corrected estimators (ours are the
+    # moment estimators of the paper); given the same moments the PSR formula must agree exactly
+    series, _, _ = computed
+    for r in series:
+        s = pd.Series(r, index=pd.bdate_range("2020-01-01", periods=len(r)))
+        g3, g4 = s.skew(), s.kurt() + 3.0
+        sr = r.mean() / r.std(ddof=1)
+        mine = probabilistic_sharpe(np.array([sr]), np.array([len(r)]), np.array([g3]), np.array([g4]))[0]
+        assert mine == pytest.approx(qs_stats.probabilistic_sharpe_ratio(s), rel=1e-9)
