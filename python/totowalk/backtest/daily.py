@@ -89,9 +89,11 @@ def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
     per_symbol = final_day_table(simulations)
     if per_symbol.empty:
         return per_symbol
-    values = per_symbol.groupby(["strategy", "date"], sort=True)[["return", "turnover", "in_market"]]
-    # mean(skipna=False): a portfolio turnover exists only when every symbol's does
-    portfolio = values.agg(lambda v: v.mean(skipna=False)).reset_index()
+    fields = ["return", "turnover", "in_market"]
+    keys = [per_symbol["strategy"], per_symbol["date"]]
+    # a portfolio value exists only where every symbol's does (legacy rows record no turnover)
+    missing = per_symbol[fields].isna().groupby(keys, sort=True).any()
+    portfolio = per_symbol[fields].groupby(keys, sort=True).mean().mask(missing).reset_index()
     portfolio["symbol"] = PORTFOLIO
     portfolio["_strategy"] = portfolio["strategy"].map(_STRATEGY_RANK)
     portfolio = portfolio.sort_values(["_strategy", "date"], kind="stable")
