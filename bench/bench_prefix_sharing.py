@@ -7,7 +7,7 @@ the sampling). FLOPs count the forwards actually run (``benchmarks.flops.forward
 run: every unique context without sharing, the group roots and lone contexts with it).
 
     python bench/bench_prefix_sharing.py W3 --sims 250 1000     # 4 bundled symbols, toto-mini
-    python bench/bench_prefix_sharing.py W2 --series 24 --sims 250 --model toto-mini
+    python bench/bench_prefix_sharing.py W2 --series 2 --sims 250 --preset toto-open-base-1.0
 """
 
 from __future__ import annotations
@@ -60,14 +60,24 @@ def main(argv=None) -> None:
     parser.add_argument("--sims", type=int, nargs="+", default=[250])
     parser.add_argument("--series", type=int, default=24, help="W2 series (default all 24)")
     parser.add_argument("--model", default="toto-mini")
+    parser.add_argument("--preset", default=None,
+                        help="random weights of this preset instead of --model (e.g. toto-open-base-1.0, W2's model)")
     parser.add_argument("--max-batch", type=int, default=1024, help="contexts per engine call (the CLI's CPU default)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--shared-only", action="store_true",
+                        help="time only the shared side, alternating between the --sims values (the flatness check)")
     args = parser.parse_args(argv)
-    model = tw.load_model(args.model, device=args.device)
+    if args.preset:
+        model = tw.build_model(tw.TotoConfig.preset(args.preset), seed=0).to(args.device).eval()
+        args.model = f"random:{args.preset}"
+    else:
+        model = tw.load_model(args.model, device=args.device)
     engines = {share: tw.ForecastEngine(model, estimator="exact", share_prefixes=share, device=args.device)
                for share in (True, False)}
     frames = _frames(args.workload, args.series)
+    if args.shared_only:
+        return _flatness(engines[True], model, frames, args)
     print(f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {args.workload} "
           f"({len(frames)} series), model {args.model}, {torch.get_num_threads()} torch threads")
     for sims in args.sims:
@@ -83,6 +93,25 @@ def main(argv=None) -> None:
               f"({flops[True] / 1e9:.1f} GFLOP), unshared {plain:.2f} s ({flops[False] / 1e9:.1f} GFLOP): "
               f"{plain / shared:.2f}x faster, {flops[False] / flops[True]:.2f}x fewer FLOPs; "
               f"times {[round(t, 2) for t in times[True]]} vs {[round(t, 2) for t in times[False]]}")
+
+
+def _flatness(engine, model, frames, args) -> None:
+    """Shared forecast time per --sims value, alternating between them so all see the same load."""
+    runs = {}
+    for sims in args.sims:
+        plan = forecast_plan(frames, sims)
+        chunks = [[plan.context(int(i)) for i in idx] for idx in plan.batches(args.max_batch)]
+        runs[sims] = (len(plan), chunks, _flops(model, chunks, True))
+    times = {sims: [] for sims in args.sims}
+    for _ in range(args.repeats):
+        for sims in args.sims:
+            times[sims].append(_run_chunks(engine, runs[sims][1]))
+    base = args.sims[0]
+    for sims in args.sims:
+        contexts, _, flops = runs[sims]
+        print(f"  shared, {sims} simulations, {contexts} unique contexts: median {np.median(times[sims]):.2f} s "
+              f"({flops / 1e9:.1f} GFLOP), {np.median(times[sims]) / np.median(times[base]):.2f}x the {base}-simulation "
+              f"time; times {[round(t, 2) for t in times[sims]]}")
 
 
 if __name__ == "__main__":
