@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import totowalk.model as tm
+from totowalk import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "python/totowalk/model/weights/toto-mini"
@@ -32,7 +33,7 @@ evaluate_mini = _load_tool("evaluate_mini")
 
 @pytest.fixture(scope="module")
 def mini():
-    return tm.load_model("toto-mini")
+    return load_model("toto-mini")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_training_script_is_reproducible_from_its_seed(tmp_path):
     assert first == second
     record = json.loads((tmp_path / "a" / "training.json").read_text())
     assert record["history"][-1]["step"] == 3 and np.isfinite(record["best"]["val_nll"])
-    reloaded = tm.load_model(tmp_path / "a")
+    reloaded = load_model(tmp_path / "a")
     assert reloaded.config.embed_dim == 16 and reloaded.config.k_components == 24
 
 
