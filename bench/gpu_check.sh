@@ -131,7 +131,11 @@ run_step "totowalk bench W2 --precision bf16" 150 "$LOGS/harness.log" \
 # Where W1's forecast spends its time on the card (operators, kernels, engine phases): what to
 # optimise next, whatever the rows above say.
 run_step "profile_forecast.py W1" 60 "$LOGS/bench.log" $PY bench/profile_forecast.py --workload W1 --rows 25
-declare -A seen=([bench/bench_pack.py]=1)
+# Walk-forward prefix sharing on the whole W2 (base preset, random weights), shared vs unshared,
+# alternating: the issue's GPU row (the CPU rows in RESULTS.md are a 2-series slice).
+run_step "bench_prefix_sharing.py W2" 150 "$LOGS/bench.log" $PY bench/bench_prefix_sharing.py W2 \
+  --series 24 --sims 250 --preset toto-open-base-1.0 --device cuda --max-batch 8192 --repeats 2
+declare -A seen=([bench/bench_pack.py]=1 [bench/bench_prefix_sharing.py]=1)
 for bench in bench/bench_sampling.py bench/bench_*.py; do
   [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
   seen[$bench]=1
