@@ -85,17 +85,19 @@ void t_cdf_pdf(double t, const Component& c, double* cdf, double* pdf) {
 }
 
 struct Point {
-  double cdf, pdf, partial;  // mixture F(y), f(y), E[(Y - mean) 1{Y <= y}]
+  double cdf, pdf, slope, partial;  // mixture F(y), f(y), f'(y), E[(Y - mean) 1{Y <= y}]
 };
 
 Point evaluate(const std::vector<Component>& comps, double mean, double y) {
-  Point p{0.0, 0.0, 0.0};
+  Point p{0.0, 0.0, 0.0, 0.0};
   for (const auto& c : comps) {
     const double t = (y - c.loc) / c.scale;
     double f_cdf, f_pdf;
     t_cdf_pdf(t, c, &f_cdf, &f_pdf);
     p.cdf += c.weight * f_cdf;
     p.pdf += c.weight * f_pdf / c.scale;
+    // d/dt pdf(t) = -(df + 1) t / (df + t^2) pdf(t)
+    p.slope -= c.weight * (c.df + 1.0) * t / (c.df + t * t) * f_pdf / (c.scale * c.scale);
     // E[T; T <= t] = -(df + t^2) / (df - 1) * pdf(t)
     p.partial += c.weight * ((c.loc - mean) * f_cdf - c.scale * (c.df + t * t) / (c.df - 1.0) * f_pdf);
   }
@@ -143,7 +145,11 @@ bool solve_quantile(const std::vector<Component>& comps, double mean, double std
       return true;
     }
     if (residual < 0.0) lo = y; else hi = y;
-    const double next = p.pdf > 0.0 ? y - residual / p.pdf : kNaN;
+    // Halley's step (cubic convergence; f' is nearly free here), Newton's where its correction
+    // factor is far from 1.
+    const double newton = p.pdf > 0.0 ? residual / p.pdf : kNaN;
+    const double factor = 1.0 - 0.5 * newton * p.slope / p.pdf;
+    const double next = y - (factor > 0.5 && factor < 2.0 ? newton / factor : newton);
     y = (next > lo && next < hi) ? next : 0.5 * (lo + hi);
   }
   return false;
