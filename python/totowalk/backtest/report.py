@@ -328,4 +328,5 @@ def _file_safe(symbol) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in str(symbol)) or "series"
 
 
-__all__ = ["format_report", "mae_by_key", "plot_results", "strategy_table", "write_outputs"]
+__all__ = ["DAILY_RETURNS", "daily_statistics", "format_report", "mae_by_key", "plot_results", "statistics_json",
+           "strategy_table", "write_outputs"]
