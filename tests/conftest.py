@@ -22,3 +22,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Tiny-model ops are far too small to share out; on a loaded 2-core machine OpenMP threads spin
+    against other processes and a call gets ~10x slower. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("single_torch_thread")``; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

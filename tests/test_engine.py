@@ -15,14 +15,7 @@ ALL_AGGREGATES = ("mean", "median", "std", "trimmed_mean_10", "quantile_0.35", "
                   "lower_trimmed_mean_20", "mean_minus_std_0.5", "mean_quantile_mix_0.4_0.3")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """The tiny model's ops are far too small to share out; on a loaded 2-core machine OpenMP
-    threads spin against other processes and a call gets ~10x slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ NAMES = ("mean", "expected", "std", "median", "trimmed_mean_10", "band", "p10", 
          "lower_trimmed_mean_20", "mean_quantile_mix_0.4_0.3")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ AGGREGATES = ("mean", "trimmed_mean_10", "band", "median", "std")
 PARAMS = ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")
