@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -24,19 +25,23 @@ int64_t workers_for(int threads) {
 }
 
 // torch.clamp's result for every input, NaN included (NaN compares false and passes through).
+// (Two flat selects rather than nested ones: the same value for every input, and GCC vectorises it.)
 template <typename T>
 inline T clamp(T v, T lo, T hi) {
-  return v < lo ? lo : (v > hi ? hi : v);
+  const T below_top = v > hi ? hi : v;
+  return v < lo ? lo : below_top;
 }
 
-// The terms of one leg that depend on a single offset, for every (offset, day).
+// The terms of one leg that depend on a single offset, for every (day, offset), day-major so
+// that the low side's terms of one day are contiguous over z (the vectorised inner loop).
+// Masks are int32 so that selects on them vectorise alongside the float32 values.
 struct HighSide {  // x: the high target h = clamp(high_pred + grid[x], 0, 10)
   std::vector<float> target, fee_if_sold, short_miss;
-  std::vector<uint8_t> sold, reached;
+  std::vector<int32_t> sold, reached;
 };
 struct LowSide {  // z: the low target l = clamp(low_pred + grid[z], -1, 0)
   std::vector<float> target, fee_if_bought, long_miss;
-  std::vector<uint8_t> bought, reached;
+  std::vector<int32_t> bought, reached;
 };
 
 // Day `d` of the long and short legs for the offsets' precomputed terms at index i (high) and
@@ -51,13 +56,74 @@ inline void legs(const HighSide& hs, const LowSide& ls, int64_t i, int64_t j, bo
                                   : 0.0f;
 }
 
+// One high offset's day `d` added into the running day sums of every low offset z: the same
+// float32 operations per (x, z) as legs(), days still added left to right, the z lanes
+// independent (so the compiler vectorises over z without reassociating anything).
+inline void add_day(const HighSide& hs, const LowSide& ls, int64_t i, int64_t row, int64_t g,
+                    bool crypto, float* __restrict buy_total, float* __restrict sell_total) {
+  const float h = hs.target[i], fee_if_sold = hs.fee_if_sold[i], short_miss = hs.short_miss[i];
+  const bool reached = hs.reached[i] != 0, sells = !crypto && hs.sold[i] != 0;
+  const float* __restrict target = &ls.target[row];
+  const float* __restrict long_miss = &ls.long_miss[row];
+  const float* __restrict fee_if_bought = &ls.fee_if_bought[row];
+  const int32_t* __restrict bought = &ls.bought[row];
+  const int32_t* __restrict low_reached = &ls.reached[row];
+  // Both arms computed, then selected: no control flow, so the loops vectorise (the values are
+  // those of legs(); an arm that is not taken is discarded).
+  for (int64_t z = 0; z < g; ++z) {
+    const float gap = std::fabs(target[z] - h);
+    const float taken = (reached ? gap : long_miss[z]) - fee_if_sold;
+    buy_total[z] += bought[z] != 0 ? taken : 0.0f;
+  }
+  if (!sells) return;  // the torch path adds a zero: x + 0.0f is x for every running sum here
+  for (int64_t z = 0; z < g; ++z) {
+    const float gap = std::fabs(target[z] - h);
+    sell_total[z] += (low_reached[z] != 0 ? gap : short_miss) - fee_if_bought[z];
+  }
+}
+
+// Scans totals[begin..n) in order as the sequential rule "a strictly greater total, or the first
+// NaN, takes the lead (and a NaN lead is never replaced)", starting from the incumbent
+// (best, best_total); `offset` maps a position to its flat grid index. Branch-free max first:
+// the sequential rule picks the first occurrence of this block's maximum when that beats the
+// incumbent, so only a block holding a NaN needs the element-by-element walk.
+inline void first_improvement_from(const double* totals, int64_t begin, int64_t n, int64_t offset,
+                                   int64_t& best, double& best_total) {
+  if (std::isnan(best_total)) return;
+  double top = -std::numeric_limits<double>::infinity();
+  bool nan = false;
+  for (int64_t k = begin; k < n; ++k) {
+    nan |= std::isnan(totals[k]);
+    top = totals[k] > top ? totals[k] : top;
+  }
+  if (nan) {
+    for (int64_t k = begin; k < n; ++k) {
+      if (totals[k] > best_total || std::isnan(totals[k])) {
+        best = offset + k;
+        best_total = totals[k];
+        if (std::isnan(best_total)) return;
+      }
+    }
+    return;
+  }
+  if (!(top > best_total)) return;
+  for (int64_t k = begin; k < n; ++k) {
+    if (totals[k] == top) {
+      best = offset + k;
+      best_total = totals[k];
+      return;
+    }
+  }
+}
+
 void search_one(const LimitMoves& m, int64_t s, int64_t days, bool crypto, const float* grid,
-                int64_t g, float fee, HighSide& hs, LowSide& ls, int64_t* best_x, int64_t* best_z,
-                float* buy, float* sell) {
+                int64_t g, float fee, HighSide& hs, LowSide& ls, std::vector<float>& buy_total,
+                std::vector<float>& sell_total, std::vector<double>& totals, int64_t* best_x, int64_t* best_z, float* buy,
+                float* sell) {
   const int64_t row = s * days;
-  for (int64_t k = 0; k < g; ++k) {
-    for (int64_t d = 0; d < days; ++d) {
-      const int64_t i = k * days + d;
+  for (int64_t d = 0; d < days; ++d) {
+    for (int64_t k = 0; k < g; ++k) {
+      const int64_t i = d * g + k;
       const float y = m.close[row + d];
       const float h = clamp(m.high_pred[row + d] + grid[k], 0.0f, 10.0f);
       hs.target[i] = h;
@@ -76,29 +142,22 @@ void search_one(const LimitMoves& m, int64_t s, int64_t days, bool crypto, const
   int64_t best = 0;
   double best_total = 0.0;
   for (int64_t x = 0; x < g; ++x) {
-    for (int64_t z = 0; z < g; ++z) {
-      float buy_total = 0.0f, sell_total = 0.0f;  // left to right, as sum_days_f32
-      for (int64_t d = 0; d < days; ++d) {
-        float b, sl;
-        legs(hs, ls, x * days + d, z * days + d, crypto, &b, &sl);
-        buy_total += b;
-        sell_total += sl;
-      }
-      const double total = static_cast<double>(buy_total) + static_cast<double>(sell_total);
-      const int64_t flat = x * g + z;
-      if (flat == 0) {
-        best_total = total;
-      } else if (!std::isnan(best_total) && (total > best_total || std::isnan(total))) {
-        best = flat;  // strict '>': the first maximum wins; the first NaN wins outright
-        best_total = total;
-      }
+    std::fill(buy_total.begin(), buy_total.end(), 0.0f);  // left to right, as sum_days_f32
+    std::fill(sell_total.begin(), sell_total.end(), 0.0f);
+    for (int64_t d = 0; d < days; ++d) {
+      add_day(hs, ls, d * g + x, d * g, g, crypto, buy_total.data(), sell_total.data());
     }
+    for (int64_t z = 0; z < g; ++z) {
+      totals[z] = static_cast<double>(buy_total[z]) + static_cast<double>(sell_total[z]);
+    }
+    if (x == 0) best_total = totals[0];
+    first_improvement_from(totals.data(), x == 0 ? 1 : 0, g, x * g, best, best_total);
   }
   const int64_t x = best / g, z = best % g;
   best_x[s] = x;
   best_z[s] = z;
   for (int64_t d = 0; d < days; ++d) {
-    legs(hs, ls, x * days + d, z * days + d, crypto, &buy[row + d], &sell[row + d]);
+    legs(hs, ls, d * g + x, d * g + z, crypto, &buy[row + d], &sell[row + d]);
   }
 }
 
@@ -109,10 +168,10 @@ inline float limit_order_profit(float y, float high, float low, float high_pred,
   const float l = clamp(low_pred, -1.0f, 0.0f);
   const float q_long = clamp(q, 0.0f, 10.0f);
   const float q_short = std::fabs(clamp(q, -10.0f, 0.0f));
-  const bool bought = l > low, sold = h < high;
+  const bool bought = l > low, sold = h < high;  // '&', not '&&': no branch, so sweeps vectorise
   const float long_leg = bought ? (h <= high ? std::fabs(l - h) : std::fabs(l - y)) * q_long : 0.0f;
   const float short_leg = sold ? (l >= low ? std::fabs(h - l) : -std::fabs(h - y)) * q_short : 0.0f;
-  const float fee_paid = (bought && sold) ? std::fabs(q) * fee : 0.0f;
+  const float fee_paid = (bought & sold) ? std::fabs(q) * fee : 0.0f;
   return long_leg + short_leg - fee_paid;
 }
 
@@ -128,25 +187,49 @@ int64_t first_improvement(const std::vector<double>& sums, double& incumbent) {
   return idx;
 }
 
-void maxdiff_one(const LimitMoves& m, const float* q, int64_t s, int64_t days, const float* grid,
-                 int64_t g, float fee, std::vector<double>& sums, int64_t* best_x,
-                 int64_t* best_z) {
-  const int64_t row = s * days;
-  auto day_sum = [&](float high_shift, float low_shift) {
-    float total = 0.0f;  // left to right, as sum_days_f32
-    for (int64_t d = 0; d < days; ++d) {
-      total += limit_order_profit(m.close[row + d], m.high[row + d], m.low[row + d],
-                                  m.high_pred[row + d] + high_shift,
-                                  m.low_pred[row + d] + low_shift, q[row + d], fee);
+// One sweep of MaxDiff's offsets: for every k, the float32 day sum (left to right, as
+// sum_days_f32) of limit_order_profit with grid[k] added to the high prediction (sweep_high) or to
+// the low one, the other side shifted by `other_shift`; written as float64 into sums[k]. Days
+// outer, offsets inner, so the k lanes vectorise; each lane's operations are those of the scalar
+// day sum.
+void maxdiff_sweep(const LimitMoves& m, const float* q, int64_t row, int64_t days,
+                   const float* __restrict grid, int64_t g, float fee, bool sweep_high,
+                   float other_shift, float* __restrict running, double* __restrict sums) {
+  std::fill(running, running + g, 0.0f);
+  for (int64_t d = 0; d < days; ++d) {
+    const float y = m.close[row + d], high = m.high[row + d], low = m.low[row + d];
+    const float qd = q[row + d];
+    if (sweep_high) {
+      const float low_pred = m.low_pred[row + d] + other_shift, high_pred = m.high_pred[row + d];
+      for (int64_t k = 0; k < g; ++k) {
+        running[k] += limit_order_profit(y, high, low, high_pred + grid[k], low_pred, qd, fee);
+      }
+    } else {
+      const float high_pred = m.high_pred[row + d] + other_shift, low_pred = m.low_pred[row + d];
+      for (int64_t k = 0; k < g; ++k) {
+        running[k] += limit_order_profit(y, high, low, high_pred, low_pred + grid[k], qd, fee);
+      }
     }
-    return static_cast<double>(total);
-  };
+  }
+  for (int64_t k = 0; k < g; ++k) sums[k] = static_cast<double>(running[k]);
+}
+
+void maxdiff_one(const LimitMoves& m, const float* q, int64_t s, int64_t days, const float* grid,
+                 int64_t g, float fee, std::vector<float>& running, std::vector<double>& sums,
+                 int64_t* best_x, int64_t* best_z) {
+  const int64_t row = s * days;
   // The unshifted total: high_pred + 0.0f is high_pred (exact, -0.0 aside, which clamps alike).
-  double incumbent = day_sum(0.0f, 0.0f);
-  for (int64_t k = 0; k < g; ++k) sums[k] = day_sum(grid[k], 0.0f);
+  float unshifted = 0.0f;
+  for (int64_t d = 0; d < days; ++d) {
+    unshifted += limit_order_profit(m.close[row + d], m.high[row + d], m.low[row + d],
+                                    m.high_pred[row + d] + 0.0f, m.low_pred[row + d] + 0.0f,
+                                    q[row + d], fee);
+  }
+  double incumbent = static_cast<double>(unshifted);
+  maxdiff_sweep(m, q, row, days, grid, g, fee, true, 0.0f, running.data(), sums.data());
   const int64_t x = first_improvement(sums, incumbent);
   const float high_shift = x >= 0 ? grid[x] : 0.0f;
-  for (int64_t k = 0; k < g; ++k) sums[k] = day_sum(high_shift, grid[k]);
+  maxdiff_sweep(m, q, row, days, grid, g, fee, false, high_shift, running.data(), sums.data());
   best_x[s] = x;
   best_z[s] = first_improvement(sums, incumbent);
 }
@@ -159,8 +242,9 @@ void maxdiff_search(const LimitMoves& moves, const float* position, int64_t sims
   if (sims <= 0 || grid_size <= 0) return;
   parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     std::vector<double> sums(static_cast<size_t>(grid_size));
+    std::vector<float> running(static_cast<size_t>(grid_size));
     for (int64_t s = begin; s < end; ++s) {
-      maxdiff_one(moves, position, s, days, grid, grid_size, fee, sums, best_x, best_z);
+      maxdiff_one(moves, position, s, days, grid, grid_size, fee, running, sums, best_x, best_z);
     }
   });
 }
@@ -172,12 +256,15 @@ void always_on_search(const LimitMoves& moves, const uint8_t* is_crypto, int64_t
   parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     const size_t cells = static_cast<size_t>(grid_size * days);
     HighSide hs{std::vector<float>(cells), std::vector<float>(cells), std::vector<float>(cells),
-                std::vector<uint8_t>(cells), std::vector<uint8_t>(cells)};
+                std::vector<int32_t>(cells), std::vector<int32_t>(cells)};
     LowSide ls{std::vector<float>(cells), std::vector<float>(cells), std::vector<float>(cells),
-               std::vector<uint8_t>(cells), std::vector<uint8_t>(cells)};
+               std::vector<int32_t>(cells), std::vector<int32_t>(cells)};
+    std::vector<float> buy_total(static_cast<size_t>(grid_size));
+    std::vector<float> sell_total(static_cast<size_t>(grid_size));
+    std::vector<double> totals(static_cast<size_t>(grid_size));
     for (int64_t s = begin; s < end; ++s) {
-      search_one(moves, s, days, is_crypto[s] != 0, grid, grid_size, fee, hs, ls, best_x, best_z,
-                 buy, sell);
+      search_one(moves, s, days, is_crypto[s] != 0, grid, grid_size, fee, hs, ls, buy_total,
+                 sell_total, totals, best_x, best_z, buy, sell);
     }
   });
 }
@@ -192,32 +279,88 @@ struct CleanBar {
 };
 
 // Each leg of MaxDiff's pair on one bar for clipped targets h (high) and l (low), before costs:
-// clean_fills.round_trip_profit, both fill models. Long: bought at l, take profit at h.
-inline double long_gross(const CleanBar& b, double h, double l, bool optimistic) {
-  if (optimistic) return (h <= b.high ? h : b.y) - l;  // the entry came first; touching fills
-  // Adverse: an entry at the open (gap through the limit) is followed by the whole bar; a later
-  // entry's exit fills only if the close is beyond it.
-  const bool at_open = b.open < l;
-  return (at_open ? (b.high > h ? h : b.y) : std::min(b.y, h)) - (at_open ? b.open : l);
+// clean_fills.round_trip_profit, both fill models (a template parameter, so the per-offset loops
+// below have no branch and vectorise). Long: bought at l, take profit at h.
+template <bool kOptimistic>
+inline double long_gross(const CleanBar& b, double h, double l) {
+  if constexpr (kOptimistic) {
+    return (h <= b.high ? h : b.y) - l;  // the entry came first; touching fills
+  } else {
+    // Adverse: an entry at the open (gap through the limit) is followed by the whole bar; a later
+    // entry's exit fills only if the close is beyond it.
+    const double exit_after_open = b.high > h ? h : b.y, exit_later = std::min(b.y, h);
+    const double exit = b.open < l ? exit_after_open : exit_later;
+    const double entry = b.open < l ? b.open : l;  // at the open: it gapped through the limit
+    return exit - entry;
+  }
 }
 
 // Short: sold at h, covered at l.
-inline double short_gross(const CleanBar& b, double h, double l, bool optimistic) {
-  if (optimistic) return h - (l >= b.low ? l : b.y);
-  const bool at_open = b.open > h;
-  return (at_open ? b.open : h) - (at_open ? (b.low < l ? l : b.y) : std::max(b.y, l));
+template <bool kOptimistic>
+inline double short_gross(const CleanBar& b, double h, double l) {
+  if constexpr (kOptimistic) {
+    return h - (l >= b.low ? l : b.y);
+  } else {
+    const double cover_after_open = b.low < l ? l : b.y, cover_later = std::max(b.y, l);
+    const double entry = b.open > h ? b.open : h;  // at the open: it gapped through the limit
+    const double cover = b.open > h ? cover_after_open : cover_later;
+    return entry - cover;
+  }
 }
 
-// clean_fills.round_trip_profit for one day (float64; inputs are finite). Only the leg of q's
-// sign is computed: the array path's other leg is a zero times 0, a signed zero that leaves every
-// sum and comparison unchanged.
-inline double clean_profit(const CleanBar& b, double high_target, double low_target, double q,
-                           double cost, bool optimistic) {
+// clean_fills.round_trip_profit for one day and a position of sign kSign (float64; inputs are
+// finite). Only the leg of q's sign is computed: the array path's other leg is a zero times 0, a
+// signed zero that leaves every sum and comparison unchanged.
+template <int kSign, bool kOptimistic>
+inline double signed_profit(const CleanBar& b, double high_target, double low_target, double q,
+                            double cost) {
   const double h = clamp(high_target, 0.0, 10.0), l = clamp(low_target, -1.0, 0.0);
   const double round_trip_cost = 2.0 * cost;
-  if (q > 0.0) return (l > b.low ? long_gross(b, h, l, optimistic) - round_trip_cost : 0.0) * q;
-  if (q < 0.0) return (h < b.high ? short_gross(b, h, l, optimistic) - round_trip_cost : 0.0) * -q;
+  if constexpr (kSign > 0) {
+    return (l > b.low ? long_gross<kOptimistic>(b, h, l) - round_trip_cost : 0.0) * q;
+  } else {
+    return (h < b.high ? short_gross<kOptimistic>(b, h, l) - round_trip_cost : 0.0) * -q;
+  }
+}
+
+inline double clean_profit(const CleanBar& b, double high_target, double low_target, double q,
+                           double cost, bool optimistic) {
+  if (q > 0.0) {
+    return optimistic ? signed_profit<1, true>(b, high_target, low_target, q, cost)
+                      : signed_profit<1, false>(b, high_target, low_target, q, cost);
+  }
+  if (q < 0.0) {
+    return optimistic ? signed_profit<-1, true>(b, high_target, low_target, q, cost)
+                      : signed_profit<-1, false>(b, high_target, low_target, q, cost);
+  }
   return 0.0;
+}
+
+// after[k] = before[k] + clean_profit(...) for every offset k of one day, the grid offset added to
+// the high target (kShiftHigh) or to the low one: one branch-free loop per (sign, fill model).
+template <bool kShiftHigh, int kSign, bool kOptimistic>
+void day_profits_t(const CleanBar& bar, double hp, double lp, double q, double cost,
+                   const double* __restrict grid, int64_t g, const double* __restrict before,
+                   double* __restrict after) {
+  const CleanBar b = bar;  // in registers: a load that only one arm makes would block if-conversion
+  for (int64_t k = 0; k < g; ++k) {
+    const double h = kShiftHigh ? hp + grid[k] : hp, l = kShiftHigh ? lp : lp + grid[k];
+    after[k] = before[k] + signed_profit<kSign, kOptimistic>(b, h, l, q, cost);
+  }
+}
+
+template <bool kShiftHigh>
+void day_profits(const CleanBar& b, double hp, double lp, double q, double cost, bool optimistic,
+                 const double* grid, int64_t g, const double* before, double* after) {
+  if (q > 0.0) {
+    (optimistic ? day_profits_t<kShiftHigh, 1, true> : day_profits_t<kShiftHigh, 1, false>)(
+        b, hp, lp, q, cost, grid, g, before, after);
+  } else if (q < 0.0) {
+    (optimistic ? day_profits_t<kShiftHigh, -1, true> : day_profits_t<kShiftHigh, -1, false>)(
+        b, hp, lp, q, cost, grid, g, before, after);
+  } else {
+    for (int64_t k = 0; k < g; ++k) after[k] = before[k] + 0.0;
+  }
 }
 
 // numpy's add.reduce over a contiguous axis of n doubles (pairwise_sum: 8 accumulators from 8
@@ -260,9 +403,10 @@ int64_t first_best(const double* sums, int64_t g, double& incumbent) {
 struct MaxDiffScratch {
   explicit MaxDiffScratch(int64_t g, int64_t days)
       : sweep(static_cast<size_t>(g)),
+        sweep_next(static_cast<size_t>(g)),
         masked(static_cast<size_t>(days)),
-        prefix(static_cast<size_t>((g + 1) * (days + 1))) {}
-  std::vector<double> sweep, masked, prefix;
+        prefix(static_cast<size_t>((g + 1) * (days + 1))) {}  // [k][j], or [j][k] when short
+  std::vector<double> sweep, sweep_next, masked, prefix;
 };
 
 // Per-thread buffers of clean_always_on_one: running pair sums and one day's per-offset terms
@@ -282,8 +426,95 @@ struct AlwaysOnScratch {
         long_open(static_cast<size_t>(g)) {}
   std::vector<double> running, short_entry, long_exit_open, long_exit_later, long_entry,
       short_exit_open, short_exit_later;
-  std::vector<uint8_t> sold, short_open, bought, long_open;
+  // Flags as 0.0 / 1.0: selects on a double comparison vectorise without 64-bit integer compares.
+  std::vector<double> sold, short_open, bought, long_open;
 };
+
+// One day's long plus short legs of high offset x and every low offset z, added to line[z]: the
+// same float64 operations as the array path per pair; the x terms are loop constants and the z
+// lanes are independent, so the loop vectorises.
+inline void add_pair_day(const AlwaysOnScratch& w, int64_t x, int64_t g, bool shorts,
+                         double round_trip_cost, double* __restrict line) {
+  const double exit_open = w.long_exit_open[x], exit_later = w.long_exit_later[x];
+  const double short_entry = w.short_entry[x];
+  const bool short_open = w.short_open[x] != 0.0;
+  const double* __restrict cover = short_open ? w.short_exit_open.data() : w.short_exit_later.data();
+  const double* __restrict long_open = w.long_open.data();
+  const double* __restrict bought = w.bought.data();
+  const double* __restrict long_entry = w.long_entry.data();
+  auto buy = [&](int64_t z) {
+    const double long_exit = long_open[z] != 0.0 ? exit_open : exit_later;
+    const double long_leg = (long_exit - long_entry[z]) - round_trip_cost;
+    return bought[z] != 0.0 ? long_leg : 0.0;
+  };
+  if (shorts) {
+    for (int64_t z = 0; z < g; ++z) line[z] += buy(z) + ((short_entry - cover[z]) - round_trip_cost);
+  } else {
+    for (int64_t z = 0; z < g; ++z) line[z] += buy(z) + 0.0;  // the array path's zero short leg
+  }
+}
+
+// The first index of the largest of n values under the sequential rule "strictly greater takes
+// the lead" (a NaN never does; a NaN at 0 keeps the lead), by a branch-free maximum and one search.
+inline int64_t first_max(const double* v, int64_t n) {
+  if (std::isnan(v[0])) return 0;
+  // Four running maxima (independent chains, which NaNs skip alike); they can differ from the
+  // sequential one only in the sign of a zero, which the search below treats as equal.
+  double top[4] = {v[0], v[0], v[0], v[0]};
+  int64_t k = 1;
+  for (; k + 4 <= n; k += 4) {
+    for (int lane = 0; lane < 4; ++lane) top[lane] = v[k + lane] > top[lane] ? v[k + lane] : top[lane];
+  }
+  for (; k < n; ++k) top[0] = v[k] > top[0] ? v[k] : top[0];
+  top[0] = top[1] > top[0] ? top[1] : top[0];
+  top[2] = top[3] > top[2] ? top[3] : top[2];
+  const double best = top[2] > top[0] ? top[2] : top[0];
+  for (int64_t i = 0; i < n; ++i) {
+    if (v[i] == best) return i;
+  }
+  return 0;
+}
+
+// clean_maxdiff_one's sweeps for fewer than 8 days, where numpy's sum of a (days,) row is a plain
+// left-to-right sum (numpy_sum's first branch): the same additions, offsets in the inner loop so
+// the k lanes vectorise. Stage 1's cumulative sums are that sum's partial results.
+void clean_maxdiff_one_short(const CleanMoves& m, const double* open, const double* q, double cost,
+                             bool optimistic, int64_t s, int64_t days, const double* grid,
+                             int64_t g, MaxDiffScratch& w, int64_t* best_x, int64_t* best_z) {
+  const int64_t row = s * days, out = s * (days + 1);
+  // prefix[j][k]: offset k's high-side total over days < j (column g: the unshifted base)
+  const int64_t width = g + 1;
+  double* prefix = w.prefix.data();
+  std::fill(prefix, prefix + width, 0.0);
+  for (int64_t d = 0; d < days; ++d) {
+    const CleanBar bar{m.close[row + d], open[row + d], m.high[row + d], m.low[row + d]};
+    const double hp = m.high_pred[row + d], lp = m.low_pred[row + d] + 0.0, qd = q[row + d];
+    const double* before = prefix + d * width;
+    double* after = prefix + (d + 1) * width;
+    day_profits<true>(bar, hp, lp, qd, cost, optimistic, grid, g, before, after);
+    after[g] = before[g] + clean_profit(bar, hp + 0.0, lp, qd, cost, optimistic);
+  }
+  for (int64_t j = 0; j <= days; ++j) {
+    double incumbent = prefix[j * width + g];
+    const int64_t x = first_best(prefix + j * width, g, incumbent);
+    best_x[out + j] = x;
+    const double high_shift = x >= 0 ? grid[x] : 0.0;
+    double* sums = w.sweep.data();
+    double* next = w.sweep_next.data();
+    std::fill(sums, sums + g, 0.0);
+    for (int64_t d = 0; d < days; ++d) {
+      if (d >= j) {  // a masked day is a zero in numpy's row, added as such
+        for (int64_t k = 0; k < g; ++k) next[k] = sums[k] + 0.0;
+      } else {
+        const CleanBar bar{m.close[row + d], open[row + d], m.high[row + d], m.low[row + d]};
+        day_profits<false>(bar, m.high_pred[row + d] + high_shift, m.low_pred[row + d], q[row + d],
+                           cost, optimistic, grid, g, sums, next);
+      }
+      std::swap(sums, next);
+    }
+    best_z[out + j] = first_best(sums, g, incumbent);
+  }
+}
 
 void clean_maxdiff_one(const CleanMoves& m, const double* open, const double* q, double cost,
                        bool optimistic, int64_t s, int64_t days, const double* grid, int64_t g,
@@ -354,22 +585,11 @@ void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, d
         w.short_exit_later[k] = optimistic ? (l >= bar.low ? l : bar.y) : std::max(bar.y, l);
       }
       for (int64_t x = 0; x < g; ++x) {
-        double* line = &w.running[static_cast<size_t>(x * g)];
-        const bool shorts = !crypto && w.sold[x];
-        for (int64_t z = 0; z < g; ++z) {
-          const double long_exit = w.long_open[z] ? w.long_exit_open[x] : w.long_exit_later[x];
-          const double short_exit = w.short_open[x] ? w.short_exit_open[z] : w.short_exit_later[z];
-          const double buy =
-              w.bought[z] ? (long_exit - w.long_entry[z]) - round_trip_cost : 0.0;
-          const double sell = shorts ? (w.short_entry[x] - short_exit) - round_trip_cost : 0.0;
-          line[z] += buy + sell;
-        }
+        add_pair_day(w, x, g, !crypto && w.sold[x] != 0.0, round_trip_cost,
+                     &w.running[static_cast<size_t>(x * g)]);
       }
     }
-    int64_t idx = 0;
-    for (int64_t k = 1; k < g * g; ++k) {
-      if (w.running[static_cast<size_t>(k)] > w.running[static_cast<size_t>(idx)]) idx = k;
-    }
+    const int64_t idx = first_max(w.running.data(), g * g);
     const int64_t best =
         w.running[static_cast<size_t>(idx)] > w.running[static_cast<size_t>(at_zero)] ? idx : at_zero;
     best_x[out + j] = best / g;
@@ -387,8 +607,13 @@ void clean_maxdiff_fit(const CleanMoves& moves, const double* open, const double
   parallel_blocks(sims, workers_for(threads), [&](int64_t begin, int64_t end) {
     MaxDiffScratch w(grid_size, days);
     for (int64_t s = begin; s < end; ++s) {
-      clean_maxdiff_one(moves, open, position, unit_cost[s], optimistic, s, days, grid,
-                        grid_size, w, best_x, best_z);
+      if (days < 8) {
+        clean_maxdiff_one_short(moves, open, position, unit_cost[s], optimistic, s, days, grid,
+                                grid_size, w, best_x, best_z);
+      } else {
+        clean_maxdiff_one(moves, open, position, unit_cost[s], optimistic, s, days, grid,
+                          grid_size, w, best_x, best_z);
+      }
     }
   });
 }

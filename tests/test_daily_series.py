@@ -109,3 +109,32 @@ def test_a_day_counted_twice_is_refused():
                          "buy_hold_finalday": [0.01, 0.02]})
     with pytest.raises(ValueError, match="two simulations ending on 5"):
         daily_table(rows)
+
+
+def test_summary_headline_from_the_run_table_equals_each_group_on_its_own(result):
+    if result.profile != "clean":
+        pytest.skip("the daily-series headline is the clean profile's")
+    from totowalk.backtest.clean_summary import summary_headline
+
+    sims = result.simulations
+    for label, rows in [*sims.groupby("symbol", sort=False), (PORTFOLIO, sims)]:
+        alone = summary_headline(rows)  # the series rebuilt from this group's rows only
+        shared = summary_headline(rows, result.daily, label)
+        assert alone.keys() == shared.keys() and alone
+        for key, value in alone.items():
+            assert shared[key] == value or (np.isnan(value) and np.isnan(shared[key])), (label, key)
+        assert result.summary.loc[label, "simple_strategy_sharpe"] == alone["simple_strategy_sharpe"]
+
+
+def test_wide_equals_a_pivot_of_the_table(result):
+    from totowalk.backtest.daily import wide
+
+    for symbol in ["A", "B", PORTFOLIO]:
+        mine = result.daily[result.daily["symbol"] == symbol]
+        for field in ["return", "turnover", "in_market"]:
+            want = mine.pivot(index="date", columns="strategy", values=field).sort_index()
+            want = want[list(pd.unique(mine["strategy"]))]
+            pd.testing.assert_frame_equal(wide(result.daily, symbol, field), want)
+            shuffled = result.daily.sample(frac=1.0, random_state=0)  # not daily_table's layout
+            got = wide(shuffled, symbol, field)  # columns in the shuffled table's order
+            pd.testing.assert_frame_equal(got, want[list(got.columns)])

@@ -144,7 +144,8 @@ def backtest(
     daily = daily_table(simulations)
     return BacktestResult(
         simulations=simulations,
-        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None)),
+        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None),
+                          daily),
         forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
         profile=profile,
         settings=settings.to_dict(),

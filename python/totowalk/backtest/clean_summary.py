@@ -44,23 +44,32 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
             "annual_return": mean * days_per_year, "turnover": float(turnover.mean()) if turnover.size else float("nan")}
 
 
-def summary_headline(frame: pd.DataFrame) -> dict:
+def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO) -> dict:
     """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
     every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
-    ``daily_series_days`` and the walk-forward Sharpes / turnover from the series."""
+    ``daily_series_days`` and the walk-forward Sharpes / turnover from the series.
+
+    ``daily``, ``label``: the whole run's daily table and the symbol (or :data:`PORTFOLIO`) whose
+    series ``frame`` holds; a symbol's own series is its rows of that table, so the table is
+    built once per run rather than once per group. Without it the series come from ``frame``."""
     if frame.empty or "date" not in frame:
         return {}
-    returns, turnover = daily_series(frame, "return"), daily_series(frame, "turnover")
+    if daily is None:
+        returns, turnover = daily_series(frame, "return"), daily_series(frame, "turnover")
+    else:
+        returns, turnover = wide(daily, label, "return"), wide(daily, label, "turnover")
     days = pd.to_numeric(frame.get("trading_days_per_year", pd.Series([252.0]))).unique()
     days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
+    windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
+    window_means = frame[[c for c in windowed if c in frame]].apply(pd.to_numeric).mean()
     for prefix in returns.columns:
         stats = series_stats(returns[prefix].to_numpy(), turnover[prefix].to_numpy()
                              if prefix in turnover else np.array([]), days_per_year)
         for stat in HEADLINE_STATS:
             column = f"{prefix}_{stat}"
-            if column in frame:
-                out[f"window_mean_{column}"] = float(pd.to_numeric(frame[column]).mean())
+            if column in window_means:
+                out[f"window_mean_{column}"] = float(window_means[column])
             out[column] = stats[stat]
         if prefix in _WALK_FORWARD_SHARPES:
             out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]

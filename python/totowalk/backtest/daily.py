@@ -103,5 +103,19 @@ def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
 def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.DataFrame:
     """Date-indexed frame of one symbol's ``field``, one column per strategy (run order)."""
     mine = table[table["symbol"] == symbol]
+    strategies = np.asarray(pd.unique(mine["strategy"]), dtype=object)
+    # The table's own layout (each strategy's dates sorted, every strategy on the same dates, as
+    # daily_table writes it) is already the wide frame's; other tables go through a pivot.
+    dates = mine["date"].to_numpy()
+    n = len(mine) // max(len(strategies), 1)
+    if n and n * len(strategies) == len(mine):
+        blocks = dates.reshape(len(strategies), n)
+        names = mine["strategy"].to_numpy(dtype=object).reshape(len(strategies), n)
+        if (names == strategies[:, None]).all() and (blocks == blocks[0]).all() \
+                and pd.Index(blocks[0]).is_monotonic_increasing and pd.Index(blocks[0]).is_unique:
+            values = mine[field].to_numpy().reshape(len(strategies), n).T
+            out = pd.DataFrame(values, index=pd.Index(blocks[0], name="date"),
+                               columns=pd.Index(strategies, name="strategy"))
+            return out
     out = mine.pivot(index="date", columns="strategy", values=field).sort_index()
-    return out[[s for s in pd.unique(mine["strategy"])]]
+    return out[list(strategies)]

@@ -10,17 +10,22 @@ from .metrics import BEST_STRATEGY_COLUMNS, best_strategy, walk_forward_stats
 OVERALL = "(all)"  # index label of the row that summarises every symbol's simulations
 
 
-def summarize(simulations: pd.DataFrame, best=None, headline=None) -> pd.DataFrame:
+def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -> pd.DataFrame:
     """One row per symbol plus an overall row (label ``"(all)"``, present even for one symbol).
 
     Columns: ``num_simulations``, the mean over simulations of every numeric result column
     (pandas NaN-skipping means, as §9), the walk-forward stats and ``best_strategy``.
-    ``headline(rows) -> dict`` (the clean profile's daily-series figures) overrides entries of
-    the same name; ``best`` then sees the overridden values.
+    ``headline(rows, daily, label) -> dict`` (the clean profile's daily-series figures) overrides
+    entries of the same name; ``best`` then sees the overridden values. ``daily`` is the run's
+    daily table (:func:`.daily.daily_table` of ``simulations``), computed once for every group.
     """
     groups = [(sym, part) for sym, part in simulations.groupby("symbol", sort=False)]
     groups.append((OVERALL, simulations))
-    rows = {label: summarize_rows(part, best, headline) for label, part in groups}
+
+    def group_headline(label):
+        return None if headline is None else (lambda rows: headline(rows, daily, label))
+
+    rows = {label: summarize_rows(part, best, group_headline(label)) for label, part in groups}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "symbol"
     return out
