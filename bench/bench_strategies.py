@@ -51,14 +51,16 @@ def main(argv=None) -> None:
     if args.array_grids:
         variants["array grids"] = lambda name: None
     times = {name: [] for name in variants}
+    phases = {name: [] for name in variants}  # BacktestResult.timings of each timed run
     for repeat in range(args.repeats + 1):  # the first round warms up
         for name, search in variants.items():
             native_grids.native_search = search
             start = time.perf_counter()
-            tw.backtest(frames, num_simulations=2 if repeat == 0 else args.simulations,
-                        forecaster=last_value_forecaster, profile=args.profile)
+            result = tw.backtest(frames, num_simulations=2 if repeat == 0 else args.simulations,
+                                 forecaster=last_value_forecaster, profile=args.profile)
             if repeat:
                 times[name].append(time.perf_counter() - start)
+                phases[name].append(result.timings)
     native_grids.native_search = native_search
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -66,13 +68,17 @@ def main(argv=None) -> None:
     for name, runs in times.items():
         median = statistics.median(runs)
         label = native if name == "default" else name
+        phase_medians = {p: statistics.median(t[p] for t in phases[name]) for p in phases[name][0]}
         print(f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "
               f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
               f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
               f"{platform.processor() or platform.machine()}, commit {commit}")
+        print("  phases (median s): " + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
+              + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)")
         if args.json:
             print(json.dumps({"bench": "strategies", "variant": label, "profile": args.profile, "series": args.series,
                               "simulations": args.simulations, "median_s": median, "times_s": runs,
+                              "phases_median_s": phase_medians,
                               "threads": torch.get_num_threads(), "commit": commit}))
 
 

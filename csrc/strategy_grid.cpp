@@ -11,10 +11,21 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <thread>
 #include <vector>
 
 #include "parallel.h"
+
+// The per-simulation searches are also compiled for AVX2 and picked at load time where the CPU
+// has it (wider lanes, the same IEEE operations: AVX2 brings no FMA, and contraction is off).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TOTOWALK_SANITIZED)
+#define TOTOWALK_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TOTOWALK_SIMD_CLONES
+#endif
 
 namespace totowalk {
 namespace {
@@ -116,6 +127,7 @@ inline void first_improvement_from(const double* totals, int64_t begin, int64_t 
   }
 }
 
+TOTOWALK_SIMD_CLONES
 void search_one(const LimitMoves& m, int64_t s, int64_t days, bool crypto, const float* grid,
                 int64_t g, float fee, HighSide& hs, LowSide& ls, std::vector<float>& buy_total,
                 std::vector<float>& sell_total, std::vector<double>& totals, int64_t* best_x, int64_t* best_z, float* buy,
@@ -214,6 +226,7 @@ void maxdiff_sweep(const LimitMoves& m, const float* q, int64_t row, int64_t day
   for (int64_t k = 0; k < g; ++k) sums[k] = static_cast<double>(running[k]);
 }
 
+TOTOWALK_SIMD_CLONES
 void maxdiff_one(const LimitMoves& m, const float* q, int64_t s, int64_t days, const float* grid,
                  int64_t g, float fee, std::vector<float>& running, std::vector<double>& sums,
                  int64_t* best_x, int64_t* best_z) {
@@ -423,11 +436,13 @@ struct AlwaysOnScratch {
         sold(static_cast<size_t>(g)),
         short_open(static_cast<size_t>(g)),
         bought(static_cast<size_t>(g)),
-        long_open(static_cast<size_t>(g)) {}
+        long_open(static_cast<size_t>(g)),
+        row_best(static_cast<size_t>(g)) {}
   std::vector<double> running, short_entry, long_exit_open, long_exit_later, long_entry,
       short_exit_open, short_exit_later;
   // Flags as 0.0 / 1.0: selects on a double comparison vectorise without 64-bit integer compares.
   std::vector<double> sold, short_open, bought, long_open;
+  std::vector<double> row_best;  // first_max's per-row maxima
 };
 
 // One day's long plus short legs of high offset x and every low offset z, added to line[z]: the
@@ -454,23 +469,43 @@ inline void add_pair_day(const AlwaysOnScratch& w, int64_t x, int64_t g, bool sh
   }
 }
 
-// The first index of the largest of n values under the sequential rule "strictly greater takes
-// the lead" (a NaN never does; a NaN at 0 keeps the lead), by a branch-free maximum and one search.
-inline int64_t first_max(const double* v, int64_t n) {
-  if (std::isnan(v[0])) return 0;
-  // Four running maxima (independent chains, which NaNs skip alike); they can differ from the
-  // sequential one only in the sign of a zero, which the search below treats as equal.
-  double top[4] = {v[0], v[0], v[0], v[0]};
-  int64_t k = 1;
+// The largest of n values under "strictly greater takes the lead", starting from -inf (NaNs
+// never lead). Lanes run independent chains; they can differ from the sequential maximum only in
+// the sign of a zero, which callers compare with ==.
+inline double lanes_max(const double* v, int64_t n) {
+  double best = -std::numeric_limits<double>::infinity();
+  int64_t k = 0;
+#if defined(__SSE2__)
+  // MAXPD(a, b) is exactly "a > b ? a : b" per lane, NaN included: two lanes, two chains.
+  __m128d top0 = _mm_set1_pd(best), top1 = top0;
   for (; k + 4 <= n; k += 4) {
-    for (int lane = 0; lane < 4; ++lane) top[lane] = v[k + lane] > top[lane] ? v[k + lane] : top[lane];
+    top0 = _mm_max_pd(_mm_loadu_pd(v + k), top0);
+    top1 = _mm_max_pd(_mm_loadu_pd(v + k + 2), top1);
   }
-  for (; k < n; ++k) top[0] = v[k] > top[0] ? v[k] : top[0];
-  top[0] = top[1] > top[0] ? top[1] : top[0];
-  top[2] = top[3] > top[2] ? top[3] : top[2];
-  const double best = top[2] > top[0] ? top[2] : top[0];
-  for (int64_t i = 0; i < n; ++i) {
-    if (v[i] == best) return i;
+  double lanes[4];
+  _mm_storeu_pd(lanes, top0);
+  _mm_storeu_pd(lanes + 2, top1);
+  for (const double lane : lanes) best = lane > best ? lane : best;
+#endif
+  for (; k < n; ++k) best = v[k] > best ? v[k] : best;
+  return best;
+}
+
+// The first index of the largest of rows x cols values (row-major) under the sequential rule
+// "strictly greater takes the lead" (a NaN never does; a NaN at 0 keeps the lead): each row's
+// maximum, the first row holding the overall one, then the first such value in that row.
+inline int64_t first_max(const double* v, int64_t rows, int64_t cols, double* row_best) {
+  if (std::isnan(v[0])) return 0;
+  double best = -std::numeric_limits<double>::infinity();
+  for (int64_t r = 0; r < rows; ++r) {
+    row_best[r] = lanes_max(v + r * cols, cols);
+    best = row_best[r] > best ? row_best[r] : best;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    if (row_best[r] != best) continue;
+    for (int64_t c = 0; c < cols; ++c) {
+      if (v[r * cols + c] == best) return r * cols + c;
+    }
   }
   return 0;
 }
@@ -478,6 +513,7 @@ inline int64_t first_max(const double* v, int64_t n) {
 // clean_maxdiff_one's sweeps for fewer than 8 days, where numpy's sum of a (days,) row is a plain
 // left-to-right sum (numpy_sum's first branch): the same additions, offsets in the inner loop so
 // the k lanes vectorise. Stage 1's cumulative sums are that sum's partial results.
+TOTOWALK_SIMD_CLONES
 void clean_maxdiff_one_short(const CleanMoves& m, const double* open, const double* q, double cost,
                              bool optimistic, int64_t s, int64_t days, const double* grid,
                              int64_t g, MaxDiffScratch& w, int64_t* best_x, int64_t* best_z) {
@@ -553,6 +589,7 @@ void clean_maxdiff_one(const CleanMoves& m, const double* open, const double* q,
   }
 }
 
+TOTOWALK_SIMD_CLONES
 void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, double cost,
                          bool optimistic, int64_t s, int64_t days, const double* grid, int64_t g,
                          AlwaysOnScratch& w, int64_t* best_x, int64_t* best_z) {
@@ -589,7 +626,7 @@ void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, d
                      &w.running[static_cast<size_t>(x * g)]);
       }
     }
-    const int64_t idx = first_max(w.running.data(), g * g);
+    const int64_t idx = first_max(w.running.data(), g, g, w.row_best.data());
     const int64_t best =
         w.running[static_cast<size_t>(idx)] > w.running[static_cast<size_t>(at_zero)] ? idx : at_zero;
     best_x[out + j] = best / g;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -58,6 +60,9 @@ class BacktestResult:
         equal-weight portfolio
     statistics : DataFrame indexed by (symbol, strategy): the daily series' performance
         statistics (backtest/performance.py)
+    timings : seconds per phase of this call: ``prepare`` (checks, data, plan), ``forecast``,
+        ``strategies`` (walk-forward arrays and every strategy row) and ``tables`` (summary, daily
+        series, statistics, forecast table); a resumed run times only what it computed
     """
 
     simulations: pd.DataFrame
@@ -68,6 +73,7 @@ class BacktestResult:
     warnings: list = field(default_factory=list)
     daily: pd.DataFrame | None = None
     statistics: pd.DataFrame | None = None
+    timings: dict = field(default_factory=dict)
 
 
 def backtest(
@@ -124,6 +130,7 @@ def backtest(
     -------
     BacktestResult
     """
+    clock = _PhaseClock()
     try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
         fc, settings, series, plan, store = _prepare(
             prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
@@ -133,16 +140,19 @@ def backtest(
             raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
         raise UsageError(str(err)) from err
 
+    clock.lap("prepare")
     point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
+    clock.lap("forecast")
     arrays = build_arrays(plan, point, band)
     rows = _evaluate(arrays, settings, store, progress)
     module = _PROFILE_MODULES[profile]
     simulations = module.order_columns(rows)
+    clock.lap("strategies")
     notes = [LEGACY_MAXDIFF_WARNING, LEGACY_DAILY_WARNING] if profile == "legacy" else []
     if profile == "clean" and fill_model == "optimistic":
         notes.append(OPTIMISTIC_FILL_WARNING)
     daily = daily_table(simulations)
-    return BacktestResult(
+    result = BacktestResult(
         simulations=simulations,
         summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None),
                           daily),
@@ -153,6 +163,21 @@ def backtest(
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
     )
+    clock.lap("tables")
+    result.timings = clock.seconds
+    return result
+
+
+class _PhaseClock:
+    """Wall seconds per phase of one backtest call (BacktestResult.timings)."""
+
+    def __init__(self):
+        self.seconds, self._last = {}, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self._last
+        self._last = now
 
 
 def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,

@@ -72,7 +72,8 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     columns["trading_days_per_year"] = np.array([settings.trading_days[s] for s in a.symbol], dtype=np.float64)
     fill_model = getattr(settings, "fill_model", "adverse")
     for name, values in evaluate_clean_strategies(strategy_inputs(a, settings, fill_model)).items():
-        columns[name] = np.asarray(values).tolist() if np.ndim(values) == 2 else values  # rows as lists
+        # per-day arrays: one row view per simulation (as the legacy rows; JSON writes them as lists)
+        columns[name] = list(np.asarray(values)) if np.ndim(values) == 2 else values
     return pd.DataFrame(columns)
 
 

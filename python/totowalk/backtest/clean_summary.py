@@ -62,7 +62,7 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
     days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
     windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
-    window_means = frame[[c for c in windowed if c in frame]].apply(pd.to_numeric).mean()
+    window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean()
     for prefix in returns.columns:
         stats = series_stats(returns[prefix].to_numpy(), turnover[prefix].to_numpy()
                              if prefix in turnover else np.array([]), days_per_year)

@@ -22,8 +22,12 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
     groups = [(sym, part) for sym, part in simulations.groupby("symbol", sort=False)]
     groups.append((OVERALL, simulations))
 
+    # each group's own rows of the daily table, split once (not filtered out of it per group)
+    daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
+
     def group_headline(label):
-        return None if headline is None else (lambda rows: headline(rows, daily, label))
+        part = daily_parts.get(label, None if daily is None else daily.iloc[:0])
+        return None if headline is None else (lambda rows: headline(rows, part, label))
 
     rows = {label: summarize_rows(part, best, group_headline(label)) for label, part in groups}
     out = pd.DataFrame.from_dict(rows, orient="index")
