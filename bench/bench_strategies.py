@@ -60,7 +60,7 @@ def main(argv=None) -> None:
                                  forecaster=last_value_forecaster, profile=args.profile)
             if repeat:
                 times[name].append(time.perf_counter() - start)
-                phases[name].append(result.timings)
+                phases[name].append(getattr(result, "timings", {}))  # older trees: no phases
     native_grids.native_search = native_search
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -73,8 +73,9 @@ def main(argv=None) -> None:
               f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
               f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
               f"{platform.processor() or platform.machine()}, commit {commit}")
-        print("  phases (median s): " + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
-              + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)")
+        if phase_medians:
+            print("  phases (median s): " + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
+                  + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)")
         if args.json:
             print(json.dumps({"bench": "strategies", "variant": label, "profile": args.profile, "series": args.series,
                               "simulations": args.simulations, "median_s": median, "times_s": runs,
