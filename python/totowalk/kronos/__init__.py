@@ -1,0 +1,10 @@
+"""Kronos (NeoQuasar), the classic loop's second forecaster: our implementation of its tokenizer and
+decoder, loading the published checkpoints (KRONOS_SEMANTICS.md)."""
+
+from .config import KronosConfig, KronosTokenizerConfig
+from .loading import load_kronos, random_kronos, save_kronos_checkpoint
+from .model import KronosModel
+from .tokenizer import KronosTokenizer
+
+__all__ = ["KronosConfig", "KronosModel", "KronosTokenizer", "KronosTokenizerConfig", "load_kronos",
+           "random_kronos", "save_kronos_checkpoint"]

@@ -1,0 +1,135 @@
+"""Kronos' transformer pieces: RMS norm, SwiGLU feed-forward, rotary attention (causal self- and
+non-causal cross-attention), pre-norm block. Module and parameter names follow the published
+checkpoints' state-dict keys, so a checkpoint loads with ``load_state_dict(strict=True)``.
+
+Self-attention supports a key/value cache (``past``): the keys and values of an earlier prefix,
+per row or shared by every row (batch 1), so many continuations can attend to one prefix that was
+computed once. Rotary positions are absolute within the sequence the cache and the new tokens form.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(torch.mean(x32 * x32, dim=-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x), no biases."""
+
+    def __init__(self, d_model: int, ff_dim: int):
+        super().__init__()
+        self.w1 = nn.Linear(d_model, ff_dim, bias=False)
+        self.w3 = nn.Linear(d_model, ff_dim, bias=False)
+        self.w2 = nn.Linear(ff_dim, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Rotary(nn.Module):
+    """Rotary embedding on half-split pairs (feature i with i + h/2)."""
+
+    def __init__(self, head_dim: int):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim)))
+
+    def tables(self, start: int, length: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        positions = torch.arange(start, start + length, device=like.device).type_as(self.inv_freq)
+        angles = torch.outer(positions, self.inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)
+        return angles.cos(), angles.sin()
+
+    @staticmethod
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        first, second = x.chunk(2, dim=-1)
+        return x * cos + torch.cat((-second, first), dim=-1) * sin
+
+
+class _Projections(nn.Module):
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not a multiple of n_heads {n_heads}")
+        self.n_heads, self.head_dim = n_heads, d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.rotary = Rotary(self.head_dim)
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, d) -> (B, H, L, h)
+        return x.view(x.shape[0], x.shape[1], self.n_heads, self.head_dim).transpose(1, 2)
+
+    def merge(self, x: torch.Tensor) -> torch.Tensor:  # (B, H, L, h) -> (B, L, d)
+        b, _, length, _ = x.shape
+        return self.out_proj(x.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
+
+
+class SelfAttention(_Projections):
+    """Causal self-attention with rotary positions; optional cached prefix keys/values."""
+
+    def forward(self, x: torch.Tensor, past: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        """x (B, L, d); past: (keys, values) of the prefix, (B or 1, H, P, h), rotated already.
+        Returns the output (B, L, d) and this call's (keys, values) including the prefix."""
+        start = 0 if past is None else past[0].shape[2]
+        q, k, v = self.heads(self.q_proj(x)), self.heads(self.k_proj(x)), self.heads(self.v_proj(x))
+        cos, sin = self.rotary.tables(start, x.shape[1], q)
+        q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
+        if past is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.merge(out), (k, v)
+        keys = torch.cat((past[0].expand(x.shape[0], -1, -1, -1), k), dim=2)
+        values = torch.cat((past[1].expand(x.shape[0], -1, -1, -1), v), dim=2)
+        # new token i sees the whole prefix and new tokens 0..i
+        visible = torch.ones(x.shape[1], start + x.shape[1], dtype=torch.bool, device=x.device).tril(start)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
+        return self.merge(out), (keys, values)
+
+
+class CrossAttention(_Projections):
+    """Non-causal attention of a few queries over a sequence. As published, the rotary tables are
+    those of the queries' length for both sides, so one query is at position 0 and not rotated."""
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.heads(self.q_proj(query)), self.heads(self.k_proj(memory)), self.heads(self.v_proj(memory))
+        cos, sin = self.rotary.tables(0, query.shape[1], q)
+        if query.shape[1] != memory.shape[1] and query.shape[1] != 1:
+            raise ValueError("cross-attention supports one query or as many queries as memory rows")
+        q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
+        return self.merge(F.scaled_dot_product_attention(q, k, v))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, ff_dim: int):
+        super().__init__()
+        self.norm1 = RMSNorm(d_model)
+        self.self_attn = SelfAttention(d_model, n_heads)
+        self.norm2 = RMSNorm(d_model)
+        self.ffn = FeedForward(d_model, ff_dim)
+
+    def forward(self, x: torch.Tensor, past: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        attended, cache = self.self_attn(self.norm1(x), past)
+        x = x + attended
+        return x + self.ffn(self.norm2(x)), cache
+
+
+def run_blocks(blocks, x: torch.Tensor, past: list | None = None) -> tuple[torch.Tensor, list]:
+    """Apply blocks in order; ``past`` one cache per block (or None). Returns x and the caches."""
+    caches = []
+    for i, block in enumerate(blocks):
+        x, cache = block(x, None if past is None else past[i])
+        caches.append(cache)
+    return x, caches
