@@ -10,6 +10,7 @@ from .backtest import BacktestResult, backtest
 from .data import PriceDataError, datasets, load_prices
 from . import engine
 from .engine import ForecastEngine, ForecastResult, reference_forecast
+from .kronos import KronosEngine, KronosForecast, KronosInput, load_kronos
 from .loading import load_model
 from .model import TotoConfig, TotoModel, build_model, save_checkpoint
 
@@ -17,6 +18,9 @@ __all__ = [
     "BacktestResult",
     "ForecastEngine",
     "ForecastResult",
+    "KronosEngine",
+    "KronosForecast",
+    "KronosInput",
     "PriceDataError",
     "TotoConfig",
     "TotoModel",
@@ -26,6 +30,7 @@ __all__ = [
     "build_model",
     "datasets",
     "engine",
+    "load_kronos",
     "load_model",
     "load_prices",
     "reference_forecast",

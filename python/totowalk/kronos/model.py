@@ -109,6 +109,12 @@ class KronosModel(nn.Module):
     def s1_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.head.proj_s1(hidden)
 
+    def s2_logits_last(self, hidden: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        """:meth:`s2_logits` at the last position only (B, V2): the dependency layer's norm and head
+        act per position, so only the attention needs every hidden state."""
+        attended = self.dep_layer.cross_attn(self.embedding.emb_s1(s1), hidden)
+        return self.head.proj_s2(self.dep_layer.norm(hidden[:, -1:] + attended))[:, 0]
+
     def s2_logits(self, hidden: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         """Fine-token logits at every position of ``hidden`` (B, L, d) given one coarse token per
         row, s1 (B, 1): that token's embedding is the one query of the dependency layer."""

@@ -1,0 +1,167 @@
+"""KronosEngine: the reference predictor's forecasts (KRONOS_SEMANTICS.md §4) without its waste.
+
+The reference repeats each context ``sample_count`` times, tokenizes every copy and, at every
+generated step, runs the whole window for every path. The distribution of its output only depends
+on the paths' token draws, so here:
+
+* each context is normalised and tokenized once;
+* at step i the window is the context tokens from its (sliding) start, which every path shares,
+  followed by the path's own i generated tokens. The shared part is run once (batch 1) and its
+  keys/values cached; only paths with distinct generated prefixes are run on top of that cache
+  (at a low temperature many of the paths coincide). The cache is rebuilt at every step because the
+  window slides: a cached state is exact only for the window it was computed in;
+* the final window is decoded the same way: the shared context part once, each distinct path's
+  generated tokens on top (the tokenizer's decoder is causal too);
+* every draw reads the counter-based Philox stream at (seed, context content, step, path), so a
+  path's tokens do not depend on which other contexts or paths share its batch.
+
+What stays as the reference: float32 normalisation with the population std + 1e-5 and clipping,
+temperature then top-k (or top-p) filtering, s1 then s2 given s1, the mean over paths of the
+decoded last ``pred_len`` rows, de-normalised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..kernels.stream import request_keys
+from .sampling import S1_DRAW, S2_DRAW, draw_tokens, filtered_probabilities
+
+__all__ = ["FEATURES", "KronosEngine", "KronosForecast", "KronosInput"]
+
+FEATURES = ("open", "high", "low", "close", "volume", "amount")
+
+
+@dataclass(frozen=True)
+class KronosInput:
+    """One context: ``x`` (L, 6) raw features in :data:`FEATURES` order (not normalised), ``x_stamp``
+    (L, 5) and ``y_stamp`` (pred_len, 5) time features: minute, hour, weekday, day, month."""
+
+    x: np.ndarray
+    x_stamp: np.ndarray
+    y_stamp: np.ndarray
+
+
+@dataclass
+class KronosForecast:
+    """``mean`` (N, pred_len, 6) float64, original units; ``paths`` (N, S, pred_len, 6) when asked;
+    ``token_passes``: tokens run through the model and the tokenizer's decoder (the work done)."""
+
+    mean: np.ndarray
+    paths: np.ndarray | None = None
+    token_passes: int = 0
+    info: dict = field(default_factory=dict)
+
+
+def _content_key(item: KronosInput, settings: tuple) -> np.uint64:
+    h = hashlib.blake2b(repr(settings).encode(), digest_size=8)
+    for array in (item.x, item.x_stamp, item.y_stamp):
+        a = np.ascontiguousarray(array, dtype=np.float32)
+        h.update(np.asarray(a.shape, dtype=np.int64).tobytes())
+        h.update(a.tobytes())
+    return np.frombuffer(h.digest(), dtype="<u8")[0]
+
+
+class KronosEngine:
+    """Kronos forecasts with the classic parameters by default (KRONOS_SEMANTICS.md §2)."""
+
+    def __init__(self, model, tokenizer, *, temperature: float = 0.152, top_k: int = 20, top_p: float = 0.83,
+                 sample_count: int = 192, max_context: int = 232, clip: float = 1.85, seed: int = 0, device=None):
+        if sample_count < 1 or max_context < 2 or temperature <= 0:
+            raise ValueError("sample_count must be >= 1, max_context >= 2 and temperature > 0")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model, self.tokenizer = model.to(self.device).eval(), tokenizer.to(self.device).eval()
+        self.temperature, self.top_k, self.top_p = float(temperature), int(top_k), float(top_p)
+        self.sample_count, self.max_context, self.clip, self.seed = int(sample_count), int(max_context), float(clip), int(seed)
+
+    @property
+    def settings(self) -> dict:
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
+                "sample_count": self.sample_count, "max_context": self.max_context, "clip": self.clip,
+                "seed": self.seed}
+
+    def forecast(self, inputs, pred_len: int = 7, return_paths: bool = False) -> KronosForecast:
+        """Mean forecast of the next ``pred_len`` rows of every context (see the module docstring)."""
+        pred_len = int(pred_len)
+        if not 1 <= pred_len <= self.max_context:
+            raise ValueError(f"pred_len must be in 1..max_context ({self.max_context}), got {pred_len}")
+        means, paths, passes = [], [], 0
+        with torch.inference_mode():
+            for n, item in enumerate(inputs):
+                self._check(item, pred_len, n)
+                mean, decoded, work = self._one(item, pred_len)
+                means.append(mean)
+                passes += work
+                if return_paths:
+                    paths.append(decoded)
+        empty = np.zeros((0, pred_len, len(FEATURES)))
+        return KronosForecast(mean=np.stack(means) if means else empty,
+                              paths=(np.stack(paths) if paths else empty[:, None]) if return_paths else None,
+                              token_passes=passes)
+
+    @staticmethod
+    def _check(item: KronosInput, pred_len: int, n: int) -> None:
+        x = np.asarray(item.x)
+        if x.ndim != 2 or x.shape[1] != len(FEATURES) or x.shape[0] < 2:
+            raise ValueError(f"context {n}: x must be (L >= 2, 6) in the order {', '.join(FEATURES)}; got {x.shape}")
+        if np.asarray(item.x_stamp).shape != (x.shape[0], 5) or np.asarray(item.y_stamp).shape != (pred_len, 5):
+            raise ValueError(f"context {n}: x_stamp must be ({x.shape[0]}, 5) and y_stamp ({pred_len}, 5)")
+        if not np.isfinite(x).all():
+            row = int(np.argwhere(~np.isfinite(x))[0][0])
+            raise ValueError(f"context {n}: non-finite feature at row {row}")
+
+    def _one(self, item: KronosInput, pred_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+        x = np.asarray(item.x, dtype=np.float32)
+        mean, std = np.mean(x, axis=0), np.std(x, axis=0)  # float32, as the reference
+        normed = np.clip((x - mean) / (std + np.float32(1e-5)), -self.clip, self.clip)
+        key = request_keys(np.array([_content_key(item, tuple(self.settings.items()))], dtype=np.uint64), pred_len)[0]
+        decoded, passes = self.sample_paths(normed, item.x_stamp, item.y_stamp, key)
+        average = decoded.mean(axis=0)  # float32, as the reference's np.mean over paths
+        scale = std + np.float32(1e-5)
+        return (average * scale + mean).astype(np.float64), decoded * scale + mean, passes
+
+    @torch.inference_mode()
+    def sample_paths(self, normed: np.ndarray, x_stamp, y_stamp, key: torch.Tensor) -> tuple[np.ndarray, int]:
+        """Decoded sample paths (S, pred_len, 6) of one normalised, clipped context, in normalised
+        units, and the token passes; ``key`` (pred_len,) int64: the stream key of each step."""
+        net, tok, dev = self.model, self.tokenizer, self.device
+        pred_len = len(y_stamp)
+        stamp = torch.from_numpy(np.concatenate([x_stamp, y_stamp]).astype(np.float32)).to(dev)[None]
+        c1, c2 = tok.encode(torch.from_numpy(np.asarray(normed, dtype=np.float32)).to(dev)[None])  # once, not per path
+        length, count = c1.shape[1], self.sample_count
+        path_ids = torch.arange(count, device=dev)
+        g1 = torch.zeros(count, pred_len, dtype=torch.long, device=dev)
+        g2 = torch.zeros_like(g1)
+        passes = 0
+        for i in range(pred_len):
+            start = max(0, length + i - self.max_context)  # the window slides once full
+            shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length])
+            passes += length - start
+            prefixes, inverse = (torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
+                                 if i else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev)))
+            unique = prefixes.shape[0]
+            if i:
+                own, _ = net.hidden(prefixes[:, :i], prefixes[:, i:], stamp[:, length:length + i].expand(unique, -1, -1),
+                                    past=past)
+                passes += unique * i
+                window = torch.cat([shared_hidden.expand(unique, -1, -1), own], dim=1)
+            else:
+                window = shared_hidden
+            probs1 = filtered_probabilities(net.s1_logits(window[:, -1]), self.temperature, self.top_k, self.top_p)
+            s1 = draw_tokens(probs1[inverse], self.seed, key[i], path_ids, S1_DRAW)
+            pairs, pair_of = torch.unique(torch.stack([inverse, s1], 1), dim=0, return_inverse=True)
+            logits2 = net.s2_logits_last(window[pairs[:, 0]], pairs[:, 1:2])
+            probs2 = filtered_probabilities(logits2, self.temperature, self.top_k, self.top_p)
+            g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, key[i], path_ids, S2_DRAW)
+        # decode the final window: the shared context part once, each distinct path on top
+        start = max(0, length + pred_len - self.max_context)
+        _, caches = tok.decode_cached(c1[:, start:], c2[:, start:])
+        passes += length - start
+        generated, inverse = torch.unique(torch.cat([g1, g2], 1), dim=0, return_inverse=True)
+        rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], caches)
+        passes += len(generated) * pred_len
+        return rows[inverse].float().cpu().numpy(), passes
