@@ -144,17 +144,16 @@ class KronosEngine:
             prefixes, inverse = (torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
                                  if i else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev)))
             unique = prefixes.shape[0]
+            own = None
             if i:
                 own, _ = net.hidden(prefixes[:, :i], prefixes[:, i:], stamp[:, length:length + i].expand(unique, -1, -1),
                                     past=past)
                 passes += unique * i
-                window = torch.cat([shared_hidden.expand(unique, -1, -1), own], dim=1)
-            else:
-                window = shared_hidden
-            probs1 = filtered_probabilities(net.s1_logits(window[:, -1]), self.temperature, self.top_k, self.top_p)
+            last = shared_hidden[:, -1] if own is None else own[:, -1]
+            probs1 = filtered_probabilities(net.s1_logits(last), self.temperature, self.top_k, self.top_p)
             s1 = draw_tokens(probs1[inverse], self.seed, key[i], path_ids, S1_DRAW)
             pairs, pair_of = torch.unique(torch.stack([inverse, s1], 1), dim=0, return_inverse=True)
-            logits2 = net.s2_logits_last(window[pairs[:, 0]], pairs[:, 1:2])
+            logits2 = net.s2_logits_last_shared(shared_hidden, own, pairs[:, 0], pairs[:, 1:2])
             probs2 = filtered_probabilities(logits2, self.temperature, self.top_k, self.top_p)
             g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, key[i], path_ids, S2_DRAW)
         # decode the final window: the shared context part once, each distinct path on top

@@ -78,12 +78,38 @@ class _Projections(nn.Module):
         return self.out_proj(x.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
 
 
+def attend_shared_prefix(q, shared_k, shared_v, own_k=None, own_v=None, causal_own=True):
+    """Attention of q (B, H, Lq, h) over one shared prefix (1, H, P, h) plus each row's own keys
+    (B, H, Lo, h; causal when ``causal_own``, with Lq == Lo), without copying the prefix B times:
+    the prefix scores are one (H, B*Lq, h) x (H, h, P) product. Softmax over both parts together,
+    in float32; the same attention as scaled_dot_product_attention up to rounding."""
+    b, heads, lq, h = q.shape
+    scale = h ** -0.5
+    flat = q.permute(1, 0, 2, 3).reshape(heads, b * lq, h)
+    prefix_scores = torch.bmm(flat, shared_k[0].transpose(1, 2)).view(heads, b, lq, -1).permute(1, 0, 2, 3) * scale
+    parts = [prefix_scores]
+    if own_k is not None:
+        own_scores = torch.matmul(q, own_k.transpose(-1, -2)) * scale
+        if causal_own:
+            hidden = torch.ones(lq, own_k.shape[2], dtype=torch.bool, device=q.device).triu(1)
+            own_scores = own_scores.masked_fill(hidden, float("-inf"))
+        parts.append(own_scores)
+    probs = torch.softmax(torch.cat(parts, dim=-1).float(), dim=-1).type_as(q)
+    length = shared_k.shape[2]
+    prefix_probs = probs[..., :length].permute(1, 0, 2, 3).reshape(heads, b * lq, length)
+    out = torch.bmm(prefix_probs, shared_v[0]).view(heads, b, lq, h).permute(1, 0, 2, 3)
+    if own_k is not None:
+        out = out + torch.matmul(probs[..., length:], own_v)
+    return out
+
+
 class SelfAttention(_Projections):
     """Causal self-attention with rotary positions; optional cached prefix keys/values."""
 
-    def forward(self, x: torch.Tensor, past: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+    def forward(self, x: torch.Tensor, past: tuple | None = None) -> tuple[torch.Tensor, tuple | None]:
         """x (B, L, d); past: (keys, values) of the prefix, (B or 1, H, P, h), rotated already.
-        Returns the output (B, L, d) and this call's (keys, values) including the prefix."""
+        Returns the output (B, L, d) and this call's (keys, values) including the prefix; on top
+        of a prefix shared by every row (batch 1), None (it is not copied per row)."""
         start = 0 if past is None else past[0].shape[2]
         q, k, v = self.heads(self.q_proj(x)), self.heads(self.k_proj(x)), self.heads(self.v_proj(x))
         cos, sin = self.rotary.tables(start, x.shape[1], q)
@@ -91,8 +117,9 @@ class SelfAttention(_Projections):
         if past is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.merge(out), (k, v)
-        keys = torch.cat((past[0].expand(x.shape[0], -1, -1, -1), k), dim=2)
-        values = torch.cat((past[1].expand(x.shape[0], -1, -1, -1), v), dim=2)
+        if past[0].shape[0] == 1:
+            return self.merge(attend_shared_prefix(q, past[0], past[1], k, v)), None
+        keys, values = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
         # new token i sees the whole prefix and new tokens 0..i
         visible = torch.ones(x.shape[1], start + x.shape[1], dtype=torch.bool, device=x.device).tril(start)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
@@ -110,6 +137,18 @@ class CrossAttention(_Projections):
             raise ValueError("cross-attention supports one query or as many queries as memory rows")
         q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
         return self.merge(F.scaled_dot_product_attention(q, k, v))
+
+    def forward_shared(self, query: torch.Tensor, shared: torch.Tensor, own: torch.Tensor | None,
+                       own_index: torch.Tensor | None) -> torch.Tensor:
+        """One query per row (B, 1, d) over a memory made of a shared part (1, P, d) and the row's
+        own part ``own[own_index]`` (U, Lo, d): :meth:`forward` on the concatenated memory, with the
+        shared part's projections computed once. Position 0 rotates nothing (cos 1, sin 0)."""
+        q = self.heads(self.q_proj(query))
+        shared_k, shared_v = self.heads(self.k_proj(shared)), self.heads(self.v_proj(shared))
+        own_k = own_v = None
+        if own is not None:
+            own_k, own_v = self.heads(self.k_proj(own))[own_index], self.heads(self.v_proj(own))[own_index]
+        return self.merge(attend_shared_prefix(q, shared_k, shared_v, own_k, own_v, causal_own=False))
 
 
 class TransformerBlock(nn.Module):

@@ -115,6 +115,14 @@ class KronosModel(nn.Module):
         attended = self.dep_layer.cross_attn(self.embedding.emb_s1(s1), hidden)
         return self.head.proj_s2(self.dep_layer.norm(hidden[:, -1:] + attended))[:, 0]
 
+    def s2_logits_last_shared(self, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor,
+                              s1: torch.Tensor) -> torch.Tensor:
+        """:meth:`s2_logits_last` for rows whose hidden states are a shared part (1, P, d) followed
+        by own[own_index] (U, Lo, d) (None: the shared part only), without building those windows."""
+        last = shared[:, -1:].expand(len(s1), -1, -1) if own is None else own[own_index, -1:]
+        attended = self.dep_layer.cross_attn.forward_shared(self.embedding.emb_s1(s1), shared, own, own_index)
+        return self.head.proj_s2(self.dep_layer.norm(last + attended))[:, 0]
+
     def s2_logits(self, hidden: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         """Fine-token logits at every position of ``hidden`` (B, L, d) given one coarse token per
         row, s1 (B, 1): that token's embedding is the one query of the dependency layer."""
