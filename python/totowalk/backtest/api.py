@@ -17,6 +17,7 @@ from .clean_fills import check_fill_model
 from .arrays import WalkForwardArrays, build_arrays
 from .daily import LEGACY_DAILY_WARNING, daily_table
 from .forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .kronos_column import as_kronos, describe_kronos, kronos_moves
 from .performance import days_per_year_of, performance_table
 from .plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .settings import (
@@ -95,6 +96,7 @@ def backtest(
     progress: bool = False,
     model_name: str | None = None,
     fill_model: str = "adverse",
+    kronos=None,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -125,6 +127,9 @@ def backtest(
     fill_model : clean profile: ``"adverse"`` (limit fills only as far as the OHLC bar proves,
         backtest/clean_fills.py) or ``"optimistic"`` (the earlier rule, for comparison; every
         report says so)
+    kronos : legacy profile: a :class:`totowalk.KronosEngine`, or a Kronos checkpoint folder / hub id
+        (loaded with the classic parameters), to fill ``kronos_expected_move_pct`` as the classic
+        loop does (backtest/kronos_column.py); without it the column is 0.0 and the report says so
 
     Returns
     -------
@@ -132,9 +137,9 @@ def backtest(
     """
     clock = _PhaseClock()
     try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
-        fc, settings, series, plan, store = _prepare(
+        fc, settings, series, plan, store, kronos = _prepare(
             prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
-            aggregate, out_dir, resume, model_name, fill_model)
+            aggregate, out_dir, resume, model_name, fill_model, kronos)
     except ValueError as err:
         if type(err) is not ValueError:
             raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
@@ -144,6 +149,13 @@ def backtest(
     point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
     clock.lap("forecast")
     arrays = build_arrays(plan, point, band)
+    if kronos is not None:
+        bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
+        try:
+            arrays.kronos_move = kronos_moves(series, kronos, bar)
+        finally:
+            bar.close()
+        clock.lap("kronos")
     rows = _evaluate(arrays, settings, store, progress)
     module = _PROFILE_MODULES[profile]
     simulations = module.order_columns(rows)
@@ -181,10 +193,14 @@ class _PhaseClock:
 
 
 def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
-             aggregate, out_dir, resume, model_name, fill_model):
-    """Check the arguments and set the run up: forecaster, settings, series, plan and store."""
+             aggregate, out_dir, resume, model_name, fill_model, kronos=None):
+    """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if kronos is not None and profile != "legacy":
+        raise ValueError("kronos= fills the legacy profile's kronos_expected_move_pct; the clean profile has no "
+                         "such column (Kronos as the clean forecaster is not supported yet)")
+    kronos = as_kronos(kronos)
     check_fill_model(fill_model)
     if profile == "legacy" and fill_model != "adverse":
         raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
@@ -201,6 +217,7 @@ def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profi
         spread=spread_value, spread_note=spread_note, aggregate=aggregate, keys=list(PRICE_KEYS),
         forecaster=fc.describe(hash_weights=out_dir is not None),
         fill_model=fill_model if profile == "clean" else None,
+        kronos=describe_kronos(kronos, hash_weights=out_dir is not None),
     )
     series = [
         SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s))
@@ -215,7 +232,7 @@ def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profi
         store = RunStore(out_dir, digest, settings.to_dict(), resume=resume, data=data)
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
-    return fc, settings, series, plan, store
+    return fc, settings, series, plan, store, kronos
 
 
 def collect_frames(prices, symbol, symbols) -> dict:

@@ -35,6 +35,7 @@ class WalkForwardArrays:
         evaluated day's target return starts (MaxDiff's previous-bar spreads, §6.6; the clean
         profile re-bases the day's moves on its close)
     atr_pct_14, dollar_vol_20d : (R,) float64 diagnostics (§4)
+    kronos_move : (R,) float64 Kronos' Close r_7 (backtest/kronos_column.py), None when not run
     """
 
     symbol: np.ndarray
@@ -50,6 +51,7 @@ class WalkForwardArrays:
     prev_bar: dict
     atr_pct_14: np.ndarray
     dollar_vol_20d: np.ndarray
+    kronos_move: np.ndarray | None = None
 
     @property
     def num_rows(self) -> int:
@@ -60,7 +62,7 @@ class WalkForwardArrays:
         def pick(v):
             if isinstance(v, dict):
                 return {k: pick(x) for k, x in v.items()}
-            return v[rows]
+            return None if v is None else v[rows]
         return WalkForwardArrays(**{f: pick(getattr(self, f)) for f in self.__dataclass_fields__})
 
 
@@ -74,7 +76,7 @@ def build_arrays(plan: ForecastPlan, point: np.ndarray, band: np.ndarray) -> Wal
     """
     parts = [_symbol_arrays(plan, s_i, point, band) for s_i in range(len(plan.series))]
     out = {}
-    for field in WalkForwardArrays.__dataclass_fields__:
+    for field in parts[0]:  # kronos_move is set later, when Kronos runs
         first = parts[0][field]
         if isinstance(first, dict):
             out[field] = {k: np.concatenate([p[field][k] for p in parts]) for k in first}

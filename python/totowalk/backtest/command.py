@@ -38,6 +38,11 @@ def register(subparsers):
     p.add_argument("--tables", choices=("csv", "parquet"), default="csv",
                    help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
+    p.add_argument("--kronos", metavar="DIR", help="legacy profile: a Kronos checkpoint folder (model/ and tokenizer/ "
+                   "subfolders, or the model alone) or hub id in the local cache; fills kronos_expected_move_pct "
+                   "with the classic parameters")
+    p.add_argument("--kronos-tokenizer", metavar="DIR", help="the Kronos tokenizer folder or hub id (default: "
+                   "--kronos DIR/tokenizer, else NeoQuasar/Kronos-Tokenizer-base from the local cache)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_run)
     return p
@@ -154,12 +159,21 @@ def _run(args) -> int:
     estimator = args.estimator or default_estimator(args.profile)
     engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
                             estimator=estimator)
+    kronos = None
+    if args.kronos_tokenizer and not args.kronos:
+        raise UsageError("--kronos-tokenizer needs --kronos DIR")
+    if args.kronos:
+        if args.profile != "legacy":
+            raise UsageError("--kronos fills the legacy profile's kronos_expected_move_pct; use --profile legacy")
+        from .kronos_column import as_kronos
+
+        kronos = as_kronos(args.kronos, args.kronos_tokenizer)
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(
         frames, num_simulations=args.sims, engine=engine, profile=args.profile,
         is_crypto=_crypto(args, list(frames)), fee=args.fee, spread=args.spread,
         aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
-        progress=not args.no_progress, model_name=resolved.spec,
+        progress=not args.no_progress, model_name=resolved.spec, kronos=kronos,
     )
     result.warnings[:0] = resolved.notes
     print(format_report(result))

@@ -71,7 +71,7 @@ def forecast_fields(a: WalkForwardArrays, spread: float) -> dict[str, np.ndarray
         "predicted_high": a.last_price["High"] * (1.0 + last_pred["High"]),
         "predicted_low": a.last_price["Low"] * (1.0 + last_pred["Low"]),
         "toto_expected_move_pct": last_pred["Close"],
-        "kronos_expected_move_pct": np.zeros(a.num_rows),
+        "kronos_expected_move_pct": np.zeros(a.num_rows) if a.kronos_move is None else a.kronos_move,
         "realized_volatility_pct": np.std(r, axis=1, ddof=1) * 100.0,
         "dollar_vol_20d": a.dollar_vol_20d,
         "atr_pct_14": a.atr_pct_14,

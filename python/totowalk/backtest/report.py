@@ -12,6 +12,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import require_extra
 from .clean_strategies import CLEAN_STRATEGY_PREFIXES
+from .kronos_column import KRONOS_NOT_RUN
 from .daily import PORTFOLIO, daily_table, wide
 from .bootstrap import CONFIDENCE
 from .performance import days_per_year_of, performance_table, statistics_settings
@@ -107,6 +108,12 @@ def mae_by_key(result) -> pd.Series:
     return err.groupby(f["key"]).mean().reindex(order).rename("mae")
 
 
+def _describe_kronos(info: dict) -> str:
+    return (f"{info.get('spec') or 'in-memory model'} ({info['parameters']:,} parameters), {info['sample_count']} paths, "
+            f"T {info['temperature']}, top_k {info['top_k']}, top_p {info['top_p']}, window {info['max_context']}, "
+            f"seed {info['seed']}: fills kronos_expected_move_pct (Close r_7 of each simulation's frame)")
+
+
 def format_report(result) -> str:
     """Text report: profile, forecaster, costs, warnings, strategy table, MAE per key, best."""
     s = result.settings
@@ -120,6 +127,8 @@ def format_report(result) -> str:
     ]
     if s.get("fill_model"):
         lines.append(CLEAN_CONVENTIONS.format(fill_model=s["fill_model"]))
+    if result.profile == "legacy":
+        lines.append("kronos: " + (KRONOS_NOT_RUN if not s.get("kronos") else _describe_kronos(s["kronos"])))
     lines += [f"WARNING: {w}" for w in result.warnings]
     table = _printed_table(strategy_table(result), result.profile)
     lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]

@@ -44,6 +44,7 @@ class RunSettings:
     forecaster : description of the forecaster (model, samples, seed)
     fill_model : how the clean profile fills limit orders ("adverse" or "optimistic",
         backtest/clean_fills.py); None in the legacy profile (its own kernel, §6.5)
+    kronos : Kronos' description (backtest/kronos_column.py) when it fills its column; None when not run
     """
 
     profile: str
@@ -58,11 +59,13 @@ class RunSettings:
     keys: list
     forecaster: dict = field(default_factory=dict)
     fill_model: str | None = None
+    kronos: dict | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        if out["fill_model"] is None:  # legacy runs keep their settings (and resume fingerprints)
-            del out["fill_model"]
+        for name in ("fill_model", "kronos"):  # unset: earlier runs keep their settings (and fingerprints)
+            if out[name] is None:
+                del out[name]
         return out
 
 

@@ -1,0 +1,119 @@
+"""Kronos in the backtest: the legacy kronos_expected_move_pct column (KRONOS_SEMANTICS §1, §5),
+the input frame (§3), the step returns, the report line, the fingerprint and the errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import totowalk as tw
+from totowalk.data import PriceDataError
+from totowalk.kronos import KronosEngine, load_kronos, random_kronos
+from totowalk.kronos.frames import kronos_input_from_frame, kronos_step_returns
+from totowalk.backtest.report import format_report
+
+from test_backtest_api import mean5, prices
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def kronos_folder(tmp_path_factory) -> Path:
+    return random_kronos(tmp_path_factory.mktemp("kronos") / "k", seed=1)
+
+
+@pytest.fixture(scope="module")
+def engine(kronos_folder):
+    model, tok = load_kronos(kronos_folder)
+    return KronosEngine(model, tok, sample_count=8, max_context=40)
+
+
+def test_input_frame_follows_the_classic_construction():
+    frame = prices(60, 3).drop(columns=["Volume"], errors="ignore")
+    frame.loc[frame.index[30], "High"] = np.inf  # an infinity is a gap, filled forward (window row 20)
+    dup = pd.concat([frame.iloc[:5], frame.iloc[4:5] * 2, frame.iloc[5:]])  # a repeated date: the last row wins
+    item = kronos_input_from_frame(dup, lookback=50, pred_len=7, symbol="A")
+    assert item.x.shape == (50, 6) and item.x.dtype == np.float32
+    np.testing.assert_array_equal(item.x[:, 4], 0.0)  # no volume: 0, and amount = volume x close = 0
+    np.testing.assert_allclose(item.x[:, 3], frame["Close"].to_numpy()[-50:].astype(np.float32))
+    assert item.x[20, 1] == item.x[19, 1] and np.isfinite(item.x).all()
+    last = frame.index[-1]
+    assert item.x_stamp[-1].tolist() == [0, 0, last.weekday(), last.day, last.month]
+    spacing = pd.Series(frame.index[-50:]).diff().median()
+    first_future = last + spacing
+    assert item.y_stamp[0].tolist() == [0, 0, first_future.weekday(), first_future.day, first_future.month]
+
+
+def test_input_frame_errors_name_symbol_and_column():
+    frame = prices(30, 4)
+    with pytest.raises(PriceDataError, match="symbol 'A', column 'Close'"):
+        kronos_input_from_frame(frame.drop(columns=["Close"]), symbol="A")
+    with pytest.raises(PriceDataError, match="at least 2 rows"):
+        kronos_input_from_frame(frame.iloc[:1], symbol="A")
+    bad = frame.copy()
+    bad["Open"] = np.nan
+    with pytest.raises(PriceDataError, match="column 'Open'"):
+        kronos_input_from_frame(bad, symbol="A")
+
+
+def test_step_returns():
+    r = kronos_step_returns(np.array([101.0, 0.0, 5.0]), 100.0)
+    np.testing.assert_allclose(r, [0.01, -1.0, 0.0])  # r_3's previous value is 0: 0
+
+
+def test_the_legacy_column_is_kronos_r7_of_each_simulations_frame(engine):
+    data = {"A": prices(80, 5)}
+    result = tw.backtest(data, num_simulations=3, forecaster=mean5, profile="legacy", kronos=engine)
+    column = result.simulations["kronos_expected_move_pct"].to_numpy()
+    assert np.all(column != 0.0)
+    frame = data["A"]
+    # simulation 0's frame is every row but the data's last (LEGACY_SEMANTICS §1.2); Kronos sees all of
+    # it, its newest row included (the Toto path drops that one)
+    item = kronos_input_from_frame(frame.iloc[:-1], lookback=40, pred_len=7, symbol="A")
+    mean = engine.forecast([item], pred_len=7).mean[0][:, 3]
+    assert column[0] == pytest.approx(kronos_step_returns(mean, item.x[-1, 3])[-1], rel=1e-12)
+    assert "kronos: in-memory model" in format_report(result)
+    assert "kronos" in result.timings
+    plain = tw.backtest(data, num_simulations=3, forecaster=mean5, profile="legacy")
+    assert (plain.simulations["kronos_expected_move_pct"] == 0.0).all()
+    assert "kronos: not run" in format_report(plain)
+    pd.testing.assert_series_equal(plain.simulations["simple_strategy_return"], result.simulations["simple_strategy_return"])
+
+
+def test_a_kronos_folder_is_loaded_and_fingerprinted(kronos_folder, tmp_path):
+    data = {"A": prices(70, 6)}
+    run = tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(kronos_folder),
+                      out_dir=tmp_path / "run")
+    info = run.settings["kronos"]
+    assert info["spec"] == str(kronos_folder) and info["sample_count"] == 192 and len(info["weights_sha256"]) == 64
+    again = tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(kronos_folder),
+                        out_dir=tmp_path / "run", resume=True)
+    pd.testing.assert_frame_equal(run.simulations, again.simulations)
+    other = random_kronos(tmp_path / "other", seed=2)
+    with pytest.raises(Exception, match="kronos"):  # another Kronos: the stored run refuses to resume
+        tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(other),
+                    out_dir=tmp_path / "run", resume=True)
+
+
+def test_kronos_errors(engine, tmp_path):
+    data = {"A": prices(70, 6)}
+    with pytest.raises(ValueError, match="legacy profile"):
+        tw.backtest(data, num_simulations=2, forecaster=mean5, profile="clean", kronos=engine)
+    with pytest.raises(ValueError, match="neither a folder"):
+        tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(tmp_path / "missing"))
+
+
+def test_cli_kronos_flag(kronos_folder, tmp_path, capsys):
+    from totowalk.cli import main
+
+    code = main(["backtest", "--dataset", "IBM", "--sims", "2", "--samples", "8", "--no-progress",
+                 "--kronos", str(kronos_folder), "--start", "2012-06-01", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0 and f"kronos: {kronos_folder}" in out
+    table = pd.read_csv(tmp_path / "run" / "simulations.csv")
+    assert (table["kronos_expected_move_pct"] != 0).all()
+    assert main(["backtest", "--dataset", "IBM", "--sims", "2", "--kronos-tokenizer", str(kronos_folder)]) == 2
+    assert "--kronos-tokenizer needs --kronos" in capsys.readouterr().err
