@@ -64,6 +64,7 @@ class BacktestResult:
     timings : seconds per phase of this call: ``prepare`` (checks, data, plan), ``forecast``,
         ``strategies`` (walk-forward arrays and every strategy row) and ``tables`` (summary, daily
         series, statistics, forecast table); a resumed run times only what it computed
+    workers : with a RayExecutor, one dict per worker: host, chunks, contexts, seconds
     """
 
     simulations: pd.DataFrame
@@ -75,6 +76,7 @@ class BacktestResult:
     daily: pd.DataFrame | None = None
     statistics: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
+    workers: list = field(default_factory=list)
 
 
 def backtest(
@@ -97,6 +99,7 @@ def backtest(
     model_name: str | None = None,
     fill_model: str = "adverse",
     kronos=None,
+    executor="local",
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -136,6 +139,8 @@ def backtest(
     BacktestResult
     """
     clock = _PhaseClock()
+    if not (isinstance(executor, str) and executor == "local") and not hasattr(executor, "compute_forecasts"):
+        raise UsageError(f"executor must be 'local' or a RayExecutor, got {executor!r}")
     try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
         fc, settings, series, plan, store, kronos = _prepare(
             prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
@@ -146,7 +151,7 @@ def backtest(
         raise UsageError(str(err)) from err
 
     clock.lap("prepare")
-    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress)
+    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
     clock.lap("forecast")
     arrays = build_arrays(plan, point, band)
     if kronos is not None:
@@ -177,6 +182,7 @@ def backtest(
     )
     clock.lap("tables")
     result.timings = clock.seconds
+    result.workers = list(getattr(executor, "workers", []))
     return result
 
 
@@ -294,7 +300,7 @@ def default_max_batch(fc) -> int:
     return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
 
 
-def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):
+def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, executor="local"):
     done, on_batch, saved = None, None, [0]
     if store is not None:
         ids = [plan.request_id(i) for i in range(len(plan))]
@@ -307,8 +313,8 @@ def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool):
     # the bar starts at the saved count, so its rate and estimate cover only the work left
     bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx", initial=saved[0])
     try:
-        return compute_forecasts(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch,
-                                 progress=bar)
+        run = compute_forecasts if executor == "local" else executor.compute_forecasts
+        return run(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch, progress=bar)
     except KeyboardInterrupt as stop:
         if store is None or isinstance(stop, RunInterrupted):
             raise

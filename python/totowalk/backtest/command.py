@@ -38,6 +38,10 @@ def register(subparsers):
     p.add_argument("--tables", choices=("csv", "parquet"), default="csv",
                    help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the forecasts on Ray workers: alone, a local Ray; 'auto' or host:port joins a "
+                        "cluster started with `ray start` (needs pip install 'totowalk[ray]')")
+    p.add_argument("--workers", type=positive_int, help="Ray workers (default: one per CPU, or per GPU on CUDA)")
     p.add_argument("--kronos", metavar="DIR", help="legacy profile: a Kronos checkpoint folder (model/ and tokenizer/ "
                    "subfolders, or the model alone) or hub id in the local cache; fills kronos_expected_move_pct "
                    "with the classic parameters")
@@ -159,6 +163,15 @@ def _run(args) -> int:
     estimator = args.estimator or default_estimator(args.profile)
     engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
                             estimator=estimator)
+    executor = "local"
+    if args.workers and not args.ray:
+        raise UsageError("--workers needs --ray")
+    if args.ray:
+        from .ray_executor import RayExecutor
+
+        on_gpu = str(args.device or "").startswith("cuda")
+        executor = RayExecutor(address=None if args.ray == "local" else args.ray, num_workers=args.workers,
+                               gpus_per_worker=1 if on_gpu else 0)
     kronos = None
     if args.kronos_tokenizer and not args.kronos:
         raise UsageError("--kronos-tokenizer needs --kronos DIR")
@@ -173,7 +186,7 @@ def _run(args) -> int:
         frames, num_simulations=args.sims, engine=engine, profile=args.profile,
         is_crypto=_crypto(args, list(frames)), fee=args.fee, spread=args.spread,
         aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
-        progress=not args.no_progress, model_name=resolved.spec, kronos=kronos,
+        progress=not args.no_progress, model_name=resolved.spec, kronos=kronos, executor=executor,
     )
     result.warnings[:0] = resolved.notes
     print(format_report(result))
@@ -187,6 +200,8 @@ def _run(args) -> int:
                            "requested_precision": args.precision,
                            "estimator": forecaster.get("estimator"),
                            "num_samples": args.samples, "seed": args.seed}}
+        if result.workers:
+            extra["workers"] = result.workers
         paths = write_outputs(result, args.out, extra=extra, tables=args.tables)
         print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}")
     return 0

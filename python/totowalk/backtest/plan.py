@@ -153,6 +153,17 @@ class ForecastPlan:
         return chunks
 
 
+def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np.ndarray) -> None:
+    """A forecaster's answer for the requests ``idx``: one finite point and one band each."""
+    if p.shape != (len(idx),) or b.shape != (len(idx),):
+        raise ValueError(
+            f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts"
+        )
+    bad = ~np.isfinite(p)
+    if bad.any():
+        raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
+
+
 def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
                       on_batch=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Run every distinct request of ``plan`` through ``forecaster``.
@@ -181,13 +192,7 @@ def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, 
     for idx in plan.batches(max_batch, todo):
         p, b = forecaster([plan.context(i) for i in idx])
         p, b = np.asarray(p, np.float32), np.asarray(b, np.float32)
-        if p.shape != (len(idx),) or b.shape != (len(idx),):
-            raise ValueError(
-                f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts"
-            )
-        bad = ~np.isfinite(p)
-        if bad.any():
-            raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
+        check_chunk_result(plan, idx, p, b)
         point[idx], band[idx] = p, b
         if on_batch is not None:
             on_batch(idx, p, b)
