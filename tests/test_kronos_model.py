@@ -147,3 +147,26 @@ def test_live_reference_forward_on_our_weights(tmp_path):
         hidden, _ = net.hidden(s1, s2, stamp)
         want, _ = theirs.decode_s1(s1, s2, stamp)
         np.testing.assert_allclose(net.s1_logits(hidden).numpy(), want.numpy(), atol=1e-5)
+
+
+def test_live_reference_base_shape_forward():
+    """The published Kronos-base and tokenizer shapes, our random weights in the reference: the same
+    token ids, s1 logits and decoded values (skips without the reference package)."""
+    ref = pytest.importorskip("model.kronos")
+    torch.manual_seed(0)
+    net = KronosModel(MODEL_PRESETS["kronos-base"]).eval()
+    tok = KronosTokenizer(TOKENIZER_PRESETS["tokenizer-base"]).eval()
+    theirs = ref.Kronos(**net.config.to_dict()).eval()
+    theirs.load_state_dict(net.state_dict())
+    theirs_tok = ref.KronosTokenizer(**tok.config.to_dict()).eval()
+    theirs_tok.load_state_dict(tok.state_dict())
+    x = torch.randn(1, 16, 6)
+    stamp = torch.zeros(1, 16, 5)
+    with torch.no_grad():
+        s1, s2 = tok.encode(x)
+        want = theirs_tok.encode(x, half=True)
+        assert torch.equal(s1, want[0]) and torch.equal(s2, want[1])
+        hidden, _ = net.hidden(s1, s2, stamp)
+        logits, _ = theirs.decode_s1(s1, s2, stamp)
+        np.testing.assert_allclose(net.s1_logits(hidden).numpy(), logits.numpy(), atol=1e-5 * logits.abs().max().item())
+        np.testing.assert_allclose(tok.decode(s1, s2).numpy(), theirs_tok.decode([s1, s2], half=True).numpy(), atol=1e-5)
