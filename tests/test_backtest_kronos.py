@@ -117,3 +117,46 @@ def test_cli_kronos_flag(kronos_folder, tmp_path, capsys):
     assert (table["kronos_expected_move_pct"] != 0).all()
     assert main(["backtest", "--dataset", "IBM", "--sims", "2", "--kronos-tokenizer", str(kronos_folder)]) == 2
     assert "--kronos-tokenizer needs --kronos" in capsys.readouterr().err
+
+
+def test_kronos_as_the_legacy_forecaster_reproduces_the_classic_misalignment(engine):
+    data = {"A": prices(80, 7)}
+    result = tw.backtest(data, num_simulations=2, kronos=engine, profile="legacy")
+    assert any("misalignment" in w for w in result.warnings) and result.settings["forecaster"]["kind"] == "kronos"
+    item = kronos_input_from_frame(data["A"].iloc[:-1], lookback=40, pred_len=7, symbol="A")  # simulation 0's frame
+    mean = engine.forecast([item], pred_len=7).mean[0]
+    got = result.forecasts[(result.forecasts["simulation"] == 0) & (result.forecasts["key"] == "High")]
+    want = kronos_step_returns(mean[:, 1], item.x[-1, 1]).astype(np.float32)
+    np.testing.assert_array_equal(got.sort_values("step")["prediction"].to_numpy(np.float32), want)
+    close = result.simulations["kronos_expected_move_pct"].to_numpy()
+    np.testing.assert_allclose(close[0], np.float32(kronos_step_returns(mean[:, 3], item.x[-1, 3])[-1]), rtol=1e-6)
+
+
+def test_kronos_as_the_clean_forecaster_walks_forward_without_look_ahead(engine):
+    data = {"A": prices(80, 8)}
+    result = tw.backtest(data, num_simulations=2, kronos=engine, profile="clean")
+    assert not any("misalignment" in w for w in result.warnings)
+    f = result.forecasts
+    row = f[(f["simulation"] == 1) & (f["key"] == "Close")].sort_values("step").iloc[3]
+    end = int(row["context_end"])
+    item = kronos_input_from_frame(data["A"].iloc[: end + 1], lookback=40, pred_len=1, symbol="A")
+    mean = engine.forecast([item], pred_len=1).mean[0]
+    assert row["prediction"] == np.float32(kronos_step_returns(mean[:, 3], item.x[-1, 3])[0])
+    # changing rows after a context's end changes none of the forecasts made from it
+    later = data["A"].copy()
+    later.iloc[end + 1:, :4] *= 1.5
+    moved = tw.backtest({"A": later}, num_simulations=2, kronos=engine, profile="clean").forecasts
+    same = (f["context_end"] <= end).to_numpy()
+    np.testing.assert_array_equal(moved["prediction"].to_numpy()[same], f["prediction"].to_numpy()[same])
+
+
+def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
+    from totowalk.cli import main
+
+    code = main(["backtest", "--dataset", "IBM", "--sims", "2", "--no-progress", "--profile", "clean",
+                 "--model", f"kronos:{kronos_folder}", "--start", "2013-01-01"])
+    out = capsys.readouterr().out
+    assert code == 0 and "forecaster: Kronos, every key" in out
+    assert main(["backtest", "--dataset", "IBM", "--sims", "2", "--model", f"kronos:{kronos_folder}",
+                 "--kronos", str(kronos_folder)]) == 2
+    assert "drop --kronos" in capsys.readouterr().err

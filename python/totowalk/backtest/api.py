@@ -18,6 +18,7 @@ from .arrays import WalkForwardArrays, build_arrays
 from .daily import LEGACY_DAILY_WARNING, daily_table
 from .forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .kronos_column import as_kronos, describe_kronos, kronos_moves
+from .kronos_forecaster import KRONOS_MISALIGNED_WARNING, kronos_predictions
 from .performance import days_per_year_of, performance_table
 from .plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .settings import (
@@ -151,10 +152,22 @@ def backtest(
         raise UsageError(str(err)) from err
 
     clock.lap("prepare")
-    point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
+    if isinstance(fc, _KronosForecasts):
+        point = band = np.zeros(len(plan), np.float32)  # replaced below: Kronos forecasts every key
+    else:
+        point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
     clock.lap("forecast")
     arrays = build_arrays(plan, point, band)
-    if kronos is not None:
+    if isinstance(fc, _KronosForecasts):
+        bar = _bar(progress, total=arrays.num_rows * (1 if profile == "legacy" else 7), desc="kronos", unit="row")
+        try:
+            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, profile, bar)
+        finally:
+            bar.close()
+        if profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
+            arrays.kronos_move = arrays.predictions["Close"][:, -1].astype(np.float64)
+        clock.lap("kronos")
+    elif kronos is not None:
         bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
         try:
             arrays.kronos_move = kronos_moves(series, kronos, bar)
@@ -166,6 +179,8 @@ def backtest(
     simulations = module.order_columns(rows)
     clock.lap("strategies")
     notes = [LEGACY_MAXDIFF_WARNING, LEGACY_DAILY_WARNING] if profile == "legacy" else []
+    if profile == "legacy" and isinstance(fc, _KronosForecasts):
+        notes.append(KRONOS_MISALIGNED_WARNING)
     if profile == "clean" and fill_model == "optimistic":
         notes.append(OPTIMISTIC_FILL_WARNING)
     daily = daily_table(simulations)
@@ -203,15 +218,16 @@ def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profi
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    if kronos is not None and profile != "legacy":
-        raise ValueError("kronos= fills the legacy profile's kronos_expected_move_pct; the clean profile has no "
-                         "such column (Kronos as the clean forecaster is not supported yet)")
+    kronos_forecasts = kronos is not None and engine is None and forecaster is None
+    if kronos is not None and profile != "legacy" and not kronos_forecasts:
+        raise ValueError("kronos= next to a Toto engine fills the legacy profile's kronos_expected_move_pct; the "
+                         "clean profile has no such column (give kronos= alone to make Kronos the forecaster)")
     kronos = as_kronos(kronos)
     check_fill_model(fill_model)
     if profile == "legacy" and fill_model != "adverse":
         raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
     frames = collect_frames(prices, symbol, symbols)
-    fc = as_forecaster(engine, forecaster, aggregate)
+    fc = _KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):
         fc.model_name = model_name
     crypto = resolve_crypto(is_crypto, list(frames))
@@ -239,6 +255,16 @@ def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profi
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
     return fc, settings, series, plan, store, kronos
+
+
+class _KronosForecasts:
+    """The forecaster slot when Kronos forecasts every key (backtest/kronos_forecaster.py)."""
+
+    def __init__(self, kronos):
+        self.kronos = kronos
+
+    def describe(self, hash_weights: bool = False) -> dict:
+        return {"kind": "kronos", **describe_kronos(self.kronos, hash_weights)}
 
 
 def collect_frames(prices, symbol, symbols) -> dict:

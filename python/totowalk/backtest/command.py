@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
-from ..loading import resolve_model
+from ..loading import ResolvedModel, resolve_model
 from ..model.resolve import DEFAULT_MODEL
 from ..options import aggregate_name, iso_date, positive_int
+
+KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
 
 __all__ = ["register", "DEFAULT_SAMPLES", "default_estimator", "add_data_options", "add_model_options",
            "add_profile_options", "load_data", "model_from_args"]
@@ -76,7 +78,8 @@ def add_model_options(p):
     """--model, --allow-random-weights, --device and --precision (read by model_from_args)."""
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
-                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights")
+                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights; backtest "
+                        "also takes kronos:DIR (Kronos forecasts every key)")
     p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
     p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
     p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")
@@ -154,15 +157,26 @@ def default_estimator(profile: str) -> str:
 def _run(args) -> int:
     from ..engine import ForecastEngine
     from .api import backtest
+    from .kronos_column import as_kronos
     from .report import format_report, write_outputs
 
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")
     frames = load_data(args)
-    resolved = model_from_args(args)
-    estimator = args.estimator or default_estimator(args.profile)
-    engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
-                            estimator=estimator)
+    kronos_model = args.model.startswith(KRONOS_PREFIX)
+    if kronos_model:  # Kronos forecasts every key (backtest/kronos_forecaster.py)
+        if args.kronos:
+            raise UsageError("--model kronos:DIR already runs Kronos; drop --kronos")
+        if args.ray:
+            raise UsageError("--ray runs Toto forecasts; it does not apply to --model kronos:DIR")
+        spec = args.model[len(KRONOS_PREFIX):]
+        resolved = ResolvedModel(None, args.model, False)
+        engine, estimator = None, None
+    else:
+        resolved = model_from_args(args)
+        estimator = args.estimator or default_estimator(args.profile)
+        engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
+                                estimator=estimator)
     executor = "local"
     if args.workers and not args.ray:
         raise UsageError("--workers needs --ray")
@@ -172,14 +186,12 @@ def _run(args) -> int:
         on_gpu = str(args.device or "").startswith("cuda")
         executor = RayExecutor(address=None if args.ray == "local" else args.ray, num_workers=args.workers,
                                gpus_per_worker=1 if on_gpu else 0)
-    kronos = None
-    if args.kronos_tokenizer and not args.kronos:
-        raise UsageError("--kronos-tokenizer needs --kronos DIR")
+    kronos = as_kronos(spec, args.kronos_tokenizer) if kronos_model else None
+    if args.kronos_tokenizer and not (args.kronos or kronos_model):
+        raise UsageError("--kronos-tokenizer needs --kronos DIR or --model kronos:DIR")
     if args.kronos:
         if args.profile != "legacy":
             raise UsageError("--kronos fills the legacy profile's kronos_expected_move_pct; use --profile legacy")
-        from .kronos_column import as_kronos
-
         kronos = as_kronos(args.kronos, args.kronos_tokenizer)
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(

@@ -182,6 +182,8 @@ def _describe_forecaster(fc: dict) -> str:
         else:
             how = f"sampled estimator, {fc.get('num_samples')} samples, seed {fc.get('seed')}"
         return f"engine, model {fc.get('model')}, {how}, aggregate {fc.get('aggregate')}"
+    if fc.get("kind") == "kronos":
+        return "Kronos, every key: " + _describe_kronos(fc).split(":")[0]
     return f"function {fc.get('function')}, aggregate {fc.get('aggregate')}"
 
 
