@@ -53,12 +53,9 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
     return (returns != 0).astype(np.float64)
 
 
-def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
-    """Per-symbol long table of the final days (no portfolio), sorted by symbol, strategy, date.
-
-    Raises ValueError when a symbol has two simulations on one date (a day counted twice).
-    """
-    parts = []
+def _strategy_columns(simulations: pd.DataFrame) -> list:
+    """(prefix, returns, turnover, in_market) of every strategy with a final-day field, in run order."""
+    columns = []
     for prefix in CLEAN_STRATEGY_PREFIXES:
         column = _final_day_column(simulations, prefix)
         if column is None:
@@ -67,21 +64,46 @@ def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
         name = f"{prefix}_finalday_turnover"
         turnover = (pd.to_numeric(simulations[name]).to_numpy(np.float64) if name in simulations
                     else np.full(len(simulations), np.nan))
-        parts.append(pd.DataFrame({
-            "date": simulations["date"].to_numpy(), "symbol": simulations["symbol"].to_numpy(),
-            "strategy": prefix, "return": returns, "turnover": turnover,
-            "in_market": _in_market(simulations, prefix, returns, turnover)}))
-    if not parts:
+        columns.append((prefix, returns, turnover, _in_market(simulations, prefix, returns, turnover)))
+    return columns
+
+
+def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
+    """Row order by (symbol in order of appearance, date), symbol codes in that order, and the
+    symbols; raises ValueError when a symbol has two simulations on one date (a day counted twice)."""
+    codes, symbols = pd.factorize(simulations["symbol"].to_numpy(dtype=object), sort=False)
+    dates = simulations["date"].to_numpy()
+    order = np.lexsort((dates, codes))
+    same = (codes[order][1:] == codes[order][:-1]) & (dates[order][1:] == dates[order][:-1])
+    if same.any():
+        row = order[1:][np.argmax(same)]
+        raise ValueError(f"symbol {symbols[codes[row]]!r} has two simulations ending on {simulations['date'].iloc[row]}")
+    return order, codes[order], symbols
+
+
+def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
+    """Per-symbol long table of the final days (no portfolio), sorted by symbol, strategy, date.
+
+    Raises ValueError when a symbol has two simulations on one date (a day counted twice).
+    """
+    columns = _strategy_columns(simulations)
+    if not columns:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    table = pd.concat(parts, ignore_index=True)
-    twice = table.duplicated(["symbol", "strategy", "date"])
-    if twice.any():
-        row = table[twice].iloc[0]
-        raise ValueError(f"symbol {row['symbol']!r} has two simulations ending on {row['date']}")
-    order = {s: i for i, s in enumerate(pd.unique(simulations["symbol"]))}
-    table["_symbol"], table["_strategy"] = table["symbol"].map(order), table["strategy"].map(_STRATEGY_RANK)
-    table = table.sort_values(["_symbol", "_strategy", "date"], kind="stable")
-    return table.reset_index(drop=True)[list(DAILY_COLUMNS)]
+    order, sorted_codes, _ = _symbol_date_order(simulations)
+    # blocks of one symbol's rows (dates ascending), repeated once per strategy in run order
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    blocks = np.split(order, bounds)
+    count = len(columns)
+    rows = np.concatenate([np.tile(block, count) for block in blocks])
+    strategy = np.concatenate([np.repeat(np.arange(count), len(block)) for block in blocks])
+    prefixes = np.array([c[0] for c in columns], dtype=object)
+
+    def field(k):
+        return np.stack([c[k] for c in columns])[strategy, rows]
+
+    return pd.DataFrame({
+        "date": simulations["date"].to_numpy()[rows], "symbol": simulations["symbol"].to_numpy(dtype=object)[rows],
+        "strategy": prefixes[strategy], "return": field(1), "turnover": field(2), "in_market": field(3)})
 
 
 def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
@@ -89,14 +111,25 @@ def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
     per_symbol = final_day_table(simulations)
     if per_symbol.empty:
         return per_symbol
-    fields = ["return", "turnover", "in_market"]
-    keys = [per_symbol["strategy"], per_symbol["date"]]
-    # a portfolio value exists only where every symbol's does (legacy rows record no turnover)
-    missing = per_symbol[fields].isna().groupby(keys, sort=True).any()
-    portfolio = per_symbol[fields].groupby(keys, sort=True).mean().mask(missing).reset_index()
-    portfolio["symbol"] = PORTFOLIO
-    portfolio["_strategy"] = portfolio["strategy"].map(_STRATEGY_RANK)
-    portfolio = portfolio.sort_values(["_strategy", "date"], kind="stable")
+    # per (strategy, date), the mean over the symbols that have that date; a portfolio value
+    # exists only where every symbol's does (legacy rows record no turnover)
+    strategies = pd.unique(per_symbol["strategy"])
+    rank = pd.Index(strategies).get_indexer(per_symbol["strategy"])
+    dates, date_code = np.unique(per_symbol["date"].to_numpy(), return_inverse=True)
+    group = rank * len(dates) + date_code
+    size = len(strategies) * len(dates)
+    members = np.bincount(group, minlength=size)
+    present = members > 0
+    portfolio = {}
+    for name in ("return", "turnover", "in_market"):
+        values = per_symbol[name].to_numpy(np.float64)
+        missing = np.bincount(group, weights=np.isnan(values), minlength=size) > 0
+        mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]
+        portfolio[name] = np.where(missing[present], np.nan, mean)
+    keys = np.flatnonzero(present)
+    portfolio = pd.DataFrame({
+        "date": dates[keys % len(dates)], "symbol": PORTFOLIO,
+        "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)], **portfolio})
     return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
 
 

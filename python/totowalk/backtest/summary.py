@@ -20,7 +20,10 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
     daily table (:func:`.daily.daily_table` of ``simulations``), computed once for every group.
     """
     groups = [(sym, part) for sym, part in simulations.groupby("symbol", sort=False)]
-    groups.append((OVERALL, simulations))
+    # one symbol without a daily headline: the overall row is that symbol's row (same rows, same means)
+    reuse = len(groups) == 1 and headline is None
+    if not reuse:
+        groups.append((OVERALL, simulations))
 
     # each group's own rows of the daily table, split once (not filtered out of it per group)
     daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
@@ -30,6 +33,8 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
         return None if headline is None else (lambda rows: headline(rows, part, label))
 
     rows = {label: summarize_rows(part, best, group_headline(label)) for label, part in groups}
+    if reuse:
+        rows[OVERALL] = dict(rows[groups[0][0]])
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "symbol"
     return out
