@@ -44,3 +44,20 @@ def test_graph_replay_equals_eager_and_follows_new_inputs():
                      eager.forecast(contexts, prediction_length=7, aggregate=AGGREGATES))
     assert len(graphed._graphs) == 3
     torch.cuda.synchronize()
+
+
+@pytest.mark.cuda
+def test_prefix_shared_batches_replay_as_graphs_and_equal_eager():
+    model = build_model(TotoConfig.preset("toto-tiny"), seed=0).to("cuda")
+    graphed = ForecastEngine(model, num_samples=128, seed=3, cuda_graphs=True)
+    eager = ForecastEngine(model, num_samples=128, seed=3)
+    for seed in (4, 5):  # the second call replays the graphs captured by the first
+        series = _contexts(seed, [1200])[0]
+        contexts = [series[:e] for e in [1200 - 64 * k for k in range(10)] + [1000, 936, 40]]
+        _assert_same(graphed.forecast(contexts, prediction_length=3, aggregate=AGGREGATES),
+                     eager.forecast(contexts, prediction_length=3, aggregate=AGGREGATES))
+        if seed == 4:
+            captured = len(graphed._graphs)
+    assert captured == len(graphed._graphs) >= 2
+    assert any(key[0] == "forecast_params_at" for key in graphed._graphs._graphs)
+    torch.cuda.synchronize()

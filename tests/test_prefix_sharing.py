@@ -147,3 +147,53 @@ def test_forecast_walk_forward_equals_forecast_on_slices(mini):
         engine.forecast_walk_forward(series, {"a": [10], "b": [12, 451]})
     with pytest.raises(ValueError, match="same names"):
         engine.forecast_walk_forward(series, {"a": [10]})
+
+
+def test_a_wider_readout_layout_changes_no_readout(tiny):
+    # CUDA graphs fix the readouts per row to a power of two; the unused query slots must not
+    # touch the real ones.
+    from totowalk.model.layers import readout_layout
+    series = torch.as_tensor(_walk(64 * 6, 3), dtype=torch.float32)
+    values = torch.stack([series, series.flip(0)])[:, None]
+    mask = torch.ones_like(values, dtype=torch.bool)
+    rows, positions = torch.tensor([0, 0, 1, 0, 1]), torch.tensor([5, 2, 4, 0, 5])
+    with torch.inference_mode():
+        default = tiny.forecast_params_at(values, mask, rows, positions, horizon=3)
+        wide = tiny.forecast_params_at(values, mask, rows, positions, horizon=3,
+                                       layout=readout_layout(rows, positions, 2, width=8))
+    for field in PARAMS:
+        torch.testing.assert_close(getattr(wide, field), getattr(default, field), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="width 2 is below the 3 readouts"):
+        readout_layout(rows, positions, 2, width=2)
+
+
+class _EagerGraphs:
+    """Stands in for ForwardGraphs off CUDA: the same calls, run eagerly, recording their shapes."""
+
+    def __init__(self, model):
+        self.model, self.shapes = model, []
+
+    def __call__(self, values, mask, horizon):
+        return self.model.forecast_params(values, mask, None, horizon=horizon)
+
+    def shared(self, values, mask, rows, positions, slot, grid, horizon):
+        self.shapes.append((tuple(rows.shape), tuple(grid.shape)))
+        return self.model.forecast_params_at(values, mask, rows, positions, horizon=horizon, layout=(slot, grid))
+
+
+def test_the_cuda_graph_padding_of_shared_batches_changes_no_result(tiny):
+    # The graph path pads readouts to a power of two and widens each row's readout slots; run
+    # eagerly here (the replay itself is checked on CUDA in test_engine_cuda_graphs.py).
+    series = _walk(900, 4)
+    contexts = [series[:e] for e in [900 - 64 * k for k in range(10)] + [700, 636, 30]]  # 12 readouts -> 16
+    eager = ForecastEngine(tiny, num_samples=64, seed=1).forecast(contexts, prediction_length=2, aggregate=AGGREGATES)
+    engine = ForecastEngine(tiny, num_samples=64, seed=1)
+    engine._graphs = _EagerGraphs(tiny)
+    padded = engine.forecast(contexts, prediction_length=2, aggregate=AGGREGATES)
+    # two buckets (roots of 11 and 15 patches, each padded to 8 model rows): 2 readouts -> 8 (the
+    # padding repeats the last one: 8 in one row), and 10 -> 16 (10 + 6 in one row -> 16 slots)
+    assert sorted(engine._graphs.shapes) == [((8,), (8, 8)), ((16,), (8, 16))]
+    for field in PARAMS:
+        np.testing.assert_allclose(getattr(padded.params, field), getattr(eager.params, field), rtol=1e-6, atol=1e-7)
+    for name in AGGREGATES:
+        np.testing.assert_allclose(padded.stats[name], eager.stats[name], rtol=1e-6, atol=1e-7)

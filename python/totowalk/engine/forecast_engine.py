@@ -15,6 +15,7 @@ import torch
 from torch.profiler import record_function
 
 from ..devices import resolve_device
+from ..model.layers import readout_layout
 from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
 from .inputs import normalize_contexts
@@ -69,8 +70,9 @@ class ForecastEngine:
         float32 (default) or float16 sampling.
     cuda_graphs : bool
         On CUDA, capture the forward once per bucket shape as a CUDA graph and replay it (one
-        launch instead of one per kernel; horizons up to one patch). Costs a capture and the
-        graph's memory per distinct (rows, variates, padded length, horizon). Ignored elsewhere.
+        launch instead of one per kernel; horizons up to one patch; prefix-shared batches too,
+        their readouts padded to powers of two). Costs a capture and the graph's memory per
+        distinct (rows, variates, padded length, readouts, horizon). Ignored elsewhere.
     estimator : {"sampled", "exact"}
         How aggregates are computed from the predicted mixtures. "sampled" (default): from
         ``num_samples`` seeded Monte Carlo draws, as the classic loop does. "exact": the population
@@ -301,15 +303,23 @@ class ForecastEngine:
         return ScalerSettings.from_config(self.model.config)
 
     def _shared_forward(self, values, mask, readout, horizon):
-        """Parameters of every readout of a prefix-shared batch (eager: CUDA graphs capture only the
-        plain forward). Readouts are padded to MIN_MODEL_ROWS like model rows, so the head's matrix
-        products take the same path whatever the number of readouts."""
+        """Parameters of every readout of a prefix-shared batch. Readouts are padded to
+        MIN_MODEL_ROWS like model rows, so the head's matrix products take the same path whatever
+        the number of readouts; with CUDA graphs to the next power of two, and the readouts per row
+        likewise, so that a run needs few graph shapes."""
         count = len(readout.contexts)
-        pad = max(0, MIN_MODEL_ROWS - count)
-        rows = np.concatenate([readout.rows, np.repeat(readout.rows[-1:], pad)])
-        positions = np.concatenate([readout.positions, np.repeat(readout.positions[-1:], pad)])
-        params = self.model.forecast_params_at(values, mask, torch.as_tensor(rows), torch.as_tensor(positions),
-                                               horizon=horizon)
+        graphs = self._graphs is not None
+        padded = max(MIN_MODEL_ROWS, 1 << (count - 1).bit_length()) if graphs else max(MIN_MODEL_ROWS, count)
+        pad = padded - count
+        rows = torch.as_tensor(np.concatenate([readout.rows, np.repeat(readout.rows[-1:], pad)]))
+        positions = torch.as_tensor(np.concatenate([readout.positions, np.repeat(readout.positions[-1:], pad)]))
+        if graphs:
+            widest = int(np.bincount(rows.numpy(), minlength=values.shape[0]).max())
+            slot, grid = readout_layout(rows, positions, values.shape[0], width=1 << (widest - 1).bit_length())
+            on_device = [x.to(self.device) for x in (rows, positions, slot, grid)]
+            params = self._graphs.shared(values, mask, *on_device, horizon)
+        else:
+            params = self.model.forecast_params_at(values, mask, rows, positions, horizon=horizon)
         return params.index(slice(0, count))
 
     def _eager_forward(self, values, mask, horizon):

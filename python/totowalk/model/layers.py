@@ -12,6 +12,26 @@ from torch import nn
 from .rotary import XPosRotary
 
 
+
+def readout_layout(rows: torch.Tensor, positions: torch.Tensor, batch: int, width: int | None = None) -> tuple:
+    """Where each readout sits among its row's queries: ``slot`` (M,), the readout's place within
+    its row (0, 1, ... in input order), and ``grid`` (batch, width), the patch each (row, slot)
+    reads (unused slots read patch 0 and are discarded). ``width`` defaults to the largest count
+    of readouts per row; a larger one (a fixed shape for a CUDA graph) changes no readout."""
+    counts = torch.bincount(rows, minlength=batch)
+    order = torch.argsort(rows, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(rows)
+    slot[order] = torch.arange(rows.shape[0], device=rows.device) - starts[rows[order]]
+    needed = int(counts.max())
+    if width is None:
+        width = needed
+    elif width < needed:
+        raise ValueError(f"readout width {width} is below the {needed} readouts of one row")
+    grid = torch.zeros(batch, width, dtype=torch.long, device=rows.device)
+    grid[rows, slot] = positions
+    return slot, grid
+
 class RMSNorm(nn.Module):
     """``x / sqrt(mean(x**2) + eps) * scale`` over the last dim (scale only, no bias)."""
 
@@ -99,7 +119,8 @@ class TimeAttention(Attention):
         return self.out(attended).view(b, v_count, -1, d), k, v
 
     def readout(
-        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, positions: torch.Tensor
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, positions: torch.Tensor,
+        layout: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Causal attention output at patch ``positions[i]`` of row ``rows[i]`` only.
 
@@ -111,6 +132,9 @@ class TimeAttention(Attention):
         x : Tensor, shape (B, V, S, d)
         rope : cos, sin, q_scale, k_scale, each (S, h)
         rows, positions : Tensor of int64, shape (M,)
+        layout : (slot, grid), optional
+            :func:`readout_layout` of the readouts, computed ahead (on the host, so that nothing
+            here waits for the device and a CUDA graph can capture it); default: computed here.
 
         Returns
         -------
@@ -120,15 +144,8 @@ class TimeAttention(Attention):
         cos, sin, q_scale, k_scale = rope
         q, k, v = self.qkv(x.reshape(b * v_count, s, d))
         k = XPosRotary.apply(k, cos, sin, k_scale)
-        # slot of each readout within its row: 0, 1, ... in input order
-        counts = torch.bincount(rows, minlength=b)
-        order = torch.argsort(rows, stable=True)
-        starts = torch.cumsum(counts, 0) - counts
-        slot = torch.empty_like(rows)
-        slot[order] = torch.arange(rows.shape[0], device=rows.device) - starts[rows[order]]
-        width = int(counts.max())
-        grid = torch.zeros(b, width, dtype=torch.long, device=rows.device)  # unused slots read patch 0
-        grid[rows, slot] = positions
+        slot, grid = readout_layout(rows, positions, b) if layout is None else layout
+        width = grid.shape[1]
         heads, h = q.shape[1], q.shape[3]
         index = grid[:, None, None, :, None].expand(b, v_count, heads, width, h)
         query = q.view(b, v_count, heads, s, h).gather(3, index).reshape(b * v_count, heads, width, h)

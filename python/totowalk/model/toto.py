@@ -13,7 +13,7 @@ from torch import nn
 from .config import TotoConfig
 from .decode import ROPE_MODES, DecodeState
 from .head import MixtureHead, MixtureParams
-from .layers import TransformerLayer
+from .layers import TransformerLayer, readout_layout
 from .rotary import XPosRotary
 from .scaler import ScalerState, causal_patch_scale
 
@@ -94,6 +94,7 @@ class TotoModel(nn.Module):
         rows: torch.Tensor,
         positions: torch.Tensor,
         horizon: int = 1,
+        layout: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> MixtureParams:
         """Mixture parameters of the ``horizon`` steps after patch ``positions[i]`` of row ``rows[i]``.
 
@@ -109,6 +110,9 @@ class TotoModel(nn.Module):
         values, padding_mask : as in :meth:`forecast_params`
         rows, positions : Tensor of int64, shape (M,)
             Readouts: row index into the batch and patch index (0-based) within it.
+        layout : (slot, grid), optional
+            ``layers.readout_layout(rows, positions, B)`` on the inputs' device; default: computed
+            from ``rows`` and ``positions`` where they are (host tensors: no wait on the device).
 
         Returns
         -------
@@ -117,7 +121,10 @@ class TotoModel(nn.Module):
         values, padding_mask, patch_ids = self._check_inputs(values, padding_mask, None)
         self._check_horizon(horizon)
         normalised, loc, scale, _ = self._scale(values, padding_mask, None, None)
-        readout = (rows.to(values.device), positions.to(values.device))
+        if layout is None:
+            layout = readout_layout(rows, positions, values.shape[0])
+        device = values.device
+        readout = (rows.to(device), positions.to(device), layout[0].to(device), layout[1].to(device))
         hidden, _ = self._backbone(self._embed(normalised), self._group_mask(patch_ids), capture=False,
                                    readout=readout)
         return self._params(hidden[:, :, -1], horizon, loc[readout[0], :, readout[1]], scale[readout[0], :, readout[1]])
@@ -299,13 +306,13 @@ class TotoModel(nn.Module):
 
     def _backbone(
         self, x: torch.Tensor, group_mask: torch.Tensor | None, capture: bool,
-        readout: tuple[torch.Tensor, torch.Tensor] | None = None,
+        readout: tuple[torch.Tensor, ...] | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run all layers; only the last patch of the final layer is computed.
 
         Returns the (B, V, 1, d) output of the last patch and, if ``capture``, the rotated
         keys and values (B*V, H, S, h) of every time-wise layer. With ``readout`` = (rows,
-        positions), the final layer is computed at those (row, patch) pairs instead: (M, V, 1, d).
+        positions, slot, grid), the final layer is computed at those (row, patch) pairs instead: (M, V, 1, d).
         """
         rope = self.rotary.full_tables(x.shape[2], x.device)
         kv: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -329,13 +336,13 @@ class TotoModel(nn.Module):
         return x, kv
 
     @staticmethod
-    def _readout_layer(layer, x, group_mask, rope, rows, positions) -> torch.Tensor:
+    def _readout_layer(layer, x, group_mask, rope, rows, positions, slot, grid) -> torch.Tensor:
         """The final layer at chosen (row, patch) pairs only: (B, V, S, d) -> (M, V, 1, d)."""
         picked = x[rows, :, positions].unsqueeze(2)  # (M, V, 1, d)
         if layer.spacewise:  # per patch: the picked patches are all it needs
             mask = None if group_mask is None else group_mask[rows, positions].unsqueeze(1)
             return layer.finish(picked, layer.attention(layer.norm1(picked), mask))
-        attended = layer.attention.readout(layer.norm1(x), rope, rows, positions)
+        attended = layer.attention.readout(layer.norm1(x), rope, rows, positions, (slot, grid))
         return layer.finish(picked, attended)
 
     def _params(self, last_hidden: torch.Tensor, horizon: int, loc: torch.Tensor, scale: torch.Tensor) -> MixtureParams:
