@@ -8,6 +8,8 @@ run: every unique context without sharing, the group roots and lone contexts wit
 
     python bench/bench_prefix_sharing.py W3 --sims 250 1000     # 4 bundled symbols, toto-mini
     python bench/bench_prefix_sharing.py W2 --series 2 --sims 250 --preset toto-open-base-1.0
+    python bench/bench_prefix_sharing.py W2 --backtest --precision fp16 --device cuda --max-batch 8192 \
+        --preset toto-open-base-1.0                                # whole backtests, shared vs unshared
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ import numpy as np
 import torch
 
 import totowalk as tw
-from totowalk.benchmarks.flops import forward_flops
+from totowalk.benchmarks.flops import planned_flops
 from totowalk.benchmarks.machine import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import forecast_plan, w2_frames
-from totowalk.engine.inputs import normalize_contexts
-from totowalk.engine.plan import plan_forecast
-from totowalk.engine.prefix_sharing import ScalerSettings
+from totowalk.precision import convert_precision
 
 W3_SYMBOLS = ("AAPL", "IBM", "MSFT", "GOOG")
 
@@ -44,14 +44,33 @@ def _run_chunks(engine, chunks) -> float:
 
 
 def _flops(model, chunks, share: bool) -> int:
-    cfg = model.config
-    settings = ScalerSettings.from_config(cfg) if share else None
-    total = 0
-    for contexts in chunks:
-        plan = plan_forecast(normalize_contexts(contexts), cfg.patch_size, 1 << 40, share_prefixes=settings)
-        for batch in plan.batches:
-            total += len(batch.members) * forward_flops(cfg, batch.num_patches)
-    return total
+    return sum(planned_flops(model.config, contexts, share)[0] for contexts in chunks)
+
+
+def _backtests(engines, frames, args) -> None:
+    """Whole tw.backtest (legacy profile, the engine's sampled estimator) shared vs unshared,
+    alternating, with each side's phases (the W2 <= 0.5 s GPU target is a whole-backtest figure)."""
+    for sims in args.sims:
+        times, phases = {True: [], False: []}, {}
+        runs = [(share, lambda e=engines[share]: tw.backtest(frames, num_simulations=sims, engine=e, max_batch=args.max_batch))
+                for share in (True, False)]
+        for share, run in runs:  # warm-up: allocator, kernels, CUDA graphs
+            run()
+        for _ in range(args.repeats):
+            for share, run in runs:
+                start = time.perf_counter()
+                result = run()
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times[share].append(time.perf_counter() - start)
+                phases[share] = result.timings
+        shared, plain = np.median(times[True]), np.median(times[False])
+        print(f"  whole backtest, {sims} simulations, {len(frames)} series: shared {shared:.3f} s, unshared "
+              f"{plain:.3f} s: {plain / shared:.2f}x faster; times {[round(t, 3) for t in times[True]]} vs "
+              f"{[round(t, 3) for t in times[False]]}")
+        for share in (True, False):
+            print(f"    {'shared' if share else 'unshared'} phases (last run): "
+                  + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in phases[share].items()))
 
 
 def main(argv=None) -> None:
@@ -65,6 +84,10 @@ def main(argv=None) -> None:
     parser.add_argument("--max-batch", type=int, default=1024, help="contexts per engine call (the CLI's CPU default)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", help="model precision (fp32, fp16, bf16, int8)")
+    parser.add_argument("--cuda-graphs", action="store_true", help="replay the forwards as CUDA graphs (CUDA only)")
+    parser.add_argument("--backtest", action="store_true",
+                        help="time the whole tw.backtest (sampled estimator, legacy profile), shared vs unshared")
     parser.add_argument("--shared-only", action="store_true",
                         help="time only the shared side, alternating between the --sims values (the flatness check)")
     args = parser.parse_args(argv)
@@ -73,13 +96,19 @@ def main(argv=None) -> None:
         args.model = f"random:{args.preset}"
     else:
         model = tw.load_model(args.model, device=args.device)
-    engines = {share: tw.ForecastEngine(model, estimator="exact", share_prefixes=share, device=args.device)
+    model = convert_precision(model, args.precision, args.device).eval()
+    estimator = "sampled" if args.backtest else "exact"
+    engines = {share: tw.ForecastEngine(model, num_samples=128, estimator=estimator, share_prefixes=share,
+                                        device=args.device, cuda_graphs=args.cuda_graphs)
                for share in (True, False)}
     frames = _frames(args.workload, args.series)
+    print(f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {args.workload} "
+          f"({len(frames)} series), model {args.model}, {args.precision}, {torch.get_num_threads()} torch threads"
+          f"{', CUDA graphs' if args.cuda_graphs else ''}")
+    if args.backtest:
+        return _backtests(engines, frames, args)
     if args.shared_only:
         return _flatness(engines[True], model, frames, args)
-    print(f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {args.workload} "
-          f"({len(frames)} series), model {args.model}, {torch.get_num_threads()} torch threads")
     for sims in args.sims:
         plan = forecast_plan(frames, sims)
         chunks = [[plan.context(int(i)) for i in idx] for idx in plan.batches(args.max_batch)]

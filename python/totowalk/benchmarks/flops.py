@@ -65,6 +65,24 @@ def contexts_flops(config, lengths, horizon: int = 1) -> int:
     return sum(forward_flops(config, -(-int(n) // p), 1, horizon) for n in lengths)
 
 
+def planned_flops(config, contexts, share_prefixes: bool) -> tuple[int, int]:
+    """FLOPs of the forwards the engine runs for univariate ``contexts`` (one call), and their count.
+
+    With prefix sharing one forward over each group's longest member serves the group (its final
+    layer evaluated at every member's last patch, a few per cent of a forward: not counted); without,
+    one forward per unique context. Horizon one step.
+    """
+    from ..engine.inputs import normalize_contexts
+    from ..engine.plan import plan_forecast
+    from ..engine.prefix_sharing import ScalerSettings
+
+    settings = ScalerSettings.from_config(config) if share_prefixes else None
+    plan = plan_forecast(normalize_contexts(contexts), config.patch_size, 1 << 40, share_prefixes=settings)
+    forwards = sum(len(batch.members) for batch in plan.batches)
+    total = sum(len(batch.members) * forward_flops(config, batch.num_patches) for batch in plan.batches)
+    return total, forwards
+
+
 def gemm_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, m: int = 2048, k: int = 768,
                  n: int = 3072, repeats: int = 5) -> dict:
     """Measured matrix-multiply rate of ``torch.matmul`` on an (m, k) x (k, n) product.

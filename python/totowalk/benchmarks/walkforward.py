@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backtest import backtest
 from ..engine import reference_forecast
-from .flops import contexts_flops, forward_flops
+from .flops import forward_flops, planned_flops
 from .official import find_official, time_official_calls
 from .session import BenchSession
 from .timing import same_call, time_call, time_interleaved
@@ -65,12 +65,14 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
         session.device, [opts.repeats, len(ref_contexts)])
     ref = {"times": ref_timing.times_s, "per_call": float(np.mean(ref_timing.times_s)),
            "expected": np.asarray(expected_ref)}
-    flops = contexts_flops(config, [len(c) for c in contexts])
+    flops, forwards = planned_flops(config, contexts, engine.share_prefixes)  # the forwards actually run
     engine_gflops = flops / timing.median_s / 1e9
     rate = len(contexts) / timing.median_s
     log(f"{label} forecast: engine {timing.median_s:.3f} s for {len(contexts)} unique contexts "
         f"({calls} classic calls), {rate:.1f} contexts/s, {engine_gflops:.1f} GFLOP/s of {gemm:.1f} ceiling")
     scope = f"{len(contexts)} unique contexts ({calls} classic calls){', ' + slice_note if slice_note else ''}"
+    sharing = (f"; prefix sharing: {forwards} forwards for {len(contexts)} unique contexts (GFLOP/s counts the "
+               "forwards run)" if forwards < len(contexts) else "")
     extrapolated_full = ""
     if full_contexts and full_contexts != len(contexts):
         extrapolated_full = f"; whole workload ({full_contexts} contexts) at this rate ~{full_contexts / rate:.1f} s"
@@ -89,9 +91,9 @@ def bench_walkforward(session: BenchSession, spec: WorkloadSpec, frames: dict, n
                          f"({ref['per_call']:.2f} s/call, {spec.num_samples} samples in batches of "
                          f"{spec.samples_per_batch}, alternating with the engine repeats) x {calls} calls; with a cache of the "
                          f"{len(contexts)} unique contexts {ref['per_call'] * len(contexts):.0f} s"),
-        notes=f"{scope}; expected-value max rel. diff vs baseline {rel:.1e}{extrapolated_full}",
+        notes=f"{scope}; expected-value max rel. diff vs baseline {rel:.1e}{sharing}{extrapolated_full}",
         extra={"reference_times_s": ref["times"], "engine_times_s": timing.times_s, "forecast_flops": flops,
-               "classic_calls": calls, "engine_info": dict(result.info)},
+               "classic_calls": calls, "engine_info": dict(result.info), "forwards": forwards},
     ))
 
     official = _official_row(session, model, contexts, spec, label, calls, timing.median_s, engine_gflops,
@@ -186,11 +188,12 @@ def _backtest_rows(session, spec, frames, num_simulations, label, engine, result
               f"result tables; {len(pairs)} simulations",
     )
 
-    whole, _ = time_call(lambda: backtest(frames, num_simulations=num_simulations, engine=engine),
-                         session.device, repeats=opts.repeats)
+    whole, last = time_call(lambda: backtest(frames, num_simulations=num_simulations, engine=engine),
+                            session.device, repeats=opts.repeats)
     classic = forecast_baseline_s + loop_s
     log(f"{label} backtest: tw.backtest {whole.median_s:.3f} s; classic loop (extrapolated) {classic:.1f} s")
-    notes = f"{scope}; engine: tw.backtest(engine=ForecastEngine, legacy profile)"
+    phases = ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in last.timings.items())
+    notes = f"{scope}; engine: tw.backtest(engine=ForecastEngine, legacy profile); last run's phases: {phases}"
     if session.device.type == "cuda" and label == "W1" and spec.num_simulations == 10:
         notes += "; the classic loop's own GPU report: 67.29 s for 10 simulations (its figure, not ours)"
     backtest_row = session.row(
@@ -198,6 +201,6 @@ def _backtest_rows(session, spec, frames, num_simulations, label, engine, result
         classic, baseline_extrapolated=True, unique_contexts=len(contexts),
         baseline_detail=f"baseline: {calls} reference calls (extrapolated, see the forecast row) + strategy loop "
                         f"{loop_s:.2f} s",
-        notes=notes, extra={"engine_times_s": whole.times_s},
+        notes=notes, extra={"engine_times_s": whole.times_s, "phases_s": dict(last.timings)},
     )
     return [strategies, backtest_row]
