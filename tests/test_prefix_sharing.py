@@ -111,6 +111,63 @@ def test_clamp_guard_forecasts_a_member_alone(tiny):
     np.testing.assert_array_equal(shared.stats["mean"], alone_res.stats["mean"])
 
 
+def _clamp_inactive(values, length, root_length, settings, margin=1e-6):
+    """Reference guard, straight from the definition: every patch scale of the member (patches
+    ending after c = length, length - p, ... values) within the clamp bounds of both the member's
+    and the root's global scale."""
+    p, spread = settings.patch_size, 10.0 ** settings.scale_factor_exponent
+    x = values.astype(np.float64)
+    ends = np.arange(length, 0, -p)
+    scales = np.array([np.sqrt(x[:, :c].var(axis=1, ddof=1 if c > 1 else 0) + settings.min_scale) for c in ends])
+    for n in (length, root_length):
+        g = np.sqrt(x[:, :n].var(axis=1) + settings.min_scale)
+        lower, upper = np.maximum(settings.min_scale, g / spread), g * spread
+        if not ((scales >= lower * (1 + margin)).all() and (scales <= upper * (1 - margin)).all()):
+            return False
+    return True
+
+
+def test_grouping_properties_on_random_families():
+    # Families sharing a constant start (a context can be a prefix of two longer ones), copies and
+    # views, two variates, and tails large enough to make the scaler clamp bind.
+    rng = np.random.default_rng(11)
+    settings = ScalerSettings(16, 0.1, True, 4.0)
+    refused = 0
+    for _ in range(40):
+        unique = []
+        for _ in range(int(rng.integers(1, 4))):
+            total, variates = int(rng.integers(5, 300)), int(rng.integers(1, 3))
+            x = np.cumsum(rng.standard_normal((variates, total)), axis=1)
+            if rng.random() < 0.4:
+                x[:, : total // 3] = 1.0
+            if rng.random() < 0.4:
+                x[:, -5:] *= 1e6
+            for end in sorted(set(rng.integers(1, total + 1, size=int(rng.integers(1, 25))).tolist())):
+                view = x[:, :end]
+                unique.append(view.copy() if rng.random() < 0.5 else view)
+        unique = [u for i, u in enumerate(unique)
+                  if u.shape[0] == unique[0].shape[0] and not any(
+                      v.shape == u.shape and np.array_equal(v, u) for v in unique[:i])]  # deduplicated, one V
+        groups, alone = group_prefixes(unique, settings)
+        seen = sorted(alone.tolist() + [int(m) for g in groups for m in g.members])
+        assert seen == list(range(len(unique)))  # every context exactly once
+        for g in groups:
+            root = unique[g.root]
+            total = root.shape[1]
+            pad = -(-total // 16) * 16 - total
+            assert g.members[0] == g.root and len(g.members) >= 2
+            for member, position in zip(g.members, g.positions):
+                length = unique[member].shape[1]
+                assert length % 16 == total % 16 and length <= total
+                np.testing.assert_array_equal(root[:, :length], unique[member])
+                assert position == (pad + length) // 16 - 1
+                assert member == g.root or _clamp_inactive(root, length, total, settings)
+        refused += sum(any(v.shape[1] > u.shape[1] and v.shape[1] % 16 == u.shape[1] % 16
+                           and np.array_equal(v[:, :u.shape[1]], u) for v in unique)
+                       for u in (unique[i] for i in alone))
+    assert refused > 0  # the guard was exercised: some contexts with a partner were kept alone
+
+
 def test_split_batch_keeps_readouts_with_their_rows():
     series = [_walk(700, s) for s in range(3)]
     contexts = normalize_contexts([s[:e] for s in series for e in (700, 636, 572)])

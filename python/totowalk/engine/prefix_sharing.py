@@ -75,28 +75,35 @@ def _variances(s1: np.ndarray, s2: np.ndarray, counts: np.ndarray, ddof: int) ->
     return m2 / np.maximum(n - ddof, 1.0)
 
 
-def _clamp_safe(root: np.ndarray, member_lengths: np.ndarray, settings: ScalerSettings) -> np.ndarray:
-    """Per member length: True when the scaler clamp is inactive up to the member's last patch under
-    both the member's global scale and the root's."""
+def _clamp_safe(family: np.ndarray, lengths: np.ndarray, root_lengths: np.ndarray,
+                settings: ScalerSettings) -> np.ndarray:
+    """Per member (a prefix of ``family``, (V, T), of length ``lengths[i]``, read out of the forward
+    over its group root's first ``root_lengths[i]`` values): True when the scaler clamp is inactive
+    up to the member's last patch under both the member's global scale and the root's.
+
+    Padding is on the left only and shorter than a patch, so a patch of any member or root ends
+    after c real values, c = L, L - p, ... down to 1..p (L its length), and its unclamped scale
+    depends on c alone: the scales of one series, and their running minimum and maximum per class
+    of c modulo p, are computed once for every member and root of the series.
+    """
     if not settings.stabilize_with_global:
-        return np.ones(len(member_lengths), dtype=bool)
+        return np.ones(len(lengths), dtype=bool)
     p = settings.patch_size
-    values = root.astype(np.float64)
-    total = values.shape[1]
-    pad = -(-total // p) * p - total
+    values = family.astype(np.float64)
+    v_count, total = values.shape
     s1, s2 = _prefix_stats(values)
-    patches = (pad + total) // p
-    real_counts = np.clip(np.arange(1, patches + 1) * p - pad, 0, total)  # real values up to each patch end
-    # Unclamped patch scales (Bessel-corrected), all-padding patches have scale sqrt(min_scale).
-    safe_counts = np.maximum(real_counts, 1)
-    patch_var = np.where(real_counts > 0, _variances(s1, s2, safe_counts, ddof=1), 0.0)
-    patch_scale = np.sqrt(patch_var + settings.min_scale)  # (V, patches)
+    counts = np.arange(1, total + 1)
+    # unclamped (Bessel-corrected) scale of a patch ending after c values, c = 1..T
+    scale = np.sqrt(_variances(s1, s2, counts, ddof=1) + settings.min_scale)
+    blocks = -(-total // p)
+    lowest = np.full((v_count, blocks * p), np.inf)
+    highest = np.full((v_count, blocks * p), -np.inf)
+    lowest[:, :total] = highest[:, :total] = scale
+    # running extremes over c, c - p, c - 2p, ...: along the block axis of a (V, blocks, p) view
+    lowest = np.minimum.accumulate(lowest.reshape(v_count, blocks, p), axis=1).reshape(v_count, -1)
+    highest = np.maximum.accumulate(highest.reshape(v_count, blocks, p), axis=1).reshape(v_count, -1)
     spread = 10.0 ** settings.scale_factor_exponent
-    # Smallest and largest patch scale up to each patch: one comparison per member and bound.
-    lowest = np.minimum.accumulate(patch_scale, axis=1)
-    highest = np.maximum.accumulate(patch_scale, axis=1)
-    lengths = np.asarray(member_lengths, dtype=np.int64)
-    upto = (pad + lengths) // p - 1  # each member's last patch inside the root's padded array
+    upto = np.asarray(lengths, dtype=np.int64) - 1
 
     def inactive(g: np.ndarray) -> np.ndarray:  # g: (V, members) -> (members,)
         lower = np.maximum(settings.min_scale, g / spread)
@@ -104,13 +111,33 @@ def _clamp_safe(root: np.ndarray, member_lengths: np.ndarray, settings: ScalerSe
         return np.all((lowest[:, upto] >= lower * (1 + _CLAMP_MARGIN)) & (highest[:, upto] <= upper * (1 - _CLAMP_MARGIN)),
                       axis=0)
 
-    g_members = np.sqrt(_variances(s1, s2, lengths, ddof=0) + settings.min_scale)  # (V, members)
-    g_root = np.sqrt(_variances(s1, s2, np.array([total]), ddof=0) + settings.min_scale)  # (V, 1)
-    return inactive(g_members) & inactive(np.broadcast_to(g_root, g_members.shape))
+    g_members = np.sqrt(_variances(s1, s2, np.asarray(lengths, dtype=np.int64), ddof=0) + settings.min_scale)
+    g_roots = np.sqrt(_variances(s1, s2, np.asarray(root_lengths, dtype=np.int64), ddof=0) + settings.min_scale)
+    return inactive(g_members) & inactive(g_roots)
+
+
+def _is_prefix(longer: np.ndarray, shorter: np.ndarray) -> bool:
+    """Whether ``shorter`` (V, L) equals ``longer[:, :L]``; views of the same memory (walk-forward
+    slices of one array) are, without reading it."""
+    length = shorter.shape[1]
+    if longer.shape[0] != shorter.shape[0] or longer.shape[1] < length:
+        return False
+    if longer.dtype != shorter.dtype:
+        return bool((longer[:, :length] == shorter).all())
+    if longer.__array_interface__["data"][0] == shorter.__array_interface__["data"][0] and longer.strides == shorter.strides:
+        return True
+    if longer.shape[0] == 1 and longer.flags.c_contiguous and shorter.flags.c_contiguous:
+        # one row: compare the bytes (two copies and a memcmp beat an element-wise comparison here)
+        return longer[0, :length].tobytes() == shorter.tobytes()
+    return bool((longer[:, :length] == shorter).all())
 
 
 def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list, np.ndarray]:
     """Group unique contexts that are prefixes of a longer one with the same left padding.
+
+    Contexts are first gathered into families, the prefixes of one longest context (a series);
+    a family's members of equal length modulo the patch size form a group whose longest member is
+    its root, and the scaler-clamp guard runs once per family.
 
     Parameters
     ----------
@@ -127,34 +154,38 @@ def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list,
     """
     p = settings.patch_size
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
-    buckets: dict = {}
+    by_start: dict = {}  # (variates, first values) -> families, each a list of indices, longest first
     for i in np.argsort(-lengths, kind="stable"):
         series = unique_series[i]
-        key = (int(lengths[i]) % p, series.shape[0], series[:, 0].tobytes())
-        roots = buckets.setdefault(key, [])
-        length = int(lengths[i])
-        for chain in roots:
-            if np.array_equal(unique_series[chain[0]][:, :length], series):
-                chain.append(int(i))
+        families = by_start.setdefault((series.shape[0], series[:, 0].tobytes()), [])
+        for family in families:
+            if _is_prefix(unique_series[family[0]], series):
+                family.append(int(i))
                 break
         else:
-            roots.append([int(i)])
+            families.append([int(i)])
     groups, alone = [], []
-    for chains in buckets.values():
-        for chain in chains:
-            if len(chain) == 1:
-                alone.append(chain[0])
-                continue
-            members = np.asarray(chain, dtype=np.int64)
-            safe = _clamp_safe(unique_series[chain[0]], lengths[members], settings)
-            safe[0] = True  # the root is its own context
-            alone.extend(int(m) for m in members[~safe])
-            members = members[safe]
-            if len(members) == 1:
-                alone.append(int(members[0]))
-                continue
-            root_length = int(lengths[members[0]])
+    for families in by_start.values():
+        for family in families:
+            members = np.asarray(family, dtype=np.int64)
+            own = lengths[members]
+            residue = own % p
+            # members are longest first, so each residue's first member is its group's root
+            _, first, which = np.unique(residue, return_index=True, return_inverse=True)
+            root_of = first[which]
+            safe = _clamp_safe(unique_series[family[0]], own, own[root_of], settings)
+            safe[first] = True  # a root is its own context
+            alone.extend(members[~safe].tolist())
+            sizes = np.bincount(which[safe], minlength=len(first))
+            alone.extend(members[first[sizes == 1]].tolist())
+            # each group's safe members, longest (the root) first, with their patch in the root's array
+            kept = np.flatnonzero(safe)
+            kept = kept[np.argsort(which[kept], kind="stable")]
+            root_length = own[first][which[kept]]
             pad = -(-root_length // p) * p - root_length
-            positions = (pad + lengths[members]) // p - 1
-            groups.append(PrefixGroup(int(members[0]), members, positions.astype(np.int64)))
+            positions = (pad + own[kept]) // p - 1
+            bounds = np.cumsum(sizes)[:-1]
+            for size, index, place in zip(sizes, np.split(kept, bounds), np.split(positions, bounds)):
+                if size > 1:
+                    groups.append(PrefixGroup(int(members[index[0]]), members[index], place))
     return groups, np.asarray(sorted(alone), dtype=np.int64)
