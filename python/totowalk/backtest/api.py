@@ -420,7 +420,8 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
         "context_end": context_ends,
     }
     if indexes is not None:
-        columns["target_date"] = _target_dates(symbols, context_ends, indexes)
+        codes, names = pd.factorize(a.symbol)  # per (symbol, simulation) row: cheap, then repeated
+        columns["target_date"] = _target_dates(np.repeat(codes, n_keys * steps), list(names), context_ends, indexes)
     return pd.DataFrame({
         **columns,
         "prediction": stack(a.predictions),
@@ -429,18 +430,19 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
     })
 
 
-def _target_dates(symbols: np.ndarray, context_ends: np.ndarray, indexes: dict):
-    """Index label of row ``context_end + 1`` of each row's symbol, None (NaT) past the end of its data.
+def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, indexes: dict):
+    """Index label of row ``context_end + 1`` of each row's symbol (``names[codes]``), None (NaT)
+    past the end of its data.
 
     Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
     objects per row); other labels go through a list, so pandas infers the column type.
     """
     dtypes = {index.dtype for index in indexes.values()}
     datetime_only = len(dtypes) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
-    dates = np.full(len(symbols), np.datetime64("NaT") if datetime_only else None,
+    dates = np.full(len(codes), np.datetime64("NaT") if datetime_only else None,
                     dtype=dtypes.pop() if datetime_only else object)
-    for sym in pd.unique(symbols):
-        rows = np.flatnonzero(symbols == sym)
+    for code, sym in enumerate(names):
+        rows = np.flatnonzero(codes == code)
         targets = context_ends[rows] + 1
         inside = targets < len(indexes[sym])
         labels = indexes[sym][targets[inside]]

@@ -12,6 +12,8 @@ what else is in the run).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .clean_strategies import SHARPE_STD_FLOOR
@@ -24,6 +26,15 @@ CONFIDENCE = 0.95
 
 def mean_block_length(n: int) -> int:
     return max(1, int(round(n ** (1.0 / 3.0))))
+
+
+@functools.lru_cache(maxsize=16)
+def _seeded_counts(seed: int, n: int, replicates: int) -> np.ndarray:
+    """The replicates of series of ``n`` days for ``seed`` (read-only; they depend on nothing
+    else, so a process computes each table once however many series and runs use it)."""
+    counts = stationary_counts(n, replicates, mean_block_length(n), np.random.default_rng([seed, n]))
+    counts.flags.writeable = False
+    return counts
 
 
 def stationary_counts(n: int, replicates: int, block: float, rng: np.random.Generator) -> np.ndarray:
@@ -51,8 +62,7 @@ def sharpe_interval(returns, lengths, days_per_year, seed: int = 0, replicates: 
         if n < 2:
             continue
         rows = np.flatnonzero(n_all == n)
-        rng = np.random.default_rng([int(seed), int(n)])
-        counts = stationary_counts(int(n), replicates, mean_block_length(int(n)), rng)
+        counts = _seeded_counts(int(seed), int(n), int(replicates))
         x = r[rows, :n]
         mean = x.mean(axis=1)
         centred = x - mean[:, None]  # centring keeps the variance free of cancellation

@@ -80,6 +80,7 @@ class ForecastPlan:
         self.req_key = np.concatenate(key_idx) if key_idx else empty
         self.req_length = np.concatenate(lengths) if lengths else empty
         self.slot_request = np.concatenate(slots, axis=0) if slots else np.empty((0, len(self.keys), STEPS), np.int64)
+        self._float32: dict = {}  # (series, key) -> float32 pct_1 ... pct_T, read-only
 
     def __len__(self) -> int:
         return int(self.req_length.shape[0])
@@ -93,9 +94,18 @@ class ForecastPlan:
         return f"{self.series[self.req_series[i]].symbol}|{self.keys[self.req_key[i]]}|{self.req_length[i]}"
 
     def context(self, i: int) -> np.ndarray:
-        """(ℓ,) float32 context of request ``i``: ``pct_1 … pct_ℓ`` of its key (§2.3)."""
-        pct = self.series[self.req_series[i]].pct[self.keys[self.req_key[i]]]
-        return pct[1 : self.req_length[i] + 1].astype(np.float32)
+        """(ℓ,) float32 context of request ``i``: ``pct_1 … pct_ℓ`` of its key (§2.3).
+
+        A read-only view: the contexts of one series-key are prefixes of one float32 array
+        (converted once), so they cost no copy and the engine sees that they share memory.
+        """
+        s_i, k_i = int(self.req_series[i]), int(self.req_key[i])
+        values = self._float32.get((s_i, k_i))
+        if values is None:
+            values = self.series[s_i].pct[self.keys[k_i]][1:].astype(np.float32)
+            values.flags.writeable = False
+            self._float32[(s_i, k_i)] = values
+        return values[: self.req_length[i]]
 
     def batches(self, max_batch: int, todo=None, patch_size: int = 64) -> list[np.ndarray]:
         """Request indices cut into chunks of at most ``max_batch``, one forecaster call each.

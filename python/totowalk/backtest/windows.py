@@ -160,10 +160,10 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
                 f"missing column {name!r}; found {[str(c) for c in frame.columns]}",
                 symbol=symbol, column=name,
             )
-        columns[name] = pd.to_numeric(frame[source], errors="coerce").to_numpy(dtype=np.float64)
+        columns[name] = _as_float64(frame[source])
     volume = by_lower.get("volume")
     if volume is not None:
-        columns["Volume"] = pd.to_numeric(frame[volume], errors="coerce").to_numpy(dtype=np.float64)
+        columns["Volume"] = _as_float64(frame[volume])
     for name, values in columns.items():
         # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
         bad = (~np.isfinite(values) | (values <= 0)) if name != "Volume" else ~(np.isnan(values) | (values >= 0))
@@ -177,6 +177,13 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     out = pd.DataFrame(columns, index=frame.index)
     out.attrs["symbol"] = symbol
     return out
+
+
+def _as_float64(column: pd.Series) -> np.ndarray:
+    """The column as float64; what is not a number becomes NaN (reported by the caller)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 def _row_date(frame: pd.DataFrame, row: int):
