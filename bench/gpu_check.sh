@@ -3,11 +3,12 @@
 #   1. build and install the extension with CUDA (pip, no build isolation, no deps; a failed CUDA
 #      build falls back to the CPU-only extension, then to python/ without _C),
 #   2. run the CUDA-marked tests (pytest -m cuda),
-#   3. the headline benchmarks: bench_pack, totowalk bench W1 --cuda-graphs, W1, W2, micro,
-#   4. the engine/kernel/model tests (8 processes where pytest-xdist is there) and the int8 Triton
-#      tests, after the rows they would otherwise delay,
-#   5. W2 in bf16, a profile of W1, the other bench/bench_*.py scripts, the sampler's warp/chunk
-#      sweep.
+#   3. walk-forward prefix sharing (issue #16): the whole W2 backtest in fp16, shared vs unshared,
+#      alternating, with its phases (target <= 0.5 s); W1 through the harness with CUDA graphs
+#      (target <= 0.03 s); W2's forecast FLOPs and time shared vs unshared; W3's flatness (1,000 vs
+#      250 simulations); the harness's W2 rows in fp16; the strategy phase on this host's cores,
+#   4. the engine/kernel/model tests (8 processes where pytest-xdist is there), then what time is left
+#      for the other rows (W1 without graphs, micro).
 #   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
 #   470 s) is spent.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
@@ -88,68 +89,46 @@ PYTEST_OPTS=(-q -rs -p no:cacheprovider -p no:benchmark -W default::FutureWarnin
 PARALLEL=()
 $PY -c 'import xdist' 2>/dev/null && PARALLEL=(-n 8)
 run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
-# 3. Headline benchmarks: bench_pack first (copy/compute overlap of the pinned path), then the others.
-if [[ -f bench/bench_pack.py ]]; then
-  run_step "bench_pack.py" 60 "$LOGS/bench.log" $PY bench/bench_pack.py --json "$LOGS/bench_pack.json"
-fi
-# Harness (totowalk bench): W1, the whole W2, then the microbenchmarks, each in its own process
-# and timeout. Rows ready for bench/RESULTS.md go to $LOGS/harness_<suite>.md (rewritten as each row
-# is made, appended to results.md below), JSON next to them. No toto-ts venv exists on the GPU
-# machine, so the official baseline is skipped there (the log says so).
-# W1 once more with the forward replayed as CUDA graphs (the <= 20 ms forecasting target).
+# 3. Issue #16's rows, most important first. The base preset with random weights is W2's model;
+# fp16 is the precision that passed the forecast-quality gate on this card.
+SHARING=(bench/bench_prefix_sharing.py --preset toto-open-base-1.0 --device cuda --max-batch 8192)
+run_step "prefix sharing: W2 whole backtest fp16, shared vs unshared" 120 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
 run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W1 --device cuda --repeats 5 --cuda-graphs --official off \
   --markdown-out "$LOGS/harness_W1_graphs.md" --json-out "$LOGS/harness_W1_graphs.json"
-for suite in W1 W2 micro; do
-  limit=120; repeats=3
-  [[ $suite == W2 ]] && { limit=180; repeats=1; }   # W2's strategies over 6,000 simulations take seconds per run
-  [[ $suite == micro ]] && limit=90
-  run_step "totowalk bench $suite" "$limit" "$LOGS/harness.log" \
-    "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats "$repeats" \
-    --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
+run_step "prefix sharing: W2 whole backtest fp16 with CUDA graphs, shared vs unshared" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W2 --backtest --precision fp16 --cuda-graphs --repeats 3
+run_step "prefix sharing: W2 forecast fp32 (exact estimator), FLOPs and time" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W2 --repeats 2
+run_step "prefix sharing: W3 forecast flatness, 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --repeats 3
+run_step "prefix sharing: W3 forecast fp32, FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W3 --sims 1000 --repeats 2
+run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
+  "$PY" -m totowalk.cli bench W2 --device cuda --repeats 3 --precision fp16 --official off \
+  --markdown-out "$LOGS/harness_W2_fp16.md" --json-out "$LOGS/harness_W2_fp16.json"
+# The strategy phase on this host's CPU cores (the 2-core targets are CI's machine's).
+for profile in legacy clean; do
+  run_step "bench_strategies.py --profile $profile (6,000 simulations)" 60 "$LOGS/bench.log" \
+    $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3
 done
-# 4. The rest of the GPU-relevant tests, after the headline rows (they are the run's purpose; a slow
-# compile here must not cost them).
-# The offline (no-GPU) kernel compile check is CI's job; it would only spend GPU time here.
-GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 2>/dev/null | grep -v offline_compile)
+# 4. The GPU tests beyond the CUDA-marked ones, after the rows (a slow Triton compile must not cost them).
+GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py tests/test_prefix*.py 2>/dev/null | grep -v offline_compile)
 if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
 fi
-# The Triton int8 matmul (fp32/fp16/bf16 activations) has never run compiled: its own step, so a
-# slow compile cannot cost the summary of the tests above.
-if [[ -f tests/test_precision_triton.py ]]; then
-  run_step "int8 Triton matmul tests" 60 "$LOGS/tests.log" \
-    $PY -m pytest tests/test_precision_triton.py "${PYTEST_OPTS[@]}"
-fi
-
 grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
-# 5. W2 in bf16: fp32 W2 is ~109 TFLOP of non-tensor-core GEMMs (~2 s at 50 TFLOP/s), so this row
-# says what the <= 2 s target costs in precision (bf16's forecast error is in the quality rows).
-run_step "totowalk bench W2 --precision bf16" 150 "$LOGS/harness.log" \
-  "$PY" -m totowalk.cli bench W2 --device cuda --repeats 1 --precision bf16 --official off \
-  --markdown-out "$LOGS/harness_W2_bf16.md" --json-out "$LOGS/harness_W2_bf16.json"
-# Where W1's forecast spends its time on the card (operators, kernels, engine phases): what to
-# optimise next, whatever the rows above say.
-run_step "profile_forecast.py W1" 60 "$LOGS/bench.log" $PY bench/profile_forecast.py --workload W1 --rows 25
-# Walk-forward prefix sharing on the whole W2 (base preset, random weights), shared vs unshared,
-# alternating: the issue's GPU row (the CPU rows in RESULTS.md are a 2-series slice).
-run_step "bench_prefix_sharing.py W2" 150 "$LOGS/bench.log" $PY bench/bench_prefix_sharing.py W2 \
-  --series 24 --sims 250 --preset toto-open-base-1.0 --device cuda --max-batch 8192 --repeats 2
-declare -A seen=([bench/bench_pack.py]=1 [bench/bench_prefix_sharing.py]=1)
-for bench in bench/bench_sampling.py bench/bench_*.py; do
-  [[ -f $bench && -z ${seen[$bench]:-} ]] || continue
-  seen[$bench]=1
-  run_step "$bench" 90 "$LOGS/bench.log" $PY "$bench"
+for suite in W1 micro; do
+  run_step "totowalk bench $suite" 90 "$LOGS/harness.log" \
+    "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats 3 --official off \
+    --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
 done
-# Last, and only if time is left: the sampling kernel's warp counts (its launch settings come from
-# ptxas register reports, never timed before).
-run_step "bench_sampling.py --sweep-warps" 90 "$LOGS/bench.log" \
-  $PY bench/bench_sampling.py --sweep-warps --samples 1024 --samples 4096 --repeats 5
 note "## totowalk bench rows (paste into bench/RESULTS.md)"
-for suite in W1_graphs W1 W2 micro W2_bf16; do
+for suite in W1_graphs W2_fp16 W1 micro; do
   [[ -f "$LOGS/harness_$suite.md" ]] && tail -n +3 "$LOGS/harness_$suite.md" >>"$RESULTS"
 done
-note "## benchmark output (last 15 lines of each)"
+note "## benchmark output (last 25 lines of each)"
 [[ -f "$LOGS/bench.log" ]] && $PY - "$LOGS/bench.log" >>"$RESULTS" <<'PYEOF'
 import re, sys
 sections, name = {}, None
@@ -161,7 +140,7 @@ for line in open(sys.argv[1], errors="replace"):
     elif name:
         sections[name].append(line.rstrip())
 for name, lines in sections.items():
-    keep = 40 if name.startswith("profile_forecast") else 15  # the profile table is the point
+    keep = 40 if name.startswith("profile_forecast") else 25
     print(f"### {name}\n```\n" + "\n".join(lines[-keep:]) + "\n```")
 PYEOF
 note "total: $(elapsed)s"
