@@ -204,6 +204,29 @@ def test_forecast_walk_forward_equals_forecast_on_slices(mini):
         engine.forecast_walk_forward(series, {"a": [10], "b": [12, 451]})
     with pytest.raises(ValueError, match="same names"):
         engine.forecast_walk_forward(series, {"a": [10]})
+    bad = dict(series, b=np.where(np.arange(450) == 7, np.nan, series["b"]))
+    with pytest.raises(ValueError, match="series 'b': non-finite value nan at"):
+        engine.forecast_walk_forward(bad, ends)
+    with pytest.raises(ValueError, match="mix univariate and"):
+        engine.forecast_walk_forward({"a": series["a"], "m": np.stack([series["a"]] * 2)}, {"a": [9], "m": [9]})
+
+
+def test_walk_forward_families_need_no_comparisons_and_match_the_list_form(mini, monkeypatch):
+    # Multivariate too; sampled, so equal streams are checked (content keys do not depend on the form).
+    from totowalk.engine import prefix_sharing
+    series = [_walk(700, 13, variates=2), _walk(640, 14, variates=2)]
+    ends = [[700 - 64 * k for k in range(6)] + [333, 700], [640, 576, 100]]
+    engine = ForecastEngine(mini, num_samples=32, seed=5)
+    listed = engine.forecast([s[:, :e] for s, es in zip(series, ends) for e in es], aggregate=AGGREGATES)
+
+    def compared(*args):
+        raise AssertionError("walk-forward families were compared value by value")
+
+    monkeypatch.setattr(prefix_sharing, "_is_prefix", compared)
+    walked = engine.forecast_walk_forward(series, ends, aggregate=AGGREGATES)
+    assert walked.num_unique == listed.num_unique == 10
+    for name in AGGREGATES:
+        np.testing.assert_allclose(walked.stats[name], listed.stats[name], rtol=1e-6, atol=1e-6)
 
 
 def test_a_wider_readout_layout_changes_no_readout(tiny):

@@ -77,7 +77,17 @@ class EngineForecaster:
         return info
 
     def __call__(self, contexts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        res = self.engine.forecast(contexts, prediction_length=1, aggregate=(self.aggregate, "band"))
+        return self._point_band(self.engine.forecast(contexts, prediction_length=1, aggregate=(self.aggregate, "band")))
+
+    def walk_forward(self, series: list, ends: list) -> tuple[np.ndarray, np.ndarray]:
+        """The same forecasts for ``series[i][:e]``, e in ``ends[i]`` (in that order), through the
+        engine's walk-forward form: each series converted once, its contexts known prefixes."""
+        if not hasattr(self.engine, "forecast_walk_forward"):
+            return self([s[:e] for s, es in zip(series, ends) for e in es])
+        return self._point_band(self.engine.forecast_walk_forward(series, ends, prediction_length=1,
+                                                                   aggregate=(self.aggregate, "band")))
+
+    def _point_band(self, res) -> tuple[np.ndarray, np.ndarray]:
         point = np.asarray(res.stats[self.aggregate], dtype=np.float32)[:, 0]
         band = np.asarray(res.stats["band"], dtype=np.float32)[:, 0]
         return point, band

@@ -99,13 +99,26 @@ class ForecastPlan:
         A read-only view: the contexts of one series-key are prefixes of one float32 array
         (converted once), so they cost no copy and the engine sees that they share memory.
         """
-        s_i, k_i = int(self.req_series[i]), int(self.req_key[i])
+        return self._values(int(self.req_series[i]), int(self.req_key[i]))[: self.req_length[i]]
+
+    def _values(self, s_i: int, k_i: int) -> np.ndarray:
+        """float32 ``pct_1 … pct_T`` of series ``s_i``, key ``k_i`` (converted once, read-only)."""
         values = self._float32.get((s_i, k_i))
         if values is None:
             values = self.series[s_i].pct[self.keys[k_i]][1:].astype(np.float32)
             values.flags.writeable = False
             self._float32[(s_i, k_i)] = values
-        return values[: self.req_length[i]]
+        return values
+
+    def walk_forward(self, idx: np.ndarray) -> tuple[list, list, np.ndarray]:
+        """Requests ``idx`` as walk-forward requests: (series, ends, order), one float32 series per
+        series-key among them with its context lengths; results come back in ``idx[order]`` order."""
+        pairs = self.req_series[idx] * len(self.keys) + self.req_key[idx]
+        distinct, which = np.unique(pairs, return_inverse=True)
+        order = np.argsort(which, kind="stable")
+        bounds = np.cumsum(np.bincount(which, minlength=len(distinct)))[:-1]
+        series = [self._values(int(pair) // len(self.keys), int(pair) % len(self.keys)) for pair in distinct]
+        return series, np.split(self.req_length[idx][order], bounds), order
 
     def batches(self, max_batch: int, todo=None, patch_size: int = 64) -> list[np.ndarray]:
         """Request indices cut into chunks of at most ``max_batch``, one forecaster call each.
@@ -174,6 +187,19 @@ def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np
         raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
 
 
+def _forecast_chunk(plan: ForecastPlan, forecaster, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point, band) of requests ``idx``: in walk-forward form where the forecaster takes it (the
+    engine), else as a list of contexts."""
+    if not hasattr(forecaster, "walk_forward"):
+        p, b = forecaster([plan.context(i) for i in idx])
+        return np.asarray(p, np.float32), np.asarray(b, np.float32)
+    series, ends, order = plan.walk_forward(idx)
+    p, b = forecaster.walk_forward(series, ends)
+    point, band = np.empty(len(idx), np.float32), np.empty(len(idx), np.float32)
+    point[order], band[order] = np.asarray(p, np.float32), np.asarray(b, np.float32)
+    return point, band
+
+
 def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
                       on_batch=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Run every distinct request of ``plan`` through ``forecaster``.
@@ -200,8 +226,7 @@ def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, 
         mask, done_point, done_band = done
         point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
     for idx in plan.batches(max_batch, todo):
-        p, b = forecaster([plan.context(i) for i in idx])
-        p, b = np.asarray(p, np.float32), np.asarray(b, np.float32)
+        p, b = _forecast_chunk(plan, forecaster, idx)
         check_chunk_result(plan, idx, p, b)
         point[idx], band[idx] = p, b
         if on_batch is not None:

@@ -18,7 +18,7 @@ from ..devices import resolve_device
 from ..model.layers import readout_layout
 from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
-from .inputs import normalize_contexts
+from .inputs import ContextBatch, normalize_contexts
 from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .prefix_sharing import ScalerSettings
@@ -147,6 +147,14 @@ class ForecastEngine:
             ``stats[name]`` (B, H) or (B, V, H); ``samples`` (B, H, S) or (B, V, H, S);
             ``params`` the first patch's mixture and scaler parameters; request order.
         """
+        horizon, samples_per_step, specs, estimator = self._settings(
+            prediction_length, num_samples, aggregate, estimator, return_samples)
+        with record_function("totowalk.normalize"):
+            batch = normalize_contexts(contexts)
+        return self._forecast_batch(batch, None, horizon, samples_per_step, specs, estimator, return_samples)
+
+    def _settings(self, prediction_length, num_samples, aggregate, estimator, return_samples) -> tuple:
+        """Checked (horizon, samples per step, aggregate specs, estimator) of one call."""
         horizon = int(prediction_length)
         if horizon < 1:
             raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
@@ -162,15 +170,17 @@ class ForecastEngine:
                 "estimator='sampled'")
         if estimator == "exact" and return_samples:
             raise ValueError("estimator='exact' draws no samples; return_samples=True needs estimator='sampled'")
-        with record_function("totowalk.normalize"):
-            batch = normalize_contexts(contexts)
+        return horizon, samples_per_step, specs, estimator
+
+    def _forecast_batch(self, batch, families, horizon, samples_per_step, specs, estimator,
+                        return_samples) -> ForecastResult:
         autoregressive = horizon > self.patch_size
         extra_patches = -(-horizon // self.patch_size) - 1
         with record_function("totowalk.plan"):
             plan = plan_forecast(
                 batch, self.patch_size, self.max_batch_tokens,
                 rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
-                share_prefixes=self._sharing_settings() if not autoregressive else None,
+                share_prefixes=self._sharing_settings() if not autoregressive else None, families=families,
             )
         collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
                                return_samples, min(horizon, self.patch_size))
@@ -190,8 +200,14 @@ class ForecastEngine:
                         collector.store(members, *outputs)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
-    def forecast_walk_forward(self, series, ends, prediction_length: int = 1, **options) -> ForecastResult:
+    def forecast_walk_forward(self, series, ends, prediction_length: int = 1, num_samples: int | None = None,
+                              aggregate=("mean",), return_samples: bool = False,
+                              estimator: str | None = None) -> ForecastResult:
         """Forecast after every end index of every series: the walk-forward request form.
+
+        Each series is checked and converted once and its contexts are views of it, so the
+        engine knows without reading them that they are prefixes of one another (prefix sharing
+        needs no comparisons, and no context is copied).
 
         Parameters
         ----------
@@ -200,29 +216,41 @@ class ForecastEngine:
         ends : dict of name -> sequence of int, or list of sequences
             Per series, context end indices e (the context is ``series[..., :e]``, 1 <= e <= T), in
             any order, duplicates allowed.
-        prediction_length, **options
-            As :meth:`forecast` (``num_samples``, ``aggregate``, ``return_samples``, ``estimator``).
+        prediction_length, num_samples, aggregate, return_samples, estimator
+            As :meth:`forecast`.
 
         Returns
         -------
         ForecastResult
-            Equal to ``forecast([s[..., :e] for each series, for e in its ends])``, in that order;
-            with ``share_prefixes`` the ends of one series share forwards (``prefix_sharing``).
+            Equal to ``forecast([s[..., :e] for each series, for e in its ends])``, in that order
+            (to float rounding with ``share_prefixes``: a context may share another forward).
         """
+        horizon, samples_per_step, specs, estimator = self._settings(
+            prediction_length, num_samples, aggregate, estimator, return_samples)
         names = list(series) if isinstance(series, dict) else list(range(len(series)))
         if isinstance(series, dict) != isinstance(ends, dict) or (
                 isinstance(ends, dict) and set(ends) != set(names)) or len(ends) != len(names):
             raise ValueError("series and ends must both be dicts with the same names, or lists of the same length")
-        contexts = []
-        for name in names:
-            values = np.asarray(series[name])
-            total = values.shape[-1]
-            for j, end in enumerate(ends[name]):
-                if isinstance(end, (bool, np.bool_)) or not isinstance(end, (int, np.integer)) or not 1 <= end <= total:
-                    raise ValueError(f"series {name!r}: end {j} is {end!r}; ends must be integers in 1..{total} "
-                                     "(the context is series[..., :end])")
-                contexts.append(values[..., : int(end)])
-        return self.forecast(contexts, prediction_length=prediction_length, **options)
+        with record_function("totowalk.normalize"):
+            whole = [_checked_series(series[name], name) for name in names]
+            kinds = {(batch.multivariate, batch.num_variates) for batch in whole}
+            if len(kinds) > 1:
+                raise ValueError(f"series mix univariate and (V, T) series or variate counts: {sorted(kinds)} "
+                                 "(multivariate?, variates)")
+            multivariate, num_variates = kinds.pop() if kinds else (False, 1)
+            contexts, families = [], []
+            for family, (name, values) in enumerate(zip(names, (batch.series[0] for batch in whole))):
+                total = values.shape[-1]
+                for j, end in enumerate(ends[name]):
+                    if isinstance(end, (bool, np.bool_)) or not isinstance(end, (int, np.integer)) or not 1 <= end <= total:
+                        raise ValueError(f"series {name!r}: end {j} is {end!r}; ends must be integers in 1..{total} "
+                                         "(the context is series[..., :end])")
+                    view = values[:, : int(end)]
+                    contexts.append(view if values.shape[0] == 1 else np.ascontiguousarray(view))
+                    families.append(family)
+            batch = ContextBatch(series=contexts, multivariate=multivariate, num_variates=num_variates)
+        return self._forecast_batch(batch, np.asarray(families, dtype=np.int64), horizon, samples_per_step, specs,
+                                    estimator, return_samples)
 
     # ------------------------------------------------------------------ internals
     def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, info) -> list[tuple]:
@@ -332,6 +360,16 @@ class ForecastEngine:
         return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,
                             seed=self.seed, return_samples=return_samples, backend=self.sampling_backend,
                             dtype=self.sampling_dtype)
+
+
+def _checked_series(values, name) -> ContextBatch:
+    """One walk-forward series, checked and converted once; its errors name the series."""
+    try:
+        return normalize_contexts([values])
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        raise type(err)(f"series {name!r}: {message.split(': ', 1)[1] if message.startswith('context 0') else message}") \
+            from None
 
 
 class _Collector:

@@ -132,6 +132,7 @@ def plan_forecast(
     rows_per_context: int = 1,
     extra_patches: int = 0,
     share_prefixes: ScalerSettings | None = None,
+    families=None,
 ) -> ForecastPlan:
     """Deduplicate, bucket by patch count and split buckets so no batch exceeds the token budget.
 
@@ -153,6 +154,9 @@ def plan_forecast(
     share_prefixes : ScalerSettings, optional
         Serve contexts that are prefixes of a longer one (same length modulo the patch size) from
         that one's forward (``prefix_sharing``); those batches carry a ``Readout``.
+    families : array-like of int, optional
+        Per request, the id of a series it is a prefix of (walk-forward requests): sharing takes
+        its families from it instead of comparing values.
 
     Returns
     -------
@@ -161,13 +165,14 @@ def plan_forecast(
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
     first_seen: dict = {}
-    unique_series, inverse, unique_digests = [], np.empty(len(contexts), dtype=np.int64), []
+    unique_series, inverse, unique_digests, first = [], np.empty(len(contexts), dtype=np.int64), [], []
     for i, (series, digest) in enumerate(zip(contexts.series, _digests(contexts.series))):
         uid = first_seen.get(digest)
         if uid is None:
             uid = first_seen[digest] = len(unique_series)
             unique_series.append(series)
             unique_digests.append(digest)
+            first.append(i)
         inverse[i] = uid
     stream_keys = _stream_keys(unique_digests, contexts.num_variates)
 
@@ -175,7 +180,8 @@ def plan_forecast(
     patches = -(-lengths // int(patch_size))
     alone, groups = np.arange(len(unique_series)), []
     if share_prefixes is not None and rows_per_context == 1 and extra_patches == 0:
-        groups, alone = group_prefixes(unique_series, share_prefixes)
+        unique_families = None if families is None else np.asarray(families, dtype=np.int64)[first]
+        groups, alone = group_prefixes(unique_series, share_prefixes, unique_families)
     batches = []
     for p in np.unique(patches[alone]):
         members = alone[patches[alone] == p]

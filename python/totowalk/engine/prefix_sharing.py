@@ -132,7 +132,7 @@ def _is_prefix(longer: np.ndarray, shorter: np.ndarray) -> bool:
     return bool((longer[:, :length] == shorter).all())
 
 
-def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list, np.ndarray]:
+def group_prefixes(unique_series: list, settings: ScalerSettings, families=None) -> tuple[list, np.ndarray]:
     """Group unique contexts that are prefixes of a longer one with the same left padding.
 
     Contexts are first gathered into families, the prefixes of one longest context (a series);
@@ -144,6 +144,9 @@ def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list,
     unique_series : list of np.ndarray
         (V, L) contexts (already deduplicated).
     settings : ScalerSettings
+    families : array-like of int, optional
+        Per context, the id of a series it is a prefix of (walk-forward requests know it): the
+        families are taken from it and no values are compared.
 
     Returns
     -------
@@ -154,7 +157,36 @@ def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list,
     """
     p = settings.patch_size
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
-    by_start: dict = {}  # (variates, first values) -> families, each a list of indices, longest first
+    groups, alone = [], []
+    for family in _families(unique_series, lengths) if families is None else _given_families(families, lengths):
+        members = np.asarray(family, dtype=np.int64)
+        own = lengths[members]
+        residue = own % p
+        # members are longest first, so each residue's first member is its group's root
+        _, first, which = np.unique(residue, return_index=True, return_inverse=True)
+        root_of = first[which]
+        safe = _clamp_safe(unique_series[family[0]], own, own[root_of], settings)
+        safe[first] = True  # a root is its own context
+        alone.extend(members[~safe].tolist())
+        sizes = np.bincount(which[safe], minlength=len(first))
+        alone.extend(members[first[sizes == 1]].tolist())
+        # each group's safe members, longest (the root) first, with their patch in the root's array
+        kept = np.flatnonzero(safe)
+        kept = kept[np.argsort(which[kept], kind="stable")]
+        root_length = own[first][which[kept]]
+        pad = -(-root_length // p) * p - root_length
+        positions = (pad + own[kept]) // p - 1
+        bounds = np.cumsum(sizes)[:-1]
+        for size, index, place in zip(sizes, np.split(kept, bounds), np.split(positions, bounds)):
+            if size > 1:
+                groups.append(PrefixGroup(int(members[index[0]]), members[index], place))
+    return groups, np.asarray(sorted(alone), dtype=np.int64)
+
+
+def _families(unique_series: list, lengths: np.ndarray) -> list:
+    """Contexts gathered into families, each the prefixes of its first (longest) member: lists of
+    indices, longest first."""
+    by_start: dict = {}  # (variates, first values) -> families
     for i in np.argsort(-lengths, kind="stable"):
         series = unique_series[i]
         families = by_start.setdefault((series.shape[0], series[:, 0].tobytes()), [])
@@ -164,28 +196,14 @@ def group_prefixes(unique_series: list, settings: ScalerSettings) -> tuple[list,
                 break
         else:
             families.append([int(i)])
-    groups, alone = [], []
-    for families in by_start.values():
-        for family in families:
-            members = np.asarray(family, dtype=np.int64)
-            own = lengths[members]
-            residue = own % p
-            # members are longest first, so each residue's first member is its group's root
-            _, first, which = np.unique(residue, return_index=True, return_inverse=True)
-            root_of = first[which]
-            safe = _clamp_safe(unique_series[family[0]], own, own[root_of], settings)
-            safe[first] = True  # a root is its own context
-            alone.extend(members[~safe].tolist())
-            sizes = np.bincount(which[safe], minlength=len(first))
-            alone.extend(members[first[sizes == 1]].tolist())
-            # each group's safe members, longest (the root) first, with their patch in the root's array
-            kept = np.flatnonzero(safe)
-            kept = kept[np.argsort(which[kept], kind="stable")]
-            root_length = own[first][which[kept]]
-            pad = -(-root_length // p) * p - root_length
-            positions = (pad + own[kept]) // p - 1
-            bounds = np.cumsum(sizes)[:-1]
-            for size, index, place in zip(sizes, np.split(kept, bounds), np.split(positions, bounds)):
-                if size > 1:
-                    groups.append(PrefixGroup(int(members[index[0]]), members[index], place))
-    return groups, np.asarray(sorted(alone), dtype=np.int64)
+    return [family for families in by_start.values() for family in families]
+
+
+def _given_families(families, lengths: np.ndarray) -> list:
+    """The families of given ids: arrays of indices, longest first."""
+    ids = np.asarray(families, dtype=np.int64)
+    if ids.shape != lengths.shape:
+        raise ValueError(f"families: {ids.shape[0]} ids for {lengths.shape[0]} contexts")
+    order = np.lexsort((-lengths, ids))
+    bounds = np.flatnonzero(np.diff(ids[order])) + 1
+    return np.split(order, bounds)
