@@ -86,6 +86,10 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", help="model precision (fp32, fp16, bf16, int8)")
     parser.add_argument("--cuda-graphs", action="store_true", help="replay the forwards as CUDA graphs (CUDA only)")
+    parser.add_argument("--estimator", choices=("exact", "sampled"), default="exact",
+                        help="forecast-only runs: exact (default; no sampling, the comparison is the transformer work) "
+                             "or sampled (128 draws, what a backtest runs; on a GPU the exact statistics cost more "
+                             "than the forward)")
     parser.add_argument("--backtest", action="store_true",
                         help="time the whole tw.backtest (sampled estimator, legacy profile), shared vs unshared")
     parser.add_argument("--shared-only", action="store_true",
@@ -97,13 +101,14 @@ def main(argv=None) -> None:
     else:
         model = tw.load_model(args.model, device=args.device)
     model = convert_precision(model, args.precision, args.device).eval()
-    estimator = "sampled" if args.backtest else "exact"
+    estimator = "sampled" if args.backtest else args.estimator
     engines = {share: tw.ForecastEngine(model, num_samples=128, estimator=estimator, share_prefixes=share,
                                         device=args.device, cuda_graphs=args.cuda_graphs)
                for share in (True, False)}
     frames = _frames(args.workload, args.series)
     print(f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {args.workload} "
-          f"({len(frames)} series), model {args.model}, {args.precision}, {torch.get_num_threads()} torch threads"
+          f"({len(frames)} series), model {args.model}, {args.precision}, {estimator} estimator, "
+          f"{torch.get_num_threads()} torch threads"
           f"{', CUDA graphs' if args.cuda_graphs else ''}")
     if args.backtest:
         return _backtests(engines, frames, args)

@@ -4,11 +4,12 @@
 #      build falls back to the CPU-only extension, then to python/ without _C),
 #   2. run the CUDA-marked tests (pytest -m cuda),
 #   3. walk-forward prefix sharing (issue #16): the whole W2 backtest in fp16, shared vs unshared,
-#      alternating, with its phases (target <= 0.5 s); W1 through the harness with CUDA graphs
-#      (target <= 0.03 s); W2's forecast FLOPs and time shared vs unshared; W3's flatness (1,000 vs
-#      250 simulations); the harness's W2 rows in fp16; the strategy phase on this host's cores,
-#   4. the engine/kernel/model tests (8 processes where pytest-xdist is there), then what time is left
-#      for the other rows (W1 without graphs, micro).
+#      alternating, with its phases (target <= 0.5 s); a profile of the shared W2 forecast; W1
+#      through the harness with CUDA graphs (target <= 0.03 s); W2's forecast FLOPs and time shared
+#      vs unshared; W3's flatness (1,000 vs 250 simulations) and FLOPs; the harness's W2 rows in
+#      fp16; the strategy phase on this host's cores,
+#   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
+#      W1 without CUDA graphs if time is left.
 #   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
 #   470 s) is spent.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
@@ -94,17 +95,18 @@ run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${P
 SHARING=(bench/bench_prefix_sharing.py --preset toto-open-base-1.0 --device cuda --max-batch 8192)
 run_step "prefix sharing: W2 whole backtest fp16, shared vs unshared" 120 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
+# Where the shared W2 forecast spends its time on the card and on the host (engine phases, kernels).
+run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared)" 90 "$LOGS/bench.log" \
+  $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30
 run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W1 --device cuda --repeats 5 --cuda-graphs --official off \
   --markdown-out "$LOGS/harness_W1_graphs.md" --json-out "$LOGS/harness_W1_graphs.json"
-run_step "prefix sharing: W2 whole backtest fp16 with CUDA graphs, shared vs unshared" 90 "$LOGS/bench.log" \
-  $PY "${SHARING[@]}" W2 --backtest --precision fp16 --cuda-graphs --repeats 3
-run_step "prefix sharing: W2 forecast fp32 (exact estimator), FLOPs and time" 90 "$LOGS/bench.log" \
-  $PY "${SHARING[@]}" W2 --repeats 2
-run_step "prefix sharing: W3 forecast flatness, 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
-  $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --repeats 3
-run_step "prefix sharing: W3 forecast fp32, FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
-  $PY "${SHARING[@]}" W3 --sims 1000 --repeats 2
+run_step "prefix sharing: W2 forecast fp16 (sampled), FLOPs and time" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W2 --precision fp16 --estimator sampled --repeats 3
+run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --estimator sampled --repeats 3
+run_step "prefix sharing: W3 forecast fp32 (sampled), FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W3 --sims 1000 --estimator sampled --repeats 2
 run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W2 --device cuda --repeats 3 --precision fp16 --official off \
   --markdown-out "$LOGS/harness_W2_fp16.md" --json-out "$LOGS/harness_W2_fp16.json"
@@ -119,7 +121,7 @@ if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
 fi
 grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
-for suite in W1 micro; do
+for suite in W1; do
   run_step "totowalk bench $suite" 90 "$LOGS/harness.log" \
     "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats 3 --official off \
     --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
