@@ -1,9 +1,9 @@
 """Walk-forward prefix sharing, side by side: forecast FLOPs and wall time with and without it.
 
 The backtest's deduplicated forecast requests of a workload, in the backtest's own chunks
-(``ForecastPlan.batches``), go through one ForecastEngine with ``share_prefixes`` on and one with it
-off, alternating in one process (exact estimator, so the comparison is the transformer work, not
-the sampling). FLOPs count the forwards actually run (``benchmarks.flops.forward_flops`` per context
+(``ForecastPlan.batches``) and form (``forecast_walk_forward``), go through one ForecastEngine with
+``share_prefixes`` on and one with it off, alternating in one process (exact estimator by default,
+so the comparison is the transformer work, not the sampling). FLOPs count the forwards actually run (``benchmarks.flops.forward_flops`` per context
 run: every unique context without sharing, the group roots and lone contexts with it).
 
     python bench/bench_prefix_sharing.py W3 --sims 250 1000     # 4 bundled symbols, toto-mini
@@ -37,14 +37,21 @@ def _frames(workload: str, series: int) -> dict:
 
 
 def _run_chunks(engine, chunks) -> float:
+    """The backtest's forecast calls: each chunk in walk-forward form (series, ends), as tw.backtest
+    hands them to the engine."""
     start = time.perf_counter()
-    for contexts in chunks:
-        engine.forecast(contexts, aggregate=("trimmed_mean_10", "band"))
+    for series, ends, _ in chunks:
+        engine.forecast_walk_forward(series, ends, aggregate=("trimmed_mean_10", "band"))
     return time.perf_counter() - start
 
 
+def _chunks(plan, max_batch) -> list:
+    return [plan.walk_forward(idx) for idx in plan.batches(max_batch)]
+
+
 def _flops(model, chunks, share: bool) -> int:
-    return sum(planned_flops(model.config, contexts, share)[0] for contexts in chunks)
+    return sum(planned_flops(model.config, [x[:e] for x, es in zip(series, ends) for e in es], share)[0]
+               for series, ends, _ in chunks)
 
 
 def _backtests(engines, frames, args) -> None:
@@ -116,7 +123,7 @@ def main(argv=None) -> None:
         return _flatness(engines[True], model, frames, args)
     for sims in args.sims:
         plan = forecast_plan(frames, sims)
-        chunks = [[plan.context(int(i)) for i in idx] for idx in plan.batches(args.max_batch)]
+        chunks = _chunks(plan, args.max_batch)
         flops = {share: _flops(model, chunks, share) for share in (True, False)}
         times = {True: [], False: []}
         for _ in range(args.repeats):  # alternating, so both sides see the same machine load
@@ -134,7 +141,7 @@ def _flatness(engine, model, frames, args) -> None:
     runs = {}
     for sims in args.sims:
         plan = forecast_plan(frames, sims)
-        chunks = [[plan.context(int(i)) for i in idx] for idx in plan.batches(args.max_batch)]
+        chunks = _chunks(plan, args.max_batch)
         runs[sims] = (len(plan), chunks, _flops(model, chunks, True))
     times = {sims: [] for sims in args.sims}
     for _ in range(args.repeats):
