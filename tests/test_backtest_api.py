@@ -142,3 +142,21 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
     backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap)
     backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap, max_batch=7)
     assert seen == [api.DEFAULT_MAX_BATCH, 7]
+
+
+def test_function_forecasters_get_read_only_views_of_one_series():
+    seen = []
+
+    def forecaster(contexts):
+        seen.extend(contexts)
+        with pytest.raises(ValueError, match="read-only"):
+            contexts[0][0] = 1.0  # would change every other context of the series
+        return np.array([c[-1] for c in contexts])
+
+    backtest(prices(60, 1), symbol="A", num_simulations=3, forecaster=forecaster)
+    longest = max(seen, key=len)
+    for context in seen:  # the contexts of one key are prefixes sharing one array's memory
+        assert not context.flags.writeable and context.dtype == np.float32
+        if np.shares_memory(context, longest):
+            np.testing.assert_array_equal(context, longest[: len(context)])
+    assert sum(np.shares_memory(c, longest) for c in seen) > 1

@@ -174,7 +174,7 @@ def test_single_symbol_file_is_named_by_its_file_or_symbol(tmp_path, extra, name
 
 
 def test_interrupted_run_says_how_to_continue_and_resume_counts_from_saved(tmp_path, monkeypatch, capsys):
-    real = ForecastEngine.forecast
+    real = ForecastEngine.forecast_walk_forward  # the form the backtest hands the engine
     calls = []
 
     def interrupted_on_second_call(self, *args, **kwargs):
@@ -183,7 +183,7 @@ def test_interrupted_run_says_how_to_continue_and_resume_counts_from_saved(tmp_p
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(ForecastEngine, "forecast", interrupted_on_second_call)
+    monkeypatch.setattr(ForecastEngine, "forecast_walk_forward", interrupted_on_second_call)
     base = ["backtest", "--dataset", "IBM", "--end", "2000-06-30", "--batch", "8", *SMALL]
     contexts = 4 * (3 + 6)  # 4 keys x (K simulations + 6 more steps) distinct contexts
     out = tmp_path / "run"
@@ -203,7 +203,7 @@ def test_interrupted_run_without_out_says_nothing_was_saved(monkeypatch, capsys)
     def interrupt(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ForecastEngine, "forecast", interrupt)
+    monkeypatch.setattr(ForecastEngine, "forecast_walk_forward", interrupt)
     assert main(["backtest", "--dataset", "IBM", "--end", "2000-06-30", *SMALL]) == 130
     assert "nothing was saved (give --out DIR" in capsys.readouterr().err
 

@@ -187,3 +187,15 @@ def test_probabilistic_sharpe_formula_matches_quantstats(computed):
         sr = r.mean() / r.std(ddof=1)
         mine = probabilistic_sharpe(np.array([sr]), np.array([len(r)]), np.array([g3]), np.array([g4]))[0]
         assert mine == pytest.approx(qs_stats.probabilistic_sharpe_ratio(s), rel=1e-9)
+
+
+def test_bootstrap_tables_kept_per_process_equal_fresh_ones_and_stay_read_only():
+    from totowalk.backtest import bootstrap
+    kept = bootstrap._seeded_counts(3, 40, 200)
+    assert kept is bootstrap._seeded_counts(3, 40, 200)  # computed once
+    fresh = bootstrap.stationary_counts(40, 200, bootstrap.mean_block_length(40), np.random.default_rng([3, 40]))
+    np.testing.assert_array_equal(kept, fresh)
+    with pytest.raises(ValueError, match="read-only"):
+        kept[0, 0] = 1.0
+    big = 1 + bootstrap._CACHED_TABLE_BYTES // (8 * 200)  # too large to keep: recomputed, same values
+    assert bootstrap._seeded_counts(3, big, 200) is not bootstrap._seeded_counts(3, big, 200)

@@ -113,7 +113,8 @@ def backtest(
     symbols : symbols to run from a dict or multi-symbol frame (default: all, in order)
     num_simulations : K windows per symbol; simulation 0 is the most recent
     engine : a :class:`totowalk.ForecastEngine`; or
-    forecaster : ``fn(list of 1-D float32 contexts) -> (B,) point forecasts or (B, S) samples``
+    forecaster : ``fn(list of 1-D float32 contexts) -> (B,) point forecasts or (B, S) samples``; the
+        contexts are read-only views (one series' contexts share its memory): copy one to change it
     profile : ``"legacy"`` (LEGACY_SEMANTICS.md, defects included) or ``"clean"`` (§11 fixed)
     is_crypto : bool for all symbols, or the collection of crypto symbols (365 days, 0.0015 fee,
         no shorts where the legacy strategies disable them)

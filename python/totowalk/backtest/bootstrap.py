@@ -28,13 +28,24 @@ def mean_block_length(n: int) -> int:
     return max(1, int(round(n ** (1.0 / 3.0))))
 
 
-@functools.lru_cache(maxsize=16)
+_CACHED_TABLE_BYTES = 32 << 20  # larger replicate tables are recomputed rather than kept
+
+
 def _seeded_counts(seed: int, n: int, replicates: int) -> np.ndarray:
-    """The replicates of series of ``n`` days for ``seed`` (read-only; they depend on nothing
-    else, so a process computes each table once however many series and runs use it)."""
+    """The replicates of series of ``n`` days for ``seed`` (read-only). They depend on nothing else,
+    so a process keeps the recent small tables however many series and runs use them."""
+    if n * replicates * 8 > _CACHED_TABLE_BYTES:
+        return _compute_counts(seed, n, replicates)
+    return _cached_counts(seed, n, replicates)
+
+
+def _compute_counts(seed: int, n: int, replicates: int) -> np.ndarray:
     counts = stationary_counts(n, replicates, mean_block_length(n), np.random.default_rng([seed, n]))
     counts.flags.writeable = False
     return counts
+
+
+_cached_counts = functools.lru_cache(maxsize=8)(_compute_counts)
 
 
 def stationary_counts(n: int, replicates: int, block: float, rng: np.random.Generator) -> np.ndarray:
