@@ -39,9 +39,11 @@ class _Worker:
         torch.set_num_threads(max(1, int(threads)))
         self.forecaster = forecaster
 
-    def forecast(self, contexts):
+    def forecast(self, request):
+        """``request``: a list of contexts, or ``(series, ends)`` walk-forward requests for a
+        forecaster that takes them (each series travels once, not once per context)."""
         start = time.perf_counter()
-        point, band = self.forecaster(contexts)
+        point, band = self.forecaster.walk_forward(*request) if isinstance(request, tuple) else self.forecaster(request)
         return (np.asarray(point, np.float32), np.asarray(band, np.float32), time.perf_counter() - start,
                 f"{socket.gethostname()}:{os.getpid()}")
 
@@ -127,6 +129,7 @@ class _ChunkRun:
             num_cpus=executor.cpus_per_worker, num_gpus=executor.gpus_per_worker,
             max_restarts=executor.max_restarts, max_task_retries=executor.max_restarts)
         self.shared = ray.put(forecaster)  # the forecaster (weights included) reaches each node once
+        self.walk_forward = hasattr(forecaster, "walk_forward")
         self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
         self.running, self.failures = {}, {}
 
@@ -143,8 +146,13 @@ class _ChunkRun:
     def submit(self, worker: int) -> None:
         if self.pending:
             c = self.pending.pop()
-            contexts = [self.plan.context(i) for i in self.chunks[c]]
-            self.running[self.executor.actors[worker].forecast.remote(contexts)] = (worker, c)
+            idx, order = self.chunks[c], None
+            if self.walk_forward:
+                series, ends, order = self.plan.walk_forward(idx)
+                request = (series, ends)
+            else:
+                request = [self.plan.context(i) for i in idx]
+            self.running[self.executor.actors[worker].forecast.remote(request)] = (worker, c, order)
 
     def drain(self) -> None:
         from .plan import check_chunk_result
@@ -152,7 +160,7 @@ class _ChunkRun:
         ex, ray = self.executor, self.ray
         while self.running:
             ready, _ = ray.wait(list(self.running), num_returns=1)
-            worker, c = self.running.pop(ready[0])
+            worker, c, order = self.running.pop(ready[0])
             try:
                 p, b, seconds, host = ray.get(ready[0])
             except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
@@ -164,6 +172,8 @@ class _ChunkRun:
                 self.submit(worker)
                 continue
             idx = self.chunks[c]
+            if order is not None:  # walk-forward results come grouped by series-key
+                idx = idx[order]
             check_chunk_result(self.plan, idx, p, b)
             self.point[idx], self.band[idx] = p, b
             stats = ex.workers[worker]
