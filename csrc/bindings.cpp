@@ -10,10 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "blake2b.h"
 #include "message.h"
 #include "mixture_exact.h"
 #include "pack.h"
 #include "staging.h"
+#include "parallel.h"
 #include "strategy_grid.h"
 
 namespace py = pybind11;
@@ -110,6 +112,50 @@ void pack(const py::sequence& sources, const py::array& requests, int64_t width,
   totowalk::validate_requests(args.sources, args.requests, args.num_requests, width);
   totowalk::pack_batch(args.sources, args.requests, args.num_requests, width, values_ptr,
                        mask_ptr, threads);
+}
+
+// 16-byte BLAKE2b digests of float32 C-contiguous arrays, each over its shape (int64, native
+// order) and then its values: the bytes of engine.inputs.content_digest, for many contexts at once,
+// hashed on `threads` threads (<= 0: one below 8 MB in all, else default_pack_threads()).
+py::bytes content_digests(const py::sequence& arrays, int threads) {
+  struct Item {
+    const void* data;
+    size_t bytes;
+    std::vector<int64_t> shape;
+  };
+  std::vector<Item> items;
+  items.reserve(static_cast<size_t>(py::len(arrays)));
+  size_t total = 0;
+  for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(py::len(arrays)); ++i) {
+    py::object item = arrays[i];
+    if (!py::isinstance<py::array>(item)) {
+      throw py::type_error(totowalk::message("context ", i, ": expected a numpy array"));
+    }
+    auto arr = py::reinterpret_borrow<py::array>(item);  // the sequence keeps it alive
+    if (arr.dtype().kind() != 'f' || arr.dtype().itemsize() != 4 || !(arr.flags() & py::array::c_style)) {
+      throw py::value_error(totowalk::message("context ", i, ": expected a C-contiguous float32 array"));
+    }
+    std::vector<int64_t> shape(static_cast<size_t>(arr.ndim()));
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) shape[static_cast<size_t>(d)] = arr.shape(d);
+    const size_t bytes = static_cast<size_t>(arr.nbytes());
+    items.push_back({arr.data(), bytes, std::move(shape)});
+    total += bytes;
+  }
+  std::string out(items.size() * 16, '\0');
+  {
+    py::gil_scoped_release release;
+    const int64_t workers = threads > 0 ? threads : (total < (8u << 20) ? 1 : totowalk::default_pack_threads());
+    totowalk::parallel_blocks(static_cast<int64_t>(items.size()), workers, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const Item& it = items[static_cast<size_t>(i)];
+        totowalk::Blake2b hash(16);
+        hash.update(it.shape.data(), it.shape.size() * sizeof(int64_t));
+        hash.update(it.data, it.bytes);
+        hash.final(reinterpret_cast<uint8_t*>(&out[static_cast<size_t>(i) * 16]));
+      }
+    });
+  }
+  return py::bytes(out);
 }
 
 // Checks that every named array is a C-contiguous (sims, days) array of floats of `itemsize`
@@ -344,6 +390,8 @@ PYBIND11_MODULE(_C, m) {
         "C-contiguous int64 (R, 4) rows (series, start, end, padded_length). Raises ValueError "
         "naming the first bad request, TypeError for a source of the wrong dtype.");
 
+  m.def("content_digests", &content_digests, py::arg("arrays"), py::arg("threads") = 0,
+        "16-byte BLAKE2b digests of float32 C-contiguous arrays (shape, then values), concatenated.");
   m.def("mixture_summary", &mixture_summary, py::arg("weights"), py::arg("df"), py::arg("loc"),
         py::arg("scale"), py::arg("levels"), py::arg("tol") = 1e-10, py::arg("threads") = 0,
         "Exact Student-T mixture summaries per row of (N, K) float64 parameters: returns (mean, "

@@ -43,10 +43,12 @@ def test_stream_keys_are_the_content_digest_and_thread_count_free(monkeypatch, v
     contexts = [rng.normal(size=(variates, n)).astype(np.float32) for n in (5, 700, 700, 64, 3000)]
     contexts[2] = contexts[1].copy()
     batch = normalize_contexts(contexts)
-    serial = plan_forecast(batch, 64, 4096)
-    monkeypatch.setattr(plan_module, "_PARALLEL_HASH_BYTES", 0)
-    threaded = plan_forecast(batch, 64, 4096)
-    assert np.array_equal(serial.stream_keys, threaded.stream_keys) and np.array_equal(serial.inverse, threaded.inverse)
+    serial = plan_forecast(batch, 64, 4096)  # the compiled digests where the module is built
+    monkeypatch.setattr(plan_module, "_native", lambda: None)  # hashlib, one thread then several
+    for parallel_bytes in (1 << 40, 0):
+        monkeypatch.setattr(plan_module, "_PARALLEL_HASH_BYTES", parallel_bytes)
+        other = plan_forecast(batch, 64, 4096)
+        assert np.array_equal(serial.stream_keys, other.stream_keys) and np.array_equal(serial.inverse, other.inverse)
     assert serial.stream_keys.shape == (4, variates) and serial.inverse.tolist() == [0, 1, 1, 2, 3]
     for uid, series in enumerate(serial.unique_series):
         digest = content_digest(series)
@@ -123,3 +125,19 @@ def test_pack_left_pads_with_mask():
     np.testing.assert_array_equal(values[0, 0], [0, 0, 0, 0, 0, 1, 2, 3])
     np.testing.assert_array_equal(mask[1, 0], [False] * 3 + [True] * 5)
     assert values.dtype == np.float32 and values.shape == (2, 1, 8)
+
+
+def test_compiled_content_digests_are_hashlibs_blake2b():
+    native = pytest.importorskip("totowalk._C")
+    from totowalk.engine.inputs import content_digest
+
+    rng = np.random.default_rng(9)
+    # lengths around BLAKE2b's 128-byte blocks (the shape header is 8 bytes per axis), 1 to 3 axes
+    arrays = [rng.normal(size=(v, n)).astype(np.float32) for v in (1, 2, 3) for n in (0, 1, 26, 27, 28, 30, 32, 64, 1000)]
+    arrays += [rng.normal(size=n).astype(np.float32) for n in (0, 30, 31, 32)]
+    arrays += [rng.normal(size=(2, 3, 5)).astype(np.float32)]
+    for threads in (1, 3):
+        blob = native.content_digests(arrays, threads=threads)
+        assert [blob[16 * i: 16 * i + 16] for i in range(len(arrays))] == [content_digest(a) for a in arrays]
+    with pytest.raises(ValueError, match="context 1: expected a C-contiguous float32 array"):
+        native.content_digests([arrays[0], np.zeros((2, 4), np.float64)])

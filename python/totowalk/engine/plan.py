@@ -101,27 +101,57 @@ class ForecastPlan:
 _PARALLEL_HASH_BYTES = 8 << 20  # below this, threads cost more than they save
 
 
-def _digests(series: list) -> list:
-    """content_digest of every context; across threads for large inputs (hashlib releases the GIL
-    while hashing buffers over 2 KB, so W2's 24,576 contexts hash on all cores)."""
+def _digests(series: list) -> np.ndarray:
+    """content_digest of every context as an (N, 16) uint8 array: in the compiled module (BLAKE2b
+    on native threads, one call) where it is built, else hashlib across Python threads (hashlib
+    releases the GIL while hashing buffers over 2 KB)."""
+    native = _native()
+    if native is not None and hasattr(native, "content_digests"):
+        try:
+            return np.frombuffer(native.content_digests(series), dtype=np.uint8).reshape(len(series), 16)
+        except (TypeError, ValueError):  # not float32 C-contiguous arrays: hashlib takes any buffer
+            pass
     total = sum(s.nbytes for s in series)
     workers = min(8, os.cpu_count() or 1)
     if workers < 2 or total < _PARALLEL_HASH_BYTES:
-        return [content_digest(s) for s in series]
-    step = -(-len(series) // workers)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = pool.map(lambda start: [content_digest(s) for s in series[start:start + step]],
-                         range(0, len(series), step))
-        return [digest for part in parts for digest in part]
-
-
-def _stream_keys(digests: list, num_variates: int) -> np.ndarray:
-    """(U, V) uint64 keys: the digest's first 8 bytes for V = 1, a per-variate re-hash otherwise."""
-    if num_variates == 1:
-        words = [digest[:8] for digest in digests]
+        digests = [content_digest(s) for s in series]
     else:
-        words = [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest()
-                 for digest in digests for v in range(num_variates)]
+        step = -(-len(series) // workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = pool.map(lambda start: [content_digest(s) for s in series[start:start + step]],
+                             range(0, len(series), step))
+            digests = [digest for part in parts for digest in part]
+    return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(series), 16)
+
+
+def _native():
+    try:
+        from totowalk import _C
+    except ImportError:
+        return None
+    return _C
+
+
+def _first_seen(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplication by digest: (first, inverse), ``first`` the index of each distinct digest's
+    first request, in order of first appearance, ``inverse`` each request's distinct index."""
+    if len(digests) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys = np.ascontiguousarray(digests).view(np.dtype((np.void, 16))).ravel()
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order].astype(np.int64), rank[which.ravel()].astype(np.int64)
+
+
+def _stream_keys(digests: np.ndarray, num_variates: int) -> np.ndarray:
+    """(U, V) uint64 keys: the digest's first 8 bytes (little-endian) for V = 1, a per-variate
+    re-hash otherwise."""
+    if num_variates == 1:
+        return np.ascontiguousarray(digests[:, :8]).view("<u8").reshape(len(digests), 1).astype(np.uint64)
+    words = [hashlib.blake2b(bytes(digest) + v.to_bytes(4, "little"), digest_size=8).digest()
+             for digest in digests for v in range(num_variates)]
     return np.frombuffer(b"".join(words), dtype="<u8").reshape(len(digests), num_variates).copy()
 
 
@@ -164,17 +194,10 @@ def plan_forecast(
     """
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
-    first_seen: dict = {}
-    unique_series, inverse, unique_digests, first = [], np.empty(len(contexts), dtype=np.int64), [], []
-    for i, (series, digest) in enumerate(zip(contexts.series, _digests(contexts.series))):
-        uid = first_seen.get(digest)
-        if uid is None:
-            uid = first_seen[digest] = len(unique_series)
-            unique_series.append(series)
-            unique_digests.append(digest)
-            first.append(i)
-        inverse[i] = uid
-    stream_keys = _stream_keys(unique_digests, contexts.num_variates)
+    digests = _digests(contexts.series)
+    first, inverse = _first_seen(digests)
+    unique_series = [contexts.series[i] for i in first]
+    stream_keys = _stream_keys(digests[first], contexts.num_variates)
 
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
     patches = -(-lengths // int(patch_size))
