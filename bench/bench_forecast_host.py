@@ -7,7 +7,7 @@ backtest passed before it used the walk-forward form); the walk-forward form get
 and its contexts as views with their family (``ForecastEngine.forecast_walk_forward``). No model
 runs: on a GPU this host work is what the card waits on (bench/RESULTS.md).
 
-    python bench/bench_forecast_host.py [--series 24] [--sims 250] [--repeats 3]
+    python bench/bench_forecast_host.py [--series 24] [--sims 250] [--repeats 3] [--hash]
 """
 
 from __future__ import annotations
@@ -53,11 +53,16 @@ def main(argv=None) -> None:
     parser.add_argument("--sims", type=int, default=250)
     parser.add_argument("--max-batch", type=int, default=8192, help="contexts per engine call (CUDA default)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hash", action="store_true",
+                        help="time only the content hashes of the contexts: the extension on 1 thread and on its "
+                             "default threads, against hashlib on 1 thread, alternating")
     args = parser.parse_args(argv)
     frames = dict(list(w2_frames().items())[: args.series])
     plan = forecast_plan(frames, args.sims)
     chunks = plan.batches(args.max_batch)
     settings = ScalerSettings.from_config(tw.TotoConfig.preset("toto-open-base-1.0"))
+    if args.hash:
+        return _hashes(plan, args)
     times = {"list": [], "walk-forward": []}
     for _ in range(args.repeats):  # alternating: both forms see the same machine load
         for name, run in (("list", list_form), ("walk-forward", walk_forward_form)):
@@ -66,6 +71,26 @@ def main(argv=None) -> None:
             times[name].append(time.perf_counter() - start)
     print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {len(frames)} series x {args.sims} simulations, "
           f"{len(plan)} requests in {len(chunks)} chunks")
+    for name, values in times.items():
+        print(f"  {name}: median {np.median(values):.3f} s, times {[round(v, 3) for v in values]}")
+
+
+def _hashes(plan, args) -> None:
+    from totowalk import _C
+    from totowalk.engine.inputs import content_digest
+
+    contexts = [plan.context(i)[None, :] for i in range(len(plan))]
+    runs = {"extension, 1 thread": lambda: _C.content_digests(contexts, threads=1),
+            "extension, default threads": lambda: _C.content_digests(contexts),
+            "hashlib, 1 thread": lambda: [content_digest(c) for c in contexts]}
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; content hashes of {len(contexts)} "
+          f"contexts ({sum(c.nbytes for c in contexts) / 1e6:.0f} MB)")
     for name, values in times.items():
         print(f"  {name}: median {np.median(values):.3f} s, times {[round(v, 3) for v in values]}")
 
