@@ -83,11 +83,16 @@ def bench_exact(session: BenchSession) -> list:
     for rows in rows_list:
         p = mixture_params(rows, session.device)
         mixture = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"])
-        (exact, sampled), _ = time_interleaved(
-            [same_call(exact_statistics, *mixture, specs),
-             same_call(sample_and_reduce, *mixture, p["keys"], SAMPLES, AGGREGATES)],
-            session.device, [session.options.repeats] * 2)
-        backend = "C++ extension, float64" if session.device.type == "cpu" else "torch float64"
+        calls = [same_call(exact_statistics, *mixture, specs),
+                 same_call(sample_and_reduce, *mixture, p["keys"], SAMPLES, AGGREGATES)]
+        on_card = session.device.type == "cuda"
+        if on_card:  # the torch iteration on the card, side by side with the default (host C++)
+            calls.append(same_call(exact_statistics, *mixture, specs, backend="torch"))
+        timings, _ = time_interleaved(calls, session.device, [session.options.repeats] * len(calls))
+        exact, sampled = timings[0], timings[1]
+        backend = "C++ extension, float64" + (", parameters copied from the card and back" if on_card else "")
+        if on_card:
+            backend += f"; torch float64 on the card: {timings[2].median_s * 1e3:.1f} ms"
         session.log(f"micro exact {rows} x 1: exact_statistics ({backend}) {exact.median_s * 1e3:.2f} ms, "
                     f"sample_and_reduce {SAMPLES} samples {sampled.median_s * 1e3:.2f} ms")
         out.append(session.row(
