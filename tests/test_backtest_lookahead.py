@@ -61,3 +61,26 @@ def test_engine_with_random_tiny_model_has_no_look_ahead(profile, drop):
         return backtest(f, symbol="S", num_simulations=5, engine=engine, profile=profile)
 
     assert_no_look_ahead(run, frame, t, lambda k: 50 - drop - k)
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("profile,drop", [("legacy", 1), ("clean", 0)])
+def test_prefix_shared_forecasts_have_no_look_ahead(profile, drop, share):
+    # 90 simulations: more context ends per key than a patch holds, so one forward (over a context
+    # that reaches past t) serves shorter contexts that end before t: their forecasts must not move.
+    from totowalk.engine import ForecastEngine
+    from totowalk.model import TotoConfig, build_model
+
+    engine = ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=32, seed=3,
+                            share_prefixes=share)
+    shared_batches = []
+    plain = engine._shared_forward
+    engine._shared_forward = lambda *args: shared_batches.append(1) or plain(*args)
+    frame = prices(260, 23)
+    t = 200
+
+    def run(f):
+        return backtest(f, symbol="S", num_simulations=90, engine=engine, profile=profile)
+
+    assert_no_look_ahead(run, frame, t, lambda k: 260 - drop - k)
+    assert bool(shared_batches) == share

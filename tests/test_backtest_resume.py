@@ -103,3 +103,30 @@ def test_foreign_corrupt_and_non_empty_folders_are_refused(tmp_path):
     (stranger / "notes.txt").write_text("mine")
     with pytest.raises(RunStoreError, match="not a totowalk results folder"):
         backtest(DATA, forecaster=mean5, out_dir=stranger, resume=True, **SETTINGS)
+
+
+def test_resume_with_prefix_shared_engine_forecasts_equals_uninterrupted(tmp_path, monkeypatch):
+    # 80 simulations: each chunk's contexts of one series-key share forwards; a run stopped after
+    # two chunks and resumed makes the same chunks, groups and numbers.
+    from totowalk.engine import ForecastEngine
+    from totowalk.model import TotoConfig, build_model
+
+    engine = ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=16, seed=2)
+    settings = dict(symbol="S", num_simulations=80, engine=engine, max_batch=100)
+    frame = prices(200, 5)
+    full = backtest(frame, out_dir=tmp_path / "full", **settings)
+    real, calls = ForecastEngine.forecast_walk_forward, []
+
+    def crash_on_third(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Crash("injected")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ForecastEngine, "forecast_walk_forward", crash_on_third)
+    with pytest.raises(Crash):
+        backtest(frame, out_dir=tmp_path / "run", **settings)
+    resumed = backtest(frame, out_dir=tmp_path / "run", resume=True, **settings)
+    assert len(calls) > 3  # the resumed run computed only what was missing, through the same path
+    pd.testing.assert_frame_equal(resumed.forecasts, full.forecasts)
+    pd.testing.assert_frame_equal(resumed.simulations, full.simulations)

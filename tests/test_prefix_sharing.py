@@ -63,6 +63,15 @@ def test_shared_equals_separate_forwards(model_name, request):
     assert shared.info["model_batches"] < alone.info["model_batches"]
 
 
+def test_shared_equals_separate_forwards_at_the_base_preset():
+    # W2's model (random weights), uni- and multivariate, a group of 4 and a context under one patch
+    base = build_model(TotoConfig.preset("toto-open-base-1.0"), seed=0)
+    series = _walk(400, 15)
+    _compare(base, [series[:e] for e in (400, 336, 272, 208, 30)])
+    multi = _walk(300, 16, variates=2)
+    _compare(base, [multi[:, :e] for e in (300, 236, 100)])
+
+
 def test_sampled_estimator_keeps_the_same_streams(mini):
     series = _walk(600, 3)
     contexts = [series[:e] for e in (600, 536, 472, 408, 100)]
