@@ -9,7 +9,7 @@
 #      vs unshared; W3's flatness (1,000 vs 250 simulations) and FLOPs; the harness's W2 rows in
 #      fp16; the strategy phase on this host's cores,
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
-#      W1 without CUDA graphs if time is left.
+#      W1 without CUDA graphs and the microbenchmarks if time is left.
 #   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
 #   470 s) is spent.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
@@ -121,7 +121,7 @@ if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
 fi
 grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
-for suite in W1; do
+for suite in W1 micro; do  # micro: the exact statistics on the host against the card, among others
   run_step "totowalk bench $suite" 90 "$LOGS/harness.log" \
     "$PY" -m totowalk.cli bench "$suite" --device cuda --repeats 3 --official off \
     --markdown-out "$LOGS/harness_$suite.md" --json-out "$LOGS/harness_$suite.json"
