@@ -3,8 +3,9 @@
 The backtest's deduplicated forecast requests of a workload, in the backtest's own chunks
 (``ForecastPlan.batches``) and form (``forecast_walk_forward``), go through one ForecastEngine with
 ``share_prefixes`` on and one with it off, alternating in one process (exact estimator by default,
-so the comparison is the transformer work, not the sampling). FLOPs count the forwards actually run (``benchmarks.flops.forward_flops`` per context
-run: every unique context without sharing, the group roots and lone contexts with it).
+so the comparison is the transformer work, not the sampling). FLOPs count the forwards actually
+run (``benchmarks.flops.planned_flops``: every unique context without sharing, the group roots and
+lone contexts with it).
 
     python bench/bench_prefix_sharing.py W3 --sims 250 1000     # 4 bundled symbols, toto-mini
     python bench/bench_prefix_sharing.py W2 --series 2 --sims 250 --preset toto-open-base-1.0

@@ -14,8 +14,8 @@
 #include "message.h"
 #include "mixture_exact.h"
 #include "pack.h"
-#include "staging.h"
 #include "parallel.h"
+#include "staging.h"
 #include "strategy_grid.h"
 
 namespace py = pybind11;

@@ -187,17 +187,20 @@ def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np
         raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
 
 
-def _forecast_chunk(plan: ForecastPlan, forecaster, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(point, band) of requests ``idx``: in walk-forward form where the forecaster takes it (the
-    engine), else as a list of contexts."""
-    if not hasattr(forecaster, "walk_forward"):
-        p, b = forecaster([plan.context(i) for i in idx])
-        return np.asarray(p, np.float32), np.asarray(b, np.float32)
-    series, ends, order = plan.walk_forward(idx)
-    p, b = forecaster.walk_forward(series, ends)
-    point, band = np.empty(len(idx), np.float32), np.empty(len(idx), np.float32)
-    point[order], band[order] = np.asarray(p, np.float32), np.asarray(b, np.float32)
-    return point, band
+def chunk_request(plan: ForecastPlan, forecaster, idx: np.ndarray) -> tuple[object, np.ndarray]:
+    """What one forecaster call gets for requests ``idx``, and ``idx`` in the order its results come
+    back: walk-forward ``(series, ends)`` where the forecaster takes them (the engine: each series
+    once, its contexts known prefixes), else the list of contexts."""
+    if hasattr(forecaster, "walk_forward"):
+        series, ends, order = plan.walk_forward(idx)
+        return (series, ends), idx[order]
+    return [plan.context(i) for i in idx], idx
+
+
+def run_request(forecaster, request) -> tuple[np.ndarray, np.ndarray]:
+    """(point, band) of one :func:`chunk_request`, as float32."""
+    p, b = forecaster.walk_forward(*request) if isinstance(request, tuple) else forecaster(request)
+    return np.asarray(p, np.float32), np.asarray(b, np.float32)
 
 
 def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
@@ -225,8 +228,9 @@ def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, 
     if done is not None:
         mask, done_point, done_band = done
         point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
-    for idx in plan.batches(max_batch, todo):
-        p, b = _forecast_chunk(plan, forecaster, idx)
+    for chunk in plan.batches(max_batch, todo):
+        request, idx = chunk_request(plan, forecaster, chunk)
+        p, b = run_request(forecaster, request)
         check_chunk_result(plan, idx, p, b)
         point[idx], band[idx] = p, b
         if on_batch is not None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import require_extra
+from .plan import check_chunk_result, chunk_request, run_request
 
 __all__ = ["RayExecutor"]
 
@@ -41,11 +42,10 @@ class _Worker:
 
     def forecast(self, request):
         """``request``: a list of contexts, or ``(series, ends)`` walk-forward requests for a
-        forecaster that takes them (each series travels once, not once per context)."""
+        forecaster that takes them (each series travels once, not once per context): plan.chunk_request."""
         start = time.perf_counter()
-        point, band = self.forecaster.walk_forward(*request) if isinstance(request, tuple) else self.forecaster(request)
-        return (np.asarray(point, np.float32), np.asarray(band, np.float32), time.perf_counter() - start,
-                f"{socket.gethostname()}:{os.getpid()}")
+        point, band = run_request(self.forecaster, request)
+        return point, band, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -128,8 +128,8 @@ class _ChunkRun:
         self.actor_class = ray.remote(_Worker).options(
             num_cpus=executor.cpus_per_worker, num_gpus=executor.gpus_per_worker,
             max_restarts=executor.max_restarts, max_task_retries=executor.max_restarts)
+        self.forecaster = forecaster
         self.shared = ray.put(forecaster)  # the forecaster (weights included) reaches each node once
-        self.walk_forward = hasattr(forecaster, "walk_forward")
         self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
         self.running, self.failures = {}, {}
 
@@ -146,21 +146,14 @@ class _ChunkRun:
     def submit(self, worker: int) -> None:
         if self.pending:
             c = self.pending.pop()
-            idx, order = self.chunks[c], None
-            if self.walk_forward:
-                series, ends, order = self.plan.walk_forward(idx)
-                request = (series, ends)
-            else:
-                request = [self.plan.context(i) for i in idx]
-            self.running[self.executor.actors[worker].forecast.remote(request)] = (worker, c, order)
+            request, idx = chunk_request(self.plan, self.forecaster, self.chunks[c])
+            self.running[self.executor.actors[worker].forecast.remote(request)] = (worker, c, idx)
 
     def drain(self) -> None:
-        from .plan import check_chunk_result
-
         ex, ray = self.executor, self.ray
         while self.running:
             ready, _ = ray.wait(list(self.running), num_returns=1)
-            worker, c, order = self.running.pop(ready[0])
+            worker, c, idx = self.running.pop(ready[0])
             try:
                 p, b, seconds, host = ray.get(ready[0])
             except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
@@ -171,9 +164,6 @@ class _ChunkRun:
                 self.pending.append(c)
                 self.submit(worker)
                 continue
-            idx = self.chunks[c]
-            if order is not None:  # walk-forward results come grouped by series-key
-                idx = idx[order]
             check_chunk_result(self.plan, idx, p, b)
             self.point[idx], self.band[idx] = p, b
             stats = ex.workers[worker]

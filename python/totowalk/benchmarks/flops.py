@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ..engine.inputs import normalize_contexts
+from ..engine.plan import plan_forecast
+from ..engine.prefix_sharing import ScalerSettings
 from .timing import time_call
 
 
@@ -72,10 +75,6 @@ def planned_flops(config, contexts, share_prefixes: bool) -> tuple[int, int]:
     layer evaluated at every member's last patch, a few per cent of a forward: not counted); without,
     one forward per unique context. Horizon one step.
     """
-    from ..engine.inputs import normalize_contexts
-    from ..engine.plan import plan_forecast
-    from ..engine.prefix_sharing import ScalerSettings
-
     settings = ScalerSettings.from_config(config) if share_prefixes else None
     plan = plan_forecast(normalize_contexts(contexts), config.patch_size, 1 << 40, share_prefixes=settings)
     forwards = sum(len(batch.members) for batch in plan.batches)

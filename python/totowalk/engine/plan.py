@@ -18,6 +18,7 @@ import numpy as np
 
 from .inputs import ContextBatch, content_digest
 from .prefix_sharing import ScalerSettings, group_prefixes
+from .staging import _native
 
 __all__ = ["Batch", "ForecastPlan", "Readout", "num_patches", "plan_forecast", "split_batch"]
 
@@ -122,14 +123,6 @@ def _digests(series: list) -> np.ndarray:
                              range(0, len(series), step))
             digests = [digest for part in parts for digest in part]
     return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(series), 16)
-
-
-def _native():
-    try:
-        from totowalk import _C
-    except ImportError:
-        return None
-    return _C
 
 
 def _first_seen(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

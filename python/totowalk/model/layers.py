@@ -12,7 +12,6 @@ from torch import nn
 from .rotary import XPosRotary
 
 
-
 def readout_layout(rows: torch.Tensor, positions: torch.Tensor, batch: int, width: int | None = None) -> tuple:
     """Where each readout sits among its row's queries: ``slot`` (M,), the readout's place within
     its row (0, 1, ... in input order), and ``grid`` (batch, width), the patch each (row, slot)
@@ -31,6 +30,7 @@ def readout_layout(rows: torch.Tensor, positions: torch.Tensor, batch: int, widt
     grid = torch.zeros(batch, width, dtype=torch.long, device=rows.device)
     grid[rows, slot] = positions
     return slot, grid
+
 
 class RMSNorm(nn.Module):
     """``x / sqrt(mean(x**2) + eps) * scale`` over the last dim (scale only, no bias)."""
@@ -119,8 +119,8 @@ class TimeAttention(Attention):
         return self.out(attended).view(b, v_count, -1, d), k, v
 
     def readout(
-        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, positions: torch.Tensor,
-        layout: tuple[torch.Tensor, torch.Tensor] | None = None,
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, slot: torch.Tensor,
+        grid: torch.Tensor,
     ) -> torch.Tensor:
         """Causal attention output at patch ``positions[i]`` of row ``rows[i]`` only.
 
@@ -131,10 +131,9 @@ class TimeAttention(Attention):
         ----------
         x : Tensor, shape (B, V, S, d)
         rope : cos, sin, q_scale, k_scale, each (S, h)
-        rows, positions : Tensor of int64, shape (M,)
-        layout : (slot, grid), optional
-            :func:`readout_layout` of the readouts, computed ahead (on the host, so that nothing
-            here waits for the device and a CUDA graph can capture it); default: computed here.
+        rows : Tensor of int64, shape (M,)
+        slot, grid : :func:`readout_layout` of the readouts, computed ahead (on the host, so that
+            nothing here waits for the device and a CUDA graph can capture it)
 
         Returns
         -------
@@ -144,7 +143,6 @@ class TimeAttention(Attention):
         cos, sin, q_scale, k_scale = rope
         q, k, v = self.qkv(x.reshape(b * v_count, s, d))
         k = XPosRotary.apply(k, cos, sin, k_scale)
-        slot, grid = readout_layout(rows, positions, b) if layout is None else layout
         width = grid.shape[1]
         heads, h = q.shape[1], q.shape[3]
         index = grid[:, None, None, :, None].expand(b, v_count, heads, width, h)

@@ -342,7 +342,7 @@ class TotoModel(nn.Module):
         if layer.spacewise:  # per patch: the picked patches are all it needs
             mask = None if group_mask is None else group_mask[rows, positions].unsqueeze(1)
             return layer.finish(picked, layer.attention(layer.norm1(picked), mask))
-        attended = layer.attention.readout(layer.norm1(x), rope, rows, positions, (slot, grid))
+        attended = layer.attention.readout(layer.norm1(x), rope, rows, slot, grid)
         return layer.finish(picked, attended)
 
     def _params(self, last_hidden: torch.Tensor, horizon: int, loc: torch.Tensor, scale: torch.Tensor) -> MixtureParams:
