@@ -1,6 +1,7 @@
 """ForecastEngine on a tiny random-weight Toto: batch invariance, exactness vs the classic loop,
 dedupe, horizons, aggregates vs numpy, bad input, OOM splitting and the CLI."""
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -203,6 +204,29 @@ class _OutOfMemoryAboveRows:
         return self.model.forecast_params(values, *args, **kwargs)
 
 
+class _BrokenScaleForLongContexts(_OutOfMemoryAboveRows):
+    """Wraps a real model; predicts a negative scale for every row whose context is longer than 150."""
+
+    def __init__(self, model):
+        super().__init__(model, limit=10**9)
+
+    def forecast_params(self, values, mask, *args, **kwargs):
+        params = self.model.forecast_params(values, mask, *args, **kwargs)
+        long = mask.sum(-1).amax(-1) > 150
+        return dataclasses.replace(params, scale=torch.where(long[:, None, None, None], -params.scale, params.scale))
+
+
+@pytest.mark.parametrize("estimator", ["sampled", "exact"])
+def test_an_unusable_predicted_distribution_is_an_error_naming_the_request(model, estimator):
+    # The engine checks the parameters on the device and reads the flags with the results (no host
+    # wait per check); a bad one still fails the call and names the first request that has it.
+    contexts = _series([100, 200, 120, 300], seed=21)
+    broken = ForecastEngine(_BrokenScaleForLongContexts(model), num_samples=16, seed=0, estimator=estimator)
+    with pytest.raises(ValueError, match=r"request 1 \(and 1 more\).*unusable distribution|scale"):
+        broken.forecast(contexts)
+    assert broken.forecast([contexts[0], contexts[2]]).stats["mean"].shape == (2, 1)
+
+
 def test_out_of_memory_splits_and_keeps_every_request(model, engine, caplog):
     contexts = _series([100] * 20, seed=13)
     # the engine pads calls to >= 8 rows, so a limit of 8 forces 20 -> 10 + 10 -> 5 + 5 + 5 + 5
@@ -216,8 +240,9 @@ def test_out_of_memory_splits_and_keeps_every_request(model, engine, caplog):
 
 
 def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch):
-    # Order per batch k: queue compute k, then pack + copy k+1 (overlapping k on a GPU: on CUDA the
-    # compute stream waits on copy k+1 only after k), then collect k's results.
+    # Order per batch k: queue compute k (and its results' copy back), then pack + copy k+1
+    # (overlapping k on a GPU: on CUDA the compute stream waits on copy k+1 only after k), then
+    # store k-1's results: the host waits on the card only for a batch with another queued behind it.
     from totowalk.engine import forecast_engine
 
     events = []
@@ -228,14 +253,14 @@ def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch)
                         or stage(plan, batch))
     monkeypatch.setattr(engine, "_run_one_pass", lambda batch, *a: events.append(("run", len(batch.members)))
                         or run_one_pass(batch, *a))
-    store = forecast_engine._Collector.store
-    monkeypatch.setattr(forecast_engine._Collector, "store",
-                        lambda self, members, *out: events.append(("store", len(members))) or store(self, members, *out))
+    store = forecast_engine.ResultCollector.store
+    monkeypatch.setattr(forecast_engine.ResultCollector, "store",
+                        lambda self, done: events.append(("store", len(done.members))) or store(self, done))
     res = engine.forecast(_series([64] * 12, seed=5))  # 4 contexts per batch
     batches = res.info["model_batches"]
     assert batches == 3
     kinds = [kind for kind, _ in events]
-    assert kinds == ["stage"] + ["run", "stage", "store"] * (batches - 1) + ["run", "store"]
+    assert kinds == ["stage", "run", "stage"] + ["run", "stage", "store"] * (batches - 2) + ["run", "store", "store"]
 
 
 # torch 2.11 (the GPU machines') warns that the profiler clears events each cycle: not our concern.

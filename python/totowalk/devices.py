@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DeviceError", "resolve_device"]
+__all__ = ["DeviceError", "resolve_device", "to_device_async"]
 
 
 class DeviceError(ValueError):
@@ -38,3 +38,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
     elif resolved.type not in ("cpu", "meta"):
         raise DeviceError(f"device {str(device)!r}: totowalk runs on 'cpu' or 'cuda'")
     return resolved
+
+
+def to_device_async(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device`` without stalling the host: a host tensor bound for a GPU goes
+    through pinned memory and a non-blocking copy. (A plain ``.to("cuda")`` of pageable memory
+    waits for every kernel queued on the stream, so the card idles while the host queues the
+    next ones.) torch's pinned-memory cache keeps the staging buffer until the copy is done."""
+    if tensor.device == device or device.type != "cuda" or tensor.device.type != "cpu":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from ..devices import resolve_device
+from ..devices import resolve_device, to_device_async
 from ..model.layers import readout_layout
 from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
@@ -22,7 +22,8 @@ from .inputs import ContextBatch, normalize_contexts
 from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .prefix_sharing import ScalerSettings
-from .result import ForecastParams, ForecastResult
+from .collect import PendingOutputs, ResultCollector
+from .result import ForecastResult
 from .sampling import ESTIMATORS, check_estimator, draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
 from .staging import StagingPipeline
 
@@ -37,7 +38,6 @@ DEFAULT_MAX_BATCH_TOKENS = 16384
 # arithmetic identical whatever else is in the batch, so a request's parameters are batch invariant.
 # (All rows, not just rows x patches: the un-embedding and head see one position per row.)
 MIN_MODEL_ROWS = 8
-_PARAM_FIELDS = ("weights", "df", "loc", "scale")
 
 
 def _model_device(model) -> torch.device:
@@ -182,22 +182,30 @@ class ForecastEngine:
                 rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
                 share_prefixes=self._sharing_settings() if not autoregressive else None, families=families,
             )
-        collector = _Collector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
-                               return_samples, min(horizon, self.patch_size))
+        param_steps = min(horizon, self.patch_size)
+        collector = ResultCollector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
+                                    return_samples, param_steps)
         info = {"model_batches": 0, "oom_splits": 0}
         settings = (horizon, samples_per_step, specs, return_samples, estimator)
         run = self._run_autoregressive if autoregressive else self._run_one_pass
         with torch.inference_mode():
             staged = self._stage(plan, plan.batches[0]) if plan.batches else None
+            previous = []
             for index, model_batch in enumerate(plan.batches):
-                # Queue batch k's compute, then pack batch k+1 on the host and queue its copy while
-                # k computes (on CUDA the compute stream waits on that copy only after k), then
-                # bring k's results back.
+                # Queue batch k's compute and the copy of its results, pack batch k+1 on the host
+                # and queue its copy (on CUDA the compute stream waits on it only after k), and
+                # only then store batch k-1's results: nothing on this path waits for the card
+                # except that last step, by which time k is queued behind k-1.
                 finished = self._run_splitting_on_oom(run, plan, model_batch, staged, settings, info)
+                with record_function("totowalk.collect"):
+                    pending = [PendingOutputs(members, *outputs, param_steps) for members, outputs in finished]
                 staged = self._stage(plan, plan.batches[index + 1]) if index + 1 < len(plan.batches) else None
                 with record_function("totowalk.collect"):
-                    for members, outputs in finished:
-                        collector.store(members, *outputs)
+                    for done in previous:
+                        collector.store(done)
+                previous = pending
+            for done in previous:
+                collector.store(done)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
     def forecast_walk_forward(self, series, ends, prediction_length: int = 1, num_samples: int | None = None,
@@ -322,7 +330,7 @@ class ForecastEngine:
             keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
             stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
                                              return_samples=return_samples, backend=self.sampling_backend,
-                                             dtype=self.sampling_dtype)
+                                             dtype=self.sampling_dtype, check_values=False)  # checked in collect
         return stats, samples, params
 
     def _sharing_settings(self):
@@ -344,7 +352,7 @@ class ForecastEngine:
         if graphs:
             widest = int(np.bincount(rows.numpy(), minlength=values.shape[0]).max())
             slot, grid = readout_layout(rows, positions, values.shape[0], width=1 << (widest - 1).bit_length())
-            on_device = [x.to(self.device) for x in (rows, positions, slot, grid)]
+            on_device = [to_device_async(x, self.device) for x in (rows, positions, slot, grid)]
             params = self._graphs.shared(values, mask, *on_device, horizon)
         else:
             params = self.model.forecast_params_at(values, mask, rows, positions, horizon=horizon)
@@ -370,42 +378,3 @@ def _checked_series(values, name) -> ContextBatch:
         message = str(err)
         raise type(err)(f"series {name!r}: {message.split(': ', 1)[1] if message.startswith('context 0') else message}") \
             from None
-
-
-class _Collector:
-    """Host-side arrays per unique context, filled batch by batch (one device->host copy per batch)."""
-
-    def __init__(self, num_unique, num_variates, horizon, num_samples, specs, return_samples, param_steps):
-        shape = (num_unique, num_variates, horizon)
-        self.stats = {s.name: np.zeros(shape, dtype=np.float64) for s in specs}
-        self.samples = np.zeros(shape + (num_samples,), dtype=np.float32) if return_samples else None
-        self.param_steps = param_steps
-        self.params = None
-        self.num_unique, self.num_variates = num_unique, num_variates
-
-    def store(self, members, stats, samples, params) -> None:
-        for name, value in stats.items():
-            self.stats[name][members] = value.double().cpu().numpy()
-        if self.samples is not None:
-            self.samples[members] = samples.float().cpu().numpy()
-        if self.params is None:
-            k = params.weights.shape[-1]
-            dims = (self.num_unique, self.num_variates, self.param_steps, k)
-            self.params = {f: np.zeros(dims, dtype=np.float32) for f in _PARAM_FIELDS}
-            self.params["scaler_loc"] = np.zeros(dims[:2], dtype=np.float32)
-            self.params["scaler_scale"] = np.zeros(dims[:2], dtype=np.float32)
-        for name, store in self.params.items():
-            store[members] = getattr(params, name)[..., : self.param_steps, :].float().cpu().numpy() \
-                if name in _PARAM_FIELDS else getattr(params, name).float().cpu().numpy()
-
-    def result(self, inverse, multivariate, num_unique, info) -> ForecastResult:
-        def per_request(array):
-            out = array[inverse]
-            return out if multivariate else out[:, 0]
-
-        stats = {name: per_request(value) for name, value in self.stats.items()}
-        samples = per_request(self.samples) if self.samples is not None else None
-        params = None
-        if self.params is not None:
-            params = ForecastParams(**{name: value[inverse] for name, value in self.params.items()})
-        return ForecastResult(stats=stats, samples=samples, params=params, num_unique=num_unique, info=info)

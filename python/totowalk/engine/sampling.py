@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..aggregation import parse_aggregate
+from ..devices import to_device_async
 
 __all__ = ["ESTIMATORS", "check_estimator", "draw_and_reduce", "exact_reduce", "expected_value",
            "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
@@ -83,7 +84,7 @@ def stream_keys_for(content_keys: np.ndarray, horizon: int, device) -> torch.Ten
     from ..kernels import request_keys
 
     keys = request_keys(np.ascontiguousarray(content_keys, dtype=np.uint64), horizon)
-    return torch.as_tensor(keys).to(device=device, dtype=torch.int64)
+    return to_device_async(keys, torch.device(device))
 
 
 def _flatten_rows(params) -> tuple:
@@ -111,7 +112,7 @@ def expected_value(params) -> torch.Tensor:
 
 
 def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *, seed: int, return_samples: bool,
-                    backend: str = "auto", dtype=torch.float32) -> tuple:
+                    backend: str = "auto", dtype=torch.float32, check_values: bool = True) -> tuple:
     """Sample the predicted mixtures and reduce each row's draws.
 
     Parameters
@@ -124,6 +125,9 @@ def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *
         S draws per row.
     specs : list of AggregateSpec
         ``expected`` is computed analytically; every other kind from the draws.
+    check_values : bool
+        Check the parameters' ranges first (a host wait on CUDA); False for callers that check
+        them on the device with their results (the engine: ``collect.invalid_contexts``).
 
     Returns
     -------
@@ -142,7 +146,7 @@ def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *
         (weights, df, loc, scale), affine_loc, affine_scale = _flatten_rows(params)
         flat_stats, flat_samples = sample_and_reduce(
             weights, df, loc, scale, affine_loc, affine_scale, keys.reshape(-1), num_samples, sampled_specs,
-            seed=seed, return_samples=return_samples, backend=backend, dtype=dtype,
+            seed=seed, return_samples=return_samples, backend=backend, dtype=dtype, check_values=check_values,
         )
         stats = {name: value.reshape(b, v, h) for name, value in flat_stats.items()}
         if return_samples:

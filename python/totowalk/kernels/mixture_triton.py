@@ -20,6 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..devices import to_device_async
 from .reduction_plan import COLUMNS, ReductionPlan
 from .stream import GAMMA_DRAWS, seed_words
 from .validation import MixtureInputs
@@ -262,7 +263,7 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     cast = {name: getattr(params, name).to(dtype).contiguous()
             for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")}
     n_stats = len(plan.specs)
-    table = plan.table.to(device=device, dtype=torch.float32).contiguous()
+    table = to_device_async(plan.table.to(torch.float32), device)  # no host wait on the card
     stats = torch.empty((rows, n_stats), dtype=torch.float32, device=device)
     block, warps, chunk = _launch_settings(num_samples)
     warps = num_warps or warps

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..devices import to_device_async
 from .config import TotoConfig
 from .decode import ROPE_MODES, DecodeState
 from .head import MixtureHead, MixtureParams
@@ -124,7 +125,7 @@ class TotoModel(nn.Module):
         if layout is None:
             layout = readout_layout(rows, positions, values.shape[0])
         device = values.device
-        readout = (rows.to(device), positions.to(device), layout[0].to(device), layout[1].to(device))
+        readout = tuple(to_device_async(t, device) for t in (rows, positions, *layout))
         hidden, _ = self._backbone(self._embed(normalised), self._group_mask(patch_ids), capture=False,
                                    readout=readout)
         return self._params(hidden[:, :, -1], horizon, loc[readout[0], :, readout[1]], scale[readout[0], :, readout[1]])
