@@ -10,6 +10,7 @@
 #      fp16; the strategy phase on this host's cores,
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
 #      W1 without CUDA graphs and the microbenchmarks if time is left.
+#   GPU_CHECK_QUICK=1 stops after the build, the W2 backtest, its profile and the strategy phase.
 #   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
 #   470 s) is spent.
 # $OUT (default ./gpu_out) gets two files: results.md (the summary and the rows for
@@ -89,15 +90,24 @@ PYTEST_OPTS=(-q -rs -p no:cacheprovider -p no:benchmark -W default::FutureWarnin
 # GPU, are their cost.
 PARALLEL=()
 $PY -c 'import xdist' 2>/dev/null && PARALLEL=(-n 8)
-run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
+[[ -z "${GPU_CHECK_QUICK:-}" ]] && run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
 # 3. Issue #16's rows, most important first. The base preset with random weights is W2's model;
 # fp16 is the precision that passed the forecast-quality gate on this card.
 SHARING=(bench/bench_prefix_sharing.py --preset toto-open-base-1.0 --device cuda --max-batch 8192)
 run_step "prefix sharing: W2 whole backtest fp16, shared vs unshared" 120 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
 # Where the shared W2 forecast spends its time on the card and on the host (engine phases, kernels).
-run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared)" 90 "$LOGS/bench.log" \
-  $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30
+# The backtest's form (walk-forward chunks); its Chrome trace comes back as trace.json.gz.
+run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward chunks)" 90 "$LOGS/bench.log" \
+  $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30 \
+  --form walk-forward --trace "$OUT/trace.json.gz"
+if [[ -n "${GPU_CHECK_QUICK:-}" ]]; then  # GPU_CHECK_QUICK=1: only these and the strategy phase
+  run_step "bench_strategies.py --profile legacy (6,000 simulations)" 60 "$LOGS/bench.log" \
+    $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3
+  cp "$LOGS/bench.log" "$OUT/bench.log"
+  note "total: $(elapsed)s"
+  exit 0
+fi
 run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W1 --device cuda --repeats 5 --cuda-graphs --official off \
   --markdown-out "$LOGS/harness_W1_graphs.md" --json-out "$LOGS/harness_W1_graphs.json"

@@ -189,3 +189,30 @@ def test_time_interleaved_alternates_the_timed_functions():
     assert [t.repeats for t in timings] == [3, 1] and values == ["A", "B"]
     with pytest.raises(ValueError, match="one repeat count >= 1 per function"):
         time_interleaved([lambda i: None], torch.device("cpu"), [0])
+
+
+def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
+    # bench/profile_forecast.py's reading of a Chrome trace (its CUDA part cannot run here).
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "profile_forecast.py"
+    spec = importlib.util.spec_from_file_location("profile_forecast", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def event(name, cat, ts, dur):
+        return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur}
+
+    trace = {"traceEvents": [
+        event("totowalk.plan", "user_annotation", 0, 1000), event("totowalk.forward", "user_annotation", 1000, 500),
+        event("gemm", "kernel", 1200, 600), event("add", "kernel", 1700, 200),  # overlapping: busy 1200-1900
+        event("totowalk.collect", "user_annotation", 1500, 1000), event("copy", "gpu_memcpy", 2300, 100),
+        event("aten::mul", "cpu_op", 0, 2500),  # not an engine phase
+    ]}
+    report = module.card_waits(trace)
+    # window 0-2500 us; busy 700 + 100; idle: plan 1000 + forward 200 (0-1200), collect 400 + 100
+    assert "window 2.5 ms, card busy 0.8 ms, idle 1.7 ms in 3 gaps" in report
+    charged = dict(line.split()[:2] for line in report.splitlines()[1:])
+    assert charged == {"totowalk.plan": "1.00", "totowalk.collect": "0.50", "totowalk.forward": "0.20"}
+    assert module.card_waits({"traceEvents": []}).startswith("card waits: no kernels")
