@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <initializer_list>
 #include <string>
@@ -114,8 +115,8 @@ void pack(const py::sequence& sources, const py::array& requests, int64_t width,
                        mask_ptr, threads);
 }
 
-// 16-byte BLAKE2b digests of float32 C-contiguous arrays, each over its shape (int64, native
-// order) and then its values: the bytes of engine.inputs.content_digest, for many contexts at once,
+// 16-byte BLAKE2b digests of float32 C-contiguous arrays, each over its values and then its shape
+// (int64, native order): the bytes of engine.inputs.content_digest, for many contexts at once,
 // hashed on `threads` threads (<= 0: one below 8 MB in all, else default_pack_threads()).
 py::bytes content_digests(const py::sequence& arrays, int threads) {
   struct Item {
@@ -149,9 +150,85 @@ py::bytes content_digests(const py::sequence& arrays, int threads) {
       for (int64_t i = begin; i < end; ++i) {
         const Item& it = items[static_cast<size_t>(i)];
         totowalk::Blake2b hash(16);
-        hash.update(it.shape.data(), it.shape.size() * sizeof(int64_t));
         hash.update(it.data, it.bytes);
+        hash.update(it.shape.data(), it.shape.size() * sizeof(int64_t));
         hash.final(reinterpret_cast<uint8_t*>(&out[static_cast<size_t>(i) * 16]));
+      }
+    });
+  }
+  return py::bytes(out);
+}
+
+// content_digests of walk-forward contexts series[family[i]][:length[i]] (each a (1, length)
+// context) without hashing any prefix twice: the values come first in the digest, so one running
+// BLAKE2b state per series, fed in order of length, is copied at each end and finished with that
+// context's shape. Cost: each series once plus two blocks per context, against the sum of the
+// context lengths. Series: 1-D or (1, T) C-contiguous float32; families on `threads` threads.
+py::bytes walk_forward_digests(const py::sequence& series, const py::array_t<int64_t>& family,
+                               const py::array_t<int64_t>& length, int threads) {
+  const py::ssize_t count = py::len(series);
+  std::vector<std::pair<const float*, int64_t>> bases;
+  bases.reserve(static_cast<size_t>(count));
+  for (py::ssize_t i = 0; i < count; ++i) {
+    py::object item = series[i];
+    if (!py::isinstance<py::array>(item)) {
+      throw py::type_error(totowalk::message("series ", i, ": expected a numpy array"));
+    }
+    auto arr = py::reinterpret_borrow<py::array>(item);
+    const bool one_row = arr.ndim() == 1 || (arr.ndim() == 2 && arr.shape(0) == 1);
+    if (arr.dtype().kind() != 'f' || arr.dtype().itemsize() != 4 || !(arr.flags() & py::array::c_style) ||
+        !one_row) {
+      throw py::value_error(totowalk::message("series ", i, ": expected a C-contiguous float32 array of one row"));
+    }
+    bases.emplace_back(static_cast<const float*>(arr.data()), arr.shape(arr.ndim() - 1));
+  }
+  if (family.ndim() != 1 || length.ndim() != 1 || family.shape(0) != length.shape(0)) {
+    throw py::value_error("family and length must be 1-D int64 arrays of one length");
+  }
+  const int64_t n = family.shape(0);
+  auto fam = family.unchecked<1>();
+  auto len = length.unchecked<1>();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::vector<int64_t> starts(static_cast<size_t>(count) + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t f = fam(i), l = len(i);
+    if (f < 0 || f >= count) {
+      throw py::value_error(totowalk::message("context ", i, ": family ", f, " is not a series index (0..", count - 1, ")"));
+    }
+    if (l < 0 || l > bases[static_cast<size_t>(f)].second) {
+      throw py::value_error(totowalk::message("context ", i, ": length ", l, " is outside 0..",
+                                              bases[static_cast<size_t>(f)].second, " of series ", f));
+    }
+    ++starts[static_cast<size_t>(f) + 1];
+  }
+  for (py::ssize_t f = 0; f < count; ++f) starts[static_cast<size_t>(f) + 1] += starts[static_cast<size_t>(f)];
+  {  // counting sort by family, stable
+    std::vector<int64_t> next(starts.begin(), starts.end() - 1);
+    for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(next[static_cast<size_t>(fam(i))]++)] = i;
+  }
+  std::string out(static_cast<size_t>(n) * 16, '\0');
+  {
+    py::gil_scoped_release release;
+    int64_t total = 0;
+    for (const auto& base : bases) total += base.second * 4;
+    const int64_t workers = threads > 0 ? threads : (total < (8 << 20) ? 1 : totowalk::default_pack_threads());
+    totowalk::parallel_blocks(static_cast<int64_t>(count), workers, [&](int64_t begin, int64_t end) {
+      for (int64_t f = begin; f < end; ++f) {
+        auto first = order.begin() + starts[static_cast<size_t>(f)];
+        auto last = order.begin() + starts[static_cast<size_t>(f) + 1];
+        std::stable_sort(first, last, [&](int64_t a, int64_t b) { return len(a) < len(b); });
+        const auto* data = reinterpret_cast<const uint8_t*>(bases[static_cast<size_t>(f)].first);
+        totowalk::Blake2b running(16);
+        int64_t fed = 0;
+        for (auto it = first; it != last; ++it) {
+          const int64_t l = len(*it);
+          running.update(data + fed * 4, static_cast<size_t>(l - fed) * 4);
+          fed = l;
+          const int64_t shape[2] = {1, l};
+          totowalk::Blake2b context = running;  // the state after this context's values
+          context.update(shape, sizeof(shape));
+          context.final(reinterpret_cast<uint8_t*>(&out[static_cast<size_t>(*it) * 16]));
+        }
       }
     });
   }
@@ -391,7 +468,11 @@ PYBIND11_MODULE(_C, m) {
         "naming the first bad request, TypeError for a source of the wrong dtype.");
 
   m.def("content_digests", &content_digests, py::arg("arrays"), py::arg("threads") = 0,
-        "16-byte BLAKE2b digests of float32 C-contiguous arrays (shape, then values), concatenated.");
+        "16-byte BLAKE2b digests of float32 C-contiguous arrays (values, then shape), concatenated.");
+  m.def("walk_forward_digests", &walk_forward_digests, py::arg("series"), py::arg("family"),
+        py::arg("length"), py::arg("threads") = 0,
+        "content_digests of the (1, length[i]) contexts series[family[i]][:length[i]], in that "
+        "order, hashing each series once (one running state per series, copied at each end).");
   m.def("mixture_summary", &mixture_summary, py::arg("weights"), py::arg("df"), py::arg("loc"),
         py::arg("scale"), py::arg("levels"), py::arg("tol") = 1e-10, py::arg("threads") = 0,
         "Exact Student-T mixture summaries per row of (N, K) float64 parameters: returns (mean, "

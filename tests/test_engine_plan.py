@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from totowalk.engine.inputs import normalize_contexts
+from totowalk.engine.inputs import ContextBatch, normalize_contexts
 from totowalk.engine.packing import pack_batch
 from totowalk.engine.plan import num_patches, plan_forecast, split_batch
 
@@ -53,7 +53,7 @@ def test_stream_keys_are_the_content_digest_and_thread_count_free(monkeypatch, v
     for uid, series in enumerate(serial.unique_series):
         digest = content_digest(series)
         shape = np.asarray(series.shape, dtype=np.int64).tobytes()
-        assert digest == hashlib.blake2b(shape + series.tobytes(), digest_size=16).digest()
+        assert digest == hashlib.blake2b(series.tobytes() + shape, digest_size=16).digest()
         expected = ([digest[:8]] if variates == 1 else
                     [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(variates)])
         assert serial.stream_keys[uid].tolist() == np.frombuffer(b"".join(expected), dtype="<u8").tolist()
@@ -119,6 +119,45 @@ def test_bad_input_names_the_request(contexts, message):
         normalize_contexts(contexts)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_walk_forward_digests_equal_each_contexts_own_digest(monkeypatch, compiled):
+    # Contexts of one series are hashed from one running state; every digest must still be the
+    # context's own content_digest: ends around the 128-byte blocks (32 float32 values), in any
+    # order, repeated, the whole series, families interleaved.
+    from totowalk.engine import plan as plan_module
+    from totowalk.engine.inputs import content_digest
+
+    if compiled:
+        pytest.importorskip("totowalk._C")
+    else:
+        monkeypatch.setattr(plan_module, "_native", lambda: None)
+    rng = np.random.default_rng(17)
+    series = [rng.normal(size=(1, 300)).astype(np.float32), rng.normal(size=(1, 97)).astype(np.float32)]
+    ends = [[300, 1, 31, 32, 33, 64, 31, 200, 95, 96, 97, 128, 129], [97, 5, 32, 96, 64, 5]]
+    contexts, families = [], []
+    for f in rng.permutation(sum(len(e) for e in ends)):  # interleave the two families
+        which = 0 if f < len(ends[0]) else 1
+        end = ends[which][f if which == 0 else f - len(ends[0])]
+        contexts.append(series[which][:, :end])
+        families.append(which * 7 + 3)  # any ids
+    digests = plan_module._walk_forward_digests(contexts, np.asarray(families))
+    assert [bytes(d) for d in digests] == [content_digest(c) for c in contexts]
+    batch = ContextBatch(contexts, False, 1)
+    listed, walked = plan_forecast(batch, 64, 4096), plan_forecast(batch, 64, 4096, families=families)
+    assert np.array_equal(listed.stream_keys, walked.stream_keys) and np.array_equal(listed.inverse, walked.inverse)
+
+
+def test_compiled_walk_forward_digests_name_a_bad_input():
+    native = pytest.importorskip("totowalk._C")
+    base = np.zeros(10, np.float32)
+    with pytest.raises(ValueError, match="context 1: length 11 is outside 0..10 of series 0"):
+        native.walk_forward_digests([base], np.zeros(2, np.int64), np.asarray([3, 11]))
+    with pytest.raises(ValueError, match="context 0: family 1 is not a series index"):
+        native.walk_forward_digests([base], np.ones(1, np.int64), np.ones(1, np.int64))
+    with pytest.raises(ValueError, match="series 0: expected a C-contiguous float32 array of one row"):
+        native.walk_forward_digests([np.zeros((2, 5), np.float32)], np.zeros(1, np.int64), np.ones(1, np.int64))
+
+
 def test_pack_left_pads_with_mask():
     series = [np.float32([[1, 2, 3]]), np.float32([[4, 5, 6, 7, 8]])]
     values, mask = pack_batch(series, 8)
@@ -132,7 +171,7 @@ def test_compiled_content_digests_are_hashlibs_blake2b():
     from totowalk.engine.inputs import content_digest
 
     rng = np.random.default_rng(9)
-    # lengths around BLAKE2b's 128-byte blocks (the shape header is 8 bytes per axis), 1 to 3 axes
+    # lengths around BLAKE2b's 128-byte blocks (the shape trailer is 8 bytes per axis), 1 to 3 axes
     arrays = [rng.normal(size=(v, n)).astype(np.float32) for v in (1, 2, 3) for n in (0, 1, 26, 27, 28, 30, 32, 64, 1000)]
     arrays += [rng.normal(size=n).astype(np.float32) for n in (0, 30, 31, 32)]
     arrays += [rng.normal(size=(2, 3, 5)).astype(np.float32)]

@@ -59,6 +59,8 @@ class EngineForecaster:
     def describe(self, hash_weights: bool = False) -> dict:
         """Everything of the engine that changes its numbers (a stored run's fingerprint uses it);
         ``hash_weights`` digests weights built in memory too (those loaded from a file always are)."""
+        from ..engine.sampling import RANDOM_STREAMS
+
         info = {
             "kind": "engine",
             "model": self.model_name,
@@ -66,6 +68,7 @@ class EngineForecaster:
             "num_samples": getattr(self.engine, "num_samples", None),
             "seed": getattr(self.engine, "seed", None),
             "estimator": getattr(self.engine, "estimator", "sampled"),
+            "random_streams": RANDOM_STREAMS,
         }
         model = getattr(self.engine, "model", None)
         if model is not None:

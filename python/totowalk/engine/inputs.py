@@ -140,10 +140,12 @@ def _as_float32(arr: np.ndarray, index: int) -> np.ndarray:
 
 
 def content_digest(series: np.ndarray) -> bytes:
-    """A 16-byte BLAKE2b digest of a float32 (V, L) context, its shape included.
+    """A 16-byte BLAKE2b digest of a float32 (V, L) context: its values, then its shape (int64).
 
     Used both to deduplicate requests and (its first 8 bytes) as the request's random-stream key.
+    The values come first so that the contexts of one series, prefixes of each other, can be
+    hashed from one running state (``plan._walk_forward_digests``).
     """
-    h = hashlib.blake2b(np.asarray(series.shape, dtype=np.int64).tobytes(), digest_size=16)
-    h.update(series if series.flags.c_contiguous else series.tobytes())  # the buffer itself: no copy
+    h = hashlib.blake2b(series if series.flags.c_contiguous else series.tobytes(), digest_size=16)
+    h.update(np.asarray(series.shape, dtype=np.int64).tobytes())
     return h.digest()

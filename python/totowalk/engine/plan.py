@@ -125,6 +125,33 @@ def _digests(series: list) -> np.ndarray:
     return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(series), 16)
 
 
+def _walk_forward_digests(series: list, families: np.ndarray) -> np.ndarray:
+    """content_digest of every (1, L) context of walk-forward families, as (N, 16) uint8, hashing
+    each family's longest member once: the others are its prefixes (what ``families`` promises),
+    so one running BLAKE2b state per family, copied at each member's end, serves all of them."""
+    lengths = np.fromiter((s.shape[-1] for s in series), dtype=np.int64, count=len(series))
+    ids, family = np.unique(families, return_inverse=True)
+    longest = np.lexsort((-lengths, family))
+    firsts = longest[np.r_[0, np.flatnonzero(np.diff(family[longest])) + 1]] if len(series) else longest
+    bases = [series[i].reshape(-1) for i in firsts]
+    native = _native()
+    if native is not None and hasattr(native, "walk_forward_digests"):
+        blob = native.walk_forward_digests(bases, family.astype(np.int64), lengths)
+        return np.frombuffer(blob, dtype=np.uint8).reshape(len(series), 16)
+    out = np.empty((len(series), 16), dtype=np.uint8)
+    for f, base in enumerate(bases):
+        members = np.flatnonzero(family == f)
+        members = members[np.argsort(lengths[members], kind="stable")]
+        running, fed = hashlib.blake2b(digest_size=16), 0
+        for i in members:
+            running.update(base[fed: lengths[i]])
+            fed = lengths[i]
+            context = running.copy()
+            context.update(np.asarray((1, fed), dtype=np.int64).tobytes())
+            out[i] = np.frombuffer(context.digest(), dtype=np.uint8)
+    return out
+
+
 def _first_seen(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deduplication by digest: (first, inverse), ``first`` the index of each distinct digest's
     first request, in order of first appearance, ``inverse`` each request's distinct index."""
@@ -179,7 +206,8 @@ def plan_forecast(
         that one's forward (``prefix_sharing``); those batches carry a ``Readout``.
     families : array-like of int, optional
         Per request, the id of a series it is a prefix of (walk-forward requests): sharing takes
-        its families from it instead of comparing values.
+        its families from it instead of comparing values, and univariate contexts are hashed as
+        prefixes of their family's longest member (each series once).
 
     Returns
     -------
@@ -187,14 +215,17 @@ def plan_forecast(
     """
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
-    digests = _digests(contexts.series)
+    if families is not None and contexts.num_variates == 1:
+        digests = _walk_forward_digests(contexts.series, np.asarray(families, dtype=np.int64))
+    else:
+        digests = _digests(contexts.series)
     first, inverse = _first_seen(digests)
     unique_series = [contexts.series[i] for i in first]
     stream_keys = _stream_keys(digests[first], contexts.num_variates)
 
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
     patches = -(-lengths // int(patch_size))
-    alone, groups = np.arange(len(unique_series)), []
+    alone, groups = np.arange(len(unique_series)), None
     if share_prefixes is not None and rows_per_context == 1 and extra_patches == 0:
         unique_families = None if families is None else np.asarray(families, dtype=np.int64)[first]
         groups, alone = group_prefixes(unique_series, share_prefixes, unique_families)
@@ -204,7 +235,8 @@ def plan_forecast(
         per_batch = _per_batch(int(p), contexts.num_variates, max_batch_tokens, rows_per_context, extra_patches)
         for start in range(0, len(members), per_batch):
             batches.append(Batch(num_patches=int(p), members=members[start : start + per_batch]))
-    batches += _shared_batches(groups, patches, contexts.num_variates, max_batch_tokens)
+    if groups is not None:
+        batches += _shared_batches(groups, patches, contexts.num_variates, max_batch_tokens)
     return ForecastPlan(unique_series=unique_series, inverse=inverse, stream_keys=stream_keys, batches=batches)
 
 
@@ -214,25 +246,25 @@ def _per_batch(patches: int, num_variates: int, max_batch_tokens: int, rows_per_
     return max(1, max_batch_tokens // tokens_each)
 
 
-def _shared_batches(groups: list, patches: np.ndarray, num_variates: int, max_batch_tokens: int) -> list:
-    """Batches of group roots (bucketed by the root's patch count) with the readouts they serve."""
-    by_patches: dict = {}
-    for group in groups:
-        by_patches.setdefault(int(patches[group.root]), []).append(group)
+def _shared_batches(groups, patches: np.ndarray, num_variates: int, max_batch_tokens: int) -> list:
+    """Batches of group roots (bucketed by the root's patch count, groups in order within a
+    bucket) with the readouts they serve."""
+    root_patches = patches[groups.roots]
+    sizes = np.diff(groups.starts)
     batches = []
-    for p, bucket in sorted(by_patches.items()):
-        per_batch = _per_batch(p, num_variates, max_batch_tokens)
+    for p in np.unique(root_patches):
+        bucket = np.flatnonzero(root_patches == p)
+        per_batch = _per_batch(int(p), num_variates, max_batch_tokens)
         for start in range(0, len(bucket), per_batch):
-            batches.append(_shared_batch(p, bucket[start : start + per_batch]))
+            chosen = bucket[start: start + per_batch]
+            counts = sizes[chosen]
+            # the chosen groups' member spans, concatenated
+            offsets = np.repeat(groups.starts[chosen] - (np.cumsum(counts) - counts), counts)
+            span = offsets + np.arange(int(counts.sum()))
+            readout = Readout(groups.members[span], np.repeat(np.arange(len(chosen), dtype=np.int64), counts),
+                              groups.positions[span])
+            batches.append(Batch(num_patches=int(p), members=groups.roots[chosen], readout=readout))
     return batches
-
-
-def _shared_batch(num_patches_: int, groups: list) -> Batch:
-    roots = np.asarray([g.root for g in groups], dtype=np.int64)
-    rows = np.concatenate([np.full(len(g.members), r, dtype=np.int64) for r, g in enumerate(groups)])
-    readout = Readout(np.concatenate([g.members for g in groups]), rows,
-                      np.concatenate([g.positions for g in groups]))
-    return Batch(num_patches=num_patches_, members=roots, readout=readout)
 
 
 def split_batch(batch: Batch) -> tuple:

@@ -17,7 +17,12 @@ import torch
 from ..aggregation import parse_aggregate
 from ..devices import to_device_async
 
-__all__ = ["ESTIMATORS", "check_estimator", "draw_and_reduce", "exact_reduce", "expected_value",
+# Which random streams sampled forecasts draw from; part of a stored run's fingerprint, so a run
+# resumed by a version whose streams differ is refused instead of mixing two sets of draws.
+# v2: request keys hash a context's values before its shape (v1: shape first).
+RANDOM_STREAMS = "philox4x32-10; keys blake2b(values, shape) v2"
+
+__all__ = ["ESTIMATORS", "RANDOM_STREAMS", "check_estimator", "draw_and_reduce", "exact_reduce", "expected_value",
            "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
 
 #: How aggregates are computed: from seeded Monte Carlo draws, or as population values.
