@@ -110,7 +110,7 @@ def test_clamp_guard_forecasts_a_member_alone(tiny):
     settings = ScalerSettings.from_config(tiny.config)
     unique = [series[None, :1028], series[None, :900]]
     groups, alone = group_prefixes(unique, settings)
-    assert groups == [] and sorted(alone.tolist()) == [0, 1]
+    assert len(groups) == 0 and sorted(alone.tolist()) == [0, 1]
     # ... while an ordinary series of the same lengths does share.
     calm = _walk(1028, 9)
     assert len(group_prefixes([calm[None, :1028], calm[None, :900]], settings)[0]) == 1
@@ -211,6 +211,10 @@ def test_forecast_walk_forward_equals_forecast_on_slices(mini):
         np.testing.assert_array_equal(res.stats[name], direct.stats[name])
     with pytest.raises(ValueError, match="series 'b': end 1 is 451"):
         engine.forecast_walk_forward(series, {"a": [10], "b": [12, 451]})
+    for ends_b, shown in (([12, True], "end 1 is True"), ([3.0], "end 0 is 3.0"), (np.array([5, 0]), "end 1 is 0"),
+                          ([12, "x"], "end 1 is 'x'"), ([[1, 2]], "ends must be a 1-D sequence")):
+        with pytest.raises(ValueError, match=f"series 'b': {shown}"):
+            engine.forecast_walk_forward(series, {"a": [10], "b": ends_b})
     with pytest.raises(ValueError, match="same names"):
         engine.forecast_walk_forward(series, {"a": [10]})
     bad = dict(series, b=np.where(np.arange(450) == 7, np.nan, series["b"]))

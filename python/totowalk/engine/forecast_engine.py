@@ -248,17 +248,15 @@ class ForecastEngine:
             multivariate, num_variates = kinds.pop() if kinds else (False, 1)
             contexts, families = [], []
             for family, (name, values) in enumerate(zip(names, (batch.series[0] for batch in whole))):
-                total = values.shape[-1]
-                for j, end in enumerate(ends[name]):
-                    if isinstance(end, (bool, np.bool_)) or not isinstance(end, (int, np.integer)) or not 1 <= end <= total:
-                        raise ValueError(f"series {name!r}: end {j} is {end!r}; ends must be integers in 1..{total} "
-                                         "(the context is series[..., :end])")
-                    view = values[:, : int(end)]
-                    contexts.append(view if values.shape[0] == 1 else np.ascontiguousarray(view))
-                    families.append(family)
+                series_ends = _checked_ends(ends[name], values.shape[-1], name)
+                if values.shape[0] == 1:
+                    contexts += [values[:, :end] for end in series_ends.tolist()]
+                else:
+                    contexts += [np.ascontiguousarray(values[:, :end]) for end in series_ends.tolist()]
+                families.append(np.full(len(series_ends), family, dtype=np.int64))
             batch = ContextBatch(series=contexts, multivariate=multivariate, num_variates=num_variates)
-        return self._forecast_batch(batch, np.asarray(families, dtype=np.int64), horizon, samples_per_step, specs,
-                                    estimator, return_samples)
+        families = np.concatenate(families) if families else np.zeros(0, dtype=np.int64)
+        return self._forecast_batch(batch, families, horizon, samples_per_step, specs, estimator, return_samples)
 
     # ------------------------------------------------------------------ internals
     def _run_splitting_on_oom(self, run, plan, model_batch, staged, settings, info) -> list[tuple]:
@@ -368,6 +366,30 @@ class ForecastEngine:
         return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,
                             seed=self.seed, return_samples=return_samples, backend=self.sampling_backend,
                             dtype=self.sampling_dtype)
+
+
+def _checked_ends(ends, total: int, name) -> np.ndarray:
+    """One series' context ends as int64, each an integer in 1..total; errors name the series and
+    the first bad end."""
+    array = np.asarray(ends)
+    if array.ndim != 1:
+        raise ValueError(f"series {name!r}: ends must be a 1-D sequence of integers, got shape {array.shape}")
+    # numpy turns a list's True into 1: a list is checked item by item (an integer array holds no bools)
+    has_bool = not isinstance(ends, np.ndarray) and any(isinstance(end, (bool, np.bool_)) for end in ends)
+    if has_bool or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+        items = array.ravel().tolist() if isinstance(ends, np.ndarray) else list(np.ravel(np.asarray(ends, dtype=object)))
+        bad = next((j for j, end in enumerate(items) if isinstance(end, (bool, np.bool_))
+                    or not isinstance(end, (int, np.integer))), 0)
+        shown = items[bad] if items else ends
+        raise ValueError(f"series {name!r}: end {bad} is {shown!r}; ends must be integers in 1..{total} "
+                         "(the context is series[..., :end])")
+    array = array.astype(np.int64, copy=False)
+    outside = np.flatnonzero((array < 1) | (array > total))
+    if outside.size:
+        j = int(outside[0])
+        raise ValueError(f"series {name!r}: end {j} is {int(array[j])}; ends must be integers in 1..{total} "
+                         "(the context is series[..., :end])")
+    return array
 
 
 def _checked_series(values, name) -> ContextBatch:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PrefixGroup", "ScalerSettings", "group_prefixes"]
+__all__ = ["PrefixGroup", "PrefixGroups", "ScalerSettings", "group_prefixes"]
 
 # Relative distance a patch scale keeps from a clamp bound to count as "inactive": far above the
 # float32/float64 rounding that could flip a comparison between the two computations.
@@ -132,7 +132,36 @@ def _is_prefix(longer: np.ndarray, shorter: np.ndarray) -> bool:
     return bool((longer[:, :length] == shorter).all())
 
 
-def group_prefixes(unique_series: list, settings: ScalerSettings, families=None) -> tuple[list, np.ndarray]:
+@dataclass(frozen=True)
+class PrefixGroups:
+    """Groups as flat arrays (the plan reads them so); iterating gives each as a PrefixGroup.
+
+    Attributes
+    ----------
+    roots : np.ndarray
+        (G,) unique index of each group's root.
+    starts : np.ndarray
+        (G + 1,) offsets: group g's members are ``members[starts[g]:starts[g + 1]]``.
+    members, positions : np.ndarray
+        (M,) unique indices, each group's longest (its root) first, and each member's last patch
+        in its root's padded array.
+    """
+
+    roots: np.ndarray
+    starts: np.ndarray
+    members: np.ndarray
+    positions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.roots)
+
+    def __iter__(self):
+        for g, root in enumerate(self.roots):
+            span = slice(self.starts[g], self.starts[g + 1])
+            yield PrefixGroup(int(root), self.members[span], self.positions[span])
+
+
+def group_prefixes(unique_series: list, settings: ScalerSettings, families=None) -> tuple[PrefixGroups, np.ndarray]:
     """Group unique contexts that are prefixes of a longer one with the same left padding.
 
     Contexts are first gathered into families, the prefixes of one longest context (a series);
@@ -150,37 +179,48 @@ def group_prefixes(unique_series: list, settings: ScalerSettings, families=None)
 
     Returns
     -------
-    groups : list of PrefixGroup
-        Groups of at least two members.
+    groups : PrefixGroups
+        Groups of at least two members, by family then residue (length mod the patch size).
     alone : np.ndarray
         Unique indices forecast on their own (no partner, or the clamp guard refused them).
     """
     p = settings.patch_size
     lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
-    groups, alone = [], []
-    for family in _families(unique_series, lengths) if families is None else _given_families(families, lengths):
-        members = np.asarray(family, dtype=np.int64)
-        own = lengths[members]
-        residue = own % p
-        # members are longest first, so each residue's first member is its group's root
-        _, first, which = np.unique(residue, return_index=True, return_inverse=True)
-        root_of = first[which]
-        safe = _clamp_safe(unique_series[family[0]], own, own[root_of], settings)
-        safe[first] = True  # a root is its own context
-        alone.extend(members[~safe].tolist())
-        sizes = np.bincount(which[safe], minlength=len(first))
-        alone.extend(members[first[sizes == 1]].tolist())
-        # each group's safe members, longest (the root) first, with their patch in the root's array
-        kept = np.flatnonzero(safe)
-        kept = kept[np.argsort(which[kept], kind="stable")]
-        root_length = own[first][which[kept]]
-        pad = -(-root_length // p) * p - root_length
-        positions = (pad + own[kept]) // p - 1
-        bounds = np.cumsum(sizes)[:-1]
-        for size, index, place in zip(sizes, np.split(kept, bounds), np.split(positions, bounds)):
-            if size > 1:
-                groups.append(PrefixGroup(int(members[index[0]]), members[index], place))
-    return groups, np.asarray(sorted(alone), dtype=np.int64)
+    ids = _family_ids(unique_series, lengths) if families is None else np.asarray(families, dtype=np.int64)
+    if ids.shape != lengths.shape:
+        raise ValueError(f"families: {ids.shape[0]} ids for {lengths.shape[0]} contexts")
+    residue = lengths % p
+    # by family, then residue, longest first: each (family, residue) run is a group, its root first
+    order = np.lexsort((-lengths, residue, ids))
+    own, fam, res = lengths[order], ids[order], residue[order]
+    new_family = np.r_[True, fam[1:] != fam[:-1]] if len(order) else np.zeros(0, bool)
+    new_group = new_family | np.r_[True, res[1:] != res[:-1]] if len(order) else new_family
+    group_of = np.cumsum(new_group) - 1
+    group_start = np.flatnonzero(new_group)
+    root_length = own[group_start][group_of]
+    safe = np.empty(len(order), dtype=bool)
+    bounds = np.r_[np.flatnonzero(new_family), len(order)]
+    for a, b in zip(bounds[:-1], bounds[1:]):  # the guard reads each family's longest series once
+        longest = unique_series[order[a + int(np.argmax(own[a:b]))]]
+        safe[a:b] = _clamp_safe(longest, own[a:b], root_length[a:b], settings)
+    safe[group_start] = True  # a root is its own context
+    sizes = np.bincount(group_of[safe], minlength=len(group_start))
+    shared = safe & (sizes[group_of] > 1)
+    alone = np.sort(order[~shared])
+    kept = np.flatnonzero(shared)
+    pad = -(-root_length[kept] // p) * p - root_length[kept]
+    kept_sizes = sizes[sizes > 1]
+    groups = PrefixGroups(roots=order[group_start[sizes > 1]], starts=np.r_[0, np.cumsum(kept_sizes)].astype(np.int64),
+                          members=order[kept], positions=(pad + own[kept]) // p - 1)
+    return groups, alone.astype(np.int64)
+
+
+def _family_ids(unique_series: list, lengths: np.ndarray) -> np.ndarray:
+    """Per context, the index of its family among :func:`_families`."""
+    ids = np.empty(len(unique_series), dtype=np.int64)
+    for k, family in enumerate(_families(unique_series, lengths)):
+        ids[family] = k
+    return ids
 
 
 def _families(unique_series: list, lengths: np.ndarray) -> list:
@@ -197,13 +237,3 @@ def _families(unique_series: list, lengths: np.ndarray) -> list:
         else:
             families.append([int(i)])
     return [family for families in by_start.values() for family in families]
-
-
-def _given_families(families, lengths: np.ndarray) -> list:
-    """The families of given ids: arrays of indices, longest first."""
-    ids = np.asarray(families, dtype=np.int64)
-    if ids.shape != lengths.shape:
-        raise ValueError(f"families: {ids.shape[0]} ids for {lengths.shape[0]} contexts")
-    order = np.lexsort((-lengths, ids))
-    bounds = np.flatnonzero(np.diff(ids[order])) + 1
-    return np.split(order, bounds)
