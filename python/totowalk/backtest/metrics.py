@@ -172,7 +172,7 @@ def summed_metrics_batch(daily_returns: np.ndarray, trading_days_per_year: np.nd
 # ---------------------------------------------------------------------------------------------
 # Summary across simulations (§9).
 
-_WALK_FORWARD_SHARPES = (
+WALK_FORWARD_SHARPES = (
     ("highlow_sharpe", "walk_forward_highlow_sharpe"),
     ("entry_takeprofit_sharpe", "walk_forward_takeprofit_sharpe"),
     ("maxdiff_sharpe", "walk_forward_maxdiff_sharpe"),
@@ -194,7 +194,7 @@ def walk_forward_stats(frame: pd.DataFrame) -> dict[str, float]:
         "walk_forward_oos_sharpe": float(frame["simple_strategy_sharpe"].mean()) if "simple_strategy_sharpe" in frame else nan,
         "walk_forward_turnover": float(frame["simple_strategy_return"].abs().mean()) if "simple_strategy_return" in frame else nan,
     }
-    for column, name in _WALK_FORWARD_SHARPES:
+    for column, name in WALK_FORWARD_SHARPES:
         if column in frame:
             stats[name] = float(frame[column].mean())
     return stats

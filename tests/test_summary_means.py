@@ -1,0 +1,47 @@
+"""The summary's per-symbol means equal pandas' own ``DataFrame.mean`` of each symbol's rows (§9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from totowalk.backtest import metrics
+from totowalk.backtest.summary import OVERALL, summarize
+
+
+def _frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "symbol": rng.choice(["B", "A", "C"], size=rows),
+        "simulation": np.arange(rows),
+        "simple_strategy_return": rng.normal(0, 0.01, rows),
+        "simple_strategy_sharpe": rng.normal(0, 1, rows) * 1e3 + 1e-3,  # magnitudes where order matters
+        "maxdiff_sharpe": np.where(rng.random(rows) < 0.3, np.nan, rng.normal(size=rows)),
+        "highlow_sharpe": np.full(rows, np.nan),
+        "trades": rng.integers(0, 9, rows),
+        "note": "text",
+    })
+    frame.loc[frame["symbol"] == "C", "maxdiff_sharpe"] = np.nan  # a symbol with none
+    return frame
+
+
+def test_means_and_walk_forward_stats_equal_pandas_per_symbol_bit_for_bit():
+    frame = _frame(9000, 3)  # the overall group exceeds numpy's 8192-element buffer
+    summary = summarize(frame)
+    assert list(summary.index) == list(dict.fromkeys(frame["symbol"])) + [OVERALL]  # first appearance, then all
+    for label, part in list(frame.groupby("symbol", sort=False)) + [(OVERALL, frame)]:
+        expected = part.drop(columns=["symbol", "simulation"]).select_dtypes(include=[np.number]).mean()
+        for column, value in expected.items():
+            got = summary.loc[label, column]
+            assert (np.isnan(value) and np.isnan(got)) or got == value, (label, column, got, value)
+        for name, value in metrics.walk_forward_stats(part).items():
+            got = summary.loc[label, name]
+            assert (np.isnan(value) and np.isnan(got)) or got == value, (label, name, got, value)
+        assert summary.loc[label, "num_simulations"] == len(part)
+
+
+def test_one_symbol_summary_repeats_its_row_as_the_overall_row():
+    frame = _frame(50, 4)
+    frame["symbol"] = "A"
+    summary = summarize(frame)
+    assert list(summary.index) == ["A", OVERALL]
+    pd.testing.assert_series_equal(summary.loc["A"], summary.loc[OVERALL], check_names=False)
