@@ -10,6 +10,7 @@
 #      fp16; the strategy phase on this host's cores,
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
 #      W1 without CUDA graphs and the microbenchmarks if time is left.
+#   GPU_CHECK_OLD_TREE=DIR adds the W2 backtest of another tree's sources, alternating with this one.
 #   GPU_CHECK_QUICK=1 stops after the build, the W2 backtest, its profile and the strategy phase.
 #   Each step runs under its own timeout, and none is started once the budget (GPU_CHECK_BUDGET_S,
 #   470 s) is spent.
@@ -93,9 +94,26 @@ $PY -c 'import xdist' 2>/dev/null && PARALLEL=(-n 8)
 [[ -z "${GPU_CHECK_QUICK:-}" ]] && run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
 # 3. Issue #16's rows, most important first. The base preset with random weights is W2's model;
 # fp16 is the precision that passed the forecast-quality gate on this card.
-SHARING=(bench/bench_prefix_sharing.py --preset toto-open-base-1.0 --device cuda --max-batch 8192)
+# --max-batch 32768: the backtest's default on CUDA (W2 in one engine call).
+SHARING=(bench/bench_prefix_sharing.py --preset toto-open-base-1.0 --device cuda --max-batch 32768)
 run_step "prefix sharing: W2 whole backtest fp16, shared vs unshared" 120 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
+run_step "prefix sharing: W2 whole backtest fp16 with CUDA graphs, shared vs unshared" 120 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W2 --backtest --precision fp16 --cuda-graphs --repeats 3
+# Side by side with an older tree's sources (GPU_CHECK_OLD_TREE: a folder holding its python/ and
+# bench/, e.g. copied from a worktree and carried; same installed extension, so its C++ must match):
+# the whole W2 backtest alternating processes, old, new, old, new.
+if [[ -n "${GPU_CHECK_OLD_TREE:-}" && -d "${GPU_CHECK_OLD_TREE}/python/totowalk" ]]; then
+  SITE=$($PY -c "import totowalk, os; print(os.path.dirname(totowalk.__file__))")
+  cp "$SITE"/_C*.so "$GPU_CHECK_OLD_TREE/python/totowalk/" 2>/dev/null
+  for i in 1 2; do
+    run_step "side by side ($i): W2 whole backtest fp16, tree $GPU_CHECK_OLD_TREE" 60 "$LOGS/bench.log" \
+      $PY bench/run_tree.py "$GPU_CHECK_OLD_TREE" "$GPU_CHECK_OLD_TREE/bench/bench_prefix_sharing.py" \
+      --preset toto-open-base-1.0 --device cuda --max-batch 8192 W2 --backtest --precision fp16 --repeats 3
+    run_step "side by side ($i): W2 whole backtest fp16, this tree" 60 "$LOGS/bench.log" \
+      $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
+  done
+fi
 # Where the shared W2 forecast spends its time on the card and on the host (engine phases, kernels).
 # The backtest's form (walk-forward chunks); its Chrome trace comes back as trace.json.gz.
 run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward chunks)" 90 "$LOGS/bench.log" \
@@ -115,8 +133,6 @@ run_step "prefix sharing: W2 forecast fp16 (sampled), FLOPs and time" 90 "$LOGS/
   $PY "${SHARING[@]}" W2 --precision fp16 --estimator sampled --repeats 3
 run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --estimator sampled --repeats 3
-run_step "prefix sharing: W3 forecast fp32 (sampled), FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
-  $PY "${SHARING[@]}" W3 --sims 1000 --estimator sampled --repeats 2
 run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W2 --device cuda --repeats 3 --precision fp16 --official off \
   --markdown-out "$LOGS/harness_W2_fp16.md" --json-out "$LOGS/harness_W2_fp16.json"
@@ -130,6 +146,8 @@ GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py 
 if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
 fi
+run_step "prefix sharing: W3 forecast fp32 (sampled), FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
+  $PY "${SHARING[@]}" W3 --sims 1000 --estimator sampled --repeats 2
 grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
 for suite in W1 micro; do  # micro: the exact statistics on the host against the card, among others
   run_step "totowalk bench $suite" 90 "$LOGS/harness.log" \

@@ -35,7 +35,7 @@ def register(subparsers):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=positive_int, default=None,
                    help="most contexts per engine call; completed calls are saved for --resume "
-                        "(default 1024, 8192 on CUDA)")
+                        "(default 1024, 32768 on CUDA)")
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
     p.add_argument("--tables", choices=("csv", "parquet"), default="csv",
                    help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])")
