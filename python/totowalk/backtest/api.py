@@ -356,11 +356,12 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     call over symbols and simulations; each row is persisted as soon as it is evaluated."""
     module = _PROFILE_MODULES[settings.profile]
     stored = store.load_rows() if store is not None else {}
-    keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist()))
-    todo = np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64)
-    bar = _bar(progress, total=len(keys), desc="strategies", unit="sim", initial=len(keys) - todo.size)
+    keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist())) if stored else None
+    todo = (np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64) if stored
+            else np.arange(arrays.num_rows, dtype=np.int64))
+    bar = _bar(progress, total=arrays.num_rows, desc="strategies", unit="sim", initial=arrays.num_rows - todo.size)
     parts = []
-    saved = len(keys) - todo.size
+    saved = arrays.num_rows - todo.size
     try:
         if todo.size:
             fresh = module.evaluate(arrays.take(todo), settings)
@@ -372,16 +373,20 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
             else:  # nothing to persist: no per-row records to build
                 bar.update(len(fresh))
             parts.append(fresh)
-        restored = _restored([stored[k] for k in keys if k in stored], arrays)
-        if restored is not None:
-            parts.append(restored)
+        if stored:
+            restored = _restored([stored[k] for k in keys if k in stored], arrays)
+            if restored is not None:
+                parts.append(restored)
     except KeyboardInterrupt as stop:
         if store is None or isinstance(stop, RunInterrupted):
             raise
-        raise RunInterrupted(f"all forecasts and {saved:,} of {len(keys):,} simulations saved",
+        raise RunInterrupted(f"all forecasts and {saved:,} of {arrays.num_rows:,} simulations saved",
                              store.folder) from stop
     finally:
         bar.close()
+    if not stored and len(parts) == 1:  # evaluated in one call, already in run order
+        return parts[0].reset_index(drop=True)
+    keys = keys or list(zip(arrays.symbol.tolist(), arrays.simulation.tolist()))
     rows = pd.concat(parts, ignore_index=True)
     order = {k: i for i, k in enumerate(keys)}
     rank = [order[(s, int(k))] for s, k in zip(rows["symbol"], rows["simulation"])]
@@ -412,24 +417,30 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
     def stack(d):  # dict key -> (R, 7)  ->  (R * n_keys * 7,)
         return np.stack([d[k] for k in keys], axis=1).reshape(-1)
 
-    symbols = np.repeat(a.symbol, n_keys * steps)
+    codes, names = pd.factorize(a.symbol)  # per (symbol, simulation) row: cheap, then repeated
+    symbol_codes = np.repeat(codes, n_keys * steps)
     context_ends = np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1)
     columns = {
-        "symbol": symbols,
+        "symbol": _labels_at(names, symbol_codes),
         "simulation": np.repeat(a.simulation, n_keys * steps),
-        "key": np.tile(np.repeat(np.asarray(keys, dtype=object), steps), r),
+        "key": _labels_at(keys, np.tile(np.repeat(np.arange(n_keys), steps), r)),
         "step": np.tile(np.arange(steps), r * n_keys),
         "context_end": context_ends,
     }
     if indexes is not None:
-        codes, names = pd.factorize(a.symbol)  # per (symbol, simulation) row: cheap, then repeated
-        columns["target_date"] = _target_dates(np.repeat(codes, n_keys * steps), list(names), context_ends, indexes)
+        columns["target_date"] = _target_dates(symbol_codes, list(names), context_ends, indexes)
     return pd.DataFrame({
         **columns,
         "prediction": stack(a.predictions),
         "band": stack(a.bands),
         "actual": stack(a.actuals),
     })
+
+
+def _labels_at(labels, codes: np.ndarray):
+    """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
+    over the few distinct labels (a column of one Python string per row is converted row by row)."""
+    return pd.Series(list(labels), dtype=None).array.take(codes)
 
 
 def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, indexes: dict):
