@@ -55,12 +55,9 @@ def _numeric_columns(frame: pd.DataFrame) -> tuple[list, np.ndarray]:
     """The numeric and bool result columns (not symbol/simulation) and their values as one
     (columns, rows) float64 array, each column contiguous."""
     numeric = frame.drop(columns=["symbol", "simulation"], errors="ignore").select_dtypes(include=[np.number, "bool"])
-    if any(numeric[c].dtype.kind == "f" and numeric[c].dtype.itemsize != 8 for c in numeric):
+    if any(dtype.kind == "f" and dtype.itemsize != 8 for dtype in numeric.dtypes):
         raise TypeError("summaries expect float64 result columns")  # pandas would sum float32 in float32
-    values = np.empty((numeric.shape[1], len(frame)), dtype=np.float64)
-    for i, column in enumerate(numeric.columns):
-        values[i] = numeric[column].to_numpy(dtype=np.float64)
-    return list(numeric.columns), values
+    return list(numeric.columns), np.ascontiguousarray(numeric.to_numpy(dtype=np.float64).T)
 
 
 def _nan_means(values: np.ndarray) -> np.ndarray:
