@@ -42,6 +42,9 @@ def main(argv=None) -> None:
     parser.add_argument("--array-grids", action="store_true",
                         help="also time the MaxDiff grid searches without the extension, alternating")
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="ROWS",
+                        help="after the timed runs, one more run under cProfile: print its ROWS functions of "
+                             "largest cumulative time (where a host's strategy and table phases go)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -62,6 +65,14 @@ def main(argv=None) -> None:
                 times[name].append(time.perf_counter() - start)
                 phases[name].append(getattr(result, "timings", {}))  # older trees: no phases
     native_grids.native_search = native_search
+    if args.cprofile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(tw.backtest, frames, num_simulations=args.simulations, forecaster=last_value_forecaster,
+                         profile=args.profile)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     native = "compiled grids" if native_search("maxdiff_search") else "no extension: array grids"

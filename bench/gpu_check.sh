@@ -139,7 +139,7 @@ run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
 # The strategy phase on this host's CPU cores (the 2-core targets are CI's machine's).
 for profile in legacy clean; do
   run_step "bench_strategies.py --profile $profile (6,000 simulations)" 60 "$LOGS/bench.log" \
-    $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3
+    $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --cprofile 45
 done
 # 4. The GPU tests beyond the CUDA-marked ones, after the rows (a slow Triton compile must not cost them).
 GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py tests/test_prefix*.py 2>/dev/null | grep -v offline_compile)
