@@ -121,7 +121,7 @@ run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward
   --form walk-forward --trace "$OUT/trace.json.gz"
 if [[ -n "${GPU_CHECK_QUICK:-}" ]]; then  # GPU_CHECK_QUICK=1: only these and the strategy phase
   run_step "bench_strategies.py --profile legacy (6,000 simulations)" 60 "$LOGS/bench.log" \
-    $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3
+    $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3 --cprofile 45
   cp "$LOGS/bench.log" "$OUT/bench.log"
   note "total: $(elapsed)s"
   exit 0
