@@ -148,9 +148,8 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)
     # pandas deep-copies ``attrs`` (load_prices' repairs and adjustments) into every column it
-    # hands out; a shallow copy without them reads the same columns without that cost
-    frame = frame.copy(deep=False)
-    frame.attrs = {}
+    # hands out, and into a copy(); a frame constructed over the same data carries none of them
+    frame = pd.DataFrame(frame, copy=False)
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     columns = {}
     for name in ("Open", "High", "Low", "Close"):
