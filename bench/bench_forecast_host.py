@@ -41,17 +41,17 @@ def walk_forward_form(plan, chunks, settings) -> None:
         contexts, families = [], []
         for family, (values, lengths) in enumerate(zip(series, ends)):
             whole = normalize_contexts([values]).series[0]
-            contexts += [whole[:, :e] for e in lengths]
+            contexts += [whole[:, :e] for e in lengths.tolist()]
             families += [family] * len(lengths)
-        plan_forecast(ContextBatch(contexts, False, 1), settings.patch_size, BUDGET, share_prefixes=settings,
-                      families=np.asarray(families))
+        batch = ContextBatch(contexts, False, 1, lengths=np.concatenate(ends))
+        plan_forecast(batch, settings.patch_size, BUDGET, share_prefixes=settings, families=np.asarray(families))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=24)
     parser.add_argument("--sims", type=int, default=250)
-    parser.add_argument("--max-batch", type=int, default=8192, help="contexts per engine call (CUDA default)")
+    parser.add_argument("--max-batch", type=int, default=32768, help="contexts per engine call (CUDA default)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hash", action="store_true",
                         help="time only the content hashes of the contexts: the extension on 1 thread and on its "

@@ -140,7 +140,8 @@ def test_walk_forward_digests_equal_each_contexts_own_digest(monkeypatch, compil
         end = ends[which][f if which == 0 else f - len(ends[0])]
         contexts.append(series[which][:, :end])
         families.append(which * 7 + 3)  # any ids
-    digests = plan_module._walk_forward_digests(contexts, np.asarray(families))
+    lengths = np.asarray([c.shape[-1] for c in contexts])
+    digests = plan_module._walk_forward_digests(contexts, np.asarray(families), lengths)
     assert [bytes(d) for d in digests] == [content_digest(c) for c in contexts]
     batch = ContextBatch(contexts, False, 1)
     listed, walked = plan_forecast(batch, 64, 4096), plan_forecast(batch, 64, 4096, families=families)

@@ -246,7 +246,7 @@ class ForecastEngine:
                 raise ValueError(f"series mix univariate and (V, T) series or variate counts: {sorted(kinds)} "
                                  "(multivariate?, variates)")
             multivariate, num_variates = kinds.pop() if kinds else (False, 1)
-            contexts, families = [], []
+            contexts, families, lengths = [], [], []
             for family, (name, values) in enumerate(zip(names, (batch.series[0] for batch in whole))):
                 series_ends = _checked_ends(ends[name], values.shape[-1], name)
                 if values.shape[0] == 1:
@@ -254,7 +254,9 @@ class ForecastEngine:
                 else:
                     contexts += [np.ascontiguousarray(values[:, :end]) for end in series_ends.tolist()]
                 families.append(np.full(len(series_ends), family, dtype=np.int64))
-            batch = ContextBatch(series=contexts, multivariate=multivariate, num_variates=num_variates)
+                lengths.append(series_ends)
+            batch = ContextBatch(series=contexts, multivariate=multivariate, num_variates=num_variates,
+                                 lengths=np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64))
         families = np.concatenate(families) if families else np.zeros(0, dtype=np.int64)
         return self._forecast_batch(batch, families, horizon, samples_per_step, specs, estimator, return_samples)
 

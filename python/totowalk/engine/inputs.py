@@ -28,14 +28,25 @@ class ContextBatch:
         True when the caller passed (B, V, T) or 2-D items, so results keep a variate axis.
     num_variates : int
         V, the same for every request.
+    lengths : np.ndarray, optional
+        (B,) int64 L_i, where the caller knows them (walk-forward ends); else read from the
+        arrays on first use.
     """
 
     series: list
     multivariate: bool
     num_variates: int
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.series)
+
+    def context_lengths(self) -> np.ndarray:
+        """(B,) int64 length of every context."""
+        if self.lengths is None:
+            object.__setattr__(self, "lengths", np.fromiter((s.shape[-1] for s in self.series), dtype=np.int64,
+                                                           count=len(self.series)))
+        return self.lengths
 
 
 def _as_numpy(item, index: int) -> np.ndarray:

@@ -125,11 +125,10 @@ def _digests(series: list) -> np.ndarray:
     return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(series), 16)
 
 
-def _walk_forward_digests(series: list, families: np.ndarray) -> np.ndarray:
+def _walk_forward_digests(series: list, families: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """content_digest of every (1, L) context of walk-forward families, as (N, 16) uint8, hashing
     each family's longest member once: the others are its prefixes (what ``families`` promises),
     so one running BLAKE2b state per family, copied at each member's end, serves all of them."""
-    lengths = np.fromiter((s.shape[-1] for s in series), dtype=np.int64, count=len(series))
     ids, family = np.unique(families, return_inverse=True)
     longest = np.lexsort((-lengths, family))
     firsts = longest[np.r_[0, np.flatnonzero(np.diff(family[longest])) + 1]] if len(series) else longest
@@ -216,19 +215,20 @@ def plan_forecast(
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
     if families is not None and contexts.num_variates == 1:
-        digests = _walk_forward_digests(contexts.series, np.asarray(families, dtype=np.int64))
+        digests = _walk_forward_digests(contexts.series, np.asarray(families, dtype=np.int64),
+                                        contexts.context_lengths())
     else:
         digests = _digests(contexts.series)
     first, inverse = _first_seen(digests)
     unique_series = [contexts.series[i] for i in first]
     stream_keys = _stream_keys(digests[first], contexts.num_variates)
 
-    lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
+    lengths = contexts.context_lengths()[first]
     patches = -(-lengths // int(patch_size))
     alone, groups = np.arange(len(unique_series)), None
     if share_prefixes is not None and rows_per_context == 1 and extra_patches == 0:
         unique_families = None if families is None else np.asarray(families, dtype=np.int64)[first]
-        groups, alone = group_prefixes(unique_series, share_prefixes, unique_families)
+        groups, alone = group_prefixes(unique_series, share_prefixes, unique_families, lengths)
     batches = []
     for p in np.unique(patches[alone]):
         members = alone[patches[alone] == p]

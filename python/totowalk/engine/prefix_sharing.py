@@ -161,7 +161,8 @@ class PrefixGroups:
             yield PrefixGroup(int(root), self.members[span], self.positions[span])
 
 
-def group_prefixes(unique_series: list, settings: ScalerSettings, families=None) -> tuple[PrefixGroups, np.ndarray]:
+def group_prefixes(unique_series: list, settings: ScalerSettings, families=None,
+                   lengths: np.ndarray | None = None) -> tuple[PrefixGroups, np.ndarray]:
     """Group unique contexts that are prefixes of a longer one with the same left padding.
 
     Contexts are first gathered into families, the prefixes of one longest context (a series);
@@ -176,6 +177,8 @@ def group_prefixes(unique_series: list, settings: ScalerSettings, families=None)
     families : array-like of int, optional
         Per context, the id of a series it is a prefix of (walk-forward requests know it): the
         families are taken from it and no values are compared.
+    lengths : np.ndarray, optional
+        (U,) the contexts' lengths, where the caller has them.
 
     Returns
     -------
@@ -185,7 +188,8 @@ def group_prefixes(unique_series: list, settings: ScalerSettings, families=None)
         Unique indices forecast on their own (no partner, or the clamp guard refused them).
     """
     p = settings.patch_size
-    lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
+    if lengths is None:
+        lengths = np.fromiter((s.shape[-1] for s in unique_series), dtype=np.int64, count=len(unique_series))
     ids = _family_ids(unique_series, lengths) if families is None else np.asarray(families, dtype=np.int64)
     if ids.shape != lengths.shape:
         raise ValueError(f"families: {ids.shape[0]} ids for {lengths.shape[0]} contexts")
