@@ -92,6 +92,8 @@ PYTEST_OPTS=(-q -rs -p no:cacheprovider -p no:benchmark -W default::FutureWarnin
 PARALLEL=()
 $PY -c 'import xdist' 2>/dev/null && PARALLEL=(-n 8)
 [[ -z "${GPU_CHECK_QUICK:-}" ]] && run_step "pytest -m cuda" 120 "$LOGS/tests.log" $PY -m pytest tests -m cuda "${PYTEST_OPTS[@]}"
+# The fused rotary kernel against the torch expression, bit for bit, compiled for this card.
+run_step "rotary kernel tests" 60 "$LOGS/tests.log" $PY -m pytest tests/test_model_rotary_kernel.py "${PYTEST_OPTS[@]}"
 # 3. Issue #16's rows, most important first. The base preset with random weights is W2's model;
 # fp16 is the precision that passed the forecast-quality gate on this card.
 # --max-batch 32768: the backtest's default on CUDA (W2 in one engine call).

@@ -50,3 +50,11 @@ def test_int8_matmul_compiles_without_spills_for_every_activation_dtype():
     assert configs == {f"M={m} {d}" for m in (64, 1024) for d in ("fp32", "fp16", "bf16")}
     for report in reports:
         assert report["spill_store_bytes"] == 0, report
+
+
+def test_rotary_kernel_compiles_without_spills_for_every_dtype():
+    reports = _compile("--arch", "90", "--arch", "80", "--samples", "0", "--int8-rows", "0", "--rotary")
+    assert {(r["arch"], r["config"]) for r in reports} == {(a, f"h=64 {d}") for a in ("sm_90a", "sm_80")
+                                                           for d in ("fp32", "fp16", "bf16")}
+    for report in reports:
+        assert report["registers"] > 0 and report["spill_store_bytes"] == 0, report

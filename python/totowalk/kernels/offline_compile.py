@@ -26,7 +26,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-__all__ = ["KernelResources", "compile_for_arch", "int8_matmul_resources", "mixture_resources"]
+__all__ = ["KernelResources", "compile_for_arch", "int8_matmul_resources", "mixture_resources", "rotary_resources"]
 
 _TYPES = {"fp32": "*fp32", "fp16": "*fp16", "bf16": "*bf16"}
 
@@ -139,6 +139,19 @@ def int8_matmul_resources(m: int, *, arch: int = 90, dtype: str = "fp16", has_bi
                             num_warps=warps, enable_fp_fusion=True, config=f"M={m} {dtype}")
 
 
+def rotary_resources(*, arch: int = 90, dtype: str = "fp16", head_dim: int = 64) -> KernelResources:
+    """The fused rotary + xPos kernel as :func:`~totowalk.model.rotary_kernel.rotary_xpos` launches it."""
+    from ..model import rotary_kernel
+
+    pointer = _TYPES[dtype]
+    signature = {name: pointer for name in ("x_ptr", "cos_ptr", "sin_ptr", "scale_ptr", "out_ptr")}
+    signature.update({name: "i64" for name in ("rows", "seq", "heads", "sx_n", "sx_h", "sx_s", "sx_d",
+                                                "st_n", "st_h", "st_s", "st_d")})
+    constexprs = dict(HEAD_DIM=head_dim, BLOCK_ROWS=rotary_kernel._BLOCK_ROWS)
+    return compile_for_arch(rotary_kernel._rotary_xpos_kernel, signature, constexprs, arch=arch, num_warps=4,
+                            enable_fp_fusion=False, config=f"h={head_dim} {dtype}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m totowalk.kernels.offline_compile",
                                      description=__doc__.split("\n")[0])
@@ -149,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sample / activation dtype (default: fp32 and fp16; bf16 applies to int8 only)")
     parser.add_argument("--int8-rows", type=int, action="append",
                         help="M for the int8 matmul (default: 64 and 1024; 0 skips the kernel)")
+    parser.add_argument("--rotary", action="store_true", help="also the fused rotary kernel (fp32, fp16, bf16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per kernel instead of a table")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes"):
@@ -162,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             reports += [mixture_resources(samples, arch=arch, dtype=d) for d in dtypes if d != "bf16"]
         for m in int8_rows:
             reports += [int8_matmul_resources(m, arch=arch, dtype=d) for d in dtypes]
+        if args.rotary:
+            reports += [rotary_resources(arch=arch, dtype=d) for d in ("fp32", "fp16", "bf16")]
     if args.json:
         for r in reports:
             print(json.dumps(dataclasses.asdict(r)))

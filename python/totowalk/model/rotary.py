@@ -61,7 +61,18 @@ class XPosRotary(nn.Module):
 
     @staticmethod
     def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Rotate and scale ``x`` of shape (..., S, h) with tables of shape (S, h)."""
+        """Rotate and scale ``x`` of shape (..., S, h) with tables of shape (S, h) (or broadcast to
+        x). On CUDA one fused Triton kernel computes the same expression bit for bit."""
+        if x.is_cuda:
+            from . import rotary_kernel  # Triton only where it runs
+
+            if rotary_kernel.supports(x, cos, sin, scale):
+                return rotary_kernel.rotary_xpos(x, cos, sin, scale)
+        return XPosRotary.apply_torch(x, cos, sin, scale)
+
+    @staticmethod
+    def apply_torch(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` as torch operations (every device)."""
         pairs = x.unflatten(-1, (-1, 2))
         rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
         return (x * cos + rotated_half * sin) * scale
