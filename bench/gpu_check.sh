@@ -104,11 +104,11 @@ run_step "prefix sharing: W2 whole backtest fp16 with CUDA graphs, shared vs uns
   $PY "${SHARING[@]}" W2 --backtest --precision fp16 --cuda-graphs --repeats 3
 # Side by side with an older tree's sources (GPU_CHECK_OLD_TREE: a folder holding its python/ and
 # bench/, e.g. copied from a worktree and carried; same installed extension, so its C++ must match):
-# the whole W2 backtest alternating processes, old, new, old, new.
+# the whole W2 backtest alternating processes, old then new, GPU_CHECK_OLD_PAIRS times (default 1).
 if [[ -n "${GPU_CHECK_OLD_TREE:-}" && -d "${GPU_CHECK_OLD_TREE}/python/totowalk" ]]; then
   SITE=$($PY -c "import totowalk, os; print(os.path.dirname(totowalk.__file__))")
   cp "$SITE"/_C*.so "$GPU_CHECK_OLD_TREE/python/totowalk/" 2>/dev/null
-  for i in 1 2; do
+  for i in $(seq 1 "${GPU_CHECK_OLD_PAIRS:-1}"); do
     run_step "side by side ($i): W2 whole backtest fp16, tree $GPU_CHECK_OLD_TREE" 60 "$LOGS/bench.log" \
       $PY bench/run_tree.py "$GPU_CHECK_OLD_TREE" "$GPU_CHECK_OLD_TREE/bench/bench_prefix_sharing.py" \
       --preset toto-open-base-1.0 --device cuda --max-batch 8192 W2 --backtest --precision fp16 --repeats 3
@@ -135,9 +135,6 @@ run_step "prefix sharing: W2 forecast fp16 (sampled), FLOPs and time" 90 "$LOGS/
   $PY "${SHARING[@]}" W2 --precision fp16 --estimator sampled --repeats 3
 run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --estimator sampled --repeats 3
-run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
-  "$PY" -m totowalk.cli bench W2 --device cuda --repeats 3 --precision fp16 --official off \
-  --markdown-out "$LOGS/harness_W2_fp16.md" --json-out "$LOGS/harness_W2_fp16.json"
 # The strategy phase on this host's CPU cores (the 2-core targets are CI's machine's).
 for profile in legacy clean; do
   run_step "bench_strategies.py --profile $profile (6,000 simulations)" 60 "$LOGS/bench.log" \
@@ -150,6 +147,9 @@ if [[ -n "$GPU_TESTS" ]]; then
 fi
 run_step "prefix sharing: W3 forecast fp32 (sampled), FLOPs and time, shared vs unshared" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W3 --sims 1000 --estimator sampled --repeats 2
+run_step "totowalk bench W2 --precision fp16" 150 "$LOGS/harness.log" \
+  "$PY" -m totowalk.cli bench W2 --device cuda --repeats 3 --precision fp16 --official off \
+  --markdown-out "$LOGS/harness_W2_fp16.md" --json-out "$LOGS/harness_W2_fp16.json"
 grep -E "^(FAILED|ERROR)| (passed|failed|skipped|deselected|error)" "$LOGS/tests.log" | sed 's/^/    /' >>"$RESULTS"
 for suite in W1 micro; do  # micro: the exact statistics on the host against the card, among others
   run_step "totowalk bench $suite" 90 "$LOGS/harness.log" \
