@@ -56,3 +56,16 @@ def test_forecast_command_exact(capsys):
     assert capsys.readouterr().out == first
     assert main([*base, "--estimator", "exact", "--prediction-length", "65"]) == 2
     assert "--estimator sampled" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_run_stored_with_other_random_streams(tmp_path, capsys, monkeypatch):
+    # A run stored by a version whose stream keys differ (e.g. before 2026-12-04's digest order)
+    # must not be continued with draws from the new streams.
+    from totowalk.engine import sampling
+
+    summary, _ = _run(tmp_path, "run")
+    assert summary["settings"]["forecaster"]["random_streams"] == sampling.RANDOM_STREAMS
+    capsys.readouterr()
+    monkeypatch.setattr(sampling, "RANDOM_STREAMS", "an older version")
+    assert main(["backtest", *SLICE, *MINI, "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "random_streams" in capsys.readouterr().err
