@@ -16,13 +16,13 @@ from torch.profiler import record_function
 
 from ..devices import resolve_device, to_device_async
 from ..model.layers import readout_layout
+from .collect import PendingOutputs, ResultCollector
 from .cuda_graphs import ForwardGraphs
 from .decode import decode_batch
 from .inputs import ContextBatch, normalize_contexts
 from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .prefix_sharing import ScalerSettings
-from .collect import PendingOutputs, ResultCollector
 from .result import ForecastResult
 from .sampling import ESTIMATORS, check_estimator, draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
 from .staging import StagingPipeline
