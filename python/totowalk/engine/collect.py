@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..kernels.validation import invalid_rows
 from .result import ForecastParams, ForecastResult
+from .sampling import flatten_rows
 
 __all__ = ["PendingOutputs", "ResultCollector"]
 
@@ -22,18 +24,11 @@ SCALER_FIELDS = ("scaler_loc", "scaler_scale")
 
 
 def invalid_contexts(params) -> torch.Tensor:
-    """(b,) bool on the device: a context whose predicted mixture the sampler cannot use
-    (weights finite, >= 0, with a positive sum; df finite and >= 2; loc finite; scale finite and
-    > 0; scaler statistics finite, scale > 0). No host synchronisation."""
-    weights = params.weights.float()
-    ok = (torch.isfinite(weights) & (weights >= 0)).all(-1) & (weights.sum(-1) > 0)
-    ok &= (torch.isfinite(params.df) & (params.df >= 2)).all(-1)
-    ok &= torch.isfinite(params.loc).all(-1)
-    ok &= (torch.isfinite(params.scale) & (params.scale > 0)).all(-1)
-    rows_ok = ok.flatten(1).all(1)
-    scaler_ok = (torch.isfinite(params.scaler_loc) & torch.isfinite(params.scaler_scale)
-                 & (params.scaler_scale > 0)).all(1)
-    return ~(rows_ok & scaler_ok)
+    """(b,) bool on the device: a context whose predicted mixture breaks the sampler's value rules
+    (``kernels.validation``), at any of its variates and steps. No host synchronisation."""
+    b = params.weights.shape[0]
+    (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
+    return invalid_rows(weights, df, loc, scale, affine_loc, affine_scale).reshape(b, -1).any(dim=1)
 
 
 class PendingOutputs:

@@ -129,7 +129,7 @@ def _walk_forward_digests(series: list, families: np.ndarray, lengths: np.ndarra
     """content_digest of every (1, L) context of walk-forward families, as (N, 16) uint8, hashing
     each family's longest member once: the others are its prefixes (what ``families`` promises),
     so one running BLAKE2b state per family, copied at each member's end, serves all of them."""
-    ids, family = np.unique(families, return_inverse=True)
+    _, family = np.unique(families, return_inverse=True)
     longest = np.lexsort((-lengths, family))
     firsts = longest[np.r_[0, np.flatnonzero(np.diff(family[longest])) + 1]] if len(series) else longest
     bases = [series[i].reshape(-1) for i in firsts]

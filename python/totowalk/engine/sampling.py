@@ -92,7 +92,7 @@ def stream_keys_for(content_keys: np.ndarray, horizon: int, device) -> torch.Ten
     return to_device_async(keys, torch.device(device))
 
 
-def _flatten_rows(params) -> tuple:
+def flatten_rows(params) -> tuple:
     """(b, V, H, K) mixture tensors -> (N, K) rows and (N,) affine terms, N = b*V*H."""
     b, v, h, k = params.weights.shape
     rows = [t.reshape(b * v * h, k) for t in (params.weights, params.df, params.loc, params.scale)]
@@ -112,7 +112,7 @@ def expected_value(params) -> torch.Tensor:
     from ..kernels import mixture_mean
 
     b, v, h, _ = params.weights.shape
-    (weights, _, loc, _), affine_loc, affine_scale = _flatten_rows(params)
+    (weights, _, loc, _), affine_loc, affine_scale = flatten_rows(params)
     return mixture_mean(weights, loc, affine_loc, affine_scale).reshape(b, v, h)
 
 
@@ -148,7 +148,7 @@ def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *
     stats = {}
     samples = None
     if sampled_specs or return_samples:
-        (weights, df, loc, scale), affine_loc, affine_scale = _flatten_rows(params)
+        (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
         flat_stats, flat_samples = sample_and_reduce(
             weights, df, loc, scale, affine_loc, affine_scale, keys.reshape(-1), num_samples, sampled_specs,
             seed=seed, return_samples=return_samples, backend=backend, dtype=dtype, check_values=check_values,
@@ -175,6 +175,6 @@ def exact_reduce(params, specs: list) -> dict:
     from ..kernels import exact_statistics
 
     b, v, h, _ = params.weights.shape
-    (weights, df, loc, scale), affine_loc, affine_scale = _flatten_rows(params)
+    (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
     stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs)
     return {name: value.reshape(b, v, h) for name, value in stats.items()}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MixtureInputs", "check_mixture_inputs", "check_sample_dtype"]
+__all__ = ["MixtureInputs", "check_mixture_inputs", "check_sample_dtype", "invalid_rows"]
 
 SUPPORTED_SAMPLE_DTYPES = (torch.float32, torch.float16)
 
@@ -57,6 +57,31 @@ def _require(ok: torch.Tensor, tensor: torch.Tensor, name: str, rule: str) -> No
         raise ValueError(f"{name}: row {row} violates '{rule}': {tensor[row].tolist()}")
 
 
+def _value_rules(weights, df, loc, scale, affine_loc, affine_scale) -> list:
+    """(name, rule, ok) per value range the sampler needs, on float32 (N, K) / (N,) tensors; ``ok``
+    is elementwise (computed on the device, no host wait)."""
+    return [
+        ("weights", "finite and >= 0", torch.isfinite(weights) & (weights >= 0)),
+        ("weights", "positive row sum", weights.sum(dim=1) > 0),
+        # Student-T df >= 2 keeps the Gamma shape df/2 >= 1, where Marsaglia-Tsang needs no boost.
+        ("df", "finite and >= 2", torch.isfinite(df) & (df >= 2)),
+        ("loc", "finite", torch.isfinite(loc)),
+        ("scale", "finite and > 0", torch.isfinite(scale) & (scale > 0)),
+        ("affine_loc", "finite", torch.isfinite(affine_loc)),
+        ("affine_scale", "finite and > 0", torch.isfinite(affine_scale) & (affine_scale > 0)),
+    ]
+
+
+def invalid_rows(weights, df, loc, scale, affine_loc, affine_scale) -> torch.Tensor:
+    """(N,) bool on the inputs' device: rows that break any of :func:`check_mixture_inputs`' value
+    rules, without a host synchronisation (for callers that read the flags with their results)."""
+    as32 = [t.float() for t in (weights, df, loc, scale, affine_loc, affine_scale)]
+    ok = torch.ones(weights.shape[0], dtype=torch.bool, device=weights.device)
+    for _, _, rule_ok in _value_rules(*as32):
+        ok &= rule_ok.reshape(rule_ok.shape[0], -1).all(dim=1)
+    return ~ok
+
+
 def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int,
                          check_values: bool = True) -> MixtureInputs:
     """Check shapes, dtypes, devices and value ranges; return float32 copies of the parameters.
@@ -98,12 +123,6 @@ def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys
     as32 = {name: named[name].detach().to(torch.float32) for name in named if name != "keys"}
     if not check_values:
         return MixtureInputs(keys=keys.detach(), **{k: v.contiguous() for k, v in as32.items()})
-    _require(torch.isfinite(as32["weights"]) & (as32["weights"] >= 0), weights, "weights", "finite and >= 0")
-    _require(as32["weights"].sum(dim=1) > 0, weights, "weights", "positive row sum")
-    # Student-T df >= 2 keeps the Gamma shape df/2 >= 1, where Marsaglia-Tsang needs no boost.
-    _require(torch.isfinite(as32["df"]) & (as32["df"] >= 2), df, "df", "finite and >= 2")
-    _require(torch.isfinite(as32["loc"]), loc, "loc", "finite")
-    _require(torch.isfinite(as32["scale"]) & (as32["scale"] > 0), scale, "scale", "finite and > 0")
-    _require(torch.isfinite(as32["affine_loc"]), affine_loc, "affine_loc", "finite")
-    _require(torch.isfinite(as32["affine_scale"]) & (as32["affine_scale"] > 0), affine_scale, "affine_scale", "finite and > 0")
+    for name, rule, ok in _value_rules(*(as32[n] for n in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale"))):
+        _require(ok, named[name], name, rule)
     return MixtureInputs(keys=keys.detach(), **{k: v.contiguous() for k, v in as32.items()})
