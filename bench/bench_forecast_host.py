@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import totowalk as tw
-from totowalk.benchmarks.machine import git_commit, machine_description, today
+from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import forecast_plan, w2_frames
 from totowalk.engine.inputs import ContextBatch, normalize_contexts
 from totowalk.engine.plan import plan_forecast

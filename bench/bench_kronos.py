@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from totowalk.benchmarks.machine import git_commit, machine_description, today
+from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import w1_frames
 from totowalk.kronos import KronosEngine, KronosInput, KronosModel, KronosTokenizer, save_kronos_checkpoint
 from totowalk.kronos.config import MODEL_PRESETS, TOKENIZER_PRESETS

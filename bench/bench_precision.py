@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from totowalk import datasets
-from totowalk.benchmarks.machine import git_commit, machine_description
+from totowalk.provenance import git_commit, machine_description
 from totowalk.benchmarks.workloads import classic_call_contexts, forecast_plan
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model

@@ -23,7 +23,7 @@ import torch
 
 import totowalk as tw
 from totowalk.benchmarks.flops import planned_flops
-from totowalk.benchmarks.machine import git_commit, machine_description, today
+from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import forecast_plan, w2_frames
 from totowalk.precision import convert_precision
 

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 import totowalk as tw
-from totowalk.benchmarks.machine import git_commit, machine_description, today
+from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import w2_frames
 
 

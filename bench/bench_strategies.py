@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import totowalk as tw
-from totowalk.backtest import native_grids
+from totowalk.backtest.profiles import native_grids
 from totowalk.benchmarks.workloads import w2_frames
 
 

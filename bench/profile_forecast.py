@@ -28,8 +28,8 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from totowalk.backtest.forecasters import as_forecaster
-from totowalk.backtest.plan import chunk_request, run_request
+from totowalk.backtest.forecast.forecasters import as_forecaster
+from totowalk.backtest.forecast.plan import chunk_request, run_request
 from totowalk.benchmarks.workloads import WORKLOADS, forecast_plan, unique_contexts, w1_frames, w2_frames
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model

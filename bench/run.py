@@ -6,7 +6,7 @@
 
 import sys
 
-from totowalk.benchmarks.command import main
+from totowalk.commands.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

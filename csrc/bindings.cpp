@@ -484,13 +484,13 @@ PYBIND11_MODULE(_C, m) {
         py::arg("fee"), py::arg("threads") = 0,
         "MaxDiffAlwaysOn grid search over (sims, days) C-contiguous float32 moves: returns "
         "(best_x, best_z, buy, sell), the first best grid indices (x-major) and that pair's daily "
-        "legs, bit-identical to the torch search in totowalk.backtest.strategies.");
+        "legs, bit-identical to the torch search in totowalk.backtest.profiles.legacy.strategies.");
   m.def("maxdiff_search", &maxdiff_search, py::arg("close"), py::arg("high"), py::arg("low"),
         py::arg("high_pred"), py::arg("low_pred"), py::arg("position"), py::arg("grid"),
         py::arg("fee"), py::arg("threads") = 0,
         "MaxDiff's two sequential offset sweeps over (sims, days) C-contiguous float32 moves and "
         "positions: returns (best_x, best_z), each sweep's grid index or -1 where none beat the "
-        "incumbent; bit-identical to the array search in totowalk.backtest.strategies.");
+        "incumbent; bit-identical to the array search in totowalk.backtest.profiles.legacy.strategies.");
   m.def("clean_maxdiff_fit", &clean_maxdiff_fit, py::arg("close"), py::arg("open"),
         py::arg("high"), py::arg("low"), py::arg("high_pred"), py::arg("low_pred"),
         py::arg("position"), py::arg("unit_cost"), py::arg("grid"), py::arg("optimistic"),
@@ -498,14 +498,14 @@ PYBIND11_MODULE(_C, m) {
         "The clean profile's walk-forward MaxDiff fits over (sims, days) C-contiguous float64 "
         "moves (adverse fill model, or the optimistic one): returns (best_x, best_z), "
         "(sims, days + 1) grid indices, -1 where none beat the incumbent; bit-identical to "
-        "totowalk.backtest.clean_strategies.");
+        "totowalk.backtest.profiles.clean.strategies.");
   m.def("clean_always_on_fit", &clean_always_on_fit, py::arg("close"), py::arg("open"),
         py::arg("high"), py::arg("low"), py::arg("high_pred"), py::arg("low_pred"),
         py::arg("is_crypto"), py::arg("unit_cost"), py::arg("grid"), py::arg("optimistic"),
         py::arg("threads") = 0,
         "The clean profile's walk-forward MaxDiffAlwaysOn fits over (sims, days) C-contiguous "
         "float64 moves: returns (best_x, best_z), (sims, days + 1) grid indices; bit-identical "
-        "to totowalk.backtest.clean_strategies.");
+        "to totowalk.backtest.profiles.clean.strategies.");
 
   py::class_<totowalk::PinnedRing>(m, "PinnedRing",
                                    "Ring of pinned host slabs (cudaHostAlloc) on one copy "

@@ -1,7 +1,7 @@
 // Fused grid searches of the MaxDiff (§6.6) and MaxDiffAlwaysOn (§6.7) strategies of
 // LEGACY_SEMANTICS.md, for many simulations at once: the legacy profile's (float32, fitted on all
 // reported days) and the clean profile's (float64, walk-forward: day j's offsets fitted on days
-// before j). Plain C++ on raw pointers; python/totowalk/backtest/strategies.py holds the
+// before j). Plain C++ on raw pointers; python/totowalk/backtest/profiles/legacy/strategies.py holds the
 // same searches as array code (strategies.py, clean_strategies.py) and tests keep the two
 // bit-identical.
 #pragma once

@@ -6,7 +6,7 @@ import pytest
 
 from totowalk import PriceDataError
 from totowalk.backtest import backtest
-from totowalk.backtest.legacy import RESULT_FIELDS
+from totowalk.backtest.profiles.legacy.rows import RESULT_FIELDS
 
 
 def prices(n, seed):
@@ -122,7 +122,7 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
     import types
 
     import torch
-    from totowalk.backtest import api
+    from totowalk.backtest import run as api
 
     def cheap(contexts):
         return np.array([c[-1] for c in contexts], dtype=np.float32)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.clean_strategies import clean_best_strategy
-from totowalk.backtest.report import format_report
-from totowalk.backtest.windows import percent_changes
+from totowalk.backtest.profiles.clean.strategies import clean_best_strategy
+from totowalk.backtest.report.text import format_report
+from totowalk.backtest.inputs.windows import percent_changes
 
 from test_backtest_api import mean5, prices
 

@@ -13,7 +13,7 @@ import totowalk as tw
 from totowalk.data import PriceDataError
 from totowalk.kronos import KronosEngine, load_kronos, random_kronos
 from totowalk.kronos.frames import kronos_input_from_frame, kronos_step_returns
-from totowalk.backtest.report import format_report
+from totowalk.backtest.report.text import format_report
 
 from test_backtest_api import mean5, prices
 

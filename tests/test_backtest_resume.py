@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.store import FORECASTS, MANIFEST, ROWS, RunStore, RunStoreError
+from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, ROWS, RunStore, RunStoreError
 
 from test_backtest_api import mean5, prices
 

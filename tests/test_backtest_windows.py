@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from totowalk import PriceDataError
-from totowalk.backtest.plan import ForecastPlan, SymbolSeries
-from totowalk.backtest.windows import percent_changes, validate_price_frame, window_layout
+from totowalk.backtest.forecast.plan import ForecastPlan, SymbolSeries
+from totowalk.backtest.inputs.windows import percent_changes, validate_price_frame, window_layout
 
 
 def _prices(n, seed=0):

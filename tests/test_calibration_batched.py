@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from totowalk.backtest import strategies_inputs
-from totowalk.backtest.strategies_inputs import calibrate_signal, calibrate_signals
+from totowalk.backtest.profiles.legacy import calibration as strategies_inputs
+from totowalk.backtest.profiles.legacy.calibration import calibrate_signal, calibrate_signals
 
 
 def _rows(seed: int, rows: int, n: int, dtype) -> tuple[np.ndarray, np.ndarray]:

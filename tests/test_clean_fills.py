@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from totowalk.backtest.clean_fills import round_trip_profit
-from totowalk.backtest.clean_strategies import CleanStrategyInputs, evaluate_clean_strategies
+from totowalk.backtest.profiles.clean.fills import round_trip_profit
+from totowalk.backtest.profiles.clean.strategies import CleanStrategyInputs, evaluate_clean_strategies
 
 
 def _paths(n=4000, ticks=24, seed=0):

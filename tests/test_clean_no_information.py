@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import totowalk as tw
-from totowalk.backtest.clean_summary import daily_series
+from totowalk.backtest.profiles.clean.headline import daily_series
 
 from _driftless import constant_forecaster, driftless_bars, noise_forecaster, zero_forecaster
 

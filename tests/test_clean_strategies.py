@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from totowalk.backtest.clean_strategies import (
+from totowalk.backtest.profiles.clean.strategies import (
     ALWAYS_ON_GRID,
     MAXDIFF_GRID,
     CleanStrategyInputs,
@@ -292,7 +292,8 @@ def test_kernel_on_a_grid_equals_the_numpy_formula_bitwise(fill_model):
 
 # --------------------------------------------------------------------- compiled walk-forward fits
 
-from totowalk.backtest import clean_strategies, native_grids  # noqa: E402
+from totowalk.backtest.profiles import native_grids  # noqa: E402
+from totowalk.backtest.profiles.clean import strategies as clean_strategies  # noqa: E402
 
 NATIVE_CLEAN = native_grids.native_search("clean_maxdiff_fit") is not None
 

@@ -7,7 +7,7 @@ import pytest
 
 from totowalk.loading import resolve_model
 from totowalk.model import DEFAULT_MODEL
-from totowalk.backtest.legacy import RESULT_FIELDS
+from totowalk.backtest.profiles.legacy.rows import RESULT_FIELDS
 from totowalk.cli import main
 
 SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "3",

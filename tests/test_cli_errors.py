@@ -102,7 +102,7 @@ def test_unexpected_failures_keep_their_traceback(monkeypatch):
 
 
 def test_a_value_error_while_computing_is_a_bug_with_its_traceback(monkeypatch):
-    from totowalk.backtest import api
+    from totowalk.backtest import run as api
 
     def broken(*args, **kwargs):
         raise ValueError("an internal inconsistency")

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.daily import LEGACY_DAILY_WARNING, PORTFOLIO, daily_table
-from totowalk.backtest.performance import STAT_COLUMNS
-from totowalk.backtest.report import DAILY_RETURNS, format_report, strategy_table, write_outputs
+from totowalk.backtest.stats.daily import LEGACY_DAILY_WARNING, PORTFOLIO, daily_table
+from totowalk.backtest.stats.table import STAT_COLUMNS
+from totowalk.backtest.report.text import DAILY_RETURNS, format_report, strategy_table, write_outputs
 
 from test_backtest_api import mean5, prices
 
@@ -114,7 +114,7 @@ def test_a_day_counted_twice_is_refused():
 def test_summary_headline_from_the_run_table_equals_each_group_on_its_own(result):
     if result.profile != "clean":
         pytest.skip("the daily-series headline is the clean profile's")
-    from totowalk.backtest.clean_summary import summary_headline
+    from totowalk.backtest.profiles.clean.headline import summary_headline
 
     sims = result.simulations
     for label, rows in [*sims.groupby("symbol", sort=False), (PORTFOLIO, sims)]:
@@ -127,7 +127,7 @@ def test_summary_headline_from_the_run_table_equals_each_group_on_its_own(result
 
 
 def test_wide_equals_a_pivot_of_the_table(result):
-    from totowalk.backtest.daily import wide
+    from totowalk.backtest.stats.daily import wide
 
     for symbol in ["A", "B", PORTFOLIO]:
         mine = result.daily[result.daily["symbol"] == symbol]

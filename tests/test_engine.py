@@ -279,7 +279,7 @@ def test_profiler_sees_the_engine_phases(engine):
 def test_forecast_cli(tmp_path, capsys):
     import argparse
 
-    from totowalk.engine import command
+    from totowalk.commands import forecast as command
 
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers(dest="command"))

@@ -20,7 +20,7 @@ pytest.importorskip("triton.backends.nvidia.compiler", reason="Triton's NVIDIA b
 
 def _compile(*args: str) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-m", "totowalk.kernels.offline_compile", "--json", *args],
+    result = subprocess.run([sys.executable, "-m", "totowalk.benchmarks.offline_compile", "--json", *args],
                             capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from totowalk.backtest.bootstrap import mean_block_length, sharpe_interval, stationary_counts
-from totowalk.backtest.significance import (
+from totowalk.backtest.stats.bootstrap import mean_block_length, sharpe_interval, stationary_counts
+from totowalk.backtest.stats.significance import (
     EULER_GAMMA, deflated_sharpe, expected_max_sharpe, moments, probabilistic_sharpe, trial_count,
 )
-from totowalk.backtest.statistics import pack, series_statistics
+from totowalk.backtest.stats.measures import pack, series_statistics
 
 ep = pytest.importorskip("empyrical", reason="empyrical-reloaded is a test oracle (pip install '.[test]')")
 qs_stats = pytest.importorskip("quantstats.stats", reason="quantstats is a test oracle (pip install '.[test]')")
@@ -190,7 +190,7 @@ def test_probabilistic_sharpe_formula_matches_quantstats(computed):
 
 
 def test_bootstrap_tables_kept_per_process_equal_fresh_ones_and_stay_read_only():
-    from totowalk.backtest import bootstrap
+    from totowalk.backtest.stats import bootstrap
     kept = bootstrap._seeded_counts(3, 40, 200)
     assert kept is bootstrap._seeded_counts(3, 40, 200)  # computed once
     fresh = bootstrap.stationary_counts(40, 200, bootstrap.mean_block_length(40), np.random.default_rng([3, 40]))

@@ -3,7 +3,7 @@
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.report import format_report, strategy_name, strategy_table
+from totowalk.backtest.report.text import format_report, strategy_name, strategy_table
 
 from test_backtest_api import mean5, prices
 

@@ -13,7 +13,7 @@ import pytest
 
 import totowalk as tw
 from totowalk.backtest import backtest
-from totowalk.backtest.store import RunStoreError
+from totowalk.backtest.forecast.store import RunStoreError
 from totowalk.cli import main
 from totowalk.model.identity import model_identity
 from totowalk.precision import UngatedPrecisionWarning, convert_precision, gate, save_quantized

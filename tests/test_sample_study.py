@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import totowalk as tw
-from totowalk.backtest.report import mae_by_key, strategy_table
-from totowalk.backtest.sample_study import DEFAULT_GRID, sample_study
+from totowalk.backtest.report.text import mae_by_key, strategy_table
+from totowalk.quality.samples import DEFAULT_GRID, sample_study
 from totowalk.cli import build_parser, main
 
 RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]

@@ -10,7 +10,10 @@ import pytest
 
 from _golden import load_golden
 
-from totowalk.backtest import maxdiff, metrics, strategies_inputs, strategies_limit, strategies_signals
+from totowalk.backtest.profiles.legacy import maxdiff, metrics
+from totowalk.backtest.profiles.legacy import calibration as strategies_inputs
+from totowalk.backtest.profiles.legacy import limit as strategies_limit
+from totowalk.backtest.profiles.legacy import signals as strategies_signals
 
 
 

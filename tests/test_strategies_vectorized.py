@@ -11,10 +11,12 @@ import pytest
 
 from _golden import load_golden
 
-from totowalk.backtest import maxdiff, metrics, strategies_limit, strategies_signals
-from totowalk.backtest import native_grids
-from totowalk.backtest import strategies as _strategies
-from totowalk.backtest.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
+from totowalk.backtest.profiles.legacy import maxdiff, metrics
+from totowalk.backtest.profiles.legacy import limit as strategies_limit
+from totowalk.backtest.profiles.legacy import signals as strategies_signals
+from totowalk.backtest.profiles import native_grids
+from totowalk.backtest.profiles.legacy import strategies as _strategies
+from totowalk.backtest.profiles.legacy.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 
 
 
@@ -196,7 +198,7 @@ def test_batch_equals_per_simulation_loop(seed):
 
 
 def test_batch_handles_all_zero_forecasts_and_chunking(monkeypatch):
-    from totowalk.backtest import strategies
+    from totowalk.backtest.profiles.legacy import strategies
 
     inp = _random_inputs(5, 7)
     for name in ("cp", "hp", "lp"):
@@ -226,7 +228,7 @@ def _fields(inp):
 
 
 def test_fused_always_on_legs_equal_the_kernel_bitwise():
-    from totowalk.backtest import strategies
+    from totowalk.backtest.profiles.legacy import strategies
 
     inp = _random_inputs(9, 6)
     y, ha, la, hp, lp = (m[:, None, None, :] for m in strategies._adjusted_moves(inp))

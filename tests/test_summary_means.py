@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from totowalk.backtest import metrics
-from totowalk.backtest.summary import OVERALL, summarize
+from totowalk.backtest.profiles.legacy import metrics
+from totowalk.backtest.profiles.summary import OVERALL, summarize
 
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:

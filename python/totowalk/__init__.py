@@ -7,7 +7,7 @@ Public names (see the README): ``build_info``, ``load_prices``, ``datasets``, ``
 from ._build_info import build_info
 from ._version import __version__
 from .backtest import BacktestResult, backtest
-from .backtest.ray_executor import RayExecutor
+from .backtest.forecast.ray_executor import RayExecutor
 from .data import PriceDataError, datasets, load_prices
 from . import engine
 from .engine import ForecastEngine, ForecastResult, reference_forecast

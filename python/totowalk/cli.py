@@ -14,13 +14,13 @@ from .errors import MissingExtraError, UsageError, one_line
 # (subcommand, module defining register(subparsers) -> parser with set_defaults(func=...))
 COMMANDS = [
     ("info", "totowalk.cli"),
-    ("backtest", "totowalk.backtest.command"),
-    ("report", "totowalk.backtest.report_command"),
-    ("samples", "totowalk.backtest.samples_command"),
-    ("quantize", "totowalk.precision.command"),
-    ("quality", "totowalk.precision.command"),
-    ("forecast", "totowalk.engine.command"),
-    ("bench", "totowalk.benchmarks.command"),
+    ("backtest", "totowalk.commands.backtest"),
+    ("report", "totowalk.commands.report"),
+    ("samples", "totowalk.commands.samples"),
+    ("quantize", "totowalk.commands.quantize"),
+    ("quality", "totowalk.commands.quantize"),
+    ("forecast", "totowalk.commands.forecast"),
+    ("bench", "totowalk.commands.bench"),
 ]
 
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def expected_errors() -> tuple:
     """Failures a user causes and can fix: reported as one line, never as a traceback."""
-    from .backtest.store import RunStoreError
+    from .backtest.forecast.store import RunStoreError
     from .data import PriceDataError
     from .model.checkpoint import CheckpointError
 

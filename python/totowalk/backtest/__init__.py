@@ -3,6 +3,6 @@
 ``backtest(...)`` and ``BacktestResult`` are the public entry points (see ``api.py``).
 """
 
-from .api import BacktestResult, backtest
+from .run import BacktestResult, backtest
 
 __all__ = ["BacktestResult", "backtest"]

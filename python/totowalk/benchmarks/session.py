@@ -12,7 +12,7 @@ from ..engine import ForecastEngine
 from ..model import TotoConfig, build_model
 from ..precision.convert import convert_precision
 from .flops import gemm_ceiling
-from .machine import git_commit, machine_description, today
+from ..provenance import git_commit, machine_description, today
 from .report import BenchRow
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import datasets
-from ..backtest.plan import ForecastPlan, SymbolSeries
-from ..backtest.windows import PRICE_KEYS, window_layout
+from ..backtest.forecast.plan import ForecastPlan, SymbolSeries
+from ..backtest.inputs.windows import PRICE_KEYS, window_layout
 
 BASE_PRESET = "toto-open-base-1.0"
 W1_SYMBOL = "IBM"

@@ -212,7 +212,7 @@ def _launch_settings(num_samples: int) -> tuple[int, int, int]:
     """(block, warps, chunk): a power-of-two block covering S (>= 16 for the sort), warps for <= 4
     samples per thread, and the samples a row draws per step.
 
-    From ptxas' reports (``python -m totowalk.kernels.offline_compile``, sm_80/sm_90, Triton 3.6
+    From ptxas' reports (``python -m totowalk.benchmarks.offline_compile``, sm_80/sm_90, Triton 3.6
     and 3.9): a thread needs ~48 registers to draw 1 sample, ~115 for 4 and ~210 for 8. Up to
     S = 2048 a row draws all its samples at once, 4 per thread, without spills. S = 4096 would need
     8 per thread at 16 warps (spilling ~200 bytes per thread); it draws 512 per step instead, one

@@ -61,7 +61,7 @@ def _block_sizes(m: int, dtype: torch.dtype, interpreter: bool | None = None) ->
 
     fp32 activations take the IEEE (non-tensor-core) dot, whose tiles live in registers: the
     fp16/bf16 tiles would spill 20 KB per thread there, these spill nothing on sm_80 and sm_90
-    (ptxas, ``python -m totowalk.kernels.offline_compile``).
+    (ptxas, ``python -m totowalk.benchmarks.offline_compile``).
     """
     if triton_interpreter_enabled() if interpreter is None else interpreter:
         return 16, 16, 16, 1  # the interpreter runs numpy per program: keep tiles minimal

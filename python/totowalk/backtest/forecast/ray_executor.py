@@ -1,0 +1,178 @@
+"""Scale-out on Ray: the forecast plan's chunks spread over worker actors, everything else local.
+
+Each worker is a Ray actor holding the run's forecaster (engine, weights, settings: sent once
+through the object store), kept warm for every chunk it is given. The chunks are the local run's
+own (``ForecastPlan.batches``: each series-key's walk-forward contexts stay together, so prefix
+sharing still happens inside a chunk); the driver hands a chunk to whichever worker is free, so
+the load balances itself, persists each result as it arrives (``out_dir`` / resume work as in a
+local run) and fills the same arrays the strategies read: every output is the local code's. The
+engine is batch-invariant, so the results equal a local run's bit for bit on CPU.
+
+A worker that dies is restarted by Ray (``max_restarts``) and its unfinished chunk re-run
+(``max_task_retries``); a chunk whose retries are exhausted goes to another worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import require_extra
+from .plan import check_chunk_result, chunk_request, run_request
+
+__all__ = ["RayExecutor"]
+
+
+def _ray():
+    return require_extra("ray", "ray", "Scale-out on Ray (executor=RayExecutor(), --ray)")
+
+
+class _Worker:
+    """The actor's body: one forecaster, many chunks."""
+
+    def __init__(self, forecaster, threads: int):
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        self.forecaster = forecaster
+
+    def forecast(self, request):
+        """``request``: a list of contexts, or ``(series, ends)`` walk-forward requests for a
+        forecaster that takes them (each series travels once, not once per context): plan.chunk_request."""
+        start = time.perf_counter()
+        point, band = run_request(self.forecaster, request)
+        return point, band, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RayExecutor:
+    """Run a backtest's forecasts on Ray workers (``tw.backtest(..., executor=RayExecutor())``).
+
+    Parameters
+    ----------
+    address : None starts a local Ray (or joins the one this process already started); "auto" or
+        "ray://host:port" / "host:port" joins a cluster started with ``ray start``
+    num_workers : worker actors (default: one per GPU with gpus_per_worker > 0, else one per
+        cpus_per_worker CPUs of the cluster)
+    gpus_per_worker, cpus_per_worker : resources each worker reserves (its torch threads =
+        cpus_per_worker)
+    max_restarts : how often Ray restarts a worker that died (its chunk is then re-run)
+    """
+
+    address: str | None = None
+    num_workers: int | None = None
+    gpus_per_worker: float = 0
+    cpus_per_worker: int = 1
+    max_restarts: int = 2
+    workers: list = field(default_factory=list, repr=False)  # per-worker timings of the last run
+    actors: list = field(default_factory=list, repr=False)
+    _after_chunk = None  # test hook: called as hook(executor, worker_index, chunks_done_by_it)
+
+    def describe(self) -> dict:
+        return {"kind": "ray", "address": self.address, "num_workers": self.num_workers,
+                "gpus_per_worker": self.gpus_per_worker, "cpus_per_worker": self.cpus_per_worker}
+
+    def _connect(self):
+        ray = _ray()
+        if not ray.is_initialized():
+            options = {"include_dashboard": False, "ignore_reinit_error": True, "log_to_driver": False}
+            if self.address is None:
+                ray.init(**options)
+            else:
+                ray.init(address=self.address, **options)
+        return ray
+
+    def _worker_count(self, ray) -> int:
+        if self.num_workers is not None:
+            if int(self.num_workers) < 1:
+                raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
+            return int(self.num_workers)
+        resources = ray.cluster_resources()
+        if self.gpus_per_worker:
+            return max(1, int(resources.get("GPU", 0) // self.gpus_per_worker))
+        return max(1, int(resources.get("CPU", 1) // max(1, self.cpus_per_worker)))
+
+    def compute_forecasts(self, plan, forecaster, *, max_batch: int, done=None, on_batch=None, progress=None):
+        """:func:`..plan.compute_forecasts` with the chunks run on the workers; same results."""
+        ray = self._connect()
+        n = len(plan)
+        point, band = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+        todo = np.ones(n, dtype=bool)
+        if done is not None:
+            mask, done_point, done_band = done
+            point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
+        chunks = list(plan.batches(max_batch, todo))
+        if not chunks:
+            return point, band
+        count = min(self._worker_count(ray), len(chunks))
+        run = _ChunkRun(self, ray, plan, chunks, forecaster, point, band, on_batch, progress)
+        try:
+            run.start(count)
+            run.drain()
+        finally:  # the workers' resources go back to the cluster, whatever happened
+            for actor in self.actors:
+                ray.kill(actor, no_restart=True)
+        return point, band
+
+
+class _ChunkRun:
+    """One compute_forecasts call: chunks handed to free workers in plan order, results in place."""
+
+    def __init__(self, executor: RayExecutor, ray, plan, chunks, forecaster, point, band, on_batch, progress):
+        self.executor, self.ray, self.plan, self.chunks = executor, ray, plan, chunks
+        self.point, self.band, self.on_batch, self.progress = point, band, on_batch, progress
+        self.actor_class = ray.remote(_Worker).options(
+            num_cpus=executor.cpus_per_worker, num_gpus=executor.gpus_per_worker,
+            max_restarts=executor.max_restarts, max_task_retries=executor.max_restarts)
+        self.forecaster = forecaster
+        self.shared = ray.put(forecaster)  # the forecaster (weights included) reaches each node once
+        self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
+        self.running, self.failures = {}, {}
+
+    def _new_worker(self):
+        return self.actor_class.remote(self.shared, self.executor.cpus_per_worker)
+
+    def start(self, count: int) -> None:
+        ex = self.executor
+        ex.actors = [self._new_worker() for _ in range(count)]
+        ex.workers = [{"worker": i, "host": None, "chunks": 0, "contexts": 0, "seconds": 0.0} for i in range(count)]
+        for worker in range(count):
+            self.submit(worker)
+
+    def submit(self, worker: int) -> None:
+        if self.pending:
+            c = self.pending.pop()
+            request, idx = chunk_request(self.plan, self.forecaster, self.chunks[c])
+            self.running[self.executor.actors[worker].forecast.remote(request)] = (worker, c, idx)
+
+    def drain(self) -> None:
+        ex, ray = self.executor, self.ray
+        while self.running:
+            ready, _ = ray.wait(list(self.running), num_returns=1)
+            worker, c, idx = self.running.pop(ready[0])
+            try:
+                p, b, seconds, host = ray.get(ready[0])
+            except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
+                self.failures[c] = self.failures.get(c, 0) + 1
+                if self.failures[c] > ex.max_restarts:
+                    raise
+                ex.actors[worker] = self._new_worker()
+                self.pending.append(c)
+                self.submit(worker)
+                continue
+            check_chunk_result(self.plan, idx, p, b)
+            self.point[idx], self.band[idx] = p, b
+            stats = ex.workers[worker]
+            stats.update(host=host, chunks=stats["chunks"] + 1, contexts=stats["contexts"] + len(idx),
+                         seconds=stats["seconds"] + seconds)
+            if self.on_batch is not None:
+                self.on_batch(idx, p, b)
+            if self.progress is not None:
+                self.progress.update(len(idx))
+            self.submit(worker)
+            if ex._after_chunk is not None:
+                ex._after_chunk(ex, worker, stats["chunks"])

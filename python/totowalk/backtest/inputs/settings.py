@@ -1,0 +1,115 @@
+"""Resolve a run's cost and asset-class settings, with every default stated (never silent).
+
+Defaults (LEGACY_SEMANTICS §1.3, §1.4):
+
+* fee: 0.0005 per unit of position change for stocks, 0.0015 for crypto;
+* trading days per year: 252 stocks, 365 crypto;
+* spread (bid/ask ratio ask/bid): **1.0** in both profiles, i.e. no bid/ask cost — what the
+  classic run used when quotes were synthesised. The classic run's silent ``fetch_spread``
+  fallback of 1.05 is available only on request as ``spread="legacy-fallback"``; its module
+  default 1.0008711461252937 as ``spread="legacy-module-default"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+STOCK_FEE = 0.0005
+CRYPTO_FEE = 0.0015
+STOCK_DAYS = 252
+CRYPTO_DAYS = 365
+DEFAULT_SPREAD = 1.0
+NAMED_SPREADS = {
+    "legacy-fallback": 1.05,  # fetch_spread with no cached quote (§1.4, defect 5)
+    "legacy-module-default": 1.0008711461252937,  # the module-level SPREAD constant
+}
+
+
+@dataclass
+class RunSettings:
+    """Everything about a run that changes its numbers (fingerprinted for resume).
+
+    Attributes
+    ----------
+    profile : "legacy" or "clean"
+    num_simulations : K
+    symbols : list of symbols in run order
+    crypto : {symbol: bool}
+    fee : {symbol: float} fee per unit position change
+    trading_days : {symbol: int}
+    spread : bid/ask ratio (>= 1)
+    spread_note : how the spread was chosen, printed with every report
+    aggregate : sample aggregation spec of the point forecast
+    keys : price keys forecast
+    forecaster : description of the forecaster (model, samples, seed)
+    fill_model : how the clean profile fills limit orders ("adverse" or "optimistic",
+        backtest/profiles/clean/fills.py); None in the legacy profile (its own kernel, §6.5)
+    kronos : Kronos' description (backtest/forecast/kronos.py) when it fills its column; None when not run
+    """
+
+    profile: str
+    num_simulations: int
+    symbols: list
+    crypto: dict
+    fee: dict
+    trading_days: dict
+    spread: float
+    spread_note: str
+    aggregate: str
+    keys: list
+    forecaster: dict = field(default_factory=dict)
+    fill_model: str | None = None
+    kronos: dict | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for name in ("fill_model", "kronos"):  # unset: earlier runs keep their settings (and fingerprints)
+            if out[name] is None:
+                del out[name]
+        return out
+
+
+def resolve_spread(spread) -> tuple[float, str]:
+    """``(ratio, note)`` for a user's spread setting (None, a number, or a named legacy value)."""
+    if spread is None:
+        return DEFAULT_SPREAD, (f"spread {DEFAULT_SPREAD} (default: no bid/ask cost, as the classic "
+                                "run with synthesised quotes; set spread= / --spread to charge one)")
+    if isinstance(spread, str):
+        name = spread.strip().lower()
+        if name in NAMED_SPREADS:
+            return NAMED_SPREADS[name], f"spread {NAMED_SPREADS[name]} ({name})"
+        try:
+            spread = float(name)
+        except ValueError:
+            raise ValueError(
+                f"spread must be a bid/ask ratio >= 1 or one of {sorted(NAMED_SPREADS)}, got {spread!r}"
+            ) from None
+    value = float(spread)
+    if not value >= 1.0 or value != value or value == float("inf"):
+        raise ValueError(f"spread is a bid/ask ratio ask/bid and must be finite and >= 1, got {spread!r}")
+    return value, f"spread {value} (given)"
+
+
+def resolve_crypto(is_crypto, symbols) -> dict:
+    """``is_crypto`` may be a bool (all symbols) or a collection of the crypto symbols."""
+    if isinstance(is_crypto, bool):
+        return {s: is_crypto for s in symbols}
+    chosen = set(is_crypto or ())
+    unknown = chosen - set(symbols)
+    if unknown:
+        raise ValueError(f"is_crypto names symbol(s) {sorted(unknown)} that are not in the run {list(symbols)}")
+    return {s: s in chosen for s in symbols}
+
+
+def resolve_fees(fee, crypto: dict) -> dict:
+    """One fee per symbol: ``fee`` if given (number or {symbol: number}), else the asset default."""
+    out = {}
+    for s, is_c in crypto.items():
+        value = fee.get(s) if isinstance(fee, dict) else fee
+        if value is None:
+            value = CRYPTO_FEE if is_c else STOCK_FEE
+        value = float(value)
+        if not (0.0 <= value < 1.0):
+            raise ValueError(f"fee for symbol {s!r} must be in [0, 1), got {value!r}")
+        out[s] = value
+    return out

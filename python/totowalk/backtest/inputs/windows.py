@@ -1,0 +1,190 @@
+"""Simulation windows, percent-change preprocessing and walk-forward target alignment.
+
+A backtest of ``K`` simulations evaluates ``K`` windows of one price series; each window asks for
+7 one-step forecasts per price key (LEGACY_SEMANTICS §1.2, §2). Everything here is positional:
+rows are 0-based positions in the symbol's frame.
+
+Both profiles share one rule: forecast ``j`` of a window targets the percent change into row
+``t_j`` and its context is ``pct_1 … pct_{t_j − 1}`` (all returns observed before row ``t_j``).
+They differ only in where the window ends and which targets are reported:
+
+* ``legacy``: window ``k`` is rows ``[0, T − k − 1)`` (the newest row is dropped even for k = 0);
+  targets ``t_j = N − 7 + j``, all inside the window, the 7th one already observed.
+* ``clean``: window ``k`` is rows ``[0, T − k)``; targets ``t_j = N − 6 + j``; the 7th target is the
+  row after the window (a real next-step forecast, its actual hidden from the window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ...data import PriceDataError
+
+PRICE_KEYS = ("Close", "Low", "High", "Open")  # the classic loop's key order (§2)
+STEPS = 7  # walk-forward forecasts per key and window
+EVAL_DAYS = 6  # forecasts whose outcome is evaluated by the strategies
+MIN_WINDOW_ROWS = 9  # the classic loop fails below this (LEGACY_SEMANTICS §12)
+PROFILES = ("legacy", "clean")
+
+# (rows dropped from the end for simulation 0, target of step 0 relative to the window length N)
+_LAYOUT = {"legacy": (1, -7), "clean": (0, -6)}
+
+
+def percent_changes(prices: np.ndarray) -> np.ndarray:
+    """LEGACY_SEMANTICS §2.1: ``pct_0 = 1``, ``pct_i = (P_i − P_{i−1}) / P_{i−1}``, 0 where undefined.
+
+    Parameters
+    ----------
+    prices : (T,) float array
+
+    Returns
+    -------
+    (T,) float64 array
+    """
+    p = np.asarray(prices, dtype=np.float64)
+    out = np.empty_like(p)
+    if p.size == 0:
+        return out
+    out[0] = 1.0
+    prev = p[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(prev != 0.0, (p[1:] - prev) / prev, 0.0)
+    change[~np.isfinite(change)] = 0.0
+    out[1:] = change
+    return out
+
+
+def close_returns(close: np.ndarray) -> np.ndarray:
+    """Ratio-minus-one returns ``C_i / C_{i−1} − 1`` (pandas ``pct_change``), ``NaN`` at row 0.
+
+    This is the form the classic loop uses for the actual close returns of the signal
+    strategies (§4); it can differ from :func:`percent_changes` in the last ulp.
+    """
+    c = np.asarray(close, dtype=np.float64)
+    out = np.full_like(c, np.nan)
+    out[1:] = c[1:] / c[:-1] - 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """Positions of the simulation windows of one symbol.
+
+    Attributes
+    ----------
+    profile : "legacy" or "clean"
+    num_rows : T, rows of the symbol's frame
+    window_rows : (K,) int, N_k = rows of window k (simulation 0 = the most recent window)
+    target_rows : (K, 7) int, row whose percent change forecast j of window k targets
+    """
+
+    profile: str
+    num_rows: int
+    window_rows: np.ndarray
+    target_rows: np.ndarray
+
+    @property
+    def num_simulations(self) -> int:
+        return int(self.window_rows.shape[0])
+
+    @property
+    def context_lengths(self) -> np.ndarray:
+        """(K, 7) int: forecast j of window k uses ``pct_1 … pct_ℓ``, ℓ = target row − 1."""
+        return self.target_rows - 1
+
+    @property
+    def context_ends(self) -> np.ndarray:
+        """(K, 7) int: the last price row a context depends on (equals its length)."""
+        return self.target_rows - 1
+
+    @property
+    def observed(self) -> np.ndarray:
+        """(K, 7) bool: the target row lies inside the window (its actual is known to it)."""
+        return self.target_rows < self.window_rows[:, None]
+
+
+def window_layout(num_rows: int, num_simulations: int, profile: str, symbol=None) -> WindowLayout:
+    """Windows of ``num_simulations`` simulations over a series of ``num_rows`` rows.
+
+    Raises
+    ------
+    PriceDataError
+        If the oldest window would have fewer than 9 rows (the classic loop's precondition).
+    """
+    if profile not in _LAYOUT:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if int(num_simulations) < 1:
+        raise ValueError(f"num_simulations must be >= 1, got {num_simulations!r}")
+    drop, first_target = _LAYOUT[profile]
+    k = np.arange(int(num_simulations))
+    window_rows = num_rows - drop - k
+    if window_rows[-1] < MIN_WINDOW_ROWS:
+        needed = int(num_simulations) - 1 + drop + MIN_WINDOW_ROWS
+        raise PriceDataError(
+            f"has {num_rows} rows; {num_simulations} simulation(s) of the {profile} profile need at "
+            f"least {needed} (every window needs >= {MIN_WINDOW_ROWS} rows; simulation "
+            f"{int(num_simulations) - 1} would end at row {int(window_rows[-1]) - 1}); "
+            "ask for fewer simulations or give more history",
+            symbol=symbol,
+        )
+    target_rows = window_rows[:, None] + first_target + np.arange(STEPS)[None, :]
+    return WindowLayout(profile, int(num_rows), window_rows, target_rows)
+
+
+def validate_price_frame(frame, symbol) -> pd.DataFrame:
+    """Check one symbol's OHLC frame; return it with float64 price columns.
+
+    The index is kept as given (the legacy result field ``date`` is its label).
+
+    Raises
+    ------
+    PriceDataError
+        Naming symbol, column and row for a missing column, a non-numeric, non-finite or
+        non-positive price.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)
+    # pandas deep-copies ``attrs`` (load_prices' repairs and adjustments) into every column it
+    # hands out, and into a copy(); a frame constructed over the same data carries none of them
+    frame = pd.DataFrame(frame, copy=False)
+    by_lower = {str(c).strip().lower(): c for c in frame.columns}
+    columns = {}
+    for name in ("Open", "High", "Low", "Close"):
+        source = by_lower.get(name.lower())
+        if source is None:
+            raise PriceDataError(
+                f"missing column {name!r}; found {[str(c) for c in frame.columns]}",
+                symbol=symbol, column=name,
+            )
+        columns[name] = _as_float64(frame[source])
+    volume = by_lower.get("volume")
+    if volume is not None:
+        columns["Volume"] = _as_float64(frame[volume])
+    for name, values in columns.items():
+        # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
+        bad = (~np.isfinite(values) | (values <= 0)) if name != "Volume" else ~(np.isnan(values) | (values >= 0))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise PriceDataError(
+                f"invalid price {frame[by_lower[name.lower()]].iloc[row]!r} (prices must be finite "
+                "and positive); fix the data or load it with load_prices(..., on_invalid='drop')",
+                symbol=symbol, column=name, row=row, date=_row_date(frame, row),
+            )
+    out = pd.DataFrame(columns, index=frame.index)
+    out.attrs["symbol"] = symbol
+    return out
+
+
+def _as_float64(column: pd.Series) -> np.ndarray:
+    """The column as float64; what is not a number becomes NaN (reported by the caller)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _row_date(frame: pd.DataFrame, row: int):
+    """The row's date when the frame is indexed by dates (else None: the row number says it)."""
+    return frame.index[row] if isinstance(frame.index, pd.DatetimeIndex) else None

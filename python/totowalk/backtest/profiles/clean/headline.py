@@ -1,0 +1,78 @@
+"""Headline figures of the clean profile: statistics of the daily walk-forward series.
+
+A clean simulation's final day is the return into its window's last row (its ``date``), traded
+with forecasts and walk-forward fits from earlier rows only; simulation k's window ends k rows
+before the newest, so the final days of a symbol's K simulations are K distinct trading days. The
+daily series of a (symbol, strategy) is those final-day net returns in date order, each day once;
+over several symbols it is the equal-weight portfolio (the mean of the symbols' returns per date).
+
+Means over simulations of the per-window figures (six overlapping days each, so every day counts
+up to six times) stay in the summary as ``window_mean_<column>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .strategies import SHARPE_STD_FLOOR
+from ...stats.daily import PORTFOLIO, daily_table, wide
+
+__all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
+
+HEADLINE_STATS = ("return", "sharpe", "avg_daily_return", "annual_return", "turnover")
+_WALK_FORWARD_SHARPES = {"simple_strategy": "walk_forward_oos_sharpe", "highlow": "walk_forward_highlow_sharpe",
+                         "entry_takeprofit": "walk_forward_takeprofit_sharpe", "maxdiff": "walk_forward_maxdiff_sharpe",
+                         "maxdiffalwayson": "walk_forward_maxdiffalwayson_sharpe"}
+
+
+def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
+    """Date-indexed series, one column per strategy prefix: the final day's net return
+    (``field="return"``) or its units of position change (``field="turnover"``), averaged over
+    symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`.daily`."""
+    return wide(daily_table(frame), PORTFOLIO, field)
+
+
+def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:
+    """The clean metric conventions on one daily series: compounded total, ddof-1 Sharpe (0 for a
+    numerically constant series or a single day), mean, mean x days per year, mean turnover."""
+    n = returns.size
+    mean = float(returns.mean()) if n else float("nan")
+    std = float(returns.std(ddof=1)) if n > 1 else 0.0
+    sharpe = mean / std * np.sqrt(days_per_year) if std > SHARPE_STD_FLOOR else 0.0
+    return {"return": float(np.prod(1.0 + returns) - 1.0), "sharpe": float(sharpe), "avg_daily_return": mean,
+            "annual_return": mean * days_per_year, "turnover": float(turnover.mean()) if turnover.size else float("nan")}
+
+
+def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO) -> dict:
+    """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
+    every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
+    ``daily_series_days`` and the walk-forward Sharpes / turnover from the series.
+
+    ``daily``, ``label``: the whole run's daily table and the symbol (or :data:`PORTFOLIO`) whose
+    series ``frame`` holds; a symbol's own series is its rows of that table, so the table is
+    built once per run rather than once per group. Without it the series come from ``frame``."""
+    if frame.empty or "date" not in frame:
+        return {}
+    if daily is None:
+        returns, turnover = daily_series(frame, "return"), daily_series(frame, "turnover")
+    else:
+        returns, turnover = wide(daily, label, "return"), wide(daily, label, "turnover")
+    days = pd.to_numeric(frame.get("trading_days_per_year", pd.Series([252.0]))).unique()
+    days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
+    out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
+    windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
+    window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean()
+    for prefix in returns.columns:
+        stats = series_stats(returns[prefix].to_numpy(), turnover[prefix].to_numpy()
+                             if prefix in turnover else np.array([]), days_per_year)
+        for stat in HEADLINE_STATS:
+            column = f"{prefix}_{stat}"
+            if column in window_means:
+                out[f"window_mean_{column}"] = float(window_means[column])
+            out[column] = stats[stat]
+        if prefix in _WALK_FORWARD_SHARPES:
+            out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]
+    if "simple_strategy" in returns.columns:
+        out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
+    return out

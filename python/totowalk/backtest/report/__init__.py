@@ -1,0 +1,1 @@
+"""Stage 5: what a person reads: the text report, the result files and plots, report.html."""

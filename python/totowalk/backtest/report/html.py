@@ -1,0 +1,267 @@
+"""report.html: one self-contained, offline page of a run folder, built from its saved files only
+(summary.json, daily_returns.csv, simulations and forecasts tables), so ``totowalk report RUN_DIR``
+rebuilds exactly what the run wrote.
+
+Contents: the run's settings and warnings, interactive plotly charts (JavaScript inlined, no CDN)
+of the daily series' equity curves (linear / log) and drawdowns, the statistics table with the
+Sharpe intervals, a per-symbol breakdown, forecast vs realised with the predictive band, and the
+distribution of per-simulation returns. Every statistic cell carries its exact value in
+``data-value`` (the number summary.json holds).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["REPORT", "write_html_report", "render_report"]
+
+REPORT = "report.html"
+MAX_FORECAST_CHARTS = 12  # forecast-vs-realised charts (one per symbol); more are listed, not drawn
+
+_COLUMNS = (  # (statistic, heading, format)
+    ("total_return", "total return", "pct"), ("cagr", "CAGR", "pct"), ("annual_volatility", "ann. vol", "pct"),
+    ("sharpe", "Sharpe [95% CI]", "sharpe"), ("sortino", "Sortino", "num"), ("max_drawdown", "max DD", "pct"),
+    ("max_drawdown_days", "DD days", "int"), ("calmar", "Calmar", "num"), ("win_rate", "win rate", "pct"),
+    ("profit_factor", "profit factor", "num"), ("avg_win", "avg win", "pct"), ("avg_loss", "avg loss", "pct"),
+    ("exposure", "exposure", "pct"), ("turnover", "turnover/day", "num"), ("position_changes", "pos. changes", "int"),
+    ("probabilistic_sharpe", "PSR", "num"), ("deflated_sharpe", "DSR", "num"),
+)
+_BREAKDOWN = ("total_return", "sharpe", "max_drawdown", "win_rate", "exposure", "deflated_sharpe")
+
+
+def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:
+    if (folder / f"{stem}.csv").is_file():
+        return pd.read_csv(folder / f"{stem}.csv")
+    if (folder / f"{stem}.parquet").is_file():
+        return pd.read_parquet(folder / f"{stem}.parquet")
+    return None
+
+
+def write_html_report(folder) -> Path:
+    """Write ``folder/report.html`` from the run's saved files; returns its path."""
+    folder = Path(folder)
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise FileNotFoundError(f"{summary_path} not found: not a finished totowalk run folder")
+    summary = json.loads(summary_path.read_text())
+    daily_path = folder / "daily_returns.csv"
+    if not daily_path.is_file():
+        raise FileNotFoundError(f"{daily_path} not found (runs written before the daily series have none; re-run)")
+    daily = pd.read_csv(daily_path)
+    page = render_report(summary, daily, _read_table(folder, "simulations"), _read_table(folder, "forecasts"))
+    path = folder / REPORT
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if kind == "pct":
+        return f"{100 * value:.2f} %"
+    if kind == "int":
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def _cell(symbol: str, strategy: str, stat: str, stats: dict, kind: str) -> str:
+    value = stats.get(stat)
+    attrs = f'data-symbol="{html.escape(symbol)}" data-strategy="{html.escape(strategy)}" data-stat="{stat}" ' \
+            f'data-value="{json.dumps(value)}"'
+    text = _fmt(value, "num" if kind == "sharpe" else kind)
+    if kind == "sharpe":
+        text += f" [{_fmt(stats.get('sharpe_low'), 'num')}, {_fmt(stats.get('sharpe_high'), 'num')}]"
+    return f"<td {attrs}>{html.escape(text)}</td>"
+
+
+def _stats_table(symbol: str, per_strategy: dict, columns) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
+    rows = []
+    for strategy, stats in per_strategy.items():
+        cells = "".join(_cell(symbol, strategy, stat, stats, kind) for stat, _, kind in columns)
+        rows.append(f"<tr><th>{html.escape(strategy)}</th>{cells}</tr>")
+    return f'<table class="stats"><tr><th>strategy</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _settings_block(summary: dict) -> str:
+    s = summary.get("settings", {})
+    fc = s.get("forecaster", {})
+    model = summary.get("model", {})
+    versions = summary.get("versions", {})
+    items = [
+        ("profile", summary.get("profile")),
+        ("model", model.get("spec") or fc.get("model") or fc.get("function")),
+        ("precision", model.get("precision") or fc.get("precision")),
+        ("estimator", model.get("estimator") or fc.get("estimator")),
+        ("samples", model.get("num_samples") or fc.get("num_samples")),
+        ("seed", model.get("seed") if model else fc.get("seed")),
+        ("aggregate", s.get("aggregate")),
+        ("symbols", ", ".join(map(str, s.get("symbols", [])))),
+        ("simulations per symbol", s.get("num_simulations")),
+        ("fees", ", ".join(f"{k} {v}" for k, v in (s.get("fee") or {}).items())),
+        ("spread", s.get("spread_note")),
+        ("fill model", s.get("fill_model")),
+        ("commit", versions.get("commit")),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "commit")),
+    ]
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in items if v not in (None, ""))
+    return f'<table class="settings">{rows}</table>'
+
+
+# -- charts -----------------------------------------------------------------------------------
+
+
+def _figure_html(fig, div_id: str) -> str:
+    fig.update_layout(margin=dict(l=60, r=20, t=50, b=40), height=420, template="plotly_white")
+    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+    return f'<div class="chart-box" data-chart="{div_id}">{body}</div>'
+
+
+def _portfolio_wide(daily: pd.DataFrame, portfolio: str) -> pd.DataFrame:
+    mine = daily[daily["symbol"] == portfolio]
+    order = list(pd.unique(mine["strategy"]))
+    return mine.pivot(index="date", columns="strategy", values="return").sort_index()[order].fillna(0.0)
+
+
+def _equity_and_drawdown(returns: pd.DataFrame) -> tuple:
+    import plotly.graph_objects as go
+
+    equity, drawdown = go.Figure(), go.Figure()
+    x = list(returns.index)
+    for name in returns.columns:
+        growth = np.cumprod(1.0 + returns[name].to_numpy())
+        peak = np.maximum.accumulate(np.maximum(growth, 1.0))
+        label = name.replace("_strategy", "")
+        equity.add_trace(go.Scatter(x=x, y=growth, mode="lines", name=label))
+        drawdown.add_trace(go.Scatter(x=x, y=100.0 * (growth / peak - 1.0), mode="lines", name=label))
+    equity.update_layout(
+        title="equity of 1 unit, daily walk-forward series (each simulation's final day)",
+        yaxis_title="equity", updatemenus=[dict(type="buttons", direction="left", x=1.0, xanchor="right", y=1.2, buttons=[
+            dict(label="linear", method="relayout", args=[{"yaxis.type": "linear"}]),
+            dict(label="log", method="relayout", args=[{"yaxis.type": "log"}])])])
+    drawdown.update_layout(title="drawdown from the running peak", yaxis_title="drawdown (%)")
+    return equity, drawdown
+
+
+def _forecast_figure(forecasts: pd.DataFrame, symbol, key: str = "Close"):
+    import plotly.graph_objects as go
+
+    f = forecasts[(forecasts["symbol"].astype(str) == str(symbol)) & (forecasts["key"] == key)]
+    f = f.drop_duplicates("context_end").sort_values("context_end")
+    f = f[f["target_date"].notna() & f["actual"].notna()]
+    x = list(f["target_date"].astype(str))
+    pred = 100.0 * f["prediction"].astype(np.float64).to_numpy()
+    half = 50.0 * f["band"].astype(np.float64).to_numpy()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=pred + half, mode="lines", line=dict(width=0), showlegend=False,
+                             hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=pred - half, mode="lines", line=dict(width=0), fill="tonexty",
+                             fillcolor="rgba(31,119,180,0.2)", name="band (p60 − p40 width, centred)"))
+    fig.add_trace(go.Scatter(x=x, y=pred, mode="lines+markers", name="forecast", marker=dict(size=4)))
+    fig.add_trace(go.Scatter(x=x, y=100.0 * f["actual"].to_numpy(), mode="markers", name="realised",
+                             marker=dict(size=5, symbol="x")))
+    fig.update_layout(title=f"{symbol}: one-step {key} forecast vs realised change (%)",
+                      yaxis_title="change from previous close (%)")
+    return fig
+
+
+def _distribution_figure(simulations: pd.DataFrame, strategies) -> object:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for strategy in strategies:
+        column = f"{strategy}_return"
+        if column in simulations:
+            values = 100.0 * pd.to_numeric(simulations[column], errors="coerce").to_numpy()
+            fig.add_trace(go.Box(y=values, name=strategy.replace("_strategy", ""), boxpoints="outliers"))
+    fig.update_layout(title="per-simulation total return over its window (%), all symbols",
+                      yaxis_title="window return (%)", showlegend=False)
+    return fig
+
+
+# -- page -------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
+th { background: #f5f5f5; } table.settings th, table.settings td { text-align: left; }
+.warning { background: #fff3cd; border: 1px solid #e0b100; padding: 6px 10px; margin: 4px 0; }
+.note { color: #555; font-size: 13px; max-width: 1100px; }
+.chart-box { min-height: 420px; }
+"""
+
+
+def render_report(summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame | None,
+                  forecasts: pd.DataFrame | None) -> str:
+    """The page's HTML text."""
+    from plotly.offline import get_plotlyjs
+
+    from ..stats.daily import PORTFOLIO
+
+    stats = summary.get("statistics", {})
+    how = summary.get("statistics_settings", {})
+    portfolio = stats.get(PORTFOLIO, {})
+    symbols = [s for s in stats if s != PORTFOLIO]
+    parts = [f"<h1>totowalk backtest report — {html.escape(str(summary.get('profile')))} profile</h1>",
+             _settings_block(summary)]
+    parts += [f'<div class="warning">WARNING: {html.escape(w)}</div>' for w in summary.get("warnings", [])]
+
+    parts.append("<h2>Equity and drawdowns</h2>")
+    parts.append(f'<p class="note">The daily walk-forward series: each simulation\'s final day, each trading day '
+                 f'once; with several symbols the equal-weight portfolio ({len(symbols)} symbols). Zoom by '
+                 f'dragging, double-click to reset; the buttons switch the equity axis to log scale.</p>')
+    charts = []
+    if len(daily):
+        equity, drawdown = _equity_and_drawdown(_portfolio_wide(daily, PORTFOLIO))
+        charts += [_figure_html(equity, "equity"), _figure_html(drawdown, "drawdown")]
+    parts += charts
+
+    parts.append("<h2>Statistics (portfolio)</h2>")
+    parts.append(f'<p class="note">{html.escape(how.get("sharpe", ""))}. Interval: '
+                 f'{html.escape(str(how.get("bootstrap", "")))}, seed {how.get("seed")}. PSR: probability that '
+                 f'the true Sharpe exceeds 0; DSR: that it exceeds the best of {how.get("trials", "?")} trials by '
+                 f'luck ({html.escape(str(how.get("trials_note", "")))}).</p>')
+    parts.append(_stats_table(PORTFOLIO, portfolio, _COLUMNS))
+
+    parts.append("<h2>Per symbol</h2>")
+    columns = [c for c in _COLUMNS if c[0] in _BREAKDOWN]
+    for symbol in symbols:
+        parts.append(f"<h3>{html.escape(symbol)}</h3>" + _stats_table(symbol, stats[symbol], columns))
+
+    if forecasts is not None and len(forecasts):
+        parts.append("<h2>Forecast vs realised</h2>")
+        parts.append('<p class="note">Close key, each distinct one-step forecast by its target date; the band is '
+                     'the width between the 40th and 60th percentiles of the predictive distribution (the '
+                     "run's estimator), drawn centred on the forecast.</p>")
+        for i, symbol in enumerate(symbols[:MAX_FORECAST_CHARTS]):
+            parts.append(_figure_html(_forecast_figure(forecasts, symbol), f"forecast-{i}"))
+        if len(symbols) > MAX_FORECAST_CHARTS:
+            parts.append(f'<p class="note">{len(symbols) - MAX_FORECAST_CHARTS} more symbols are in '
+                         "forecasts.csv and forecast_vs_actual_*.png.</p>")
+    if simulations is not None and len(simulations):
+        parts.append("<h2>Per-simulation returns</h2>")
+        parts.append('<p class="note">Each simulation\'s total over its evaluated window (six overlapping days; '
+                     "consecutive windows share five), so these are not independent draws.</p>")
+        parts.append(_figure_html(_distribution_figure(simulations, list(portfolio)), "distribution"))
+
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>totowalk backtest report</title>"
+            f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head>"
+            f"<body>{''.join(parts)}</body></html>\n")

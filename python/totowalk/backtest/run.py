@@ -1,0 +1,473 @@
+"""``backtest()``: prices -> run-wide forecast plan -> forecaster -> vectorized strategies -> result."""
+
+from __future__ import annotations
+
+import time
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..data import PriceDataError, load_prices
+from ..errors import UsageError
+from .profiles.clean import rows as clean
+from .profiles.legacy import rows as legacy
+from .profiles.clean.fills import check_fill_model
+from .forecast.arrays import WalkForwardArrays, build_arrays
+from .stats.daily import LEGACY_DAILY_WARNING, daily_table
+from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .forecast.kronos import as_kronos, describe_kronos, kronos_moves
+from .forecast.kronos_forecaster import KRONOS_MISALIGNED_WARNING, kronos_predictions
+from .stats.table import days_per_year_of, performance_table
+from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts
+from .inputs.settings import (
+    CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread,
+)
+from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
+from .profiles.summary import summarize
+from .inputs.windows import PRICE_KEYS, PROFILES, validate_price_frame, window_layout
+
+LEGACY_MAXDIFF_WARNING = (
+    "legacy profile: MaxDiff / MaxDiffAlwaysOn figures use limit offsets fitted in-sample on the "
+    "very days they report (LEGACY_SEMANTICS §11.1); they overstate what the strategy earns"
+)
+OPTIMISTIC_FILL_WARNING = (
+    "clean profile with fill_model='optimistic': a round trip whose limits both lie inside a bar is "
+    "booked as if the entry came first; this overstates limit-order strategies (use the default 'adverse')"
+)
+_PROFILE_MODULES = {"legacy": legacy, "clean": clean}
+
+
+@dataclass
+class BacktestResult:
+    """Outcome of :func:`backtest`.
+
+    Attributes
+    ----------
+    simulations : DataFrame, one row per (symbol, simulation); columns ``symbol``,
+        ``simulation`` (0 = the most recent window) and the result fields (in the legacy profile
+        exactly the classic result row's names)
+    summary : DataFrame indexed by symbol plus ``"(all)"``: means over simulations, walk-forward
+        stats, ``best_strategy``
+    forecasts : DataFrame, one row per (symbol, simulation, key, step): ``context_end`` (row
+        position of the context's last price), ``target_date`` (index label of the row whose
+        return is forecast; None past the data), ``prediction``, ``band``, ``actual`` (NaN when
+        the target is outside the window)
+    profile : "legacy" or "clean"
+    settings : dict of the run's settings (fees, spread and how it was chosen, forecaster, …)
+    warnings : list of str the report must show (e.g. in-sample MaxDiff offsets)
+    daily : DataFrame, the daily walk-forward series (backtest/stats/daily.py): one row per (symbol,
+        strategy, date) with ``return``, ``turnover``, ``in_market``; symbol ``"(all)"`` is the
+        equal-weight portfolio
+    statistics : DataFrame indexed by (symbol, strategy): the daily series' performance
+        statistics (backtest/stats/table.py)
+    timings : seconds per phase of this call: ``prepare`` (checks, data, plan), ``forecast``,
+        ``strategies`` (walk-forward arrays and every strategy row) and ``tables`` (summary, daily
+        series, statistics, forecast table); a resumed run times only what it computed
+    workers : with a RayExecutor, one dict per worker: host, chunks, contexts, seconds
+    """
+
+    simulations: pd.DataFrame
+    summary: pd.DataFrame
+    forecasts: pd.DataFrame
+    profile: str
+    settings: dict
+    warnings: list = field(default_factory=list)
+    daily: pd.DataFrame | None = None
+    statistics: pd.DataFrame | None = None
+    timings: dict = field(default_factory=dict)
+    workers: list = field(default_factory=list)
+
+
+def backtest(
+    prices,
+    symbol: str | None = None,
+    *,
+    symbols=None,
+    num_simulations: int = 10,
+    engine=None,
+    forecaster=None,
+    profile: str = "legacy",
+    is_crypto=False,
+    fee=None,
+    spread=None,
+    aggregate: str = DEFAULT_AGGREGATE,
+    max_batch: int | None = None,
+    out_dir=None,
+    resume: bool = False,
+    progress: bool = False,
+    model_name: str | None = None,
+    fill_model: str = "adverse",
+    kronos=None,
+    executor="local",
+) -> BacktestResult:
+    """Walk-forward backtest of one or many symbols.
+
+    Parameters
+    ----------
+    prices : DataFrame (one symbol, or several with a ``Ticker``/``Symbol`` column), or a dict
+        ``{symbol: DataFrame}``. Columns Open/High/Low/Close (Volume optional), one row per bar
+        in chronological order.
+    symbol : name of a single-symbol frame (used in errors and output); or the one symbol to pick
+    symbols : symbols to run from a dict or multi-symbol frame (default: all, in order)
+    num_simulations : K windows per symbol; simulation 0 is the most recent
+    engine : a :class:`totowalk.ForecastEngine`; or
+    forecaster : ``fn(list of 1-D float32 contexts) -> (B,) point forecasts or (B, S) samples``; the
+        contexts are read-only views (one series' contexts share its memory): copy one to change it
+    profile : ``"legacy"`` (LEGACY_SEMANTICS.md, defects included) or ``"clean"`` (§11 fixed)
+    is_crypto : bool for all symbols, or the collection of crypto symbols (365 days, 0.0015 fee,
+        no shorts where the legacy strategies disable them)
+    fee : fee per unit of position change; default 0.0005 stock / 0.0015 crypto
+    spread : bid/ask ratio; default 1.0 (no spread cost, stated in the report); also
+        ``"legacy-fallback"`` (1.05) or ``"legacy-module-default"``
+    aggregate : sample aggregation spec of the point forecast (legacy default trimmed_mean_10)
+    max_batch : most contexts per forecaster call (results do not depend on it; it bounds the
+        work an interruption loses and paces the progress bar). Default: 1,024, or 32,768 for an
+        engine on CUDA, where 8,192 contexts are a tenth of a second of work and each call's host
+        planning leaves the card idle (W2's 24,576 contexts: one call)
+    out_dir, resume : persist forecasts and rows incrementally in ``out_dir``; ``resume=True``
+        continues a run stored there (same settings and data, else an error)
+    progress : show tqdm progress bars
+    model_name : name of the engine's model for the report (e.g. ``random:toto-tiny``)
+    fill_model : clean profile: ``"adverse"`` (limit fills only as far as the OHLC bar proves,
+        backtest/profiles/clean/fills.py) or ``"optimistic"`` (the earlier rule, for comparison; every
+        report says so)
+    kronos : legacy profile: a :class:`totowalk.KronosEngine`, or a Kronos checkpoint folder / hub id
+        (loaded with the classic parameters), to fill ``kronos_expected_move_pct`` as the classic
+        loop does (backtest/forecast/kronos.py); without it the column is 0.0 and the report says so
+
+    Returns
+    -------
+    BacktestResult
+    """
+    clock = _PhaseClock()
+    if not (isinstance(executor, str) and executor == "local") and not hasattr(executor, "compute_forecasts"):
+        raise UsageError(f"executor must be 'local' or a RayExecutor, got {executor!r}")
+    try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
+        fc, settings, series, plan, store, kronos = _prepare(
+            prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
+            aggregate, out_dir, resume, model_name, fill_model, kronos)
+    except ValueError as err:
+        if type(err) is not ValueError:
+            raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
+        raise UsageError(str(err)) from err
+
+    clock.lap("prepare")
+    if isinstance(fc, _KronosForecasts):
+        point = band = np.zeros(len(plan), np.float32)  # replaced below: Kronos forecasts every key
+    else:
+        point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
+    clock.lap("forecast")
+    arrays = build_arrays(plan, point, band)
+    if isinstance(fc, _KronosForecasts):
+        bar = _bar(progress, total=arrays.num_rows * (1 if profile == "legacy" else 7), desc="kronos", unit="row")
+        try:
+            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, profile, bar)
+        finally:
+            bar.close()
+        if profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
+            arrays.kronos_move = arrays.predictions["Close"][:, -1].astype(np.float64)
+        clock.lap("kronos")
+    elif kronos is not None:
+        bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
+        try:
+            arrays.kronos_move = kronos_moves(series, kronos, bar)
+        finally:
+            bar.close()
+        clock.lap("kronos")
+    rows = _evaluate(arrays, settings, store, progress)
+    module = _PROFILE_MODULES[profile]
+    simulations = module.order_columns(rows)
+    clock.lap("strategies")
+    notes = [LEGACY_MAXDIFF_WARNING, LEGACY_DAILY_WARNING] if profile == "legacy" else []
+    if profile == "legacy" and isinstance(fc, _KronosForecasts):
+        notes.append(KRONOS_MISALIGNED_WARNING)
+    if profile == "clean" and fill_model == "optimistic":
+        notes.append(OPTIMISTIC_FILL_WARNING)
+    daily = daily_table(simulations)
+    result = BacktestResult(
+        simulations=simulations,
+        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None),
+                          daily),
+        forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
+        profile=profile,
+        settings=settings.to_dict(),
+        warnings=notes,
+        daily=daily,
+        statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
+    )
+    clock.lap("tables")
+    result.timings = clock.seconds
+    result.workers = list(getattr(executor, "workers", []))
+    return result
+
+
+class _PhaseClock:
+    """Wall seconds per phase of one backtest call (BacktestResult.timings)."""
+
+    def __init__(self):
+        self.seconds, self._last = {}, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self._last
+        self._last = now
+
+
+def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
+             aggregate, out_dir, resume, model_name, fill_model, kronos=None):
+    """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    kronos_forecasts = kronos is not None and engine is None and forecaster is None
+    if kronos is not None and profile != "legacy" and not kronos_forecasts:
+        raise ValueError("kronos= next to a Toto engine fills the legacy profile's kronos_expected_move_pct; the "
+                         "clean profile has no such column (give kronos= alone to make Kronos the forecaster)")
+    kronos = as_kronos(kronos)
+    check_fill_model(fill_model)
+    if profile == "legacy" and fill_model != "adverse":
+        raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
+    frames = collect_frames(prices, symbol, symbols)
+    fc = _KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
+    if model_name is not None and hasattr(fc, "model_name"):
+        fc.model_name = model_name
+    crypto = resolve_crypto(is_crypto, list(frames))
+    spread_value, spread_note = resolve_spread(spread)
+    settings = RunSettings(
+        profile=profile, num_simulations=int(num_simulations), symbols=list(frames), crypto=crypto,
+        fee=resolve_fees(fee, crypto),
+        trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
+        spread=spread_value, spread_note=spread_note, aggregate=aggregate, keys=list(PRICE_KEYS),
+        forecaster=fc.describe(hash_weights=out_dir is not None),
+        fill_model=fill_model if profile == "clean" else None,
+        kronos=describe_kronos(kronos, hash_weights=out_dir is not None),
+    )
+    series = [
+        SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s))
+        for s, f in frames.items()
+    ]
+    plan = ForecastPlan(series, PRICE_KEYS)
+
+    store = None
+    if out_dir is not None:
+        data = {s: frame_digest(f) for s, f in frames.items()}
+        digest = fingerprint(settings.to_dict(), data)
+        store = RunStore(out_dir, digest, settings.to_dict(), resume=resume, data=data)
+    elif resume:
+        raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
+    return fc, settings, series, plan, store, kronos
+
+
+class _KronosForecasts:
+    """The forecaster slot when Kronos forecasts every key (backtest/forecast/kronos_forecaster.py)."""
+
+    def __init__(self, kronos):
+        self.kronos = kronos
+
+    def describe(self, hash_weights: bool = False) -> dict:
+        return {"kind": "kronos", **describe_kronos(self.kronos, hash_weights)}
+
+
+def collect_frames(prices, symbol, symbols) -> dict:
+    """Validated ``{symbol: frame}`` in run order from any accepted ``prices`` form."""
+    if symbol is not None and symbols is not None:
+        raise ValueError("give symbol= (one) or symbols= (several), not both")
+    wanted = [symbol] if symbol is not None else (list(symbols) if symbols is not None else None)
+    if isinstance(prices, Mapping):
+        available = list(prices)
+        names = wanted if wanted is not None else available
+        for s in names:
+            if s not in prices:
+                raise PriceDataError(f"unknown symbol {s!r}; available: {', '.join(map(str, available))}",
+                                     symbol=s)
+        frames = {s: prices[s] for s in names}
+    elif isinstance(prices, pd.DataFrame):
+        lower = {str(c).strip().lower() for c in prices.columns}
+        if lower & {"ticker", "symbol"}:
+            loaded = load_prices(prices, symbol=wanted if wanted is not None else None)
+            frames = loaded if isinstance(loaded, dict) else {loaded.attrs["symbol"]: loaded}
+        else:
+            if wanted is not None and len(wanted) != 1:
+                raise ValueError(f"a single-symbol frame cannot supply symbols {wanted}")
+            name = wanted[0] if wanted else prices.attrs.get("symbol") or "series"
+            frames = {name: prices}
+    else:
+        raise TypeError(
+            f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}"
+        )
+    if not frames:
+        raise ValueError("no symbols to backtest")
+    return {s: validate_price_frame(_dates_as_index(f, s), s) for s, f in frames.items()}
+
+
+def _dates_as_index(frame, symbol):
+    """A frame with a Date column (any case) and no date index is indexed by that column, as
+    load_prices does, so target dates and result dates are its dates, not row numbers."""
+    if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
+        return frame
+    column = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+    if column is None:
+        return frame
+    dates = pd.to_datetime(frame[column], errors="coerce")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise PriceDataError(f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column),
+                             row=row)
+    out = frame.drop(columns=[column])
+    out.index = pd.DatetimeIndex(dates, name="Date")
+    return out
+
+
+DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_CUDA = 1024, 32768
+
+
+def default_max_batch(fc) -> int:
+    """Contexts per forecaster call when the caller sets none: larger for an engine on CUDA."""
+    device = getattr(getattr(fc, "engine", None), "device", None)
+    return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
+
+
+def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, executor="local"):
+    done, on_batch, saved = None, None, [0]
+    if store is not None:
+        ids = [plan.request_id(i) for i in range(len(plan))]
+        done = store.load_forecasts(ids)
+        saved[0] = int(done[0].sum())
+
+        def on_batch(idx, p, b):
+            store.append_forecasts([ids[i] for i in idx], p, b)
+            saved[0] += len(idx)
+    # the bar starts at the saved count, so its rate and estimate cover only the work left
+    bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx", initial=saved[0])
+    try:
+        run = compute_forecasts if executor == "local" else executor.compute_forecasts
+        return run(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch, progress=bar)
+    except KeyboardInterrupt as stop:
+        if store is None or isinstance(stop, RunInterrupted):
+            raise
+        raise RunInterrupted(f"{saved[0]:,} of {len(plan):,} contexts saved", store.folder) from stop
+    finally:
+        bar.close()
+
+
+def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress: bool) -> pd.DataFrame:
+    """Strategy rows of every (symbol, simulation) not yet stored, evaluated in one vectorized
+    call over symbols and simulations; each row is persisted as soon as it is evaluated."""
+    module = _PROFILE_MODULES[settings.profile]
+    stored = store.load_rows() if store is not None else {}
+    keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist())) if stored else None
+    todo = (np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64) if stored
+            else np.arange(arrays.num_rows, dtype=np.int64))
+    bar = _bar(progress, total=arrays.num_rows, desc="strategies", unit="sim", initial=arrays.num_rows - todo.size)
+    parts = []
+    saved = arrays.num_rows - todo.size
+    try:
+        if todo.size:
+            fresh = module.evaluate(arrays.take(todo), settings)
+            if store is not None:
+                for rec in fresh.to_dict(orient="records"):
+                    store.append_row(rec["symbol"], rec["simulation"], rec)
+                    saved += 1
+                    bar.update(1)
+            else:  # nothing to persist: no per-row records to build
+                bar.update(len(fresh))
+            parts.append(fresh)
+        if stored:
+            restored = _restored([stored[k] for k in keys if k in stored], arrays)
+            if restored is not None:
+                parts.append(restored)
+    except KeyboardInterrupt as stop:
+        if store is None or isinstance(stop, RunInterrupted):
+            raise
+        raise RunInterrupted(f"all forecasts and {saved:,} of {arrays.num_rows:,} simulations saved",
+                             store.folder) from stop
+    finally:
+        bar.close()
+    if not stored and len(parts) == 1:  # evaluated in one call, already in run order
+        return parts[0].reset_index(drop=True)
+    keys = keys or list(zip(arrays.symbol.tolist(), arrays.simulation.tolist()))
+    rows = pd.concat(parts, ignore_index=True)
+    order = {k: i for i, k in enumerate(keys)}
+    rank = [order[(s, int(k))] for s, k in zip(rows["symbol"], rows["simulation"])]
+    return rows.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+
+def _restored(records: list, arrays: WalkForwardArrays) -> pd.DataFrame | None:
+    """Rows read back from the journal; ``date`` is taken from the data again (JSON loses its type)."""
+    if not records:
+        return None
+    frame = pd.DataFrame.from_records(records)
+    dates = dict(zip(zip(arrays.symbol.tolist(), arrays.simulation.tolist()), arrays.date))
+    if "date" in frame:
+        frame["date"] = [dates[(s, int(k))] for s, k in zip(frame["symbol"], frame["simulation"])]
+    return frame
+
+
+def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> pd.DataFrame:
+    """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
+
+    Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
+    ``indexes`` (symbol -> the price frame's index) adds ``target_date``: the index label of the
+    row whose return is forecast (``context_end + 1``), None past the end of the data.
+    """
+    r, steps = a.context_ends.shape
+    n_keys = len(keys)
+
+    def stack(d):  # dict key -> (R, 7)  ->  (R * n_keys * 7,)
+        return np.stack([d[k] for k in keys], axis=1).reshape(-1)
+
+    codes, names = pd.factorize(a.symbol)  # per (symbol, simulation) row: cheap, then repeated
+    symbol_codes = np.repeat(codes, n_keys * steps)
+    context_ends = np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1)
+    columns = {
+        "symbol": _labels_at(names, symbol_codes),
+        "simulation": np.repeat(a.simulation, n_keys * steps),
+        "key": _labels_at(keys, np.tile(np.repeat(np.arange(n_keys), steps), r)),
+        "step": np.tile(np.arange(steps), r * n_keys),
+        "context_end": context_ends,
+    }
+    if indexes is not None:
+        columns["target_date"] = _target_dates(symbol_codes, list(names), context_ends, indexes)
+    return pd.DataFrame({
+        **columns,
+        "prediction": stack(a.predictions),
+        "band": stack(a.bands),
+        "actual": stack(a.actuals),
+    })
+
+
+def _labels_at(labels, codes: np.ndarray):
+    """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
+    over the few distinct labels (a column of one Python string per row is converted row by row)."""
+    return pd.Series(list(labels), dtype=None).array.take(codes)
+
+
+def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, indexes: dict):
+    """Index label of row ``context_end + 1`` of each row's symbol (``names[codes]``), None (NaT)
+    past the end of its data.
+
+    Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
+    objects per row); other labels go through a list, so pandas infers the column type.
+    """
+    dtypes = {index.dtype for index in indexes.values()}
+    datetime_only = len(dtypes) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
+    dates = np.full(len(codes), np.datetime64("NaT") if datetime_only else None,
+                    dtype=dtypes.pop() if datetime_only else object)
+    for code, sym in enumerate(names):
+        rows = np.flatnonzero(codes == code)
+        targets = context_ends[rows] + 1
+        inside = targets < len(indexes[sym])
+        labels = indexes[sym][targets[inside]]
+        dates[rows[inside]] = labels.to_numpy() if datetime_only else np.asarray(labels.astype(object))
+    return dates if datetime_only else dates.tolist()
+
+
+def _bar(enabled: bool, **kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not enabled, leave=False, **kwargs)
+
+
+__all__ = ["BacktestResult", "backtest", "LEGACY_MAXDIFF_WARNING"]

@@ -1,0 +1,154 @@
+"""The daily walk-forward series: each simulation's final day, in date order, each day once.
+
+Simulation k's window ends k rows before the newest, so the final days of a symbol's K
+simulations are K distinct trading days. In the clean profile a final day is the out-of-sample
+next step, traded with forecasts and walk-forward fits from earlier rows only; in the legacy
+profile it is the classic ``*_finalday`` field (stale 7th forecast, in-sample offsets, and the
+window average for entry+takeprofit and highlow: LEGACY_SEMANTICS §11.1, §11.3, §11.7).
+
+Long table, one row per (symbol, strategy, date): ``return`` (net return of the day),
+``turnover`` (units of position change traded that day; NaN where the rows do not record it,
+i.e. legacy) and ``in_market`` (1 when the strategy held a position that day, 0 when flat; a
+fraction for the portfolio). The equal-weight portfolio across symbols is the symbol
+:data:`PORTFOLIO`: per date the mean over the symbols that have that date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..profiles.clean.strategies import CLEAN_STRATEGY_PREFIXES
+from ..profiles.summary import OVERALL
+
+__all__ = ["PORTFOLIO", "DAILY_COLUMNS", "LEGACY_DAILY_WARNING", "final_day_table", "daily_table", "wide"]
+
+PORTFOLIO = OVERALL  # the summary's overall row is the same equal-weight portfolio
+DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market")
+_STRATEGY_RANK = {s: i for i, s in enumerate(CLEAN_STRATEGY_PREFIXES)}  # run order, not alphabetical
+LEGACY_DAILY_WARNING = (
+    "legacy profile: the daily walk-forward series is each simulation's classic final-day field, which "
+    "trades the stale 7th forecast (its target return is already observed, LEGACY_SEMANTICS §11.3) with "
+    "MaxDiff/AlwaysOn offsets fitted in-sample (§11.1), and for entry_takeprofit and highlow is the "
+    "window's average day (§11.7); its statistics are not out-of-sample"
+)
+
+
+def _final_day_column(frame: pd.DataFrame, prefix: str) -> str | None:
+    for name in (f"{prefix}_finalday", f"{prefix}_finalday_return"):
+        if name in frame:
+            return name
+    return None
+
+
+def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: np.ndarray) -> np.ndarray:
+    """Whether the final day held a position: the signal position when recorded; else (limit
+    orders open and close within the day) whether anything traded; legacy rows record neither,
+    so a non-zero return stands for a position."""
+    positions = f"{prefix}_positions"
+    if positions in frame:
+        return np.array([float(p[-1] != 0) for p in frame[positions]])
+    if np.isfinite(turnover).all():
+        return (turnover > 0).astype(np.float64)
+    return (returns != 0).astype(np.float64)
+
+
+def _strategy_columns(simulations: pd.DataFrame) -> list:
+    """(prefix, returns, turnover, in_market) of every strategy with a final-day field, in run order."""
+    columns = []
+    for prefix in CLEAN_STRATEGY_PREFIXES:
+        column = _final_day_column(simulations, prefix)
+        if column is None:
+            continue
+        returns = pd.to_numeric(simulations[column]).to_numpy(np.float64)
+        name = f"{prefix}_finalday_turnover"
+        turnover = (pd.to_numeric(simulations[name]).to_numpy(np.float64) if name in simulations
+                    else np.full(len(simulations), np.nan))
+        columns.append((prefix, returns, turnover, _in_market(simulations, prefix, returns, turnover)))
+    return columns
+
+
+def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
+    """Row order by (symbol in order of appearance, date), symbol codes in that order, and the
+    symbols; raises ValueError when a symbol has two simulations on one date (a day counted twice)."""
+    codes, symbols = pd.factorize(simulations["symbol"].to_numpy(dtype=object), sort=False)
+    dates = simulations["date"].to_numpy()
+    order = np.lexsort((dates, codes))
+    same = (codes[order][1:] == codes[order][:-1]) & (dates[order][1:] == dates[order][:-1])
+    if same.any():
+        row = order[1:][np.argmax(same)]
+        raise ValueError(f"symbol {symbols[codes[row]]!r} has two simulations ending on {simulations['date'].iloc[row]}")
+    return order, codes[order], symbols
+
+
+def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
+    """Per-symbol long table of the final days (no portfolio), sorted by symbol, strategy, date.
+
+    Raises ValueError when a symbol has two simulations on one date (a day counted twice).
+    """
+    columns = _strategy_columns(simulations)
+    if not columns:
+        return pd.DataFrame(columns=list(DAILY_COLUMNS))
+    order, sorted_codes, _ = _symbol_date_order(simulations)
+    # blocks of one symbol's rows (dates ascending), repeated once per strategy in run order
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    blocks = np.split(order, bounds)
+    count = len(columns)
+    rows = np.concatenate([np.tile(block, count) for block in blocks])
+    strategy = np.concatenate([np.repeat(np.arange(count), len(block)) for block in blocks])
+    prefixes = np.array([c[0] for c in columns], dtype=object)
+
+    def field(k):
+        return np.stack([c[k] for c in columns])[strategy, rows]
+
+    return pd.DataFrame({
+        "date": simulations["date"].to_numpy()[rows], "symbol": simulations["symbol"].to_numpy(dtype=object)[rows],
+        "strategy": prefixes[strategy], "return": field(1), "turnover": field(2), "in_market": field(3)})
+
+
+def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
+    """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`)."""
+    per_symbol = final_day_table(simulations)
+    if per_symbol.empty:
+        return per_symbol
+    # per (strategy, date), the mean over the symbols that have that date; a portfolio value
+    # exists only where every symbol's does (legacy rows record no turnover)
+    strategies = pd.unique(per_symbol["strategy"])
+    rank = pd.Index(strategies).get_indexer(per_symbol["strategy"])
+    dates, date_code = np.unique(per_symbol["date"].to_numpy(), return_inverse=True)
+    group = rank * len(dates) + date_code
+    size = len(strategies) * len(dates)
+    members = np.bincount(group, minlength=size)
+    present = members > 0
+    portfolio = {}
+    for name in ("return", "turnover", "in_market"):
+        values = per_symbol[name].to_numpy(np.float64)
+        missing = np.bincount(group, weights=np.isnan(values), minlength=size) > 0
+        mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]
+        portfolio[name] = np.where(missing[present], np.nan, mean)
+    keys = np.flatnonzero(present)
+    portfolio = pd.DataFrame({
+        "date": dates[keys % len(dates)], "symbol": PORTFOLIO,
+        "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)], **portfolio})
+    return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
+
+
+def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.DataFrame:
+    """Date-indexed frame of one symbol's ``field``, one column per strategy (run order)."""
+    mine = table[table["symbol"] == symbol]
+    strategies = np.asarray(pd.unique(mine["strategy"]), dtype=object)
+    # The table's own layout (each strategy's dates sorted, every strategy on the same dates, as
+    # daily_table writes it) is already the wide frame's; other tables go through a pivot.
+    dates = mine["date"].to_numpy()
+    n = len(mine) // max(len(strategies), 1)
+    if n and n * len(strategies) == len(mine):
+        blocks = dates.reshape(len(strategies), n)
+        names = mine["strategy"].to_numpy(dtype=object).reshape(len(strategies), n)
+        if (names == strategies[:, None]).all() and (blocks == blocks[0]).all() \
+                and pd.Index(blocks[0]).is_monotonic_increasing and pd.Index(blocks[0]).is_unique:
+            values = mine[field].to_numpy().reshape(len(strategies), n).T
+            out = pd.DataFrame(values, index=pd.Index(blocks[0], name="date"),
+                               columns=pd.Index(strategies, name="strategy"))
+            return out
+    out = mine.pivot(index="date", columns="strategy", values=field).sort_index()
+    return out[list(strategies)]

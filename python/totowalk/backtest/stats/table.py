@@ -1,0 +1,88 @@
+"""Statistics of a run's daily walk-forward series: one row per (symbol, strategy), the
+equal-weight portfolio included, every series computed in one vectorised pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, sharpe_interval
+from .daily import PORTFOLIO
+from ..inputs.settings import STOCK_DAYS
+from .significance import deflated_sharpe, moments, probabilistic_sharpe, trial_count
+from .measures import STATISTICS, series_statistics
+
+__all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
+
+STAT_COLUMNS = (*STATISTICS, "sharpe_low", "sharpe_high", "probabilistic_sharpe", "deflated_sharpe", "trials")
+
+
+def days_per_year_of(settings: dict) -> dict:
+    """{symbol: trading days per year}; the portfolio of a mixed run states 252."""
+    days = {s: float(d) for s, d in (settings.get("trading_days") or {}).items()}
+    values = set(days.values())
+    days[PORTFOLIO] = values.pop() if len(values) == 1 else float(STOCK_DAYS)
+    return days
+
+
+def statistics_settings(strategies, seed: int = 0) -> dict:
+    """How the intervals and the deflated Sharpe were computed (stated in summary.json and the report)."""
+    return {
+        "bootstrap": f"stationary block bootstrap, {BOOTSTRAP_REPLICATES} replicates, mean block length "
+                     "max(1, round(n^(1/3))) days, percentile interval",
+        "confidence": CONFIDENCE, "replicates": BOOTSTRAP_REPLICATES, "seed": int(seed),
+        "trials": trial_count(strategies),
+        "trials_note": "one per strategy of the run, 1,000 for MaxDiff's two 500-point offset sweeps and "
+                       "6,561 for MaxDiffAlwaysOn's 81 x 81 offset grid; the variance of the trials' Sharpe "
+                       "ratios is the sample variance (ddof 1) of the per-day Sharpe ratios of the run's "
+                       "strategies on the same symbol (or the portfolio)",
+        "sharpe": "mean / std (ddof 1) x sqrt(days per year); the probabilistic and deflated Sharpe use the "
+                  "per-day Sharpe against 0 and against the best-of-trials Sharpe",
+    }
+
+
+def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -> pd.DataFrame:
+    """Statistics of every (symbol, strategy) series of a :func:`.daily.daily_table` (rows of
+    one series in date order, as that table has them).
+
+    Returns
+    -------
+    DataFrame with a (symbol, strategy) MultiIndex (run order) and :data:`STAT_COLUMNS`
+    """
+    if daily.empty:
+        return pd.DataFrame(columns=list(STAT_COLUMNS), index=pd.MultiIndex.from_tuples([], names=["symbol", "strategy"]))
+    # one matrix row per (symbol, strategy), days left-aligned in date order (the table's order)
+    symbol_code, symbols = pd.factorize(daily["symbol"])
+    strategy_code, strategies = pd.factorize(daily["strategy"])
+    code, pairs = pd.factorize(symbol_code * len(strategies) + strategy_code)  # first-appearance order
+    symbols, strategies = list(symbols), list(strategies)  # plain lists: indexing an Index per key is slow
+    keys = [(symbols[p // len(strategies)], strategies[p % len(strategies)]) for p in pairs]
+    position = pd.Series(code).groupby(code).cumcount().to_numpy()
+    lengths = np.bincount(code, minlength=len(keys))
+    shape = (len(keys), int(lengths.max()))
+    returns, turnover, in_market = (np.full(shape, np.nan) for _ in range(3))
+    for matrix, column in ((returns, "return"), (turnover, "turnover"), (in_market, "in_market")):
+        matrix[code, position] = daily[column].to_numpy(np.float64)
+    days = np.array([days_per_year.get(s, float(STOCK_DAYS)) for s, _ in keys])
+    valid = np.arange(shape[1])[None, :] < lengths[:, None]
+    known = np.where(valid, np.isfinite(turnover), True).all(axis=1)
+    stats = series_statistics(returns, lengths, days, turnover=turnover, in_market=in_market)
+    for name in ("turnover", "position_changes"):  # legacy rows record no turnover
+        stats[name] = np.where(known, stats[name], np.nan)
+    stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed)
+    per_day, skew, kurt = moments(returns, lengths)
+    stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
+    stats["deflated_sharpe"] = np.full(len(keys), np.nan)
+    stats["trials"] = np.zeros(len(keys))
+    owner = np.array([s for s, _ in keys], dtype=object)
+    for symbol in pd.unique(owner):
+        rows = np.flatnonzero(owner == symbol)
+        trials = trial_count([keys[i][1] for i in rows])
+        finite = per_day[rows][np.isfinite(per_day[rows])]
+        variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+        stats["deflated_sharpe"][rows] = deflated_sharpe(per_day[rows], lengths[rows], skew[rows], kurt[rows],
+                                                         trials, variance)
+        stats["trials"][rows] = trials
+    out = pd.DataFrame({c: stats[c] for c in STAT_COLUMNS},
+                       index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"]))
+    return out

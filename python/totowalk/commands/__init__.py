@@ -1,0 +1,1 @@
+"""The ``totowalk`` subcommands, one module each, every one with ``register(subparsers)``."""

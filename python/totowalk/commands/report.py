@@ -1,0 +1,20 @@
+"""``totowalk report RUN_DIR``: rebuild a run folder's report.html from its saved files."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def register(subparsers):
+    p = subparsers.add_parser("report", help="rebuild report.html of a backtest run folder from its saved files")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `totowalk backtest --out`")
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    from ..backtest.report.html import write_html_report
+
+    path = write_html_report(args.run_dir)
+    print(f"wrote {path}")
+    return 0
