@@ -62,7 +62,7 @@ def bench_cpu(sources, buckets, repeats: int) -> list[dict]:
     providers = {
         "numpy-loop": lambda: [numpy_pack_reference(sources, r, p) for p, r in buckets.items()],
     }
-    if staging._native() is not None:
+    if staging.compiled_module() is not None:
         providers["native"] = lambda: [pack_contexts(sources, r, p) for p, r in buckets.items()]
         # Reused output buffers (as the pinned ring does): no page faults on fresh memory.
         outs = {p: (np.empty((len(r), p), np.float32), np.empty((len(r), p), bool))

@@ -6,7 +6,8 @@ import pytest
 
 from totowalk import PriceDataError
 from totowalk.backtest.forecast.plan import ForecastPlan, SymbolSeries
-from totowalk.backtest.inputs.windows import percent_changes, validate_price_frame, window_layout
+from totowalk.backtest.inputs.frames import validate_price_frame
+from totowalk.backtest.inputs.windows import percent_changes, window_layout
 
 
 def _prices(n, seed=0):

@@ -96,7 +96,9 @@ def test_unexpected_failures_keep_their_traceback(monkeypatch):
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "_info", broken)
+    from totowalk.commands import info
+
+    monkeypatch.setattr(info, "_info", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["info"])
 

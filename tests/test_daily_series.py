@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.stats.daily import LEGACY_DAILY_WARNING, PORTFOLIO, daily_table
+from totowalk.backtest.profiles.legacy import LEGACY_DAILY_WARNING
+from totowalk.backtest.profiles.profile import STRATEGY_PREFIXES
+from totowalk.backtest.stats.daily import PORTFOLIO, daily_table
 from totowalk.backtest.stats.table import STAT_COLUMNS
-from totowalk.backtest.report.text import DAILY_RETURNS, format_report, strategy_table, write_outputs
+from totowalk.backtest.report.files import DAILY_RETURNS, write_outputs
+from totowalk.backtest.report.text import format_report, strategy_table
 
 from test_backtest_api import mean5, prices
 
@@ -108,7 +111,7 @@ def test_a_day_counted_twice_is_refused():
     rows = pd.DataFrame({"symbol": ["A", "A"], "simulation": [0, 1], "date": [5, 5],
                          "buy_hold_finalday": [0.01, 0.02]})
     with pytest.raises(ValueError, match="two simulations ending on 5"):
-        daily_table(rows)
+        daily_table(rows, STRATEGY_PREFIXES)
 
 
 def test_summary_headline_from_the_run_table_equals_each_group_on_its_own(result):

@@ -44,7 +44,7 @@ def test_stream_keys_are_the_content_digest_and_thread_count_free(monkeypatch, v
     contexts[2] = contexts[1].copy()
     batch = normalize_contexts(contexts)
     serial = plan_forecast(batch, 64, 4096)  # the compiled digests where the module is built
-    monkeypatch.setattr(plan_module, "_native", lambda: None)  # hashlib, one thread then several
+    monkeypatch.setattr(plan_module, "compiled_module", lambda: None)  # hashlib, one thread then several
     for parallel_bytes in (1 << 40, 0):
         monkeypatch.setattr(plan_module, "_PARALLEL_HASH_BYTES", parallel_bytes)
         other = plan_forecast(batch, 64, 4096)
@@ -130,7 +130,7 @@ def test_walk_forward_digests_equal_each_contexts_own_digest(monkeypatch, compil
     if compiled:
         pytest.importorskip("totowalk._C")
     else:
-        monkeypatch.setattr(plan_module, "_native", lambda: None)
+        monkeypatch.setattr(plan_module, "compiled_module", lambda: None)
     rng = np.random.default_rng(17)
     series = [rng.normal(size=(1, 300)).astype(np.float32), rng.normal(size=(1, 97)).astype(np.float32)]
     ends = [[300, 1, 31, 32, 33, 64, 31, 200, 95, 96, 97, 128, 129], [97, 5, 32, 96, 64, 5]]

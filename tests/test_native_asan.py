@@ -79,7 +79,7 @@ def test_pack_tests_pass_under_address_sanitizer(asan_extension, tmp_path):
         import totowalk
         totowalk._C = module
         from totowalk.engine import staging
-        assert staging._native() is module and module.sanitized, "ASan build not in use"
+        assert staging.compiled_module() is module and module.sanitized, "ASan build not in use"
         import pytest
         sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--noconftest", "-rs",
                               {str(PACK_TESTS)!r}]))

@@ -12,7 +12,7 @@ import pytest
 from totowalk.engine import staging
 from totowalk.engine.staging import numpy_pack_reference, pack_contexts
 
-NATIVE = staging._native()
+NATIVE = staging.compiled_module()
 
 
 @pytest.fixture(params=["native", "numpy"])
@@ -22,7 +22,7 @@ def pack(request, monkeypatch):
         if NATIVE is None:
             pytest.skip("totowalk._C is not built")
     else:
-        monkeypatch.setattr(staging, "_native", lambda: None)
+        monkeypatch.setattr(staging, "compiled_module", lambda: None)
     return pack_contexts
 
 

@@ -7,7 +7,7 @@ import torch
 from totowalk.engine import staging
 from totowalk.engine.staging import StagingPipeline, native_status, numpy_pack_reference
 
-NATIVE = staging._native()
+NATIVE = staging.compiled_module()
 
 
 def _batch(seed=0):
@@ -32,7 +32,7 @@ def test_cpu_pipeline_matches_reference_and_reports_its_path():
 
 
 def test_cpu_pipeline_without_native_uses_numpy(monkeypatch):
-    monkeypatch.setattr(staging, "_native", lambda: None)
+    monkeypatch.setattr(staging, "compiled_module", lambda: None)
     pipeline = StagingPipeline(slab_bytes=1 << 20, device="cpu")
     assert pipeline.native_path() == "numpy"
     sources, requests = _batch(1)

@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-NATIVE = staging._native()
+NATIVE = staging.compiled_module()
 NATIVE_CUDA = NATIVE is not None and NATIVE.cuda_compiled()
 SPIN_CYCLES = 50_000_000  # ~25 ms at ~2 GHz: longer than any host-side step below
 
@@ -28,7 +28,7 @@ def make_pipeline(request, monkeypatch):
         pytest.skip("totowalk._C was built without CUDA")
     if request.param == "torch-pinned":
         # The fallback is chosen when the native module is missing; packing then uses numpy.
-        monkeypatch.setattr(staging, "_native", lambda: None)
+        monkeypatch.setattr(staging, "compiled_module", lambda: None)
 
     def make(**kwargs):
         kwargs.setdefault("slab_bytes", 4 << 20)

@@ -22,7 +22,9 @@ from totowalk import build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
 from totowalk.model import TotoConfig
 from totowalk.model.checkpoint import WEIGHTS_DIR
-from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, gate, run_quality_gate
+from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, gate
+from totowalk.quality import gate as quality_gate
+from totowalk.quality.gate import run_quality_gate
 from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs
 
 SMALL = GateSettings(symbols=("IBM",), num_simulations=2, num_samples=32)
@@ -90,7 +92,7 @@ def test_against_noise_floor_uses_a_quarter_of_each_floor_figure():
 
 
 def test_fp32_against_itself_has_no_deviation_above_a_real_noise_floor_and_passes(tiny):
-    m = gate.evaluate_models(tiny, tiny, SMALL)
+    m = quality_gate.evaluate_models(tiny, tiny, SMALL)
     # 1 symbol x 4 keys x (2 simulations + 6 walk-forward steps) distinct contexts
     assert m["contexts"] == 32
     for run in ("precision", "sampled"):  # exact vs exact, and the same seed's draws: identical
@@ -111,7 +113,7 @@ def test_a_planted_precision_error_fails(tiny):
     perturbed = copy.deepcopy(tiny)
     with torch.no_grad():  # a "precision" that biases every component's location by 0.02 (scaled units)
         perturbed.head.loc_proj.bias.add_(0.02)
-    m = gate.evaluate_models(tiny, perturbed, SMALL)
+    m = quality_gate.evaluate_models(tiny, perturbed, SMALL)
     verdict = gate.judge(m, GateThresholds())
     assert not verdict["passed"]
     assert m["precision"]["z_mean_mean"] > GateThresholds.z_shift_mean

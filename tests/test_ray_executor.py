@@ -49,7 +49,7 @@ def test_ray_workers_give_the_local_results(cluster, frames, engine, tmp_path):
     remote = _run(frames, engine, executor=executor, out_dir=tmp_path / "ray")
     _same(local, remote)
     assert len(remote.workers) == 2 and all(w["chunks"] > 0 for w in remote.workers)
-    from totowalk.backtest.report.text import write_outputs
+    from totowalk.backtest.report.files import write_outputs
 
     files = [p.name for p in write_outputs(local, tmp_path / "local_out")]
     write_outputs(remote, tmp_path / "ray_out")

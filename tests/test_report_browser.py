@@ -15,7 +15,7 @@ import pytest
 from totowalk.backtest import backtest
 from totowalk.backtest.stats.daily import PORTFOLIO
 from totowalk.backtest.report.html import REPORT, _fmt
-from totowalk.backtest.report.text import write_outputs
+from totowalk.backtest.report.files import write_outputs
 from totowalk.cli import main
 
 from test_backtest_api import mean5, prices

@@ -12,8 +12,10 @@ from _golden import load_golden
 
 from totowalk.backtest.profiles.legacy import maxdiff, metrics
 from totowalk.backtest.profiles.legacy import calibration as strategies_inputs
-from totowalk.backtest.profiles.legacy import limit as strategies_limit
-from totowalk.backtest.profiles.legacy import signals as strategies_signals
+from oracles import limit as strategies_limit
+from oracles import signals as strategies_signals
+from oracles import maxdiff as maxdiff_oracle
+from oracles import metrics as metrics_oracle
 
 
 
@@ -49,7 +51,7 @@ def _run_evaluate_strategy(inp, types, glob):
 
 
 def _run_summed(inp, types, glob):
-    return _evaluation_dict(metrics.evaluate_summed(inp["daily_returns"], inp["trading_days_per_year"]))
+    return _evaluation_dict(metrics_oracle.evaluate_summed(inp["daily_returns"], inp["trading_days_per_year"]))
 
 
 def _run_profile(inp, types, glob):
@@ -108,13 +110,13 @@ def _run_maxdiff(inp, types, glob):
     kwargs = {}
     if "skip_invalid_forecasts" in inp:
         kwargs["skip_invalid_forecasts"] = inp["skip_invalid_forecasts"]
-    result = maxdiff.evaluate_maxdiff(*_maxdiff_args(inp), **kwargs)
+    result = maxdiff_oracle.evaluate_maxdiff(*_maxdiff_args(inp), **kwargs)
     ev = _evaluation_dict(result.evaluation)
     return {"evaluation": ev, "daily_returns": ev["returns"], "metadata": result.metadata}
 
 
 def _run_always_on(inp, types, glob):
-    result = maxdiff.evaluate_maxdiff_always_on(*_maxdiff_args(inp))
+    result = maxdiff_oracle.evaluate_maxdiff_always_on(*_maxdiff_args(inp))
     ev = _evaluation_dict(result.evaluation)
     return {"evaluation": ev, "daily_returns": ev["returns"], "metadata": result.metadata}
 
@@ -140,13 +142,13 @@ def _run_highlow(inp, types, glob):
 
 
 def _run_walk_forward(inp, types, glob):
-    return metrics.walk_forward_stats(pd.DataFrame(inp["results_df"]))
+    return metrics_oracle.walk_forward_stats(pd.DataFrame(inp["results_df"]))
 
 
 # golden function name -> adapter calling the totowalk implementation
 IMPLEMENTATIONS = {
     "evaluate_strategy": _run_evaluate_strategy,                  # strategies_signals.evaluate_signal_strategy
-    "_evaluate_daily_returns": _run_summed,                       # metrics.evaluate_summed
+    "_evaluate_daily_returns": _run_summed,                       # metrics_oracle.evaluate_summed
     "_compute_return_profile": _run_profile,                      # metrics.return_profile
     "simple_buy_sell_strategy": _run_simple,                      # strategies_signals.simple_signals
     "all_signals_strategy": _run_all_signals,                     # strategies_signals.all_signals
@@ -156,11 +158,11 @@ IMPLEMENTATIONS = {
     "calibrate_signal": _run_calibrate,                           # strategies_inputs.calibrate_signal
     "pre_process_data": _run_pre_process,                         # strategies_inputs.legacy_percent_change
     "calculate_profit_torch_with_entry_buysell_profit_values": _run_kernel,  # maxdiff.limit_order_profit
-    "evaluate_maxdiff_strategy": _run_maxdiff,                    # maxdiff.evaluate_maxdiff
-    "evaluate_maxdiff_always_on_strategy": _run_always_on,        # maxdiff.evaluate_maxdiff_always_on
+    "evaluate_maxdiff_strategy": _run_maxdiff,                    # maxdiff_oracle.evaluate_maxdiff
+    "evaluate_maxdiff_always_on_strategy": _run_always_on,        # maxdiff_oracle.evaluate_maxdiff_always_on
     "evaluate_entry_takeprofit_strategy": _run_takeprofit,        # strategies_limit.evaluate_entry_takeprofit
     "evaluate_highlow_strategy": _run_highlow,                    # strategies_limit.evaluate_highlow
-    "compute_walk_forward_stats": _run_walk_forward,              # metrics.walk_forward_stats
+    "compute_walk_forward_stats": _run_walk_forward,              # metrics_oracle.walk_forward_stats
 }
 
 _SKIP_OUTPUT_KEYS = {"returns_type", "signals_dtype"}

@@ -12,8 +12,10 @@ import pytest
 from _golden import load_golden
 
 from totowalk.backtest.profiles.legacy import maxdiff, metrics
-from totowalk.backtest.profiles.legacy import limit as strategies_limit
-from totowalk.backtest.profiles.legacy import signals as strategies_signals
+from oracles import limit as strategies_limit
+from oracles import signals as strategies_signals
+from oracles import maxdiff as maxdiff_oracle
+from oracles import metrics as metrics_oracle
 from totowalk.backtest.profiles import native_grids
 from totowalk.backtest.profiles.legacy import strategies as _strategies
 from totowalk.backtest.profiles.legacy.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
@@ -84,7 +86,7 @@ def test_batch_equals_golden_simulations(where, index, run):
 def test_walk_forward_stats_and_best_strategy_match_golden(where, index, run):
     frame = pd.DataFrame([sim["result"] for sim in run["simulations"]])
     summary = run["summary"]
-    stats = metrics.walk_forward_stats(frame)
+    stats = metrics_oracle.walk_forward_stats(frame)
     expected = summary["walk_forward_stats"]
     assert set(stats) == set(expected)
     for key, value in expected.items():
@@ -144,8 +146,8 @@ def _loop_reference(inp: LegacyStrategyInputs, k: int) -> dict:
               "Low": np.r_[g("prev_low"), 0.0, 0.0]}
     refs = (float(g("high_predicted_price_value")), float(g("low_predicted_price_value")))
     row = {}
-    md = maxdiff.evaluate_maxdiff(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
-    ao = maxdiff.evaluate_maxdiff_always_on(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
+    md = maxdiff_oracle.evaluate_maxdiff(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
+    ao = maxdiff_oracle.evaluate_maxdiff_always_on(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
     for prefix, res in (("maxdiff", md), ("maxdiffalwayson", ao)):
         ev = res.evaluation
         row.update({f"{prefix}_return": ev.total_return, f"{prefix}_sharpe": ev.sharpe_ratio,

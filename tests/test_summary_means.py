@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from totowalk.backtest.profiles.legacy import metrics
+from oracles import metrics as metrics_oracle
 from totowalk.backtest.profiles.summary import OVERALL, summarize
 
 
@@ -33,7 +33,7 @@ def test_means_and_walk_forward_stats_equal_pandas_per_symbol_bit_for_bit():
         for column, value in expected.items():
             got = summary.loc[label, column]
             assert (np.isnan(value) and np.isnan(got)) or got == value, (label, column, got, value)
-        for name, value in metrics.walk_forward_stats(part).items():
+        for name, value in metrics_oracle.walk_forward_stats(part).items():
             got = summary.loc[label, name]
             assert (np.isnan(value) and np.isnan(got)) or got == value, (label, name, got, value)
         assert summary.loc[label, "num_simulations"] == len(part)

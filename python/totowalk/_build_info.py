@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 
+from ._native import native, native_error, triton_installed
 from ._version import __version__
-
-
-def _native():
-    try:
-        from . import _C
-    except ImportError as exc:  # not built: everything still works through torch
-        return None, str(exc)
-    return _C, ""
 
 
 def _staging_status() -> dict:
@@ -36,20 +28,20 @@ def build_info() -> dict:
     import numpy
     import torch
 
-    native, native_error = _native()
-    cuda_compiled = bool(native and native.cuda_compiled())
-    native_devices = native.cuda_device_count() if cuda_compiled else 0
+    compiled, compiled_error = native(), native_error()
+    cuda_compiled = bool(compiled and compiled.cuda_compiled())
+    native_devices = compiled.cuda_device_count() if cuda_compiled else 0
     torch_cuda = torch.cuda.is_available()
     reason = ""
     if not torch_cuda:
         reason = "torch sees no CUDA device"
     elif not cuda_compiled:
-        reason = native.cuda_unavailable_reason() if native else "native module missing"
+        reason = compiled.cuda_unavailable_reason() if compiled else "native module missing"
     elif native_devices == 0:
-        reason = native.cuda_unavailable_reason()
+        reason = compiled.cuda_unavailable_reason()
 
     triton_version = None
-    if importlib.util.find_spec("triton") is not None:
+    if triton_installed():
         try:
             import triton
 
@@ -62,8 +54,8 @@ def build_info() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
-        "native": native is not None,
-        "native_error": native_error,
+        "native": compiled is not None,
+        "native_error": compiled_error,
         "cuda_compiled": cuda_compiled,
         "cuda_available": bool(torch_cuda and cuda_compiled and native_devices > 0),
         "cuda_devices": native_devices,

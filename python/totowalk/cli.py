@@ -1,61 +1,18 @@
-"""The ``totowalk`` command: one subcommand per module, each with ``register(subparsers)``."""
+"""The ``totowalk`` command: parses, dispatches to the subcommand modules of ``commands/``, and turns
+a user's mistake into one ``error:`` line (exit 2) instead of a traceback."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
 import warnings
 
+from .commands import backtest, bench, forecast, info, quality, quantize, report, samples
 from .devices import DeviceError
 from .errors import MissingExtraError, UsageError, one_line
 
-# (subcommand, module defining register(subparsers) -> parser with set_defaults(func=...))
-COMMANDS = [
-    ("info", "totowalk.cli"),
-    ("backtest", "totowalk.commands.backtest"),
-    ("report", "totowalk.commands.report"),
-    ("samples", "totowalk.commands.samples"),
-    ("quantize", "totowalk.commands.quantize"),
-    ("quality", "totowalk.commands.quantize"),
-    ("forecast", "totowalk.commands.forecast"),
-    ("bench", "totowalk.commands.bench"),
-]
-
-
-def register(subparsers):
-    p = subparsers.add_parser("info", help="build, runtime, default model and bundled data")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=_info)
-    return p
-
-
-def _info(args) -> int:
-    from . import build_info, datasets
-
-    info = build_info()
-    info["datasets"] = datasets.list()
-    default_model = _default_model_info()
-    if default_model:
-        info["default_model"] = default_model
-    if args.json:
-        print(json.dumps(info, indent=2, default=str))
-        return 0
-    width = max(map(len, info))
-    for key, value in info.items():
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(map(str, value))
-        print(f"{key:<{width}}  {value}")
-    return 0
-
-
-def _default_model_info():
-    try:
-        from .model import default_model_info
-    except ImportError:
-        return None
-    return default_model_info()
+# each module's register(subparsers) adds its subcommand, in this order in --help
+COMMANDS = (info, backtest, report, samples, quantize, quality, forecast, bench)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="totowalk", description="Exact, batched walk-forward backtests on Toto forecasts."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for _, module in COMMANDS:
-        importlib.import_module(module).register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["MissingExtraError", "UsageError", "one_line", "require_extra"]
+__all__ = ["CheckpointError", "MissingExtraError", "UsageError", "one_line", "require_extra"]
 
 
 class UsageError(ValueError):
     """A bad option value or a combination of options that cannot work; the message names it."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found, or does not match the model it should fill."""
 
 
 class MissingExtraError(ImportError):

@@ -1,4 +1,4 @@
-"""Where and when a benchmark ran: machine description, git commit, date."""
+"""Where, when and with what a result was made: machine, git commit, date, library versions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import platform
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
+
+from ._version import __version__
 
 
 def cpu_description() -> str:
@@ -46,8 +50,6 @@ def git_commit() -> str:
             dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", "python", "csrc", "CMakeLists.txt"],
                          Path(root))
             return (head or "unknown") + ("+dirty" if dirty else "")
-    from ._version import __version__
-
     return f"totowalk {__version__} (no git checkout)"  # an installed copy: its version is what is known
 
 
@@ -63,3 +65,11 @@ def _git(args: list, cwd: Path) -> str:
 def today() -> str:
     """UTC date, ISO format."""
     return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def versions() -> dict:
+    """The versions a result file records: totowalk and its commit, torch, numpy, pandas, matplotlib."""
+    import matplotlib  # only when a result is written
+
+    return {"totowalk": __version__, "commit": git_commit(), "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "matplotlib": matplotlib.__version__}

@@ -1,43 +1,34 @@
-"""``backtest()``: prices -> run-wide forecast plan -> forecaster -> vectorized strategies -> result."""
+"""``backtest()``: the run, stage by stage.
+
+    inputs    validated price frames, simulation windows, settings      (backtest/inputs/)
+    forecast  every distinct walk-forward context forecast once         (backtest/forecast/)
+    profiles  result rows of every (symbol, simulation) at once         (backtest/profiles/)
+    stats     the daily walk-forward series and its statistics          (backtest/stats/)
+    report    text, files, report.html (outside this call)              (backtest/report/)
+"""
 
 from __future__ import annotations
 
 import time
-
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..data import PriceDataError, load_prices
 from ..errors import UsageError
-from .profiles.clean import rows as clean
-from .profiles.legacy import rows as legacy
-from .profiles.clean.fills import check_fill_model
 from .forecast.arrays import WalkForwardArrays, build_arrays
-from .stats.daily import LEGACY_DAILY_WARNING, daily_table
 from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
-from .forecast.kronos import as_kronos, describe_kronos, kronos_moves
-from .forecast.kronos_forecaster import KRONOS_MISALIGNED_WARNING, kronos_predictions
-from .stats.table import days_per_year_of, performance_table
+from .forecast.kronos import as_kronos, describe_kronos, kronos_moves, kronos_predictions
 from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts
-from .inputs.settings import (
-    CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread,
-)
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
+from .inputs.frames import collect_frames
+from .inputs.settings import CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread
+from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
+from .profiles.clean.fills import check_fill_model
+from .profiles.registry import profile_named
 from .profiles.summary import summarize
-from .inputs.windows import PRICE_KEYS, PROFILES, validate_price_frame, window_layout
-
-LEGACY_MAXDIFF_WARNING = (
-    "legacy profile: MaxDiff / MaxDiffAlwaysOn figures use limit offsets fitted in-sample on the "
-    "very days they report (LEGACY_SEMANTICS §11.1); they overstate what the strategy earns"
-)
-OPTIMISTIC_FILL_WARNING = (
-    "clean profile with fill_model='optimistic': a round trip whose limits both lie inside a bar is "
-    "booked as if the entry came first; this overstates limit-order strategies (use the default 'adverse')"
-)
-_PROFILE_MODULES = {"legacy": legacy, "clean": clean}
+from .stats.daily import daily_table
+from .stats.table import days_per_year_of, performance_table
 
 
 @dataclass
@@ -178,23 +169,17 @@ def backtest(
             bar.close()
         clock.lap("kronos")
     rows = _evaluate(arrays, settings, store, progress)
-    module = _PROFILE_MODULES[profile]
-    simulations = module.order_columns(rows)
+    rules = profile_named(profile)
+    simulations = rules.order_columns(rows)
     clock.lap("strategies")
-    notes = [LEGACY_MAXDIFF_WARNING, LEGACY_DAILY_WARNING] if profile == "legacy" else []
-    if profile == "legacy" and isinstance(fc, _KronosForecasts):
-        notes.append(KRONOS_MISALIGNED_WARNING)
-    if profile == "clean" and fill_model == "optimistic":
-        notes.append(OPTIMISTIC_FILL_WARNING)
-    daily = daily_table(simulations)
+    daily = daily_table(simulations, rules.strategy_prefixes)
     result = BacktestResult(
         simulations=simulations,
-        summary=summarize(simulations, getattr(module, "best_strategy", None), getattr(module, "summary_headline", None),
-                          daily),
+        summary=summarize(simulations, rules.best_strategy, rules.summary_headline, daily),
         forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
         profile=profile,
         settings=settings.to_dict(),
-        warnings=notes,
+        warnings=rules.notes(settings),
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
     )
@@ -270,56 +255,6 @@ class _KronosForecasts:
         return {"kind": "kronos", **describe_kronos(self.kronos, hash_weights)}
 
 
-def collect_frames(prices, symbol, symbols) -> dict:
-    """Validated ``{symbol: frame}`` in run order from any accepted ``prices`` form."""
-    if symbol is not None and symbols is not None:
-        raise ValueError("give symbol= (one) or symbols= (several), not both")
-    wanted = [symbol] if symbol is not None else (list(symbols) if symbols is not None else None)
-    if isinstance(prices, Mapping):
-        available = list(prices)
-        names = wanted if wanted is not None else available
-        for s in names:
-            if s not in prices:
-                raise PriceDataError(f"unknown symbol {s!r}; available: {', '.join(map(str, available))}",
-                                     symbol=s)
-        frames = {s: prices[s] for s in names}
-    elif isinstance(prices, pd.DataFrame):
-        lower = {str(c).strip().lower() for c in prices.columns}
-        if lower & {"ticker", "symbol"}:
-            loaded = load_prices(prices, symbol=wanted if wanted is not None else None)
-            frames = loaded if isinstance(loaded, dict) else {loaded.attrs["symbol"]: loaded}
-        else:
-            if wanted is not None and len(wanted) != 1:
-                raise ValueError(f"a single-symbol frame cannot supply symbols {wanted}")
-            name = wanted[0] if wanted else prices.attrs.get("symbol") or "series"
-            frames = {name: prices}
-    else:
-        raise TypeError(
-            f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}"
-        )
-    if not frames:
-        raise ValueError("no symbols to backtest")
-    return {s: validate_price_frame(_dates_as_index(f, s), s) for s, f in frames.items()}
-
-
-def _dates_as_index(frame, symbol):
-    """A frame with a Date column (any case) and no date index is indexed by that column, as
-    load_prices does, so target dates and result dates are its dates, not row numbers."""
-    if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
-        return frame
-    column = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
-    if column is None:
-        return frame
-    dates = pd.to_datetime(frame[column], errors="coerce")
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise PriceDataError(f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column),
-                             row=row)
-    out = frame.drop(columns=[column])
-    out.index = pd.DatetimeIndex(dates, name="Date")
-    return out
-
-
 DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_CUDA = 1024, 32768
 
 
@@ -355,7 +290,7 @@ def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, exe
 def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress: bool) -> pd.DataFrame:
     """Strategy rows of every (symbol, simulation) not yet stored, evaluated in one vectorized
     call over symbols and simulations; each row is persisted as soon as it is evaluated."""
-    module = _PROFILE_MODULES[settings.profile]
+    rules = profile_named(settings.profile)
     stored = store.load_rows() if store is not None else {}
     keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist())) if stored else None
     todo = (np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64) if stored
@@ -365,7 +300,7 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     saved = arrays.num_rows - todo.size
     try:
         if todo.size:
-            fresh = module.evaluate(arrays.take(todo), settings)
+            fresh = rules.evaluate(arrays.take(todo), settings)
             if store is not None:
                 for rec in fresh.to_dict(orient="records"):
                     store.append_row(rec["symbol"], rec["simulation"], rec)
@@ -470,4 +405,4 @@ def _bar(enabled: bool, **kwargs):
     return tqdm(disable=not enabled, leave=False, **kwargs)
 
 
-__all__ = ["BacktestResult", "backtest", "LEGACY_MAXDIFF_WARNING"]
+__all__ = ["BacktestResult", "backtest"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import datasets
+from ..data import datasets
 from ..backtest.forecast.plan import ForecastPlan, SymbolSeries
 from ..backtest.inputs.windows import PRICE_KEYS, window_layout
 

@@ -158,7 +158,8 @@ def _run(args) -> int:
     from ..engine import ForecastEngine
     from ..backtest.run import backtest
     from ..backtest.forecast.kronos import as_kronos
-    from ..backtest.report.text import format_report, write_outputs
+    from ..backtest.report.files import write_outputs
+    from ..backtest.report.text import format_report
 
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")

@@ -333,6 +333,36 @@ class ForecastEngine:
                                              dtype=self.sampling_dtype, check_values=False)  # checked in collect
         return stats, samples, params
 
+    # -- mixtures the caller already holds (studies that re-sample one forward many times) ----------
+
+    def stream_keys(self, contexts) -> np.ndarray:
+        """(N,) uint64 content keys of ``contexts``: the keys :meth:`forecast` draws their samples with."""
+        plan = plan_forecast(normalize_contexts(contexts), self.patch_size, max_batch_tokens=1 << 62)
+        return plan.stream_keys[plan.inverse, 0]
+
+    def sample_mixtures(self, params, content_keys, aggregate=("mean",), num_samples: int | None = None,
+                        seed: int | None = None) -> dict:
+        """Aggregates of ``num_samples`` draws from one-step mixtures the caller holds.
+
+        ``params``: :class:`MixtureParams` of N univariate contexts with horizon 1, on this engine's device
+        (e.g. ``ForecastResult.params`` rows); ``content_keys``: their (N,) :meth:`stream_keys`. The
+        draws are the ones ``ForecastEngine(model, num_samples=num_samples, seed=seed).forecast``
+        makes for those contexts (same streams, backend and dtype), without running the model.
+        Returns ``{name: (N, 1) float64}``, laid out as :attr:`ForecastResult.stats`.
+        """
+        specs = parse_engine_aggregates(aggregate)
+        keys = stream_keys_for(np.asarray(content_keys, dtype=np.uint64), 1, self.device)
+        stats, _ = draw_and_reduce(params, keys.reshape(params.weights.shape[:3]),
+                                   self.num_samples if num_samples is None else int(num_samples), specs,
+                                   seed=self.seed if seed is None else int(seed), return_samples=False,
+                                   backend=self.sampling_backend, dtype=self.sampling_dtype)
+        return {name: value.double().cpu().numpy()[:, 0] for name, value in stats.items()}
+
+    @staticmethod
+    def reduce_mixtures(params, aggregate=("mean",)) -> dict:
+        """The exact estimator's aggregates of mixtures the caller holds: ``{name: (N, V, H) float64 tensor}``."""
+        return exact_reduce(params, parse_engine_aggregates(aggregate))
+
     def _sharing_settings(self):
         if not self.share_prefixes or not hasattr(self.model, "forecast_params_at"):
             return None

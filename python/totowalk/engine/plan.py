@@ -18,7 +18,7 @@ import numpy as np
 
 from .inputs import ContextBatch, content_digest
 from .prefix_sharing import ScalerSettings, group_prefixes
-from .staging import _native
+from .._native import native as compiled_module
 
 __all__ = ["Batch", "ForecastPlan", "Readout", "num_patches", "plan_forecast", "split_batch"]
 
@@ -106,7 +106,7 @@ def _digests(series: list) -> np.ndarray:
     """content_digest of every context as an (N, 16) uint8 array: in the compiled module (BLAKE2b
     on native threads, one call) where it is built, else hashlib across Python threads (hashlib
     releases the GIL while hashing buffers over 2 KB)."""
-    native = _native()
+    native = compiled_module()
     if native is not None and hasattr(native, "content_digests"):
         try:
             return np.frombuffer(native.content_digests(series), dtype=np.uint8).reshape(len(series), 16)
@@ -133,7 +133,7 @@ def _walk_forward_digests(series: list, families: np.ndarray, lengths: np.ndarra
     longest = np.lexsort((-lengths, family))
     firsts = longest[np.r_[0, np.flatnonzero(np.diff(family[longest])) + 1]] if len(series) else longest
     bases = [series[i].reshape(-1) for i in firsts]
-    native = _native()
+    native = compiled_module()
     if native is not None and hasattr(native, "walk_forward_digests"):
         blob = native.walk_forward_digests(bases, family.astype(np.int64), lengths)
         return np.frombuffer(blob, dtype=np.uint8).reshape(len(series), 16)

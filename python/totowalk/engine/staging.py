@@ -30,6 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._native import native as compiled_module
+
 __all__ = [
     "pack_contexts",
     "numpy_pack_reference",
@@ -40,15 +42,6 @@ __all__ = [
 ]
 
 _REQUEST_COLUMNS = "(series, end, padded_length) or (series, start, end, padded_length)"
-
-
-def _native():
-    """The compiled module, or None when it is not built."""
-    try:
-        from totowalk import _C
-    except ImportError:
-        return None
-    return _C
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -219,7 +212,7 @@ def pack_contexts(sources, requests, padded_length=None, out=None, mask_out=None
     TypeError
         A source that is not float32/float64.
     """
-    native = _native()
+    native = compiled_module()
     sources = _source_list(sources)
     table = _request_table(requests)
     width = _batch_width(table, padded_length)
@@ -356,7 +349,7 @@ class StagingPipeline:
             self._copy_stream = torch.cuda.Stream(self.device)
             self._result_stream = torch.cuda.Stream(self.device)
             if self._path == "cuda-pinned":
-                native = _native()
+                native = compiled_module()
                 index = self.device.index
                 self._input_ring = native.PinnedRing(
                     self.slab_bytes, self.num_slabs, index,
@@ -368,7 +361,7 @@ class StagingPipeline:
                 )
 
     def _choose_path(self) -> str:
-        native = _native()
+        native = compiled_module()
         if self.device.type == "cuda":
             if native is not None and native.cuda_compiled() and native.cuda_device_count() > 0:
                 return "cuda-pinned"
@@ -482,7 +475,7 @@ def native_status() -> dict:
     """
     import torch
 
-    native = _native()
+    native = compiled_module()
     if torch.cuda.is_available():
         cuda_native = native is not None and native.cuda_compiled() and native.cuda_device_count() > 0
         staging = "cuda-pinned" if cuda_native else "torch-pinned"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-import importlib.util
-import os
 
 import torch
 
-__all__ = ["SamplingBackend", "resolve_backend", "triton_interpreter_enabled"]
+from .._native import triton_installed, triton_interpreter_enabled
+
+__all__ = ["SamplingBackend", "resolve_backend"]
 
 
 class SamplingBackend(str, enum.Enum):
@@ -20,14 +20,6 @@ class SamplingBackend(str, enum.Enum):
     """The torch reference: any device; the CPU path."""
     TRITON = "triton"
     """The fused Triton kernel: CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1`` (tests)."""
-
-
-def triton_interpreter_enabled() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-
-
-def _triton_installed() -> bool:
-    return importlib.util.find_spec("triton") is not None
 
 
 def resolve_backend(backend: str | SamplingBackend, device: torch.device) -> SamplingBackend:
@@ -44,10 +36,10 @@ def resolve_backend(backend: str | SamplingBackend, device: torch.device) -> Sam
         names = ", ".join(repr(b.value) for b in SamplingBackend)
         raise ValueError(f"backend must be one of {names}; got {backend!r}") from None
     if choice is SamplingBackend.AUTO:
-        use_triton = device.type == "cuda" and _triton_installed()
+        use_triton = device.type == "cuda" and triton_installed()
         return SamplingBackend.TRITON if use_triton else SamplingBackend.TORCH
     if choice is SamplingBackend.TRITON:
-        if not _triton_installed():
+        if not triton_installed():
             raise ValueError("backend='triton' needs the triton package; install it or use backend='torch'")
         if device.type != "cuda" and not triton_interpreter_enabled():
             raise ValueError(

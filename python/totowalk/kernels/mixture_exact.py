@@ -24,6 +24,7 @@ import math
 
 import torch
 
+from .._native import native
 from ..aggregation import AggregateSpec
 from .student_t import log_beta_half, student_t_cdf, student_t_logpdf
 
@@ -187,11 +188,9 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
 
 
 def _native():
-    try:
-        from .. import _C
-    except ImportError:
-        return None
-    return _C if hasattr(_C, "mixture_summary") else None
+    """The extension when it has the compiled loop (an older build may not)."""
+    compiled = native()
+    return compiled if hasattr(compiled, "mixture_summary") else None
 
 
 def exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs: list[AggregateSpec], *,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..model.checkpoint import _HUB_ID, CONFIG_FILE, CHECKPOINT_FILE, CheckpointError, _resolve_hub
+from ..model.hub import CHECKPOINT_FILE, CONFIG_FILE, HUB_ID, CheckpointError, resolve_hub
 from .config import MODEL_PRESETS, TOKENIZER_PRESETS, KronosConfig, KronosTokenizerConfig
 from .model import KronosModel
 from .tokenizer import KronosTokenizer
@@ -28,8 +28,8 @@ def _files(spec, what: str) -> tuple[Path, Path]:
             if not f.is_file():
                 raise CheckpointError(f"Kronos {what} folder {path} has no {f.name}")
         return weights, config
-    if isinstance(spec, str) and _HUB_ID.match(spec) and not path.exists():
-        return _resolve_hub(spec)
+    if isinstance(spec, str) and HUB_ID.match(spec) and not path.exists():
+        return resolve_hub(spec)
     raise CheckpointError(f"Kronos {what} {str(spec)!r} is neither a folder nor a Hugging Face id (owner/name)")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,19 +11,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import keys
+from .hub import CHECKPOINT_FILE, CONFIG_FILE, HUB_ID, CheckpointError, resolve_hub
 from .config import PRESETS, TotoConfig
 from .identity import record_source
 from .quantized_format import split_quantized_tensors
 from .toto import TotoModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-CHECKPOINT_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be found, or does not match the model it should fill."""
 
 
 def build_model(config: TotoConfig | str, seed: int = 0, device: str | torch.device | None = None) -> TotoModel:
@@ -68,7 +61,7 @@ def read_checkpoint(spec: str | os.PathLike, config: TotoConfig | None = None) -
     config : TotoConfig, optional
         Use this configuration instead of reading ``config.json``.
     """
-    weights_path, config_path = _resolve(spec)
+    weights_path, config_path = resolve_checkpoint(spec)
     config_json = json.loads(config_path.read_text()) if config_path is not None and config_path.is_file() else None
     if config is None:
         if config_json is None:
@@ -104,7 +97,7 @@ def save_checkpoint(model: TotoModel, directory: str | os.PathLike) -> Path:
 # -- resolution --------------------------------------------------------------------------
 
 
-def _resolve(spec: str | os.PathLike) -> tuple[Path, Path | None]:
+def resolve_checkpoint(spec: str | os.PathLike) -> tuple[Path, Path | None]:
     """(weights file, config file or None) for a model spec (see ``read_checkpoint``)."""
     text = os.fspath(spec)
     bundled = WEIGHTS_DIR / text
@@ -125,62 +118,13 @@ def _resolve(spec: str | os.PathLike) -> tuple[Path, Path | None]:
         if path.suffix != ".safetensors":
             raise CheckpointError(f"{path} is not a .safetensors file")
         return path, path.parent / CONFIG_FILE
-    if _HUB_ID.match(text) and not text.endswith(".safetensors"):
-        return _resolve_hub(text)
+    if HUB_ID.match(text) and not text.endswith(".safetensors"):
+        return resolve_hub(text)
     shipped = sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / CHECKPOINT_FILE).is_file())
     raise CheckpointError(
         f"cannot load model {text!r}: not a bundled model ({', '.join(shipped)}), not an existing file "
         "or directory, and not a hub id like 'Datadog/Toto-Open-Base-1.0' (random weights: "
         f"random:NAME with NAME one of {', '.join(sorted(PRESETS) + shipped)})"
-    )
-
-
-def _hf_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
-
-
-def _cached_snapshot(repo_dir: Path) -> Path | None:
-    """The snapshot of ``refs/main`` (or any complete one) holding both files."""
-    snapshots = repo_dir / "snapshots"
-    main_ref = repo_dir / "refs" / "main"
-    candidates = []
-    if main_ref.is_file():
-        candidates.append(snapshots / main_ref.read_text().strip())
-    if snapshots.is_dir():
-        candidates.extend(sorted(snapshots.iterdir()))
-    for snapshot in candidates:
-        if (snapshot / CHECKPOINT_FILE).is_file() and (snapshot / CONFIG_FILE).is_file():
-            return snapshot
-    return None
-
-
-def _resolve_hub(repo_id: str) -> tuple[Path, Path]:
-    cache = _hf_cache_dir()
-    repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
-    snapshot = _cached_snapshot(repo_dir)
-    if snapshot is not None:
-        return snapshot / CHECKPOINT_FILE, snapshot / CONFIG_FILE
-    reason = "huggingface_hub is not installed"
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        hf_hub_download = None
-    if hf_hub_download is not None:
-        try:
-            weights = hf_hub_download(repo_id, CHECKPOINT_FILE)
-            config = hf_hub_download(repo_id, CONFIG_FILE)
-            return Path(weights), Path(config)
-        except Exception as exc:  # noqa: BLE001 -- offline, unknown repo, auth: all mean "not available here"
-            reason = f"download failed ({type(exc).__name__}: {exc})"
-    raise CheckpointError(
-        f"model {repo_id!r} is not in the local Hugging Face cache (looked in {repo_dir}) and {reason}. "
-        f"Download {CHECKPOINT_FILE} and {CONFIG_FILE} from https://huggingface.co/{repo_id} and pass "
-        f"their directory to load_model, or place them under {repo_dir}/snapshots/<revision>/"
     )
 
 

@@ -1,6 +1,8 @@
 """Reduced precision (bf16 / fp16) and int8 weight-only quantization, behind a quality gate.
 
 >>> model = totowalk.load_model("toto-mini", precision="int8")   # warns until `totowalk quality` passes
+
+The gate's runs (backtests, a layer above) are :mod:`totowalk.quality.gate`.
 """
 
 from .convert import (
@@ -15,7 +17,6 @@ from .gate import (
     GateThresholds,
     UngatedPrecisionWarning,
     format_report,
-    run_quality_gate,
 )
 from .int8 import Int8Kernel, Int8Linear, dequantize_weight, quantize_weight
 from .int8_checkpoint import save_quantized
@@ -35,7 +36,6 @@ __all__ = [
     "int8_activation_dtype",
     "quantize_linears_",
     "quantize_weight",
-    "run_quality_gate",
     "save_quantized",
     "set_int8_kernel",
     "to_reduced_precision",

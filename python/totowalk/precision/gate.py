@@ -1,4 +1,6 @@
-"""Forecast-quality gate: a reduced precision against fp32 on the same weights, against the noise floor.
+"""Forecast-quality gate, its record: a reduced precision against fp32 on the same weights, against the
+noise floor. The runs themselves are :mod:`totowalk.quality.gate` (it runs backtests, a layer above);
+here are the settings, thresholds, verdict, stored results and the warning on load.
 
 The fixed evaluation (``GateSettings`` defaults) runs the legacy-profile backtest on the bundled
 data for IBM and MSFT, 20 simulations each, and records, per distinct next-step context of the 4
@@ -25,24 +27,21 @@ sha256 matches the weights file and it comes from this version of the gate (``GA
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import hashlib
 import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UsageError
-from .gate_figures import RunRecord, against_noise_floor, compare_runs
+from ..model import checkpoint
+from ..model.hub import hf_cache_dir
+from ..model.identity import file_sha256
 from .gate_report import format_report
 
 __all__ = [
-    "GATE_VERSION", "GateSettings", "GateThresholds", "UngatedPrecisionWarning", "evaluate_models",
-    "find_result", "format_report", "judge", "run_quality_gate", "warn_if_not_gated", "weights_fingerprint",
+    "GATE_VERSION", "GateSettings", "GateThresholds", "UngatedPrecisionWarning", "find_result", "format_report",
+    "forget_warning", "judge", "result_paths", "store_result", "user_cache_dir", "warn_if_not_gated", "weights_fingerprint",
 ]
 
 GATE_VERSION = 2  # 2: z-shifts against the exact fp32 std and the noise floor (1: relative error of the mean)
@@ -81,62 +80,6 @@ class GateSettings:
             raise UsageError(f"GateSettings: the noise floor needs floor_seed != seed, got {self.seed} for both")
 
 
-# -- evaluation ---------------------------------------------------------------------------
-
-
-class _Recorder:
-    """Engine wrapper that also asks for the mean and std and records them and the aggregate per call."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.num_samples, self.seed, self.estimator = engine.num_samples, engine.seed, engine.estimator
-        self.mean: list[np.ndarray] = []
-        self.aggregate: list[np.ndarray] = []
-        self.std: list[np.ndarray] = []
-
-    def forecast(self, contexts, prediction_length=1, aggregate=("mean",), **kwargs):
-        aggregate = (aggregate,) if isinstance(aggregate, str) else tuple(aggregate)
-        res = self.engine.forecast(contexts, prediction_length, aggregate=aggregate + ("mean", "std"), **kwargs)
-        for store, name in ((self.mean, "mean"), (self.aggregate, aggregate[0]), (self.std, "std")):
-            store.append(np.asarray(res.stats[name], dtype=np.float64)[:, 0])
-        return res
-
-
-def _run(model, settings: GateSettings, prices: dict, estimator: str, seed: int) -> RunRecord:
-    from ..backtest import backtest
-    from ..engine import ForecastEngine
-
-    recorder = _Recorder(ForecastEngine(model, num_samples=settings.num_samples, seed=seed, estimator=estimator))
-    bt = backtest(prices, symbols=list(settings.symbols), num_simulations=settings.num_simulations,
-                  engine=recorder, profile=settings.profile, aggregate=settings.aggregate)
-    return RunRecord(bt, *(np.concatenate(x) for x in (recorder.mean, recorder.aggregate, recorder.std)))
-
-
-def evaluate_models(reference_model, candidate_model, settings: GateSettings = GateSettings(), prices=None,
-                    noise_fraction: float = GateThresholds.noise_fraction) -> dict:
-    """The five runs (module docstring) and every figure: ``precision`` (exact), ``noise_floor``,
-    ``sampled`` (the precision at the gate's S) and ``sampled_vs_floor``."""
-    from ..data import datasets
-
-    prices = prices if prices is not None else {s: datasets.load(s) for s in settings.symbols}
-    ref_exact = _run(reference_model, settings, prices, "exact", settings.seed)
-    cand_exact = _run(candidate_model, settings, prices, "exact", settings.seed)
-    ref_a = _run(reference_model, settings, prices, "sampled", settings.seed)
-    ref_b = _run(reference_model, settings, prices, "sampled", settings.floor_seed)
-    cand_a = _run(candidate_model, settings, prices, "sampled", settings.seed)
-    sigma = ref_exact.std
-    floor = compare_runs(ref_a, ref_b, sigma)
-    sampled = compare_runs(ref_a, cand_a, sigma)
-    return {
-        "contexts": int(sigma.size),
-        "signal_z_median": float(np.median(np.abs(ref_exact.aggregate) / sigma)),
-        "precision": compare_runs(ref_exact, cand_exact, sigma),
-        "noise_floor": floor,
-        "sampled": sampled,
-        "sampled_vs_floor": against_noise_floor(sampled, floor, noise_fraction),
-    }
-
-
 def judge(metrics: dict, thresholds: GateThresholds) -> dict:
     """{check name: bool} on the exact-estimator figures, and ``passed``."""
     p = metrics["precision"]
@@ -151,22 +94,12 @@ def judge(metrics: dict, thresholds: GateThresholds) -> dict:
 
 # -- identity and cache -------------------------------------------------------------------
 
-_FINGERPRINTS: dict[tuple, str] = {}
 _WARNED: set[tuple[str, str]] = set()
 
 
 def weights_fingerprint(weights_path: str | os.PathLike) -> str:
-    """sha256 of the weights file (memoised per path, size and mtime)."""
-    path = Path(weights_path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _FINGERPRINTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 24), b""):
-                digest.update(block)
-        _FINGERPRINTS[key] = digest.hexdigest()
-    return _FINGERPRINTS[key]
+    """sha256 of the weights file (the model's identity file hash, memoised per path, size and mtime)."""
+    return file_sha256(weights_path)
 
 
 def user_cache_dir() -> Path:
@@ -177,11 +110,13 @@ def user_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "totowalk"
 
 
-def _beside_model_allowed(weights_path: Path) -> bool:
-    from ..model.checkpoint import WEIGHTS_DIR, _hf_cache_dir
+def _weights_dir() -> Path:
+    return checkpoint.WEIGHTS_DIR  # read at call time: the bundled weights' folder
 
+
+def _beside_model_allowed(weights_path: Path) -> bool:
     folder = weights_path.parent.resolve()
-    shared = (WEIGHTS_DIR.resolve(), _hf_cache_dir().resolve())
+    shared = (_weights_dir().resolve(), hf_cache_dir().resolve())
     return not any(folder.is_relative_to(p) for p in shared) and os.access(folder, os.W_OK)
 
 
@@ -213,7 +148,8 @@ def find_result(weights_path: str | os.PathLike, label: str) -> dict | None:
     return None
 
 
-def _store(result: dict, weights_path: Path) -> Path:
+def store_result(result: dict, weights_path: Path) -> Path:
+    """Write a gate result where :func:`result_paths` allows; returns the path written."""
     text = json.dumps(result, indent=2) + "\n"
     for path in result_paths(weights_path, result["label"], for_writing=True):
         try:
@@ -242,53 +178,6 @@ def warn_if_not_gated(weights_path: str | os.PathLike, precision: str) -> None:
     )
 
 
-# -- the whole gate -----------------------------------------------------------------------
-
-
-def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThresholds(),
-                     settings: GateSettings = GateSettings(), device=None, int8_kernel: str = "auto",
-                     store: bool = True) -> dict:
-    """Load ``spec`` in fp32 and in ``precision``, evaluate, judge, and store the JSON result.
-
-    Returns the result dict (``passed``, ``checks``, ``metrics``, ``path`` where stored).
-    """
-    from .._version import __version__
-    from ..loading import load_model
-    from ..model.checkpoint import _resolve
-    from .convert import PRECISIONS, set_int8_kernel
-    from .int8 import Int8Kernel
-
-    if precision not in PRECISIONS or precision == "fp32":
-        raise ValueError(f"precision must be one of {[p for p in PRECISIONS if p != 'fp32']}, got {precision!r}")
-    kernel = Int8Kernel(int8_kernel)
-    label = precision if kernel in (Int8Kernel.AUTO, Int8Kernel.DEQUANT) or precision != "int8" else f"int8-{kernel.value}"
-    weights_path, _ = _resolve(spec)
-    reference = load_model(spec, device=device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UngatedPrecisionWarning)  # this is the measurement itself
-        candidate = load_model(spec, device=device, precision=precision)
-    if precision == "int8":
-        set_int8_kernel(candidate, kernel)
-    metrics = evaluate_models(reference, candidate, settings, noise_fraction=thresholds.noise_fraction)
-    verdict = judge(metrics, thresholds)
-    result = {
-        "gate_version": GATE_VERSION,
-        "label": label,
-        "precision": precision,
-        "int8_kernel": kernel.value if precision == "int8" else None,
-        "model": str(spec),
-        "weights": str(weights_path),
-        "fingerprint": weights_fingerprint(weights_path),
-        "device": str(device or "cpu"),
-        "settings": dataclasses.asdict(settings),
-        "thresholds": dataclasses.asdict(thresholds),
-        "metrics": metrics,
-        **verdict,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "totowalk_version": __version__,
-    }
-    if store:
-        result["path"] = str(_store(result, Path(weights_path)))
-    # the load above was silenced; with a new result on record the next load judges afresh
-    _WARNED.discard((result["fingerprint"], label))
-    return result
+def forget_warning(fingerprint: str, label: str) -> None:
+    """A new result is on record: the next load of these weights is judged afresh."""
+    _WARNED.discard((fingerprint, label))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import enum
 import functools
-import importlib.util
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._native import triton_installed
 from ..model.quantized_format import dequantize_weight  # the format's definition, shared
 
 __all__ = ["Int8Kernel", "Int8Linear", "dequantize_weight", "quantize_weight"]
@@ -63,8 +63,6 @@ class Int8Kernel(str, enum.Enum):
 
 
 @functools.cache
-def _triton_installed() -> bool:
-    return importlib.util.find_spec("triton") is not None
 
 
 class _RowSlicer:
@@ -134,7 +132,7 @@ class Int8Linear(nn.Module):
         x = x.to(self.compute_dtype)
         kernel = self.kernel
         if kernel is Int8Kernel.AUTO:
-            kernel = Int8Kernel.TRITON if x.is_cuda and _triton_installed() else Int8Kernel.DEQUANT
+            kernel = Int8Kernel.TRITON if x.is_cuda and triton_installed() else Int8Kernel.DEQUANT
         flat = x.reshape(-1, self.in_features)
         if kernel is Int8Kernel.TRITON:
             from .triton_int8 import int8_weight_matmul

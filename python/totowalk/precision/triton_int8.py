@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..kernels.backend import triton_interpreter_enabled
+from .._native import triton_interpreter_enabled
 
 __all__ = ["int8_weight_matmul", "int8_weight_matmul_reference"]
 

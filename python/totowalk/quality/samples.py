@@ -16,10 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.inputs import normalize_contexts
-from ..engine.plan import plan_forecast
 from ..engine.result import ForecastResult
-from ..engine.sampling import draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
 from ..model.head import MixtureParams
 from ..backtest.run import backtest
 from ..backtest.forecast.forecasters import DEFAULT_AGGREGATE
@@ -161,8 +158,7 @@ class _MixtureCache:
 
     def stream_keys(self, contexts) -> np.ndarray:
         """(N,) uint64 keys the engine's sampler uses for these contexts (content hashes)."""
-        plan = plan_forecast(normalize_contexts(contexts), self.engine.patch_size, max_batch_tokens=1 << 62)
-        return plan.stream_keys[plan.inverse, 0]
+        return self.engine.stream_keys(contexts)
 
     def add(self, contexts, res: ForecastResult) -> None:
         keys = self.stream_keys(contexts)
@@ -196,9 +192,9 @@ class _MixtureCache:
 
     def time_exact(self) -> float:
         """Seconds the exact estimator takes for the study's aggregate and band on the stored mixtures."""
-        specs = parse_engine_aggregates(list(dict.fromkeys([self.aggregate, _BAND])))
+        names = list(dict.fromkeys([self.aggregate, _BAND]))
         started = time.perf_counter()
-        exact_reduce(self.params, specs)
+        self.engine.reduce_mixtures(self.params, names)
         return time.perf_counter() - started
 
     def compare(self, point: np.ndarray) -> dict:
@@ -239,15 +235,11 @@ class _Sampler:
     def forecast(self, contexts, prediction_length: int = 1, aggregate=("mean",)) -> ForecastResult:
         if prediction_length != 1:
             raise ValueError("the sample study forecasts one step")
-        specs = parse_engine_aggregates(aggregate)
         rows, keys = self.cache.rows(contexts)
         engine = self.cache.engine
         started = time.perf_counter()
         chosen = self.cache.params.index(torch.as_tensor(rows, device=engine.device))
-        stream = stream_keys_for(keys, 1, engine.device).reshape(len(rows), 1, 1)
-        stats, _ = draw_and_reduce(chosen, stream, self.num_samples, specs, seed=self.seed, return_samples=False,
-                                   backend=engine.sampling_backend, dtype=engine.sampling_dtype)
-        out = {name: value.double().cpu().numpy()[:, 0] for name, value in stats.items()}
+        out = engine.sample_mixtures(chosen, keys, aggregate, num_samples=self.num_samples, seed=self.seed)
         self.seconds += time.perf_counter() - started
         self.point[rows] = out[self.cache.aggregate][:, 0]
         return ForecastResult(stats=out, num_unique=len(np.unique(rows)))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..backtest.report.text import _versions
 from ..backtest.forecast.store import json_default
+from ..provenance import versions
 
 __all__ = ["format_study", "plot_study", "write_study"]
 
@@ -48,7 +48,7 @@ def write_study(study, out_dir, extra: dict | None = None) -> list[Path]:
     paths = [out / "samples.csv", out / "samples.json", out / "samples.png"]
     study.table.to_csv(paths[0], index=False)
     body = {"settings": study.settings, "exact": study.exact, "table": study.table.to_dict(orient="records"),
-            "per_seed": study.per_seed.to_dict(orient="records"), "versions": _versions(), **(extra or {})}
+            "per_seed": study.per_seed.to_dict(orient="records"), "versions": versions(), **(extra or {})}
     paths[1].write_text(json.dumps(body, indent=2, default=json_default, allow_nan=True))
     plot_study(study, paths[2])
     return paths

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ...data import PriceDataError
 
@@ -132,59 +131,3 @@ def window_layout(num_rows: int, num_simulations: int, profile: str, symbol=None
         )
     target_rows = window_rows[:, None] + first_target + np.arange(STEPS)[None, :]
     return WindowLayout(profile, int(num_rows), window_rows, target_rows)
-
-
-def validate_price_frame(frame, symbol) -> pd.DataFrame:
-    """Check one symbol's OHLC frame; return it with float64 price columns.
-
-    The index is kept as given (the legacy result field ``date`` is its label).
-
-    Raises
-    ------
-    PriceDataError
-        Naming symbol, column and row for a missing column, a non-numeric, non-finite or
-        non-positive price.
-    """
-    if not isinstance(frame, pd.DataFrame):
-        raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)
-    # pandas deep-copies ``attrs`` (load_prices' repairs and adjustments) into every column it
-    # hands out, and into a copy(); a frame constructed over the same data carries none of them
-    frame = pd.DataFrame(frame, copy=False)
-    by_lower = {str(c).strip().lower(): c for c in frame.columns}
-    columns = {}
-    for name in ("Open", "High", "Low", "Close"):
-        source = by_lower.get(name.lower())
-        if source is None:
-            raise PriceDataError(
-                f"missing column {name!r}; found {[str(c) for c in frame.columns]}",
-                symbol=symbol, column=name,
-            )
-        columns[name] = _as_float64(frame[source])
-    volume = by_lower.get("volume")
-    if volume is not None:
-        columns["Volume"] = _as_float64(frame[volume])
-    for name, values in columns.items():
-        # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
-        bad = (~np.isfinite(values) | (values <= 0)) if name != "Volume" else ~(np.isnan(values) | (values >= 0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PriceDataError(
-                f"invalid price {frame[by_lower[name.lower()]].iloc[row]!r} (prices must be finite "
-                "and positive); fix the data or load it with load_prices(..., on_invalid='drop')",
-                symbol=symbol, column=name, row=row, date=_row_date(frame, row),
-            )
-    out = pd.DataFrame(columns, index=frame.index)
-    out.attrs["symbol"] = symbol
-    return out
-
-
-def _as_float64(column: pd.Series) -> np.ndarray:
-    """The column as float64; what is not a number becomes NaN (reported by the caller)."""
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
-        return column.to_numpy(dtype=np.float64)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-
-
-def _row_date(frame: pd.DataFrame, row: int):
-    """The row's date when the frame is indexed by dates (else None: the row number says it)."""
-    return frame.index[row] if isinstance(frame.index, pd.DatetimeIndex) else None

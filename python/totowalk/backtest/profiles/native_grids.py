@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._native import native
+
 __all__ = ["native_search", "grid_offsets"]
 
 
 def native_search(name: str):
     """The compiled search ``name``, or None (extension not built, or built before it existed)."""
-    try:
-        from ... import _C
-    except ImportError:
-        return None
-    return getattr(_C, name, None)
+    return getattr(native(), name, None)
 
 
 def grid_offsets(index: np.ndarray, grid: np.ndarray) -> np.ndarray:

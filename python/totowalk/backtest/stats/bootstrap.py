@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from ..profiles.clean.strategies import SHARPE_STD_FLOOR
+from .measures import SHARPE_STD_FLOOR
 
 __all__ = ["BOOTSTRAP_REPLICATES", "CONFIDENCE", "mean_block_length", "stationary_counts", "sharpe_interval"]
 
@@ -63,7 +63,7 @@ def stationary_counts(n: int, replicates: int, block: float, rng: np.random.Gene
 def sharpe_interval(returns, lengths, days_per_year, seed: int = 0, replicates: int = BOOTSTRAP_REPLICATES,
                     confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval ``(low (N,), high (N,))`` of the annualised Sharpe (ddof 1, the
-    conventions of :func:`.statistics.sharpe_ratio`); NaN for series of fewer than 2 days."""
+    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days."""
     r = np.asarray(returns, dtype=np.float64)
     n_all = np.asarray(lengths, dtype=np.int64)
     days = np.broadcast_to(np.asarray(days_per_year, dtype=np.float64), n_all.shape)

@@ -18,20 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.clean.strategies import CLEAN_STRATEGY_PREFIXES
-from ..profiles.summary import OVERALL
+__all__ = ["PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide"]
 
-__all__ = ["PORTFOLIO", "DAILY_COLUMNS", "LEGACY_DAILY_WARNING", "final_day_table", "daily_table", "wide"]
-
-PORTFOLIO = OVERALL  # the summary's overall row is the same equal-weight portfolio
+PORTFOLIO = "(all)"  # the equal-weight portfolio; also the label of the summary's overall row
 DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market")
-_STRATEGY_RANK = {s: i for i, s in enumerate(CLEAN_STRATEGY_PREFIXES)}  # run order, not alphabetical
-LEGACY_DAILY_WARNING = (
-    "legacy profile: the daily walk-forward series is each simulation's classic final-day field, which "
-    "trades the stale 7th forecast (its target return is already observed, LEGACY_SEMANTICS §11.3) with "
-    "MaxDiff/AlwaysOn offsets fitted in-sample (§11.1), and for entry_takeprofit and highlow is the "
-    "window's average day (§11.7); its statistics are not out-of-sample"
-)
 
 
 def _final_day_column(frame: pd.DataFrame, prefix: str) -> str | None:
@@ -53,10 +43,11 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
     return (returns != 0).astype(np.float64)
 
 
-def _strategy_columns(simulations: pd.DataFrame) -> list:
-    """(prefix, returns, turnover, in_market) of every strategy with a final-day field, in run order."""
+def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
+    """(prefix, returns, turnover, in_market) of every strategy of ``strategies`` (run order) with a
+    final-day field."""
     columns = []
-    for prefix in CLEAN_STRATEGY_PREFIXES:
+    for prefix in strategies:
         column = _final_day_column(simulations, prefix)
         if column is None:
             continue
@@ -81,12 +72,14 @@ def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
     return order, codes[order], symbols
 
 
-def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
+def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     """Per-symbol long table of the final days (no portfolio), sorted by symbol, strategy, date.
+
+    ``strategies``: the profile's strategy prefixes in run order (``Profile.strategies``).
 
     Raises ValueError when a symbol has two simulations on one date (a day counted twice).
     """
-    columns = _strategy_columns(simulations)
+    columns = _strategy_columns(simulations, strategies)
     if not columns:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
     order, sorted_codes, _ = _symbol_date_order(simulations)
@@ -106,9 +99,9 @@ def final_day_table(simulations: pd.DataFrame) -> pd.DataFrame:
         "strategy": prefixes[strategy], "return": field(1), "turnover": field(2), "in_market": field(3)})
 
 
-def daily_table(simulations: pd.DataFrame) -> pd.DataFrame:
+def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`)."""
-    per_symbol = final_day_table(simulations)
+    per_symbol = final_day_table(simulations, strategies)
     if per_symbol.empty:
         return per_symbol
     # per (strategy, date), the mean over the symbols that have that date; a portfolio value

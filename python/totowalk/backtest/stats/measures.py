@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..profiles.clean.strategies import SHARPE_STD_FLOOR
+__all__ = ["SHARPE_STD_FLOOR", "STATISTICS", "series_statistics", "sharpe_ratio", "pack"]
 
-__all__ = ["STATISTICS", "series_statistics", "sharpe_ratio", "pack"]
+SHARPE_STD_FLOOR = 1e-12  # a std at most this is a numerically constant series: Sharpe 0
 
 STATISTICS = (
     "days", "total_return", "cagr", "annual_volatility", "sharpe", "sortino", "max_drawdown",

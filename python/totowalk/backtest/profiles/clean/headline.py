@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .strategies import SHARPE_STD_FLOOR
+from ...stats.measures import sharpe_ratio
+from ..profile import STRATEGY_PREFIXES
 from ...stats.daily import PORTFOLIO, daily_table, wide
 
 __all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
@@ -30,7 +31,7 @@ def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
     """Date-indexed series, one column per strategy prefix: the final day's net return
     (``field="return"``) or its units of position change (``field="turnover"``), averaged over
     symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`.daily`."""
-    return wide(daily_table(frame), PORTFOLIO, field)
+    return wide(daily_table(frame, STRATEGY_PREFIXES), PORTFOLIO, field)
 
 
 def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:
@@ -39,7 +40,7 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
     n = returns.size
     mean = float(returns.mean()) if n else float("nan")
     std = float(returns.std(ddof=1)) if n > 1 else 0.0
-    sharpe = mean / std * np.sqrt(days_per_year) if std > SHARPE_STD_FLOOR else 0.0
+    sharpe = sharpe_ratio(mean, std, days_per_year)
     return {"return": float(np.prod(1.0 + returns) - 1.0), "sharpe": float(sharpe), "avg_daily_return": mean,
             "annual_return": mean * days_per_year, "turnover": float(turnover.mean()) if turnover.size else float("nan")}
 

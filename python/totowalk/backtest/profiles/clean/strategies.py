@@ -70,6 +70,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ...stats.measures import sharpe_ratio
 from .. import native_grids
 from .fills import buy_limit, check_fill_model, round_trip_fills, round_trip_profit, sell_limit
 
@@ -79,15 +80,8 @@ __all__ = [
     "clean_limit_order_profit",
     "clean_best_strategy",
     "moves_vs_previous_close",
-    "CLEAN_STRATEGY_PREFIXES",
-    "SHARPE_STD_FLOOR",
 ]
 
-SHARPE_STD_FLOOR = 1e-12
-CLEAN_STRATEGY_PREFIXES = (
-    "simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "ci_guard",
-    "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson",
-)
 MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)
 ALWAYS_ON_GRID = np.linspace(-0.03, 0.03, 81)
 MAXDIFF_CHUNK = 32  # simulations per (chunk, D+1, 500, D) stage-2 array
@@ -216,9 +210,7 @@ def _metrics(prefix: str, daily: np.ndarray, changes: np.ndarray, days_per_year:
     total = np.prod(1.0 + daily, axis=1) - 1.0
     mean = daily.mean(axis=1)
     if daily.shape[1] > 1:
-        std = daily.std(axis=1, ddof=1)
-        ok = std > SHARPE_STD_FLOOR
-        sharpe = np.where(ok, mean / np.where(ok, std, 1.0) * np.sqrt(days_per_year), 0.0)
+        sharpe = sharpe_ratio(mean, daily.std(axis=1, ddof=1), days_per_year)
     else:
         sharpe = np.zeros(daily.shape[0])
     return {
@@ -473,7 +465,7 @@ def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]
     Returns
     -------
     dict
-        For each prefix of :data:`CLEAN_STRATEGY_PREFIXES`: ``_return``, ``_sharpe``,
+        For each prefix of :data:`..profile.STRATEGY_PREFIXES`: ``_return``, ``_sharpe``,
         ``_finalday`` (``_finalday_return`` for highlow and the MaxDiff family),
         ``_avg_daily_return``, ``_annual_return``, ``_turnover``, ``_finalday_turnover`` (S,) and
         ``_daily_returns`` (S, D); signal strategies add ``_positions`` (S, D). MaxDiff adds the

@@ -1,4 +1,4 @@
-"""Legacy entry+take-profit and highlow strategies, one simulation (LEGACY_SEMANTICS.md §6.3-6.4).
+"""Test oracle: the legacy entry+take-profit and highlow strategies, one simulation (LEGACY_SEMANTICS.md §6.3-6.4).
 
 Precision follows the inputs, as in the legacy code: float32 arrays (the simulation path, torch
 tensors in the original) use float32 arithmetic; anything else is float64. Inputs are never
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import Evaluation, evaluate_summed
+from totowalk.backtest.profiles.legacy.metrics import Evaluation
+
+from oracles.metrics import evaluate_summed
 
 __all__ = ["EntryTakeprofitResult", "evaluate_entry_takeprofit", "evaluate_highlow"]
 

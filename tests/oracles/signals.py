@@ -1,4 +1,5 @@
-"""Legacy close-signal strategies and their evaluator ``evaluate_strategy`` (LEGACY_SEMANTICS.md §6.1-6.2).
+"""Test oracle: the legacy close-signal strategies and their evaluator ``evaluate_strategy``, one
+simulation at a time, literally (LEGACY_SEMANTICS.md §6.1-6.2).
 
 Signals are float32 vectors with values in {-1, 0, +1}, one per evaluated day. These single-case
 functions follow the legacy rules literally; :mod:`totowalk.backtest.profiles.legacy.strategies` evaluates many
@@ -10,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import Evaluation, evaluate_compounded
+from totowalk.backtest.profiles.legacy.metrics import Evaluation, evaluate_compounded
+from totowalk.backtest.profiles.legacy.strategies import CI_GUARD_FLOOR, MIXED_BOOK_FEE_FACTOR
 
 __all__ = [
-    "MIXED_BOOK_FEE_FACTOR",
-    "CI_GUARD_FLOOR",
     "simple_signals",
     "all_signals",
     "buy_hold_signals",
@@ -24,8 +24,6 @@ __all__ = [
     "evaluate_signal_strategy",
 ]
 
-MIXED_BOOK_FEE_FACTOR = 0.523  # legacy factor when long, short and flat days all occur (defect 9)
-CI_GUARD_FLOOR = 1e-8
 
 
 def _f32(values) -> np.ndarray:

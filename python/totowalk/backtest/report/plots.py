@@ -1,0 +1,87 @@
+"""The run's PNG plots: the daily walk-forward equity curves and forecast vs actual per symbol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..stats.daily import PORTFOLIO, wide
+from .text import symbol_list, daily_of
+
+__all__ = ["plot_results"]
+
+
+def plot_results(result, out_dir) -> list[Path]:
+    """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
+    each simulation's final day compounded in date order, each day once; with several symbols
+    the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png per
+    symbol (per key, the distinct one-step forecasts and their outcomes by target date). Values
+    are plotted in percent."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.dates
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    paths = []
+    sims = result.simulations
+    symbols = list(dict.fromkeys(sims["symbol"]))
+    daily = daily_of(result)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    if len(daily):
+        returns = wide(daily, PORTFOLIO).fillna(0.0)  # a strategy missing on a date holds cash
+        for name in returns.columns:
+            ax.plot(returns.index, 100.0 * (np.cumprod(1.0 + returns[name].to_numpy()) - 1.0),
+                    label=name.replace("_strategy", ""))
+        if isinstance(returns.index, pd.DatetimeIndex):
+            locator = matplotlib.dates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+    ax.set_xlabel("date (each simulation's final day)")
+    ax.set_ylabel("cumulative return (%)")
+    pooled = (f"equal-weight portfolio, mean over {len(symbols)} symbols ({symbol_list(symbols)})"
+              if len(symbols) > 1 else f"symbol {symbols[0]}")
+    ax.set_title(f"daily walk-forward equity per strategy, {pooled}, {result.profile} profile", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    paths.append(out / "cumulative_returns.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    for symbol in symbols:
+        paths.append(out / f"forecast_vs_actual_{_file_safe(symbol)}.png")
+        _plot_forecasts(result, symbol, paths[-1], plt)
+    return paths
+
+
+def _plot_forecasts(result, symbol, path: Path, plt) -> None:
+    import matplotlib
+    f = result.forecasts
+    mine = f[f["symbol"] == symbol]
+    keys = list(dict.fromkeys(mine["key"]))
+    dates = mine["target_date"].dropna()
+    dated = bool(len(dates)) and isinstance(dates.iloc[0], pd.Timestamp)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.4 * len(keys)), sharex=True, squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        part = mine[mine["key"] == key].drop_duplicates("context_end").sort_values("context_end")
+        part = part[part["target_date"].notna()]  # a forecast past the data has no outcome to show
+        target = pd.to_datetime(part["target_date"]) if dated else part["context_end"] + 1
+        ax.plot(target, 100.0 * part["prediction"].astype(np.float64), marker="o", ms=3, label="forecast")
+        ax.plot(target, 100.0 * part["actual"], marker="x", ms=3, label="actual")
+        ax.set_ylabel(f"{key}: change\nfrom previous day (%)", fontsize=8)
+        ax.legend(fontsize=7)
+    if dated:  # short tick labels that do not run into each other
+        locator = matplotlib.dates.AutoDateLocator()
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+    axes[-1, 0].set_xlabel("target date" if dated else "target row")
+    fig.suptitle(f"one-step forecast vs actual, {symbol} ({result.profile} profile)")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _file_safe(symbol) -> str:
+    """A symbol as part of a file name (BRK/B -> BRK_B)."""
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in str(symbol)) or "series"
