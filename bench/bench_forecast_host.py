@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 import totowalk as tw
-from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import forecast_plan, w2_frames
 from totowalk.engine.inputs import ContextBatch, normalize_contexts
 from totowalk.engine.plan import plan_forecast
 from totowalk.engine.prefix_sharing import ScalerSettings
+from totowalk.provenance import git_commit, machine_description, today
 
 BUDGET = 16384  # the engine's default patch tokens per model call
 

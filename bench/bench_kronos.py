@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import w1_frames
 from totowalk.kronos import KronosEngine, KronosInput, KronosModel, KronosTokenizer, save_kronos_checkpoint
 from totowalk.kronos.config import MODEL_PRESETS, TOKENIZER_PRESETS
 from totowalk.kronos.frames import kronos_input_from_frame
+from totowalk.provenance import git_commit, machine_description, today
 
 CLASSIC = dict(temperature=0.152, top_k=20, top_p=0.83, sample_count=192, max_context=232, clip=1.85)
 PRED_LEN = 7

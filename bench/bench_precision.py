@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 
 from totowalk import datasets
-from totowalk.provenance import git_commit, machine_description
 from totowalk.benchmarks.workloads import classic_call_contexts, forecast_plan
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model
@@ -43,6 +42,7 @@ from totowalk.precision import (
     set_int8_kernel,
 )
 from totowalk.precision.cpu_int8 import int_mm_linear
+from totowalk.provenance import git_commit, machine_description
 
 AGGREGATES = ("trimmed_mean_10", "band", "expected")
 

@@ -23,9 +23,9 @@ import torch
 
 import totowalk as tw
 from totowalk.benchmarks.flops import planned_flops
-from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import forecast_plan, w2_frames
 from totowalk.precision import convert_precision
+from totowalk.provenance import git_commit, machine_description, today
 
 W3_SYMBOLS = ("AAPL", "IBM", "MSFT", "GOOG")
 

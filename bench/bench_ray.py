@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 import totowalk as tw
-from totowalk.provenance import git_commit, machine_description, today
 from totowalk.benchmarks.workloads import w2_frames
+from totowalk.provenance import git_commit, machine_description, today
 
 
 def main(argv=None) -> None:

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from _golden import load_golden
 
 from totowalk.aggregation import (
@@ -17,10 +16,6 @@ from totowalk.aggregation import (
     parse_aggregate,
     percentiles_p40_p60,
 )
-
-
-
-
 
 GOLDEN = load_golden("legacy_aggregation.json")
 

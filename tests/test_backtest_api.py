@@ -122,6 +122,7 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
     import types
 
     import torch
+
     from totowalk.backtest import run as api
 
     def cheap(contexts):

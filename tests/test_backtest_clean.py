@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
+from totowalk.backtest.inputs.windows import percent_changes
 from totowalk.backtest.profiles.clean.strategies import clean_best_strategy
 from totowalk.backtest.report.text import format_report
-from totowalk.backtest.inputs.windows import percent_changes
-
-from test_backtest_api import mean5, prices
 
 
 def oracle_for(frame):

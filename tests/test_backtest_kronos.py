@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_backtest_api import mean5, prices
 
 import totowalk as tw
+from totowalk.backtest.report.text import format_report
 from totowalk.data import PriceDataError
 from totowalk.kronos import KronosEngine, load_kronos, random_kronos
 from totowalk.kronos.frames import kronos_input_from_frame, kronos_step_returns
-from totowalk.backtest.report.text import format_report
-
-from test_backtest_api import mean5, prices
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

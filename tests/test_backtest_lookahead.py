@@ -4,10 +4,9 @@ before t, and no strategy output of a simulation whose data ends at or before t.
 import numpy as np
 import pandas as pd
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
-
-from test_backtest_api import mean5, prices
 
 
 def perturbed_after(frame, t, seed=99):

@@ -2,14 +2,12 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
 from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, ROWS, RunStore, RunStoreError
-
-from test_backtest_api import mean5, prices
 
 DATA = {"AAA": prices(90, 11), "BBB": prices(80, 12)}
 SETTINGS = dict(num_simulations=5, max_batch=7)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
+
 from totowalk.benchmarks import forward_flops, markdown_row, markdown_table
 from totowalk.benchmarks.report import TABLE_COLUMNS, BenchRow
 from totowalk.benchmarks.workloads import (

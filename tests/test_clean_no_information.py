@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _driftless import constant_forecaster, driftless_bars, noise_forecaster, zero_forecaster
 
 import totowalk as tw
 from totowalk.backtest.profiles.clean.headline import daily_series
-
-from _driftless import constant_forecaster, driftless_bars, noise_forecaster, zero_forecaster
 
 DAYS = 4000
 SEEDS = (11, 12, 13)

@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from totowalk.loading import resolve_model
-from totowalk.model import DEFAULT_MODEL
 from totowalk.backtest.profiles.legacy.rows import RESULT_FIELDS
 from totowalk.cli import main
+from totowalk.loading import resolve_model
+from totowalk.model import DEFAULT_MODEL
 
 SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "3",
          "--samples", "16", "--no-progress"]

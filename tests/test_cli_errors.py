@@ -8,11 +8,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
-from totowalk import cli
-from totowalk.cli import main
-
 from test_backtest_api import prices
+
+from totowalk.cli import main
 
 FAST = ["--samples", "8", "--no-progress"]
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from totowalk.compat import TotoPipeline
 from totowalk.engine import ForecastEngine
 from totowalk.model import TotoConfig, build_model

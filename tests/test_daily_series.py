@@ -5,16 +5,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
 from totowalk.backtest.profiles.legacy import LEGACY_DAILY_WARNING
 from totowalk.backtest.profiles.profile import STRATEGY_PREFIXES
-from totowalk.backtest.stats.daily import PORTFOLIO, daily_table
-from totowalk.backtest.stats.table import STAT_COLUMNS
 from totowalk.backtest.report.files import DAILY_RETURNS, write_outputs
 from totowalk.backtest.report.text import format_report, strategy_table
-
-from test_backtest_api import mean5, prices
+from totowalk.backtest.stats.daily import PORTFOLIO, daily_table
+from totowalk.backtest.stats.table import STAT_COLUMNS
 
 
 @pytest.fixture(scope="module")

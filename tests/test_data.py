@@ -1,7 +1,6 @@
 """Price loading and validation: every error names the symbol, the column and the row."""
 
 import gzip
-import io
 
 import numpy as np
 import pandas as pd

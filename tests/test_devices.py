@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from totowalk import cli
 from totowalk.devices import DeviceError, resolve_device
 from totowalk.engine import ForecastEngine

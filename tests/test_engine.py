@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats as scipy_stats
+
 from totowalk.aggregation import aggregate_numpy, parse_aggregate
 from totowalk.engine import ForecastEngine, reference_forecast
 from totowalk.model import TotoConfig, build_model

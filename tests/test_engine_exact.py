@@ -4,6 +4,7 @@ equal the kernel applied to the returned parameters, and the refusals that keep 
 import numpy as np
 import pytest
 import torch
+
 from totowalk.aggregation import parse_aggregate
 from totowalk.engine import ForecastEngine
 from totowalk.kernels import exact_statistics

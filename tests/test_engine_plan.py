@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from totowalk.engine.inputs import ContextBatch, normalize_contexts
 from totowalk.engine.packing import pack_batch
 from totowalk.engine.plan import num_patches, plan_forecast, split_batch

@@ -9,10 +9,15 @@ import pytest
 import torch
 from scipy import integrate, optimize, special
 from scipy import stats as scipy_stats
+
 from totowalk.aggregation import aggregate_numpy, parse_aggregate
 from totowalk.kernels import exact_statistics, mixture_summary, sample_and_reduce
-from totowalk.kernels.student_t import (log_beta_half, regularized_incomplete_beta, student_t_cdf,
-                                        student_t_partial_expectation)
+from totowalk.kernels.student_t import (
+    log_beta_half,
+    regularized_incomplete_beta,
+    student_t_cdf,
+    student_t_partial_expectation,
+)
 
 EXACT_NAMES = ("mean", "expected", "std", "median", "p10", "p90", "quantile_0.35", "band", "trimmed_mean_10",
                "trimmed_mean_25", "lower_trimmed_mean_20", "upper_trimmed_mean_15", "mean_minus_std_0.5",

@@ -10,11 +10,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from _golden import load_golden
 
 from totowalk.backtest import backtest
-
 
 # result-field prefixes computed in float32 by the original (README: rtol 1e-6, atol 1e-9)
 FLOAT32_PREFIXES = ("entry_takeprofit_", "highlow_", "maxdiff", "calibrat")

@@ -6,8 +6,7 @@ import torch
 from scipy import stats
 
 from totowalk.aggregation import aggregate_numpy
-from totowalk.kernels import (mixture_mean, philox4x32, reduce_samples, request_keys, sample_and_reduce,
-                              sample_mixture)
+from totowalk.kernels import mixture_mean, philox4x32, reduce_samples, request_keys, sample_and_reduce, sample_mixture
 
 ALL_SAMPLED = ["mean", "std", "median", "p10", "p90", "p37", "quantile_0.35", "trimmed_mean_10",
                "trimmed_mean_0", "lower_trimmed_mean_20", "upper_trimmed_mean_20", "mean_minus_std_0.5",

@@ -8,9 +8,8 @@ sort, so sizes stay tiny and reductions use S <= 256.
 import numpy as np
 import pytest
 import torch
-from scipy import stats
-
 from _triton import require_triton
+from scipy import stats
 
 require_triton()
 

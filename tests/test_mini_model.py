@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 import totowalk.model as tm
 from totowalk import load_model
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+
 from totowalk import load_model
 from totowalk.model import (
     CheckpointError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from totowalk.model import TotoConfig, build_model
 from totowalk.model.scaler import causal_patch_scale
 

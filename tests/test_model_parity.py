@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from totowalk import load_model
 from totowalk.model import MixtureParams
 

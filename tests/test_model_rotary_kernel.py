@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _triton import require_triton
 
 require_triton()

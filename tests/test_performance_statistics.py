@@ -9,10 +9,15 @@ import pytest
 from scipy import stats as sps
 
 from totowalk.backtest.stats.bootstrap import mean_block_length, sharpe_interval, stationary_counts
-from totowalk.backtest.stats.significance import (
-    EULER_GAMMA, deflated_sharpe, expected_max_sharpe, moments, probabilistic_sharpe, trial_count,
-)
 from totowalk.backtest.stats.measures import pack, series_statistics
+from totowalk.backtest.stats.significance import (
+    EULER_GAMMA,
+    deflated_sharpe,
+    expected_max_sharpe,
+    moments,
+    probabilistic_sharpe,
+    trial_count,
+)
 
 ep = pytest.importorskip("empyrical", reason="empyrical-reloaded is a test oracle (pip install '.[test]')")
 qs_stats = pytest.importorskip("quantstats.stats", reason="quantstats is a test oracle (pip install '.[test]')")

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+
 from totowalk import ForecastEngine, build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
 from totowalk.model import TotoConfig, TotoModel

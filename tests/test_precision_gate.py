@@ -18,14 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from totowalk import build_model, load_model, save_checkpoint
 from totowalk.cli import main as cli_main
 from totowalk.model import TotoConfig
 from totowalk.model.checkpoint import WEIGHTS_DIR
 from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, gate
+from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs
 from totowalk.quality import gate as quality_gate
 from totowalk.quality.gate import run_quality_gate
-from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs
 
 SMALL = GateSettings(symbols=("IBM",), num_simulations=2, num_samples=32)
 SMALL_ARGS = ["--symbols", "IBM", "--simulations", "2", "--samples", "32"]

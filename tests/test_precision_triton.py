@@ -6,7 +6,6 @@ so sizes stay tiny; on CUDA the same tests use the compiled kernel.
 
 import pytest
 import torch
-
 from _triton import require_triton
 
 require_triton()

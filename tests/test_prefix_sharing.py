@@ -4,11 +4,12 @@ forward up to float rounding; grouping, the scaler-clamp guard, readout bookkeep
 import numpy as np
 import pytest
 import torch
+
+from totowalk import load_model
 from totowalk.engine import ForecastEngine
 from totowalk.engine.inputs import normalize_contexts
 from totowalk.engine.plan import plan_forecast, split_batch
 from totowalk.engine.prefix_sharing import ScalerSettings, group_prefixes
-from totowalk import load_model
 from totowalk.model import TotoConfig, build_model
 
 AGGREGATES = ("mean", "trimmed_mean_10", "band", "median", "std")

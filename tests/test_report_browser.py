@@ -11,14 +11,13 @@ import subprocess
 
 import numpy as np
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
-from totowalk.backtest.stats.daily import PORTFOLIO
-from totowalk.backtest.report.html import REPORT, _fmt
 from totowalk.backtest.report.files import write_outputs
+from totowalk.backtest.report.html import REPORT, _fmt
+from totowalk.backtest.stats.daily import PORTFOLIO
 from totowalk.cli import main
-
-from test_backtest_api import mean5, prices
 
 BROWSERS = ("chromium-headless-shell", "chrome-headless-shell", "chromium", "chromium-browser", "google-chrome")
 BROWSER = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)

@@ -1,11 +1,10 @@
 """The report names the best strategy as its strategy table does, in both profiles (issue 21, 11)."""
 
 import pytest
+from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
 from totowalk.backtest.report.text import format_report, strategy_name, strategy_table
-
-from test_backtest_api import mean5, prices
 
 
 @pytest.mark.parametrize("profile", ["legacy", "clean"])

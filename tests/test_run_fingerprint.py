@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_backtest_api import prices
 
 import totowalk as tw
 from totowalk.backtest import backtest
@@ -17,8 +18,6 @@ from totowalk.backtest.forecast.store import RunStoreError
 from totowalk.cli import main
 from totowalk.model.identity import model_identity
 from totowalk.precision import UngatedPrecisionWarning, convert_precision, gate, save_quantized
-
-from test_backtest_api import prices
 
 DATA = {"AAA": prices(70, 3)}
 

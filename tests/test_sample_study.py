@@ -8,8 +8,8 @@ import pytest
 
 import totowalk as tw
 from totowalk.backtest.report.text import mae_by_key, strategy_table
-from totowalk.quality.samples import DEFAULT_GRID, sample_study
 from totowalk.cli import build_parser, main
+from totowalk.quality.samples import DEFAULT_GRID, sample_study
 
 RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
 SLICE = ["--dataset", "IBM", "--end", "2000-09-30", "--sims", "3", "--no-progress"]

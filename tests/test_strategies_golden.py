@@ -7,19 +7,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from _golden import load_golden
 
-from totowalk.backtest.profiles.legacy import maxdiff, metrics
-from totowalk.backtest.profiles.legacy import calibration as strategies_inputs
 from oracles import limit as strategies_limit
-from oracles import signals as strategies_signals
 from oracles import maxdiff as maxdiff_oracle
 from oracles import metrics as metrics_oracle
-
-
-
-
+from oracles import signals as strategies_signals
+from totowalk.backtest.profiles.legacy import calibration as strategies_inputs
+from totowalk.backtest.profiles.legacy import maxdiff, metrics
 
 CASES = load_golden("legacy_strategies.json")["cases"]
 

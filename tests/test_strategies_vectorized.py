@@ -8,21 +8,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from _golden import load_golden
 
-from totowalk.backtest.profiles.legacy import maxdiff, metrics
 from oracles import limit as strategies_limit
-from oracles import signals as strategies_signals
 from oracles import maxdiff as maxdiff_oracle
 from oracles import metrics as metrics_oracle
+from oracles import signals as strategies_signals
 from totowalk.backtest.profiles import native_grids
+from totowalk.backtest.profiles.legacy import maxdiff, metrics
 from totowalk.backtest.profiles.legacy import strategies as _strategies
 from totowalk.backtest.profiles.legacy.strategies import LegacyStrategyInputs, evaluate_legacy_strategies
-
-
-
-
 
 SIM = load_golden("legacy_simulation.json")
 RUNS = [("runs", i, r) for i, r in enumerate(SIM["runs"])] + [

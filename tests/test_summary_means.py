@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from oracles import metrics as metrics_oracle
 from totowalk.backtest.profiles.summary import OVERALL, summarize
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
 from totowalk.backtest.inputs.windows import percent_changes as backtest_percent_changes
 
 KEYS = ("Open", "High", "Low", "Close")

@@ -4,12 +4,12 @@ Public names (see the README): ``build_info``, ``load_prices``, ``datasets``, ``
 ``build_model``, ``load_model``, ``save_checkpoint``, ``ForecastEngine``, ``backtest``.
 """
 
+from . import engine
 from ._build_info import build_info
 from ._version import __version__
 from .backtest import BacktestResult, backtest
 from .backtest.forecast.ray_executor import RayExecutor
 from .data import PriceDataError, datasets, load_prices
-from . import engine
 from .engine import ForecastEngine, ForecastResult, reference_forecast
 from .kronos import KronosEngine, KronosForecast, KronosInput, load_kronos
 from .loading import load_model

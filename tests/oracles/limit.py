@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from totowalk.backtest.profiles.legacy.metrics import Evaluation
-
 from oracles.metrics import evaluate_summed
+from totowalk.backtest.profiles.legacy.metrics import Evaluation
 
 __all__ = ["EntryTakeprofitResult", "evaluate_entry_takeprofit", "evaluate_highlow"]
 

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from oracles.metrics import evaluate_summed
 from totowalk.backtest.profiles.legacy.maxdiff import (
-    ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32,
+    ALWAYS_ON_GRID,
+    MAXDIFF_GRID,
+    limit_order_profit,
+    previous_bar_spreads,
+    sum_days_f32,
 )
 from totowalk.backtest.profiles.legacy.metrics import Evaluation
-
-from oracles.metrics import evaluate_summed
 
 __all__ = ["MaxDiffResult", "evaluate_maxdiff", "evaluate_maxdiff_always_on"]
 

@@ -11,8 +11,8 @@ from ..devices import resolve_device
 from ..engine import ForecastEngine
 from ..model import TotoConfig, build_model
 from ..precision.convert import convert_precision
-from .flops import gemm_ceiling
 from ..provenance import git_commit, machine_description, today
+from .flops import gemm_ceiling
 from .report import BenchRow
 
 

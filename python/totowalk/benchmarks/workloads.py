@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data import datasets
 from ..backtest.forecast.plan import ForecastPlan, SymbolSeries
 from ..backtest.inputs.windows import PRICE_KEYS, window_layout
+from ..data import datasets
 
 BASE_PRESET = "toto-open-base-1.0"
 W1_SYMBOL = "IBM"

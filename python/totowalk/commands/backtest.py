@@ -155,11 +155,11 @@ def default_estimator(profile: str) -> str:
 
 
 def _run(args) -> int:
-    from ..engine import ForecastEngine
-    from ..backtest.run import backtest
     from ..backtest.forecast.kronos import as_kronos
     from ..backtest.report.files import write_outputs
     from ..backtest.report.text import format_report
+    from ..backtest.run import backtest
+    from ..engine import ForecastEngine
 
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")

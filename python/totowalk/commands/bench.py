@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
 from ..benchmarks.report import markdown_table, to_json
 from ..benchmarks.session import BenchOptions, BenchSession
 from ..benchmarks.suites import SUITES, run_benchmarks
+from ..errors import UsageError
 
 EPILOG = (
     "Workloads: W1 (the classic run, base preset), W1-small (CI smoke, toto-tiny), W2 (24 series x "

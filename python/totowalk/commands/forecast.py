@@ -7,12 +7,11 @@ import sys
 import numpy as np
 import pandas as pd
 
+from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import resolve_model
 from ..model.resolve import DEFAULT_MODEL
 from ..options import aggregate_name, positive_int
-
-from ..engine.sampling import ESTIMATORS
 
 __all__ = ["register"]
 

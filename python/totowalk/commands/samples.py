@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..options import positive_int
-from .backtest import add_data_options, add_model_options, add_profile_options, load_data, model_from_args
 from ..quality.samples import DEFAULT_GRID, DEFAULT_SEEDS
+from .backtest import add_data_options, add_model_options, add_profile_options, load_data, model_from_args
 
 __all__ = ["register", "sample_grid"]
 

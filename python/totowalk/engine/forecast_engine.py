@@ -24,7 +24,13 @@ from .packing import staging_requests
 from .plan import plan_forecast, split_batch
 from .prefix_sharing import ScalerSettings
 from .result import ForecastResult
-from .sampling import ESTIMATORS, check_estimator, draw_and_reduce, exact_reduce, parse_engine_aggregates, stream_keys_for
+from .sampling import (
+    check_estimator,
+    draw_and_reduce,
+    exact_reduce,
+    parse_engine_aggregates,
+    stream_keys_for,
+)
 from .staging import StagingPipeline
 
 __all__ = ["DEFAULT_MAX_BATCH_TOKENS", "ForecastEngine"]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._native import native as compiled_module
 from .inputs import ContextBatch, content_digest
 from .prefix_sharing import ScalerSettings, group_prefixes
-from .._native import native as compiled_module
 
 __all__ = ["Batch", "ForecastPlan", "Readout", "num_patches", "plan_forecast", "split_batch"]
 

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import keys
-from .hub import CHECKPOINT_FILE, CONFIG_FILE, HUB_ID, CheckpointError, resolve_hub
 from .config import PRESETS, TotoConfig
+from .hub import CHECKPOINT_FILE, CONFIG_FILE, HUB_ID, CheckpointError, resolve_hub
 from .identity import record_source
 from .quantized_format import split_quantized_tensors
 from .toto import TotoModel

@@ -19,7 +19,13 @@ from ..loading import load_model
 from ..model.checkpoint import resolve_checkpoint
 from ..precision.convert import PRECISIONS, set_int8_kernel
 from ..precision.gate import (
-    GATE_VERSION, GateSettings, GateThresholds, UngatedPrecisionWarning, forget_warning, judge, store_result,
+    GATE_VERSION,
+    GateSettings,
+    GateThresholds,
+    UngatedPrecisionWarning,
+    forget_warning,
+    judge,
+    store_result,
     weights_fingerprint,
 )
 from ..precision.gate_figures import RunRecord, against_noise_floor, compare_runs

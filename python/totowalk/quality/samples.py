@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.result import ForecastResult
-from ..model.head import MixtureParams
-from ..backtest.run import backtest
 from ..backtest.forecast.forecasters import DEFAULT_AGGREGATE
 from ..backtest.report.text import mae_by_key, strategy_table
+from ..backtest.run import backtest
+from ..engine.result import ForecastResult
+from ..model.head import MixtureParams
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_SEEDS", "SampleStudy", "sample_study"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .plan import ForecastPlan
 from ..inputs.windows import EVAL_DAYS, close_returns
+from .plan import ForecastPlan
 
 ATR_DAYS = 14
 DOLLAR_VOLUME_DAYS = 20

@@ -18,7 +18,6 @@ import pandas as pd
 from ..inputs.windows import PRICE_KEYS, STEPS, WindowLayout, percent_changes
 
 
-
 @dataclass
 class SymbolSeries:
     """One symbol's validated prices, its windows and its per-key percent changes.

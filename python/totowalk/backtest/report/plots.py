@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats.daily import PORTFOLIO, wide
-from .text import symbol_list, daily_of
+from .text import daily_of, symbol_list
 
 __all__ = ["plot_results"]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..profiles.profile import STRATEGY_PREFIXES
 from ..forecast.kronos import KRONOS_NOT_RUN
-from ..stats.daily import PORTFOLIO, daily_table, wide
-from ..stats.bootstrap import CONFIDENCE
-from ..stats.table import days_per_year_of, performance_table, statistics_settings
-from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
 from ..inputs.windows import EVAL_DAYS
-
+from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
+from ..profiles.profile import STRATEGY_PREFIXES
+from ..stats.bootstrap import CONFIDENCE
+from ..stats.daily import PORTFOLIO, daily_table
+from ..stats.table import days_per_year_of, performance_table
 
 CLEAN_CONVENTIONS = (
     "fill model: {fill_model} (limit orders fill when the bar trades through them, at the limit or the "

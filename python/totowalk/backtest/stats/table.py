@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..inputs.settings import STOCK_DAYS
 from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, sharpe_interval
 from .daily import PORTFOLIO
-from ..inputs.settings import STOCK_DAYS
-from .significance import deflated_sharpe, moments, probabilistic_sharpe, trial_count
 from .measures import STATISTICS, series_statistics
+from .significance import deflated_sharpe, moments, probabilistic_sharpe, trial_count
 
 __all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
 

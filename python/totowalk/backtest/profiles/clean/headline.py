@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...stats.daily import PORTFOLIO, daily_table, wide
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
-from ...stats.daily import PORTFOLIO, daily_table, wide
 
 __all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
 

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ...forecast.arrays import WalkForwardArrays
-from .strategies import CleanStrategyInputs, clean_best_strategy, evaluate_clean_strategies, moves_vs_previous_close
-from .headline import summary_headline
-from ..legacy.rows import CI_GUARD_MULTIPLIER, forecast_fields
-from ..legacy.calibration import calibrate_signals
 from ...inputs.windows import EVAL_DAYS
+from ..legacy.calibration import calibrate_signals
+from ..legacy.rows import CI_GUARD_MULTIPLIER, forecast_fields
+from .headline import summary_headline
+from .strategies import CleanStrategyInputs, clean_best_strategy, evaluate_clean_strategies, moves_vs_previous_close
 
 best_strategy = clean_best_strategy
 __all__ = ["best_strategy", "evaluate", "order_columns", "strategy_inputs", "summary_headline"]

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ...forecast.arrays import WalkForwardArrays
-from .strategies import LegacyStrategyInputs, evaluate_legacy_strategies
-from .calibration import calibrate_signals
 from ...inputs.windows import EVAL_DAYS
+from .calibration import calibrate_signals
+from .strategies import LegacyStrategyInputs, evaluate_legacy_strategies
 
 CI_GUARD_MULTIPLIER = 1.0  # TOTO_CI_GUARD_MULTIPLIER's default in the classic run
 

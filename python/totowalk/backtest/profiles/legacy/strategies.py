@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from .. import native_grids
+from ..torch_cpu import cpu_tensor
 from .maxdiff import ALWAYS_ON_GRID, KERNEL_FEE, MAXDIFF_GRID, limit_order_profit, previous_bar_spreads, sum_days_f32
 from .metrics import compounded_metrics_batch, evaluate_compounded, summed_metrics_batch
-from ..torch_cpu import cpu_tensor
 
 MIXED_BOOK_FEE_FACTOR = 0.523  # legacy factor when long, short and flat days all occur (defect 9)
 CI_GUARD_FLOOR = 1e-8
