@@ -37,8 +37,10 @@ def main(argv=None) -> None:
         engine.forecast(contexts, aggregate=aggregate)
         times.append(time.perf_counter() - start)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"{commit} toto-mini {len(contexts)} contexts x {args.samples} samples: "
-          f"median {statistics.median(times):.3f} s of {args.repeats}")
+    print(
+        f"{commit} toto-mini {len(contexts)} contexts x {args.samples} samples: "
+        f"median {statistics.median(times):.3f} s of {args.repeats}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,12 @@ BUDGET = 16384  # the engine's default patch tokens per model call
 
 def list_form(plan, chunks, settings) -> None:
     for idx in chunks:
-        contexts = [plan.series[plan.req_series[i]].pct[plan.keys[plan.req_key[i]]][1: plan.req_length[i] + 1]
-                    .astype(np.float32) for i in idx]
+        contexts = [
+            plan.series[plan.req_series[i]]
+            .pct[plan.keys[plan.req_key[i]]][1 : plan.req_length[i] + 1]
+            .astype(np.float32)
+            for i in idx
+        ]
         plan_forecast(normalize_contexts(contexts), settings.patch_size, BUDGET, share_prefixes=settings)
 
 
@@ -53,9 +57,12 @@ def main(argv=None) -> None:
     parser.add_argument("--sims", type=int, default=250)
     parser.add_argument("--max-batch", type=int, default=32768, help="contexts per engine call (CUDA default)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hash", action="store_true",
-                        help="time only the content hashes of the contexts: the extension on 1 thread and on its "
-                             "default threads, against hashlib on 1 thread, alternating")
+    parser.add_argument(
+        "--hash",
+        action="store_true",
+        help="time only the content hashes of the contexts: the extension on 1 thread and on its "
+        "default threads, against hashlib on 1 thread, alternating",
+    )
     args = parser.parse_args(argv)
     frames = dict(list(w2_frames().items())[: args.series])
     plan = forecast_plan(frames, args.sims)
@@ -69,8 +76,10 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             run(plan, chunks, settings)
             times[name].append(time.perf_counter() - start)
-    print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {len(frames)} series x {args.sims} simulations, "
-          f"{len(plan)} requests in {len(chunks)} chunks")
+    print(
+        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {len(frames)} series x {args.sims} simulations, "
+        f"{len(plan)} requests in {len(chunks)} chunks"
+    )
     for name, values in times.items():
         print(f"  {name}: median {np.median(values):.3f} s, times {[round(v, 3) for v in values]}")
 
@@ -80,17 +89,21 @@ def _hashes(plan, args) -> None:
     from totowalk.engine.inputs import content_digest
 
     contexts = [plan.context(i)[None, :] for i in range(len(plan))]
-    runs = {"extension, 1 thread": lambda: _C.content_digests(contexts, threads=1),
-            "extension, default threads": lambda: _C.content_digests(contexts),
-            "hashlib, 1 thread": lambda: [content_digest(c) for c in contexts]}
+    runs = {
+        "extension, 1 thread": lambda: _C.content_digests(contexts, threads=1),
+        "extension, default threads": lambda: _C.content_digests(contexts),
+        "hashlib, 1 thread": lambda: [content_digest(c) for c in contexts],
+    }
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; content hashes of {len(contexts)} "
-          f"contexts ({sum(c.nbytes for c in contexts) / 1e6:.0f} MB)")
+    print(
+        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; content hashes of {len(contexts)} "
+        f"contexts ({sum(c.nbytes for c in contexts) / 1e6:.0f} MB)"
+    )
     for name, values in times.items():
         print(f"  {name}: median {np.median(values):.3f} s, times {[round(v, 3) for v in values]}")
 

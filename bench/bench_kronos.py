@@ -37,7 +37,10 @@ PRED_LEN = 7
 def random_base(seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, tokenizer = KronosModel(MODEL_PRESETS["kronos-base"]).eval(), KronosTokenizer(TOKENIZER_PRESETS["tokenizer-base"]).eval()
+        model, tokenizer = (
+            KronosModel(MODEL_PRESETS["kronos-base"]).eval(),
+            KronosTokenizer(TOKENIZER_PRESETS["tokenizer-base"]).eval(),
+        )
     return model, tokenizer
 
 
@@ -58,19 +61,27 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     frame = next(iter(w1_frames().values()))
-    inputs = [kronos_input_from_frame(frame.iloc[: len(frame) - k], lookback=CLASSIC["max_context"], pred_len=PRED_LEN,
-                                      symbol="IBM") for k in range(args.sims)]
+    inputs = [
+        kronos_input_from_frame(
+            frame.iloc[: len(frame) - k], lookback=CLASSIC["max_context"], pred_len=PRED_LEN, symbol="IBM"
+        )
+        for k in range(args.sims)
+    ]
     model, tokenizer = random_base()
     engine = KronosEngine(model, tokenizer, **CLASSIC)
-    print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {torch.get_num_threads()} torch threads")
+    print(
+        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {torch.get_num_threads()} torch threads"
+    )
     first = inputs[0]
     engine.forecast([KronosInput(first.x, first.x_stamp, first.y_stamp[:1])], pred_len=1)  # warm-up
     start = time.perf_counter()
     ours = engine.forecast(inputs, pred_len=PRED_LEN)
     ours_s = (time.perf_counter() - start) / len(inputs)
     theirs_passes = reference_passes(len(inputs[0].x), CLASSIC["sample_count"])
-    print(f"ours: {ours_s:.2f} s per forecast (mean of {len(inputs)}), {ours.token_passes / len(inputs):,.0f} token "
-          f"passes per forecast; the reference's loop runs {theirs_passes:,} (x{theirs_passes * len(inputs) / ours.token_passes:.0f})")
+    print(
+        f"ours: {ours_s:.2f} s per forecast (mean of {len(inputs)}), {ours.token_passes / len(inputs):,.0f} token "
+        f"passes per forecast; the reference's loop runs {theirs_passes:,} (x{theirs_passes * len(inputs) / ours.token_passes:.0f})"
+    )
     if not args.reference_python:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,23 +89,36 @@ def main(argv=None) -> None:
         save_kronos_checkpoint(tokenizer, Path(tmp) / "tokenizer")
         arrays = {}
         for i, item in enumerate(inputs[: args.reference_sims]):
-            stamps = frame.index[: len(frame) - i][-len(item.x):]
+            stamps = frame.index[: len(frame) - i][-len(item.x) :]
             spacing = stamps.to_series().diff().median()
             arrays[f"x{i}"], arrays[f"t{i}"] = item.x, stamps.values
-            arrays[f"f{i}"] = np.array([stamps[-1] + spacing * (j + 1) for j in range(PRED_LEN)], dtype="datetime64[ns]")
+            arrays[f"f{i}"] = np.array(
+                [stamps[-1] + spacing * (j + 1) for j in range(PRED_LEN)], dtype="datetime64[ns]"
+            )
         np.savez(Path(tmp) / "inputs.npz", **arrays)
-        job = dict(checkpoint=tmp, inputs=str(Path(tmp) / "inputs.npz"), count=args.reference_sims,
-                   threads=torch.get_num_threads(), max_context=CLASSIC["max_context"], clip=CLASSIC["clip"],
-                   temperature=CLASSIC["temperature"], top_k=CLASSIC["top_k"], top_p=CLASSIC["top_p"],
-                   sample_count=args.reference_samples)
+        job = dict(
+            checkpoint=tmp,
+            inputs=str(Path(tmp) / "inputs.npz"),
+            count=args.reference_sims,
+            threads=torch.get_num_threads(),
+            max_context=CLASSIC["max_context"],
+            clip=CLASSIC["clip"],
+            temperature=CLASSIC["temperature"],
+            top_k=CLASSIC["top_k"],
+            top_p=CLASSIC["top_p"],
+            sample_count=args.reference_samples,
+        )
         worker = Path(__file__).with_name("kronos_reference_worker.py")
-        done = subprocess.run([args.reference_python, str(worker)], input=json.dumps(job), capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            [args.reference_python, str(worker)], input=json.dumps(job), capture_output=True, text=True, check=True
+        )
     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
     measured = float(np.mean(seconds))
     scaled = measured * CLASSIC["sample_count"] / args.reference_samples
-    print(f"reference KronosPredictor.predict: {measured:.2f} s per forecast at {args.reference_samples} paths "
-          f"(mean of {len(seconds)}), scaled linearly to {CLASSIC['sample_count']} paths: {scaled:.1f} s")
+    print(
+        f"reference KronosPredictor.predict: {measured:.2f} s per forecast at {args.reference_samples} paths "
+        f"(mean of {len(seconds)}), scaled linearly to {CLASSIC['sample_count']} paths: {scaled:.1f} s"
+    )
     print(f"ratio: {scaled / ours_s:.1f}x per forecast at {CLASSIC['sample_count']} paths")
 
 

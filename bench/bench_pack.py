@@ -65,21 +65,23 @@ def bench_cpu(sources, buckets, repeats: int) -> list[dict]:
     if staging.compiled_module() is not None:
         providers["native"] = lambda: [pack_contexts(sources, r, p) for p, r in buckets.items()]
         # Reused output buffers (as the pinned ring does): no page faults on fresh memory.
-        outs = {p: (np.empty((len(r), p), np.float32), np.empty((len(r), p), bool))
-                for p, r in buckets.items()}
-        providers["native-reused-out"] = lambda: [
-            pack_contexts(sources, r, p, *outs[p]) for p, r in buckets.items()
-        ]
-        providers["native-1-thread"] = lambda: [
-            pack_contexts(sources, r, p, threads=1) for p, r in buckets.items()
-        ]
+        outs = {p: (np.empty((len(r), p), np.float32), np.empty((len(r), p), bool)) for p, r in buckets.items()}
+        providers["native-reused-out"] = lambda: [pack_contexts(sources, r, p, *outs[p]) for p, r in buckets.items()]
+        providers["native-1-thread"] = lambda: [pack_contexts(sources, r, p, threads=1) for p, r in buckets.items()]
     rows = []
     for name, fn in providers.items():
         seconds = _median_seconds(fn, repeats)
-        rows.append({"bench": "pack", "provider": name, "device": "cpu",
-                     "contexts": num_contexts, "ms": seconds * 1e3,
-                     "contexts_per_s": num_contexts / seconds,
-                     "GB_per_s": (written + read) / seconds / 1e9})
+        rows.append(
+            {
+                "bench": "pack",
+                "provider": name,
+                "device": "cpu",
+                "contexts": num_contexts,
+                "ms": seconds * 1e3,
+                "contexts_per_s": num_contexts / seconds,
+                "GB_per_s": (written + read) / seconds / 1e9,
+            }
+        )
     return rows
 
 
@@ -121,8 +123,9 @@ def bench_gpu(sources, rows_per_bucket: int, width: int, num_buckets: int, matmu
     # Correctness of the staged data before timing anything.
     staged = pipeline.submit(sources, batches[0], width)
     want_values, want_mask = numpy_pack_reference(sources, batches[0], width)
-    exact = (staged.values.cpu().numpy().tobytes() == want_values.tobytes()
-             and np.array_equal(staged.mask.cpu().numpy(), want_mask))
+    exact = staged.values.cpu().numpy().tobytes() == want_values.tobytes() and np.array_equal(
+        staged.mask.cpu().numpy(), want_mask
+    )
 
     # One bucket's copy (events around the native cudaMemcpyAsync calls) and compute.
     if pipeline.native_path() == "cuda-pinned":
@@ -168,17 +171,27 @@ def bench_gpu(sources, rows_per_bucket: int, width: int, num_buckets: int, matmu
     serial_ms = 1e3 * _median_seconds(serial, 3)
     overlapped_ms = 1e3 * _median_seconds(overlapped, 3)
     hideable = num_buckets * (copy_ms + pack_ms)
-    return [{
-        "bench": "staging-overlap", "provider": pipeline.native_path(),
-        "device": torch.cuda.get_device_name(), "buckets": num_buckets,
-        "rows_per_bucket": rows_per_bucket, "width": width, "bytes_per_bucket": slab - 4096,
-        "exact_vs_numpy": exact, "serial_equals_overlapped": same,
-        "copy_ms_per_bucket": copy_ms, "copy_GB_per_s": (slab - 4096) / copy_ms / 1e6,
-        "pack_ms_per_bucket": pack_ms, "compute_ms_per_bucket": compute_ms,
-        "serial_wall_ms": serial_ms, "overlapped_wall_ms": overlapped_ms,
-        "hidden_ms": serial_ms - overlapped_ms,
-        "hidden_fraction_of_copy_plus_pack": (serial_ms - overlapped_ms) / hideable,
-    }]
+    return [
+        {
+            "bench": "staging-overlap",
+            "provider": pipeline.native_path(),
+            "device": torch.cuda.get_device_name(),
+            "buckets": num_buckets,
+            "rows_per_bucket": rows_per_bucket,
+            "width": width,
+            "bytes_per_bucket": slab - 4096,
+            "exact_vs_numpy": exact,
+            "serial_equals_overlapped": same,
+            "copy_ms_per_bucket": copy_ms,
+            "copy_GB_per_s": (slab - 4096) / copy_ms / 1e6,
+            "pack_ms_per_bucket": pack_ms,
+            "compute_ms_per_bucket": compute_ms,
+            "serial_wall_ms": serial_ms,
+            "overlapped_wall_ms": overlapped_ms,
+            "hidden_ms": serial_ms - overlapped_ms,
+            "hidden_fraction_of_copy_plus_pack": (serial_ms - overlapped_ms) / hideable,
+        }
+    ]
 
 
 def main(argv=None) -> int:
@@ -201,12 +214,19 @@ def main(argv=None) -> int:
     if torch.cuda.is_available() and not args.no_gpu:
         width = -(-args.max_length // PATCH) * PATCH
         rows += bench_gpu(sources, args.gpu_rows, width, args.gpu_buckets, args.gpu_matmuls)
-    stamp = {"date": datetime.date.today().isoformat(), "version": totowalk.__version__,
-             "host": platform.node(), "native": staging.native_status()}
+    stamp = {
+        "date": datetime.date.today().isoformat(),
+        "version": totowalk.__version__,
+        "host": platform.node(),
+        "native": staging.native_status(),
+    }
     for row in rows:
         row.update(stamp)
-        fields = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()
-                  if k not in ("date", "version", "host", "native")}
+        fields = {
+            k: (f"{v:.4g}" if isinstance(v, float) else v)
+            for k, v in row.items()
+            if k not in ("date", "version", "host", "native")
+        }
         print(json.dumps(fields))
     if args.json:
         with open(args.json, "w") as f:

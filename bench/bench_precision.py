@@ -63,6 +63,7 @@ def weight_bytes(model) -> int:
 def time_engines(engines: dict, contexts, repeats: int, device) -> tuple[dict, dict]:
     """Median seconds and last result per engine; repeats are interleaved across the engines so a
     change of load on the shared machine hits every precision alike."""
+
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -128,10 +129,13 @@ def gemm_rows(repeats: int) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="toto-open-base-1.0")
-    parser.add_argument("--precisions", default=None,
-                        help="comma-separated: fp32 bf16 fp16 int8 int8-int_mm int8-triton (default: fp32,bf16,"
-                             "fp16,int8, plus int8-int_mm on CPU: torch._int_mm on CUDA refuses the engine's "
-                             "<= 16-row calls)")
+    parser.add_argument(
+        "--precisions",
+        default=None,
+        help="comma-separated: fp32 bf16 fp16 int8 int8-int_mm int8-triton (default: fp32,bf16,"
+        "fp16,int8, plus int8-int_mm on CPU: torch._int_mm on CUDA refuses the engine's "
+        "<= 16-row calls)",
+    )
     parser.add_argument("--symbol", default="IBM")
     parser.add_argument("--rows", type=int, default=1460)
     parser.add_argument("--simulations", type=int, default=10)
@@ -144,18 +148,26 @@ def main(argv=None) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frame = datasets.load(args.symbol).iloc[: args.rows]
     contexts = classic_call_contexts(forecast_plan({args.symbol: frame}, args.simulations))  # the 280 classic calls
-    precisions = args.precisions or ("fp32,bf16,fp16,int8,int8-int_mm" if device.type == "cpu" else "fp32,bf16,fp16,int8")
+    precisions = args.precisions or (
+        "fp32,bf16,fp16,int8,int8-int_mm" if device.type == "cpu" else "fp32,bf16,fp16,int8"
+    )
     labels = [p.strip() for p in precisions.split(",") if p.strip()]
     if "fp32" not in labels:
         labels.insert(0, "fp32")  # the reference of the error columns
     load_start = os.getloadavg()[0]
     date, machine, commit = datetime.date.today().isoformat(), machine_description(device), git_commit()
 
-    print(f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
-          f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads")
-    lines = [("| date | machine | commit | preset | device | precision | engine s (median of "
-              f"{args.repeats}, interleaved) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    print(
+        f"W1 per precision: {args.symbol} {len(frame)} rows, {args.simulations} simulations, {len(contexts)} requests, "
+        f"{args.num_samples} samples, preset {args.preset}, device {device}, {torch.get_num_threads()} torch threads"
+    )
+    lines = [
+        (
+            "| date | machine | commit | preset | device | precision | engine s (median of "
+            f"{args.repeats}, interleaved) | x vs fp32 | weight MB | E rel err max | E rel err mean | notes |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     models = {label: build(args.preset, label, device) for label in labels}
     engines = {label: ForecastEngine(m, num_samples=args.num_samples, seed=0) for label, m in models.items()}
     seconds, results = time_engines(engines, contexts, args.repeats, device)
@@ -163,9 +175,11 @@ def main(argv=None) -> int:
     note = f"load avg {load_start:.1f} -> {os.getloadavg()[0]:.1f} (shared CPU)" if device.type == "cpu" else ""
     for label in labels:
         err_max, err_mean = relative_errors(np.asarray(results[label].stats["expected"])[:, 0], reference)
-        lines.append(f"| {date} | {machine} | {commit} | {args.preset} | {device.type} | {label} | {seconds[label]:.2f} | "
-                     f"{seconds['fp32'] / seconds[label]:.2f} | {weight_bytes(models[label]) / 2**20:.1f} | "
-                     f"{err_max:.2e} | {err_mean:.2e} | {note} |")
+        lines.append(
+            f"| {date} | {machine} | {commit} | {args.preset} | {device.type} | {label} | {seconds[label]:.2f} | "
+            f"{seconds['fp32'] / seconds[label]:.2f} | {weight_bytes(models[label]) / 2**20:.1f} | "
+            f"{err_max:.2e} | {err_mean:.2e} | {note} |"
+        )
     print("\n" + "\n".join(lines))
     if args.gemm:
         print(f"\nms per Linear, CPU ({machine}, {torch.get_num_threads()} threads, {date}, commit {commit}):")

@@ -42,25 +42,38 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
-    variants = {"local": "local", "ray x1": tw.RayExecutor(num_workers=1, cpus_per_worker=cores),
-                "ray x2": tw.RayExecutor(num_workers=2, cpus_per_worker=max(1, cores // 2))}
+    variants = {
+        "local": "local",
+        "ray x1": tw.RayExecutor(num_workers=1, cpus_per_worker=cores),
+        "ray x2": tw.RayExecutor(num_workers=2, cpus_per_worker=max(1, cores // 2)),
+    }
     times, results = {k: [] for k in variants}, {}
     for repeat in range(args.repeats + 1):
         for name, executor in variants.items():
             t = time.perf_counter()
-            results[name] = tw.backtest(frames, num_simulations=args.sims, engine=engine, profile="legacy",
-                                        max_batch=args.max_batch, executor=executor)
+            results[name] = tw.backtest(
+                frames,
+                num_simulations=args.sims,
+                engine=engine,
+                profile="legacy",
+                max_batch=args.max_batch,
+                executor=executor,
+            )
             if repeat:
                 times[name].append(time.perf_counter() - t)
     for name in variants:
         pd.testing.assert_frame_equal(results[name].simulations, results["local"].simulations, check_exact=True)
     local = statistics.median(times["local"])
-    print(f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; W2 slice {args.series} series x "
-          f"{args.sims} simulations, random:{args.preset}, chunks of {args.max_batch}; ray.init {startup:.2f} s")
+    print(
+        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; W2 slice {args.series} series x "
+        f"{args.sims} simulations, random:{args.preset}, chunks of {args.max_batch}; ray.init {startup:.2f} s"
+    )
     for name in variants:
         t = statistics.median(times[name])
-        print(f"  {name}: {t:.2f} s median of {args.repeats} ({[round(x, 2) for x in times[name]]}), "
-              f"{t / local:.2f}x the local time; with ray.init: {t + (startup if name != 'local' else 0):.2f} s")
+        print(
+            f"  {name}: {t:.2f} s median of {args.repeats} ({[round(x, 2) for x in times[name]]}), "
+            f"{t / local:.2f}x the local time; with ray.init: {t + (startup if name != 'local' else 0):.2f} s"
+        )
     print("  results equal to the local run's: yes")
     ray.shutdown()
 

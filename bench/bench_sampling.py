@@ -52,8 +52,8 @@ def _positional(p: dict, num_samples: int) -> tuple:
 def sample_with_torch_distributions(p: dict, num_samples: int) -> dict:
     """Baseline: torch.distributions mixture sampling (as the reference forecaster does) + torch reductions."""
     mixture = torch.distributions.MixtureSameFamily(
-        torch.distributions.Categorical(probs=p["weights"]),
-        torch.distributions.StudentT(p["df"], p["loc"], p["scale"]))
+        torch.distributions.Categorical(probs=p["weights"]), torch.distributions.StudentT(p["df"], p["loc"], p["scale"])
+    )
     samples = p["affine_loc"][:, None] + p["affine_scale"][:, None] * mixture.sample((num_samples,)).T
     return reduce_samples(samples, AGGREGATES)
 
@@ -92,8 +92,9 @@ def fp16_deviation(half: dict, full: dict) -> float:
     return max(float(((half[name].double() - full[name].double()).abs() / std).max()) for name in full)
 
 
-def sweep_warps(rows: int, sample_counts: list[int], components: int, repeats: int, as_json: bool,
-                device: torch.device) -> None:
+def sweep_warps(
+    rows: int, sample_counts: list[int], components: int, repeats: int, as_json: bool, device: torch.device
+) -> None:
     """Time the fused fp32 kernel at each warp count (1 to 16 samples per thread) for each S, and
     for S > 2048 at each chunk size (samples a row draws per step)."""
     from totowalk.kernels.mixture_triton import _launch_settings, sample_and_reduce_triton
@@ -112,18 +113,38 @@ def sweep_warps(rows: int, sample_counts: list[int], components: int, repeats: i
         if (chosen_warps, chosen_chunk) not in configs:  # e.g. fewer samples than threads
             configs.insert(0, (chosen_warps, chosen_chunk))
         for warps, chunk in configs:
-            times, _ = time_call(lambda w=warps, c=chunk: sample_and_reduce_triton(
-                params, samples, 0, torch.float32, plan, False, num_warps=w, chunk_samples=c), device, repeats)
+            times, _ = time_call(
+                lambda w=warps, c=chunk: sample_and_reduce_triton(
+                    params, samples, 0, torch.float32, plan, False, num_warps=w, chunk_samples=c
+                ),
+                device,
+                repeats,
+            )
             median = statistics.median(times)
             chosen = (warps, chunk) == (chosen_warps, chosen_chunk)
             mark = "  <- _launch_settings" if chosen else ""
-            print(f"sweep S={samples:5d} warps={warps:2d} chunk={chunk:5d} ({chunk // (32 * warps):2d} samples/thread/step)"
-                  f" B={rows}: {median * 1e3:9.3f} ms/batch {rows * samples / median / 1e9:8.2f} G samples/s "
-                  f"[{card}]{mark}")
+            print(
+                f"sweep S={samples:5d} warps={warps:2d} chunk={chunk:5d} ({chunk // (32 * warps):2d} samples/thread/step)"
+                f" B={rows}: {median * 1e3:9.3f} ms/batch {rows * samples / median / 1e9:8.2f} G samples/s "
+                f"[{card}]{mark}"
+            )
             if as_json:
-                print(json.dumps({"kernel": "mixture_sample_reduce", "sweep": "num_warps,chunk", "S": samples,
-                                  "B": rows, "K": components, "num_warps": warps, "chunk": chunk, "chosen": chosen,
-                                  "ms_per_batch_p50": median * 1e3, "device": card}))
+                print(
+                    json.dumps(
+                        {
+                            "kernel": "mixture_sample_reduce",
+                            "sweep": "num_warps,chunk",
+                            "S": samples,
+                            "B": rows,
+                            "K": components,
+                            "num_warps": warps,
+                            "chunk": chunk,
+                            "chosen": chosen,
+                            "ms_per_batch_p50": median * 1e3,
+                            "device": card,
+                        }
+                    )
+                )
 
 
 def main(argv=None) -> None:
@@ -131,10 +152,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--json", action="store_true", help="also print one JSON row per provider")
     parser.add_argument("--rows", type=int, default=None, help="B (rows = requests x steps)")
-    parser.add_argument("--samples", type=int, action="append", default=None,
-                        help="S samples per row (repeatable with --sweep-warps)")
-    parser.add_argument("--sweep-warps", action="store_true",
-                        help="CUDA only: time the fused kernel at each warp count instead of comparing providers")
+    parser.add_argument(
+        "--samples", type=int, action="append", default=None, help="S samples per row (repeatable with --sweep-warps)"
+    )
+    parser.add_argument(
+        "--sweep-warps",
+        action="store_true",
+        help="CUDA only: time the fused kernel at each warp count instead of comparing providers",
+    )
     parser.add_argument("--components", type=int, default=24, help="K mixture components")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
@@ -143,8 +168,9 @@ def main(argv=None) -> None:
     if args.sweep_warps:
         if device.type != "cuda":
             parser.error("--sweep-warps times the compiled Triton kernel and needs a CUDA device")
-        sweep_warps(args.rows or 4096, args.samples or [128, 1024, 4096], args.components, args.repeats or 10,
-                    args.json, device)
+        sweep_warps(
+            args.rows or 4096, args.samples or [128, 1024, 4096], args.components, args.repeats or 10, args.json, device
+        )
         return
     if args.samples and len(args.samples) > 1:
         parser.error("give --samples once (several only with --sweep-warps)")
@@ -164,17 +190,28 @@ def main(argv=None) -> None:
         times, stats = time_call(lambda fn=fn: fn(params, samples), device, repeats)
         results[name] = stats
         median = statistics.median(times)
-        row = {"kernel": "mixture_sample_reduce", "provider": name, "B": rows, "S": samples,
-               "K": args.components, "ms_per_batch_p50": median * 1e3, "ms_per_batch_min": min(times) * 1e3,
-               "samples_per_s": rows * samples / median, "device": card,
-               "date": datetime.date.today().isoformat(), "torch": torch.__version__}
+        row = {
+            "kernel": "mixture_sample_reduce",
+            "provider": name,
+            "B": rows,
+            "S": samples,
+            "K": args.components,
+            "ms_per_batch_p50": median * 1e3,
+            "ms_per_batch_min": min(times) * 1e3,
+            "samples_per_s": rows * samples / median,
+            "device": card,
+            "date": datetime.date.today().isoformat(),
+            "torch": torch.__version__,
+        }
         deviation = ""
         full_name = name.replace("fp16", "fp32")
         if name.endswith("fp16") and full_name in results:
             row["fp16_max_dev_in_std"] = fp16_deviation(stats, results[full_name])
             deviation = f"  fp16 max |dev| vs fp32 = {row['fp16_max_dev_in_std']:.2e} std"
-        print(f"{name:22s} B={rows} S={samples} K={args.components}: {median * 1e3:10.2f} ms/batch "
-              f"{row['samples_per_s'] / 1e6:10.1f} M samples/s  [{card}]{deviation}")
+        print(
+            f"{name:22s} B={rows} S={samples} K={args.components}: {median * 1e3:10.2f} ms/batch "
+            f"{row['samples_per_s'] / 1e6:10.1f} M samples/s  [{card}]{deviation}"
+        )
         if args.json:
             print(json.dumps(row))
 

@@ -39,12 +39,20 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up; the median is reported")
     parser.add_argument("--profile", choices=["legacy", "clean"], default="legacy")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--array-grids", action="store_true",
-                        help="also time the MaxDiff grid searches without the extension, alternating")
+    parser.add_argument(
+        "--array-grids",
+        action="store_true",
+        help="also time the MaxDiff grid searches without the extension, alternating",
+    )
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
-    parser.add_argument("--cprofile", type=int, default=0, metavar="ROWS",
-                        help="after the timed runs, one more run under cProfile: print its ROWS functions of "
-                             "largest cumulative time (where a host's strategy and table phases go)")
+    parser.add_argument(
+        "--cprofile",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="after the timed runs, one more run under cProfile: print its ROWS functions of "
+        "largest cumulative time (where a host's strategy and table phases go)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,8 +67,12 @@ def main(argv=None) -> None:
         for name, search in variants.items():
             native_grids.native_search = search
             start = time.perf_counter()
-            result = tw.backtest(frames, num_simulations=2 if repeat == 0 else args.simulations,
-                                 forecaster=last_value_forecaster, profile=args.profile)
+            result = tw.backtest(
+                frames,
+                num_simulations=2 if repeat == 0 else args.simulations,
+                forecaster=last_value_forecaster,
+                profile=args.profile,
+            )
             if repeat:
                 times[name].append(time.perf_counter() - start)
                 phases[name].append(getattr(result, "timings", {}))  # older trees: no phases
@@ -70,8 +82,13 @@ def main(argv=None) -> None:
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.runcall(tw.backtest, frames, num_simulations=args.simulations, forecaster=last_value_forecaster,
-                         profile=args.profile)
+        profiler.runcall(
+            tw.backtest,
+            frames,
+            num_simulations=args.simulations,
+            forecaster=last_value_forecaster,
+            profile=args.profile,
+        )
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -80,18 +97,35 @@ def main(argv=None) -> None:
         median = statistics.median(runs)
         label = native if name == "default" else name
         phase_medians = {p: statistics.median(t[p] for t in phases[name]) for p in phases[name][0]}
-        print(f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "
-              f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
-              f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
-              f"{platform.processor() or platform.machine()}, commit {commit}")
+        print(
+            f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "
+            f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
+            f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
+            f"{platform.processor() or platform.machine()}, commit {commit}"
+        )
         if phase_medians:
-            print("  phases (median s): " + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
-                  + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)")
+            print(
+                "  phases (median s): "
+                + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
+                + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)"
+            )
         if args.json:
-            print(json.dumps({"bench": "strategies", "variant": label, "profile": args.profile, "series": args.series,
-                              "simulations": args.simulations, "median_s": median, "times_s": runs,
-                              "phases_median_s": phase_medians,
-                              "threads": torch.get_num_threads(), "commit": commit}))
+            print(
+                json.dumps(
+                    {
+                        "bench": "strategies",
+                        "variant": label,
+                        "profile": args.profile,
+                        "series": args.series,
+                        "simulations": args.simulations,
+                        "median_s": median,
+                        "times_s": runs,
+                        "phases_median_s": phase_medians,
+                        "threads": torch.get_num_threads(),
+                        "commit": commit,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,17 @@ def main() -> None:
         y_time = pd.Series(pd.to_datetime(data[f"f{i}"]))
         start = time.perf_counter()
         with torch.no_grad():
-            predictor.predict(frame, x_time, y_time, pred_len=len(y_time), T=job["temperature"], top_k=job["top_k"],
-                              top_p=job["top_p"], sample_count=job["sample_count"], verbose=False)
+            predictor.predict(
+                frame,
+                x_time,
+                y_time,
+                pred_len=len(y_time),
+                T=job["temperature"],
+                top_k=job["top_k"],
+                top_p=job["top_p"],
+                sample_count=job["sample_count"],
+                verbose=False,
+            )
         seconds.append(time.perf_counter() - start)
     print(json.dumps({"seconds": seconds}))
 

@@ -46,10 +46,18 @@ def main(argv=None) -> None:
     parser.add_argument("--precision", default="fp32", help="fp32, bf16, fp16 or int8 (default fp32)")
     parser.add_argument("--cuda-graphs", action="store_true")
     parser.add_argument("--rows", type=int, default=15, help="operators to list")
-    parser.add_argument("--form", choices=["list", "walk-forward"], default="list",
-                        help="one forecast() of every unique context, or the backtest's walk-forward chunks")
-    parser.add_argument("--max-batch", type=int, default=32768,
-                        help="requests per chunk (walk-forward form; the backtest's default on CUDA)")
+    parser.add_argument(
+        "--form",
+        choices=["list", "walk-forward"],
+        default="list",
+        help="one forecast() of every unique context, or the backtest's walk-forward chunks",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=32768,
+        help="requests per chunk (walk-forward form; the backtest's default on CUDA)",
+    )
     parser.add_argument("--trace", default=None, help="write the Chrome trace here (.json.gz)")
     args = parser.parse_args(argv)
 
@@ -86,9 +94,11 @@ def main(argv=None) -> None:
     with profile(activities=activities) as prof:
         call()
     sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-    print(f"{args.workload}: {len(contexts)} unique contexts, preset {args.preset or spec.preset}, {args.precision}, device "
-          f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, cuda_graphs "
-          f"{args.cuda_graphs}: forecast {wall * 1e3:.1f} ms (unprofiled)")
+    print(
+        f"{args.workload}: {len(contexts)} unique contexts, preset {args.preset or spec.preset}, {args.precision}, device "
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, cuda_graphs "
+        f"{args.cuda_graphs}: forecast {wall * 1e3:.1f} ms (unprofiled)"
+    )
     print(prof.key_averages().table(sort_by=sort_by, row_limit=args.rows, max_name_column_width=60))
     if device.type != "cuda":
         return
@@ -119,10 +129,14 @@ def card_waits(trace: dict) -> str:
     """The card's busy and idle time inside the profiled window, idle time charged to the
     engine's host phases (``totowalk.*`` ranges; the innermost one wins) running at that moment."""
     events = [e for e in trace.get("traceEvents", []) if e.get("ph") == "X" and "dur" in e]
-    device = _merged((e["ts"], e["ts"] + e["dur"]) for e in events
-                     if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset"))
-    phases = [(e["ts"], e["ts"] + e["dur"], e["name"]) for e in events
-              if e.get("cat") == "user_annotation" and e["name"].startswith("totowalk.")]
+    device = _merged(
+        (e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")
+    )
+    phases = [
+        (e["ts"], e["ts"] + e["dur"], e["name"])
+        for e in events
+        if e.get("cat") == "user_annotation" and e["name"].startswith("totowalk.")
+    ]
     if not device or not phases:
         return "card waits: no kernels or no engine ranges in the trace"
     begin, end = min(p[0] for p in phases), max(max(p[1] for p in phases), device[-1][1])
@@ -142,8 +156,10 @@ def card_waits(trace: dict) -> str:
             open_ = [p for p in phases if p[0] <= mid < p[1]]
             charged[max(open_)[2] if open_ else "(between engine phases)"] += hi - lo
     idle = sum(b - a for a, b in gaps)
-    lines = [f"card waits: window {(end - begin) / 1e3:.1f} ms, card busy {busy / 1e3:.1f} ms, idle {idle / 1e3:.1f} ms "
-             f"in {len(gaps)} gaps; idle time by the host phase running then:"]
+    lines = [
+        f"card waits: window {(end - begin) / 1e3:.1f} ms, card busy {busy / 1e3:.1f} ms, idle {idle / 1e3:.1f} ms "
+        f"in {len(gaps)} gaps; idle time by the host phase running then:"
+    ]
     lines += [f"  {name:<32} {us / 1e3:8.2f} ms" for name, us in charged.most_common()]
     return "\n".join(lines)
 

@@ -20,8 +20,11 @@ def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit("usage: python bench/run_tree.py TREE SCRIPT [ARGS...]")
     tree, script = sys.argv[1], sys.argv[2]
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if "editable" not in type(f).__module__.lower() and "scikit" not in type(f).__name__.lower()]
+    sys.meta_path[:] = [
+        f
+        for f in sys.meta_path
+        if "editable" not in type(f).__module__.lower() and "scikit" not in type(f).__name__.lower()
+    ]
     sys.path.insert(0, f"{tree}/python")
     sys.argv = sys.argv[2:]
     runpy.run_path(script, run_name="__main__")

@@ -23,8 +23,9 @@ def intraday_paths(days: int, seed: int, ticks: int = 200, daily_vol: float = 0.
 
 def bars_from_paths(paths: np.ndarray) -> pd.DataFrame:
     index = pd.bdate_range("2001-01-01", periods=paths.shape[0], name="Date")
-    return pd.DataFrame({"Open": paths[:, 0], "High": paths.max(axis=1), "Low": paths.min(axis=1),
-                         "Close": paths[:, -1]}, index=index)
+    return pd.DataFrame(
+        {"Open": paths[:, 0], "High": paths.max(axis=1), "Low": paths.min(axis=1), "Close": paths[:, -1]}, index=index
+    )
 
 
 def driftless_bars(days: int, seed: int, **kw) -> pd.DataFrame:

@@ -29,9 +29,7 @@ def _samples(name):
     return np.asarray(entry["values"], dtype=entry["dtype"]).reshape(entry["shape"])
 
 
-@pytest.mark.parametrize(
-    "case", _cases("aggregate_with_spec"), ids=lambda c: f"{c['samples']}|{c['spec']!r}"
-)
+@pytest.mark.parametrize("case", _cases("aggregate_with_spec"), ids=lambda c: f"{c['samples']}|{c['spec']!r}")
 def test_aggregate_with_spec_matches_golden(case):
     samples = _samples(case["samples"])
     expected = case["output"]
@@ -54,9 +52,7 @@ def test_band_matches_golden(case):
     np.testing.assert_allclose([p40, p60, band], [case["p40"], case["p60"], case["band"]], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in _cases("compute_toto_forecast") if c["calls"]], ids=lambda c: c["case_id"]
-)
+@pytest.mark.parametrize("case", [c for c in _cases("compute_toto_forecast") if c["calls"]], ids=lambda c: c["case_id"])
 def test_walk_forward_predictions_and_bands_from_recorded_samples(case):
     """Each recorded call's samples reduce to the recorded float32 prediction and band."""
     spec = case["inputs"]["toto_params"]["aggregate"]
@@ -74,11 +70,22 @@ def test_parse_legacy_rules():
     assert parse_aggregate("quantile_35").params == (0.35,)
     assert parse_aggregate("quantile_1").params == (1.0,)
     # the unreachable quantile_plus_std branch: quantile of the last token
-    assert parse_aggregate("quantile_plus_std_0.35_0.5") == AggregateSpec("quantile_plus_std_0.35_0.5", "quantile", (0.5,))
+    assert parse_aggregate("quantile_plus_std_0.35_0.5") == AggregateSpec(
+        "quantile_plus_std_0.35_0.5", "quantile", (0.5,)
+    )
     assert parse_aggregate("quantile_plus_std_0.35_20").params == (0.2,)
     assert parse_aggregate("mean_quantile_mix_35_1.5").params == (0.35, 1.0)
     assert parse_aggregate("mean_plus_std_2").params == (2.0,)
-    for bad in ("trimmed_mean_1", "trimmed_mean_50", "quantile_150", "p50", "std", "band", "expected", "trimmed_mean_x"):
+    for bad in (
+        "trimmed_mean_1",
+        "trimmed_mean_50",
+        "quantile_150",
+        "p50",
+        "std",
+        "band",
+        "expected",
+        "trimmed_mean_x",
+    ):
         with pytest.raises(ValueError, match="aggregation|Unknown"):
             parse_aggregate(bad)
 
@@ -97,8 +104,17 @@ def test_parse_extended_names():
 def test_aggregate_numpy_rows_equal_legacy_columns():
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(5, 257))
-    for spec in ("mean", "median", "p10", "trimmed_mean_10", "lower_trimmed_mean_25", "upper_trimmed_mean_0.3",
-                 "quantile_0.35", "mean_minus_std_0.5", "mean_quantile_mix_0.35_0.5"):
+    for spec in (
+        "mean",
+        "median",
+        "p10",
+        "trimmed_mean_10",
+        "lower_trimmed_mean_25",
+        "upper_trimmed_mean_0.3",
+        "quantile_0.35",
+        "mean_minus_std_0.5",
+        "mean_quantile_mix_0.35_0.5",
+    ):
         np.testing.assert_allclose(aggregate_numpy(samples, spec), aggregate_with_spec(samples.T, spec), rtol=1e-12)
 
 

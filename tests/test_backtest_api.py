@@ -27,7 +27,7 @@ def test_multi_symbol_rows_equal_single_symbol_runs():
     data = {"AAA": prices(60, 1), "BBB": prices(75, 2)}
     both = backtest(data, num_simulations=4, forecaster=mean5)
     assert list(both.simulations.columns[:2]) == ["symbol", "simulation"]
-    assert list(both.simulations.columns[2:2 + len(RESULT_FIELDS)]) == list(RESULT_FIELDS)
+    assert list(both.simulations.columns[2 : 2 + len(RESULT_FIELDS)]) == list(RESULT_FIELDS)
     assert list(both.simulations["symbol"]) == ["AAA"] * 4 + ["BBB"] * 4
     assert list(both.summary.index) == ["AAA", "BBB", "(all)"]
     for sym in data:
@@ -83,8 +83,7 @@ def test_bad_forecaster_output_is_named():
     with pytest.raises(ValueError, match=r"shape \(3,\) for \d+ contexts"):
         backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.zeros(3))
     with pytest.raises(ValueError, match=r"non-finite forecast for A\|Close\|"):
-        backtest(prices(40, 1), symbol="A", num_simulations=2,
-                 forecaster=lambda c: np.full(len(c), np.nan))
+        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.full(len(c), np.nan))
     with pytest.raises(ValueError, match="exactly one of engine= .* or forecaster="):
         backtest(prices(40, 1), symbol="A", num_simulations=2)
 
@@ -95,8 +94,7 @@ def test_settings_state_defaults_and_legacy_warning():
     assert s["fee"] == {"A": 0.0015} and s["trading_days"] == {"A": 365}
     assert s["spread"] == 1.0 and "default" in s["spread_note"]
     assert any("in-sample" in w for w in bt.warnings)
-    legacy_fallback = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5,
-                               spread="legacy-fallback")
+    legacy_fallback = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread="legacy-fallback")
     assert legacy_fallback.settings["spread"] == 1.05
     with pytest.raises(ValueError, match="spread"):
         backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread=0.9)
@@ -135,8 +133,11 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
     # the chunking a run uses: the default, or what the caller asked for
     seen = []
     real = api.compute_forecasts
-    monkeypatch.setattr(api, "compute_forecasts", lambda plan, fc, max_batch, **kw: seen.append(max_batch)
-                        or real(plan, fc, max_batch=max_batch, **kw))
+    monkeypatch.setattr(
+        api,
+        "compute_forecasts",
+        lambda plan, fc, max_batch, **kw: seen.append(max_batch) or real(plan, fc, max_batch=max_batch, **kw),
+    )
     from totowalk import datasets
 
     frame = datasets.load("IBM").iloc[:300]

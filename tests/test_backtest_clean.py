@@ -16,6 +16,7 @@ def oracle_for(frame):
 
     def fn(contexts):
         return np.array([pct[len(c) + 1] if len(c) + 1 < len(pct) else 0.0 for c in contexts])
+
     return fn
 
 
@@ -47,14 +48,12 @@ def test_clean_signals_trade_the_return_they_forecast():
 def test_clean_spread_is_charged_as_stated():
     frame = prices(60, 33)
     free = backtest(frame, symbol="S", num_simulations=3, forecaster=mean5, profile="clean", fee=0.0)
-    costly = backtest(frame, symbol="S", num_simulations=3, forecaster=mean5, profile="clean",
-                      fee=0.0, spread=1.002)
+    costly = backtest(frame, symbol="S", num_simulations=3, forecaster=mean5, profile="clean", fee=0.0, spread=1.002)
     assert costly.settings["spread"] == 1.002
     turnover = free.simulations["simple_strategy_turnover"].to_numpy()
     # cost per unit of position change is (ratio - 1) / 2 of the price
     expected = free.simulations["simple_strategy_avg_daily_return"] - turnover * 0.001
-    np.testing.assert_allclose(costly.simulations["simple_strategy_avg_daily_return"], expected,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(costly.simulations["simple_strategy_avg_daily_return"], expected, rtol=1e-9, atol=1e-12)
     assert free.summary.loc["(all)", "best_strategy"] is not None
 
 
@@ -65,8 +64,12 @@ def test_a_no_change_forecaster_runs_through(profile):
     import totowalk as tw
 
     frame = tw.datasets.load("IBM").iloc[:400]
-    result = tw.backtest({"IBM": frame}, num_simulations=3, profile=profile,
-                         forecaster=lambda contexts: np.zeros(len(contexts), dtype=np.float32))
+    result = tw.backtest(
+        {"IBM": frame},
+        num_simulations=3,
+        profile=profile,
+        forecaster=lambda contexts: np.zeros(len(contexts), dtype=np.float32),
+    )
     rows = result.simulations
     assert len(rows) == 3
     assert (rows["calibration_slope"] == 0.0).all()
@@ -81,17 +84,19 @@ def oracle_all_keys(frame):
         out = []
         for c in contexts:
             n = len(c)
-            keys = [k for k, v in pct.items() if np.array_equal(c[-3:], v[n - 2:n + 1].astype(np.float32))]
+            keys = [k for k, v in pct.items() if np.array_equal(c[-3:], v[n - 2 : n + 1].astype(np.float32))]
             assert len(keys) == 1
             out.append(pct[keys[0]][n + 1] if n + 1 < len(pct[keys[0]]) else 0.0)
         return np.array(out)
+
     return fn
 
 
 def test_perfect_foresight_wins_every_day_it_trades():
     frame = prices(90, 34)
-    result = backtest(frame, symbol="S", num_simulations=30, forecaster=oracle_all_keys(frame), profile="clean",
-                      fee=0.0)
+    result = backtest(
+        frame, symbol="S", num_simulations=30, forecaster=oracle_all_keys(frame), profile="clean", fee=0.0
+    )
     rows = result.simulations
     for prefix in ("simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard"):
         daily = np.array(rows[f"{prefix}_daily_returns"].tolist())
@@ -100,10 +105,15 @@ def test_perfect_foresight_wins_every_day_it_trades():
     take_profit = np.array(rows["entry_takeprofit_daily_returns"].tolist())
     assert (take_profit != 0).all() and (take_profit > 0).all()
     # all_signals keeps the classic meaning: it trades where the Close, High and Low moves agree
-    actual = {k: np.array([percent_changes(frame[k].to_numpy())[len(frame) - 6 - s: len(frame) - s] for s in range(30)])
-              for k in ("Close", "High", "Low")}
-    agree = np.where((actual["Close"] > 0) & (actual["High"] > 0) & (actual["Low"] > 0), 1.0,
-                     np.where((actual["Close"] < 0) & (actual["High"] < 0) & (actual["Low"] < 0), -1.0, 0.0))
+    actual = {
+        k: np.array([percent_changes(frame[k].to_numpy())[len(frame) - 6 - s : len(frame) - s] for s in range(30)])
+        for k in ("Close", "High", "Low")
+    }
+    agree = np.where(
+        (actual["Close"] > 0) & (actual["High"] > 0) & (actual["Low"] > 0),
+        1.0,
+        np.where((actual["Close"] < 0) & (actual["High"] < 0) & (actual["Low"] < 0), -1.0, 0.0),
+    )
     np.testing.assert_array_equal(np.array(rows["all_signals_strategy_positions"].tolist()), agree)
     assert (agree != 0).mean() > 0.3
 

@@ -79,22 +79,39 @@ def test_the_legacy_column_is_kronos_r7_of_each_simulations_frame(engine):
     plain = tw.backtest(data, num_simulations=3, forecaster=mean5, profile="legacy")
     assert (plain.simulations["kronos_expected_move_pct"] == 0.0).all()
     assert "kronos: not run" in format_report(plain)
-    pd.testing.assert_series_equal(plain.simulations["simple_strategy_return"], result.simulations["simple_strategy_return"])
+    pd.testing.assert_series_equal(
+        plain.simulations["simple_strategy_return"], result.simulations["simple_strategy_return"]
+    )
 
 
 def test_a_kronos_folder_is_loaded_and_fingerprinted(kronos_folder, tmp_path):
     data = {"A": prices(70, 6)}
-    run = tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(kronos_folder),
-                      out_dir=tmp_path / "run")
+    run = tw.backtest(
+        data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(kronos_folder), out_dir=tmp_path / "run"
+    )
     info = run.settings["kronos"]
     assert info["spec"] == str(kronos_folder) and info["sample_count"] == 192 and len(info["weights_sha256"]) == 64
-    again = tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(kronos_folder),
-                        out_dir=tmp_path / "run", resume=True)
+    again = tw.backtest(
+        data,
+        num_simulations=2,
+        forecaster=mean5,
+        profile="legacy",
+        kronos=str(kronos_folder),
+        out_dir=tmp_path / "run",
+        resume=True,
+    )
     pd.testing.assert_frame_equal(run.simulations, again.simulations)
     other = random_kronos(tmp_path / "other", seed=2)
     with pytest.raises(Exception, match="kronos"):  # another Kronos: the stored run refuses to resume
-        tw.backtest(data, num_simulations=2, forecaster=mean5, profile="legacy", kronos=str(other),
-                    out_dir=tmp_path / "run", resume=True)
+        tw.backtest(
+            data,
+            num_simulations=2,
+            forecaster=mean5,
+            profile="legacy",
+            kronos=str(other),
+            out_dir=tmp_path / "run",
+            resume=True,
+        )
 
 
 def test_kronos_errors(engine, tmp_path):
@@ -108,8 +125,24 @@ def test_kronos_errors(engine, tmp_path):
 def test_cli_kronos_flag(kronos_folder, tmp_path, capsys):
     from totowalk.cli import main
 
-    code = main(["backtest", "--dataset", "IBM", "--sims", "2", "--samples", "8", "--no-progress",
-                 "--kronos", str(kronos_folder), "--start", "2012-06-01", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "backtest",
+            "--dataset",
+            "IBM",
+            "--sims",
+            "2",
+            "--samples",
+            "8",
+            "--no-progress",
+            "--kronos",
+            str(kronos_folder),
+            "--start",
+            "2012-06-01",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and f"kronos: {kronos_folder}" in out
     table = pd.read_csv(tmp_path / "run" / "simulations.csv")
@@ -143,7 +176,7 @@ def test_kronos_as_the_clean_forecaster_walks_forward_without_look_ahead(engine)
     assert row["prediction"] == np.float32(kronos_step_returns(mean[:, 3], item.x[-1, 3])[0])
     # changing rows after a context's end changes none of the forecasts made from it
     later = data["A"].copy()
-    later.iloc[end + 1:, :4] *= 1.5
+    later.iloc[end + 1 :, :4] *= 1.5
     moved = tw.backtest({"A": later}, num_simulations=2, kronos=engine, profile="clean").forecasts
     same = (f["context_end"] <= end).to_numpy()
     np.testing.assert_array_equal(moved["prediction"].to_numpy()[same], f["prediction"].to_numpy()[same])
@@ -152,10 +185,38 @@ def test_kronos_as_the_clean_forecaster_walks_forward_without_look_ahead(engine)
 def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
     from totowalk.cli import main
 
-    code = main(["backtest", "--dataset", "IBM", "--sims", "2", "--no-progress", "--profile", "clean",
-                 "--model", f"kronos:{kronos_folder}", "--start", "2013-01-01"])
+    code = main(
+        [
+            "backtest",
+            "--dataset",
+            "IBM",
+            "--sims",
+            "2",
+            "--no-progress",
+            "--profile",
+            "clean",
+            "--model",
+            f"kronos:{kronos_folder}",
+            "--start",
+            "2013-01-01",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "forecaster: Kronos, every key" in out
-    assert main(["backtest", "--dataset", "IBM", "--sims", "2", "--model", f"kronos:{kronos_folder}",
-                 "--kronos", str(kronos_folder)]) == 2
+    assert (
+        main(
+            [
+                "backtest",
+                "--dataset",
+                "IBM",
+                "--sims",
+                "2",
+                "--model",
+                f"kronos:{kronos_folder}",
+                "--kronos",
+                str(kronos_folder),
+            ]
+        )
+        == 2
+    )
     assert "drop --kronos" in capsys.readouterr().err

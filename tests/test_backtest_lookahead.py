@@ -12,7 +12,7 @@ from totowalk.backtest import backtest
 def perturbed_after(frame, t, seed=99):
     out = frame.copy()
     rng = np.random.default_rng(seed)
-    tail = out.index[t + 1:]
+    tail = out.index[t + 1 :]
     factor = np.exp(rng.normal(0, 0.05, (len(tail), 1)))
     out.loc[tail, ["Open", "High", "Low", "Close"]] *= factor  # keeps High >= Open, Close >= Low
     return out
@@ -70,8 +70,9 @@ def test_prefix_shared_forecasts_have_no_look_ahead(profile, drop, share):
     from totowalk.engine import ForecastEngine
     from totowalk.model import TotoConfig, build_model
 
-    engine = ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=32, seed=3,
-                            share_prefixes=share)
+    engine = ForecastEngine(
+        build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=32, seed=3, share_prefixes=share
+    )
     shared_batches = []
     plain = engine._shared_forward
     engine._shared_forward = lambda *args: shared_batches.append(1) or plain(*args)

@@ -23,6 +23,7 @@ def crashing_after(calls_ok, log):
             raise Crash("injected")
         log.append(len(contexts))
         return mean5(contexts)
+
     return fn
 
 
@@ -49,15 +50,15 @@ def test_resume_after_forecast_crash_and_row_crash_equals_uninterrupted(tmp_path
     monkeypatch.setattr(RunStore, "append_row", append_then_crash)
     calls = []
     with pytest.raises(Crash):
-        backtest(DATA, forecaster=crashing_after(10**6, calls), profile=profile, out_dir=out,
-                 resume=True, **SETTINGS)
+        backtest(DATA, forecaster=crashing_after(10**6, calls), profile=profile, out_dir=out, resume=True, **SETTINGS)
     total = 2 * 4 * (5 + 6)
     assert len(log) == 3 and sum(calls) == total - sum(log)  # only the forecasts not stored before were computed
     monkeypatch.setattr(RunStore, "append_row", real_append)
 
     again = []
-    resumed = backtest(DATA, forecaster=crashing_after(10**6, again), profile=profile, out_dir=out,
-                       resume=True, **SETTINGS)
+    resumed = backtest(
+        DATA, forecaster=crashing_after(10**6, again), profile=profile, out_dir=out, resume=True, **SETTINGS
+    )
     assert again == []  # every forecast was stored; nothing is recomputed
     assert len((out / ROWS).read_text().splitlines()) == 10
     pd.testing.assert_frame_equal(resumed.simulations, full.simulations)

@@ -52,9 +52,12 @@ def test_nan_price_names_symbol_column_and_row():
 
 def test_plan_dedupes_to_k_plus_6_contexts_per_key_and_symbol():
     k = 10
-    series = [SymbolSeries.build(s, validate_price_frame(_prices(200 + i, i), s),
-                                 window_layout(200 + i, k, "legacy", symbol=s))
-              for i, s in enumerate(["A", "B"])]
+    series = [
+        SymbolSeries.build(
+            s, validate_price_frame(_prices(200 + i, i), s), window_layout(200 + i, k, "legacy", symbol=s)
+        )
+        for i, s in enumerate(["A", "B"])
+    ]
     plan = ForecastPlan(series)
     assert len(plan) == 2 * 4 * (k + 6)
     assert plan.num_slots == 2 * k * 4 * 7

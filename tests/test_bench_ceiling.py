@@ -11,6 +11,7 @@ def _fake_ceiling(rates):
     def gemm_ceiling(device, dtype=torch.float32, **_):
         name = str(dtype).replace("torch.", "")
         return {"gflops": rates[name], "shape": [1, 1, 1], "dtype": name, "seconds": 1.0}
+
     return gemm_ceiling
 
 

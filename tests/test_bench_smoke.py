@@ -29,9 +29,25 @@ from totowalk.model import TotoConfig, build_model
 
 
 def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
-    code = main(["bench", "W1-small", "--device", "cpu", "--official", "off", "--repeats", "1",
-                 "--reference-calls", "1", "--strategy-loop-sims", "1", "--json",
-                 "--markdown-out", str(tmp_path / "rows.md")])
+    code = main(
+        [
+            "bench",
+            "W1-small",
+            "--device",
+            "cpu",
+            "--official",
+            "off",
+            "--repeats",
+            "1",
+            "--reference-calls",
+            "1",
+            "--strategy-loop-sims",
+            "1",
+            "--json",
+            "--markdown-out",
+            str(tmp_path / "rows.md"),
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     rows = {r["workload"]: r for r in report["rows"]}
@@ -55,7 +71,8 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     assert rel < 1e-4
     # the whole-backtest baseline is the extrapolated forecasts plus the strategy loop
     assert rows["W1-small backtest"]["baseline_s"] == pytest.approx(
-        forecast["baseline_s"] + rows["W1-small strategies"]["baseline_s"])
+        forecast["baseline_s"] + rows["W1-small strategies"]["baseline_s"]
+    )
 
 
 def test_rows_are_saved_as_they_are_made(monkeypatch, tmp_path):
@@ -66,9 +83,24 @@ def test_rows_are_saved_as_they_are_made(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(walkforward, "_backtest_rows", interrupted)
-    code = main(["bench", "W1-small", "--device", "cpu", "--official", "off", "--repeats", "1",
-                 "--reference-calls", "1", "--markdown-out", str(tmp_path / "rows.md"),
-                 "--json-out", str(tmp_path / "rows.json")])
+    code = main(
+        [
+            "bench",
+            "W1-small",
+            "--device",
+            "cpu",
+            "--official",
+            "off",
+            "--repeats",
+            "1",
+            "--reference-calls",
+            "1",
+            "--markdown-out",
+            str(tmp_path / "rows.md"),
+            "--json-out",
+            str(tmp_path / "rows.json"),
+        ]
+    )
     assert code == 130
     table = (tmp_path / "rows.md").read_text().splitlines()
     assert len(table) == 3 and table[2].startswith("| W1-small forecast | ")
@@ -92,11 +124,14 @@ def _counted_flops(config: TotoConfig, num_patches: int, num_variates: int, hori
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize("spacewise_every, variates, patches, horizon", [
-    (3, 1, 5, 1),    # toto-tiny layout: the last layer is space-wise
-    (3, 3, 4, 7),    # several variates: space-wise attention over V x V
-    (-1, 1, 6, 2),   # time-wise layers only: the last layer keeps keys/values of every patch
-])
+@pytest.mark.parametrize(
+    "spacewise_every, variates, patches, horizon",
+    [
+        (3, 1, 5, 1),  # toto-tiny layout: the last layer is space-wise
+        (3, 3, 4, 7),  # several variates: space-wise attention over V x V
+        (-1, 1, 6, 2),  # time-wise layers only: the last layer keeps keys/values of every patch
+    ],
+)
 def test_forward_flops_match_torch_flop_counter(spacewise_every, variates, patches, horizon):
     config = TotoConfig.preset("toto-tiny").replace(spacewise_every_n_layers=spacewise_every)
     assert forward_flops(config, patches, variates, horizon) == _counted_flops(config, patches, variates, horizon)
@@ -130,9 +165,22 @@ def test_w2_frames_refuses_more_series_than_the_data_gives():
 
 
 def test_markdown_row_has_one_cell_per_column():
-    row = BenchRow(workload="W1 forecast", machine="cpu | x", device="cpu", precision="fp32", date="2026-01-01",
-                   commit="abc", engine_s=0.5, engine_repeats=3, baseline="reference", baseline_s=100.0,
-                   baseline_extrapolated=True, unique_contexts=64, engine_gflops=10.0, gemm_gflops=100.0)
+    row = BenchRow(
+        workload="W1 forecast",
+        machine="cpu | x",
+        device="cpu",
+        precision="fp32",
+        date="2026-01-01",
+        commit="abc",
+        engine_s=0.5,
+        engine_repeats=3,
+        baseline="reference",
+        baseline_s=100.0,
+        baseline_extrapolated=True,
+        unique_contexts=64,
+        engine_gflops=10.0,
+        gemm_gflops=100.0,
+    )
     line = markdown_row(row)
     assert line.count("|") == len(TABLE_COLUMNS) + 1  # the '|' inside the machine name is replaced
     assert "200.0x" in line and "(extrap.)" in line and "128.0" in line and "10.0 (10%)" in line
@@ -142,12 +190,25 @@ def test_markdown_row_has_one_cell_per_column():
 def test_w2_slice_on_a_small_preset_reports_the_slice():
     from totowalk.benchmarks import BenchOptions, BenchSession, run_benchmarks
 
-    session = BenchSession(BenchOptions(device="cpu", official="off", repeats=1, reference_calls=1,
-                                        strategy_loop_sims=1, w2_series=1, w2_simulations=1, preset="toto-tiny"),
-                           log=lambda msg: None)
+    session = BenchSession(
+        BenchOptions(
+            device="cpu",
+            official="off",
+            repeats=1,
+            reference_calls=1,
+            strategy_loop_sims=1,
+            w2_series=1,
+            w2_simulations=1,
+            preset="toto-tiny",
+        ),
+        log=lambda msg: None,
+    )
     rows = run_benchmarks(["W2"], session)
-    assert [r.workload for r in rows] == ["W2 [toto-tiny] forecast", "W2 [toto-tiny] strategies",
-                                          "W2 [toto-tiny] backtest"]
+    assert [r.workload for r in rows] == [
+        "W2 [toto-tiny] forecast",
+        "W2 [toto-tiny] strategies",
+        "W2 [toto-tiny] backtest",
+    ]
     forecast = rows[0]
     assert forecast.unique_contexts == 4 * (1 + 6)
     assert "slice: first 1 of 24 series x 1 of 250 simulations" in forecast.notes
@@ -184,8 +245,9 @@ def test_time_interleaved_alternates_the_timed_functions():
     from totowalk.benchmarks.timing import time_interleaved
 
     order = []
-    timings, values = time_interleaved([lambda i: order.append(("a", i)) or "A", lambda i: order.append(("b", i)) or "B"],
-                                       torch.device("cpu"), [3, 1])
+    timings, values = time_interleaved(
+        [lambda i: order.append(("a", i)) or "A", lambda i: order.append(("b", i)) or "B"], torch.device("cpu"), [3, 1]
+    )
     assert order == [("a", None), ("b", None), ("a", 0), ("b", 0), ("a", 1), ("a", 2)]
     assert [t.repeats for t in timings] == [3, 1] and values == ["A", "B"]
     with pytest.raises(ValueError, match="one repeat count >= 1 per function"):
@@ -205,12 +267,17 @@ def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
     def event(name, cat, ts, dur):
         return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur}
 
-    trace = {"traceEvents": [
-        event("totowalk.plan", "user_annotation", 0, 1000), event("totowalk.forward", "user_annotation", 1000, 500),
-        event("gemm", "kernel", 1200, 600), event("add", "kernel", 1700, 200),  # overlapping: busy 1200-1900
-        event("totowalk.collect", "user_annotation", 1500, 1000), event("copy", "gpu_memcpy", 2300, 100),
-        event("aten::mul", "cpu_op", 0, 2500),  # not an engine phase
-    ]}
+    trace = {
+        "traceEvents": [
+            event("totowalk.plan", "user_annotation", 0, 1000),
+            event("totowalk.forward", "user_annotation", 1000, 500),
+            event("gemm", "kernel", 1200, 600),
+            event("add", "kernel", 1700, 200),  # overlapping: busy 1200-1900
+            event("totowalk.collect", "user_annotation", 1500, 1000),
+            event("copy", "gpu_memcpy", 2300, 100),
+            event("aten::mul", "cpu_op", 0, 2500),  # not an engine phase
+        ]
+    }
     report = module.card_waits(trace)
     # window 0-2500 us; busy 700 + 100; idle: plan 1000 + forward 200 (0-1200), collect 400 + 100
     assert "window 2.5 ms, card busy 0.8 ms, idle 1.7 ms in 3 gaps" in report

@@ -5,8 +5,7 @@ import totowalk as tw
 
 def test_build_info_keys_and_types():
     info = tw.build_info()
-    for key in ("version", "torch", "native", "cuda_compiled", "cuda_available", "triton",
-                "default_device"):
+    for key in ("version", "torch", "native", "cuda_compiled", "cuda_available", "triton", "default_device"):
         assert key in info
     assert info["version"] == tw.__version__
     assert isinstance(info["cuda_available"], bool)

@@ -35,7 +35,7 @@ def _execute(path, entry_limit, exit_limit, side, open_index=0):
         return False, 0.0
     start = hits[0]
     entry = path[start] if start <= open_index else entry_limit
-    later = start + 1 + np.flatnonzero(exit_through(path[start + 1:], exit_limit))
+    later = start + 1 + np.flatnonzero(exit_through(path[start + 1 :], exit_limit))
     if not later.size:
         exit_price = path[-1]
     else:
@@ -77,9 +77,20 @@ def _one_day_inputs(paths, seed, crypto=False, fee=0.0, spread=0.0):
     y, o, high, lo = (a[:, None] for a in _bar(paths))
     col = lambda a, b: rng.uniform(a, b, (n, 1))  # noqa: E731
     return CleanStrategyInputs(
-        cp=col(-0.01, 0.01), hp=col(-0.005, 0.02), lp=col(-0.02, 0.005), ca=y, ha=high, la=lo, oa=o,
-        hp_own=col(-0.01, 0.01), lp_own=col(-0.01, 0.01), band=np.zeros((n, 1)),
-        is_crypto=np.full(n, crypto), fee=fee, spread=spread)
+        cp=col(-0.01, 0.01),
+        hp=col(-0.005, 0.02),
+        lp=col(-0.02, 0.005),
+        ca=y,
+        ha=high,
+        la=lo,
+        oa=o,
+        hp_own=col(-0.01, 0.01),
+        lp_own=col(-0.01, 0.01),
+        band=np.zeros((n, 1)),
+        is_crypto=np.full(n, crypto),
+        fee=fee,
+        spread=spread,
+    )
 
 
 def test_take_profit_and_highlow_replay_exactly():
@@ -132,8 +143,9 @@ def test_costs_are_fee_plus_half_spread_per_unit_of_position_change():
     for prefix in prefixes:
         daily = f"{prefix}_daily_returns"
         changes = free[f"{prefix}_finalday_turnover"]
-        np.testing.assert_allclose(costly[daily][:, 0], free[daily][:, 0] - unit * changes, rtol=0, atol=1e-15,
-                                   err_msg=prefix)
+        np.testing.assert_allclose(
+            costly[daily][:, 0], free[daily][:, 0] - unit * changes, rtol=0, atol=1e-15, err_msg=prefix
+        )
         np.testing.assert_array_equal(costly[f"{prefix}_turnover"], changes)  # one day: the same
         assert changes.max() > 0, prefix  # every strategy traded somewhere
 
@@ -144,13 +156,27 @@ def test_reported_limit_prices_are_the_prices_used():
     n = lambda scale: rng.normal(0.0, scale, size=(s, d))  # noqa: E731
     ca, oa = n(0.01), n(0.004)
     inp = CleanStrategyInputs(
-        cp=n(0.01), hp=np.abs(n(0.01)), lp=-np.abs(n(0.01)), ca=ca, oa=oa, ha=np.maximum(ca, oa) + np.abs(n(0.01)),
-        la=np.minimum(ca, oa) - np.abs(n(0.01)), hp_own=n(0.01), lp_own=n(0.01), band=np.zeros((s, d)),
-        is_crypto=np.zeros(s, bool), fee=0.0, next_hp=np.array([0.01, -0.05, 0.02, 0.0, 0.012, 0.03]),
-        next_lp=np.array([-0.01, 0.04, -0.002, 0.0, -0.011, -0.02]), last_close=np.full(s, 50.0))
+        cp=n(0.01),
+        hp=np.abs(n(0.01)),
+        lp=-np.abs(n(0.01)),
+        ca=ca,
+        oa=oa,
+        ha=np.maximum(ca, oa) + np.abs(n(0.01)),
+        la=np.minimum(ca, oa) - np.abs(n(0.01)),
+        hp_own=n(0.01),
+        lp_own=n(0.01),
+        band=np.zeros((s, d)),
+        is_crypto=np.zeros(s, bool),
+        fee=0.0,
+        next_hp=np.array([0.01, -0.05, 0.02, 0.0, 0.012, 0.03]),
+        next_lp=np.array([-0.01, 0.04, -0.002, 0.0, -0.011, -0.02]),
+        last_close=np.full(s, 50.0),
+    )
     out = evaluate_clean_strategies(inp)
-    for prefix, x_key, z_key in (("maxdiffprofit", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier"),
-                                 ("maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier")):
+    for prefix, x_key, z_key in (
+        ("maxdiffprofit", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier"),
+        ("maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier"),
+    ):
         high_target = np.clip(inp.next_hp + out[x_key], 0.0, 10.0)
         low_target = np.clip(inp.next_lp + out[z_key], -1.0, 0.0)
         np.testing.assert_array_equal(out[f"{prefix}_high_price"], 50.0 * (1.0 + high_target))

@@ -39,8 +39,17 @@ def _t_stats(series):
 @pytest.mark.parametrize("name", sorted(FORECASTERS))
 def test_no_strategy_earns_on_driftless_bars(name, seed):
     stats = _t_stats(_daily(seed, FORECASTERS[name]))
-    assert set(stats) == {"simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "ci_guard",
-                          "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson"}
+    assert set(stats) == {
+        "simple_strategy",
+        "all_signals_strategy",
+        "buy_hold",
+        "unprofit_shutdown",
+        "ci_guard",
+        "entry_takeprofit",
+        "highlow",
+        "maxdiff",
+        "maxdiffalwayson",
+    }
     above = {k: f"{m * 1e4:+.2f} bp/day, t = {t:+.2f}" for k, (m, t) in stats.items() if t >= 3.0}
     assert above == {}, f"{name} forecaster, seed {seed}: mean daily return >= 3 standard errors: {above}"
 
@@ -48,7 +57,8 @@ def test_no_strategy_earns_on_driftless_bars(name, seed):
 def test_the_check_flags_the_optimistic_fill_rule():
     # The same bars with round trips booked as if the entry came first: MaxDiffAlwaysOn earns from
     # nothing, so the no-information check above has the power to catch fill optimism.
-    pooled = np.concatenate([_daily(seed, zero_forecaster, fill_model="optimistic")["maxdiffalwayson"].to_numpy()
-                             for seed in SEEDS])
+    pooled = np.concatenate(
+        [_daily(seed, zero_forecaster, fill_model="optimistic")["maxdiffalwayson"].to_numpy() for seed in SEEDS]
+    )
     t = pooled.mean() / (pooled.std(ddof=1) / np.sqrt(pooled.size))
     assert t > 3.0

@@ -19,16 +19,43 @@ from totowalk.backtest.profiles.clean.strategies import (
 )
 
 
-def _inputs(cp, ca, *, hp=None, lp=None, ha=None, la=None, oa=None, crypto=False, fee=0.0, spread=0.0, band=None,
-            hp_own=None, lp_own=None, **kw):
+def _inputs(
+    cp,
+    ca,
+    *,
+    hp=None,
+    lp=None,
+    ha=None,
+    la=None,
+    oa=None,
+    crypto=False,
+    fee=0.0,
+    spread=0.0,
+    band=None,
+    hp_own=None,
+    lp_own=None,
+    **kw,
+):
     cp = np.atleast_2d(np.asarray(cp, dtype=float))
     ca = np.atleast_2d(np.asarray(ca, dtype=float))
     like = lambda v, default: np.broadcast_to(np.asarray(default if v is None else v, dtype=float), cp.shape).copy()  # noqa: E731
     hp, lp = like(hp, 0.01), like(lp, -0.01)
     return CleanStrategyInputs(
-        cp=cp, ca=ca, hp=hp, lp=lp, ha=like(ha, 0.005), la=like(la, -0.005), oa=like(oa, 0.0),
-        hp_own=like(hp_own, hp), lp_own=like(lp_own, lp),
-        band=like(band, 0.0), is_crypto=np.full(cp.shape[0], crypto), fee=fee, spread=spread, **kw)
+        cp=cp,
+        ca=ca,
+        hp=hp,
+        lp=lp,
+        ha=like(ha, 0.005),
+        la=like(la, -0.005),
+        oa=like(oa, 0.0),
+        hp_own=like(hp_own, hp),
+        lp_own=like(lp_own, lp),
+        band=like(band, 0.0),
+        is_crypto=np.full(cp.shape[0], crypto),
+        fee=fee,
+        spread=spread,
+        **kw,
+    )
 
 
 def _random(seed, s=4, d=6, crypto=None, fill_model="adverse"):
@@ -36,12 +63,24 @@ def _random(seed, s=4, d=6, crypto=None, fill_model="adverse"):
     n = lambda scale: rng.normal(0.0, scale, size=(s, d))  # noqa: E731
     ca, oa = n(0.01), n(0.004)
     return CleanStrategyInputs(
-        cp=n(0.01), hp=np.abs(n(0.01)), lp=-np.abs(n(0.01)), ca=ca, oa=oa,
-        ha=np.maximum(ca, oa) + np.abs(n(0.01)), la=np.minimum(ca, oa) - np.abs(n(0.01)),
-        hp_own=n(0.01), lp_own=n(0.01),
-        band=np.abs(n(0.005)), is_crypto=(rng.random(s) < 0.5) if crypto is None else np.full(s, crypto),
-        fee=0.0005, spread=0.0004, next_hp=np.full(s, 0.011), next_lp=np.full(s, -0.009),
-        last_close=np.full(s, 100.0), fill_model=fill_model)
+        cp=n(0.01),
+        hp=np.abs(n(0.01)),
+        lp=-np.abs(n(0.01)),
+        ca=ca,
+        oa=oa,
+        ha=np.maximum(ca, oa) + np.abs(n(0.01)),
+        la=np.minimum(ca, oa) - np.abs(n(0.01)),
+        hp_own=n(0.01),
+        lp_own=n(0.01),
+        band=np.abs(n(0.005)),
+        is_crypto=(rng.random(s) < 0.5) if crypto is None else np.full(s, crypto),
+        fee=0.0005,
+        spread=0.0004,
+        next_hp=np.full(s, 0.011),
+        next_lp=np.full(s, -0.009),
+        last_close=np.full(s, 100.0),
+        fill_model=fill_model,
+    )
 
 
 def test_signals_are_applied_to_the_return_they_forecast_with_stated_costs():
@@ -157,8 +196,13 @@ def test_bad_input_names_field_and_row():
 
 def test_best_strategy_ignores_nan_and_breaks_ties_in_stated_order():
     # defect 19
-    means = {"simple_strategy_return": 0.01, "buy_hold_return": 0.01, "maxdiff_return": float("nan"),
-             "unprofit_shutdown_return": 0.005, "maxdiffalwayson_return": -0.2}
+    means = {
+        "simple_strategy_return": 0.01,
+        "buy_hold_return": 0.01,
+        "maxdiff_return": float("nan"),
+        "unprofit_shutdown_return": 0.005,
+        "maxdiffalwayson_return": -0.2,
+    }
     assert clean_best_strategy(means) == "buy_hold"
     means["maxdiffalwayson_return"] = 0.02
     assert clean_best_strategy(means) == "maxdiffalwayson"
@@ -191,8 +235,12 @@ def test_walk_forward_fit_never_uses_the_evaluated_day(day):
 
 def test_day_zero_uses_zero_offsets():
     out = evaluate_clean_strategies(_random(8))
-    for key in ("maxdiffprofit_high_multiplier_by_day", "maxdiffprofit_low_multiplier_by_day",
-                "maxdiffalwayson_high_multiplier_by_day", "maxdiffalwayson_low_multiplier_by_day"):
+    for key in (
+        "maxdiffprofit_high_multiplier_by_day",
+        "maxdiffprofit_low_multiplier_by_day",
+        "maxdiffalwayson_high_multiplier_by_day",
+        "maxdiffalwayson_low_multiplier_by_day",
+    ):
         assert (out[key][:, 0] == 0.0).all(), key
 
 
@@ -206,8 +254,13 @@ def _loop_maxdiff_offsets(inp: CleanStrategyInputs, row: int, upto: int) -> tupl
     cost = inp.unit_cost[row]
 
     def total(x, z):
-        return float(np.sum(clean_limit_order_profit(g("ca"), g("open_move"), g("ha"), g("la"), g("hp") + x,
-                                                     g("lp") + z, q, cost, inp.fill_model)))
+        return float(
+            np.sum(
+                clean_limit_order_profit(
+                    g("ca"), g("open_move"), g("ha"), g("la"), g("hp") + x, g("lp") + z, q, cost, inp.fill_model
+                )
+            )
+        )
 
     best, best_x = total(0.0, 0.0), 0.0
     for x in MAXDIFF_GRID:
@@ -245,13 +298,25 @@ def test_walk_forward_offsets_equal_a_plain_loop(fill_model):
     for row in range(2):
         for day in range(5):  # day 4 = offsets reported for the next (unseen) day
             md = _loop_maxdiff_offsets(inp, row, day)
-            got_md = (out["maxdiffprofit_high_multiplier_by_day"][row, day] if day < 4 else out["maxdiffprofit_profit_high_multiplier"][row],
-                      out["maxdiffprofit_low_multiplier_by_day"][row, day] if day < 4 else out["maxdiffprofit_profit_low_multiplier"][row])
+            got_md = (
+                out["maxdiffprofit_high_multiplier_by_day"][row, day]
+                if day < 4
+                else out["maxdiffprofit_profit_high_multiplier"][row],
+                out["maxdiffprofit_low_multiplier_by_day"][row, day]
+                if day < 4
+                else out["maxdiffprofit_profit_low_multiplier"][row],
+            )
             assert got_md == pytest.approx(md, abs=1e-15), (row, day)
         for day in (2, 4):
             ao = _loop_always_on_offsets(inp, row, day)
-            got_ao = (out["maxdiffalwayson_high_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_high_multiplier"][row],
-                      out["maxdiffalwayson_low_multiplier_by_day"][row, day] if day < 4 else out["maxdiffalwayson_low_multiplier"][row])
+            got_ao = (
+                out["maxdiffalwayson_high_multiplier_by_day"][row, day]
+                if day < 4
+                else out["maxdiffalwayson_high_multiplier"][row],
+                out["maxdiffalwayson_low_multiplier_by_day"][row, day]
+                if day < 4
+                else out["maxdiffalwayson_low_multiplier"][row],
+            )
             assert got_ao == pytest.approx(ao, abs=1e-15), (row, day)
 
 

@@ -10,8 +10,19 @@ from totowalk.cli import main
 from totowalk.loading import resolve_model
 from totowalk.model import DEFAULT_MODEL
 
-SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "3",
-         "--samples", "16", "--no-progress"]
+SLICE = [
+    "--dataset",
+    "us-stocks-daily",
+    "--symbol",
+    "IBM",
+    "--end",
+    "2000-06-30",
+    "--sims",
+    "3",
+    "--samples",
+    "16",
+    "--no-progress",
+]
 RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
 
 
@@ -21,8 +32,13 @@ def test_backtest_command_writes_every_output_and_resumes(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "profile: legacy" in text and "RANDOM weights" in text and "in-sample" in text
     assert "spread 1.0 (default" in text and "MAE per key: Close" in text
-    for name in ("simulations.csv", "forecasts.csv", "summary.json", "cumulative_returns.png",
-                 "forecast_vs_actual_IBM.png"):
+    for name in (
+        "simulations.csv",
+        "forecasts.csv",
+        "summary.json",
+        "cumulative_returns.png",
+        "forecast_vs_actual_IBM.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     sims = pd.read_csv(out / "simulations.csv")
     assert list(sims.columns) == ["symbol", "simulation", *RESULT_FIELDS]
@@ -53,18 +69,37 @@ def test_clean_profile_runs_from_a_csv(tmp_path, capsys):
     frame["Ticker"] = "IBM"
     path = tmp_path / "ibm.csv"
     frame.to_csv(path, index=False)
-    assert main(["backtest", "--data", str(path), "--sims", "2", "--samples", "8", "--profile", "clean",
-                 *RANDOM, "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--data",
+                str(path),
+                "--sims",
+                "2",
+                "--samples",
+                "8",
+                "--profile",
+                "clean",
+                *RANDOM,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "profile: clean" in text and "in-sample" not in text
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--model", "random:toto-tiny"], "--allow-random-weights"),
-    (["--model", "no/such/model-dir"], "cannot load model"),
-    (["--symbol", "NOPE", *RANDOM], "unknown bundled symbol 'NOPE'"),
-    (["--sims", "80", *RANDOM], "symbol 'IBM': has"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model", "random:toto-tiny"], "--allow-random-weights"),
+        (["--model", "no/such/model-dir"], "cannot load model"),
+        (["--symbol", "NOPE", *RANDOM], "unknown bundled symbol 'NOPE'"),
+        (["--sims", "80", *RANDOM], "symbol 'IBM': has"),
+    ],
+)
 def test_bad_invocations_exit_2_with_a_named_error(args, message, capsys):
     base = ["--dataset", "us-stocks-daily", "--end", "2000-06-30", "--samples", "8", "--no-progress"]
     if "--symbol" not in args:

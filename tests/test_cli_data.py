@@ -43,8 +43,10 @@ def test_parquet_with_date_index_loads_like_the_csv_and_runs(tmp_path, capsys):
     assert set(pd.read_csv(out / "simulations.csv")["symbol"]) == {"IBM"}
 
     table = tmp_path / "next.parquet"
-    assert main(["forecast", "--data", str(tmp_path / "IBM.parquet"), "--samples", "8", *RANDOM,
-                 "--output", str(table)]) == 0
+    assert (
+        main(["forecast", "--data", str(tmp_path / "IBM.parquet"), "--samples", "8", *RANDOM, "--output", str(table)])
+        == 0
+    )
     written = pd.read_parquet(table)
     assert list(written.index) == [1] and "trimmed_mean_10" in written.columns
 
@@ -69,8 +71,9 @@ def test_backtest_tables_in_parquet_hold_what_the_csv_tables_hold(tmp_path):
     # float32 forecasts: Parquet keeps them as they are, CSV as their shortest float32 text
     assert from_parquet["prediction"].dtype == np.float32
     np.testing.assert_array_equal(from_parquet["prediction"].to_numpy(), from_csv["prediction"].to_numpy(np.float32))
-    np.testing.assert_array_equal(from_parquet["target_date"].to_numpy("datetime64[s]"),
-                                  from_csv["target_date"].to_numpy("datetime64[s]"))
+    np.testing.assert_array_equal(
+        from_parquet["target_date"].to_numpy("datetime64[s]"), from_csv["target_date"].to_numpy("datetime64[s]")
+    )
     sims = pd.read_parquet(tmp_path / "pq" / "simulations.parquet")
     assert list(sims.columns) == list(pd.read_csv(tmp_path / "csv" / "simulations.csv").columns)
 
@@ -90,8 +93,23 @@ def test_missing_pyarrow_names_the_extra(tmp_path, monkeypatch, capsys):
     assert main(["forecast", "--data", str(tmp_path / "IBM.parquet")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: reading the Parquet file") and "pip install 'totowalk[parquet]'" in err
-    assert main(["forecast", "--dataset", "IBM", "--rows", "100", "--samples", "8", *RANDOM,
-                 "--output", str(tmp_path / "out.parquet")]) == 2
+    assert (
+        main(
+            [
+                "forecast",
+                "--dataset",
+                "IBM",
+                "--rows",
+                "100",
+                "--samples",
+                "8",
+                *RANDOM,
+                "--output",
+                str(tmp_path / "out.parquet"),
+            ]
+        )
+        == 2
+    )
     assert "error: writing the Parquet file" in capsys.readouterr().err
 
 
@@ -122,8 +140,10 @@ def test_on_invalid_repairs_order_duplicates_and_values_and_counts_them(messy_cs
     out = tmp_path / "run"
     assert main(["backtest", "--data", str(messy_csv), "--on-invalid", how, *SMALL, "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert (f"WARNING: symbol 'acme': on_invalid='{how}': sorted 1 row(s) into date order; dropped 1 row(s) "
-            f"repeating an earlier date; {verb} 1 row(s) with invalid prices") in err
+    assert (
+        f"WARNING: symbol 'acme': on_invalid='{how}': sorted 1 row(s) into date order; dropped 1 row(s) "
+        f"repeating an earlier date; {verb} 1 row(s) with invalid prices"
+    ) in err
     assert "UserWarning" not in err
     assert len(pd.read_csv(out / "simulations.csv")) == 3
 
@@ -189,7 +209,8 @@ def test_interrupted_run_says_how_to_continue_and_resume_counts_from_saved(tmp_p
     out = tmp_path / "run"
     assert main([*base, "--out", str(out)]) == 130
     assert capsys.readouterr().err == (
-        f"interrupted; re-run with --resume to continue (8 of {contexts} contexts saved)\n")
+        f"interrupted; re-run with --resume to continue (8 of {contexts} contexts saved)\n"
+    )
 
     calls.append(1)  # past the second call: no further interruption
     resume = [a for a in base if a != "--no-progress"]
@@ -222,8 +243,20 @@ def test_plots_per_symbol_say_what_and_in_which_unit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
     out = tmp_path / "run"
-    argv = ["backtest", "--dataset", "us-stocks-daily", "--symbol", "IBM", "--symbol", "MSFT",
-            "--end", "2000-06-30", *SMALL, "--out", str(out)]
+    argv = [
+        "backtest",
+        "--dataset",
+        "us-stocks-daily",
+        "--symbol",
+        "IBM",
+        "--symbol",
+        "MSFT",
+        "--end",
+        "2000-06-30",
+        *SMALL,
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert {"forecast_vs_actual_IBM.png", "forecast_vs_actual_MSFT.png", "cumulative_returns.png"} <= set(seen)
     title, labels = seen["cumulative_returns.png"]

@@ -25,8 +25,12 @@ def _csv(path, frame, ticker=None):
 
 @pytest.fixture()
 def files(tmp_path):
-    multi = pd.concat([prices(60, 1).rename_axis("Date").reset_index().assign(Ticker="AAA"),
-                       prices(60, 2).rename_axis("Date").reset_index().assign(Ticker="BBB")])
+    multi = pd.concat(
+        [
+            prices(60, 1).rename_axis("Date").reset_index().assign(Ticker="AAA"),
+            prices(60, 2).rename_axis("Date").reset_index().assign(Ticker="BBB"),
+        ]
+    )
     multi.to_csv(tmp_path / "multi.csv", index=False)
     with_nan = prices(60, 3)
     with_nan.iloc[7, with_nan.columns.get_loc("Close")] = np.nan
@@ -43,29 +47,51 @@ def files(tmp_path):
 # (argv with {placeholders} for the files above, text the one error line must contain)
 CASES = {
     "forecast multi-symbol file without --symbol": (
-        ["forecast", "--data", "{multi}"], "holds several symbols (AAA, BBB); pick one with --symbol"),
+        ["forecast", "--data", "{multi}"],
+        "holds several symbols (AAA, BBB); pick one with --symbol",
+    ),
     "forecast file with NaN": (
-        ["forecast", "--data", "{nan}"], "symbol 'acme', column 'Close', row 7 (2021-01-13): nan value"),
+        ["forecast", "--data", "{nan}"],
+        "symbol 'acme', column 'Close', row 7 (2021-01-13): nan value",
+    ),
     "forecast missing file": (["forecast", "--data", "{missing}"], "price file not found: {missing}"),
     "forecast --rows 0": (["forecast", "--dataset", "IBM", "--rows", "0"], "argument --rows: must be >= 1, got 0"),
-    "forecast unknown column": (["forecast", "--dataset", "IBM", "--column", "Vol"], "--column 'Vol' is not in the data"),
+    "forecast unknown column": (
+        ["forecast", "--dataset", "IBM", "--column", "Vol"],
+        "--column 'Vol' is not in the data",
+    ),
     "backtest missing file": (["backtest", "--data", "{missing}"], "price file not found: {missing}"),
     "backtest folder": (["backtest", "--data", "{folder}"], "price path {folder} is a folder"),
-    "backtest --samples 0": (["backtest", "--dataset", "IBM", "--samples", "0"], "argument --samples: must be >= 1, got 0"),
+    "backtest --samples 0": (
+        ["backtest", "--dataset", "IBM", "--samples", "0"],
+        "argument --samples: must be >= 1, got 0",
+    ),
     "backtest --batch 0": (["backtest", "--dataset", "IBM", "--batch", "0"], "argument --batch: must be >= 1, got 0"),
-    "backtest malformed --start": (["backtest", "--dataset", "IBM", "--start", "2001-13-01"],
-                                   "argument --start: expected a date YYYY-MM-DD, got '2001-13-01'"),
-    "backtest empty date range": (["backtest", "--dataset", "IBM", "--start", "2020-01-01"],
-                                  "symbol 'IBM' has no rows between --start 2020-01-01 and --end (none)"),
+    "backtest malformed --start": (
+        ["backtest", "--dataset", "IBM", "--start", "2001-13-01"],
+        "argument --start: expected a date YYYY-MM-DD, got '2001-13-01'",
+    ),
+    "backtest empty date range": (
+        ["backtest", "--dataset", "IBM", "--start", "2020-01-01"],
+        "symbol 'IBM' has no rows between --start 2020-01-01 and --end (none)",
+    ),
     "backtest --resume without --out": (["backtest", "--dataset", "IBM", "--resume"], "--resume needs --out DIR"),
-    "backtest unknown random shape": (["backtest", "--dataset", "IBM", "--model", "random:toto-huge",
-                                       "--allow-random-weights"], "unknown model shape 'toto-huge'"),
-    "backtest bad --spread": (["backtest", "--dataset", "IBM", "--end", "2000-09-30", "--sims", "2",
-                               "--spread", "wide"], "spread must be a bid/ask ratio"),
-    "backtest unknown --aggregate": (["backtest", "--dataset", "IBM", "--aggregate", "bogus"],
-                                     "argument --aggregate: Unknown aggregation method 'bogus'"),
-    "forecast unknown --aggregate": (["forecast", "--dataset", "IBM", "--aggregate", "mean", "p101"],
-                                     "argument --aggregate: Unknown aggregation method 'p101'"),
+    "backtest unknown random shape": (
+        ["backtest", "--dataset", "IBM", "--model", "random:toto-huge", "--allow-random-weights"],
+        "unknown model shape 'toto-huge'",
+    ),
+    "backtest bad --spread": (
+        ["backtest", "--dataset", "IBM", "--end", "2000-09-30", "--sims", "2", "--spread", "wide"],
+        "spread must be a bid/ask ratio",
+    ),
+    "backtest unknown --aggregate": (
+        ["backtest", "--dataset", "IBM", "--aggregate", "bogus"],
+        "argument --aggregate: Unknown aggregation method 'bogus'",
+    ),
+    "forecast unknown --aggregate": (
+        ["forecast", "--dataset", "IBM", "--aggregate", "mean", "p101"],
+        "argument --aggregate: Unknown aggregation method 'p101'",
+    ),
     "quantize unknown model": (["quantize", "no-such-model", "{out}"], "cannot load model 'no-such-model'"),
     "quantize existing output": (["quantize", "toto-mini", "{folder}/.."], "already exists"),
 }
@@ -84,8 +110,18 @@ def test_expected_failures_are_one_line_with_exit_2(case, files, capsys):
 
 
 def test_random_weights_of_the_bundled_shape_run(capsys):
-    argv = ["forecast", "--dataset", "IBM", "--rows", "200", "--samples", "8", "--model", "random:toto-mini",
-            "--allow-random-weights"]
+    argv = [
+        "forecast",
+        "--dataset",
+        "IBM",
+        "--rows",
+        "200",
+        "--samples",
+        "8",
+        "--model",
+        "random:toto-mini",
+        "--allow-random-weights",
+    ]
     assert main(argv) == 0
     assert "RANDOM weights" in capsys.readouterr().err
 
@@ -113,7 +149,11 @@ def test_a_value_error_while_computing_is_a_bug_with_its_traceback(monkeypatch):
 
 
 def test_the_installed_command_prints_one_line(files):
-    run = subprocess.run([sys.executable, "-m", "totowalk.cli", "backtest", "--data", files["missing"]],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "totowalk.cli", "backtest", "--data", files["missing"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert run.stderr == f"error: price file not found: {files['missing']}\n"

@@ -7,8 +7,19 @@ import pandas as pd
 
 from totowalk.cli import main
 
-SLICE = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-06-30", "--sims", "2",
-         "--samples", "16", "--no-progress"]
+SLICE = [
+    "--dataset",
+    "us-stocks-daily",
+    "--symbol",
+    "IBM",
+    "--end",
+    "2000-06-30",
+    "--sims",
+    "2",
+    "--samples",
+    "16",
+    "--no-progress",
+]
 MINI = ["--model", "toto-mini"]  # bundled weights: --seed changes only the draws
 
 

@@ -55,8 +55,11 @@ def test_final_day_returns_and_portfolio_means(result, data):
     dates = set(daily.loc[("A", "simple_strategy")].index) ^ set(daily.loc[("B", "simple_strategy")].index)
     assert dates  # dates held by one symbol only: the portfolio is that symbol's return there
     for date in dates:
-        one = daily.loc[("A", "simple_strategy", date)] if ("A", "simple_strategy", date) in daily.index \
+        one = (
+            daily.loc[("A", "simple_strategy", date)]
+            if ("A", "simple_strategy", date) in daily.index
             else daily.loc[("B", "simple_strategy", date)]
+        )
         assert portfolio[("simple_strategy", date)] == one
 
 
@@ -83,7 +86,8 @@ def test_statistics_are_those_of_the_series(result):
     assert row["trials"] == 7 + 1000 + 6561
     if result.profile == "clean":  # the summary's headline is the same series
         assert result.summary.loc[PORTFOLIO, "simple_strategy_sharpe"] == pytest.approx(
-            stats.loc[(PORTFOLIO, "simple_strategy"), "sharpe"], rel=1e-12)
+            stats.loc[(PORTFOLIO, "simple_strategy"), "sharpe"], rel=1e-12
+        )
         positions = np.array([p[-1] for p in result.simulations["simple_strategy_positions"]])
         a = result.simulations["symbol"] == "A"
         assert row["exposure"] == pytest.approx(np.mean(positions[a.to_numpy()] != 0))
@@ -107,8 +111,7 @@ def test_files_and_terminal_table_carry_the_statistics(result, tmp_path):
 
 
 def test_a_day_counted_twice_is_refused():
-    rows = pd.DataFrame({"symbol": ["A", "A"], "simulation": [0, 1], "date": [5, 5],
-                         "buy_hold_finalday": [0.01, 0.02]})
+    rows = pd.DataFrame({"symbol": ["A", "A"], "simulation": [0, 1], "date": [5, 5], "buy_hold_finalday": [0.01, 0.02]})
     with pytest.raises(ValueError, match="two simulations ending on 5"):
         daily_table(rows, STRATEGY_PREFIXES)
 

@@ -13,9 +13,7 @@ from totowalk import PriceDataError
 def _frame(n=5, overrides=None):
     dates = pd.date_range("2020-01-01", periods=n, freq="B")
     close = 100.0 + np.arange(n)
-    frame = pd.DataFrame(
-        {"Date": dates, "Open": close - 0.5, "High": close + 1.0, "Low": close - 1.0, "Close": close}
-    )
+    frame = pd.DataFrame({"Date": dates, "Open": close - 0.5, "High": close + 1.0, "Low": close - 1.0, "Close": close})
     for (col, row), value in (overrides or {}).items():
         frame[col] = frame[col].astype(object) if isinstance(value, str) else frame[col]
         frame.loc[row, col] = value
@@ -145,7 +143,12 @@ def test_bad_row_in_multi_symbol_file_names_symbol(tmp_path):
 
 def test_bundled_datasets():
     assert tw.datasets.list() == ["AAPL", "IBM", "MSFT", "GOOG", "FB"] or set(tw.datasets.list()) == {
-        "AAPL", "IBM", "MSFT", "GOOG", "FB"}
+        "AAPL",
+        "IBM",
+        "MSFT",
+        "GOOG",
+        "FB",
+    }
     ibm = tw.datasets.load("IBM", adjust=None)
     assert len(ibm) == 3270
     assert ibm.index[0] == pd.Timestamp("2000-03-01") and ibm.index[-1] == pd.Timestamp("2013-03-01")

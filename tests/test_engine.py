@@ -13,8 +13,20 @@ from totowalk.aggregation import aggregate_numpy, parse_aggregate
 from totowalk.engine import ForecastEngine, reference_forecast
 from totowalk.model import TotoConfig, build_model
 
-ALL_AGGREGATES = ("mean", "median", "std", "trimmed_mean_10", "quantile_0.35", "p10", "p90", "p37", "band",
-                  "lower_trimmed_mean_20", "mean_minus_std_0.5", "mean_quantile_mix_0.4_0.3")
+ALL_AGGREGATES = (
+    "mean",
+    "median",
+    "std",
+    "trimmed_mean_10",
+    "quantile_0.35",
+    "p10",
+    "p90",
+    "p37",
+    "band",
+    "lower_trimmed_mean_20",
+    "mean_minus_std_0.5",
+    "mean_quantile_mix_0.4_0.3",
+)
 
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -48,16 +60,21 @@ def _assert_rel(actual, expected, rel, what):
 def test_batch_invariance_50_mixed_lengths(engine):
     rng = np.random.default_rng(7)
     # log-uniform lengths: every patch count class is hit without making the test slow
-    lengths = np.concatenate([[1, 2, 63, 64, 65, 127, 128, 129, 2000],
-                              np.exp(rng.uniform(0, np.log(2000), size=41)).astype(int)])
+    lengths = np.concatenate(
+        [[1, 2, 63, 64, 65, 127, 128, 129, 2000], np.exp(rng.uniform(0, np.log(2000), size=41)).astype(int)]
+    )
     contexts = _series(lengths, seed=1)
     together = engine.forecast(contexts, prediction_length=3, aggregate=("mean", "expected"), return_samples=True)
     assert together.num_unique == 50
     for i, ctx in enumerate(contexts):
         alone = engine.forecast([ctx], prediction_length=3, aggregate=("mean", "expected"), return_samples=True)
         for field in ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale"):
-            _assert_rel(getattr(alone.params, field)[0], getattr(together.params, field)[i], 1e-6,
-                        f"request {i} (length {lengths[i]}) param {field}")
+            _assert_rel(
+                getattr(alone.params, field)[0],
+                getattr(together.params, field)[i],
+                1e-6,
+                f"request {i} (length {lengths[i]}) param {field}",
+            )
         _assert_rel(alone.samples[0], together.samples[i], 1e-5, f"request {i} samples")
 
 
@@ -72,7 +89,8 @@ def test_token_budget_splits_do_not_change_results(model, engine):
     contexts = _series([100, 120, 110, 700, 30, 650], seed=15)
     whole = engine.forecast(contexts, prediction_length=2, return_samples=True)
     split = ForecastEngine(model, num_samples=64, seed=3, max_batch_tokens=2).forecast(
-        contexts, prediction_length=2, return_samples=True)
+        contexts, prediction_length=2, return_samples=True
+    )
     assert whole.info["model_batches"] == 3 and split.info["model_batches"] == 6
     np.testing.assert_array_equal(whole.samples, split.samples)
 
@@ -85,18 +103,28 @@ def test_expected_value_matches_reference(model, engine, horizon):
     ref = reference_forecast(model, contexts, prediction_length=horizon, num_samples=8, aggregate=("expected",))
     _assert_rel(ours.stats["expected"], ref.stats["expected"], 1e-5, "expected value")
     for field in ("weights", "df", "loc", "scale"):  # atol: loc can sit at ~1e-5 where rel is meaningless
-        np.testing.assert_allclose(getattr(ours.params, field), getattr(ref.params, field), rtol=1e-5, atol=1e-6,
-                                   err_msg=field)
+        np.testing.assert_allclose(
+            getattr(ours.params, field), getattr(ref.params, field), rtol=1e-5, atol=1e-6, err_msg=field
+        )
 
 
 def test_sample_distribution_matches_reference_ks(model):
     # fixed seeds on both sides: deterministic, so the p-value threshold cannot flake
     contexts = _series([100, 900], seed=4)
     n = 2048
-    ours = ForecastEngine(model, num_samples=n, seed=11).forecast(contexts, prediction_length=2, aggregate=(),
-                                                                   return_samples=True)
-    ref = reference_forecast(model, contexts, prediction_length=2, num_samples=n, samples_per_batch=512,
-                             seed=5, aggregate=(), return_samples=True)
+    ours = ForecastEngine(model, num_samples=n, seed=11).forecast(
+        contexts, prediction_length=2, aggregate=(), return_samples=True
+    )
+    ref = reference_forecast(
+        model,
+        contexts,
+        prediction_length=2,
+        num_samples=n,
+        samples_per_batch=512,
+        seed=5,
+        aggregate=(),
+        return_samples=True,
+    )
     for i in range(len(contexts)):
         for step in range(2):
             p = scipy_stats.ks_2samp(ours.samples[i, step], ref.samples[i, step]).pvalue
@@ -116,8 +144,9 @@ def test_dedupe_forecasts_each_unique_context_once(engine):
 @pytest.mark.parametrize("horizon", [1, 7, 64, 65, 130])
 def test_every_aggregate_equals_numpy_on_samples(engine, horizon):
     contexts = _series([40, 64, 260], seed=6)
-    res = engine.forecast(contexts, prediction_length=horizon, aggregate=ALL_AGGREGATES + ("expected",),
-                          return_samples=True)
+    res = engine.forecast(
+        contexts, prediction_length=horizon, aggregate=ALL_AGGREGATES + ("expected",), return_samples=True
+    )
     assert res.samples.shape == (3, horizon, 64)
     assert np.isfinite(res.samples).all()
     flat = res.samples.reshape(-1, 64).astype(np.float64)
@@ -139,10 +168,19 @@ def test_long_horizon_first_patch_equals_one_pass(engine):
 def test_long_horizon_matches_reference(model):
     contexts = _series([70, 300], seed=9)
     n = 1024
-    ours = ForecastEngine(model, num_samples=n, seed=1).forecast(contexts, prediction_length=130,
-                                                                  aggregate=("expected",), return_samples=True)
-    ref = reference_forecast(model, contexts, prediction_length=130, num_samples=n, samples_per_batch=512, seed=2,
-                             aggregate=("expected",), return_samples=True)
+    ours = ForecastEngine(model, num_samples=n, seed=1).forecast(
+        contexts, prediction_length=130, aggregate=("expected",), return_samples=True
+    )
+    ref = reference_forecast(
+        model,
+        contexts,
+        prediction_length=130,
+        num_samples=n,
+        samples_per_batch=512,
+        seed=2,
+        aggregate=("expected",),
+        return_samples=True,
+    )
     _assert_rel(ours.stats["expected"], ref.stats["expected"], 1e-5, "mean path")
     for i in range(2):
         for step in (64, 100, 129):
@@ -181,8 +219,9 @@ def test_array_and_multivariate_inputs(engine):
     res = engine.forecast(panel, prediction_length=2, return_samples=True)
     listed = engine.forecast(list(panel), prediction_length=2, return_samples=True)
     np.testing.assert_array_equal(res.samples, listed.samples)
-    multi = engine.forecast(rng.standard_normal((2, 3, 80)), prediction_length=4, aggregate=("mean", "expected"),
-                            return_samples=True)
+    multi = engine.forecast(
+        rng.standard_normal((2, 3, 80)), prediction_length=4, aggregate=("mean", "expected"), return_samples=True
+    )
     assert multi.stats["mean"].shape == (2, 3, 4) and multi.samples.shape == (2, 3, 4, 64)
 
 
@@ -250,13 +289,18 @@ def test_next_batch_is_staged_while_the_current_one_computes(model, monkeypatch)
     patches_each = -(-64 // model.config.patch_size)
     engine = ForecastEngine(model, num_samples=8, seed=0, max_batch_tokens=4 * patches_each)
     stage, run_one_pass = engine._stage, engine._run_one_pass
-    monkeypatch.setattr(engine, "_stage", lambda plan, batch: events.append(("stage", len(batch.members)))
-                        or stage(plan, batch))
-    monkeypatch.setattr(engine, "_run_one_pass", lambda batch, *a: events.append(("run", len(batch.members)))
-                        or run_one_pass(batch, *a))
+    monkeypatch.setattr(
+        engine, "_stage", lambda plan, batch: events.append(("stage", len(batch.members))) or stage(plan, batch)
+    )
+    monkeypatch.setattr(
+        engine, "_run_one_pass", lambda batch, *a: events.append(("run", len(batch.members))) or run_one_pass(batch, *a)
+    )
     store = forecast_engine.ResultCollector.store
-    monkeypatch.setattr(forecast_engine.ResultCollector, "store",
-                        lambda self, done: events.append(("store", len(done.members))) or store(self, done))
+    monkeypatch.setattr(
+        forecast_engine.ResultCollector,
+        "store",
+        lambda self, done: events.append(("store", len(done.members))) or store(self, done),
+    )
     res = engine.forecast(_series([64] * 12, seed=5))  # 4 contexts per batch
     batches = res.info["model_batches"]
     assert batches == 3
@@ -285,10 +329,27 @@ def test_forecast_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     command.register(parser.add_subparsers(dest="command"))
     out = tmp_path / "forecast.csv"
-    args = parser.parse_args(["forecast", "--dataset", "IBM", "--rows", "200", "--model", "random:toto-tiny",
-                              "--allow-random-weights", "--prediction-length", "3", "--num-samples", "32",
-                              "--aggregate", "mean", "band",
-                              "--output", str(out)])
+    args = parser.parse_args(
+        [
+            "forecast",
+            "--dataset",
+            "IBM",
+            "--rows",
+            "200",
+            "--model",
+            "random:toto-tiny",
+            "--allow-random-weights",
+            "--prediction-length",
+            "3",
+            "--num-samples",
+            "32",
+            "--aggregate",
+            "mean",
+            "band",
+            "--output",
+            str(out),
+        ]
+    )
     assert args.func(args) == 0
     table = out.read_text().splitlines()
     assert table[0] == "step,mean,band" and len(table) == 4

@@ -19,8 +19,9 @@ def _assert_same(a, b):
     for name in AGGREGATES:
         np.testing.assert_allclose(a.stats[name], b.stats[name], rtol=1e-6, atol=1e-7, err_msg=name)
     for field in ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale"):
-        np.testing.assert_allclose(getattr(a.params, field), getattr(b.params, field), rtol=1e-6, atol=1e-7,
-                                   err_msg=field)
+        np.testing.assert_allclose(
+            getattr(a.params, field), getattr(b.params, field), rtol=1e-6, atol=1e-7, err_msg=field
+        )
 
 
 def test_cuda_graphs_flag_is_ignored_off_cuda():
@@ -37,11 +38,13 @@ def test_graph_replay_equals_eager_and_follows_new_inputs():
     model = build_model(TotoConfig.preset("toto-tiny"), seed=0).to("cuda")
     graphed = ForecastEngine(model, num_samples=128, seed=3, cuda_graphs=True)
     eager = ForecastEngine(model, num_samples=128, seed=3)
-    first = _contexts(1, [100, 120, 300, 310, 1000])   # buckets of 2, 5 and 16 patches
-    second = _contexts(2, [90, 128, 260, 320, 990])    # the same bucket shapes, other values
-    for contexts in (first, second):                    # the second call replays the captured graphs
-        _assert_same(graphed.forecast(contexts, prediction_length=7, aggregate=AGGREGATES),
-                     eager.forecast(contexts, prediction_length=7, aggregate=AGGREGATES))
+    first = _contexts(1, [100, 120, 300, 310, 1000])  # buckets of 2, 5 and 16 patches
+    second = _contexts(2, [90, 128, 260, 320, 990])  # the same bucket shapes, other values
+    for contexts in (first, second):  # the second call replays the captured graphs
+        _assert_same(
+            graphed.forecast(contexts, prediction_length=7, aggregate=AGGREGATES),
+            eager.forecast(contexts, prediction_length=7, aggregate=AGGREGATES),
+        )
     assert len(graphed._graphs) == 3
     torch.cuda.synchronize()
 
@@ -54,8 +57,10 @@ def test_prefix_shared_batches_replay_as_graphs_and_equal_eager():
     for seed in (4, 5):  # the second call replays the graphs captured by the first
         series = _contexts(seed, [1200])[0]
         contexts = [series[:e] for e in [1200 - 64 * k for k in range(10)] + [1000, 936, 40]]
-        _assert_same(graphed.forecast(contexts, prediction_length=3, aggregate=AGGREGATES),
-                     eager.forecast(contexts, prediction_length=3, aggregate=AGGREGATES))
+        _assert_same(
+            graphed.forecast(contexts, prediction_length=3, aggregate=AGGREGATES),
+            eager.forecast(contexts, prediction_length=3, aggregate=AGGREGATES),
+        )
         if seed == 4:
             captured = len(graphed._graphs)
     assert captured == len(graphed._graphs) >= 2

@@ -10,8 +10,18 @@ from totowalk.engine import ForecastEngine
 from totowalk.kernels import exact_statistics
 from totowalk.model import TotoConfig, build_model
 
-NAMES = ("mean", "expected", "std", "median", "trimmed_mean_10", "band", "p10", "quantile_0.35",
-         "lower_trimmed_mean_20", "mean_quantile_mix_0.4_0.3")
+NAMES = (
+    "mean",
+    "expected",
+    "std",
+    "median",
+    "trimmed_mean_10",
+    "band",
+    "p10",
+    "quantile_0.35",
+    "lower_trimmed_mean_20",
+    "mean_quantile_mix_0.4_0.3",
+)
 
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -30,12 +40,15 @@ def _series(lengths, seed=0):
 def test_exact_results_ignore_seed_samples_and_batching(model):
     contexts = _series([5, 64, 65, 300, 129, 700, 40], seed=1)
     base = ForecastEngine(model, num_samples=64, seed=0, estimator="exact").forecast(
-        contexts, prediction_length=3, aggregate=NAMES)
+        contexts, prediction_length=3, aggregate=NAMES
+    )
     others = [
         ForecastEngine(model, num_samples=7, seed=123, estimator="exact").forecast(
-            contexts, prediction_length=3, aggregate=NAMES),
+            contexts, prediction_length=3, aggregate=NAMES
+        ),
         ForecastEngine(model, num_samples=64, seed=0, estimator="exact", max_batch_tokens=2).forecast(
-            contexts, prediction_length=3, aggregate=NAMES),
+            contexts, prediction_length=3, aggregate=NAMES
+        ),
     ]
     for other in others:
         for name in NAMES:

@@ -55,8 +55,11 @@ def test_stream_keys_are_the_content_digest_and_thread_count_free(monkeypatch, v
         digest = content_digest(series)
         shape = np.asarray(series.shape, dtype=np.int64).tobytes()
         assert digest == hashlib.blake2b(series.tobytes() + shape, digest_size=16).digest()
-        expected = ([digest[:8]] if variates == 1 else
-                    [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(variates)])
+        expected = (
+            [digest[:8]]
+            if variates == 1
+            else [hashlib.blake2b(digest + v.to_bytes(4, "little"), digest_size=8).digest() for v in range(variates)]
+        )
         assert serial.stream_keys[uid].tolist() == np.frombuffer(b"".join(expected), dtype="<u8").tolist()
 
 
@@ -174,11 +177,13 @@ def test_compiled_content_digests_are_hashlibs_blake2b():
 
     rng = np.random.default_rng(9)
     # lengths around BLAKE2b's 128-byte blocks (the shape trailer is 8 bytes per axis), 1 to 3 axes
-    arrays = [rng.normal(size=(v, n)).astype(np.float32) for v in (1, 2, 3) for n in (0, 1, 26, 27, 28, 30, 32, 64, 1000)]
+    arrays = [
+        rng.normal(size=(v, n)).astype(np.float32) for v in (1, 2, 3) for n in (0, 1, 26, 27, 28, 30, 32, 64, 1000)
+    ]
     arrays += [rng.normal(size=n).astype(np.float32) for n in (0, 30, 31, 32)]
     arrays += [rng.normal(size=(2, 3, 5)).astype(np.float32)]
     for threads in (1, 3):
         blob = native.content_digests(arrays, threads=threads)
-        assert [blob[16 * i: 16 * i + 16] for i in range(len(arrays))] == [content_digest(a) for a in arrays]
+        assert [blob[16 * i : 16 * i + 16] for i in range(len(arrays))] == [content_digest(a) for a in arrays]
     with pytest.raises(ValueError, match="context 1: expected a C-contiguous float32 array"):
         native.content_digests([arrays[0], np.zeros((2, 4), np.float64)])

@@ -19,9 +19,23 @@ from totowalk.kernels.student_t import (
     student_t_partial_expectation,
 )
 
-EXACT_NAMES = ("mean", "expected", "std", "median", "p10", "p90", "quantile_0.35", "band", "trimmed_mean_10",
-               "trimmed_mean_25", "lower_trimmed_mean_20", "upper_trimmed_mean_15", "mean_minus_std_0.5",
-               "mean_plus_std_1.5", "mean_quantile_mix_0.4_0.3")
+EXACT_NAMES = (
+    "mean",
+    "expected",
+    "std",
+    "median",
+    "p10",
+    "p90",
+    "quantile_0.35",
+    "band",
+    "trimmed_mean_10",
+    "trimmed_mean_25",
+    "lower_trimmed_mean_20",
+    "upper_trimmed_mean_15",
+    "mean_minus_std_0.5",
+    "mean_plus_std_1.5",
+    "mean_quantile_mix_0.4_0.3",
+)
 DF_GRID = (2.0 + 1e-6, 2.05, 2.5, 4.0, 7.3, 30.0, 300.0, 1e4, 1e6)
 
 
@@ -44,7 +58,9 @@ def test_student_t_cdf_matches_scipy(df):
     np.testing.assert_allclose(got, scipy_stats.t.cdf(t, df), rtol=0, atol=1e-11 if df > 1e4 else 1e-13)
     # Far lower tail: relative accuracy, not just absolute (the tail is computed directly).
     far = np.array([-30.0, -200.0])
-    np.testing.assert_allclose(student_t_cdf(_t64(far), _t64(df)).numpy(), scipy_stats.t.cdf(far, df), rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(
+        student_t_cdf(_t64(far), _t64(df)).numpy(), scipy_stats.t.cdf(far, df), rtol=1e-9, atol=1e-300
+    )
 
 
 def test_student_t_cdf_against_mpmath_at_extremes():
@@ -96,7 +112,7 @@ def _oracle(w, df, loc, scale, a, b, name):
         return float(np.sum(w * (loc * scipy_stats.t.cdf(t, df) + scale * pe)))
 
     mean = float(np.sum(w * loc))
-    var = float(np.sum(w * (scale ** 2 * df / (df - 2) + loc ** 2))) - mean ** 2
+    var = float(np.sum(w * (scale**2 * df / (df - 2) + loc**2))) - mean**2
     std = math.sqrt(max(var, 0.0))
 
     def quantile(q):
@@ -140,22 +156,68 @@ def _mixture_cases():
     k = 6
     cases = []
     for df in DF_GRID:
-        cases.append(("df=%g" % df, rng.dirichlet(np.ones(k)), np.full(k, df), rng.normal(0, 0.3, k),
-                      rng.uniform(0.3, 1.5, k), 0.01, 0.02))
+        cases.append(
+            (
+                "df=%g" % df,
+                rng.dirichlet(np.ones(k)),
+                np.full(k, df),
+                rng.normal(0, 0.3, k),
+                rng.uniform(0.3, 1.5, k),
+                0.01,
+                0.02,
+            )
+        )
     dominant = np.full(k, 1e-12)
     dominant[2] = 1.0
-    cases.append(("one component ~1", dominant, rng.uniform(2.2, 40, k), rng.normal(0, 1, k), rng.uniform(0.5, 2, k),
-                  100.0, 3.0))
-    cases.append(("tiny scales", rng.dirichlet(np.ones(k)), rng.uniform(2.5, 9, k), rng.normal(0, 1e-8, k),
-                  rng.uniform(1e-9, 2e-9, k), 1e-3, 1.0))
-    cases.append(("huge scales", rng.dirichlet(np.ones(k)), rng.uniform(2.5, 9, k), rng.normal(0, 1e7, k),
-                  rng.uniform(1e8, 3e8, k), -5.0, 1e3))
+    cases.append(
+        ("one component ~1", dominant, rng.uniform(2.2, 40, k), rng.normal(0, 1, k), rng.uniform(0.5, 2, k), 100.0, 3.0)
+    )
+    cases.append(
+        (
+            "tiny scales",
+            rng.dirichlet(np.ones(k)),
+            rng.uniform(2.5, 9, k),
+            rng.normal(0, 1e-8, k),
+            rng.uniform(1e-9, 2e-9, k),
+            1e-3,
+            1.0,
+        )
+    )
+    cases.append(
+        (
+            "huge scales",
+            rng.dirichlet(np.ones(k)),
+            rng.uniform(2.5, 9, k),
+            rng.normal(0, 1e7, k),
+            rng.uniform(1e8, 3e8, k),
+            -5.0,
+            1e3,
+        )
+    )
     # (weights chosen so that no level of interest falls in the flat valley between modes, where
     # every point is a quantile to within the tolerance)
-    cases.append(("separated modes", np.array([0.3, 0.25, 0.45, 0, 0, 0]), rng.uniform(3, 30, k),
-                  np.array([-40.0, 0.0, 35.0, 1.0, 2.0, 3.0]), rng.uniform(0.5, 1.0, k), 0.0, 1.0))
-    cases.append(("mixed df", rng.dirichlet(np.ones(k)), np.array([2.000001, 2.3, 5.0, 60.0, 1e4, 1e6]),
-                  rng.normal(0, 0.5, k), rng.uniform(0.2, 2, k), 1.0, 0.5))
+    cases.append(
+        (
+            "separated modes",
+            np.array([0.3, 0.25, 0.45, 0, 0, 0]),
+            rng.uniform(3, 30, k),
+            np.array([-40.0, 0.0, 35.0, 1.0, 2.0, 3.0]),
+            rng.uniform(0.5, 1.0, k),
+            0.0,
+            1.0,
+        )
+    )
+    cases.append(
+        (
+            "mixed df",
+            rng.dirichlet(np.ones(k)),
+            np.array([2.000001, 2.3, 5.0, 60.0, 1e4, 1e6]),
+            rng.normal(0, 0.5, k),
+            rng.uniform(0.2, 2, k),
+            1.0,
+            0.5,
+        )
+    )
     return cases
 
 
@@ -164,8 +226,9 @@ def test_mixture_aggregates_match_scipy_within_1e_7_std(backend):
     if backend == "native":
         pytest.importorskip("totowalk._C")
     for label, w, df, loc, scale, a, b in _mixture_cases():
-        got = exact_statistics(_t64([w]), _t64([df]), _t64([loc]), _t64([scale]), _t64([a]), _t64([b]),
-                               _specs(), backend=backend)
+        got = exact_statistics(
+            _t64([w]), _t64([df]), _t64([loc]), _t64([scale]), _t64([a]), _t64([b]), _specs(), backend=backend
+        )
         std = _oracle(w, df, loc, scale, a, b, "std")
         # For df -> 2 the std diverges; the tolerance then follows a robust spread (the IQR).
         spread = min(std, 3 * _oracle(w, df, loc, scale, 0.0, b, "p90") - 3 * _oracle(w, df, loc, scale, 0.0, b, "p10"))
@@ -182,8 +245,12 @@ def test_native_and_torch_backends_agree():
     pytest.importorskip("totowalk._C")
     rng = np.random.default_rng(3)
     n, k = 300, 24
-    params = (_t64(rng.dirichlet(np.ones(k) * 0.3, n)), _t64(2 + rng.exponential(8, (n, k))),
-              _t64(rng.normal(0, 0.4, (n, k))), _t64(rng.uniform(0.1, 2, (n, k))))
+    params = (
+        _t64(rng.dirichlet(np.ones(k) * 0.3, n)),
+        _t64(2 + rng.exponential(8, (n, k))),
+        _t64(rng.normal(0, 0.4, (n, k))),
+        _t64(rng.uniform(0.1, 2, (n, k))),
+    )
     levels = [0.1, 0.4, 0.5, 0.6, 0.9]
     native = mixture_summary(*params, levels, backend="native")
     reference = mixture_summary(*params, levels, backend="torch")
@@ -225,11 +292,15 @@ def test_sampled_estimator_at_65536_lands_within_5_standard_errors():
     df = torch.tensor(3 + rng.exponential(6, (n, k)), dtype=torch.float32)
     loc = torch.tensor(rng.normal(0, 0.3, (n, k)), dtype=torch.float32)
     scale = torch.tensor(rng.uniform(0.2, 1.5, (n, k)), dtype=torch.float32)
-    a, b = torch.tensor(rng.normal(0, 1, n), dtype=torch.float32), torch.tensor(rng.uniform(0.5, 2, n), dtype=torch.float32)
+    a, b = (
+        torch.tensor(rng.normal(0, 1, n), dtype=torch.float32),
+        torch.tensor(rng.uniform(0.5, 2, n), dtype=torch.float32),
+    )
     names = ("mean", "median", "trimmed_mean_10", "p10", "p90", "band", "std")
     exact = exact_statistics(w, df, loc, scale, a, b, _specs(names))
-    _, samples = sample_and_reduce(w, df, loc, scale, a, b, torch.arange(n), s, [], seed=5, return_samples=True,
-                                   backend="torch")
+    _, samples = sample_and_reduce(
+        w, df, loc, scale, a, b, torch.arange(n), s, [], seed=5, return_samples=True, backend="torch"
+    )
     draws = samples.double().numpy()
     for name in names:
         full = aggregate_numpy(draws, name)
@@ -246,8 +317,12 @@ def test_cuda_matches_cpu_within_1e_6_std():
         pytest.skip("needs a CUDA device")
     rng = np.random.default_rng(9)
     n, k = 2048, 24
-    params = [_t64(rng.dirichlet(np.ones(k) * 0.3, n)), _t64(2 + rng.exponential(8, (n, k))),
-              _t64(rng.normal(0, 0.4, (n, k))), _t64(rng.uniform(0.1, 2, (n, k)))]
+    params = [
+        _t64(rng.dirichlet(np.ones(k) * 0.3, n)),
+        _t64(2 + rng.exponential(8, (n, k))),
+        _t64(rng.normal(0, 0.4, (n, k))),
+        _t64(rng.uniform(0.1, 2, (n, k))),
+    ]
     affine = [_t64(rng.normal(0, 1, n)), _t64(rng.uniform(0.01, 2, n))]
     specs = _specs()
     cpu = exact_statistics(*params, *affine, specs)

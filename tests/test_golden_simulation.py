@@ -16,13 +16,18 @@ from totowalk.backtest import backtest
 
 # result-field prefixes computed in float32 by the original (README: rtol 1e-6, atol 1e-9)
 FLOAT32_PREFIXES = ("entry_takeprofit_", "highlow_", "maxdiff", "calibrat")
-STRATEGY_PREFIX = {"simple": "simple_strategy", "all_signals": "all_signals_strategy",
-                   "buy_hold": "buy_hold", "unprofit_shutdown": "unprofit_shutdown",
-                   "ci_guard": "ci_guard", "entry_takeprofit": "entry_takeprofit",
-                   "highlow": "highlow", "maxdiff": "maxdiff", "maxdiffalwayson": "maxdiffalwayson"}
+STRATEGY_PREFIX = {
+    "simple": "simple_strategy",
+    "all_signals": "all_signals_strategy",
+    "buy_hold": "buy_hold",
+    "unprofit_shutdown": "unprofit_shutdown",
+    "ci_guard": "ci_guard",
+    "entry_takeprofit": "entry_takeprofit",
+    "highlow": "highlow",
+    "maxdiff": "maxdiff",
+    "maxdiffalwayson": "maxdiffalwayson",
+}
 SAMPLES = 3072
-
-
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +37,7 @@ def golden():
 
 def _all_runs():
     data = load_golden("legacy_simulation.json")
-    return [("runs", i) for i in range(len(data["runs"]))] + \
-           [("extra_runs", i) for i in range(len(data["extra_runs"]))]
+    return [("runs", i) for i in range(len(data["runs"]))] + [("extra_runs", i) for i in range(len(data["extra_runs"]))]
 
 
 def last(contexts):
@@ -70,8 +74,13 @@ def _diffs(got_row, want, skip):
             ok = value == expected
         else:
             rtol, atol = _tolerance(field)
-            ok = np.allclose(np.asarray(value, dtype=np.float64), np.asarray(expected, dtype=np.float64),
-                             rtol=rtol, atol=atol, equal_nan=True)
+            ok = np.allclose(
+                np.asarray(value, dtype=np.float64),
+                np.asarray(expected, dtype=np.float64),
+                rtol=rtol,
+                atol=atol,
+                equal_nan=True,
+            )
             if field.endswith("multiplier"):
                 ok = abs(value - expected) <= 1e-12
         if not ok:
@@ -83,9 +92,16 @@ def _diffs(got_row, want, skip):
 def test_golden_run(golden, group, index):
     run = golden[group][index]
     ohlc = pd.DataFrame({k: golden["input_ohlc"][k] for k in ("Open", "High", "Low", "Close")})
-    bt = backtest(ohlc, symbol="IBM", num_simulations=run["num_simulations"],
-                  forecaster=_forecaster(run), profile="legacy", is_crypto=run["is_crypto"],
-                  fee=run["trading_fee"], spread=run["SPREAD"])
+    bt = backtest(
+        ohlc,
+        symbol="IBM",
+        num_simulations=run["num_simulations"],
+        forecaster=_forecaster(run),
+        profile="legacy",
+        is_crypto=run["is_crypto"],
+        fee=run["trading_fee"],
+        spread=run["SPREAD"],
+    )
     assert bt.profile == "legacy"
     sims = bt.simulations
     assert list(sims["simulation"]) == [s["sim_index"] for s in run["simulations"]]
@@ -102,8 +118,11 @@ def test_golden_run(golden, group, index):
             np.testing.assert_allclose(part["actual"].to_numpy(), per_key["validation_y_7"], rtol=1e-9)
             # y_i = pct_{i+1}: the working-frame row of a target is the row its context ends at
             assert list(part["context_end"]) == per_key["validation_y_row_index"]
-        skip = {f"{STRATEGY_PREFIX[name]}_sharpe"
-                for name, st in sim["strategies"].items() if "sharpe_ratio" in st.get("roundoff_sensitive_fields", [])}
+        skip = {
+            f"{STRATEGY_PREFIX[name]}_sharpe"
+            for name, st in sim["strategies"].items()
+            if "sharpe_ratio" in st.get("roundoff_sensitive_fields", [])
+        }
         for field in skip:  # README: 0 (std exactly 0) or huge (round-off std) are both faithful
             assert row[field] == 0.0 or abs(row[field]) > 1e12, field
         problems += [f"sim {k} {p}" for p in _diffs(row, sim["result"], skip)]

@@ -20,16 +20,36 @@ pytest.importorskip("triton.backends.nvidia.compiler", reason="Triton's NVIDIA b
 
 def _compile(*args: str) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-m", "totowalk.benchmarks.offline_compile", "--json", *args],
-                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "totowalk.benchmarks.offline_compile", "--json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")
 def sampler_reports() -> dict[tuple[str, str], dict]:
-    reports = _compile("--arch", "90", "--arch", "80", "--samples", "128", "--samples", "2048",
-                       "--samples", "4096", "--dtype", "fp32", "--int8-rows", "0")
+    reports = _compile(
+        "--arch",
+        "90",
+        "--arch",
+        "80",
+        "--samples",
+        "128",
+        "--samples",
+        "2048",
+        "--samples",
+        "4096",
+        "--dtype",
+        "fp32",
+        "--int8-rows",
+        "0",
+    )
     return {(r["arch"], r["config"]): r for r in reports}
 
 
@@ -44,8 +64,22 @@ def test_sampler_compiles_without_spills(sampler_reports, arch, config):
 
 
 def test_int8_matmul_compiles_without_spills_for_every_activation_dtype():
-    reports = _compile("--arch", "90", "--samples", "0", "--dtype", "fp32", "--dtype", "fp16", "--dtype", "bf16",
-                       "--int8-rows", "64", "--int8-rows", "1024")
+    reports = _compile(
+        "--arch",
+        "90",
+        "--samples",
+        "0",
+        "--dtype",
+        "fp32",
+        "--dtype",
+        "fp16",
+        "--dtype",
+        "bf16",
+        "--int8-rows",
+        "64",
+        "--int8-rows",
+        "1024",
+    )
     configs = {r["config"] for r in reports}
     assert configs == {f"M={m} {d}" for m in (64, 1024) for d in ("fp32", "fp16", "bf16")}
     for report in reports:
@@ -54,7 +88,8 @@ def test_int8_matmul_compiles_without_spills_for_every_activation_dtype():
 
 def test_rotary_kernel_compiles_without_spills_for_every_dtype():
     reports = _compile("--arch", "90", "--arch", "80", "--samples", "0", "--int8-rows", "0", "--rotary")
-    assert {(r["arch"], r["config"]) for r in reports} == {(a, f"h=64 {d}") for a in ("sm_90a", "sm_80")
-                                                           for d in ("fp32", "fp16", "bf16")}
+    assert {(r["arch"], r["config"]) for r in reports} == {
+        (a, f"h=64 {d}") for a in ("sm_90a", "sm_80") for d in ("fp32", "fp16", "bf16")
+    }
     for report in reports:
         assert report["registers"] > 0 and report["spill_store_bytes"] == 0, report

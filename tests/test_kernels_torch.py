@@ -8,9 +8,23 @@ from scipy import stats
 from totowalk.aggregation import aggregate_numpy
 from totowalk.kernels import mixture_mean, philox4x32, reduce_samples, request_keys, sample_and_reduce, sample_mixture
 
-ALL_SAMPLED = ["mean", "std", "median", "p10", "p90", "p37", "quantile_0.35", "trimmed_mean_10",
-               "trimmed_mean_0", "lower_trimmed_mean_20", "upper_trimmed_mean_20", "mean_minus_std_0.5",
-               "mean_plus_std_1.5", "mean_quantile_mix_35_0.5", "band"]
+ALL_SAMPLED = [
+    "mean",
+    "std",
+    "median",
+    "p10",
+    "p90",
+    "p37",
+    "quantile_0.35",
+    "trimmed_mean_10",
+    "trimmed_mean_0",
+    "lower_trimmed_mean_20",
+    "upper_trimmed_mean_20",
+    "mean_minus_std_0.5",
+    "mean_plus_std_1.5",
+    "mean_quantile_mix_35_0.5",
+    "band",
+]
 
 
 def random_mixture(rows, components=24, seed=0):
@@ -28,8 +42,17 @@ def random_mixture(rows, components=24, seed=0):
 
 def call(params, num_samples, **kwargs):
     p = params
-    return sample_mixture(p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"],
-                          p["keys"], num_samples, **kwargs)
+    return sample_mixture(
+        p["weights"],
+        p["df"],
+        p["loc"],
+        p["scale"],
+        p["affine_loc"],
+        p["affine_scale"],
+        p["keys"],
+        num_samples,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,8 +60,11 @@ def call(params, num_samples, **kwargs):
     [  # Known-answer vectors of the Random123 distribution (kat_vectors, philox4x32 10 rounds).
         ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
         ((0xFFFFFFFF,) * 4, (0xFFFFFFFF, 0xFFFFFFFF), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-         (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+        (
+            (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+            (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+        ),
     ],
 )
 def test_philox_known_answers(counter, key, expected):
@@ -71,8 +97,17 @@ def test_same_key_and_params_give_same_samples_regardless_of_row():
 @pytest.mark.parametrize("df", [2.0, 2.001, 3.0, 30.0])
 def test_single_component_matches_student_t(df):
     ones = torch.ones(1, 1)
-    samples = sample_mixture(ones, torch.full((1, 1), df), torch.full((1, 1), 0.5), torch.full((1, 1), 2.0),
-                             torch.tensor([1.0]), torch.tensor([3.0]), torch.tensor([5]), 20_000, seed=3)
+    samples = sample_mixture(
+        ones,
+        torch.full((1, 1), df),
+        torch.full((1, 1), 0.5),
+        torch.full((1, 1), 2.0),
+        torch.tensor([1.0]),
+        torch.tensor([3.0]),
+        torch.tensor([5]),
+        20_000,
+        seed=3,
+    )
     # data = 1 + 3 * (0.5 + 2 t) = 2.5 + 6 t
     result = stats.kstest(samples[0].numpy(), stats.t(df, loc=2.5, scale=6.0).cdf)
     assert result.pvalue > 1e-3
@@ -84,7 +119,8 @@ def test_mixture_matches_torch_distributions():
     for row in range(3):
         mixture = torch.distributions.MixtureSameFamily(
             torch.distributions.Categorical(probs=params["weights"][row]),
-            torch.distributions.StudentT(params["df"][row], params["loc"][row], params["scale"][row]))
+            torch.distributions.StudentT(params["df"][row], params["loc"][row], params["scale"][row]),
+        )
         torch.manual_seed(row)
         drawn = params["affine_loc"][row] + params["affine_scale"][row] * mixture.sample((20_000,))
         assert stats.ks_2samp(samples[row].numpy(), drawn.numpy()).pvalue > 1e-3
@@ -95,19 +131,37 @@ def test_one_dominant_component_and_extreme_scales():
     df = torch.tensor([[2.0, 4.0, 2.0]])
     loc = torch.tensor([[100.0, 0.0, -100.0]])
     for scale in (1e-20, 1e15):
-        samples = sample_mixture(weights, df, loc, torch.full((1, 3), scale), torch.zeros(1), torch.ones(1),
-                                 torch.tensor([1]), 5_000)
+        samples = sample_mixture(
+            weights, df, loc, torch.full((1, 3), scale), torch.zeros(1), torch.ones(1), torch.tensor([1]), 5_000
+        )
         assert stats.kstest(samples[0].numpy() / scale, stats.t(4.0).cdf).pvalue > 1e-3
 
 
 def test_extreme_values_are_replaced_by_zero_like_the_reference():
     # affine_scale * scale overflows float32 for most draws: those samples become exactly 0.
-    samples = sample_mixture(torch.ones(1, 1), torch.full((1, 1), 2.0), torch.zeros(1, 1),
-                             torch.full((1, 1), 1e30), torch.zeros(1), torch.tensor([1e20]), torch.tensor([1]), 500)
+    samples = sample_mixture(
+        torch.ones(1, 1),
+        torch.full((1, 1), 2.0),
+        torch.zeros(1, 1),
+        torch.full((1, 1), 1e30),
+        torch.zeros(1),
+        torch.tensor([1e20]),
+        torch.tensor([1]),
+        500,
+    )
     assert torch.isfinite(samples).all()
     assert (samples == 0).float().mean() > 0.9
-    half = sample_mixture(torch.ones(1, 1), torch.full((1, 1), 2.0), torch.zeros(1, 1), torch.full((1, 1), 1e4),
-                          torch.zeros(1), torch.ones(1), torch.tensor([1]), 2000, dtype=torch.float16)
+    half = sample_mixture(
+        torch.ones(1, 1),
+        torch.full((1, 1), 2.0),
+        torch.zeros(1, 1),
+        torch.full((1, 1), 1e4),
+        torch.zeros(1),
+        torch.ones(1),
+        torch.tensor([1]),
+        2000,
+        dtype=torch.float16,
+    )
     assert half.dtype == torch.float16
     nonzero = half[half != 0].float()
     assert (nonzero.abs() < torch.finfo(torch.float16).max / 2).all()
@@ -118,8 +172,18 @@ def test_extreme_values_are_replaced_by_zero_like_the_reference():
 def test_reductions_equal_numpy_on_returned_samples(num_samples):
     params = random_mixture(5, seed=num_samples)
     p = params
-    stats_, samples = sample_and_reduce(p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"],
-                                        p["affine_scale"], p["keys"], num_samples, ALL_SAMPLED, return_samples=True)
+    stats_, samples = sample_and_reduce(
+        p["weights"],
+        p["df"],
+        p["loc"],
+        p["scale"],
+        p["affine_loc"],
+        p["affine_scale"],
+        p["keys"],
+        num_samples,
+        ALL_SAMPLED,
+        return_samples=True,
+    )
     assert samples.shape == (5, num_samples)
     for name in ALL_SAMPLED:
         expected = aggregate_numpy(samples.numpy(), name)
@@ -132,8 +196,17 @@ def test_reductions_equal_numpy_on_returned_samples(num_samples):
 
 def test_expected_is_the_analytic_mixture_mean():
     p = random_mixture(4)
-    stats_, _ = sample_and_reduce(p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"],
-                                  p["affine_scale"], p["keys"], 8, ["expected", "mean"])
+    stats_, _ = sample_and_reduce(
+        p["weights"],
+        p["df"],
+        p["loc"],
+        p["scale"],
+        p["affine_loc"],
+        p["affine_scale"],
+        p["keys"],
+        8,
+        ["expected", "mean"],
+    )
     w = p["weights"].double()
     by_hand = p["affine_loc"].double() + p["affine_scale"].double() * (w * p["loc"].double()).sum(1) / w.sum(1)
     np.testing.assert_allclose(stats_["expected"].numpy(), by_hand.numpy(), rtol=1e-6)

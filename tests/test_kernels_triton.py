@@ -21,8 +21,21 @@ from totowalk.kernels import philox4x32, sample_and_reduce, sample_mixture  # no
 from totowalk.kernels.backend import resolve_backend  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-NAMES = ["mean", "std", "median", "p10", "p90", "quantile_0.35", "trimmed_mean_10", "lower_trimmed_mean_20",
-         "upper_trimmed_mean_20", "mean_minus_std_0.5", "mean_plus_std_1.5", "mean_quantile_mix_35_0.5", "band"]
+NAMES = [
+    "mean",
+    "std",
+    "median",
+    "p10",
+    "p90",
+    "quantile_0.35",
+    "trimmed_mean_10",
+    "lower_trimmed_mean_20",
+    "upper_trimmed_mean_20",
+    "mean_minus_std_0.5",
+    "mean_plus_std_1.5",
+    "mean_quantile_mix_35_0.5",
+    "band",
+]
 
 
 def mixture(rows, components, seed=0, scale_factor=1.0):
@@ -46,8 +59,9 @@ def args(p, num_samples):
 @triton.jit
 def _philox_probe_kernel(out_ptr, c0_ptr, c1_ptr, c2_ptr, c3_ptr, seed, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
-    words = tl.philox(seed, tl.load(c0_ptr + offs), tl.load(c1_ptr + offs), tl.load(c2_ptr + offs),
-                      tl.load(c3_ptr + offs))
+    words = tl.philox(
+        seed, tl.load(c0_ptr + offs), tl.load(c1_ptr + offs), tl.load(c2_ptr + offs), tl.load(c3_ptr + offs)
+    )
     for i in tl.static_range(4):
         tl.store(out_ptr + i * BLOCK + offs, words[i].to(tl.int64) & 0xFFFFFFFF)
     ints = tl.randint4x(seed, tl.load(c0_ptr + offs).to(tl.int64) + (tl.load(c1_ptr + offs).to(tl.int64) << 32))
@@ -61,8 +75,9 @@ def test_torch_philox_is_bit_exact_with_triton(seed):
     g = torch.Generator().manual_seed(seed % 1000)
     counters = [torch.randint(0, 2**32, (block,), generator=g, dtype=torch.int64) for _ in range(4)]
     out = torch.zeros(8 * block, dtype=torch.int64, device=DEVICE)
-    _philox_probe_kernel[(1,)](out, *(c.to(torch.uint32).to(DEVICE) for c in counters), seed, BLOCK=block,
-                               enable_fp_fusion=False)
+    _philox_probe_kernel[(1,)](
+        out, *(c.to(torch.uint32).to(DEVICE) for c in counters), seed, BLOCK=block, enable_fp_fusion=False
+    )
     lo, hi = seed & 0xFFFFFFFF, seed >> 32
     expected = philox4x32(*counters, lo, hi)
     zero = torch.zeros_like(counters[0])
@@ -92,8 +107,10 @@ def test_determinism_and_batch_invariance():
 def _reference_mixture_draws(p, row, count, seed):
     mix = torch.distributions.MixtureSameFamily(
         torch.distributions.Categorical(probs=p["weights"][row].cpu().double()),
-        torch.distributions.StudentT(p["df"][row].cpu().double(), p["loc"][row].cpu().double(),
-                                     p["scale"][row].cpu().double()))
+        torch.distributions.StudentT(
+            p["df"][row].cpu().double(), p["loc"][row].cpu().double(), p["scale"][row].cpu().double()
+        ),
+    )
     torch.manual_seed(seed)
     return (p["affine_loc"][row].cpu().double() + p["affine_scale"][row].cpu().double() * mix.sample((count,))).numpy()
 
@@ -129,8 +146,15 @@ def test_ks_against_torch_distributions_and_reference(case):
 
 def test_single_component_against_scipy_student_t():
     ones = torch.ones(4, 1, device=DEVICE)
-    p = dict(weights=ones, df=ones * 2.5, loc=ones * 0.0, scale=ones * 1.0, affine_loc=torch.zeros(4, device=DEVICE),
-             affine_scale=torch.ones(4, device=DEVICE), keys=torch.arange(4, device=DEVICE))
+    p = dict(
+        weights=ones,
+        df=ones * 2.5,
+        loc=ones * 0.0,
+        scale=ones * 1.0,
+        affine_loc=torch.zeros(4, device=DEVICE),
+        affine_scale=torch.ones(4, device=DEVICE),
+        keys=torch.arange(4, device=DEVICE),
+    )
     drawn = sample_mixture(*args(p, 4096), backend="triton").cpu().flatten().numpy()
     assert stats.kstest(drawn, stats.t(2.5).cdf).pvalue > 1e-3
 
@@ -138,8 +162,9 @@ def test_single_component_against_scipy_student_t():
 ON_GPU_ONLY = pytest.mark.skipif(not torch.cuda.is_available(), reason="the interpreter sorts 4096 values in ~10 s")
 
 
-@pytest.mark.parametrize("num_samples", [1, 7, 256, pytest.param(3000, marks=ON_GPU_ONLY),
-                                         pytest.param(4096, marks=ON_GPU_ONLY)])
+@pytest.mark.parametrize(
+    "num_samples", [1, 7, 256, pytest.param(3000, marks=ON_GPU_ONLY), pytest.param(4096, marks=ON_GPU_ONLY)]
+)
 def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
     p = mixture(3, 24, seed=num_samples)
     fused, samples = sample_and_reduce(*args(p, num_samples), NAMES, return_samples=True, backend="triton")
@@ -148,8 +173,9 @@ def test_fused_aggregates_equal_numpy_on_returned_samples(num_samples):
     for name in NAMES:
         expected = aggregate_numpy(values, name)
         # float32 accumulation (tree sums over <= 4096 values): a few ulps of the typical magnitude.
-        np.testing.assert_allclose(fused[name].cpu().numpy(), expected, rtol=0, atol=float(spread.max()) * 1e-5,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            fused[name].cpu().numpy(), expected, rtol=0, atol=float(spread.max()) * 1e-5, err_msg=name
+        )
     stats_only, none = sample_and_reduce(*args(p, num_samples), NAMES, return_samples=False, backend="triton")
     assert none is None
     for name in NAMES:
@@ -172,7 +198,8 @@ def test_chunked_draws_equal_one_shot_draws(monkeypatch, num_samples, chunk, dty
     for return_samples in (True, False):
         monkeypatch.setattr(mixture_triton, "_SCRATCH_BYTES", 2 * num_samples * torch.finfo(dtype).bits // 8)
         chunked, chunked_samples = mixture_triton.sample_and_reduce_triton(
-            params, num_samples, 7, dtype, plan, return_samples, chunk_samples=chunk)
+            params, num_samples, 7, dtype, plan, return_samples, chunk_samples=chunk
+        )
         assert torch.equal(chunked, one_shot)
         if return_samples:
             assert torch.equal(chunked_samples, samples)
@@ -183,8 +210,9 @@ def test_chunked_draws_equal_one_shot_draws(monkeypatch, num_samples, chunk, dty
 def test_fp16_samples_and_aggregates_within_tolerance_of_fp32():
     p = mixture(3, 24, seed=9)
     full, full_samples = sample_and_reduce(*args(p, 256), NAMES[:7] + ["band"], return_samples=True, backend="triton")
-    half, half_samples = sample_and_reduce(*args(p, 256), NAMES[:7] + ["band"], return_samples=True, backend="triton",
-                                           dtype=torch.float16)
+    half, half_samples = sample_and_reduce(
+        *args(p, 256), NAMES[:7] + ["band"], return_samples=True, backend="triton", dtype=torch.float16
+    )
     assert half_samples.dtype == torch.float16
     # Samples: most agree to fp16 resolution; a few move component (weights rounded to fp16).
     close = torch.isclose(half_samples.float(), full_samples, rtol=5e-3, atol=5e-3)

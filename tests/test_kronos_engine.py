@@ -53,14 +53,16 @@ def _ks_min_p(engine, reference) -> float:
     p_values = []
     for c in range(2):
         key = request_keys(np.array([c + 11], dtype=np.uint64), 3)[0]
-        ours, _ = engine.sample_paths(np.clip(reference["x"][c], -1.85, 1.85), reference["stamp"][c],
-                                      reference["sampler_y_stamp"][c], key)
+        ours, _ = engine.sample_paths(
+            np.clip(reference["x"][c], -1.85, 1.85), reference["stamp"][c], reference["sampler_y_stamp"][c], key
+        )
         theirs = reference["sampler_paths"][c]
         for step in range(3):
             for feature in range(6):
                 # decoded values are atoms (token pairs); rounding merges an atom's float32 copies
-                p_values.append(stats.ks_2samp(np.round(ours[:, step, feature], 4),
-                                               np.round(theirs[:, step, feature], 4)).pvalue)
+                p_values.append(
+                    stats.ks_2samp(np.round(ours[:, step, feature], 4), np.round(theirs[:, step, feature], 4)).pvalue
+                )
     return min(p_values)
 
 
@@ -79,12 +81,12 @@ def _greedy_without_cache(net, tok, normed, x_stamp, y_stamp, max_context):
     length = s1.shape[1]
     for i in range(len(y_stamp)):
         start = max(0, length + i - max_context)
-        hidden, _ = net.hidden(s1[:, start:], s2[:, start:], stamp[:, start:length + i])
+        hidden, _ = net.hidden(s1[:, start:], s2[:, start:], stamp[:, start : length + i])
         first = net.s1_logits(hidden[:, -1]).argmax(-1, keepdim=True)
         second = net.s2_logits(hidden, first)[:, -1].argmax(-1, keepdim=True)
         s1, s2 = torch.cat([s1, first], 1), torch.cat([s2, second], 1)
     start = max(0, s1.shape[1] - max_context)
-    return tok.decode(s1[:, start:], s2[:, start:])[0, -len(y_stamp):].numpy()
+    return tok.decode(s1[:, start:], s2[:, start:])[0, -len(y_stamp) :].numpy()
 
 
 @pytest.mark.parametrize("max_context", [20, 40])  # a sliding window, and one that never fills
@@ -94,7 +96,9 @@ def test_shared_prefix_caching_equals_recomputing_every_window(kronos, reference
     normed = np.clip(reference["x"][1], -1.85, 1.85)
     key = request_keys(np.array([3], dtype=np.uint64), 3)[0]
     with torch.no_grad():
-        want = _greedy_without_cache(net, tok, normed, reference["stamp"][1], reference["sampler_y_stamp"][1], max_context)
+        want = _greedy_without_cache(
+            net, tok, normed, reference["stamp"][1], reference["sampler_y_stamp"][1], max_context
+        )
     got, passes = engine.sample_paths(normed, reference["stamp"][1], reference["sampler_y_stamp"][1], key)
     np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), atol=1e-5)
     # greedy paths coincide: one context part per step plus one path's tokens, not 4 windows per step
@@ -104,8 +108,9 @@ def test_shared_prefix_caching_equals_recomputing_every_window(kronos, reference
 def _inputs(reference, n):
     rng = np.random.default_rng(n)
     prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (30, 1)), axis=0))
-    x = np.hstack([prices, prices * 1.01, prices * 0.99, prices, rng.uniform(1e5, 2e5, (30, 1)),
-                   rng.uniform(1e7, 2e7, (30, 1))]).astype(np.float32)
+    x = np.hstack(
+        [prices, prices * 1.01, prices * 0.99, prices, rng.uniform(1e5, 2e5, (30, 1)), rng.uniform(1e7, 2e7, (30, 1))]
+    ).astype(np.float32)
     stamps = np.zeros((33, 5), np.float32)
     stamps[:, 2], stamps[:, 3], stamps[:, 4] = np.arange(33) % 7, np.arange(33) % 28 + 1, 3
     return KronosInput(x, stamps[:30], stamps[30:])
@@ -156,11 +161,26 @@ def test_live_reference_greedy_forecast_equals_ours(kronos, reference):
     theirs.load_state_dict(net.state_dict())
     x = torch.clip(torch.from_numpy(reference["x"][:2]), -1.85, 1.85)
     with torch.no_grad():
-        want = ref.auto_regressive_inference(theirs_tok, theirs, x, torch.from_numpy(reference["stamp"][:2]),
-                                             torch.from_numpy(reference["sampler_y_stamp"]), 20, 3, clip=1.85, T=1.0,
-                                             top_k=1, top_p=0.9, sample_count=3)[:, -3:]
+        want = ref.auto_regressive_inference(
+            theirs_tok,
+            theirs,
+            x,
+            torch.from_numpy(reference["stamp"][:2]),
+            torch.from_numpy(reference["sampler_y_stamp"]),
+            20,
+            3,
+            clip=1.85,
+            T=1.0,
+            top_k=1,
+            top_p=0.9,
+            sample_count=3,
+        )[:, -3:]
     engine = KronosEngine(net, tok, top_k=1, sample_count=3, max_context=20)
     for c in range(2):
-        ours, _ = engine.sample_paths(x[c].numpy(), reference["stamp"][c], reference["sampler_y_stamp"][c],
-                                      request_keys(np.array([1], dtype=np.uint64), 3)[0])
+        ours, _ = engine.sample_paths(
+            x[c].numpy(),
+            reference["stamp"][c],
+            reference["sampler_y_stamp"][c],
+            request_keys(np.array([1], dtype=np.uint64), 3)[0],
+        )
         np.testing.assert_allclose(ours.mean(axis=0), want[c], atol=1e-5)

@@ -64,8 +64,9 @@ def test_a_cached_prefix_gives_the_full_forward(kronos, reference):
     with torch.no_grad():
         full, _ = net.hidden(s1, s2, stamp)
         _, past = net.hidden(s1[:1, :15], s2[:1, :15], stamp[:1, :15])  # one prefix, batch 1
-        rest, _ = net.hidden(s1[:1, 15:].expand(3, -1), s2[:1, 15:].expand(3, -1), stamp[:1, 15:].expand(3, -1, -1),
-                             past=past)
+        rest, _ = net.hidden(
+            s1[:1, 15:].expand(3, -1), s2[:1, 15:].expand(3, -1), stamp[:1, 15:].expand(3, -1, -1), past=past
+        )
         np.testing.assert_allclose(rest.numpy(), full[:1, 15:].expand(3, -1, -1).numpy(), atol=1e-5)
         decoded = tok.decode(s1, s2)
         _, caches = tok.decode_cached(s1[:, :10], s2[:, :10])
@@ -169,4 +170,6 @@ def test_live_reference_base_shape_forward():
         hidden, _ = net.hidden(s1, s2, stamp)
         logits, _ = theirs.decode_s1(s1, s2, stamp)
         np.testing.assert_allclose(net.s1_logits(hidden).numpy(), logits.numpy(), atol=1e-5 * logits.abs().max().item())
-        np.testing.assert_allclose(tok.decode(s1, s2).numpy(), theirs_tok.decode([s1, s2], half=True).numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            tok.decode(s1, s2).numpy(), theirs_tok.decode([s1, s2], half=True).numpy(), atol=1e-5
+        )

@@ -124,8 +124,10 @@ def upward_imports(graph: dict) -> list[str]:
             if floor_of(target) > floor_of(module):
                 bad.append(f"{module} -> {target} (floor {floor_of(module)} imports floor {floor_of(target)})")
             elif stage_of(module) is not None and stage_of(target) is not None and stage_of(target) > stage_of(module):
-                bad.append(f"{module} -> {target} (backtest stage {STAGES[stage_of(module)] if stage_of(module) < len(STAGES) else 'face'}"
-                           f" imports a later stage)")
+                bad.append(
+                    f"{module} -> {target} (backtest stage {STAGES[stage_of(module)] if stage_of(module) < len(STAGES) else 'face'}"
+                    f" imports a later stage)"
+                )
     return bad
 
 
@@ -164,19 +166,28 @@ def circles(graph: dict) -> list[list[str]]:
 def test_the_scan_sees_relative_absolute_and_lazy_imports():
     module = "totowalk.model.checkpoint"
     assert imported_modules("from ..precision.gate import warn_if_not_gated", module) == [
-        "totowalk.precision.gate", "totowalk.precision.gate.warn_if_not_gated"]
-    assert imported_modules("def f():\n    import totowalk.precision.convert\n", module) == ["totowalk.precision.convert"]
+        "totowalk.precision.gate",
+        "totowalk.precision.gate.warn_if_not_gated",
+    ]
+    assert imported_modules("def f():\n    import totowalk.precision.convert\n", module) == [
+        "totowalk.precision.convert"
+    ]
     assert imported_modules("from .. import precision", module) == ["totowalk", "totowalk.precision"]
     assert imported_modules("from .keys import x", module) == ["totowalk.model.keys", "totowalk.model.keys.x"]
 
 
 def test_the_checks_catch_an_upward_import_and_a_circle():
-    graph = {"totowalk.model.toto": {"totowalk.precision.convert"}, "totowalk.precision.convert": set(),
-             "totowalk.backtest.stats.daily": {"totowalk.backtest.profiles.profile"},
-             "totowalk.backtest.profiles.profile": set(), "totowalk.errors": set()}
+    graph = {
+        "totowalk.model.toto": {"totowalk.precision.convert"},
+        "totowalk.precision.convert": set(),
+        "totowalk.backtest.stats.daily": {"totowalk.backtest.profiles.profile"},
+        "totowalk.backtest.profiles.profile": set(),
+        "totowalk.errors": set(),
+    }
     assert upward_imports(graph) == [
         "totowalk.backtest.stats.daily -> totowalk.backtest.profiles.profile (backtest stage stats imports a later stage)",
-        "totowalk.model.toto -> totowalk.precision.convert (floor 1 imports floor 2)"]
+        "totowalk.model.toto -> totowalk.precision.convert (floor 1 imports floor 2)",
+    ]
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles({"a": {"b"}, "b": set()}) == []
 

@@ -135,8 +135,28 @@ def test_mixture_median_splits_the_probability_in_half():
 
 def test_training_script_is_reproducible_from_its_seed(tmp_path):
     train_mini = _load_tool("train_mini")
-    tiny = ["--steps", "3", "--batch-size", "2", "--embed-dim", "16", "--layers", "2", "--heads", "2",
-            "--mlp", "32", "--steps-per-patch", "2", "--eval-every", "3", "--val-stride", "60", "--seed", "7"]
+    tiny = [
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--embed-dim",
+        "16",
+        "--layers",
+        "2",
+        "--heads",
+        "2",
+        "--mlp",
+        "32",
+        "--steps-per-patch",
+        "2",
+        "--eval-every",
+        "3",
+        "--val-stride",
+        "60",
+        "--seed",
+        "7",
+    ]
     threads = torch.get_num_threads()  # main() sets its own thread count; keep the session's
     try:
         for run in ("a", "b"):

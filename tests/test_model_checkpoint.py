@@ -22,9 +22,20 @@ from totowalk.model import (
 
 REF_DIR = Path(__file__).resolve().parent / "fixtures" / "toto_ref"
 OFFICIAL_CONFIG_KEYS = {
-    "patch_size", "stride", "embed_dim", "num_layers", "num_heads", "mlp_hidden_dim", "dropout",
-    "spacewise_every_n_layers", "spacewise_first", "scaler_cls", "output_distribution_classes",
-    "output_distribution_kwargs", "use_memory_efficient_attention", "stabilize_with_global",
+    "patch_size",
+    "stride",
+    "embed_dim",
+    "num_layers",
+    "num_heads",
+    "mlp_hidden_dim",
+    "dropout",
+    "spacewise_every_n_layers",
+    "spacewise_first",
+    "scaler_cls",
+    "output_distribution_classes",
+    "output_distribution_kwargs",
+    "use_memory_efficient_attention",
+    "stabilize_with_global",
     "scale_factor_exponent",
 }
 
@@ -95,7 +106,9 @@ def test_unfused_and_fused_layouts_load_the_same_weights(tmp_path):
         official = load_file(str(REF_DIR / name / "model.safetensors"))
         model = load_model(REF_DIR / name)
         w12 = model.layers[1].mlp.w12.weight
-        stored = official.get("model.transformer.layers.1.mlp.0.weight", official.get("model.transformer.layers.1.mlp.0.w12.weight"))
+        stored = official.get(
+            "model.transformer.layers.1.mlp.0.weight", official.get("model.transformer.layers.1.mlp.0.w12.weight")
+        )
         assert torch.equal(w12, stored)
     assert "model.transformer.rotary_emb.freqs" in load_file(str(REF_DIR / "ref_b" / "model.safetensors"))
 
@@ -129,7 +142,9 @@ def test_extra_layer_is_unexpected(tmp_path):
 def test_shape_mismatch_names_tensor_and_both_shapes(tmp_path):
     directory = copy_reference("ref_a", tmp_path)
     rewrite_weights(directory, lambda t: t.update({"model.unembed.bias": torch.zeros(5)}))
-    with pytest.raises(CheckpointError, match=r"'model\.unembed\.bias' has shape \(5,\) but the config needs \(2048,\)"):
+    with pytest.raises(
+        CheckpointError, match=r"'model\.unembed\.bias' has shape \(5,\) but the config needs \(2048,\)"
+    ):
         load_model(directory)
 
 
@@ -138,7 +153,9 @@ def test_config_mismatch_is_reported_as_shape_error(tmp_path):
     config = json.loads((directory / "config.json").read_text())
     config["mlp_hidden_dim"] = 96
     (directory / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"mlp\.0\.(bias|weight)' has shape \(128,( 32)?\) but the config needs \(192,( 32)?\)"):
+    with pytest.raises(
+        CheckpointError, match=r"mlp\.0\.(bias|weight)' has shape \(128,( 32)?\) but the config needs \(192,( 32)?\)"
+    ):
         load_model(directory)
 
 
@@ -146,7 +163,9 @@ def test_both_mlp_layouts_in_one_file_is_an_error(tmp_path):
     directory = copy_reference("ref_a", tmp_path)
     rewrite_weights(
         directory,
-        lambda t: t.update({"model.transformer.layers.0.mlp.0.w12.weight": t["model.transformer.layers.0.mlp.0.weight"].clone()}),
+        lambda t: t.update(
+            {"model.transformer.layers.0.mlp.0.w12.weight": t["model.transformer.layers.0.mlp.0.weight"].clone()}
+        ),
     )
     with pytest.raises(CheckpointError, match=r"both fill 'layers\.0\.mlp\.w12\.weight'"):
         load_model(directory)
@@ -180,7 +199,9 @@ def test_preset_without_shipped_weights_suggests_build_model():
 
 
 def test_unknown_spec():
-    with pytest.raises(CheckpointError, match=r"not a bundled model \(toto-mini\).*random:NAME with NAME one of .*toto-mini"):
+    with pytest.raises(
+        CheckpointError, match=r"not a bundled model \(toto-mini\).*random:NAME with NAME one of .*toto-mini"
+    ):
         load_model("no_such_model_anywhere")
 
 

@@ -133,8 +133,9 @@ def test_variates_with_other_ids_do_not_interact(model):
     assert not torch.equal(before.loc[:, 1], after.loc[:, 1])
     # with one shared id the space-wise layer mixes them
     shared = torch.zeros_like(ids)
-    assert not torch.equal(model.forecast_params(values, mask, shared).loc[:, 0],
-                           model.forecast_params(changed, mask, shared).loc[:, 0])
+    assert not torch.equal(
+        model.forecast_params(values, mask, shared).loc[:, 0], model.forecast_params(changed, mask, shared).loc[:, 0]
+    )
 
 
 def numpy_patch_scale(x: np.ndarray, real: np.ndarray, patch: int, exponent: float):
@@ -186,13 +187,17 @@ def test_cuda_matches_cpu_for_forward_and_decode(model):
     values, mask = series(2, 3, 3, pad=17)
     ids = torch.tensor([0, 0, 1]).reshape(1, 3, 1).expand_as(values).contiguous()
     gpu = build_model(TotoConfig.preset("toto-tiny"), seed=1, device="cuda")
-    assert_params_close(gpu.forecast_params(values.cuda(), mask.cuda(), ids.cuda(), horizon=4).to("cpu"),
-                        model.forecast_params(values, mask, ids, horizon=4), "cuda forward")
+    assert_params_close(
+        gpu.forecast_params(values.cuda(), mask.cuda(), ids.cuda(), horizon=4).to("cpu"),
+        model.forecast_params(values, mask, ids, horizon=4),
+        "cuda forward",
+    )
     patch = torch.randn(2, 3, 64, generator=torch.Generator().manual_seed(9))
     cpu_state = model.prefill(values, mask, ids, max_new_patches=1)
     gpu_state = gpu.prefill(values.cuda(), mask.cuda(), ids.cuda(), max_new_patches=1)
-    assert_params_close(gpu.decode_next(gpu_state, patch.cuda()).to("cpu"), model.decode_next(cpu_state, patch),
-                        "cuda decode")
+    assert_params_close(
+        gpu.decode_next(gpu_state, patch.cuda()).to("cpu"), model.decode_next(cpu_state, patch), "cuda decode"
+    )
 
 
 def test_float64_input_and_module_call(model):

@@ -152,8 +152,15 @@ def test_live_against_installed_reference(tmp_path):
 
     from totowalk.model import TotoConfig, save_checkpoint
 
-    config = TotoConfig(embed_dim=32, num_layers=2, num_heads=2, mlp_hidden_dim=64, spacewise_every_n_layers=2,
-                        k_components=5, dropout=0.0)
+    config = TotoConfig(
+        embed_dim=32,
+        num_layers=2,
+        num_heads=2,
+        mlp_hidden_dim=64,
+        spacewise_every_n_layers=2,
+        k_components=5,
+        dropout=0.0,
+    )
     torch.manual_seed(3)
     official_kwargs = dict(config.to_official_json(), use_memory_efficient_attention=False)
     official = Toto(**official_kwargs).eval()
@@ -164,8 +171,13 @@ def test_live_against_installed_reference(tmp_path):
 
     series = torch.cumsum(torch.randn(1, 3, 300), -1) * torch.tensor([1.0, 10.0, 0.1]).reshape(1, 3, 1)
     ids = torch.tensor([0, 1, 1]).reshape(1, 3, 1).expand_as(series).contiguous()
-    batch = MaskedTimeseries(series, torch.ones_like(series, dtype=torch.bool), ids,
-                             torch.zeros_like(series, dtype=torch.int), torch.ones(1, 3, dtype=torch.int))
+    batch = MaskedTimeseries(
+        series,
+        torch.ones_like(series, dtype=torch.bool),
+        ids,
+        torch.zeros_like(series, dtype=torch.int),
+        torch.ones(1, 3, dtype=torch.int),
+    )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = TotoForecaster(official.model).forecast(batch, prediction_length=1).mean[0, :, 0]
@@ -193,8 +205,14 @@ def test_mixture_params_expected_and_index():
     generator = torch.Generator().manual_seed(0)
     weights = torch.softmax(torch.randn(3, 2, 4, 5, generator=generator), -1)
     loc = torch.randn(3, 2, 4, 5, generator=generator)
-    params = MixtureParams(weights, torch.full_like(loc, 3.0), loc, torch.ones_like(loc),
-                           torch.tensor([[1.0, 2.0]] * 3), torch.tensor([[10.0, 0.5]] * 3))
+    params = MixtureParams(
+        weights,
+        torch.full_like(loc, 3.0),
+        loc,
+        torch.ones_like(loc),
+        torch.tensor([[1.0, 2.0]] * 3),
+        torch.tensor([[10.0, 0.5]] * 3),
+    )
     manual = params.scaler_loc[..., None] + params.scaler_scale[..., None] * (weights * loc).sum(-1)
     torch.testing.assert_close(params.expected(), manual)
     picked = params.index(torch.tensor([2, 0]))

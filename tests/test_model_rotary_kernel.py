@@ -34,8 +34,9 @@ def test_kernel_equals_the_torch_expression_bit_for_bit(dtype, shape):
     assert torch.equal(rotary_xpos(k, cos, sin, scale), XPosRotary.apply_torch(k, cos, sin, scale))
     # the last query alone: a strided view of q against the tables' last row
     last = q[..., -1:, :]
-    assert torch.equal(rotary_xpos(last, cos[-1:], sin[-1:], scale[-1:]),
-                       XPosRotary.apply_torch(last, cos[-1:], sin[-1:], scale[-1:]))
+    assert torch.equal(
+        rotary_xpos(last, cos[-1:], sin[-1:], scale[-1:]), XPosRotary.apply_torch(last, cos[-1:], sin[-1:], scale[-1:])
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

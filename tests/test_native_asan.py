@@ -23,8 +23,7 @@ def _compiler_library(name):
     compiler = shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         return None
-    found = subprocess.run([compiler, f"-print-file-name={name}"], capture_output=True,
-                           text=True).stdout.strip()
+    found = subprocess.run([compiler, f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
     return found if os.path.isabs(found) and os.path.exists(found) else None
 
 
@@ -56,9 +55,16 @@ def asan_extension(tmp_path_factory):
         pytest.skip(reason)
     build = tmp_path_factory.mktemp("asan_build")
     configure = [
-        cmake, "-S", str(REPO), "-B", str(build), "-DCMAKE_BUILD_TYPE=Debug",
-        "-DTOTOWALK_CUDA=OFF", "-DTOTOWALK_SANITIZE=ON",
-        f"-Dpybind11_DIR={pybind11.get_cmake_dir()}", f"-DPython_EXECUTABLE={sys.executable}",
+        cmake,
+        "-S",
+        str(REPO),
+        "-B",
+        str(build),
+        "-DCMAKE_BUILD_TYPE=Debug",
+        "-DTOTOWALK_CUDA=OFF",
+        "-DTOTOWALK_SANITIZE=ON",
+        f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+        f"-DPython_EXECUTABLE={sys.executable}",
     ]
     for command in (configure, [cmake, "--build", str(build), "-j", "2"]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -86,10 +92,15 @@ def test_pack_tests_pass_under_address_sanitizer(asan_extension, tmp_path):
     """)
     # pytest captures fd 2 inside the child, so reports go to files rather than stderr.
     log_prefix = tmp_path / "asan"
-    env = dict(os.environ, LD_PRELOAD=_preload(), PYTHONUNBUFFERED="1",
-               ASAN_OPTIONS=f"detect_leaks=0:halt_on_error=1:exitcode=86:log_path={log_prefix}")
-    done = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,
-                          cwd=REPO, env=env, timeout=600)
+    env = dict(
+        os.environ,
+        LD_PRELOAD=_preload(),
+        PYTHONUNBUFFERED="1",
+        ASAN_OPTIONS=f"detect_leaks=0:halt_on_error=1:exitcode=86:log_path={log_prefix}",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, cwd=REPO, env=env, timeout=600
+    )
     output = done.stdout + done.stderr
     reports = "".join(p.read_text() for p in sorted(tmp_path.glob("asan*")))
     assert not reports, reports[-8000:]

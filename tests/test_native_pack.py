@@ -44,13 +44,13 @@ def _sources(rng):
     with np.errstate(over="ignore"):  # +-1e39 becomes +-inf in float32, as intended
         base32 = base64.astype(np.float32)
     return [
-        base64[:5000].copy(),                                # float64 contiguous
-        base32[:5000],                                       # float32 contiguous (memcpy)
-        base64[::3][:2500],                                  # float64 strided
-        base32[::-2][:4000],                                 # float32 negative stride
-        unaligned,                                           # float64 unaligned
-        np.zeros(0, dtype=np.float32),                       # empty
-        rng.standard_normal(1).astype(np.float32),           # single value
+        base64[:5000].copy(),  # float64 contiguous
+        base32[:5000],  # float32 contiguous (memcpy)
+        base64[::3][:2500],  # float64 strided
+        base32[::-2][:4000],  # float32 negative stride
+        unaligned,  # float64 unaligned
+        np.zeros(0, dtype=np.float32),  # empty
+        rng.standard_normal(1).astype(np.float32),  # single value
         np.asfortranarray(rng.standard_normal((7, 300)))[2],  # row of a Fortran array
     ]
 
@@ -74,12 +74,15 @@ def _assert_same_bytes(got, want):
     assert np.array_equal(got[1], want[1]), "mask differs from the numpy reference"
 
 
-@pytest.mark.parametrize("seed, count, width, threads", [
-    (0, 300, 5000, None),   # wide rows: several worker threads
-    (1, 1000, 64, 3),       # many short rows, small batch: caller thread only
-    (2, 257, 1536, 7),      # odd row count split over 7 threads
-    (3, 40, 5000, 1),
-])
+@pytest.mark.parametrize(
+    "seed, count, width, threads",
+    [
+        (0, 300, 5000, None),  # wide rows: several worker threads
+        (1, 1000, 64, 3),  # many short rows, small batch: caller thread only
+        (2, 257, 1536, 7),  # odd row count split over 7 threads
+        (3, 40, 5000, 1),
+    ],
+)
 def test_pack_matches_reference_on_random_requests(pack, seed, count, width, threads):
     rng = np.random.default_rng(seed)
     sources = _sources(rng)
@@ -161,33 +164,45 @@ def test_bad_request_names_it_and_writes_nothing(pack, bad, message):
     assert (out == 7.0).all() and not mask_out.any()
 
 
-@pytest.mark.parametrize("source, error, message", [
-    (np.arange(5), TypeError, "source 1 has dtype int64, expected native float32 or float64"),
-    (np.ones(5, np.float16), TypeError, "source 1 has dtype float16"),
-    (np.ones(5, ">f8"), TypeError, "source 1 has dtype >f8"),
-    (np.ones((2, 5)), ValueError, "source 1 has 2 dimensions, expected 1"),
-])
+@pytest.mark.parametrize(
+    "source, error, message",
+    [
+        (np.arange(5), TypeError, "source 1 has dtype int64, expected native float32 or float64"),
+        (np.ones(5, np.float16), TypeError, "source 1 has dtype float16"),
+        (np.ones(5, ">f8"), TypeError, "source 1 has dtype >f8"),
+        (np.ones((2, 5)), ValueError, "source 1 has 2 dimensions, expected 1"),
+    ],
+)
 def test_bad_source_is_named(pack, source, error, message):
     with pytest.raises(error, match=message):
         pack([np.ones(5), source], [(0, 0, 5, 5)], 5)
 
 
-@pytest.mark.parametrize("requests, error, message", [
-    (np.zeros((2, 2), np.int64), ValueError, r"shape \(R, 3\) or \(R, 4\).*got shape \(2, 2\)"),
-    (np.zeros((2, 3), np.float64), TypeError, "requests must hold integers, got dtype float64"),
-    ([(0, 1, 2), (0, 0, 1, 2)], ValueError, "requests rows must all be"),
-])
+@pytest.mark.parametrize(
+    "requests, error, message",
+    [
+        (np.zeros((2, 2), np.int64), ValueError, r"shape \(R, 3\) or \(R, 4\).*got shape \(2, 2\)"),
+        (np.zeros((2, 3), np.float64), TypeError, "requests must hold integers, got dtype float64"),
+        ([(0, 1, 2), (0, 0, 1, 2)], ValueError, "requests rows must all be"),
+    ],
+)
 def test_bad_request_table(pack, requests, error, message):
     with pytest.raises(error, match=message):
         pack([np.ones(5)], requests, 5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(out=np.empty((2, 8), np.float64)), r"out must be a writable C-contiguous float32 .*\(2, 8\); got float64"),
-    (dict(out=np.empty((2, 9), np.float32)), r"out must .*shape \(2, 8\); got float32 \(2, 9\)"),
-    (dict(out=np.empty((8, 2), np.float32).T), "out must be a writable C-contiguous"),
-    (dict(mask_out=np.empty((2, 8), np.uint8)), "mask_out must be a writable C-contiguous bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(out=np.empty((2, 8), np.float64)),
+            r"out must be a writable C-contiguous float32 .*\(2, 8\); got float64",
+        ),
+        (dict(out=np.empty((2, 9), np.float32)), r"out must .*shape \(2, 8\); got float32 \(2, 9\)"),
+        (dict(out=np.empty((8, 2), np.float32).T), "out must be a writable C-contiguous"),
+        (dict(mask_out=np.empty((2, 8), np.uint8)), "mask_out must be a writable C-contiguous bool"),
+    ],
+)
 def test_bad_output_buffer(pack, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pack([np.ones(5)], [(0, 5, 8), (0, 2, 8)], 8, **kwargs)
@@ -205,7 +220,12 @@ class TestNativeEntryPoint:
     """totowalk._C.pack called directly checks its own arguments (no Python pre-checks)."""
 
     def _args(self):
-        return [np.arange(6.0)], np.array([[0, 1, 5, 8]], np.int64), np.empty((1, 8), np.float32), np.empty((1, 8), bool)
+        return (
+            [np.arange(6.0)],
+            np.array([[0, 1, 5, 8]], np.int64),
+            np.empty((1, 8), np.float32),
+            np.empty((1, 8), bool),
+        )
 
     def test_direct_call_matches_reference(self):
         sources, requests, values, mask = self._args()
@@ -240,11 +260,14 @@ def test_native_sources_build_messages_without_iostreams():
     from pathlib import Path
 
     csrc = Path(__file__).resolve().parents[1] / "csrc"
-    offenders = [f"{path.name}:{number}"
-                 for path in sorted(csrc.glob("*.*")) if path.suffix in {".cpp", ".cu", ".h"}
-                 for number, line in enumerate(path.read_text().splitlines(), 1)
-                 if not line.lstrip().startswith("//")
-                 and any(token in line for token in ("<sstream>", "<iostream>", "stringstream", "std::cout"))]
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(csrc.glob("*.*"))
+        if path.suffix in {".cpp", ".cu", ".h"}
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if not line.lstrip().startswith("//")
+        and any(token in line for token in ("<sstream>", "<iostream>", "stringstream", "std::cout"))
+    ]
     assert offenders == []
 
 
@@ -265,10 +288,12 @@ def test_native_grid_searches_do_not_depend_on_the_thread_count():
     bars64 = [moves64[0], rng.normal(0.0, 0.01, (sims, days))] + moves64[1:]
 
     def run(threads, optimistic):
-        return (NATIVE.always_on_search(*moves32, crypto, grid81.astype(np.float32), 0.0005, threads)
-                + NATIVE.maxdiff_search(*moves32, position, grid500.astype(np.float32), 0.0005, threads)
-                + NATIVE.clean_maxdiff_fit(*bars64, position.astype(np.float64), cost, grid500, optimistic, threads)
-                + NATIVE.clean_always_on_fit(*bars64, crypto, cost, grid81, optimistic, threads))
+        return (
+            NATIVE.always_on_search(*moves32, crypto, grid81.astype(np.float32), 0.0005, threads)
+            + NATIVE.maxdiff_search(*moves32, position, grid500.astype(np.float32), 0.0005, threads)
+            + NATIVE.clean_maxdiff_fit(*bars64, position.astype(np.float64), cost, grid500, optimistic, threads)
+            + NATIVE.clean_always_on_fit(*bars64, crypto, cost, grid81, optimistic, threads)
+        )
 
     one = run(1, False)
     ix, iz = one[0], one[1]

@@ -26,8 +26,12 @@ qs_stats = pytest.importorskip("quantstats.stats", reason="quantstats is a test 
 def _series():
     """Uneven lengths and shapes: drifting, losing, flat days, fat tails, a short one."""
     rng = np.random.default_rng(7)
-    out = [rng.normal(0.0008, 0.012, 250), rng.normal(-0.001, 0.02, 180),
-           np.where(rng.random(120) < 0.4, 0.0, rng.standard_t(3, 120) * 0.01), rng.normal(0.002, 0.01, 9)]
+    out = [
+        rng.normal(0.0008, 0.012, 250),
+        rng.normal(-0.001, 0.02, 180),
+        np.where(rng.random(120) < 0.4, 0.0, rng.standard_t(3, 120) * 0.01),
+        rng.normal(0.002, 0.01, 9),
+    ]
     out.append(np.concatenate([[0.05], rng.normal(0, 0.01, 60)]))  # the peak is after day 1
     out.append(np.concatenate([[-0.05], rng.normal(0, 0.01, 60)]))  # a first-day loss is a drawdown
     return out
@@ -64,8 +68,7 @@ def test_statistics_match_quantstats(computed):
         assert got["avg_loss"][i] == pytest.approx(qs_stats.avg_loss(s, prepare_returns=False), rel=1e-12)
         # quantstats rounds exposure up to a whole percent
         assert math.ceil(got["exposure"][i] * 100) / 100 == qs_stats.exposure(s, prepare_returns=False)
-        assert got["sharpe"][i] == pytest.approx(qs_stats.sharpe(s, periods=int(days[i])),
-                                                 rel=1e-10)
+        assert got["sharpe"][i] == pytest.approx(qs_stats.sharpe(s, periods=int(days[i])), rel=1e-10)
 
 
 def test_drawdown_duration_matches_quantstats(computed):
@@ -120,10 +123,17 @@ def test_deflated_sharpe_reproduces_the_papers_numerical_example():
     # z = (2.5 / sqrt(250) - 0.11317) * sqrt(1249) / sqrt(1 + 3 * 0.15811 + 9 / 4 * 0.15811^2) = 1.2837
     s0 = expected_max_sharpe(100, 0.5 / 250)
     assert s0 == pytest.approx(0.11317, abs=5e-6)
-    assert (1 - EULER_GAMMA) * sps.norm.ppf(0.99) + EULER_GAMMA * sps.norm.ppf(1 - 1 / (100 * math.e)) == \
-        pytest.approx(s0 / math.sqrt(0.002), rel=1e-12)
-    dsr = deflated_sharpe(np.array([2.5 / math.sqrt(250)]), np.array([1250]), np.array([-3.0]), np.array([10.0]),
-                          trials=100, variance=0.5 / 250)
+    assert (1 - EULER_GAMMA) * sps.norm.ppf(0.99) + EULER_GAMMA * sps.norm.ppf(1 - 1 / (100 * math.e)) == pytest.approx(
+        s0 / math.sqrt(0.002), rel=1e-12
+    )
+    dsr = deflated_sharpe(
+        np.array([2.5 / math.sqrt(250)]),
+        np.array([1250]),
+        np.array([-3.0]),
+        np.array([10.0]),
+        trials=100,
+        variance=0.5 / 250,
+    )
     assert dsr[0] == pytest.approx(0.9004, abs=1e-4)  # the paper's DSR
     assert expected_max_sharpe(1, 0.1) == 0.0  # one trial: nothing to deflate, DSR = PSR
 
@@ -196,6 +206,7 @@ def test_probabilistic_sharpe_formula_matches_quantstats(computed):
 
 def test_bootstrap_tables_kept_per_process_equal_fresh_ones_and_stay_read_only():
     from totowalk.backtest.stats import bootstrap
+
     kept = bootstrap._seeded_counts(3, 40, 200)
     assert kept is bootstrap._seeded_counts(3, 40, 200)  # computed once
     fresh = bootstrap.stationary_counts(40, 200, bootstrap.mean_block_length(40), np.random.default_rng([3, 40]))

@@ -183,7 +183,7 @@ def test_kv_cache_decoding_runs_in_reduced_precision(reference, precision):
     model = _convert(precision)
     state = model.prefill(values, mask, max_new_patches=1)
     ref_state = reference.prefill(values, mask, max_new_patches=1)
-    nxt = values[:, :, -TINY.patch_size:] + 0.5
+    nxt = values[:, :, -TINY.patch_size :] + 0.5
     got, ref = model.decode_next(state, nxt), reference.decode_next(ref_state, nxt)
     assert got.loc.dtype == torch.float32
     err = (got.expected() - ref.expected()).abs() / ref.scaler_scale[..., None]
@@ -222,11 +222,14 @@ def test_quantized_checkpoint_round_trip(tmp_path, tiny_dir, reference):
     for (name, a), (_, b) in zip(loaded.named_buffers(), direct.named_buffers()):
         assert torch.equal(a, b), name  # stored int8 values and scales are used as they are
     values, mask = series_batch()
-    torch.testing.assert_close(loaded.forecast_params(values, mask).loc, direct.forecast_params(values, mask).loc,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        loaded.forecast_params(values, mask).loc, direct.forecast_params(values, mask).loc, rtol=0, atol=0
+    )
     fp32 = load_model(out)  # the dequantized weights, in fp32
-    torch.testing.assert_close(fp32.layers[0].attention.wQKV.weight,
-                               dequantize_weight(*quantize_weight(reference.layers[0].attention.wQKV.weight)))
+    torch.testing.assert_close(
+        fp32.layers[0].attention.wQKV.weight,
+        dequantize_weight(*quantize_weight(reference.layers[0].attention.wQKV.weight)),
+    )
 
 
 def test_quantized_checkpoint_with_a_missing_scale_is_refused(tmp_path, reference):
@@ -275,4 +278,4 @@ def test_int8_for_cuda_runs_bf16_activations_and_matches_fp32_on_cpu(reference):
     assert float(err.max()) < 5e-2
     state = model.prefill(values[:2], mask[:2], max_new_patches=1)
     assert state.keys.dtype == torch.bfloat16
-    assert model.decode_next(state, values[:2, :, -TINY.patch_size:]).loc.dtype == torch.float32
+    assert model.decode_next(state, values[:2, :, -TINY.patch_size :]).loc.dtype == torch.float32

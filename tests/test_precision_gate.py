@@ -60,10 +60,18 @@ class _Backtest:
 
 def test_compare_runs_figures_by_hand():
     sigma = np.array([1.0, 2.0, 1.0, 2.0])
-    ref = RunRecord(_Backtest([0.1, -0.2, 5.0], [0.01, 0.03]), np.array([1.0, 2.0, 3.0, 4.0]),
-                    np.array([0.5, -0.5, 0.1, 0.2]), sigma)
-    cand = RunRecord(_Backtest([0.1, -0.23, 9.0], [0.02, 0.04]), np.array([1.1, 2.0, 3.0, 3.8]),
-                     np.array([0.5, 0.5, -0.1, 0.2]), sigma)
+    ref = RunRecord(
+        _Backtest([0.1, -0.2, 5.0], [0.01, 0.03]),
+        np.array([1.0, 2.0, 3.0, 4.0]),
+        np.array([0.5, -0.5, 0.1, 0.2]),
+        sigma,
+    )
+    cand = RunRecord(
+        _Backtest([0.1, -0.23, 9.0], [0.02, 0.04]),
+        np.array([1.1, 2.0, 3.0, 3.8]),
+        np.array([0.5, 0.5, -0.1, 0.2]),
+        sigma,
+    )
     f = compare_runs(ref, cand, sigma)
     assert f["z_mean_mean"] == pytest.approx(0.05) and f["z_mean_max"] == pytest.approx(0.1)
     assert f["z_aggregate_mean"] == pytest.approx(0.175) and f["z_aggregate_max"] == pytest.approx(0.5)
@@ -78,10 +86,20 @@ def test_compare_runs_figures_by_hand():
 
 
 def test_against_noise_floor_uses_a_quarter_of_each_floor_figure():
-    floor = {"z_mean_mean": 0.2, "z_aggregate_mean": 0.1, "flip_rate": 0.3, "mae_change_pct": -1.0,
-             "strategies": {"maxdiff": {"return_change": -0.04}, "buy_hold": {"return_change": 0.0}}}
-    dev = {"z_mean_mean": 0.05, "z_aggregate_mean": 0.01, "flip_rate": 0.1, "mae_change_pct": 0.2,
-           "strategies": {"maxdiff": {"return_change": 0.01}, "buy_hold": {"return_change": 0.0}}}
+    floor = {
+        "z_mean_mean": 0.2,
+        "z_aggregate_mean": 0.1,
+        "flip_rate": 0.3,
+        "mae_change_pct": -1.0,
+        "strategies": {"maxdiff": {"return_change": -0.04}, "buy_hold": {"return_change": 0.0}},
+    }
+    dev = {
+        "z_mean_mean": 0.05,
+        "z_aggregate_mean": 0.01,
+        "flip_rate": 0.1,
+        "mae_change_pct": 0.2,
+        "strategies": {"maxdiff": {"return_change": 0.01}, "buy_hold": {"return_change": 0.0}},
+    }
     out = against_noise_floor(dev, floor)
     assert out["figures"] == {"z_mean_mean": True, "z_aggregate_mean": True, "flip_rate": False, "mae_change_pct": True}
     assert out["strategies"] == {"maxdiff": True, "buy_hold": True} and not out["all_below"]
@@ -118,8 +136,12 @@ def test_a_planted_precision_error_fails(tiny):
     verdict = gate.judge(m, GateThresholds())
     assert not verdict["passed"]
     assert m["precision"]["z_mean_mean"] > GateThresholds.z_shift_mean
-    assert verdict["checks"] == {"z_mean_mean": False, "z_aggregate_mean": False, "flip_rate": False,
-                                 "mae_change_pct": False}
+    assert verdict["checks"] == {
+        "z_mean_mean": False,
+        "z_aggregate_mean": False,
+        "flip_rate": False,
+        "mae_change_pct": False,
+    }
     # the same shift, drawn with the fp32 run's random numbers, moves the aggregate by the same amount
     assert m["sampled"]["z_aggregate_mean"] == pytest.approx(m["precision"]["z_aggregate_mean"], rel=0.2)
 
@@ -142,11 +164,16 @@ def test_bf16_passes_loose_thresholds_then_loads_silently(tiny_dir):
 
 
 def test_deliberately_tight_thresholds_fail_and_loading_then_warns(tiny_dir):
-    result = run_quality_gate(tiny_dir, "int8", GateThresholds(z_shift_mean=1e-12, flip_rate=0.5, mae_change_pct=50.0),
-                              SMALL)
+    result = run_quality_gate(
+        tiny_dir, "int8", GateThresholds(z_shift_mean=1e-12, flip_rate=0.5, mae_change_pct=50.0), SMALL
+    )
     assert not result["passed"]
-    assert result["checks"] == {"z_mean_mean": False, "z_aggregate_mean": False, "flip_rate": True,
-                                "mae_change_pct": True}
+    assert result["checks"] == {
+        "z_mean_mean": False,
+        "z_aggregate_mean": False,
+        "flip_rate": True,
+        "mae_change_pct": True,
+    }
     assert "**FAIL**" in format_report(result)
     with pytest.warns(gate.UngatedPrecisionWarning, match="failed the quality gate"):
         load_model(tiny_dir, precision="int8")
@@ -178,17 +205,39 @@ def test_changed_weights_or_an_older_gate_do_not_reuse_a_result(tiny_dir):
 
 
 def test_quality_command_exit_codes_and_json(tiny_dir, capsys):
-    assert cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-flip-rate", "50",
-                     "--max-mae-change", "50", *SMALL_ARGS]) == 0
+    assert (
+        cli_main(
+            [
+                "quality",
+                "--model",
+                str(tiny_dir),
+                "--precision",
+                "fp16",
+                "--max-flip-rate",
+                "50",
+                "--max-mae-change",
+                "50",
+                *SMALL_ARGS,
+            ]
+        )
+        == 0
+    )
     assert "| z-shift of the mean: mean over contexts |" in capsys.readouterr().out
-    code = cli_main(["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-z-shift", "1e-12",
-                     "--json", *SMALL_ARGS])
+    code = cli_main(
+        ["quality", "--model", str(tiny_dir), "--precision", "fp16", "--max-z-shift", "1e-12", "--json", *SMALL_ARGS]
+    )
     captured = capsys.readouterr()
     assert code == 1 and "FAIL" in captured.err
     result = json.loads(captured.out)
     assert result["checks"]["z_mean_mean"] is False and result["settings"]["floor_seed"] == 1
-    assert set(result["metrics"]) == {"contexts", "signal_z_median", "precision", "noise_floor", "sampled",
-                                      "sampled_vs_floor"}
+    assert set(result["metrics"]) == {
+        "contexts",
+        "signal_z_median",
+        "precision",
+        "noise_floor",
+        "sampled",
+        "sampled_vs_floor",
+    }
 
 
 def test_bad_gate_requests_are_named(tiny_dir):

@@ -19,8 +19,11 @@ from totowalk.precision.triton_int8 import (
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # Tolerances: the kernel and the reference both accumulate in fp32; they differ by summation
 # order (fp32) and by the final rounding to the output dtype (one ulp: 2**-8 bf16, 2**-11 fp16).
-TOLERANCE = {torch.float32: {"rtol": 1e-5, "atol": 1e-4}, torch.float16: {"rtol": 2e-3, "atol": 2e-3},
-             torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-2}}
+TOLERANCE = {
+    torch.float32: {"rtol": 1e-5, "atol": 1e-4},
+    torch.float16: {"rtol": 2e-3, "atol": 2e-3},
+    torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-2},
+}
 
 
 def operands(m, k, n, dtype, seed=0):
@@ -52,8 +55,9 @@ def test_kernel_reads_strided_activations():
     wide = torch.zeros(6, 96, device=DEVICE)
     wide[:, ::2] = x
     strided = wide[:, ::2]  # stride (96, 2)
-    torch.testing.assert_close(int8_weight_matmul(strided, q, s, b), int8_weight_matmul_reference(x, q, s, b),
-                               **TOLERANCE[torch.float32])
+    torch.testing.assert_close(
+        int8_weight_matmul(strided, q, s, b), int8_weight_matmul_reference(x, q, s, b), **TOLERANCE[torch.float32]
+    )
 
 
 def test_int8_linear_triton_kernel_equals_its_dequant_kernel():

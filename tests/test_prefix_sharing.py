@@ -117,7 +117,9 @@ def test_clamp_guard_forecasts_a_member_alone(tiny):
     assert len(group_prefixes([calm[None, :1028], calm[None, :900]], settings)[0]) == 1
     contexts = [series[:1028], series[:900]]
     shared = ForecastEngine(tiny, seed=1, estimator="exact").forecast(contexts, aggregate=("mean",))
-    alone_res = ForecastEngine(tiny, seed=1, estimator="exact", share_prefixes=False).forecast(contexts, aggregate=("mean",))
+    alone_res = ForecastEngine(tiny, seed=1, estimator="exact", share_prefixes=False).forecast(
+        contexts, aggregate=("mean",)
+    )
     np.testing.assert_array_equal(shared.stats["mean"], alone_res.stats["mean"])
 
 
@@ -125,7 +127,7 @@ def _clamp_inactive(values, length, root_length, settings, margin=1e-6):
     """Reference guard, straight from the definition: every patch scale of the member (patches
     ending after c = length, length - p, ... values) within the clamp bounds of both the member's
     and the root's global scale."""
-    p, spread = settings.patch_size, 10.0 ** settings.scale_factor_exponent
+    p, spread = settings.patch_size, 10.0**settings.scale_factor_exponent
     x = values.astype(np.float64)
     ends = np.arange(length, 0, -p)
     scales = np.array([np.sqrt(x[:, :c].var(axis=1, ddof=1 if c > 1 else 0) + settings.min_scale) for c in ends])
@@ -155,9 +157,12 @@ def test_grouping_properties_on_random_families():
             for end in sorted(set(rng.integers(1, total + 1, size=int(rng.integers(1, 25))).tolist())):
                 view = x[:, :end]
                 unique.append(view.copy() if rng.random() < 0.5 else view)
-        unique = [u for i, u in enumerate(unique)
-                  if u.shape[0] == unique[0].shape[0] and not any(
-                      v.shape == u.shape and np.array_equal(v, u) for v in unique[:i])]  # deduplicated, one V
+        unique = [
+            u
+            for i, u in enumerate(unique)
+            if u.shape[0] == unique[0].shape[0]
+            and not any(v.shape == u.shape and np.array_equal(v, u) for v in unique[:i])
+        ]  # deduplicated, one V
         groups, alone = group_prefixes(unique, settings)
         seen = sorted(alone.tolist() + [int(m) for g in groups for m in g.members])
         assert seen == list(range(len(unique)))  # every context exactly once
@@ -172,9 +177,13 @@ def test_grouping_properties_on_random_families():
                 np.testing.assert_array_equal(root[:, :length], unique[member])
                 assert position == (pad + length) // 16 - 1
                 assert member == g.root or _clamp_inactive(root, length, total, settings)
-        refused += sum(any(v.shape[1] > u.shape[1] and v.shape[1] % 16 == u.shape[1] % 16
-                           and np.array_equal(v[:, :u.shape[1]], u) for v in unique)
-                       for u in (unique[i] for i in alone))
+        refused += sum(
+            any(
+                v.shape[1] > u.shape[1] and v.shape[1] % 16 == u.shape[1] % 16 and np.array_equal(v[:, : u.shape[1]], u)
+                for v in unique
+            )
+            for u in (unique[i] for i in alone)
+        )
     assert refused > 0  # the guard was exercised: some contexts with a partner were kept alone
 
 
@@ -212,8 +221,13 @@ def test_forecast_walk_forward_equals_forecast_on_slices(mini):
         np.testing.assert_array_equal(res.stats[name], direct.stats[name])
     with pytest.raises(ValueError, match="series 'b': end 1 is 451"):
         engine.forecast_walk_forward(series, {"a": [10], "b": [12, 451]})
-    for ends_b, shown in (([12, True], "end 1 is True"), ([3.0], "end 0 is 3.0"), (np.array([5, 0]), "end 1 is 0"),
-                          ([12, "x"], "end 1 is 'x'"), ([[1, 2]], "ends must be a 1-D sequence")):
+    for ends_b, shown in (
+        ([12, True], "end 1 is True"),
+        ([3.0], "end 0 is 3.0"),
+        (np.array([5, 0]), "end 1 is 0"),
+        ([12, "x"], "end 1 is 'x'"),
+        ([[1, 2]], "ends must be a 1-D sequence"),
+    ):
         with pytest.raises(ValueError, match=f"series 'b': {shown}"):
             engine.forecast_walk_forward(series, {"a": [10], "b": ends_b})
     with pytest.raises(ValueError, match="same names"):
@@ -228,6 +242,7 @@ def test_forecast_walk_forward_equals_forecast_on_slices(mini):
 def test_walk_forward_families_need_no_comparisons_and_match_the_list_form(mini, monkeypatch):
     # Multivariate too; sampled, so equal streams are checked (content keys do not depend on the form).
     from totowalk.engine import prefix_sharing
+
     series = [_walk(700, 13, variates=2), _walk(640, 14, variates=2)]
     ends = [[700 - 64 * k for k in range(6)] + [333, 700], [640, 576, 100]]
     engine = ForecastEngine(mini, num_samples=32, seed=5)
@@ -247,14 +262,16 @@ def test_a_wider_readout_layout_changes_no_readout(tiny):
     # CUDA graphs fix the readouts per row to a power of two; the unused query slots must not
     # touch the real ones.
     from totowalk.model.layers import readout_layout
+
     series = torch.as_tensor(_walk(64 * 6, 3), dtype=torch.float32)
     values = torch.stack([series, series.flip(0)])[:, None]
     mask = torch.ones_like(values, dtype=torch.bool)
     rows, positions = torch.tensor([0, 0, 1, 0, 1]), torch.tensor([5, 2, 4, 0, 5])
     with torch.inference_mode():
         default = tiny.forecast_params_at(values, mask, rows, positions, horizon=3)
-        wide = tiny.forecast_params_at(values, mask, rows, positions, horizon=3,
-                                       layout=readout_layout(rows, positions, 2, width=8))
+        wide = tiny.forecast_params_at(
+            values, mask, rows, positions, horizon=3, layout=readout_layout(rows, positions, 2, width=8)
+        )
     for field in PARAMS:
         torch.testing.assert_close(getattr(wide, field), getattr(default, field), rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="width 2 is below the 3 readouts"):

@@ -99,25 +99,53 @@ def test_resume_keeps_the_finished_chunks(cluster, frames, engine, tmp_path):
 def test_cli_ray_flag(cluster, tmp_path, capsys):
     from totowalk.cli import main
 
-    assert main(["backtest", "--dataset", "IBM", "--sims", "2", "--samples", "8", "--no-progress", "--ray",
-                 "--workers", "2", "--batch", "8", "--start", "2012-06-01", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--dataset",
+                "IBM",
+                "--sims",
+                "2",
+                "--samples",
+                "8",
+                "--no-progress",
+                "--ray",
+                "--workers",
+                "2",
+                "--batch",
+                "8",
+                "--start",
+                "2012-06-01",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert len(summary["workers"]) == 2
 
 
 def test_missing_ray_is_one_clear_error():
-    code = ("import sys; sys.modules['ray'] = None\n"
-            "import totowalk as tw\n"
-            "from totowalk.errors import MissingExtraError\n"
-            "try:\n"
-            "    tw.RayExecutor()._connect()\n"
-            "except MissingExtraError as e:\n"
-            "    print(e)\n")
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "import totowalk as tw\n"
+        "from totowalk.errors import MissingExtraError\n"
+        "try:\n"
+        "    tw.RayExecutor()._connect()\n"
+        "except MissingExtraError as e:\n"
+        "    print(e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'totowalk[ray]'" in out
 
 
 def test_importing_totowalk_does_not_import_ray():
-    out = subprocess.run([sys.executable, "-c", "import sys, totowalk; print('ray' in sys.modules)"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, totowalk; print('ray' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "False"

@@ -34,8 +34,15 @@ d.textContent = JSON.stringify(window.__errors); document.body.appendChild(d); }
 
 
 def _chromium(*args, url):
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=15000",
-             "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=15000",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     done = subprocess.run([BROWSER, *flags, *args, url], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
@@ -68,8 +75,13 @@ def test_every_chart_drew_its_traces_at_a_non_zero_size(run):
     names = [p.split('"', 1)[0] for p in pieces]
     assert names == ["equity", "drawdown", "forecast-0", "forecast-1", "distribution"]
     strategies = len(summary["statistics"][PORTFOLIO])
-    expected = {"equity": strategies, "drawdown": strategies, "forecast-0": 4, "forecast-1": 4,
-                "distribution": strategies}
+    expected = {
+        "equity": strategies,
+        "drawdown": strategies,
+        "forecast-0": 4,
+        "forecast-1": 4,
+        "distribution": strategies,
+    }
     for name, piece in zip(names, pieces):
         sizes = re.findall(r'<svg class="main-svg"[^>]*?width="([\d.]+)" height="([\d.]+)"', piece)
         assert sizes and all(float(w) > 0 and float(h) > 0 for w, h in sizes), name
@@ -91,8 +103,11 @@ def test_the_screenshot_is_not_blank(run, tmp_path):
 
 def test_page_statistics_equal_summary_json(run):
     _, summary, dom = run
-    cells = re.findall(r'<td data-symbol="([^"]*)" data-strategy="([^"]*)" data-stat="([^"]*)" '
-                       r'data-value="([^"]*)">([^<]*)</td>', dom.stdout)
+    cells = re.findall(
+        r'<td data-symbol="([^"]*)" data-strategy="([^"]*)" data-stat="([^"]*)" '
+        r'data-value="([^"]*)">([^<]*)</td>',
+        dom.stdout,
+    )
     seen = set()
     for symbol, strategy, stat, value, text in cells:
         symbol, value, text = html.unescape(symbol), json.loads(html.unescape(value)), html.unescape(text)
@@ -103,8 +118,10 @@ def test_page_statistics_equal_summary_json(run):
             assert text == f"{_fmt(expected, 'num')} [{_fmt(lo, 'num')}, {_fmt(hi, 'num')}]"
         seen.add((symbol, strategy, stat))
     for strategy, stats in summary["statistics"][PORTFOLIO].items():  # the whole portfolio table is there
-        assert {(PORTFOLIO, strategy, s) for s in ("total_return", "sharpe", "max_drawdown", "deflated_sharpe",
-                                                    "turnover", "exposure")} <= seen
+        assert {
+            (PORTFOLIO, strategy, s)
+            for s in ("total_return", "sharpe", "max_drawdown", "deflated_sharpe", "turnover", "exposure")
+        } <= seen
     assert {s for s, _, _ in seen} == {PORTFOLIO, "AAA", "BBB"}
 
 

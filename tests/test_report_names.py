@@ -9,8 +9,9 @@ from totowalk.backtest.report.text import format_report, strategy_name, strategy
 
 @pytest.mark.parametrize("profile", ["legacy", "clean"])
 def test_best_strategy_is_named_as_in_the_strategy_table(profile):
-    result = backtest({"AAA": prices(90, 5), "BBB": prices(90, 6)}, num_simulations=4, forecaster=mean5,
-                      profile=profile)
+    result = backtest(
+        {"AAA": prices(90, 5), "BBB": prices(90, 6)}, num_simulations=4, forecaster=mean5, profile=profile
+    )
     table = set(strategy_table(result).index)
     labels = result.summary["best_strategy"].dropna()
     assert len(labels) == 3
@@ -22,6 +23,13 @@ def test_best_strategy_is_named_as_in_the_strategy_table(profile):
 
 def test_every_label_of_both_profiles_maps_to_a_table_name():
     assert [strategy_name(x) for x in ("simple", "all_signals", "takeprofit", "maxdiff")] == [
-        "simple", "all_signals", "entry_takeprofit", "maxdiff"]
+        "simple",
+        "all_signals",
+        "entry_takeprofit",
+        "maxdiff",
+    ]
     assert [strategy_name(x) for x in ("simple_strategy", "all_signals_strategy", "entry_takeprofit")] == [
-        "simple", "all_signals", "entry_takeprofit"]
+        "simple",
+        "all_signals",
+        "entry_takeprofit",
+    ]

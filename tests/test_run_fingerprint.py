@@ -88,8 +88,20 @@ def test_int8_checkpoint_loaded_with_default_precision_is_int8(tmp_path, fresh_g
     assert identity["weights_sha256"] != model_identity(tiny(0))["weights_sha256"]
 
 
-SLICE = ["backtest", "--dataset", "us-stocks-daily", "--symbol", "IBM", "--end", "2000-09-30",
-         "--sims", "2", "--samples", "8", "--no-progress"]
+SLICE = [
+    "backtest",
+    "--dataset",
+    "us-stocks-daily",
+    "--symbol",
+    "IBM",
+    "--end",
+    "2000-09-30",
+    "--sims",
+    "2",
+    "--samples",
+    "8",
+    "--no-progress",
+]
 
 
 def test_cli_resume_with_another_precision_is_refused_by_name(tmp_path, fresh_gate, capsys):

@@ -50,13 +50,41 @@ def test_flags_parsed_and_checked(capsys):
     args = build_parser().parse_args(["samples", "--dataset", "IBM"])
     assert args.grid == list(DEFAULT_GRID) == [32, 64, 128, 256, 512, 1024, 2048, 4096]
     assert (args.seeds, args.seed, args.aggregate, args.profile, args.sims) == (5, 0, "trimmed_mean_10", "legacy", 10)
-    args = build_parser().parse_args(["samples", "--data", "x.csv", "--symbol", "A", "--symbol", "B", "--grid",
-                                      "32,128", "--seeds", "3", "--seed", "7", "--profile", "clean", "--aggregate",
-                                      "median", "--precision", "fp16", "--sims", "5", "--out", "d"])
+    args = build_parser().parse_args(
+        [
+            "samples",
+            "--data",
+            "x.csv",
+            "--symbol",
+            "A",
+            "--symbol",
+            "B",
+            "--grid",
+            "32,128",
+            "--seeds",
+            "3",
+            "--seed",
+            "7",
+            "--profile",
+            "clean",
+            "--aggregate",
+            "median",
+            "--precision",
+            "fp16",
+            "--sims",
+            "5",
+            "--out",
+            "d",
+        ]
+    )
     assert (args.data, args.symbol, args.grid, args.seeds, args.seed) == ("x.csv", ["A", "B"], [32, 128], 3, 7)
     assert (args.profile, args.aggregate, args.precision, args.sims, args.out) == ("clean", "median", "fp16", 5, "d")
-    for bad, option in ((["--grid", "1,8"], "--grid"), (["--grid", "a"], "--grid"), (["--seeds", "0"], "--seeds"),
-                        (["--aggregate", "nonsense"], "--aggregate")):
+    for bad, option in (
+        (["--grid", "1,8"], "--grid"),
+        (["--grid", "a"], "--grid"),
+        (["--seeds", "0"], "--seeds"),
+        (["--aggregate", "nonsense"], "--aggregate"),
+    ):
         assert main(["samples", "--dataset", "IBM", *bad]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and option in err and err.count("\n") == 1
@@ -71,8 +99,7 @@ def test_each_run_is_the_sampled_engines_backtest(model, prices, study):
     reference = exact.forecasts.drop_duplicates(unique).set_index(unique)["prediction"]
     assert study.exact["contexts"] == len(reference)
     for num_samples, seed in ((16, 3), (64, 0)):
-        bt = tw.backtest(prices, engine=tw.ForecastEngine(model, num_samples=num_samples, seed=seed),
-                         num_simulations=4)
+        bt = tw.backtest(prices, engine=tw.ForecastEngine(model, num_samples=num_samples, seed=seed), num_simulations=4)
         row = study.per_seed.set_index(["num_samples", "seed"]).loc[(num_samples, seed)]
         assert row["mae"] == pytest.approx(float(mae_by_key(bt).mean()), rel=1e-12)
         for name, value in strategy_table(bt)["mean_return"].items():

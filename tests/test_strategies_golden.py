@@ -28,8 +28,10 @@ def _array(values, input_type: str | None):
 def _evaluation_dict(ev: metrics.Evaluation) -> dict:
     returns = ev.returns
     out = {
-        "total_return": ev.total_return, "avg_daily_return": ev.avg_daily_return,
-        "annualized_return": ev.annualized_return, "sharpe_ratio": ev.sharpe_ratio,
+        "total_return": ev.total_return,
+        "avg_daily_return": ev.avg_daily_return,
+        "annualized_return": ev.annualized_return,
+        "sharpe_ratio": ev.sharpe_ratio,
         "returns": np.asarray(returns, dtype=np.float64).tolist(),
     }
     is_series = isinstance(returns, pd.Series) and len(returns) > 0
@@ -40,8 +42,12 @@ def _evaluation_dict(ev: metrics.Evaluation) -> dict:
 def _run_evaluate_strategy(inp, types, glob):
     returns = pd.Series(inp["actual_returns"], index=inp["actual_returns_index"], dtype=np.float64)
     ev = strategies_signals.evaluate_signal_strategy(
-        _array(inp["strategy_signals"], types.get("strategy_signals")), returns,
-        inp["trading_fee"], inp["trading_days_per_year"], glob["SPREAD"])
+        _array(inp["strategy_signals"], types.get("strategy_signals")),
+        returns,
+        inp["trading_fee"],
+        inp["trading_days_per_year"],
+        glob["SPREAD"],
+    )
     return _evaluation_dict(ev)
 
 
@@ -55,11 +61,17 @@ def _run_profile(inp, types, glob):
 
 
 def _run_simple(inp, types, glob):
-    return {"signals": strategies_signals.simple_signals(_array(inp["predictions"], "float32"), inp["is_crypto"]).tolist()}
+    return {
+        "signals": strategies_signals.simple_signals(_array(inp["predictions"], "float32"), inp["is_crypto"]).tolist()
+    }
 
 
 def _run_all_signals(inp, types, glob):
-    return {"signals": strategies_signals.all_signals(inp["close_pred"], inp["high_pred"], inp["low_pred"], inp["is_crypto"]).tolist()}
+    return {
+        "signals": strategies_signals.all_signals(
+            inp["close_pred"], inp["high_pred"], inp["low_pred"], inp["is_crypto"]
+        ).tolist()
+    }
 
 
 def _run_buy_hold(inp, types, glob):
@@ -67,17 +79,24 @@ def _run_buy_hold(inp, types, glob):
 
 
 def _run_unprofit(inp, types, glob):
-    return {"signals": strategies_signals.unprofit_shutdown_signals(inp["predictions"], inp["actual_returns"], inp["is_crypto"]).tolist()}
+    return {
+        "signals": strategies_signals.unprofit_shutdown_signals(
+            inp["predictions"], inp["actual_returns"], inp["is_crypto"]
+        ).tolist()
+    }
 
 
 def _run_ci_guard(inp, types, glob):
-    signals = strategies_signals.ci_guard_signals(inp["close_predictions"], inp["ci_band"], inp["ci_multiplier"], inp["is_crypto"])
+    signals = strategies_signals.ci_guard_signals(
+        inp["close_predictions"], inp["ci_band"], inp["ci_multiplier"], inp["is_crypto"]
+    )
     return {"signals": signals.tolist()}
 
 
 def _run_calibrate(inp, types, glob):
     slope, intercept = strategies_inputs.calibrate_signal(
-        _array(inp["predictions"], types.get("predictions")), _array(inp["actual_returns"], None))
+        _array(inp["predictions"], types.get("predictions")), _array(inp["actual_returns"], None)
+    )
     return {"slope": slope, "intercept": intercept}
 
 
@@ -88,17 +107,35 @@ def _run_pre_process(inp, types, glob):
 
 
 def _run_kernel(inp, types, glob):
-    values = maxdiff.limit_order_profit(inp["y_test_close"], inp["y_test_high"], inp["y_test_high_pred"],
-                                        inp["y_test_low"], inp["y_test_low_pred"], inp["y_test_pred_trade"])
-    return {"profit_values": values.tolist(), "sum_via_calculate_trading_profit_torch_with_entry_buysell": float(values.sum())}
+    values = maxdiff.limit_order_profit(
+        inp["y_test_close"],
+        inp["y_test_high"],
+        inp["y_test_high_pred"],
+        inp["y_test_low"],
+        inp["y_test_low_pred"],
+        inp["y_test_pred_trade"],
+    )
+    return {
+        "profit_values": values.tolist(),
+        "sum_via_calculate_trading_profit_torch_with_entry_buysell": float(values.sum()),
+    }
 
 
 def _maxdiff_args(inp):
     lp = inp["last_preds"]
     get = lambda key: None if key not in lp else np.asarray(lp[key], dtype=np.float32)  # noqa: E731
-    return (get("close_actual_movement_values"), get("high_actual_movement_values"), get("low_actual_movement_values"),
-            get("high_predictions"), get("low_predictions"), inp["simulation_data"],
-            lp["high_predicted_price_value"], lp["low_predicted_price_value"], inp["trading_days_per_year"], inp["is_crypto"])
+    return (
+        get("close_actual_movement_values"),
+        get("high_actual_movement_values"),
+        get("low_actual_movement_values"),
+        get("high_predictions"),
+        get("low_predictions"),
+        inp["simulation_data"],
+        lp["high_predicted_price_value"],
+        lp["low_predicted_price_value"],
+        inp["trading_days_per_year"],
+        inp["is_crypto"],
+    )
 
 
 def _run_maxdiff(inp, types, glob):
@@ -142,22 +179,22 @@ def _run_walk_forward(inp, types, glob):
 
 # golden function name -> adapter calling the totowalk implementation
 IMPLEMENTATIONS = {
-    "evaluate_strategy": _run_evaluate_strategy,                  # strategies_signals.evaluate_signal_strategy
-    "_evaluate_daily_returns": _run_summed,                       # metrics_oracle.evaluate_summed
-    "_compute_return_profile": _run_profile,                      # metrics.return_profile
-    "simple_buy_sell_strategy": _run_simple,                      # strategies_signals.simple_signals
-    "all_signals_strategy": _run_all_signals,                     # strategies_signals.all_signals
-    "buy_hold_strategy": _run_buy_hold,                           # strategies_signals.buy_hold_signals
-    "unprofit_shutdown_buy_hold": _run_unprofit,                  # strategies_signals.unprofit_shutdown_signals
-    "confidence_guard_strategy": _run_ci_guard,                   # strategies_signals.ci_guard_signals
-    "calibrate_signal": _run_calibrate,                           # strategies_inputs.calibrate_signal
-    "pre_process_data": _run_pre_process,                         # strategies_inputs.legacy_percent_change
+    "evaluate_strategy": _run_evaluate_strategy,  # strategies_signals.evaluate_signal_strategy
+    "_evaluate_daily_returns": _run_summed,  # metrics_oracle.evaluate_summed
+    "_compute_return_profile": _run_profile,  # metrics.return_profile
+    "simple_buy_sell_strategy": _run_simple,  # strategies_signals.simple_signals
+    "all_signals_strategy": _run_all_signals,  # strategies_signals.all_signals
+    "buy_hold_strategy": _run_buy_hold,  # strategies_signals.buy_hold_signals
+    "unprofit_shutdown_buy_hold": _run_unprofit,  # strategies_signals.unprofit_shutdown_signals
+    "confidence_guard_strategy": _run_ci_guard,  # strategies_signals.ci_guard_signals
+    "calibrate_signal": _run_calibrate,  # strategies_inputs.calibrate_signal
+    "pre_process_data": _run_pre_process,  # strategies_inputs.legacy_percent_change
     "calculate_profit_torch_with_entry_buysell_profit_values": _run_kernel,  # maxdiff.limit_order_profit
-    "evaluate_maxdiff_strategy": _run_maxdiff,                    # maxdiff_oracle.evaluate_maxdiff
-    "evaluate_maxdiff_always_on_strategy": _run_always_on,        # maxdiff_oracle.evaluate_maxdiff_always_on
-    "evaluate_entry_takeprofit_strategy": _run_takeprofit,        # strategies_limit.evaluate_entry_takeprofit
-    "evaluate_highlow_strategy": _run_highlow,                    # strategies_limit.evaluate_highlow
-    "compute_walk_forward_stats": _run_walk_forward,              # metrics_oracle.walk_forward_stats
+    "evaluate_maxdiff_strategy": _run_maxdiff,  # maxdiff_oracle.evaluate_maxdiff
+    "evaluate_maxdiff_always_on_strategy": _run_always_on,  # maxdiff_oracle.evaluate_maxdiff_always_on
+    "evaluate_entry_takeprofit_strategy": _run_takeprofit,  # strategies_limit.evaluate_entry_takeprofit
+    "evaluate_highlow_strategy": _run_highlow,  # strategies_limit.evaluate_highlow
+    "compute_walk_forward_stats": _run_walk_forward,  # metrics_oracle.walk_forward_stats
 }
 
 _SKIP_OUTPUT_KEYS = {"returns_type", "signals_dtype"}

@@ -21,7 +21,8 @@ from totowalk.backtest.profiles.legacy.strategies import LegacyStrategyInputs, e
 
 SIM = load_golden("legacy_simulation.json")
 RUNS = [("runs", i, r) for i, r in enumerate(SIM["runs"])] + [
-    ("extra_runs", i, r) for i, r in enumerate(SIM["extra_runs"])]
+    ("extra_runs", i, r) for i, r in enumerate(SIM["extra_runs"])
+]
 
 
 def _golden_inputs(run) -> LegacyStrategyInputs:
@@ -31,16 +32,26 @@ def _golden_inputs(run) -> LegacyStrategyInputs:
     for sim in run["simulations"]:
         lp = sim["last_preds_before_strategies"]
         n = sim["n_rows"]
-        rows.append({
-            "cp": lp["close_predictions"], "hp": lp["high_predictions"], "lp": lp["low_predictions"],
-            "ca": lp["close_actual_movement_values"], "ha": lp["high_actual_movement_values"],
-            "la": lp["low_actual_movement_values"], "r": sim["actual_returns_close_6"], "band": lp["close_ci_band"],
-            "prev_close": ohlc["Close"][n - 8:n - 2], "prev_high": ohlc["High"][n - 8:n - 2],
-            "prev_low": ohlc["Low"][n - 8:n - 2],
-            "high_predicted_price_value": lp["high_predicted_price_value"],
-            "low_predicted_price_value": lp["low_predicted_price_value"],
-            "is_crypto": sim["is_crypto"], "fee": sim["trading_fee"], "spread": run["SPREAD"],
-        })
+        rows.append(
+            {
+                "cp": lp["close_predictions"],
+                "hp": lp["high_predictions"],
+                "lp": lp["low_predictions"],
+                "ca": lp["close_actual_movement_values"],
+                "ha": lp["high_actual_movement_values"],
+                "la": lp["low_actual_movement_values"],
+                "r": sim["actual_returns_close_6"],
+                "band": lp["close_ci_band"],
+                "prev_close": ohlc["Close"][n - 8 : n - 2],
+                "prev_high": ohlc["High"][n - 8 : n - 2],
+                "prev_low": ohlc["Low"][n - 8 : n - 2],
+                "high_predicted_price_value": lp["high_predicted_price_value"],
+                "low_predicted_price_value": lp["low_predicted_price_value"],
+                "is_crypto": sim["is_crypto"],
+                "fee": sim["trading_fee"],
+                "spread": run["SPREAD"],
+            }
+        )
     stacked = {k: np.asarray([row[k] for row in rows]) for k in rows[0]}
     stacked["cp"] = stacked["cp"].astype(np.float32)
     return LegacyStrategyInputs(**stacked, ci_multiplier=1.0)
@@ -56,7 +67,9 @@ def _diff_lines(expected: dict, got: dict, keys, rtol, atol):
     return lines
 
 
-@pytest.mark.parametrize("where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}")
+@pytest.mark.parametrize(
+    "where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}"
+)
 def test_batch_equals_golden_simulations(where, index, run):
     out = evaluate_legacy_strategies(_golden_inputs(run))
     diffs = []
@@ -68,16 +81,28 @@ def test_batch_equals_golden_simulations(where, index, run):
         # rtol 1e-6: the float32 kernel paths; the float64 paths agree far tighter
         diffs += [f"sim {k}: {line}" for line in _diff_lines(result, row, keys, 1e-6, 1e-9)]
         after = sim["last_preds_after_all_strategies"]
-        diffs += [f"sim {k}: {line}" for line in _diff_lines(
-            {"high_predictions_after": after["high_predictions"],
-             "close_actual_movement_values_after": after["close_actual_movement_values"]},
-            {"high_predictions_after": out["high_predictions_after"][k],
-             "close_actual_movement_values_after": out["close_actual_movement_values_after"][k]},
-            ["high_predictions_after", "close_actual_movement_values_after"], 0.0, 0.0)]
+        diffs += [
+            f"sim {k}: {line}"
+            for line in _diff_lines(
+                {
+                    "high_predictions_after": after["high_predictions"],
+                    "close_actual_movement_values_after": after["close_actual_movement_values"],
+                },
+                {
+                    "high_predictions_after": out["high_predictions_after"][k],
+                    "close_actual_movement_values_after": out["close_actual_movement_values_after"][k],
+                },
+                ["high_predictions_after", "close_actual_movement_values_after"],
+                0.0,
+                0.0,
+            )
+        ]
     assert not diffs, f"{where}[{index}]\n" + "\n".join(diffs)
 
 
-@pytest.mark.parametrize("where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}")
+@pytest.mark.parametrize(
+    "where,index,run", RUNS, ids=lambda v: str(v) if not isinstance(v, dict) else f"{v['forecaster']}"
+)
 def test_walk_forward_stats_and_best_strategy_match_golden(where, index, run):
     frame = pd.DataFrame([sim["result"] for sim in run["simulations"]])
     summary = run["summary"]
@@ -123,34 +148,65 @@ def _random_inputs(seed: int, s: int) -> LegacyStrategyInputs:
     highs = closes * (1.0 + np.abs(rng.normal(0.0, 0.01, size=(s, 6))))
     lows = closes * (1.0 - np.abs(rng.normal(0.0, 0.01, size=(s, 6))))
     return LegacyStrategyInputs(
-        cp=cp, hp=hp, lp=lp, ca=ca, ha=ha, la=la,
+        cp=cp,
+        hp=hp,
+        lp=lp,
+        ca=ca,
+        ha=ha,
+        la=la,
         r=ca.astype(np.float64) + rng.normal(0.0, 1e-4, size=(s, 6)) * (rng.random((s, 1)) < 0.5),
-        band=band, prev_close=closes, prev_high=highs, prev_low=lows,
+        band=band,
+        prev_close=closes,
+        prev_high=highs,
+        prev_low=lows,
         high_predicted_price_value=100.0 * (1.0 + rng.normal(0.0, 0.01, size=s)),
         low_predicted_price_value=99.0 * (1.0 + rng.normal(0.0, 0.01, size=s)),
-        is_crypto=rng.random(s) < 0.4, fee=np.where(rng.random(s) < 0.5, 0.0005, 0.0015),
-        spread=np.where(rng.random(s) < 0.5, 1.0, 1.0008711461252937), ci_multiplier=0.8,
+        is_crypto=rng.random(s) < 0.4,
+        fee=np.where(rng.random(s) < 0.5, 0.0005, 0.0015),
+        spread=np.where(rng.random(s) < 0.5, 1.0, 1.0008711461252937),
+        ci_multiplier=0.8,
     )
 
 
 def _loop_reference(inp: LegacyStrategyInputs, k: int) -> dict:
     """One simulation through the single-case functions, in the legacy order (§7)."""
     g = lambda name: getattr(inp, name)[k]  # noqa: E731
-    crypto, fee, spread, days = bool(g("is_crypto")), float(g("fee")), float(g("spread")), float(g("trading_days_per_year"))
-    prices = {"Close": np.r_[g("prev_close"), 0.0, 0.0], "High": np.r_[g("prev_high"), 0.0, 0.0],
-              "Low": np.r_[g("prev_low"), 0.0, 0.0]}
+    crypto, fee, spread, days = (
+        bool(g("is_crypto")),
+        float(g("fee")),
+        float(g("spread")),
+        float(g("trading_days_per_year")),
+    )
+    prices = {
+        "Close": np.r_[g("prev_close"), 0.0, 0.0],
+        "High": np.r_[g("prev_high"), 0.0, 0.0],
+        "Low": np.r_[g("prev_low"), 0.0, 0.0],
+    }
     refs = (float(g("high_predicted_price_value")), float(g("low_predicted_price_value")))
     row = {}
     md = maxdiff_oracle.evaluate_maxdiff(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
-    ao = maxdiff_oracle.evaluate_maxdiff_always_on(g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto)
+    ao = maxdiff_oracle.evaluate_maxdiff_always_on(
+        g("ca"), g("ha"), g("la"), g("hp"), g("lp"), prices, *refs, days, crypto
+    )
     for prefix, res in (("maxdiff", md), ("maxdiffalwayson", ao)):
         ev = res.evaluation
-        row.update({f"{prefix}_return": ev.total_return, f"{prefix}_sharpe": ev.sharpe_ratio,
-                    f"{prefix}_finalday_return": ev.returns[-1], f"{prefix}_avg_daily_return": ev.avg_daily_return,
-                    f"{prefix}_annual_return": ev.annualized_return})
+        row.update(
+            {
+                f"{prefix}_return": ev.total_return,
+                f"{prefix}_sharpe": ev.sharpe_ratio,
+                f"{prefix}_finalday_return": ev.returns[-1],
+                f"{prefix}_avg_daily_return": ev.avg_daily_return,
+                f"{prefix}_annual_return": ev.annualized_return,
+            }
+        )
         # the result row keeps the metadata except MaxDiff's trade counts / side / validity counts
-        row.update({key: value for key, value in res.metadata.items()
-                    if key.startswith(("maxdiffprofit_", "maxdiffalwayson_")) or key == "maxdiff_turnover"})
+        row.update(
+            {
+                key: value
+                for key, value in res.metadata.items()
+                if key.startswith(("maxdiffprofit_", "maxdiffalwayson_")) or key == "maxdiff_turnover"
+            }
+        )
     signals = {
         "simple_strategy": strategies_signals.simple_signals(g("cp"), crypto),
         "all_signals_strategy": strategies_signals.all_signals(g("cp"), g("hp"), g("lp"), crypto),
@@ -160,18 +216,31 @@ def _loop_reference(inp: LegacyStrategyInputs, k: int) -> dict:
     }
     for prefix, s in signals.items():
         ev = strategies_signals.evaluate_signal_strategy(s, pd.Series(g("r")), fee, days, spread)
-        row.update({f"{prefix}_return": ev.total_return, f"{prefix}_sharpe": ev.sharpe_ratio,
-                    f"{prefix}_finalday": float(s[-1]) * g("r")[-1] - 2 * fee * spread,
-                    f"{prefix}_avg_daily_return": ev.avg_daily_return, f"{prefix}_annual_return": ev.annualized_return})
+        row.update(
+            {
+                f"{prefix}_return": ev.total_return,
+                f"{prefix}_sharpe": ev.sharpe_ratio,
+                f"{prefix}_finalday": float(s[-1]) * g("r")[-1] - 2 * fee * spread,
+                f"{prefix}_avg_daily_return": ev.avg_daily_return,
+                f"{prefix}_annual_return": ev.annualized_return,
+            }
+        )
     row["buy_hold_return"] = float(np.prod(1.0 + g("r")) - 1.0 - fee)
     row["buy_hold_finalday"] = g("r")[-1] - fee
     tp = strategies_limit.evaluate_entry_takeprofit(g("cp"), g("hp"), g("lp"), g("ca"), g("ha"), g("la"), fee, days)
-    hl = strategies_limit.evaluate_highlow(g("cp"), tp.high_predictions_after, g("lp"), tp.close_actual_after,
-                                           g("ha"), g("la"), fee, crypto, days)
+    hl = strategies_limit.evaluate_highlow(
+        g("cp"), tp.high_predictions_after, g("lp"), tp.close_actual_after, g("ha"), g("la"), fee, crypto, days
+    )
     for prefix, ev, final in (("entry_takeprofit", tp.evaluation, "finalday"), ("highlow", hl, "finalday_return")):
-        row.update({f"{prefix}_return": ev.total_return, f"{prefix}_sharpe": ev.sharpe_ratio,
-                    f"{prefix}_{final}": ev.total_return / 6, f"{prefix}_avg_daily_return": ev.avg_daily_return,
-                    f"{prefix}_annual_return": ev.annualized_return})
+        row.update(
+            {
+                f"{prefix}_return": ev.total_return,
+                f"{prefix}_sharpe": ev.sharpe_ratio,
+                f"{prefix}_{final}": ev.total_return / 6,
+                f"{prefix}_avg_daily_return": ev.avg_daily_return,
+                f"{prefix}_annual_return": ev.annualized_return,
+            }
+        )
     row["high_predictions_after"] = tp.high_predictions_after
     row["close_actual_movement_values_after"] = tp.close_actual_after
     return row
@@ -205,11 +274,18 @@ def test_batch_handles_all_zero_forecasts_and_chunking(monkeypatch):
     monkeypatch.setattr(strategies, "MAXDIFF_CHUNK", 2)
     out = evaluate_legacy_strategies(inp)
     ref = _loop_reference(inp, 2)
-    for key in ("maxdiff_return", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier",
-                "simple_strategy_return", "highlow_return", "entry_takeprofit_return"):
+    for key in (
+        "maxdiff_return",
+        "maxdiffalwayson_high_multiplier",
+        "maxdiffalwayson_low_multiplier",
+        "simple_strategy_return",
+        "highlow_return",
+        "entry_takeprofit_return",
+    ):
         assert out[key][2] == pytest.approx(ref[key], rel=1e-12, abs=1e-15), key
     assert out["simple_strategy_finalday"][2] == pytest.approx(
-        (0.0 if inp.is_crypto[2] else -1.0) * inp.r[2, -1] - 2 * inp.fee[2] * inp.spread[2])
+        (0.0 if inp.is_crypto[2] else -1.0) * inp.r[2, -1] - 2 * inp.fee[2] * inp.spread[2]
+    )
 
 
 def test_input_validation_names_the_field():
@@ -242,8 +318,7 @@ def test_torch_day_sums_equal_the_numpy_kernel_bitwise():
     rng = np.random.default_rng(11)
     # magnitudes spread over 8 decades so that a different summation order would round differently
     values = (rng.normal(size=(5, 81, 81, 6)) * 10.0 ** rng.integers(-6, 2, size=(5, 81, 81, 6))).astype(np.float32)
-    np.testing.assert_array_equal(maxdiff.sum_days_f32(torch.from_numpy(values)).numpy(),
-                                  maxdiff.sum_days_f32(values))
+    np.testing.assert_array_equal(maxdiff.sum_days_f32(torch.from_numpy(values)).numpy(), maxdiff.sum_days_f32(values))
 
 
 NATIVE_ALWAYS_ON = native_grids.native_search("always_on_search")

@@ -11,16 +11,18 @@ from totowalk.backtest.profiles.summary import OVERALL, summarize
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "symbol": rng.choice(["B", "A", "C"], size=rows),
-        "simulation": np.arange(rows),
-        "simple_strategy_return": rng.normal(0, 0.01, rows),
-        "simple_strategy_sharpe": rng.normal(0, 1, rows) * 1e3 + 1e-3,  # magnitudes where order matters
-        "maxdiff_sharpe": np.where(rng.random(rows) < 0.3, np.nan, rng.normal(size=rows)),
-        "highlow_sharpe": np.full(rows, np.nan),
-        "trades": rng.integers(0, 9, rows),
-        "note": "text",
-    })
+    frame = pd.DataFrame(
+        {
+            "symbol": rng.choice(["B", "A", "C"], size=rows),
+            "simulation": np.arange(rows),
+            "simple_strategy_return": rng.normal(0, 0.01, rows),
+            "simple_strategy_sharpe": rng.normal(0, 1, rows) * 1e3 + 1e-3,  # magnitudes where order matters
+            "maxdiff_sharpe": np.where(rng.random(rows) < 0.3, np.nan, rng.normal(size=rows)),
+            "highlow_sharpe": np.full(rows, np.nan),
+            "trades": rng.integers(0, 9, rows),
+            "note": "text",
+        }
+    )
     frame.loc[frame["symbol"] == "C", "maxdiff_sharpe"] = np.nan  # a symbol with none
     return frame
 

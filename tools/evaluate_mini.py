@@ -61,9 +61,7 @@ def load_returns(symbol: str) -> pd.DataFrame:
     from totowalk import datasets
 
     frame = datasets.load(symbol)  # adjusted by Adj Close: no split jumps
-    return pd.DataFrame(
-        {key: percent_changes(frame[key].to_numpy()) for key in KEYS}, index=frame.index[1:]
-    )
+    return pd.DataFrame({key: percent_changes(frame[key].to_numpy()) for key in KEYS}, index=frame.index[1:])
 
 
 def held_out_positions(index: pd.DatetimeIndex) -> np.ndarray:
@@ -176,8 +174,8 @@ def left_pad(contexts: list[np.ndarray], patch: int) -> tuple[torch.Tensor, torc
     values = torch.zeros(len(contexts), 1, width, dtype=torch.float32)
     mask = torch.zeros(len(contexts), 1, width, dtype=torch.bool)
     for i, c in enumerate(contexts):
-        values[i, 0, width - len(c):] = torch.tensor(np.asarray(c, dtype=np.float32))
-        mask[i, 0, width - len(c):] = True
+        values[i, 0, width - len(c) :] = torch.tensor(np.asarray(c, dtype=np.float32))
+        mask[i, 0, width - len(c) :] = True
     return values, mask
 
 
@@ -207,7 +205,7 @@ def model_forecasts(model, series: np.ndarray, targets: np.ndarray, max_batch: i
             buckets.setdefault(math.ceil(targets[j] / patch), []).append((v, j))
     for items in buckets.values():
         for start in range(0, len(items), max_batch):
-            chunk = items[start:start + max_batch]
+            chunk = items[start : start + max_batch]
             rows, cols = np.array(chunk).T
             values, mask = left_pad([series[v, : targets[j]] for v, j in chunk], patch)
             params = model.forecast_params(values, mask, horizon=1)
@@ -270,7 +268,7 @@ def slice_targets(symbol: str = TEST_SLICE["symbol"]) -> np.ndarray:
     """The target positions of the slice that tests/test_mini_model.py recomputes."""
     held = held_out_positions(load_returns(symbol).index)
     first = TEST_SLICE["first_day"]
-    return held[first:first + TEST_SLICE["days"]]
+    return held[first : first + TEST_SLICE["days"]]
 
 
 def markdown(results: dict, meta: dict) -> str:
@@ -286,10 +284,7 @@ def markdown(results: dict, meta: dict) -> str:
         ),
         "",
         "* toto-mini: point forecast = the mixture's analytic mean; NLL = the mixture's log density.",
-        (
-            "* toto-mini median: the same forecast, point = the mixture's exact median (bisection on "
-            "its CDF; same NLL)."
-        ),
+        ("* toto-mini median: the same forecast, point = the mixture's exact median (bisection on its CDF; same NLL)."),
         (
             "* zero / last / mean20: zero change, previous change, mean of the previous 20 changes; "
             "NLL from a Laplace centred on the point with scale fitted on the same series up to "
@@ -308,10 +303,7 @@ def markdown(results: dict, meta: dict) -> str:
         "",
         "Relative to the naive forecasts (negative NLL difference = the model's density is better):",
         "",
-        (
-            "| symbol | toto-mini MAE / zero MAE | toto-mini median MAE / zero MAE | "
-            "toto-mini NLL - best naive NLL |"
-        ),
+        ("| symbol | toto-mini MAE / zero MAE | toto-mini median MAE / zero MAE | toto-mini NLL - best naive NLL |"),
         "| --- | ---: | ---: | ---: |",
     ]
     for symbol, table in results.items():
@@ -340,8 +332,9 @@ def markdown(results: dict, meta: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(WEIGHTS_DIR), help="checkpoint directory")
-    parser.add_argument("--out", default=None, help="where to write EVALUATION.md/evaluation.json "
-                        "(default: the checkpoint directory)")
+    parser.add_argument(
+        "--out", default=None, help="where to write EVALUATION.md/evaluation.json (default: the checkpoint directory)"
+    )
     args = parser.parse_args(argv)
     from totowalk import load_model
 
@@ -358,10 +351,12 @@ def main(argv=None) -> int:
         "training": training.get("summary", "see training.json"),
     }
     payload = {
-        "held_out": HELD_OUT, "train_end": TRAIN_END, "keys": KEYS,
+        "held_out": HELD_OUT,
+        "train_end": TRAIN_END,
+        "keys": KEYS,
         "point_forecast": {"toto-mini": "mixture analytic mean", "toto-mini median": "mixture median"},
         "naive_nll": "Laplace centred on the point, scale = mean absolute error up to 2010-12-31 "
-                     "(zero+vol20: mean absolute change of the previous 20 days)",
+        "(zero+vol20: mean absolute change of the previous 20 days)",
         "results": results,
         "test_slice": {**TEST_SLICE, "results": slice_result},
     }

@@ -24,11 +24,37 @@ import torch.nn.functional as F
 from model.kronos import Kronos, KronosTokenizer, auto_regressive_inference, top_k_top_p_filtering
 from safetensors.torch import save_file
 
-TOKENIZER = dict(d_in=6, d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2, ffn_dropout_p=0.0,
-                 attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=4, s2_bits=4, beta=0.05, gamma0=1.0, gamma=1.1,
-                 zeta=0.05, group_size=4)
-MODEL = dict(s1_bits=4, s2_bits=4, n_layers=2, d_model=32, n_heads=4, ff_dim=64, ffn_dropout_p=0.0,
-             attn_dropout_p=0.0, resid_dropout_p=0.0, token_dropout_p=0.0, learn_te=True)
+TOKENIZER = dict(
+    d_in=6,
+    d_model=32,
+    n_heads=2,
+    ff_dim=64,
+    n_enc_layers=2,
+    n_dec_layers=2,
+    ffn_dropout_p=0.0,
+    attn_dropout_p=0.0,
+    resid_dropout_p=0.0,
+    s1_bits=4,
+    s2_bits=4,
+    beta=0.05,
+    gamma0=1.0,
+    gamma=1.1,
+    zeta=0.05,
+    group_size=4,
+)
+MODEL = dict(
+    s1_bits=4,
+    s2_bits=4,
+    n_layers=2,
+    d_model=32,
+    n_heads=4,
+    ff_dim=64,
+    ffn_dropout_p=0.0,
+    attn_dropout_p=0.0,
+    resid_dropout_p=0.0,
+    token_dropout_p=0.0,
+    learn_te=True,
+)
 
 
 def save(module, config, folder: Path) -> None:
@@ -39,7 +65,9 @@ def save(module, config, folder: Path) -> None:
 
 def stamps(length: int, start_day: int) -> torch.Tensor:
     days = torch.arange(start_day, start_day + length)
-    return torch.stack([torch.zeros(length), torch.zeros(length), days % 7, days % 28 + 1, days // 28 % 12 + 1], -1).float()
+    return torch.stack(
+        [torch.zeros(length), torch.zeros(length), days % 7, days % 28 + 1, days // 28 % 12 + 1], -1
+    ).float()
 
 
 def main(out: Path) -> None:
@@ -80,9 +108,22 @@ def main(out: Path) -> None:
         preds = []
         for path_block in range(4):  # 4 x 100 paths, each run returns the mean over its paths
             for _ in range(100):
-                preds.append(auto_regressive_inference(tokenizer, model, x_ctx, stamp[:2], y_stamp, max_context=20,
-                                                       pred_len=3, clip=1.85, T=1.0, top_k=0, top_p=0.9,
-                                                       sample_count=1)[:, -3:, :])
+                preds.append(
+                    auto_regressive_inference(
+                        tokenizer,
+                        model,
+                        x_ctx,
+                        stamp[:2],
+                        y_stamp,
+                        max_context=20,
+                        pred_len=3,
+                        clip=1.85,
+                        T=1.0,
+                        top_k=0,
+                        top_p=0.9,
+                        sample_count=1,
+                    )[:, -3:, :]
+                )
         arrays["sampler_paths"] = np.stack(preds, axis=1)  # (2, 400, 3, 6): one path per run
         arrays["sampler_y_stamp"] = y_stamp.numpy()
     np.savez_compressed(out / "reference_outputs.npz", **arrays)

@@ -70,7 +70,7 @@ def sample_batch(series, fit_lengths, batch_size, patch, rng, augment=True) -> t
         i = int(rng.integers(len(series)))
         key = int(rng.integers(series[i].shape[0]))
         end = int(rng.integers(length, fit_lengths[i] + 1))
-        window = series[i][key, end - length:end]
+        window = series[i][key, end - length : end]
         if augment:
             window = window * np.float32(rng.choice([-1.0, 1.0]) * 2.0 ** rng.uniform(-1.0, 1.0))
         windows.append(window)
@@ -197,17 +197,27 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--mlp", type=int, default=384)
-    parser.add_argument("--steps-per-patch", type=int, default=8,
-                        help="forecast steps of each next patch in the loss: step 0 + random others")
+    parser.add_argument(
+        "--steps-per-patch",
+        type=int,
+        default=8,
+        help="forecast steps of each next patch in the loss: step 0 + random others",
+    )
     parser.add_argument("--dropout", type=float, default=0.1, help="training-only dropout")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                        help="random sign and scale (1/2..2) per window")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random sign and scale (1/2..2) per window",
+    )
     parser.add_argument("--eval-every", type=int, default=50)
-    parser.add_argument("--val-stride", type=int, default=1,
-                        help="validate on every n-th 2010 day (1 = all; larger for smoke tests)")
+    parser.add_argument(
+        "--val-stride", type=int, default=1, help="validate on every n-th 2010 day (1 = all; larger for smoke tests)"
+    )
     parser.add_argument("--max-minutes", type=float, default=25.0, help="stop early past this wall time")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="intra-op threads; 1 is fastest on a shared, oversubscribed machine")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads; 1 is fastest on a shared, oversubscribed machine"
+    )
     parser.add_argument("--out", default=str(WEIGHTS_DIR))
     args = parser.parse_args(argv)
 
@@ -217,8 +227,12 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     config = TotoConfig.preset("toto-open-base-1.0").replace(
-        embed_dim=args.embed_dim, num_layers=args.layers, num_heads=args.heads,
-        mlp_hidden_dim=args.mlp, spacewise_every_n_layers=args.layers, k_components=24,
+        embed_dim=args.embed_dim,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        mlp_hidden_dim=args.mlp,
+        spacewise_every_n_layers=args.layers,
+        k_components=24,
         dropout=0.0,
     )
     model = build_model(config, seed=args.seed)
@@ -229,8 +243,7 @@ def main(argv=None) -> int:
     fit_lengths = [int(v[0]) for v in val_targets]  # positions before the first 2010 day
     typical = init_head_scales(model, [s[:, :n] for s, n in zip(series, fit_lengths)], config.min_scale)
     print(f"typical normalised std {typical:.4f}", flush=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
-                                  betas=(0.9, 0.98))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     best = {"val_nll": float("inf"), "step": -1}
@@ -269,9 +282,17 @@ def main(argv=None) -> int:
     )
     record = {
         "summary": summary,
-        "config_summary": {"d": config.embed_dim, "layers": config.num_layers, "heads": config.num_heads,
-                           "mlp": config.mlp_hidden_dim, "K": config.k_components},
-        "args": vars(args), "parameters": n_params, "best": best, "history": history,
+        "config_summary": {
+            "d": config.embed_dim,
+            "layers": config.num_layers,
+            "heads": config.num_heads,
+            "mlp": config.mlp_hidden_dim,
+            "K": config.k_components,
+        },
+        "args": vars(args),
+        "parameters": n_params,
+        "best": best,
+        "history": history,
         "data": {"symbols": TRAIN_SYMBOLS, "keys": KEYS, "fit_end": FIT_END, "validation_end": TRAIN_END},
     }
     (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -66,7 +66,9 @@ class AggregateSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in AGGREGATE_KINDS:
-            raise ValueError(f"AggregateSpec {self.name!r}: unknown kind {self.kind!r}; expected one of {AGGREGATE_KINDS}")
+            raise ValueError(
+                f"AggregateSpec {self.name!r}: unknown kind {self.kind!r}; expected one of {AGGREGATE_KINDS}"
+            )
 
 
 def _fraction(token: str, spec: str) -> float:
@@ -145,10 +147,10 @@ def parse_aggregate(spec: str | None, *, extended: bool = False) -> AggregateSpe
         return AggregateSpec(name, "quantile", (_fraction(text.rsplit("_", 1)[-1], name),))
     for prefix, kind in (("mean_minus_std_", "mean_minus_std"), ("mean_plus_std_", "mean_plus_std")):
         if text.startswith(prefix):
-            (token,) = _parameter_tokens(text[len(prefix):], 1, name)
+            (token,) = _parameter_tokens(text[len(prefix) :], 1, name)
             return AggregateSpec(name, kind, (_plain_float(token, name),))
     if text.startswith("mean_quantile_mix_"):
-        q_token, w_token = _parameter_tokens(text[len("mean_quantile_mix_"):], 2, name)
+        q_token, w_token = _parameter_tokens(text[len("mean_quantile_mix_") :], 2, name)
         weight = min(max(_plain_float(w_token, name), 0.0), 1.0)
         return AggregateSpec(name, "mean_quantile_mix", (_fraction(q_token, name), weight))
     raise ValueError(f"Unknown aggregation method {name!r}")
@@ -227,7 +229,9 @@ def aggregate_with_spec(samples, spec: str | AggregateSpec | None) -> np.ndarray
         if matrix.shape[0] < matrix.shape[1]:
             matrix = matrix.T
     else:
-        raise ValueError(f"aggregate_with_spec: samples of shape {np.shape(samples)} squeeze to {matrix.shape}; need 1-D or 2-D with at least 2 samples")
+        raise ValueError(
+            f"aggregate_with_spec: samples of shape {np.shape(samples)} squeeze to {matrix.shape}; need 1-D or 2-D with at least 2 samples"
+        )
     return _reduce_sorted(np.sort(matrix.T, axis=-1), parsed)
 
 

@@ -23,9 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="totowalk", description="Exact, batched walk-forward backtests on Toto forecasts."
-    )
+    parser = _Parser(prog="totowalk", description="Exact, batched walk-forward backtests on Toto forecasts.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
@@ -38,9 +36,19 @@ def expected_errors() -> tuple:
     from .data import PriceDataError
     from .model.checkpoint import CheckpointError
 
-    return (UsageError, MissingExtraError, PriceDataError, RunStoreError, CheckpointError,
-            DeviceError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
-            PermissionError)
+    return (
+        UsageError,
+        MissingExtraError,
+        PriceDataError,
+        RunStoreError,
+        CheckpointError,
+        DeviceError,
+        FileNotFoundError,
+        FileExistsError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+    )
 
 
 def interrupted_message(err: KeyboardInterrupt, args) -> str:
@@ -55,8 +63,7 @@ def interrupted_message(err: KeyboardInterrupt, args) -> str:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """A warning as one line for the user, without the library's source line."""
-    print(f"WARNING: {one_line(message) if isinstance(message, BaseException) else message}",
-          file=file or sys.stderr)
+    print(f"WARNING: {one_line(message) if isinstance(message, BaseException) else message}", file=file or sys.stderr)
 
 
 def main(argv=None) -> int:

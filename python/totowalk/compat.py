@@ -64,8 +64,9 @@ class TotoPipeline:
             self.engine = ForecastEngine(model_or_engine, seed=seed, device=device)
 
     @classmethod
-    def from_pretrained(cls, model_id: str = "Datadog/Toto-Open-Base-1.0", device_map: str | None = None,
-                        seed: int = 0, **_ignored) -> TotoPipeline:
+    def from_pretrained(
+        cls, model_id: str = "Datadog/Toto-Open-Base-1.0", device_map: str | None = None, seed: int = 0, **_ignored
+    ) -> TotoPipeline:
         """Load weights with ``totowalk.load_model`` (compile/AMP/cache options of the classic are ignored)."""
         from .loading import load_model
 
@@ -73,8 +74,9 @@ class TotoPipeline:
             device_map = "cpu"
         return cls(load_model(model_id, device=device_map), seed=seed)
 
-    def predict(self, context, prediction_length: int, num_samples: int = 4096, samples_per_batch: int | None = None,
-                **_ignored) -> list:
+    def predict(
+        self, context, prediction_length: int, num_samples: int = 4096, samples_per_batch: int | None = None, **_ignored
+    ) -> list:
         """Forecast every row of ``context``.
 
         Parameters
@@ -98,6 +100,7 @@ class TotoPipeline:
             array = array[None, :]
         if array.ndim != 2:
             raise ValueError(f"context: expected shape (T,) or (B, T), got {array.shape}")
-        result = self.engine.forecast(list(array), prediction_length=prediction_length, num_samples=num_samples,
-                                      aggregate=(), return_samples=True)
+        result = self.engine.forecast(
+            list(array), prediction_length=prediction_length, num_samples=num_samples, aggregate=(), return_samples=True
+        )
         return [CompatForecast(row[None, None]) for row in result.samples]

@@ -27,12 +27,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
         raise DeviceError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from None
     if resolved.type == "cuda":
         if torch.version.cuda is None:
-            raise DeviceError(f"device {str(device)!r}: this torch ({torch.__version__}) is built without CUDA; "
-                              "install a CUDA build of torch or use device 'cpu'")
+            raise DeviceError(
+                f"device {str(device)!r}: this torch ({torch.__version__}) is built without CUDA; "
+                "install a CUDA build of torch or use device 'cpu'"
+            )
         count = torch.cuda.device_count()
         if count == 0:
-            raise DeviceError(f"device {str(device)!r}: torch {torch.__version__} sees no CUDA device "
-                              "(no GPU, driver or CUDA_VISIBLE_DEVICES); use device 'cpu'")
+            raise DeviceError(
+                f"device {str(device)!r}: torch {torch.__version__} sees no CUDA device "
+                "(no GPU, driver or CUDA_VISIBLE_DEVICES); use device 'cpu'"
+            )
         if resolved.index is not None and resolved.index >= count:
             raise DeviceError(f"device {str(device)!r}: only {count} CUDA device(s) here (cuda:0..cuda:{count - 1})")
     elif resolved.type not in ("cpu", "meta"):

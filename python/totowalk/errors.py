@@ -29,8 +29,7 @@ def require_extra(module: str, extra: str, purpose: str):
         return import_module(module)
     except ImportError as err:
         raise MissingExtraError(
-            f"{purpose} needs {module}, which is not installed; install it with "
-            f"pip install 'totowalk[{extra}]'"
+            f"{purpose} needs {module}, which is not installed; install it with pip install 'totowalk[{extra}]'"
         ) from err
 
 

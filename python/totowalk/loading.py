@@ -71,15 +71,16 @@ class ResolvedModel:
     weights_file: str | None = None
 
 
-def resolve_model(spec: str | None = None, device=None, precision: str = "fp32",
-                  allow_random: bool = False, seed: int = 0) -> ResolvedModel:
+def resolve_model(
+    spec: str | None = None, device=None, precision: str = "fp32", allow_random: bool = False, seed: int = 0
+) -> ResolvedModel:
     """Load a user's model spec (CLI ``--model``; default :data:`DEFAULT_MODEL`) on ``device`` at ``precision``.
 
     ``random:PRESET`` builds random weights (seed ``seed``) and needs ``allow_random=True``.
     """
     spec = spec or DEFAULT_MODEL
     if spec.startswith(RANDOM_PREFIX):
-        preset = spec[len(RANDOM_PREFIX):]
+        preset = spec[len(RANDOM_PREFIX) :]
         if not allow_random:
             raise ValueError(f"--model {spec} has random weights; add --allow-random-weights to run it anyway")
         if precision not in (None, "fp32"):

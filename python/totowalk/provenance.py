@@ -47,8 +47,9 @@ def git_commit() -> str:
         root = _git(["rev-parse", "--show-toplevel"], where)
         if root:
             head = _git(["rev-parse", "--short", "HEAD"], Path(root))
-            dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", "python", "csrc", "CMakeLists.txt"],
-                         Path(root))
+            dirty = _git(
+                ["status", "--porcelain", "--untracked-files=no", "--", "python", "csrc", "CMakeLists.txt"], Path(root)
+            )
             return (head or "unknown") + ("+dirty" if dirty else "")
     return f"totowalk {__version__} (no git checkout)"  # an installed copy: its version is what is known
 
@@ -71,5 +72,11 @@ def versions() -> dict:
     """The versions a result file records: totowalk and its commit, torch, numpy, pandas, matplotlib."""
     import matplotlib  # only when a result is written
 
-    return {"totowalk": __version__, "commit": git_commit(), "torch": torch.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "matplotlib": matplotlib.__version__}
+    return {
+        "totowalk": __version__,
+        "commit": git_commit(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+    }

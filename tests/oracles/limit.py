@@ -39,8 +39,16 @@ class EntryTakeprofitResult:
     close_actual_after: np.ndarray
 
 
-def evaluate_entry_takeprofit(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
-                              trading_fee: float, trading_days_per_year: float) -> EntryTakeprofitResult:
+def evaluate_entry_takeprofit(
+    close_pred,
+    high_pred,
+    low_pred,
+    actual_close,
+    actual_high,
+    actual_low,
+    trading_fee: float,
+    trading_days_per_year: float,
+) -> EntryTakeprofitResult:
     """Legacy ``evaluate_entry_takeprofit_strategy`` (§6.3).
 
     Parameters
@@ -73,11 +81,22 @@ def evaluate_entry_takeprofit(close_pred, high_pred, low_pred, actual_close, act
         if dtype is np.float32 and side == "buy" and fee > 0:
             (high_after if hit else close_after)[i] = daily[i]
         previous = side
-    return EntryTakeprofitResult(evaluate_summed(daily.astype(np.float64), trading_days_per_year), high_after, close_after)
+    return EntryTakeprofitResult(
+        evaluate_summed(daily.astype(np.float64), trading_days_per_year), high_after, close_after
+    )
 
 
-def evaluate_highlow(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
-                     trading_fee: float, is_crypto: bool, trading_days_per_year: float) -> Evaluation:
+def evaluate_highlow(
+    close_pred,
+    high_pred,
+    low_pred,
+    actual_close,
+    actual_high,
+    actual_low,
+    trading_fee: float,
+    is_crypto: bool,
+    trading_days_per_year: float,
+) -> Evaluation:
     """Legacy ``evaluate_highlow_strategy`` (§6.4): limit entry at the predicted low (long) or high (short).
 
     Iterates over ``len(close_pred)`` days without truncating the other arrays (defect 22); a
@@ -91,7 +110,9 @@ def evaluate_highlow(close_pred, high_pred, low_pred, actual_close, actual_high,
     def read(array_index: int, day: int):
         array = arrays[array_index]
         if day >= array.size:
-            raise IndexError(f"evaluate_highlow: {names[array_index - 1]} has {array.size} values, day {day} needs more")
+            raise IndexError(
+                f"evaluate_highlow: {names[array_index - 1]} has {array.size} values, day {day} needs more"
+            )
         return array[day]
 
     daily = np.zeros(cp.size, dtype=dtype)

@@ -34,9 +34,9 @@ class MaxDiffResult:
 def _adjusted_moves(close_actual, high_actual, low_actual, high_pred, low_pred, prices):
     days = len(close_actual)
     kappa_high, kappa_low = previous_bar_spreads(
-        np.asarray(prices["Close"], dtype=np.float64)[-(days + 2):-2],
-        np.asarray(prices["High"], dtype=np.float64)[-(days + 2):-2],
-        np.asarray(prices["Low"], dtype=np.float64)[-(days + 2):-2],
+        np.asarray(prices["Close"], dtype=np.float64)[-(days + 2) : -2],
+        np.asarray(prices["High"], dtype=np.float64)[-(days + 2) : -2],
+        np.asarray(prices["Low"], dtype=np.float64)[-(days + 2) : -2],
     )
     kh, kl = kappa_high.astype(np.float32), kappa_low.astype(np.float32)
     f32 = lambda v: np.asarray(v, dtype=np.float32).reshape(-1)  # noqa: E731
@@ -48,10 +48,19 @@ def _unusable(close_actual, arrays, prices) -> bool:
     return days == 0 or len(prices["Close"]) < days + 2 or any(a is None for a in arrays)
 
 
-def evaluate_maxdiff(close_actual, high_actual, low_actual, high_pred, low_pred, prices,
-                     high_price_reference: float, low_price_reference: float,
-                     trading_days_per_year: float, is_crypto: bool,
-                     skip_invalid_forecasts: bool = True) -> MaxDiffResult:
+def evaluate_maxdiff(
+    close_actual,
+    high_actual,
+    low_actual,
+    high_pred,
+    low_pred,
+    prices,
+    high_price_reference: float,
+    low_price_reference: float,
+    trading_days_per_year: float,
+    is_crypto: bool,
+    skip_invalid_forecasts: bool = True,
+) -> MaxDiffResult:
     """Legacy ``evaluate_maxdiff_strategy`` for one simulation (§6.6).
 
     Parameters
@@ -71,16 +80,26 @@ def evaluate_maxdiff(close_actual, high_actual, low_actual, high_pred, low_pred,
         Flat on days where the adjusted low forecast is not below the adjusted high forecast.
     """
     metadata = {
-        "maxdiffprofit_profit": 0.0, "maxdiffprofit_profit_values": [],
-        "maxdiffprofit_profit_high_multiplier": 0.0, "maxdiffprofit_profit_low_multiplier": 0.0,
-        "maxdiffprofit_high_price": float(high_price_reference), "maxdiffprofit_low_price": float(low_price_reference),
-        "maxdiff_turnover": 0.0, "maxdiff_primary_side": "neutral", "maxdiff_trade_bias": 0.0,
-        "maxdiff_trades_positive": 0, "maxdiff_trades_negative": 0, "maxdiff_trades_total": 0,
-        "maxdiff_invalid_forecasts": 0, "maxdiff_valid_forecasts": 0,
+        "maxdiffprofit_profit": 0.0,
+        "maxdiffprofit_profit_values": [],
+        "maxdiffprofit_profit_high_multiplier": 0.0,
+        "maxdiffprofit_profit_low_multiplier": 0.0,
+        "maxdiffprofit_high_price": float(high_price_reference),
+        "maxdiffprofit_low_price": float(low_price_reference),
+        "maxdiff_turnover": 0.0,
+        "maxdiff_primary_side": "neutral",
+        "maxdiff_trade_bias": 0.0,
+        "maxdiff_trades_positive": 0,
+        "maxdiff_trades_negative": 0,
+        "maxdiff_trades_total": 0,
+        "maxdiff_invalid_forecasts": 0,
+        "maxdiff_valid_forecasts": 0,
     }
     if _unusable(close_actual, (high_actual, low_actual, high_pred, low_pred), prices):
         return MaxDiffResult(evaluate_summed([], trading_days_per_year), metadata)
-    y, h_act, l_act, h_pred, l_pred = _adjusted_moves(close_actual, high_actual, low_actual, high_pred, low_pred, prices)
+    y, h_act, l_act, h_pred, l_pred = _adjusted_moves(
+        close_actual, high_actual, low_actual, high_pred, low_pred, prices
+    )
     q = np.where(np.abs(h_pred) > np.abs(l_pred), _F1, -_F1)
     if is_crypto:
         q = np.where(q < 0, _F0, q)
@@ -113,40 +132,64 @@ def evaluate_maxdiff(close_actual, high_actual, low_actual, high_pred, low_pred,
         side = "sell"
     else:
         side = "buy" if net > 0 else ("sell" if net < 0 else "neutral")
-    metadata.update({
-        "maxdiffprofit_profit": evaluation.total_return,
-        "maxdiffprofit_profit_values": evaluation.returns.tolist(),
-        "maxdiffprofit_profit_high_multiplier": best_x, "maxdiffprofit_profit_low_multiplier": best_z,
-        "maxdiffprofit_high_price": float(high_price_reference) * (1.0 + best_x),
-        "maxdiffprofit_low_price": float(low_price_reference) * (1.0 + best_z),
-        "maxdiff_turnover": float(np.abs(evaluation.returns).mean()),
-        "maxdiff_primary_side": side,
-        "maxdiff_trade_bias": net / nonzero if nonzero else 0.0,
-        "maxdiff_trades_positive": positive, "maxdiff_trades_negative": negative, "maxdiff_trades_total": nonzero,
-        "maxdiff_invalid_forecasts": int((~valid).sum()), "maxdiff_valid_forecasts": int(valid.sum()),
-    })
+    metadata.update(
+        {
+            "maxdiffprofit_profit": evaluation.total_return,
+            "maxdiffprofit_profit_values": evaluation.returns.tolist(),
+            "maxdiffprofit_profit_high_multiplier": best_x,
+            "maxdiffprofit_profit_low_multiplier": best_z,
+            "maxdiffprofit_high_price": float(high_price_reference) * (1.0 + best_x),
+            "maxdiffprofit_low_price": float(low_price_reference) * (1.0 + best_z),
+            "maxdiff_turnover": float(np.abs(evaluation.returns).mean()),
+            "maxdiff_primary_side": side,
+            "maxdiff_trade_bias": net / nonzero if nonzero else 0.0,
+            "maxdiff_trades_positive": positive,
+            "maxdiff_trades_negative": negative,
+            "maxdiff_trades_total": nonzero,
+            "maxdiff_invalid_forecasts": int((~valid).sum()),
+            "maxdiff_valid_forecasts": int(valid.sum()),
+        }
+    )
     return MaxDiffResult(evaluation, metadata)
 
 
-def evaluate_maxdiff_always_on(close_actual, high_actual, low_actual, high_pred, low_pred, prices,
-                               high_price_reference: float, low_price_reference: float,
-                               trading_days_per_year: float, is_crypto: bool) -> MaxDiffResult:
+def evaluate_maxdiff_always_on(
+    close_actual,
+    high_actual,
+    low_actual,
+    high_pred,
+    low_pred,
+    prices,
+    high_price_reference: float,
+    low_price_reference: float,
+    trading_days_per_year: float,
+    is_crypto: bool,
+) -> MaxDiffResult:
     """Legacy ``evaluate_maxdiff_always_on_strategy`` for one simulation (§6.7).
 
     Same inputs as :func:`evaluate_maxdiff` (no direction rule, no validity mask): a long and a
     short leg every day (crypto: no short leg), offsets from the 81 x 81 grid, first best wins.
     """
     metadata = {
-        "maxdiffalwayson_profit": 0.0, "maxdiffalwayson_profit_values": [],
-        "maxdiffalwayson_high_multiplier": 0.0, "maxdiffalwayson_low_multiplier": 0.0,
-        "maxdiffalwayson_high_price": float(high_price_reference), "maxdiffalwayson_low_price": float(low_price_reference),
-        "maxdiffalwayson_turnover": 0.0, "maxdiffalwayson_buy_contribution": 0.0,
-        "maxdiffalwayson_sell_contribution": 0.0, "maxdiffalwayson_filled_buy_trades": 0,
-        "maxdiffalwayson_filled_sell_trades": 0, "maxdiffalwayson_trades_total": 0, "maxdiffalwayson_trade_bias": 0.0,
+        "maxdiffalwayson_profit": 0.0,
+        "maxdiffalwayson_profit_values": [],
+        "maxdiffalwayson_high_multiplier": 0.0,
+        "maxdiffalwayson_low_multiplier": 0.0,
+        "maxdiffalwayson_high_price": float(high_price_reference),
+        "maxdiffalwayson_low_price": float(low_price_reference),
+        "maxdiffalwayson_turnover": 0.0,
+        "maxdiffalwayson_buy_contribution": 0.0,
+        "maxdiffalwayson_sell_contribution": 0.0,
+        "maxdiffalwayson_filled_buy_trades": 0,
+        "maxdiffalwayson_filled_sell_trades": 0,
+        "maxdiffalwayson_trades_total": 0,
+        "maxdiffalwayson_trade_bias": 0.0,
     }
     if _unusable(close_actual, (high_actual, low_actual, high_pred, low_pred), prices):
         return MaxDiffResult(evaluate_summed([], trading_days_per_year), metadata)
-    y, h_act, l_act, h_pred, l_pred = _adjusted_moves(close_actual, high_actual, low_actual, high_pred, low_pred, prices)
+    y, h_act, l_act, h_pred, l_pred = _adjusted_moves(
+        close_actual, high_actual, low_actual, high_pred, low_pred, prices
+    )
     grid32 = ALWAYS_ON_GRID.astype(np.float32)
     best_total, best = -np.inf, None
     for x in ALWAYS_ON_GRID:
@@ -166,16 +209,21 @@ def evaluate_maxdiff_always_on(close_actual, high_actual, low_actual, high_pred,
     buy_sum, sell_sum = float(buy.astype(np.float64).sum()), float(sell.astype(np.float64).sum())
     abs_total = float(np.abs(evaluation.returns).sum())
     filled_buy, filled_sell = int(np.count_nonzero(buy)), int(np.count_nonzero(sell))
-    metadata.update({
-        "maxdiffalwayson_profit": evaluation.total_return,
-        "maxdiffalwayson_profit_values": evaluation.returns.tolist(),
-        "maxdiffalwayson_high_multiplier": x_best, "maxdiffalwayson_low_multiplier": z_best,
-        "maxdiffalwayson_high_price": float(high_price_reference) * (1.0 + x_best),
-        "maxdiffalwayson_low_price": float(low_price_reference) * (1.0 + z_best),
-        "maxdiffalwayson_turnover": float(np.abs(evaluation.returns).mean()),
-        "maxdiffalwayson_buy_contribution": buy_sum, "maxdiffalwayson_sell_contribution": sell_sum,
-        "maxdiffalwayson_filled_buy_trades": filled_buy, "maxdiffalwayson_filled_sell_trades": filled_sell,
-        "maxdiffalwayson_trades_total": filled_buy + filled_sell,
-        "maxdiffalwayson_trade_bias": (buy_sum - sell_sum) / abs_total if abs_total != 0 else 0.0,
-    })
+    metadata.update(
+        {
+            "maxdiffalwayson_profit": evaluation.total_return,
+            "maxdiffalwayson_profit_values": evaluation.returns.tolist(),
+            "maxdiffalwayson_high_multiplier": x_best,
+            "maxdiffalwayson_low_multiplier": z_best,
+            "maxdiffalwayson_high_price": float(high_price_reference) * (1.0 + x_best),
+            "maxdiffalwayson_low_price": float(low_price_reference) * (1.0 + z_best),
+            "maxdiffalwayson_turnover": float(np.abs(evaluation.returns).mean()),
+            "maxdiffalwayson_buy_contribution": buy_sum,
+            "maxdiffalwayson_sell_contribution": sell_sum,
+            "maxdiffalwayson_filled_buy_trades": filled_buy,
+            "maxdiffalwayson_filled_sell_trades": filled_sell,
+            "maxdiffalwayson_trades_total": filled_buy + filled_sell,
+            "maxdiffalwayson_trade_bias": (buy_sum - sell_sum) / abs_total if abs_total != 0 else 0.0,
+        }
+    )
     return MaxDiffResult(evaluation, metadata)

@@ -47,8 +47,12 @@ def walk_forward_stats(frame: pd.DataFrame) -> dict[str, float]:
         return {}
     nan = float("nan")
     stats = {
-        "walk_forward_oos_sharpe": float(frame["simple_strategy_sharpe"].mean()) if "simple_strategy_sharpe" in frame else nan,
-        "walk_forward_turnover": float(frame["simple_strategy_return"].abs().mean()) if "simple_strategy_return" in frame else nan,
+        "walk_forward_oos_sharpe": float(frame["simple_strategy_sharpe"].mean())
+        if "simple_strategy_sharpe" in frame
+        else nan,
+        "walk_forward_turnover": float(frame["simple_strategy_return"].abs().mean())
+        if "simple_strategy_return" in frame
+        else nan,
     }
     for column, name in WALK_FORWARD_SHARPES:
         if column in frame:

@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 def _f32(values) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
@@ -113,8 +112,9 @@ def signal_trading_cost(signals: np.ndarray, trading_fee: float, spread: float) 
     return np.abs(np.diff(s, prepend=0.0)) * per_unit
 
 
-def evaluate_signal_strategy(signals, actual_returns, trading_fee: float, trading_days_per_year: float,
-                             spread: float) -> Evaluation:
+def evaluate_signal_strategy(
+    signals, actual_returns, trading_fee: float, trading_days_per_year: float, spread: float
+) -> Evaluation:
     """Legacy ``evaluate_strategy``: position signals applied to returns, compounded (§6.1, §5.2).
 
     Parameters
@@ -128,10 +128,14 @@ def evaluate_signal_strategy(signals, actual_returns, trading_fee: float, tradin
         The global bid/ask ratio ``SPREAD`` (1.0 means no spread cost).
     """
     s = _f32(signals).astype(np.float64)
-    r = actual_returns if isinstance(actual_returns, pd.Series) else pd.Series(np.asarray(actual_returns, dtype=np.float64))
+    r = (
+        actual_returns
+        if isinstance(actual_returns, pd.Series)
+        else pd.Series(np.asarray(actual_returns, dtype=np.float64))
+    )
     if s.size == 0 or len(r) == 0:
         return Evaluation(0.0, 0.0, 0.0, 0.0, pd.Series(dtype=np.float64))
     n = min(s.size, len(r))
-    s, r = s[s.size - n:], r.iloc[len(r) - n:].astype(np.float64)
+    s, r = s[s.size - n :], r.iloc[len(r) - n :].astype(np.float64)
     net = s * r.to_numpy() - signal_trading_cost(s, trading_fee, spread)
     return evaluate_compounded(pd.Series(net, index=r.index), trading_days_per_year)

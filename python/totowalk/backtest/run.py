@@ -1,10 +1,10 @@
 """``backtest()``: the run, stage by stage.
 
-    inputs    validated price frames, simulation windows, settings      (backtest/inputs/)
-    forecast  every distinct walk-forward context forecast once         (backtest/forecast/)
-    profiles  result rows of every (symbol, simulation) at once         (backtest/profiles/)
-    stats     the daily walk-forward series and its statistics          (backtest/stats/)
-    report    text, files, report.html (outside this call)              (backtest/report/)
+inputs    validated price frames, simulation windows, settings      (backtest/inputs/)
+forecast  every distinct walk-forward context forecast once         (backtest/forecast/)
+profiles  result rows of every (symbol, simulation) at once         (backtest/profiles/)
+stats     the daily walk-forward series and its statistics          (backtest/stats/)
+report    text, files, report.html (outside this call)              (backtest/report/)
 """
 
 from __future__ import annotations
@@ -138,8 +138,23 @@ def backtest(
         raise UsageError(f"executor must be 'local' or a RayExecutor, got {executor!r}")
     try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
         fc, settings, series, plan, store, kronos = _prepare(
-            prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
-            aggregate, out_dir, resume, model_name, fill_model, kronos)
+            prices,
+            symbol,
+            symbols,
+            num_simulations,
+            engine,
+            forecaster,
+            profile,
+            is_crypto,
+            fee,
+            spread,
+            aggregate,
+            out_dir,
+            resume,
+            model_name,
+            fill_model,
+            kronos,
+        )
     except ValueError as err:
         if type(err) is not ValueError:
             raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
@@ -201,15 +216,33 @@ class _PhaseClock:
         self._last = now
 
 
-def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profile, is_crypto, fee, spread,
-             aggregate, out_dir, resume, model_name, fill_model, kronos=None):
+def _prepare(
+    prices,
+    symbol,
+    symbols,
+    num_simulations,
+    engine,
+    forecaster,
+    profile,
+    is_crypto,
+    fee,
+    spread,
+    aggregate,
+    out_dir,
+    resume,
+    model_name,
+    fill_model,
+    kronos=None,
+):
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     kronos_forecasts = kronos is not None and engine is None and forecaster is None
     if kronos is not None and profile != "legacy" and not kronos_forecasts:
-        raise ValueError("kronos= next to a Toto engine fills the legacy profile's kronos_expected_move_pct; the "
-                         "clean profile has no such column (give kronos= alone to make Kronos the forecaster)")
+        raise ValueError(
+            "kronos= next to a Toto engine fills the legacy profile's kronos_expected_move_pct; the "
+            "clean profile has no such column (give kronos= alone to make Kronos the forecaster)"
+        )
     kronos = as_kronos(kronos)
     check_fill_model(fill_model)
     if profile == "legacy" and fill_model != "adverse":
@@ -221,17 +254,22 @@ def _prepare(prices, symbol, symbols, num_simulations, engine, forecaster, profi
     crypto = resolve_crypto(is_crypto, list(frames))
     spread_value, spread_note = resolve_spread(spread)
     settings = RunSettings(
-        profile=profile, num_simulations=int(num_simulations), symbols=list(frames), crypto=crypto,
+        profile=profile,
+        num_simulations=int(num_simulations),
+        symbols=list(frames),
+        crypto=crypto,
         fee=resolve_fees(fee, crypto),
         trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
-        spread=spread_value, spread_note=spread_note, aggregate=aggregate, keys=list(PRICE_KEYS),
+        spread=spread_value,
+        spread_note=spread_note,
+        aggregate=aggregate,
+        keys=list(PRICE_KEYS),
         forecaster=fc.describe(hash_weights=out_dir is not None),
         fill_model=fill_model if profile == "clean" else None,
         kronos=describe_kronos(kronos, hash_weights=out_dir is not None),
     )
     series = [
-        SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s))
-        for s, f in frames.items()
+        SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s)) for s, f in frames.items()
     ]
     plan = ForecastPlan(series, PRICE_KEYS)
 
@@ -274,6 +312,7 @@ def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, exe
         def on_batch(idx, p, b):
             store.append_forecasts([ids[i] for i in idx], p, b)
             saved[0] += len(idx)
+
     # the bar starts at the saved count, so its rate and estimate cover only the work left
     bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx", initial=saved[0])
     try:
@@ -293,8 +332,11 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     rules = profile_named(settings.profile)
     stored = store.load_rows() if store is not None else {}
     keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist())) if stored else None
-    todo = (np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64) if stored
-            else np.arange(arrays.num_rows, dtype=np.int64))
+    todo = (
+        np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64)
+        if stored
+        else np.arange(arrays.num_rows, dtype=np.int64)
+    )
     bar = _bar(progress, total=arrays.num_rows, desc="strategies", unit="sim", initial=arrays.num_rows - todo.size)
     parts = []
     saved = arrays.num_rows - todo.size
@@ -316,8 +358,9 @@ def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress:
     except KeyboardInterrupt as stop:
         if store is None or isinstance(stop, RunInterrupted):
             raise
-        raise RunInterrupted(f"all forecasts and {saved:,} of {arrays.num_rows:,} simulations saved",
-                             store.folder) from stop
+        raise RunInterrupted(
+            f"all forecasts and {saved:,} of {arrays.num_rows:,} simulations saved", store.folder
+        ) from stop
     finally:
         bar.close()
     if not stored and len(parts) == 1:  # evaluated in one call, already in run order
@@ -365,12 +408,14 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
     }
     if indexes is not None:
         columns["target_date"] = _target_dates(symbol_codes, list(names), context_ends, indexes)
-    return pd.DataFrame({
-        **columns,
-        "prediction": stack(a.predictions),
-        "band": stack(a.bands),
-        "actual": stack(a.actuals),
-    })
+    return pd.DataFrame(
+        {
+            **columns,
+            "prediction": stack(a.predictions),
+            "band": stack(a.bands),
+            "actual": stack(a.actuals),
+        }
+    )
 
 
 def _labels_at(labels, codes: np.ndarray):
@@ -388,8 +433,9 @@ def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, inde
     """
     dtypes = {index.dtype for index in indexes.values()}
     datetime_only = len(dtypes) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
-    dates = np.full(len(codes), np.datetime64("NaT") if datetime_only else None,
-                    dtype=dtypes.pop() if datetime_only else object)
+    dates = np.full(
+        len(codes), np.datetime64("NaT") if datetime_only else None, dtype=dtypes.pop() if datetime_only else object
+    )
     for code, sym in enumerate(names):
         rows = np.flatnonzero(codes == code)
         targets = context_ends[rows] + 1

@@ -82,8 +82,14 @@ def planned_flops(config, contexts, share_prefixes: bool) -> tuple[int, int]:
     return total, forwards
 
 
-def gemm_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, m: int = 2048, k: int = 768,
-                 n: int = 3072, repeats: int = 5) -> dict:
+def gemm_ceiling(
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    m: int = 2048,
+    k: int = 768,
+    n: int = 3072,
+    repeats: int = 5,
+) -> dict:
     """Measured matrix-multiply rate of ``torch.matmul`` on an (m, k) x (k, n) product.
 
     The default shape is the base model's MLP up-projection over 2,048 patch tokens (about 89
@@ -104,5 +110,9 @@ def gemm_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, m: in
 
     timing, _ = time_call(products, device, repeats=repeats, warmup=1)
     seconds = timing.median_s / inner
-    return {"gflops": 2.0 * m * k * n / seconds / 1e9, "shape": [m, k, n], "dtype": str(dtype).replace("torch.", ""),
-            "seconds": seconds}
+    return {
+        "gflops": 2.0 * m * k * n / seconds / 1e9,
+        "shape": [m, k, n],
+        "dtype": str(dtype).replace("torch.", ""),
+        "seconds": seconds,
+    }

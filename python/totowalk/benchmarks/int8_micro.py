@@ -38,19 +38,30 @@ def bench_int8(session: BenchSession) -> list:
         layers = [Int8Linear.from_linear(linear, act_dtype, kernel).to(device) for kernel in _kernels(device)]
         with torch.inference_mode():
             # fp32 and every int8 kernel in turn, so all see the same machine load
-            timings, outputs = time_interleaved([same_call(m, x) for m in [linear, *layers]], device,
-                                                [max(session.options.repeats, 5)] * (1 + len(layers)))
+            timings, outputs = time_interleaved(
+                [same_call(m, x) for m in [linear, *layers]],
+                device,
+                [max(session.options.repeats, 5)] * (1 + len(layers)),
+            )
         fp32, expected = timings[0], outputs[0]
         for kernel, timing, out in zip(_kernels(device), timings[1:], outputs[1:]):
             error = float((out.float() - expected).abs().max() / expected.abs().max())
             gflops = 2 * TOKENS * k * n / timing.median_s / 1e9
-            session.log(f"micro int8 {name} {TOKENS}x{k}->{n} ({kernel}): {timing.median_s * 1e3:.2f} ms, "
-                        f"fp32 {fp32.median_s * 1e3:.2f} ms")
-            rows.append(session.row(
-                f"micro int8 {name} {TOKENS}x{k}->{n}", timing.median_s, "fp32 nn.Linear", fp32.median_s,
-                engine_gflops=gflops, gemm_gflops=0.0,  # int8 ops: no share of the fp32 ceiling
-                precision=f"int8 weights, {str(act_dtype).replace('torch.', '')} activations",
-                notes=f"Int8Linear kernel {kernel}; GFLOP/s column = effective rate 2MKN / time; "
-                      f"max abs error / max abs output {error:.1e}",
-            ))
+            session.log(
+                f"micro int8 {name} {TOKENS}x{k}->{n} ({kernel}): {timing.median_s * 1e3:.2f} ms, "
+                f"fp32 {fp32.median_s * 1e3:.2f} ms"
+            )
+            rows.append(
+                session.row(
+                    f"micro int8 {name} {TOKENS}x{k}->{n}",
+                    timing.median_s,
+                    "fp32 nn.Linear",
+                    fp32.median_s,
+                    engine_gflops=gflops,
+                    gemm_gflops=0.0,  # int8 ops: no share of the fp32 ceiling
+                    precision=f"int8 weights, {str(act_dtype).replace('torch.', '')} activations",
+                    notes=f"Int8Linear kernel {kernel}; GFLOP/s column = effective rate 2MKN / time; "
+                    f"max abs error / max abs output {error:.1e}",
+                )
+            )
     return rows

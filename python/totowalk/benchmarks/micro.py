@@ -34,8 +34,10 @@ def mixture_params(rows: int, device: torch.device, seed: int = 0) -> dict:
     raw = torch.randn(4, rows, COMPONENTS, generator=g)
     hashes = np.random.default_rng(seed).integers(0, 2**63, rows, dtype=np.uint64)
     params = {
-        "weights": torch.softmax(2 * raw[0], dim=-1), "df": 2 + torch.nn.functional.softplus(3 * raw[1]),
-        "loc": 0.3 * raw[2], "scale": torch.nn.functional.softplus(raw[3]) + 1e-3,
+        "weights": torch.softmax(2 * raw[0], dim=-1),
+        "df": 2 + torch.nn.functional.softplus(3 * raw[1]),
+        "loc": 0.3 * raw[2],
+        "scale": torch.nn.functional.softplus(raw[3]) + 1e-3,
         "affine_loc": 0.01 * torch.randn(rows, generator=g),
         "affine_scale": 0.01 + 0.1 * torch.rand(rows, generator=g),
         "keys": request_keys(hashes, 1)[:, 0],
@@ -47,8 +49,12 @@ def reference_sample_and_reduce(p: dict, num_samples: int) -> dict:
     """The classic path: torch.distributions draws, extreme-value guard, float64 numpy reductions."""
     mixture = torch.distributions.MixtureSameFamily(
         torch.distributions.Categorical(probs=p["weights"]),
-        torch.distributions.StudentT(p["df"], p["loc"], p["scale"], validate_args=False), validate_args=False)
-    samples = replace_extreme_values(p["affine_loc"][:, None] + p["affine_scale"][:, None] * mixture.sample((num_samples,)).T)
+        torch.distributions.StudentT(p["df"], p["loc"], p["scale"], validate_args=False),
+        validate_args=False,
+    )
+    samples = replace_extreme_values(
+        p["affine_loc"][:, None] + p["affine_scale"][:, None] * mixture.sample((num_samples,)).T
+    )
     flat = samples.double().cpu().numpy()
     return {s.name: aggregate_numpy(flat, s) for s in parse_engine_aggregates(AGGREGATES)}
 
@@ -59,19 +65,38 @@ def bench_sampling(session: BenchSession) -> list:
     out = []
     for rows in rows_list:
         p = mixture_params(rows, session.device)
-        positional = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"], p["keys"], SAMPLES)
+        positional = (
+            p["weights"],
+            p["df"],
+            p["loc"],
+            p["scale"],
+            p["affine_loc"],
+            p["affine_scale"],
+            p["keys"],
+            SAMPLES,
+        )
         (engine, baseline), _ = time_interleaved(
             [same_call(sample_and_reduce, *positional, AGGREGATES), same_call(reference_sample_and_reduce, p, SAMPLES)],
-            session.device, [max(session.options.repeats, 5)] * 2)
+            session.device,
+            [max(session.options.repeats, 5)] * 2,
+        )
         backend = "triton" if session.device.type == "cuda" else "torch"
-        session.log(f"micro sampling {rows} x {SAMPLES}: sample_and_reduce ({backend}) {engine.median_s * 1e3:.2f} ms, "
-                    f"torch.distributions + numpy {baseline.median_s * 1e3:.2f} ms")
-        out.append(session.row(
-            f"micro sampling+reduce {rows}x{SAMPLES}", engine.median_s, "torch.distributions + float64 numpy reductions",
-            baseline.median_s, gemm_gflops=0.0, unique_contexts=rows,
-            notes=f"sample_and_reduce backend auto ({backend}), K={COMPONENTS}, aggregates {'+'.join(AGGREGATES)}; "
-                  f"rows/s in the contexts/s column",
-        ))
+        session.log(
+            f"micro sampling {rows} x {SAMPLES}: sample_and_reduce ({backend}) {engine.median_s * 1e3:.2f} ms, "
+            f"torch.distributions + numpy {baseline.median_s * 1e3:.2f} ms"
+        )
+        out.append(
+            session.row(
+                f"micro sampling+reduce {rows}x{SAMPLES}",
+                engine.median_s,
+                "torch.distributions + float64 numpy reductions",
+                baseline.median_s,
+                gemm_gflops=0.0,
+                unique_contexts=rows,
+                notes=f"sample_and_reduce backend auto ({backend}), K={COMPONENTS}, aggregates {'+'.join(AGGREGATES)}; "
+                f"rows/s in the contexts/s column",
+            )
+        )
     return out
 
 
@@ -83,8 +108,10 @@ def bench_exact(session: BenchSession) -> list:
     for rows in rows_list:
         p = mixture_params(rows, session.device)
         mixture = (p["weights"], p["df"], p["loc"], p["scale"], p["affine_loc"], p["affine_scale"])
-        calls = [same_call(exact_statistics, *mixture, specs),
-                 same_call(sample_and_reduce, *mixture, p["keys"], SAMPLES, AGGREGATES)]
+        calls = [
+            same_call(exact_statistics, *mixture, specs),
+            same_call(sample_and_reduce, *mixture, p["keys"], SAMPLES, AGGREGATES),
+        ]
         on_card = session.device.type == "cuda"
         if on_card:  # the torch iteration on the card, side by side with the default (host C++)
             calls.append(same_call(exact_statistics, *mixture, specs, backend="torch"))
@@ -93,14 +120,22 @@ def bench_exact(session: BenchSession) -> list:
         backend = "C++ extension, float64" + (", parameters copied from the card and back" if on_card else "")
         if on_card:
             backend += f"; torch float64 on the card: {timings[2].median_s * 1e3:.1f} ms"
-        session.log(f"micro exact {rows} x 1: exact_statistics ({backend}) {exact.median_s * 1e3:.2f} ms, "
-                    f"sample_and_reduce {SAMPLES} samples {sampled.median_s * 1e3:.2f} ms")
-        out.append(session.row(
-            f"micro exact stats {rows}x1", exact.median_s, f"sample_and_reduce, {SAMPLES} samples",
-            sampled.median_s, gemm_gflops=0.0, unique_contexts=rows,
-            notes=f"exact_statistics ({backend}; quantiles to |F - q| <= 1e-10), K={COMPONENTS}, aggregates "
-                  f"{'+'.join(AGGREGATES)}; rows/s in the contexts/s column",
-        ))
+        session.log(
+            f"micro exact {rows} x 1: exact_statistics ({backend}) {exact.median_s * 1e3:.2f} ms, "
+            f"sample_and_reduce {SAMPLES} samples {sampled.median_s * 1e3:.2f} ms"
+        )
+        out.append(
+            session.row(
+                f"micro exact stats {rows}x1",
+                exact.median_s,
+                f"sample_and_reduce, {SAMPLES} samples",
+                sampled.median_s,
+                gemm_gflops=0.0,
+                unique_contexts=rows,
+                notes=f"exact_statistics ({backend}; quantiles to |F - q| <= 1e-10), K={COMPONENTS}, aggregates "
+                f"{'+'.join(AGGREGATES)}; rows/s in the contexts/s column",
+            )
+        )
     return out
 
 
@@ -131,17 +166,29 @@ def bench_pack(session: BenchSession) -> list:
         count = sum(len(r) for r in buckets.values())
         nbytes = sum(len(r) * p * 5 for p, r in buckets.items())  # float32 values + bool mask written
         (engine, baseline), _ = time_interleaved(
-            [same_call(_pack_all, pack_contexts, sources, buckets),
-             same_call(_pack_all, numpy_pack_reference, sources, buckets)],
-            torch.device("cpu"), [max(session.options.repeats, 5)] * 2)
-        session.log(f"micro pack {name} ({count} contexts): pack_contexts {engine.median_s * 1e3:.2f} ms, "
-                    f"numpy loop {baseline.median_s * 1e3:.2f} ms")
-        out.append(session.row(
-            f"micro pack {name} ({count} contexts)", engine.median_s, "numpy slicing loop (numpy_pack_reference)",
-            baseline.median_s, gemm_gflops=0.0, unique_contexts=count,
-            notes=f"host packing (CPU even on a GPU run); {nbytes / engine.median_s / 1e9:.2f} GB/s written; "
-                  f"packer: {status.get('pack')}, {status.get('pack_threads')} threads",
-        ))
+            [
+                same_call(_pack_all, pack_contexts, sources, buckets),
+                same_call(_pack_all, numpy_pack_reference, sources, buckets),
+            ],
+            torch.device("cpu"),
+            [max(session.options.repeats, 5)] * 2,
+        )
+        session.log(
+            f"micro pack {name} ({count} contexts): pack_contexts {engine.median_s * 1e3:.2f} ms, "
+            f"numpy loop {baseline.median_s * 1e3:.2f} ms"
+        )
+        out.append(
+            session.row(
+                f"micro pack {name} ({count} contexts)",
+                engine.median_s,
+                "numpy slicing loop (numpy_pack_reference)",
+                baseline.median_s,
+                gemm_gflops=0.0,
+                unique_contexts=count,
+                notes=f"host packing (CPU even on a GPU run); {nbytes / engine.median_s / 1e9:.2f} GB/s written; "
+                f"packer: {status.get('pack')}, {status.get('pack_threads')} threads",
+            )
+        )
     return out
 
 

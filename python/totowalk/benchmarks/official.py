@@ -40,13 +40,15 @@ def find_official(python: str | None = None) -> str | None:
 def _has_toto(python: str) -> bool:
     if not Path(python).is_file():
         return False
-    probe = subprocess.run([python, "-c", "import toto.inference.forecaster"], capture_output=True, timeout=300,
-                           check=False)
+    probe = subprocess.run(
+        [python, "-c", "import toto.inference.forecaster"], capture_output=True, timeout=300, check=False
+    )
     return probe.returncode == 0
 
 
-def time_official_calls(model, contexts: list, num_samples: int, samples_per_batch: int, device: str,
-                        runner: str, timeout_s: float = 1800) -> dict:
+def time_official_calls(
+    model, contexts: list, num_samples: int, samples_per_batch: int, device: str, runner: str, timeout_s: float = 1800
+) -> dict:
     """Time one official forecaster call per context (see ``official_worker.time_official``).
 
     Parameters
@@ -61,9 +63,22 @@ def time_official_calls(model, contexts: list, num_samples: int, samples_per_bat
             return official_worker.time_official(str(checkpoint), contexts, num_samples, samples_per_batch, device)
         contexts_file = Path(tmp) / "contexts.npz"
         np.savez(contexts_file, **{f"c{i}": np.asarray(c, np.float32) for i, c in enumerate(contexts)})
-        cmd = [runner, official_worker.__file__, "--checkpoint", str(checkpoint), "--contexts", str(contexts_file),
-               "--calls", str(len(contexts)), "--num-samples", str(num_samples),
-               "--samples-per-batch", str(samples_per_batch), "--device", device]
+        cmd = [
+            runner,
+            official_worker.__file__,
+            "--checkpoint",
+            str(checkpoint),
+            "--contexts",
+            str(contexts_file),
+            "--calls",
+            str(len(contexts)),
+            "--num-samples",
+            str(num_samples),
+            "--samples-per-batch",
+            str(samples_per_batch),
+            "--device",
+            device,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"toto-ts baseline failed ({' '.join(cmd[:2])}): {done.stderr.strip()[-2000:]}")

@@ -18,8 +18,9 @@ import time
 import warnings
 
 
-def time_official(checkpoint: str, contexts: list, num_samples: int, samples_per_batch: int,
-                  device: str = "cpu") -> dict:
+def time_official(
+    checkpoint: str, contexts: list, num_samples: int, samples_per_batch: int, device: str = "cpu"
+) -> dict:
     """One ``TotoForecaster.forecast`` call per context, prediction_length 1, timed each.
 
     Parameters
@@ -56,8 +57,9 @@ def time_official(checkpoint: str, contexts: list, num_samples: int, samples_per
                 time_interval_seconds=torch.ones(1, 1, dtype=torch.int, device=device),
             )
             with torch.inference_mode():
-                forecast = forecaster.forecast(batch, prediction_length=1, num_samples=num_samples,
-                                               samples_per_batch=samples_per_batch)
+                forecast = forecaster.forecast(
+                    batch, prediction_length=1, num_samples=num_samples, samples_per_batch=samples_per_batch
+                )
             samples = forecast.samples.reshape(-1).double()
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
@@ -71,8 +73,14 @@ def time_official(checkpoint: str, contexts: list, num_samples: int, samples_per
             times.append(time.perf_counter() - start)
             means.append(float(samples.mean()))
             stds.append(float(samples.std()))
-    return {"per_call_s": sum(times) / len(times), "times_s": times, "sample_mean": means,
-            "sample_std": stds, "toto_version": version("toto-ts"), "torch_version": torch.__version__}
+    return {
+        "per_call_s": sum(times) / len(times),
+        "times_s": times,
+        "sample_mean": means,
+        "sample_std": stds,
+        "toto_version": version("toto-ts"),
+        "torch_version": torch.__version__,
+    }
 
 
 def main(argv=None) -> int:

@@ -60,9 +60,18 @@ def _ptxas_report(ptx: str, arch: int) -> tuple[str, dict[str, int]]:
         ptx_path = Path(tmp) / "kernel.ptx"
         ptx_path.write_text(ptx)
         result = subprocess.run(
-            [get_ptxas(arch).path, "-v", f"--gpu-name={target.group(1)}", str(ptx_path),
-             "-o", str(Path(tmp) / "kernel.cubin")],
-            capture_output=True, text=True, check=False)
+            [
+                get_ptxas(arch).path,
+                "-v",
+                f"--gpu-name={target.group(1)}",
+                str(ptx_path),
+                "-o",
+                str(Path(tmp) / "kernel.cubin"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     report = result.stdout + result.stderr
     if result.returncode != 0:
         raise RuntimeError(f"offline_compile: ptxas failed for {target.group(1)}:\n{report}")
@@ -79,8 +88,9 @@ def _ptxas_report(ptx: str, arch: int) -> tuple[str, dict[str, int]]:
     }
 
 
-def compile_for_arch(fn, signature: dict[str, str], constexprs: dict[str, object], *, arch: int,
-                     num_warps: int, config: str, **options) -> KernelResources:
+def compile_for_arch(
+    fn, signature: dict[str, str], constexprs: dict[str, object], *, arch: int, num_warps: int, config: str, **options
+) -> KernelResources:
     """Compile ``fn`` (a ``triton.jit`` function) for ``sm_<arch>`` and read ptxas' report.
 
     ``signature`` maps every non-constexpr parameter to its Triton type ("*fp32", "i64", ...);
@@ -92,16 +102,28 @@ def compile_for_arch(fn, signature: dict[str, str], constexprs: dict[str, object
     if missing:
         raise ValueError(f"offline_compile: no type or value for parameter(s) {', '.join(missing)} of {fn.__name__}")
     source = ASTSource(fn=fn, signature=full_signature, constexprs=dict(constexprs))
-    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                              options={"num_warps": num_warps, **options})
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps, **options})
     target, numbers = _ptxas_report(compiled.asm["ptx"], arch)
-    return KernelResources(kernel=fn.__name__, arch=target, config=config, num_warps=num_warps,
-                           shared_bytes=int(compiled.metadata.shared), **numbers)
+    return KernelResources(
+        kernel=fn.__name__,
+        arch=target,
+        config=config,
+        num_warps=num_warps,
+        shared_bytes=int(compiled.metadata.shared),
+        **numbers,
+    )
 
 
-def mixture_resources(num_samples: int, *, arch: int = 90, dtype: str = "fp32", components: int = 24,
-                      n_stats: int = 4, num_warps: int | None = None,
-                      chunk_samples: int | None = None) -> KernelResources:
+def mixture_resources(
+    num_samples: int,
+    *,
+    arch: int = 90,
+    dtype: str = "fp32",
+    components: int = 24,
+    n_stats: int = 4,
+    num_warps: int | None = None,
+    chunk_samples: int | None = None,
+) -> KernelResources:
     """The fused sampling kernel as :func:`~.mixture_triton.sample_and_reduce_triton` launches it for S samples."""
     from ..kernels import mixture_triton
     from ..kernels.reduction_plan import COLUMNS
@@ -110,15 +132,45 @@ def mixture_resources(num_samples: int, *, arch: int = 90, dtype: str = "fp32", 
     block, default_warps, default_chunk = mixture_triton._launch_settings(num_samples)
     chunk = min(chunk_samples or default_chunk, block)
     pointer = _TYPES[dtype]
-    signature = {name: pointer for name in ("weights_ptr", "df_ptr", "loc_ptr", "scale_ptr", "affine_loc_ptr",
-                                            "affine_scale_ptr", "samples_ptr")}
-    signature.update(keys_ptr="*i64", plan_ptr="*fp32", stats_ptr="*fp32", seed="i64", num_samples="i32",
-                     sample_count="fp32", extreme_limit="fp32")
-    constexprs = dict(K=components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
-                      GAMMA_BLOCKS=GAMMA_DRAWS, **mixture_triton.plan_columns())
-    return compile_for_arch(mixture_triton._mixture_sample_reduce_kernel, signature, constexprs, arch=arch,
-                            num_warps=num_warps or default_warps, enable_fp_fusion=False,
-                            config=f"S={num_samples} {dtype}{f' chunk={chunk}' if chunk < block else ''}")
+    signature = {
+        name: pointer
+        for name in (
+            "weights_ptr",
+            "df_ptr",
+            "loc_ptr",
+            "scale_ptr",
+            "affine_loc_ptr",
+            "affine_scale_ptr",
+            "samples_ptr",
+        )
+    }
+    signature.update(
+        keys_ptr="*i64",
+        plan_ptr="*fp32",
+        stats_ptr="*fp32",
+        seed="i64",
+        num_samples="i32",
+        sample_count="fp32",
+        extreme_limit="fp32",
+    )
+    constexprs = dict(
+        K=components,
+        BLOCK_S=block,
+        CHUNK_S=chunk,
+        N_STATS=n_stats,
+        N_COLUMNS=len(COLUMNS),
+        GAMMA_BLOCKS=GAMMA_DRAWS,
+        **mixture_triton.plan_columns(),
+    )
+    return compile_for_arch(
+        mixture_triton._mixture_sample_reduce_kernel,
+        signature,
+        constexprs,
+        arch=arch,
+        num_warps=num_warps or default_warps,
+        enable_fp_fusion=False,
+        config=f"S={num_samples} {dtype}{f' chunk={chunk}' if chunk < block else ''}",
+    )
 
 
 def int8_matmul_resources(m: int, *, arch: int = 90, dtype: str = "fp16", has_bias: bool = True) -> KernelResources:
@@ -130,13 +182,32 @@ def int8_matmul_resources(m: int, *, arch: int = 90, dtype: str = "fp16", has_bi
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
     block_m, block_n, block_k, warps = triton_int8._block_sizes(m, torch_dtype, interpreter=False)
     pointer = _TYPES[dtype]
-    signature = dict(x_ptr=pointer, q_ptr="*i8", scale_ptr="*fp32", bias_ptr=pointer, out_ptr=pointer,
-                     M="i32", N="i32", K="i32", stride_xm="i32", stride_xk="i32", stride_qn="i32",
-                     stride_qk="i32", stride_om="i32", stride_on="i32")
-    constexprs = dict(HAS_BIAS=has_bias, IEEE_FP32=dtype == "fp32", BLOCK_M=block_m, BLOCK_N=block_n,
-                      BLOCK_K=block_k)
-    return compile_for_arch(triton_int8._int8_weight_matmul_kernel, signature, constexprs, arch=arch,
-                            num_warps=warps, enable_fp_fusion=True, config=f"M={m} {dtype}")
+    signature = dict(
+        x_ptr=pointer,
+        q_ptr="*i8",
+        scale_ptr="*fp32",
+        bias_ptr=pointer,
+        out_ptr=pointer,
+        M="i32",
+        N="i32",
+        K="i32",
+        stride_xm="i32",
+        stride_xk="i32",
+        stride_qn="i32",
+        stride_qk="i32",
+        stride_om="i32",
+        stride_on="i32",
+    )
+    constexprs = dict(HAS_BIAS=has_bias, IEEE_FP32=dtype == "fp32", BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k)
+    return compile_for_arch(
+        triton_int8._int8_weight_matmul_kernel,
+        signature,
+        constexprs,
+        arch=arch,
+        num_warps=warps,
+        enable_fp_fusion=True,
+        config=f"M={m} {dtype}",
+    )
 
 
 def rotary_resources(*, arch: int = 90, dtype: str = "fp16", head_dim: int = 64) -> KernelResources:
@@ -145,23 +216,47 @@ def rotary_resources(*, arch: int = 90, dtype: str = "fp16", head_dim: int = 64)
 
     pointer = _TYPES[dtype]
     signature = {name: pointer for name in ("x_ptr", "cos_ptr", "sin_ptr", "scale_ptr", "out_ptr")}
-    signature.update({name: "i64" for name in ("rows", "seq", "heads", "sx_n", "sx_h", "sx_s", "sx_d",
-                                                "st_n", "st_h", "st_s", "st_d")})
+    signature.update(
+        {
+            name: "i64"
+            for name in ("rows", "seq", "heads", "sx_n", "sx_h", "sx_s", "sx_d", "st_n", "st_h", "st_s", "st_d")
+        }
+    )
     constexprs = dict(HEAD_DIM=head_dim, BLOCK_ROWS=rotary_kernel._BLOCK_ROWS)
-    return compile_for_arch(rotary_kernel._rotary_xpos_kernel, signature, constexprs, arch=arch, num_warps=4,
-                            enable_fp_fusion=False, config=f"h={head_dim} {dtype}")
+    return compile_for_arch(
+        rotary_kernel._rotary_xpos_kernel,
+        signature,
+        constexprs,
+        arch=arch,
+        num_warps=4,
+        enable_fp_fusion=False,
+        config=f"h={head_dim} {dtype}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m totowalk.benchmarks.offline_compile",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m totowalk.benchmarks.offline_compile", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--arch", type=int, action="append", help="compute capability x 10 (default: 80 and 90)")
-    parser.add_argument("--samples", type=int, action="append",
-                        help="S for the sampling kernel (default: 128 512 1024 2048 4096; 0 skips the kernel)")
-    parser.add_argument("--dtype", action="append", choices=sorted(_TYPES),
-                        help="sample / activation dtype (default: fp32 and fp16; bf16 applies to int8 only)")
-    parser.add_argument("--int8-rows", type=int, action="append",
-                        help="M for the int8 matmul (default: 64 and 1024; 0 skips the kernel)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        action="append",
+        help="S for the sampling kernel (default: 128 512 1024 2048 4096; 0 skips the kernel)",
+    )
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        choices=sorted(_TYPES),
+        help="sample / activation dtype (default: fp32 and fp16; bf16 applies to int8 only)",
+    )
+    parser.add_argument(
+        "--int8-rows",
+        type=int,
+        action="append",
+        help="M for the int8 matmul (default: 64 and 1024; 0 skips the kernel)",
+    )
     parser.add_argument("--rotary", action="store_true", help="also the fused rotary kernel (fp32, fp16, bf16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per kernel instead of a table")
     args = parser.parse_args(argv)
@@ -186,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| kernel | arch | config | warps | registers | spill stores B | spill loads B | shared B |")
     print("|---|---|---|---|---|---|---|---|")
     for r in reports:
-        print(f"| {r.kernel} | {r.arch} | {r.config} | {r.num_warps} | {r.registers} | {r.spill_store_bytes} "
-              f"| {r.spill_load_bytes} | {r.shared_bytes} |")
+        print(
+            f"| {r.kernel} | {r.arch} | {r.config} | {r.num_warps} | {r.registers} | {r.spill_store_bytes} "
+            f"| {r.spill_load_bytes} | {r.shared_bytes} |"
+        )
     return 0
 
 

@@ -6,8 +6,19 @@ import json
 from dataclasses import asdict, dataclass, field
 
 TABLE_COLUMNS = (
-    "workload", "machine", "precision", "date", "commit", "engine s", "baseline", "baseline s",
-    "ratio", "unique contexts", "contexts/s", "GFLOP/s (% of GEMM)", "notes",
+    "workload",
+    "machine",
+    "precision",
+    "date",
+    "commit",
+    "engine s",
+    "baseline",
+    "baseline s",
+    "ratio",
+    "unique contexts",
+    "contexts/s",
+    "GFLOP/s (% of GEMM)",
+    "notes",
 )
 
 
@@ -88,9 +99,19 @@ def markdown_row(row: BenchRow) -> str:
         gflops = f"{row.engine_gflops:.1f}{share}"
     notes = "; ".join(x for x in (row.baseline_detail, row.notes) if x)
     cells = (
-        row.workload, row.machine, row.precision, row.date, row.commit, _seconds(row.engine_s),
-        row.baseline, baseline_s, f"{row.ratio:.1f}x", str(row.unique_contexts or ""),
-        f"{row.contexts_per_s:.1f}" if row.contexts_per_s else "", gflops, notes,
+        row.workload,
+        row.machine,
+        row.precision,
+        row.date,
+        row.commit,
+        _seconds(row.engine_s),
+        row.baseline,
+        baseline_s,
+        f"{row.ratio:.1f}x",
+        str(row.unique_contexts or ""),
+        f"{row.contexts_per_s:.1f}" if row.contexts_per_s else "",
+        gflops,
+        notes,
     )
     return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 

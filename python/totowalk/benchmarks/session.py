@@ -85,12 +85,16 @@ class BenchSession:
             # the real ceiling, or a row would report a rate above its own ceiling.
             fp32 = gemm_ceiling(self.device, torch.float32)
             if fp32["gflops"] > self._ceiling["gflops"]:
-                fp32["note"] = f"float32 rate: faster here than {self._ceiling['dtype']} ({self._ceiling['gflops']:.1f} GFLOP/s)"
+                fp32["note"] = (
+                    f"float32 rate: faster here than {self._ceiling['dtype']} ({self._ceiling['gflops']:.1f} GFLOP/s)"
+                )
                 self._ceiling = fp32
         self.ceilings.append(self._ceiling)
         note = f"; {self._ceiling['note']}" if "note" in self._ceiling else ""
-        self.log(f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
-                 f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}{note}")
+        self.log(
+            f"GEMM ceiling: {self._ceiling['gflops']:.1f} GFLOP/s "
+            f"({self._ceiling['dtype']} matmul {self._ceiling['shape']}) on {self.machine}{note}"
+        )
         return self._ceiling
 
     def model(self, preset: str):
@@ -102,8 +106,13 @@ class BenchSession:
         return self._models[preset]
 
     def engine(self, preset: str, num_samples: int) -> ForecastEngine:
-        return ForecastEngine(self.model(preset), num_samples=num_samples, seed=self.options.seed,
-                              cuda_graphs=self.options.cuda_graphs, estimator=self.options.estimator)
+        return ForecastEngine(
+            self.model(preset),
+            num_samples=num_samples,
+            seed=self.options.seed,
+            cuda_graphs=self.options.cuda_graphs,
+            estimator=self.options.estimator,
+        )
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""
@@ -111,19 +120,32 @@ class BenchSession:
             return ""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         now = _load_average()
-        return (f"CPU shared with other jobs: 1-min load average (all jobs, this one included) {self.load_at_start:.1f} at start, "
-                f"{now:.1f} now, on {cores} cores")
+        return (
+            f"CPU shared with other jobs: 1-min load average (all jobs, this one included) {self.load_at_start:.1f} at start, "
+            f"{now:.1f} now, on {cores} cores"
+        )
 
     def row(self, workload: str, engine_s: float, baseline: str, baseline_s: float, **fields) -> BenchRow:
-        graphs = "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
+        graphs = (
+            "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
+        )
         exact = "engine estimator exact (no sampling)" if self.options.estimator == "exact" else ""
         notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, exact, self.load_note()) if x)
-        row = BenchRow(workload=workload, machine=self.machine, device=self.device.type,
-                       precision=fields.pop("precision", self.options.precision), date=self.date, commit=self.commit,
-                       engine_s=engine_s, engine_repeats=fields.pop("engine_repeats", self.options.repeats),
-                       baseline=baseline, baseline_s=baseline_s, notes=notes,
-                       gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
-                       **fields)
+        row = BenchRow(
+            workload=workload,
+            machine=self.machine,
+            device=self.device.type,
+            precision=fields.pop("precision", self.options.precision),
+            date=self.date,
+            commit=self.commit,
+            engine_s=engine_s,
+            engine_repeats=fields.pop("engine_repeats", self.options.repeats),
+            baseline=baseline,
+            baseline_s=baseline_s,
+            notes=notes,
+            gemm_gflops=fields.pop("gemm_gflops") if "gemm_gflops" in fields else self.ceiling["gflops"],
+            **fields,
+        )
         if self.on_row is not None:
             self.on_row(row)
         return row

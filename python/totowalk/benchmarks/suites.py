@@ -31,19 +31,27 @@ def run_w2(session: BenchSession) -> list:
     spec, label = _spec_and_label(session, "W2")
     all_frames = w2_frames()
     opts = session.options
-    default_series, default_sims = (len(all_frames), spec.num_simulations) if session.device.type == "cuda" else CPU_W2_SLICE
+    default_series, default_sims = (
+        (len(all_frames), spec.num_simulations) if session.device.type == "cuda" else CPU_W2_SLICE
+    )
     series = opts.w2_series or default_series
     sims = opts.w2_simulations or default_sims
     if not 1 <= series <= len(all_frames) or not 1 <= sims <= spec.num_simulations:
-        raise ValueError(f"W2 slice {series} series x {sims} simulations is outside 1..{len(all_frames)} x "
-                         f"1..{spec.num_simulations}")
+        raise ValueError(
+            f"W2 slice {series} series x {sims} simulations is outside 1..{len(all_frames)} x 1..{spec.num_simulations}"
+        )
     frames = dict(list(all_frames.items())[:series])
     whole = series == len(all_frames) and sims == spec.num_simulations
-    slice_note = "" if whole else (f"slice: first {series} of {len(all_frames)} series x {sims} of "
-                                   f"{spec.num_simulations} simulations")
+    slice_note = (
+        ""
+        if whole
+        else (f"slice: first {series} of {len(all_frames)} series x {sims} of {spec.num_simulations} simulations")
+    )
     full_contexts = len(all_frames) * 4 * (spec.num_simulations + 6)
-    session.log(f"== {label}: {spec.description}; {slice_note or 'whole workload'}; preset {spec.preset}, "
-                f"device {session.device}; series = 1,460-row windows of the bundled symbols (see w2_frames)")
+    session.log(
+        f"== {label}: {spec.description}; {slice_note or 'whole workload'}; preset {spec.preset}, "
+        f"device {session.device}; series = 1,460-row windows of the bundled symbols (see w2_frames)"
+    )
     return bench_walkforward(session, spec, frames, sims, label, slice_note, full_contexts)
 
 

@@ -45,12 +45,26 @@ class WorkloadSpec:
 
 
 WORKLOADS = {
-    "W1": WorkloadSpec("W1", BASE_PRESET, 10, description=(
-        f"{W1_SYMBOL} first {W1_ROWS} daily rows, 10 simulations x 4 keys x 7 one-step forecasts, 128 samples")),
-    "W1-small": WorkloadSpec("W1-small", "toto-tiny", 2, description=(
-        "W1 on the toto-tiny preset with 2 simulations (CI smoke run; asserts nothing about speed)")),
-    "W2": WorkloadSpec("W2", BASE_PRESET, 250, description=(
-        f"{W2_SERIES} series x 250 simulations x 4 keys x 7 one-step forecasts, 128 samples")),
+    "W1": WorkloadSpec(
+        "W1",
+        BASE_PRESET,
+        10,
+        description=(
+            f"{W1_SYMBOL} first {W1_ROWS} daily rows, 10 simulations x 4 keys x 7 one-step forecasts, 128 samples"
+        ),
+    ),
+    "W1-small": WorkloadSpec(
+        "W1-small",
+        "toto-tiny",
+        2,
+        description=("W1 on the toto-tiny preset with 2 simulations (CI smoke run; asserts nothing about speed)"),
+    ),
+    "W2": WorkloadSpec(
+        "W2",
+        BASE_PRESET,
+        250,
+        description=(f"{W2_SERIES} series x 250 simulations x 4 keys x 7 one-step forecasts, 128 samples"),
+    ),
 }
 
 
@@ -79,7 +93,8 @@ def w2_frames(num_series: int = W2_SERIES, rows: int = W2_ROWS, stride: int = W2
         if not fitting:
             raise ValueError(
                 f"the bundled data yields only {len(frames)} windows of {rows} rows at stride {stride}; "
-                f"asked for {num_series}")
+                f"asked for {num_series}"
+            )
         for s in fitting[: num_series - len(frames)]:
             frames[f"{s}@{offset}"] = usable[s].iloc[offset : offset + rows]
         offset += stride
@@ -112,5 +127,3 @@ def classic_call_contexts(plan: ForecastPlan) -> list:
 def num_classic_calls(plan: ForecastPlan) -> int:
     """``rows x keys x 7`` calls of the classic loop."""
     return int(plan.slot_request.size)
-
-

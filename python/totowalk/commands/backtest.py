@@ -10,8 +10,16 @@ from ..options import aggregate_name, iso_date, positive_int
 
 KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
 
-__all__ = ["register", "DEFAULT_SAMPLES", "default_estimator", "add_data_options", "add_model_options",
-           "add_profile_options", "load_data", "model_from_args"]
+__all__ = [
+    "register",
+    "DEFAULT_SAMPLES",
+    "default_estimator",
+    "add_data_options",
+    "add_model_options",
+    "add_profile_options",
+    "load_data",
+    "model_from_args",
+]
 
 DEFAULT_SAMPLES = 256  # the classic loop drew 3072; 256 keeps CLI runs quick (stated in the report)
 BUNDLED_DATASET = "us-stocks-daily"  # totowalk.datasets: daily US stocks 2000-2013
@@ -21,34 +29,68 @@ def register(subparsers):
     p = subparsers.add_parser("backtest", help="walk-forward backtest of Toto forecasts")
     add_data_options(p)
     add_model_options(p)
-    p.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
-                   help=f"Monte Carlo samples per forecast (default {DEFAULT_SAMPLES}; the classic loop used 3072)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=None,
-                   help="exact: every aggregate is the population value of the predicted distribution (no "
-                        "draws, no seed dependence); sampled: from --samples seeded Monte Carlo draws as the "
-                        "classic loop did (default: exact for --profile clean, sampled for legacy)")
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        default=DEFAULT_SAMPLES,
+        help=f"Monte Carlo samples per forecast (default {DEFAULT_SAMPLES}; the classic loop used 3072)",
+    )
+    p.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default=None,
+        help="exact: every aggregate is the population value of the predicted distribution (no "
+        "draws, no seed dependence); sampled: from --samples seeded Monte Carlo draws as the "
+        "classic loop did (default: exact for --profile clean, sampled for legacy)",
+    )
     add_profile_options(p)
-    p.add_argument("--crypto", action="append", nargs="?", const="*", metavar="SYMBOL",
-                   help="treat SYMBOL (or, without a value, every symbol) as crypto: 365 days, fee 0.0015, no shorts")
+    p.add_argument(
+        "--crypto",
+        action="append",
+        nargs="?",
+        const="*",
+        metavar="SYMBOL",
+        help="treat SYMBOL (or, without a value, every symbol) as crypto: 365 days, fee 0.0015, no shorts",
+    )
     p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
     p.add_argument("--spread", help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=positive_int, default=None,
-                   help="most contexts per engine call; completed calls are saved for --resume "
-                        "(default 1024, 32768 on CUDA)")
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="most contexts per engine call; completed calls are saved for --resume (default 1024, 32768 on CUDA)",
+    )
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
-    p.add_argument("--tables", choices=("csv", "parquet"), default="csv",
-                   help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])")
+    p.add_argument(
+        "--tables",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])",
+    )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run the forecasts on Ray workers: alone, a local Ray; 'auto' or host:port joins a "
-                        "cluster started with `ray start` (needs pip install 'totowalk[ray]')")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the forecasts on Ray workers: alone, a local Ray; 'auto' or host:port joins a "
+        "cluster started with `ray start` (needs pip install 'totowalk[ray]')",
+    )
     p.add_argument("--workers", type=positive_int, help="Ray workers (default: one per CPU, or per GPU on CUDA)")
-    p.add_argument("--kronos", metavar="DIR", help="legacy profile: a Kronos checkpoint folder (model/ and tokenizer/ "
-                   "subfolders, or the model alone) or hub id in the local cache; fills kronos_expected_move_pct "
-                   "with the classic parameters")
-    p.add_argument("--kronos-tokenizer", metavar="DIR", help="the Kronos tokenizer folder or hub id (default: "
-                   "--kronos DIR/tokenizer, else NeoQuasar/Kronos-Tokenizer-base from the local cache)")
+    p.add_argument(
+        "--kronos",
+        metavar="DIR",
+        help="legacy profile: a Kronos checkpoint folder (model/ and tokenizer/ "
+        "subfolders, or the model alone) or hub id in the local cache; fills kronos_expected_move_pct "
+        "with the classic parameters",
+    )
+    p.add_argument(
+        "--kronos-tokenizer",
+        metavar="DIR",
+        help="the Kronos tokenizer folder or hub id (default: "
+        "--kronos DIR/tokenizer, else NeoQuasar/Kronos-Tokenizer-base from the local cache)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_run)
     return p
@@ -58,28 +100,44 @@ def register(subparsers):
 def add_data_options(p):
     """--data/--dataset, --symbol, --start/--end, --on-invalid, --adjust and --sims (read by load_data)."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several symbols)")
-    src.add_argument("--dataset", metavar="NAME",
-                     help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol")
+    src.add_argument(
+        "--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several symbols)"
+    )
+    src.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol",
+    )
     p.add_argument("--symbol", action="append", help="symbol to run (repeatable; default: all in the data)")
     p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
     p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
-    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise",
-                   help="bad rows (NaN, non-positive, broken OHLC envelope, duplicate or unsorted dates): "
-                        "stop with an error naming them (default), drop them, or forward-fill them; "
-                        "repairs are counted in a warning")
-    p.add_argument("--adjust", choices=("none", "adj_close"), default=None,
-                   help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
-                        "--dataset, none for --data")
+    p.add_argument(
+        "--on-invalid",
+        choices=("raise", "drop", "ffill"),
+        default="raise",
+        help="bad rows (NaN, non-positive, broken OHLC envelope, duplicate or unsorted dates): "
+        "stop with an error naming them (default), drop them, or forward-fill them; "
+        "repairs are counted in a warning",
+    )
+    p.add_argument(
+        "--adjust",
+        choices=("none", "adj_close"),
+        default=None,
+        help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
+        "--dataset, none for --data",
+    )
     p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
 
 
 def add_model_options(p):
     """--model, --allow-random-weights, --device and --precision (read by model_from_args)."""
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
-                        ".safetensors file, hub id, or random:PRESET with --allow-random-weights; backtest "
-                        "also takes kronos:DIR (Kronos forecasts every key)")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"preset with shipped weights (default {DEFAULT_MODEL}, bundled), checkpoint directory, "
+        ".safetensors file, hub id, or random:PRESET with --allow-random-weights; backtest "
+        "also takes kronos:DIR (Kronos forecasts every key)",
+    )
     p.add_argument("--allow-random-weights", action="store_true", help="allow --model random:PRESET")
     p.add_argument("--device", help="cpu or cuda (default: cpu, or the model's)")
     p.add_argument("--precision", default="fp32", help="fp32 (default), bf16, fp16 or int8 where supported")
@@ -87,15 +145,21 @@ def add_model_options(p):
 
 def add_profile_options(p):
     """--aggregate (the point forecast the strategies trade on) and --profile."""
-    p.add_argument("--aggregate", type=aggregate_name, default="trimmed_mean_10", help="point-forecast aggregation (default trimmed_mean_10)")
+    p.add_argument(
+        "--aggregate",
+        type=aggregate_name,
+        default="trimmed_mean_10",
+        help="point-forecast aggregation (default trimmed_mean_10)",
+    )
     p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
 
 
 def model_from_args(args):
     """The ResolvedModel of --model/--device/--precision/--allow-random-weights (random weights seeded by --seed)."""
     try:
-        return resolve_model(args.model, args.device, args.precision, args.allow_random_weights,
-                             seed=getattr(args, "seed", 0))
+        return resolve_model(
+            args.model, args.device, args.precision, args.allow_random_weights, seed=getattr(args, "seed", 0)
+        )
     except ValueError as err:  # an unusable --model / --precision combination
         raise UsageError(str(err)) from err
 
@@ -120,8 +184,9 @@ def load_data(args):
                 raise UsageError(f"--dataset {name} is one symbol; it cannot supply --symbol {symbols}")
             wanted = [name]
         else:
-            raise UsageError(f"unknown --dataset {name!r}; use {BUNDLED_DATASET!r} or one of "
-                             f"{', '.join(datasets.list())}")
+            raise UsageError(
+                f"unknown --dataset {name!r}; use {BUNDLED_DATASET!r} or one of {', '.join(datasets.list())}"
+            )
         adjust = "adj_close" if adjust is None else (None if adjust == "none" else adjust)
         frames = {s: datasets.load(s, adjust=adjust, on_invalid=on_invalid) for s in wanted}
     out = {}
@@ -131,8 +196,9 @@ def load_data(args):
         if args.end is not None:
             frame = frame.loc[frame.index <= args.end]
         if frame.empty:
-            raise UsageError(f"symbol {sym!r} has no rows between --start {_day(args.start)} and "
-                             f"--end {_day(args.end)}")
+            raise UsageError(
+                f"symbol {sym!r} has no rows between --start {_day(args.start)} and --end {_day(args.end)}"
+            )
         out[sym] = frame
     return out
 
@@ -170,14 +236,15 @@ def _run(args) -> int:
             raise UsageError("--model kronos:DIR already runs Kronos; drop --kronos")
         if args.ray:
             raise UsageError("--ray runs Toto forecasts; it does not apply to --model kronos:DIR")
-        spec = args.model[len(KRONOS_PREFIX):]
+        spec = args.model[len(KRONOS_PREFIX) :]
         resolved = ResolvedModel(None, args.model, False)
         engine, estimator = None, None
     else:
         resolved = model_from_args(args)
         estimator = args.estimator or default_estimator(args.profile)
-        engine = ForecastEngine(resolved.model, num_samples=args.samples, seed=args.seed, device=args.device,
-                                estimator=estimator)
+        engine = ForecastEngine(
+            resolved.model, num_samples=args.samples, seed=args.seed, device=args.device, estimator=estimator
+        )
     executor = "local"
     if args.workers and not args.ray:
         raise UsageError("--workers needs --ray")
@@ -185,8 +252,11 @@ def _run(args) -> int:
         from ..backtest.forecast.ray_executor import RayExecutor
 
         on_gpu = str(args.device or "").startswith("cuda")
-        executor = RayExecutor(address=None if args.ray == "local" else args.ray, num_workers=args.workers,
-                               gpus_per_worker=1 if on_gpu else 0)
+        executor = RayExecutor(
+            address=None if args.ray == "local" else args.ray,
+            num_workers=args.workers,
+            gpus_per_worker=1 if on_gpu else 0,
+        )
     kronos = as_kronos(spec, args.kronos_tokenizer) if kronos_model else None
     if args.kronos_tokenizer and not (args.kronos or kronos_model):
         raise UsageError("--kronos-tokenizer needs --kronos DIR or --model kronos:DIR")
@@ -196,23 +266,41 @@ def _run(args) -> int:
         kronos = as_kronos(args.kronos, args.kronos_tokenizer)
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(
-        frames, num_simulations=args.sims, engine=engine, profile=args.profile,
-        is_crypto=_crypto(args, list(frames)), fee=args.fee, spread=args.spread,
-        aggregate=args.aggregate, max_batch=args.batch, out_dir=args.out, resume=args.resume,
-        progress=not args.no_progress, model_name=resolved.spec, kronos=kronos, executor=executor,
+        frames,
+        num_simulations=args.sims,
+        engine=engine,
+        profile=args.profile,
+        is_crypto=_crypto(args, list(frames)),
+        fee=args.fee,
+        spread=args.spread,
+        aggregate=args.aggregate,
+        max_batch=args.batch,
+        out_dir=args.out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        model_name=resolved.spec,
+        kronos=kronos,
+        executor=executor,
     )
     result.warnings[:0] = resolved.notes
     print(format_report(result))
     if args.out:
         forecaster = result.settings.get("forecaster", {})
-        extra = {"model": {"spec": resolved.spec, "random_weights": resolved.random_weights,
-                           "warning": resolved.warning, "weights_file": resolved.weights_file,
-                           "weights_sha256": forecaster.get("weights_sha256"),
-                           "precision": forecaster.get("precision", args.precision),
-                           "precision_detail": forecaster.get("precision_detail"),
-                           "requested_precision": args.precision,
-                           "estimator": forecaster.get("estimator"),
-                           "num_samples": args.samples, "seed": args.seed}}
+        extra = {
+            "model": {
+                "spec": resolved.spec,
+                "random_weights": resolved.random_weights,
+                "warning": resolved.warning,
+                "weights_file": resolved.weights_file,
+                "weights_sha256": forecaster.get("weights_sha256"),
+                "precision": forecaster.get("precision", args.precision),
+                "precision_detail": forecaster.get("precision_detail"),
+                "requested_precision": args.precision,
+                "estimator": forecaster.get("estimator"),
+                "num_samples": args.samples,
+                "seed": args.seed,
+            }
+        }
         if result.workers:
             extra["workers"] = result.workers
         paths = write_outputs(result, args.out, extra=extra, tables=args.tables)

@@ -19,34 +19,61 @@ EPILOG = (
 
 
 def register(subparsers):
-    p = subparsers.add_parser("bench", help="benchmark the engine against the classic loop and toto-ts",
-                              description=__doc__, epilog=EPILOG)
+    p = subparsers.add_parser(
+        "bench", help="benchmark the engine against the classic loop and toto-ts", description=__doc__, epilog=EPILOG
+    )
     add_arguments(p)
     p.set_defaults(func=_run)
     return p
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workloads", nargs="*", default=["W1"], metavar="WORKLOAD",
-                   help=f"one or more of {', '.join(SUITES)}, all (default: W1)")
+    p.add_argument(
+        "workloads",
+        nargs="*",
+        default=["W1"],
+        metavar="WORKLOAD",
+        help=f"one or more of {', '.join(SUITES)}, all (default: W1)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--preset", default=None,
-                   help="run the model workloads on this preset instead of their own (e.g. toto-tiny for a quick check)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="run the model workloads on this preset instead of their own (e.g. toto-tiny for a quick check)",
+    )
     p.add_argument("--precision", default="fp32", help="model precision (default fp32)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; the median is reported")
     p.add_argument("--reference-calls", type=int, default=2, help="reference_forecast calls timed per workload")
-    p.add_argument("--official", default="auto",
-                   help="toto-ts baseline: auto (in-process, or a toto-ts venv when one is found), off, or a python path")
+    p.add_argument(
+        "--official",
+        default="auto",
+        help="toto-ts baseline: auto (in-process, or a toto-ts venv when one is found), off, or a python path",
+    )
     p.add_argument("--official-calls", type=int, default=2, help="toto-ts forecaster calls timed per workload")
     p.add_argument("--w2-series", type=int, default=None, help="W2 slice: series (default all on CUDA, 2 on CPU)")
-    p.add_argument("--w2-simulations", type=int, default=None,
-                   help="W2 slice: simulations per series (default 250 on CUDA, 10 on CPU)")
-    p.add_argument("--strategy-loop-sims", type=int, default=10,
-                   help="(series, simulation) pairs timed in the per-simulation strategy baseline")
-    p.add_argument("--cuda-graphs", action="store_true",
-                   help="replay the engine's forward as a CUDA graph per bucket shape (CUDA only)")
-    p.add_argument("--estimator", choices=("sampled", "exact"), default="sampled",
-                   help="engine estimator for the W workloads: sampled (default, the classic draws) or exact")
+    p.add_argument(
+        "--w2-simulations",
+        type=int,
+        default=None,
+        help="W2 slice: simulations per series (default 250 on CUDA, 10 on CPU)",
+    )
+    p.add_argument(
+        "--strategy-loop-sims",
+        type=int,
+        default=10,
+        help="(series, simulation) pairs timed in the per-simulation strategy baseline",
+    )
+    p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="replay the engine's forward as a CUDA graph per bucket shape (CUDA only)",
+    )
+    p.add_argument(
+        "--estimator",
+        choices=("sampled", "exact"),
+        default="sampled",
+        help="engine estimator for the W workloads: sampled (default, the classic draws) or exact",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
     p.add_argument("--json-out", default=None, metavar="FILE", help="also write the rows as JSON to FILE")
     p.add_argument("--markdown-out", default=None, metavar="FILE", help="also write the markdown table to FILE")
@@ -56,11 +83,20 @@ def options_from_args(args) -> BenchOptions:
     for name in ("repeats", "reference_calls", "official_calls", "strategy_loop_sims"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    return BenchOptions(device=args.device, precision=args.precision, repeats=args.repeats,
-                        reference_calls=args.reference_calls, official=args.official,
-                        official_calls=args.official_calls, w2_series=args.w2_series,
-                        w2_simulations=args.w2_simulations, strategy_loop_sims=args.strategy_loop_sims,
-                        preset=args.preset, cuda_graphs=args.cuda_graphs, estimator=args.estimator)
+    return BenchOptions(
+        device=args.device,
+        precision=args.precision,
+        repeats=args.repeats,
+        reference_calls=args.reference_calls,
+        official=args.official,
+        official_calls=args.official_calls,
+        w2_series=args.w2_series,
+        w2_simulations=args.w2_simulations,
+        strategy_loop_sims=args.strategy_loop_sims,
+        preset=args.preset,
+        cuda_graphs=args.cuda_graphs,
+        estimator=args.estimator,
+    )
 
 
 def _run(args) -> int:
@@ -69,8 +105,14 @@ def _run(args) -> int:
         raise UsageError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}, all")
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     names = list(SUITES) if "all" in args.workloads else args.workloads
-    meta = {"machine": session.machine, "device": session.device.type, "commit": session.commit,
-            "date": session.date, "gemm_ceilings": session.ceilings, "workloads": names}
+    meta = {
+        "machine": session.machine,
+        "device": session.device.type,
+        "commit": session.commit,
+        "date": session.date,
+        "gemm_ceilings": session.ceilings,
+        "workloads": names,
+    }
     made = []
 
     def save(row) -> None:  # each row as soon as it exists: a run stopped by a time limit keeps them

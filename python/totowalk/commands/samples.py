@@ -25,14 +25,23 @@ def sample_grid(text: str) -> list:
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "samples", help="sample-count study: sampled vs exact estimator over a grid of S and seeds")
+        "samples", help="sample-count study: sampled vs exact estimator over a grid of S and seeds"
+    )
     add_data_options(p)
     add_model_options(p)
     add_profile_options(p)
-    p.add_argument("--grid", type=sample_grid, default=list(DEFAULT_GRID),
-                   help="sample counts S, comma-separated (default " + ",".join(map(str, DEFAULT_GRID)) + ")")
-    p.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
-                   help=f"seeds per S (default {DEFAULT_SEEDS}): --seed, --seed + 1, ...")
+    p.add_argument(
+        "--grid",
+        type=sample_grid,
+        default=list(DEFAULT_GRID),
+        help="sample counts S, comma-separated (default " + ",".join(map(str, DEFAULT_GRID)) + ")",
+    )
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=DEFAULT_SEEDS,
+        help=f"seeds per S (default {DEFAULT_SEEDS}): --seed, --seed + 1, ...",
+    )
     p.add_argument("--seed", type=int, default=0, help="first seed (also seeds random weights; default 0)")
     p.add_argument("--out", metavar="DIR", help="write samples.csv, samples.json and samples.png here (overwritten)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -50,14 +59,27 @@ def _run(args) -> int:
     for note in resolved.notes:
         print(f"WARNING: {note}", file=sys.stderr)
     engine = ForecastEngine(resolved.model, device=args.device, estimator="exact")
-    study = sample_study(frames, engine, grid=args.grid, seeds=range(args.seed, args.seed + args.seeds),
-                         num_simulations=args.sims, profile=args.profile, aggregate=args.aggregate,
-                         progress=not args.no_progress)
+    study = sample_study(
+        frames,
+        engine,
+        grid=args.grid,
+        seeds=range(args.seed, args.seed + args.seeds),
+        num_simulations=args.sims,
+        profile=args.profile,
+        aggregate=args.aggregate,
+        progress=not args.no_progress,
+    )
     study.settings.update(model=resolved.spec, precision=args.precision)
     print(format_study(study))
     if args.out:
-        extra = {"model": {"spec": resolved.spec, "random_weights": resolved.random_weights,
-                           "warning": resolved.warning, "precision": args.precision}}
+        extra = {
+            "model": {
+                "spec": resolved.spec,
+                "random_weights": resolved.random_weights,
+                "warning": resolved.warning,
+                "precision": args.precision,
+            }
+        }
         paths = write_study(study, args.out, extra=extra)
         print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}")
     return 0

@@ -36,7 +36,5 @@ def load(symbol: str, *, adjust: str | None = "adj_close", **kwargs) -> pd.DataF
     (a small factor on each ex-dividend day); pass ``adjust=None`` for the prices as traded.
     """
     if symbol not in _symbols():
-        raise PriceDataError(
-            f"unknown bundled symbol {symbol!r}; available: {', '.join(_symbols())}", symbol=symbol
-        )
+        raise PriceDataError(f"unknown bundled symbol {symbol!r}; available: {', '.join(_symbols())}", symbol=symbol)
     return load_prices(path(), symbol=symbol, adjust=adjust, **kwargs)

@@ -102,9 +102,7 @@ def load_prices(
     wanted = [symbol] if isinstance(symbol, str) else (available if symbol is None else list(symbol))
     for s in wanted:
         if s not in available:
-            raise PriceDataError(
-                f"unknown symbol {s!r} in {source}; available: {', '.join(available)}", symbol=s
-            )
+            raise PriceDataError(f"unknown symbol {s!r} in {source}; available: {', '.join(available)}", symbol=s)
     frames = {}
     for s in wanted:
         part = raw[raw[sym_col].astype(str) == s].drop(columns=[sym_col]).reset_index(drop=True)
@@ -147,7 +145,8 @@ def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if not any(str(c).strip().lower() == "date" for c in frame.columns) and (
-            first.startswith("Unnamed: ") or first.lower() == "index"):
+        first.startswith("Unnamed: ") or first.lower() == "index"
+    ):
         frame = frame.rename(columns={frame.columns[0]: "Date"})  # an unnamed date index, written by to_csv()
     return frame, path
 
@@ -194,7 +193,10 @@ def _to_numeric(frame, column, symbol, dates):
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise PriceDataError(
-            f"non-numeric value {values.iloc[i]!r}", symbol=symbol, column=column, row=i,
+            f"non-numeric value {values.iloc[i]!r}",
+            symbol=symbol,
+            column=column,
+            row=i,
             date=dates.iloc[i],
         )
     return numeric.astype(float)
@@ -205,9 +207,7 @@ def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
     dates = pd.to_datetime(frame["Date"], errors="coerce")
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise PriceDataError(
-            f"unparseable date {frame['Date'].iloc[i]!r}", symbol=symbol, column="Date", row=i
-        )
+        raise PriceDataError(f"unparseable date {frame['Date'].iloc[i]!r}", symbol=symbol, column="Date", row=i)
     cols = [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in frame.columns]
     out = pd.DataFrame({c: _to_numeric(frame, c, symbol, dates) for c in cols})
     out.index = pd.DatetimeIndex(dates, name="Date")
@@ -229,13 +229,23 @@ def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
             out = out.loc[~rows]
         else:  # ffill: a bad first row has nothing to fill from
             if rows[0]:
-                _raise_first(out.iloc[:1], bad.iloc[:1], symbol, hint=" (cannot forward-fill row 0)",
-                             fix="fix the data or pass on_invalid='drop' (--on-invalid drop)")
+                _raise_first(
+                    out.iloc[:1],
+                    bad.iloc[:1],
+                    symbol,
+                    hint=" (cannot forward-fill row 0)",
+                    fix="fix the data or pass on_invalid='drop' (--on-invalid drop)",
+                )
             out = out.mask(bad).ffill()
             still = _bad_cells(out)
             if still.any(axis=None):
-                _raise_first(out, still, symbol, hint=" (still invalid after forward-fill)",
-                             fix="fix the data or pass on_invalid='drop' (--on-invalid drop)")
+                _raise_first(
+                    out,
+                    still,
+                    symbol,
+                    hint=" (still invalid after forward-fill)",
+                    fix="fix the data or pass on_invalid='drop' (--on-invalid drop)",
+                )
         repairs["rows"] = int(rows.sum())
     if on_invalid != "raise":
         repairs["method"] = on_invalid
@@ -244,15 +254,12 @@ def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
         repairs = {}
 
     if len(out) < min_rows:
-        raise PriceDataError(
-            f"has {len(out)} rows; at least {min_rows} are needed", symbol=symbol
-        )
+        raise PriceDataError(f"has {len(out)} rows; at least {min_rows} are needed", symbol=symbol)
 
     adjustments = []
     if adjust == "adj_close":
         if "Adj Close" not in out.columns:
-            raise PriceDataError("adjust='adj_close' needs an 'Adj Close' column", symbol=symbol,
-                                 column="Adj Close")
+            raise PriceDataError("adjust='adj_close' needs an 'Adj Close' column", symbol=symbol, column="Adj Close")
         factor = out["Adj Close"] / out["Close"]
         ratio = factor / factor.shift(1)
         changed = np.flatnonzero((ratio - 1.0).abs().to_numpy() > 1e-6)
@@ -288,14 +295,22 @@ def _check_date_order(out: pd.DataFrame, symbol) -> None:
     back = np.flatnonzero(np.diff(out.index.asi8) < 0) + 1
     if dup.size and (not back.size or dup[0] <= back[0]):
         i = int(dup[0])
-        raise PriceDataError(f"duplicate date; fix the data or pass {_REPAIR_HINT}", symbol=symbol,
-                             column="Date", row=i, date=out.index[i])
+        raise PriceDataError(
+            f"duplicate date; fix the data or pass {_REPAIR_HINT}",
+            symbol=symbol,
+            column="Date",
+            row=i,
+            date=out.index[i],
+        )
     if back.size:
         i = int(back[0])
         raise PriceDataError(
             f"dates are not in increasing order (follows {_fmt_date(out.index[i - 1])}); "
             f"sort the input by date or pass {_REPAIR_HINT}",
-            symbol=symbol, column="Date", row=i, date=out.index[i],
+            symbol=symbol,
+            column="Date",
+            row=i,
+            date=out.index[i],
         )
 
 
@@ -325,7 +340,9 @@ def _blank_bad_volume(out: pd.DataFrame, symbol) -> tuple[pd.DataFrame, int]:
         warnings.warn(
             f"{_label(symbol)}column 'Volume': {count} missing, infinite or negative value(s) (first at row "
             f"{first} ({_fmt_date(out.index[first])})) left empty; Volume only feeds the dollar-volume "
-            "field, which skips them", PriceRepairWarning, stacklevel=4,
+            "field, which skips them",
+            PriceRepairWarning,
+            stacklevel=4,
         )
     return out, count
 
@@ -344,8 +361,9 @@ def _warn_repairs(symbol, repairs: dict) -> None:
         verb = "dropped" if repairs["method"] == "drop" else "forward-filled"
         done.append(f"{verb} {repairs['rows']} row(s) with invalid prices")
     if done:
-        warnings.warn(f"{_label(symbol)}on_invalid={repairs['method']!r}: " + "; ".join(done),
-                      PriceRepairWarning, stacklevel=4)
+        warnings.warn(
+            f"{_label(symbol)}on_invalid={repairs['method']!r}: " + "; ".join(done), PriceRepairWarning, stacklevel=4
+        )
 
 
 def _raise_first(out, bad, symbol, hint="", fix=None):
@@ -363,7 +381,10 @@ def _raise_first(out, bad, symbol, hint="", fix=None):
         what = f"non-positive value {value}"
     raise PriceDataError(
         f"{what}{hint}; {fix or 'fix the data or pass ' + _REPAIR_HINT}",
-        symbol=symbol, column=c, row=r, date=out.index[r],
+        symbol=symbol,
+        column=c,
+        row=r,
+        date=out.index[r],
     )
 
 

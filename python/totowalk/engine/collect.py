@@ -61,7 +61,7 @@ class PendingOutputs:
         out, start = [], 0
         for shape in self.shapes:
             width = int(np.prod(shape, dtype=np.int64))
-            out.append(table[:, start: start + width].reshape((len(table),) + shape))
+            out.append(table[:, start : start + width].reshape((len(table),) + shape))
             start += width
         return out
 
@@ -83,11 +83,13 @@ class ResultCollector:
         arrays = pending.arrays()
         for name, value in zip(pending.names, arrays):
             self.stats[name][members] = value
-        *params, invalid = arrays[len(pending.names):]
+        *params, invalid = arrays[len(pending.names) :]
         names = PARAM_FIELDS + SCALER_FIELDS
         if self.params is None:
-            self.params = {name: np.zeros((self.num_unique,) + value.shape[1:], dtype=np.float32)
-                           for name, value in zip(names, params)}
+            self.params = {
+                name: np.zeros((self.num_unique,) + value.shape[1:], dtype=np.float32)
+                for name, value in zip(names, params)
+            }
         for name, value in zip(names, params):
             self.params[name][members] = value
         self.invalid[members] = invalid != 0
@@ -100,7 +102,8 @@ class ResultCollector:
             raise ValueError(
                 f"request {int(bad[0])} (and {bad.size - 1} more): the model predicted an unusable distribution "
                 "(non-finite parameters, negative weights, df < 2 or scale <= 0); with fp16/bf16/int8 this is "
-                "usually an overflow: run the model in fp32")
+                "usually an overflow: run the model in fp32"
+            )
 
         def per_request(array):
             out = array[inverse]

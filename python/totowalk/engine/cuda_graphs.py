@@ -48,8 +48,9 @@ class CapturedCall:
         for static, value in zip(self.static_inputs, inputs):
             static.copy_(value)
         self.graph.replay()
-        outputs = {f.name: getattr(self.static_outputs, f.name).clone()
-                   for f in dataclasses.fields(self.static_outputs)}
+        outputs = {
+            f.name: getattr(self.static_outputs, f.name).clone() for f in dataclasses.fields(self.static_outputs)
+        }
         return type(self.static_outputs)(**outputs)
 
 
@@ -65,16 +66,28 @@ class ForwardGraphs:
 
     def __call__(self, values: torch.Tensor, mask: torch.Tensor, horizon: int):
         """``model.forecast_params(values, mask, None, horizon)``, replayed."""
+
         def forward(v, m):
             return self.model.forecast_params(v, m, None, horizon=horizon)
+
         return self._replay(("forecast_params", int(horizon)), forward, (values, mask))
 
-    def shared(self, values: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
-               slot: torch.Tensor, grid: torch.Tensor, horizon: int):
+    def shared(
+        self,
+        values: torch.Tensor,
+        mask: torch.Tensor,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        slot: torch.Tensor,
+        grid: torch.Tensor,
+        horizon: int,
+    ):
         """``model.forecast_params_at(values, mask, rows, positions, horizon, layout=(slot, grid))``,
         replayed (a prefix-shared batch: readouts at chosen patches of each row)."""
+
         def forward(v, m, r, p, s, g):
             return self.model.forecast_params_at(v, m, r, p, horizon=horizon, layout=(s, g))
+
         return self._replay(("forecast_params_at", int(horizon)), forward, (values, mask, rows, positions, slot, grid))
 
     def _replay(self, name: tuple, function, inputs: tuple):

@@ -32,8 +32,17 @@ def _sample_rows(params, keys: torch.Tensor, num_samples: int, *, seed, backend,
     affine_scale = params.scaler_scale[:, :, None].expand(rows, v, h).reshape(-1)
     # check_values=False: the head's clamps guarantee the ranges, and the value checks would
     # synchronise the host at every decoded patch.
-    draws = sample_mixture(*flat, affine_loc, affine_scale, keys.reshape(-1), num_samples,
-                           seed=seed, backend=backend, dtype=dtype, check_values=False)
+    draws = sample_mixture(
+        *flat,
+        affine_loc,
+        affine_scale,
+        keys.reshape(-1),
+        num_samples,
+        seed=seed,
+        backend=backend,
+        dtype=dtype,
+        check_values=False,
+    )
     return draws.reshape(rows, v, h, num_samples)
 
 
@@ -45,13 +54,30 @@ def _repeat_real_rows(state, real_rows: int, repeats: int):
     rows = torch.arange(real_rows, device=state.keys.device)
     flat = torch.arange(real_rows * state.num_variates, device=state.keys.device)
     trimmed = dataclasses.replace(
-        state, keys=state.keys[:, flat], values=state.values[:, flat], scaler=state.scaler.index(rows),
-        group_mask=None if state.group_mask is None else state.group_mask[rows], params=state.params.index(rows))
+        state,
+        keys=state.keys[:, flat],
+        values=state.values[:, flat],
+        scaler=state.scaler.index(rows),
+        group_mask=None if state.group_mask is None else state.group_mask[rows],
+        params=state.params.index(rows),
+    )
     return trimmed.repeat_rows(repeats)
 
 
-def decode_batch(model, values, mask, content_keys, horizon: int, num_samples: int, specs: list, *, seed: int,
-                 return_samples: bool, backend: str = "auto", dtype=torch.float32) -> tuple:
+def decode_batch(
+    model,
+    values,
+    mask,
+    content_keys,
+    horizon: int,
+    num_samples: int,
+    specs: list,
+    *,
+    seed: int,
+    return_samples: bool,
+    backend: str = "auto",
+    dtype=torch.float32,
+) -> tuple:
     """Forecast ``horizon`` > patch steps for b contexts with S sample paths each.
 
     Parameters
@@ -111,8 +137,9 @@ def decode_batch(model, values, mask, content_keys, horizon: int, num_samples: i
     for p in range(1, num_patches):
         previous = decoded[:, :, :, (p - 1) * patch : p * patch].reshape(b * paths, v, patch)
         params = model.decode_next(state, previous)
-        draws = _sample_rows(params, path_keys[:, :, p * patch : (p + 1) * patch], 1,
-                             seed=seed, backend=backend, dtype=dtype)
+        draws = _sample_rows(
+            params, path_keys[:, :, p * patch : (p + 1) * patch], 1, seed=seed, backend=backend, dtype=dtype
+        )
         draws = draws[..., 0].float().reshape(b, paths, v, patch)
         if want_mean_path:
             mean = expected_value(params).reshape(b, paths, v, patch)

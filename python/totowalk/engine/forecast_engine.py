@@ -100,10 +100,19 @@ class ForecastEngine:
     (1, 7)
     """
 
-    def __init__(self, model, num_samples: int = 256, seed: int = 0, device=None,
-                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, sampling_backend: str = "auto",
-                 sampling_dtype: torch.dtype = torch.float32, cuda_graphs: bool = False,
-                 estimator: str = "sampled", share_prefixes: bool = True):
+    def __init__(
+        self,
+        model,
+        num_samples: int = 256,
+        seed: int = 0,
+        device=None,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        sampling_backend: str = "auto",
+        sampling_dtype: torch.dtype = torch.float32,
+        cuda_graphs: bool = False,
+        estimator: str = "sampled",
+        share_prefixes: bool = True,
+    ):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if max_batch_tokens < 1:
@@ -125,8 +134,15 @@ class ForecastEngine:
         self._graphs = ForwardGraphs(self.model) if self.cuda_graphs and self.device.type == "cuda" else None
 
     # ------------------------------------------------------------------ public
-    def forecast(self, contexts, prediction_length: int = 1, num_samples: int | None = None,
-                 aggregate=("mean",), return_samples: bool = False, estimator: str | None = None) -> ForecastResult:
+    def forecast(
+        self,
+        contexts,
+        prediction_length: int = 1,
+        num_samples: int | None = None,
+        aggregate=("mean",),
+        return_samples: bool = False,
+        estimator: str | None = None,
+    ) -> ForecastResult:
         """Forecast the next ``prediction_length`` steps of every context.
 
         Parameters
@@ -154,7 +170,8 @@ class ForecastEngine:
             ``params`` the first patch's mixture and scaler parameters; request order.
         """
         horizon, samples_per_step, specs, estimator = self._settings(
-            prediction_length, num_samples, aggregate, estimator, return_samples)
+            prediction_length, num_samples, aggregate, estimator, return_samples
+        )
         with record_function("totowalk.normalize"):
             batch = normalize_contexts(contexts)
         return self._forecast_batch(batch, None, horizon, samples_per_step, specs, estimator, return_samples)
@@ -173,24 +190,31 @@ class ForecastEngine:
             raise ValueError(
                 f"estimator='exact' gives per-step statistics of one forward pass, i.e. horizons up to the patch "
                 f"size ({self.patch_size}); prediction_length={horizon} needs autoregressive sample paths: use "
-                "estimator='sampled'")
+                "estimator='sampled'"
+            )
         if estimator == "exact" and return_samples:
             raise ValueError("estimator='exact' draws no samples; return_samples=True needs estimator='sampled'")
         return horizon, samples_per_step, specs, estimator
 
-    def _forecast_batch(self, batch, families, horizon, samples_per_step, specs, estimator,
-                        return_samples) -> ForecastResult:
+    def _forecast_batch(
+        self, batch, families, horizon, samples_per_step, specs, estimator, return_samples
+    ) -> ForecastResult:
         autoregressive = horizon > self.patch_size
         extra_patches = -(-horizon // self.patch_size) - 1
         with record_function("totowalk.plan"):
             plan = plan_forecast(
-                batch, self.patch_size, self.max_batch_tokens,
-                rows_per_context=samples_per_step if autoregressive else 1, extra_patches=extra_patches,
-                share_prefixes=self._sharing_settings() if not autoregressive else None, families=families,
+                batch,
+                self.patch_size,
+                self.max_batch_tokens,
+                rows_per_context=samples_per_step if autoregressive else 1,
+                extra_patches=extra_patches,
+                share_prefixes=self._sharing_settings() if not autoregressive else None,
+                families=families,
             )
         param_steps = min(horizon, self.patch_size)
-        collector = ResultCollector(plan.num_unique, batch.num_variates, horizon, samples_per_step, specs,
-                                    return_samples, param_steps)
+        collector = ResultCollector(
+            plan.num_unique, batch.num_variates, horizon, samples_per_step, specs, return_samples, param_steps
+        )
         info = {"model_batches": 0, "oom_splits": 0}
         settings = (horizon, samples_per_step, specs, return_samples, estimator)
         run = self._run_autoregressive if autoregressive else self._run_one_pass
@@ -214,9 +238,16 @@ class ForecastEngine:
                 collector.store(done)
         return collector.result(plan.inverse, batch.multivariate, plan.num_unique, info)
 
-    def forecast_walk_forward(self, series, ends, prediction_length: int = 1, num_samples: int | None = None,
-                              aggregate=("mean",), return_samples: bool = False,
-                              estimator: str | None = None) -> ForecastResult:
+    def forecast_walk_forward(
+        self,
+        series,
+        ends,
+        prediction_length: int = 1,
+        num_samples: int | None = None,
+        aggregate=("mean",),
+        return_samples: bool = False,
+        estimator: str | None = None,
+    ) -> ForecastResult:
         """Forecast after every end index of every series: the walk-forward request form.
 
         Each series is checked and converted once and its contexts are views of it, so the
@@ -240,17 +271,23 @@ class ForecastEngine:
             (to float rounding with ``share_prefixes``: a context may share another forward).
         """
         horizon, samples_per_step, specs, estimator = self._settings(
-            prediction_length, num_samples, aggregate, estimator, return_samples)
+            prediction_length, num_samples, aggregate, estimator, return_samples
+        )
         names = list(series) if isinstance(series, dict) else list(range(len(series)))
-        if isinstance(series, dict) != isinstance(ends, dict) or (
-                isinstance(ends, dict) and set(ends) != set(names)) or len(ends) != len(names):
+        if (
+            isinstance(series, dict) != isinstance(ends, dict)
+            or (isinstance(ends, dict) and set(ends) != set(names))
+            or len(ends) != len(names)
+        ):
             raise ValueError("series and ends must both be dicts with the same names, or lists of the same length")
         with record_function("totowalk.normalize"):
             whole = [_checked_series(series[name], name) for name in names]
             kinds = {(batch.multivariate, batch.num_variates) for batch in whole}
             if len(kinds) > 1:
-                raise ValueError(f"series mix univariate and (V, T) series or variate counts: {sorted(kinds)} "
-                                 "(multivariate?, variates)")
+                raise ValueError(
+                    f"series mix univariate and (V, T) series or variate counts: {sorted(kinds)} "
+                    "(multivariate?, variates)"
+                )
             multivariate, num_variates = kinds.pop() if kinds else (False, 1)
             contexts, families, lengths = [], [], []
             for family, (name, values) in enumerate(zip(names, (batch.series[0] for batch in whole))):
@@ -261,8 +298,12 @@ class ForecastEngine:
                     contexts += [np.ascontiguousarray(values[:, :end]) for end in series_ends.tolist()]
                 families.append(np.full(len(series_ends), family, dtype=np.int64))
                 lengths.append(series_ends)
-            batch = ContextBatch(series=contexts, multivariate=multivariate, num_variates=num_variates,
-                                 lengths=np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64))
+            batch = ContextBatch(
+                series=contexts,
+                multivariate=multivariate,
+                num_variates=num_variates,
+                lengths=np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64),
+            )
         families = np.concatenate(families) if families else np.zeros(0, dtype=np.int64)
         return self._forecast_batch(batch, families, horizon, samples_per_step, specs, estimator, return_samples)
 
@@ -284,13 +325,19 @@ class ForecastEngine:
                     f"(unique context {int(model_batch.members[0])}); lower num_samples or use a larger device"
                 ) from exc
             info["oom_splits"] += 1
-            logger.warning("out of memory on a batch of %d contexts x %d patches; splitting in two and retrying",
-                           len(model_batch.members), model_batch.num_patches)
+            logger.warning(
+                "out of memory on a batch of %d contexts x %d patches; splitting in two and retrying",
+                len(model_batch.members),
+                model_batch.num_patches,
+            )
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             staged = None  # release before retrying
-            return [done for half in split_batch(model_batch)
-                    for done in self._run_splitting_on_oom(run, plan, half, None, settings, info)]
+            return [
+                done
+                for half in split_batch(model_batch)
+                for done in self._run_splitting_on_oom(run, plan, half, None, settings, info)
+            ]
         info["model_batches"] += 1
         return [(model_batch.served, outputs)]
 
@@ -319,8 +366,7 @@ class ForecastEngine:
             self._staging = StagingPipeline(slab, num_slabs=3, device=self.device)
         return self._staging
 
-    def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples,
-                      estimator) -> tuple:
+    def _run_one_pass(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples, estimator) -> tuple:
         values, mask = staged
         forward = self._graphs if self._graphs is not None else self._eager_forward
         with record_function("totowalk.forward"):
@@ -334,9 +380,17 @@ class ForecastEngine:
         with record_function("totowalk.sample"):
             content_keys = plan.stream_keys[model_batch.served].reshape(-1)
             keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])
-            stats, samples = draw_and_reduce(params, keys, num_samples, specs, seed=self.seed,
-                                             return_samples=return_samples, backend=self.sampling_backend,
-                                             dtype=self.sampling_dtype, check_values=False)  # checked in collect
+            stats, samples = draw_and_reduce(
+                params,
+                keys,
+                num_samples,
+                specs,
+                seed=self.seed,
+                return_samples=return_samples,
+                backend=self.sampling_backend,
+                dtype=self.sampling_dtype,
+                check_values=False,
+            )  # checked in collect
         return stats, samples, params
 
     # -- mixtures the caller already holds (studies that re-sample one forward many times) ----------
@@ -346,8 +400,9 @@ class ForecastEngine:
         plan = plan_forecast(normalize_contexts(contexts), self.patch_size, max_batch_tokens=1 << 62)
         return plan.stream_keys[plan.inverse, 0]
 
-    def sample_mixtures(self, params, content_keys, aggregate=("mean",), num_samples: int | None = None,
-                        seed: int | None = None) -> dict:
+    def sample_mixtures(
+        self, params, content_keys, aggregate=("mean",), num_samples: int | None = None, seed: int | None = None
+    ) -> dict:
         """Aggregates of ``num_samples`` draws from one-step mixtures the caller holds.
 
         ``params``: :class:`MixtureParams` of N univariate contexts with horizon 1, on this engine's device
@@ -358,10 +413,16 @@ class ForecastEngine:
         """
         specs = parse_engine_aggregates(aggregate)
         keys = stream_keys_for(np.asarray(content_keys, dtype=np.uint64), 1, self.device)
-        stats, _ = draw_and_reduce(params, keys.reshape(params.weights.shape[:3]),
-                                   self.num_samples if num_samples is None else int(num_samples), specs,
-                                   seed=self.seed if seed is None else int(seed), return_samples=False,
-                                   backend=self.sampling_backend, dtype=self.sampling_dtype)
+        stats, _ = draw_and_reduce(
+            params,
+            keys.reshape(params.weights.shape[:3]),
+            self.num_samples if num_samples is None else int(num_samples),
+            specs,
+            seed=self.seed if seed is None else int(seed),
+            return_samples=False,
+            backend=self.sampling_backend,
+            dtype=self.sampling_dtype,
+        )
         return {name: value.double().cpu().numpy()[:, 0] for name, value in stats.items()}
 
     @staticmethod
@@ -397,13 +458,24 @@ class ForecastEngine:
     def _eager_forward(self, values, mask, horizon):
         return self.model.forecast_params(values, mask, None, horizon=horizon)
 
-    def _run_autoregressive(self, model_batch, staged, plan, horizon, num_samples, specs, return_samples,
-                            estimator) -> tuple:
+    def _run_autoregressive(
+        self, model_batch, staged, plan, horizon, num_samples, specs, return_samples, estimator
+    ) -> tuple:
         values, mask = staged
         content_keys = plan.stream_keys[model_batch.members]
-        return decode_batch(self.model, values, mask, content_keys, horizon, num_samples, specs,
-                            seed=self.seed, return_samples=return_samples, backend=self.sampling_backend,
-                            dtype=self.sampling_dtype)
+        return decode_batch(
+            self.model,
+            values,
+            mask,
+            content_keys,
+            horizon,
+            num_samples,
+            specs,
+            seed=self.seed,
+            return_samples=return_samples,
+            backend=self.sampling_backend,
+            dtype=self.sampling_dtype,
+        )
 
 
 def _checked_ends(ends, total: int, name) -> np.ndarray:
@@ -415,18 +487,30 @@ def _checked_ends(ends, total: int, name) -> np.ndarray:
     # numpy turns a list's True into 1: a list is checked item by item (an integer array holds no bools)
     has_bool = not isinstance(ends, np.ndarray) and any(isinstance(end, (bool, np.bool_)) for end in ends)
     if has_bool or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-        items = array.ravel().tolist() if isinstance(ends, np.ndarray) else list(np.ravel(np.asarray(ends, dtype=object)))
-        bad = next((j for j, end in enumerate(items) if isinstance(end, (bool, np.bool_))
-                    or not isinstance(end, (int, np.integer))), 0)
+        items = (
+            array.ravel().tolist() if isinstance(ends, np.ndarray) else list(np.ravel(np.asarray(ends, dtype=object)))
+        )
+        bad = next(
+            (
+                j
+                for j, end in enumerate(items)
+                if isinstance(end, (bool, np.bool_)) or not isinstance(end, (int, np.integer))
+            ),
+            0,
+        )
         shown = items[bad] if items else ends
-        raise ValueError(f"series {name!r}: end {bad} is {shown!r}; ends must be integers in 1..{total} "
-                         "(the context is series[..., :end])")
+        raise ValueError(
+            f"series {name!r}: end {bad} is {shown!r}; ends must be integers in 1..{total} "
+            "(the context is series[..., :end])"
+        )
     array = array.astype(np.int64, copy=False)
     outside = np.flatnonzero((array < 1) | (array > total))
     if outside.size:
         j = int(outside[0])
-        raise ValueError(f"series {name!r}: end {j} is {int(array[j])}; ends must be integers in 1..{total} "
-                         "(the context is series[..., :end])")
+        raise ValueError(
+            f"series {name!r}: end {j} is {int(array[j])}; ends must be integers in 1..{total} "
+            "(the context is series[..., :end])"
+        )
     return array
 
 
@@ -436,5 +520,6 @@ def _checked_series(values, name) -> ContextBatch:
         return normalize_contexts([values])
     except (ValueError, TypeError) as err:
         message = str(err)
-        raise type(err)(f"series {name!r}: {message.split(': ', 1)[1] if message.startswith('context 0') else message}") \
-            from None
+        raise type(err)(
+            f"series {name!r}: {message.split(': ', 1)[1] if message.startswith('context 0') else message}"
+        ) from None

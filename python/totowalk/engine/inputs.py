@@ -44,8 +44,9 @@ class ContextBatch:
     def context_lengths(self) -> np.ndarray:
         """(B,) int64 length of every context."""
         if self.lengths is None:
-            object.__setattr__(self, "lengths", np.fromiter((s.shape[-1] for s in self.series), dtype=np.int64,
-                                                           count=len(self.series)))
+            object.__setattr__(
+                self, "lengths", np.fromiter((s.shape[-1] for s in self.series), dtype=np.int64, count=len(self.series))
+            )
         return self.lengths
 
 
@@ -66,7 +67,9 @@ def _check_finite(arr: np.ndarray, index: int) -> None:
     if bad.any():
         variate, position = (int(i[0]) for i in np.nonzero(bad)) if arr.ndim == 2 else (0, int(np.argmax(bad)))
         value = arr[variate, position] if arr.ndim == 2 else arr[position]
-        where = f"variate {variate}, position {position}" if arr.ndim == 2 and arr.shape[0] > 1 else f"position {position}"
+        where = (
+            f"variate {variate}, position {position}" if arr.ndim == 2 and arr.shape[0] > 1 else f"position {position}"
+        )
         raise ValueError(
             f"context {index}: non-finite value {value} at {where} "
             f"({int(bad.sum())} non-finite in total); drop or fill missing values before forecasting"

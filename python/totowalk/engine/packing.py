@@ -34,8 +34,9 @@ def staging_requests(series: list, padded_length: int) -> tuple:
     """
     num_variates = series[0].shape[0]
     sources = [context[v] for context in series for v in range(num_variates)]
-    requests = np.array([(i, 0, src.shape[0], padded_length) for i, src in enumerate(sources)],
-                        dtype=np.int64).reshape(-1, 4)
+    requests = np.array([(i, 0, src.shape[0], padded_length) for i, src in enumerate(sources)], dtype=np.int64).reshape(
+        -1, 4
+    )
     return sources, requests
 
 

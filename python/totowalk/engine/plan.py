@@ -119,8 +119,9 @@ def _digests(series: list) -> np.ndarray:
     else:
         step = -(-len(series) // workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = pool.map(lambda start: [content_digest(s) for s in series[start:start + step]],
-                             range(0, len(series), step))
+            parts = pool.map(
+                lambda start: [content_digest(s) for s in series[start : start + step]], range(0, len(series), step)
+            )
             digests = [digest for part in parts for digest in part]
     return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(series), 16)
 
@@ -143,7 +144,7 @@ def _walk_forward_digests(series: list, families: np.ndarray, lengths: np.ndarra
         members = members[np.argsort(lengths[members], kind="stable")]
         running, fed = hashlib.blake2b(digest_size=16), 0
         for i in members:
-            running.update(base[fed: lengths[i]])
+            running.update(base[fed : lengths[i]])
             fed = lengths[i]
             context = running.copy()
             context.update(np.asarray((1, fed), dtype=np.int64).tobytes())
@@ -169,8 +170,11 @@ def _stream_keys(digests: np.ndarray, num_variates: int) -> np.ndarray:
     re-hash otherwise."""
     if num_variates == 1:
         return np.ascontiguousarray(digests[:, :8]).view("<u8").reshape(len(digests), 1).astype(np.uint64)
-    words = [hashlib.blake2b(bytes(digest) + v.to_bytes(4, "little"), digest_size=8).digest()
-             for digest in digests for v in range(num_variates)]
+    words = [
+        hashlib.blake2b(bytes(digest) + v.to_bytes(4, "little"), digest_size=8).digest()
+        for digest in digests
+        for v in range(num_variates)
+    ]
     return np.frombuffer(b"".join(words), dtype="<u8").reshape(len(digests), num_variates).copy()
 
 
@@ -215,8 +219,9 @@ def plan_forecast(
     if max_batch_tokens < 1:
         raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
     if families is not None and contexts.num_variates == 1:
-        digests = _walk_forward_digests(contexts.series, np.asarray(families, dtype=np.int64),
-                                        contexts.context_lengths())
+        digests = _walk_forward_digests(
+            contexts.series, np.asarray(families, dtype=np.int64), contexts.context_lengths()
+        )
     else:
         digests = _digests(contexts.series)
     first, inverse = _first_seen(digests)
@@ -240,8 +245,9 @@ def plan_forecast(
     return ForecastPlan(unique_series=unique_series, inverse=inverse, stream_keys=stream_keys, batches=batches)
 
 
-def _per_batch(patches: int, num_variates: int, max_batch_tokens: int, rows_per_context: int = 1,
-               extra_patches: int = 0) -> int:
+def _per_batch(
+    patches: int, num_variates: int, max_batch_tokens: int, rows_per_context: int = 1, extra_patches: int = 0
+) -> int:
     tokens_each = (patches + extra_patches) * num_variates * rows_per_context
     return max(1, max_batch_tokens // tokens_each)
 
@@ -256,13 +262,14 @@ def _shared_batches(groups, patches: np.ndarray, num_variates: int, max_batch_to
         bucket = np.flatnonzero(root_patches == p)
         per_batch = _per_batch(int(p), num_variates, max_batch_tokens)
         for start in range(0, len(bucket), per_batch):
-            chosen = bucket[start: start + per_batch]
+            chosen = bucket[start : start + per_batch]
             counts = sizes[chosen]
             # the chosen groups' member spans, concatenated
             offsets = np.repeat(groups.starts[chosen] - (np.cumsum(counts) - counts), counts)
             span = offsets + np.arange(int(counts.sum()))
-            readout = Readout(groups.members[span], np.repeat(np.arange(len(chosen), dtype=np.int64), counts),
-                              groups.positions[span])
+            readout = Readout(
+                groups.members[span], np.repeat(np.arange(len(chosen), dtype=np.int64), counts), groups.positions[span]
+            )
             batches.append(Batch(num_patches=int(p), members=groups.roots[chosen], readout=readout))
     return batches
 
@@ -274,6 +281,11 @@ def split_batch(batch: Batch) -> tuple:
         return Batch(batch.num_patches, batch.members[:half]), Batch(batch.num_patches, batch.members[half:])
     r = batch.readout
     first = r.rows < half
-    return (Batch(batch.num_patches, batch.members[:half], Readout(r.contexts[first], r.rows[first], r.positions[first])),
-            Batch(batch.num_patches, batch.members[half:],
-                  Readout(r.contexts[~first], r.rows[~first] - half, r.positions[~first])))
+    return (
+        Batch(batch.num_patches, batch.members[:half], Readout(r.contexts[first], r.rows[first], r.positions[first])),
+        Batch(
+            batch.num_patches,
+            batch.members[half:],
+            Readout(r.contexts[~first], r.rows[~first] - half, r.positions[~first]),
+        ),
+    )

@@ -37,8 +37,12 @@ class ScalerSettings:
 
     @classmethod
     def from_config(cls, config) -> ScalerSettings:
-        return cls(int(config.patch_size), float(config.min_scale), bool(config.stabilize_with_global),
-                   float(config.scale_factor_exponent))
+        return cls(
+            int(config.patch_size),
+            float(config.min_scale),
+            bool(config.stabilize_with_global),
+            float(config.scale_factor_exponent),
+        )
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,9 @@ def _variances(s1: np.ndarray, s2: np.ndarray, counts: np.ndarray, ddof: int) ->
     return m2 / np.maximum(n - ddof, 1.0)
 
 
-def _clamp_safe(family: np.ndarray, lengths: np.ndarray, root_lengths: np.ndarray,
-                settings: ScalerSettings) -> np.ndarray:
+def _clamp_safe(
+    family: np.ndarray, lengths: np.ndarray, root_lengths: np.ndarray, settings: ScalerSettings
+) -> np.ndarray:
     """Per member (a prefix of ``family``, (V, T), of length ``lengths[i]``, read out of the forward
     over its group root's first ``root_lengths[i]`` values): True when the scaler clamp is inactive
     up to the member's last patch under both the member's global scale and the root's.
@@ -102,14 +107,15 @@ def _clamp_safe(family: np.ndarray, lengths: np.ndarray, root_lengths: np.ndarra
     # running extremes over c, c - p, c - 2p, ...: along the block axis of a (V, blocks, p) view
     lowest = np.minimum.accumulate(lowest.reshape(v_count, blocks, p), axis=1).reshape(v_count, -1)
     highest = np.maximum.accumulate(highest.reshape(v_count, blocks, p), axis=1).reshape(v_count, -1)
-    spread = 10.0 ** settings.scale_factor_exponent
+    spread = 10.0**settings.scale_factor_exponent
     upto = np.asarray(lengths, dtype=np.int64) - 1
 
     def inactive(g: np.ndarray) -> np.ndarray:  # g: (V, members) -> (members,)
         lower = np.maximum(settings.min_scale, g / spread)
         upper = g * spread
-        return np.all((lowest[:, upto] >= lower * (1 + _CLAMP_MARGIN)) & (highest[:, upto] <= upper * (1 - _CLAMP_MARGIN)),
-                      axis=0)
+        return np.all(
+            (lowest[:, upto] >= lower * (1 + _CLAMP_MARGIN)) & (highest[:, upto] <= upper * (1 - _CLAMP_MARGIN)), axis=0
+        )
 
     g_members = np.sqrt(_variances(s1, s2, np.asarray(lengths, dtype=np.int64), ddof=0) + settings.min_scale)
     g_roots = np.sqrt(_variances(s1, s2, np.asarray(root_lengths, dtype=np.int64), ddof=0) + settings.min_scale)
@@ -124,7 +130,10 @@ def _is_prefix(longer: np.ndarray, shorter: np.ndarray) -> bool:
         return False
     if longer.dtype != shorter.dtype:
         return bool((longer[:, :length] == shorter).all())
-    if longer.__array_interface__["data"][0] == shorter.__array_interface__["data"][0] and longer.strides == shorter.strides:
+    if (
+        longer.__array_interface__["data"][0] == shorter.__array_interface__["data"][0]
+        and longer.strides == shorter.strides
+    ):
         return True
     if longer.shape[0] == 1 and longer.flags.c_contiguous and shorter.flags.c_contiguous:
         # one row: compare the bytes (two copies and a memcmp beat an element-wise comparison here)
@@ -161,8 +170,9 @@ class PrefixGroups:
             yield PrefixGroup(int(root), self.members[span], self.positions[span])
 
 
-def group_prefixes(unique_series: list, settings: ScalerSettings, families=None,
-                   lengths: np.ndarray | None = None) -> tuple[PrefixGroups, np.ndarray]:
+def group_prefixes(
+    unique_series: list, settings: ScalerSettings, families=None, lengths: np.ndarray | None = None
+) -> tuple[PrefixGroups, np.ndarray]:
     """Group unique contexts that are prefixes of a longer one with the same left padding.
 
     Contexts are first gathered into families, the prefixes of one longest context (a series);
@@ -214,8 +224,12 @@ def group_prefixes(unique_series: list, settings: ScalerSettings, families=None,
     kept = np.flatnonzero(shared)
     pad = -(-root_length[kept] // p) * p - root_length[kept]
     kept_sizes = sizes[sizes > 1]
-    groups = PrefixGroups(roots=order[group_start[sizes > 1]], starts=np.r_[0, np.cumsum(kept_sizes)].astype(np.int64),
-                          members=order[kept], positions=(pad + own[kept]) // p - 1)
+    groups = PrefixGroups(
+        roots=order[group_start[sizes > 1]],
+        starts=np.r_[0, np.cumsum(kept_sizes)].astype(np.int64),
+        members=order[kept],
+        positions=(pad + own[kept]) // p - 1,
+    )
     return groups, alone.astype(np.int64)
 
 

@@ -71,7 +71,9 @@ def _forecast_one_context(model, values, mask, horizon, num_samples, samples_per
             params = model.forecast_params(rows, row_mask, None, horizon=horizon)
             batches.append(_draw(params, slice(None)))
         else:
-            batches.append(_decode_paths(model, rows, row_mask, horizon, patch, lambda p: _draw(p, slice(None)))[..., :horizon])
+            batches.append(
+                _decode_paths(model, rows, row_mask, horizon, patch, lambda p: _draw(p, slice(None)))[..., :horizon]
+            )
     samples = torch.cat(batches, dim=0).permute(1, 2, 0) if batches else None
     if horizon <= patch:
         params = model.forecast_params(values, mask, None, horizon=horizon)
@@ -79,14 +81,22 @@ def _forecast_one_context(model, values, mask, horizon, num_samples, samples_per
     else:
         # no closed form past one patch: the classic mean path feeds each patch's mean back
         params = model.forecast_params(values, mask, None, horizon=patch)
-        expected = _decode_paths(model, values, mask, horizon, patch,
-                                 lambda p: replace_extreme_values(_analytic_mean(p)))[0, :, :horizon]
+        expected = _decode_paths(
+            model, values, mask, horizon, patch, lambda p: replace_extreme_values(_analytic_mean(p))
+        )[0, :, :horizon]
     return samples, params, expected
 
 
-def reference_forecast(model, contexts, prediction_length: int = 1, num_samples: int = 256,
-                       samples_per_batch: int | None = None, aggregate=("mean",), seed: int = 0,
-                       return_samples: bool = False) -> ForecastResult:
+def reference_forecast(
+    model,
+    contexts,
+    prediction_length: int = 1,
+    num_samples: int = 256,
+    samples_per_batch: int | None = None,
+    aggregate=("mean",),
+    seed: int = 0,
+    return_samples: bool = False,
+) -> ForecastResult:
     """Forecast each context on its own, the classic way (see the module docstring).
 
     Parameters
@@ -116,7 +126,9 @@ def reference_forecast(model, contexts, prediction_length: int = 1, num_samples:
         raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
     samples_per_batch = num_samples if samples_per_batch is None else int(samples_per_batch)
     if samples_per_batch < 1 or num_samples % samples_per_batch:
-        raise ValueError(f"num_samples ({num_samples}) must be a positive multiple of samples_per_batch ({samples_per_batch})")
+        raise ValueError(
+            f"num_samples ({num_samples}) must be a positive multiple of samples_per_batch ({samples_per_batch})"
+        )
     specs = parse_engine_aggregates(aggregate)
     need_samples = return_samples or any(s.kind != "expected" for s in specs)
     batch = normalize_contexts(contexts)
@@ -131,16 +143,25 @@ def reference_forecast(model, contexts, prediction_length: int = 1, num_samples:
             values, mask = pack_batch([series], num_patches(series.shape[-1], patch) * patch)
             values, mask = torch.from_numpy(values).to(device), torch.from_numpy(mask).to(device)
             samples, params, expected = _forecast_one_context(
-                model, values, mask, horizon, num_samples, samples_per_batch, patch, need_samples)
+                model, values, mask, horizon, num_samples, samples_per_batch, patch, need_samples
+            )
             v = series.shape[0]
             flat = samples.reshape(v * horizon, num_samples).double().cpu().numpy() if samples is not None else None
             for spec in specs:
-                value = expected.cpu().numpy() if spec.kind == "expected" else aggregate_numpy(flat, spec).reshape(v, horizon)
+                value = (
+                    expected.cpu().numpy()
+                    if spec.kind == "expected"
+                    else aggregate_numpy(flat, spec).reshape(v, horizon)
+                )
                 stats[spec.name].append(value)
             if return_samples:
                 all_samples.append(samples.cpu().numpy())
-            all_params.append({f: getattr(params, f)[0].cpu().numpy() for f in
-                               ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")})
+            all_params.append(
+                {
+                    f: getattr(params, f)[0].cpu().numpy()
+                    for f in ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")
+                }
+            )
 
     def stack(arrays, shape):
         out = np.stack(arrays) if arrays else np.zeros(shape)
@@ -152,5 +173,10 @@ def reference_forecast(model, contexts, prediction_length: int = 1, num_samples:
     params_out = None
     if all_params:
         params_out = ForecastParams(**{f: np.stack([p[f] for p in all_params]) for f in all_params[0]})
-    return ForecastResult(stats=result_stats, samples=samples_out, params=params_out, num_unique=len(batch),
-                          info={"model_calls": len(batch)})
+    return ForecastResult(
+        stats=result_stats,
+        samples=samples_out,
+        params=params_out,
+        num_unique=len(batch),
+        info={"model_calls": len(batch)},
+    )

@@ -22,8 +22,17 @@ from ..devices import to_device_async
 # v2: request keys hash a context's values before its shape (v1: shape first).
 RANDOM_STREAMS = "philox4x32-10; keys blake2b(values, shape) v2"
 
-__all__ = ["ESTIMATORS", "RANDOM_STREAMS", "check_estimator", "draw_and_reduce", "exact_reduce", "expected_value",
-           "parse_engine_aggregates", "path_stream_keys", "stream_keys_for"]
+__all__ = [
+    "ESTIMATORS",
+    "RANDOM_STREAMS",
+    "check_estimator",
+    "draw_and_reduce",
+    "exact_reduce",
+    "expected_value",
+    "parse_engine_aggregates",
+    "path_stream_keys",
+    "stream_keys_for",
+]
 
 #: How aggregates are computed: from seeded Monte Carlo draws, or as population values.
 ESTIMATORS = ("sampled", "exact")
@@ -33,6 +42,7 @@ def check_estimator(estimator: str) -> str:
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
     return estimator
+
 
 # An odd constant different from request_keys' step increment, so path keys and step keys stay apart.
 _PATH_INCREMENT = np.uint64(0xD1B54A32D192ED03)
@@ -116,8 +126,18 @@ def expected_value(params) -> torch.Tensor:
     return mixture_mean(weights, loc, affine_loc, affine_scale).reshape(b, v, h)
 
 
-def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *, seed: int, return_samples: bool,
-                    backend: str = "auto", dtype=torch.float32, check_values: bool = True) -> tuple:
+def draw_and_reduce(
+    params,
+    keys: torch.Tensor,
+    num_samples: int,
+    specs: list,
+    *,
+    seed: int,
+    return_samples: bool,
+    backend: str = "auto",
+    dtype=torch.float32,
+    check_values: bool = True,
+) -> tuple:
     """Sample the predicted mixtures and reduce each row's draws.
 
     Parameters
@@ -150,8 +170,20 @@ def draw_and_reduce(params, keys: torch.Tensor, num_samples: int, specs: list, *
     if sampled_specs or return_samples:
         (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
         flat_stats, flat_samples = sample_and_reduce(
-            weights, df, loc, scale, affine_loc, affine_scale, keys.reshape(-1), num_samples, sampled_specs,
-            seed=seed, return_samples=return_samples, backend=backend, dtype=dtype, check_values=check_values,
+            weights,
+            df,
+            loc,
+            scale,
+            affine_loc,
+            affine_scale,
+            keys.reshape(-1),
+            num_samples,
+            sampled_specs,
+            seed=seed,
+            return_samples=return_samples,
+            backend=backend,
+            dtype=dtype,
+            check_values=check_values,
         )
         stats = {name: value.reshape(b, v, h) for name, value in flat_stats.items()}
         if return_samples:

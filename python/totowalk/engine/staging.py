@@ -59,8 +59,7 @@ def _request_table(requests) -> np.ndarray:
         raise TypeError(f"requests must hold integers, got dtype {table.dtype}")
     if table.ndim != 2 or table.shape[1] not in (3, 4):
         raise ValueError(
-            f"requests must have shape (R, 3) or (R, 4) with rows {_REQUEST_COLUMNS}; "
-            f"got shape {table.shape}"
+            f"requests must have shape (R, 3) or (R, 4) with rows {_REQUEST_COLUMNS}; got shape {table.shape}"
         )
     if table.dtype.kind == "u" and table.size and table.max() > np.iinfo(np.int64).max:
         raise ValueError("requests hold values too large for int64")
@@ -80,9 +79,7 @@ def _source_list(sources) -> list:
         if array.ndim != 1:
             raise ValueError(f"source {index} has {array.ndim} dimensions, expected 1")
         if array.dtype not in (np.float32, np.float64) or not array.dtype.isnative:
-            raise TypeError(
-                f"source {index} has dtype {array.dtype}, expected native float32 or float64"
-            )
+            raise TypeError(f"source {index} has dtype {array.dtype}, expected native float32 or float64")
         checked.append(array)
     return checked
 
@@ -138,8 +135,7 @@ def _output(out, name: str, dtype, shape) -> np.ndarray:
     if not ok:
         got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
         raise ValueError(
-            f"{name} must be a writable C-contiguous {np.dtype(dtype).name} array of shape "
-            f"{shape}; got {got}"
+            f"{name} must be a writable C-contiguous {np.dtype(dtype).name} array of shape {shape}; got {got}"
         )
     return out
 
@@ -253,8 +249,7 @@ class PendingResult:
     the array stays valid forever). Dropping it without ``wait()`` frees its slab.
     """
 
-    def __init__(self, array=None, ring=None, slot=-1, generation=-1, shape=(), dtype=None,
-                 event=None, host=None):
+    def __init__(self, array=None, ring=None, slot=-1, generation=-1, shape=(), dtype=None, event=None, host=None):
         self._array = array  # result already on the host (CPU device)
         # cuda-pinned path: where the native ring holds it and what it looks like
         self._ring, self._slot, self._generation = ring, slot, generation
@@ -352,12 +347,18 @@ class StagingPipeline:
                 native = compiled_module()
                 index = self.device.index
                 self._input_ring = native.PinnedRing(
-                    self.slab_bytes, self.num_slabs, index,
-                    self._copy_stream.cuda_stream, self._enable_timing,
+                    self.slab_bytes,
+                    self.num_slabs,
+                    index,
+                    self._copy_stream.cuda_stream,
+                    self._enable_timing,
                 )
                 self._result_ring = native.PinnedRing(
-                    self.result_slab_bytes, self.num_slabs, index,
-                    self._result_stream.cuda_stream, False,
+                    self.result_slab_bytes,
+                    self.num_slabs,
+                    index,
+                    self._result_stream.cuda_stream,
+                    False,
                 )
 
     def _choose_path(self) -> str:
@@ -398,14 +399,18 @@ class StagingPipeline:
             mask = torch.empty(shape, dtype=torch.bool, device=self.device)
         if self._path == "cuda-pinned":
             self._last_slot = self._input_ring.stage_pack(
-                sources, table, width, values.data_ptr(), mask.data_ptr(),
-                compute.cuda_stream, self.threads,
+                sources,
+                table,
+                width,
+                values.data_ptr(),
+                mask.data_ptr(),
+                compute.cuda_stream,
+                self.threads,
             )
         else:
             host_values = torch.empty(shape, dtype=torch.float32, pin_memory=True)
             host_mask = torch.empty(shape, dtype=torch.bool, pin_memory=True)
-            pack_contexts(sources, table, width, host_values.numpy(), host_mask.numpy(),
-                          self.threads)
+            pack_contexts(sources, table, width, host_values.numpy(), host_mask.numpy(), self.threads)
             with torch.cuda.stream(self._copy_stream):
                 values.copy_(host_values, non_blocking=True)
                 mask.copy_(host_mask, non_blocking=True)
@@ -436,8 +441,11 @@ class StagingPipeline:
             slot, generation = self._result_ring.fetch(tensor.data_ptr(), nbytes, compute.cuda_stream)
             tensor.record_stream(self._result_stream)  # the copy still reads it
             return PendingResult(
-                ring=self._result_ring, slot=slot, generation=generation,
-                shape=tuple(tensor.shape), dtype=_torch_to_numpy_dtype(tensor.dtype),
+                ring=self._result_ring,
+                slot=slot,
+                generation=generation,
+                shape=tuple(tensor.shape),
+                dtype=_torch_to_numpy_dtype(tensor.dtype),
             )
         self._result_stream.wait_stream(compute)
         with torch.cuda.stream(self._result_stream):

@@ -57,8 +57,10 @@ def required_levels(specs) -> list[float]:
             levels.add(params[0])
     for spec in specs:
         if spec.kind in ("lower_trimmed_mean", "upper_trimmed_mean") and spec.params[0] >= 1.0:
-            raise ValueError(f"aggregate {spec.name!r} keeps no probability mass; its exact value is "
-                             "not defined (use a fraction below 1)")
+            raise ValueError(
+                f"aggregate {spec.name!r} keeps no probability mass; its exact value is "
+                "not defined (use a fraction below 1)"
+            )
     return sorted(q for q in levels if 0.0 < q < 1.0)
 
 
@@ -69,8 +71,11 @@ def _evaluate(y, weights, df, loc, scale, log_beta, mean):
     cdf = student_t_cdf(t, df)
     pdf = torch.exp(student_t_logpdf(t, df))
     partial_t = -(df + t * t) / (df - 1.0) * pdf
-    return ((weights * cdf).sum(1), (weights * pdf / scale).sum(1),
-            (weights * ((loc - mean[:, None]) * cdf + scale * partial_t)).sum(1))
+    return (
+        (weights * cdf).sum(1),
+        (weights * pdf / scale).sum(1),
+        (weights * ((loc - mean[:, None]) * cdf + scale * partial_t)).sum(1),
+    )
 
 
 def _normal_quantile(q: float) -> float:
@@ -130,13 +135,22 @@ def _summary_torch(weights, df, loc, scale, levels, tol):
 
 
 def _check_parameters(weights, df, loc, scale) -> None:
-    ok = ((weights >= 0).all(1) & (weights.sum(1) > 0) & torch.isfinite(weights).all(1)
-          & (df > 1).all(1) & torch.isfinite(df).all(1) & torch.isfinite(loc).all(1)
-          & (scale > 0).all(1) & torch.isfinite(scale).all(1))
+    ok = (
+        (weights >= 0).all(1)
+        & (weights.sum(1) > 0)
+        & torch.isfinite(weights).all(1)
+        & (df > 1).all(1)
+        & torch.isfinite(df).all(1)
+        & torch.isfinite(loc).all(1)
+        & (scale > 0).all(1)
+        & torch.isfinite(scale).all(1)
+    )
     if not bool(ok.all()):
         row = int(torch.nonzero(~ok)[0, 0])
-        raise ValueError(f"mixture parameters of row {row} are outside the distribution's domain "
-                         "(weights >= 0 with a positive sum, df > 1, finite loc, scale > 0)")
+        raise ValueError(
+            f"mixture parameters of row {row} are outside the distribution's domain "
+            "(weights >= 0 with a positive sum, df > 1, finite loc, scale > 0)"
+        )
 
 
 # ---------------------------------------------------------------------------- public
@@ -180,8 +194,7 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
     arrays = [t.detach().cpu().contiguous().numpy() for t in params]
     import numpy as np
 
-    mean, std, quantile, partial, failed = native.mixture_summary(
-        *arrays, np.asarray(levels, dtype=np.float64), tol, 0)
+    mean, std, quantile, partial, failed = native.mixture_summary(*arrays, np.asarray(levels, dtype=np.float64), tol, 0)
     if failed >= 0:
         raise RuntimeError(f"exact mixture statistics failed to converge for row {failed}")
     return tuple(torch.from_numpy(a).to(device) for a in (mean, std, quantile, partial))
@@ -193,8 +206,18 @@ def _native():
     return compiled if hasattr(compiled, "mixture_summary") else None
 
 
-def exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs: list[AggregateSpec], *,
-                     tol: float = DEFAULT_TOLERANCE, backend: str = "auto") -> dict:
+def exact_statistics(
+    weights,
+    df,
+    loc,
+    scale,
+    affine_loc,
+    affine_scale,
+    specs: list[AggregateSpec],
+    *,
+    tol: float = DEFAULT_TOLERANCE,
+    backend: str = "auto",
+) -> dict:
     """Every aggregate of ``specs`` as the population value of each row's predictive distribution.
 
     Parameters

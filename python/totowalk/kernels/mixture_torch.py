@@ -93,8 +93,7 @@ def _gamma_marsaglia_tsang(shape: torch.Tensor, seed: int, keys: torch.Tensor, i
         if row.numel() == 0:
             break
         block = philox_block_at(seed, keys[row], index[col], draw)
-        sub_gamma, sub_done = _marsaglia_tsang_tries(d[row, col], c[row, col], gamma[row, col],
-                                                     done[row, col], block)
+        sub_gamma, sub_done = _marsaglia_tsang_tries(d[row, col], c[row, col], gamma[row, col], done[row, col], block)
         gamma[row, col] = sub_gamma
         done[row, col] = sub_done
     return gamma
@@ -122,8 +121,10 @@ def _round_to(params: MixtureInputs, dtype: torch.dtype) -> MixtureInputs:
     """Round the float parameters to ``dtype`` (fp16 mode), keeping float32 storage for the math."""
     if dtype == torch.float32:
         return params
-    rounded = {name: getattr(params, name).to(dtype).to(torch.float32)
-               for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")}
+    rounded = {
+        name: getattr(params, name).to(dtype).to(torch.float32)
+        for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")
+    }
     return MixtureInputs(keys=params.keys, **rounded)
 
 
@@ -152,4 +153,3 @@ def sample_mixture_torch(params: MixtureInputs, num_samples: int, seed: int, dty
         rows = slice(start, min(start + chunk, params.rows))
         out[rows] = _sample_rows(params, rows, num_samples, seed, dtype)
     return out
-

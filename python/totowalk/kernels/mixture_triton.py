@@ -74,8 +74,22 @@ def _plan_quantile(sorted_x, offs, plan_row, LO: tl.constexpr, HI: tl.constexpr,
 
 
 @triton.jit
-def _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr, affine_scale_ptr, keys_ptr,
-                  seed, extreme_limit, out_dtype: tl.constexpr, K: tl.constexpr, GAMMA_BLOCKS: tl.constexpr):
+def _draw_samples(
+    offs,
+    row,
+    weights_ptr,
+    df_ptr,
+    loc_ptr,
+    scale_ptr,
+    affine_loc_ptr,
+    affine_scale_ptr,
+    keys_ptr,
+    seed,
+    extreme_limit,
+    out_dtype: tl.constexpr,
+    K: tl.constexpr,
+    GAMMA_BLOCKS: tl.constexpr,
+):
     # Samples number ``offs`` of ``row``, in ``out_dtype``: the mixture draw of mixture_torch, step for step.
     params_row = row * K
 
@@ -132,29 +146,40 @@ def _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc
 
 @triton.jit
 def _mixture_sample_reduce_kernel(
-    weights_ptr,       # [N, K] mixture weights (float32 or float16)
-    df_ptr,            # [N, K] degrees of freedom >= 2
-    loc_ptr,           # [N, K] component locations (normalised space)
-    scale_ptr,         # [N, K] component scales > 0
-    affine_loc_ptr,    # [N] scaler loc
+    weights_ptr,  # [N, K] mixture weights (float32 or float16)
+    df_ptr,  # [N, K] degrees of freedom >= 2
+    loc_ptr,  # [N, K] component locations (normalised space)
+    scale_ptr,  # [N, K] component scales > 0
+    affine_loc_ptr,  # [N] scaler loc
     affine_scale_ptr,  # [N] scaler scale
-    keys_ptr,          # [N] int64 stream keys
-    plan_ptr,          # [N_STATS, N_COLUMNS] float32 reduction plan
-    stats_ptr,         # [N, N_STATS] float32 output
-    samples_ptr,       # [N, S] samples (the caller's or a scratch buffer); read back when CHUNK_S < BLOCK_S
-    seed,              # Philox key, in [0, 2**63)
-    num_samples,       # S (an int; Triton may specialise S == 1 to a constant)
-    sample_count,      # S as a float, for the means
-    extreme_limit,     # finfo(sample dtype).max / 2: |x| at or above it becomes 0
+    keys_ptr,  # [N] int64 stream keys
+    plan_ptr,  # [N_STATS, N_COLUMNS] float32 reduction plan
+    stats_ptr,  # [N, N_STATS] float32 output
+    samples_ptr,  # [N, S] samples (the caller's or a scratch buffer); read back when CHUNK_S < BLOCK_S
+    seed,  # Philox key, in [0, 2**63)
+    num_samples,  # S (an int; Triton may specialise S == 1 to a constant)
+    sample_count,  # S as a float, for the means
+    extreme_limit,  # finfo(sample dtype).max / 2: |x| at or above it becomes 0
     K: tl.constexpr,
     BLOCK_S: tl.constexpr,
     CHUNK_S: tl.constexpr,  # samples drawn per step (BLOCK_S: all at once)
     N_STATS: tl.constexpr,
     N_COLUMNS: tl.constexpr,
     GAMMA_BLOCKS: tl.constexpr,
-    W_MEAN: tl.constexpr, W_STD: tl.constexpr, W_RANGE: tl.constexpr, RANGE_LO: tl.constexpr,
-    RANGE_HI: tl.constexpr, W_Q1: tl.constexpr, Q1_LO: tl.constexpr, Q1_HI: tl.constexpr, Q1_T: tl.constexpr,
-    W_Q2: tl.constexpr, Q2_LO: tl.constexpr, Q2_HI: tl.constexpr, Q2_T: tl.constexpr, CLAMP: tl.constexpr,
+    W_MEAN: tl.constexpr,
+    W_STD: tl.constexpr,
+    W_RANGE: tl.constexpr,
+    RANGE_LO: tl.constexpr,
+    RANGE_HI: tl.constexpr,
+    W_Q1: tl.constexpr,
+    Q1_LO: tl.constexpr,
+    Q1_HI: tl.constexpr,
+    Q1_T: tl.constexpr,
+    W_Q2: tl.constexpr,
+    Q2_LO: tl.constexpr,
+    Q2_HI: tl.constexpr,
+    Q2_T: tl.constexpr,
+    CLAMP: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK_S)
@@ -166,16 +191,42 @@ def _mixture_sample_reduce_kernel(
         # reads the whole row back.
         for start in range(0, BLOCK_S, CHUNK_S):
             chunk = start + tl.arange(0, CHUNK_S)
-            drawn = _draw_samples(chunk, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
-                                  affine_scale_ptr, keys_ptr, seed, extreme_limit, samples_ptr.dtype.element_ty,
-                                  K, GAMMA_BLOCKS)
+            drawn = _draw_samples(
+                chunk,
+                row,
+                weights_ptr,
+                df_ptr,
+                loc_ptr,
+                scale_ptr,
+                affine_loc_ptr,
+                affine_scale_ptr,
+                keys_ptr,
+                seed,
+                extreme_limit,
+                samples_ptr.dtype.element_ty,
+                K,
+                GAMMA_BLOCKS,
+            )
             tl.store(samples_ptr + row * num_samples + chunk, drawn, mask=chunk < num_samples)
         tl.debug_barrier()  # every thread's chunk stores land before any thread reads the row
         stored = tl.load(samples_ptr + row * num_samples + offs, mask=valid, other=0.0)
     else:
-        stored = _draw_samples(offs, row, weights_ptr, df_ptr, loc_ptr, scale_ptr, affine_loc_ptr,
-                               affine_scale_ptr, keys_ptr, seed, extreme_limit, samples_ptr.dtype.element_ty,
-                               K, GAMMA_BLOCKS)
+        stored = _draw_samples(
+            offs,
+            row,
+            weights_ptr,
+            df_ptr,
+            loc_ptr,
+            scale_ptr,
+            affine_loc_ptr,
+            affine_scale_ptr,
+            keys_ptr,
+            seed,
+            extreme_limit,
+            samples_ptr.dtype.element_ty,
+            K,
+            GAMMA_BLOCKS,
+        )
         tl.store(samples_ptr + row * num_samples + offs, stored, mask=valid)
 
     if N_STATS > 0:
@@ -191,10 +242,13 @@ def _mixture_sample_reduce_kernel(
             hi = tl.load(plan_row + RANGE_HI).to(tl.int32)
             in_range = (offs >= lo) & (offs < hi)
             range_mean = tl.sum(tl.where(in_range, sorted_x, 0.0), axis=0) / (hi - lo).to(tl.float32)
-            value = (tl.load(plan_row + W_MEAN) * mean + tl.load(plan_row + W_STD) * std
-                     + tl.load(plan_row + W_RANGE) * range_mean
-                     + tl.load(plan_row + W_Q1) * _plan_quantile(sorted_x, offs, plan_row, Q1_LO, Q1_HI, Q1_T)
-                     + tl.load(plan_row + W_Q2) * _plan_quantile(sorted_x, offs, plan_row, Q2_LO, Q2_HI, Q2_T))
+            value = (
+                tl.load(plan_row + W_MEAN) * mean
+                + tl.load(plan_row + W_STD) * std
+                + tl.load(plan_row + W_RANGE) * range_mean
+                + tl.load(plan_row + W_Q1) * _plan_quantile(sorted_x, offs, plan_row, Q1_LO, Q1_HI, Q1_T)
+                + tl.load(plan_row + W_Q2) * _plan_quantile(sorted_x, offs, plan_row, Q2_LO, Q2_HI, Q2_T)
+            )
             value = tl.where(tl.load(plan_row + CLAMP) > 0, tl.maximum(value, 0.0), value)
             tl.store(stats_ptr + row * N_STATS + j, value)
 
@@ -229,9 +283,17 @@ def plan_columns() -> dict[str, int]:
     return {"CLAMP" if name == "clamp_zero" else name.upper(): index for name, index in _COL.items()}
 
 
-def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int, dtype: torch.dtype,
-                             plan: ReductionPlan, return_samples: bool, *, num_warps: int | None = None,
-                             chunk_samples: int | None = None):
+def sample_and_reduce_triton(
+    params: MixtureInputs,
+    num_samples: int,
+    seed: int,
+    dtype: torch.dtype,
+    plan: ReductionPlan,
+    return_samples: bool,
+    *,
+    num_warps: int | None = None,
+    chunk_samples: int | None = None,
+):
     """Launch the fused kernel over all N rows.
 
     Parameters
@@ -260,8 +322,10 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
     seed_words(seed)  # validates the range
     device = params.weights.device
     rows = params.rows
-    cast = {name: getattr(params, name).to(dtype).contiguous()
-            for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")}
+    cast = {
+        name: getattr(params, name).to(dtype).contiguous()
+        for name in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale")
+    }
     n_stats = len(plan.specs)
     table = to_device_async(plan.table.to(torch.float32), device)  # no host wait on the card
     stats = torch.empty((rows, n_stats), dtype=torch.float32, device=device)
@@ -280,12 +344,27 @@ def sample_and_reduce_triton(params: MixtureInputs, num_samples: int, seed: int,
         part = slice(first, min(first + step, rows))
         samples_arg = samples[part] if return_samples else samples
         _mixture_sample_reduce_kernel[(part.stop - part.start,)](
-            cast["weights"][part], cast["df"][part], cast["loc"][part], cast["scale"][part],
-            cast["affine_loc"][part], cast["affine_scale"][part], keys[part],
-            table if n_stats else stats, stats[part], samples_arg,
-            int(seed), num_samples, float(num_samples), float(torch.finfo(dtype).max / 2),
-            K=params.components, BLOCK_S=block, CHUNK_S=chunk, N_STATS=n_stats, N_COLUMNS=len(COLUMNS),
-            GAMMA_BLOCKS=GAMMA_DRAWS, num_warps=warps,
+            cast["weights"][part],
+            cast["df"][part],
+            cast["loc"][part],
+            cast["scale"][part],
+            cast["affine_loc"][part],
+            cast["affine_scale"][part],
+            keys[part],
+            table if n_stats else stats,
+            stats[part],
+            samples_arg,
+            int(seed),
+            num_samples,
+            float(num_samples),
+            float(torch.finfo(dtype).max / 2),
+            K=params.components,
+            BLOCK_S=block,
+            CHUNK_S=chunk,
+            N_STATS=n_stats,
+            N_COLUMNS=len(COLUMNS),
+            GAMMA_BLOCKS=GAMMA_DRAWS,
+            num_warps=warps,
             # No FMA contraction: keeps op-by-op float32 rounding, as in the torch reference (and
             # states the choice instead of relying on Triton 3.9's changing default).
             enable_fp_fusion=False,

@@ -25,8 +25,22 @@ from ..aggregation import AggregateSpec, parse_aggregate
 __all__ = ["COLUMNS", "ReductionPlan", "build_reduction_plan", "lerp_numpy", "reduce_with_plan"]
 
 #: Column order of :attr:`ReductionPlan.table`.
-COLUMNS = ("w_mean", "w_std", "w_range", "range_lo", "range_hi",
-           "w_q1", "q1_lo", "q1_hi", "q1_t", "w_q2", "q2_lo", "q2_hi", "q2_t", "clamp_zero")
+COLUMNS = (
+    "w_mean",
+    "w_std",
+    "w_range",
+    "range_lo",
+    "range_hi",
+    "w_q1",
+    "q1_lo",
+    "q1_hi",
+    "q1_t",
+    "w_q2",
+    "q2_lo",
+    "q2_hi",
+    "q2_t",
+    "clamp_zero",
+)
 _COL = {name: i for i, name in enumerate(COLUMNS)}
 
 
@@ -166,6 +180,11 @@ def reduce_with_plan(sorted_samples: torch.Tensor, plan: ReductionPlan) -> torch
         b = x[:, col[f"{slot}_hi"].long()]
         return lerp_numpy(a, b, col[f"{slot}_t"])
 
-    value = (col["w_mean"] * mean + col["w_std"] * std + col["w_range"] * range_mean
-             + col["w_q1"] * quantile("q1") + col["w_q2"] * quantile("q2"))
+    value = (
+        col["w_mean"] * mean
+        + col["w_std"] * std
+        + col["w_range"] * range_mean
+        + col["w_q1"] * quantile("q1")
+        + col["w_q2"] * quantile("q2")
+    )
     return torch.where(col["clamp_zero"] > 0, value.clamp_min(0.0), value)

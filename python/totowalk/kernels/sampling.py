@@ -30,9 +30,21 @@ def _pick_backend(backend, device: torch.device, num_samples: int) -> SamplingBa
     return choice
 
 
-def sample_mixture(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int, *,
-                   seed: int = 0, backend: str = "auto", dtype: torch.dtype = torch.float32,
-                   check_values: bool = True) -> torch.Tensor:
+def sample_mixture(
+    weights,
+    df,
+    loc,
+    scale,
+    affine_loc,
+    affine_scale,
+    keys,
+    num_samples: int,
+    *,
+    seed: int = 0,
+    backend: str = "auto",
+    dtype: torch.dtype = torch.float32,
+    check_values: bool = True,
+) -> torch.Tensor:
     """Draw S samples per row from a Student-T mixture, in data space.
 
     Sample i of row n depends only on ``(seed, keys[n], i)`` and row n's parameters, never on the
@@ -62,9 +74,22 @@ def sample_mixture(weights, df, loc, scale, affine_loc, affine_scale, keys, num_
     -------
     torch.Tensor, shape (N, S), dtype ``dtype``
     """
-    _, samples = sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples, (),
-                                   seed=seed, return_samples=True, backend=backend, dtype=dtype,
-                                   check_values=check_values)
+    _, samples = sample_and_reduce(
+        weights,
+        df,
+        loc,
+        scale,
+        affine_loc,
+        affine_scale,
+        keys,
+        num_samples,
+        (),
+        seed=seed,
+        return_samples=True,
+        backend=backend,
+        dtype=dtype,
+        check_values=check_values,
+    )
     return samples
 
 
@@ -75,9 +100,23 @@ def _split_expected(aggregates) -> tuple[list[AggregateSpec], list[AggregateSpec
     return [s for s in specs if s.kind != "expected"], [s for s in specs if s.kind == "expected"]
 
 
-def sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int,
-                      aggregates: Sequence[str | AggregateSpec], *, seed: int = 0, return_samples: bool = False,
-                      backend: str = "auto", dtype: torch.dtype = torch.float32, check_values: bool = True):
+def sample_and_reduce(
+    weights,
+    df,
+    loc,
+    scale,
+    affine_loc,
+    affine_scale,
+    keys,
+    num_samples: int,
+    aggregates: Sequence[str | AggregateSpec],
+    *,
+    seed: int = 0,
+    return_samples: bool = False,
+    backend: str = "auto",
+    dtype: torch.dtype = torch.float32,
+    check_values: bool = True,
+):
     """Sample as :func:`sample_mixture` and reduce each row to the requested statistics.
 
     On the Triton backend this is one kernel launch that keeps the samples on chip and writes only
@@ -100,8 +139,9 @@ def sample_and_reduce(weights, df, loc, scale, affine_loc, affine_scale, keys, n
     samples : torch.Tensor, shape (N, S), dtype ``dtype``, or None
     """
     dtype = check_sample_dtype(dtype)
-    params = check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples,
-                                  check_values=check_values)
+    params = check_mixture_inputs(
+        weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples, check_values=check_values
+    )
     sampled_specs, expected_specs = _split_expected(aggregates)
     plan = build_reduction_plan(sampled_specs, num_samples)
     choice = _pick_backend(backend, params.weights.device, num_samples)
@@ -144,15 +184,17 @@ def reduce_samples(samples: torch.Tensor, aggregates: Sequence[str | AggregateSp
         raise ValueError(f"samples must be a floating (N, S) tensor; got {shape}")
     sampled_specs, expected_specs = _split_expected(aggregates)
     if expected_specs:
-        raise ValueError(f"aggregate {expected_specs[0].name!r} needs the mixture parameters: "
-                         "use sample_and_reduce or mixture_mean")
+        raise ValueError(
+            f"aggregate {expected_specs[0].name!r} needs the mixture parameters: use sample_and_reduce or mixture_mean"
+        )
     plan = build_reduction_plan(sampled_specs, samples.shape[1])
     table = _reduce_table(samples, plan)
     return {spec.name: table[:, i] for i, spec in enumerate(plan.specs)}
 
 
-def mixture_mean(weights: torch.Tensor, loc: torch.Tensor, affine_loc: torch.Tensor,
-                 affine_scale: torch.Tensor) -> torch.Tensor:
+def mixture_mean(
+    weights: torch.Tensor, loc: torch.Tensor, affine_loc: torch.Tensor, affine_scale: torch.Tensor
+) -> torch.Tensor:
     """Analytic mean of the mixture in data space (the ``expected`` aggregate).
 
     ``affine_loc + affine_scale * sum_k w_k loc_k / sum_k w_k`` (a Student-T with df >= 2 > 1 has
@@ -169,7 +211,9 @@ def mixture_mean(weights: torch.Tensor, loc: torch.Tensor, affine_loc: torch.Ten
     torch.Tensor, shape (N,), float32
     """
     if weights.ndim != 2 or loc.shape != weights.shape:
-        raise ValueError(f"weights and loc must share a shape (N, K); got {tuple(weights.shape)} and {tuple(loc.shape)}")
+        raise ValueError(
+            f"weights and loc must share a shape (N, K); got {tuple(weights.shape)} and {tuple(loc.shape)}"
+        )
     rows = weights.shape[0]
     for name, tensor in (("affine_loc", affine_loc), ("affine_scale", affine_scale)):
         if tensor.shape != (rows,):

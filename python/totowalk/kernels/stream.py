@@ -53,7 +53,9 @@ def request_keys(content_hashes: np.ndarray, steps: int) -> torch.Tensor:
     """
     hashes = np.asarray(content_hashes)
     if hashes.ndim != 1 or hashes.dtype != np.uint64:
-        raise ValueError(f"request_keys: content_hashes must be a 1-D uint64 array; got shape {hashes.shape}, dtype {hashes.dtype}")
+        raise ValueError(
+            f"request_keys: content_hashes must be a 1-D uint64 array; got shape {hashes.shape}, dtype {hashes.dtype}"
+        )
     if int(steps) != steps or steps < 1:
         raise ValueError(f"request_keys: steps must be a positive integer; got {steps!r}")
     step_offsets = (np.arange(1, int(steps) + 1, dtype=np.uint64) * np.uint64(_GOLDEN_GAMMA))[None, :]

@@ -18,8 +18,14 @@ import math
 
 import torch
 
-__all__ = ["log_beta_half", "student_t_cdf", "student_t_logpdf", "student_t_mean_abs",
-           "student_t_partial_expectation", "regularized_incomplete_beta"]
+__all__ = [
+    "log_beta_half",
+    "student_t_cdf",
+    "student_t_logpdf",
+    "student_t_mean_abs",
+    "student_t_partial_expectation",
+    "regularized_incomplete_beta",
+]
 
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: the fraction's convergence test
 _TINY = 1e-300  # Lentz's guard against division by zero
@@ -79,8 +85,10 @@ def _continued_fraction(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> to
             flat_out[index[done]] = h[done]
             keep = ~done
             index, x, a, b, qab, qap, qam, c, d, h = (t[keep] for t in (index, x, a, b, qab, qap, qam, c, d, h))
-    raise RuntimeError(f"incomplete beta continued fraction did not converge in {_MAX_TERMS} terms "
-                       f"for {index.numel()} elements (e.g. x={x[0].item()}, a={a[0].item()}, b={b[0].item()})")
+    raise RuntimeError(
+        f"incomplete beta continued fraction did not converge in {_MAX_TERMS} terms "
+        f"for {index.numel()} elements (e.g. x={x[0].item()}, a={a[0].item()}, b={b[0].item()})"
+    )
 
 
 def regularized_incomplete_beta(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -88,8 +96,9 @@ def regularized_incomplete_beta(x: torch.Tensor, a: torch.Tensor, b: torch.Tenso
     x, a, b = torch.broadcast_tensors(*(t.to(torch.float64) for t in (x, a, b)))
     flip = x > (a + 1.0) / (a + b + 2.0)
     xs, as_, bs = torch.where(flip, 1.0 - x, x), torch.where(flip, b, a), torch.where(flip, a, b)
-    log_front = (as_ * torch.log(xs) + bs * torch.log1p(-xs)
-                 - (torch.lgamma(as_) + torch.lgamma(bs) - torch.lgamma(as_ + bs)))
+    log_front = (
+        as_ * torch.log(xs) + bs * torch.log1p(-xs) - (torch.lgamma(as_) + torch.lgamma(bs) - torch.lgamma(as_ + bs))
+    )
     value = torch.exp(log_front) * _continued_fraction(xs, as_, bs) / as_
     value = torch.where(flip, 1.0 - value, value)
     return torch.where(x <= 0, torch.zeros_like(value), torch.where(x >= 1, torch.ones_like(value), value))

@@ -82,8 +82,9 @@ def invalid_rows(weights, df, loc, scale, affine_loc, affine_scale) -> torch.Ten
     return ~ok
 
 
-def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int,
-                         check_values: bool = True) -> MixtureInputs:
+def check_mixture_inputs(
+    weights, df, loc, scale, affine_loc, affine_scale, keys, num_samples: int, check_values: bool = True
+) -> MixtureInputs:
     """Check shapes, dtypes, devices and value ranges; return float32 copies of the parameters.
 
     ``check_values=False`` skips the value-range checks, which read device memory (a host
@@ -95,8 +96,15 @@ def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys
     TypeError, ValueError
         Naming the offending tensor and its shape, or the first offending row.
     """
-    named = {"weights": weights, "df": df, "loc": loc, "scale": scale,
-             "affine_loc": affine_loc, "affine_scale": affine_scale, "keys": keys}
+    named = {
+        "weights": weights,
+        "df": df,
+        "loc": loc,
+        "scale": scale,
+        "affine_loc": affine_loc,
+        "affine_scale": affine_scale,
+        "keys": keys,
+    }
     for name, tensor in named.items():
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}")
@@ -105,7 +113,9 @@ def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys
     rows, components = weights.shape
     for name in ("df", "loc", "scale"):
         if named[name].shape != weights.shape:
-            raise ValueError(f"{name} must have the shape of weights {tuple(weights.shape)}; got {tuple(named[name].shape)}")
+            raise ValueError(
+                f"{name} must have the shape of weights {tuple(weights.shape)}; got {tuple(named[name].shape)}"
+            )
     for name in ("affine_loc", "affine_scale", "keys"):
         if named[name].shape != (rows,):
             raise ValueError(f"{name} must have shape (N,) = ({rows},); got {tuple(named[name].shape)}")
@@ -123,6 +133,8 @@ def check_mixture_inputs(weights, df, loc, scale, affine_loc, affine_scale, keys
     as32 = {name: named[name].detach().to(torch.float32) for name in named if name != "keys"}
     if not check_values:
         return MixtureInputs(keys=keys.detach(), **{k: v.contiguous() for k, v in as32.items()})
-    for name, rule, ok in _value_rules(*(as32[n] for n in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale"))):
+    for name, rule, ok in _value_rules(
+        *(as32[n] for n in ("weights", "df", "loc", "scale", "affine_loc", "affine_scale"))
+    ):
         _require(ok, named[name], name, rule)
     return MixtureInputs(keys=keys.detach(), **{k: v.contiguous() for k, v in as32.items()})

@@ -7,5 +7,16 @@ from .loading import load_kronos, random_kronos, save_kronos_checkpoint
 from .model import KronosModel
 from .tokenizer import KronosTokenizer
 
-__all__ = ["FEATURES", "KronosEngine", "KronosForecast", "KronosInput", "KronosConfig", "KronosModel", "KronosTokenizer", "KronosTokenizerConfig", "load_kronos",
-           "random_kronos", "save_kronos_checkpoint"]
+__all__ = [
+    "FEATURES",
+    "KronosEngine",
+    "KronosForecast",
+    "KronosInput",
+    "KronosConfig",
+    "KronosModel",
+    "KronosTokenizer",
+    "KronosTokenizerConfig",
+    "load_kronos",
+    "random_kronos",
+    "save_kronos_checkpoint",
+]

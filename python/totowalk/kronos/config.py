@@ -71,8 +71,9 @@ class KronosConfig:
 
 TOKENIZER_PRESETS = {
     "tokenizer-base": KronosTokenizerConfig(),
-    "reduced": KronosTokenizerConfig(d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2,
-                                     s1_bits=4, s2_bits=4, group_size=4),
+    "reduced": KronosTokenizerConfig(
+        d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2, s1_bits=4, s2_bits=4, group_size=4
+    ),
 }
 MODEL_PRESETS = {
     "kronos-base": KronosConfig(),

@@ -69,20 +69,43 @@ def _content_key(item: KronosInput, settings: tuple) -> np.uint64:
 class KronosEngine:
     """Kronos forecasts with the classic parameters by default (KRONOS_SEMANTICS.md §2)."""
 
-    def __init__(self, model, tokenizer, *, temperature: float = 0.152, top_k: int = 20, top_p: float = 0.83,
-                 sample_count: int = 192, max_context: int = 232, clip: float = 1.85, seed: int = 0, device=None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        temperature: float = 0.152,
+        top_k: int = 20,
+        top_p: float = 0.83,
+        sample_count: int = 192,
+        max_context: int = 232,
+        clip: float = 1.85,
+        seed: int = 0,
+        device=None,
+    ):
         if sample_count < 1 or max_context < 2 or temperature <= 0:
             raise ValueError("sample_count must be >= 1, max_context >= 2 and temperature > 0")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model, self.tokenizer = model.to(self.device).eval(), tokenizer.to(self.device).eval()
         self.temperature, self.top_k, self.top_p = float(temperature), int(top_k), float(top_p)
-        self.sample_count, self.max_context, self.clip, self.seed = int(sample_count), int(max_context), float(clip), int(seed)
+        self.sample_count, self.max_context, self.clip, self.seed = (
+            int(sample_count),
+            int(max_context),
+            float(clip),
+            int(seed),
+        )
 
     @property
     def settings(self) -> dict:
-        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
-                "sample_count": self.sample_count, "max_context": self.max_context, "clip": self.clip,
-                "seed": self.seed}
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "sample_count": self.sample_count,
+            "max_context": self.max_context,
+            "clip": self.clip,
+            "seed": self.seed,
+        }
 
     def forecast(self, inputs, pred_len: int = 7, return_paths: bool = False) -> KronosForecast:
         """Mean forecast of the next ``pred_len`` rows of every context (see the module docstring)."""
@@ -99,9 +122,11 @@ class KronosEngine:
                 if return_paths:
                     paths.append(decoded)
         empty = np.zeros((0, pred_len, len(FEATURES)))
-        return KronosForecast(mean=np.stack(means) if means else empty,
-                              paths=(np.stack(paths) if paths else empty[:, None]) if return_paths else None,
-                              token_passes=passes)
+        return KronosForecast(
+            mean=np.stack(means) if means else empty,
+            paths=(np.stack(paths) if paths else empty[:, None]) if return_paths else None,
+            token_passes=passes,
+        )
 
     @staticmethod
     def _check(item: KronosInput, pred_len: int, n: int) -> None:
@@ -141,13 +166,17 @@ class KronosEngine:
             start = max(0, length + i - self.max_context)  # the window slides once full
             shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length])
             passes += length - start
-            prefixes, inverse = (torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
-                                 if i else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev)))
+            prefixes, inverse = (
+                torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
+                if i
+                else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev))
+            )
             unique = prefixes.shape[0]
             own = None
             if i:
-                own, _ = net.hidden(prefixes[:, :i], prefixes[:, i:], stamp[:, length:length + i].expand(unique, -1, -1),
-                                    past=past)
+                own, _ = net.hidden(
+                    prefixes[:, :i], prefixes[:, i:], stamp[:, length : length + i].expand(unique, -1, -1), past=past
+                )
                 passes += unique * i
             last = shared_hidden[:, -1] if own is None else own[:, -1]
             probs1 = filtered_probabilities(net.s1_logits(last), self.temperature, self.top_k, self.top_p)

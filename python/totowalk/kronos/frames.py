@@ -35,8 +35,9 @@ def _timestamps(frame: pd.DataFrame, now=None) -> pd.Series:
     return stamps.dt.tz_localize(None)
 
 
-def kronos_input_from_frame(frame: pd.DataFrame, *, lookback: int = 232, pred_len: int = 7, symbol=None,
-                            now=None) -> KronosInput:
+def kronos_input_from_frame(
+    frame: pd.DataFrame, *, lookback: int = 232, pred_len: int = 7, symbol=None, now=None
+) -> KronosInput:
     """The predictor's input for one simulation's frame (all its rows, the newest included).
 
     Rows without a valid timestamp are dropped, duplicate timestamps keep the last row, the last
@@ -50,8 +51,9 @@ def kronos_input_from_frame(frame: pd.DataFrame, *, lookback: int = 232, pred_le
     """
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     if "close" not in by_lower:
-        raise PriceDataError(f"Kronos needs a close column; found {[str(c) for c in frame.columns]}",
-                             symbol=symbol, column="Close")
+        raise PriceDataError(
+            f"Kronos needs a close column; found {[str(c) for c in frame.columns]}", symbol=symbol, column="Close"
+        )
     stamps = _timestamps(frame, now)
     keep = stamps.notna().to_numpy()
     data = frame.loc[keep]
@@ -60,8 +62,9 @@ def kronos_input_from_frame(frame: pd.DataFrame, *, lookback: int = 232, pred_le
     data, stamps = data.loc[last_of_each], stamps[last_of_each]
     data, stamps = data.iloc[-lookback:], stamps[-lookback:]
     if len(data) < 2:
-        raise PriceDataError(f"Kronos needs at least 2 rows with valid timestamps, got {len(data)}",
-                             symbol=symbol, row=len(data))
+        raise PriceDataError(
+            f"Kronos needs at least 2 rows with valid timestamps, got {len(data)}", symbol=symbol, row=len(data)
+        )
 
     def column(name: str) -> pd.Series:
         values = pd.to_numeric(data[by_lower[name]], errors="coerce").astype(np.float64)
@@ -75,8 +78,9 @@ def kronos_input_from_frame(frame: pd.DataFrame, *, lookback: int = 232, pred_le
     x = pd.DataFrame(np.where(np.isfinite(x), x, np.nan)).ffill().bfill().to_numpy(np.float32)
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x).all(axis=0))[0][0])
-        raise PriceDataError("has no finite value in Kronos' window", symbol=symbol,
-                             column=by_lower.get(FEATURES[bad], FEATURES[bad]))
+        raise PriceDataError(
+            "has no finite value in Kronos' window", symbol=symbol, column=by_lower.get(FEATURES[bad], FEATURES[bad])
+        )
     spacing = pd.Series(stamps).diff().median()
     if pd.isna(spacing) or spacing <= pd.Timedelta(0):
         spacing = pd.Timedelta(days=1)

@@ -84,7 +84,7 @@ def attend_shared_prefix(q, shared_k, shared_v, own_k=None, own_v=None, causal_o
     the prefix scores are one (H, B*Lq, h) x (H, h, P) product. Softmax over both parts together,
     in float32; the same attention as scaled_dot_product_attention up to rounding."""
     b, heads, lq, h = q.shape
-    scale = h ** -0.5
+    scale = h**-0.5
     flat = q.permute(1, 0, 2, 3).reshape(heads, b * lq, h)
     prefix_scores = torch.bmm(flat, shared_k[0].transpose(1, 2)).view(heads, b, lq, -1).permute(1, 0, 2, 3) * scale
     parts = [prefix_scores]
@@ -138,8 +138,9 @@ class CrossAttention(_Projections):
         q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
         return self.merge(F.scaled_dot_product_attention(q, k, v))
 
-    def forward_shared(self, query: torch.Tensor, shared: torch.Tensor, own: torch.Tensor | None,
-                       own_index: torch.Tensor | None) -> torch.Tensor:
+    def forward_shared(
+        self, query: torch.Tensor, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor | None
+    ) -> torch.Tensor:
         """One query per row (B, 1, d) over a memory made of a shared part (1, P, d) and the row's
         own part ``own[own_index]`` (U, Lo, d): :meth:`forward` on the concatenated memory, with the
         shared part's projections computed once. Position 0 rotates nothing (cos 1, sin 0)."""

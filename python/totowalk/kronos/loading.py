@@ -55,8 +55,10 @@ def _fill(module: torch.nn.Module, weights: Path, what: str) -> None:
         raise CheckpointError(f"Kronos {what} {weights}: unexpected tensor {extra[0]!r} ({len(extra)} unexpected)")
     for name, tensor in expected.items():
         if tuple(state[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"Kronos {what} {weights}: tensor {name!r} has shape {tuple(state[name].shape)}, "
-                                  f"the config needs {tuple(tensor.shape)}")
+            raise CheckpointError(
+                f"Kronos {what} {weights}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                f"the config needs {tuple(tensor.shape)}"
+            )
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
@@ -85,8 +87,10 @@ def load_kronos(model, tokenizer=None, *, device=None, dtype=None) -> tuple[Kron
     _fill(tok, t_weights, "tokenizer")
     bits = net.config.s1_bits, net.config.s2_bits
     if bits != (tok.config.s1_bits, tok.config.s2_bits):
-        raise CheckpointError(f"Kronos model uses s1/s2 bits {bits}, its tokenizer "
-                              f"{(tok.config.s1_bits, tok.config.s2_bits)}: they are not a pair")
+        raise CheckpointError(
+            f"Kronos model uses s1/s2 bits {bits}, its tokenizer "
+            f"{(tok.config.s1_bits, tok.config.s2_bits)}: they are not a pair"
+        )
     for module in (net, tok):
         module.to(device=device, dtype=dtype).eval()
     return net, tok

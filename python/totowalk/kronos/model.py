@@ -59,8 +59,8 @@ class _TokenEmbedding(nn.Module):
     def __init__(self, s1_bits: int, s2_bits: int, d_model: int):
         super().__init__()
         self.d_model = d_model
-        self.emb_s1 = nn.Embedding(2 ** s1_bits, d_model)
-        self.emb_s2 = nn.Embedding(2 ** s2_bits, d_model)
+        self.emb_s1 = nn.Embedding(2**s1_bits, d_model)
+        self.emb_s2 = nn.Embedding(2**s2_bits, d_model)
         self.fusion_proj = nn.Linear(2 * d_model, d_model)
 
     def forward(self, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
@@ -81,8 +81,8 @@ class _DependencyLayer(nn.Module):
 class _DualHead(nn.Module):
     def __init__(self, s1_bits: int, s2_bits: int, d_model: int):
         super().__init__()
-        self.proj_s1 = nn.Linear(d_model, 2 ** s1_bits)
-        self.proj_s2 = nn.Linear(d_model, 2 ** s2_bits)
+        self.proj_s1 = nn.Linear(d_model, 2**s1_bits)
+        self.proj_s2 = nn.Linear(d_model, 2**s2_bits)
 
 
 class KronosModel(nn.Module):
@@ -96,8 +96,9 @@ class KronosModel(nn.Module):
         self.dep_layer = _DependencyLayer(c.d_model)
         self.head = _DualHead(c.s1_bits, c.s2_bits, c.d_model)
 
-    def hidden(self, s1: torch.Tensor, s2: torch.Tensor, stamp: torch.Tensor | None,
-               past: list | None = None) -> tuple[torch.Tensor, list]:
+    def hidden(
+        self, s1: torch.Tensor, s2: torch.Tensor, stamp: torch.Tensor | None, past: list | None = None
+    ) -> tuple[torch.Tensor, list]:
         """Final-normed hidden states (B, L, d) of tokens (B, L) after an optional cached prefix
         (per-block keys/values from an earlier call, batch 1 or B), and the caches including them."""
         x = self.embedding(s1, s2)
@@ -115,8 +116,9 @@ class KronosModel(nn.Module):
         attended = self.dep_layer.cross_attn(self.embedding.emb_s1(s1), hidden)
         return self.head.proj_s2(self.dep_layer.norm(hidden[:, -1:] + attended))[:, 0]
 
-    def s2_logits_last_shared(self, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor,
-                              s1: torch.Tensor) -> torch.Tensor:
+    def s2_logits_last_shared(
+        self, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor, s1: torch.Tensor
+    ) -> torch.Tensor:
         """:meth:`s2_logits_last` for rows whose hidden states are a shared part (1, P, d) followed
         by own[own_index] (U, Lo, d) (None: the shared part only), without building those windows."""
         last = shared[:, -1:].expand(len(s1), -1, -1) if own is None else own[own_index, -1:]

@@ -37,12 +37,13 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float, top_k: int,
     return torch.softmax(z, dim=-1)
 
 
-def draw_tokens(probabilities: torch.Tensor, seed: int, stream_key: torch.Tensor, paths: torch.Tensor,
-                draw: int) -> torch.Tensor:
+def draw_tokens(
+    probabilities: torch.Tensor, seed: int, stream_key: torch.Tensor, paths: torch.Tensor, draw: int
+) -> torch.Tensor:
     """One token per row: the inverse CDF at the uniform of block ``draw`` of stream ``stream_key``
     (int64 scalar tensor) and sample index ``paths[row]``. Zero-probability tokens are never drawn."""
     words = philox_block(seed, stream_key.reshape(1), paths.to(torch.int64), draw)[0][0]
-    uniform = (words.double() + 0.5) / 2.0 ** 32
+    uniform = (words.double() + 0.5) / 2.0**32
     cdf = torch.cumsum(probabilities, dim=-1)
     target = (uniform * cdf[:, -1]).unsqueeze(-1)
     return torch.searchsorted(cdf, target, right=True).clamp_max(probabilities.shape[-1] - 1).squeeze(-1)

@@ -42,8 +42,12 @@ class KronosTokenizer(nn.Module):
         bits = c.s1_bits + c.s2_bits
         self.embed = nn.Linear(c.d_in, c.d_model)
         self.head = nn.Linear(c.d_model, c.d_in)
-        self.encoder = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.ff_dim) for _ in range(c.n_enc_layers - 1))
-        self.decoder = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.ff_dim) for _ in range(c.n_dec_layers - 1))
+        self.encoder = nn.ModuleList(
+            TransformerBlock(c.d_model, c.n_heads, c.ff_dim) for _ in range(c.n_enc_layers - 1)
+        )
+        self.decoder = nn.ModuleList(
+            TransformerBlock(c.d_model, c.n_heads, c.ff_dim) for _ in range(c.n_dec_layers - 1)
+        )
         self.quant_embed = nn.Linear(c.d_model, bits)
         self.post_quant_embed_pre = nn.Linear(c.s1_bits, c.d_model)  # published; unused at inference
         self.post_quant_embed = nn.Linear(bits, c.d_model)
@@ -70,7 +74,7 @@ class KronosTokenizer(nn.Module):
         half = self.bits // 2  # the published decoder reads both ids with bits/2 bits each
         mask = 2 ** torch.arange(half, device=s1_ids.device)
         on = torch.cat([(s1_ids.unsqueeze(-1) & mask) != 0, (s2_ids.unsqueeze(-1) & mask) != 0], dim=-1)
-        return (on.float() * 2 - 1) * (1.0 / self.bits ** 0.5)
+        return (on.float() * 2 - 1) * (1.0 / self.bits**0.5)
 
     def decode(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor) -> torch.Tensor:
         """s1_ids, s2_ids (B, L) -> reconstructed normalised features (B, L, d_in)."""

@@ -88,7 +88,9 @@ def save_checkpoint(model: TotoModel, directory: str | os.PathLike) -> Path:
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {keys.to_official(name): t.detach().to("cpu").contiguous().clone() for name, t in model.state_dict().items()}
+    tensors = {
+        keys.to_official(name): t.detach().to("cpu").contiguous().clone() for name, t in model.state_dict().items()
+    }
     save_file(tensors, str(directory / CHECKPOINT_FILE), metadata={"format": "pt"})
     (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_official_json(), indent=2) + "\n")
     return directory

@@ -72,9 +72,13 @@ class TotoConfig:
                 "only non-overlapping patches are supported"
             )
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"TotoConfig: embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})")
+            raise ValueError(
+                f"TotoConfig: embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})"
+            )
         if (self.embed_dim // self.num_heads) % 2:
-            raise ValueError(f"TotoConfig: head dim {self.embed_dim // self.num_heads} must be even for rotary embeddings")
+            raise ValueError(
+                f"TotoConfig: head dim {self.embed_dim // self.num_heads} must be even for rotary embeddings"
+            )
         n = self.spacewise_every_n_layers
         if n != -1 and (n <= 0 or self.num_layers % n):
             raise ValueError(
@@ -133,11 +137,23 @@ class TotoConfig:
     def from_official_json(cls, data: dict[str, Any], source: str = "config.json") -> TotoConfig:
         """Parse an official ``config.json``; unsupported variants raise naming the key."""
         if data.get("scaler_cls", OFFICIAL_SCALER_CLS) != OFFICIAL_SCALER_CLS:
-            raise ValueError(f"{source}: scaler_cls {data['scaler_cls']!r} is not supported (only {OFFICIAL_SCALER_CLS!r})")
+            raise ValueError(
+                f"{source}: scaler_cls {data['scaler_cls']!r} is not supported (only {OFFICIAL_SCALER_CLS!r})"
+            )
         heads = data.get("output_distribution_classes", [OFFICIAL_MIXTURE_CLS])
         if list(heads) != [OFFICIAL_MIXTURE_CLS]:
-            raise ValueError(f"{source}: output_distribution_classes {heads!r} is not supported (only [{OFFICIAL_MIXTURE_CLS!r}])")
-        required = ("patch_size", "stride", "embed_dim", "num_layers", "num_heads", "mlp_hidden_dim", "spacewise_every_n_layers")
+            raise ValueError(
+                f"{source}: output_distribution_classes {heads!r} is not supported (only [{OFFICIAL_MIXTURE_CLS!r}])"
+            )
+        required = (
+            "patch_size",
+            "stride",
+            "embed_dim",
+            "num_layers",
+            "num_heads",
+            "mlp_hidden_dim",
+            "spacewise_every_n_layers",
+        )
         missing = [k for k in required if k not in data]
         if missing:
             raise ValueError(f"{source}: missing config keys {missing}")
@@ -165,8 +181,10 @@ PRESETS: dict[str, TotoConfig] = {
     # Datadog/Toto-Open-Base-1.0: 151,306,080 parameters.
     "toto-open-base-1.0": TotoConfig(),
     # Small shapes for tests and CPU benchmarks; same architecture, one space-wise layer each.
-    "toto-small": TotoConfig(embed_dim=256, num_layers=4, num_heads=8, mlp_hidden_dim=1024,
-                             spacewise_every_n_layers=4, k_components=24),
-    "toto-tiny": TotoConfig(embed_dim=64, num_layers=3, num_heads=4, mlp_hidden_dim=128,
-                            spacewise_every_n_layers=3, k_components=8),
+    "toto-small": TotoConfig(
+        embed_dim=256, num_layers=4, num_heads=8, mlp_hidden_dim=1024, spacewise_every_n_layers=4, k_components=24
+    ),
+    "toto-tiny": TotoConfig(
+        embed_dim=64, num_layers=3, num_heads=4, mlp_hidden_dim=128, spacewise_every_n_layers=3, k_components=8
+    ),
 }

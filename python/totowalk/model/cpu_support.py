@@ -16,7 +16,7 @@ NATIVE_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "am
 MEASURED = {
     "bf16": "W1 forecasting took 43.7 s in bf16 against 5.0 s in fp32 (8.7x slower) on an AVX2-only CPU",
     "fp16": "W1 forecasting took 7.58 s in fp16 against 1.81 s in fp32 (4.2x slower) on a CPU without "
-            "avx512_fp16 (bench/RESULTS.md)",
+    "avx512_fp16 (bench/RESULTS.md)",
 }
 
 
@@ -43,5 +43,7 @@ def slow_precision_note(precision: str, device=None, flags=None) -> str | None:
     flags = cpu_flags() if flags is None else frozenset(flags)
     if flags is None or any(f in flags for f in NATIVE_FLAGS[precision]):
         return None
-    return (f"precision {precision!r} on this CPU is emulated (no {' or '.join(NATIVE_FLAGS[precision])}): "
-            f"expect it to be slower than fp32 ({MEASURED[precision]}); use --precision fp32 here")
+    return (
+        f"precision {precision!r} on this CPU is emulated (no {' or '.join(NATIVE_FLAGS[precision])}): "
+        f"expect it to be slower than fp32 ({MEASURED[precision]}); use --precision fp32 here"
+    )

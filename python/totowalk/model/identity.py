@@ -85,5 +85,4 @@ def model_identity(model, hash_memory: bool = True) -> dict:
         digest = file_sha256(path)
     else:
         digest = _state_sha256(model) if hash_memory else None
-    return {"weights_sha256": digest, "weights_file": path, "precision": precision,
-            "precision_detail": detail}
+    return {"weights_sha256": digest, "weights_file": path, "precision": precision, "precision_detail": detail}

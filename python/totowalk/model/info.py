@@ -10,7 +10,8 @@ def default_model_info() -> dict:
     """``{"name", "source"}`` of the model used when none is given."""
     folder = WEIGHTS_DIR / DEFAULT_MODEL
     if (folder / CHECKPOINT_FILE).is_file():
-        return {"name": DEFAULT_MODEL,
-                "source": f"bundled in the package: {folder} (trained by tools/train_mini.py; "
-                          "see EVALUATION.md there)"}
+        return {
+            "name": DEFAULT_MODEL,
+            "source": f"bundled in the package: {folder} (trained by tools/train_mini.py; see EVALUATION.md there)",
+        }
     return {"name": None, "source": f"bundled weights missing: expected {folder / CHECKPOINT_FILE}"}

@@ -18,9 +18,15 @@ _TO_OURS = [
     (re.compile(r"^model\.transformer\.layers\.(\d+)\.mlp\.0\.(weight|bias)$"), r"layers.\1.mlp.w12.\2"),
     (re.compile(r"^model\.transformer\.layers\.(\d+)\.mlp\.2\.(weight|bias)$"), r"layers.\1.mlp.w3.\2"),
     (re.compile(r"^model\.transformer\.layers\.(\d+)\.(norm1\.scale|norm2\.scale)$"), r"layers.\1.\2"),
-    (re.compile(r"^model\.transformer\.layers\.(\d+)\.attention\.(wQKV|wO)\.(weight|bias)$"), r"layers.\1.attention.\2.\3"),
+    (
+        re.compile(r"^model\.transformer\.layers\.(\d+)\.attention\.(wQKV|wO)\.(weight|bias)$"),
+        r"layers.\1.attention.\2.\3",
+    ),
     (re.compile(r"^model\.unembed\.(weight|bias)$"), r"unembed.\1"),
-    (re.compile(r"^model\.output_distribution\.(df|loc_proj|scale_proj|mixture_weights)\.(weight|bias)$"), r"head.\1.\2"),
+    (
+        re.compile(r"^model\.output_distribution\.(df|loc_proj|scale_proj|mixture_weights)\.(weight|bias)$"),
+        r"head.\1.\2",
+    ),
 ]
 
 _TO_OFFICIAL = [

@@ -119,7 +119,11 @@ class TimeAttention(Attention):
         return self.out(attended).view(b, v_count, -1, d), k, v
 
     def readout(
-        self, x: torch.Tensor, rope: tuple[torch.Tensor, ...], rows: torch.Tensor, slot: torch.Tensor,
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, ...],
+        rows: torch.Tensor,
+        slot: torch.Tensor,
         grid: torch.Tensor,
     ) -> torch.Tensor:
         """Causal attention output at patch ``positions[i]`` of row ``rows[i]`` only.
@@ -147,8 +151,10 @@ class TimeAttention(Attention):
         heads, h = q.shape[1], q.shape[3]
         index = grid[:, None, None, :, None].expand(b, v_count, heads, width, h)
         query = q.view(b, v_count, heads, s, h).gather(3, index).reshape(b * v_count, heads, width, h)
-        tables = [t[grid][:, None, None].expand(b, v_count, 1, width, h).reshape(b * v_count, 1, width, h)
-                  for t in (cos, sin, q_scale)]
+        tables = [
+            t[grid][:, None, None].expand(b, v_count, 1, width, h).reshape(b * v_count, 1, width, h)
+            for t in (cos, sin, q_scale)
+        ]
         query = XPosRotary.apply(query, *tables)
         visible = torch.arange(s, device=x.device)[None, None, :] <= grid[:, :, None]  # (b, width, S)
         mask = visible[:, None, None].expand(b, v_count, 1, width, s).reshape(b * v_count, 1, width, s)

@@ -32,8 +32,9 @@ def dequantize_weight(qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.d
     return (qweight.to(torch.float32) * scale.to(torch.float32)[:, None]).to(dtype)
 
 
-def split_quantized_tensors(official: dict[str, torch.Tensor], quantization: dict, source: str
-                            ) -> tuple[dict[str, torch.Tensor], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+def split_quantized_tensors(
+    official: dict[str, torch.Tensor], quantization: dict, source: str
+) -> tuple[dict[str, torch.Tensor], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """Dequantize the int8 weights of a quantized checkpoint for loading.
 
     Returns
@@ -54,8 +55,10 @@ def split_quantized_tensors(official: dict[str, torch.Tensor], quantization: dic
             raise ValueError(f"{source}: scale {scale_key!r} has no int8 weight {weight_key!r}")
         qweight, scale = official[weight_key], out.pop(scale_key).to(torch.float32)
         if qweight.dtype != torch.int8 or qweight.ndim != 2 or tuple(scale.shape) != (qweight.shape[0],):
-            raise ValueError(f"{source}: {weight_key!r} must be int8 (N, K) with {scale_key!r} (N,); got "
-                             f"{qweight.dtype} {tuple(qweight.shape)} and {tuple(scale.shape)}")
+            raise ValueError(
+                f"{source}: {weight_key!r} must be int8 (N, K) with {scale_key!r} (N,); got "
+                f"{qweight.dtype} {tuple(qweight.shape)} and {tuple(scale.shape)}"
+            )
         ours = keys.to_ours(weight_key)
         if ours is None:
             raise ValueError(f"{source}: quantized tensor {weight_key!r} is not a Toto weight")

@@ -52,7 +52,7 @@ class XPosRotary(nn.Module):
         power = (positions - center) / self.scale_base
         half_scale = self.xpos_base ** power.unsqueeze(-1)
         q_scale = torch.cat([half_scale, half_scale], dim=-1)
-        return angles.cos(), angles.sin(), q_scale, q_scale ** -1
+        return angles.cos(), angles.sin(), q_scale, q_scale**-1
 
     def full_tables(self, num_patches: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Tables for positions 0..S-1 rotated together (one forward over the whole series)."""

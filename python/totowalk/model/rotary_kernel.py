@@ -26,14 +26,37 @@ _BLOCK_ROWS = 16
 def supports(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: torch.Tensor) -> bool:
     """Whether :func:`rotary_xpos` takes these operands (else the torch expression runs)."""
     head_dim = x.shape[-1]
-    return (x.dim() == 4 and x.dtype in _DTYPES and all(t.dtype == x.dtype for t in (cos, sin, scale))
-            and head_dim >= 2 and head_dim & (head_dim - 1) == 0 and x.numel() > 0)
+    return (
+        x.dim() == 4
+        and x.dtype in _DTYPES
+        and all(t.dtype == x.dtype for t in (cos, sin, scale))
+        and head_dim >= 2
+        and head_dim & (head_dim - 1) == 0
+        and x.numel() > 0
+    )
 
 
 @triton.jit
-def _rotary_xpos_kernel(x_ptr, cos_ptr, sin_ptr, scale_ptr, out_ptr, rows, seq, heads,
-                        sx_n, sx_h, sx_s, sx_d, st_n, st_h, st_s, st_d,
-                        HEAD_DIM: tl.constexpr, BLOCK_ROWS: tl.constexpr):
+def _rotary_xpos_kernel(
+    x_ptr,
+    cos_ptr,
+    sin_ptr,
+    scale_ptr,
+    out_ptr,
+    rows,
+    seq,
+    heads,
+    sx_n,
+    sx_h,
+    sx_s,
+    sx_d,
+    st_n,
+    st_h,
+    st_s,
+    st_d,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
+):
     row = (tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)).to(tl.int64)
     valid = (row < rows)[:, None]
     d = tl.arange(0, HEAD_DIM).to(tl.int64)
@@ -69,8 +92,17 @@ def rotary_xpos(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, scale: to
     out = torch.empty((n, heads, seq, head_dim), dtype=x.dtype, device=x.device)
     rows = n * heads * seq
     _rotary_xpos_kernel[(triton.cdiv(rows, _BLOCK_ROWS),)](
-        x, *tables, out, rows, seq, heads, *x.stride(), *strides,
-        HEAD_DIM=head_dim, BLOCK_ROWS=_BLOCK_ROWS, num_warps=4,
+        x,
+        *tables,
+        out,
+        rows,
+        seq,
+        heads,
+        *x.stride(),
+        *strides,
+        HEAD_DIM=head_dim,
+        BLOCK_ROWS=_BLOCK_ROWS,
+        num_warps=4,
         enable_fp_fusion=False,  # no multiply-add contraction: the torch expression's roundings
     )
     return out

@@ -126,8 +126,7 @@ class TotoModel(nn.Module):
             layout = readout_layout(rows, positions, values.shape[0])
         device = values.device
         readout = tuple(to_device_async(t, device) for t in (rows, positions, *layout))
-        hidden, _ = self._backbone(self._embed(normalised), self._group_mask(patch_ids), capture=False,
-                                   readout=readout)
+        hidden, _ = self._backbone(self._embed(normalised), self._group_mask(patch_ids), capture=False, readout=readout)
         return self._params(hidden[:, :, -1], horizon, loc[readout[0], :, readout[1]], scale[readout[0], :, readout[1]])
 
     @torch.no_grad()
@@ -306,7 +305,10 @@ class TotoModel(nn.Module):
         return ids.unsqueeze(-1) == ids.unsqueeze(-2)
 
     def _backbone(
-        self, x: torch.Tensor, group_mask: torch.Tensor | None, capture: bool,
+        self,
+        x: torch.Tensor,
+        group_mask: torch.Tensor | None,
+        capture: bool,
         readout: tuple[torch.Tensor, ...] | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Run all layers; only the last patch of the final layer is computed.

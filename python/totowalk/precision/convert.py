@@ -23,9 +23,12 @@ def int8_activation_dtype(device: str | torch.device | None) -> torch.dtype:
     return torch.bfloat16 if device is not None and torch.device(device).type == "cuda" else torch.float32
 
 
-def quantize_linears_(model: nn.Module, compute_dtype: torch.dtype = torch.float32,
-                      stored: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
-                      kernel: Int8Kernel | str = Int8Kernel.AUTO) -> nn.Module:
+def quantize_linears_(
+    model: nn.Module,
+    compute_dtype: torch.dtype = torch.float32,
+    stored: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    kernel: Int8Kernel | str = Int8Kernel.AUTO,
+) -> nn.Module:
     """Replace every ``nn.Linear`` of ``model`` (in place) with an ``Int8Linear``.
 
     Parameters
@@ -40,8 +43,10 @@ def quantize_linears_(model: nn.Module, compute_dtype: torch.dtype = torch.float
         if name in stored:
             qweight, scale = stored[name]
             if tuple(qweight.shape) != tuple(linear.weight.shape):
-                raise ValueError(f"stored int8 weight {name!r} has shape {tuple(qweight.shape)}, "
-                                 f"the layer needs {tuple(linear.weight.shape)}")
+                raise ValueError(
+                    f"stored int8 weight {name!r} has shape {tuple(qweight.shape)}, "
+                    f"the layer needs {tuple(linear.weight.shape)}"
+                )
             replacement = Int8Linear(qweight, scale, linear.bias, compute_dtype, kernel)
         else:
             replacement = Int8Linear.from_linear(linear, compute_dtype, kernel)
@@ -59,8 +64,7 @@ def set_int8_kernel(model: nn.Module, kernel: Int8Kernel | str) -> nn.Module:
     return model
 
 
-def convert_precision(model: TotoModel, precision: str, device=None,
-                      stored_int8: dict | None = None) -> TotoModel:
+def convert_precision(model: TotoModel, precision: str, device=None, stored_int8: dict | None = None) -> TotoModel:
     """Convert an fp32 ``TotoModel`` in place to ``precision`` for ``device``; returns it."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")

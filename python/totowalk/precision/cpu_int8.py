@@ -33,8 +33,9 @@ def int_mm(qx: torch.Tensor, qweight_t: torch.Tensor, min_rows: int | None = Non
     return torch._int_mm(torch.nn.functional.pad(qx, (0, 0, 0, min_rows - rows)), qweight_t)[:rows]
 
 
-def int_mm_linear(x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor,
-                  bias: torch.Tensor | None) -> torch.Tensor:
+def int_mm_linear(
+    x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
     """x (M, K) float, qweight (N, K) int8, weight_scale (N,) -> (M, N) in x's dtype."""
     qx, row_scale = quantize_rows(x)
     acc = int_mm(qx, qweight.t())  # (M, N) int32, exact

@@ -40,8 +40,19 @@ from ..model.identity import file_sha256
 from .gate_report import format_report
 
 __all__ = [
-    "GATE_VERSION", "GateSettings", "GateThresholds", "UngatedPrecisionWarning", "find_result", "format_report",
-    "forget_warning", "judge", "result_paths", "store_result", "user_cache_dir", "warn_if_not_gated", "weights_fingerprint",
+    "GATE_VERSION",
+    "GateSettings",
+    "GateThresholds",
+    "UngatedPrecisionWarning",
+    "find_result",
+    "format_report",
+    "forget_warning",
+    "judge",
+    "result_paths",
+    "store_result",
+    "user_cache_dir",
+    "warn_if_not_gated",
+    "weights_fingerprint",
 ]
 
 GATE_VERSION = 2  # 2: z-shifts against the exact fp32 std and the noise floor (1: relative error of the mean)
@@ -142,8 +153,11 @@ def find_result(weights_path: str | os.PathLike, label: str) -> dict | None:
             result = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if (result.get("fingerprint") == fingerprint and result.get("label") == label
-                and result.get("gate_version") == GATE_VERSION):  # an older gate's verdict meant something else
+        if (
+            result.get("fingerprint") == fingerprint
+            and result.get("label") == label
+            and result.get("gate_version") == GATE_VERSION
+        ):  # an older gate's verdict meant something else
             return result
     return None
 
@@ -174,7 +188,8 @@ def warn_if_not_gated(weights_path: str | os.PathLike, precision: str) -> None:
     warnings.warn(
         f"precision {precision!r} {state} for weights {weights_path} (sha256 {fingerprint[:16]}); "
         f"run `totowalk quality --model <model> --precision {precision}` to measure its forecast error vs fp32",
-        UngatedPrecisionWarning, stacklevel=3,
+        UngatedPrecisionWarning,
+        stacklevel=3,
     )
 
 

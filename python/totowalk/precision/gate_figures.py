@@ -15,8 +15,17 @@ import numpy as np
 
 __all__ = ["STRATEGIES", "RunRecord", "compare_runs", "against_noise_floor"]
 
-STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "entry_takeprofit",
-              "highlow", "maxdiff", "maxdiffalwayson", "ci_guard")
+STRATEGIES = (
+    "simple_strategy",
+    "all_signals_strategy",
+    "buy_hold",
+    "unprofit_shutdown",
+    "entry_takeprofit",
+    "highlow",
+    "maxdiff",
+    "maxdiffalwayson",
+    "ci_guard",
+)
 
 # figures compared with the noise floor: (name in a compare_runs dict, taken as |value|)
 FLOOR_FIGURES = ("z_mean_mean", "z_aggregate_mean", "flip_rate", "mae_change_pct")
@@ -86,7 +95,14 @@ def against_noise_floor(deviation: dict, floor: dict, fraction: float = 0.25) ->
     (floor 0, e.g. buy_hold) passes only with a change of 0.
     """
     figures = {name: abs(deviation[name]) <= fraction * abs(floor[name]) for name in FLOOR_FIGURES}
-    strategies = {name: abs(row["return_change"]) <= fraction * abs(floor["strategies"][name]["return_change"])
-                  for name, row in deviation["strategies"].items() if name in floor["strategies"]}
-    return {"fraction": fraction, "figures": figures, "strategies": strategies,
-            "all_below": all(figures.values()) and all(strategies.values())}
+    strategies = {
+        name: abs(row["return_change"]) <= fraction * abs(floor["strategies"][name]["return_change"])
+        for name, row in deviation["strategies"].items()
+        if name in floor["strategies"]
+    }
+    return {
+        "fraction": fraction,
+        "figures": figures,
+        "strategies": strategies,
+        "all_below": all(figures.values()) and all(strategies.values()),
+    }

@@ -35,21 +35,27 @@ def format_report(result: dict) -> str:
     verdict = "PASS" if result["passed"] else "FAIL"
     quarter = f"<= {vs['fraction']:g} x floor"
     lines = [
-        (f"quality gate: {result['label']} vs fp32 on {result['model']} ({m['contexts']} next-step contexts, "
-         f"aggregate {s['aggregate']}, device {result['device']}): **{verdict}**"),
+        (
+            f"quality gate: {result['label']} vs fp32 on {result['model']} ({m['contexts']} next-step contexts, "
+            f"aggregate {s['aggregate']}, device {result['device']}): **{verdict}**"
+        ),
         "",
-        (f"z-shift = |E_P - E_32| / sigma_32 per context, sigma_32 the fp32 predictive std (exact). "
-         f"The fp32 signal sits a median {m['signal_z_median']:.3f} sigma_32 from zero. Noise floor: fp32 vs fp32, "
-         f"sampled, S={s['num_samples']}, seeds {s['seed']} and {s['floor_seed']}; sampled: the precision vs fp32 "
-         f"at that S, seed {s['seed']}."),
+        (
+            f"z-shift = |E_P - E_32| / sigma_32 per context, sigma_32 the fp32 predictive std (exact). "
+            f"The fp32 signal sits a median {m['signal_z_median']:.3f} sigma_32 from zero. Noise floor: fp32 vs fp32, "
+            f"sampled, S={s['num_samples']}, seeds {s['seed']} and {s['floor_seed']}; sampled: the precision vs fp32 "
+            f"at that S, seed {s['seed']}."
+        ),
         "",
         f"| figure | precision (exact) | threshold | ok | noise floor | precision (sampled) | sampled {quarter} |",
         "|---|---|---|---|---|---|---|",
     ]
     for figure, label, fmt in _ROWS:
-        lines.append(f"| {label} | {fmt.format(p[figure])} | {_limit(figure, t)} | {_yes(result['checks'].get(figure))} "
-                     f"| {fmt.format(floor[figure])} | {fmt.format(sampled[figure])} "
-                     f"| {_yes(vs['figures'].get(figure))} |")
+        lines.append(
+            f"| {label} | {fmt.format(p[figure])} | {_limit(figure, t)} | {_yes(result['checks'].get(figure))} "
+            f"| {fmt.format(floor[figure])} | {fmt.format(sampled[figure])} "
+            f"| {_yes(vs['figures'].get(figure))} |"
+        )
     lines += [
         f"| MAE (fp32 {p['mae_ref']:.6g}) | {p['mae']:.6g} | | | {floor['mae']:.6g} | {sampled['mae']:.6g} | |",
         "",
@@ -57,9 +63,11 @@ def format_report(result: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, row in p["strategies"].items():
-        lines.append(f"| {name} | {row['mean_return_ref']:.6g} | {row['return_change']:+.3e} | "
-                     f"{row['sharpe_change']:+.3e} | {floor['strategies'][name]['return_change']:+.3e} | "
-                     f"{sampled['strategies'][name]['return_change']:+.3e} | {_yes(vs['strategies'].get(name))} |")
+        lines.append(
+            f"| {name} | {row['mean_return_ref']:.6g} | {row['return_change']:+.3e} | "
+            f"{row['sharpe_change']:+.3e} | {floor['strategies'][name]['return_change']:+.3e} | "
+            f"{sampled['strategies'][name]['return_change']:+.3e} | {_yes(vs['strategies'].get(name))} |"
+        )
     lines += ["", f"sampled deviations all {quarter}: {'yes' if vs['all_below'] else 'no'} (reported, not judged)"]
     if result.get("path"):
         lines += ["", f"result: {result['path']}"]

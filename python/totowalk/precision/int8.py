@@ -35,7 +35,9 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scale : Tensor, shape (N,), float32, > 0 (a row of zeros gets scale 1 and q = 0)
     """
     if weight.ndim != 2 or not weight.is_floating_point():
-        raise ValueError(f"quantize_weight: expected a 2-D floating weight (N, K), got {weight.dtype} {tuple(weight.shape)}")
+        raise ValueError(
+            f"quantize_weight: expected a 2-D floating weight (N, K), got {weight.dtype} {tuple(weight.shape)}"
+        )
     w = weight.detach().to(torch.float32)
     if not bool(torch.isfinite(w).all()):
         raise ValueError(f"quantize_weight: weight of shape {tuple(w.shape)} holds NaN or inf")
@@ -63,8 +65,6 @@ class Int8Kernel(str, enum.Enum):
 
 
 @functools.cache
-
-
 class _RowSlicer:
     """What ``Int8Linear.weight`` returns: ``weight[:rows]`` dequantizes only those rows.
 
@@ -96,14 +96,21 @@ class Int8Linear(nn.Module):
     kernel : Int8Kernel or str
     """
 
-    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None,
-                 compute_dtype: torch.dtype = torch.float32, kernel: Int8Kernel | str = Int8Kernel.AUTO):
+    def __init__(
+        self,
+        qweight: torch.Tensor,
+        scale: torch.Tensor,
+        bias: torch.Tensor | None,
+        compute_dtype: torch.dtype = torch.float32,
+        kernel: Int8Kernel | str = Int8Kernel.AUTO,
+    ):
         super().__init__()
         n, k = qweight.shape
         if qweight.dtype != torch.int8 or tuple(scale.shape) != (n,):
             raise ValueError(
                 f"Int8Linear: qweight must be int8 (N, K) and scale (N,); got {qweight.dtype} "
-                f"{tuple(qweight.shape)} and {tuple(scale.shape)}")
+                f"{tuple(qweight.shape)} and {tuple(scale.shape)}"
+            )
         self.in_features, self.out_features = k, n
         self.register_buffer("qweight", qweight.contiguous())
         self.register_buffer("weight_scale", scale.to(torch.float32).contiguous())
@@ -112,8 +119,9 @@ class Int8Linear(nn.Module):
         self.kernel = Int8Kernel(kernel)
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, compute_dtype: torch.dtype = torch.float32,
-                    kernel: Int8Kernel | str = Int8Kernel.AUTO) -> Int8Linear:
+    def from_linear(
+        cls, linear: nn.Linear, compute_dtype: torch.dtype = torch.float32, kernel: Int8Kernel | str = Int8Kernel.AUTO
+    ) -> Int8Linear:
         qweight, scale = quantize_weight(linear.weight)
         return cls(qweight, scale, linear.bias, compute_dtype, kernel)
 
@@ -122,8 +130,10 @@ class Int8Linear(nn.Module):
         return _RowSlicer(self)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"compute_dtype={self.compute_dtype}, kernel={self.kernel.value}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"compute_dtype={self.compute_dtype}, kernel={self.kernel.value}"
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., K) -> (..., N) in ``compute_dtype``."""

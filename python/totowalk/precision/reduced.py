@@ -67,8 +67,9 @@ class Fp32ActivationHead(MixtureHead):
     """MixtureHead whose projections run in the compute dtype and whose activations run in fp32."""
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        projections = {name: getattr(self, name)(features).float()
-                       for name in ("df", "loc_proj", "scale_proj", "mixture_weights")}
+        projections = {
+            name: getattr(self, name)(features).float() for name in ("df", "loc_proj", "scale_proj", "mixture_weights")
+        }
         eps = torch.finfo(torch.float32).eps
         df = 2.0 + torch.nn.functional.softplus(projections["df"]).clamp_min(eps)
         scale = torch.nn.functional.softplus(projections["scale_proj"]).clamp_min(eps)

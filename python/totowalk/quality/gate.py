@@ -54,13 +54,24 @@ class _Recorder:
 
 def _run(model, settings: GateSettings, prices: dict, estimator: str, seed: int) -> RunRecord:
     recorder = _Recorder(ForecastEngine(model, num_samples=settings.num_samples, seed=seed, estimator=estimator))
-    bt = backtest(prices, symbols=list(settings.symbols), num_simulations=settings.num_simulations,
-                  engine=recorder, profile=settings.profile, aggregate=settings.aggregate)
+    bt = backtest(
+        prices,
+        symbols=list(settings.symbols),
+        num_simulations=settings.num_simulations,
+        engine=recorder,
+        profile=settings.profile,
+        aggregate=settings.aggregate,
+    )
     return RunRecord(bt, *(np.concatenate(x) for x in (recorder.mean, recorder.aggregate, recorder.std)))
 
 
-def evaluate_models(reference_model, candidate_model, settings: GateSettings = GateSettings(), prices=None,
-                    noise_fraction: float = GateThresholds.noise_fraction) -> dict:
+def evaluate_models(
+    reference_model,
+    candidate_model,
+    settings: GateSettings = GateSettings(),
+    prices=None,
+    noise_fraction: float = GateThresholds.noise_fraction,
+) -> dict:
     """The five runs (module docstring) and every figure: ``precision`` (exact), ``noise_floor``,
     ``sampled`` (the precision at the gate's S) and ``sampled_vs_floor``."""
     prices = prices if prices is not None else {s: datasets.load(s) for s in settings.symbols}
@@ -82,9 +93,15 @@ def evaluate_models(reference_model, candidate_model, settings: GateSettings = G
     }
 
 
-def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThresholds(),
-                     settings: GateSettings = GateSettings(), device=None, int8_kernel: str = "auto",
-                     store: bool = True) -> dict:
+def run_quality_gate(
+    spec,
+    precision: str,
+    thresholds: GateThresholds = GateThresholds(),
+    settings: GateSettings = GateSettings(),
+    device=None,
+    int8_kernel: str = "auto",
+    store: bool = True,
+) -> dict:
     """Load ``spec`` in fp32 and in ``precision``, evaluate, judge, and store the JSON result.
 
     Returns the result dict (``passed``, ``checks``, ``metrics``, ``path`` where stored).
@@ -92,7 +109,9 @@ def run_quality_gate(spec, precision: str, thresholds: GateThresholds = GateThre
     if precision not in PRECISIONS or precision == "fp32":
         raise ValueError(f"precision must be one of {[p for p in PRECISIONS if p != 'fp32']}, got {precision!r}")
     kernel = Int8Kernel(int8_kernel)
-    label = precision if kernel in (Int8Kernel.AUTO, Int8Kernel.DEQUANT) or precision != "int8" else f"int8-{kernel.value}"
+    label = (
+        precision if kernel in (Int8Kernel.AUTO, Int8Kernel.DEQUANT) or precision != "int8" else f"int8-{kernel.value}"
+    )
     weights_path, _ = resolve_checkpoint(spec)
     reference = load_model(spec, device=device)
     with warnings.catch_warnings():

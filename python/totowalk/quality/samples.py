@@ -57,9 +57,19 @@ class SampleStudy:
     settings: dict = field(default_factory=dict)
 
 
-def sample_study(prices, engine, *, grid=DEFAULT_GRID, seeds=DEFAULT_SEEDS, symbols=None, num_simulations: int = 10,
-                 profile: str = "legacy", aggregate: str = DEFAULT_AGGREGATE, progress: bool = False,
-                 **backtest_options) -> SampleStudy:
+def sample_study(
+    prices,
+    engine,
+    *,
+    grid=DEFAULT_GRID,
+    seeds=DEFAULT_SEEDS,
+    symbols=None,
+    num_simulations: int = 10,
+    profile: str = "legacy",
+    aggregate: str = DEFAULT_AGGREGATE,
+    progress: bool = False,
+    **backtest_options,
+) -> SampleStudy:
     """Run the backtest once with the exact estimator and once per (S, seed) with S draws.
 
     Parameters
@@ -79,35 +89,56 @@ def sample_study(prices, engine, *, grid=DEFAULT_GRID, seeds=DEFAULT_SEEDS, symb
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     if not seed_list:
         raise ValueError("seeds: at least one seed is needed")
-    run = dict(symbols=symbols, num_simulations=num_simulations, profile=profile, aggregate=aggregate,
-               **backtest_options)
+    run = dict(
+        symbols=symbols, num_simulations=num_simulations, profile=profile, aggregate=aggregate, **backtest_options
+    )
     cache = _MixtureCache(engine, aggregate)
 
     started = time.perf_counter()
     exact_bt = backtest(prices, engine=_ExactPass(engine, cache), progress=progress, **run)
     backtest_seconds = time.perf_counter() - started
     cache.freeze()
-    exact = {"mae": _mae(exact_bt), "returns": _returns(exact_bt), "contexts": cache.size,
-             "backtest_seconds": backtest_seconds, "exact_seconds": cache.time_exact()}
+    exact = {
+        "mae": _mae(exact_bt),
+        "returns": _returns(exact_bt),
+        "contexts": cache.size,
+        "backtest_seconds": backtest_seconds,
+        "exact_seconds": cache.time_exact(),
+    }
 
     rows = []
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(grid) * len(seed_list), desc="samples x seeds", unit="run", disable=not progress,
-              leave=False) as bar:
+    with tqdm(
+        total=len(grid) * len(seed_list), desc="samples x seeds", unit="run", disable=not progress, leave=False
+    ) as bar:
         for num_samples in grid:
             for seed in seed_list:
                 bar.set_postfix(S=num_samples, seed=seed)
                 sampler = _Sampler(cache, num_samples, seed)
                 bt = backtest(prices, engine=sampler, progress=False, **run)
-                rows.append({"num_samples": num_samples, "seed": seed, **cache.compare(sampler.point),
-                             "mae": _mae(bt), "sample_seconds": sampler.seconds,
-                             **{f"{name}_return": value for name, value in _returns(bt).items()}})
+                rows.append(
+                    {
+                        "num_samples": num_samples,
+                        "seed": seed,
+                        **cache.compare(sampler.point),
+                        "mae": _mae(bt),
+                        "sample_seconds": sampler.seconds,
+                        **{f"{name}_return": value for name, value in _returns(bt).items()},
+                    }
+                )
                 bar.update(1)
     per_seed = pd.DataFrame(rows)
-    settings = {"grid": grid, "seeds": seed_list, "num_simulations": int(num_simulations), "profile": profile,
-                "aggregate": aggregate, "symbols": list(exact_bt.settings["symbols"]),
-                "device": str(engine.device), "sampling_backend": engine.sampling_backend}
+    settings = {
+        "grid": grid,
+        "seeds": seed_list,
+        "num_simulations": int(num_simulations),
+        "profile": profile,
+        "aggregate": aggregate,
+        "symbols": list(exact_bt.settings["symbols"]),
+        "device": str(engine.device),
+        "sampling_backend": engine.sampling_backend,
+    }
     return SampleStudy(table=_per_sample_count(per_seed, exact), per_seed=per_seed, exact=exact, settings=settings)
 
 
@@ -136,10 +167,15 @@ def _per_sample_count(per_seed: pd.DataFrame, exact: dict) -> pd.DataFrame:
     out = []
     for num_samples, part in per_seed.groupby("num_samples", sort=True):
         mae = float(part["mae"].mean())
-        row = {"num_samples": int(num_samples), "seeds": int(len(part)),
-               "flip_rate": float(part["flip_rate"].mean()), "abs_error_std": float(part["abs_error_std"].mean()),
-               "mae": mae, "mae_change_pct": 100.0 * (mae / exact["mae"] - 1.0),
-               "sample_seconds": float(part["sample_seconds"].min())}
+        row = {
+            "num_samples": int(num_samples),
+            "seeds": int(len(part)),
+            "flip_rate": float(part["flip_rate"].mean()),
+            "abs_error_std": float(part["abs_error_std"].mean()),
+            "mae": mae,
+            "mae_change_pct": 100.0 * (mae / exact["mae"] - 1.0),
+            "sample_seconds": float(part["sample_seconds"].min()),
+        }
         for name in strategies:  # one seed has no spread to measure
             values = part[f"{name}_return"]
             row[f"{name}_return_sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
@@ -169,9 +205,14 @@ class _MixtureCache:
         _, first = np.unique(keys[fresh], return_index=True)
         take = np.flatnonzero(fresh)[np.sort(first)]
         p = res.params
-        self._parts.append({"keys": keys[take], "exact": res.stats[self.aggregate][take, 0],
-                            "std": res.stats[_STD][take, 0],
-                            **{f: getattr(p, f)[take] for f in _PARAM_FIELDS}})
+        self._parts.append(
+            {
+                "keys": keys[take],
+                "exact": res.stats[self.aggregate][take, 0],
+                "std": res.stats[_STD][take, 0],
+                **{f: getattr(p, f)[take] for f in _PARAM_FIELDS},
+            }
+        )
 
     def freeze(self) -> None:
         parts = self._parts
@@ -201,8 +242,10 @@ class _MixtureCache:
         """Sign flips and error in predictive-std units of one run's aggregate against the exact one."""
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.abs(point - self.exact) / self.std
-        return {"flip_rate": float(np.mean(np.sign(point) != np.sign(self.exact))),
-                "abs_error_std": float(np.nanmean(np.where(np.isfinite(err), err, np.nan)))}
+        return {
+            "flip_rate": float(np.mean(np.sign(point) != np.sign(self.exact))),
+            "abs_error_std": float(np.nanmean(np.where(np.isfinite(err), err, np.nan))),
+        }
 
 
 class _ExactPass:
@@ -216,8 +259,7 @@ class _ExactPass:
 
     def forecast(self, contexts, prediction_length: int = 1, aggregate=("mean",)) -> ForecastResult:
         names = list(dict.fromkeys([*([aggregate] if isinstance(aggregate, str) else aggregate), *self.cache.names]))
-        res = self.engine.forecast(contexts, prediction_length=prediction_length, aggregate=names,
-                                   estimator="exact")
+        res = self.engine.forecast(contexts, prediction_length=prediction_length, aggregate=names, estimator="exact")
         self.cache.add(contexts, res)
         return res
 

@@ -47,8 +47,14 @@ def write_study(study, out_dir, extra: dict | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "samples.csv", out / "samples.json", out / "samples.png"]
     study.table.to_csv(paths[0], index=False)
-    body = {"settings": study.settings, "exact": study.exact, "table": study.table.to_dict(orient="records"),
-            "per_seed": study.per_seed.to_dict(orient="records"), "versions": versions(), **(extra or {})}
+    body = {
+        "settings": study.settings,
+        "exact": study.exact,
+        "table": study.table.to_dict(orient="records"),
+        "per_seed": study.per_seed.to_dict(orient="records"),
+        "versions": versions(),
+        **(extra or {}),
+    }
     paths[1].write_text(json.dumps(body, indent=2, default=json_default, allow_nan=True))
     plot_study(study, paths[2])
     return paths
@@ -81,8 +87,11 @@ def plot_study(study, path) -> Path:
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # only the grid's S values
         ax.grid(alpha=0.3, which="both")
     settings = study.settings
-    fig.suptitle(f"sampled vs exact estimator: {', '.join(settings['symbols'])}, {settings['num_simulations']} "
-                 f"simulations, {settings['profile']} profile, {len(settings['seeds'])} seeds", fontsize=10)
+    fig.suptitle(
+        f"sampled vs exact estimator: {', '.join(settings['symbols'])}, {settings['num_simulations']} "
+        f"simulations, {settings['profile']} profile, {len(settings['seeds'])} seeds",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

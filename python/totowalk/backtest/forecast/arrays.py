@@ -59,10 +59,12 @@ class WalkForwardArrays:
 
     def take(self, rows: np.ndarray) -> "WalkForwardArrays":
         """The subset of rows ``rows`` (e.g. the ones a resumed run still has to evaluate)."""
+
         def pick(v):
             if isinstance(v, dict):
                 return {k: pick(x) for k, x in v.items()}
             return None if v is None else v[rows]
+
         return WalkForwardArrays(**{f: pick(getattr(self, f)) for f in self.__dataclass_fields__})
 
 

@@ -87,8 +87,9 @@ class EngineForecaster:
         engine's walk-forward form: each series converted once, its contexts known prefixes."""
         if not hasattr(self.engine, "forecast_walk_forward"):
             return self([s[:e] for s, es in zip(series, ends) for e in es])
-        return self._point_band(self.engine.forecast_walk_forward(series, ends, prediction_length=1,
-                                                                   aggregate=(self.aggregate, "band")))
+        return self._point_band(
+            self.engine.forecast_walk_forward(series, ends, prediction_length=1, aggregate=(self.aggregate, "band"))
+        )
 
     def _point_band(self, res) -> tuple[np.ndarray, np.ndarray]:
         point = np.asarray(res.stats[self.aggregate], dtype=np.float32)[:, 0]

@@ -27,7 +27,12 @@ from ...kronos.engine import FEATURES
 from ...kronos.frames import kronos_input_from_frame, kronos_step_returns
 
 __all__ = [
-    "KRONOS_MISALIGNED_WARNING", "KRONOS_NOT_RUN", "KRONOS_STEPS", "as_kronos", "describe_kronos", "kronos_moves",
+    "KRONOS_MISALIGNED_WARNING",
+    "KRONOS_NOT_RUN",
+    "KRONOS_STEPS",
+    "as_kronos",
+    "describe_kronos",
+    "kronos_moves",
     "kronos_predictions",
 ]
 
@@ -51,7 +56,9 @@ def as_kronos(kronos, tokenizer=None) -> KronosEngine | None:
         engine = KronosEngine(model, tok)
         engine.spec = str(kronos)
         return engine
-    raise ValueError(f"kronos must be None, a KronosEngine or a checkpoint folder / hub id, got {type(kronos).__name__}")
+    raise ValueError(
+        f"kronos must be None, a KronosEngine or a checkpoint folder / hub id, got {type(kronos).__name__}"
+    )
 
 
 def _weights_digest(*modules) -> str:
@@ -67,8 +74,11 @@ def describe_kronos(engine: KronosEngine | None, hash_weights: bool = False) -> 
     """What of Kronos changes the run's numbers (the resume fingerprint uses it)."""
     if engine is None:
         return None
-    info = {"spec": getattr(engine, "spec", None), **engine.settings,
-            "parameters": sum(p.numel() for p in engine.model.parameters())}
+    info = {
+        "spec": getattr(engine, "spec", None),
+        **engine.settings,
+        "parameters": sum(p.numel() for p in engine.model.parameters()),
+    }
     if hash_weights:
         info["weights_sha256"] = _weights_digest(engine.model, engine.tokenizer)
     return info
@@ -79,8 +89,12 @@ def kronos_moves(series: list, engine: KronosEngine, bar=None) -> np.ndarray:
     forecast's r_7 from each simulation's whole frame (its newest row included)."""
     out = []
     for s in series:
-        inputs = [kronos_input_from_frame(s.frame.iloc[: int(n)], lookback=engine.max_context, pred_len=KRONOS_STEPS,
-                                          symbol=s.symbol) for n in s.layout.window_rows]
+        inputs = [
+            kronos_input_from_frame(
+                s.frame.iloc[: int(n)], lookback=engine.max_context, pred_len=KRONOS_STEPS, symbol=s.symbol
+            )
+            for n in s.layout.window_rows
+        ]
         for item in inputs:
             mean = engine.forecast([item], pred_len=KRONOS_STEPS).mean[0]
             out.append(kronos_step_returns(mean[:, _CLOSE], item.x[-1, _CLOSE])[-1])
@@ -101,8 +115,9 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
         k_count = s.layout.num_simulations
         if profile == "legacy":
             for k, n in enumerate(s.layout.window_rows):
-                item = kronos_input_from_frame(s.frame.iloc[: int(n)], lookback=engine.max_context,
-                                               pred_len=KRONOS_STEPS, symbol=s.symbol)
+                item = kronos_input_from_frame(
+                    s.frame.iloc[: int(n)], lookback=engine.max_context, pred_len=KRONOS_STEPS, symbol=s.symbol
+                )
                 mean = engine.forecast([item], pred_len=KRONOS_STEPS).mean[0]
                 for key in keys:
                     c = _column(key)
@@ -112,13 +127,14 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
         else:
             ends = s.layout.context_ends  # (K, 7): the last row each step's context may use
             for end in np.unique(ends):
-                item = kronos_input_from_frame(s.frame.iloc[: int(end) + 1], lookback=engine.max_context,
-                                               pred_len=1, symbol=s.symbol)
+                item = kronos_input_from_frame(
+                    s.frame.iloc[: int(end) + 1], lookback=engine.max_context, pred_len=1, symbol=s.symbol
+                )
                 mean = engine.forecast([item], pred_len=1).mean[0]
                 where = ends == end
                 for key in keys:
                     c = _column(key)
-                    out[key][row:row + k_count][where] = kronos_step_returns(mean[:, c], item.x[-1, c])[0]
+                    out[key][row : row + k_count][where] = kronos_step_returns(mean[:, c], item.x[-1, c])[0]
                 if bar is not None:
                     bar.update(int(where.sum()))
         row += k_count

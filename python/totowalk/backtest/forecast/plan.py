@@ -163,7 +163,7 @@ class ForecastPlan:
             piece_chunk, size = [], 0
             for piece in pieces:
                 for start in range(0, len(piece), max_batch):  # a chain longer than a chunk is cut
-                    bit = piece[start:start + max_batch]
+                    bit = piece[start : start + max_batch]
                     if size + len(bit) > max_batch and piece_chunk:
                         chunks.append(np.concatenate(piece_chunk))
                         piece_chunk, size = [], 0
@@ -178,9 +178,7 @@ class ForecastPlan:
 def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np.ndarray) -> None:
     """A forecaster's answer for the requests ``idx``: one finite point and one band each."""
     if p.shape != (len(idx),) or b.shape != (len(idx),):
-        raise ValueError(
-            f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts"
-        )
+        raise ValueError(f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts")
     bad = ~np.isfinite(p)
     if bad.any():
         raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
@@ -202,8 +200,9 @@ def run_request(forecaster, request) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(p, np.float32), np.asarray(b, np.float32)
 
 
-def compute_forecasts(plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None,
-                      on_batch=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
+def compute_forecasts(
+    plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None, on_batch=None, progress=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Run every distinct request of ``plan`` through ``forecaster``.
 
     Parameters

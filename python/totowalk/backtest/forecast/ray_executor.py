@@ -73,8 +73,13 @@ class RayExecutor:
     _after_chunk = None  # test hook: called as hook(executor, worker_index, chunks_done_by_it)
 
     def describe(self) -> dict:
-        return {"kind": "ray", "address": self.address, "num_workers": self.num_workers,
-                "gpus_per_worker": self.gpus_per_worker, "cpus_per_worker": self.cpus_per_worker}
+        return {
+            "kind": "ray",
+            "address": self.address,
+            "num_workers": self.num_workers,
+            "gpus_per_worker": self.gpus_per_worker,
+            "cpus_per_worker": self.cpus_per_worker,
+        }
 
     def _connect(self):
         ray = _ray()
@@ -126,8 +131,11 @@ class _ChunkRun:
         self.executor, self.ray, self.plan, self.chunks = executor, ray, plan, chunks
         self.point, self.band, self.on_batch, self.progress = point, band, on_batch, progress
         self.actor_class = ray.remote(_Worker).options(
-            num_cpus=executor.cpus_per_worker, num_gpus=executor.gpus_per_worker,
-            max_restarts=executor.max_restarts, max_task_retries=executor.max_restarts)
+            num_cpus=executor.cpus_per_worker,
+            num_gpus=executor.gpus_per_worker,
+            max_restarts=executor.max_restarts,
+            max_task_retries=executor.max_restarts,
+        )
         self.forecaster = forecaster
         self.shared = ray.put(forecaster)  # the forecaster (weights included) reaches each node once
         self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
@@ -167,8 +175,12 @@ class _ChunkRun:
             check_chunk_result(self.plan, idx, p, b)
             self.point[idx], self.band[idx] = p, b
             stats = ex.workers[worker]
-            stats.update(host=host, chunks=stats["chunks"] + 1, contexts=stats["contexts"] + len(idx),
-                         seconds=stats["seconds"] + seconds)
+            stats.update(
+                host=host,
+                chunks=stats["chunks"] + 1,
+                contexts=stats["contexts"] + len(idx),
+                seconds=stats["seconds"] + seconds,
+            )
             if self.on_batch is not None:
                 self.on_batch(idx, p, b)
             if self.progress is not None:

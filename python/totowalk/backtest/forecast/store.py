@@ -53,8 +53,7 @@ def json_default(value):
 
 def fingerprint(settings: dict, data_digests: dict) -> str:
     """sha256 over the settings that change results and the digest of each symbol's prices."""
-    blob = json.dumps({"settings": settings, "data": data_digests}, sort_keys=True,
-                      default=json_default)
+    blob = json.dumps({"settings": settings, "data": data_digests}, sort_keys=True, default=json_default)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -107,8 +106,7 @@ def data_differences(stored, now) -> list[str]:
 class RunStore:
     """Append-only journal of one run's forecasts and result rows in ``folder``."""
 
-    def __init__(self, folder, fingerprint_hex: str, settings: dict, *, resume: bool,
-                 data: dict | None = None):
+    def __init__(self, folder, fingerprint_hex: str, settings: dict, *, resume: bool, data: dict | None = None):
         self.folder = Path(folder)
         self.fingerprint = fingerprint_hex
         self.data = data  # {symbol: frame digest}, stored so a refusal can name the symbol
@@ -125,8 +123,13 @@ class RunStore:
             self._check_manifest(manifest, settings)
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
-            body = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                    "fingerprint": fingerprint_hex, "settings": settings, "data": data}
+            body = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "fingerprint": fingerprint_hex,
+                "settings": settings,
+                "data": data,
+            }
             tmp = manifest.with_suffix(".tmp")
             tmp.write_text(json.dumps(body, indent=2, default=json_default))
             os.replace(tmp, manifest)
@@ -134,19 +137,21 @@ class RunStore:
     def _check_manifest(self, manifest: Path, settings: dict) -> None:
         if not manifest.is_file():
             raise RunStoreError(
-                f"{self.folder} is not a totowalk results folder (no {MANIFEST}); refusing to "
-                "resume into it"
+                f"{self.folder} is not a totowalk results folder (no {MANIFEST}); refusing to resume into it"
             )
         try:
             body = json.loads(manifest.read_text())
         except (OSError, ValueError) as err:
             raise RunStoreError(f"corrupt {manifest}: {err}") from err
         if not isinstance(body, dict) or body.get("format") != FORMAT:
-            raise RunStoreError(f"{manifest} is not a totowalk backtest manifest (format "
-                                f"{body.get('format') if isinstance(body, dict) else None!r})")
+            raise RunStoreError(
+                f"{manifest} is not a totowalk backtest manifest (format "
+                f"{body.get('format') if isinstance(body, dict) else None!r})"
+            )
         if body.get("format_version") != FORMAT_VERSION:
-            raise RunStoreError(f"{manifest} has format_version {body.get('format_version')!r}; "
-                                f"this totowalk reads {FORMAT_VERSION}")
+            raise RunStoreError(
+                f"{manifest} has format_version {body.get('format_version')!r}; this totowalk reads {FORMAT_VERSION}"
+            )
         if body.get("fingerprint") != self.fingerprint:
             differ = settings_differences(body.get("settings") or {}, settings)
             differ += [f"price data of symbol {s!r}" for s in data_differences(body.get("data"), self.data)]
@@ -198,16 +203,19 @@ class RunStore:
                 raise RunStoreError(f"corrupt {self.folder / FORECASTS}, line {number}: {err}") from err
             for rid, pv, bv in zip(ids, p, b):
                 if rid not in where:
-                    raise RunStoreError(f"{self.folder / FORECASTS} line {number} holds request "
-                                        f"{rid!r}, which this run does not ask for (foreign folder)")
+                    raise RunStoreError(
+                        f"{self.folder / FORECASTS} line {number} holds request "
+                        f"{rid!r}, which this run does not ask for (foreign folder)"
+                    )
                 i = where[rid]
                 mask[i], point[i], band[i] = True, pv, bv
         return mask, point, band
 
     def append_forecasts(self, request_ids: list[str], point: np.ndarray, band: np.ndarray) -> None:
         """Persist one completed batch (float32 values survive the JSON round trip exactly)."""
-        self._append(FORECASTS, {"ids": list(request_ids), "point": [float(x) for x in point],
-                                 "band": [float(x) for x in band]})
+        self._append(
+            FORECASTS, {"ids": list(request_ids), "point": [float(x) for x in point], "band": [float(x) for x in band]}
+        )
 
     def load_rows(self) -> dict:
         """Stored result rows: ``{(symbol, simulation): row dict}``."""
@@ -221,4 +229,3 @@ class RunStore:
 
     def append_row(self, symbol: str, simulation: int, row: dict) -> None:
         self._append(ROWS, {"symbol": symbol, "simulation": int(simulation), "row": row})
-

@@ -27,8 +27,7 @@ def collect_frames(prices, symbol, symbols) -> dict:
         names = wanted if wanted is not None else available
         for s in names:
             if s not in prices:
-                raise PriceDataError(f"unknown symbol {s!r}; available: {', '.join(map(str, available))}",
-                                     symbol=s)
+                raise PriceDataError(f"unknown symbol {s!r}; available: {', '.join(map(str, available))}", symbol=s)
         frames = {s: prices[s] for s in names}
     elif isinstance(prices, pd.DataFrame):
         lower = {str(c).strip().lower() for c in prices.columns}
@@ -41,9 +40,7 @@ def collect_frames(prices, symbol, symbols) -> dict:
             name = wanted[0] if wanted else prices.attrs.get("symbol") or "series"
             frames = {name: prices}
     else:
-        raise TypeError(
-            f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}"
-        )
+        raise TypeError(f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}")
     if not frames:
         raise ValueError("no symbols to backtest")
     return {s: validate_price_frame(_dates_as_index(f, s), s) for s, f in frames.items()}
@@ -60,8 +57,9 @@ def _dates_as_index(frame, symbol):
     dates = pd.to_datetime(frame[column], errors="coerce")
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise PriceDataError(f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column),
-                             row=row)
+        raise PriceDataError(
+            f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column), row=row
+        )
     out = frame.drop(columns=[column])
     out.index = pd.DatetimeIndex(dates, name="Date")
     return out
@@ -90,7 +88,8 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
         if source is None:
             raise PriceDataError(
                 f"missing column {name!r}; found {[str(c) for c in frame.columns]}",
-                symbol=symbol, column=name,
+                symbol=symbol,
+                column=name,
             )
         columns[name] = _as_float64(frame[source])
     volume = by_lower.get("volume")
@@ -104,7 +103,10 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
             raise PriceDataError(
                 f"invalid price {frame[by_lower[name.lower()]].iloc[row]!r} (prices must be finite "
                 "and positive); fix the data or load it with load_prices(..., on_invalid='drop')",
-                symbol=symbol, column=name, row=row, date=_row_date(frame, row),
+                symbol=symbol,
+                column=name,
+                row=row,
+                date=_row_date(frame, row),
             )
     out = pd.DataFrame(columns, index=frame.index)
     out.attrs["symbol"] = symbol

@@ -72,8 +72,10 @@ class RunSettings:
 def resolve_spread(spread) -> tuple[float, str]:
     """``(ratio, note)`` for a user's spread setting (None, a number, or a named legacy value)."""
     if spread is None:
-        return DEFAULT_SPREAD, (f"spread {DEFAULT_SPREAD} (default: no bid/ask cost, as the classic "
-                                "run with synthesised quotes; set spread= / --spread to charge one)")
+        return DEFAULT_SPREAD, (
+            f"spread {DEFAULT_SPREAD} (default: no bid/ask cost, as the classic "
+            "run with synthesised quotes; set spread= / --spread to charge one)"
+        )
     if isinstance(spread, str):
         name = spread.strip().lower()
         if name in NAMED_SPREADS:

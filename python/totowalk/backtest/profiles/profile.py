@@ -17,8 +17,15 @@ __all__ = ["Profile", "STRATEGY_PREFIXES"]
 # The strategy family of both profiles, by result-column prefix, in run order (the daily series,
 # the statistics and the report list strategies in this order).
 STRATEGY_PREFIXES = (
-    "simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown", "ci_guard",
-    "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson",
+    "simple_strategy",
+    "all_signals_strategy",
+    "buy_hold",
+    "unprofit_shutdown",
+    "ci_guard",
+    "entry_takeprofit",
+    "highlow",
+    "maxdiff",
+    "maxdiffalwayson",
 )
 
 

@@ -38,8 +38,7 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
     for col in sims.columns:  # list-valued fields (daily profit values) as JSON text
         if sims[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
             sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
-    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json",
-             out / DAILY_RETURNS]
+    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", out / DAILY_RETURNS]
     forecasts = result.forecasts
     if tables == "csv":
         sims.to_csv(paths[0], index=False)

@@ -25,12 +25,23 @@ REPORT = "report.html"
 MAX_FORECAST_CHARTS = 12  # forecast-vs-realised charts (one per symbol); more are listed, not drawn
 
 _COLUMNS = (  # (statistic, heading, format)
-    ("total_return", "total return", "pct"), ("cagr", "CAGR", "pct"), ("annual_volatility", "ann. vol", "pct"),
-    ("sharpe", "Sharpe [95% CI]", "sharpe"), ("sortino", "Sortino", "num"), ("max_drawdown", "max DD", "pct"),
-    ("max_drawdown_days", "DD days", "int"), ("calmar", "Calmar", "num"), ("win_rate", "win rate", "pct"),
-    ("profit_factor", "profit factor", "num"), ("avg_win", "avg win", "pct"), ("avg_loss", "avg loss", "pct"),
-    ("exposure", "exposure", "pct"), ("turnover", "turnover/day", "num"), ("position_changes", "pos. changes", "int"),
-    ("probabilistic_sharpe", "PSR", "num"), ("deflated_sharpe", "DSR", "num"),
+    ("total_return", "total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("annual_volatility", "ann. vol", "pct"),
+    ("sharpe", "Sharpe [95% CI]", "sharpe"),
+    ("sortino", "Sortino", "num"),
+    ("max_drawdown", "max DD", "pct"),
+    ("max_drawdown_days", "DD days", "int"),
+    ("calmar", "Calmar", "num"),
+    ("win_rate", "win rate", "pct"),
+    ("profit_factor", "profit factor", "num"),
+    ("avg_win", "avg win", "pct"),
+    ("avg_loss", "avg loss", "pct"),
+    ("exposure", "exposure", "pct"),
+    ("turnover", "turnover/day", "num"),
+    ("position_changes", "pos. changes", "int"),
+    ("probabilistic_sharpe", "PSR", "num"),
+    ("deflated_sharpe", "DSR", "num"),
 )
 _BREAKDOWN = ("total_return", "sharpe", "max_drawdown", "win_rate", "exposure", "deflated_sharpe")
 
@@ -79,8 +90,10 @@ def _fmt(value, kind: str) -> str:
 
 def _cell(symbol: str, strategy: str, stat: str, stats: dict, kind: str) -> str:
     value = stats.get(stat)
-    attrs = f'data-symbol="{html.escape(symbol)}" data-strategy="{html.escape(strategy)}" data-stat="{stat}" ' \
-            f'data-value="{json.dumps(value)}"'
+    attrs = (
+        f'data-symbol="{html.escape(symbol)}" data-strategy="{html.escape(strategy)}" data-stat="{stat}" '
+        f'data-value="{json.dumps(value)}"'
+    )
     text = _fmt(value, "num" if kind == "sharpe" else kind)
     if kind == "sharpe":
         text += f" [{_fmt(stats.get('sharpe_low'), 'num')}, {_fmt(stats.get('sharpe_high'), 'num')}]"
@@ -117,8 +130,9 @@ def _settings_block(summary: dict) -> str:
         ("commit", versions.get("commit")),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "commit")),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in items if v not in (None, ""))
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items if v not in (None, "")
+    )
     return f'<table class="settings">{rows}</table>'
 
 
@@ -127,8 +141,9 @@ def _settings_block(summary: dict) -> str:
 
 def _figure_html(fig, div_id: str) -> str:
     fig.update_layout(margin=dict(l=60, r=20, t=50, b=40), height=420, template="plotly_white")
-    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": True})
+    body = fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False, "responsive": True}
+    )
     return f'<div class="chart-box" data-chart="{div_id}">{body}</div>'
 
 
@@ -151,9 +166,21 @@ def _equity_and_drawdown(returns: pd.DataFrame) -> tuple:
         drawdown.add_trace(go.Scatter(x=x, y=100.0 * (growth / peak - 1.0), mode="lines", name=label))
     equity.update_layout(
         title="equity of 1 unit, daily walk-forward series (each simulation's final day)",
-        yaxis_title="equity", updatemenus=[dict(type="buttons", direction="left", x=1.0, xanchor="right", y=1.2, buttons=[
-            dict(label="linear", method="relayout", args=[{"yaxis.type": "linear"}]),
-            dict(label="log", method="relayout", args=[{"yaxis.type": "log"}])])])
+        yaxis_title="equity",
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=1.0,
+                xanchor="right",
+                y=1.2,
+                buttons=[
+                    dict(label="linear", method="relayout", args=[{"yaxis.type": "linear"}]),
+                    dict(label="log", method="relayout", args=[{"yaxis.type": "log"}]),
+                ],
+            )
+        ],
+    )
     drawdown.update_layout(title="drawdown from the running peak", yaxis_title="drawdown (%)")
     return equity, drawdown
 
@@ -168,15 +195,27 @@ def _forecast_figure(forecasts: pd.DataFrame, symbol, key: str = "Close"):
     pred = 100.0 * f["prediction"].astype(np.float64).to_numpy()
     half = 50.0 * f["band"].astype(np.float64).to_numpy()
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=pred + half, mode="lines", line=dict(width=0), showlegend=False,
-                             hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=pred - half, mode="lines", line=dict(width=0), fill="tonexty",
-                             fillcolor="rgba(31,119,180,0.2)", name="band (p60 − p40 width, centred)"))
+    fig.add_trace(go.Scatter(x=x, y=pred + half, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=pred - half,
+            mode="lines",
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor="rgba(31,119,180,0.2)",
+            name="band (p60 − p40 width, centred)",
+        )
+    )
     fig.add_trace(go.Scatter(x=x, y=pred, mode="lines+markers", name="forecast", marker=dict(size=4)))
-    fig.add_trace(go.Scatter(x=x, y=100.0 * f["actual"].to_numpy(), mode="markers", name="realised",
-                             marker=dict(size=5, symbol="x")))
-    fig.update_layout(title=f"{symbol}: one-step {key} forecast vs realised change (%)",
-                      yaxis_title="change from previous close (%)")
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=100.0 * f["actual"].to_numpy(), mode="markers", name="realised", marker=dict(size=5, symbol="x")
+        )
+    )
+    fig.update_layout(
+        title=f"{symbol}: one-step {key} forecast vs realised change (%)", yaxis_title="change from previous close (%)"
+    )
     return fig
 
 
@@ -189,8 +228,11 @@ def _distribution_figure(simulations: pd.DataFrame, strategies) -> object:
         if column in simulations:
             values = 100.0 * pd.to_numeric(simulations[column], errors="coerce").to_numpy()
             fig.add_trace(go.Box(y=values, name=strategy.replace("_strategy", ""), boxpoints="outliers"))
-    fig.update_layout(title="per-simulation total return over its window (%), all symbols",
-                      yaxis_title="window return (%)", showlegend=False)
+    fig.update_layout(
+        title="per-simulation total return over its window (%), all symbols",
+        yaxis_title="window return (%)",
+        showlegend=False,
+    )
     return fig
 
 
@@ -208,8 +250,9 @@ th { background: #f5f5f5; } table.settings th, table.settings td { text-align: l
 """
 
 
-def render_report(summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame | None,
-                  forecasts: pd.DataFrame | None) -> str:
+def render_report(
+    summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame | None, forecasts: pd.DataFrame | None
+) -> str:
     """The page's HTML text."""
     from plotly.offline import get_plotlyjs
 
@@ -219,14 +262,18 @@ def render_report(summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame 
     how = summary.get("statistics_settings", {})
     portfolio = stats.get(PORTFOLIO, {})
     symbols = [s for s in stats if s != PORTFOLIO]
-    parts = [f"<h1>totowalk backtest report — {html.escape(str(summary.get('profile')))} profile</h1>",
-             _settings_block(summary)]
+    parts = [
+        f"<h1>totowalk backtest report — {html.escape(str(summary.get('profile')))} profile</h1>",
+        _settings_block(summary),
+    ]
     parts += [f'<div class="warning">WARNING: {html.escape(w)}</div>' for w in summary.get("warnings", [])]
 
     parts.append("<h2>Equity and drawdowns</h2>")
-    parts.append(f'<p class="note">The daily walk-forward series: each simulation\'s final day, each trading day '
-                 f'once; with several symbols the equal-weight portfolio ({len(symbols)} symbols). Zoom by '
-                 f'dragging, double-click to reset; the buttons switch the equity axis to log scale.</p>')
+    parts.append(
+        f'<p class="note">The daily walk-forward series: each simulation\'s final day, each trading day '
+        f"once; with several symbols the equal-weight portfolio ({len(symbols)} symbols). Zoom by "
+        f"dragging, double-click to reset; the buttons switch the equity axis to log scale.</p>"
+    )
     charts = []
     if len(daily):
         equity, drawdown = _equity_and_drawdown(_portfolio_wide(daily, PORTFOLIO))
@@ -234,10 +281,12 @@ def render_report(summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame 
     parts += charts
 
     parts.append("<h2>Statistics (portfolio)</h2>")
-    parts.append(f'<p class="note">{html.escape(how.get("sharpe", ""))}. Interval: '
-                 f'{html.escape(str(how.get("bootstrap", "")))}, seed {how.get("seed")}. PSR: probability that '
-                 f'the true Sharpe exceeds 0; DSR: that it exceeds the best of {how.get("trials", "?")} trials by '
-                 f'luck ({html.escape(str(how.get("trials_note", "")))}).</p>')
+    parts.append(
+        f'<p class="note">{html.escape(how.get("sharpe", ""))}. Interval: '
+        f"{html.escape(str(how.get('bootstrap', '')))}, seed {how.get('seed')}. PSR: probability that "
+        f"the true Sharpe exceeds 0; DSR: that it exceeds the best of {how.get('trials', '?')} trials by "
+        f"luck ({html.escape(str(how.get('trials_note', '')))}).</p>"
+    )
     parts.append(_stats_table(PORTFOLIO, portfolio, _COLUMNS))
 
     parts.append("<h2>Per symbol</h2>")
@@ -247,21 +296,29 @@ def render_report(summary: dict, daily: pd.DataFrame, simulations: pd.DataFrame 
 
     if forecasts is not None and len(forecasts):
         parts.append("<h2>Forecast vs realised</h2>")
-        parts.append('<p class="note">Close key, each distinct one-step forecast by its target date; the band is '
-                     'the width between the 40th and 60th percentiles of the predictive distribution (the '
-                     "run's estimator), drawn centred on the forecast.</p>")
+        parts.append(
+            '<p class="note">Close key, each distinct one-step forecast by its target date; the band is '
+            "the width between the 40th and 60th percentiles of the predictive distribution (the "
+            "run's estimator), drawn centred on the forecast.</p>"
+        )
         for i, symbol in enumerate(symbols[:MAX_FORECAST_CHARTS]):
             parts.append(_figure_html(_forecast_figure(forecasts, symbol), f"forecast-{i}"))
         if len(symbols) > MAX_FORECAST_CHARTS:
-            parts.append(f'<p class="note">{len(symbols) - MAX_FORECAST_CHARTS} more symbols are in '
-                         "forecasts.csv and forecast_vs_actual_*.png.</p>")
+            parts.append(
+                f'<p class="note">{len(symbols) - MAX_FORECAST_CHARTS} more symbols are in '
+                "forecasts.csv and forecast_vs_actual_*.png.</p>"
+            )
     if simulations is not None and len(simulations):
         parts.append("<h2>Per-simulation returns</h2>")
-        parts.append('<p class="note">Each simulation\'s total over its evaluated window (six overlapping days; '
-                     "consecutive windows share five), so these are not independent draws.</p>")
+        parts.append(
+            '<p class="note">Each simulation\'s total over its evaluated window (six overlapping days; '
+            "consecutive windows share five), so these are not independent draws.</p>"
+        )
         parts.append(_figure_html(_distribution_figure(simulations, list(portfolio)), "distribution"))
 
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>totowalk backtest report</title>"
-            f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head>"
-            f"<body>{''.join(parts)}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>totowalk backtest report</title>"
+        f'<style>{_STYLE}</style><script type="text/javascript">{get_plotlyjs()}</script></head>'
+        f"<body>{''.join(parts)}</body></html>\n"
+    )

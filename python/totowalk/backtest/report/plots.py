@@ -34,16 +34,22 @@ def plot_results(result, out_dir) -> list[Path]:
     if len(daily):
         returns = wide(daily, PORTFOLIO).fillna(0.0)  # a strategy missing on a date holds cash
         for name in returns.columns:
-            ax.plot(returns.index, 100.0 * (np.cumprod(1.0 + returns[name].to_numpy()) - 1.0),
-                    label=name.replace("_strategy", ""))
+            ax.plot(
+                returns.index,
+                100.0 * (np.cumprod(1.0 + returns[name].to_numpy()) - 1.0),
+                label=name.replace("_strategy", ""),
+            )
         if isinstance(returns.index, pd.DatetimeIndex):
             locator = matplotlib.dates.AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
     ax.set_xlabel("date (each simulation's final day)")
     ax.set_ylabel("cumulative return (%)")
-    pooled = (f"equal-weight portfolio, mean over {len(symbols)} symbols ({symbol_list(symbols)})"
-              if len(symbols) > 1 else f"symbol {symbols[0]}")
+    pooled = (
+        f"equal-weight portfolio, mean over {len(symbols)} symbols ({symbol_list(symbols)})"
+        if len(symbols) > 1
+        else f"symbol {symbols[0]}"
+    )
     ax.set_title(f"daily walk-forward equity per strategy, {pooled}, {result.profile} profile", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     paths.append(out / "cumulative_returns.png")
@@ -58,6 +64,7 @@ def plot_results(result, out_dir) -> list[Path]:
 
 def _plot_forecasts(result, symbol, path: Path, plt) -> None:
     import matplotlib
+
     f = result.forecasts
     mine = f[f["symbol"] == symbol]
     keys = list(dict.fromkeys(mine["key"]))

@@ -59,7 +59,11 @@ def daily_statistics(result) -> pd.DataFrame:
 
 
 def daily_of(result) -> pd.DataFrame:
-    return result.daily if getattr(result, "daily", None) is not None else daily_table(result.simulations, STRATEGY_PREFIXES)
+    return (
+        result.daily
+        if getattr(result, "daily", None) is not None
+        else daily_table(result.simulations, STRATEGY_PREFIXES)
+    )
 
 
 def _with_daily_statistics(table: pd.DataFrame, result, legacy: bool) -> pd.DataFrame:
@@ -80,7 +84,10 @@ def _clean_strategy_table(overall: pd.Series) -> pd.DataFrame:
         if f"{prefix}_return" not in overall:
             continue
         rows[prefix.replace("_strategy", "")] = {
-            **{stat: float(overall[f"{prefix}_{stat}"]) for stat in ("return", "sharpe", "avg_daily_return", "turnover")},
+            **{
+                stat: float(overall[f"{prefix}_{stat}"])
+                for stat in ("return", "sharpe", "avg_daily_return", "turnover")
+            },
             "window_mean_return": float(overall[f"window_mean_{prefix}_return"]),
             "window_mean_sharpe": float(overall[f"window_mean_{prefix}_sharpe"]),
         }
@@ -99,9 +106,11 @@ def mae_by_key(result) -> pd.Series:
 
 
 def _describe_kronos(info: dict) -> str:
-    return (f"{info.get('spec') or 'in-memory model'} ({info['parameters']:,} parameters), {info['sample_count']} paths, "
-            f"T {info['temperature']}, top_k {info['top_k']}, top_p {info['top_p']}, window {info['max_context']}, "
-            f"seed {info['seed']}: fills kronos_expected_move_pct (Close r_7 of each simulation's frame)")
+    return (
+        f"{info.get('spec') or 'in-memory model'} ({info['parameters']:,} parameters), {info['sample_count']} paths, "
+        f"T {info['temperature']}, top_k {info['top_k']}, top_p {info['top_p']}, window {info['max_context']}, "
+        f"seed {info['seed']}: fills kronos_expected_move_pct (Close r_7 of each simulation's frame)"
+    )
 
 
 def format_report(result) -> str:
@@ -122,19 +131,23 @@ def format_report(result) -> str:
     lines += [f"WARNING: {w}" for w in result.warnings]
     table = _printed_table(strategy_table(result), result.profile)
     lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]
-    lines.append(f"daily series: each simulation's final day, equal-weight over symbols; Sharpe with its "
-                 f"{_confidence(result)} stationary-bootstrap interval; deflated Sharpe over "
-                 f"{_trials(result)} trials (the strategies and the MaxDiff/AlwaysOn offset grids)")
+    lines.append(
+        f"daily series: each simulation's final day, equal-weight over symbols; Sharpe with its "
+        f"{_confidence(result)} stationary-bootstrap interval; deflated Sharpe over "
+        f"{_trials(result)} trials (the strategies and the MaxDiff/AlwaysOn offset grids)"
+    )
     mae = mae_by_key(result)
     lines += ["", "MAE per key: " + ", ".join(f"{k} {v:.6f}" for k, v in mae.items())]
     summary = result.summary
     if "best_strategy" in summary.columns:
         best = summary["best_strategy"].dropna()
-        rule = ("legacy rule: highest mean total return among simple, all_signals, entry_takeprofit, highlow, "
-                "ci_guard, maxdiff, with the legacy tie order" if result.profile == "legacy"
-                else "clean rule: highest total return of the daily walk-forward series among all strategies")
-        lines.append(f"best strategy ({rule}): "
-                     + ", ".join(f"{k} {strategy_name(v)}" for k, v in best.items()))
+        rule = (
+            "legacy rule: highest mean total return among simple, all_signals, entry_takeprofit, highlow, "
+            "ci_guard, maxdiff, with the legacy tie order"
+            if result.profile == "legacy"
+            else "clean rule: highest total return of the daily walk-forward series among all strategies"
+        )
+        lines.append(f"best strategy ({rule}): " + ", ".join(f"{k} {strategy_name(v)}" for k, v in best.items()))
     return "\n".join(lines)
 
 
@@ -144,7 +157,9 @@ def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
     if "sharpe_low" not in table or sharpe not in table:
         return table
     out = table.drop(columns=[sharpe, "sharpe_low", "sharpe_high"])
-    text = [f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])]
+    text = [
+        f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])
+    ]
     out.insert(out.columns.get_loc("max_drawdown"), "daily_sharpe [95% CI]", text)
     return out
 
@@ -182,4 +197,12 @@ def symbol_list(symbols, most: int = 6) -> str:
     return shown + (f", … {len(symbols) - most} more" if len(symbols) > most else "")
 
 
-__all__ = ["daily_of", "daily_statistics", "format_report", "mae_by_key", "strategy_name", "strategy_table", "symbol_list"]
+__all__ = [
+    "daily_of",
+    "daily_statistics",
+    "format_report",
+    "mae_by_key",
+    "strategy_name",
+    "strategy_table",
+    "symbol_list",
+]

@@ -60,8 +60,14 @@ def stationary_counts(n: int, replicates: int, block: float, rng: np.random.Gene
     return np.bincount(flat.ravel(), minlength=replicates * n).reshape(replicates, n).astype(np.float64)
 
 
-def sharpe_interval(returns, lengths, days_per_year, seed: int = 0, replicates: int = BOOTSTRAP_REPLICATES,
-                    confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def sharpe_interval(
+    returns,
+    lengths,
+    days_per_year,
+    seed: int = 0,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    confidence: float = CONFIDENCE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval ``(low (N,), high (N,))`` of the annualised Sharpe (ddof 1, the
     conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days."""
     r = np.asarray(returns, dtype=np.float64)
@@ -83,7 +89,7 @@ def sharpe_interval(returns, lengths, days_per_year, seed: int = 0, replicates: 
         var *= n / (n - 1.0)
         m1 += mean  # the replicates' means
         # sharpe_ratio's convention (0 for a numerically constant replicate), in place: large arrays
-        ok = var > SHARPE_STD_FLOOR ** 2
+        ok = var > SHARPE_STD_FLOOR**2
         np.sqrt(var, out=var, where=ok)
         sharpe = np.divide(m1, var, out=np.zeros_like(m1), where=ok)
         sharpe *= np.sqrt(days[rows])[None, :]

@@ -53,8 +53,11 @@ def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
             continue
         returns = pd.to_numeric(simulations[column]).to_numpy(np.float64)
         name = f"{prefix}_finalday_turnover"
-        turnover = (pd.to_numeric(simulations[name]).to_numpy(np.float64) if name in simulations
-                    else np.full(len(simulations), np.nan))
+        turnover = (
+            pd.to_numeric(simulations[name]).to_numpy(np.float64)
+            if name in simulations
+            else np.full(len(simulations), np.nan)
+        )
         columns.append((prefix, returns, turnover, _in_market(simulations, prefix, returns, turnover)))
     return columns
 
@@ -68,7 +71,9 @@ def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
     same = (codes[order][1:] == codes[order][:-1]) & (dates[order][1:] == dates[order][:-1])
     if same.any():
         row = order[1:][np.argmax(same)]
-        raise ValueError(f"symbol {symbols[codes[row]]!r} has two simulations ending on {simulations['date'].iloc[row]}")
+        raise ValueError(
+            f"symbol {symbols[codes[row]]!r} has two simulations ending on {simulations['date'].iloc[row]}"
+        )
     return order, codes[order], symbols
 
 
@@ -94,9 +99,16 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     def field(k):
         return np.stack([c[k] for c in columns])[strategy, rows]
 
-    return pd.DataFrame({
-        "date": simulations["date"].to_numpy()[rows], "symbol": simulations["symbol"].to_numpy(dtype=object)[rows],
-        "strategy": prefixes[strategy], "return": field(1), "turnover": field(2), "in_market": field(3)})
+    return pd.DataFrame(
+        {
+            "date": simulations["date"].to_numpy()[rows],
+            "symbol": simulations["symbol"].to_numpy(dtype=object)[rows],
+            "strategy": prefixes[strategy],
+            "return": field(1),
+            "turnover": field(2),
+            "in_market": field(3),
+        }
+    )
 
 
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
@@ -120,9 +132,14 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
         mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]
         portfolio[name] = np.where(missing[present], np.nan, mean)
     keys = np.flatnonzero(present)
-    portfolio = pd.DataFrame({
-        "date": dates[keys % len(dates)], "symbol": PORTFOLIO,
-        "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)], **portfolio})
+    portfolio = pd.DataFrame(
+        {
+            "date": dates[keys % len(dates)],
+            "symbol": PORTFOLIO,
+            "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
+            **portfolio,
+        }
+    )
     return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
 
 
@@ -137,11 +154,16 @@ def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.Dat
     if n and n * len(strategies) == len(mine):
         blocks = dates.reshape(len(strategies), n)
         names = mine["strategy"].to_numpy(dtype=object).reshape(len(strategies), n)
-        if (names == strategies[:, None]).all() and (blocks == blocks[0]).all() \
-                and pd.Index(blocks[0]).is_monotonic_increasing and pd.Index(blocks[0]).is_unique:
+        if (
+            (names == strategies[:, None]).all()
+            and (blocks == blocks[0]).all()
+            and pd.Index(blocks[0]).is_monotonic_increasing
+            and pd.Index(blocks[0]).is_unique
+        ):
             values = mine[field].to_numpy().reshape(len(strategies), n).T
-            out = pd.DataFrame(values, index=pd.Index(blocks[0], name="date"),
-                               columns=pd.Index(strategies, name="strategy"))
+            out = pd.DataFrame(
+                values, index=pd.Index(blocks[0], name="date"), columns=pd.Index(strategies, name="strategy")
+            )
             return out
     out = mine.pivot(index="date", columns="strategy", values=field).sort_index()
     return out[list(strategies)]

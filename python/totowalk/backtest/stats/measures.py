@@ -26,9 +26,22 @@ __all__ = ["SHARPE_STD_FLOOR", "STATISTICS", "series_statistics", "sharpe_ratio"
 SHARPE_STD_FLOOR = 1e-12  # a std at most this is a numerically constant series: Sharpe 0
 
 STATISTICS = (
-    "days", "total_return", "cagr", "annual_volatility", "sharpe", "sortino", "max_drawdown",
-    "max_drawdown_days", "calmar", "win_rate", "profit_factor", "avg_win", "avg_loss", "exposure",
-    "turnover", "position_changes",
+    "days",
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "calmar",
+    "win_rate",
+    "profit_factor",
+    "avg_win",
+    "avg_loss",
+    "exposure",
+    "turnover",
+    "position_changes",
 )
 
 
@@ -80,7 +93,7 @@ def series_statistics(returns, lengths, days_per_year, turnover=None, in_market=
 
     mean = x.sum(axis=1) / nf
     centred = np.where(valid, x - mean[:, None], 0.0)
-    std = np.sqrt(_safe_div((centred ** 2).sum(axis=1), nf - 1.0))
+    std = np.sqrt(_safe_div((centred**2).sum(axis=1), nf - 1.0))
     growth = np.cumprod(1.0 + x, axis=1)
     total = growth[:, -1] - 1.0 if width else np.zeros(n_rows)
     cagr = np.where(1.0 + total > 0, np.abs(1.0 + total) ** (days / nf) - 1.0, -1.0)

@@ -21,8 +21,15 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["EULER_GAMMA", "moments", "probabilistic_sharpe", "expected_max_sharpe", "deflated_sharpe",
-           "trial_count", "GRID_TRIALS"]
+__all__ = [
+    "EULER_GAMMA",
+    "moments",
+    "probabilistic_sharpe",
+    "expected_max_sharpe",
+    "deflated_sharpe",
+    "trial_count",
+    "GRID_TRIALS",
+]
 
 EULER_GAMMA = 0.5772156649015329
 _NORMAL = NormalDist()
@@ -51,13 +58,13 @@ def moments(returns, lengths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ok = (n > 1) & (m2 > 0)
     safe2 = np.where(ok, m2, 1.0)
     sharpe = np.where(ok, mean / np.sqrt(safe2 * nf / np.where(n > 1, nf - 1.0, 1.0)), np.nan)
-    return sharpe, np.where(ok, m3 / safe2 ** 1.5, np.nan), np.where(ok, m4 / safe2 ** 2, np.nan)
+    return sharpe, np.where(ok, m3 / safe2**1.5, np.nan), np.where(ok, m4 / safe2**2, np.nan)
 
 
 def probabilistic_sharpe(sharpe, n, skew, kurtosis, benchmark=0.0) -> np.ndarray:
     """PSR: probability that the true per-day Sharpe exceeds ``benchmark`` (per day)."""
     s = np.asarray(sharpe, dtype=np.float64)
-    var = 1.0 - skew * s + (kurtosis - 1.0) / 4.0 * s ** 2  # >= (1 - skew s / 2)^2 >= 0
+    var = 1.0 - skew * s + (kurtosis - 1.0) / 4.0 * s**2  # >= (1 - skew s / 2)^2 >= 0
     ok = np.isfinite(s) & np.isfinite(var) & (var > 0)
     z = (s - benchmark) * np.sqrt(np.asarray(n, dtype=np.float64) - 1.0) / np.sqrt(np.where(ok, var, 1.0))
     return np.where(ok, _cdf(np.where(ok, z, 0.0)), np.nan)

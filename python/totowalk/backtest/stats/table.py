@@ -29,15 +29,17 @@ def statistics_settings(strategies, seed: int = 0) -> dict:
     """How the intervals and the deflated Sharpe were computed (stated in summary.json and the report)."""
     return {
         "bootstrap": f"stationary block bootstrap, {BOOTSTRAP_REPLICATES} replicates, mean block length "
-                     "max(1, round(n^(1/3))) days, percentile interval",
-        "confidence": CONFIDENCE, "replicates": BOOTSTRAP_REPLICATES, "seed": int(seed),
+        "max(1, round(n^(1/3))) days, percentile interval",
+        "confidence": CONFIDENCE,
+        "replicates": BOOTSTRAP_REPLICATES,
+        "seed": int(seed),
         "trials": trial_count(strategies),
         "trials_note": "one per strategy of the run, 1,000 for MaxDiff's two 500-point offset sweeps and "
-                       "6,561 for MaxDiffAlwaysOn's 81 x 81 offset grid; the variance of the trials' Sharpe "
-                       "ratios is the sample variance (ddof 1) of the per-day Sharpe ratios of the run's "
-                       "strategies on the same symbol (or the portfolio)",
+        "6,561 for MaxDiffAlwaysOn's 81 x 81 offset grid; the variance of the trials' Sharpe "
+        "ratios is the sample variance (ddof 1) of the per-day Sharpe ratios of the run's "
+        "strategies on the same symbol (or the portfolio)",
         "sharpe": "mean / std (ddof 1) x sqrt(days per year); the probabilistic and deflated Sharpe use the "
-                  "per-day Sharpe against 0 and against the best-of-trials Sharpe",
+        "per-day Sharpe against 0 and against the best-of-trials Sharpe",
     }
 
 
@@ -50,7 +52,9 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     DataFrame with a (symbol, strategy) MultiIndex (run order) and :data:`STAT_COLUMNS`
     """
     if daily.empty:
-        return pd.DataFrame(columns=list(STAT_COLUMNS), index=pd.MultiIndex.from_tuples([], names=["symbol", "strategy"]))
+        return pd.DataFrame(
+            columns=list(STAT_COLUMNS), index=pd.MultiIndex.from_tuples([], names=["symbol", "strategy"])
+        )
     # one matrix row per (symbol, strategy), days left-aligned in date order (the table's order)
     symbol_code, symbols = pd.factorize(daily["symbol"])
     strategy_code, strategies = pd.factorize(daily["strategy"])
@@ -80,9 +84,11 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
         trials = trial_count([keys[i][1] for i in rows])
         finite = per_day[rows][np.isfinite(per_day[rows])]
         variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-        stats["deflated_sharpe"][rows] = deflated_sharpe(per_day[rows], lengths[rows], skew[rows], kurt[rows],
-                                                         trials, variance)
+        stats["deflated_sharpe"][rows] = deflated_sharpe(
+            per_day[rows], lengths[rows], skew[rows], kurt[rows], trials, variance
+        )
         stats["trials"][rows] = trials
-    out = pd.DataFrame({c: stats[c] for c in STAT_COLUMNS},
-                       index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"]))
+    out = pd.DataFrame(
+        {c: stats[c] for c in STAT_COLUMNS}, index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"])
+    )
     return out

@@ -21,5 +21,11 @@ def notes(settings) -> list:
     return [OPTIMISTIC_FILL_WARNING] if getattr(settings, "fill_model", None) == "optimistic" else []
 
 
-PROFILE = Profile(name="clean", evaluate=evaluate, order_columns=order_columns, notes=notes,
-                  best_strategy=clean_best_strategy, summary_headline=summary_headline)
+PROFILE = Profile(
+    name="clean",
+    evaluate=evaluate,
+    order_columns=order_columns,
+    notes=notes,
+    best_strategy=clean_best_strategy,
+    summary_headline=summary_headline,
+)

@@ -41,8 +41,17 @@ def check_fill_model(fill_model: str) -> str:
     return fill_model
 
 
-def round_trip_profit(close_move, open_move, high_move, low_move, high_target, low_target, position,
-                      unit_cost, fill_model: str = "adverse") -> np.ndarray:
+def round_trip_profit(
+    close_move,
+    open_move,
+    high_move,
+    low_move,
+    high_target,
+    low_target,
+    position,
+    unit_cost,
+    fill_model: str = "adverse",
+) -> np.ndarray:
     """Net float64 P&L of MaxDiff's buy-low / sell-high limit pair, one leg per sign of ``position``.
 
     The targets are clipped first: ``h = clip(high_target, 0, 10)``, ``l = clip(low_target, -1, 0)``.
@@ -57,7 +66,8 @@ def round_trip_profit(close_move, open_move, high_move, low_move, high_target, l
     # walk-forward grids of the clean MaxDiff strategies are most of a clean backtest's time).
     y, o, h_act, l_act, h, low, q, cost = (
         cpu_tensor(a, np.float64)
-        for a in (close_move, open_move, high_move, low_move, high_target, low_target, position, unit_cost))
+        for a in (close_move, open_move, high_move, low_move, high_target, low_target, position, unit_cost)
+    )
     h, low, cost = h.clamp(0.0, 10.0), low.clamp(-1.0, 0.0), 2.0 * cost
     bought, sold = low > l_act, h < h_act
     if fill_model == "adverse":

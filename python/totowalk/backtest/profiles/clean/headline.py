@@ -22,9 +22,13 @@ from ..profile import STRATEGY_PREFIXES
 __all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
 
 HEADLINE_STATS = ("return", "sharpe", "avg_daily_return", "annual_return", "turnover")
-_WALK_FORWARD_SHARPES = {"simple_strategy": "walk_forward_oos_sharpe", "highlow": "walk_forward_highlow_sharpe",
-                         "entry_takeprofit": "walk_forward_takeprofit_sharpe", "maxdiff": "walk_forward_maxdiff_sharpe",
-                         "maxdiffalwayson": "walk_forward_maxdiffalwayson_sharpe"}
+_WALK_FORWARD_SHARPES = {
+    "simple_strategy": "walk_forward_oos_sharpe",
+    "highlow": "walk_forward_highlow_sharpe",
+    "entry_takeprofit": "walk_forward_takeprofit_sharpe",
+    "maxdiff": "walk_forward_maxdiff_sharpe",
+    "maxdiffalwayson": "walk_forward_maxdiffalwayson_sharpe",
+}
 
 
 def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
@@ -41,8 +45,13 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
     mean = float(returns.mean()) if n else float("nan")
     std = float(returns.std(ddof=1)) if n > 1 else 0.0
     sharpe = sharpe_ratio(mean, std, days_per_year)
-    return {"return": float(np.prod(1.0 + returns) - 1.0), "sharpe": float(sharpe), "avg_daily_return": mean,
-            "annual_return": mean * days_per_year, "turnover": float(turnover.mean()) if turnover.size else float("nan")}
+    return {
+        "return": float(np.prod(1.0 + returns) - 1.0),
+        "sharpe": float(sharpe),
+        "avg_daily_return": mean,
+        "annual_return": mean * days_per_year,
+        "turnover": float(turnover.mean()) if turnover.size else float("nan"),
+    }
 
 
 def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO) -> dict:
@@ -65,8 +74,11 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
     windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
     window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean()
     for prefix in returns.columns:
-        stats = series_stats(returns[prefix].to_numpy(), turnover[prefix].to_numpy()
-                             if prefix in turnover else np.array([]), days_per_year)
+        stats = series_stats(
+            returns[prefix].to_numpy(),
+            turnover[prefix].to_numpy() if prefix in turnover else np.array([]),
+            days_per_year,
+        )
         for stat in HEADLINE_STATS:
             column = f"{prefix}_{stat}"
             if column in window_means:

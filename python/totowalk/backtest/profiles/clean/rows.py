@@ -42,17 +42,25 @@ def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = "adverse")
 
     per_symbol = lambda d: np.array([d[s] for s in a.symbol])  # noqa: E731
     return CleanStrategyInputs(
-        cp=a.predictions["Close"][:, :EVAL_DAYS], hp=rebased(a.predictions["High"], "High"),
+        cp=a.predictions["Close"][:, :EVAL_DAYS],
+        hp=rebased(a.predictions["High"], "High"),
         lp=rebased(a.predictions["Low"], "Low"),
-        ca=a.actuals["Close"][:, :EVAL_DAYS], ha=rebased(a.actuals["High"], "High"),
-        la=rebased(a.actuals["Low"], "Low"), oa=rebased(a.actuals["Open"], "Open"),
-        hp_own=a.predictions["High"][:, :EVAL_DAYS], lp_own=a.predictions["Low"][:, :EVAL_DAYS],
+        ca=a.actuals["Close"][:, :EVAL_DAYS],
+        ha=rebased(a.actuals["High"], "High"),
+        la=rebased(a.actuals["Low"], "Low"),
+        oa=rebased(a.actuals["Open"], "Open"),
+        hp_own=a.predictions["High"][:, :EVAL_DAYS],
+        lp_own=a.predictions["Low"][:, :EVAL_DAYS],
         band=a.bands["Close"][:, :EVAL_DAYS],
-        is_crypto=per_symbol(settings.crypto).astype(bool), fee=per_symbol(settings.fee),
+        is_crypto=per_symbol(settings.crypto).astype(bool),
+        fee=per_symbol(settings.fee),
         spread=np.full(a.num_rows, settings.spread - 1.0),  # ratio ask/bid -> fraction of the bid
-        next_hp=next_move("High"), next_lp=next_move("Low"), last_close=a.last_price["Close"],
+        next_hp=next_move("High"),
+        next_lp=next_move("Low"),
+        last_close=a.last_price["Close"],
         trading_days_per_year=per_symbol(settings.trading_days).astype(np.float64),
-        ci_multiplier=CI_GUARD_MULTIPLIER, fill_model=fill_model,
+        ci_multiplier=CI_GUARD_MULTIPLIER,
+        fill_model=fill_model,
     )
 
 

@@ -164,12 +164,15 @@ class CleanStrategyInputs:
         for name in ("fee", "spread", "trading_days_per_year", *_PRICE_FIELDS):
             value = getattr(self, name)
             value = np.full(s, np.nan) if value is None else np.asarray(value, dtype=np.float64)
-            self._set(name, np.broadcast_to(value, (s,)) if value.ndim == 0 else value, (s,),
-                      allow_nan=name in _PRICE_FIELDS)
+            self._set(
+                name, np.broadcast_to(value, (s,)) if value.ndim == 0 else value, (s,), allow_nan=name in _PRICE_FIELDS
+            )
         for name in ("fee", "spread"):
             bad = np.flatnonzero(getattr(self, name) < 0)
             if bad.size:
-                raise ValueError(f"CleanStrategyInputs.{name} must be >= 0; simulation row {bad[0]} has {getattr(self, name)[bad[0]]}")
+                raise ValueError(
+                    f"CleanStrategyInputs.{name} must be >= 0; simulation row {bad[0]} has {getattr(self, name)[bad[0]]}"
+                )
         self.ci_multiplier = float(self.ci_multiplier)
         check_fill_model(self.fill_model)
 
@@ -179,8 +182,10 @@ class CleanStrategyInputs:
         if not allow_nan and value.dtype != bool:
             bad = np.argwhere(~np.isfinite(value))
             if bad.size:
-                raise ValueError(f"CleanStrategyInputs.{name} has a non-finite value at simulation row {bad[0][0]}"
-                                 + (f", day {bad[0][1]}" if value.ndim == 2 else ""))
+                raise ValueError(
+                    f"CleanStrategyInputs.{name} has a non-finite value at simulation row {bad[0][0]}"
+                    + (f", day {bad[0][1]}" if value.ndim == 2 else "")
+                )
         setattr(self, name, np.ascontiguousarray(value))
 
     @property
@@ -198,14 +203,26 @@ class CleanStrategyInputs:
 # ---------------------------------------------------------------------------------------------
 
 
-def clean_limit_order_profit(close_move, open_move, high_move, low_move, high_target, low_target, position,
-                             unit_cost, fill_model: str = "adverse"):
+def clean_limit_order_profit(
+    close_move,
+    open_move,
+    high_move,
+    low_move,
+    high_target,
+    low_target,
+    position,
+    unit_cost,
+    fill_model: str = "adverse",
+):
     """MaxDiff's limit pair under the clean fill model: :func:`.clean_fills.round_trip_profit`."""
-    return round_trip_profit(close_move, open_move, high_move, low_move, high_target, low_target, position,
-                             unit_cost, fill_model)
+    return round_trip_profit(
+        close_move, open_move, high_move, low_move, high_target, low_target, position, unit_cost, fill_model
+    )
 
 
-def _metrics(prefix: str, daily: np.ndarray, changes: np.ndarray, days_per_year: np.ndarray, final_key: str = "finalday"):
+def _metrics(
+    prefix: str, daily: np.ndarray, changes: np.ndarray, days_per_year: np.ndarray, final_key: str = "finalday"
+):
     """Metrics of (S, D) net daily returns and (S, D) units of position change per unit of capital."""
     total = np.prod(1.0 + daily, axis=1) - 1.0
     mean = daily.mean(axis=1)
@@ -280,8 +297,11 @@ def _entry_takeprofit_and_highlow(inp: CleanStrategyInputs) -> dict:
     hl_daily = np.where(long_fill, inp.ca - buy_price - cost, np.where(short_fill, sell_price - inp.ca - cost, 0.0))
     out = {}
     out.update(_metrics("entry_takeprofit", tp_daily, 2.0 * traded, inp.trading_days_per_year))
-    out.update(_metrics("highlow", hl_daily, 2.0 * (long_fill | short_fill), inp.trading_days_per_year,
-                        final_key="finalday_return"))
+    out.update(
+        _metrics(
+            "highlow", hl_daily, 2.0 * (long_fill | short_fill), inp.trading_days_per_year, final_key="finalday_return"
+        )
+    )
     return out
 
 
@@ -314,8 +334,9 @@ def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[
 
     def pnl(highs, lows, extra_axes=1):
         expand = lambda a: a.reshape(a.shape[:1] + (1,) * extra_axes + a.shape[1:])  # noqa: E731
-        return round_trip_profit(expand(ca), expand(o), expand(ha), expand(la), highs, lows, expand(q),
-                                 expand(cost), inp.fill_model)
+        return round_trip_profit(
+            expand(ca), expand(o), expand(ha), expand(la), highs, lows, expand(q), expand(cost), inp.fill_model
+        )
 
     # Stage 1: high offset with low offset 0.
     base = _prefix_before(pnl(hp, lp, extra_axes=0))  # (S, D+1)
@@ -333,15 +354,19 @@ def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[
 
 def _day_arrays(inp: CleanStrategyInputs) -> list[np.ndarray]:
     """The compiled fits' (S, D) inputs: close, open, high, low moves, high and low forecasts."""
-    return [np.ascontiguousarray(a, dtype=np.float64)
-            for a in (inp.ca, inp.open_move, inp.ha, inp.la, inp.hp, inp.lp)]
+    return [np.ascontiguousarray(a, dtype=np.float64) for a in (inp.ca, inp.open_move, inp.ha, inp.la, inp.hp, inp.lp)]
 
 
 def _maxdiff_fit_native(search, inp: CleanStrategyInputs, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_maxdiff_fit` for all simulations through the extension: same offsets, bit for bit."""
-    ix, iz = search(*_day_arrays(inp), np.ascontiguousarray(q, dtype=np.float64),
-                    np.ascontiguousarray(inp.unit_cost, dtype=np.float64), MAXDIFF_GRID,
-                    inp.fill_model == "optimistic", torch.get_num_threads())
+    ix, iz = search(
+        *_day_arrays(inp),
+        np.ascontiguousarray(q, dtype=np.float64),
+        np.ascontiguousarray(inp.unit_cost, dtype=np.float64),
+        MAXDIFF_GRID,
+        inp.fill_model == "optimistic",
+        torch.get_num_threads(),
+    )
     return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
 
 
@@ -370,16 +395,18 @@ def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
     daily = round_trip_profit(inp.ca, inp.open_move, inp.ha, inp.la, highs, lows, q, cost, inp.fill_model)
     fills = round_trip_fills(inp.ha, inp.la, highs, lows, q)
     out = _metrics("maxdiff", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
-    out.update({
-        "maxdiffprofit_profit": out["maxdiff_return"],
-        "maxdiffprofit_profit_values": daily,
-        "maxdiffprofit_high_multiplier_by_day": x_fit[:, days],
-        "maxdiffprofit_low_multiplier_by_day": z_fit[:, days],
-        "maxdiffprofit_profit_high_multiplier": x_fit[:, d],
-        "maxdiffprofit_profit_low_multiplier": z_fit[:, d],
-        **_limit_prices("maxdiffprofit", inp, x_fit[:, d], z_fit[:, d]),
-        "maxdiff_positions": q,
-    })
+    out.update(
+        {
+            "maxdiffprofit_profit": out["maxdiff_return"],
+            "maxdiffprofit_profit_values": daily,
+            "maxdiffprofit_high_multiplier_by_day": x_fit[:, days],
+            "maxdiffprofit_low_multiplier_by_day": z_fit[:, days],
+            "maxdiffprofit_profit_high_multiplier": x_fit[:, d],
+            "maxdiffprofit_profit_low_multiplier": z_fit[:, d],
+            **_limit_prices("maxdiffprofit", inp, x_fit[:, d], z_fit[:, d]),
+            "maxdiff_positions": q,
+        }
+    )
     return out
 
 
@@ -410,9 +437,14 @@ def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
 
 def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_always_on_fit` for all simulations through the extension: same indices."""
-    return search(*_day_arrays(inp), np.ascontiguousarray(inp.is_crypto, dtype=bool),
-                  np.ascontiguousarray(inp.unit_cost, dtype=np.float64), ALWAYS_ON_GRID,
-                  inp.fill_model == "optimistic", torch.get_num_threads())
+    return search(
+        *_day_arrays(inp),
+        np.ascontiguousarray(inp.is_crypto, dtype=bool),
+        np.ascontiguousarray(inp.unit_cost, dtype=np.float64),
+        ALWAYS_ON_GRID,
+        inp.fill_model == "optimistic",
+        torch.get_num_threads(),
+    )
 
 
 def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
@@ -434,28 +466,34 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     legs = np.where(no_short, 1.0, 2.0)
     buy = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fill_model) / legs
     sell = np.where(no_short, 0.0, round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fill_model)) / legs
-    fills = (round_trip_fills(inp.ha, inp.la, highs, lows, 1.0)
-             + np.where(no_short, 0.0, round_trip_fills(inp.ha, inp.la, highs, lows, -1.0))) / legs
+    fills = (
+        round_trip_fills(inp.ha, inp.la, highs, lows, 1.0)
+        + np.where(no_short, 0.0, round_trip_fills(inp.ha, inp.la, highs, lows, -1.0))
+    ) / legs
     daily = buy + sell
     out = _metrics("maxdiffalwayson", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
     filled_buy = (np.clip(lows, -1.0, 0.0) > inp.la).sum(axis=1)
     filled_sell = np.where(no_short, False, np.clip(highs, 0.0, 10.0) < inp.ha).sum(axis=1)
     gross = np.abs(buy).sum(axis=1) + np.abs(sell).sum(axis=1)
-    out.update({
-        "maxdiffalwayson_profit": out["maxdiffalwayson_return"],
-        "maxdiffalwayson_profit_values": daily,
-        "maxdiffalwayson_high_multiplier_by_day": x_fit[:, :d],
-        "maxdiffalwayson_low_multiplier_by_day": z_fit[:, :d],
-        "maxdiffalwayson_high_multiplier": x_fit[:, d],
-        "maxdiffalwayson_low_multiplier": z_fit[:, d],
-        **_limit_prices("maxdiffalwayson", inp, x_fit[:, d], z_fit[:, d]),
-        "maxdiffalwayson_buy_contribution": buy.sum(axis=1),
-        "maxdiffalwayson_sell_contribution": sell.sum(axis=1),
-        "maxdiffalwayson_filled_buy_trades": filled_buy,
-        "maxdiffalwayson_filled_sell_trades": filled_sell,
-        "maxdiffalwayson_trades_total": filled_buy + filled_sell,
-        "maxdiffalwayson_trade_bias": np.where(gross > 0, (buy.sum(axis=1) - sell.sum(axis=1)) / np.where(gross > 0, gross, 1.0), 0.0),
-    })
+    out.update(
+        {
+            "maxdiffalwayson_profit": out["maxdiffalwayson_return"],
+            "maxdiffalwayson_profit_values": daily,
+            "maxdiffalwayson_high_multiplier_by_day": x_fit[:, :d],
+            "maxdiffalwayson_low_multiplier_by_day": z_fit[:, :d],
+            "maxdiffalwayson_high_multiplier": x_fit[:, d],
+            "maxdiffalwayson_low_multiplier": z_fit[:, d],
+            **_limit_prices("maxdiffalwayson", inp, x_fit[:, d], z_fit[:, d]),
+            "maxdiffalwayson_buy_contribution": buy.sum(axis=1),
+            "maxdiffalwayson_sell_contribution": sell.sum(axis=1),
+            "maxdiffalwayson_filled_buy_trades": filled_buy,
+            "maxdiffalwayson_filled_sell_trades": filled_sell,
+            "maxdiffalwayson_trades_total": filled_buy + filled_sell,
+            "maxdiffalwayson_trade_bias": np.where(
+                gross > 0, (buy.sum(axis=1) - sell.sum(axis=1)) / np.where(gross > 0, gross, 1.0), 0.0
+            ),
+        }
+    )
     return out
 
 
@@ -482,8 +520,17 @@ def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]
     return out
 
 
-_TIE_ORDER = ("buy_hold", "simple_strategy", "all_signals_strategy", "unprofit_shutdown", "ci_guard",
-              "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson")
+_TIE_ORDER = (
+    "buy_hold",
+    "simple_strategy",
+    "all_signals_strategy",
+    "unprofit_shutdown",
+    "ci_guard",
+    "entry_takeprofit",
+    "highlow",
+    "maxdiff",
+    "maxdiffalwayson",
+)
 
 
 def clean_best_strategy(means) -> str | None:

@@ -30,7 +30,6 @@ MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)  # 0 is not a grid point
 ALWAYS_ON_GRID = np.linspace(-0.03, 0.03, 81)  # contains 0 exactly
 
 
-
 def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, position) -> np.ndarray:
     """Element-wise float32 P&L of a buy-low / sell-high limit pair (§6.5).
 
@@ -54,7 +53,8 @@ def limit_order_profit(close_move, high_move, high_pred, low_move, low_pred, pos
     # torch on the CPU: the same IEEE float32 element-wise results as numpy, on all cores (the
     # MaxDiff grids are a large part of a many-simulation backtest).
     y, h_act, l_act, h_pred, l_pred, q = (
-        cpu_tensor(a) for a in (close_move, high_move, low_move, high_pred, low_pred, position))
+        cpu_tensor(a) for a in (close_move, high_move, low_move, high_pred, low_pred, position)
+    )
     zero = torch.zeros((), dtype=torch.float32)
     h_pred = h_pred.clamp(0.0, 10.0)
     l_pred = l_pred.clamp(-1.0, 0.0)
@@ -102,5 +102,3 @@ def previous_bar_spreads(close, high, low) -> tuple[np.ndarray, np.ndarray]:
     kappa_high[~np.isfinite(kappa_high)] = 0.0
     kappa_low[~np.isfinite(kappa_low)] = 0.0
     return kappa_high, kappa_low
-
-

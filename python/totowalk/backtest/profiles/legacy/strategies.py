@@ -288,8 +288,13 @@ def _day_arrays(moves) -> list[np.ndarray]:
 
 def _maxdiff_search_native(search, moves, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_maxdiff_search` through the extension: same offsets, bit for bit."""
-    ix, iz = search(*_day_arrays(moves), np.ascontiguousarray(q, dtype=np.float32),
-                    MAXDIFF_GRID.astype(np.float32), float(KERNEL_FEE), torch.get_num_threads())
+    ix, iz = search(
+        *_day_arrays(moves),
+        np.ascontiguousarray(q, dtype=np.float32),
+        MAXDIFF_GRID.astype(np.float32),
+        float(KERNEL_FEE),
+        torch.get_num_threads(),
+    )
     return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
 
 
@@ -307,7 +312,9 @@ def _maxdiff(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
             part = slice(start, start + MAXDIFF_CHUNK)
             x_best[part], z_best[part] = _maxdiff_search([m[part] for m in moves], q[part])
     highs = h_pred + x_best.astype(np.float32)[:, None]
-    daily = limit_order_profit(y, h_act, highs, l_act, l_pred + z_best.astype(np.float32)[:, None], q).astype(np.float64)
+    daily = limit_order_profit(y, h_act, highs, l_act, l_pred + z_best.astype(np.float32)[:, None], q).astype(
+        np.float64
+    )
     m = summed_metrics_batch(daily, inp.trading_days_per_year)
     return {
         "maxdiff_return": m["total_return"],
@@ -369,8 +376,13 @@ def _always_on_search(moves, is_crypto: np.ndarray):
 
 def _always_on_search_native(search, moves, is_crypto: np.ndarray):
     """:func:`_always_on_search` through the extension: same results, bit for bit."""
-    return search(*_day_arrays(moves), np.ascontiguousarray(is_crypto, dtype=bool),
-                  ALWAYS_ON_GRID.astype(np.float32), float(KERNEL_FEE), torch.get_num_threads())
+    return search(
+        *_day_arrays(moves),
+        np.ascontiguousarray(is_crypto, dtype=bool),
+        ALWAYS_ON_GRID.astype(np.float32),
+        float(KERNEL_FEE),
+        torch.get_num_threads(),
+    )
 
 
 def _maxdiff_always_on(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray]:
@@ -383,8 +395,7 @@ def _maxdiff_always_on(inp: LegacyStrategyInputs, moves) -> dict[str, np.ndarray
         buy, sell = np.zeros((s, EVAL_DAYS), np.float32), np.zeros((s, EVAL_DAYS), np.float32)
         for start in range(0, s, ALWAYS_ON_CHUNK):
             part = slice(start, start + ALWAYS_ON_CHUNK)
-            ix[part], iz[part], buy[part], sell[part] = _always_on_search([m[part] for m in moves],
-                                                                          inp.is_crypto[part])
+            ix[part], iz[part], buy[part], sell[part] = _always_on_search([m[part] for m in moves], inp.is_crypto[part])
     x_best, z_best = ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
     daily = (buy + sell).astype(np.float64)
     m = summed_metrics_batch(daily, inp.trading_days_per_year)
