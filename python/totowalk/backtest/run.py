@@ -186,6 +186,8 @@ def backtest(
     rows = _evaluate(arrays, settings, store, progress)
     rules = profile_named(profile)
     simulations = rules.order_columns(rows)
+    if rules.carry_state is not None:
+        simulations = rules.carry_state(simulations, arrays, settings)
     clock.lap("strategies")
     daily = daily_table(simulations, rules.strategy_prefixes)
     result = BacktestResult(

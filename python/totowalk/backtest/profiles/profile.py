@@ -44,6 +44,10 @@ class Profile:
         the classic rule of the summary (LEGACY_SEMANTICS §9)
     summary_headline : ``(rows, daily, label) -> dict``: summary entries that replace the window
         means (the clean profile's daily-series figures); None for none
+    carry_state : ``(rows, arrays, settings) -> rows``: the final-day fields of strategies whose
+        decisions depend on their own past, recomputed as one continuous path over each symbol's
+        days (after every row is evaluated: a resumed run's rows come back stateless); None when
+        every strategy is judged window by window
     strategy_prefixes : the strategies whose final days form the daily series, in run order
     """
 
@@ -53,4 +57,5 @@ class Profile:
     notes: Callable[..., list]
     best_strategy: Callable[[Mapping], str | None] | None = None
     summary_headline: Callable[..., dict] | None = None
+    carry_state: Callable[..., pd.DataFrame] | None = None
     strategy_prefixes: tuple = STRATEGY_PREFIXES

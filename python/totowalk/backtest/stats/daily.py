@@ -35,6 +35,9 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
     """Whether the final day held a position: the signal position when recorded; else (limit
     orders open and close within the day) whether anything traded; legacy rows record neither,
     so a non-zero return stands for a position."""
+    final = f"{prefix}_finalday_position"  # a strategy whose state runs across days records it
+    if final in frame:
+        return (frame[final].to_numpy(np.float64) != 0).astype(np.float64)
     positions = f"{prefix}_positions"
     if positions in frame:
         return np.array([float(p[-1] != 0) for p in frame[positions]])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..profile import Profile
 from .headline import summary_headline
 from .rows import evaluate, order_columns
+from .stateful import carry_state
 from .strategies import clean_best_strategy
 
 __all__ = ["PROFILE", "OPTIMISTIC_FILL_WARNING"]
@@ -28,4 +29,5 @@ PROFILE = Profile(
     notes=notes,
     best_strategy=clean_best_strategy,
     summary_headline=summary_headline,
+    carry_state=carry_state,
 )

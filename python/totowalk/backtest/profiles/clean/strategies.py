@@ -50,7 +50,9 @@ Fixes, by defect number of §11:
     the stated fill model (:mod:`.clean_fills`).
 14. Mixed bases: all moves share the previous close as base, so no |1 - H/C| patch is needed.
 17. Unprofit shutdown: day 0 follows the forecast, and the crypto rule (no shorts) applies inside
-    the loop, so the "previous day" rule sees the positions actually held.
+    the loop, so the "previous day" rule sees the positions actually held. Its state is its own
+    past, so the run's headline runs it as one continuous path over the daily series
+    (:mod:`.stateful`), not restarted in every window.
 18. Near-zero std: a numerically constant series has Sharpe 0 (no 1e17 ratios).
 19. Best strategy: :func:`clean_best_strategy` compares every strategy's total return (in the run
     summary: of the daily walk-forward series, :mod:`.clean_summary`), ignores NaN, and breaks ties
@@ -80,6 +82,8 @@ __all__ = [
     "clean_limit_order_profit",
     "clean_best_strategy",
     "moves_vs_previous_close",
+    "shutdown_positions",
+    "signal_direction",
 ]
 
 MAXDIFF_GRID = np.linspace(-0.03, 0.03, 500)
@@ -250,20 +254,29 @@ def _position_strategy(prefix: str, positions: np.ndarray, inp: CleanStrategyInp
     return out
 
 
-def _unprofit_shutdown(direction: np.ndarray, inp: CleanStrategyInputs) -> np.ndarray:
+def shutdown_positions(direction: np.ndarray, cp: np.ndarray, ca: np.ndarray) -> np.ndarray:
+    """Unprofit shutdown's positions over consecutive days (axis 1): day 0 follows ``direction``;
+    after a day held against a wrong forecast (``sign(ca) * sign(cp) <= 0`` while in the market) it
+    stays flat one day, then follows ``direction`` again. Its state is its own past, so a run
+    evaluates it as one path over the whole daily series (:mod:`.stateful`)."""
     positions = np.zeros_like(direction)
     positions[:, 0] = direction[:, 0]
     for i in range(1, direction.shape[1]):
-        was_right = np.sign(inp.ca[:, i - 1]) * np.sign(inp.cp[:, i - 1]) > 0
+        was_right = np.sign(ca[:, i - 1]) * np.sign(cp[:, i - 1]) > 0
         keep = (positions[:, i - 1] == 0) | was_right
         positions[:, i] = np.where(keep, direction[:, i], 0.0)
     return positions
 
 
+def signal_direction(cp: np.ndarray, is_crypto: np.ndarray) -> np.ndarray:
+    """The sign of the close forecast, long only for crypto (``is_crypto`` broadcasts over days)."""
+    direction = np.sign(cp)
+    return np.where(is_crypto, np.maximum(direction, 0.0), direction)
+
+
 def _signal_strategies(inp: CleanStrategyInputs) -> dict:
     no_short = inp.is_crypto[:, None]
-    direction = np.sign(inp.cp)
-    direction = np.where(no_short, np.maximum(direction, 0.0), direction)
+    direction = signal_direction(inp.cp, no_short)
     # the classic "all three forecasts rise / fall", each forecast its own series' move
     all_long = (inp.cp > 0) & (inp.hp_own > 0) & (inp.lp_own > 0)
     all_short = (inp.cp < 0) & (inp.hp_own < 0) & (inp.lp_own < 0) & ~no_short
@@ -273,7 +286,7 @@ def _signal_strategies(inp: CleanStrategyInputs) -> dict:
     out.update(_position_strategy("simple_strategy", direction, inp))
     out.update(_position_strategy("all_signals_strategy", all_long.astype(float) - all_short, inp))
     out.update(_position_strategy("buy_hold", np.ones_like(inp.cp), inp))
-    out.update(_position_strategy("unprofit_shutdown", _unprofit_shutdown(direction, inp), inp))
+    out.update(_position_strategy("unprofit_shutdown", shutdown_positions(direction, inp.cp, inp.ca), inp))
     out.update(_position_strategy("ci_guard", guard, inp))
     return out
 
