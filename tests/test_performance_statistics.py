@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from totowalk.backtest.stats.bootstrap import mean_block_length, sharpe_interval, stationary_counts
+from totowalk.backtest.stats.bootstrap import (
+    mean_block_length,
+    optimal_block_length,
+    sharpe_interval,
+    stationary_counts,
+)
 from totowalk.backtest.stats.measures import pack, series_statistics
 from totowalk.backtest.stats.significance import (
     EULER_GAMMA,
@@ -158,7 +163,27 @@ def test_stationary_bootstrap_draws_blocks_of_the_stated_mean_length():
     counts = stationary_counts(n, reps, 6.0, rng)
     assert (counts.sum(axis=1) == n).all()
     assert counts.mean(axis=0) == pytest.approx(np.ones(n), abs=0.35)  # every day equally likely
-    assert mean_block_length(125) == 5 and mean_block_length(1) == 1
+    assert mean_block_length(np.zeros(1)) == 1 and mean_block_length(np.zeros(50)) == 1
+
+
+def _ar1(phi: float, n: int, seed: int) -> np.ndarray:
+    e = np.random.default_rng(seed).normal(size=n)
+    x = np.empty(n)
+    x[0] = e[0]
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + e[t]
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.3, 0.5, 0.8])
+def test_block_length_follows_the_autocorrelation(phi):
+    # Politis-White's rule tends to (2 phi / (1 - phi^2))^(2/3) n^(1/3) for an AR(1) as n grows
+    n = 20000
+    theory = (2 * phi / (1 - phi**2)) ** (2 / 3) * n ** (1 / 3)
+    assert optimal_block_length(_ar1(phi, n, 7)) == pytest.approx(theory, rel=0.1)
+    # independent days need no blocks; a series that remembers longer gets longer blocks
+    assert optimal_block_length(np.random.default_rng(8).normal(size=n)) < 2.0
+    assert optimal_block_length(_ar1(phi, 1000, 9)) < optimal_block_length(_ar1(min(phi + 0.15, 0.95), 1000, 9))
 
 
 def test_sharpe_interval_is_seeded_independent_of_neighbours_and_covers_the_estimate():
@@ -207,11 +232,11 @@ def test_probabilistic_sharpe_formula_matches_quantstats(computed):
 def test_bootstrap_tables_kept_per_process_equal_fresh_ones_and_stay_read_only():
     from totowalk.backtest.stats import bootstrap
 
-    kept = bootstrap._seeded_counts(3, 40, 200)
-    assert kept is bootstrap._seeded_counts(3, 40, 200)  # computed once
-    fresh = bootstrap.stationary_counts(40, 200, bootstrap.mean_block_length(40), np.random.default_rng([3, 40]))
+    kept = bootstrap._seeded_counts(3, 40, 200, 2)
+    assert kept is bootstrap._seeded_counts(3, 40, 200, 2)  # computed once
+    fresh = bootstrap.stationary_counts(40, 200, 2, np.random.default_rng([3, 40, 2]))
     np.testing.assert_array_equal(kept, fresh)
     with pytest.raises(ValueError, match="read-only"):
         kept[0, 0] = 1.0
     big = 1 + bootstrap._CACHED_TABLE_BYTES // (8 * 200)  # too large to keep: recomputed, same values
-    assert bootstrap._seeded_counts(3, big, 200) is not bootstrap._seeded_counts(3, big, 200)
+    assert bootstrap._seeded_counts(3, big, 200, 2) is not bootstrap._seeded_counts(3, big, 200, 2)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .text import best_strategy_verdict
+
 __all__ = ["REPORT", "write_html_report", "render_report"]
 
 REPORT = "report.html"
@@ -288,6 +290,14 @@ def render_report(
         f"luck ({html.escape(str(how.get('trials_note', '')))}).</p>"
     )
     parts.append(_stats_table(PORTFOLIO, portfolio, _COLUMNS))
+    overall = summary.get("summary", {}).get(PORTFOLIO, {})
+    if "best_strategy_selected" in overall:
+        parts.append("<h2>Best strategy</h2>")
+        parts.append(
+            f'<p class="verdict">{html.escape(best_strategy_verdict(overall))}</p><p class="note">Chosen on the '
+            "first half of the daily series (highest total return), reported on the second half, which the "
+            "choice never saw; named only when its deflated Sharpe reaches 0.95.</p>"
+        )
 
     parts.append("<h2>Per symbol</h2>")
     columns = [c for c in _COLUMNS if c[0] in _BREAKDOWN]

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..forecast.kronos import KRONOS_NOT_RUN
 from ..inputs.windows import EVAL_DAYS
+from ..profiles.clean.selection import DISTINGUISHABLE
 from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
 from ..profiles.profile import STRATEGY_PREFIXES
 from ..stats.bootstrap import CONFIDENCE
@@ -132,23 +133,61 @@ def format_report(result) -> str:
     table = _printed_table(strategy_table(result), result.profile)
     lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]
     lines.append(
-        f"daily series: each simulation's final day, equal-weight over symbols; Sharpe with its "
-        f"{_confidence(result)} stationary-bootstrap interval; deflated Sharpe over "
-        f"{_trials(result)} trials (the strategies and the MaxDiff/AlwaysOn offset grids)"
+        f"daily series: each simulation's final day, equal-weight over symbols, {_days(result)}; Sharpe with its "
+        f"{_confidence(result)} stationary-bootstrap interval (mean block {_blocks(result)}, sized to each "
+        f"series' autocorrelation); deflated Sharpe over {_trials(result)} trials (the strategies and the "
+        "MaxDiff/AlwaysOn offset grids)"
     )
     mae = mae_by_key(result)
     lines += ["", "MAE per key: " + ", ".join(f"{k} {v:.6f}" for k, v in mae.items())]
     summary = result.summary
-    if "best_strategy" in summary.columns:
+    if "best_strategy_selected" in summary.columns:
+        lines += best_strategy_lines(summary)
+    elif "best_strategy" in summary.columns:
         best = summary["best_strategy"].dropna()
         rule = (
             "legacy rule: highest mean total return among simple, all_signals, entry_takeprofit, highlow, "
             "ci_guard, maxdiff, with the legacy tie order"
-            if result.profile == "legacy"
-            else "clean rule: highest total return of the daily walk-forward series among all strategies"
         )
         lines.append(f"best strategy ({rule}): " + ", ".join(f"{k} {strategy_name(v)}" for k, v in best.items()))
     return "\n".join(lines)
+
+
+def best_strategy_verdict(row) -> str:
+    """One group's out-of-sample choice and whether it is distinguishable from chance, in words."""
+    selected = row.get("best_strategy_selected")
+    first, last = int(row.get("best_strategy_selection_days", 0)), int(row.get("best_strategy_holdout_days", 0))
+    if selected is None or (isinstance(selected, float) and np.isnan(selected)):
+        return f"no strategy selected ({first + last} days: each half needs at least 2)"
+    name = strategy_name(selected)
+    evidence = (
+        f"selected on the first {first} days; on the last {last} days return "
+        f"{100 * row['best_strategy_holdout_return']:+.2f} %, Sharpe {row['best_strategy_holdout_sharpe']:.2f}; "
+        f"deflated Sharpe {row['best_strategy_deflated_sharpe']:.3f} over {int(row['best_strategy_trials']):,} trials"
+    )
+    if row.get("best_strategy_distinguishable"):
+        return f"{name} ({evidence})"
+    return f"no strategy is distinguishable from chance ({name} {evidence}, below {DISTINGUISHABLE})"
+
+
+def best_strategy_lines(summary: pd.DataFrame, most: int = 6) -> list:
+    """The clean best-strategy verdict: the portfolio's in full, then at most ``most`` symbols'."""
+    lines = []
+    if PORTFOLIO in summary.index:
+        lines.append(f"best strategy, {PORTFOLIO}: {best_strategy_verdict(summary.loc[PORTFOLIO])}")
+    symbols = [s for s in summary.index if s != PORTFOLIO]
+    if len(symbols) > 1:
+        named = [
+            f"{s} {strategy_name(summary.loc[s, 'best_strategy'])}"
+            for s in symbols
+            if isinstance(summary.loc[s, "best_strategy"], str)
+        ]
+        shown = ", ".join(named[:most]) + (f", … {len(named) - most} more" if len(named) > most else "")
+        lines.append(
+            f"per symbol: {len(named)} of {len(symbols)} symbols have a strategy distinguishable from chance"
+            + (f" ({shown})" if named else "")
+        )
+    return lines
 
 
 def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
@@ -166,6 +205,23 @@ def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
 
 def _confidence(result) -> str:
     return f"{100 * CONFIDENCE:.0f} %"
+
+
+def _days(result) -> str:
+    stats = daily_statistics(result)
+    if not len(stats):
+        return "no days"
+    low, high = int(stats["days"].min()), int(stats["days"].max())
+    few = " (few: every figure here is uncertain)" if high < 60 else ""
+    return (f"{high:,} days" if low == high else f"{low:,} to {high:,} days") + few
+
+
+def _blocks(result) -> str:
+    stats = daily_statistics(result)
+    if not len(stats) or "bootstrap_block" not in stats:
+        return "n/a"
+    low, high = int(stats["bootstrap_block"].min()), int(stats["bootstrap_block"].max())
+    return f"{low} day{'s' if low != 1 else ''}" if low == high else f"{low} to {high} days"
 
 
 def _trials(result) -> str:
@@ -198,6 +254,8 @@ def symbol_list(symbols, most: int = 6) -> str:
 
 
 __all__ = [
+    "best_strategy_lines",
+    "best_strategy_verdict",
     "daily_of",
     "daily_statistics",
     "format_report",

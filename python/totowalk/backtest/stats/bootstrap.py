@@ -3,11 +3,13 @@ series at once.
 
 A replicate of an n-day series is read in blocks that start at a uniform day and continue day by
 day (wrapping around the end); each next day starts a new block with probability 1 / L, so block
-lengths are geometric with mean L = max(1, round(n ** (1/3))). A replicate's Sharpe needs only
-how often it drew each day, so the replicates' means and variances of all series of one length
-are two matrix products of those counts with the series; all series of one length share one
-seeded set of replicates (the seed and n choose it, so a series' interval does not depend on
-what else is in the run).
+lengths are geometric with mean L. L is sized to the series' own autocorrelation
+(:func:`optimal_block_length`, Politis and White 2004 with the correction of Patton, Politis and
+White 2009): about 1 day for independent returns, longer the longer a series remembers. A
+replicate's Sharpe needs only how often it drew each day, so the replicates' means and variances
+of all series of one length and block are two matrix products of those counts with the series;
+they share one seeded set of replicates (the seed, n and L choose it, so a series' interval does
+not depend on what else is in the run).
 """
 
 from __future__ import annotations
@@ -18,34 +20,83 @@ import numpy as np
 
 from .measures import SHARPE_STD_FLOOR
 
-__all__ = ["BOOTSTRAP_REPLICATES", "CONFIDENCE", "mean_block_length", "stationary_counts", "sharpe_interval"]
+__all__ = [
+    "BOOTSTRAP_REPLICATES",
+    "CONFIDENCE",
+    "mean_block_length",
+    "block_lengths",
+    "optimal_block_length",
+    "stationary_counts",
+    "sharpe_interval",
+]
 
 BOOTSTRAP_REPLICATES = 1000
 CONFIDENCE = 0.95
 
 
-def mean_block_length(n: int) -> int:
-    return max(1, int(round(n ** (1.0 / 3.0))))
+def optimal_block_length(x) -> float:
+    """Mean block length of the stationary bootstrap for the series ``x``, from its autocorrelation.
+
+    With centred values, autocovariances R(k) = sum_t x_t x_{t+k} / n and autocorrelations
+    rho(k) = R(k) / R(0): the smallest m after which K = max(5, ceil(sqrt(log10 n))) autocorrelations
+    in a row are inside +-2 sqrt(log10 n / n) is the correlation's reach; M = 2m lags (at most
+    ceil(sqrt n) + K) enter the flat-top window lambda(t) = 1 for |t| <= 1/2, 2 (1 - |t|) up to 1.
+    Then G = sum_|k|<=M lambda(k/M) |k| R(k), g = sum_|k|<=M lambda(k/M) R(k) and
+
+        L = (2 G^2 / D)^(1/3) n^(1/3),   D = 2 g^2,
+
+    bounded to [1, min(3 sqrt n, n / 3)]. For an AR(1) with coefficient phi it tends to
+    (2 phi / (1 - phi^2))^(2/3) n^(1/3).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    if n < 4:
+        return 1.0
+    e = x - x.mean()
+    r0 = float(e @ e) / n
+    if not r0 > 0:
+        return 1.0
+    reach = max(5, int(np.ceil(np.sqrt(np.log10(n)))))
+    most = min(int(np.ceil(np.sqrt(n))) + reach, n - 1)
+    acov = np.array([float(e[k:] @ e[: n - k]) / n for k in range(most + 1)])
+    inside = np.abs(acov[1:] / r0) < 2.0 * np.sqrt(np.log10(n) / n)  # inside[k - 1]: lag k
+    m = next((k for k in range(0, most - reach + 1) if inside[k : k + reach].all()), most)
+    lags = min(2 * max(m, 1), most)
+    k = np.arange(1, lags + 1)
+    window = np.where(k / lags <= 0.5, 1.0, 2.0 * (1.0 - k / lags))
+    g_long = r0 + 2.0 * float(np.sum(window * acov[1 : lags + 1]))
+    g_bias = 2.0 * float(np.sum(window * k * acov[1 : lags + 1]))
+    if not g_long != 0:
+        return 1.0
+    length = (2.0 * g_bias**2 / (2.0 * g_long**2)) ** (1.0 / 3.0) * n ** (1.0 / 3.0)
+    return float(min(max(length, 1.0), np.ceil(min(3.0 * np.sqrt(n), n / 3.0))))
+
+
+def mean_block_length(x) -> int:
+    """The integer mean block length the bootstrap reads ``x`` with (``round`` of
+    :func:`optimal_block_length`, at least 1): series of one length and block share replicates."""
+    return max(1, int(round(optimal_block_length(x))))
 
 
 _CACHED_TABLE_BYTES = 32 << 20  # larger replicate tables are recomputed rather than kept
 
 
-def _seeded_counts(seed: int, n: int, replicates: int) -> np.ndarray:
-    """The replicates of series of ``n`` days for ``seed`` (read-only). They depend on nothing else,
-    so a process keeps the recent small tables however many series and runs use them."""
+def _seeded_counts(seed: int, n: int, replicates: int, block: int) -> np.ndarray:
+    """The replicates of series of ``n`` days read in blocks of mean ``block`` for ``seed``
+    (read-only). They depend on nothing else, so a process keeps the recent small tables however
+    many series and runs use them."""
     if n * replicates * 8 > _CACHED_TABLE_BYTES:
-        return _compute_counts(seed, n, replicates)
-    return _cached_counts(seed, n, replicates)
+        return _compute_counts(seed, n, replicates, block)
+    return _cached_counts(seed, n, replicates, block)
 
 
-def _compute_counts(seed: int, n: int, replicates: int) -> np.ndarray:
-    counts = stationary_counts(n, replicates, mean_block_length(n), np.random.default_rng([seed, n]))
+def _compute_counts(seed: int, n: int, replicates: int, block: int) -> np.ndarray:
+    counts = stationary_counts(n, replicates, block, np.random.default_rng([seed, n, block]))
     counts.flags.writeable = False
     return counts
 
 
-_cached_counts = functools.lru_cache(maxsize=8)(_compute_counts)
+_cached_counts = functools.lru_cache(maxsize=32)(_compute_counts)
 
 
 def stationary_counts(n: int, replicates: int, block: float, rng: np.random.Generator) -> np.ndarray:
@@ -69,17 +120,19 @@ def sharpe_interval(
     confidence: float = CONFIDENCE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval ``(low (N,), high (N,))`` of the annualised Sharpe (ddof 1, the
-    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days."""
+    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days. Use
+    :func:`block_lengths` for the mean block length each series was read with."""
     r = np.asarray(returns, dtype=np.float64)
     n_all = np.asarray(lengths, dtype=np.int64)
     days = np.broadcast_to(np.asarray(days_per_year, dtype=np.float64), n_all.shape)
     low, high = np.full(n_all.shape, np.nan), np.full(n_all.shape, np.nan)
     tail = 100.0 * (1.0 - confidence) / 2.0
-    for n in np.unique(n_all):
+    blocks = block_lengths(r, n_all)
+    for n, block in sorted({(int(n), int(b)) for n, b in zip(n_all, blocks)}):
         if n < 2:
             continue
-        rows = np.flatnonzero(n_all == n)
-        counts = _seeded_counts(int(seed), int(n), int(replicates))
+        rows = np.flatnonzero((n_all == n) & (blocks == block))
+        counts = _seeded_counts(int(seed), n, int(replicates), block)
         x = r[rows, :n]
         mean = x.mean(axis=1)
         centred = x - mean[:, None]  # centring keeps the variance free of cancellation
@@ -95,3 +148,11 @@ def sharpe_interval(
         sharpe *= np.sqrt(days[rows])[None, :]
         low[rows], high[rows] = np.percentile(sharpe, [tail, 100.0 - tail], axis=0)
     return low, high
+
+
+def block_lengths(returns, lengths) -> np.ndarray:
+    """(N,) int: the mean block length each left-aligned series row is bootstrapped with."""
+    r = np.asarray(returns, dtype=np.float64)
+    return np.array(
+        [mean_block_length(r[i, :n]) for i, n in enumerate(np.asarray(lengths, dtype=np.int64))], dtype=np.int64
+    )

@@ -11,7 +11,8 @@ Sharpe the best of N independent trials would show by luck alone:
 
     s0 = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e)))
 
-with V the variance of the trials' per-day Sharpe ratios and gamma the Euler-Mascheroni constant.
+with V the variance of the trials' per-day Sharpe ratios and gamma the Euler-Mascheroni constant
+(:func:`deflated_sharpes`: the null's sampling variance, 1 / (n - 1)).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "deflated_sharpe",
     "trial_count",
     "GRID_TRIALS",
+    "deflated_sharpes",
 ]
 
 EULER_GAMMA = 0.5772156649015329
@@ -82,3 +84,23 @@ def expected_max_sharpe(trials: int, variance: float) -> float:
 def deflated_sharpe(sharpe, n, skew, kurtosis, trials: int, variance: float) -> np.ndarray:
     """DSR = PSR(expected_max_sharpe(trials, variance))."""
     return probabilistic_sharpe(sharpe, n, skew, kurtosis, expected_max_sharpe(trials, variance))
+
+
+def deflated_sharpes(per_day, lengths, skew, kurtosis, strategies) -> tuple[np.ndarray, int]:
+    """The DSR of each of one owner's strategy series (one symbol, or the portfolio) against the best of
+    ``trial_count(strategies)`` trials that all have a true Sharpe of 0; and that trial count.
+
+    V is the variance of an n-day per-day Sharpe estimate under that null, 1 / (n - 1) (the trials'
+    Sharpes spread by sampling alone). The spread of the run's own strategies' Sharpes is not used:
+    strategies with a real edge differ from each other by more than noise, and that spread would
+    raise the bar with the edge (an oracle's strategies, Sharpe 5 to 25, would never pass). The
+    offset grids' trials are far from independent, so the count is conservative.
+    """
+    per_day = np.asarray(per_day, dtype=np.float64)
+    n = np.asarray(lengths, dtype=np.int64)
+    trials = trial_count(strategies)
+    out = np.full(per_day.shape, np.nan)
+    for length in np.unique(n[n > 1]):
+        rows = n == length
+        out[rows] = deflated_sharpe(per_day[rows], n[rows], skew[rows], kurtosis[rows], trials, 1.0 / (length - 1.0))
+    return out, trials

@@ -7,14 +7,22 @@ import numpy as np
 import pandas as pd
 
 from ..inputs.settings import STOCK_DAYS
-from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, sharpe_interval
+from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, block_lengths, sharpe_interval
 from .daily import PORTFOLIO
 from .measures import STATISTICS, series_statistics
-from .significance import deflated_sharpe, moments, probabilistic_sharpe, trial_count
+from .significance import deflated_sharpes, moments, probabilistic_sharpe, trial_count
 
 __all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
 
-STAT_COLUMNS = (*STATISTICS, "sharpe_low", "sharpe_high", "probabilistic_sharpe", "deflated_sharpe", "trials")
+STAT_COLUMNS = (
+    *STATISTICS,
+    "sharpe_low",
+    "sharpe_high",
+    "bootstrap_block",
+    "probabilistic_sharpe",
+    "deflated_sharpe",
+    "trials",
+)
 
 
 def days_per_year_of(settings: dict) -> dict:
@@ -28,16 +36,16 @@ def days_per_year_of(settings: dict) -> dict:
 def statistics_settings(strategies, seed: int = 0) -> dict:
     """How the intervals and the deflated Sharpe were computed (stated in summary.json and the report)."""
     return {
-        "bootstrap": f"stationary block bootstrap, {BOOTSTRAP_REPLICATES} replicates, mean block length "
-        "max(1, round(n^(1/3))) days, percentile interval",
+        "bootstrap": f"stationary block bootstrap, {BOOTSTRAP_REPLICATES} replicates, percentile interval; mean "
+        "block length sized to each series' autocorrelation (Politis and White 2004, Patton, Politis and White "
+        "2009; column bootstrap_block), at least 1 day",
         "confidence": CONFIDENCE,
         "replicates": BOOTSTRAP_REPLICATES,
         "seed": int(seed),
         "trials": trial_count(strategies),
         "trials_note": "one per strategy of the run, 1,000 for MaxDiff's two 500-point offset sweeps and "
-        "6,561 for MaxDiffAlwaysOn's 81 x 81 offset grid; the variance of the trials' Sharpe "
-        "ratios is the sample variance (ddof 1) of the per-day Sharpe ratios of the run's "
-        "strategies on the same symbol (or the portfolio)",
+        "6,561 for MaxDiffAlwaysOn's 81 x 81 offset grid; every trial is taken to have a true Sharpe of 0, "
+        "so the variance of the trials' per-day Sharpe ratios is that of an n-day estimate, 1 / (n - 1)",
         "sharpe": "mean / std (ddof 1) x sqrt(days per year); the probabilistic and deflated Sharpe use the "
         "per-day Sharpe against 0 and against the best-of-trials Sharpe",
     }
@@ -74,6 +82,7 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     for name in ("turnover", "position_changes"):  # legacy rows record no turnover
         stats[name] = np.where(known, stats[name], np.nan)
     stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed)
+    stats["bootstrap_block"] = block_lengths(returns, lengths).astype(np.float64)
     per_day, skew, kurt = moments(returns, lengths)
     stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
     stats["deflated_sharpe"] = np.full(len(keys), np.nan)
@@ -81,13 +90,9 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     owner = np.array([s for s, _ in keys], dtype=object)
     for symbol in pd.unique(owner):
         rows = np.flatnonzero(owner == symbol)
-        trials = trial_count([keys[i][1] for i in rows])
-        finite = per_day[rows][np.isfinite(per_day[rows])]
-        variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-        stats["deflated_sharpe"][rows] = deflated_sharpe(
-            per_day[rows], lengths[rows], skew[rows], kurt[rows], trials, variance
+        stats["deflated_sharpe"][rows], stats["trials"][rows] = deflated_sharpes(
+            per_day[rows], lengths[rows], skew[rows], kurt[rows], [keys[i][1] for i in rows]
         )
-        stats["trials"][rows] = trials
     out = pd.DataFrame(
         {c: stats[c] for c in STAT_COLUMNS}, index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"])
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..profile import Profile
 from .headline import summary_headline
 from .rows import evaluate, order_columns
+from .selection import named_best
 from .stateful import carry_state
-from .strategies import clean_best_strategy
 
 __all__ = ["PROFILE", "OPTIMISTIC_FILL_WARNING"]
 
@@ -27,7 +27,7 @@ PROFILE = Profile(
     evaluate=evaluate,
     order_columns=order_columns,
     notes=notes,
-    best_strategy=clean_best_strategy,
+    best_strategy=named_best,
     summary_headline=summary_headline,
     carry_state=carry_state,
 )

@@ -6,6 +6,9 @@ before the newest, so the final days of a symbol's K simulations are K distinct 
 daily series of a (symbol, strategy) is those final-day net returns in date order, each day once;
 over several symbols it is the equal-weight portfolio (the mean of the symbols' returns per date).
 
+The best strategy is chosen on the first half of the series and reported on the second, and named
+only when its deflated Sharpe says it is distinguishable from chance (:mod:`.selection`).
+
 Means over simulations of the per-window figures (six overlapping days each, so every day counts
 up to six times) stay in the summary as ``window_mean_<column>``.
 """
@@ -18,6 +21,7 @@ import pandas as pd
 from ...stats.daily import PORTFOLIO, daily_table, wide
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
+from .selection import select_best
 
 __all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
 
@@ -88,4 +92,5 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
             out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]
     if "simple_strategy" in returns.columns:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
+    out.update(select_best(returns, series_stats, days_per_year))
     return out
