@@ -292,33 +292,29 @@ struct CleanBar {
 };
 
 // Each leg of MaxDiff's pair on one bar for clipped targets h (high) and l (low), before costs:
-// clean_fills.round_trip_profit, both fill models (a template parameter, so the per-offset loops
-// below have no branch and vectorise). Long: bought at l, take profit at h.
+// clean_fills.round_trip_profit's adverse and optimistic bounds (a template parameter, so the
+// per-offset loops below have no branch and vectorise). An entry at the open (a gap through the
+// limit) is followed by the whole bar, so its exit is known. After a later entry the bar cannot
+// say whether the path came back to the exit: adverse books the close unless the close itself is
+// beyond the exit; optimistic books the exit whenever the bar traded through it.
+// Long: bought at l, take profit at h.
 template <bool kOptimistic>
 inline double long_gross(const CleanBar& b, double h, double l) {
-  if constexpr (kOptimistic) {
-    return (h <= b.high ? h : b.y) - l;  // the entry came first; touching fills
-  } else {
-    // Adverse: an entry at the open (gap through the limit) is followed by the whole bar; a later
-    // entry's exit fills only if the close is beyond it.
-    const double exit_after_open = b.high > h ? h : b.y, exit_later = std::min(b.y, h);
-    const double exit = b.open < l ? exit_after_open : exit_later;
-    const double entry = b.open < l ? b.open : l;  // at the open: it gapped through the limit
-    return exit - entry;
-  }
+  const double exit_after_open = b.high > h ? h : b.y;
+  const double exit_later = kOptimistic ? (h < b.high || b.y >= h ? h : b.y) : std::min(b.y, h);
+  const double exit = b.open < l ? exit_after_open : exit_later;
+  const double entry = b.open < l ? b.open : l;  // at the open: it gapped through the limit
+  return exit - entry;
 }
 
 // Short: sold at h, covered at l.
 template <bool kOptimistic>
 inline double short_gross(const CleanBar& b, double h, double l) {
-  if constexpr (kOptimistic) {
-    return h - (l >= b.low ? l : b.y);
-  } else {
-    const double cover_after_open = b.low < l ? l : b.y, cover_later = std::max(b.y, l);
-    const double entry = b.open > h ? b.open : h;  // at the open: it gapped through the limit
-    const double cover = b.open > h ? cover_after_open : cover_later;
-    return entry - cover;
-  }
+  const double cover_after_open = b.low < l ? l : b.y;
+  const double cover_later = kOptimistic ? (l > b.low || b.y <= l ? l : b.y) : std::max(b.y, l);
+  const double entry = b.open > h ? b.open : h;  // at the open: it gapped through the limit
+  const double cover = b.open > h ? cover_after_open : cover_later;
+  return entry - cover;
 }
 
 // clean_fills.round_trip_profit for one day and a position of sign kSign (float64; inputs are
@@ -610,16 +606,16 @@ void clean_always_on_one(const CleanMoves& m, const double* open, bool crypto, d
       for (int64_t k = 0; k < g; ++k) {
         const double h = clamp(m.high_pred[d] + grid[k], 0.0, 10.0);
         w.sold[k] = h < bar.high;
-        w.short_open[k] = !optimistic && bar.open > h;
+        w.short_open[k] = bar.open > h;
         w.short_entry[k] = w.short_open[k] ? bar.open : h;
         w.long_exit_open[k] = bar.high > h ? h : bar.y;
-        w.long_exit_later[k] = optimistic ? (h <= bar.high ? h : bar.y) : std::min(bar.y, h);
+        w.long_exit_later[k] = optimistic ? (h < bar.high || bar.y >= h ? h : bar.y) : std::min(bar.y, h);
         const double l = clamp(m.low_pred[d] + grid[k], -1.0, 0.0);
         w.bought[k] = l > bar.low;
-        w.long_open[k] = !optimistic && bar.open < l;
+        w.long_open[k] = bar.open < l;
         w.long_entry[k] = w.long_open[k] ? bar.open : l;
         w.short_exit_open[k] = bar.low < l ? l : bar.y;
-        w.short_exit_later[k] = optimistic ? (l >= bar.low ? l : bar.y) : std::max(bar.y, l);
+        w.short_exit_later[k] = optimistic ? (l > bar.low || bar.y <= l ? l : bar.y) : std::max(bar.y, l);
       }
       for (int64_t x = 0; x < g; ++x) {
         add_pair_day(w, x, g, !crypto && w.sold[x] != 0.0, round_trip_cost,

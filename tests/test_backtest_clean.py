@@ -143,7 +143,7 @@ def test_headline_figures_come_from_the_daily_series_each_day_once():
     first = {f"{p}_return": np.prod(1 + v[:20]) - 1 for p, v in _portfolio_series(result).items()}
     assert overall["best_strategy_selected"] == clean_best_strategy(first)
     assert overall["best_strategy_selection_days"] == 20 and overall["best_strategy_holdout_days"] == 20
-    assert "fill model: adverse" in format_report(result)
+    assert "fill model: expected" in format_report(result)
 
 
 def _portfolio_series(result) -> dict:
@@ -158,8 +158,10 @@ def test_fill_model_is_a_clean_setting_stated_in_results():
     assert optimistic.settings["fill_model"] == "optimistic"
     assert (optimistic.simulations["fill_model"] == "optimistic").all()
     assert any("optimistic" in w for w in optimistic.warnings)
-    adverse = backtest(frame, profile="clean", **kwargs)
-    assert adverse.settings["fill_model"] == "adverse" and not adverse.warnings
+    default = backtest(frame, profile="clean", **kwargs)
+    assert default.settings["fill_model"] == "expected" and not default.warnings
+    adverse = backtest(frame, profile="clean", fill_model="adverse", **kwargs)
+    assert any("lower bound" in w for w in adverse.warnings)
     with pytest.raises(ValueError, match="fill_model must be one of"):
         backtest(frame, profile="clean", fill_model="best", **kwargs)
     with pytest.raises(ValueError, match="applies to the clean profile"):

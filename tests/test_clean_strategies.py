@@ -323,14 +323,15 @@ def test_walk_forward_offsets_equal_a_plain_loop(fill_model):
 def _numpy_round_trip(y, o, h_act, l_act, h, low, q, cost, fill_model):
     """clean_fills.round_trip_profit written out in numpy, operation for operation."""
     h_c, l_c = np.clip(h, 0.0, 10.0), np.clip(low, -1.0, 0.0)
+    long_entry = np.where(o < l_c, o, l_c)
+    short_entry = np.where(o > h_c, o, h_c)
     if fill_model == "adverse":
-        long_entry = np.where(o < l_c, o, l_c)
-        long_exit = np.where(o < l_c, np.where(h_act > h_c, h_c, y), np.minimum(y, h_c))
-        short_entry = np.where(o > h_c, o, h_c)
-        short_exit = np.where(o > h_c, np.where(l_act < l_c, l_c, y), np.maximum(y, l_c))
-    else:
-        long_entry, long_exit = l_c, np.where(h_c <= h_act, h_c, y)
-        short_entry, short_exit = h_c, np.where(l_c >= l_act, l_c, y)
+        long_later, short_later = np.minimum(y, h_c), np.maximum(y, l_c)
+    else:  # optimistic: after a later entry the exit fills whenever the bar traded through it
+        long_later = np.where((h_c < h_act) | (y >= h_c), h_c, y)
+        short_later = np.where((l_c > l_act) | (y <= l_c), l_c, y)
+    long_exit = np.where(o < l_c, np.where(h_act > h_c, h_c, y), long_later)
+    short_exit = np.where(o > h_c, np.where(l_act < l_c, l_c, y), short_later)
     long_leg = np.where(l_c > l_act, (long_exit - long_entry) - 2 * cost, 0.0) * np.maximum(q, 0.0)
     short_leg = np.where(h_c < h_act, (short_entry - short_exit) - 2 * cost, 0.0) * np.maximum(-q, 0.0)
     return long_leg + short_leg

@@ -29,7 +29,16 @@ def result(request, data):
 
 def test_one_value_per_symbol_strategy_and_day_in_date_order(result):
     daily = result.daily
-    assert list(daily.columns) == ["date", "symbol", "strategy", "return", "turnover", "in_market"]
+    assert list(daily.columns) == [
+        "date",
+        "symbol",
+        "strategy",
+        "return",
+        "turnover",
+        "in_market",
+        "return_adverse",
+        "return_optimistic",
+    ]
     assert not daily.duplicated(["symbol", "strategy", "date"]).any()
     for (symbol, strategy), part in daily.groupby(["symbol", "strategy"], sort=False):
         assert part["date"].is_monotonic_increasing
@@ -37,6 +46,17 @@ def test_one_value_per_symbol_strategy_and_day_in_date_order(result):
             rows = result.simulations[result.simulations["symbol"] == symbol]
             assert sorted(part["date"]) == sorted(rows["date"])  # each simulation's final day, once
     assert list(pd.unique(daily["symbol"])) == ["A", "B", PORTFOLIO]
+
+
+def test_the_fill_bracket_holds_every_day(result):
+    daily = result.daily
+    if result.profile == "legacy":  # the classic loop's own kernel: no bracket to report
+        assert daily["return_adverse"].isna().all() and daily["return_optimistic"].isna().all()
+        return
+    assert (daily["return_adverse"] <= daily["return"] + 1e-15).all()
+    assert (daily["return"] <= daily["return_optimistic"] + 1e-15).all()
+    signals = daily["strategy"].isin(["simple_strategy", "buy_hold", "highlow"])
+    assert (daily.loc[signals, "return_adverse"] == daily.loc[signals, "return"]).all()  # nothing left open
 
 
 def test_final_day_returns_and_portfolio_means(result, data):
@@ -96,7 +116,16 @@ def test_statistics_are_those_of_the_series(result):
 def test_files_and_terminal_table_carry_the_statistics(result, tmp_path):
     write_outputs(result, tmp_path)
     saved = pd.read_csv(tmp_path / DAILY_RETURNS)
-    assert list(saved.columns) == ["date", "symbol", "strategy", "return", "turnover", "in_market"]
+    assert list(saved.columns) == [
+        "date",
+        "symbol",
+        "strategy",
+        "return",
+        "turnover",
+        "in_market",
+        "return_adverse",
+        "return_optimistic",
+    ]
     np.testing.assert_array_equal(saved["return"].to_numpy(), result.daily["return"].to_numpy())
     body = json.loads((tmp_path / "summary.json").read_text())
     for (symbol, strategy), row in result.statistics.iterrows():
@@ -136,7 +165,7 @@ def test_wide_equals_a_pivot_of_the_table(result):
 
     for symbol in ["A", "B", PORTFOLIO]:
         mine = result.daily[result.daily["symbol"] == symbol]
-        for field in ["return", "turnover", "in_market"]:
+        for field in ["return", "turnover", "in_market", "return_adverse", "return_optimistic"]:
             want = mine.pivot(index="date", columns="strategy", values=field).sort_index()
             want = want[list(pd.unique(mine["strategy"]))]
             pd.testing.assert_frame_equal(wide(result.daily, symbol, field), want)

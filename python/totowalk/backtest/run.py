@@ -24,7 +24,7 @@ from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .inputs.frames import collect_frames
 from .inputs.settings import CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
-from .profiles.clean.fills import check_fill_model
+from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
 from .profiles.summary import summarize
 from .stats.daily import daily_table
@@ -90,7 +90,7 @@ def backtest(
     resume: bool = False,
     progress: bool = False,
     model_name: str | None = None,
-    fill_model: str = "adverse",
+    fill_model: str | None = None,
     kronos=None,
     executor="local",
 ) -> BacktestResult:
@@ -122,9 +122,10 @@ def backtest(
         continues a run stored there (same settings and data, else an error)
     progress : show tqdm progress bars
     model_name : name of the engine's model for the report (e.g. ``random:toto-tiny``)
-    fill_model : clean profile: ``"adverse"`` (limit fills only as far as the OHLC bar proves,
-        backtest/profiles/clean/fills.py) or ``"optimistic"`` (the earlier rule, for comparison; every
-        report says so)
+    fill_model : clean profile: how a round trip the OHLC bar cannot settle is booked (docs/FILLS.md):
+        ``"expected"`` (default: the expectation over the bar's intrabar paths), ``"adverse"`` or
+        ``"optimistic"`` (its lower and upper bound, which every clean run reports beside the
+        headline anyway); the legacy profile fills as the classic loop and takes none
     kronos : legacy profile: a :class:`totowalk.KronosEngine`, or a Kronos checkpoint folder / hub id
         (loaded with the classic parameters), to fill ``kronos_expected_move_pct`` as the classic
         loop does (backtest/forecast/kronos.py); without it the column is 0.0 and the report says so
@@ -246,9 +247,9 @@ def _prepare(
             "clean profile has no such column (give kronos= alone to make Kronos the forecaster)"
         )
     kronos = as_kronos(kronos)
-    check_fill_model(fill_model)
-    if profile == "legacy" and fill_model != "adverse":
+    if profile == "legacy" and fill_model is not None:
         raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
+    fill_model = check_fill_model(DEFAULT_FILL_MODEL if fill_model is None else fill_model)
     frames = collect_frames(prices, symbol, symbols)
     fc = _KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):

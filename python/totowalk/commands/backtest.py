@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backtest.profiles.clean.fills import FILL_MODELS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import ResolvedModel, resolve_model
@@ -54,6 +55,14 @@ def register(subparsers):
     )
     p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
     p.add_argument("--spread", help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)")
+    p.add_argument(
+        "--fills",
+        choices=FILL_MODELS,
+        default=None,
+        help="clean profile: how a limit-order round trip the daily bar cannot settle is booked: expected "
+        "(default: the expectation over the bar's intrabar paths), adverse or optimistic (its bounds, "
+        "reported beside the headline in every clean run; docs/FILLS.md)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--batch",
@@ -264,6 +273,8 @@ def _run(args) -> int:
         if args.profile != "legacy":
             raise UsageError("--kronos fills the legacy profile's kronos_expected_move_pct; use --profile legacy")
         kronos = as_kronos(args.kronos, args.kronos_tokenizer)
+    if args.fills is not None and args.profile != "clean":
+        raise UsageError("--fills applies to --profile clean; the legacy profile fills as the classic loop")
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(
         frames,
@@ -281,6 +292,7 @@ def _run(args) -> int:
         model_name=resolved.spec,
         kronos=kronos,
         executor=executor,
+        fill_model=args.fills,
     )
     result.warnings[:0] = resolved.notes
     print(format_report(result))

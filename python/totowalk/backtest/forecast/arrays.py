@@ -16,6 +16,7 @@ from .plan import ForecastPlan
 
 ATR_DAYS = 14
 DOLLAR_VOLUME_DAYS = 20
+INTRABAR_VOL_DAYS = 20  # bars before a day whose Garman-Klass variances estimate its intrabar volatility
 
 
 @dataclass
@@ -35,6 +36,9 @@ class WalkForwardArrays:
         evaluated day's target return starts (MaxDiff's previous-bar spreads, §6.6; the clean
         profile re-bases the day's moves on its close)
     atr_pct_14, dollar_vol_20d : (R,) float64 diagnostics (§4)
+    intrabar_vol : (R, 6) float64, each evaluated day's open-to-close volatility as a move, estimated
+        from the bars before it only (:func:`intrabar_volatility`); the clean profile's expected
+        limit fills condition on it
     kronos_move : (R,) float64 Kronos' Close r_7 (backtest/forecast/kronos.py), None when not run
     """
 
@@ -51,6 +55,7 @@ class WalkForwardArrays:
     prev_bar: dict
     atr_pct_14: np.ndarray
     dollar_vol_20d: np.ndarray
+    intrabar_vol: np.ndarray
     kronos_move: np.ndarray | None = None
 
     @property
@@ -122,6 +127,7 @@ def _symbol_arrays(plan, s_i, point, band) -> dict:
         "prev_bar": {c: frame[c].to_numpy()[start_rows] for c in ("High", "Low", "Close", "Open")},
         "atr_pct_14": _atr_pct(frame, n),
         "dollar_vol_20d": _dollar_volume(frame, n),
+        "intrabar_vol": intrabar_volatility(frame)[np.minimum(lay.target_rows[:, :EVAL_DAYS], len(frame) - 1)],
     }
 
 
@@ -153,3 +159,23 @@ def _dollar_volume(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
     lo = np.maximum(n - DOLLAR_VOLUME_DAYS, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (csum[n] - csum[lo]) / (count[n] - count[lo])
+
+
+def intrabar_volatility(frame: pd.DataFrame, days: int = INTRABAR_VOL_DAYS) -> np.ndarray:
+    """(rows,) each row's open-to-close volatility, from the ``days`` bars before it.
+
+    A bar's Garman-Klass variance ``0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2`` is unbiased for the
+    variance of a driftless Brownian path from the open to the close; the mean over the bars before
+    a row (as many as exist, up to ``days``; the first row uses its own bar) is that row's
+    variance, so a day's fills never read the day's own range twice. Floored at 1e-8.
+    """
+    o, h, low, c = (frame[k].to_numpy(np.float64) for k in ("Open", "High", "Low", "Close"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gk = 0.5 * np.log(h / low) ** 2 - (2.0 * np.log(2.0) - 1.0) * np.log(c / o) ** 2
+    gk = np.where(np.isfinite(gk), gk, 0.0)
+    csum = np.concatenate([[0.0], np.cumsum(gk)])
+    rows = np.arange(len(gk))
+    start = np.maximum(rows - days, 0)
+    count = rows - start
+    mean = np.where(count > 0, (csum[rows] - csum[start]) / np.maximum(count, 1), gk)
+    return np.sqrt(np.maximum(mean, 1e-16))

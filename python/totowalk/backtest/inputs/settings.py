@@ -42,8 +42,9 @@ class RunSettings:
     aggregate : sample aggregation spec of the point forecast
     keys : price keys forecast
     forecaster : description of the forecaster (model, samples, seed)
-    fill_model : how the clean profile fills limit orders ("adverse" or "optimistic",
-        backtest/profiles/clean/fills.py); None in the legacy profile (its own kernel, §6.5)
+    fill_model : how the clean profile books a limit-order round trip the bar cannot settle
+        ("expected", "adverse" or "optimistic", backtest/profiles/clean/fills.py); None in the legacy
+        profile (its own kernel, §6.5)
     kronos : Kronos' description (backtest/forecast/kronos.py) when it fills its column; None when not run
     """
 

@@ -1,6 +1,6 @@
 """The strategy grid searches compiled in ``totowalk._C``, when the extension is built.
 
-Each has an array twin in :mod:`.strategies` / :mod:`.clean_strategies` (the fallback, and the
+Each has an array twin in :mod:`.legacy.strategies` / :mod:`.clean.strategies` (the fallback, and the
 reference the tests compare them with, bit for bit). Callers look them up through
 :func:`native_search` at call time, so one patch of it switches every profile to the array path.
 """

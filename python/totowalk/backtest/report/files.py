@@ -12,6 +12,7 @@ import pandas as pd
 from ...errors import require_extra
 from ...provenance import versions
 from ..forecast.store import json_default
+from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
 from .plots import plot_results
 from .text import daily_of, daily_statistics, mae_by_key, strategy_table
@@ -47,7 +48,7 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         sims.astype({c: str for c in sims.columns if sims[c].dtype == object}).to_parquet(paths[0], index=False)
         forecasts.to_parquet(paths[1], index=False)
     daily = daily_of(result)
-    daily[["date", "symbol", "strategy", "return", "turnover", "in_market"]].to_csv(paths[3], index=False)
+    daily[list(DAILY_COLUMNS)].to_csv(paths[3], index=False)
     stats = daily_statistics(result)
     body = {
         "profile": result.profile,

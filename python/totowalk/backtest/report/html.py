@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..stats.daily import BOUNDS
 from .text import best_strategy_verdict
 
 __all__ = ["REPORT", "write_html_report", "render_report"]
@@ -140,6 +141,13 @@ def _settings_block(summary: dict) -> str:
 
 # -- charts -----------------------------------------------------------------------------------
 
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
+
+
+def _shade(color: str) -> str:
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.18)"
+
 
 def _figure_html(fig, div_id: str) -> str:
     fig.update_layout(margin=dict(l=60, r=20, t=50, b=40), height=420, template="plotly_white")
@@ -149,23 +157,48 @@ def _figure_html(fig, div_id: str) -> str:
     return f'<div class="chart-box" data-chart="{div_id}">{body}</div>'
 
 
-def _portfolio_wide(daily: pd.DataFrame, portfolio: str) -> pd.DataFrame:
+def _portfolio_wide(daily: pd.DataFrame, portfolio: str, field: str = "return") -> pd.DataFrame:
     mine = daily[daily["symbol"] == portfolio]
     order = list(pd.unique(mine["strategy"]))
-    return mine.pivot(index="date", columns="strategy", values="return").sort_index()[order].fillna(0.0)
+    return mine.pivot(index="date", columns="strategy", values=field).sort_index()[order].fillna(0.0)
 
 
-def _equity_and_drawdown(returns: pd.DataFrame) -> tuple:
+def _equity_and_drawdown(returns: pd.DataFrame, bounds: dict | None = None) -> tuple:
+    """Equity and drawdown figures; ``bounds`` ({bound: wide returns}) shades each strategy's fill
+    bracket, the equity of the same orders booked by the adverse and the optimistic bound."""
     import plotly.graph_objects as go
 
     equity, drawdown = go.Figure(), go.Figure()
     x = list(returns.index)
-    for name in returns.columns:
+    colors = _PALETTE * (1 + len(returns.columns) // len(_PALETTE))
+    for name, color in zip(returns.columns, colors):
         growth = np.cumprod(1.0 + returns[name].to_numpy())
         peak = np.maximum.accumulate(np.maximum(growth, 1.0))
         label = name.replace("_strategy", "")
-        equity.add_trace(go.Scatter(x=x, y=growth, mode="lines", name=label))
-        drawdown.add_trace(go.Scatter(x=x, y=100.0 * (growth / peak - 1.0), mode="lines", name=label))
+        low, high = (np.cumprod(1.0 + bounds[b][name].to_numpy()) if bounds else growth for b in BOUNDS)
+        if bounds and not np.array_equal(low, high):
+            equity.add_trace(
+                go.Scatter(
+                    x=x, y=high, mode="lines", line=dict(width=0), legendgroup=label, showlegend=False, hoverinfo="skip"
+                )
+            )
+            equity.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=low,
+                    mode="lines",
+                    line=dict(width=0),
+                    fill="tonexty",
+                    fillcolor=_shade(color),
+                    legendgroup=label,
+                    name=f"{label}: fill bracket (adverse to optimistic)",
+                    hoverinfo="skip",
+                )
+            )
+        equity.add_trace(go.Scatter(x=x, y=growth, mode="lines", name=label, legendgroup=label, line=dict(color=color)))
+        drawdown.add_trace(
+            go.Scatter(x=x, y=100.0 * (growth / peak - 1.0), mode="lines", name=label, line=dict(color=color))
+        )
     equity.update_layout(
         title="equity of 1 unit, daily walk-forward series (each simulation's final day)",
         yaxis_title="equity",
@@ -278,7 +311,10 @@ def render_report(
     )
     charts = []
     if len(daily):
-        equity, drawdown = _equity_and_drawdown(_portfolio_wide(daily, PORTFOLIO))
+        bounds = None
+        if all(f"return_{b}" in daily for b in BOUNDS) and daily["return_adverse"].notna().any():
+            bounds = {b: _portfolio_wide(daily, PORTFOLIO, f"return_{b}") for b in BOUNDS}
+        equity, drawdown = _equity_and_drawdown(_portfolio_wide(daily, PORTFOLIO), bounds)
         charts += [_figure_html(equity, "equity"), _figure_html(drawdown, "drawdown")]
     parts += charts
 

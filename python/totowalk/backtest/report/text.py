@@ -15,11 +15,18 @@ from ..stats.daily import PORTFOLIO, daily_table
 from ..stats.table import days_per_year_of, performance_table
 
 CLEAN_CONVENTIONS = (
-    "fill model: {fill_model} (limit orders fill when the bar trades through them, at the limit or the "
-    "open on a gap; with both limits of a round trip inside a bar the adverse order is booked unless "
-    "'optimistic'); capital: one unit per strategy, MaxDiffAlwaysOn per unit of gross capital (two legs); "
+    "fill model: {fill_model} (a limit fills when the bar trades through it, at the limit or at the open "
+    "on a gap; a round trip the bar cannot settle, its entry during the bar and its exit not reached by the "
+    "close, is booked {how}; the adverse and optimistic bounds of the same orders are reported beside it, "
+    "docs/FILLS.md); capital: one unit per strategy, MaxDiffAlwaysOn per unit of gross capital (two legs); "
     "headline figures: the daily walk-forward series (each simulation's final day, each day once)"
 )
+FILL_MODEL_BOOKING = {
+    "expected": "as the expectation over the bar's intrabar paths (a driftless Brownian bridge through its "
+    "open, high, low and close)",
+    "adverse": "as if the exit never filled (the lower bound)",
+    "optimistic": "as if the exit filled whenever the bar traded through it (the upper bound)",
+}
 
 
 def strategy_table(result) -> pd.DataFrame:
@@ -30,7 +37,7 @@ def strategy_table(result) -> pd.DataFrame:
     -------
     DataFrame indexed by strategy with columns ``mean_return``, ``mean_sharpe``; in the clean
     profile instead the overall daily walk-forward series' ``return``, ``sharpe``,
-    ``avg_daily_return``, ``turnover`` (clean_summary.py) and the window means beside them
+    ``avg_daily_return``, ``turnover`` (profiles/clean/headline.py) and the window means beside them
     """
     if result.profile == "clean" and "daily_series_days" in result.summary:
         return _with_daily_statistics(_clean_strategy_table(result.summary.loc["(all)"]), result, legacy=False)
@@ -89,6 +96,11 @@ def _clean_strategy_table(overall: pd.Series) -> pd.DataFrame:
                 stat: float(overall[f"{prefix}_{stat}"])
                 for stat in ("return", "sharpe", "avg_daily_return", "turnover")
             },
+            # the fill bracket: the same orders booked by the adverse and optimistic bounds
+            **{
+                f"return_{bound}": float(overall.get(f"{prefix}_return_{bound}", overall[f"{prefix}_return"]))
+                for bound in ("adverse", "optimistic")
+            },
             "window_mean_return": float(overall[f"window_mean_{prefix}_return"]),
             "window_mean_sharpe": float(overall[f"window_mean_{prefix}_sharpe"]),
         }
@@ -126,7 +138,8 @@ def format_report(result) -> str:
         s["spread_note"],
     ]
     if s.get("fill_model"):
-        lines.append(CLEAN_CONVENTIONS.format(fill_model=s["fill_model"]))
+        model = s["fill_model"]
+        lines.append(CLEAN_CONVENTIONS.format(fill_model=model, how=FILL_MODEL_BOOKING.get(model, "?")))
     if result.profile == "legacy":
         lines.append("kronos: " + (KRONOS_NOT_RUN if not s.get("kronos") else _describe_kronos(s["kronos"])))
     lines += [f"WARNING: {w}" for w in result.warnings]

@@ -8,8 +8,10 @@ window average for entry+takeprofit and highlow: LEGACY_SEMANTICS §11.1, §11.3
 
 Long table, one row per (symbol, strategy, date): ``return`` (net return of the day),
 ``turnover`` (units of position change traded that day; NaN where the rows do not record it,
-i.e. legacy) and ``in_market`` (1 when the strategy held a position that day, 0 when flat; a
-fraction for the portfolio). The equal-weight portfolio across symbols is the symbol
+i.e. legacy), ``in_market`` (1 when the strategy held a position that day, 0 when flat; a
+fraction for the portfolio), and ``return_adverse`` / ``return_optimistic``: the same day booked by
+the fill bracket's bounds (clean; equal to ``return`` where nothing was left open by the bar; NaN
+in legacy). The equal-weight portfolio across symbols is the symbol
 :data:`PORTFOLIO`: per date the mean over the symbols that have that date.
 """
 
@@ -18,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide"]
+__all__ = ["BOUNDS", "PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide"]
 
 PORTFOLIO = "(all)"  # the equal-weight portfolio; also the label of the summary's overall row
-DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market")
+DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market", "return_adverse", "return_optimistic")
+BOUNDS = ("adverse", "optimistic")  # the fill bracket: the same orders booked by each bound
 
 
 def _final_day_column(frame: pd.DataFrame, prefix: str) -> str | None:
@@ -46,9 +49,24 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
     return (returns != 0).astype(np.float64)
 
 
+def _bounds(frame: pd.DataFrame, prefix: str, returns: np.ndarray) -> list:
+    """The final day's return booked by each fill bound: the recorded ``<prefix>_finalday_<bound>``;
+    the return itself for a strategy without one in rows that record bounds (nothing in its fills
+    for the bar to leave open); NaN in rows that record none (the legacy profile)."""
+    bracketed = any(str(c).endswith("_finalday_adverse") for c in frame.columns)
+    out = []
+    for bound in BOUNDS:
+        name = f"{prefix}_finalday_{bound}"
+        if name in frame:
+            out.append(pd.to_numeric(frame[name]).to_numpy(np.float64))
+        else:
+            out.append(returns if bracketed else np.full(len(frame), np.nan))
+    return out
+
+
 def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
-    """(prefix, returns, turnover, in_market) of every strategy of ``strategies`` (run order) with a
-    final-day field."""
+    """(prefix, returns, turnover, in_market, adverse, optimistic) of every strategy of
+    ``strategies`` (run order) with a final-day field."""
     columns = []
     for prefix in strategies:
         column = _final_day_column(simulations, prefix)
@@ -61,7 +79,15 @@ def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
             if name in simulations
             else np.full(len(simulations), np.nan)
         )
-        columns.append((prefix, returns, turnover, _in_market(simulations, prefix, returns, turnover)))
+        columns.append(
+            (
+                prefix,
+                returns,
+                turnover,
+                _in_market(simulations, prefix, returns, turnover),
+                *_bounds(simulations, prefix, returns),
+            )
+        )
     return columns
 
 
@@ -110,6 +136,8 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
             "return": field(1),
             "turnover": field(2),
             "in_market": field(3),
+            "return_adverse": field(4),
+            "return_optimistic": field(5),
         }
     )
 
@@ -129,7 +157,7 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     members = np.bincount(group, minlength=size)
     present = members > 0
     portfolio = {}
-    for name in ("return", "turnover", "in_market"):
+    for name in DAILY_COLUMNS[3:]:
         values = per_symbol[name].to_numpy(np.float64)
         missing = np.bincount(group, weights=np.isnan(values), minlength=size) > 0
         mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]

@@ -22,6 +22,10 @@ STAT_COLUMNS = (
     "probabilistic_sharpe",
     "deflated_sharpe",
     "trials",
+    "total_return_adverse",
+    "total_return_optimistic",
+    "sharpe_adverse",
+    "sharpe_optimistic",
 )
 
 
@@ -72,9 +76,16 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     position = pd.Series(code).groupby(code).cumcount().to_numpy()
     lengths = np.bincount(code, minlength=len(keys))
     shape = (len(keys), int(lengths.max()))
-    returns, turnover, in_market = (np.full(shape, np.nan) for _ in range(3))
-    for matrix, column in ((returns, "return"), (turnover, "turnover"), (in_market, "in_market")):
-        matrix[code, position] = daily[column].to_numpy(np.float64)
+    returns, turnover, in_market, adverse, optimistic = (np.full(shape, np.nan) for _ in range(5))
+    for matrix, column in (
+        (returns, "return"),
+        (turnover, "turnover"),
+        (in_market, "in_market"),
+        (adverse, "return_adverse"),
+        (optimistic, "return_optimistic"),
+    ):
+        if column in daily:  # a table written before the fill bracket existed has no bounds
+            matrix[code, position] = daily[column].to_numpy(np.float64)
     days = np.array([days_per_year.get(s, float(STOCK_DAYS)) for s, _ in keys])
     valid = np.arange(shape[1])[None, :] < lengths[:, None]
     known = np.where(valid, np.isfinite(turnover), True).all(axis=1)
@@ -83,6 +94,12 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
         stats[name] = np.where(known, stats[name], np.nan)
     stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed)
     stats["bootstrap_block"] = block_lengths(returns, lengths).astype(np.float64)
+    for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
+        # the fill bracket's series: NaN where the rows record no bounds (legacy)
+        booked = series_statistics(np.nan_to_num(matrix), lengths, days)
+        recorded = np.where(valid, np.isfinite(matrix), True).all(axis=1)
+        stats[f"total_return_{bound}"] = np.where(recorded, booked["total_return"], np.nan)
+        stats[f"sharpe_{bound}"] = np.where(recorded, booked["sharpe"], np.nan)
     per_day, skew, kurt = moments(returns, lengths)
     stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
     stats["deflated_sharpe"] = np.full(len(keys), np.nan)

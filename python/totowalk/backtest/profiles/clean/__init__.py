@@ -9,17 +9,24 @@ from .rows import evaluate, order_columns
 from .selection import named_best
 from .stateful import carry_state
 
-__all__ = ["PROFILE", "OPTIMISTIC_FILL_WARNING"]
+__all__ = ["PROFILE", "ADVERSE_FILL_WARNING", "OPTIMISTIC_FILL_WARNING"]
 
 OPTIMISTIC_FILL_WARNING = (
-    "clean profile with fill_model='optimistic': a round trip whose limits both lie inside a bar is "
-    "booked as if the entry came first; this overstates limit-order strategies (use the default 'adverse')"
+    "clean profile with fill_model='optimistic': a round trip the bar cannot settle is booked as if its exit "
+    "filled, the upper bound of what the bar allows; it overstates limit-order strategies (the default "
+    "'expected' books the expectation over the bar's paths)"
+)
+ADVERSE_FILL_WARNING = (
+    "clean profile with fill_model='adverse': a round trip the bar cannot settle is booked as if its exit "
+    "never filled, the lower bound of what the bar allows; it understates limit-order strategies and loses "
+    "money on information-free forecasts (the default 'expected' books the expectation over the bar's paths)"
 )
 
 
 def notes(settings) -> list:
-    """A fill model that overstates limit orders is named in every report."""
-    return [OPTIMISTIC_FILL_WARNING] if getattr(settings, "fill_model", None) == "optimistic" else []
+    """A fill model that books a bound instead of the expectation is named in every report."""
+    model = getattr(settings, "fill_model", None)
+    return {"optimistic": [OPTIMISTIC_FILL_WARNING], "adverse": [ADVERSE_FILL_WARNING]}.get(model, [])
 
 
 PROFILE = Profile(

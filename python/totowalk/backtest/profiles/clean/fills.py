@@ -1,26 +1,32 @@
-"""How the clean profile fills limit orders on a daily OHLC bar.
+"""How the clean profile fills limit orders on a daily OHLC bar (docs/FILLS.md has the whole model).
 
 Every move is relative to the previous close: ``o``, ``H``, ``L``, ``y`` are the bar's open, high,
 low and close moves (``L <= o, y <= H``). Orders are day orders, live from the open.
 
-The default fill model, ``"adverse"``, books only what the bar proves:
+What the bar proves, in every fill model:
 
 * a buy limit at ``l`` fills when the bar trades through it (``L < l``), at ``l``, or at the open
-  ``o`` when the bar opens below it (``o < l``: the order is marketable at the open);
-  a sell limit at ``h`` likewise (``H > h``; at ``max(h, o)``);
+  ``o`` when the bar opens below it (``o < l``: the order is marketable at the open); a sell limit
+  at ``h`` likewise (``H > h``; at ``max(h, o)``);
 * a round trip (entry limit, then an exit limit on the other side) whose entry fills at the open
   is followed by the whole bar, so its exit fills exactly when the bar trades through it;
-* when the entry fills later, the bar cannot say whether its extreme on the exit side came before
-  or after the entry, so the adverse order is booked: the exit does not fill and the position
-  closes at the close - unless the close itself is beyond the exit, which the path must then
-  have crossed after the entry (long: ``min(y, h) - l``; short: ``h - max(y, l)``).
+* when the entry fills later and the close is beyond the exit, the path crossed the exit after the
+  entry: the exit fills.
 
-Every booked P&L is therefore one some intraday path with these O, H, L, C would give, and never
-more than the actual path gives; on a driftless path no rule has a positive expectation.
+One case the bar cannot settle: the entry fills during the bar, the close is short of the exit,
+and the bar traded through the exit (long: ``o >= l > L``, ``y < h < H``). Whether the path came
+back to the exit after the entry depends on the order of the extremes. The fill models book it:
 
-``"optimistic"`` is the earlier rule, kept for comparison and labelled as such in the results:
-both limits inside the range are booked as if the entry came first (the full distance between
-them), touching a limit fills it (exit ``h <= H``), and the open is ignored.
+* ``"expected"`` (default): the expectation over the intrabar paths consistent with the bar, a
+  driftless Brownian motion from the open to the close with the bar's high and low: the exit fills
+  with probability ``p`` (:mod:`.bridge`), so the leg earns ``(y - l) + p (h - y)``. On a martingale
+  a rule without information then neither earns nor loses;
+* ``"adverse"``: ``p = 0``, the exit does not fill and the position closes at the close: the lower
+  bound of what the bar allows;
+* ``"optimistic"``: ``p = 1``, the exit fills: the upper bound.
+
+Whatever the model, the other two are the bracket every clean run reports beside it:
+``adverse <= expected <= optimistic`` for the same orders, day by day.
 """
 
 from __future__ import annotations
@@ -29,10 +35,20 @@ import numpy as np
 import torch
 
 from ..torch_cpu import cpu_tensor
+from .bridge import p_long, p_short
 
-__all__ = ["FILL_MODELS", "check_fill_model", "round_trip_profit", "round_trip_fills", "buy_limit", "sell_limit"]
+__all__ = [
+    "DEFAULT_FILL_MODEL",
+    "FILL_MODELS",
+    "buy_limit",
+    "check_fill_model",
+    "round_trip_fills",
+    "round_trip_profit",
+    "sell_limit",
+]
 
-FILL_MODELS = ("adverse", "optimistic")
+FILL_MODELS = ("expected", "adverse", "optimistic")
+DEFAULT_FILL_MODEL = "expected"
 
 
 def check_fill_model(fill_model: str) -> str:
@@ -51,6 +67,7 @@ def round_trip_profit(
     position,
     unit_cost,
     fill_model: str = "adverse",
+    sigma=None,
 ) -> np.ndarray:
     """Net float64 P&L of MaxDiff's buy-low / sell-high limit pair, one leg per sign of ``position``.
 
@@ -59,7 +76,9 @@ def round_trip_profit(
     leg (sell at ``h``, cover at ``l``), scaled by ``|position|``; a filled leg pays
     ``2 * unit_cost`` (entry and exit). Each leg is ``(exit - entry) - 2 * unit_cost`` (long) or
     ``(entry - exit) - 2 * unit_cost`` (short), with entry and exit as in the module docstring;
-    csrc/strategy_grid.cpp computes the same operations. Arguments broadcast.
+    csrc/strategy_grid.cpp computes the same operations for the adverse and optimistic models.
+    ``sigma`` (the bar's intrabar volatility as a move, > 0) is needed by ``"expected"`` only.
+    Arguments broadcast.
     """
     check_fill_model(fill_model)
     # torch on the CPU: the same IEEE float64 element-wise results as numpy, on all cores (the
@@ -70,24 +89,66 @@ def round_trip_profit(
     )
     h, low, cost = h.clamp(0.0, 10.0), low.clamp(-1.0, 0.0), 2.0 * cost
     bought, sold = low > l_act, h < h_act
+    long_open, short_open = o < low, o > h
+    long_entry = torch.where(long_open, o, low)
+    short_entry = torch.where(short_open, o, h)
+    long_after_open = torch.where(h_act > h, h, y)
+    short_after_open = torch.where(l_act < low, low, y)
     if fill_model == "adverse":
-        long_open, short_open = o < low, o > h
-        long_entry = torch.where(long_open, o, low)
-        long_exit = torch.where(long_open, torch.where(h_act > h, h, y), torch.minimum(y, h))
-        short_entry = torch.where(short_open, o, h)
-        short_exit = torch.where(short_open, torch.where(l_act < low, low, y), torch.maximum(y, low))
+        long_later, short_later = torch.minimum(y, h), torch.maximum(y, low)
+    elif fill_model == "optimistic":
+        long_later = torch.where((h < h_act) | (y >= h), h, y)
+        short_later = torch.where((low > l_act) | (y <= low), low, y)
     else:
-        long_entry, long_exit = low, torch.where(h <= h_act, h, y)
-        short_entry, short_exit = h, torch.where(low >= l_act, low, y)
+        long_later, short_later = _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma)
+    long_exit = torch.where(long_open, long_after_open, long_later)
+    short_exit = torch.where(short_open, short_after_open, short_later)
     zero = torch.zeros((), dtype=torch.float64)
     long_leg = torch.where(bought, (long_exit - long_entry) - cost, zero) * q.clamp_min(0.0)
     short_leg = torch.where(sold, (short_entry - short_exit) - cost, zero) * (-q).clamp_min(0.0)
     return (long_leg + short_leg).numpy()
 
 
+def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple:
+    """The exits after an entry during the bar, as the expectation over the bar's paths: certain
+    where the bar settles it, ``y + p (h - y)`` (long) / ``y + p (l - y)`` (short) where not."""
+    if sigma is None:
+        raise ValueError("fill_model='expected' needs sigma, the bars' intrabar volatility")
+    s = cpu_tensor(sigma, np.float64)
+    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
+        raise ValueError("fill_model='expected': sigma must be finite and > 0 for every bar")
+    shape = torch.broadcast_shapes(y.shape, o.shape, h_act.shape, l_act.shape, h.shape, low.shape, q.shape, s.shape)
+    y, o, h_act, l_act, h, low, q, s = (t.expand(shape) for t in (y, o, h_act, l_act, h, low, q, s))
+    bought, sold = bought.expand(shape), sold.expand(shape)
+    long_later, short_later = torch.minimum(y, h), torch.maximum(y, low)
+    # only the legs traded, filled during the bar and left open by the close need a probability
+    unsettled_long = (q > 0) & bought & (o >= low) & (y < h) & (h < h_act)
+    unsettled_short = (q < 0) & sold & (o <= h) & (y > low) & (low > l_act)
+    for unsettled, later, chance, target in (
+        (unsettled_long, long_later, p_long, h),
+        (unsettled_short, short_later, p_short, low),
+    ):
+        cells = unsettled.nonzero(as_tuple=True)
+        if not cells[0].numel():
+            continue
+        bar_open, close, high, low_move, buy, sell, vol = (t[cells].numpy() for t in (o, y, h_act, l_act, low, h, s))
+        # moves re-based on the previous close can leave the open or close an ulp outside the bar
+        bar_open, close = (np.clip(v, low_move, high) for v in (bar_open, close))
+        p = np.asarray(chance(bar_open, close, high, low_move, buy, sell, vol), dtype=np.float64)
+        if not np.isfinite(p).all():
+            at = int(np.flatnonzero(~np.isfinite(p))[0])
+            raise FloatingPointError(
+                f"expected fill: no probability for the bar (open {bar_open[at]!r}, high {high[at]!r}, low "
+                f"{low_move[at]!r}, close {close[at]!r}, limits {buy[at]!r} / {sell[at]!r}, sigma {vol[at]!r})"
+            )
+        p = torch.from_numpy(p)
+        later[cells] = y[cells] + p * (target[cells] - y[cells])
+    return long_later, short_later
+
+
 def round_trip_fills(high_move, low_move, high_target, low_target, position) -> np.ndarray:
     """Units of position change of :func:`round_trip_profit` (entry + exit = 2 per filled leg,
-    times ``|position|``); the same in both fill models."""
+    times ``|position|``); the same in every fill model."""
     h = np.clip(high_target, 0.0, 10.0)
     low = np.clip(low_target, -1.0, 0.0)
     return 2.0 * ((low > low_move) * np.maximum(position, 0.0) + (h < high_move) * np.maximum(-position, 0.0))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...stats.daily import PORTFOLIO, daily_table, wide
+from ...stats.daily import BOUNDS, PORTFOLIO, daily_table, wide
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
 from .selection import select_best
@@ -38,7 +38,7 @@ _WALK_FORWARD_SHARPES = {
 def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
     """Date-indexed series, one column per strategy prefix: the final day's net return
     (``field="return"``) or its units of position change (``field="turnover"``), averaged over
-    symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`.daily`."""
+    symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`...stats.daily`."""
     return wide(daily_table(frame, STRATEGY_PREFIXES), PORTFOLIO, field)
 
 
@@ -61,17 +61,21 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
 def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO) -> dict:
     """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
     every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
-    ``daily_series_days`` and the walk-forward Sharpes / turnover from the series.
+    ``daily_series_days``, the walk-forward Sharpes / turnover from the series, the fill bracket
+    (``<prefix>_return_adverse`` / ``_optimistic`` and ``<prefix>_sharpe_adverse`` / ``_optimistic``:
+    the same orders booked by each bound) and the best strategy (:mod:`.selection`).
 
     ``daily``, ``label``: the whole run's daily table and the symbol (or :data:`PORTFOLIO`) whose
     series ``frame`` holds; a symbol's own series is its rows of that table, so the table is
     built once per run rather than once per group. Without it the series come from ``frame``."""
     if frame.empty or "date" not in frame:
         return {}
+    fields = ("return", "turnover", *(f"return_{b}" for b in BOUNDS))
     if daily is None:
-        returns, turnover = daily_series(frame, "return"), daily_series(frame, "turnover")
+        series = {f: daily_series(frame, f) for f in fields}
     else:
-        returns, turnover = wide(daily, label, "return"), wide(daily, label, "turnover")
+        series = {f: wide(daily, label, f) for f in fields}
+    returns, turnover = series["return"], series["turnover"]
     days = pd.to_numeric(frame.get("trading_days_per_year", pd.Series([252.0]))).unique()
     days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
@@ -90,6 +94,15 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
             out[column] = stats[stat]
         if prefix in _WALK_FORWARD_SHARPES:
             out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]
+        for bound in BOUNDS:  # the fill bracket: the same orders booked by each bound
+            booked = series[f"return_{bound}"]
+            if prefix not in booked or not np.isfinite(booked[prefix].to_numpy()).all():
+                continue
+            window = f"{prefix}_return_{bound}"
+            if window in frame:
+                out[f"window_mean_{window}"] = float(pd.to_numeric(frame[window]).mean())
+            bounded = series_stats(booked[prefix].to_numpy(), np.array([]), days_per_year)
+            out[window], out[f"{prefix}_sharpe_{bound}"] = bounded["return"], bounded["sharpe"]
     if "simple_strategy" in returns.columns:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
     out.update(select_best(returns, series_stats, days_per_year))

@@ -1,6 +1,6 @@
 """The clean profile: the legacy pipeline with the defects of LEGACY_SEMANTICS §11 fixed.
 
-Pipeline fixes made here (the strategy fixes are in :mod:`.clean_strategies`):
+Pipeline fixes made here (the strategy fixes are in :mod:`.strategies`):
 
 * simulation 0 uses the newest row and every forecast targets the return it is evaluated on
   (windows.py, profile "clean": targets ``N − 6 … N − 1`` are evaluated, step 6 is the real
@@ -9,9 +9,10 @@ Pipeline fixes made here (the strategy fixes are in :mod:`.clean_strategies`):
   (defect 14);
 * the spread is a stated bid/ask ratio; its cost is ``(ratio − 1) / 2`` per unit of position
   change, with no 1.05 fallback (defect 5);
-* limit orders are filled by a stated fill model (:mod:`.clean_fills`, ``settings.fill_model``);
+* limit orders are filled by a stated fill model (:mod:`.fills`, ``settings.fill_model``), with the
+  adverse and optimistic bounds of the same orders beside it;
 * the summary's headline figures come from the daily walk-forward series, each day once
-  (:mod:`.clean_summary`).
+  (:mod:`.headline`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ...forecast.arrays import WalkForwardArrays
 from ...inputs.windows import EVAL_DAYS
 from ..legacy.calibration import calibrate_signals
 from ..legacy.rows import CI_GUARD_MULTIPLIER, forecast_fields
+from .fills import DEFAULT_FILL_MODEL
 from .headline import summary_headline
 from .strategies import CleanStrategyInputs, clean_best_strategy, evaluate_clean_strategies, moves_vs_previous_close
 
@@ -30,7 +32,7 @@ best_strategy = clean_best_strategy
 __all__ = ["best_strategy", "evaluate", "order_columns", "strategy_inputs", "summary_headline"]
 
 
-def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = "adverse") -> CleanStrategyInputs:
+def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = DEFAULT_FILL_MODEL) -> CleanStrategyInputs:
     """Aligned forecasts and outcomes (moves vs the previous close) for every row of ``a``."""
     prev = {c: a.prev_bar[c] for c in ("Close", "High", "Low", "Open")}  # row before each evaluated day
 
@@ -61,6 +63,7 @@ def strategy_inputs(a: WalkForwardArrays, settings, fill_model: str = "adverse")
         trading_days_per_year=per_symbol(settings.trading_days).astype(np.float64),
         ci_multiplier=CI_GUARD_MULTIPLIER,
         fill_model=fill_model,
+        sigma=a.intrabar_vol[:, :EVAL_DAYS],
     )
 
 
@@ -78,7 +81,7 @@ def evaluate(a: WalkForwardArrays, settings) -> pd.DataFrame:
     columns["calibration_slope"], columns["calibration_intercept"] = slope, intercept
     columns["calibrated_expected_move_pct"] = slope * columns["raw_expected_move_pct"] + intercept
     columns["trading_days_per_year"] = np.array([settings.trading_days[s] for s in a.symbol], dtype=np.float64)
-    fill_model = getattr(settings, "fill_model", "adverse")
+    fill_model = getattr(settings, "fill_model", None) or DEFAULT_FILL_MODEL
     for name, values in evaluate_clean_strategies(strategy_inputs(a, settings, fill_model)).items():
         # per-day arrays: one row view per simulation (as the legacy rows; JSON writes them as lists)
         columns[name] = list(np.asarray(values)) if np.ndim(values) == 2 else values

@@ -8,9 +8,13 @@ Cost model (one rule everywhere): each unit of position change costs ``fee + spr
 ``spread`` is the bid/ask spread as a fraction of the price (default 0). A signal strategy pays it on
 ``|s_t - s_{t-1}|`` (``s_{-1} = 0``); a limit-order round trip (entry fill + exit) pays it twice.
 
-Limit orders are filled by the model of :mod:`.clean_fills` (default ``"adverse"``: a limit fills
-when the bar trades through it, at the limit or at the open on a gap; a round trip whose entry and
-exit both lie inside the bar books the entry and closes at the close). Capital: every strategy
+Limit orders are filled by the model of :mod:`.fills` (a run's default ``"expected"``: a limit
+fills when the bar trades through it, at the limit or at the open on a gap; a round trip whose
+entry fills during the bar and whose exit the bar does not settle is booked as the expectation
+over the bar's intrabar paths; ``"adverse"`` and ``"optimistic"`` book its lower and upper bound,
+and every run reports both beside the headline: ``<prefix>_return_adverse`` / ``_optimistic``,
+``<prefix>_finalday_adverse`` / ``_optimistic``). The MaxDiff offsets are fitted on the adverse
+booking when the model is "expected" (:attr:`CleanStrategyInputs.fit_model`). Capital: every strategy
 holds at most one unit of capital per day; MaxDiffAlwaysOn's long and short legs are two positions
 with their own unit each, and its returns are per unit of gross capital (the legs' mean; crypto
 has only the long leg).
@@ -47,7 +51,7 @@ Fixes, by defect number of §11:
     Highlow's entry is a limit live from the open, so one above (below, short) the open fills at
     the open: it never pays more than the market.
 13. Kernel asymmetry: an un-hit target closes at the actual close with its real sign; fills follow
-    the stated fill model (:mod:`.clean_fills`).
+    the stated fill model (:mod:`.fills`).
 14. Mixed bases: all moves share the previous close as base, so no |1 - H/C| patch is needed.
 17. Unprofit shutdown: day 0 follows the forecast, and the crypto rule (no shorts) applies inside
     the loop, so the "previous day" rule sees the positions actually held. Its state is its own
@@ -55,7 +59,7 @@ Fixes, by defect number of §11:
     (:mod:`.stateful`), not restarted in every window.
 18. Near-zero std: a numerically constant series has Sharpe 0 (no 1e17 ratios).
 19. Best strategy: :func:`clean_best_strategy` compares every strategy's total return (in the run
-    summary: of the daily walk-forward series, :mod:`.clean_summary`), ignores NaN, and breaks ties
+    summary: of the daily walk-forward series, :mod:`.headline`), ignores NaN, and breaks ties
     by a fixed, stated order.
 20. Turnover is mean units of position change per day; AlwaysOn fills count filled legs.
     ``all_signals`` keeps the classic meaning: long when the Close, High and Low forecasts (each
@@ -132,7 +136,10 @@ class CleanStrategyInputs:
     trading_days_per_year : (S,) or None
         Defaults to 365 for crypto, 252 otherwise.
     ci_multiplier : float
-    fill_model : "adverse" (default) or "optimistic", see :mod:`.clean_fills`
+    fill_model : "expected", "adverse" or "optimistic" (:mod:`.fills`); "adverse" unless given (a
+        run passes its settings' model, "expected" by default)
+    sigma : (S, D) or None
+        Each day's intrabar (open-to-close) volatility as a move; needed by ``"expected"``
     """
 
     cp: np.ndarray
@@ -154,6 +161,7 @@ class CleanStrategyInputs:
     trading_days_per_year: np.ndarray | None = None
     ci_multiplier: float = 1.0
     fill_model: str = "adverse"
+    sigma: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         cp = np.asarray(self.cp, dtype=np.float64)
@@ -179,6 +187,13 @@ class CleanStrategyInputs:
                 )
         self.ci_multiplier = float(self.ci_multiplier)
         check_fill_model(self.fill_model)
+        if self.sigma is not None:
+            self._set("sigma", np.asarray(self.sigma, dtype=np.float64), cp.shape)
+            if (self.sigma <= 0).any():
+                row, day = np.argwhere(self.sigma <= 0)[0]
+                raise ValueError(f"CleanStrategyInputs.sigma must be > 0; simulation row {row}, day {day}")
+        elif self.fill_model == "expected":
+            raise ValueError("CleanStrategyInputs: fill_model='expected' needs sigma, each day's intrabar volatility")
 
     def _set(self, name: str, value: np.ndarray, shape, allow_nan: bool = False) -> None:
         if value.shape != shape:
@@ -196,6 +211,13 @@ class CleanStrategyInputs:
     def unit_cost(self) -> np.ndarray:
         """Cost per unit of position change, (S,)."""
         return self.fee + self.spread / 2.0
+
+    @property
+    def fit_model(self) -> str:
+        """The fill model the walk-forward offset fits book past days with: the run's own, except
+        that ``"expected"`` fits on the adverse booking (a conservative rule that needs no intrabar
+        model on the 10^8 grid cells of a run; the chosen orders are then booked as expected)."""
+        return "adverse" if self.fill_model == "expected" else self.fill_model
 
     @property
     def open_move(self) -> np.ndarray:
@@ -218,7 +240,7 @@ def clean_limit_order_profit(
     unit_cost,
     fill_model: str = "adverse",
 ):
-    """MaxDiff's limit pair under the clean fill model: :func:`.clean_fills.round_trip_profit`."""
+    """MaxDiff's limit pair under the clean fill model: :func:`.fills.round_trip_profit`."""
     return round_trip_profit(
         close_move, open_move, high_move, low_move, high_target, low_target, position, unit_cost, fill_model
     )
@@ -348,7 +370,7 @@ def _maxdiff_fit(inp: CleanStrategyInputs, q: np.ndarray, rows: slice) -> tuple[
     def pnl(highs, lows, extra_axes=1):
         expand = lambda a: a.reshape(a.shape[:1] + (1,) * extra_axes + a.shape[1:])  # noqa: E731
         return round_trip_profit(
-            expand(ca), expand(o), expand(ha), expand(la), highs, lows, expand(q), expand(cost), inp.fill_model
+            expand(ca), expand(o), expand(ha), expand(la), highs, lows, expand(q), expand(cost), inp.fit_model
         )
 
     # Stage 1: high offset with low offset 0.
@@ -377,10 +399,26 @@ def _maxdiff_fit_native(search, inp: CleanStrategyInputs, q: np.ndarray) -> tupl
         np.ascontiguousarray(q, dtype=np.float64),
         np.ascontiguousarray(inp.unit_cost, dtype=np.float64),
         MAXDIFF_GRID,
-        inp.fill_model == "optimistic",
+        inp.fit_model == "optimistic",
         torch.get_num_threads(),
     )
     return native_grids.grid_offsets(ix, MAXDIFF_GRID), native_grids.grid_offsets(iz, MAXDIFF_GRID)
+
+
+def _booked_models(inp: CleanStrategyInputs) -> tuple:
+    """The run's fill model and the bracket's two bounds (every round trip is booked three ways)."""
+    return tuple(dict.fromkeys((inp.fill_model, "adverse", "optimistic")))
+
+
+def _bracket(prefix: str, booked: dict) -> dict:
+    """The same orders booked by the adverse and optimistic bounds: per-window total return and
+    the final day's return of each (``adverse <= fill model <= optimistic`` day by day)."""
+    out = {}
+    for model in ("adverse", "optimistic"):
+        daily = booked[model]
+        out[f"{prefix}_return_{model}"] = np.prod(1.0 + daily, axis=1) - 1.0
+        out[f"{prefix}_finalday_{model}"] = daily[:, -1].copy()
+    return out
 
 
 def _limit_prices(prefix: str, inp: CleanStrategyInputs, x: np.ndarray, z: np.ndarray) -> dict:
@@ -405,9 +443,12 @@ def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
             x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
     days = np.arange(d)
     highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
-    daily = round_trip_profit(inp.ca, inp.open_move, inp.ha, inp.la, highs, lows, q, cost, inp.fill_model)
+    bar = (inp.ca, inp.open_move, inp.ha, inp.la)
+    booked = {m: round_trip_profit(*bar, highs, lows, q, cost, m, sigma=inp.sigma) for m in _booked_models(inp)}
+    daily = booked[inp.fill_model]
     fills = round_trip_fills(inp.ha, inp.la, highs, lows, q)
     out = _metrics("maxdiff", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
+    out.update(_bracket("maxdiff", booked))
     out.update(
         {
             "maxdiffprofit_profit": out["maxdiff_return"],
@@ -435,8 +476,8 @@ def _always_on_fit(inp: CleanStrategyInputs, rows: slice):
     lows = e(inp.lp) + grid[None, None, :, None]
     cost = inp.unit_cost[rows][:, None, None, None]
     bar = (e(inp.ca), e(inp.open_move), e(inp.ha), e(inp.la))
-    total = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fill_model)
-    sell = round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fill_model)
+    total = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fit_model)
+    sell = round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fit_model)
     total = total + np.where(inp.is_crypto[rows][:, None, None, None], 0.0, sell)
     prefix = _prefix_before(total)  # (S, 81, 81, D+1)
     flat = prefix.reshape(prefix.shape[0], -1, prefix.shape[-1])  # x outer, z inner
@@ -455,7 +496,7 @@ def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray,
         np.ascontiguousarray(inp.is_crypto, dtype=bool),
         np.ascontiguousarray(inp.unit_cost, dtype=np.float64),
         ALWAYS_ON_GRID,
-        inp.fill_model == "optimistic",
+        inp.fit_model == "optimistic",
         torch.get_num_threads(),
     )
 
@@ -477,14 +518,21 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     bar = (inp.ca, inp.open_move, inp.ha, inp.la)
     # two legs, each with its own unit of capital (one for crypto): per unit of gross capital
     legs = np.where(no_short, 1.0, 2.0)
-    buy = round_trip_profit(*bar, highs, lows, 1.0, cost, inp.fill_model) / legs
-    sell = np.where(no_short, 0.0, round_trip_profit(*bar, highs, lows, -1.0, cost, inp.fill_model)) / legs
+
+    def book(model):
+        buy = round_trip_profit(*bar, highs, lows, 1.0, cost, model, sigma=inp.sigma) / legs
+        sell = np.where(no_short, 0.0, round_trip_profit(*bar, highs, lows, -1.0, cost, model, sigma=inp.sigma)) / legs
+        return buy, sell
+
+    legs_by_model = {m: book(m) for m in _booked_models(inp)}
+    buy, sell = legs_by_model[inp.fill_model]
     fills = (
         round_trip_fills(inp.ha, inp.la, highs, lows, 1.0)
         + np.where(no_short, 0.0, round_trip_fills(inp.ha, inp.la, highs, lows, -1.0))
     ) / legs
     daily = buy + sell
     out = _metrics("maxdiffalwayson", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
+    out.update(_bracket("maxdiffalwayson", {m: b + x for m, (b, x) in legs_by_model.items()}))
     filled_buy = (np.clip(lows, -1.0, 0.0) > inp.la).sum(axis=1)
     filled_sell = np.where(no_short, False, np.clip(highs, 0.0, 10.0) < inp.ha).sum(axis=1)
     gross = np.abs(buy).sum(axis=1) + np.abs(sell).sum(axis=1)
