@@ -118,16 +118,17 @@ def sharpe_interval(
     seed: int = 0,
     replicates: int = BOOTSTRAP_REPLICATES,
     confidence: float = CONFIDENCE,
+    blocks=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval ``(low (N,), high (N,))`` of the annualised Sharpe (ddof 1, the
-    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days. Use
-    :func:`block_lengths` for the mean block length each series was read with."""
+    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days. ``blocks``:
+    each series' mean block length, :func:`block_lengths` of the same series when not given."""
     r = np.asarray(returns, dtype=np.float64)
     n_all = np.asarray(lengths, dtype=np.int64)
     days = np.broadcast_to(np.asarray(days_per_year, dtype=np.float64), n_all.shape)
     low, high = np.full(n_all.shape, np.nan), np.full(n_all.shape, np.nan)
     tail = 100.0 * (1.0 - confidence) / 2.0
-    blocks = block_lengths(r, n_all)
+    blocks = block_lengths(r, n_all) if blocks is None else np.asarray(blocks, dtype=np.int64)
     for n, block in sorted({(int(n), int(b)) for n, b in zip(n_all, blocks)}):
         if n < 2:
             continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["BOUNDS", "PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide"]
+__all__ = ["BOUNDS", "PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide", "wide_fields"]
 
 PORTFOLIO = "(all)"  # the equal-weight portfolio; also the label of the summary's overall row
 DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market", "return_adverse", "return_optimistic")
@@ -176,6 +176,11 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
 
 def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.DataFrame:
     """Date-indexed frame of one symbol's ``field``, one column per strategy (run order)."""
+    return wide_fields(table, symbol, (field,))[field]
+
+
+def wide_fields(table: pd.DataFrame, symbol=PORTFOLIO, fields=("return",)) -> dict:
+    """:func:`wide` of several fields of one symbol, the table read once: ``{field: frame}``."""
     mine = table[table["symbol"] == symbol]
     strategies = np.asarray(pd.unique(mine["strategy"]), dtype=object)
     # The table's own layout (each strategy's dates sorted, every strategy on the same dates, as
@@ -191,10 +196,9 @@ def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.Dat
             and pd.Index(blocks[0]).is_monotonic_increasing
             and pd.Index(blocks[0]).is_unique
         ):
-            values = mine[field].to_numpy().reshape(len(strategies), n).T
-            out = pd.DataFrame(
-                values, index=pd.Index(blocks[0], name="date"), columns=pd.Index(strategies, name="strategy")
-            )
-            return out
-    out = mine.pivot(index="date", columns="strategy", values=field).sort_index()
-    return out[list(strategies)]
+            index, columns = pd.Index(blocks[0], name="date"), pd.Index(strategies, name="strategy")
+            return {
+                f: pd.DataFrame(mine[f].to_numpy().reshape(len(strategies), n).T, index=index, columns=columns)
+                for f in fields
+            }
+    return {f: mine.pivot(index="date", columns="strategy", values=f).sort_index()[list(strategies)] for f in fields}

@@ -92,8 +92,9 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     stats = series_statistics(returns, lengths, days, turnover=turnover, in_market=in_market)
     for name in ("turnover", "position_changes"):  # legacy rows record no turnover
         stats[name] = np.where(known, stats[name], np.nan)
-    stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed)
-    stats["bootstrap_block"] = block_lengths(returns, lengths).astype(np.float64)
+    blocks = block_lengths(returns, lengths)
+    stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed, blocks=blocks)
+    stats["bootstrap_block"] = blocks.astype(np.float64)
     for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
         # the fill bracket's series: NaN where the rows record no bounds (legacy)
         booked = series_statistics(np.nan_to_num(matrix), lengths, days)

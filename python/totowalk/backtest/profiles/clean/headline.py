@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...stats.daily import BOUNDS, PORTFOLIO, daily_table, wide
+from ...stats.daily import BOUNDS, PORTFOLIO, daily_table, wide, wide_fields
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
 from .selection import select_best
@@ -74,19 +74,17 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
     if daily is None:
         series = {f: daily_series(frame, f) for f in fields}
     else:
-        series = {f: wide(daily, label, f) for f in fields}
-    returns, turnover = series["return"], series["turnover"]
+        series = wide_fields(daily, label, fields)
+    returns = series["return"]
     days = pd.to_numeric(frame.get("trading_days_per_year", pd.Series([252.0]))).unique()
     days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
     windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
-    window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean()
+    windowed += [f"{prefix}_return_{b}" for prefix in returns.columns for b in BOUNDS]
+    window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean().to_dict()
+    values = {f: {c: v for c, v in zip(w.columns, w.to_numpy().T)} for f, w in series.items()}
     for prefix in returns.columns:
-        stats = series_stats(
-            returns[prefix].to_numpy(),
-            turnover[prefix].to_numpy() if prefix in turnover else np.array([]),
-            days_per_year,
-        )
+        stats = series_stats(values["return"][prefix], values["turnover"].get(prefix, np.array([])), days_per_year)
         for stat in HEADLINE_STATS:
             column = f"{prefix}_{stat}"
             if column in window_means:
@@ -95,13 +93,13 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
         if prefix in _WALK_FORWARD_SHARPES:
             out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]
         for bound in BOUNDS:  # the fill bracket: the same orders booked by each bound
-            booked = series[f"return_{bound}"]
-            if prefix not in booked or not np.isfinite(booked[prefix].to_numpy()).all():
+            booked = values[f"return_{bound}"].get(prefix)
+            if booked is None or not np.isfinite(booked).all():
                 continue
             window = f"{prefix}_return_{bound}"
-            if window in frame:
-                out[f"window_mean_{window}"] = float(pd.to_numeric(frame[window]).mean())
-            bounded = series_stats(booked[prefix].to_numpy(), np.array([]), days_per_year)
+            if window in window_means:
+                out[f"window_mean_{window}"] = float(window_means[window])
+            bounded = series_stats(booked, np.array([]), days_per_year)
             out[window], out[f"{prefix}_sharpe_{bound}"] = bounded["return"], bounded["sharpe"]
     if "simple_strategy" in returns.columns:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day

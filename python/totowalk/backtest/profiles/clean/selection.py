@@ -40,11 +40,12 @@ def select_best(returns: pd.DataFrame, series_stats, days_per_year: float) -> di
     out = {"best_strategy_selection_days": int(half), "best_strategy_holdout_days": int(n - half)}
     if half < MIN_SELECTION_DAYS or returns.shape[1] == 0:
         return {**out, "best_strategy_selected": None, "best_strategy_distinguishable": False}
-    first = returns.iloc[:half]
-    totals = {f"{p}_return": float(np.prod(1.0 + first[p].dropna().to_numpy()) - 1.0) for p in returns.columns}
-    selected = clean_best_strategy(totals)
     strategies = list(returns.columns)
-    matrix, lengths = pack([returns[p].dropna().to_numpy() for p in strategies])
+    columns = [v[np.isfinite(v)] for v in returns.to_numpy(np.float64).T]
+    firsts = [v[np.isfinite(v)] for v in returns.to_numpy(np.float64)[:half].T]
+    totals = {f"{p}_return": float(np.prod(1.0 + v) - 1.0) for p, v in zip(strategies, firsts)}
+    selected = clean_best_strategy(totals)
+    matrix, lengths = pack(columns)
     per_day, skew, kurt = moments(matrix, lengths)
     dsr, trials = deflated_sharpes(per_day, lengths, skew, kurt, strategies)
     if selected is None:
@@ -54,7 +55,8 @@ def select_best(returns: pd.DataFrame, series_stats, days_per_year: float) -> di
             "best_strategy_trials": trials,
             "best_strategy_distinguishable": False,
         }
-    holdout = series_stats(returns.iloc[half:][selected].dropna().to_numpy(), np.array([]), days_per_year)
+    later = returns[selected].to_numpy(np.float64)[half:]
+    holdout = series_stats(later[np.isfinite(later)], np.array([]), days_per_year)
     deflated = float(dsr[strategies.index(selected)])
     return {
         **out,
