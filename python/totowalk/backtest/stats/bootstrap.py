@@ -58,7 +58,8 @@ def optimal_block_length(x) -> float:
         return 1.0
     reach = max(5, int(np.ceil(np.sqrt(np.log10(n)))))
     most = min(int(np.ceil(np.sqrt(n))) + reach, n - 1)
-    acov = np.array([float(e[k:] @ e[: n - k]) / n for k in range(most + 1)])
+    spectrum = np.fft.rfft(e, 2 * n)  # every lag's sum of products at once (zero-padded: no wrap-around)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n)[: most + 1] / n
     inside = np.abs(acov[1:] / r0) < 2.0 * np.sqrt(np.log10(n) / n)  # inside[k - 1]: lag k
     m = next((k for k in range(0, most - reach + 1) if inside[k : k + reach].all()), most)
     lags = min(2 * max(m, 1), most)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SHARPE_STD_FLOOR", "STATISTICS", "series_statistics", "sharpe_ratio", "pack"]
+__all__ = ["SHARPE_STD_FLOOR", "STATISTICS", "series_statistics", "return_and_sharpe", "sharpe_ratio", "pack"]
 
 SHARPE_STD_FLOOR = 1e-12  # a std at most this is a numerically constant series: Sharpe 0
 
@@ -72,6 +72,29 @@ def _longest_run(flags: np.ndarray) -> np.ndarray:
     return (count - reset).max(axis=1, initial=0)
 
 
+def _core(returns, lengths, days_per_year) -> tuple:
+    """The padded days and the moments every statistic starts from (one definition of each)."""
+    r = np.asarray(returns, dtype=np.float64)
+    n_rows, width = r.shape
+    n = np.asarray(lengths, dtype=np.int64)
+    days = np.broadcast_to(np.asarray(days_per_year, dtype=np.float64), (n_rows,))
+    valid = np.arange(width)[None, :] < n[:, None]
+    x = np.where(valid, r, 0.0)  # padding: a flat day after the end (changes no statistic below)
+    nf = n.astype(np.float64)
+    mean = x.sum(axis=1) / nf
+    centred = np.where(valid, x - mean[:, None], 0.0)
+    std = np.sqrt(_safe_div((centred**2).sum(axis=1), nf - 1.0))
+    growth = np.cumprod(1.0 + x, axis=1)
+    total = growth[:, -1] - 1.0 if width else np.zeros(n_rows)
+    return x, valid, nf, days, mean, std, growth, total
+
+
+def return_and_sharpe(returns, lengths, days_per_year) -> tuple[np.ndarray, np.ndarray]:
+    """``total_return`` and ``sharpe`` of :func:`series_statistics` alone (the same numbers)."""
+    _, _, _, days, mean, std, _, total = _core(returns, lengths, days_per_year)
+    return total, sharpe_ratio(mean, std, days)
+
+
 def series_statistics(returns, lengths, days_per_year, turnover=None, in_market=None) -> dict:
     """Every statistic of :data:`STATISTICS` for each row, as ``{name: (N,) float64}``.
 
@@ -83,19 +106,8 @@ def series_statistics(returns, lengths, days_per_year, turnover=None, in_market=
     turnover, in_market : (N, T) like ``returns`` or None (exposure then counts non-zero days;
         turnover and position changes are NaN)
     """
-    r = np.asarray(returns, dtype=np.float64)
-    n_rows, width = r.shape
-    n = np.asarray(lengths, dtype=np.int64)
-    days = np.broadcast_to(np.asarray(days_per_year, dtype=np.float64), (n_rows,))
-    valid = np.arange(width)[None, :] < n[:, None]
-    x = np.where(valid, r, 0.0)  # padding: a flat day after the end (changes no statistic below)
-    nf = n.astype(np.float64)
-
-    mean = x.sum(axis=1) / nf
-    centred = np.where(valid, x - mean[:, None], 0.0)
-    std = np.sqrt(_safe_div((centred**2).sum(axis=1), nf - 1.0))
-    growth = np.cumprod(1.0 + x, axis=1)
-    total = growth[:, -1] - 1.0 if width else np.zeros(n_rows)
+    x, valid, nf, days, mean, std, growth, total = _core(returns, lengths, days_per_year)
+    n_rows = x.shape[0]
     cagr = np.where(1.0 + total > 0, np.abs(1.0 + total) ** (days / nf) - 1.0, -1.0)
     downside = np.sqrt((np.minimum(x, 0.0) ** 2).sum(axis=1) / nf)
 

@@ -9,7 +9,7 @@ import pandas as pd
 from ..inputs.settings import STOCK_DAYS
 from .bootstrap import BOOTSTRAP_REPLICATES, CONFIDENCE, block_lengths, sharpe_interval
 from .daily import PORTFOLIO
-from .measures import STATISTICS, series_statistics
+from .measures import STATISTICS, return_and_sharpe, series_statistics
 from .significance import deflated_sharpes, moments, probabilistic_sharpe, trial_count
 
 __all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
@@ -97,10 +97,14 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     stats["bootstrap_block"] = blocks.astype(np.float64)
     for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
         # the fill bracket's series: NaN where the rows record no bounds (legacy)
-        booked = series_statistics(np.nan_to_num(matrix), lengths, days)
         recorded = np.where(valid, np.isfinite(matrix), True).all(axis=1)
-        stats[f"total_return_{bound}"] = np.where(recorded, booked["total_return"], np.nan)
-        stats[f"sharpe_{bound}"] = np.where(recorded, booked["sharpe"], np.nan)
+        stats[f"total_return_{bound}"], stats[f"sharpe_{bound}"] = (
+            np.full(len(keys), np.nan),
+            np.full(len(keys), np.nan),
+        )
+        if recorded.any():
+            total, sharpe = return_and_sharpe(np.nan_to_num(matrix[recorded]), lengths[recorded], days[recorded])
+            stats[f"total_return_{bound}"][recorded], stats[f"sharpe_{bound}"][recorded] = total, sharpe
     per_day, skew, kurt = moments(returns, lengths)
     stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
     stats["deflated_sharpe"] = np.full(len(keys), np.nan)
