@@ -65,7 +65,9 @@ def _backtests(engines, frames, args) -> None:
         runs = [
             (
                 share,
-                lambda e=engines[share]: tw.backtest(frames, num_simulations=sims, engine=e, max_batch=args.max_batch),
+                lambda e=engines[share]: tw.backtest(
+                    frames, num_simulations=sims, engine=e, max_batch=args.max_batch, profile="legacy"
+                ),
             )
             for share in (True, False)
         ]

@@ -25,13 +25,13 @@ def mean5(contexts):
 
 def test_multi_symbol_rows_equal_single_symbol_runs():
     data = {"AAA": prices(60, 1), "BBB": prices(75, 2)}
-    both = backtest(data, num_simulations=4, forecaster=mean5)
+    both = backtest(data, num_simulations=4, forecaster=mean5, profile="legacy")
     assert list(both.simulations.columns[:2]) == ["symbol", "simulation"]
     assert list(both.simulations.columns[2 : 2 + len(RESULT_FIELDS)]) == list(RESULT_FIELDS)
     assert list(both.simulations["symbol"]) == ["AAA"] * 4 + ["BBB"] * 4
     assert list(both.summary.index) == ["AAA", "BBB", "(all)"]
     for sym in data:
-        one = backtest(data[sym], symbol=sym, num_simulations=4, forecaster=mean5)
+        one = backtest(data[sym], symbol=sym, num_simulations=4, forecaster=mean5, profile="legacy")
         got = both.simulations[both.simulations["symbol"] == sym].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, one.simulations)
         f = both.forecasts[both.forecasts["symbol"] == sym].reset_index(drop=True)
@@ -48,7 +48,7 @@ def test_forecaster_sees_each_distinct_context_once_in_one_call():
         calls.append([len(c) for c in contexts])
         return mean5(contexts)
 
-    backtest({"A": prices(70, 3), "B": prices(70, 4)}, num_simulations=5, forecaster=recording)
+    backtest({"A": prices(70, 3), "B": prices(70, 4)}, num_simulations=5, forecaster=recording, profile="legacy")
     assert len(calls) == 1  # the whole run in one batch (all < 64 values: one patch bucket)
     assert len(calls[0]) == 2 * 4 * (5 + 6)  # K + 6 distinct contexts per key and symbol
 
@@ -60,44 +60,48 @@ def test_multi_symbol_frame_and_unknown_symbol():
         f["Ticker"] = sym
         frames.append(f)
     stacked = pd.concat(frames, ignore_index=True)
-    bt = backtest(stacked, symbols=["Y"], num_simulations=2, forecaster=mean5)
+    bt = backtest(stacked, symbols=["Y"], num_simulations=2, forecaster=mean5, profile="legacy")
     assert set(bt.simulations["symbol"]) == {"Y"}
     with pytest.raises(PriceDataError, match="unknown symbol 'Z'"):
-        backtest(stacked, symbols=["Z"], num_simulations=2, forecaster=mean5)
+        backtest(stacked, symbols=["Z"], num_simulations=2, forecaster=mean5, profile="legacy")
     with pytest.raises(PriceDataError, match="unknown symbol 'Q'"):
-        backtest({"X": prices(40, 1)}, symbols=["Q"], num_simulations=2, forecaster=mean5)
+        backtest({"X": prices(40, 1)}, symbols=["Q"], num_simulations=2, forecaster=mean5, profile="legacy")
 
 
 def test_too_few_rows_and_nan_price_name_symbol_and_row():
     with pytest.raises(PriceDataError, match=r"symbol 'SHORT'.*has 20 rows.*at least 21"):
-        backtest({"OK": prices(40, 1), "SHORT": prices(20, 2)}, num_simulations=12, forecaster=mean5)
+        backtest({"OK": prices(40, 1), "SHORT": prices(20, 2)}, num_simulations=12, forecaster=mean5, profile="legacy")
     bad = prices(40, 1)
     bad.iloc[23, bad.columns.get_loc("Close")] = np.nan
     with pytest.raises(PriceDataError) as err:
-        backtest({"NANCO": bad}, num_simulations=2, forecaster=mean5)
+        backtest({"NANCO": bad}, num_simulations=2, forecaster=mean5, profile="legacy")
     assert (err.value.symbol, err.value.column, err.value.row) == ("NANCO", "Close", 23)
     assert "row 23" in str(err.value)
 
 
 def test_bad_forecaster_output_is_named():
     with pytest.raises(ValueError, match=r"shape \(3,\) for \d+ contexts"):
-        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.zeros(3))
+        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.zeros(3), profile="legacy")
     with pytest.raises(ValueError, match=r"non-finite forecast for A\|Close\|"):
-        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.full(len(c), np.nan))
+        backtest(
+            prices(40, 1), symbol="A", num_simulations=2, forecaster=lambda c: np.full(len(c), np.nan), profile="legacy"
+        )
     with pytest.raises(ValueError, match="exactly one of engine= .* or forecaster="):
-        backtest(prices(40, 1), symbol="A", num_simulations=2)
+        backtest(prices(40, 1), symbol="A", num_simulations=2, profile="legacy")
 
 
 def test_settings_state_defaults_and_legacy_warning():
-    bt = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, is_crypto=["A"])
+    bt = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, is_crypto=["A"], profile="legacy")
     s = bt.settings
     assert s["fee"] == {"A": 0.0015} and s["trading_days"] == {"A": 365}
     assert s["spread"] == 1.0 and "default" in s["spread_note"]
     assert any("in-sample" in w for w in bt.warnings)
-    legacy_fallback = backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread="legacy-fallback")
+    legacy_fallback = backtest(
+        prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread="legacy-fallback", profile="legacy"
+    )
     assert legacy_fallback.settings["spread"] == 1.05
     with pytest.raises(ValueError, match="spread"):
-        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread=0.9)
+        backtest(prices(40, 1), symbol="A", num_simulations=2, forecaster=mean5, spread=0.9, profile="legacy")
 
 
 @pytest.mark.parametrize("profile", ["legacy", "clean"])
@@ -141,8 +145,8 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
     from totowalk import datasets
 
     frame = datasets.load("IBM").iloc[:300]
-    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap)
-    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap, max_batch=7)
+    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap, profile="legacy")
+    backtest(frame, symbol="IBM", num_simulations=2, forecaster=cheap, max_batch=7, profile="legacy")
     assert seen == [api.DEFAULT_MAX_BATCH, 7]
 
 
@@ -155,7 +159,7 @@ def test_function_forecasters_get_read_only_views_of_one_series():
             contexts[0][0] = 1.0  # would change every other context of the series
         return np.array([c[-1] for c in contexts])
 
-    backtest(prices(60, 1), symbol="A", num_simulations=3, forecaster=forecaster)
+    backtest(prices(60, 1), symbol="A", num_simulations=3, forecaster=forecaster, profile="legacy")
     longest = max(seen, key=len)
     for context in seen:  # the contexts of one key are prefixes sharing one array's memory
         assert not context.flags.writeable and context.dtype == np.float32

@@ -135,6 +135,8 @@ def test_cli_kronos_flag(kronos_folder, tmp_path, capsys):
             "--samples",
             "8",
             "--no-progress",
+            "--profile",
+            "legacy",
             "--kronos",
             str(kronos_folder),
             "--start",

@@ -28,7 +28,7 @@ RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
 
 def test_backtest_command_writes_every_output_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out)]) == 0
+    assert main(["backtest", *SLICE, *RANDOM, "--profile", "legacy", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "profile: legacy" in text and "RANDOM weights" in text and "in-sample" in text
     assert "spread 1.0 (default" in text and "MAE per key: Close" in text
@@ -54,11 +54,13 @@ def test_backtest_command_writes_every_output_and_resumes(tmp_path, capsys):
     assert set(summary["summary"]) == {"IBM", "(all)"}
 
     # everything is stored: a resume recomputes nothing and writes the same results
-    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out), "--resume"]) == 0
+    assert main(["backtest", *SLICE, *RANDOM, "--profile", "legacy", "--out", str(out), "--resume"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "simulations.csv"), sims)
     # other settings in the same folder are a foreign run
     capsys.readouterr()
-    assert main(["backtest", *SLICE, *RANDOM, "--out", str(out), "--resume", "--fee", "0.001"]) == 2
+    assert (
+        main(["backtest", *SLICE, *RANDOM, "--profile", "legacy", "--out", str(out), "--resume", "--fee", "0.001"]) == 2
+    )
     assert "holds a different run" in capsys.readouterr().err
 
 

@@ -174,7 +174,9 @@ def test_bad_volume_is_blanked_with_a_warning_not_rejected():
     with pytest.warns(PriceRepairWarning, match=r"column 'Volume': 2 missing, infinite or negative value\(s\)"):
         loaded = tw.load_prices(frame, symbol="IBM")
     assert loaded["Volume"].isna().sum() == 2 and len(loaded) == len(frame)
-    result = tw.backtest(loaded, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)))
+    result = tw.backtest(
+        loaded, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)), profile="legacy"
+    )
     assert np.isfinite(result.simulations["dollar_vol_20d"].astype(float)).all()
 
 
@@ -270,7 +272,11 @@ def test_plots_per_symbol_say_what_and_in_which_unit(tmp_path, monkeypatch):
 def test_a_frame_with_a_date_column_runs_on_its_dates():
     frame = ibm()
     with_column = frame.reset_index()  # Date as a column, a RangeIndex
-    by_column = tw.backtest(with_column, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)))
-    by_index = tw.backtest(frame, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)))
+    by_column = tw.backtest(
+        with_column, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)), profile="legacy"
+    )
+    by_index = tw.backtest(
+        frame, symbol="IBM", num_simulations=2, forecaster=lambda c: np.zeros(len(c)), profile="legacy"
+    )
     pd.testing.assert_frame_equal(by_column.forecasts, by_index.forecasts)
     assert by_column.forecasts["target_date"].dropna().iloc[0] > pd.Timestamp("2000-01-01")

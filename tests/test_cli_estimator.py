@@ -30,8 +30,9 @@ def _run(tmp_path, name, *extra):
     return summary, pd.read_csv(out / "forecasts.csv")
 
 
-def test_clean_defaults_to_exact_and_does_not_depend_on_the_seed(tmp_path, capsys):
-    first, forecasts_a = _run(tmp_path, "a", "--profile", "clean", "--seed", "1")
+def test_clean_is_the_default_profile_exact_and_independent_of_the_seed(tmp_path, capsys):
+    first, forecasts_a = _run(tmp_path, "a", "--seed", "1")
+    assert first["profile"] == "clean"
     assert "exact statistics of the predicted distribution" in capsys.readouterr().out
     second, forecasts_b = _run(tmp_path, "b", "--profile", "clean", "--seed", "2", "--samples", "32")
     assert first["settings"]["forecaster"]["estimator"] == "exact"
@@ -40,12 +41,12 @@ def test_clean_defaults_to_exact_and_does_not_depend_on_the_seed(tmp_path, capsy
 
 
 def test_legacy_defaults_to_sampled_and_the_seed_matters(tmp_path, capsys):
-    first, forecasts_a = _run(tmp_path, "a", "--seed", "1")
+    first, forecasts_a = _run(tmp_path, "a", "--profile", "legacy", "--seed", "1")
     assert "sampled estimator, 16 samples, seed 1" in capsys.readouterr().out
-    _, forecasts_b = _run(tmp_path, "b", "--seed", "2")
+    _, forecasts_b = _run(tmp_path, "b", "--profile", "legacy", "--seed", "2")
     assert first["settings"]["forecaster"]["estimator"] == "sampled"
     assert not forecasts_a["prediction"].equals(forecasts_b["prediction"])
-    exact, forecasts_c = _run(tmp_path, "c", "--estimator", "exact")
+    exact, forecasts_c = _run(tmp_path, "c", "--profile", "legacy", "--estimator", "exact")
     assert exact["settings"]["forecaster"]["estimator"] == "exact"
     assert not forecasts_c["prediction"].equals(forecasts_a["prediction"])
 

@@ -179,3 +179,77 @@ def test_adjust_without_adj_close_column():
     with pytest.raises(PriceDataError) as err:
         tw.load_prices(_frame(), symbol="ABC", adjust="adj_close")
     assert err.value.column == "Adj Close"
+
+
+# -- issue 30: UTC offsets, a negative price named first, another delimiter named --------------
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2020-01-02 00:00:00-05:00", "2020-07-01 00:00:00-04:00", "2020-11-02 00:00:00-05:00"],  # New York
+        ["2020-01-02 00:00:00+09:00", "2020-07-01 00:00:00+09:00", "2020-11-02T00:00:00+0900"],  # Tokyo
+        ["2020-01-02 00:00:00+13:00", "2020-07-01T00:00:00Z", "2020-11-02 00:00:00-09:30"],  # mixed, far
+    ],
+)
+def test_utc_offsets_give_the_local_date_as_written(tmp_path, stamps):
+    frame = _frame(3)
+    frame["Date"] = stamps
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    loaded = tw.load_prices(path, symbol="X")
+    assert loaded.index.tz is None
+    assert list(loaded.index) == list(pd.to_datetime(["2020-01-02", "2020-07-01", "2020-11-02"]))
+
+
+def test_tz_aware_dates_of_a_frame_give_their_local_dates():
+    frame = _frame(3)
+    frame["Date"] = pd.to_datetime(["2020-01-02", "2020-07-01", "2020-11-02"]).tz_localize("Asia/Tokyo")
+    loaded = tw.load_prices(frame, symbol="X")
+    assert list(loaded.index) == list(pd.to_datetime(["2020-01-02", "2020-07-01", "2020-11-02"]))
+
+
+def test_unparseable_date_among_offsets_is_named():
+    frame = _frame(3)
+    frame["Date"] = ["2020-01-02 00:00:00-05:00", "someday", "2020-01-06 00:00:00-05:00"]
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(frame, symbol="X")
+    _assert_names(err, "X", "Date", 1)
+    assert "someday" in str(err.value)
+
+
+@pytest.mark.parametrize("column", ["Open", "Close"])
+def test_negative_price_is_named_before_the_envelope_it_breaks(column):
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(_frame(overrides={(column, 2): -5.0}), symbol="ABC")
+    _assert_names(err, "ABC", column, 2)
+    assert "non-positive value -5.0" in str(err.value) and "2020-01-03" in str(err.value)
+    assert "above min" not in str(err.value)
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolon"), ("\t", "tab")])
+def test_other_delimiter_is_named_with_the_fix(tmp_path, sep, name):
+    path = tmp_path / "p.csv"
+    _frame().to_csv(path, index=False, sep=sep)
+    with pytest.raises(PriceDataError, match=f"looks {name}-separated .*save it comma-separated"):
+        tw.load_prices(path, symbol="X")
+
+
+def test_empty_and_mislabelled_files(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(PriceDataError, match="is empty"):
+        tw.load_prices(tmp_path / "empty.csv")
+    text = _frame().to_csv(index=False).encode()
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text)
+    (tmp_path / "gz.csv").write_bytes(gzip.compress(text))
+    (tmp_path / "plain.csv.gz").write_bytes(text)
+    expected = tw.load_prices(_frame(), symbol="X")
+    for name in ("bom.csv", "gz.csv", "plain.csv.gz"):
+        pd.testing.assert_frame_equal(tw.load_prices(tmp_path / name, symbol="X"), expected, check_index_type=False)
+
+
+def test_semicolons_with_decimal_commas_are_named_too(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date;Open;High;Low;Close\n2020-01-02;1,5;2,0;1,0;1,5\n2020-01-03;1,5;2,0;1,0;1,5\n")
+    with pytest.raises(PriceDataError, match="looks semicolon-separated"):
+        tw.load_prices(path, symbol="X")

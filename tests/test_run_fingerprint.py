@@ -49,7 +49,8 @@ CHANGES = {
     "forecaster.aggregate": dict(aggregate="mean"),
     "fee.AAA": dict(fee=0.001),
     "spread": dict(spread=1.01),
-    "profile": dict(profile="clean"),
+    "profile": dict(profile="legacy"),
+    "fill_model": dict(fill_model="adverse"),
 }
 
 

@@ -27,7 +27,9 @@ def prices():
 
 @pytest.fixture(scope="module")
 def study(model, prices):
-    return sample_study(prices, tw.ForecastEngine(model), grid=(16, 64), seeds=(0, 3), num_simulations=4)
+    return sample_study(
+        prices, tw.ForecastEngine(model), grid=(16, 64), seeds=(0, 3), num_simulations=4, profile="legacy"
+    )
 
 
 def test_command_writes_table_csv_json_and_png(tmp_path, capsys):
@@ -49,7 +51,7 @@ def test_command_writes_table_csv_json_and_png(tmp_path, capsys):
 def test_flags_parsed_and_checked(capsys):
     args = build_parser().parse_args(["samples", "--dataset", "IBM"])
     assert args.grid == list(DEFAULT_GRID) == [32, 64, 128, 256, 512, 1024, 2048, 4096]
-    assert (args.seeds, args.seed, args.aggregate, args.profile, args.sims) == (5, 0, "trimmed_mean_10", "legacy", 10)
+    assert (args.seeds, args.seed, args.aggregate, args.profile, args.sims) == (5, 0, "trimmed_mean_10", "clean", 10)
     args = build_parser().parse_args(
         [
             "samples",
@@ -93,13 +95,18 @@ def test_flags_parsed_and_checked(capsys):
 def test_each_run_is_the_sampled_engines_backtest(model, prices, study):
     """The cached mixtures are drawn with the engine's stream keys: each (S, seed) row is exactly the
     backtest a ForecastEngine with that S and seed gives, and the reference is the exact backtest."""
-    exact = tw.backtest(prices, engine=tw.ForecastEngine(model, estimator="exact"), num_simulations=4)
+    exact = tw.backtest(prices, engine=tw.ForecastEngine(model, estimator="exact"), num_simulations=4, profile="legacy")
     assert study.exact["mae"] == pytest.approx(float(mae_by_key(exact).mean()), rel=1e-12)
     unique = ["symbol", "key", "context_end"]
     reference = exact.forecasts.drop_duplicates(unique).set_index(unique)["prediction"]
     assert study.exact["contexts"] == len(reference)
     for num_samples, seed in ((16, 3), (64, 0)):
-        bt = tw.backtest(prices, engine=tw.ForecastEngine(model, num_samples=num_samples, seed=seed), num_simulations=4)
+        bt = tw.backtest(
+            prices,
+            engine=tw.ForecastEngine(model, num_samples=num_samples, seed=seed),
+            num_simulations=4,
+            profile="legacy",
+        )
         row = study.per_seed.set_index(["num_samples", "seed"]).loc[(num_samples, seed)]
         assert row["mae"] == pytest.approx(float(mae_by_key(bt).mean()), rel=1e-12)
         for name, value in strategy_table(bt)["mean_return"].items():

@@ -4,21 +4,97 @@ starts with one line naming the option (argparse adds "argument --NAME:")."""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 
 import pandas as pd
 
-__all__ = ["aggregate_name", "iso_date", "non_negative_float", "positive_int"]
+__all__ = [
+    "MAX_COUNT",
+    "MAX_SEED",
+    "aggregate_name",
+    "existing_dir",
+    "fee_rate",
+    "iso_date",
+    "non_negative_float",
+    "positive_int",
+    "seed",
+    "spread_ratio",
+]
+
+# Counts (simulations, samples, batch, ...) are sizes of int32-indexed tensors: anything larger could
+# never run, and a huge one would otherwise fail deep inside NumPy/torch with a traceback.
+MAX_COUNT = 2**31 - 1
+# The Philox stream keys a seed as two 32-bit words and keeps it in an int64 (kernels.stream.seed_words).
+MAX_SEED = 2**63 - 1
+
+
+def _whole_number(text: str, expected: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
-    """A whole number >= 1 (``--samples 0`` or ``--batch 0`` would do nothing or divide by zero)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    """A whole number >= 1 (``--samples 0`` or ``--batch 0`` would do nothing or divide by zero)
+    and at most MAX_COUNT (a count the tensors can index)."""
+    value = _whole_number(text, "a whole number >= 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (2**31 - 1), got {value}")
     return value
+
+
+def seed(text: str) -> int:
+    """A random-stream seed: a whole number in [0, 2**63), the range the Philox key holds; checked
+    here so a bad one is refused before any data or model is loaded."""
+    value = _whole_number(text, "a whole number in [0, 2**63)")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number in [0, 2**63) (0 to {MAX_SEED}), got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # float() takes "nan", "inf", "-Infinity"
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def fee_rate(text: str) -> float:
+    """A fee per unit position change: a finite fraction in [0, 1) (0.0005 is 5 basis points)."""
+    value = _finite_float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) (0.0005 = 5 basis points), got {text!r}")
+    return value
+
+
+def spread_ratio(text: str) -> str:
+    """A bid/ask ratio: a number must be finite and >= 1; a name (legacy-fallback, ...) is kept as text
+    and resolved, or refused naming the choices, by the run (this floor cannot import the names)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value) or value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"a bid/ask ratio must be finite and >= 1 (1.0 = no spread cost), got {text!r}"
+        )
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """A folder that exists (a run folder to read), so a typo is one line, not a traceback."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file; give the folder written by `totowalk backtest --out`")
+    return text
 
 
 def non_negative_float(text: str) -> float:

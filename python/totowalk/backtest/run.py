@@ -80,7 +80,7 @@ def backtest(
     num_simulations: int = 10,
     engine=None,
     forecaster=None,
-    profile: str = "legacy",
+    profile: str = "clean",
     is_crypto=False,
     fee=None,
     spread=None,

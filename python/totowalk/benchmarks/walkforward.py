@@ -220,10 +220,13 @@ def _backtest_rows(
     def one_simulation(i):  # warm-up (None) runs the first pair untimed
         name, k = timed_pairs[0 if i is None else i]
         frame = frames[name].iloc[: len(frames[name]) - k]  # its simulation 0 is simulation k of the run
-        return backtest({name: frame}, num_simulations=1, forecaster=lookup)
+        return backtest({name: frame}, num_simulations=1, forecaster=lookup, profile="legacy")
 
     (vectorized, loop), _ = time_interleaved(
-        [same_call(backtest, frames, num_simulations=num_simulations, forecaster=lookup), one_simulation],
+        [
+            same_call(backtest, frames, num_simulations=num_simulations, forecaster=lookup, profile="legacy"),
+            one_simulation,
+        ],
         session.device,
         [opts.repeats, len(timed_pairs)],
     )
@@ -249,7 +252,9 @@ def _backtest_rows(
     )
 
     whole, last = time_call(
-        lambda: backtest(frames, num_simulations=num_simulations, engine=engine), session.device, repeats=opts.repeats
+        lambda: backtest(frames, num_simulations=num_simulations, engine=engine, profile="legacy"),
+        session.device,
+        repeats=opts.repeats,
     )
     classic = forecast_baseline_s + loop_s
     log(f"{label} backtest: tw.backtest {whole.median_s:.3f} s; classic loop (extrapolated) {classic:.1f} s")

@@ -7,7 +7,7 @@ from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import ResolvedModel, resolve_model
 from ..model.resolve import DEFAULT_MODEL
-from ..options import aggregate_name, iso_date, positive_int
+from ..options import aggregate_name, fee_rate, iso_date, positive_int, seed, spread_ratio
 
 KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
 
@@ -53,8 +53,10 @@ def register(subparsers):
         metavar="SYMBOL",
         help="treat SYMBOL (or, without a value, every symbol) as crypto: 365 days, fee 0.0015, no shorts",
     )
-    p.add_argument("--fee", type=float, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
-    p.add_argument("--spread", help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)")
+    p.add_argument("--fee", type=fee_rate, help="fee per unit position change (default 0.0005 stock, 0.0015 crypto)")
+    p.add_argument(
+        "--spread", type=spread_ratio, help="bid/ask ratio (default 1.0 = no spread cost; 'legacy-fallback' = 1.05)"
+    )
     p.add_argument(
         "--fills",
         choices=FILL_MODELS,
@@ -63,7 +65,7 @@ def register(subparsers):
         "(default: the expectation over the bar's intrabar paths), adverse or optimistic (its bounds, "
         "reported beside the headline in every clean run; docs/FILLS.md)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--batch",
         type=positive_int,
@@ -160,7 +162,14 @@ def add_profile_options(p):
         default="trimmed_mean_10",
         help="point-forecast aggregation (default trimmed_mean_10)",
     )
-    p.add_argument("--profile", choices=("legacy", "clean"), default="legacy")
+    p.add_argument(
+        "--profile",
+        choices=("clean", "legacy"),
+        default="clean",
+        help="clean (default): the classic strategies with their defects fixed, walk-forward fits, expected "
+        "fills; legacy: the classic loop reproduced bit for bit, defects included (in-sample MaxDiff "
+        "offsets), to compare with its numbers",
+    )
 
 
 def model_from_args(args):

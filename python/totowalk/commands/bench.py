@@ -10,6 +10,7 @@ from ..benchmarks.report import markdown_table, to_json
 from ..benchmarks.session import BenchOptions, BenchSession
 from ..benchmarks.suites import SUITES, run_benchmarks
 from ..errors import UsageError
+from ..options import positive_int
 
 EPILOG = (
     "Workloads: W1 (the classic run, base preset), W1-small (CI smoke, toto-tiny), W2 (24 series x "
@@ -42,24 +43,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="run the model workloads on this preset instead of their own (e.g. toto-tiny for a quick check)",
     )
     p.add_argument("--precision", default="fp32", help="model precision (default fp32)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; the median is reported")
-    p.add_argument("--reference-calls", type=int, default=2, help="reference_forecast calls timed per workload")
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="timed repeats after one warm-up; the median is reported"
+    )
+    p.add_argument(
+        "--reference-calls", type=positive_int, default=2, help="reference_forecast calls timed per workload"
+    )
     p.add_argument(
         "--official",
         default="auto",
         help="toto-ts baseline: auto (in-process, or a toto-ts venv when one is found), off, or a python path",
     )
-    p.add_argument("--official-calls", type=int, default=2, help="toto-ts forecaster calls timed per workload")
-    p.add_argument("--w2-series", type=int, default=None, help="W2 slice: series (default all on CUDA, 2 on CPU)")
+    p.add_argument("--official-calls", type=positive_int, default=2, help="toto-ts forecaster calls timed per workload")
+    p.add_argument(
+        "--w2-series", type=positive_int, default=None, help="W2 slice: series (default all on CUDA, 2 on CPU)"
+    )
     p.add_argument(
         "--w2-simulations",
-        type=int,
+        type=positive_int,
         default=None,
         help="W2 slice: simulations per series (default 250 on CUDA, 10 on CPU)",
     )
     p.add_argument(
         "--strategy-loop-sims",
-        type=int,
+        type=positive_int,
         default=10,
         help="(series, simulation) pairs timed in the per-simulation strategy baseline",
     )

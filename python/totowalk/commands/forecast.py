@@ -11,7 +11,7 @@ from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import resolve_model
 from ..model.resolve import DEFAULT_MODEL
-from ..options import aggregate_name, positive_int
+from ..options import aggregate_name, positive_int, seed
 
 __all__ = ["register"]
 
@@ -72,7 +72,7 @@ def register(subparsers):
         default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
         help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--estimator",
         choices=ESTIMATORS,

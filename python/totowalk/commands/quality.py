@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..model.resolve import DEFAULT_MODEL
+from ..options import non_negative_float, positive_int, seed
 from ..precision.convert import PRECISIONS
 from ..precision.gate import GateSettings, GateThresholds
 from ..precision.int8 import Int8Kernel
@@ -22,35 +23,37 @@ def register(subparsers):
     g.add_argument("--int8-kernel", default="auto", choices=[k.value for k in Int8Kernel])
     g.add_argument(
         "--max-z-shift",
-        type=float,
+        type=non_negative_float,
         default=GateThresholds.z_shift_mean,
         help="PASS limit on the mean z-shift of the mean and of the aggregate, in fp32 predictive "
         "std (exact estimator; default %(default)g)",
     )
     g.add_argument(
         "--max-flip-rate",
-        type=float,
+        type=non_negative_float,
         default=100 * GateThresholds.flip_rate,
         help="PASS limit on the rate of flipped signal signs in %% (default %(default)g)",
     )
     g.add_argument(
         "--max-mae-change",
-        type=float,
+        type=non_negative_float,
         default=GateThresholds.mae_change_pct,
         help="PASS limit on |MAE change| in %% (default %(default)g)",
     )
     g.add_argument("--symbols", default=",".join(GateSettings.symbols), help="bundled symbols (default %(default)s)")
-    g.add_argument("--simulations", type=int, default=GateSettings.num_simulations)
+    g.add_argument("--simulations", type=positive_int, default=GateSettings.num_simulations)
     g.add_argument(
         "--samples",
-        type=int,
+        type=positive_int,
         default=GateSettings.num_samples,
         help="S of the sampled runs that measure the noise floor (default %(default)s)",
     )
-    g.add_argument("--seed", type=int, default=GateSettings.seed, help="seed of the sampled runs (default %(default)s)")
+    g.add_argument(
+        "--seed", type=seed, default=GateSettings.seed, help="seed of the sampled runs (default %(default)s)"
+    )
     g.add_argument(
         "--floor-seed",
-        type=int,
+        type=seed,
         default=GateSettings.floor_seed,
         help="the other fp32 seed of the noise floor (default %(default)s)",
     )

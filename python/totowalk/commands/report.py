@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ..options import existing_dir
+
 __all__ = ["register"]
 
 
 def register(subparsers):
     p = subparsers.add_parser("report", help="rebuild report.html of a backtest run folder from its saved files")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `totowalk backtest --out`")
+    p.add_argument("run_dir", metavar="RUN_DIR", type=existing_dir, help="folder written by `totowalk backtest --out`")
     p.set_defaults(func=_run)
     return p
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..options import positive_int
+from ..options import positive_int, seed
 from ..quality.samples import DEFAULT_GRID, DEFAULT_SEEDS
 from .backtest import add_data_options, add_model_options, add_profile_options, load_data, model_from_args
 
@@ -42,7 +42,7 @@ def register(subparsers):
         default=DEFAULT_SEEDS,
         help=f"seeds per S (default {DEFAULT_SEEDS}): --seed, --seed + 1, ...",
     )
-    p.add_argument("--seed", type=int, default=0, help="first seed (also seeds random weights; default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="first seed (also seeds random weights; default 0)")
     p.add_argument("--out", metavar="DIR", help="write samples.csv, samples.json and samples.png here (overwritten)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_run)

@@ -8,7 +8,9 @@ reported with a warning and recorded in ``frame.attrs["repairs"]``.
 from __future__ import annotations
 
 import os
+import re
 import warnings
+import zlib
 from typing import Iterable
 
 import numpy as np
@@ -140,15 +142,71 @@ def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
         raise FileNotFoundError(f"price file not found: {path}")
     if is_parquet(path):
         require_extra("pyarrow", "parquet", f"reading the Parquet file {path}")
-        return _dates_from_index(pd.read_parquet(path, engine="pyarrow")), path
-    # Read as text first so a stray word in a price column is reported, not turned into NaN.
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_parquet(path, engine="pyarrow")
+        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid / ArrowIOError: not a Parquet file
+            raise PriceDataError(
+                f"price file {path} is not a readable Parquet file: {' '.join(str(err).split())}"
+            ) from None
+        return _dates_from_index(frame), path
+    frame = _read_csv_text(path)
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if not any(str(c).strip().lower() == "date" for c in frame.columns) and (
         first.startswith("Unnamed: ") or first.lower() == "index"
     ):
         frame = frame.rename(columns={frame.columns[0]: "Date"})  # an unnamed date index, written by to_csv()
     return frame, path
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _read_csv_text(path: str) -> pd.DataFrame:
+    """The CSV as text cells, or a PriceDataError naming the file and the fix.
+
+    Compression is chosen by the file's first bytes, not its name: a gzip download saved as
+    ``.csv`` reads as well as a ``.csv.gz`` that was never compressed. ``utf-8-sig`` drops the
+    byte-order mark spreadsheet programs put before the header. Cells are read as text so a stray
+    word in a price column is reported, not turned into NaN.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if not head:
+        raise PriceDataError(f"price file {path} is empty (0 bytes); give a CSV with a header Date,Open,High,Low,Close")
+    compression = "gzip" if head == GZIP_MAGIC else None
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", compression=compression)
+    except pd.errors.EmptyDataError:
+        raise PriceDataError(
+            f"price file {path} holds no text; give a CSV with a header Date,Open,High,Low,Close"
+        ) from None
+    except (UnicodeDecodeError, EOFError, OSError, zlib.error) as err:  # binary, truncated gzip, a zip or bzip2 file
+        what = "a truncated or damaged gzip file" if compression else "not UTF-8 text"
+        raise PriceDataError(
+            f"price file {path} is {what} ({type(err).__name__}); give a plain or gzip-compressed UTF-8 CSV"
+        ) from None
+    except pd.errors.ParserError as err:  # e.g. a ';' header over rows with decimal commas ("1,5")
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig", compression=compression)
+        _refuse_other_delimiter(header, path)
+        raise PriceDataError(f"price file {path} is not a well-formed CSV: {' '.join(str(err).split())}") from None
+    _refuse_other_delimiter(frame, path)
+    return frame
+
+
+def _refuse_other_delimiter(frame: pd.DataFrame, path: str) -> None:
+    """A header that read as one column but holds ';' (European spreadsheets), tabs or pipes was
+    written with another delimiter; say so instead of listing the columns as missing. Not read
+    anyway: such files often also use decimal commas, which would give wrong prices."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for sep, name in _DELIMITERS.items():
+        if sep in header:
+            raise PriceDataError(
+                f"price file {path} looks {name}-separated (the header has {sep!r}: {header!r}); "
+                "save it comma-separated"
+            )
 
 
 def is_parquet(path) -> bool:
@@ -184,6 +242,40 @@ def _normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame
 
 
+# A UTC offset after a time of day: "2020-01-02 00:00:00-05:00", "2020-01-02T00:00Z", "...+0900".
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?P<offset>Z|[+-]\d{2}:?\d{2})$")
+
+
+def exchange_dates(values: pd.Series) -> pd.Series:
+    """Parse a Date column into time-zone-naive dates (NaT where unparseable).
+
+    Dates with a UTC offset (what market-data downloaders write: ``-05:00`` in winter, ``-04:00``
+    in summer, so the offsets of one file differ) become the exchange date: the local calendar date
+    as written, in its own offset. Each is parsed to UTC, shifted back by its own offset and cut to
+    the day, so ``2020-01-02 00:00:00-05:00`` (05:00 UTC) and ``2020-01-02 00:00:00+09:00`` (15:00
+    UTC the day before) are both 2020-01-02; the UTC date alone would move the +09:00 bar a day back.
+    A tz-aware datetime column (Parquet, a DataFrame) keeps its own zone's dates likewise.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_localize(None).dt.normalize()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.astype(str).str.strip()
+    offsets = text.str.extract(_OFFSET)["offset"]
+    if offsets.isna().all():
+        return pd.to_datetime(values, errors="coerce")
+    utc = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
+    return (utc.dt.tz_localize(None) + _offset_delta(offsets)).dt.normalize()
+
+
+def _offset_delta(offsets: pd.Series) -> pd.Series:
+    """'+09:00', '-0500' or 'Z' as a Timedelta (0 where a date has no offset: its time as written)."""
+    parts = offsets.fillna("Z").str.replace(":", "", regex=False).str.extract(r"(?P<sign>[+-])(?P<h>\d{2})(?P<m>\d{2})")
+    sign = parts["sign"].map({"+": 1, "-": -1}).fillna(0)
+    minutes = sign * (parts["h"].fillna(0).astype(int) * 60 + parts["m"].fillna(0).astype(int))
+    return pd.to_timedelta(minutes, unit="m")
+
+
 def _to_numeric(frame, column, symbol, dates):
     values = frame[column]
     as_text = values.astype(str).str.strip()
@@ -204,7 +296,7 @@ def _to_numeric(frame, column, symbol, dates):
 
 def _validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
     frame = raw.reset_index(drop=True)
-    dates = pd.to_datetime(frame["Date"], errors="coerce")
+    dates = exchange_dates(frame["Date"])
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise PriceDataError(f"unparseable date {frame['Date'].iloc[i]!r}", symbol=symbol, column="Date", row=i)
@@ -368,7 +460,11 @@ def _warn_repairs(symbol, repairs: dict) -> None:
 
 def _raise_first(out, bad, symbol, hint="", fix=None):
     rows, cols = np.nonzero(bad.to_numpy())
-    order = np.lexsort((cols, rows))
+    # In the first bad row, a missing or non-positive price comes first: it is the cause, and an
+    # envelope complaint about it ("Low 97.86 is above min(Open, Close) = -5.0") would hide it.
+    values = out[list(bad.columns)].to_numpy()[rows, cols]
+    envelope_only = np.isfinite(values) & (values > 0)
+    order = np.lexsort((cols, envelope_only, rows))
     r, c = int(rows[order[0]]), bad.columns[cols[order[0]]]
     value = out[c].iloc[r]
     if not np.isfinite(value):

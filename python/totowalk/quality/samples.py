@@ -65,7 +65,7 @@ def sample_study(
     seeds=DEFAULT_SEEDS,
     symbols=None,
     num_simulations: int = 10,
-    profile: str = "legacy",
+    profile: str = "clean",
     aggregate: str = DEFAULT_AGGREGATE,
     progress: bool = False,
     **backtest_options,
