@@ -166,3 +166,13 @@ def test_function_forecasters_get_read_only_views_of_one_series():
         if np.shares_memory(context, longest):
             np.testing.assert_array_equal(context, longest[: len(context)])
     assert sum(np.shares_memory(c, longest) for c in seen) > 1
+
+
+@pytest.mark.parametrize("costs", [dict(spread=1e9), dict(spread=2.0), dict(fee=0.6), dict(fee=0.3, spread=1.5)])
+def test_costs_that_could_lose_more_than_the_unit_are_refused(costs):
+    # a unit of position change costs fee + (spread - 1) / 2; a reversal trades two units a day
+    from totowalk.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"must stay below 0.5"):
+        backtest({"A": prices(60, 1)}, num_simulations=2, forecaster=mean5, **costs)
+    backtest({"A": prices(60, 1)}, num_simulations=2, forecaster=mean5, fee=0.2, spread=1.5)  # 0.45: runs

@@ -81,3 +81,11 @@ def test_resume_refuses_a_run_stored_with_other_random_streams(tmp_path, capsys,
     monkeypatch.setattr(sampling, "RANDOM_STREAMS", "an older version")
     assert main(["backtest", *SLICE, *MINI, "--out", str(tmp_path / "run"), "--resume"]) == 2
     assert "random_streams" in capsys.readouterr().err
+
+
+def test_samples_given_to_the_exact_estimator_are_named_as_ignored(tmp_path, capsys):
+    summary, _ = _run(tmp_path, "run", "--samples", "32")
+    err = capsys.readouterr().err
+    assert "--samples 32 is ignored: the exact estimator draws no samples" in err
+    assert summary["model"]["num_samples"] is None
+    assert "exact (no samples)" in (tmp_path / "run" / "report.html").read_text()

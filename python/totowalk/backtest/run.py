@@ -22,7 +22,15 @@ from .forecast.kronos import as_kronos, describe_kronos, kronos_moves, kronos_pr
 from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .inputs.frames import collect_frames
-from .inputs.settings import CRYPTO_DAYS, STOCK_DAYS, RunSettings, resolve_crypto, resolve_fees, resolve_spread
+from .inputs.settings import (
+    CRYPTO_DAYS,
+    STOCK_DAYS,
+    RunSettings,
+    check_costs,
+    resolve_crypto,
+    resolve_fees,
+    resolve_spread,
+)
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
@@ -256,12 +264,14 @@ def _prepare(
         fc.model_name = model_name
     crypto = resolve_crypto(is_crypto, list(frames))
     spread_value, spread_note = resolve_spread(spread)
+    fees = resolve_fees(fee, crypto)
+    check_costs(fees, spread_value)
     settings = RunSettings(
         profile=profile,
         num_simulations=int(num_simulations),
         symbols=list(frames),
         crypto=crypto,
-        fee=resolve_fees(fee, crypto),
+        fee=fees,
         trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
         spread=spread_value,
         spread_note=spread_note,

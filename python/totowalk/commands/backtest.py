@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..backtest.profiles.clean.fills import FILL_MODELS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
@@ -33,8 +35,9 @@ def register(subparsers):
     p.add_argument(
         "--samples",
         type=positive_int,
-        default=DEFAULT_SAMPLES,
-        help=f"Monte Carlo samples per forecast (default {DEFAULT_SAMPLES}; the classic loop used 3072)",
+        default=None,
+        help=f"Monte Carlo samples per forecast of the sampled estimator (default {DEFAULT_SAMPLES}; the classic "
+        "loop used 3072); the exact estimator draws none",
     )
     p.add_argument(
         "--estimator",
@@ -260,8 +263,16 @@ def _run(args) -> int:
     else:
         resolved = model_from_args(args)
         estimator = args.estimator or default_estimator(args.profile)
+        if estimator == "exact" and args.samples is not None:
+            print(
+                f"WARNING: --samples {args.samples} is ignored: the exact estimator draws no samples", file=sys.stderr
+            )
         engine = ForecastEngine(
-            resolved.model, num_samples=args.samples, seed=args.seed, device=args.device, estimator=estimator
+            resolved.model,
+            num_samples=args.samples or DEFAULT_SAMPLES,
+            seed=args.seed,
+            device=args.device,
+            estimator=estimator,
         )
     executor = "local"
     if args.workers and not args.ray:
@@ -318,7 +329,7 @@ def _run(args) -> int:
                 "precision_detail": forecaster.get("precision_detail"),
                 "requested_precision": args.precision,
                 "estimator": forecaster.get("estimator"),
-                "num_samples": args.samples,
+                "num_samples": None if forecaster.get("estimator") == "exact" else args.samples or DEFAULT_SAMPLES,
                 "seed": args.seed,
             }
         }

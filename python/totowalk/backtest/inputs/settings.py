@@ -116,3 +116,22 @@ def resolve_fees(fee, crypto: dict) -> dict:
             raise ValueError(f"fee for symbol {s!r} must be in [0, 1), got {value!r}")
         out[s] = value
     return out
+
+
+MAX_UNIT_COST = 0.5  # a day that reverses a position changes 2 units: its cost must stay below 100 %
+
+
+def check_costs(fees: dict, spread: float) -> None:
+    """Refuse costs that could take a day's loss beyond -100 % of the unit traded.
+
+    A unit of position change costs ``fee + (spread - 1) / 2`` and a day can change two units (a
+    reversal, or a round trip's entry and exit), so that cost must stay below 0.5.
+    """
+    for symbol, fee in fees.items():
+        cost = fee + (spread - 1.0) / 2.0
+        if not cost < MAX_UNIT_COST:
+            raise ValueError(
+                f"fee {fee!r} plus half the spread (ratio {spread!r}) costs {cost:.6g} per unit of position change "
+                f"for symbol {symbol!r}: a day that trades two units would lose more than it holds; fee + "
+                f"(spread - 1) / 2 must stay below {MAX_UNIT_COST}"
+            )

@@ -122,7 +122,12 @@ def _settings_block(summary: dict) -> str:
         ("model", model.get("spec") or fc.get("model") or fc.get("function")),
         ("precision", model.get("precision") or fc.get("precision")),
         ("estimator", model.get("estimator") or fc.get("estimator")),
-        ("samples", model.get("num_samples") or fc.get("num_samples")),
+        (
+            "samples",
+            "exact (no samples)"
+            if fc.get("estimator") == "exact"
+            else model.get("num_samples") or fc.get("num_samples"),
+        ),
         ("seed", model.get("seed") if model else fc.get("seed")),
         ("aggregate", s.get("aggregate")),
         ("symbols", ", ".join(map(str, s.get("symbols", [])))),

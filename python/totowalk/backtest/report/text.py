@@ -176,11 +176,15 @@ def best_strategy_verdict(row) -> str:
     evidence = (
         f"selected on the first {first} days; on the last {last} days return "
         f"{100 * row['best_strategy_holdout_return']:+.2f} %, Sharpe {row['best_strategy_holdout_sharpe']:.2f}; "
-        f"deflated Sharpe {row['best_strategy_deflated_sharpe']:.3f} over {int(row['best_strategy_trials']):,} trials"
+        f"deflated Sharpe {_dsr(row['best_strategy_deflated_sharpe'])} over {int(row['best_strategy_trials']):,} trials"
     )
     if row.get("best_strategy_distinguishable"):
         return f"{name} ({evidence})"
     return f"no strategy is distinguishable from chance ({name} {evidence}, below {DISTINGUISHABLE})"
+
+
+def _dsr(value) -> str:
+    return f"{value:.3f}" if np.isfinite(value) else "undefined (a series without variation)"
 
 
 def best_strategy_lines(summary: pd.DataFrame, most: int = 6) -> list:
