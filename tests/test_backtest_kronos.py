@@ -13,6 +13,7 @@ from test_backtest_api import mean5, prices
 import totowalk as tw
 from totowalk.backtest.report.text import format_report
 from totowalk.data import PriceDataError
+from totowalk.errors import CheckpointError
 from totowalk.kronos import KronosEngine, load_kronos, random_kronos
 from totowalk.kronos.frames import kronos_input_from_frame, kronos_step_returns
 
@@ -222,3 +223,18 @@ def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
         == 2
     )
     assert "drop --kronos" in capsys.readouterr().err
+
+
+def test_a_toto_folder_given_as_kronos_is_named_as_such(tmp_path, capsys, monkeypatch):
+    from totowalk.cli import main
+    from totowalk.model.checkpoint import WEIGHTS_DIR
+
+    argv = ["backtest", "--dataset", "IBM", "--sims", "2", "--profile", "legacy", "--no-progress"]
+    assert main([*argv, "--kronos", str(WEIGHTS_DIR / "toto-mini")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "is not a Kronos checkpoint" in err and err.count("\n") == 1
+    # a model folder without its tokenizer, and no tokenizer in the Hugging Face cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    model_only = random_kronos(tmp_path / "k", seed=3) / "model"
+    with pytest.raises(CheckpointError, match="--kronos-tokenizer DIR"):
+        load_kronos(model_only)

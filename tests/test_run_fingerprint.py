@@ -99,10 +99,8 @@ SLICE = [
     "2000-09-30",
     "--sims",
     "2",
-    "--samples",
-    "8",
     "--no-progress",
-]
+]  # the default clean profile: exact statistics, no samples
 
 
 def test_cli_resume_with_another_precision_is_refused_by_name(tmp_path, fresh_gate, capsys):

@@ -62,6 +62,24 @@ def _fill(module: torch.nn.Module, weights: Path, what: str) -> None:
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
+def _check_is_kronos(model) -> None:
+    """A folder whose config.json is not a Kronos model's (a Toto checkpoint, say) is named as such."""
+    config = Path(model) / CONFIG_FILE
+    if not config.is_file():
+        return
+    try:
+        keys = set(json.loads(config.read_text()))
+    except (OSError, ValueError):
+        return  # _read_config reports an unreadable config with its reason
+    if not {"s1_bits", "s2_bits"} <= keys:
+        shown = ", ".join(sorted(keys)[:6]) + (", ..." if len(keys) > 6 else "")
+        raise CheckpointError(
+            f"{Path(model).parent if Path(model).name == 'model' else model} is not a Kronos checkpoint: its "
+            f"config.json has {shown} (a Kronos model's names s1_bits and s2_bits; a Toto checkpoint is given "
+            "with --model / load_model, not --kronos)"
+        )
+
+
 def load_kronos(model, tokenizer=None, *, device=None, dtype=None) -> tuple[KronosModel, KronosTokenizer]:
     """Load a Kronos model and its tokenizer (eval mode).
 
@@ -78,9 +96,19 @@ def load_kronos(model, tokenizer=None, *, device=None, dtype=None) -> tuple[Kron
         model = root / "model"
         if tokenizer is None and (root / "tokenizer").is_dir():
             tokenizer = root / "tokenizer"
-    tokenizer = DEFAULT_TOKENIZER if tokenizer is None else tokenizer
+    _check_is_kronos(model)
+    default_tokenizer = tokenizer is None
+    tokenizer = DEFAULT_TOKENIZER if default_tokenizer else tokenizer
     m_weights, m_config = _files(model, "model")
-    t_weights, t_config = _files(tokenizer, "tokenizer")
+    try:
+        t_weights, t_config = _files(tokenizer, "tokenizer")
+    except CheckpointError as err:
+        if not default_tokenizer:
+            raise
+        raise CheckpointError(
+            f"{err}; the model has no tokenizer/ beside it: give its tokenizer folder (--kronos-tokenizer DIR on "
+            "the command line, tokenizer= in Python)"
+        ) from err
     net = KronosModel(_read_config(m_config, KronosConfig, "model"))
     tok = KronosTokenizer(_read_config(t_config, KronosTokenizerConfig, "tokenizer"))
     _fill(net, m_weights, "model")
