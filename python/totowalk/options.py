@@ -17,6 +17,7 @@ __all__ = [
     "fee_rate",
     "iso_date",
     "non_negative_float",
+    "positive_float",
     "positive_int",
     "seed",
     "spread_ratio",
@@ -95,6 +96,14 @@ def existing_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a file; give the folder written by `totowalk backtest --out`")
     return text
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (an annualising factor, a rate)."""
+    value = _finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 def non_negative_float(text: str) -> float:

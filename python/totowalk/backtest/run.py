@@ -23,12 +23,11 @@ from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .inputs.frames import collect_frames
 from .inputs.settings import (
-    CRYPTO_DAYS,
-    STOCK_DAYS,
     RunSettings,
     check_costs,
     resolve_crypto,
     resolve_fees,
+    resolve_periods,
     resolve_spread,
 )
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
@@ -99,6 +98,7 @@ def backtest(
     progress: bool = False,
     model_name: str | None = None,
     fill_model: str | None = None,
+    bars_per_year: float | None = None,
     kronos=None,
     executor="local",
 ) -> BacktestResult:
@@ -134,6 +134,8 @@ def backtest(
         ``"expected"`` (default: the expectation over the bar's intrabar paths), ``"adverse"`` or
         ``"optimistic"`` (its lower and upper bound, which every clean run reports beside the
         headline anyway); the legacy profile fills as the classic loop and takes none
+    bars_per_year : the annualising factor for bars shorter than a day (e.g. 1,638 for hourly bars
+        of 6.5-hour sessions); daily bars use 252 (365 crypto), and intraday bars without it are refused
     kronos : legacy profile: a :class:`totowalk.KronosEngine`, or a Kronos checkpoint folder / hub id
         (loaded with the classic parameters), to fill ``kronos_expected_move_pct`` as the classic
         loop does (backtest/forecast/kronos.py); without it the column is 0.0 and the report says so
@@ -163,6 +165,7 @@ def backtest(
             model_name,
             fill_model,
             kronos,
+            bars_per_year,
         )
     except ValueError as err:
         if type(err) is not ValueError:
@@ -244,6 +247,7 @@ def _prepare(
     model_name,
     fill_model,
     kronos=None,
+    bars_per_year=None,
 ):
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if profile not in PROFILES:
@@ -272,7 +276,7 @@ def _prepare(
         symbols=list(frames),
         crypto=crypto,
         fee=fees,
-        trading_days={s: CRYPTO_DAYS if c else STOCK_DAYS for s, c in crypto.items()},
+        trading_days=resolve_periods(frames, crypto, bars_per_year),
         spread=spread_value,
         spread_note=spread_note,
         aggregate=aggregate,
@@ -280,6 +284,7 @@ def _prepare(
         forecaster=fc.describe(hash_weights=out_dir is not None),
         fill_model=fill_model if profile == "clean" else None,
         kronos=describe_kronos(kronos, hash_weights=out_dir is not None),
+        bars_per_year=None if bars_per_year is None else float(bars_per_year),
     )
     series = [
         SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s)) for s, f in frames.items()

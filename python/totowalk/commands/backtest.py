@@ -9,7 +9,7 @@ from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import ResolvedModel, resolve_model
 from ..model.resolve import DEFAULT_MODEL
-from ..options import aggregate_name, fee_rate, iso_date, positive_int, seed, spread_ratio
+from ..options import aggregate_name, fee_rate, iso_date, positive_float, positive_int, seed, spread_ratio
 
 KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
 
@@ -67,6 +67,13 @@ def register(subparsers):
         help="clean profile: how a limit-order round trip the daily bar cannot settle is booked: expected "
         "(default: the expectation over the bar's intrabar paths), adverse or optimistic (its bounds, "
         "reported beside the headline in every clean run; docs/FILLS.md)",
+    )
+    p.add_argument(
+        "--bars-per-year",
+        type=positive_float,
+        default=None,
+        help="annualising factor for bars shorter than a day (e.g. 1638 for hourly bars of 6.5-hour sessions); "
+        "daily bars use 252 (365 crypto) and intraday bars are refused without it",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -313,6 +320,7 @@ def _run(args) -> int:
         kronos=kronos,
         executor=executor,
         fill_model=args.fills,
+        bars_per_year=args.bars_per_year,
     )
     result.warnings[:0] = resolved.notes
     print(format_report(result))

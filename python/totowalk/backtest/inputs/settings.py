@@ -12,7 +12,10 @@ Defaults (LEGACY_SEMANTICS §1.3, §1.4):
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+import pandas as pd
 
 STOCK_FEE = 0.0005
 CRYPTO_FEE = 0.0015
@@ -36,7 +39,7 @@ class RunSettings:
     symbols : list of symbols in run order
     crypto : {symbol: bool}
     fee : {symbol: float} fee per unit position change
-    trading_days : {symbol: int}
+    trading_days : {symbol: int} bars a year, the annualising factor (days a year for daily bars)
     spread : bid/ask ratio (>= 1)
     spread_note : how the spread was chosen, printed with every report
     aggregate : sample aggregation spec of the point forecast
@@ -46,6 +49,7 @@ class RunSettings:
         ("expected", "adverse" or "optimistic", backtest/profiles/clean/fills.py); None in the legacy
         profile (its own kernel, §6.5)
     kronos : Kronos' description (backtest/forecast/kronos.py) when it fills its column; None when not run
+    bars_per_year : the annualising factor the caller gave for bars shorter than a day; None for daily bars
     """
 
     profile: str
@@ -61,10 +65,15 @@ class RunSettings:
     forecaster: dict = field(default_factory=dict)
     fill_model: str | None = None
     kronos: dict | None = None
+    bars_per_year: float | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for name in ("fill_model", "kronos"):  # unset: earlier runs keep their settings (and fingerprints)
+        for name in (
+            "fill_model",
+            "kronos",
+            "bars_per_year",
+        ):  # unset: earlier runs keep their settings (and fingerprints)
             if out[name] is None:
                 del out[name]
         return out
@@ -135,3 +144,31 @@ def check_costs(fees: dict, spread: float) -> None:
                 f"for symbol {symbol!r}: a day that trades two units would lose more than it holds; fee + "
                 f"(spread - 1) / 2 must stay below {MAX_UNIT_COST}"
             )
+
+
+INTRADAY = pd.Timedelta(hours=20)  # a median spacing below this is not a daily bar
+
+
+def resolve_periods(frames: dict, crypto: dict, bars_per_year=None) -> dict:
+    """Bars a year per symbol, the annualising factor of every rate and Sharpe: 365 crypto, 252 other
+    daily bars; for bars shorter than a day (median spacing under 20 hours) only ``bars_per_year``,
+    since sqrt(252) would annualise an hourly Sharpe as a daily one."""
+    if bars_per_year is not None:
+        value = float(bars_per_year)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"bars_per_year must be a finite number > 0, got {bars_per_year!r}")
+        return {s: value for s in frames}
+    out = {}
+    for symbol, frame in frames.items():
+        index = frame.index
+        if isinstance(index, pd.DatetimeIndex) and len(index) > 2:
+            spacing = pd.Series(index).diff().median()
+            if spacing < INTRADAY:
+                raise ValueError(
+                    f"symbol {symbol!r} has a bar every {spacing} (median spacing): annualising with "
+                    f"{CRYPTO_DAYS if crypto[symbol] else STOCK_DAYS} days a year would treat each bar as a day; "
+                    "give the bars a year (--bars-per-year N on the command line, bars_per_year= in Python; "
+                    "e.g. 1,638 for hourly bars of 6.5-hour sessions)"
+                )
+        out[symbol] = CRYPTO_DAYS if crypto[symbol] else STOCK_DAYS
+    return out

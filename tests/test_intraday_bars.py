@@ -1,0 +1,62 @@
+"""Bars shorter than a day are not annualised as days: they are refused unless the caller says how
+many make a year, and then every rate and Sharpe uses that factor (issue 30, item 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_backtest_api import mean5, prices
+
+import totowalk as tw
+from totowalk.cli import main
+from totowalk.errors import UsageError
+
+
+def hourly(n: int = 200, seed: int = 3) -> pd.DataFrame:
+    frame = prices(n, seed)
+    frame.index = pd.date_range("2021-01-04 09:30", periods=n, freq="h", name="Date")
+    return frame
+
+
+def test_hourly_bars_are_refused_without_bars_per_year():
+    with pytest.raises(UsageError, match=r"bar every 0 days 01:00:00.*--bars-per-year"):
+        tw.backtest({"H": hourly()}, num_simulations=5, forecaster=mean5)
+
+
+def test_bars_per_year_annualises_every_series():
+    result = tw.backtest({"H": hourly()}, num_simulations=30, forecaster=mean5, bars_per_year=1638)
+    assert result.settings["trading_days"] == {"H": 1638.0} and result.settings["bars_per_year"] == 1638.0
+    r = result.daily[(result.daily["symbol"] == "H") & (result.daily["strategy"] == "buy_hold")]["return"].to_numpy()
+    sharpe = result.statistics.loc[("H", "buy_hold"), "sharpe"]
+    assert sharpe == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(1638), rel=1e-12)
+    from totowalk.backtest.report.text import format_report
+
+    assert "annualised with 1638 bars a year" in format_report(result)
+
+
+def test_daily_bars_keep_their_days_and_record_no_factor():
+    result = tw.backtest({"D": prices(80, 4)}, num_simulations=5, forecaster=mean5)
+    assert result.settings["trading_days"] == {"D": 252} and "bars_per_year" not in result.settings
+
+
+def test_the_cli_refuses_hourly_bars_in_one_line_and_takes_the_factor(tmp_path, capsys):
+    path = tmp_path / "hourly.csv"
+    hourly().reset_index().to_csv(path, index=False)
+    argv = [
+        "backtest",
+        "--data",
+        str(path),
+        "--sims",
+        "3",
+        "--no-progress",
+        "--model",
+        "random:toto-tiny",
+        "--allow-random-weights",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--bars-per-year" in err and err.count("\n") == 1
+    assert main([*argv, "--bars-per-year", "1638"]) == 0
+    assert "annualised with 1638 bars a year" in capsys.readouterr().out
+    assert main([*argv, "--bars-per-year", "0"]) == 2
