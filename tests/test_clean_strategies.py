@@ -173,11 +173,12 @@ def test_unprofit_shutdown_day_zero_follows_forecast():
     np.testing.assert_array_equal(out["unprofit_shutdown_positions"][0], [-1.0, 0.0, 1.0, 0.0])
 
 
-def test_constant_series_has_zero_sharpe():
-    # defect 18: legacy gives ~1e17 for seven days of 0.1 (round-off leaves a tiny std)
+def test_constant_series_has_an_undefined_sharpe():
+    # defect 18: legacy gives ~1e17 for seven days of 0.1 (round-off leaves a tiny std); a neutral 0
+    # would hide a strategy that loses the same amount every day
     const = evaluate_clean_strategies(_inputs([1.0] * 7, [0.1] * 7, fee=0.0))
     np.testing.assert_allclose(const["simple_strategy_daily_returns"][0], [0.1] * 7)
-    assert const["simple_strategy_sharpe"][0] == 0.0
+    assert np.isnan(const["simple_strategy_sharpe"][0]) and const["simple_strategy_avg_daily_return"][0] > 0
     varied = evaluate_clean_strategies(_inputs([1.0] * 7, [0.1] * 6 + [0.2], fee=0.0))
     assert varied["simple_strategy_sharpe"][0] > 0.0
 

@@ -13,7 +13,7 @@ from totowalk.backtest.profiles.profile import STRATEGY_PREFIXES
 from totowalk.backtest.report.files import DAILY_RETURNS, write_outputs
 from totowalk.backtest.report.text import format_report, strategy_table
 from totowalk.backtest.stats.daily import PORTFOLIO, daily_table
-from totowalk.backtest.stats.table import STAT_COLUMNS
+from totowalk.backtest.stats.table import MIN_INTERVAL_DAYS, STAT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_statistics_are_those_of_the_series(result):
     assert row["days"] == len(r)
     assert row["total_return"] == pytest.approx(np.prod(1 + r) - 1, rel=1e-12)
     assert row["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-12)
-    assert row["sharpe_low"] < row["sharpe"] < row["sharpe_high"]
+    assert row["days"] < MIN_INTERVAL_DAYS and np.isnan(row["sharpe_low"]) and np.isnan(row["sharpe_high"])
     assert 0 <= row["deflated_sharpe"] <= row["probabilistic_sharpe"] <= 1
     assert row["trials"] == 7 + 1000 + 6561
     if result.profile == "clean":  # the summary's headline is the same series
@@ -172,3 +172,14 @@ def test_wide_equals_a_pivot_of_the_table(result):
             shuffled = result.daily.sample(frac=1.0, random_state=0)  # not daily_table's layout
             got = wide(shuffled, symbol, field)  # columns in the shuffled table's order
             pd.testing.assert_frame_equal(got, want[list(got.columns)])
+
+
+def test_a_long_enough_series_has_an_interval_around_its_sharpe_and_a_short_one_says_so(data):
+    long = backtest(
+        {"A": prices(120, 8)}, num_simulations=MIN_INTERVAL_DAYS + 10, forecaster=mean5, profile="clean"
+    ).statistics
+    row = long.loc[("A", "simple_strategy")]
+    assert row["sharpe_low"] < row["sharpe"] < row["sharpe_high"]
+    short = backtest(data, num_simulations=20, forecaster=mean5, profile="clean")
+    text = format_report(short)
+    assert "too short to judge: under 60 days" in text and "[no interval]" in text

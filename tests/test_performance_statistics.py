@@ -100,7 +100,7 @@ def test_drawdown_duration_and_edge_cases():
     # days 2-4 below the day-1 peak (recovered on day 5), days 6-8 below the day-5 peak, unfinished
     assert got["max_drawdown_days"].tolist() == [3.0, 0.0, 0.0, 0.0]
     assert got["max_drawdown"][0] == pytest.approx(1.1 * 0.95 * 0.95 / 1.1 - 1.0)
-    assert got["sharpe"][1] == 0.0 and got["sharpe"][3] == 0.0  # constant, single day
+    assert np.isnan(got["sharpe"][1]) and np.isnan(got["sharpe"][3])  # constant, single day: undefined
     assert np.isnan(got["sortino"][2]) and got["profit_factor"][2] == np.inf and np.isnan(got["calmar"][2])
     assert np.isnan(got["profit_factor"][1]) and np.isnan(got["win_rate"][1])
     assert got["exposure"][0] == pytest.approx(6 / 8)

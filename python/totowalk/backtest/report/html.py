@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats.daily import BOUNDS
+from ..stats.table import MIN_INTERVAL_DAYS
 from .text import best_strategy_verdict
 
 __all__ = ["REPORT", "write_html_report", "render_report"]
@@ -109,7 +110,9 @@ def _stats_table(symbol: str, per_strategy: dict, columns) -> str:
     for strategy, stats in per_strategy.items():
         cells = "".join(_cell(symbol, strategy, stat, stats, kind) for stat, _, kind in columns)
         rows.append(f"<tr><th>{html.escape(strategy)}</th>{cells}</tr>")
-    return f'<table class="stats"><tr><th>strategy</th>{head}</tr>{"".join(rows)}</table>'
+    short = any(0 < (stats.get("days") or 0) < MIN_INTERVAL_DAYS for stats in per_strategy.values())
+    kind = "stats short" if short else "stats"  # too few days: the annualised columns are greyed (CSS)
+    return f'<table class="{kind}"><tr><th>strategy</th>{head}</tr>{"".join(rows)}</table>'
 
 
 def _settings_block(summary: dict) -> str:
@@ -286,6 +289,8 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
 th { background: #f5f5f5; } table.settings th, table.settings td { text-align: left; }
 .warning { background: #fff3cd; border: 1px solid #e0b100; padding: 6px 10px; margin: 4px 0; }
 .note { color: #555; font-size: 13px; max-width: 1100px; }
+table.short td[data-stat="cagr"], table.short td[data-stat="annual_volatility"], table.short td[data-stat="sharpe"],
+table.short td[data-stat="sortino"], table.short td[data-stat="calmar"] { color: #aaa; }
 .chart-box { min-height: 420px; }
 """
 
@@ -330,6 +335,13 @@ def render_report(
         f"the true Sharpe exceeds 0; DSR: that it exceeds the best of {how.get('trials', '?')} trials by "
         f"luck ({html.escape(str(how.get('trials_note', '')))}).</p>"
     )
+    days = min((s.get("days", 0) for s in portfolio.values()), default=0)
+    if days and days < MIN_INTERVAL_DAYS:
+        parts.append(
+            f'<div class="warning">This run rests on {days:.0f} days, fewer than {MIN_INTERVAL_DAYS}: too short to judge. '
+            "The annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar) are greyed and no Sharpe intervals "
+            "are given.</div>"
+        )
     parts.append(_stats_table(PORTFOLIO, portfolio, _COLUMNS))
     overall = summary.get("summary", {}).get(PORTFOLIO, {})
     if "best_strategy_selected" in overall:

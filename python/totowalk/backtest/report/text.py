@@ -12,7 +12,7 @@ from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
 from ..profiles.profile import STRATEGY_PREFIXES
 from ..stats.bootstrap import CONFIDENCE
 from ..stats.daily import PORTFOLIO, daily_table
-from ..stats.table import days_per_year_of, performance_table
+from ..stats.table import MIN_INTERVAL_DAYS, days_per_year_of, performance_table
 
 CLEAN_CONVENTIONS = (
     "fill model: {fill_model} (a limit fills when the bar trades through it, at the limit or at the open "
@@ -209,15 +209,23 @@ def best_strategy_lines(summary: pd.DataFrame, most: int = 6) -> list:
     return lines
 
 
+def _sharpe_text(sharpe, low, high) -> str:
+    """``S [low, high]``; an undefined Sharpe (a constant series) and a missing interval (too few days)
+    are said, not printed as 0 or nan."""
+    if not np.isfinite(sharpe):
+        return "undefined (constant)"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{sharpe:.2f} [no interval]"
+    return f"{sharpe:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
     """The Sharpe of the daily series and its interval as one column "S [low, high]"."""
     sharpe = "daily_sharpe" if "daily_sharpe" in table else "sharpe"
     if "sharpe_low" not in table or sharpe not in table:
         return table
     out = table.drop(columns=[sharpe, "sharpe_low", "sharpe_high"])
-    text = [
-        f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])
-    ]
+    text = [_sharpe_text(s, lo, hi) for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])]
     out.insert(out.columns.get_loc("max_drawdown"), "daily_sharpe [95% CI]", text)
     return out
 
@@ -231,7 +239,12 @@ def _days(result) -> str:
     if not len(stats):
         return "no days"
     low, high = int(stats["days"].min()), int(stats["days"].max())
-    few = " (few: every figure here is uncertain)" if high < 60 else ""
+    few = (
+        f" (too short to judge: under {MIN_INTERVAL_DAYS} days, no Sharpe intervals, and the annualised figures "
+        "rest on too few days to mean much)"
+        if low < MIN_INTERVAL_DAYS
+        else ""
+    )
     return (f"{high:,} days" if low == high else f"{low:,} to {high:,} days") + few
 
 

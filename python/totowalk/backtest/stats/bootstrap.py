@@ -122,7 +122,8 @@ def sharpe_interval(
     blocks=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval ``(low (N,), high (N,))`` of the annualised Sharpe (ddof 1, the
-    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days. ``blocks``:
+    conventions of :func:`.measures.sharpe_ratio`); NaN for series of fewer than 2 days and for a
+    series whose every replicate is constant. ``blocks``:
     each series' mean block length, :func:`block_lengths` of the same series when not given."""
     r = np.asarray(returns, dtype=np.float64)
     n_all = np.asarray(lengths, dtype=np.int64)
@@ -143,13 +144,27 @@ def sharpe_interval(
         var -= m1 * m1
         var *= n / (n - 1.0)
         m1 += mean  # the replicates' means
-        # sharpe_ratio's convention (0 for a numerically constant replicate), in place: large arrays
+        # sharpe_ratio's convention (undefined for a numerically constant replicate), in place: large
+        # arrays. An undefined replicate is left out, not counted as 0 (an interval end must not snap
+        # to 0); a series whose replicates are all undefined has no interval.
         ok = var > SHARPE_STD_FLOOR**2
         np.sqrt(var, out=var, where=ok)
-        sharpe = np.divide(m1, var, out=np.zeros_like(m1), where=ok)
+        sharpe = np.divide(m1, var, out=np.full_like(m1, np.nan), where=ok)
         sharpe *= np.sqrt(days[rows])[None, :]
-        low[rows], high[rows] = np.percentile(sharpe, [tail, 100.0 - tail], axis=0)
+        low[rows], high[rows] = _percentiles(sharpe, ok, (tail, 100.0 - tail))
     return low, high
+
+
+def _percentiles(values: np.ndarray, defined: np.ndarray, q: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Percentiles ``q`` of each column over its defined rows (NaN for a column with none)."""
+    if defined.all():
+        return tuple(np.percentile(values, q, axis=0))
+    out = np.full((len(q), values.shape[1]), np.nan)
+    for j in range(values.shape[1]):
+        kept = values[defined[:, j], j]
+        if kept.size:
+            out[:, j] = np.percentile(kept, q)
+    return out[0], out[1]
 
 
 def block_lengths(returns, lengths) -> np.ndarray:

@@ -4,8 +4,8 @@ Series are rows of a left-aligned ``(N, T)`` matrix; row i holds ``lengths[i]`` 
 padding that never enters a statistic. Conventions (``P`` = trading days per year, ``n`` days):
 
 * total return ``prod(1 + r) - 1``; CAGR ``(1 + total) ** (P / n) - 1`` (-1 after a total loss);
-* annualised volatility ``std(r, ddof=1) * sqrt(P)``; Sharpe ``mean / std(ddof=1) * sqrt(P)``, 0
-  when the std is at most 1e-12 (a numerically constant series) or for a single day;
+* annualised volatility ``std(r, ddof=1) * sqrt(P)``; Sharpe ``mean / std(ddof=1) * sqrt(P)``,
+  undefined (NaN) when the std is at most 1e-12 (a numerically constant series) or for a single day;
 * Sortino ``mean / sqrt(mean(min(r, 0) ** 2)) * sqrt(P)`` (target 0, downside over all days),
   NaN when no day lost;
 * max drawdown: the lowest ``equity / running peak - 1`` with the starting capital as the first
@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["SHARPE_STD_FLOOR", "STATISTICS", "series_statistics", "return_and_sharpe", "sharpe_ratio", "pack"]
 
-SHARPE_STD_FLOOR = 1e-12  # a std at most this is a numerically constant series: Sharpe 0
+SHARPE_STD_FLOOR = 1e-12  # a std at most this is a numerically constant series: Sharpe undefined
 
 STATISTICS = (
     "days",
@@ -55,9 +55,11 @@ def pack(series: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sharpe_ratio(mean, std, days_per_year):
-    """Annualised Sharpe from per-day mean and ddof-1 std, 0 for a numerically constant series."""
+    """Annualised Sharpe from per-day mean and ddof-1 std; NaN (undefined) for a numerically constant
+    series or a single day: a neutral 0 would hide a strategy that loses the same amount every day
+    (its mean says what it earned)."""
     ok = np.isfinite(std) & (std > SHARPE_STD_FLOOR)
-    return np.where(ok, mean / np.where(ok, std, 1.0) * np.sqrt(days_per_year), 0.0)
+    return np.where(ok, mean / np.where(ok, std, 1.0) * np.sqrt(days_per_year), np.nan)
 
 
 def _safe_div(num, den, empty=np.nan):

@@ -12,7 +12,7 @@ from .daily import PORTFOLIO
 from .measures import STATISTICS, return_and_sharpe, series_statistics
 from .significance import deflated_sharpes, moments, probabilistic_sharpe, trial_count
 
-__all__ = ["STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
+__all__ = ["MIN_INTERVAL_DAYS", "STAT_COLUMNS", "performance_table", "statistics_settings", "days_per_year_of"]
 
 STAT_COLUMNS = (
     *STATISTICS,
@@ -29,6 +29,9 @@ STAT_COLUMNS = (
 )
 
 
+MIN_INTERVAL_DAYS = 60  # fewer days: no bootstrap interval (its percentiles would be noise)
+
+
 def days_per_year_of(settings: dict) -> dict:
     """{symbol: trading days per year}; the portfolio of a mixed run states 252."""
     days = {s: float(d) for s, d in (settings.get("trading_days") or {}).items()}
@@ -42,7 +45,8 @@ def statistics_settings(strategies, seed: int = 0) -> dict:
     return {
         "bootstrap": f"stationary block bootstrap, {BOOTSTRAP_REPLICATES} replicates, percentile interval; mean "
         "block length sized to each series' autocorrelation (Politis and White 2004, Patton, Politis and White "
-        "2009; column bootstrap_block), at least 1 day",
+        "2009; column bootstrap_block), at least 1 day; no interval for a series of fewer than "
+        f"{MIN_INTERVAL_DAYS} days",
         "confidence": CONFIDENCE,
         "replicates": BOOTSTRAP_REPLICATES,
         "seed": int(seed),
@@ -94,6 +98,8 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
         stats[name] = np.where(known, stats[name], np.nan)
     blocks = block_lengths(returns, lengths)
     stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed, blocks=blocks)
+    short = lengths < MIN_INTERVAL_DAYS
+    stats["sharpe_low"][short] = stats["sharpe_high"][short] = np.nan
     stats["bootstrap_block"] = blocks.astype(np.float64)
     for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
         # the fill bracket's series: NaN where the rows record no bounds (legacy)

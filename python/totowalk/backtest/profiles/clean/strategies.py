@@ -21,7 +21,7 @@ has only the long leg).
 
 Every strategy is evaluated the same way: net daily returns ``g`` -> compounded total
 ``prod(1 + g) - 1``, ``avg = mean(g)``, ``annual = avg * trading_days_per_year``, Sharpe
-``mean / std(ddof=1) * sqrt(trading_days_per_year)`` (0 when the std is below 1e-12, i.e. a
+``mean / std(ddof=1) * sqrt(trading_days_per_year)`` (undefined, NaN, when the std is below 1e-12, i.e. a
 numerically constant series, or for a single day), ``finalday`` = the last day's return and
 ``turnover`` = mean units of position change per day (sum of |position changes|, per unit of
 capital), ``finalday_turnover`` the last day's.
@@ -57,7 +57,8 @@ Fixes, by defect number of §11:
     the loop, so the "previous day" rule sees the positions actually held. Its state is its own
     past, so the run's headline runs it as one continuous path over the daily series
     (:mod:`.stateful`), not restarted in every window.
-18. Near-zero std: a numerically constant series has Sharpe 0 (no 1e17 ratios).
+18. Near-zero std: a numerically constant series has an undefined Sharpe, NaN (no 1e17 ratios, and
+    no neutral 0 for a strategy that loses the same amount every day).
 19. Best strategy: :func:`clean_best_strategy` compares every strategy's total return (in the run
     summary: of the daily walk-forward series, :mod:`.headline`), ignores NaN, and breaks ties
     by a fixed, stated order.
