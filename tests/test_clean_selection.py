@@ -60,3 +60,21 @@ def test_a_real_edge_is_named():
     assert row["best_strategy_holdout_return"] > 0
     line = next(x for x in format_report(result).splitlines() if x.startswith("best strategy"))
     assert "distinguishable" not in line and "deflated Sharpe" in line
+
+
+def test_a_verdict_on_a_series_without_variation_words_what_is_undefined():
+    from totowalk.backtest.report.text import best_strategy_verdict
+
+    row = {
+        "best_strategy_selected": "ci_guard",
+        "best_strategy_selection_days": 50,
+        "best_strategy_holdout_days": 50,
+        "best_strategy_holdout_return": 0.0,
+        "best_strategy_holdout_sharpe": float("nan"),
+        "best_strategy_deflated_sharpe": float("nan"),
+        "best_strategy_trials": 7568,
+        "best_strategy_distinguishable": False,
+    }
+    text = best_strategy_verdict(row)
+    assert "nan" not in text and "Sharpe undefined (no variation)" in text
+    assert text.startswith("no strategy is distinguishable from chance")

@@ -177,12 +177,16 @@ def best_strategy_verdict(row) -> str:
     name = strategy_name(selected)
     evidence = (
         f"selected on the first {first} days; on the last {last} days return "
-        f"{100 * row['best_strategy_holdout_return']:+.2f} %, Sharpe {row['best_strategy_holdout_sharpe']:.2f}; "
+        f"{100 * row['best_strategy_holdout_return']:+.2f} %, Sharpe {_sharpe(row['best_strategy_holdout_sharpe'])}; "
         f"deflated Sharpe {_dsr(row['best_strategy_deflated_sharpe'])} over {int(row['best_strategy_trials']):,} trials"
     )
     if row.get("best_strategy_distinguishable"):
         return f"{name} ({evidence})"
     return f"no strategy is distinguishable from chance ({name} {evidence}, below {DISTINGUISHABLE})"
+
+
+def _sharpe(value) -> str:
+    return f"{value:.2f}" if np.isfinite(value) else "undefined (no variation)"
 
 
 def _dsr(value) -> str:
