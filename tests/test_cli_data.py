@@ -280,3 +280,28 @@ def test_a_frame_with_a_date_column_runs_on_its_dates():
     )
     pd.testing.assert_frame_equal(by_column.forecasts, by_index.forecasts)
     assert by_column.forecasts["target_date"].dropna().iloc[0] > pd.Timestamp("2000-01-01")
+
+
+def test_an_interruption_while_writing_outputs_is_named_and_finished_by_resume(tmp_path, monkeypatch, capsys):
+    from totowalk.backtest.report import files
+
+    real = files.plot_results
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    argv = ["backtest", "--dataset", "IBM", "--end", "2000-06-30", *SMALL, "--out", str(out)]
+    monkeypatch.setattr(files, "plot_results", interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == f"interrupted; what was computed is saved in {out}: re-run the same command with --resume to finish\n"
+    assert (out / "summary.json").is_file() and (out / "OUTPUTS_INCOMPLETE").is_file()
+    assert not list(out.glob("*.partial"))  # every table written is whole
+    assert main(["report", str(out)]) == 2  # the folder is not taken for a finished run
+    assert "interrupted while its outputs were written" in capsys.readouterr().err
+    monkeypatch.setattr(files, "plot_results", real)
+    assert main([*argv, "--resume"]) == 0
+    assert not (out / "OUTPUTS_INCOMPLETE").exists() and (out / "report.html").is_file()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0

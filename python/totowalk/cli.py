@@ -56,8 +56,10 @@ def interrupted_message(err: KeyboardInterrupt, args) -> str:
     progress = getattr(err, "progress", None)  # a stored run (backtest.store.RunInterrupted)
     if progress is not None:
         return f"interrupted; re-run with --resume to continue ({progress})"
-    if getattr(args, "command", None) == "backtest" and not getattr(args, "out", None):
-        return "interrupted; nothing was saved (give --out DIR to make a run resumable)"
+    if getattr(args, "command", None) == "backtest":
+        if not getattr(args, "out", None):
+            return "interrupted; nothing was saved (give --out DIR to make a run resumable)"
+        return f"interrupted; what was computed is saved in {args.out}: re-run the same command with --resume to finish"
     return "interrupted"
 
 

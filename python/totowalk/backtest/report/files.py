@@ -14,6 +14,7 @@ from ...provenance import versions
 from ..forecast.store import json_default
 from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
+from .html import INCOMPLETE, write_html_report  # plotly itself is imported only when a report is drawn
 from .plots import plot_results
 from .text import daily_of, daily_statistics, mae_by_key, strategy_table
 
@@ -35,6 +36,11 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         require_extra("pyarrow", "parquet", "writing Parquet tables")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    marker = out / INCOMPLETE  # while the outputs are written: a folder that keeps it was interrupted
+    marker.write_text(
+        "totowalk is writing this run's outputs; a folder that keeps this file was interrupted while writing "
+        "them: re-run the same command with --resume to finish\n"
+    )
     sims = result.simulations.copy()
     for col in sims.columns:  # list-valued fields (daily profit values) as JSON text
         if sims[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
@@ -42,13 +48,14 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
     paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", out / DAILY_RETURNS]
     forecasts = result.forecasts
     if tables == "csv":
-        sims.to_csv(paths[0], index=False)
-        forecasts.to_csv(paths[1], index=False)
+        _atomic(paths[0], lambda p: sims.to_csv(p, index=False))
+        _atomic(paths[1], lambda p: forecasts.to_csv(p, index=False))
     else:  # object columns of mixed types (dates or None) do not convert: store them as text
-        sims.astype({c: str for c in sims.columns if sims[c].dtype == object}).to_parquet(paths[0], index=False)
-        forecasts.to_parquet(paths[1], index=False)
+        text = sims.astype({c: str for c in sims.columns if sims[c].dtype == object})
+        _atomic(paths[0], lambda p: text.to_parquet(p, index=False))
+        _atomic(paths[1], lambda p: forecasts.to_parquet(p, index=False))
     daily = daily_of(result)
-    daily[list(DAILY_COLUMNS)].to_csv(paths[3], index=False)
+    _atomic(paths[3], lambda p: daily[list(DAILY_COLUMNS)].to_csv(p, index=False))
     stats = daily_statistics(result)
     body = {
         "profile": result.profile,
@@ -64,10 +71,16 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
     }
     _write_json(paths[2], body)
     paths += plot_results(result, out)
-    from .html import write_html_report  # plotly is imported only when a report is written
-
-    paths.append(write_html_report(out))
+    paths.append(write_html_report(out, complete=False))
+    marker.unlink()  # last: every output is in place
     return paths
+
+
+def _atomic(path: Path, write) -> None:
+    """``write(temporary path)``, then move the file into place: a reader never sees half a table."""
+    tmp = path.with_name(path.name + ".partial")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def statistics_json(stats: pd.DataFrame) -> dict:

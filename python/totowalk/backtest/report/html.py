@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...errors import UsageError
 from ..stats.daily import BOUNDS
 from ..stats.table import MIN_INTERVAL_DAYS
 from .text import best_strategy_verdict
 
-__all__ = ["REPORT", "write_html_report", "render_report"]
+__all__ = ["INCOMPLETE", "REPORT", "write_html_report", "render_report"]
 
 REPORT = "report.html"
+INCOMPLETE = "OUTPUTS_INCOMPLETE"  # kept in a folder whose outputs were interrupted while being written
 MAX_FORECAST_CHARTS = 12  # forecast-vs-realised charts (one per symbol); more are listed, not drawn
 
 _COLUMNS = (  # (statistic, heading, format)
@@ -58,9 +60,15 @@ def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:
     return None
 
 
-def write_html_report(folder) -> Path:
-    """Write ``folder/report.html`` from the run's saved files; returns its path."""
+def write_html_report(folder, complete: bool = True) -> Path:
+    """Write ``folder/report.html`` from the run's saved files; returns its path. ``complete``: refuse a
+    folder whose outputs were interrupted while being written (``write_outputs`` itself passes False)."""
     folder = Path(folder)
+    if complete and (folder / INCOMPLETE).is_file():
+        raise UsageError(
+            f"{folder} holds a run interrupted while its outputs were written: re-run the backtest with the same "
+            "options and --resume to finish it, then its report is written too"
+        )
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         raise FileNotFoundError(f"{summary_path} not found: not a finished totowalk run folder")
