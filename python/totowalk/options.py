@@ -57,11 +57,15 @@ def seed(text: str) -> int:
     return value
 
 
-def _finite_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _finite_float(text: str) -> float:
+    value = _number(text)
     if not math.isfinite(value):  # float() takes "nan", "inf", "-Infinity"
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
@@ -107,11 +111,8 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0.0 or value == float("inf"):
+    value = _number(text)
+    if not (value >= 0.0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
 
