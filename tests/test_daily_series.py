@@ -18,7 +18,7 @@ from totowalk.backtest.stats.table import MIN_INTERVAL_DAYS, STAT_COLUMNS
 
 @pytest.fixture(scope="module")
 def data():
-    # B starts later and ends earlier: the portfolio has dates with one symbol only
+    # B starts later and ends earlier: some of A's dates are not B's
     return {"A": prices(90, 41), "B": prices(85, 42).iloc[3:]}
 
 
@@ -69,18 +69,46 @@ def test_final_day_returns_and_portfolio_means(result, data):
         r = data["A"]["Close"].pct_change()
         a = daily.loc[("A", "buy_hold")]
         np.testing.assert_allclose(a.to_numpy(), r.loc[a.index].to_numpy(), rtol=1e-12)
-    per_date = daily.drop(PORTFOLIO, level=0).groupby(level=["strategy", "date"]).mean()
+    a_days = set(daily.loc[("A", "simple_strategy")].index)
+    b_days = set(daily.loc[("B", "simple_strategy")].index)
+    assert a_days ^ b_days  # dates held by one symbol only
+    shared = a_days & b_days
+    per_symbol = daily.drop(PORTFOLIO, level=0)
+    common = per_symbol[per_symbol.index.get_level_values("date").isin(shared)]
+    per_date = common.groupby(level=["strategy", "date"]).mean()
     portfolio = daily.loc[PORTFOLIO]
+    # the common calendar: a portfolio day exists exactly where both symbols have it
     pd.testing.assert_series_equal(portfolio.sort_index(), per_date.sort_index(), check_names=False)
-    dates = set(daily.loc[("A", "simple_strategy")].index) ^ set(daily.loc[("B", "simple_strategy")].index)
-    assert dates  # dates held by one symbol only: the portfolio is that symbol's return there
-    for date in dates:
-        one = (
-            daily.loc[("A", "simple_strategy", date)]
-            if ("A", "simple_strategy", date) in daily.index
-            else daily.loc[("B", "simple_strategy", date)]
-        )
-        assert portfolio[("simple_strategy", date)] == one
+    assert set(portfolio.loc["simple_strategy"].index) == shared
+
+
+def test_symbols_on_different_days_are_named_and_the_portfolio_keeps_the_shared_ones(result):
+    warning = [w for w in result.warnings if "cover different days" in w]
+    assert len(warning) == 1
+    days = result.statistics["days"]
+    shared = int(days.loc[(PORTFOLIO, "simple_strategy")])
+    assert shared < min(days.loc[("A", "simple_strategy")], days.loc[("B", "simple_strategy")])
+    assert f"A {int(days.loc[('A', 'simple_strategy')])} days" in warning[0]
+    assert f"rests on the {shared} days all symbols share" in warning[0]
+    assert "WARNING: the symbols' daily series cover different days" in format_report(result)
+
+
+def test_symbols_that_never_overlap_form_no_portfolio():
+    from totowalk.backtest.stats.daily import calendar_warning
+
+    later = prices(60, 7)
+    later.index = later.index + pd.Timedelta(days=400)  # B's days begin after A's have ended
+    out = backtest({"A": prices(60, 3), "B": later}, num_simulations=10, forecaster=mean5)
+    assert not (out.daily["symbol"] == PORTFOLIO).any()
+    assert "they share no day, so there is no equal-weight portfolio" in calendar_warning(out.daily)
+    assert "no equal-weight portfolio" in format_report(out)
+
+
+def test_symbols_on_the_same_days_carry_no_calendar_warning(data):
+    out = backtest({"A": data["A"], "B": prices(90, 5)}, num_simulations=10, forecaster=mean5)
+    assert not [w for w in out.warnings if "cover different days" in w]
+    days = out.statistics["days"]
+    assert days.loc[(PORTFOLIO, "simple_strategy")] == days.loc[("A", "simple_strategy")] == 10
 
 
 def test_legacy_series_carries_its_warning(result):

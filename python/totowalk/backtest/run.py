@@ -34,7 +34,7 @@ from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
 from .profiles.summary import summarize
-from .stats.daily import daily_table
+from .stats.daily import calendar_warning, daily_table
 from .stats.table import days_per_year_of, performance_table
 
 
@@ -208,7 +208,7 @@ def backtest(
         forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
         profile=profile,
         settings=settings.to_dict(),
-        warnings=rules.notes(settings),
+        warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
     )

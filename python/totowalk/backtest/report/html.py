@@ -31,6 +31,7 @@ INCOMPLETE = "OUTPUTS_INCOMPLETE"  # kept in a folder whose outputs were interru
 MAX_FORECAST_CHARTS = 12  # forecast-vs-realised charts (one per symbol); more are listed, not drawn
 
 _COLUMNS = (  # (statistic, heading, format)
+    ("days", "days", "int"),
     ("total_return", "total return", "pct"),
     ("cagr", "CAGR", "pct"),
     ("annual_volatility", "ann. vol", "pct"),
@@ -49,7 +50,7 @@ _COLUMNS = (  # (statistic, heading, format)
     ("probabilistic_sharpe", "PSR", "num"),
     ("deflated_sharpe", "DSR", "num"),
 )
-_BREAKDOWN = ("total_return", "sharpe", "max_drawdown", "win_rate", "exposure", "deflated_sharpe")
+_BREAKDOWN = ("days", "total_return", "sharpe", "max_drawdown", "win_rate", "exposure", "deflated_sharpe")
 
 
 def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:

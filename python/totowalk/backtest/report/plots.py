@@ -51,7 +51,8 @@ def plot_results(result, out_dir) -> list[Path]:
         else f"symbol {symbols[0]}"
     )
     ax.set_title(f"daily walk-forward equity per strategy, {pooled}, {result.profile} profile", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    if ax.lines:  # symbols sharing no day have no portfolio to draw
+        ax.legend(fontsize=7, ncol=2)
     paths.append(out / "cumulative_returns.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)

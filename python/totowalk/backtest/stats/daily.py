@@ -11,8 +11,11 @@ Long table, one row per (symbol, strategy, date): ``return`` (net return of the 
 i.e. legacy), ``in_market`` (1 when the strategy held a position that day, 0 when flat; a
 fraction for the portfolio), and ``return_adverse`` / ``return_optimistic``: the same day booked by
 the fill bracket's bounds (clean; equal to ``return`` where nothing was left open by the bar; NaN
-in legacy). The equal-weight portfolio across symbols is the symbol
-:data:`PORTFOLIO`: per date the mean over the symbols that have that date.
+in legacy). The equal-weight portfolio across symbols is the symbol :data:`PORTFOLIO`, built on the
+common calendar: a portfolio day exists only where every symbol has that day, and is the mean over
+them. Symbols whose data end on different dates would otherwise splice one symbol's days onto
+another's and annualise the patchwork as one series; :func:`calendar_warning` says when the
+symbols' days differ and how many the portfolio rests on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["BOUNDS", "PORTFOLIO", "DAILY_COLUMNS", "final_day_table", "daily_table", "wide", "wide_fields"]
+__all__ = [
+    "BOUNDS",
+    "PORTFOLIO",
+    "DAILY_COLUMNS",
+    "calendar_warning",
+    "final_day_table",
+    "daily_table",
+    "wide",
+    "wide_fields",
+]
 
 PORTFOLIO = "(all)"  # the equal-weight portfolio; also the label of the summary's overall row
 DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market", "return_adverse", "return_optimistic")
@@ -143,19 +155,21 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
 
 
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
-    """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`)."""
+    """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`) on the
+    symbols' common calendar: the dates every symbol has."""
     per_symbol = final_day_table(simulations, strategies)
     if per_symbol.empty:
         return per_symbol
-    # per (strategy, date), the mean over the symbols that have that date; a portfolio value
-    # exists only where every symbol's does (legacy rows record no turnover)
+    # per (strategy, date), the mean over the symbols, on the dates all of them have; a portfolio
+    # field is NaN where any symbol's is (legacy rows record no turnover)
+    symbols = per_symbol.groupby("strategy", sort=False)["symbol"].nunique()
     strategies = pd.unique(per_symbol["strategy"])
     rank = pd.Index(strategies).get_indexer(per_symbol["strategy"])
     dates, date_code = np.unique(per_symbol["date"].to_numpy(), return_inverse=True)
     group = rank * len(dates) + date_code
     size = len(strategies) * len(dates)
     members = np.bincount(group, minlength=size)
-    present = members > 0
+    present = members == np.repeat(symbols.reindex(strategies).to_numpy(), len(dates))
     portfolio = {}
     for name in DAILY_COLUMNS[3:]:
         values = per_symbol[name].to_numpy(np.float64)
@@ -172,6 +186,34 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
         }
     )
     return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
+
+
+def calendar_warning(daily: pd.DataFrame) -> str | None:
+    """A sentence for the report when the symbols of a :func:`daily_table` rest on different days
+    (the portfolio then rests on the days they share); None when all have the same days."""
+    mine = daily[daily["symbol"] != PORTFOLIO]
+    if mine.empty:
+        return None
+    first = mine["strategy"].iloc[0]  # every strategy of a symbol has the same days
+    days = mine[mine["strategy"] == first].groupby("symbol", sort=False)["date"]
+    spans = days.agg(["size", "min", "max"])
+    if spans["size"].nunique() == 1 and spans["min"].nunique() == 1 and spans["max"].nunique() == 1:
+        return None
+    shared = int(((daily["symbol"] == PORTFOLIO) & (daily["strategy"] == first)).sum())
+    listed = "; ".join(
+        f"{symbol} {int(row['size']):,} days {_day(row['min'])} to {_day(row['max'])}"
+        for symbol, row in spans.iterrows()
+    )
+    portfolio = (
+        f"the equal-weight portfolio rests on the {shared:,} days all symbols share"
+        if shared
+        else "they share no day, so there is no equal-weight portfolio"
+    )
+    return f"the symbols' daily series cover different days ({listed}); {portfolio}"
+
+
+def _day(value) -> str:
+    return str(pd.Timestamp(value).date()) if not isinstance(value, (int, np.integer)) else str(value)
 
 
 def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.DataFrame:
