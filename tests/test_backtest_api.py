@@ -111,6 +111,7 @@ def test_forecast_target_dates_name_the_row_whose_return_is_forecast(profile):
     f = bt.forecasts
     inside = f["context_end"] + 1 < len(frame)
     assert (f.loc[inside, "target_date"] == frame.index[f.loc[inside, "context_end"] + 1]).all()
+    assert (f["context_end_date"] == frame.index[f["context_end"]]).all()  # beside its row number
     assert f.loc[~inside, "target_date"].isna().all()
     known = f[f["actual"].notna()]
     assert len(known) > 0

@@ -352,4 +352,4 @@ def test_forecast_cli(tmp_path, capsys):
     )
     assert args.func(args) == 0
     table = out.read_text().splitlines()
-    assert table[0] == "step,mean,band" and len(table) == 4
+    assert table[0] == "step,date,mean,band,Close_at_mean" and len(table) == 4

@@ -405,8 +405,9 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
     """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
 
     Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
-    ``indexes`` (symbol -> the price frame's index) adds ``target_date``: the index label of the
-    row whose return is forecast (``context_end + 1``), None past the end of the data.
+    ``indexes`` (symbol -> the price frame's index) adds ``context_end_date``, the index label of
+    the context's last row, and ``target_date``: that of the row whose return is forecast
+    (``context_end + 1``), None past the end of the data.
     """
     r, steps = a.context_ends.shape
     n_keys = len(keys)
@@ -425,7 +426,8 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
         "context_end": context_ends,
     }
     if indexes is not None:
-        columns["target_date"] = _target_dates(symbol_codes, list(names), context_ends, indexes)
+        columns["context_end_date"] = _dates_at(symbol_codes, list(names), context_ends, indexes)
+        columns["target_date"] = _dates_at(symbol_codes, list(names), context_ends + 1, indexes)
     return pd.DataFrame(
         {
             **columns,
@@ -442,9 +444,9 @@ def _labels_at(labels, codes: np.ndarray):
     return pd.Series(list(labels), dtype=None).array.take(codes)
 
 
-def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, indexes: dict):
-    """Index label of row ``context_end + 1`` of each row's symbol (``names[codes]``), None (NaT)
-    past the end of its data.
+def _dates_at(codes: np.ndarray, names: list, positions: np.ndarray, indexes: dict):
+    """Index label of row ``positions`` of each row's symbol (``names[codes]``), None (NaT) past
+    the end of its data.
 
     Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
     objects per row); other labels go through a list, so pandas infers the column type.
@@ -456,7 +458,7 @@ def _target_dates(codes: np.ndarray, names: list, context_ends: np.ndarray, inde
     )
     for code, sym in enumerate(names):
         rows = np.flatnonzero(codes == code)
-        targets = context_ends[rows] + 1
+        targets = positions[rows]
         inside = targets < len(indexes[sym])
         labels = indexes[sym][targets[inside]]
         dates[rows[inside]] = labels.to_numpy() if datetime_only else np.asarray(labels.astype(object))

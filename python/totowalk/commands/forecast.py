@@ -83,11 +83,15 @@ def register(subparsers):
     p.add_argument("--device", help="cpu or cuda (default: the model's)")
     p.add_argument(
         "--output",
-        help="write the table here instead of printing it (.parquet: Parquet, "
-        "needs totowalk[parquet]; anything else: CSV)",
+        help="write the table here instead of printing it (.parquet: Parquet, needs totowalk[parquet]; anything "
+        "else: CSV); changes as fractions (0.01 = +1 %%), with each step's target date and, for --transform pct, "
+        "the price level the first location aggregate (mean, median, trimmed mean) implies",
     )
     p.set_defaults(func=_run)
     return p
+
+
+LEVEL_KINDS = ("mean", "median", "trimmed_mean", "expected")  # location statistics a price level can follow
 
 
 def _load_series(args) -> tuple:
@@ -105,7 +109,8 @@ def _load_series(args) -> tuple:
     columns = {c.lower(): c for c in frame.columns}
     if args.column.lower() not in columns:
         raise UsageError(f"--column {args.column!r} is not in the data; available: {', '.join(frame.columns)}")
-    values = frame[columns[args.column.lower()]].to_numpy(dtype=np.float64)
+    args.column = columns[args.column.lower()]
+    values = frame[args.column].to_numpy(dtype=np.float64)
     if args.rows:
         values = values[-args.rows :]
     if args.transform == "pct":
@@ -113,6 +118,51 @@ def _load_series(args) -> tuple:
 
         values = percent_changes(values)[1:]  # drop the pct_0 = 1 placeholder
     return values, frame
+
+
+def target_dates(index, steps: int) -> pd.DatetimeIndex | None:
+    """The dates of the next ``steps`` bars after a price index: its own spacing for bars shorter
+    than a day, calendar days where the data trade on weekends (crypto), weekdays otherwise
+    (exchange holidays are not known). None for an index without dates."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return None
+    last = index[-1]
+    spacing = pd.Series(index).diff().median()
+    if spacing < pd.Timedelta(days=1):
+        return pd.DatetimeIndex([last + spacing * (k + 1) for k in range(steps)])
+    if (index.dayofweek >= 5).any():
+        return pd.date_range(last + pd.Timedelta(days=1), periods=steps, freq="D")
+    return pd.bdate_range(last + pd.offsets.BDay(1), periods=steps)
+
+
+def forecast_table(result, args, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per step: the target date, each aggregate (changes as fractions for --transform
+    pct) and the price level implied by the first location aggregate, compounded from the last price."""
+    from ..aggregation import parse_aggregate
+
+    steps = args.prediction_length
+    table = pd.DataFrame({name: result.stats[name][0] for name in args.aggregate})
+    table.index = pd.RangeIndex(1, steps + 1, name="step")
+    dates = target_dates(frame.index, steps)
+    if dates is not None:
+        table.insert(0, "date", dates.strftime("%Y-%m-%d %H:%M" if (dates.normalize() != dates).any() else "%Y-%m-%d"))
+    location = [name for name in args.aggregate if parse_aggregate(name, extended=True).kind in LEVEL_KINDS]
+    if args.transform == "pct" and location:
+        last = float(frame[args.column].iloc[-1])
+        table[f"{args.column}_at_{location[0]}"] = last * np.cumprod(1.0 + table[location[0]].to_numpy(np.float64))
+    return table
+
+
+def _printed(table: pd.DataFrame, args) -> str:
+    """The table for a terminal: changes in percent, at most 100 columns wide (wrapped in blocks)."""
+    shown = table.copy()
+    changes = list(args.aggregate) if args.transform == "pct" else []
+    shown = shown.rename(columns={name: f"{name} %" for name in changes})
+    for name in changes:
+        shown[f"{name} %"] = 100.0 * shown[f"{name} %"].astype(np.float64)
+    formats = {c: (lambda v: f"{v:.4f}") for c in shown.columns if c.endswith(" %")}
+    formats.update({c: (lambda v: f"{v:.6g}") for c in shown.columns if c not in formats and c != "date"})
+    return shown.to_string(formatters=formats, line_width=100)
 
 
 def _load_model(args):
@@ -130,7 +180,7 @@ def _load_model(args):
 def _run(args) -> int:
     from ..engine.forecast_engine import ForecastEngine
 
-    values, _ = _load_series(args)
+    values, frame = _load_series(args)
     if values.size == 0:
         raise UsageError("no values to forecast from (the data has too few rows)")
     if args.estimator == "exact" and args.prediction_length > 64:
@@ -138,26 +188,35 @@ def _run(args) -> int:
             "--estimator exact gives per-step statistics up to one patch (--prediction-length <= 64); "
             "use --estimator sampled for longer horizons"
         )
+    model = _load_model(args)
+    patch = getattr(getattr(model, "config", None), "patch_size", None)
+    if patch and values.size < patch:
+        print(
+            f"WARNING: the context holds {values.size} values, fewer than one patch of the model ({patch}): "
+            "it sees mostly padding and its forecast rests on very little history",
+            file=sys.stderr,
+        )
     engine = ForecastEngine(
-        _load_model(args), num_samples=args.samples, seed=args.seed, device=args.device, estimator=args.estimator
+        model, num_samples=args.samples, seed=args.seed, device=args.device, estimator=args.estimator
     )
     result = engine.forecast([values], prediction_length=args.prediction_length, aggregate=args.aggregate)
-    table = pd.DataFrame({name: result.stats[name][0] for name in args.aggregate})
-    table.index = pd.RangeIndex(1, args.prediction_length + 1, name="step")
+    table = forecast_table(result, args, frame)
     if args.output:
         write_table(table, args.output)
         print(f"wrote {len(table)} rows to {args.output}")
-    else:
-        what = (
-            "percent changes"
-            if args.transform == "pct"
-            else "price levels (untransformed: the bundled "
-            "model was trained on percent changes and forecasts levels near the context's mean; the default "
-            "--transform pct forecasts changes)"
-        )
-        how = "exact statistics" if args.estimator == "exact" else f"{args.samples} samples, seed {args.seed}"
-        print(f"context: {values.size} values of {args.column}, {what}; {how}")
-        print(table.to_string(float_format=lambda x: f"{x:.6g}"))
+        return 0
+    last = frame.index[-1]
+    ending = f" ending {last.date() if isinstance(last, pd.Timestamp) and last == last.normalize() else last}"
+    what = (
+        f"changes of {args.column} in percent (files hold fractions: 0.01 = 1 %%); the last "
+        f"{args.column} is {frame[args.column].iloc[-1]:.6g}"
+        if args.transform == "pct"
+        else f"{args.column} price levels (untransformed: the bundled model was trained on percent changes and "
+        "forecasts levels near the context's mean; the default --transform pct forecasts changes)"
+    ).replace("%%", "%")
+    how = "exact statistics" if args.estimator == "exact" else f"{args.samples} samples, seed {args.seed}"
+    print(f"context: {values.size} values{ending}; {what}; {how}")
+    print(_printed(table, args))
     return 0
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 DEFAULT_MODEL = "toto-mini"  # bundled, trained by tools/train_mini.py (see its EVALUATION.md)
 RANDOM_PREFIX = "random:"
 RANDOM_WARNING = (
-    "model {spec} has RANDOM weights: its forecasts are noise and every figure in "
-    "this report is meaningless except as a pipeline check"
+    "model {spec} has RANDOM weights: its forecasts are noise and every figure computed from "
+    "them is meaningless except as a pipeline check"
 )
 
 

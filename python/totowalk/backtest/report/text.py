@@ -28,6 +28,8 @@ FILL_MODEL_BOOKING = {
     "optimistic": "as if the exit filled whenever the bar traded through it (the upper bound)",
 }
 
+TERMINAL_WIDTH = 100  # the printed strategy table fits; every column is in summary.json and the CSVs
+
 
 def strategy_table(result) -> pd.DataFrame:
     """Per strategy (every ``*_sharpe`` column with a matching ``*_return``): mean total return
@@ -55,6 +57,8 @@ def strategy_table(result) -> pd.DataFrame:
             "mean_sharpe": float(pd.to_numeric(sims[col]).mean()),
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
+    order = [p.replace("_strategy", "") for p in STRATEGY_PREFIXES]  # one order in every table
+    out = out.reindex([n for n in order if n in out.index] + [n for n in out.index if n not in order])
     out.index.name = "strategy"
     return _with_daily_statistics(out, result, legacy=True)
 
@@ -146,7 +150,7 @@ def format_report(result) -> str:
         lines.append("kronos: " + (KRONOS_NOT_RUN if not s.get("kronos") else _describe_kronos(s["kronos"])))
     lines += [f"WARNING: {w}" for w in result.warnings]
     table = _printed_table(strategy_table(result), result.profile)
-    lines += ["", table.to_string(float_format=lambda v: f"{v: .6f}")]
+    lines += ["", table.to_string(line_width=TERMINAL_WIDTH)]
     lines.append(
         f"daily series: each simulation's final day, equal-weight over symbols, {_days(result)}; Sharpe with its "
         f"{_confidence(result)} stationary-bootstrap interval (mean block {_blocks(result)}, sized to each "
@@ -224,13 +228,33 @@ def _sharpe_text(sharpe, low, high) -> str:
 
 
 def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """The Sharpe of the daily series and its interval as one column "S [low, high]"."""
+    """The strategy table as printed: a few columns, returns in percent, the daily series' Sharpe
+    and its interval as one column "S [low, high]"; the full table is in the output files."""
     sharpe = "daily_sharpe" if "daily_sharpe" in table else "sharpe"
-    if "sharpe_low" not in table or sharpe not in table:
-        return table
-    out = table.drop(columns=[sharpe, "sharpe_low", "sharpe_high"])
-    text = [_sharpe_text(s, lo, hi) for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])]
-    out.insert(out.columns.get_loc("max_drawdown"), "daily_sharpe [95% CI]", text)
+    out = pd.DataFrame(index=table.index)
+
+    def percent(column):
+        return [f"{100 * v:.2f}" if np.isfinite(v) else "n/a" for v in table[column]]
+
+    def number(column, digits):
+        return [f"{v:.{digits}f}" if np.isfinite(v) else "n/a" for v in table[column]]
+
+    if profile == "clean":
+        out["return %"] = percent("return")
+        out["adverse %"] = percent("return_adverse")
+        out["optimistic %"] = percent("return_optimistic")
+        out["turnover"] = number("turnover", 2)
+    else:
+        out["mean return %"] = percent("mean_return")
+        out["mean Sharpe"] = number("mean_sharpe", 2)
+    if "sharpe_low" in table and sharpe in table:
+        out["daily_sharpe [95% CI]"] = [
+            _sharpe_text(s, lo, hi) for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])
+        ]
+    if "max_drawdown" in table:
+        out["max DD %"] = percent("max_drawdown")
+    if "deflated_sharpe" in table:
+        out["DSR"] = number("deflated_sharpe", 3)
     return out
 
 
