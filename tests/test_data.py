@@ -209,6 +209,33 @@ def test_tz_aware_dates_of_a_frame_give_their_local_dates():
     assert list(loaded.index) == list(pd.to_datetime(["2020-01-02", "2020-07-01", "2020-11-02"]))
 
 
+def test_intraday_bars_with_offsets_keep_their_wall_time(tmp_path):
+    frame = _frame(4)
+    frame["Date"] = [  # hourly bars across the March daylight-saving change in New York
+        "2020-03-06 15:30:00-05:00",
+        "2020-03-09 09:30:00-04:00",
+        "2020-03-09 10:30:00-04:00",
+        "2020-03-09 11:30:00-04:00",
+    ]
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    loaded = tw.load_prices(tmp_path / "p.csv", symbol="X")
+    assert list(loaded.index) == list(
+        pd.to_datetime(["2020-03-06 15:30", "2020-03-09 09:30", "2020-03-09 10:30", "2020-03-09 11:30"])
+    )
+
+
+def test_a_frame_with_a_date_column_of_offsets_runs_a_backtest():
+    from test_backtest_api import mean5, prices
+
+    frame = prices(90, 1)  # January to May: across the March change
+    stamps = [d.tz_localize("America/New_York").isoformat() for d in frame.index]
+    assert len({s[-6:] for s in stamps}) == 2  # both offsets of the year
+    result = tw.backtest(
+        frame.reset_index(names="Date").assign(Date=stamps), symbol="A", num_simulations=3, forecaster=mean5
+    )
+    assert list(result.simulations["date"]) == list(frame.index[-3:][::-1])
+
+
 def test_unparseable_date_among_offsets_is_named():
     frame = _frame(3)
     frame["Date"] = ["2020-01-02 00:00:00-05:00", "someday", "2020-01-06 00:00:00-05:00"]

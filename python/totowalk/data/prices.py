@@ -250,14 +250,15 @@ def exchange_dates(values: pd.Series) -> pd.Series:
     """Parse a Date column into time-zone-naive dates (NaT where unparseable).
 
     Dates with a UTC offset (what market-data downloaders write: ``-05:00`` in winter, ``-04:00``
-    in summer, so the offsets of one file differ) become the exchange date: the local calendar date
-    as written, in its own offset. Each is parsed to UTC, shifted back by its own offset and cut to
-    the day, so ``2020-01-02 00:00:00-05:00`` (05:00 UTC) and ``2020-01-02 00:00:00+09:00`` (15:00
-    UTC the day before) are both 2020-01-02; the UTC date alone would move the +09:00 bar a day back.
-    A tz-aware datetime column (Parquet, a DataFrame) keeps its own zone's dates likewise.
+    in summer, so the offsets of one file differ) become the exchange's wall time: each is parsed to
+    UTC and shifted back by its own offset, so ``2020-01-02 00:00:00-05:00`` (05:00 UTC) and
+    ``2020-01-02 00:00:00+09:00`` (15:00 UTC the day before) are both 2020-01-02; the UTC date alone
+    would move the +09:00 bar a day back. Bars all at one time of day (daily bars) are cut to the
+    date; bars at several times of day (intraday) keep their wall time. A tz-aware datetime column
+    (Parquet, a DataFrame) is read in its own zone likewise.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_localize(None).dt.normalize()
+        return _daily_as_dates(values.dt.tz_localize(None))
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
     text = values.astype(str).str.strip()
@@ -265,7 +266,13 @@ def exchange_dates(values: pd.Series) -> pd.Series:
     if offsets.isna().all():
         return pd.to_datetime(values, errors="coerce")
     utc = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
-    return (utc.dt.tz_localize(None) + _offset_delta(offsets)).dt.normalize()
+    return _daily_as_dates(utc.dt.tz_localize(None) + _offset_delta(offsets))
+
+
+def _daily_as_dates(wall: pd.Series) -> pd.Series:
+    """Wall times cut to their date when every bar is at the same time of day (daily bars)."""
+    times = (wall - wall.dt.normalize()).dropna()
+    return wall.dt.normalize() if times.nunique() <= 1 else wall
 
 
 def _offset_delta(offsets: pd.Series) -> pd.Series:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
+from ...data.prices import exchange_dates
 
 __all__ = ["collect_frames", "validate_price_frame"]
 
@@ -54,7 +55,7 @@ def _dates_as_index(frame, symbol):
     column = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
     if column is None:
         return frame
-    dates = pd.to_datetime(frame[column], errors="coerce")
+    dates = exchange_dates(frame[column])  # UTC offsets that change with daylight saving included
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise PriceDataError(
