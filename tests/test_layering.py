@@ -3,11 +3,11 @@
 Floors, bottom first (a module may import its own floor and the floors below it):
 
     0  _version _native errors devices options aggregation provenance   no totowalk imports above
-    1  data model kernels                                                 prices, the network, kernels
+    1  data model kernels scoring                                         prices, the network, kernels, scores
     2  precision                                                          reduced weights (reads model)
     3  loading kronos engine                                              a model ready to use, forecasts
     4  backtest                                                           walk-forward backtests
-    5  quality compat benchmarks                                          whole runs judged or embedded
+    5  quality skill compat benchmarks                                    whole runs judged or embedded
     6  commands cli _build_info, the package face                         what a user calls
 
 Inside ``backtest`` the stages stand in the order data flows, and the same rule holds among them:
@@ -31,11 +31,11 @@ EXTENSIONS = {"totowalk._C"}  # compiled modules: no .py file, but modules all t
 
 FLOORS = {
     0: ("_version", "_native", "_C", "errors", "devices", "options", "aggregation", "provenance"),
-    1: ("data", "model", "kernels"),
+    1: ("data", "model", "kernels", "scoring"),
     2: ("precision",),
     3: ("loading", "kronos", "engine"),
     4: ("backtest",),
-    5: ("quality", "compat", "benchmarks"),
+    5: ("quality", "skill", "compat", "benchmarks"),
     6: ("commands", "cli", "_build_info", ""),  # "" = the package face, totowalk/__init__.py
 }
 STAGES = ("inputs", "forecast", "stats", "profiles", "report", "run")  # inside backtest, in data-flow order

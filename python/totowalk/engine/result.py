@@ -57,6 +57,60 @@ class ForecastResult:
     num_unique: int = 0
     info: dict = field(default_factory=dict)
 
+    def scores(self, actuals, *, tol: float | None = None) -> dict:
+        """Exact proper scores of the predicted distributions against what happened.
+
+        Parameters
+        ----------
+        actuals : array-like
+            (B, H), or (B, V, H) for multivariate input: the realised value of each step (NaN where
+            unknown). H at most the steps the parameters cover (one patch).
+        tol : float, optional
+            Quadrature tolerance of the CRPS (:data:`totowalk.scoring.proper.DEFAULT_TOLERANCE`).
+
+        Returns
+        -------
+        dict of str -> np.ndarray
+            ``crps``, ``log_score`` (``-log f(y)``) and ``pit`` (``F(y)``), shaped as ``actuals``, float64;
+            NaN where the actual is. Computed from the mixture, no sampling (totowalk.scoring.proper).
+        """
+        from ..scoring.proper import DEFAULT_TOLERANCE, mixture_crps, mixture_log_score, mixture_pit
+
+        if self.params is None:
+            raise ValueError("scores need the predicted mixture parameters; this result carries none")
+        p = self.params
+        y = np.asarray(actuals, dtype=np.float64)
+        batch, variates, steps, components = p.weights.shape
+        shape = (batch, steps) if y.ndim == 2 else (batch, variates, steps)
+        if y.ndim not in (2, 3) or y.shape[-1] > steps or y.shape[:-1] != shape[:-1]:
+            raise ValueError(
+                f"actuals of shape {y.shape} do not match the forecasts: expected {shape[:-1]} + (steps <= {steps},)"
+            )
+        if y.ndim == 2 and variates != 1:
+            raise ValueError(f"multivariate forecasts ({variates} variates) need actuals of shape (B, V, H)")
+        horizon = y.shape[-1]
+        y3 = y.reshape(batch, variates, horizon)
+
+        def rows(a):  # (B, V, H, K) -> (N, K) over the steps that have actuals
+            return a[:, :, :horizon].reshape(-1, components)
+
+        affine = [
+            np.repeat(a.astype(np.float64).reshape(batch, variates, 1), horizon, 2).reshape(-1)
+            for a in (p.scaler_loc, p.scaler_scale)
+        ]
+        params = [rows(a) for a in (p.weights, p.df, p.loc, p.scale)]
+        flat = y3.reshape(-1)
+        known = np.isfinite(flat)
+        out = {}
+        for name, score in (("crps", mixture_crps), ("log_score", mixture_log_score), ("pit", mixture_pit)):
+            values = np.full(flat.shape, np.nan)
+            if known.any():
+                args = [a[known] for a in params] + [a[known] for a in affine] + [flat[known]]
+                extra = {"tol": DEFAULT_TOLERANCE if tol is None else tol} if name == "crps" else {}
+                values[known] = score(*args, **extra).cpu().numpy()
+            out[name] = values.reshape(y.shape)
+        return out
+
     def __getitem__(self, name: str) -> np.ndarray:
         try:
             return self.stats[name]

@@ -1,0 +1,1 @@
+"""Scores of forecast distributions: exact proper scores, calibration and significance tests."""
