@@ -17,6 +17,21 @@ HUGE = str(10**20)
 COMMANDS = {
     "backtest": ["backtest", "--data", "{data}", "--sims", "2", "--samples", "8", "--no-progress", *RANDOM],
     "forecast": ["forecast", "--data", "{data}", "--samples", "8", *RANDOM],
+    "evaluate": [
+        "evaluate",
+        "--data",
+        "{data}",
+        "--days",
+        "5",
+        "--min-history",
+        "20",
+        "--baselines",
+        "random_walk",
+        "--out",
+        "{data}.evaluation",
+        "--no-progress",
+        *RANDOM,
+    ],
     "samples": [
         "samples",
         "--data",
@@ -87,6 +102,13 @@ OPTIONS = {
         (["--samples", "0"], "argument --samples/--num-samples: must be >= 1, got 0"),
         (["--samples", HUGE], "argument --samples/--num-samples: must be at most"),
         (["--prediction-length", "-3"], "argument --prediction-length: must be >= 1, got -3"),
+    ],
+    "evaluate": [
+        (["--days", "0"], "argument --days: must be >= 1, got 0"),
+        (["--min-history", HUGE], "argument --min-history: must be at most"),
+        (["--seed", "-1"], "argument --seed: must be a whole number in [0, 2**63)"),
+        (["--keys", "Volume"], "argument --keys: invalid choice: 'Volume'"),
+        (["--baselines", "arima"], "argument --baselines: invalid choice: 'arima'"),
     ],
     "samples": [
         (["--sims", "0"], "argument --sims: must be >= 1, got 0"),

@@ -7,12 +7,12 @@ import argparse
 import sys
 import warnings
 
-from .commands import backtest, bench, forecast, info, quality, quantize, report, samples
+from .commands import backtest, bench, evaluate, forecast, info, quality, quantize, report, samples
 from .devices import DeviceError
 from .errors import MissingExtraError, UsageError, one_line
 
 # each module's register(subparsers) adds its subcommand, in this order in --help
-COMMANDS = (info, backtest, report, samples, quantize, quality, forecast, bench)
+COMMANDS = (info, backtest, report, evaluate, samples, quantize, quality, forecast, bench)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,136 @@
+"""``totowalk evaluate``: is a forecast worth trading? The model against classical baselines on the
+same held-out days: exact CRPS, calibration, direction and significance (totowalk.skill)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import UsageError
+from ..options import iso_date, positive_int, seed
+from .backtest import add_model_options, load_data, model_from_args
+
+__all__ = ["register"]
+
+KEYS = ("Close", "High", "Low", "Open")
+PRINTED = ("model", "symbol", "key", "days", "crps", "crps_skill", "coverage_80", "pit_ks_p", "hit_rate")
+
+
+def register(subparsers):
+    from ..skill.baselines import BASELINES
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score the model's one-step forecasts against baselines on held-out days (CRPS, calibration, DM test)",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several)")
+    src.add_argument("--dataset", metavar="NAME", help="bundled data: 'us-stocks-daily' or one bundled symbol")
+    p.add_argument("--symbol", action="append", help="symbol to evaluate (repeatable; default: all in the data)")
+    p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
+    p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
+    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise", help="bad rows (default raise)")
+    p.add_argument("--adjust", choices=("none", "adj_close"), default=None, help="as for backtest")
+    p.add_argument("--keys", nargs="+", choices=KEYS, default=["Close"], help="price keys to score (default Close)")
+    p.add_argument(
+        "--days",
+        type=positive_int,
+        help="score the last DAYS returns of each series (default: every day with --min-history before it)",
+    )
+    p.add_argument("--min-history", type=positive_int, default=250, help="returns a day needs before it (default 250)")
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=BASELINES,
+        default=list(BASELINES),
+        help="baselines to fit walk-forward (default all: random_walk, garch_t (arch), ets (statsforecast); the "
+        "last two need totowalk[baselines])",
+    )
+    add_model_options(p)
+    p.add_argument("--seed", type=seed, default=0, help="seed of random weights (random:PRESET)")
+    p.add_argument("--out", metavar="DIR", default="evaluation", help="output folder (default ./evaluation)")
+    p.add_argument("--resume", action="store_true", help="keep the parts already scored in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+    return p
+
+
+def _run(args) -> int:
+    from tqdm.auto import tqdm
+
+    from ..engine.forecast_engine import ForecastEngine
+    from ..provenance import git_commit
+    from ..skill.evaluate import engine_scores, evaluate
+    from ..skill.page import evaluation_page
+
+    if args.model.startswith("kronos:"):
+        raise UsageError("evaluate scores Toto models (their exact mixtures); kronos:DIR is not supported yet")
+    if "random_walk" not in args.baselines:
+        raise UsageError("--baselines must include random_walk: CRPS skill is stated against it")
+    out = Path(args.out)
+    journal = out / "parts"
+    if out.exists() and any(journal.glob("*.csv")) and not args.resume:
+        raise UsageError(f"{out} already holds scored parts: add --resume to keep them, or choose another --out")
+    frames = load_data(args)
+    resolved = model_from_args(args)
+    for note in resolved.notes:
+        print(f"WARNING: {note}", file=sys.stderr)
+    engine = ForecastEngine(resolved.model, device=args.device, estimator="exact")
+    label = args.model
+    total = len(frames) * len(args.keys) * (1 + len(args.baselines))
+    bar = tqdm(total=total, desc="evaluate", unit="part", disable=args.no_progress, leave=False)
+    try:
+        result = evaluate(
+            frames,
+            engine_scores(engine),
+            model_label=label,
+            keys=tuple(args.keys),
+            days=args.days,
+            min_history=args.min_history,
+            baselines=tuple(args.baselines),
+            journal=journal,
+            progress=lambda _: bar.update(1),
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    finally:
+        bar.close()
+    settings = {
+        "models": [label, *args.baselines],
+        "data": args.data or args.dataset,
+        "symbols": list(frames),
+        "keys": list(args.keys),
+        "days": int(result.scores.groupby(["symbol", "key", "model"]).size().max()),
+        "min_history": args.min_history,
+        "precision": args.precision,
+        "horizon": 1,
+        "commit": git_commit(),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(out / "evaluation.csv", index=False)
+    result.scores.to_csv(out / "scores.csv", index=False)
+    body = {"settings": settings, "evaluation": json.loads(result.summary.to_json(orient="records"))}
+    (out / "evaluation.json").write_text(json.dumps(body, indent=2) + "\n")
+    (out / "evaluation.html").write_text(evaluation_page(result.summary, result.scores, settings))
+    _print(result.summary, label)
+    print(f"wrote evaluation.csv, evaluation.json, scores.csv, evaluation.html to {out}")
+    return 0
+
+
+def _print(summary, label: str) -> None:
+    from ..skill.page import verdict
+
+    shown = summary[list(PRINTED)].copy()
+    shown["crps"] = shown["crps"].map(lambda v: f"{v:.5g}")
+    for column in ("crps_skill", "coverage_80", "hit_rate"):
+        shown[column] = shown[column].map(lambda v: "n/a" if v != v else f"{100 * v:.1f} %")
+    shown["pit_ks_p"] = shown["pit_ks_p"].map(lambda v: "n/a" if v != v else ("<0.001" if v < 1e-3 else f"{v:.3f}"))
+    print(shown.to_string(index=False, line_width=100))
+    for (symbol, key), group in summary.groupby(["symbol", "key"], sort=False):
+        baselines = group[group["model"] != label]
+        for _, row in group[group["model"] == label].iterrows():
+            print(textwrap.fill(verdict(row, baselines), width=100))

@@ -1,0 +1,1 @@
+"""Forecast skill: baselines, walk-forward evaluation against them, and its report."""

@@ -1,0 +1,278 @@
+"""Walk-forward forecast skill: the model and classical baselines scored on the same held-out days.
+
+For every symbol and price key the series is the key's one-step fractional change ``r``. Each
+held-out day ``t`` is forecast from ``r[:t]`` only, by the model (its exact predictive mixture:
+CRPS, log score and PIT without sampling error) and by every baseline of :mod:`.baselines`
+(fitted on the same past only). The per-day scores land in one long table; the summary table has
+one row per (model, symbol, key, horizon) with
+
+* ``crps`` (mean; lower is better, in return units) and ``crps_skill = 1 - crps / crps(random walk)``,
+* ``log_score`` (mean ``-log f(y)``; NaN for an empirical distribution, which has no density),
+* ``mae`` of the point forecast (the predictive mean) and ``mase``: that MAE over the in-sample MAE
+  of the zero-change forecast (the mean ``|r|`` before the first held-out day),
+* ``coverage_50/80/95``: the fraction of days inside the central interval, ``pit_ks`` /
+  ``pit_ks_p``: the Kolmogorov-Smirnov test of the PIT values against uniform,
+* ``hit_rate`` / ``hit_rate_p``: how often the point forecast has the sign of the change (days
+  where either is zero left out), with an exact binomial test against a coin,
+* ``dm_<baseline>`` / ``dm_<baseline>_p``: the Diebold-Mariano test of the model's CRPS against each
+  baseline's (HAC variance; negative means the model scores better).
+
+Only one-step forecasts (horizon 1) are evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..kernels.student_t import student_t_cdf, student_t_logpdf
+from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, student_t_crps
+from ..scoring.significance import binomial_test, diebold_mariano, ks_uniform
+from .baselines import BASELINES, Predictive, forecast_baseline
+
+__all__ = ["Evaluation", "SUMMARY_COLUMNS", "SCORE_COLUMNS", "evaluate", "held_out_targets", "summarize"]
+
+REFERENCE = "random_walk"  # CRPS skill is stated against it
+SCORE_COLUMNS = ("date", "symbol", "key", "horizon", "model", "actual", "point", "crps", "log_score", "pit")
+SUMMARY_COLUMNS = (
+    "model",
+    "symbol",
+    "key",
+    "horizon",
+    "days",
+    "crps",
+    "crps_skill",
+    "log_score",
+    "mae",
+    "mase",
+    *(f"coverage_{round(100 * c)}" for c in COVERAGE_LEVELS),
+    "pit_ks",
+    "pit_ks_p",
+    "hit_rate",
+    "hit_rate_p",
+)
+
+
+@dataclass
+class Evaluation:
+    """``summary``: one row per (model, symbol, key, horizon); ``scores``: one row per day and model."""
+
+    summary: pd.DataFrame
+    scores: pd.DataFrame
+    settings: dict = field(default_factory=dict)
+
+
+def held_out_targets(length: int, days: int | None, min_history: int) -> np.ndarray:
+    """Indices t of the returns forecast from ``r[:t]``: the last ``days`` of those with at least
+    ``min_history`` returns before them (all of them when ``days`` is None)."""
+    first = max(min_history, 0 if days is None else length - days)
+    return np.arange(first, length, dtype=np.int64)
+
+
+def evaluate(
+    frames: dict,
+    model_scores,
+    *,
+    model_label: str,
+    keys=("Close",),
+    days: int | None = None,
+    min_history: int = 250,
+    baselines=BASELINES,
+    journal: Path | None = None,
+    progress=None,
+) -> Evaluation:
+    """Score ``model_scores`` and ``baselines`` on every (symbol, key) of ``frames``.
+
+    Parameters
+    ----------
+    frames : {symbol: price frame}
+    model_scores : callable
+        ``model_scores(returns, targets) -> dict`` with ``point``, ``crps``, ``log_score``, ``pit``
+        arrays (one per target), each forecast from ``returns[:t]`` only.
+    journal : Path, optional
+        A folder holding each finished (symbol, key, model) part; parts found there are read back
+        instead of being computed again (``--resume``).
+    progress : callable, optional
+        ``progress(label)`` after each part.
+    """
+    parts = []
+    for symbol, frame in frames.items():
+        for key in keys:
+            if key not in frame.columns:
+                raise ValueError(f"symbol {symbol!r} has no column {key!r}; available: {', '.join(frame.columns)}")
+            prices = frame[key].to_numpy(np.float64)
+            returns = prices[1:] / prices[:-1] - 1.0
+            dates = frame.index[1:]
+            targets = held_out_targets(len(returns), days, min_history)
+            if targets.size < 2:
+                raise ValueError(
+                    f"symbol {symbol!r} has {len(returns)} returns of {key}: fewer than --min-history "
+                    f"{min_history} + 2 to hold out"
+                )
+            for model in (model_label, *baselines):
+                part = _read_part(journal, symbol, key, model)
+                if part is None:
+                    if model == model_label:
+                        found = model_scores(returns, targets)
+                    else:
+                        found = baseline_scores(forecast_baseline(model, returns, targets), returns[targets])
+                        if model == REFERENCE:  # zero change by definition: it calls no direction
+                            found["point"] = np.zeros(targets.size)
+                    part = _score_table(found, symbol, key, model, dates[targets], returns[targets])
+                    _write_part(journal, symbol, key, model, part)
+                part.attrs["scale"] = float(np.mean(np.abs(returns[: targets[0]])))
+                parts.append(part)
+                if progress is not None:
+                    progress(f"{symbol} {key} {model}")
+    scores = pd.concat(parts, ignore_index=True)
+    scales = {(p["symbol"].iloc[0], p["key"].iloc[0]): p.attrs["scale"] for p in parts}
+    return Evaluation(summarize(scores, scales, model_label, baselines), scores)
+
+
+def baseline_scores(predictive: Predictive, actual: np.ndarray) -> dict:
+    """CRPS, log score, PIT and point forecast of a baseline's predictive distributions."""
+    if predictive.samples is not None:
+        draws = predictive.samples
+        below = (draws < actual[:, None]).mean(1)
+        at = (draws == actual[:, None]).mean(1)
+        return {
+            "point": draws.mean(1),
+            "crps": sample_crps(draws, actual),
+            "log_score": np.full(actual.shape, np.nan),  # an empirical distribution has no density
+            "pit": below + 0.5 * at,  # the mid-point where the draws tie the outcome
+        }
+    loc, scale, df = predictive.loc, predictive.scale, predictive.df
+    z = (actual - loc) / scale
+    normal = ~np.isfinite(df)
+    pit, log_density = np.empty_like(z), np.empty_like(z)
+    pit[normal] = 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in z[normal]])
+    log_density[normal] = -0.5 * z[normal] ** 2 - 0.5 * math.log(2.0 * math.pi)
+    if (~normal).any():
+        zt, v = torch.from_numpy(z[~normal].copy()), torch.from_numpy(df[~normal].copy())
+        pit[~normal] = student_t_cdf(zt, v).numpy()
+        log_density[~normal] = student_t_logpdf(zt, v).numpy()
+    return {
+        "point": loc,
+        "crps": student_t_crps(loc, scale, df, actual),
+        "log_score": -(log_density - np.log(scale)),
+        "pit": pit,
+    }
+
+
+def _score_table(found: dict, symbol, key, model, dates, actual) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "date": np.asarray(dates),
+            "symbol": symbol,
+            "key": key,
+            "horizon": 1,
+            "model": model,
+            "actual": actual,
+            **{name: np.asarray(found[name], dtype=np.float64) for name in ("point", "crps", "log_score", "pit")},
+        }
+    )[list(SCORE_COLUMNS)]
+
+
+def _part_path(journal: Path, symbol, key, model) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{symbol}__{key}__{model}")
+    return Path(journal) / f"{safe}.csv"
+
+
+def _read_part(journal, symbol, key, model) -> pd.DataFrame | None:
+    if journal is None or not _part_path(journal, symbol, key, model).is_file():
+        return None
+    part = pd.read_csv(
+        _part_path(journal, symbol, key, model),
+        parse_dates=["date"],
+        keep_default_na=False,
+        na_values=["", "NaN", "nan"],
+    )
+    part["symbol"], part["key"], part["model"] = str(symbol), str(key), str(model)
+    return part[list(SCORE_COLUMNS)]
+
+
+def _write_part(journal, symbol, key, model, part: pd.DataFrame) -> None:
+    if journal is None:
+        return
+    path = _part_path(journal, symbol, key, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial")
+    part.to_csv(temporary, index=False, float_format="%.17g")
+    temporary.replace(path)  # a part is there whole or not at all
+
+
+def summarize(scores: pd.DataFrame, scales: dict, model_label: str, baselines) -> pd.DataFrame:
+    """The summary table of a per-day score table (see the module docstring)."""
+    rows = []
+    for (symbol, key, horizon), group in scores.groupby(["symbol", "key", "horizon"], sort=False):
+        by_model = {m: g.sort_values("date") for m, g in group.groupby("model", sort=False)}
+        reference = by_model.get(REFERENCE)
+        for model, days in by_model.items():
+            row = {"model": model, "symbol": symbol, "key": key, "horizon": int(horizon), "days": len(days)}
+            row.update(_accuracy(days, scales.get((symbol, key), np.nan), reference))
+            row.update(_calibration(days))
+            row.update(_direction(days))
+            for baseline in baselines:
+                other = by_model.get(baseline)
+                test = None
+                if model == model_label and other is not None:
+                    test = diebold_mariano(days["crps"].to_numpy(), other["crps"].to_numpy())
+                row[f"dm_{baseline}"] = test.statistic if test else np.nan
+                row[f"dm_{baseline}_p"] = test.p_value if test else np.nan
+            rows.append(row)
+    columns = list(SUMMARY_COLUMNS) + [f"dm_{b}{s}" for b in baselines for s in ("", "_p")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _accuracy(days: pd.DataFrame, scale: float, reference: pd.DataFrame | None) -> dict:
+    error = (days["point"] - days["actual"]).abs()
+    crps = float(days["crps"].mean())
+    skill = 1.0 - crps / float(reference["crps"].mean()) if reference is not None else np.nan
+    return {
+        "crps": crps,
+        "crps_skill": skill,
+        "log_score": float(days["log_score"].mean()) if days["log_score"].notna().all() else np.nan,
+        "mae": float(error.mean()),
+        "mase": float(error.mean() / scale) if scale > 0 else np.nan,
+    }
+
+
+def _calibration(days: pd.DataFrame) -> dict:
+    pit = days["pit"].to_numpy(np.float64)
+    test = ks_uniform(pit)
+    out = {f"coverage_{round(100 * c)}": float(covered(pit, c).mean()) for c in COVERAGE_LEVELS}
+    out.update({"pit_ks": test.statistic, "pit_ks_p": test.p_value})
+    return out
+
+
+def _direction(days: pd.DataFrame) -> dict:
+    point, actual = days["point"].to_numpy(), days["actual"].to_numpy()
+    called = (point != 0) & (actual != 0)
+    hits = int((np.sign(point[called]) == np.sign(actual[called])).sum())
+    trials = int(called.sum())
+    return {
+        "hit_rate": hits / trials if trials else np.nan,
+        "hit_rate_p": binomial_test(hits, trials, 0.5) if trials else np.nan,
+    }
+
+
+def engine_scores(engine, *, progress=None):
+    """``model_scores`` of :func:`evaluate` for a :class:`~totowalk.engine.ForecastEngine`: every
+    held-out day forecast walk-forward from the returns before it, scored on its exact mixture."""
+
+    def scores(returns: np.ndarray, targets: np.ndarray) -> dict:
+        result = engine.forecast_walk_forward(
+            [returns], [targets], prediction_length=1, aggregate=("mean",), estimator="exact"
+        )
+        found = result.scores(returns[targets][:, None])
+        return {
+            "point": result["mean"][:, 0].astype(np.float64),
+            **{name: found[name][:, 0] for name in ("crps", "log_score", "pit")},
+        }
+
+    return scores

@@ -1,0 +1,137 @@
+"""`totowalk evaluate` (issue 29): the model and the baselines scored on the same held-out days, a
+miscalibrated forecaster flagged, the summary's tests recomputed from its own per-day table."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from totowalk.cli import main
+from totowalk.data import datasets
+from totowalk.engine.forecast_engine import ForecastEngine
+from totowalk.loading import resolve_model
+from totowalk.scoring.proper import mixture_pit
+from totowalk.scoring.significance import binomial_test, diebold_mariano, ks_uniform
+from totowalk.skill.evaluate import engine_scores, evaluate, held_out_targets
+
+pytest.importorskip("arch")
+pytest.importorskip("statsforecast")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return ForecastEngine(resolve_model("toto-mini").model, estimator="exact")
+
+
+@pytest.fixture(scope="module")
+def ibm():
+    return datasets.load("IBM", adjust="adj_close")
+
+
+@pytest.fixture(scope="module")
+def result(engine, ibm):
+    return evaluate({"IBM": ibm}, engine_scores(engine), model_label="toto-mini", days=400)
+
+
+def test_every_model_is_scored_on_the_same_days(result, ibm):
+    scores = result.scores
+    assert list(result.summary["model"]) == ["toto-mini", "random_walk", "garch_t", "ets"]
+    days = {m: tuple(g["date"]) for m, g in scores.groupby("model")}
+    assert len(set(days.values())) == 1 and len(next(iter(days.values()))) == 400
+    returns = ibm["Close"].pct_change()
+    toto = scores[scores["model"] == "toto-mini"]
+    np.testing.assert_allclose(toto["actual"], returns.loc[toto["date"]].to_numpy(), rtol=1e-12)
+    assert (scores["crps"] > 0).all() and scores["pit"].between(0, 1).all()
+
+
+def test_the_summary_is_recomputed_from_the_per_day_table(result):
+    scores, summary = result.scores, result.summary.set_index("model")
+    toto = scores[scores["model"] == "toto-mini"]
+    walk = scores[scores["model"] == "random_walk"]
+    row = summary.loc["toto-mini"]
+    assert row["crps"] == pytest.approx(toto["crps"].mean(), rel=1e-12)
+    assert row["crps_skill"] == pytest.approx(1 - toto["crps"].mean() / walk["crps"].mean(), rel=1e-12)
+    test = diebold_mariano(toto["crps"].to_numpy(), walk["crps"].to_numpy())
+    assert row["dm_random_walk"] == test.statistic and row["dm_random_walk_p"] == test.p_value
+    assert row["pit_ks_p"] == ks_uniform(toto["pit"].to_numpy()).p_value
+    inside = toto["pit"].between(0.1, 0.9)
+    assert row["coverage_80"] == pytest.approx(inside.mean(), rel=1e-12)
+    right = int((np.sign(toto["point"]) == np.sign(toto["actual"]))[toto["actual"] != 0].sum())
+    assert row["hit_rate_p"] == pytest.approx(binomial_test(right, int((toto["actual"] != 0).sum())), rel=1e-12)
+    # the random walk calls no direction, and the baselines are not tested against themselves
+    assert np.isnan(summary.loc["random_walk", "hit_rate"]) and np.isnan(summary.loc["garch_t", "dm_ets"])
+
+
+def test_a_model_forecasts_each_day_from_the_days_before_it(engine, ibm):
+    returns = ibm["Close"].pct_change().to_numpy()[1:]
+    targets = held_out_targets(len(returns), 30, 250)
+    scores = engine_scores(engine)
+    first = scores(returns, targets)
+    changed = returns.copy()
+    changed[targets[15] :] *= 3.0  # the future of day 15 (and day 15 itself, which only its score sees)
+    second = scores(changed, targets)
+    np.testing.assert_array_equal(first["point"][:16], second["point"][:16])
+    np.testing.assert_array_equal(first["crps"][:15], second["crps"][:15])
+    assert not np.array_equal(first["crps"][15:], second["crps"][15:])
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+def test_a_miscalibrated_forecaster_is_flagged_and_the_model_is_stated_as_measured(engine, ibm, factor):
+    returns = ibm["Close"].pct_change().to_numpy()[1:]
+    targets = held_out_targets(len(returns), None, 250)
+    assert targets.size >= 2000
+    result = engine.forecast_walk_forward([returns], [targets], prediction_length=1, estimator="exact")
+    p = result.params
+    args = [a[:, 0, 0].astype(np.float64) for a in (p.weights, p.df, p.loc, p.scale)]
+    affine = [a[:, 0].astype(np.float64) for a in (p.scaler_loc, p.scaler_scale)]
+    actual = returns[targets]
+    honest = mixture_pit(*args, *affine, actual).numpy()
+    args[3] = args[3] * factor  # every component's scale
+    wrong = mixture_pit(*args, *affine, actual).numpy()
+    coverage = {name: np.mean((pit >= 0.1) & (pit <= 0.9)) for name, pit in (("honest", honest), ("wrong", wrong))}
+    assert ks_uniform(wrong).p_value < 1e-3
+    assert abs(coverage["wrong"] - 0.8) > 0.10
+    # the unmodified model: whatever it shows, stated as measured (the same computation as the summary)
+    honest_row = evaluate(
+        {"IBM": ibm},
+        engine_scores(engine),
+        model_label="toto-mini",
+        days=targets.size,
+        baselines=("random_walk",),
+    ).summary.iloc[0]
+    assert honest_row["coverage_80"] == pytest.approx(coverage["honest"], abs=1e-12)
+
+
+def test_the_command_writes_three_outputs_and_resumes_from_its_parts(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "ev"
+    args = ["evaluate", "--dataset", "IBM", "--days", "60", "--baselines", "random_walk", "garch_t", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "toto-mini on IBM Close, horizon 1, 60 days: CRPS" in printed and "GARCH-t" in printed
+    assert all(len(line) <= 100 for line in printed.splitlines() if not line.startswith("wrote"))
+    table = pd.read_csv(out / "evaluation.csv")
+    assert list(table["model"]) == ["toto-mini", "random_walk", "garch_t"]
+    body = json.loads((out / "evaluation.json").read_text())
+    assert body["settings"]["days"] == 60 and len(body["evaluation"]) == 3
+    assert "plotly" in (out / "evaluation.html").read_text()[:10_000_000]
+    # a second run refuses to mix with the parts there, and --resume reuses them without refitting
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+    def refit(*_, **__):
+        raise AssertionError("a stored part was computed again")
+
+    monkeypatch.setattr("totowalk.skill.evaluate.forecast_baseline", refit)
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    again = pd.read_csv(out / "evaluation.csv")
+    pd.testing.assert_frame_equal(again, table)
+
+
+def test_command_errors_are_one_line(capsys):
+    assert main(["evaluate", "--dataset", "IBM", "--baselines", "garch_t"]) == 2
+    assert "must include random_walk" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", "IBM", "--model", "kronos:somewhere"]) == 2
+    assert "kronos" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", "IBM", "--min-history", "100000"]) == 2
+    assert "fewer than --min-history" in capsys.readouterr().err
