@@ -101,7 +101,7 @@ def test_better_worse_and_no_evidence_follow_the_crps_and_the_dm_p_value():
 
 def test_calibrated_and_miscalibrated_follow_the_pit_ks_p_value_at_one_percent():
     calibrated = verdict(_row("m", pit_ks_p=0.02), _baselines(random_walk=0.01))
-    assert "PIT KS p = 0.020 (calibrated at the 1 % level)" in calibrated
+    assert "PIT KS p = 0.020 (no evidence of miscalibration at the 1 % level)" in calibrated
     assert "miscalibrated" not in calibrated
     miscalibrated = verdict(_row("m", pit_ks_p=0.0005), _baselines(random_walk=0.01))
     assert "PIT KS p < 0.001 (miscalibrated at the 1 % level)" in miscalibrated

@@ -148,7 +148,11 @@ def _calibration(row) -> str:
     coverage = format_value(row.get("coverage_80"), "pct")
     words = ""
     if p is not None:  # KS rejects uniform PIT at 1 % => miscalibrated; otherwise the test finds it calibrated
-        words = " (miscalibrated at the 1 % level)" if p < CALIBRATION_LEVEL else " (calibrated at the 1 % level)"
+        words = (
+            " (miscalibrated at the 1 % level)"
+            if p < CALIBRATION_LEVEL
+            else " (no evidence of miscalibration at the 1 % level)"
+        )
     return f"calibration: 80 % intervals covered {coverage} of days, PIT KS {_p_clause(p)}{words}"
 
 
