@@ -1,5 +1,5 @@
-"""Quality gate: the figures (z-shifts, sign flips, MAE, strategies) against fp32 and the noise floor,
-PASS/FAIL, cache locations and versions, warnings, the CLI, the shipped toto-mini results.
+"""Quality gate: the figures (z-shifts, sign flips, MAE, strategies, the exact CRPS change) against fp32
+and the noise floor, PASS/FAIL, cache locations and versions, warnings, the CLI, the shipped toto-mini results.
 
 Model runs use a reduced evaluation (one symbol, two simulations, 32 samples) on random toto-tiny
 weights; the full default evaluation is what ``totowalk quality`` runs.
@@ -19,18 +19,31 @@ import pandas as pd
 import pytest
 import torch
 
-from totowalk import build_model, load_model, save_checkpoint
+from totowalk import ForecastEngine, build_model, load_model, save_checkpoint
+from totowalk.backtest import backtest
+from totowalk.backtest.inputs.windows import PRICE_KEYS, percent_changes
 from totowalk.cli import main as cli_main
+from totowalk.data import datasets
 from totowalk.model import TotoConfig
 from totowalk.model.checkpoint import WEIGHTS_DIR
 from totowalk.precision import GateSettings, GateThresholds, convert_precision, format_report, gate
-from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs
+from totowalk.precision.gate_figures import RunRecord, against_noise_floor, compare_runs, crps_figures
 from totowalk.quality import gate as quality_gate
 from totowalk.quality.gate import run_quality_gate
+from totowalk.scoring.significance import diebold_mariano, newey_west_standard_error
 
 SMALL = GateSettings(symbols=("IBM",), num_simulations=2, num_samples=32)
 SMALL_ARGS = ["--symbols", "IBM", "--simulations", "2", "--samples", "32"]
-LOOSE = GateThresholds(z_shift_mean=0.5, flip_rate=0.5, mae_change_pct=50.0)
+LOOSE = GateThresholds(z_shift_mean=0.5, flip_rate=0.5, mae_change_pct=50.0, max_crps_z=50.0)
+CRPS_FIELDS = (
+    "crps_forecasts",
+    "crps_fp32",
+    "crps_reduced",
+    "crps_change",
+    "crps_change_pct",
+    "crps_change_se",
+    "crps_z",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +120,32 @@ def test_against_noise_floor_uses_a_quarter_of_each_floor_figure():
     assert against_noise_floor(dev, floor)["strategies"]["buy_hold"] is False
 
 
+def _scored(crps, time_order=None):
+    return RunRecord(None, np.zeros(len(crps)), np.zeros(len(crps)), np.ones(len(crps)), np.array(crps), time_order)
+
+
+def test_crps_figures_by_hand():
+    # call order 0..5; in time order the series read 3, 0, 4 | 1, 5 (the unknown next value, NaN, left out)
+    order = np.array([3, 0, 4, 1, 5, 2])
+    ref = _scored([0.10, 0.20, np.nan, 0.30, 0.40, 0.50], order)
+    cand = _scored([0.11, 0.25, np.nan, 0.30, 0.42, 0.53], order)
+    f = crps_figures(ref, cand)
+    d = np.array([0.0, 0.01, 0.02, 0.05, 0.03])  # cand - ref in time order
+    se = newey_west_standard_error(d)
+    assert f["crps_forecasts"] == 5
+    assert f["crps_fp32"] == pytest.approx(0.3) and f["crps_reduced"] == pytest.approx(0.322)
+    assert f["crps_change"] == pytest.approx(0.022) and f["crps_change_pct"] == pytest.approx(100 * 0.022 / 0.3)
+    assert f["crps_change_se"] == pytest.approx(se) and f["crps_z"] == pytest.approx(0.022 / se)
+    # the HAC variance is taken in time order: another order of the same values gives another SE
+    assert newey_west_standard_error(d[[0, 3, 1, 4, 2]]) != pytest.approx(se)
+    same = crps_figures(ref, ref)
+    assert (same["crps_change"], same["crps_change_se"], same["crps_z"]) == (0.0, 0.0, 0.0)
+    worse_everywhere = crps_figures(ref, _scored(np.array(ref.crps) + 0.01, order))
+    assert worse_everywhere["crps_z"] > 1e6  # a constant shift: its standard error is rounding only
+    with pytest.raises(ValueError, match="different contexts"):
+        crps_figures(ref, _scored(cand.crps, np.arange(6)))
+
+
 # -- the figures on a model ---------------------------------------------------------------
 
 
@@ -124,8 +163,13 @@ def test_fp32_against_itself_has_no_deviation_above_a_real_noise_floor_and_passe
     assert 0.5 * expected < m["noise_floor"]["z_mean_mean"] < 2 * expected
     assert m["noise_floor"]["z_aggregate_mean"] > 0 and m["noise_floor"]["mae_change_pct"] != 0
     assert m["sampled_vs_floor"]["all_below"]
+    # the same mixtures: exactly the same CRPS, a change of 0 and z = 0; only the exact run is scored
+    p = m["precision"]
+    assert p["crps_forecasts"] == 32 and p["crps_fp32"] == p["crps_reduced"] > 0
+    assert (p["crps_change"], p["crps_change_se"], p["crps_z"]) == (0.0, 0.0, 0.0)
+    assert "crps_z" not in m["noise_floor"] and "crps_z" not in m["sampled"]
     assert gate.judge(m, GateThresholds())["passed"]
-    assert gate.judge(m, GateThresholds(0.0, 0.0, 0.0))["passed"]
+    assert gate.judge(m, GateThresholds(0.0, 0.0, 0.0, max_crps_z=0.0))["checks"]["crps_z"]
 
 
 def test_a_planted_precision_error_fails(tiny):
@@ -141,9 +185,117 @@ def test_a_planted_precision_error_fails(tiny):
         "z_aggregate_mean": False,
         "flip_rate": False,
         "mae_change_pct": False,
+        "crps_z": True,  # this shift happens to lower the random model's CRPS: an improvement never fails
     }
+    assert m["precision"]["crps_z"] < 0
     # the same shift, drawn with the fp32 run's random numbers, moves the aggregate by the same amount
     assert m["sampled"]["z_aggregate_mean"] == pytest.approx(m["precision"]["z_aggregate_mean"], rel=0.2)
+
+
+# -- the exact CRPS row ------------------------------------------------------------------------
+
+
+def _gate_contexts(settings):
+    """The gate's distinct contexts with their next values, each series in time order: listed by a
+    backtest with a model-free forecaster, built from the data as the plan builds them (pct_1..pct_l)."""
+    prices = {s: datasets.load(s) for s in settings.symbols}
+    bt = backtest(
+        prices,
+        symbols=list(settings.symbols),
+        num_simulations=settings.num_simulations,
+        forecaster=lambda contexts: np.zeros(len(contexts)),
+        profile=settings.profile,
+    )
+    table = bt.forecasts.drop_duplicates(["symbol", "key", "context_end"])
+    table = table.assign(key_order=table["key"].map(PRICE_KEYS.index))
+    contexts, next_values = [], []
+    for symbol, key, end in table.sort_values(["symbol", "key_order", "context_end"])[
+        ["symbol", "key", "context_end"]
+    ].itertuples(index=False):
+        series = percent_changes(prices[symbol][key].to_numpy())[1:].astype(np.float32)
+        contexts.append(series[:end])
+        next_values.append(series[end] if end < len(series) else np.nan)
+    return contexts, np.array(next_values, dtype=np.float64)
+
+
+def _direct_crps(model, contexts, next_values):
+    result = ForecastEngine(model, estimator="exact").forecast(contexts)
+    return result.scores(next_values[:, None])["crps"][:, 0]
+
+
+def _doubled_scale(model):
+    """A 'precision' that predicts every mixture component twice as wide (same locations)."""
+    broken = copy.deepcopy(model)
+    head_forward = broken.head.forward
+
+    def forward(features):
+        weights, df, loc, scale = head_forward(features)
+        return weights, df, loc, 2.0 * scale
+
+    broken.head.forward = forward
+    return broken
+
+
+def test_the_gate_crps_equals_a_direct_recomputation_from_the_engine(tiny):
+    bf16 = convert_precision(copy.deepcopy(tiny), "bf16")
+    p = quality_gate.evaluate_models(tiny, bf16, SMALL)["precision"]
+    contexts, next_values = _gate_contexts(SMALL)
+    ref, cand = _direct_crps(tiny, contexts, next_values), _direct_crps(bf16, contexts, next_values)
+    known = np.isfinite(next_values)
+    difference = (cand - ref)[known]
+    assert p["crps_forecasts"] == known.sum() == 32
+    assert p["crps_fp32"] == pytest.approx(ref[known].mean(), rel=1e-9)
+    assert p["crps_reduced"] == pytest.approx(cand[known].mean(), rel=1e-9)
+    assert p["crps_change"] == pytest.approx(difference.mean(), rel=1e-9)
+    assert p["crps_change_se"] == pytest.approx(newey_west_standard_error(difference), rel=1e-9)
+    assert p["crps_z"] == pytest.approx(p["crps_change"] / p["crps_change_se"])
+    # z is the Diebold-Mariano statistic of the two CRPS series before its HLN factor sqrt((n - 1) / n)
+    dm = diebold_mariano(cand[known], ref[known])
+    assert dm.statistic == pytest.approx(p["crps_z"] * math.sqrt(31 / 32), rel=1e-9)
+
+
+def test_a_doubled_predictive_scale_fails_by_the_crps_alone(tiny):
+    m = quality_gate.evaluate_models(tiny, _doubled_scale(tiny), SMALL)
+    p = m["precision"]
+    # the locations, so the mean, are untouched and the aggregate barely moves: only the CRPS sees it
+    assert p["z_mean_max"] == 0.0 and p["flips"] == 0
+    assert p["crps_reduced"] > p["crps_fp32"] and p["crps_z"] > GateThresholds.max_crps_z
+    verdict = gate.judge(m, GateThresholds())
+    assert not verdict["passed"]
+    assert verdict["checks"] == {
+        "z_mean_mean": True,
+        "z_aggregate_mean": True,
+        "flip_rate": True,
+        "mae_change_pct": True,
+        "crps_z": False,
+    }
+    assert gate.judge(m, GateThresholds(max_crps_z=2 * p["crps_z"]))["passed"]
+    # a change detectable by many forecasts but below the practical size passes
+    negligible = {**m, "precision": {**p, "crps_change_pct": 0.05}}
+    assert gate.judge(negligible, GateThresholds())["checks"]["crps_z"]
+    assert not gate.judge(negligible, GateThresholds(min_crps_change_pct=0.01))["checks"]["crps_z"]
+
+
+def test_a_result_stored_before_the_crps_row_loads_and_is_judged_as_before(tiny_dir):
+    result = run_quality_gate(tiny_dir, "bf16", LOOSE, SMALL)
+    old = copy.deepcopy(json.loads(Path(result["path"]).read_text()))
+    for name in CRPS_FIELDS:
+        del old["metrics"]["precision"][name]
+    del old["checks"]["crps_z"], old["thresholds"]["max_crps_z"]
+    Path(result["path"]).write_text(json.dumps(old))
+    stored = gate.find_result(tiny_dir / "model.safetensors", "bf16")
+    assert stored is not None and stored["passed"]
+    verdict = gate.judge(stored["metrics"], GateThresholds(**stored["thresholds"]))
+    assert verdict["checks"] == stored["checks"] and set(verdict["checks"]) == {
+        "z_mean_mean",
+        "z_aggregate_mean",
+        "flip_rate",
+        "mae_change_pct",
+    }
+    assert "CRPS" not in format_report(stored) and "**PASS**" in format_report(stored)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(tiny_dir, precision="bf16")
 
 
 # -- the whole gate, storage and warnings ---------------------------------------------------
@@ -158,6 +310,9 @@ def test_bf16_passes_loose_thresholds_then_loads_silently(tiny_dir):
     assert result["path"] == str(stored) and json.loads(stored.read_text())["passed"] is True
     report = format_report(result)
     assert "**PASS**" in report and "maxdiff" in report and "noise floor" in report
+    crps_row = next(line for line in report.splitlines() if "mean CRPS" in line)
+    assert f"mean CRPS {p['crps_fp32']:.6g} -> {p['crps_reduced']:.6g} (" in crps_row
+    assert f"z = {p['crps_z']:.2f})" in crps_row and "| z <= 50 or change <= 0.1 % | yes |" in crps_row
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_model(tiny_dir, precision="bf16")
@@ -173,6 +328,7 @@ def test_deliberately_tight_thresholds_fail_and_loading_then_warns(tiny_dir):
         "z_aggregate_mean": False,
         "flip_rate": True,
         "mae_change_pct": True,
+        "crps_z": True,
     }
     assert "**FAIL**" in format_report(result)
     with pytest.warns(gate.UngatedPrecisionWarning, match="failed the quality gate"):
@@ -230,6 +386,7 @@ def test_quality_command_exit_codes_and_json(tiny_dir, capsys):
     assert code == 1 and "FAIL" in captured.err
     result = json.loads(captured.out)
     assert result["checks"]["z_mean_mean"] is False and result["settings"]["floor_seed"] == 1
+    assert result["thresholds"]["max_crps_z"] == 3.0 and set(CRPS_FIELDS) <= set(result["metrics"]["precision"])
     assert set(result["metrics"]) == {
         "contexts",
         "signal_z_median",

@@ -20,6 +20,7 @@ from totowalk.scoring.significance import (
     coverage_test,
     diebold_mariano,
     ks_uniform,
+    newey_west_standard_error,
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -102,6 +103,25 @@ def test_dm_rejects_bad_arguments():
         diebold_mariano(LOSS_A, LOSS_B, horizon=0)
     with pytest.raises(ValueError):
         diebold_mariano(LOSS_A, LOSS_B, lags=-1)
+
+
+@pytest.mark.parametrize("lags", [0, 2, None])
+def test_newey_west_standard_error_is_the_dm_variance_of_one_series(lags):
+    d = np.array(LOSS_A) - np.array(LOSS_B)  # the NaN pairs are dropped, as diebold_mariano drops them
+    statistic, _, n, mean = _dm_by_hand(LOSS_A, LOSS_B, 1, 2 if lags is None else lags)  # default: 2 lags at n = 11
+    se = newey_west_standard_error(d, lags=lags)
+    assert mean / se * math.sqrt((n - 1) / n) == pytest.approx(statistic, rel=1e-12)  # the HLN factor at h = 1
+    assert newey_west_standard_error(d[np.isfinite(d)], lags=lags) == se
+
+
+def test_newey_west_standard_error_edge_cases():
+    assert newey_west_standard_error(np.full(10, 0.25)) == 0.0  # constant: no variance
+    assert math.isnan(newey_west_standard_error([1.0, math.nan]))  # under 2 values
+    assert newey_west_standard_error([1.0, 3.0], lags=0) == pytest.approx(math.sqrt(1.0 / 2))
+    with pytest.raises(ValueError):
+        newey_west_standard_error(np.zeros((2, 2)))
+    with pytest.raises(ValueError):
+        newey_west_standard_error([1.0, 2.0], lags=-1)
 
 
 def _ma1_squared_errors(rng, n):

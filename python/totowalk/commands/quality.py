@@ -40,6 +40,13 @@ def register(subparsers):
         default=GateThresholds.mae_change_pct,
         help="PASS limit on |MAE change| in %% (default %(default)g)",
     )
+    g.add_argument(
+        "--max-crps-z",
+        type=non_negative_float,
+        default=GateThresholds.max_crps_z,
+        help="FAIL when the precision makes the exact mean CRPS worse by more than this many Newey-West "
+        "standard errors (default %(default)g)",
+    )
     g.add_argument("--symbols", default=",".join(GateSettings.symbols), help="bundled symbols (default %(default)s)")
     g.add_argument("--simulations", type=positive_int, default=GateSettings.num_simulations)
     g.add_argument(
@@ -67,7 +74,10 @@ def _quality(args) -> int:
     from ..quality.gate import run_quality_gate
 
     thresholds = GateThresholds(
-        z_shift_mean=args.max_z_shift, flip_rate=args.max_flip_rate / 100, mae_change_pct=args.max_mae_change
+        z_shift_mean=args.max_z_shift,
+        flip_rate=args.max_flip_rate / 100,
+        mae_change_pct=args.max_mae_change,
+        max_crps_z=args.max_crps_z,
     )
     symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
     settings = GateSettings(

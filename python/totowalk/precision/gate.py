@@ -16,13 +16,20 @@ predictive std. Five runs:
 * the precision sampled with ``seed``: its deviation in a sampled configuration (same random
   numbers as the fp32 run), reported against a quarter of that floor.
 
+The exact runs also score every forecast whose next value is known with its exact CRPS (the
+mixture each precision predicted): the mean CRPS of both, the mean paired change and its
+Newey-West standard error (the forecasts along one series are autocorrelated), and z = change / SE.
+
 PASS (``GateThresholds``) when, with the exact estimator, the mean z-shift of the mean and of the
-aggregate are <= 1e-2, the flip rate <= 2 % and |MAE change| <= 0.5 %; the noise-floor comparison
-is reported, not judged. Results are cached as JSON beside the weights
+aggregate are <= 1e-2, the flip rate <= 2 %, |MAE change| <= 0.5 % and the precision does not make
+the mean CRPS worse by more than 3 standard errors and more than 0.1 % (a change that many
+samples make detectable but that is negligible passes; improvements never fail); the
+noise-floor comparison is reported, not judged. Results are cached as JSON beside the weights
 (``<dir>/quality/<precision>.json``) or, for bundled / Hugging Face cache weights or read-only
 folders, in the user cache (``$TOTOWALK_CACHE_DIR`` or ``~/.cache/totowalk``)/
 ``quality/<sha256[:16]>-<precision>.json``; both places are read, and a result counts only if its
 sha256 matches the weights file and it comes from this version of the gate (``GATE_VERSION``).
+Results stored before the CRPS row carry no CRPS figures and are judged without that check.
 """
 
 from __future__ import annotations
@@ -70,6 +77,8 @@ class GateThresholds:
     flip_rate: float = 0.02
     mae_change_pct: float = 0.5
     noise_fraction: float = 0.25
+    max_crps_z: float = 3.0  # FAIL when the mean CRPS gets worse by more than this many standard errors...
+    min_crps_change_pct: float = 0.1  # ...and by more than this percentage: a detectable but negligible change passes
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,10 @@ def judge(metrics: dict, thresholds: GateThresholds) -> dict:
         "flip_rate": p["flip_rate"] <= thresholds.flip_rate,
         "mae_change_pct": abs(p["mae_change_pct"]) <= thresholds.mae_change_pct,
     }
+    if "crps_z" in p:  # absent from results stored before the CRPS row: judged as they were
+        # one-sided (a better CRPS never fails); NaN (under 2 scored forecasts) fails
+        negligible = p.get("crps_change_pct", float("nan")) <= thresholds.min_crps_change_pct
+        checks["crps_z"] = bool(p["crps_z"] <= thresholds.max_crps_z or negligible)
     return {"checks": checks, "passed": all(checks.values())}
 
 

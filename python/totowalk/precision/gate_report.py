@@ -1,8 +1,9 @@
-"""The quality gate's result as Markdown: every figure beside its threshold and its noise floor."""
+"""The quality gate's result as Markdown: every figure beside its threshold and its noise floor
+(the exact CRPS row has no noise floor: the sampled runs predict the same mixtures)."""
 
 from __future__ import annotations
 
-__all__ = ["format_report"]
+__all__ = ["crps_in_words", "format_report"]
 
 _ROWS = (  # (figure, label, format); the PASS checks are the ones in result["checks"]
     ("z_mean_mean", "z-shift of the mean: mean over contexts", "{:.3e}"),
@@ -22,6 +23,22 @@ def _limit(figure: str, t: dict) -> str:
     if figure == "mae_change_pct":
         return f"abs <= {t['mae_change_pct']:g}"
     return "(reported)"
+
+
+def crps_in_words(p: dict) -> str:
+    """The CRPS figures of a precision: ``mean CRPS 0.008123 -> 0.008125 (+0.02 %, z = 0.40)``."""
+    return (
+        f"mean CRPS {p['crps_fp32']:.6g} -> {p['crps_reduced']:.6g} "
+        f"({p['crps_change_pct']:+.3g} %, z = {p['crps_z']:.2f})"
+    )
+
+
+def _crps_rows(p: dict, t: dict, checks: dict) -> list[str]:
+    if "crps_z" not in p:  # a result stored before the CRPS row
+        return []
+    label = f"CRPS change / its Newey-West SE ({p['crps_forecasts']} forecasts with a known next value)"
+    limit = f"z <= {t.get('max_crps_z', 3.0):g} or change <= {t.get('min_crps_change_pct', 0.1):g} %"
+    return [f"| {label} | {crps_in_words(p)} | {limit} | {_yes(checks.get('crps_z'))} | - | - | - |"]
 
 
 def _yes(flag) -> str:
@@ -56,6 +73,7 @@ def format_report(result: dict) -> str:
             f"| {fmt.format(floor[figure])} | {fmt.format(sampled[figure])} "
             f"| {_yes(vs['figures'].get(figure))} |"
         )
+    lines += _crps_rows(p, t, result["checks"])
     lines += [
         f"| MAE (fp32 {p['mae_ref']:.6g}) | {p['mae']:.6g} | | | {floor['mae']:.6g} | {sampled['mae']:.6g} | |",
         "",

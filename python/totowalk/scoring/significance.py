@@ -5,7 +5,8 @@ p-value comes from the torch kernel in :mod:`totowalk.kernels.student_t`); scipy
 as an oracle only.
 
 - :func:`diebold_mariano` compares the losses of two forecasts, with a Newey-West long-run variance
-  and the Harvey-Leybourne-Newbold small-sample correction.
+  and the Harvey-Leybourne-Newbold small-sample correction; :func:`newey_west_standard_error` is
+  that long-run variance as the standard error of one series' mean.
 - :func:`binomial_test` is the exact two-sided binomial test; :func:`coverage_test` applies it to
   the hits of a central prediction interval.
 - :func:`ks_uniform` tests PIT values (or any sample) against U(0, 1) with the exact finite-n
@@ -29,6 +30,7 @@ __all__ = [
     "coverage_test",
     "diebold_mariano",
     "ks_uniform",
+    "newey_west_standard_error",
 ]
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -139,6 +141,27 @@ def diebold_mariano(loss_a, loss_b, *, horizon: int = 1, lags: int | None = None
 
     statistic = mean_difference / math.sqrt(variance / n) * math.sqrt(hln_factor)
     return DieboldMariano(mean_difference, statistic, _two_sided_student_t(statistic, n - 1), used_lags, n)
+
+
+def newey_west_standard_error(values, *, lags: int | None = None) -> float:
+    """Standard error of the mean of a serially correlated series: ``sqrt(lrv / n)``.
+
+    ``lrv`` is the Newey-West long-run variance of :func:`diebold_mariano` (Bartlett weights; lags
+    by its rule for a one-step horizon unless given); NaN values are dropped. For a loss
+    differential, ``mean / newey_west_standard_error`` is the Diebold-Mariano statistic before the
+    HLN factor ``sqrt((n - 1) / n)``. NaN below 2 values.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {x.shape}")
+    if lags is not None and (isinstance(lags, bool) or not isinstance(lags, (int, np.integer)) or lags < 0):
+        raise ValueError(f"lags must be None or an integer >= 0, got {lags!r}")
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n < 2:
+        return math.nan
+    variance = _bartlett_long_run_variance(x, _newey_west_lags(n, 1, lags))
+    return math.sqrt(max(variance, 0.0) / n)
 
 
 def _loss_differential(loss_a, loss_b) -> np.ndarray:
