@@ -442,6 +442,47 @@ py::tuple mixture_summary(const py::array& weights, const py::array& df, const p
   return py::make_tuple(mean, stddev, quantile, partial, failed);
 }
 
+// Exact CRPS, PIT and log score of Student-T mixtures against observations; see mixture_exact.h.
+py::tuple mixture_scores(const py::array& weights, const py::array& df, const py::array& loc,
+                         const py::array& scale, const py::array& affine_loc, const py::array& affine_scale,
+                         const py::array& y, double tol, int threads) {
+  const int64_t rows = weights.ndim() == 2 ? weights.shape(0) : -1;
+  const int64_t comps = weights.ndim() == 2 ? weights.shape(1) : -1;
+  for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"weights", &weights},
+                                  {"df", &df}, {"loc", &loc}, {"scale", &scale}}) {
+    const bool ok = arr->ndim() == 2 && arr->shape(0) == rows && arr->shape(1) == comps &&
+                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 8 &&
+                    (arr->flags() & py::array::c_style);
+    if (!ok || comps < 1) {
+      throw py::value_error(totowalk::message(
+          "mixture_scores: ", name, " must be a C-contiguous float64 (N, K) array with K >= 1 "
+          "and the shape of weights"));
+    }
+  }
+  for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"affine_loc", &affine_loc},
+                                  {"affine_scale", &affine_scale}, {"y", &y}}) {
+    const bool ok = arr->ndim() == 1 && arr->shape(0) == rows && arr->dtype().kind() == 'f' &&
+                    arr->dtype().itemsize() == 8 && (arr->flags() & py::array::c_style);
+    if (!ok) {
+      throw py::value_error(
+          totowalk::message("mixture_scores: ", name, " must be a C-contiguous float64 (N,) array"));
+    }
+  }
+  if (!(tol > 0.0)) throw py::value_error("mixture_scores: tol must be > 0");
+  py::array_t<double> crps(rows), pit(rows), log_score(rows);
+  int64_t failed;
+  {
+    py::gil_scoped_release release;
+    failed = totowalk::mixture_scores(
+        static_cast<const double*>(weights.data()), static_cast<const double*>(df.data()),
+        static_cast<const double*>(loc.data()), static_cast<const double*>(scale.data()),
+        static_cast<const double*>(affine_loc.data()), static_cast<const double*>(affine_scale.data()),
+        static_cast<const double*>(y.data()), rows, comps, tol, crps.mutable_data(), pit.mutable_data(),
+        log_score.mutable_data(), threads);
+  }
+  return py::make_tuple(crps, pit, log_score, failed);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -478,6 +519,13 @@ PYBIND11_MODULE(_C, m) {
         "Exact Student-T mixture summaries per row of (N, K) float64 parameters: returns (mean, "
         "std, quantile (N, J), partial (N, J), failed_row) with partial = E[(Y - mean) 1{Y <= "
         "quantile}]; failed_row is -1 or the first row that could not be computed.");
+
+  m.def("mixture_scores", &mixture_scores, py::arg("weights"), py::arg("df"), py::arg("loc"),
+        py::arg("scale"), py::arg("affine_loc"), py::arg("affine_scale"), py::arg("y"),
+        py::arg("tol") = 1e-7, py::arg("threads") = 0,
+        "Exact CRPS, PIT and log score of Student-T mixtures (data space affine_loc + affine_scale "
+        "* Y) at observations y: returns (crps, pit, log_score, failed_row), failed_row -1 or the "
+        "first row that could not be computed.");
 
   m.def("always_on_search", &always_on_search, py::arg("close"), py::arg("high"), py::arg("low"),
         py::arg("high_pred"), py::arg("low_pred"), py::arg("is_crypto"), py::arg("grid"),

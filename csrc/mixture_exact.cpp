@@ -188,6 +188,113 @@ bool summarise_row(const double* w, const double* df, const double* loc, const d
   return true;
 }
 
+// ---------------------------------------------------------------------------- scores
+constexpr double kFirstStep = 0.25;         // in u; halved until converged
+constexpr double kFinestStep = 1.0 / 4096;  // reached only by a narrow component far from the rest
+constexpr double kTailMass = 1e-6;          // bound on 1 - F at the grid's ends
+
+// E[(X_k - r)^+] summed with weights: the integral of 1 - F from r to infinity.
+double upper_tail(const std::vector<Component>& comps, double r, bool mirrored) {
+  double sum = 0.0;
+  for (const auto& c : comps) {
+    const double z = mirrored ? (c.loc + r) / c.scale : (r - c.loc) / c.scale;  // mirrored: -X
+    double f_cdf, f_pdf;
+    t_cdf_pdf(z, c, &f_cdf, &f_pdf);
+    sum += c.weight * c.scale * (f_pdf * (c.df + z * z) / (c.df - 1.0) - z * (1.0 - f_cdf));
+  }
+  return sum;
+}
+
+double mixture_cdf(const std::vector<Component>& comps, double x) {
+  double cdf = 0.0;
+  for (const auto& c : comps) {
+    double f_cdf, f_pdf;
+    t_cdf_pdf((x - c.loc) / c.scale, c, &f_cdf, &f_pdf);
+    cdf += c.weight * f_cdf;
+  }
+  return cdf;
+}
+
+// E|X - X'| / 2 of one Student-T: 2 s sqrt(df) B(1/2, df - 1/2) / ((df - 1) B(1/2, df/2)^2).
+double single_half_gini(const Component& c) {
+  const double log_ratio = kLogSqrtPi + std::lgamma(c.df - 0.5) - std::lgamma(c.df) - 2.0 * c.log_beta;
+  return 2.0 * c.scale * std::sqrt(c.df) / (c.df - 1.0) * std::exp(log_ratio);
+}
+
+// integral of F (1 - F) dx; NaN when the step reaches kFinestStep before converging.
+double half_gini(const std::vector<Component>& comps, double tol) {
+  if (comps.size() == 1) return single_half_gini(comps[0]);
+  double centre = 0.0, narrowest = kInf;
+  for (const auto& c : comps) {
+    centre += c.weight * c.loc;
+    narrowest = std::min(narrowest, c.scale);
+  }
+  double reach = 0.0;  // beyond it every component keeps under kTailMass (Markov / Chebyshev)
+  for (const auto& c : comps) {
+    double t = mean_abs(c) / kTailMass;
+    if (c.df > 2.0) t = std::min(t, std::sqrt(c.df / (c.df - 2.0) / kTailMass));
+    reach = std::max(reach, std::abs(c.loc - centre) + c.scale * t);
+  }
+  const double limit = std::asinh(reach / narrowest);
+  auto integrand = [&](double u) {
+    const double cdf = mixture_cdf(comps, centre + narrowest * std::sinh(u));
+    return cdf * (1.0 - cdf) * narrowest * std::cosh(u);
+  };
+  int64_t n = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(limit / kFirstStep)));
+  double step = limit / static_cast<double>(n);
+  double total = 0.5 * (integrand(-limit) + integrand(limit));
+  for (int64_t i = -n + 1; i < n; ++i) total += integrand(static_cast<double>(i) * step);
+  total *= step;
+  const double edge = narrowest * std::sinh(limit);
+  const double tails = upper_tail(comps, centre + edge, false) + upper_tail(comps, -(centre - edge), true);
+  double previous = total + tails;
+  while (step > kFinestStep) {
+    n *= 2;
+    step *= 0.5;
+    double added = 0.0;
+    for (int64_t i = -n + 1; i < n; i += 2) added += integrand(static_cast<double>(i) * step);
+    total = 0.5 * total + step * added;
+    const double value = total + tails;
+    if (std::abs(value - previous) <= tol * std::abs(value)) return value;
+    previous = value;
+  }
+  return kNaN;
+}
+
+bool score_row(const double* w, const double* df, const double* loc, const double* scale,
+               double a, double b, double y, int64_t k, double tol, std::vector<Component>& comps,
+               double* crps, double* pit, double* log_score) {
+  comps.clear();
+  double total = 0.0;
+  for (int64_t j = 0; j < k; ++j) total += w[j];
+  if (!(total > 0.0) || !std::isfinite(total) || !(b > 0.0) || !std::isfinite(a) || !std::isfinite(y)) return false;
+  for (int64_t j = 0; j < k; ++j) {
+    if (w[j] <= 0.0) continue;
+    if (!(df[j] > 1.0) || !(scale[j] > 0.0) || !std::isfinite(loc[j]) || !std::isfinite(scale[j])) return false;
+    comps.push_back({w[j] / total, df[j], a + b * loc[j], b * scale[j], log_beta_half(0.5 * df[j])});
+  }
+  double mean_abs_dev = 0.0, cdf = 0.0, log_max = -kInf;
+  std::vector<double> log_terms;
+  log_terms.reserve(comps.size());
+  for (const auto& c : comps) {
+    const double z = (y - c.loc) / c.scale;
+    double f_cdf, f_pdf;
+    t_cdf_pdf(z, c, &f_cdf, &f_pdf);
+    cdf += c.weight * f_cdf;
+    mean_abs_dev += c.weight * c.scale * (z * (2.0 * f_cdf - 1.0) + 2.0 * f_pdf * (c.df + z * z) / (c.df - 1.0));
+    const double log_pdf = -0.5 * (c.df + 1.0) * std::log1p(z * z / c.df) - 0.5 * std::log(c.df) - c.log_beta;
+    log_terms.push_back(std::log(c.weight) + log_pdf - std::log(c.scale));
+    log_max = std::max(log_max, log_terms.back());
+  }
+  double sum = 0.0;
+  for (double t : log_terms) sum += std::exp(t - log_max);
+  const double gini = half_gini(comps, tol);
+  *crps = mean_abs_dev - gini;
+  *pit = cdf;
+  *log_score = -(log_max + std::log(sum));
+  return std::isfinite(*crps) && std::isfinite(*pit);
+}
+
 }  // namespace
 
 int64_t mixture_summary(const double* weights, const double* df, const double* loc,
@@ -208,6 +315,33 @@ int64_t mixture_summary(const double* weights, const double* df, const double* l
       if (!summarise_row(weights + off, df + off, loc + off, scale + off, components, levels,
                          num_levels, tol, comps, mean + n, stddev + n, quantile + n * num_levels,
                          partial + n * num_levels) &&
+          failure < 0) {
+        failure = n;
+      }
+    }
+  });
+  for (int64_t f : first_failure) {
+    if (f >= 0) return f;
+  }
+  return -1;
+}
+
+int64_t mixture_scores(const double* weights, const double* df, const double* loc,
+                       const double* scale, const double* affine_loc, const double* affine_scale,
+                       const double* y, int64_t rows, int64_t components, double tol,
+                       double* crps, double* pit, double* log_score, int threads) {
+  const int64_t workers =
+      threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  std::vector<int64_t> first_failure(static_cast<size_t>(std::max<int64_t>(workers, 1)), -1);
+  const int64_t per_block = (rows + workers - 1) / std::max<int64_t>(workers, 1);
+  parallel_blocks(rows, workers, [&](int64_t begin, int64_t end) {
+    std::vector<Component> comps;
+    comps.reserve(static_cast<size_t>(components));
+    int64_t& failure = first_failure[static_cast<size_t>(per_block > 0 ? begin / per_block : 0)];
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t off = n * components;
+      if (!score_row(weights + off, df + off, loc + off, scale + off, affine_loc[n], affine_scale[n], y[n],
+                     components, tol, comps, crps + n, pit + n, log_score + n) &&
           failure < 0) {
         failure = n;
       }

@@ -20,4 +20,16 @@ int64_t mixture_summary(const double* weights, const double* df, const double* l
                         const double* levels, int64_t num_levels, double tol, double* mean,
                         double* stddev, double* quantile, double* partial, int threads);
 
+// Exact scores of N rows of K components against observations y (N): the predictive distribution
+// of row n is affine_loc[n] + affine_scale[n] * Y with Y the row's mixture (as above, df > 1).
+// crps = E|X - y| - E|X - X'| / 2: the first term in closed form per component, the second
+// (integral of F (1 - F)) by the trapezoid rule on x = c + d sinh(u), its step halved until two
+// estimates agree to tol relative, both tails beyond the grid in closed form (one component: closed
+// form). pit = F(y); log_score = -log f(y). Returns the first row that failed (a quadrature that
+// did not converge, a continued fraction that did not, non-finite parameters), or -1.
+int64_t mixture_scores(const double* weights, const double* df, const double* loc,
+                       const double* scale, const double* affine_loc, const double* affine_scale,
+                       const double* y, int64_t rows, int64_t components, double tol,
+                       double* crps, double* pit, double* log_score, int threads);
+
 }  // namespace totowalk

@@ -86,6 +86,9 @@ def test_far_apart_narrow_components_and_the_affine_map():
     got = mixture_crps(w, v, m, s, a, b, y).numpy()
     expected = [_crps_by_quadrature(w[i], v[i], a[i] + b[i] * m[i], b[i] * s[i], y[i]) for i in range(2)]
     np.testing.assert_allclose(got, expected, rtol=1e-7)
+    from totowalk.scoring.proper import mixture_scores  # the compiled loop where built
+
+    np.testing.assert_allclose(mixture_scores(w, v, m, s, a, b, y)["crps"].numpy(), expected, rtol=1e-7)
 
 
 def test_a_mixture_agrees_with_a_million_draws_within_four_standard_errors():
@@ -140,3 +143,37 @@ def test_engine_results_score_their_own_mixture():
     assert ((scores["pit"][np.isfinite(actual)] > 0) & (scores["pit"][np.isfinite(actual)] < 1)).all()
     with pytest.raises(ValueError, match="do not match the forecasts"):
         result.scores(np.zeros((2, 3)))
+
+
+def test_the_compiled_loop_equals_the_torch_path():
+    from totowalk._native import native
+    from totowalk.scoring.proper import mixture_scores
+
+    if not hasattr(native(), "mixture_scores"):
+        pytest.skip("the extension is not built")
+    w, v, m, s, y = _mixture(200, 24, 11, df_low=2.0 + 1e-6)
+    v[:5, 0] = 1e6  # near-normal components too
+    a, b = np.random.default_rng(12).normal(size=200), np.full(200, 0.01)
+    compiled = mixture_scores(w, v, m, s, a, b, y, backend="native")
+    vectorised = mixture_scores(w, v, m, s, a, b, y, backend="torch")
+    for name in ("crps", "pit", "log_score"):
+        np.testing.assert_allclose(compiled[name].numpy(), vectorised[name].numpy(), rtol=1e-8, atol=1e-15)
+    one = mixture_scores(
+        np.ones((3, 1)),
+        np.array([[2.5], [30.0], [1e5]]),
+        np.zeros((3, 1)),
+        np.ones((3, 1)),
+        np.zeros(3),
+        np.ones(3),
+        np.array([0.3, -1.0, 4.0]),
+        backend="native",
+    )
+    np.testing.assert_allclose(
+        one["crps"].numpy(),
+        scoringrules.crps_t(np.array([0.3, -1.0, 4.0]), np.array([2.5, 30.0, 1e5]), 0.0, 1.0),
+        rtol=1e-9,
+    )
+    bad = s.copy()
+    bad[7, 3] = -1.0
+    with pytest.raises(RuntimeError, match="row 7"):
+        mixture_scores(w, v, m, bad, a, b, y, backend="native")

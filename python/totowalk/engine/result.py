@@ -74,7 +74,7 @@ class ForecastResult:
             ``crps``, ``log_score`` (``-log f(y)``) and ``pit`` (``F(y)``), shaped as ``actuals``, float64;
             NaN where the actual is. Computed from the mixture, no sampling (totowalk.scoring.proper).
         """
-        from ..scoring.proper import DEFAULT_TOLERANCE, mixture_crps, mixture_log_score, mixture_pit
+        from ..scoring.proper import DEFAULT_TOLERANCE, mixture_scores
 
         if self.params is None:
             raise ValueError("scores need the predicted mixture parameters; this result carries none")
@@ -101,15 +101,13 @@ class ForecastResult:
         params = [rows(a) for a in (p.weights, p.df, p.loc, p.scale)]
         flat = y3.reshape(-1)
         known = np.isfinite(flat)
-        out = {}
-        for name, score in (("crps", mixture_crps), ("log_score", mixture_log_score), ("pit", mixture_pit)):
-            values = np.full(flat.shape, np.nan)
-            if known.any():
-                args = [a[known] for a in params] + [a[known] for a in affine] + [flat[known]]
-                extra = {"tol": DEFAULT_TOLERANCE if tol is None else tol} if name == "crps" else {}
-                values[known] = score(*args, **extra).cpu().numpy()
-            out[name] = values.reshape(y.shape)
-        return out
+        out = {name: np.full(flat.shape, np.nan) for name in ("crps", "log_score", "pit")}
+        if known.any():
+            args = [a[known] for a in params] + [a[known] for a in affine] + [flat[known]]
+            found = mixture_scores(*args, tol=DEFAULT_TOLERANCE if tol is None else tol)
+            for name, values in out.items():
+                values[known] = found[name].cpu().numpy()
+        return {name: values.reshape(y.shape) for name, values in out.items()}
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:

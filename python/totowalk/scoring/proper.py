@@ -23,7 +23,10 @@ For forecasts known only by samples (Kronos' sampled paths, a sampled estimator)
 empirical distribution of the S draws, ``mean |x_i - y| - sum_{i,j} |x_i - x_j| / (2 S^2)``, is
 computed exactly in ``O(S log S)`` from the sorted draws.
 
-Everything is float64; the torch functions run on the parameters' device, vectorised over rows.
+Everything is float64. :func:`mixture_scores` gives all three scores of a batch, on the host from
+the extension's multithreaded C++ loop (``csrc/mixture_exact.cpp``, the same algorithm row by row)
+where it is built, else from the torch functions, which run on the parameters' device vectorised
+over rows; tests hold the two to each other and both to scipy.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import math
 import numpy as np
 import torch
 
+from .._native import native
 from ..kernels.student_t import log_beta_half, student_t_cdf, student_t_logpdf
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "mixture_crps",
     "mixture_log_score",
     "mixture_pit",
+    "mixture_scores",
     "pinball_loss",
     "sample_crps",
     "student_t_crps",
@@ -198,6 +203,46 @@ def mixture_crps(weights, df, loc, scale, affine_loc, affine_scale, y, *, tol: f
     y = torch.as_tensor(y, dtype=torch.float64, device=w.device)
     half_gini, _ = _half_gini(w, v, m, s, tol)
     return _mean_abs_deviation(w, v, m, s, y) - half_gini
+
+
+def mixture_scores(
+    weights, df, loc, scale, affine_loc, affine_scale, y, *, tol: float = DEFAULT_TOLERANCE, backend: str = "auto"
+) -> dict:
+    """``crps``, ``pit`` and ``log_score`` of every row (float64 tensors of shape (N,)).
+
+    Arguments as :func:`mixture_crps`. ``backend``: "native" (the extension's C++ loop, on the host),
+    "torch" (vectorised, any device) or "auto" (native for host tensors where the extension is built).
+    Raises RuntimeError naming the first row whose CRPS quadrature did not converge.
+    """
+    if backend not in ("auto", "native", "torch"):
+        raise ValueError(f"backend must be 'auto', 'native' or 'torch'; got {backend!r}")
+    compiled = native()
+    on_host = not (isinstance(weights, torch.Tensor) and weights.device.type != "cpu")
+    if backend == "native" or (backend == "auto" and on_host and hasattr(compiled, "mixture_scores")):
+        if not hasattr(compiled, "mixture_scores"):
+            raise RuntimeError("backend='native' needs the totowalk._C extension with mixture_scores")
+        w = np.ascontiguousarray(torch.as_tensor(weights).detach().cpu().numpy(), dtype=np.float64)
+        rows = [
+            np.ascontiguousarray(torch.as_tensor(a).detach().cpu().numpy(), dtype=np.float64) for a in (df, loc, scale)
+        ]
+        flat = [
+            np.ascontiguousarray(
+                np.broadcast_to(torch.as_tensor(a).detach().cpu().numpy(), (w.shape[0],)), dtype=np.float64
+            )
+            for a in (affine_loc, affine_scale, y)
+        ]
+        crps, pit, log_score, failed = compiled.mixture_scores(w, *rows, *flat, tol, 0)
+        if failed >= 0:
+            raise RuntimeError(
+                f"exact scores failed for row {failed}: non-finite parameters, or a CRPS quadrature that did not "
+                f"reach a relative change of {tol:g} (components too narrow for their spread)"
+            )
+        return {name: torch.from_numpy(v) for name, v in (("crps", crps), ("pit", pit), ("log_score", log_score))}
+    return {
+        "crps": mixture_crps(weights, df, loc, scale, affine_loc, affine_scale, y, tol=tol),
+        "pit": mixture_pit(weights, df, loc, scale, affine_loc, affine_scale, y),
+        "log_score": mixture_log_score(weights, df, loc, scale, affine_loc, affine_scale, y),
+    }
 
 
 def mixture_pit(weights, df, loc, scale, affine_loc, affine_scale, y):
