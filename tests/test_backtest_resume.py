@@ -104,14 +104,18 @@ def test_foreign_corrupt_and_non_empty_folders_are_refused(tmp_path):
         backtest(DATA, forecaster=mean5, out_dir=stranger, resume=True, **SETTINGS)
 
 
-def test_resume_with_prefix_shared_engine_forecasts_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("estimator, simulations, batch", [("sampled", 80, 100), ("exact", 30, 40)])
+def test_resume_with_prefix_shared_engine_forecasts_equals_uninterrupted(
+    tmp_path, monkeypatch, estimator, simulations, batch
+):
     # 80 simulations: each chunk's contexts of one series-key share forwards; a run stopped after
-    # two chunks and resumed makes the same chunks, groups and numbers.
+    # two chunks and resumed makes the same chunks, groups and numbers (and, exact, the same scores).
     from totowalk.engine import ForecastEngine
     from totowalk.model import TotoConfig, build_model
 
-    engine = ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), num_samples=16, seed=2)
-    settings = dict(symbol="S", num_simulations=80, engine=engine, max_batch=100)
+    model = build_model(TotoConfig.preset("toto-tiny"), seed=0)
+    engine = ForecastEngine(model, num_samples=16, seed=2, estimator=estimator)
+    settings = dict(symbol="S", num_simulations=simulations, engine=engine, max_batch=batch)
     frame = prices(200, 5)
     full = backtest(frame, out_dir=tmp_path / "full", **settings)
     real, calls = ForecastEngine.forecast_walk_forward, []
@@ -125,7 +129,16 @@ def test_resume_with_prefix_shared_engine_forecasts_equals_uninterrupted(tmp_pat
     monkeypatch.setattr(ForecastEngine, "forecast_walk_forward", crash_on_third)
     with pytest.raises(Crash):
         backtest(frame, out_dir=tmp_path / "run", **settings)
+    journal = (tmp_path / "run" / FORECASTS).read_text().splitlines()
+    assert len(journal) == 2 and all(("pit" in json.loads(line)) == (estimator == "exact") for line in journal)
+    if estimator == "exact":  # a batch stored without its scores (an older run) is forecast again
+        first = json.loads(journal[0])
+        del first["pit"], first["crps"]
+        (tmp_path / "run" / FORECASTS).write_text(json.dumps(first) + "\n" + journal[1] + "\n")
     resumed = backtest(frame, out_dir=tmp_path / "run", resume=True, **settings)
     assert len(calls) > 3  # the resumed run computed only what was missing, through the same path
     pd.testing.assert_frame_equal(resumed.forecasts, full.forecasts)
     pd.testing.assert_frame_equal(resumed.simulations, full.simulations)
+    assert resumed.calibration == full.calibration
+    scored = full.forecasts["target_date"].notna()
+    assert full.forecasts.loc[scored, "pit"].notna().all() == (estimator == "exact")

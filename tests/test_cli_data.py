@@ -64,7 +64,9 @@ def test_backtest_tables_in_parquet_hold_what_the_csv_tables_hold(tmp_path):
     assert main([*argv, "--out", str(tmp_path / "csv")]) == 0
     assert main([*argv, "--out", str(tmp_path / "pq"), "--tables", "parquet"]) == 0
     assert not (tmp_path / "pq" / "forecasts.csv").exists()
-    from_csv = pd.read_csv(tmp_path / "csv" / "forecasts.csv", parse_dates=["target_date"])
+    from_csv = pd.read_csv(
+        tmp_path / "csv" / "forecasts.csv", parse_dates=["target_date"], float_precision="round_trip"
+    )
     from_parquet = pd.read_parquet(tmp_path / "pq" / "forecasts.parquet")
     for column in ("symbol", "simulation", "key", "step", "context_end", "actual"):
         np.testing.assert_array_equal(from_parquet[column].to_numpy(), from_csv[column].to_numpy())

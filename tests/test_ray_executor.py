@@ -56,6 +56,15 @@ def test_ray_workers_give_the_local_results(cluster, frames, engine, tmp_path):
         assert (tmp_path / "local_out" / name).read_bytes() == (tmp_path / "ray_out" / name).read_bytes(), name
 
 
+def test_ray_workers_score_as_the_local_run(cluster, frames):
+    exact = tw.ForecastEngine(tw.load_model("toto-mini"), estimator="exact")
+    run = dict(num_simulations=4, engine=exact, max_batch=24)
+    local = tw.backtest(frames, **run)
+    remote = tw.backtest(frames, executor=tw.RayExecutor(num_workers=2), **run)
+    _same(local, remote)  # the forecasts' pit and crps columns included
+    assert local.forecasts["pit"].notna().any() and remote.calibration == local.calibration
+
+
 def test_a_killed_worker_loses_nothing(cluster, frames, engine):
     local = _run(frames, engine)
     executor = tw.RayExecutor(num_workers=2)

@@ -17,9 +17,9 @@ import pandas as pd
 
 from ..errors import UsageError
 from .forecast.arrays import WalkForwardArrays, build_arrays
-from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .forecast.forecasters import DEFAULT_AGGREGATE, Forecasts, as_forecaster
 from .forecast.kronos import as_kronos, describe_kronos, kronos_moves, kronos_predictions
-from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts
+from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts, gives_mixture
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .inputs.frames import collect_frames
 from .inputs.settings import (
@@ -34,6 +34,7 @@ from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
 from .profiles.summary import summarize
+from .stats.calibration import calibration_summary
 from .stats.daily import calendar_warning, daily_table
 from .stats.table import days_per_year_of, performance_table
 
@@ -52,7 +53,10 @@ class BacktestResult:
     forecasts : DataFrame, one row per (symbol, simulation, key, step): ``context_end`` (row
         position of the context's last price), ``target_date`` (index label of the row whose
         return is forecast; None past the data), ``prediction``, ``band``, ``actual`` (NaN when
-        the target is outside the window)
+        the target is outside the window), ``pit`` and ``crps`` (the exact PIT and CRPS of the
+        forecast's predicted mixture against the return of row ``context_end + 1``, known for every
+        target inside the data even where the window hides it; NaN past the data and for a
+        forecaster without a mixture: the sampled estimator, a function, Kronos)
     profile : "legacy" or "clean"
     settings : dict of the run's settings (fees, spread and how it was chosen, forecaster, …)
     warnings : list of str the report must show (e.g. in-sample MaxDiff offsets)
@@ -62,9 +66,15 @@ class BacktestResult:
     statistics : DataFrame indexed by (symbol, strategy): the daily series' performance
         statistics (backtest/stats/table.py)
     timings : seconds per phase of this call: ``prepare`` (checks, data, plan), ``forecast``,
-        ``strategies`` (walk-forward arrays and every strategy row) and ``tables`` (summary, daily
-        series, statistics, forecast table); a resumed run times only what it computed
+        ``scores`` (with the exact estimator: the exact PIT and CRPS of each distinct forecast, made
+        in the forecast loop and counted out of ``forecast``; with Ray the workers' summed seconds,
+        left inside it), ``strategies`` (walk-forward arrays and every strategy row) and ``tables``
+        (summary, daily series, statistics, forecast table, calibration); a resumed run times only
+        what it computed
     workers : with a RayExecutor, one dict per worker: host, chunks, contexts, seconds
+    calibration : dict, whether the forecasts were calibrated (backtest/stats/calibration.py):
+        per key and overall, over distinct forecasts with known outcomes; ``available`` False (with
+        its ``reason``) when the forecaster gives no predictive distribution
     """
 
     simulations: pd.DataFrame
@@ -77,6 +87,7 @@ class BacktestResult:
     statistics: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
     workers: list = field(default_factory=list)
+    calibration: dict | None = None
 
 
 def backtest(
@@ -101,6 +112,7 @@ def backtest(
     bars_per_year: float | None = None,
     kronos=None,
     executor="local",
+    calibration: bool = True,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -139,6 +151,9 @@ def backtest(
     kronos : legacy profile: a :class:`totowalk.KronosEngine`, or a Kronos checkpoint folder / hub id
         (loaded with the classic parameters), to fill ``kronos_expected_move_pct`` as the classic
         loop does (backtest/forecast/kronos.py); without it the column is 0.0 and the report says so
+    calibration : score every distinct forecast of an engine with the exact estimator against its
+        outcome (exact PIT and CRPS, ``BacktestResult.calibration``); False skips that work (about
+        0.1 to 0.3 ms a forecast on a host core) and the report says it was not computed
 
     Returns
     -------
@@ -166,6 +181,7 @@ def backtest(
             fill_model,
             kronos,
             bars_per_year,
+            calibration,
         )
     except ValueError as err:
         if type(err) is not ValueError:
@@ -174,11 +190,14 @@ def backtest(
 
     clock.lap("prepare")
     if isinstance(fc, _KronosForecasts):
-        point = band = np.zeros(len(plan), np.float32)  # replaced below: Kronos forecasts every key
+        zeros = np.zeros(len(plan), np.float32)  # replaced below: Kronos forecasts every key
+        found = Forecasts(zeros, zeros)
     else:
-        point, band = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
+        found = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
     clock.lap("forecast")
-    arrays = build_arrays(plan, point, band)
+    if found.scored:  # scored inside the forecast loop: a phase of its own in the timings
+        clock.carve("forecast", "scores", found.score_seconds, inside=executor != "local")
+    arrays = build_arrays(plan, found.point, found.band)
     if isinstance(fc, _KronosForecasts):
         bar = _bar(progress, total=arrays.num_rows * (1 if profile == "legacy" else 7), desc="kronos", unit="row")
         try:
@@ -202,15 +221,21 @@ def backtest(
         simulations = rules.carry_state(simulations, arrays, settings)
     clock.lap("strategies")
     daily = daily_table(simulations, rules.strategy_prefixes)
+    forecasts = forecast_table(
+        arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=slot_scores(plan, found)
+    )
     result = BacktestResult(
         simulations=simulations,
         summary=summarize(simulations, rules.best_strategy, rules.summary_headline, daily),
-        forecasts=forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}),
+        forecasts=forecasts,
         profile=profile,
         settings=settings.to_dict(),
         warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
+        calibration=calibration_summary(forecasts, settings.forecaster)
+        if calibration
+        else {"available": False, "reason": "not computed (calibration=False / --no-calibration)"},
     )
     clock.lap("tables")
     result.timings = clock.seconds
@@ -228,6 +253,13 @@ class _PhaseClock:
         now = time.perf_counter()
         self.seconds[phase] = now - self._last
         self._last = now
+
+    def carve(self, phase: str, part: str, seconds: float, inside: bool = False) -> None:
+        """Report ``seconds`` of ``phase`` as a phase ``part`` of their own; ``inside``: they ran
+        alongside (e.g. on other workers), so ``phase`` keeps its wall time."""
+        self.seconds[part] = seconds
+        if not inside:
+            self.seconds[phase] -= seconds
 
 
 def _prepare(
@@ -248,6 +280,7 @@ def _prepare(
     fill_model,
     kronos=None,
     bars_per_year=None,
+    calibration=True,
 ):
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if profile not in PROFILES:
@@ -266,6 +299,8 @@ def _prepare(
     fc = _KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):
         fc.model_name = model_name
+    if hasattr(fc, "score_outcomes"):
+        fc.score_outcomes = bool(calibration)
     crypto = resolve_crypto(is_crypto, list(frames))
     spread_value, spread_note = resolve_spread(spread)
     fees = resolve_fees(fee, crypto)
@@ -320,15 +355,15 @@ def default_max_batch(fc) -> int:
     return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
 
 
-def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, executor="local"):
+def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, executor="local") -> Forecasts:
     done, on_batch, saved = None, None, [0]
     if store is not None:
         ids = [plan.request_id(i) for i in range(len(plan))]
-        done = store.load_forecasts(ids)
+        done = store.load_forecasts(ids, scored=gives_mixture(fc))
         saved[0] = int(done[0].sum())
 
-        def on_batch(idx, p, b):
-            store.append_forecasts([ids[i] for i in idx], p, b)
+        def on_batch(idx, part):
+            store.append_forecasts([ids[i] for i in idx], part)
             saved[0] += len(idx)
 
     # the bar starts at the saved count, so its rate and estimate cover only the work left
@@ -401,13 +436,22 @@ def _restored(records: list, arrays: WalkForwardArrays) -> pd.DataFrame | None:
     return frame
 
 
-def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> pd.DataFrame:
+def slot_scores(plan: ForecastPlan, found: Forecasts) -> dict:
+    """{"pit", "crps"}: each distinct forecast's scores at every (row, key, step) slot that uses it,
+    in :func:`forecast_table`'s row order; NaN when the forecaster scored nothing."""
+    if not found.scored:
+        return {name: np.full(plan.num_slots, np.nan) for name in ("pit", "crps")}
+    return {"pit": found.pit[plan.slot_request].reshape(-1), "crps": found.crps[plan.slot_request].reshape(-1)}
+
+
+def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None, scores: dict | None = None) -> pd.DataFrame:
     """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
 
     Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
     ``indexes`` (symbol -> the price frame's index) adds ``context_end_date``, the index label of
     the context's last row, and ``target_date``: that of the row whose return is forecast
-    (``context_end + 1``), None past the end of the data.
+    (``context_end + 1``), None past the end of the data. ``scores`` ({column: (rows,) values},
+    e.g. :func:`slot_scores`) are appended as columns.
     """
     r, steps = a.context_ends.shape
     n_keys = len(keys)
@@ -434,6 +478,7 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None) -> p
             "prediction": stack(a.predictions),
             "band": stack(a.bands),
             "actual": stack(a.actuals),
+            **(scores or {}),
         }
     )
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..inputs.windows import PRICE_KEYS, STEPS, WindowLayout, percent_changes
+from .forecasters import Forecasts
 
 
 @dataclass
@@ -100,6 +101,20 @@ class ForecastPlan:
         """
         return self._values(int(self.req_series[i]), int(self.req_key[i]))[: self.req_length[i]]
 
+    def outcomes(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx),) float64: the return each request forecasts, ``pct_{ℓ+1}`` of its key (the row
+        after its context), NaN where that row lies past the end of the data."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.full(len(idx), np.nan)
+        pairs = self.req_series[idx] * len(self.keys) + self.req_key[idx]
+        for pair in np.unique(pairs).tolist():  # one gather per series-key
+            rows = np.flatnonzero(pairs == pair)
+            pct = self.series[pair // len(self.keys)].pct[self.keys[pair % len(self.keys)]]
+            targets = self.req_length[idx[rows]] + 1
+            inside = targets < len(pct)
+            out[rows[inside]] = pct[targets[inside]]
+        return out
+
     def _values(self, s_i: int, k_i: int) -> np.ndarray:
         """float32 ``pct_1 … pct_T`` of series ``s_i``, key ``k_i`` (converted once, read-only)."""
         values = self._float32.get((s_i, k_i))
@@ -175,8 +190,9 @@ class ForecastPlan:
         return chunks
 
 
-def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np.ndarray) -> None:
+def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, found: Forecasts) -> None:
     """A forecaster's answer for the requests ``idx``: one finite point and one band each."""
+    p, b = found.point, found.band
     if p.shape != (len(idx),) or b.shape != (len(idx),):
         raise ValueError(f"forecaster returned point {p.shape} and band {b.shape} for {len(idx)} contexts")
     bad = ~np.isfinite(p)
@@ -184,55 +200,73 @@ def check_chunk_result(plan: ForecastPlan, idx: np.ndarray, p: np.ndarray, b: np
         raise ValueError(f"forecaster returned a non-finite forecast for {plan.request_id(idx[bad][0])}")
 
 
+def gives_mixture(forecaster) -> bool:
+    """Whether ``forecaster`` scores its forecasts exactly (the engine's exact estimator)."""
+    return bool(getattr(forecaster, "gives_mixture", False))
+
+
 def chunk_request(plan: ForecastPlan, forecaster, idx: np.ndarray) -> tuple[object, np.ndarray]:
     """What one forecaster call gets for requests ``idx``, and ``idx`` in the order its results come
-    back: walk-forward ``(series, ends)`` where the forecaster takes them (the engine: each series
-    once, its contexts known prefixes), else the list of contexts."""
+    back: walk-forward ``(series, ends, outcomes)`` where the forecaster takes them (the engine: each
+    series once, its contexts known prefixes; the outcomes, to score them, when it gives its
+    mixture), else the list of contexts."""
     if hasattr(forecaster, "walk_forward"):
         series, ends, order = plan.walk_forward(idx)
-        return (series, ends), idx[order]
+        outcomes = plan.outcomes(idx[order]) if gives_mixture(forecaster) else None
+        return (series, ends, outcomes), idx[order]
     return [plan.context(i) for i in idx], idx
 
 
-def run_request(forecaster, request) -> tuple[np.ndarray, np.ndarray]:
-    """(point, band) of one :func:`chunk_request`, as float32."""
-    p, b = forecaster.walk_forward(*request) if isinstance(request, tuple) else forecaster(request)
-    return np.asarray(p, np.float32), np.asarray(b, np.float32)
+def run_request(forecaster, request) -> Forecasts:
+    """The :class:`Forecasts` of one :func:`chunk_request`, point and band as float32."""
+    found = forecaster.walk_forward(*request) if isinstance(request, tuple) else forecaster(request)
+    found.point, found.band = np.asarray(found.point, np.float32), np.asarray(found.band, np.float32)
+    return found
+
+
+def known_forecasts(plan: ForecastPlan, forecaster, done=None) -> tuple[Forecasts, np.ndarray]:
+    """The run's forecasts as far as ``done`` knows them, and the (U,) mask of requests still to run."""
+    found = Forecasts.unknown(len(plan), gives_mixture(forecaster))
+    todo = np.ones(len(plan), dtype=bool)
+    if done is not None:
+        mask, stored = done
+        found.put(np.flatnonzero(mask), _take(stored, mask))
+        todo[mask] = False
+    return found, todo
+
+
+def _take(found: Forecasts, rows) -> Forecasts:
+    pick = [None if v is None else v[rows] for v in (found.pit, found.crps)]
+    return Forecasts(found.point[rows], found.band[rows], *pick)
 
 
 def compute_forecasts(
     plan: ForecastPlan, forecaster, *, max_batch: int = 1024, done=None, on_batch=None, progress=None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Forecasts:
     """Run every distinct request of ``plan`` through ``forecaster``.
 
     Parameters
     ----------
     plan : ForecastPlan
-    forecaster : callable(list of (ℓ,) float32) -> ((B,) float32 point, (B,) float32 band)
+    forecaster : callable(list of (ℓ,) float32) -> :class:`Forecasts`
     max_batch : most contexts per forecaster call (the whole run in one call when it fits)
-    done : optional ``(mask (U,) bool, point (U,), band (U,))`` of results already known (resume)
-    on_batch : optional ``on_batch(indices (B,), point (B,), band (B,))`` called after each batch,
+    done : optional ``(mask (U,) bool, Forecasts of (U,))`` of results already known (resume)
+    on_batch : optional ``on_batch(indices (B,), Forecasts of (B,))`` called after each batch,
         e.g. to persist it
     progress : optional tqdm-like object; ``update(B)`` is called after each batch
 
     Returns
     -------
-    point, band : (U,) float32 each
+    Forecasts of the (U,) requests; pit and crps when the forecaster gives its mixture
     """
-    n = len(plan)
-    point = np.full(n, np.nan, dtype=np.float32)
-    band = np.full(n, np.nan, dtype=np.float32)
-    todo = np.ones(n, dtype=bool)
-    if done is not None:
-        mask, done_point, done_band = done
-        point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
+    found, todo = known_forecasts(plan, forecaster, done)
     for chunk in plan.batches(max_batch, todo):
         request, idx = chunk_request(plan, forecaster, chunk)
-        p, b = run_request(forecaster, request)
-        check_chunk_result(plan, idx, p, b)
-        point[idx], band[idx] = p, b
+        part = run_request(forecaster, request)
+        check_chunk_result(plan, idx, part)
+        found.put(idx, part)
         if on_batch is not None:
-            on_batch(idx, p, b)
+            on_batch(idx, part)
         if progress is not None:
             progress.update(len(idx))
-    return point, band
+    return found

@@ -19,10 +19,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...errors import require_extra
-from .plan import check_chunk_result, chunk_request, run_request
+from .plan import check_chunk_result, chunk_request, known_forecasts, run_request
 
 __all__ = ["RayExecutor"]
 
@@ -41,11 +39,11 @@ class _Worker:
         self.forecaster = forecaster
 
     def forecast(self, request):
-        """``request``: a list of contexts, or ``(series, ends)`` walk-forward requests for a
+        """``request``: a list of contexts, or ``(series, ends, outcomes)`` walk-forward requests for a
         forecaster that takes them (each series travels once, not once per context): plan.chunk_request."""
         start = time.perf_counter()
-        point, band = run_request(self.forecaster, request)
-        return point, band, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
+        found = run_request(self.forecaster, request)
+        return found, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -104,32 +102,27 @@ class RayExecutor:
     def compute_forecasts(self, plan, forecaster, *, max_batch: int, done=None, on_batch=None, progress=None):
         """:func:`..plan.compute_forecasts` with the chunks run on the workers; same results."""
         ray = self._connect()
-        n = len(plan)
-        point, band = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
-        todo = np.ones(n, dtype=bool)
-        if done is not None:
-            mask, done_point, done_band = done
-            point[mask], band[mask], todo[mask] = done_point[mask], done_band[mask], False
+        found, todo = known_forecasts(plan, forecaster, done)
         chunks = list(plan.batches(max_batch, todo))
         if not chunks:
-            return point, band
+            return found
         count = min(self._worker_count(ray), len(chunks))
-        run = _ChunkRun(self, ray, plan, chunks, forecaster, point, band, on_batch, progress)
+        run = _ChunkRun(self, ray, plan, chunks, forecaster, found, on_batch, progress)
         try:
             run.start(count)
             run.drain()
         finally:  # the workers' resources go back to the cluster, whatever happened
             for actor in self.actors:
                 ray.kill(actor, no_restart=True)
-        return point, band
+        return found
 
 
 class _ChunkRun:
     """One compute_forecasts call: chunks handed to free workers in plan order, results in place."""
 
-    def __init__(self, executor: RayExecutor, ray, plan, chunks, forecaster, point, band, on_batch, progress):
+    def __init__(self, executor: RayExecutor, ray, plan, chunks, forecaster, found, on_batch, progress):
         self.executor, self.ray, self.plan, self.chunks = executor, ray, plan, chunks
-        self.point, self.band, self.on_batch, self.progress = point, band, on_batch, progress
+        self.found, self.on_batch, self.progress = found, on_batch, progress
         self.actor_class = ray.remote(_Worker).options(
             num_cpus=executor.cpus_per_worker,
             num_gpus=executor.gpus_per_worker,
@@ -163,7 +156,7 @@ class _ChunkRun:
             ready, _ = ray.wait(list(self.running), num_returns=1)
             worker, c, idx = self.running.pop(ready[0])
             try:
-                p, b, seconds, host = ray.get(ready[0])
+                part, seconds, host = ray.get(ready[0])
             except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
                 self.failures[c] = self.failures.get(c, 0) + 1
                 if self.failures[c] > ex.max_restarts:
@@ -172,8 +165,8 @@ class _ChunkRun:
                 self.pending.append(c)
                 self.submit(worker)
                 continue
-            check_chunk_result(self.plan, idx, p, b)
-            self.point[idx], self.band[idx] = p, b
+            check_chunk_result(self.plan, idx, part)
+            self.found.put(idx, part)
             stats = ex.workers[worker]
             stats.update(
                 host=host,
@@ -182,7 +175,7 @@ class _ChunkRun:
                 seconds=stats["seconds"] + seconds,
             )
             if self.on_batch is not None:
-                self.on_batch(idx, p, b)
+                self.on_batch(idx, part)
             if self.progress is not None:
                 self.progress.update(len(idx))
             self.submit(worker)

@@ -4,7 +4,8 @@ Layout of a results folder::
 
     manifest.json            format tag, settings fingerprint, the settings themselves, and the
                              digest of each symbol's prices
-    forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band
+    forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band, and
+                             the exact pit and crps of each forecast when the forecaster gives them
     simulation_rows.jsonl    one line per completed (symbol, simulation) result row
 
 Both journals are append-only and flushed after every line. A crash can leave at most a torn
@@ -20,6 +21,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from .forecasters import Forecasts
 
 FORMAT = "totowalk-backtest-run"
 FORMAT_VERSION = 1
@@ -187,35 +190,56 @@ class RunStore:
             fh.write(line + "\n")
             fh.flush()
 
-    def load_forecasts(self, request_ids: list[str]):
-        """Stored results for the given request ids: ``(mask (U,), point (U,), band (U,))``."""
-        where = {rid: i for i, rid in enumerate(request_ids)}
-        n = len(request_ids)
-        mask = np.zeros(n, dtype=bool)
-        point = np.full(n, np.nan, dtype=np.float32)
-        band = np.full(n, np.nan, dtype=np.float32)
-        for number, rec in enumerate(self._read_journal(FORECASTS), 1):
-            try:
-                ids, p, b = rec["ids"], rec["point"], rec["band"]
-                if not (len(ids) == len(p) == len(b)):
-                    raise ValueError("ids, point and band differ in length")
-            except (KeyError, TypeError, ValueError) as err:
-                raise RunStoreError(f"corrupt {self.folder / FORECASTS}, line {number}: {err}") from err
-            for rid, pv, bv in zip(ids, p, b):
-                if rid not in where:
-                    raise RunStoreError(
-                        f"{self.folder / FORECASTS} line {number} holds request "
-                        f"{rid!r}, which this run does not ask for (foreign folder)"
-                    )
-                i = where[rid]
-                mask[i], point[i], band[i] = True, pv, bv
-        return mask, point, band
+    def load_forecasts(self, request_ids: list[str], scored: bool = False) -> tuple[np.ndarray, Forecasts]:
+        """Stored results for the given request ids: ``(mask (U,), Forecasts of (U,))``.
 
-    def append_forecasts(self, request_ids: list[str], point: np.ndarray, band: np.ndarray) -> None:
-        """Persist one completed batch (float32 values survive the JSON round trip exactly)."""
-        self._append(
-            FORECASTS, {"ids": list(request_ids), "point": [float(x) for x in point], "band": [float(x) for x in band]}
-        )
+        ``scored``: the run scores its forecasts, so a batch stored without its pit and crps counts
+        as not done (forecast again, its scores with it)."""
+        where = {rid: i for i, rid in enumerate(request_ids)}
+        mask = np.zeros(len(request_ids), dtype=bool)
+        found = Forecasts.unknown(len(request_ids), scored)
+        for number, rec in enumerate(self._read_journal(FORECASTS), 1):
+            fields = self._batch_fields(rec, number, scored)
+            if fields is None:
+                continue
+            ids, values = fields[0], fields[1:]
+            rows = np.array([self._request_row(where, rid, number) for rid in ids], dtype=np.int64)
+            mask[rows] = True
+            for target, stored in zip((found.point, found.band, found.pit, found.crps), values):
+                target[rows] = stored
+        return mask, found
+
+    def _batch_fields(self, rec: dict, number: int, scored: bool) -> tuple | None:
+        """(ids, point, band[, pit, crps]) of one stored batch; None for an unscored batch of a scored run."""
+        names = ("ids", "point", "band") + (("pit", "crps") if scored else ())
+        if scored and isinstance(rec, dict) and "pit" not in rec:
+            return None
+        try:
+            fields = tuple(rec[name] for name in names)
+            if len({len(f) for f in fields}) != 1:
+                raise ValueError(f"{', '.join(names)} differ in length")
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunStoreError(f"corrupt {self.folder / FORECASTS}, line {number}: {err}") from err
+        return fields
+
+    def _request_row(self, where: dict, rid: str, number: int) -> int:
+        if rid not in where:
+            raise RunStoreError(
+                f"{self.folder / FORECASTS} line {number} holds request "
+                f"{rid!r}, which this run does not ask for (foreign folder)"
+            )
+        return where[rid]
+
+    def append_forecasts(self, request_ids: list[str], found: Forecasts) -> None:
+        """Persist one completed batch (float32 and float64 values survive the JSON round trip exactly)."""
+        record = {
+            "ids": list(request_ids),
+            "point": [float(x) for x in found.point],
+            "band": [float(x) for x in found.band],
+        }
+        if found.scored:
+            record.update(pit=[float(x) for x in found.pit], crps=[float(x) for x in found.crps])
+        self._append(FORECASTS, record)
 
     def load_rows(self) -> dict:
         """Stored result rows: ``{(symbol, simulation): row dict}``."""

@@ -16,7 +16,7 @@ from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
 from .html import INCOMPLETE, write_html_report  # plotly itself is imported only when a report is drawn
 from .plots import plot_results
-from .text import daily_of, daily_statistics, mae_by_key, strategy_table
+from .text import calibration_of, daily_of, daily_statistics, mae_by_key, strategy_table
 
 __all__ = ["DAILY_RETURNS", "statistics_json", "write_outputs"]
 
@@ -64,6 +64,7 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         "versions": versions(),
         "strategy_table": strategy_table(result).to_dict(orient="index"),
         "mae_by_key": mae_by_key(result).to_dict(),
+        "calibration": calibration_of(result),
         "summary": {str(k): v for k, v in result.summary.to_dict(orient="index").items()},
         "statistics": statistics_json(stats),
         "statistics_settings": statistics_settings(list(pd.unique(daily["strategy"])) if len(daily) else []),

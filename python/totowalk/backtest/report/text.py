@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +13,7 @@ from ..profiles.clean.selection import DISTINGUISHABLE
 from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
 from ..profiles.profile import STRATEGY_PREFIXES
 from ..stats.bootstrap import CONFIDENCE
+from ..stats.calibration import CALIBRATION_LEVEL, calibration_summary
 from ..stats.daily import PORTFOLIO, daily_table
 from ..stats.table import MIN_INTERVAL_DAYS, days_per_year_of, performance_table
 
@@ -122,6 +125,69 @@ def mae_by_key(result) -> pd.Series:
     return err.groupby(f["key"]).mean().reindex(order).rename("mae")
 
 
+def calibration_of(result) -> dict:
+    """The result's calibration block, computed from its forecasts table when it carries none."""
+    if getattr(result, "calibration", None) is not None:
+        return result.calibration
+    return calibration_summary(result.forecasts, result.settings.get("forecaster"))
+
+
+CALIBRATION_ROWS = "  {:<10}{:>9}{:>11}  {:<17}{:<17}{:<17}{}"  # key, forecasts, CRPS, 50/80/95 %, PIT KS
+
+
+def calibration_lines(calibration: dict) -> list:
+    """The calibration block as printed: what was scored, one row per key and all keys, the verdict."""
+    if not calibration.get("available"):
+        return [f"calibration: not available: {calibration.get('reason')}"]
+    overall = calibration["overall"]
+    head = (
+        f"calibration (exact PIT and CRPS of the predicted mixture): {overall['forecasts']:,} distinct forecasts "
+        f"with known outcomes on {overall['days']:,} days, each counted once though consecutive simulations "
+        "share them; covered: share of outcomes inside the central interval (exact binomial p)"
+    )
+    lines = textwrap.wrap(head, TERMINAL_WIDTH, subsequent_indent="  ")
+    lines.append(
+        CALIBRATION_ROWS.format("key", "forecasts", "mean CRPS", "50 % (p)", "80 % (p)", "95 % (p)", "PIT KS (p)")
+    )
+    for name, block in calibration_blocks(calibration).items():
+        lines.append(_calibration_row(name, block))
+    lines += textwrap.wrap(calibration_verdict(calibration), TERMINAL_WIDTH, subsequent_indent="  ")
+    return lines
+
+
+def calibration_blocks(calibration: dict) -> dict:
+    """{name: block}: each key's, then "all keys" (pooled)."""
+    return {**calibration["keys"], "all keys": calibration["overall"]}
+
+
+def _calibration_row(name: str, block: dict) -> str:
+    cells = [f"{100 * block[f'coverage_{n}']:.1f} % ({format_p(block[f'coverage_{n}_p'])})" for n in (50, 80, 95)]
+    ks = f"{block['pit_ks']:.3f} ({format_p(block['pit_ks_p'])})"
+    return CALIBRATION_ROWS.format(name, f"{block['forecasts']:,}", f"{block['mean_crps']:.6f}", *cells, ks)
+
+
+def calibration_verdict(calibration: dict) -> str:
+    """One sentence: which keys the PIT KS test calls miscalibrated at the block's level."""
+    level = calibration.get("level", CALIBRATION_LEVEL)
+    blocks = calibration_blocks(calibration)
+    bad = [name for name, block in blocks.items() if block["pit_ks_p"] < level]
+    fine = [name for name in blocks if name not in bad]
+    parts = [f"{_joined(bad)} miscalibrated at the {100 * level:g} % level"] if bad else []
+    parts += [f"no evidence of miscalibration at the {100 * level:g} % level for {_joined(fine)}"] if fine else []
+    return "PIT KS: " + "; ".join(parts)
+
+
+def _joined(names: list) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def format_p(p) -> str:
+    """A p-value in three decimals, "<0.001" below that, "n/a" when undefined."""
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _describe_kronos(info: dict) -> str:
     return (
         f"{info.get('spec') or 'in-memory model'} ({info['parameters']:,} parameters), {info['sample_count']} paths, "
@@ -131,7 +197,7 @@ def _describe_kronos(info: dict) -> str:
 
 
 def format_report(result) -> str:
-    """Text report: profile, forecaster, costs, warnings, strategy table, MAE per key, best."""
+    """Text report: profile, forecaster, costs, warnings, strategy table, MAE per key, calibration, best."""
     s = result.settings
     fc = s.get("forecaster", {})
     lines = [
@@ -159,6 +225,7 @@ def format_report(result) -> str:
     )
     mae = mae_by_key(result)
     lines += ["", "MAE per key: " + ", ".join(f"{k} {v:.6f}" for k, v in mae.items())]
+    lines += calibration_lines(calibration_of(result))
     summary = result.summary
     if "best_strategy_selected" in summary.columns:
         lines += best_strategy_lines(summary)
@@ -316,6 +383,10 @@ def symbol_list(symbols, most: int = 6) -> str:
 __all__ = [
     "best_strategy_lines",
     "best_strategy_verdict",
+    "calibration_blocks",
+    "calibration_lines",
+    "calibration_of",
+    "calibration_verdict",
     "daily_of",
     "daily_statistics",
     "format_report",

@@ -1,0 +1,93 @@
+"""Was the run's signal calibrated? Its forecasts' exact PIT and CRPS, summarised per key and overall.
+
+The forecasts table carries, for every forecast the engine's exact estimator made and whose outcome
+lies inside the data, the PIT ``F(y)`` and CRPS of its predicted mixture (``pit``, ``crps``).
+Consecutive simulations share forecasts (one context, forecast once, appears in the rows of every
+window that asks for it), so each distinct (symbol, key, context_end) forecast counts once here.
+
+Per key and for all keys together: how many forecasts (and target days) were scored, their mean
+CRPS, how often the central 50/80/95 % intervals covered the outcome with an exact binomial p-value
+against the nominal rate, and a Kolmogorov-Smirnov test of the PIT values against uniform (a
+calibrated forecast gives uniform PITs). The tests take the forecasts as independent; the keys of
+one day are not independent of each other, so the pooled line is the coarser guide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...scoring.proper import COVERAGE_LEVELS, covered
+from ...scoring.significance import coverage_test, ks_uniform
+
+__all__ = ["ALL_KEYS", "CALIBRATION_LEVEL", "calibration_summary", "distinct_scored", "unavailable_reason"]
+
+ALL_KEYS = "(all)"
+CALIBRATION_LEVEL = 0.01  # a PIT KS p below this calls the forecasts miscalibrated
+DISTINCT = ["symbol", "key", "context_end"]  # one forecast: a symbol's key from one context
+
+
+def distinct_scored(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Each distinct (symbol, key, context_end) forecast with a PIT, once (the first row that holds it)."""
+    if "pit" not in forecasts:
+        return forecasts.iloc[:0]
+    return forecasts[forecasts["pit"].notna()].drop_duplicates(DISTINCT)
+
+
+def unavailable_reason(forecaster: dict | None) -> str:
+    """Why a run without scores has none, from its forecaster's description (settings["forecaster"])."""
+    forecaster = forecaster or {}
+    if forecaster.get("kind") == "engine" and forecaster.get("estimator") != "exact":
+        return "the sampled estimator gives no predictive distribution"
+    if forecaster.get("kind") == "engine":
+        return "no forecast was scored against a known outcome"
+    return "the forecaster gives no predictive distribution"
+
+
+def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None) -> dict:
+    """The calibration block of a run (summary.json's ``calibration``).
+
+    Returns
+    -------
+    dict
+        ``available`` (bool); when False, ``reason``; when True, ``estimator`` ("exact"),
+        ``level`` (the KS level of the verdict), ``keys`` {key: block} and ``overall`` (all keys
+        pooled), each block as :func:`calibration_block`.
+    """
+    scored = distinct_scored(forecasts)
+    if scored.empty:
+        return {"available": False, "reason": unavailable_reason(forecaster)}
+    keys = list(dict.fromkeys(scored["key"]))
+    return {
+        "available": True,
+        "estimator": "exact",
+        "level": CALIBRATION_LEVEL,
+        "keys": {key: calibration_block(scored[scored["key"] == key]) for key in keys},
+        "overall": calibration_block(scored),
+    }
+
+
+def calibration_block(scored: pd.DataFrame) -> dict:
+    """Counts, mean CRPS, interval coverage with exact binomial p-values, and the PIT KS test of
+    distinct scored forecasts (rows of :func:`distinct_scored`)."""
+    pit = scored["pit"].to_numpy(np.float64)
+    ks = ks_uniform(pit)
+    block = {
+        "forecasts": int(len(scored)),
+        "days": _days(scored),
+        "mean_crps": float(scored["crps"].to_numpy(np.float64).mean()),
+    }
+    for level in COVERAGE_LEVELS:
+        hits = covered(pit, level)
+        block[f"coverage_{round(100 * level)}"] = float(hits.mean())
+        block[f"coverage_{round(100 * level)}_p"] = coverage_test(hits, level)
+    block.update(pit_ks=float(ks.statistic), pit_ks_p=float(ks.p_value))
+    block["miscalibrated"] = bool(ks.p_value < CALIBRATION_LEVEL)
+    return block
+
+
+def _days(scored: pd.DataFrame) -> int:
+    """Distinct target days (dates across symbols; positions where the table has no dates)."""
+    if "target_date" in scored:
+        return int(scored["target_date"].nunique())
+    return int(scored["context_end"].nunique())
