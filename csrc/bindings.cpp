@@ -398,10 +398,9 @@ py::tuple clean_always_on_fit(const py::array& close, const py::array& open,
   return py::make_tuple(best_x, best_z);
 }
 
-// Exact Student-T mixture summaries over (N, K) float64 parameters; see mixture_exact.h.
-py::tuple mixture_summary(const py::array& weights, const py::array& df, const py::array& loc,
-                          const py::array& scale, const py::array& levels, double tol,
-                          int threads) {
+// (N, K) of four C-contiguous float64 (N, K) mixture parameter arrays of one shape, K >= 1.
+std::pair<int64_t, int64_t> check_mixture(const char* function, const py::array& weights, const py::array& df,
+                                          const py::array& loc, const py::array& scale) {
   const int64_t rows = weights.ndim() == 2 ? weights.shape(0) : -1;
   const int64_t comps = weights.ndim() == 2 ? weights.shape(1) : -1;
   for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"weights", &weights},
@@ -410,11 +409,19 @@ py::tuple mixture_summary(const py::array& weights, const py::array& df, const p
                     arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 8 &&
                     (arr->flags() & py::array::c_style);
     if (!ok || comps < 1) {
-      throw py::value_error(totowalk::message(
-          "mixture_summary: ", name, " must be a C-contiguous float64 (N, K) array with K >= 1 "
-          "and the shape of weights"));
+      throw py::value_error(totowalk::message(function, ": ", name,
+                                              " must be a C-contiguous float64 (N, K) array with K >= 1 "
+                                              "and the shape of weights"));
     }
   }
+  return {rows, comps};
+}
+
+// Exact Student-T mixture summaries over (N, K) float64 parameters; see mixture_exact.h.
+py::tuple mixture_summary(const py::array& weights, const py::array& df, const py::array& loc,
+                          const py::array& scale, const py::array& levels, double tol,
+                          int threads) {
+  const auto [rows, comps] = check_mixture("mixture_summary", weights, df, loc, scale);
   const bool levels_ok = levels.ndim() == 1 && levels.dtype().kind() == 'f' &&
                          levels.dtype().itemsize() == 8 && (levels.flags() & py::array::c_style);
   if (!levels_ok) {
@@ -446,19 +453,7 @@ py::tuple mixture_summary(const py::array& weights, const py::array& df, const p
 py::tuple mixture_scores(const py::array& weights, const py::array& df, const py::array& loc,
                          const py::array& scale, const py::array& affine_loc, const py::array& affine_scale,
                          const py::array& y, double tol, int threads) {
-  const int64_t rows = weights.ndim() == 2 ? weights.shape(0) : -1;
-  const int64_t comps = weights.ndim() == 2 ? weights.shape(1) : -1;
-  for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"weights", &weights},
-                                  {"df", &df}, {"loc", &loc}, {"scale", &scale}}) {
-    const bool ok = arr->ndim() == 2 && arr->shape(0) == rows && arr->shape(1) == comps &&
-                    arr->dtype().kind() == 'f' && arr->dtype().itemsize() == 8 &&
-                    (arr->flags() & py::array::c_style);
-    if (!ok || comps < 1) {
-      throw py::value_error(totowalk::message(
-          "mixture_scores: ", name, " must be a C-contiguous float64 (N, K) array with K >= 1 "
-          "and the shape of weights"));
-    }
-  }
+  const auto [rows, comps] = check_mixture("mixture_scores", weights, df, loc, scale);
   for (const auto& [name, arr] : {std::pair<const char*, const py::array*>{"affine_loc", &affine_loc},
                                   {"affine_scale", &affine_scale}, {"y", &y}}) {
     const bool ok = arr->ndim() == 1 && arr->shape(0) == rows && arr->dtype().kind() == 'f' &&

@@ -295,29 +295,21 @@ bool score_row(const double* w, const double* df, const double* loc, const doubl
   return std::isfinite(*crps) && std::isfinite(*pit);
 }
 
-}  // namespace
-
-int64_t mixture_summary(const double* weights, const double* df, const double* loc,
-                        const double* scale, int64_t rows, int64_t components,
-                        const double* levels, int64_t num_levels, double tol, double* mean,
-                        double* stddev, double* quantile, double* partial, int threads) {
+// Runs row(n, comps) for every row on `threads` workers (0: one per core); returns the first row
+// for which it returned false, or -1. One failure slot per block: blocks are disjoint, so each
+// writes only its own slot.
+template <typename Row>
+int64_t each_row(int64_t rows, int64_t components, int threads, const Row& row) {
   const int64_t workers =
       threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
-  std::vector<int64_t> first_failure(static_cast<size_t>(std::max<int64_t>(workers, 1)), -1);
-  // One failure slot per block: blocks are disjoint, so each writes only its own slot.
-  const int64_t per_block = (rows + workers - 1) / std::max<int64_t>(workers, 1);
+  std::vector<int64_t> first_failure(static_cast<size_t>(workers), -1);
+  const int64_t per_block = (rows + workers - 1) / workers;
   parallel_blocks(rows, workers, [&](int64_t begin, int64_t end) {
     std::vector<Component> comps;
     comps.reserve(static_cast<size_t>(components));
     int64_t& failure = first_failure[static_cast<size_t>(per_block > 0 ? begin / per_block : 0)];
     for (int64_t n = begin; n < end; ++n) {
-      const int64_t off = n * components;
-      if (!summarise_row(weights + off, df + off, loc + off, scale + off, components, levels,
-                         num_levels, tol, comps, mean + n, stddev + n, quantile + n * num_levels,
-                         partial + n * num_levels) &&
-          failure < 0) {
-        failure = n;
-      }
+      if (!row(n, comps) && failure < 0) failure = n;
     }
   });
   for (int64_t f : first_failure) {
@@ -326,31 +318,29 @@ int64_t mixture_summary(const double* weights, const double* df, const double* l
   return -1;
 }
 
+}  // namespace
+
+int64_t mixture_summary(const double* weights, const double* df, const double* loc,
+                        const double* scale, int64_t rows, int64_t components,
+                        const double* levels, int64_t num_levels, double tol, double* mean,
+                        double* stddev, double* quantile, double* partial, int threads) {
+  return each_row(rows, components, threads, [&](int64_t n, std::vector<Component>& comps) {
+    const int64_t off = n * components;
+    return summarise_row(weights + off, df + off, loc + off, scale + off, components, levels,
+                         num_levels, tol, comps, mean + n, stddev + n, quantile + n * num_levels,
+                         partial + n * num_levels);
+  });
+}
+
 int64_t mixture_scores(const double* weights, const double* df, const double* loc,
                        const double* scale, const double* affine_loc, const double* affine_scale,
                        const double* y, int64_t rows, int64_t components, double tol,
                        double* crps, double* pit, double* log_score, int threads) {
-  const int64_t workers =
-      threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
-  std::vector<int64_t> first_failure(static_cast<size_t>(std::max<int64_t>(workers, 1)), -1);
-  const int64_t per_block = (rows + workers - 1) / std::max<int64_t>(workers, 1);
-  parallel_blocks(rows, workers, [&](int64_t begin, int64_t end) {
-    std::vector<Component> comps;
-    comps.reserve(static_cast<size_t>(components));
-    int64_t& failure = first_failure[static_cast<size_t>(per_block > 0 ? begin / per_block : 0)];
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t off = n * components;
-      if (!score_row(weights + off, df + off, loc + off, scale + off, affine_loc[n], affine_scale[n], y[n],
-                     components, tol, comps, crps + n, pit + n, log_score + n) &&
-          failure < 0) {
-        failure = n;
-      }
-    }
+  return each_row(rows, components, threads, [&](int64_t n, std::vector<Component>& comps) {
+    const int64_t off = n * components;
+    return score_row(weights + off, df + off, loc + off, scale + off, affine_loc[n], affine_scale[n], y[n],
+                     components, tol, comps, crps + n, pit + n, log_score + n);
   });
-  for (int64_t f : first_failure) {
-    if (f >= 0) return f;
-  }
-  return -1;
 }
 
 }  // namespace totowalk
