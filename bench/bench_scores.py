@@ -1,9 +1,11 @@
-"""What exact scoring costs beside the forecast it scores: W2's contexts, one run, one machine.
+"""What exact scoring costs beside the forecast it scores: one run, one machine, both sides.
 
-W2's shape (24 series, 250 simulations, 7 walk-forward steps = 1,000+ distinct contexts per key
-after sharing) is approximated by the last N returns of bundled symbols, each a one-step exact
-forecast from all the returns before it; then ``ForecastResult.scores`` (exact CRPS, log score,
-PIT) on the same results. Prints both times and their ratio, the machine and the commit.
+W2's count of contexts (24,576 one-step forecasts) is drawn from the bundled symbols' returns of
+the four price keys, as a backtest forecasts them: the last days of each long history, each forecast from all the returns before it (exact estimator).
+Then the same results are scored three ways: ``ForecastResult.scores`` (the extension's C++ loop on
+the host, what a backtest's calibration block uses) and the vectorised torch path on ``--device``
+(the one a device would run). Prints the three times, their ratios to the forecast, the machine and
+the commit.
 
     python bench/bench_scores.py --contexts 24576 --device cpu
 """
@@ -20,6 +22,50 @@ from totowalk.data import datasets
 from totowalk.engine.forecast_engine import ForecastEngine
 from totowalk.loading import resolve_model
 from totowalk.provenance import git_commit, machine_description, today
+from totowalk.scoring.proper import mixture_scores
+
+HISTORY = 500  # returns every context has at least
+
+
+def contexts(count: int) -> tuple:
+    """(series, ends, outcomes): ``count`` walk-forward contexts over the bundled returns of every key."""
+    returns = []
+    for symbol in datasets.list():
+        frame = datasets.load(symbol)
+        for key in ("Close", "High", "Low", "Open"):
+            prices = frame[key].to_numpy(np.float64)
+            if len(prices) > HISTORY + 100:
+                returns.append(prices[1:] / prices[:-1] - 1.0)
+    room = np.array([len(r) - HISTORY for r in returns])
+    share = np.minimum(room, np.ceil(count * room / room.sum()).astype(int))
+    series, ends, outcomes = [], [], []
+    left = count
+    for r, n in zip(returns, share):
+        n = int(min(n, left))
+        if n <= 0:
+            continue
+        targets = np.arange(len(r) - n, len(r))
+        series.append(r)
+        ends.append(targets)
+        outcomes.append(r[targets])
+        left -= n
+    if left > 0:
+        raise SystemExit(f"the bundled data hold {count - left} contexts with {HISTORY} returns before them")
+    return series, ends, np.concatenate(outcomes)
+
+
+def _torch_seconds(result, actual, device) -> float:
+    p = result.params
+    params = [
+        torch.as_tensor(a[:, 0, 0], dtype=torch.float64, device=device) for a in (p.weights, p.df, p.loc, p.scale)
+    ]
+    affine = [torch.as_tensor(a[:, 0], dtype=torch.float64, device=device) for a in (p.scaler_loc, p.scaler_scale)]
+    y = torch.as_tensor(actual, dtype=torch.float64, device=device)
+    start = time.perf_counter()
+    mixture_scores(*params, *affine, y, backend="torch")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -31,45 +77,26 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     engine = ForecastEngine(resolve_model(args.model, args.device).model, estimator="exact", device=args.device)
-    closes = [datasets.load(symbol)["Close"].to_numpy(np.float64) for symbol in datasets.list()]
-    closes = [c for c in closes if len(c) > 2000]  # long histories, as a backtest's
-    per = -(-args.contexts // len(closes))
-    series, ends, actual = [], [], []
-    for close in closes:
-        returns = close[1:] / close[:-1] - 1.0
-        targets = np.arange(len(returns) - per, len(returns))
-        series.append(returns)
-        ends.append(targets)
-        actual.append(returns[targets])
-    actual = np.concatenate(actual)[: args.contexts]
-    forecast_s, score_s = [], []
+    series, ends, actual = contexts(args.contexts)
+    times = {"forecast": [], "scores": [], "torch": []}
     for _ in range(args.repeats):
         start = time.perf_counter()
         result = engine.forecast_walk_forward(series, ends, prediction_length=1, aggregate=("mean",))
         if device.type == "cuda":
             torch.cuda.synchronize()
-        forecast_s.append(time.perf_counter() - start)
-        trimmed = _first(result, args.contexts)
+        times["forecast"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        trimmed.scores(actual[:, None])
-        score_s.append(time.perf_counter() - start)
-    f, s = min(forecast_s), min(score_s)
-    print(f"{today()} {git_commit()} {machine_description(device)}")
+        result.scores(actual[:, None])
+        times["scores"].append(time.perf_counter() - start)
+        times["torch"].append(_torch_seconds(result, actual, device))
+    best = {k: min(v) for k, v in times.items()}
+    f = best["forecast"]
+    print(f"{today()} {git_commit()} {machine_description(device)}, torch threads {torch.get_num_threads()}")
     print(
-        f"model {args.model}, {args.contexts} contexts: forecast {f:.3f} s, exact scores {s:.3f} s, "
-        f"scores / forecast {s / f:.2f}x (best of {args.repeats})"
+        f"model {args.model}, {len(actual)} contexts (best of {args.repeats}): forecast {f:.3f} s; exact scores "
+        f"on the host (extension) {best['scores']:.3f} s = {best['scores'] / f:.2f}x; torch path on "
+        f"{device.type} {best['torch']:.3f} s = {best['torch'] / f:.2f}x"
     )
-
-
-def _first(result, count: int):
-    """The result's first ``count`` forecasts (the bundled data may give a few more)."""
-    import dataclasses
-
-    p = result.params
-    params = dataclasses.replace(
-        p, **{f: getattr(p, f)[:count] for f in ("weights", "df", "loc", "scale", "scaler_loc", "scaler_scale")}
-    )
-    return dataclasses.replace(result, params=params, stats={k: v[:count] for k, v in result.stats.items()})
 
 
 if __name__ == "__main__":
