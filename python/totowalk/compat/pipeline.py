@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .engine import ForecastEngine
+from ..engine import ForecastEngine
 
 __all__ = ["CompatForecast", "TotoPipeline"]
 
@@ -68,7 +68,7 @@ class TotoPipeline:
         cls, model_id: str = "Datadog/Toto-Open-Base-1.0", device_map: str | None = None, seed: int = 0, **_ignored
     ) -> TotoPipeline:
         """Load weights with ``totowalk.load_model`` (compile/AMP/cache options of the classic are ignored)."""
-        from .loading import load_model
+        from ..loading import load_model
 
         if device_map == "cuda" and not torch.cuda.is_available():
             device_map = "cpu"
