@@ -140,3 +140,44 @@ def test_command_errors_are_one_line(capsys):
     assert "kronos" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "IBM", "--min-history", "100000"]) == 2
     assert "fewer than --min-history" in capsys.readouterr().err
+
+
+def test_longer_horizons_forecast_from_further_back(engine, ibm):
+    returns = ibm["Close"].pct_change().to_numpy()[1:]
+    targets = held_out_targets(len(returns), 20, 300)
+    scores = engine_scores(engine)
+    three = scores(returns, targets, 3)
+    changed = returns.copy()
+    changed[targets[10] - 2 :] *= 3.0  # the context of target 10 at horizon 3 ends two days before it
+    again = scores(changed, targets, 3)
+    np.testing.assert_array_equal(three["point"][:11], again["point"][:11])
+    assert not np.array_equal(three["point"][11:], again["point"][11:])
+    # the third step of a forecast from the context ending two days earlier, as a plain forecast gives it
+    plain = engine.forecast([returns[: t - 2] for t in targets[:3]], prediction_length=3, aggregate=("mean",))
+    np.testing.assert_allclose(three["point"][:3], plain["mean"][:, 2], rtol=1e-5)
+
+
+def test_baselines_at_a_horizon_use_the_context_before_it(ibm):
+    from totowalk.skill.baselines import forecast_baseline
+
+    returns = ibm["Close"].pct_change().to_numpy()[1:]
+    targets = np.arange(400, 440)
+    walk = forecast_baseline("random_walk", returns, targets, horizon=4)
+    np.testing.assert_array_equal(walk.samples, forecast_baseline("random_walk", returns, targets - 3).samples)
+    one = forecast_baseline("garch_t", returns, targets - 3)
+    four = forecast_baseline("garch_t", returns, targets, horizon=4)
+    assert (four.df == one.df).all() and (four.loc == one.loc).all()
+    # the variance relaxes towards its long-run level omega / (1 - alpha - beta): the spread shrinks or grows towards it
+    assert not np.allclose(four.scale, one.scale)
+
+
+def test_the_command_scores_every_horizon_on_the_same_days(tmp_path, capsys):
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--dataset", "IBM", "--days", "40", "--horizons", "1", "4", "--baselines", "random_walk"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    days = {h: tuple(g["date"]) for h, g in scores.groupby("horizon")}
+    assert sorted(days) == [1, 4] and days[1] == days[4]
+    assert "horizon 4, 40 days" in capsys.readouterr().out
+    assert main(["evaluate", "--dataset", "IBM", "--horizons", "65", "--out", str(tmp_path / "x")]) == 2
+    assert "at most 64" in capsys.readouterr().err

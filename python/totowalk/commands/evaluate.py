@@ -16,7 +16,8 @@ from .backtest import add_model_options, load_data, model_from_args
 __all__ = ["register"]
 
 KEYS = ("Close", "High", "Low", "Open")
-PRINTED = ("model", "symbol", "key", "days", "crps", "crps_skill", "coverage_80", "pit_ks_p", "hit_rate")
+PRINTED = ("model", "symbol", "key", "horizon", "days", "crps", "crps_skill", "coverage_80", "pit_ks_p", "hit_rate")
+MAX_HORIZON = 64  # the exact mixture covers one patch of steps
 
 
 def register(subparsers):
@@ -41,6 +42,13 @@ def register(subparsers):
         help="score the last DAYS returns of each series (default: every day with --min-history before it)",
     )
     p.add_argument("--min-history", type=positive_int, default=250, help="returns a day needs before it (default 250)")
+    p.add_argument(
+        "--horizons",
+        nargs="+",
+        type=positive_int,
+        default=[1],
+        help=f"steps ahead to score, each day forecast h steps before it (default 1; at most {MAX_HORIZON})",
+    )
     p.add_argument(
         "--baselines",
         nargs="*",
@@ -68,6 +76,8 @@ def _run(args) -> int:
 
     if args.model.startswith("kronos:"):
         raise UsageError("evaluate scores Toto models (their exact mixtures); kronos:DIR is not supported yet")
+    if max(args.horizons) > MAX_HORIZON:
+        raise UsageError(f"--horizons: at most {MAX_HORIZON} (the exact predictive mixture covers one patch)")
     if "random_walk" not in args.baselines:
         raise UsageError("--baselines must include random_walk: CRPS skill is stated against it")
     out = Path(args.out)
@@ -80,7 +90,7 @@ def _run(args) -> int:
         print(f"WARNING: {note}", file=sys.stderr)
     engine = ForecastEngine(resolved.model, device=args.device, estimator="exact")
     label = args.model
-    total = len(frames) * len(args.keys) * (1 + len(args.baselines))
+    total = len(frames) * len(args.keys) * len(set(args.horizons)) * (1 + len(args.baselines))
     bar = tqdm(total=total, desc="evaluate", unit="part", disable=args.no_progress, leave=False)
     try:
         result = evaluate(
@@ -93,6 +103,7 @@ def _run(args) -> int:
             baselines=tuple(args.baselines),
             journal=journal,
             progress=lambda _: bar.update(1),
+            horizons=tuple(args.horizons),
         )
     except ValueError as err:
         raise UsageError(str(err)) from err
@@ -106,7 +117,7 @@ def _run(args) -> int:
         "days": int(result.scores.groupby(["symbol", "key", "model"]).size().max()),
         "min_history": args.min_history,
         "precision": args.precision,
-        "horizon": 1,
+        "horizons": sorted(set(args.horizons)),
         "commit": git_commit(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -130,7 +141,7 @@ def _print(summary, label: str) -> None:
         shown[column] = shown[column].map(lambda v: "n/a" if v != v else f"{100 * v:.1f} %")
     shown["pit_ks_p"] = shown["pit_ks_p"].map(lambda v: "n/a" if v != v else ("<0.001" if v < 1e-3 else f"{v:.3f}"))
     print(shown.to_string(index=False, line_width=100))
-    for (symbol, key), group in summary.groupby(["symbol", "key"], sort=False):
+    for _, group in summary.groupby(["symbol", "key", "horizon"], sort=False):
         baselines = group[group["model"] != label]
         for _, row in group[group["model"] == label].iterrows():
             print(textwrap.fill(verdict(row, baselines), width=100))

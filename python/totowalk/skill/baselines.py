@@ -1,8 +1,8 @@
-"""Classical one-step forecast baselines, fitted walk-forward with no look-ahead.
+"""Classical forecast baselines, fitted walk-forward with no look-ahead.
 
 Each baseline turns a series of one-step fractional changes ``returns`` (``r[i] = p[i]/p[i-1] - 1``)
 into a predictive distribution of ``returns[t]`` for every target index ``t``, computed from
-``returns[:t]`` only:
+``returns[:t - horizon + 1]`` only (horizon 1: the day before; horizon h: h - 1 days further back):
 
 ``random_walk``
     No change: the empirical distribution of the trailing returns, demeaned (zero drift; the
@@ -10,10 +10,14 @@ into a predictive distribution of ``returns[t]`` for every target index ``t``, c
 ``garch_t``
     Constant mean, GARCH(1,1) variance and Student-t innovations, fitted with ``arch`` on all the
     returns before a refit point; between refits the parameters stay fixed while the conditional
-    variance keeps being filtered through every return before the target.
+    variance keeps being filtered through every return before the target. Beyond one step the
+    variance is its expectation ``omega (1 + p + ... + p^(h-2)) + p^(h-1) v`` (``p = alpha + beta``)
+    and the shape stays a Student-t with the fitted degrees of freedom: the usual analytic forecast,
+    an approximation of the true h-step law (a mixture over variance paths).
 ``ets``
     ``statsforecast``'s AutoETS (no seasonality) fitted on at most the last 1000 returns before a
-    refit point; between refits the fitted model is run forward over the returns before the target.
+    refit point; between refits the fitted model is run forward over the returns before the target
+    and forecasts ``horizon`` steps, of which the last is taken.
 
 ``arch`` and ``statsforecast`` are optional (``pip install 'totowalk[baselines]'``) and imported
 only when their baseline runs.
@@ -85,11 +89,13 @@ def forecast_baseline(
     window: int = 250,
     refit_every: int = 20,
     progress: Callable[[int], object] | None = None,
+    horizon: int = 1,
 ) -> Predictive:
-    """One-step predictive distributions of ``returns[t]`` for each ``t`` in ``targets`` by the baseline ``name``.
+    """Predictive distributions of ``returns[t]`` for each ``t`` in ``targets`` by the baseline ``name``.
 
     ``targets`` are strictly ascending indices into ``returns``; the forecast of target ``t`` uses
-    ``returns[:t]`` only, and each target needs ``MIN_HISTORY[name]`` past returns.
+    ``returns[:t - horizon + 1]`` only (its context), and each context needs ``MIN_HISTORY[name]``
+    returns.
 
     ``window`` is random_walk's sample size: the last ``min(window, targets[0])`` returns before each
     target (one size for every target, so the first target's history bounds it). The fitted
@@ -97,19 +103,23 @@ def forecast_baseline(
     on all returns before the refit point, ets on at most the last 1000. ``progress(k)`` is called
     with the number of targets each step finished (for a progress bar).
     """
-    returns, targets = _checked_inputs(name, returns, targets, window, refit_every)
-    if name == "random_walk":
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    horizon = int(horizon)
+    # the one-step machinery below forecasts returns[e] from returns[:e]: e is each target's context end
+    returns, targets = _checked_inputs(name, returns, np.asarray(targets) - (horizon - 1), window, refit_every)
+    if name == "random_walk":  # independent days: every horizon has the same law
         predictive = _random_walk(returns, targets, window)
         if progress is not None and len(targets):
             progress(len(targets))
         return predictive
     if name == "garch_t":
         arch = require_extra("arch", "baselines", "the garch_t baseline")
-        return _garch_t(arch, returns, targets, refit_every, progress)
+        return _garch_t(arch, returns, targets, refit_every, progress, horizon)
     require_extra("statsforecast", "baselines", "the ets baseline")
     from statsforecast.models import AutoETS
 
-    return _ets(AutoETS, returns, targets, refit_every, progress)
+    return _ets(AutoETS, returns, targets, refit_every, progress, horizon)
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -171,7 +181,9 @@ def _random_walk(returns: np.ndarray, targets: np.ndarray, window: int) -> Predi
 # -- GARCH(1,1)-t ----------------------------------------------------------------------------
 
 
-def _garch_t(arch, returns: np.ndarray, targets: np.ndarray, refit_every: int, progress) -> Predictive:
+def _garch_t(
+    arch, returns: np.ndarray, targets: np.ndarray, refit_every: int, progress, horizon: int = 1
+) -> Predictive:
     """Student-t forecasts of a constant-mean GARCH(1,1)-t model, refit every ``refit_every`` targets."""
     scaled = GARCH_SCALE * returns
     loc, scale, df = (np.empty(len(targets)) for _ in range(3))
@@ -182,6 +194,8 @@ def _garch_t(arch, returns: np.ndarray, targets: np.ndarray, refit_every: int, p
         mu, omega, alpha, beta, nu = params
         # variance[t] depends on scaled[:t] only, so one pass up to the block's last target serves all of it
         variance = _garch_variance(scaled[: block_targets[-1]] - mu, omega, alpha, beta)[block_targets]
+        persistence = alpha + beta  # E[v(t+1) | t] = omega + persistence v(t): h - 1 more steps
+        variance = omega * sum(persistence**i for i in range(horizon - 1)) + persistence ** (horizon - 1) * variance
         loc[block] = mu / GARCH_SCALE
         # arch's t has unit variance; the location-scale t with scale s has variance s^2 nu / (nu - 2)
         scale[block] = np.sqrt(variance * (nu - 2.0) / nu) / GARCH_SCALE
@@ -234,7 +248,9 @@ def _garch_variance(resids: np.ndarray, omega: float, alpha: float, beta: float)
 # -- ETS -------------------------------------------------------------------------------------
 
 
-def _ets(auto_ets, returns: np.ndarray, targets: np.ndarray, refit_every: int, progress) -> Predictive:
+def _ets(
+    auto_ets, returns: np.ndarray, targets: np.ndarray, refit_every: int, progress, horizon: int = 1
+) -> Predictive:
     """Normal forecasts of AutoETS, refit every ``refit_every`` targets on at most the last 1000 returns."""
     loc, scale = np.empty(len(targets)), np.empty(len(targets))
     model = None
@@ -245,9 +261,9 @@ def _ets(auto_ets, returns: np.ndarray, targets: np.ndarray, refit_every: int, p
         for i, target in zip(range(block.start, block.stop), block_targets):
             # forward keeps the fitted parameters and initial state (set at `start`) and reruns the
             # smoothing over returns[start:target]: the level and the residual variance see every return
-            forecast = model.forward(y=returns[start:target], h=1, level=[80])
-            loc[i] = forecast["mean"][0]
-            scale[i] = (forecast["hi-80"][0] - forecast["lo-80"][0]) / (2.0 * _Z80)
+            forecast = model.forward(y=returns[start:target], h=horizon, level=[80])
+            loc[i] = forecast["mean"][-1]
+            scale[i] = (forecast["hi-80"][-1] - forecast["lo-80"][-1]) / (2.0 * _Z80)
         if progress is not None:
             progress(len(block_targets))
     return Predictive(loc=loc, scale=scale, df=np.full(len(targets), np.inf))

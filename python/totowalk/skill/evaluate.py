@@ -1,7 +1,8 @@
 """Walk-forward forecast skill: the model and classical baselines scored on the same held-out days.
 
 For every symbol and price key the series is the key's one-step fractional change ``r``. Each
-held-out day ``t`` is forecast from ``r[:t]`` only, by the model (its exact predictive mixture:
+held-out day ``t`` is forecast at each horizon ``h`` from ``r[:t - h + 1]`` only (h = 1: the days
+before it; h = 5: the change on day t as seen five days earlier), by the model (its exact predictive mixture:
 CRPS, log score and PIT without sampling error) and by every baseline of :mod:`.baselines`
 (fitted on the same past only). The per-day scores land in one long table; the summary table has
 one row per (model, symbol, key, horizon) with
@@ -15,9 +16,11 @@ one row per (model, symbol, key, horizon) with
 * ``hit_rate`` / ``hit_rate_p``: how often the point forecast has the sign of the change (days
   where either is zero left out), with an exact binomial test against a coin,
 * ``dm_<baseline>`` / ``dm_<baseline>_p``: the Diebold-Mariano test of the model's CRPS against each
-  baseline's (HAC variance; negative means the model scores better).
+  baseline's (HAC variance with at least h - 1 lags, Harvey-Leybourne-Newbold correction for the
+  horizon; negative means the model scores better).
 
-Only one-step forecasts (horizon 1) are evaluated.
+Every horizon scores the same held-out days (those with ``min_history + h_max - 1`` returns before
+them), so horizons compare like with like.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def evaluate(
     baselines=BASELINES,
     journal: Path | None = None,
     progress=None,
+    horizons=(1,),
 ) -> Evaluation:
     """Score ``model_scores`` and ``baselines`` on every (symbol, key) of ``frames``.
 
@@ -92,43 +96,48 @@ def evaluate(
     ----------
     frames : {symbol: price frame}
     model_scores : callable
-        ``model_scores(returns, targets) -> dict`` with ``point``, ``crps``, ``log_score``, ``pit``
-        arrays (one per target), each forecast from ``returns[:t]`` only.
+        ``model_scores(returns, targets, horizon) -> dict`` with ``point``, ``crps``, ``log_score``,
+        ``pit`` arrays (one per target), each forecast from ``returns[:t - horizon + 1]`` only.
+    horizons : the steps ahead to score (each at most the model's exact reach, one patch)
     journal : Path, optional
         A folder holding each finished (symbol, key, model) part; parts found there are read back
         instead of being computed again (``--resume``).
     progress : callable, optional
         ``progress(label)`` after each part.
     """
+    horizons = sorted({int(h) for h in horizons})
+    if not horizons or horizons[0] < 1:
+        raise ValueError(f"horizons must be positive integers, got {horizons}")
     parts = []
     for symbol, frame in frames.items():
-        for key in keys:
+        for key, horizon in ((k, h) for k in keys for h in horizons):
             if key not in frame.columns:
                 raise ValueError(f"symbol {symbol!r} has no column {key!r}; available: {', '.join(frame.columns)}")
             prices = frame[key].to_numpy(np.float64)
             returns = prices[1:] / prices[:-1] - 1.0
             dates = frame.index[1:]
-            targets = held_out_targets(len(returns), days, min_history)
+            targets = held_out_targets(len(returns), days, min_history + horizons[-1] - 1)
             if targets.size < 2:
                 raise ValueError(
                     f"symbol {symbol!r} has {len(returns)} returns of {key}: fewer than --min-history "
-                    f"{min_history} + 2 to hold out"
+                    f"{min_history} + {horizons[-1] - 1 + 2} to hold out at horizon {horizons[-1]}"
                 )
             for model in (model_label, *baselines):
-                part = _read_part(journal, symbol, key, model)
+                part = _read_part(journal, symbol, key, model, horizon)
                 if part is None:
                     if model == model_label:
-                        found = model_scores(returns, targets)
+                        found = model_scores(returns, targets, horizon)
                     else:
-                        found = baseline_scores(forecast_baseline(model, returns, targets), returns[targets])
+                        predictive = forecast_baseline(model, returns, targets, horizon=horizon)
+                        found = baseline_scores(predictive, returns[targets])
                         if model == REFERENCE:  # zero change by definition: it calls no direction
                             found["point"] = np.zeros(targets.size)
-                    part = _score_table(found, symbol, key, model, dates[targets], returns[targets])
-                    _write_part(journal, symbol, key, model, part)
+                    part = _score_table(found, symbol, key, model, dates[targets], returns[targets], horizon)
+                    _write_part(journal, symbol, key, model, part, horizon)
                 part.attrs["scale"] = float(np.mean(np.abs(returns[: targets[0]])))
                 parts.append(part)
                 if progress is not None:
-                    progress(f"{symbol} {key} {model}")
+                    progress(f"{symbol} {key} {model} h{horizon}")
     scores = pd.concat(parts, ignore_index=True)
     scales = {(p["symbol"].iloc[0], p["key"].iloc[0]): p.attrs["scale"] for p in parts}
     return Evaluation(summarize(scores, scales, model_label, baselines), scores)
@@ -164,13 +173,13 @@ def baseline_scores(predictive: Predictive, actual: np.ndarray) -> dict:
     }
 
 
-def _score_table(found: dict, symbol, key, model, dates, actual) -> pd.DataFrame:
+def _score_table(found: dict, symbol, key, model, dates, actual, horizon: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": np.asarray(dates),
             "symbol": symbol,
             "key": key,
-            "horizon": 1,
+            "horizon": horizon,
             "model": model,
             "actual": actual,
             **{name: np.asarray(found[name], dtype=np.float64) for name in ("point", "crps", "log_score", "pit")},
@@ -178,16 +187,17 @@ def _score_table(found: dict, symbol, key, model, dates, actual) -> pd.DataFrame
     )[list(SCORE_COLUMNS)]
 
 
-def _part_path(journal: Path, symbol, key, model) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{symbol}__{key}__{model}")
+def _part_path(journal: Path, symbol, key, model, horizon: int) -> Path:
+    stem = f"{symbol}__{key}__{model}" + (f"__h{horizon}" if horizon != 1 else "")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
     return Path(journal) / f"{safe}.csv"
 
 
-def _read_part(journal, symbol, key, model) -> pd.DataFrame | None:
-    if journal is None or not _part_path(journal, symbol, key, model).is_file():
+def _read_part(journal, symbol, key, model, horizon: int) -> pd.DataFrame | None:
+    if journal is None or not _part_path(journal, symbol, key, model, horizon).is_file():
         return None
     part = pd.read_csv(
-        _part_path(journal, symbol, key, model),
+        _part_path(journal, symbol, key, model, horizon),
         parse_dates=["date"],
         keep_default_na=False,
         na_values=["", "NaN", "nan"],
@@ -196,10 +206,10 @@ def _read_part(journal, symbol, key, model) -> pd.DataFrame | None:
     return part[list(SCORE_COLUMNS)]
 
 
-def _write_part(journal, symbol, key, model, part: pd.DataFrame) -> None:
+def _write_part(journal, symbol, key, model, part: pd.DataFrame, horizon: int) -> None:
     if journal is None:
         return
-    path = _part_path(journal, symbol, key, model)
+    path = _part_path(journal, symbol, key, model, horizon)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".partial")
     part.to_csv(temporary, index=False, float_format="%.17g")
@@ -221,7 +231,7 @@ def summarize(scores: pd.DataFrame, scales: dict, model_label: str, baselines) -
                 other = by_model.get(baseline)
                 test = None
                 if model == model_label and other is not None:
-                    test = diebold_mariano(days["crps"].to_numpy(), other["crps"].to_numpy())
+                    test = diebold_mariano(days["crps"].to_numpy(), other["crps"].to_numpy(), horizon=int(horizon))
                 row[f"dm_{baseline}"] = test.statistic if test else np.nan
                 row[f"dm_{baseline}_p"] = test.p_value if test else np.nan
             rows.append(row)
@@ -265,14 +275,17 @@ def engine_scores(engine, *, progress=None):
     """``model_scores`` of :func:`evaluate` for a :class:`~totowalk.engine.ForecastEngine`: every
     held-out day forecast walk-forward from the returns before it, scored on its exact mixture."""
 
-    def scores(returns: np.ndarray, targets: np.ndarray) -> dict:
+    def scores(returns: np.ndarray, targets: np.ndarray, horizon: int = 1) -> dict:
+        ends = targets - (horizon - 1)  # the context of target t ends h - 1 days before it
         result = engine.forecast_walk_forward(
-            [returns], [targets], prediction_length=1, aggregate=("mean",), estimator="exact"
+            [returns], [ends], prediction_length=horizon, aggregate=("mean",), estimator="exact"
         )
-        found = result.scores(returns[targets][:, None])
+        actual = np.full((targets.size, horizon), np.nan)  # only the last step is scored
+        actual[:, -1] = returns[targets]
+        found = result.scores(actual)
         return {
-            "point": result["mean"][:, 0].astype(np.float64),
-            **{name: found[name][:, 0] for name in ("crps", "log_score", "pit")},
+            "point": result["mean"][:, -1].astype(np.float64),
+            **{name: found[name][:, -1] for name in ("crps", "log_score", "pit")},
         }
 
     return scores
