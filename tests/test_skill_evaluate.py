@@ -181,3 +181,43 @@ def test_the_command_scores_every_horizon_on_the_same_days(tmp_path, capsys):
     assert "horizon 4, 40 days" in capsys.readouterr().out
     assert main(["evaluate", "--dataset", "IBM", "--horizons", "65", "--out", str(tmp_path / "x")]) == 2
     assert "at most 64" in capsys.readouterr().err
+
+
+def test_kronos_is_scored_on_its_sampled_paths(tmp_path, ibm, capsys):
+    from totowalk.kronos import KronosEngine, load_kronos, random_kronos
+    from totowalk.kronos.frames import kronos_input_from_frame
+    from totowalk.scoring.proper import sample_crps
+    from totowalk.skill.evaluate import kronos_scores
+
+    folder = random_kronos(tmp_path / "k", seed=1)
+    model, tokenizer = load_kronos(folder)
+    engine = KronosEngine(model, tokenizer, sample_count=16, max_context=40)
+    frame = ibm.iloc[-120:]
+    close = frame["Close"].to_numpy()
+    returns = close[1:] / close[:-1] - 1.0
+    targets = np.arange(100, 104)
+    found = kronos_scores(engine)(returns, targets, 2, frame=frame, key="Close")
+    # target t at horizon 2: the paths after rows 0..t-1, the change from their first to their second row
+    item = kronos_input_from_frame(frame.iloc[: targets[0]], lookback=40, pred_len=2)
+    paths = engine.forecast([item], pred_len=2, return_paths=True).paths[0][:, :, 3]
+    draws = paths[:, 1] / paths[:, 0] - 1.0
+    assert found["crps"][0] == pytest.approx(sample_crps(draws[None], returns[targets[:1]])[0], rel=1e-12)
+    assert found["point"][0] == pytest.approx(draws.mean(), rel=1e-12) and np.isnan(found["log_score"]).all()
+    # the command takes kronos:DIR
+    argv = ["evaluate", "--dataset", "IBM", "--start", "2012-06-01", "--days", "5", "--min-history", "60"]
+    assert (
+        main(
+            [
+                *argv,
+                "--baselines",
+                "random_walk",
+                "--model",
+                f"kronos:{folder}",
+                "--out",
+                str(tmp_path / "e"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert f"kronos:{folder}" in pd.read_csv(tmp_path / "e" / "evaluation.csv")["model"].iloc[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..options import iso_date, positive_int, seed
-from .backtest import add_model_options, load_data, model_from_args
+from .backtest import KRONOS_PREFIX, add_model_options, load_data, model_from_args
 
 __all__ = ["register"]
 
@@ -74,8 +74,6 @@ def _run(args) -> int:
     from ..skill.evaluate import engine_scores, evaluate
     from ..skill.page import evaluation_page
 
-    if args.model.startswith("kronos:"):
-        raise UsageError("evaluate scores Toto models (their exact mixtures); kronos:DIR is not supported yet")
     if max(args.horizons) > MAX_HORIZON:
         raise UsageError(f"--horizons: at most {MAX_HORIZON} (the exact predictive mixture covers one patch)")
     if "random_walk" not in args.baselines:
@@ -85,17 +83,23 @@ def _run(args) -> int:
     if out.exists() and any(journal.glob("*.csv")) and not args.resume:
         raise UsageError(f"{out} already holds scored parts: add --resume to keep them, or choose another --out")
     frames = load_data(args)
-    resolved = model_from_args(args)
-    for note in resolved.notes:
-        print(f"WARNING: {note}", file=sys.stderr)
-    engine = ForecastEngine(resolved.model, device=args.device, estimator="exact")
     label = args.model
+    if args.model.startswith(KRONOS_PREFIX):  # sampled paths: the CRPS of their empirical distribution
+        from ..backtest.forecast.kronos import as_kronos
+        from ..skill.evaluate import kronos_scores
+
+        model_scores = kronos_scores(as_kronos(args.model[len(KRONOS_PREFIX) :]))
+    else:
+        resolved = model_from_args(args)
+        for note in resolved.notes:
+            print(f"WARNING: {note}", file=sys.stderr)
+        model_scores = engine_scores(ForecastEngine(resolved.model, device=args.device, estimator="exact"))
     total = len(frames) * len(args.keys) * len(set(args.horizons)) * (1 + len(args.baselines))
     bar = tqdm(total=total, desc="evaluate", unit="part", disable=args.no_progress, leave=False)
     try:
         result = evaluate(
             frames,
-            engine_scores(engine),
+            model_scores,
             model_label=label,
             keys=tuple(args.keys),
             days=args.days,

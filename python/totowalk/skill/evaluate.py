@@ -96,8 +96,10 @@ def evaluate(
     ----------
     frames : {symbol: price frame}
     model_scores : callable
-        ``model_scores(returns, targets, horizon) -> dict`` with ``point``, ``crps``, ``log_score``,
-        ``pit`` arrays (one per target), each forecast from ``returns[:t - horizon + 1]`` only.
+        ``model_scores(returns, targets, horizon, frame=..., key=...) -> dict`` with ``point``,
+        ``crps``, ``log_score``, ``pit`` arrays (one per target), each forecast from
+        ``returns[:t - horizon + 1]`` only (``frame``: the symbol's prices, for models that read
+        every column; ``returns`` are ``frame[key]``'s changes, ``returns[t]`` the change into row t + 1).
     horizons : the steps ahead to score (each at most the model's exact reach, one patch)
     journal : Path, optional
         A folder holding each finished (symbol, key, model) part; parts found there are read back
@@ -126,7 +128,7 @@ def evaluate(
                 part = _read_part(journal, symbol, key, model, horizon)
                 if part is None:
                     if model == model_label:
-                        found = model_scores(returns, targets, horizon)
+                        found = model_scores(returns, targets, horizon, frame=frame, key=key)
                     else:
                         predictive = forecast_baseline(model, returns, targets, horizon=horizon)
                         found = baseline_scores(predictive, returns[targets])
@@ -275,7 +277,7 @@ def engine_scores(engine, *, progress=None):
     """``model_scores`` of :func:`evaluate` for a :class:`~totowalk.engine.ForecastEngine`: every
     held-out day forecast walk-forward from the returns before it, scored on its exact mixture."""
 
-    def scores(returns: np.ndarray, targets: np.ndarray, horizon: int = 1) -> dict:
+    def scores(returns: np.ndarray, targets: np.ndarray, horizon: int = 1, **_) -> dict:
         ends = targets - (horizon - 1)  # the context of target t ends h - 1 days before it
         result = engine.forecast_walk_forward(
             [returns], [ends], prediction_length=horizon, aggregate=("mean",), estimator="exact"
@@ -287,5 +289,38 @@ def engine_scores(engine, *, progress=None):
             "point": result["mean"][:, -1].astype(np.float64),
             **{name: found[name][:, -1] for name in ("crps", "log_score", "pit")},
         }
+
+    return scores
+
+
+def kronos_scores(engine):
+    """``model_scores`` of :func:`evaluate` for a :class:`~totowalk.kronos.KronosEngine`: each
+    held-out day forecast from the candles before its context end (every column: Kronos reads the
+    whole bar), the key's change taken from each sampled path, scored as the empirical distribution
+    of those paths (its exact CRPS; no density, so no log score). The point forecast is the paths'
+    mean change. One Kronos forecast per (symbol, context end, horizon) serves every key."""
+    from ..kronos.engine import FEATURES
+    from ..kronos.frames import kronos_input_from_frame
+
+    cache = {}
+
+    def paths(frame, end: int, horizon: int) -> tuple:
+        """Sampled rows (S, horizon, 6) after ``frame.iloc[:end]`` and the last context row, cached."""
+        key = (id(frame), end, horizon)
+        if key not in cache:
+            item = kronos_input_from_frame(frame.iloc[:end], lookback=engine.max_context, pred_len=horizon)
+            cache[key] = (engine.forecast([item], pred_len=horizon, return_paths=True).paths[0], item.x[-1])
+        return cache[key]
+
+    def scores(returns: np.ndarray, targets: np.ndarray, horizon: int = 1, *, frame, key: str, **_) -> dict:
+        column = FEATURES.index(key.lower())
+        draws = []
+        for t in targets.tolist():
+            # returns[t] is the change into row t + 1; its context ends h - 1 rows before row t
+            sampled, last = paths(frame, t + 1 - (horizon - 1), horizon)
+            level = sampled[:, :, column]
+            before = level[:, -2] if horizon > 1 else np.full(len(level), last[column])
+            draws.append(level[:, -1] / before - 1.0)
+        return baseline_scores(Predictive(samples=np.asarray(draws, dtype=np.float64)), returns[targets])
 
     return scores
