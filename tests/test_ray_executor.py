@@ -158,3 +158,21 @@ def test_importing_totowalk_does_not_import_ray():
         check=True,
     ).stdout
     assert out.strip() == "False"
+
+
+def test_a_warm_executor_reuses_its_workers_and_gives_the_same_results(cluster, frames, engine):
+    local = _run(frames, engine)
+    with tw.RayExecutor(num_workers=2) as executor:
+        first = _run(frames, engine, executor=executor)
+        actors = [a._actor_id for a in executor.actors]
+        second = _run(frames, engine, executor=executor)
+        assert [a._actor_id for a in executor.actors] == actors  # nothing created or shipped again
+        _same(first, local)
+        _same(second, local)
+        other = tw.ForecastEngine(tw.load_model("toto-mini"), num_samples=16, seed=1)  # other settings
+        _run(frames, other, executor=executor)
+        assert [a._actor_id for a in executor.actors] != actors
+    assert executor.actors == []  # the with block gave them back
+    cold = tw.RayExecutor(num_workers=2, keep_warm=False)
+    _same(_run(frames, engine, executor=cold), local)
+    assert cold.actors == []

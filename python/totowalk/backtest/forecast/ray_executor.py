@@ -10,6 +10,14 @@ engine is batch-invariant, so the results equal a local run's bit for bit on CPU
 
 A worker that dies is restarted by Ray (``max_restarts``) and its unfinished chunk re-run
 (``max_task_retries``); a chunk whose retries are exhausted goes to another worker.
+
+The workers stay warm between ``backtest`` calls (``keep_warm``, the default): a call whose
+forecaster is the one the workers already hold (the same engine object, with the same settings and
+weights identity as ``describe()`` reports them) reuses them, so neither the actors nor the model
+are created or shipped again. Warm workers keep their resources reserved until ``close()``, the end
+of a ``with RayExecutor() as ex:`` block, or the executor being dropped. (An engine whose weights
+are changed in place keeps its identity: call ``close()`` after such a change.) An executor that
+starts new workers first gives back those another executor of this process keeps warm.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from ...errors import require_extra
@@ -27,6 +36,11 @@ __all__ = ["RayExecutor"]
 
 def _ray():
     return require_extra("ray", "ray", "Scale-out on Ray (executor=RayExecutor(), --ray)")
+
+
+# Executors of this process holding warm workers: one that starts new workers first gives the
+# others' back, so a warm executor never holds the resources another one waits for.
+_WARM = weakref.WeakSet()
 
 
 class _Worker:
@@ -46,7 +60,7 @@ class _Worker:
         return found, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not field equality: each executor owns its workers
 class RayExecutor:
     """Run a backtest's forecasts on Ray workers (``tw.backtest(..., executor=RayExecutor())``).
 
@@ -59,6 +73,8 @@ class RayExecutor:
     gpus_per_worker, cpus_per_worker : resources each worker reserves (its torch threads =
         cpus_per_worker)
     max_restarts : how often Ray restarts a worker that died (its chunk is then re-run)
+    keep_warm : keep the workers, and the forecaster they hold, for the next call (see the module
+        docstring); False gives them back after every call
     """
 
     address: str | None = None
@@ -66,9 +82,11 @@ class RayExecutor:
     gpus_per_worker: float = 0
     cpus_per_worker: int = 1
     max_restarts: int = 2
+    keep_warm: bool = True
     workers: list = field(default_factory=list, repr=False)  # per-worker timings of the last run
     actors: list = field(default_factory=list, repr=False)
     _after_chunk = None  # test hook: called as hook(executor, worker_index, chunks_done_by_it)
+    _warm: tuple | None = field(default=None, repr=False)  # (forecaster key, its engine) the actors hold
 
     def describe(self) -> dict:
         return {
@@ -106,21 +124,57 @@ class RayExecutor:
         chunks = list(plan.batches(max_batch, todo))
         if not chunks:
             return found
-        count = min(self._worker_count(ray), len(chunks))
-        run = _ChunkRun(self, ray, plan, chunks, forecaster, found, on_batch, progress)
+        count = self._worker_count(ray)
+        key = _forecaster_key(forecaster)
+        warm = self.keep_warm and self._warm is not None and self._warm[0] == key and len(self.actors) == count
+        if not warm:
+            for other in list(_WARM):  # their workers' resources may be the ones these need
+                other.close()
+            self.close()
+        run = _ChunkRun(self, ray, plan, chunks, forecaster, found, on_batch, progress, ship=not warm)
+        finished = False
         try:
-            run.start(count)
+            run.start(count, reuse=warm)
             run.drain()
-        finally:  # the workers' resources go back to the cluster, whatever happened
+            finished = True
+        finally:  # the workers' resources go back to the cluster unless they stay warm for the next call
+            if finished and self.keep_warm:
+                self._warm = (key, getattr(forecaster, "engine", forecaster))  # the engine kept alive: ids stay unique
+                _WARM.add(self)
+            else:
+                self.close()
+        return found
+
+    def close(self) -> None:
+        """Give the workers' resources back (a later call starts new ones)."""
+        if self.actors:
+            ray = _ray()
             for actor in self.actors:
                 ray.kill(actor, no_restart=True)
-        return found
+        self.actors, self._warm = [], None
+        _WARM.discard(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _forecaster_key(forecaster) -> tuple:
+    """What makes two forecasters interchangeable on a worker: the same engine (or function) object
+    with the same settings and weights identity (``describe()``: a loaded model's file digest)."""
+    import json
+
+    describe = getattr(forecaster, "describe", None)
+    settings = json.dumps(describe() if describe else {}, sort_keys=True, default=str)
+    return id(getattr(forecaster, "engine", forecaster)), settings, getattr(forecaster, "score_outcomes", None)
 
 
 class _ChunkRun:
     """One compute_forecasts call: chunks handed to free workers in plan order, results in place."""
 
-    def __init__(self, executor: RayExecutor, ray, plan, chunks, forecaster, found, on_batch, progress):
+    def __init__(self, executor: RayExecutor, ray, plan, chunks, forecaster, found, on_batch, progress, ship=True):
         self.executor, self.ray, self.plan, self.chunks = executor, ray, plan, chunks
         self.found, self.on_batch, self.progress = found, on_batch, progress
         self.actor_class = ray.remote(_Worker).options(
@@ -130,16 +184,20 @@ class _ChunkRun:
             max_task_retries=executor.max_restarts,
         )
         self.forecaster = forecaster
-        self.shared = ray.put(forecaster)  # the forecaster (weights included) reaches each node once
+        # the forecaster (weights included) reaches each node once; warm workers hold it already
+        self.shared = ray.put(forecaster) if ship else None
         self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
         self.running, self.failures = {}, {}
 
     def _new_worker(self):
+        if self.shared is None:  # a warm worker died: this call ships the forecaster after all
+            self.shared = self.ray.put(self.forecaster)
         return self.actor_class.remote(self.shared, self.executor.cpus_per_worker)
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, reuse: bool = False) -> None:
         ex = self.executor
-        ex.actors = [self._new_worker() for _ in range(count)]
+        if not reuse:
+            ex.actors = [self._new_worker() for _ in range(count)]
         ex.workers = [{"worker": i, "host": None, "chunks": 0, "contexts": 0, "seconds": 0.0} for i in range(count)]
         for worker in range(count):
             self.submit(worker)
