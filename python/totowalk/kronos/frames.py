@@ -16,7 +16,9 @@ PRICE_FEATURES = ("open", "high", "low", "close")
 
 def time_features(stamps: pd.DatetimeIndex) -> np.ndarray:
     """(N, 5) float32: minute, hour, weekday, day, month."""
-    return np.stack([stamps.minute, stamps.hour, stamps.day_of_week, stamps.day, stamps.month], axis=1).astype(np.float32)
+    return np.stack([stamps.minute, stamps.hour, stamps.day_of_week, stamps.day, stamps.month], axis=1).astype(
+        np.float32
+    )
 
 
 def _timestamps(frame: pd.DataFrame, now=None) -> pd.Series:
