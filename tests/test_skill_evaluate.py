@@ -137,7 +137,7 @@ def test_command_errors_are_one_line(capsys):
     assert main(["evaluate", "--dataset", "IBM", "--baselines", "garch_t"]) == 2
     assert "must include random_walk" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "IBM", "--model", "kronos:somewhere"]) == 2
-    assert "kronos" in capsys.readouterr().err
+    assert "Kronos model 'somewhere' is neither a folder" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "IBM", "--min-history", "100000"]) == 2
     assert "fewer than --min-history" in capsys.readouterr().err
 
