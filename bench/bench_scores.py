@@ -8,6 +8,7 @@ the host, what a backtest's calibration block uses) and the vectorised torch pat
 the commit.
 
     python bench/bench_scores.py --contexts 24576 --device cpu
+    python bench/bench_scores.py --contexts 24576 --device cuda --model random:toto-open-base-1.0   # W2's model
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     device = torch.device(args.device)
-    engine = ForecastEngine(resolve_model(args.model, args.device).model, estimator="exact", device=args.device)
+    random = args.model.startswith("random:")  # W2's own model on a card: random:toto-open-base-1.0
+    model = resolve_model(args.model, args.device, allow_random=random).model
+    engine = ForecastEngine(model, estimator="exact", device=args.device)
     series, ends, actual = contexts(args.contexts)
     times = {"forecast": [], "scores": [], "torch": []}
     for _ in range(args.repeats):

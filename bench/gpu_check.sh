@@ -121,6 +121,10 @@ fi
 run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward chunks)" 90 "$LOGS/bench.log" \
   $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30 \
   --form walk-forward --trace "$OUT/trace.json.gz"
+# Exact scores (CRPS, PIT, log score) of W2's count of contexts beside the forecast they score: the
+# host loop and the torch path on the card (issue 29's target: <= 10 % of the forecast time).
+run_step "bench_scores.py: exact scores beside a W2-count forecast" 90 "$LOGS/bench.log" \
+  $PY bench/bench_scores.py --device cuda --model random:toto-open-base-1.0 --contexts 24576 --repeats 2
 if [[ -n "${GPU_CHECK_QUICK:-}" ]]; then  # GPU_CHECK_QUICK=1: only these and the strategy phase
   run_step "bench_strategies.py --profile legacy (6,000 simulations)" 60 "$LOGS/bench.log" \
     $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3 --cprofile 45
