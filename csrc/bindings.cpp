@@ -14,6 +14,7 @@
 #include "blake2b.h"
 #include "message.h"
 #include "mixture_exact.h"
+#include "philox.h"
 #include "pack.h"
 #include "parallel.h"
 #include "staging.h"
@@ -398,6 +399,27 @@ py::tuple clean_always_on_fit(const py::array& close, const py::array& open,
   return py::make_tuple(best_x, best_z);
 }
 
+// Philox4x32 of n counters given as four C-contiguous int64 arrays of one length; see philox.h.
+py::tuple philox4x32(const py::array& c0, const py::array& c1, const py::array& c2, const py::array& c3,
+                     uint32_t k0, uint32_t k1, int rounds, int threads) {
+  const int64_t n = c0.ndim() == 1 ? c0.shape(0) : -1;
+  for (const auto* arr : {&c0, &c1, &c2, &c3}) {
+    const bool ok = arr->ndim() == 1 && arr->shape(0) == n && arr->dtype().kind() == 'i' &&
+                    arr->dtype().itemsize() == 8 && (arr->flags() & py::array::c_style);
+    if (!ok) throw py::value_error("philox4x32: counters must be C-contiguous int64 (n,) arrays of one length");
+  }
+  if (rounds < 0) throw py::value_error("philox4x32: rounds must be >= 0");
+  py::array_t<int64_t> out0(n), out1(n), out2(n), out3(n);
+  {
+    py::gil_scoped_release release;
+    totowalk::philox4x32(static_cast<const int64_t*>(c0.data()), static_cast<const int64_t*>(c1.data()),
+                         static_cast<const int64_t*>(c2.data()), static_cast<const int64_t*>(c3.data()), n, k0,
+                         k1, rounds, out0.mutable_data(), out1.mutable_data(), out2.mutable_data(),
+                         out3.mutable_data(), threads);
+  }
+  return py::make_tuple(out0, out1, out2, out3);
+}
+
 // (N, K) of four C-contiguous float64 (N, K) mixture parameter arrays of one shape, K >= 1.
 std::pair<int64_t, int64_t> check_mixture(const char* function, const py::array& weights, const py::array& df,
                                           const py::array& loc, const py::array& scale) {
@@ -515,6 +537,10 @@ PYBIND11_MODULE(_C, m) {
         "std, quantile (N, J), partial (N, J), failed_row) with partial = E[(Y - mean) 1{Y <= "
         "quantile}]; failed_row is -1 or the first row that could not be computed.");
 
+  m.def("philox4x32", &philox4x32, py::arg("c0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),
+        py::arg("k0"), py::arg("k1"), py::arg("rounds") = 10, py::arg("threads") = 0,
+        "Philox4x32 of n counters (four int64 (n,) arrays, values in [0, 2**32)) under key (k0, k1): "
+        "four int64 (n,) arrays, bit-exact with totowalk.kernels.philox.philox4x32.");
   m.def("mixture_scores", &mixture_scores, py::arg("weights"), py::arg("df"), py::arg("loc"),
         py::arg("scale"), py::arg("affine_loc"), py::arg("affine_scale"), py::arg("y"),
         py::arg("tol") = 1e-7, py::arg("threads") = 0,

@@ -292,3 +292,23 @@ def test_value_checks_can_be_skipped_without_changing_samples():
         sample_mixture(weights, bad_df, loc, scale, aloc, ascale, keys, 8)
     with pytest.raises(ValueError, match="shape"):  # shapes are still checked
         sample_mixture(weights[:, :3], df, loc, scale, aloc, ascale, keys, 8, check_values=False)
+
+
+def test_philox_compiled_loop_equals_the_tensor_rounds():
+    from totowalk._native import native
+    from totowalk.kernels.philox import philox4x32, philox4x32_torch
+
+    if not hasattr(native(), "philox4x32"):
+        pytest.skip("the extension is not built")
+    rng = np.random.default_rng(3)
+    edges = torch.tensor([0, 1, 2**16, 2**31, 2**32 - 1], dtype=torch.int64)
+    c0 = torch.cat([edges, torch.from_numpy(rng.integers(0, 2**32, 995, dtype=np.int64))])[:, None]
+    c1 = torch.from_numpy(rng.integers(0, 2**32, 7, dtype=np.int64))[None, :]  # broadcast to (1000, 7)
+    c2 = torch.tensor(2**32 - 1, dtype=torch.int64)
+    c3 = torch.zeros((1000, 1), dtype=torch.int64)
+    for key in ((0, 0), (0xFFFFFFFF, 0xFFFFFFFF), (123456789, 987654321)):
+        for rounds in (10, 7, 0):
+            compiled = philox4x32(c0, c1, c2, c3, *key, rounds=rounds)
+            tensors = philox4x32_torch(*torch.broadcast_tensors(c0, c1, c2, c3), *key, rounds=rounds)
+            for a, b in zip(compiled, tensors):
+                assert a.shape == (1000, 7) and torch.equal(a, b)

@@ -2,14 +2,18 @@
 
 Everything is held in int64 tensors whose values stay in [0, 2**32): torch has no full uint32
 arithmetic, and the 32x32 -> 64 bit product is split into 16-bit halves so that no intermediate
-leaves the int64 range.
+leaves the int64 range. On the host, where the extension is built, the same function runs as one
+compiled loop (``csrc/philox.cpp``: uint32 words, a 64-bit product), bit for bit the same (a test),
+instead of the many small tensor operations of the rounds.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["philox4x32", "split_uint64", "uniform_open01"]
+from .._native import native
+
+__all__ = ["philox4x32", "philox4x32_torch", "split_uint64", "uniform_open01"]
 
 _MASK32 = 0xFFFFFFFF
 _MASK16 = 0xFFFF
@@ -66,6 +70,16 @@ def philox4x32(
     c0, c1, c2, c3 = torch.broadcast_tensors(c0, c1, c2, c3)
     k0 &= _MASK32
     k1 &= _MASK32
+    compiled = native()
+    if c0.device.type == "cpu" and hasattr(compiled, "philox4x32"):
+        shape = c0.shape
+        words = [t.reshape(-1).contiguous().numpy() for t in (c0, c1, c2, c3)]
+        return tuple(torch.from_numpy(w).reshape(shape) for w in compiled.philox4x32(*words, k0, k1, rounds, 0))
+    return philox4x32_torch(c0, c1, c2, c3, k0, k1, rounds)
+
+
+def philox4x32_torch(c0, c1, c2, c3, k0: int, k1: int, rounds: int = PHILOX_ROUNDS) -> tuple:
+    """:func:`philox4x32` as tensor operations, on any device (broadcast int64 words, 32-bit keys)."""
     for _ in range(rounds):
         hi_b, lo_b = _mul_hi_lo(_ROUND_B, c2)
         hi_a, lo_a = _mul_hi_lo(_ROUND_A, c0)
