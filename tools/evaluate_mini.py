@@ -345,13 +345,11 @@ def skill_summary(model, days: int) -> pd.DataFrame:
     return evaluate(frames, engine_scores(engine), model_label="toto-mini", keys=keys, days=days).summary
 
 
-def _p(value: float) -> str:
-    return "<0.001" if value < 1e-3 else f"{value:.3f}"
-
-
 def skill_markdown(summary: pd.DataFrame, days: int) -> str:
     """The forecast-skill section of EVALUATION.md, numbers first, then what they say."""
     model = summary[summary["model"] == "toto-mini"]
+    from totowalk.skill.page import format_p as _p
+
     walk = summary[summary["model"] == "random_walk"].set_index(["symbol", "key"])
     lines = [
         "",

@@ -233,9 +233,7 @@ def backtest(
         warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
-        calibration=calibration_summary(forecasts, settings.forecaster)
-        if calibration
-        else {"available": False, "reason": "not computed (calibration=False / --no-calibration)"},
+        calibration=calibration_summary(forecasts, settings.forecaster, computed=calibration),
     )
     clock.lap("tables")
     result.timings = clock.seconds

@@ -124,8 +124,9 @@ def register(subparsers):
 
 
 # The option groups below are shared with other commands over the same runs (e.g. `totowalk samples`).
-def add_data_options(p):
-    """--data/--dataset, --symbol, --start/--end, --on-invalid, --adjust and --sims (read by load_data)."""
+def add_data_options(p, simulations: bool = True):
+    """--data/--dataset, --symbol, --start/--end, --on-invalid, --adjust (read by load_data) and, unless
+    ``simulations`` is False, --sims."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several symbols)"
@@ -153,7 +154,8 @@ def add_data_options(p):
         help="rescale OHLC by Adj Close / Close (splits and dividends); default: adj_close for "
         "--dataset, none for --data",
     )
-    p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
+    if simulations:
+        p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
 
 
 def add_model_options(p):

@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UsageError
-from ..options import iso_date, positive_int, seed
-from .backtest import KRONOS_PREFIX, add_model_options, load_data, model_from_args
+from ..options import positive_int, seed
+from .backtest import KRONOS_PREFIX, add_data_options, add_model_options, load_data, model_from_args
 
 __all__ = ["register"]
 
 KEYS = ("Close", "High", "Low", "Open")
 PRINTED = ("model", "symbol", "key", "horizon", "days", "crps", "crps_skill", "coverage_80", "pit_ks_p", "hit_rate")
+MOST_VERDICTS = 12  # sentences printed; a universe's are in evaluation.html
 MAX_HORIZON = 64  # the exact mixture covers one patch of steps
 
 
@@ -27,14 +28,7 @@ def register(subparsers):
         "evaluate",
         help="score the model's one-step forecasts against baselines on held-out days (CRPS, calibration, DM test)",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="PATH", help="CSV/Parquet of daily OHLC bars (Ticker column for several)")
-    src.add_argument("--dataset", metavar="NAME", help="bundled data: 'us-stocks-daily' or one bundled symbol")
-    p.add_argument("--symbol", action="append", help="symbol to evaluate (repeatable; default: all in the data)")
-    p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
-    p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
-    p.add_argument("--on-invalid", choices=("raise", "drop", "ffill"), default="raise", help="bad rows (default raise)")
-    p.add_argument("--adjust", choices=("none", "adj_close"), default=None, help="as for backtest")
+    add_data_options(p, simulations=False)
     p.add_argument("--keys", nargs="+", choices=KEYS, default=["Close"], help="price keys to score (default Close)")
     p.add_argument(
         "--days",
@@ -137,15 +131,18 @@ def _run(args) -> int:
 
 
 def _print(summary, label: str) -> None:
-    from ..skill.page import verdict
+    from ..skill.page import format_p, format_value, verdict
 
     shown = summary[list(PRINTED)].copy()
-    shown["crps"] = shown["crps"].map(lambda v: f"{v:.5g}")
+    shown["crps"] = shown["crps"].map(lambda v: format_value(v, "sig5"))
     for column in ("crps_skill", "coverage_80", "hit_rate"):
-        shown[column] = shown[column].map(lambda v: "n/a" if v != v else f"{100 * v:.1f} %")
-    shown["pit_ks_p"] = shown["pit_ks_p"].map(lambda v: "n/a" if v != v else ("<0.001" if v < 1e-3 else f"{v:.3f}"))
+        shown[column] = shown[column].map(lambda v: format_value(v, "pct"))
+    shown["pit_ks_p"] = shown["pit_ks_p"].map(format_p)
     print(shown.to_string(index=False, line_width=100))
-    for _, group in summary.groupby(["symbol", "key", "horizon"], sort=False):
+    groups = list(summary.groupby(["symbol", "key", "horizon"], sort=False))
+    for _, group in groups[:MOST_VERDICTS]:
         baselines = group[group["model"] != label]
         for _, row in group[group["model"] == label].iterrows():
             print(textwrap.fill(verdict(row, baselines), width=100))
+    if len(groups) > MOST_VERDICTS:
+        print(f"... {len(groups) - MOST_VERDICTS} more series: every verdict is in evaluation.html")

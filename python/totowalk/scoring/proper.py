@@ -50,6 +50,7 @@ __all__ = [
     "pinball_loss",
     "sample_crps",
     "student_t_crps",
+    "student_t_scores",
 ]
 
 #: Relative agreement of two successive quadrature estimates of ``E|X - X'| / 2``.
@@ -72,13 +73,21 @@ def _components(weights, df, loc, scale, affine_loc, affine_scale):
     return w, v.to(device), a + b * mu.to(device), b * sigma.to(device)
 
 
-def _mean_abs_deviation(w, v, m, s, y):
-    """``E|X - y|`` of each row's mixture (closed form per component)."""
+def _observed(w, v, m, s, y) -> tuple:
+    """``E|X - y|``, ``F(y)`` and ``-log f(y)`` of each row: every component's CDF and density at ``y``
+    evaluated once (``E|X - y|`` closed form per component, see the module docstring)."""
     z = (y[:, None] - m) / s
     cdf = student_t_cdf(z, v)
-    pdf = torch.exp(student_t_logpdf(z, v))
-    per_component = s * (z * (2.0 * cdf - 1.0) + 2.0 * pdf * (v + z * z) / (v - 1.0))
-    return (w * per_component).sum(1)
+    log_pdf = student_t_logpdf(z, v)
+    per_component = s * (z * (2.0 * cdf - 1.0) + 2.0 * torch.exp(log_pdf) * (v + z * z) / (v - 1.0))
+    log_score = -torch.logsumexp(torch.log(w) + log_pdf - torch.log(s), dim=1)
+    return (w * per_component).sum(1), (w * cdf).sum(1), log_score
+
+
+def _prepared(weights, df, loc, scale, affine_loc, affine_scale, y) -> tuple:
+    """(w, v, m, s) in data space and ``y`` as a float64 tensor on their device."""
+    w, v, m, s = _components(weights, df, loc, scale, affine_loc, affine_scale)
+    return w, v, m, s, torch.as_tensor(y, dtype=torch.float64, device=w.device)
 
 
 def _upper_tail_integral(w, v, m, s, r):
@@ -199,10 +208,8 @@ def mixture_crps(weights, df, loc, scale, affine_loc, affine_scale, y, *, tol: f
     torch.Tensor, shape (N,)
         Lower is better; in the units of ``y``.
     """
-    w, v, m, s = _components(weights, df, loc, scale, affine_loc, affine_scale)
-    y = torch.as_tensor(y, dtype=torch.float64, device=w.device)
-    half_gini, _ = _half_gini(w, v, m, s, tol)
-    return _mean_abs_deviation(w, v, m, s, y) - half_gini
+    w, v, m, s, y = _prepared(weights, df, loc, scale, affine_loc, affine_scale, y)
+    return _observed(w, v, m, s, y)[0] - _half_gini(w, v, m, s, tol)[0]
 
 
 def mixture_scores(
@@ -238,48 +245,47 @@ def mixture_scores(
                 f"reach a relative change of {tol:g} (components too narrow for their spread)"
             )
         return {name: torch.from_numpy(v) for name, v in (("crps", crps), ("pit", pit), ("log_score", log_score))}
-    return {
-        "crps": mixture_crps(weights, df, loc, scale, affine_loc, affine_scale, y, tol=tol),
-        "pit": mixture_pit(weights, df, loc, scale, affine_loc, affine_scale, y),
-        "log_score": mixture_log_score(weights, df, loc, scale, affine_loc, affine_scale, y),
-    }
+    w, v, m, s, y = _prepared(weights, df, loc, scale, affine_loc, affine_scale, y)
+    mean_abs, pit, log_score = _observed(w, v, m, s, y)  # the components at y, once for all three
+    return {"crps": mean_abs - _half_gini(w, v, m, s, tol)[0], "pit": pit, "log_score": log_score}
 
 
 def mixture_pit(weights, df, loc, scale, affine_loc, affine_scale, y):
     """``F(y)``: the probability integral transform of each observation (uniform when calibrated)."""
-    w, v, m, s = _components(weights, df, loc, scale, affine_loc, affine_scale)
-    y = torch.as_tensor(y, dtype=torch.float64, device=w.device)
-    return (w * student_t_cdf((y[:, None] - m) / s, v)).sum(1)
+    return _observed(*_prepared(weights, df, loc, scale, affine_loc, affine_scale, y))[1]
 
 
 def mixture_log_score(weights, df, loc, scale, affine_loc, affine_scale, y):
     """``-log f(y)``, the logarithmic score (lower is better), computed in log space."""
-    w, v, m, s = _components(weights, df, loc, scale, affine_loc, affine_scale)
-    y = torch.as_tensor(y, dtype=torch.float64, device=w.device)
-    log_terms = torch.log(w) + student_t_logpdf((y[:, None] - m) / s, v) - torch.log(s)
-    return -torch.logsumexp(log_terms, dim=1)
+    return _observed(*_prepared(weights, df, loc, scale, affine_loc, affine_scale, y))[2]
+
+
+def student_t_scores(loc, scale, df, y) -> dict:
+    """``crps``, ``pit`` and ``log_score`` of location-scale Student-T forecasts (``df = inf``: normal)
+    at ``y``, all closed form (numpy in, numpy out)."""
+    loc, scale, df, y = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (loc, scale, df, y)))
+    z = torch.from_numpy(((y - loc) / scale).copy())
+    v, s = torch.from_numpy(df.copy()), torch.from_numpy(scale.copy())
+    normal = ~torch.isfinite(v)
+    cdf, log_pdf, half_gini = (torch.empty_like(z) for _ in range(3))
+    zn = z[normal]
+    cdf[normal] = torch.special.ndtr(zn)
+    log_pdf[normal] = -0.5 * zn * zn - 0.5 * math.log(2.0 * math.pi)
+    half_gini[normal] = s[normal] / math.sqrt(math.pi)
+    t, vt = z[~normal], v[~normal]
+    cdf[~normal] = student_t_cdf(t, vt)
+    log_pdf[~normal] = student_t_logpdf(t, vt)
+    half_gini[~normal] = _single_component_half_gini(vt, s[~normal])
+    pdf = torch.exp(log_pdf)
+    # E|T - z| = z (2F - 1) + 2 f (v + z^2) / (v - 1); as v -> inf the last factor is 1 (the normal)
+    tail = torch.where(normal, torch.ones_like(z), (v + z * z) / (v - 1.0))
+    crps = s * (z * (2.0 * cdf - 1.0) + 2.0 * pdf * tail) - half_gini
+    return {"crps": crps.numpy(), "pit": cdf.numpy(), "log_score": (torch.log(s) - log_pdf).numpy()}
 
 
 def student_t_crps(loc, scale, df, y) -> np.ndarray:
     """CRPS of location-scale Student-T forecasts (``df = inf``: normal) at ``y``, closed form (numpy in, out)."""
-    loc, scale, df, y = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (loc, scale, df, y)))
-    z = (y - loc) / scale
-    out = np.empty_like(z)
-    normal = ~np.isfinite(df)
-    if normal.any():
-        zn = z[normal]
-        cdf = 0.5 * np.vectorize(math.erfc)(-zn / math.sqrt(2.0))
-        pdf = np.exp(-0.5 * zn * zn) / math.sqrt(2.0 * math.pi)
-        out[normal] = scale[normal] * (zn * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / math.sqrt(math.pi))
-    if (~normal).any():
-        v = torch.from_numpy(df[~normal].copy())
-        s = torch.from_numpy(scale[~normal].copy())
-        zt = torch.from_numpy(z[~normal].copy())
-        cdf = student_t_cdf(zt, v)
-        pdf = torch.exp(student_t_logpdf(zt, v))
-        first = s * (zt * (2.0 * cdf - 1.0) + 2.0 * pdf * (v + zt * zt) / (v - 1.0))
-        out[~normal] = (first - _single_component_half_gini(v, s)).numpy()
-    return out
+    return student_t_scores(loc, scale, df, y)["crps"]
 
 
 def sample_crps(samples, y) -> np.ndarray:

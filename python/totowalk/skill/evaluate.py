@@ -25,16 +25,13 @@ them), so horizons compare like with like.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..kernels.student_t import student_t_cdf, student_t_logpdf
-from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, student_t_crps
+from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, student_t_scores
 from ..scoring.significance import binomial_test, diebold_mariano, ks_uniform
 from .baselines import BASELINES, Predictive, forecast_baseline
 
@@ -157,22 +154,7 @@ def baseline_scores(predictive: Predictive, actual: np.ndarray) -> dict:
             "log_score": np.full(actual.shape, np.nan),  # an empirical distribution has no density
             "pit": below + 0.5 * at,  # the mid-point where the draws tie the outcome
         }
-    loc, scale, df = predictive.loc, predictive.scale, predictive.df
-    z = (actual - loc) / scale
-    normal = ~np.isfinite(df)
-    pit, log_density = np.empty_like(z), np.empty_like(z)
-    pit[normal] = 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in z[normal]])
-    log_density[normal] = -0.5 * z[normal] ** 2 - 0.5 * math.log(2.0 * math.pi)
-    if (~normal).any():
-        zt, v = torch.from_numpy(z[~normal].copy()), torch.from_numpy(df[~normal].copy())
-        pit[~normal] = student_t_cdf(zt, v).numpy()
-        log_density[~normal] = student_t_logpdf(zt, v).numpy()
-    return {
-        "point": loc,
-        "crps": student_t_crps(loc, scale, df, actual),
-        "log_score": -(log_density - np.log(scale)),
-        "pit": pit,
-    }
+    return {"point": predictive.loc, **student_t_scores(predictive.loc, predictive.scale, predictive.df, actual)}
 
 
 def _score_table(found: dict, symbol, key, model, dates, actual, horizon: int) -> pd.DataFrame:
@@ -302,10 +284,12 @@ def kronos_scores(engine):
     from ..kronos.engine import FEATURES
     from ..kronos.frames import kronos_input_from_frame
 
-    cache = {}
+    cache = {}  # one symbol's forecasts at a time: its keys share them, other symbols never do
 
     def paths(frame, end: int, horizon: int) -> tuple:
         """Sampled rows (S, horizon, 6) after ``frame.iloc[:end]`` and the last context row, cached."""
+        if cache and next(iter(cache))[0] != id(frame):
+            cache.clear()
         key = (id(frame), end, horizon)
         if key not in cache:
             item = kronos_input_from_frame(frame.iloc[:end], lookback=engine.max_context, pred_len=horizon)

@@ -15,7 +15,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..backtest.report.html import _PALETTE, _STYLE, _figure_html
+from ..backtest.report.html import _PALETTE, _STYLE, MAX_FORECAST_CHARTS, _figure_html
+from ..backtest.stats.calibration import CALIBRATION_LEVEL
+from .baselines import BASELINES
 
 __all__ = [
     "BASELINES",
@@ -28,12 +30,10 @@ __all__ = [
     "verdict",
 ]
 
-BASELINES = ("random_walk", "garch_t", "ets")  # models the others are measured against
 BASELINE_NAMES = {"random_walk": "the random walk", "garch_t": "GARCH-t", "ets": "ETS"}
 RELIABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # nominal central-interval coverage
 PIT_BINS = 20
 ROLLING_DAYS = 60
-CALIBRATION_LEVEL = 0.01  # a PIT KS p below this calls the model miscalibrated
 EVIDENCE_LEVEL = 0.05  # a DM or binomial p at or above this is no evidence either way
 MISSING = "n/a"
 
@@ -367,7 +367,8 @@ def _figures(scores: pd.DataFrame, models) -> list[str]:
     palette = _PALETTE * (1 + len(models) // len(_PALETTE))
     colour_of = dict(zip(models, palette))  # one colour per model in every figure
     parts = []
-    for i, (title, series) in enumerate(_series_groups(scores)):
+    groups = list(_series_groups(scores))
+    for i, (title, series) in enumerate(groups[:MAX_FORECAST_CHARTS]):  # a universe: the rest in the files
         series = series.assign(model=series["model"].astype(str))
         colours = {m: colour_of[m] for m in models if (series["model"] == m).any()}
         escaped = html.escape(title)  # plotly reads its text as HTML-like markup
@@ -375,6 +376,10 @@ def _figures(scores: pd.DataFrame, models) -> list[str]:
         parts.append(_figure_html(_pit_figure(series, colours, escaped), f"pit-{i}"))
         parts.append(_figure_html(_reliability_figure(series, colours, escaped), f"reliability-{i}"))
         parts.append(_figure_html(_crps_figure(series, colours, escaped), f"crps-{i}"))
+    if len(groups) > MAX_FORECAST_CHARTS:
+        parts.append(
+            f'<p class="note">{len(groups) - MAX_FORECAST_CHARTS} more series are in evaluation.csv and scores.csv.</p>'
+        )
     return parts
 
 

@@ -22,6 +22,7 @@ starts new workers first gives back those another executor of this process keeps
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -164,8 +165,6 @@ class RayExecutor:
 def _forecaster_key(forecaster) -> tuple:
     """What makes two forecasters interchangeable on a worker: the same engine (or function) object
     with the same settings and weights identity (``describe()``: a loaded model's file digest)."""
-    import json
-
     describe = getattr(forecaster, "describe", None)
     settings = json.dumps(describe() if describe else {}, sort_keys=True, default=str)
     return id(getattr(forecaster, "engine", forecaster)), settings, getattr(forecaster, "score_outcomes", None)

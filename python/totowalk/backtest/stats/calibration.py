@@ -34,9 +34,15 @@ def distinct_scored(forecasts: pd.DataFrame) -> pd.DataFrame:
     return forecasts[forecasts["pit"].notna()].drop_duplicates(DISTINCT)
 
 
-def unavailable_reason(forecaster: dict | None) -> str:
-    """Why a run without scores has none, from its forecaster's description (settings["forecaster"])."""
+NOT_COMPUTED = "not computed (calibration=False / --no-calibration)"
+
+
+def unavailable_reason(forecaster: dict | None, computed: bool = True) -> str:
+    """Why a run without scores has none, from its forecaster's description (settings["forecaster"])
+    and whether scoring was asked for."""
     forecaster = forecaster or {}
+    if not computed:
+        return NOT_COMPUTED
     if forecaster.get("kind") == "engine" and forecaster.get("estimator") != "exact":
         return "the sampled estimator gives no predictive distribution"
     if forecaster.get("kind") == "engine":
@@ -44,8 +50,9 @@ def unavailable_reason(forecaster: dict | None) -> str:
     return "the forecaster gives no predictive distribution"
 
 
-def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None) -> dict:
-    """The calibration block of a run (summary.json's ``calibration``).
+def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None, computed: bool = True) -> dict:
+    """The calibration block of a run (summary.json's ``calibration``); ``computed`` False: the run
+    was asked not to score its forecasts.
 
     Returns
     -------
@@ -55,8 +62,8 @@ def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None)
         pooled), each block as :func:`calibration_block`.
     """
     scored = distinct_scored(forecasts)
-    if scored.empty:
-        return {"available": False, "reason": unavailable_reason(forecaster)}
+    if scored.empty or not computed:
+        return {"available": False, "reason": unavailable_reason(forecaster, computed)}
     keys = list(dict.fromkeys(scored["key"]))
     return {
         "available": True,
