@@ -1,4 +1,5 @@
-"""Incremental results and resume: a crashed run resumed equals an uninterrupted one."""
+"""Incremental results and resume: a crashed run resumed equals an uninterrupted one, whichever
+phase it stopped in (forecasts journaled batch by batch, result rows a part per chunk of symbols)."""
 
 import json
 
@@ -7,10 +8,10 @@ import pytest
 from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
-from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, ROWS, RunStore, RunStoreError
+from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, PARTS, RunStore, RunStoreError
 
 DATA = {"AAA": prices(90, 11), "BBB": prices(80, 12)}
-SETTINGS = dict(num_simulations=5, max_batch=7)
+SETTINGS = dict(num_simulations=5, max_batch=7, contexts_per_chunk=1)  # a chunk per symbol
 
 
 class Crash(RuntimeError):
@@ -37,30 +38,33 @@ def test_resume_after_forecast_crash_and_row_crash_equals_uninterrupted(tmp_path
         backtest(DATA, forecaster=crashing_after(3, log), profile=profile, out_dir=out, **SETTINGS)
     assert len((out / FORECASTS).read_text().splitlines()) == 3  # completed batches were kept
 
-    # second interruption: while writing result rows, after 4 of the 10 (symbol, simulation) rows
-    real_append = RunStore.append_row
-    written = []
+    # second interruption: in the strategies phase, while the second chunk's (BBB's) part is saved
+    real_save = RunStore.save_part
+    saved = []
 
-    def append_then_crash(self, symbol, simulation, row):
-        if len(written) == 4:
-            raise Crash("injected while writing rows")
-        written.append((symbol, simulation))
-        real_append(self, symbol, simulation, row)
+    def save_then_crash(self, index, symbols, tables):
+        if saved:
+            raise Crash("injected while saving rows")
+        saved.append(symbols)
+        real_save(self, index, symbols, tables)
 
-    monkeypatch.setattr(RunStore, "append_row", append_then_crash)
+    monkeypatch.setattr(RunStore, "save_part", save_then_crash)
     calls = []
     with pytest.raises(Crash):
         backtest(DATA, forecaster=crashing_after(10**6, calls), profile=profile, out_dir=out, resume=True, **SETTINGS)
     total = 2 * 4 * (5 + 6)
     assert len(log) == 3 and sum(calls) == total - sum(log)  # only the forecasts not stored before were computed
-    monkeypatch.setattr(RunStore, "append_row", real_append)
+    assert saved == [["AAA"]]
+    monkeypatch.setattr(RunStore, "save_part", real_save)
 
     again = []
     resumed = backtest(
         DATA, forecaster=crashing_after(10**6, again), profile=profile, out_dir=out, resume=True, **SETTINGS
     )
     assert again == []  # every forecast was stored; nothing is recomputed
-    assert len((out / ROWS).read_text().splitlines()) == 10
+    assert sorted(p.name for p in (out / PARTS).iterdir()) == [
+        f"chunk-{i:05d}-{name}.pkl" for i in (0, 1) for name in ("forecasts", "simulations")
+    ]
     pd.testing.assert_frame_equal(resumed.simulations, full.simulations)
     pd.testing.assert_frame_equal(resumed.forecasts, full.forecasts)
     pd.testing.assert_frame_equal(resumed.summary, full.summary)
@@ -73,6 +77,8 @@ def test_torn_last_line_is_recomputed(tmp_path):
     path = out / FORECASTS
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # crash mid-write
+    for part in (out / PARTS).glob("chunk-00001-*"):  # ... of the last chunk, before its part was saved
+        part.unlink()
     calls = []
     resumed = backtest(DATA, forecaster=crashing_after(10**6, calls), out_dir=out, resume=True, **SETTINGS)
     assert calls == [len(json.loads(lines[-1])["ids"])]
@@ -90,8 +96,12 @@ def test_foreign_corrupt_and_non_empty_folders_are_refused(tmp_path):
     with pytest.raises(RunStoreError, match=r"different run \(price data of symbol 'AAA'\)"):
         backtest(changed, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
 
-    (out / ROWS).write_text('{"symbol": "AAA", "simulation": 0, "row": {}}\nnot json\n')
-    with pytest.raises(RunStoreError, match=r"corrupt .*simulation_rows.jsonl, line 2"):
+    (out / PARTS / "chunk-00001-simulations.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(RunStoreError, match=r"corrupt .*chunk-00001-simulations.pkl.*delete it"):
+        backtest(DATA, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
+    (out / PARTS / "chunk-00001-simulations.pkl").unlink()  # that chunk's forecasts are read from the journal
+    (out / FORECASTS).write_text('{"ids": [], "point": [], "band": []}\nnot json\n')
+    with pytest.raises(RunStoreError, match=r"corrupt .*forecast_batches.jsonl, line 2"):
         backtest(DATA, forecaster=mean5, out_dir=out, resume=True, **SETTINGS)
     (out / MANIFEST).write_text("{ truncated")
     with pytest.raises(RunStoreError, match="corrupt .*manifest.json"):

@@ -9,7 +9,9 @@ report    text, files, report.html (outside this call)              (backtest/re
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,7 @@ from .forecast.forecasters import DEFAULT_AGGREGATE, Forecasts, as_forecaster
 from .forecast.kronos import as_kronos, describe_kronos, kronos_moves, kronos_predictions
 from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts, gives_mixture
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
+from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, TABLES, ResultTables, contexts_of, symbol_chunks
 from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
@@ -33,9 +36,10 @@ from .inputs.settings import (
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
-from .profiles.summary import summarize
-from .stats.calibration import calibration_summary
-from .stats.daily import calendar_warning, daily_table
+from .profiles.summary import summarize, summary_columns
+from .stats.calibration import calibration_summary, distinct_scored
+from .stats.daily import calendar_warning, final_day_table, with_portfolio
+from .stats.forecast_error import absolute_errors, mae_by_key
 from .stats.table import days_per_year_of, performance_table
 
 
@@ -65,21 +69,27 @@ class BacktestResult:
         equal-weight portfolio
     statistics : DataFrame indexed by (symbol, strategy): the daily series' performance
         statistics (backtest/stats/table.py)
-    timings : seconds per phase of this call: ``prepare`` (checks, data, plan), ``forecast``,
-        ``scores`` (with the exact estimator: the exact PIT and CRPS of each distinct forecast, made
-        in the forecast loop and counted out of ``forecast``; with Ray the workers' summed seconds,
-        left inside it), ``strategies`` (walk-forward arrays and every strategy row) and ``tables``
-        (summary, daily series, statistics, forecast table, calibration); a resumed run times only
-        what it computed
+    timings : seconds per phase of this call: ``prepare`` (checks, data, chunks), ``forecast``
+        (the forecaster's own seconds, summed over chunks), ``scores`` (with the exact estimator:
+        the exact PIT and CRPS of each distinct forecast, made in the forecast loop and counted out
+        of ``forecast``; with Ray the workers' summed seconds, left inside it), ``kronos``,
+        ``strategies`` (walk-forward arrays, every strategy row, the forecast table and each
+        chunk's part saved), ``tables`` (summary, daily series, statistics, calibration) and
+        ``total`` (the call's wall time). The next chunk's forecast runs beside this chunk's
+        strategies, so the phases can add up to more than ``total``: ``total`` over ``forecast`` is
+        how close the run is to its forecast's time. A resumed run times only what it computed
     workers : with a RayExecutor, one dict per worker: host, chunks, contexts, seconds
     calibration : dict, whether the forecasts were calibrated (backtest/stats/calibration.py):
         per key and overall, over distinct forecasts with known outcomes; ``available`` False (with
         its ``reason``) when the forecaster gives no predictive distribution
+    mae : Series, the mean absolute error of the point forecasts per key (steps 0-5 with an outcome)
+    tables : where ``simulations`` and ``forecasts`` are: in memory, or (a run with ``out_dir``)
+        in the run's folder, one part per chunk of symbols, read back when asked for
+        (backtest/forecast/tables.py)
     """
 
-    simulations: pd.DataFrame
+    tables: ResultTables
     summary: pd.DataFrame
-    forecasts: pd.DataFrame
     profile: str
     settings: dict
     warnings: list = field(default_factory=list)
@@ -88,6 +98,15 @@ class BacktestResult:
     timings: dict = field(default_factory=dict)
     workers: list = field(default_factory=list)
     calibration: dict | None = None
+    mae: pd.Series | None = None
+
+    @property
+    def simulations(self) -> pd.DataFrame:
+        return self.tables.frame("simulations")
+
+    @property
+    def forecasts(self) -> pd.DataFrame:
+        return self.tables.frame("forecasts")
 
 
 def backtest(
@@ -113,6 +132,8 @@ def backtest(
     kronos=None,
     executor="local",
     calibration: bool = True,
+    contexts_per_chunk: int | None = None,
+    overlap: bool = True,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -154,6 +175,13 @@ def backtest(
     calibration : score every distinct forecast of an engine with the exact estimator against its
         outcome (exact PIT and CRPS, ``BacktestResult.calibration``); False skips that work (about
         0.1 to 0.3 ms a forecast on a host core) and the report says it was not computed
+    contexts_per_chunk : the run is forecast and evaluated a chunk of consecutive symbols at a time,
+        about this many distinct contexts each (default 16,384; a symbol is never split): with
+        ``out_dir`` each chunk's rows go to the folder as soon as they are made, so memory stays
+        the model plus one chunk plus the summaries whatever the number of symbols; results do
+        not depend on it
+    overlap : forecast the next chunk in a background thread while this chunk's strategies are
+        evaluated (results do not depend on it)
 
     Returns
     -------
@@ -163,7 +191,7 @@ def backtest(
     if not (isinstance(executor, str) and executor == "local") and not hasattr(executor, "compute_forecasts"):
         raise UsageError(f"executor must be 'local' or a RayExecutor, got {executor!r}")
     try:  # the arguments, checked before any work: a plain ValueError there is the caller's mistake
-        fc, settings, series, plan, store, kronos = _prepare(
+        fc, settings, series, store, kronos = _prepare(
             prices,
             symbol,
             symbols,
@@ -183,81 +211,152 @@ def backtest(
             bars_per_year,
             calibration,
         )
+        chunks = symbol_chunks(series, PRICE_KEYS, contexts_per_chunk or DEFAULT_CHUNK_CONTEXTS)
     except ValueError as err:
         if type(err) is not ValueError:
             raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
         raise UsageError(str(err)) from err
-
     clock.lap("prepare")
-    if isinstance(fc, _KronosForecasts):
-        zeros = np.zeros(len(plan), np.float32)  # replaced below: Kronos forecasts every key
-        found = Forecasts(zeros, zeros)
-    else:
-        found = _forecast(plan, fc, max_batch or default_max_batch(fc), store, progress, executor)
-    clock.lap("forecast")
-    if found.scored:  # scored inside the forecast loop: a phase of its own in the timings
-        clock.carve("forecast", "scores", found.score_seconds, inside=executor != "local")
-    arrays = build_arrays(plan, found.point, found.band)
-    if isinstance(fc, _KronosForecasts):
-        bar = _bar(progress, total=arrays.num_rows * (1 if profile == "legacy" else 7), desc="kronos", unit="row")
-        try:
-            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, profile, bar)
-        finally:
-            bar.close()
-        if profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
-            arrays.kronos_move = arrays.predictions["Close"][:, -1].astype(np.float64)
-        clock.lap("kronos")
-    elif kronos is not None:
-        bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
-        try:
-            arrays.kronos_move = kronos_moves(series, kronos, bar)
-        finally:
-            bar.close()
-        clock.lap("kronos")
-    rows = _evaluate(arrays, settings, store, progress)
+
     rules = profile_named(profile)
-    simulations = rules.order_columns(rows)
-    if rules.carry_state is not None:
-        simulations = rules.carry_state(simulations, arrays, settings)
-    clock.lap("strategies")
-    daily = daily_table(simulations, rules.strategy_prefixes)
-    forecasts = forecast_table(
-        arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=slot_scores(plan, found)
-    )
+    tables, kept = ResultTables(store), _KeptForSummaries()
+    stream = _ChunkForecasts(chunks, fc, max_batch or default_max_batch(fc), store, progress, executor, overlap)
+    rows_bar = _bar(progress, total=sum(s.layout.num_simulations for s in series), desc="strategies", unit="sim")
+    try:
+        for index, plan, found, part in stream:
+            started, kronos_before = time.perf_counter(), clock.seconds.get("kronos", 0.0)
+            symbols = [s.symbol for s in plan.series]
+            if part is None:  # computed now (else read back from the run's folder)
+                part = _chunk_tables(plan, found, settings, rules, fc, kronos, progress, clock)
+                if store is not None:
+                    store.save_part(index, symbols, part)
+            tables.add(index, symbols, part)
+            kept.add(part, rules.strategy_prefixes)
+            rows_bar.update(len(part["simulations"]))
+            host = time.perf_counter() - started - (clock.seconds.get("kronos", 0.0) - kronos_before)
+            clock.add("strategies", host)
+    except KeyboardInterrupt as stop:
+        stream.stop()
+        if store is None or isinstance(stop, RunInterrupted):
+            raise
+        raise RunInterrupted(stream.saved_text(tables), store.folder) from stop
+    finally:
+        stream.close()
+        rows_bar.close()
+    # scored inside the forecast loop: a phase of their own, out of the forecast's seconds (with Ray,
+    # the workers' summed seconds, which ran alongside: the forecast keeps its wall time)
+    clock.add("forecast", stream.seconds - (stream.score_seconds if executor == "local" else 0.0))
+    if stream.score_seconds:
+        clock.add("scores", stream.score_seconds)
+    clock.skip()  # the loop's wall time is its phases' (overlapped): counted above
+
+    daily = with_portfolio(kept.final_days())
     result = BacktestResult(
-        simulations=simulations,
-        summary=summarize(simulations, rules.best_strategy, rules.summary_headline, daily),
-        forecasts=forecasts,
+        tables=tables,
+        summary=summarize(kept.numeric(), rules.best_strategy, rules.summary_headline, daily),
         profile=profile,
         settings=settings.to_dict(),
         warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
-        calibration=calibration_summary(forecasts, settings.forecaster, computed=calibration),
+        calibration=calibration_summary(kept.scored(), settings.forecaster, computed=calibration),
+        mae=mae_by_key(kept.errors(), PRICE_KEYS),
     )
     clock.lap("tables")
-    result.timings = clock.seconds
+    result.timings = clock.finish()
     result.workers = list(getattr(executor, "workers", []))
     return result
 
 
-class _PhaseClock:
-    """Wall seconds per phase of one backtest call (BacktestResult.timings)."""
+def _chunk_tables(plan: ForecastPlan, found: Forecasts, settings, rules, fc, kronos, progress, clock) -> dict:
+    """One chunk's rows of ``simulations`` and ``forecasts`` from its forecasts."""
+    series = plan.series
+    arrays = build_arrays(plan, found.point, found.band)
+    if isinstance(fc, _KronosForecasts):
+        started = time.perf_counter()
+        unit = 1 if settings.profile == "legacy" else 7
+        bar = _bar(progress, total=arrays.num_rows * unit, desc="kronos", unit="row")
+        try:
+            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, settings.profile, bar)
+        finally:
+            bar.close()
+        if settings.profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
+            arrays.kronos_move = arrays.predictions["Close"][:, -1].astype(np.float64)
+        clock.add("kronos", time.perf_counter() - started)
+    elif kronos is not None:
+        started = time.perf_counter()
+        bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
+        try:
+            arrays.kronos_move = kronos_moves(series, kronos, bar)
+        finally:
+            bar.close()
+        clock.add("kronos", time.perf_counter() - started)
+    simulations = rules.order_columns(rules.evaluate(arrays, settings).reset_index(drop=True))
+    if rules.carry_state is not None:
+        simulations = rules.carry_state(simulations, arrays, settings)
+    forecasts = forecast_table(
+        arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=slot_scores(plan, found)
+    )
+    return {"simulations": simulations, "forecasts": forecasts}
+
+
+SCORED_COLUMNS = ("symbol", "key", "context_end", "target_date", "pit", "crps")  # what calibration reads
+
+
+class _KeptForSummaries:
+    """What the summaries need of every chunk, a fraction of its tables: the numeric result columns
+    (the summary's means and headline), the per-symbol daily series, the absolute errors (MAE) and
+    each distinct scored forecast (calibration)."""
 
     def __init__(self):
-        self.seconds, self._last = {}, time.perf_counter()
+        self._numeric, self._final_days, self._errors, self._scored = [], [], [], []
+
+    def add(self, part: dict, strategies) -> None:
+        sims, forecasts = part["simulations"], part["forecasts"]
+        self._numeric.append(summary_columns(sims))
+        self._final_days.append(final_day_table(sims, strategies))
+        self._errors.append(absolute_errors(forecasts))
+        self._scored.append(distinct_scored(forecasts)[[c for c in SCORED_COLUMNS if c in forecasts]])
+
+    @staticmethod
+    def _joined(parts: list) -> pd.DataFrame:
+        return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def numeric(self) -> pd.DataFrame:
+        return self._joined(self._numeric)
+
+    def final_days(self) -> pd.DataFrame:
+        return self._joined(self._final_days)
+
+    def errors(self) -> pd.DataFrame:
+        return self._joined(self._errors)
+
+    def scored(self) -> pd.DataFrame:
+        return self._joined(self._scored)
+
+
+class _PhaseClock:
+    """Seconds per phase of one backtest call (BacktestResult.timings), and the call's total."""
+
+    def __init__(self):
+        self.seconds: dict = {}
+        self._start = self._last = time.perf_counter()
 
     def lap(self, phase: str) -> None:
+        """Count the seconds since the last lap (or :meth:`skip`) to ``phase``."""
         now = time.perf_counter()
-        self.seconds[phase] = now - self._last
+        self.add(phase, now - self._last)
         self._last = now
 
-    def carve(self, phase: str, part: str, seconds: float, inside: bool = False) -> None:
-        """Report ``seconds`` of ``phase`` as a phase ``part`` of their own; ``inside``: they ran
-        alongside (e.g. on other workers), so ``phase`` keeps its wall time."""
-        self.seconds[part] = seconds
-        if not inside:
-            self.seconds[phase] -= seconds
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+
+    def skip(self) -> None:
+        """Start the next lap now: the time since the last was counted with :meth:`add`."""
+        self._last = time.perf_counter()
+
+    def finish(self) -> dict:
+        return {**self.seconds, "total": time.perf_counter() - self._start}
 
 
 def _prepare(
@@ -322,7 +421,6 @@ def _prepare(
     series = [
         SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s)) for s, f in frames.items()
     ]
-    plan = ForecastPlan(series, PRICE_KEYS)
 
     store = None
     if out_dir is not None:
@@ -331,7 +429,7 @@ def _prepare(
         store = RunStore(out_dir, digest, settings.to_dict(), resume=resume, data=data)
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
-    return fc, settings, series, plan, store, kronos
+    return fc, settings, series, store, kronos
 
 
 class _KronosForecasts:
@@ -353,85 +451,101 @@ def default_max_batch(fc) -> int:
     return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
 
 
-def _forecast(plan: ForecastPlan, fc, max_batch: int, store, progress: bool, executor="local") -> Forecasts:
-    done, on_batch, saved = None, None, [0]
-    if store is not None:
-        ids = [plan.request_id(i) for i in range(len(plan))]
-        done = store.load_forecasts(ids, scored=gives_mixture(fc))
-        saved[0] = int(done[0].sum())
+class _Stopped(Exception):
+    """The run was interrupted while this thread forecast ahead: stop after the current batch."""
+
+
+class _ChunkForecasts:
+    """The chunks of a run in order, as ``(index, plan, forecasts, stored part)``: a chunk whose part
+    the run's folder holds comes back as that part (nothing forecast); any other with its plan and
+    forecasts. With ``overlap``, the next chunk's forecast runs in a background thread while the
+    caller evaluates the current one (the forecaster releases the GIL in its kernels; on a GPU the
+    card works while the host evaluates), so host work hides behind the forecast. The numbers do not
+    depend on it: each chunk is forecast and evaluated alone, in the same order."""
+
+    def __init__(self, chunks, fc, max_batch, store, progress, executor, overlap: bool):
+        self.chunks, self.fc, self.max_batch, self.store, self.executor = chunks, fc, max_batch, store, executor
+        self.seconds = self.score_seconds = 0.0  # summed over chunks (forecast wall time, scoring)
+        self._stored = [store is not None and store.has_part(i, _symbols(c), TABLES) for i, c in enumerate(chunks)]
+        sizes = [sum(contexts_of(s, PRICE_KEYS) for s in c) for c in chunks]
+        self.total = sum(sizes)
+        self.saved = sum(n for n, kept in zip(sizes, self._stored) if kept)  # what an interruption keeps
+        self._progress, self._bar = progress, None  # the bar starts at what the first forecast finds saved
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="totowalk-forecast") if overlap else None
+        self._ahead: dict = {}  # chunk index -> its forecast's Future
+
+    def __iter__(self):
+        for index, chunk in enumerate(self.chunks):
+            if self._stored[index]:
+                plan = ForecastPlan(chunk, PRICE_KEYS)
+                part = {name: self.store.load_part(index, _symbols(chunk), name) for name in TABLES}
+                yield index, plan, None, part
+                continue
+            future = self._ahead.pop(index, None)
+            plan, found = future.result() if future is not None else self._forecast(index)
+            if self._pool is not None:  # only now: a failed forecast starts no other
+                following = next((k for k in range(index + 1, len(self.chunks)) if not self._stored[k]), None)
+                if following is not None:
+                    self._ahead[following] = self._pool.submit(self._forecast, following)
+            yield index, plan, found, None
+
+    def _forecast(self, index: int) -> tuple:
+        plan = ForecastPlan(self.chunks[index], PRICE_KEYS)
+        started = time.perf_counter()
+        if isinstance(self.fc, _KronosForecasts):
+            zeros = np.zeros(len(plan), np.float32)  # replaced in _chunk_tables: Kronos forecasts every key
+            return plan, Forecasts(zeros, zeros)
+        done, ids = None, None
+        if self.store is not None:
+            ids = [plan.request_id(i) for i in range(len(plan))]
+            done = self.store.load_forecasts(ids, scored=gives_mixture(self.fc))
+            known = int(done[0].sum())
+            self.saved += known
+            if self._bar is not None:
+                self._bar.update(known)
+        if self._bar is None:  # its rate and estimate then cover only the work left
+            self._bar = _bar(self._progress, total=self.total, initial=self.saved, desc="forecasts", unit="ctx")
 
         def on_batch(idx, part):
-            store.append_forecasts([ids[i] for i in idx], part)
-            saved[0] += len(idx)
+            if self.store is not None:
+                self.store.append_forecasts([ids[i] for i in idx], part)
+                self.saved += len(idx)
+            if self._stop.is_set():
+                raise _Stopped()
 
-    # the bar starts at the saved count, so its rate and estimate cover only the work left
-    bar = _bar(progress, total=len(plan), desc="forecasts", unit="ctx", initial=saved[0])
-    try:
-        run = compute_forecasts if executor == "local" else executor.compute_forecasts
-        return run(plan, fc, max_batch=max_batch, done=done, on_batch=on_batch, progress=bar)
-    except KeyboardInterrupt as stop:
-        if store is None or isinstance(stop, RunInterrupted):
-            raise
-        raise RunInterrupted(f"{saved[0]:,} of {len(plan):,} contexts saved", store.folder) from stop
-    finally:
-        bar.close()
+        run = compute_forecasts if self.executor == "local" else self.executor.compute_forecasts
+        found = run(plan, self.fc, max_batch=self.max_batch, done=done, on_batch=on_batch, progress=self._bar)
+        self.seconds += time.perf_counter() - started
+        self.score_seconds += found.score_seconds
+        return plan, found
 
+    def saved_text(self, tables: ResultTables) -> str:
+        """What an interruption keeps, for :class:`RunInterrupted`."""
+        text = f"{self.saved:,} of {self.total:,} contexts saved"
+        if len(self.chunks) > 1:
+            text += f", {len(tables.chunks)} of {len(self.chunks)} chunks of symbols complete"
+        return text
 
-def _evaluate(arrays: WalkForwardArrays, settings: RunSettings, store, progress: bool) -> pd.DataFrame:
-    """Strategy rows of every (symbol, simulation) not yet stored, evaluated in one vectorized
-    call over symbols and simulations; each row is persisted as soon as it is evaluated."""
-    rules = profile_named(settings.profile)
-    stored = store.load_rows() if store is not None else {}
-    keys = list(zip(arrays.symbol.tolist(), arrays.simulation.tolist())) if stored else None
-    todo = (
-        np.array([i for i, k in enumerate(keys) if k not in stored], dtype=np.int64)
-        if stored
-        else np.arange(arrays.num_rows, dtype=np.int64)
-    )
-    bar = _bar(progress, total=arrays.num_rows, desc="strategies", unit="sim", initial=arrays.num_rows - todo.size)
-    parts = []
-    saved = arrays.num_rows - todo.size
-    try:
-        if todo.size:
-            fresh = rules.evaluate(arrays.take(todo), settings)
-            if store is not None:
-                for rec in fresh.to_dict(orient="records"):
-                    store.append_row(rec["symbol"], rec["simulation"], rec)
-                    saved += 1
-                    bar.update(1)
-            else:  # nothing to persist: no per-row records to build
-                bar.update(len(fresh))
-            parts.append(fresh)
-        if stored:
-            restored = _restored([stored[k] for k in keys if k in stored], arrays)
-            if restored is not None:
-                parts.append(restored)
-    except KeyboardInterrupt as stop:
-        if store is None or isinstance(stop, RunInterrupted):
-            raise
-        raise RunInterrupted(
-            f"all forecasts and {saved:,} of {arrays.num_rows:,} simulations saved", store.folder
-        ) from stop
-    finally:
-        bar.close()
-    if not stored and len(parts) == 1:  # evaluated in one call, already in run order
-        return parts[0].reset_index(drop=True)
-    keys = keys or list(zip(arrays.symbol.tolist(), arrays.simulation.tolist()))
-    rows = pd.concat(parts, ignore_index=True)
-    order = {k: i for i, k in enumerate(keys)}
-    rank = [order[(s, int(k))] for s, k in zip(rows["symbol"], rows["simulation"])]
-    return rows.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        """Stop forecasting ahead and wait for the thread (its batch in flight finishes first)."""
+        self._stop.set()
+        for future in self._ahead.values():
+            try:
+                future.result()
+            except BaseException:  # noqa: BLE001 - the caller is already leaving with its own exception
+                pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._bar is not None:
+            self._bar.close()
 
 
-def _restored(records: list, arrays: WalkForwardArrays) -> pd.DataFrame | None:
-    """Rows read back from the journal; ``date`` is taken from the data again (JSON loses its type)."""
-    if not records:
-        return None
-    frame = pd.DataFrame.from_records(records)
-    dates = dict(zip(zip(arrays.symbol.tolist(), arrays.simulation.tolist()), arrays.date))
-    if "date" in frame:
-        frame["date"] = [dates[(s, int(k))] for s, k in zip(frame["symbol"], frame["simulation"])]
-    return frame
+def _symbols(chunk) -> list:
+    return [s.symbol for s in chunk]
 
 
 def slot_scores(plan: ForecastPlan, found: Forecasts) -> dict:

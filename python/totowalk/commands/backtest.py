@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+import time
+from pathlib import Path
 
+from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
 from ..backtest.profiles.clean.fills import FILL_MODELS
+from ..backtest.report.html import MAX_FORECAST_CHARTS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import ResolvedModel, resolve_model
@@ -88,12 +94,30 @@ def register(subparsers):
         default=None,
         help="most contexts per engine call; completed calls are saved for --resume (default 1024, 32768 on CUDA)",
     )
+    p.add_argument(
+        "--chunk-contexts",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"forecast and evaluate the symbols a chunk of about N distinct contexts at a time (default "
+        f"{DEFAULT_CHUNK_CONTEXTS:,}); with --out each chunk's rows go to the folder at once, so memory stays "
+        "bounded at any number of symbols; results do not depend on it",
+    )
     p.add_argument("--out", metavar="DIR", help="write simulations.csv, forecasts.csv, summary.json and plots here")
     p.add_argument(
         "--tables",
-        choices=("csv", "parquet"),
-        default="csv",
-        help="format of simulations/forecasts in --out (parquet needs totowalk[parquet])",
+        choices=("auto", "csv", "parquet"),
+        default="auto",
+        help="format of simulations/forecasts in --out: auto (default) is CSV for a few symbols and Parquet "
+        "from a million forecast rows on (parquet needs totowalk[parquet])",
+    )
+    p.add_argument(
+        "--plot-symbols",
+        type=_plot_count,
+        default=MAX_FORECAST_CHARTS,
+        metavar="N|all",
+        help=f"draw forecast_vs_actual_<symbol>.png for the first N symbols (default {MAX_FORECAST_CHARTS}; "
+        "'all' for every symbol, 0 for none; report.html draws any symbol's)",
     )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
     p.add_argument(
@@ -258,14 +282,16 @@ def default_estimator(profile: str) -> str:
 
 def _run(args) -> int:
     from ..backtest.forecast.kronos import as_kronos
-    from ..backtest.report.files import write_outputs
-    from ..backtest.report.text import format_report
+    from ..backtest.report.files import table_format, write_outputs
+    from ..backtest.report.text import format_report, timings_line, written_line
     from ..backtest.run import backtest
     from ..engine import ForecastEngine
 
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR (the folder of the interrupted run)")
+    started = time.perf_counter()
     frames = load_data(args)
+    loaded = time.perf_counter() - started
     kronos_model = args.model.startswith(KRONOS_PREFIX)
     if kronos_model:  # Kronos forecasts every key (backtest/forecast/kronos_forecaster.py)
         if args.kronos:
@@ -310,6 +336,7 @@ def _run(args) -> int:
         kronos = as_kronos(args.kronos, args.kronos_tokenizer)
     if args.fills is not None and args.profile != "clean":
         raise UsageError("--fills applies to --profile clean; the legacy profile fills as the classic loop")
+    progress = not args.no_progress
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(
         frames,
@@ -321,9 +348,10 @@ def _run(args) -> int:
         spread=args.spread,
         aggregate=args.aggregate,
         max_batch=args.batch,
+        contexts_per_chunk=args.chunk_contexts,
         out_dir=args.out,
         resume=args.resume,
-        progress=not args.no_progress,
+        progress=progress,
         model_name=resolved.spec,
         kronos=kronos,
         executor=executor,
@@ -332,6 +360,7 @@ def _run(args) -> int:
         calibration=not args.no_calibration,
     )
     result.warnings[:0] = resolved.notes
+    result.timings = {"load": loaded, **result.timings}
     print(format_report(result))
     if args.out:
         forecaster = result.settings.get("forecaster", {})
@@ -352,6 +381,26 @@ def _run(args) -> int:
         }
         if result.workers:
             extra["workers"] = result.workers
-        paths = write_outputs(result, args.out, extra=extra, tables=args.tables)
-        print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}")
+        _, why = table_format(result, args.tables)
+        print(f"tables: {why}")
+        paths = write_outputs(
+            result, args.out, extra=extra, tables=args.tables, plot_symbols=args.plot_symbols, progress=progress
+        )
+        print(written_line(paths, args.out))
+        timings = json.loads((Path(args.out) / "summary.json").read_text()).get("timings", {})
+    else:
+        timings = result.timings
+    print(timings_line(timings, time.perf_counter() - started))
     return 0
+
+
+def _plot_count(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count of symbols or 'all', got {text!r}")
+    return value

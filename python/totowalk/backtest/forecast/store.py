@@ -6,11 +6,18 @@ Layout of a results folder::
                              digest of each symbol's prices
     forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band, and
                              the exact pit and crps of each forecast when the forecaster gives them
-    simulation_rows.jsonl    one line per completed (symbol, simulation) result row
+    parts/chunk-NNNNN.pkl    one file per completed chunk of symbols: its symbols and its rows of the
+                             simulations and forecasts tables (.tables.ResultTables)
 
-Both journals are append-only and flushed after every line. A crash can leave at most a torn
-last line, which resume discards (that batch or row is recomputed). A folder whose manifest is
-missing, unreadable or carries another fingerprint is refused with :class:`RunStoreError`.
+The forecast journal is append-only and flushed after every line; a crash can leave at most a torn
+last line, which resume discards (that batch is recomputed). A part is written whole and then moved
+into place, so it is complete or absent; a resumed run reads a chunk's part instead of computing
+it. Once a run's outputs are written, :meth:`RunStore.compact` removes both (the final tables hold
+everything they held). A folder whose manifest is missing, unreadable or carries another
+fingerprint is refused with :class:`RunStoreError`.
+
+Parts are pickles (exact dtypes and list-valued columns, fast): a folder is trusted as the code
+that wrote it is, so resume only folders you made.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +34,10 @@ import numpy as np
 from .forecasters import Forecasts
 
 FORMAT = "totowalk-backtest-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: result rows in one part file per chunk of symbols (1 kept a row journal)
 MANIFEST = "manifest.json"
 FORECASTS = "forecast_batches.jsonl"
-ROWS = "simulation_rows.jsonl"
+PARTS = "parts"
 
 
 class RunStoreError(RuntimeError):
@@ -113,6 +122,7 @@ class RunStore:
         self.folder = Path(folder)
         self.fingerprint = fingerprint_hex
         self.data = data  # {symbol: frame digest}, stored so a refusal can name the symbol
+        self._journal: list | None = None  # the forecast journal as found at the start, read once
         manifest = self.folder / MANIFEST
         if self.folder.exists() and not self.folder.is_dir():
             raise RunStoreError(f"results path {self.folder} exists and is not a folder")
@@ -198,12 +208,17 @@ class RunStore:
         where = {rid: i for i, rid in enumerate(request_ids)}
         mask = np.zeros(len(request_ids), dtype=bool)
         found = Forecasts.unknown(len(request_ids), scored)
-        for number, rec in enumerate(self._read_journal(FORECASTS), 1):
+        if self._journal is None:  # batches appended by this process are never asked for again
+            self._journal = self._read_journal(FORECASTS)
+        for number, rec in enumerate(self._journal, 1):
             fields = self._batch_fields(rec, number, scored)
             if fields is None:
                 continue
             ids, values = fields[0], fields[1:]
-            rows = np.array([self._request_row(where, rid, number) for rid in ids], dtype=np.int64)
+            rows = np.array([where.get(rid, -1) for rid in ids], dtype=np.int64)
+            known = rows >= 0  # a batch of another chunk of symbols
+            rows = rows[known]
+            values = [np.asarray(v)[known] for v in values]
             mask[rows] = True
             for target, stored in zip((found.point, found.band, found.pit, found.crps), values):
                 target[rows] = stored
@@ -222,14 +237,6 @@ class RunStore:
             raise RunStoreError(f"corrupt {self.folder / FORECASTS}, line {number}: {err}") from err
         return fields
 
-    def _request_row(self, where: dict, rid: str, number: int) -> int:
-        if rid not in where:
-            raise RunStoreError(
-                f"{self.folder / FORECASTS} line {number} holds request "
-                f"{rid!r}, which this run does not ask for (foreign folder)"
-            )
-        return where[rid]
-
     def append_forecasts(self, request_ids: list[str], found: Forecasts) -> None:
         """Persist one completed batch (float32 and float64 values survive the JSON round trip exactly)."""
         record = {
@@ -241,15 +248,45 @@ class RunStore:
             record.update(pit=[float(x) for x in found.pit], crps=[float(x) for x in found.crps])
         self._append(FORECASTS, record)
 
-    def load_rows(self) -> dict:
-        """Stored result rows: ``{(symbol, simulation): row dict}``."""
-        rows = {}
-        for number, rec in enumerate(self._read_journal(ROWS), 1):
-            try:
-                rows[(rec["symbol"], int(rec["simulation"]))] = rec["row"]
-            except (KeyError, TypeError, ValueError) as err:
-                raise RunStoreError(f"corrupt {self.folder / ROWS}, line {number}: {err}") from err
-        return rows
+    def _part_path(self, index: int, name: str) -> Path:
+        return self.folder / PARTS / f"chunk-{index:05d}-{name}.pkl"
 
-    def append_row(self, symbol: str, simulation: int, row: dict) -> None:
-        self._append(ROWS, {"symbol": symbol, "simulation": int(simulation), "row": row})
+    def has_part(self, index: int, symbols: list, names) -> bool:
+        """Whether chunk ``index`` of exactly these ``symbols`` is stored, every table of ``names``
+        (another chunking of the symbols, e.g. a different contexts_per_chunk, is computed again)."""
+        paths = [self._part_path(index, name) for name in names]
+        return all(p.is_file() for p in paths) and all(self._read_part(p)["symbols"] == list(symbols) for p in paths)
+
+    def save_part(self, index: int, symbols: list, tables: dict) -> None:
+        """Store chunk ``index``'s ``tables`` ({name: DataFrame}), each written whole, then moved into place."""
+        for name, table in tables.items():
+            path = self._part_path(index, name)
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_name(path.name + ".partial")
+            with open(tmp, "wb") as fh:
+                pickle.dump({"symbols": list(symbols), "table": table}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+
+    def load_part(self, index: int, symbols: list, name: str):
+        """Table ``name`` of stored chunk ``index`` (which must hold ``symbols``)."""
+        path = self._part_path(index, name)
+        part = self._read_part(path)
+        if part["symbols"] != list(symbols):
+            raise RunStoreError(f"{path} holds symbols {part['symbols']}, not {list(symbols)}")
+        return part["table"]
+
+    def _read_part(self, path: Path) -> dict:
+        try:
+            with open(path, "rb") as fh:
+                part = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+            raise RunStoreError(f"corrupt {path}: {err}; delete it to compute that chunk again") from err
+        if not isinstance(part, dict) or "symbols" not in part or "table" not in part:
+            raise RunStoreError(f"corrupt {path}: not a part of a totowalk run; delete it to compute that chunk again")
+        return part
+
+    def compact(self) -> None:
+        """Remove the forecast journal and the parts once the final tables hold what they held; the
+        manifest stays, naming the run."""
+        shutil.rmtree(self.folder / PARTS, ignore_errors=True)
+        (self.folder / FORECASTS).unlink(missing_ok=True)

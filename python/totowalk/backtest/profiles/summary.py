@@ -51,6 +51,15 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
     return out
 
 
+def summary_columns(simulations: pd.DataFrame) -> pd.DataFrame:
+    """The columns of result rows :func:`summarize` reads (symbol, simulation, date and every numeric
+    or bool column, in order): the same summary from a third of the rows' memory (no list-valued
+    fields)."""
+    numeric = simulations.select_dtypes(include=[np.number, "bool"]).columns
+    keep = [c for c in simulations.columns if c in ("symbol", "simulation", "date") or c in numeric]
+    return simulations[keep]
+
+
 def _numeric_columns(frame: pd.DataFrame) -> tuple[list, np.ndarray]:
     """The numeric and bool result columns (not symbol/simulation) and their values as one
     (columns, rows) float64 array, each column contiguous."""

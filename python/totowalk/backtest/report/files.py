@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,14 @@ import pandas as pd
 from ...errors import require_extra
 from ...provenance import versions
 from ..forecast.store import json_default
+from ..inputs.windows import STEPS
 from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
-from .html import INCOMPLETE, write_html_report  # plotly itself is imported only when a report is drawn
+from .html import (  # plotly itself is imported only when a report is drawn
+    INCOMPLETE,
+    MAX_FORECAST_CHARTS,
+    write_html_report,
+)
 from .plots import plot_results
 from .text import calibration_of, daily_of, daily_statistics, mae_by_key, strategy_table
 
@@ -23,15 +30,59 @@ __all__ = ["DAILY_RETURNS", "statistics_json", "write_outputs"]
 DAILY_RETURNS = "daily_returns.csv"
 
 
-def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv") -> list[Path]:
-    """Write simulations and forecasts tables, summary.json and PNG plots into ``out_dir``.
+TABLE_FORMATS = ("auto", "csv", "parquet")
+LARGE_TABLE_ROWS = 1_000_000  # forecast rows from which "auto" writes Parquet (a tenth of the disk, faster)
 
-    ``tables`` is "csv" (simulations.csv, forecasts.csv) or "parquet" (the same names with
-    .parquet; needs the totowalk[parquet] extra). ``extra`` is merged into summary.json (e.g.
-    the model resolution and its warning). Returns the written paths.
+
+def table_format(result, asked: str = "auto") -> tuple[str, str]:
+    """The format ``write_outputs`` uses for the run's tables and why, in words: ``asked`` unless
+    "auto", which is CSV for a run of a few symbols and Parquet from :data:`LARGE_TABLE_ROWS`
+    forecast rows on (CSV, saying so, where pyarrow is missing)."""
+    if asked not in TABLE_FORMATS:
+        raise ValueError(f"tables must be one of {TABLE_FORMATS}, got {asked!r}")
+    if asked != "auto":
+        return asked, f"{asked} as asked"
+    rows = forecast_rows(result)
+    if rows < LARGE_TABLE_ROWS:
+        return "csv", f"csv ({rows:,} forecast rows; Parquet from {LARGE_TABLE_ROWS:,}, or --tables parquet)"
+    if importlib.util.find_spec("pyarrow") is None:
+        return (
+            "csv",
+            f"csv ({rows:,} forecast rows: Parquet would take a tenth of the disk; pip install 'totowalk[parquet]')",
+        )
+    return "parquet", f"parquet ({rows:,} forecast rows; --tables csv forces CSV)"
+
+
+def forecast_rows(result) -> int:
+    """Rows of the run's forecasts table: (symbol, simulation) rows x keys x steps."""
+    settings = result.settings
+    return len(settings["symbols"]) * int(settings["num_simulations"]) * len(settings.get("keys", ())) * STEPS
+
+
+def write_outputs(
+    result,
+    out_dir,
+    extra: dict | None = None,
+    tables: str = "auto",
+    plot_symbols: int | None = MAX_FORECAST_CHARTS,
+    progress: bool = False,
+) -> list[Path]:
+    """Write the simulations and forecasts tables, daily_returns.csv, summary.json, the PNG plots and
+    report.html into ``out_dir``.
+
+    ``tables``: "csv" (simulations.csv, forecasts.csv), "parquet" (the same names with .parquet;
+    needs the totowalk[parquet] extra) or "auto" (:func:`table_format`). The tables are written a
+    chunk of symbols at a time from the result's parts, so a universe is never one frame in memory.
+    ``plot_symbols``: forecast_vs_actual PNGs for the first that many symbols (None: every one; the
+    report draws any symbol's). ``extra`` is merged into summary.json (e.g. the model resolution and
+    its warning). Once everything is written, a run stored in ``out_dir`` drops its resume journal
+    and parts (:meth:`RunStore.compact`): the final tables hold what they held. summary.json's
+    ``timings`` holds the backtest's phases and these (``write_tables``, ``plots``, ``report``).
+    Returns the written paths.
     """
-    if tables not in ("csv", "parquet"):
-        raise ValueError(f"tables must be 'csv' or 'parquet', got {tables!r}")
+    clock = time.perf_counter()
+    timings = dict(getattr(result, "timings", {}) or {})
+    tables, _ = table_format(result, tables)
     if tables == "parquet":
         require_extra("pyarrow", "parquet", "writing Parquet tables")
     out = Path(out_dir)
@@ -41,21 +92,18 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         "totowalk is writing this run's outputs; a folder that keeps this file was interrupted while writing "
         "them: re-run the same command with --resume to finish\n"
     )
-    sims = result.simulations.copy()
-    for col in sims.columns:  # list-valued fields (daily profit values) as JSON text
-        if sims[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
-            sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
     paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", out / DAILY_RETURNS]
-    forecasts = result.forecasts
-    if tables == "csv":
-        _atomic(paths[0], lambda p: sims.to_csv(p, index=False))
-        _atomic(paths[1], lambda p: forecasts.to_csv(p, index=False))
-    else:  # object columns of mixed types (dates or None) do not convert: store them as text
-        text = sims.astype({c: str for c in sims.columns if sims[c].dtype == object})
-        _atomic(paths[0], lambda p: text.to_parquet(p, index=False))
-        _atomic(paths[1], lambda p: forecasts.to_parquet(p, index=False))
+    parts = _table_parts(result)
+    bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
+    try:
+        write_table(paths[0], (_text_lists(p) for p in parts["simulations"]), tables, bar)
+        write_table(paths[1], parts["forecasts"], tables, bar)
+    finally:
+        bar.close()
     daily = daily_of(result)
     _atomic(paths[3], lambda p: daily[list(DAILY_COLUMNS)].to_csv(p, index=False))
+    now = time.perf_counter()
+    timings["write_tables"], clock = now - clock, now
     stats = daily_statistics(result)
     body = {
         "profile": result.profile,
@@ -68,13 +116,98 @@ def write_outputs(result, out_dir, extra: dict | None = None, tables: str = "csv
         "summary": {str(k): v for k, v in result.summary.to_dict(orient="index").items()},
         "statistics": statistics_json(stats),
         "statistics_settings": statistics_settings(list(pd.unique(daily["strategy"])) if len(daily) else []),
+        "outputs": {"tables": tables, "forecast_plots": _plotted(result, plot_symbols)},
         **(extra or {}),
     }
-    _write_json(paths[2], body)
-    paths += plot_results(result, out)
+    _write_json(paths[2], {**body, "timings": timings})
+    paths += plot_results(result, out, most=plot_symbols, progress=progress)
+    now = time.perf_counter()
+    timings["plots"], clock = now - clock, now
     paths.append(write_html_report(out, complete=False))
+    timings["report"] = time.perf_counter() - clock
+    _write_json(paths[2], {**body, "timings": timings})  # with the plots' and the report's seconds
+    store = getattr(getattr(result, "tables", None), "store", None)
+    if store is not None and Path(store.folder).resolve() == out.resolve():
+        store.compact()
     marker.unlink()  # last: every output is in place
     return paths
+
+
+def _table_parts(result) -> dict:
+    """The result's tables as lists of parts (read lazily from a stored run), or one frame each."""
+    stored = getattr(result, "tables", None)
+    if stored is None:  # a result made by hand: its two frames
+        return {"simulations": [result.simulations], "forecasts": [result.forecasts]}
+    return {name: _LazyParts(stored, name) for name in ("simulations", "forecasts")}
+
+
+class _LazyParts:
+    """The parts of one table, read one at a time when iterated; ``len`` without reading any."""
+
+    def __init__(self, stored, name: str):
+        self.stored, self.name = stored, name
+
+    def __len__(self) -> int:
+        return len(self.stored.chunks)
+
+    def __iter__(self):
+        return self.stored.parts(self.name)
+
+
+def _text_lists(sims: pd.DataFrame) -> pd.DataFrame:
+    """List-valued fields (daily profit values) as JSON text, as the tables store them."""
+    listed = [c for c in sims.columns if sims[c].map(lambda v: isinstance(v, (list, np.ndarray))).any()]
+    if not listed:
+        return sims
+    sims = sims.copy()
+    for col in listed:
+        sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
+    return sims
+
+
+def write_table(path: Path, parts, fmt: str, bar=None) -> None:
+    """One table from its parts, written part by part (a header once; Parquet row groups of one
+    schema), then moved into place."""
+
+    def write(tmp):
+        writer = None
+        for number, part in enumerate(parts):
+            if fmt == "csv":
+                part.to_csv(tmp, index=False, header=number == 0, mode="w" if number == 0 else "a")
+            else:
+                writer = _parquet_part(tmp, part, writer)
+            if bar is not None:
+                bar.update(1)
+        if writer is not None:
+            writer.close()
+
+    _atomic(path, write)
+
+
+def _parquet_part(path: Path, part: pd.DataFrame, writer):
+    """Append ``part`` to the Parquet file open in ``writer`` (opened on the first part, whose
+    schema every later part is cast to). Object columns of mixed types (dates or None) do not
+    convert: they are stored as text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = part.astype({c: str for c in part.columns if part[c].dtype == object})
+    table = pa.Table.from_pandas(text, preserve_index=False)
+    if writer is None:
+        writer = pq.ParquetWriter(path, table.schema)
+    writer.write_table(table.cast(writer.schema))
+    return writer
+
+
+def _plotted(result, most: int | None) -> int:
+    count = len(result.settings["symbols"])
+    return count if most is None else min(count, most)
+
+
+def _bar(enabled: bool, **kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not enabled, leave=False, **kwargs)
 
 
 def _atomic(path: Path, write) -> None:

@@ -13,12 +13,12 @@ from .text import daily_of, symbol_list
 __all__ = ["plot_results"]
 
 
-def plot_results(result, out_dir) -> list[Path]:
+def plot_results(result, out_dir, most: int | None = None, progress: bool = False) -> list[Path]:
     """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
     each simulation's final day compounded in date order, each day once; with several symbols
-    the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png per
-    symbol (per key, the distinct one-step forecasts and their outcomes by target date). Values
-    are plotted in percent."""
+    the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png for each
+    of the first ``most`` symbols (None: every symbol; per key, the distinct one-step forecasts and
+    their outcomes by target date; report.html draws any symbol's). Values are plotted in percent."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -27,8 +27,7 @@ def plot_results(result, out_dir) -> list[Path]:
 
     out = Path(out_dir)
     paths = []
-    sims = result.simulations
-    symbols = list(dict.fromkeys(sims["symbol"]))
+    symbols = list(result.settings["symbols"])
     daily = daily_of(result)
     fig, ax = plt.subplots(figsize=(9, 5))
     if len(daily):
@@ -57,17 +56,28 @@ def plot_results(result, out_dir) -> list[Path]:
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
-    for symbol in symbols:
+    drawn = symbols if most is None else symbols[:most]
+    from tqdm.auto import tqdm
+
+    for symbol in tqdm(drawn, disable=not progress or len(drawn) < 2, leave=False, desc="plots", unit="symbol"):
         paths.append(out / f"forecast_vs_actual_{_file_safe(symbol)}.png")
         _plot_forecasts(result, symbol, paths[-1], plt)
     return paths
 
 
+def _symbol_forecasts(result, symbol) -> pd.DataFrame:
+    """One symbol's forecast rows: from its chunk's part alone where the result keeps parts."""
+    tables = getattr(result, "tables", None)
+    if tables is not None:
+        return tables.symbol_rows("forecasts", symbol)
+    f = result.forecasts
+    return f[f["symbol"] == symbol]
+
+
 def _plot_forecasts(result, symbol, path: Path, plt) -> None:
     import matplotlib
 
-    f = result.forecasts
-    mine = f[f["symbol"] == symbol]
+    mine = _symbol_forecasts(result, symbol)
     keys = list(dict.fromkeys(mine["key"]))
     dates = mine["target_date"].dropna()
     dated = bool(len(dates)) and isinstance(dates.iloc[0], pd.Timestamp)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ..forecast.kronos import KRONOS_NOT_RUN
-from ..inputs.windows import EVAL_DAYS
 from ..profiles.clean.selection import DISTINGUISHABLE
 from ..profiles.legacy.metrics import BEST_STRATEGY_COLUMNS
 from ..profiles.profile import STRATEGY_PREFIXES
+from ..stats import forecast_error
 from ..stats.bootstrap import CONFIDENCE
 from ..stats.calibration import CALIBRATION_LEVEL, calibration_summary
 from ..stats.daily import PORTFOLIO, daily_table
@@ -117,12 +117,12 @@ def _clean_strategy_table(overall: pd.Series) -> pd.DataFrame:
 
 
 def mae_by_key(result) -> pd.Series:
-    """Mean |prediction − actual| per key over the evaluated steps (0…5) of every simulation."""
-    f = result.forecasts
-    f = f[(f["step"] < EVAL_DAYS) & f["actual"].notna()]
-    err = (f["actual"] - f["prediction"].astype(np.float64)).abs()
-    order = list(dict.fromkeys(result.forecasts["key"]))
-    return err.groupby(f["key"]).mean().reindex(order).rename("mae")
+    """Mean |prediction − actual| per key over the evaluated steps (0…5) of every simulation: the
+    result's own (``BacktestResult.mae``), else computed from its forecasts table."""
+    if getattr(result, "mae", None) is not None:
+        return result.mae
+    forecasts = result.forecasts
+    return forecast_error.mae_by_key(forecast_error.absolute_errors(forecasts), dict.fromkeys(forecasts["key"]))
 
 
 def calibration_of(result) -> dict:
@@ -203,8 +203,8 @@ def format_report(result) -> str:
     lines = [
         f"profile: {result.profile}",
         f"forecaster: {_describe_forecaster(fc)}",
-        f"symbols: {', '.join(s['symbols'])}; simulations per symbol: {s['num_simulations']}",
-        "fees: " + ", ".join(f"{k} {v}" for k, v in s["fee"].items()),
+        f"symbols: {_symbols_line(s['symbols'])}; simulations per symbol: {s['num_simulations']}",
+        "fees: " + per_symbol_values(s["fee"]),
         s["spread_note"],
     ]
     if s.get("bars_per_year"):
@@ -375,9 +375,65 @@ def _describe_forecaster(fc: dict) -> str:
     return f"function {fc.get('function')}, aggregate {fc.get('aggregate')}"
 
 
+PHASE_ORDER = (
+    "load",
+    "prepare",
+    "forecast",
+    "scores",
+    "kronos",
+    "strategies",
+    "tables",
+    "write_tables",
+    "plots",
+    "report",
+)
+
+
+def timings_line(timings: dict, total: float | None = None) -> str:
+    """One line of seconds per phase, the whole run's, and how many times its forecast that is."""
+    phases = [p for p in PHASE_ORDER if p in timings] + [p for p in timings if p not in PHASE_ORDER and p != "total"]
+    text = ", ".join(f"{p} {timings[p]:.1f}" for p in phases)
+    whole = total if total is not None else timings.get("total")
+    line = f"seconds: {text}"
+    if whole is not None:
+        line += f"; whole run {whole:.1f}"
+        if timings.get("forecast"):
+            line += f" ({whole / timings['forecast']:.2f}x the forecast)"
+    return line
+
+
+def written_line(paths, folder) -> str:
+    """Where the files are, in a line: the tables and report by name, the plots counted."""
+    names = [p.name for p in paths]
+    plots = [n for n in names if n.endswith(".png")]
+    named = [n for n in names if not n.endswith(".png")]
+    return f"wrote {', '.join(named)} and {len(plots)} PNG plot{'s' if len(plots) != 1 else ''} to {folder}"
+
+
 def symbol_list(symbols, most: int = 6) -> str:
     shown = ", ".join(map(str, symbols[:most]))
     return shown + (f", … {len(symbols) - most} more" if len(symbols) > most else "")
+
+
+def _symbols_line(symbols) -> str:
+    """Every symbol of a handful; of a universe, the count, the first few and the last."""
+    if len(symbols) <= 12:
+        return ", ".join(map(str, symbols))
+    return f"{len(symbols):,} ({', '.join(map(str, symbols[:5]))}, … {symbols[-1]})"
+
+
+def per_symbol_values(values: dict) -> str:
+    """A per-symbol setting in a line: one value when every symbol has it, else each distinct value
+    with the count (and, for a few, the names) of its symbols."""
+    groups: dict = {}
+    for symbol, value in values.items():
+        groups.setdefault(value, []).append(symbol)
+    if len(groups) == 1:
+        (value,) = groups
+        return f"{value} (every symbol)" if len(values) > 1 else f"{next(iter(values))} {value}"
+    if len(values) <= 12:
+        return ", ".join(f"{k} {v}" for k, v in values.items())
+    return "; ".join(f"{value} for {len(names):,} symbols ({symbol_list(names, 3)})" for value, names in groups.items())
 
 
 __all__ = [
@@ -391,6 +447,9 @@ __all__ = [
     "daily_statistics",
     "format_report",
     "mae_by_key",
+    "per_symbol_values",
+    "timings_line",
+    "written_line",
     "strategy_name",
     "strategy_table",
     "symbol_list",

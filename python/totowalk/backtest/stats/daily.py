@@ -32,11 +32,13 @@ __all__ = [
     "daily_table",
     "wide",
     "wide_fields",
+    "with_portfolio",
 ]
 
 PORTFOLIO = "(all)"  # the equal-weight portfolio; also the label of the summary's overall row
 DAILY_COLUMNS = ("date", "symbol", "strategy", "return", "turnover", "in_market", "return_adverse", "return_optimistic")
 BOUNDS = ("adverse", "optimistic")  # the fill bracket: the same orders booked by each bound
+MOST_NAMED = 8  # symbols a warning names; a universe's are in its files
 
 
 def _final_day_column(frame: pd.DataFrame, prefix: str) -> str | None:
@@ -157,7 +159,12 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     """:func:`final_day_table` plus the equal-weight portfolio (symbol :data:`PORTFOLIO`) on the
     symbols' common calendar: the dates every symbol has."""
-    per_symbol = final_day_table(simulations, strategies)
+    return with_portfolio(final_day_table(simulations, strategies))
+
+
+def with_portfolio(per_symbol: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`final_day_table` (or several, of consecutive symbols, concatenated) with the
+    equal-weight portfolio appended."""
     if per_symbol.empty:
         return per_symbol
     # per (strategy, date), the mean over the symbols, on the dates all of them have; a portfolio
@@ -200,10 +207,13 @@ def calendar_warning(daily: pd.DataFrame) -> str | None:
     if spans["size"].nunique() == 1 and spans["min"].nunique() == 1 and spans["max"].nunique() == 1:
         return None
     shared = int(((daily["symbol"] == PORTFOLIO) & (daily["strategy"] == first)).sum())
-    listed = "; ".join(
+    spans = spans.sort_values("size", kind="stable")  # the shortest first: they decide the portfolio
+    named = [
         f"{symbol} {int(row['size']):,} days {_day(row['min'])} to {_day(row['max'])}"
-        for symbol, row in spans.iterrows()
-    )
+        for symbol, row in spans.head(MOST_NAMED).iterrows()
+    ]
+    rest = len(spans) - len(named)
+    listed = "; ".join(named) + (f"; … {rest:,} more symbols, up to {int(spans['size'].max()):,} days" if rest else "")
     portfolio = (
         f"the equal-weight portfolio rests on the {shared:,} days all symbols share"
         if shared

@@ -1,0 +1,146 @@
+"""A run folder at any size: tables in the format that fits (CSV for a few symbols, Parquet for a
+universe, as asked), the resume journal gone once the outputs are written, a few PNGs, a bounded
+terminal, phase timings, and an interruption in any phase finished by --resume with byte-identical
+tables."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from totowalk.backtest import backtest
+from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, PARTS, RunStore
+from totowalk.backtest.report import files
+from totowalk.backtest.report.files import LARGE_TABLE_ROWS, table_format
+from totowalk.cli import main
+from totowalk.engine import ForecastEngine
+
+RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
+DATA = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--symbol", "AAPL", "--symbol", "MSFT"]
+RUN = ["backtest", *DATA, "--end", "2001-06-30", "--sims", "4", "--no-progress", *RANDOM]
+TABLES = ("simulations.csv", "forecasts.csv", "daily_returns.csv")
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    assert main([*RUN, "--out", str(out)]) == 0
+    return out
+
+
+def test_a_finished_folder_keeps_its_tables_and_drops_the_journal(finished):
+    names = {p.name for p in finished.iterdir()}
+    assert {*TABLES, "summary.json", "report.html", MANIFEST} <= names
+    assert FORECASTS not in names and PARTS not in names  # compacted: the tables hold it all
+    summary = json.loads((finished / "summary.json").read_text())
+    timings = summary["timings"]
+    for phase in ("load", "prepare", "forecast", "strategies", "tables", "write_tables", "plots", "report", "total"):
+        assert timings[phase] >= 0.0, phase
+    assert summary["outputs"] == {"tables": "csv", "forecast_plots": 3}
+
+
+def test_the_terminal_says_where_the_time_went_and_where_the_files_are(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*RUN, "--out", str(out), "--plot-symbols", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    wrote = [line for line in printed if line.startswith("wrote ")]
+    assert wrote == [
+        f"wrote simulations.csv, forecasts.csv, summary.json, daily_returns.csv, report.html and 2 PNG plots to {out}"
+    ]
+    assert len(list(out.glob("forecast_vs_actual_*.png"))) == 1
+    seconds = [line for line in printed if line.startswith("seconds: ")]
+    assert len(seconds) == 1 and "forecast " in seconds[0] and "x the forecast)" in seconds[0]
+    assert any(line.startswith("tables: csv (") for line in printed)
+
+
+def _crash_in(monkeypatch, phase):
+    """Make the named phase fail once (the first time it is reached)."""
+    if phase == "forecast":
+        real, calls = ForecastEngine.forecast_walk_forward, []
+
+        def failing(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise Interrupt(phase)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(ForecastEngine, "forecast_walk_forward", failing)
+    elif phase == "strategies":
+        real_save = RunStore.save_part
+
+        def failing_save(self, index, symbols, tables):
+            if index == 1:
+                raise Interrupt(phase)
+            real_save(self, index, symbols, tables)
+
+        monkeypatch.setattr(RunStore, "save_part", failing_save)
+    else:
+        target = {"tables": "write_table", "plots": "plot_results", "report": "write_html_report"}[phase]
+
+        def failing_output(*args, **kwargs):
+            raise Interrupt(phase)
+
+        monkeypatch.setattr(files, target, failing_output)
+
+
+@pytest.mark.parametrize("phase", ["forecast", "strategies", "tables", "plots", "report"])
+def test_an_interruption_in_any_phase_is_finished_by_resume_with_identical_tables(
+    tmp_path, monkeypatch, finished, phase
+):
+    out = tmp_path / "run"
+    # a chunk per symbol, so a crash leaves some chunks done
+    argv = [*RUN, "--out", str(out), "--chunk-contexts", "1"]
+    with monkeypatch.context() as patch:
+        _crash_in(patch, phase)
+        with pytest.raises(Interrupt):
+            main(argv)
+    assert (out / MANIFEST).is_file()
+    assert main([*argv, "--resume"]) == 0
+    for name in TABLES:
+        assert (out / name).read_bytes() == (finished / name).read_bytes(), name
+    assert not (out / PARTS).exists() and not (out / FORECASTS).exists()
+
+
+def test_parquet_tables_hold_the_csv_tables_values(tmp_path, finished):
+    out = tmp_path / "run"
+    assert main([*RUN, "--out", str(out), "--tables", "parquet"]) == 0
+    for name in ("simulations", "forecasts"):
+        got = pd.read_parquet(out / f"{name}.parquet")
+        want = pd.read_csv(finished / f"{name}.csv")
+        assert list(got.columns) == list(want.columns)
+        assert len(got) == len(want)
+        numeric = want.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(
+            got[numeric].astype("float64"), want[numeric].astype("float64"), check_exact=False, rtol=1e-12
+        )
+
+
+def test_auto_tables_turn_to_parquet_for_a_universe():
+    class Run:  # table_format reads only the settings
+        def __init__(self, symbols, sims):
+            self.settings = {"symbols": [f"S{i}" for i in range(symbols)], "num_simulations": sims, "keys": "OHLC"}
+
+    assert table_format(Run(3, 10))[0] == "csv"
+    rows = LARGE_TABLE_ROWS // (4 * 7) + 1
+    assert table_format(Run(rows, 1))[0] == "parquet"
+    assert table_format(Run(rows, 1), "csv") == ("csv", "csv as asked")
+    with pytest.raises(ValueError, match="tables must be one of"):
+        table_format(Run(1, 1), "xlsx")
+
+
+def test_a_stored_run_reads_its_tables_back_from_the_folder(tmp_path):
+    from test_backtest_api import mean5, prices
+
+    data = {"AAA": prices(80, 1), "BBB": prices(80, 2)}
+    result = backtest(data, num_simulations=4, forecaster=mean5, out_dir=tmp_path / "run", contexts_per_chunk=1)
+    assert result.tables.store is not None and len(result.tables.chunks) == 2
+    memory = backtest(data, num_simulations=4, forecaster=mean5)
+    pd.testing.assert_frame_equal(result.simulations, memory.simulations)
+    one = result.tables.symbol_rows("forecasts", "BBB")
+    pd.testing.assert_frame_equal(
+        one.reset_index(drop=True), memory.forecasts[memory.forecasts["symbol"] == "BBB"].reset_index(drop=True)
+    )
