@@ -21,7 +21,9 @@ from test_report_scale import ODD, STRATEGIES, fabricated_run, universe_run
 
 from totowalk.backtest import backtest
 from totowalk.backtest.report.files import write_outputs
-from totowalk.backtest.report.html import _COLUMNS, REPORT, UNIVERSE_PAGE, _fmt, write_html_report
+from totowalk.backtest.report.html import REPORT, write_html_report
+from totowalk.backtest.report.page_tables import _COLUMNS, _fmt
+from totowalk.backtest.report.page_universe import UNIVERSE_PAGE
 from totowalk.backtest.stats.daily import PORTFOLIO
 from totowalk.cli import main
 

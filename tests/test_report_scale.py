@@ -15,15 +15,10 @@ from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
 from totowalk.backtest.report import files
-from totowalk.backtest.report.html import (
-    _COLUMNS,
-    FIGURE_POINTS,
-    MAX_FORECAST_CHARTS,
-    MIN_FIGURE_POINTS,
-    REPORT,
-    _settings_block,
-    write_html_report,
-)
+from totowalk.backtest.report.html import MAX_FORECAST_CHARTS, REPORT, write_html_report
+from totowalk.backtest.report.page_settings import _settings_block
+from totowalk.backtest.report.page_tables import _COLUMNS
+from totowalk.backtest.report.page_universe_data import FIGURE_POINTS, MIN_FIGURE_POINTS
 from totowalk.backtest.stats.daily import PORTFOLIO
 
 ODD = "<b>&\"Q'"  # a symbol the page must escape

@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..backtest.report.html import _PALETTE, _STYLE, MAX_FORECAST_CHARTS, _figure_html
+from ..backtest.report.html import _STYLE, MAX_FORECAST_CHARTS
+from ..backtest.report.page_charts import _PALETTE, _figure_html
 from ..backtest.stats.calibration import CALIBRATION_LEVEL
 from .baselines import BASELINES
 
