@@ -126,12 +126,13 @@ def test_default_max_batch_is_larger_for_an_engine_on_cuda(monkeypatch):
 
     import torch
 
-    from totowalk.backtest import run as api
+    from totowalk.backtest import chunks as api
+    from totowalk.backtest.forecast.forecasters import as_forecaster
 
     def cheap(contexts):
         return np.array([c[-1] for c in contexts], dtype=np.float32)
 
-    assert api.default_max_batch(api.as_forecaster(forecaster=cheap)) == api.DEFAULT_MAX_BATCH
+    assert api.default_max_batch(as_forecaster(forecaster=cheap)) == api.DEFAULT_MAX_BATCH
     on = lambda device: types.SimpleNamespace(engine=types.SimpleNamespace(device=torch.device(device)))  # noqa: E731
     assert api.default_max_batch(on("cpu")) == api.DEFAULT_MAX_BATCH
     assert api.default_max_batch(on("cuda")) == api.DEFAULT_MAX_BATCH_CUDA

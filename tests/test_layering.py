@@ -39,6 +39,7 @@ FLOORS = {
     6: ("commands", "cli", "_build_info", ""),  # "" = the package face, totowalk/__init__.py
 }
 STAGES = ("inputs", "forecast", "stats", "profiles", "report", "run")  # inside backtest, in data-flow order
+RUN_MODULES = ("run", "chunks")  # the run stage: the call (run.py) and its loop over chunks of symbols (chunks.py)
 
 
 def _imports(source: str, module: str):
@@ -114,7 +115,9 @@ def stage_of(module: str) -> int | None:
     parts = module.split(".")
     if parts[:2] != ["totowalk", "backtest"]:
         return None
-    return STAGES.index(parts[2]) if len(parts) > 2 else len(STAGES)  # backtest/__init__: the face, on top
+    if len(parts) == 2:
+        return len(STAGES)  # backtest/__init__: the face, on top
+    return STAGES.index("run" if parts[2] in RUN_MODULES else parts[2])
 
 
 def upward_imports(graph: dict) -> list[str]:
@@ -204,7 +207,7 @@ def test_no_import_circle():
 
 def test_backtest_holds_only_its_face_and_run_beside_the_stages():
     folder = PACKAGE_ROOT / "backtest"
-    assert sorted(p.name for p in folder.glob("*.py")) == ["__init__.py", "run.py"]
+    assert sorted(p.name for p in folder.glob("*.py")) == sorted(["__init__.py", *(f"{m}.py" for m in RUN_MODULES)])
     assert sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(STAGES[:-1])
 
 

@@ -179,3 +179,30 @@ def test_a_warm_executor_reuses_its_workers_and_gives_the_same_results(cluster, 
     cold = tw.RayExecutor(num_workers=2, keep_warm=False)
     _same(_run(frames, engine, executor=cold), local)
     assert cold.actors == []
+
+
+def test_a_universe_runs_whole_chunks_of_symbols_on_the_workers(cluster, tmp_path):
+    # 100 symbols in 20 chunks: each forecast and evaluated on a worker, only its tables sent back
+    from test_backtest_api import prices
+
+    from totowalk.backtest.report.files import write_outputs
+    from totowalk.model import TotoConfig, build_model
+
+    engine = tw.ForecastEngine(build_model(TotoConfig.preset("toto-tiny"), seed=0), estimator="exact")
+    frames = {f"S{i:03d}": prices(120, 100 + i) for i in range(100)}
+    run = dict(num_simulations=3, engine=engine, contexts_per_chunk=180, profile="clean")
+    local = tw.backtest(frames, **run)
+    executor = tw.RayExecutor(num_workers=2, keep_warm=False)
+    remote = tw.backtest(frames, executor=executor, out_dir=tmp_path / "ray", **run)
+    assert len(remote.tables.chunks) == 20 and executor.actors == []
+    assert [w["chunks"] > 0 for w in remote.workers] == [True, True]
+    assert sum(w["chunks"] for w in remote.workers) == 20  # whole chunks, not forecaster batches
+    assert sum(w["contexts"] for w in remote.workers) == len(
+        local.forecasts.drop_duplicates(["symbol", "key", "context_end"])
+    )
+    _same(local, remote)
+    assert remote.calibration == local.calibration
+    write_outputs(local, tmp_path / "local_out", tables="csv")
+    write_outputs(remote, tmp_path / "ray", tables="csv")
+    for name in ("simulations.csv", "forecasts.csv", "daily_returns.csv"):
+        assert (tmp_path / "local_out" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name

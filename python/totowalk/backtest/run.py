@@ -9,21 +9,18 @@ report    text, files, report.html (outside this call)              (backtest/re
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from .forecast.arrays import WalkForwardArrays, build_arrays
-from .forecast.forecasters import DEFAULT_AGGREGATE, Forecasts, as_forecaster
-from .forecast.kronos import as_kronos, describe_kronos, kronos_moves, kronos_predictions
-from .forecast.plan import ForecastPlan, SymbolSeries, compute_forecasts, gives_mixture
+from .chunks import ChunkStream, KronosForecasts, chunk_tables, default_max_batch, progress_bar
+from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
+from .forecast.kronos import as_kronos, describe_kronos
+from .forecast.plan import SymbolSeries
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
-from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, TABLES, ResultTables, contexts_of, symbol_chunks
+from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, ResultTables, symbol_chunks
 from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
@@ -220,16 +217,19 @@ def backtest(
 
     rules = profile_named(profile)
     tables, kept = ResultTables(store), _KeptForSummaries()
-    stream = _ChunkForecasts(chunks, fc, max_batch or default_max_batch(fc), store, progress, executor, overlap)
-    rows_bar = _bar(progress, total=sum(s.layout.num_simulations for s in series), desc="strategies", unit="sim")
+    batch = max_batch or default_max_batch(fc)
+    stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
+    rows_bar = progress_bar(
+        progress, total=sum(s.layout.num_simulations for s in series), desc="strategies", unit="sim"
+    )
     try:
         for index, plan, found, part in stream:
             started, kronos_before = time.perf_counter(), clock.seconds.get("kronos", 0.0)
             symbols = [s.symbol for s in plan.series]
-            if part is None:  # computed now (else read back from the run's folder)
-                part = _chunk_tables(plan, found, settings, rules, fc, kronos, progress, clock)
-                if store is not None:
-                    store.save_part(index, symbols, part)
+            if part is None:  # forecast for this host to evaluate (else read back, or made by a worker)
+                part = chunk_tables(plan, found, settings, fc, kronos, progress, clock)
+            if store is not None and stream.computed(index):
+                store.save_part(index, symbols, part)
             tables.add(index, symbols, part)
             kept.add(part, rules.strategy_prefixes)
             rows_bar.update(len(part["simulations"]))
@@ -243,11 +243,13 @@ def backtest(
     finally:
         stream.close()
         rows_bar.close()
-    # scored inside the forecast loop: a phase of their own, out of the forecast's seconds (with Ray,
-    # the workers' summed seconds, which ran alongside: the forecast keeps its wall time)
-    clock.add("forecast", stream.seconds - (stream.score_seconds if executor == "local" else 0.0))
+        if hasattr(executor, "end_run"):
+            executor.end_run()
+    clock.add("forecast", stream.forecast_seconds)
     if stream.score_seconds:
         clock.add("scores", stream.score_seconds)
+    if stream.strategy_seconds:  # evaluated on Ray workers: their summed seconds
+        clock.add("strategies", stream.strategy_seconds)
     clock.skip()  # the loop's wall time is its phases' (overlapped): counted above
 
     daily = with_portfolio(kept.final_days())
@@ -266,38 +268,6 @@ def backtest(
     result.timings = clock.finish()
     result.workers = list(getattr(executor, "workers", []))
     return result
-
-
-def _chunk_tables(plan: ForecastPlan, found: Forecasts, settings, rules, fc, kronos, progress, clock) -> dict:
-    """One chunk's rows of ``simulations`` and ``forecasts`` from its forecasts."""
-    series = plan.series
-    arrays = build_arrays(plan, found.point, found.band)
-    if isinstance(fc, _KronosForecasts):
-        started = time.perf_counter()
-        unit = 1 if settings.profile == "legacy" else 7
-        bar = _bar(progress, total=arrays.num_rows * unit, desc="kronos", unit="row")
-        try:
-            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, settings.profile, bar)
-        finally:
-            bar.close()
-        if settings.profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
-            arrays.kronos_move = arrays.predictions["Close"][:, -1].astype(np.float64)
-        clock.add("kronos", time.perf_counter() - started)
-    elif kronos is not None:
-        started = time.perf_counter()
-        bar = _bar(progress, total=arrays.num_rows, desc="kronos", unit="forecast")
-        try:
-            arrays.kronos_move = kronos_moves(series, kronos, bar)
-        finally:
-            bar.close()
-        clock.add("kronos", time.perf_counter() - started)
-    simulations = rules.order_columns(rules.evaluate(arrays, settings).reset_index(drop=True))
-    if rules.carry_state is not None:
-        simulations = rules.carry_state(simulations, arrays, settings)
-    forecasts = forecast_table(
-        arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=slot_scores(plan, found)
-    )
-    return {"simulations": simulations, "forecasts": forecasts}
 
 
 SCORED_COLUMNS = ("symbol", "key", "context_end", "target_date", "pit", "crps")  # what calibration reads
@@ -393,7 +363,7 @@ def _prepare(
         raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
     fill_model = check_fill_model(DEFAULT_FILL_MODEL if fill_model is None else fill_model)
     frames = collect_frames(prices, symbol, symbols)
-    fc = _KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
+    fc = KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):
         fc.model_name = model_name
     if hasattr(fc, "score_outcomes"):
@@ -430,202 +400,6 @@ def _prepare(
     elif resume:
         raise ValueError("resume=True needs out_dir= (the folder of the run to continue)")
     return fc, settings, series, store, kronos
-
-
-class _KronosForecasts:
-    """The forecaster slot when Kronos forecasts every key (backtest/forecast/kronos_forecaster.py)."""
-
-    def __init__(self, kronos):
-        self.kronos = kronos
-
-    def describe(self, hash_weights: bool = False) -> dict:
-        return {"kind": "kronos", **describe_kronos(self.kronos, hash_weights)}
-
-
-DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_CUDA = 1024, 32768
-
-
-def default_max_batch(fc) -> int:
-    """Contexts per forecaster call when the caller sets none: larger for an engine on CUDA."""
-    device = getattr(getattr(fc, "engine", None), "device", None)
-    return DEFAULT_MAX_BATCH_CUDA if getattr(device, "type", None) == "cuda" else DEFAULT_MAX_BATCH
-
-
-class _Stopped(Exception):
-    """The run was interrupted while this thread forecast ahead: stop after the current batch."""
-
-
-class _ChunkForecasts:
-    """The chunks of a run in order, as ``(index, plan, forecasts, stored part)``: a chunk whose part
-    the run's folder holds comes back as that part (nothing forecast); any other with its plan and
-    forecasts. With ``overlap``, the next chunk's forecast runs in a background thread while the
-    caller evaluates the current one (the forecaster releases the GIL in its kernels; on a GPU the
-    card works while the host evaluates), so host work hides behind the forecast. The numbers do not
-    depend on it: each chunk is forecast and evaluated alone, in the same order."""
-
-    def __init__(self, chunks, fc, max_batch, store, progress, executor, overlap: bool):
-        self.chunks, self.fc, self.max_batch, self.store, self.executor = chunks, fc, max_batch, store, executor
-        self.seconds = self.score_seconds = 0.0  # summed over chunks (forecast wall time, scoring)
-        self._stored = [store is not None and store.has_part(i, _symbols(c), TABLES) for i, c in enumerate(chunks)]
-        sizes = [sum(contexts_of(s, PRICE_KEYS) for s in c) for c in chunks]
-        self.total = sum(sizes)
-        self.saved = sum(n for n, kept in zip(sizes, self._stored) if kept)  # what an interruption keeps
-        self._progress, self._bar = progress, None  # the bar starts at what the first forecast finds saved
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="totowalk-forecast") if overlap else None
-        self._ahead: dict = {}  # chunk index -> its forecast's Future
-
-    def __iter__(self):
-        for index, chunk in enumerate(self.chunks):
-            if self._stored[index]:
-                plan = ForecastPlan(chunk, PRICE_KEYS)
-                part = {name: self.store.load_part(index, _symbols(chunk), name) for name in TABLES}
-                yield index, plan, None, part
-                continue
-            future = self._ahead.pop(index, None)
-            plan, found = future.result() if future is not None else self._forecast(index)
-            if self._pool is not None:  # only now: a failed forecast starts no other
-                following = next((k for k in range(index + 1, len(self.chunks)) if not self._stored[k]), None)
-                if following is not None:
-                    self._ahead[following] = self._pool.submit(self._forecast, following)
-            yield index, plan, found, None
-
-    def _forecast(self, index: int) -> tuple:
-        plan = ForecastPlan(self.chunks[index], PRICE_KEYS)
-        started = time.perf_counter()
-        if isinstance(self.fc, _KronosForecasts):
-            zeros = np.zeros(len(plan), np.float32)  # replaced in _chunk_tables: Kronos forecasts every key
-            return plan, Forecasts(zeros, zeros)
-        done, ids = None, None
-        if self.store is not None:
-            ids = [plan.request_id(i) for i in range(len(plan))]
-            done = self.store.load_forecasts(ids, scored=gives_mixture(self.fc))
-            known = int(done[0].sum())
-            self.saved += known
-            if self._bar is not None:
-                self._bar.update(known)
-        if self._bar is None:  # its rate and estimate then cover only the work left
-            self._bar = _bar(self._progress, total=self.total, initial=self.saved, desc="forecasts", unit="ctx")
-
-        def on_batch(idx, part):
-            if self.store is not None:
-                self.store.append_forecasts([ids[i] for i in idx], part)
-                self.saved += len(idx)
-            if self._stop.is_set():
-                raise _Stopped()
-
-        run = compute_forecasts if self.executor == "local" else self.executor.compute_forecasts
-        found = run(plan, self.fc, max_batch=self.max_batch, done=done, on_batch=on_batch, progress=self._bar)
-        self.seconds += time.perf_counter() - started
-        self.score_seconds += found.score_seconds
-        return plan, found
-
-    def saved_text(self, tables: ResultTables) -> str:
-        """What an interruption keeps, for :class:`RunInterrupted`."""
-        text = f"{self.saved:,} of {self.total:,} contexts saved"
-        if len(self.chunks) > 1:
-            text += f", {len(tables.chunks)} of {len(self.chunks)} chunks of symbols complete"
-        return text
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def close(self) -> None:
-        """Stop forecasting ahead and wait for the thread (its batch in flight finishes first)."""
-        self._stop.set()
-        for future in self._ahead.values():
-            try:
-                future.result()
-            except BaseException:  # noqa: BLE001 - the caller is already leaving with its own exception
-                pass
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        if self._bar is not None:
-            self._bar.close()
-
-
-def _symbols(chunk) -> list:
-    return [s.symbol for s in chunk]
-
-
-def slot_scores(plan: ForecastPlan, found: Forecasts) -> dict:
-    """{"pit", "crps"}: each distinct forecast's scores at every (row, key, step) slot that uses it,
-    in :func:`forecast_table`'s row order; NaN when the forecaster scored nothing."""
-    if not found.scored:
-        return {name: np.full(plan.num_slots, np.nan) for name in ("pit", "crps")}
-    return {"pit": found.pit[plan.slot_request].reshape(-1), "crps": found.crps[plan.slot_request].reshape(-1)}
-
-
-def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None, scores: dict | None = None) -> pd.DataFrame:
-    """Long table of every (symbol, simulation, key, step) forecast with its actual outcome.
-
-    Row order: run order of (symbol, simulation), then key in ``keys`` order, then step.
-    ``indexes`` (symbol -> the price frame's index) adds ``context_end_date``, the index label of
-    the context's last row, and ``target_date``: that of the row whose return is forecast
-    (``context_end + 1``), None past the end of the data. ``scores`` ({column: (rows,) values},
-    e.g. :func:`slot_scores`) are appended as columns.
-    """
-    r, steps = a.context_ends.shape
-    n_keys = len(keys)
-
-    def stack(d):  # dict key -> (R, 7)  ->  (R * n_keys * 7,)
-        return np.stack([d[k] for k in keys], axis=1).reshape(-1)
-
-    codes, names = pd.factorize(a.symbol)  # per (symbol, simulation) row: cheap, then repeated
-    symbol_codes = np.repeat(codes, n_keys * steps)
-    context_ends = np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1)
-    columns = {
-        "symbol": _labels_at(names, symbol_codes),
-        "simulation": np.repeat(a.simulation, n_keys * steps),
-        "key": _labels_at(keys, np.tile(np.repeat(np.arange(n_keys), steps), r)),
-        "step": np.tile(np.arange(steps), r * n_keys),
-        "context_end": context_ends,
-    }
-    if indexes is not None:
-        columns["context_end_date"] = _dates_at(symbol_codes, list(names), context_ends, indexes)
-        columns["target_date"] = _dates_at(symbol_codes, list(names), context_ends + 1, indexes)
-    return pd.DataFrame(
-        {
-            **columns,
-            "prediction": stack(a.predictions),
-            "band": stack(a.bands),
-            "actual": stack(a.actuals),
-            **(scores or {}),
-        }
-    )
-
-
-def _labels_at(labels, codes: np.ndarray):
-    """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
-    over the few distinct labels (a column of one Python string per row is converted row by row)."""
-    return pd.Series(list(labels), dtype=None).array.take(codes)
-
-
-def _dates_at(codes: np.ndarray, names: list, positions: np.ndarray, indexes: dict):
-    """Index label of row ``positions`` of each row's symbol (``names[codes]``), None (NaT) past
-    the end of its data.
-
-    Dates stay datetime64 when every index is a DatetimeIndex of one resolution (no Timestamp
-    objects per row); other labels go through a list, so pandas infers the column type.
-    """
-    dtypes = {index.dtype for index in indexes.values()}
-    datetime_only = len(dtypes) == 1 and all(isinstance(i, pd.DatetimeIndex) and i.tz is None for i in indexes.values())
-    dates = np.full(
-        len(codes), np.datetime64("NaT") if datetime_only else None, dtype=dtypes.pop() if datetime_only else object
-    )
-    for code, sym in enumerate(names):
-        rows = np.flatnonzero(codes == code)
-        targets = positions[rows]
-        inside = targets < len(indexes[sym])
-        labels = indexes[sym][targets[inside]]
-        dates[rows[inside]] = labels.to_numpy() if datetime_only else np.asarray(labels.astype(object))
-    return dates if datetime_only else dates.tolist()
-
-
-def _bar(enabled: bool, **kwargs):
-    from tqdm.auto import tqdm
-
-    return tqdm(disable=not enabled, leave=False, **kwargs)
 
 
 __all__ = ["BacktestResult", "backtest"]

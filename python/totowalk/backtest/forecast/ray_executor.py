@@ -1,4 +1,10 @@
-"""Scale-out on Ray: the forecast plan's chunks spread over worker actors, everything else local.
+"""Scale-out on Ray: chunks of symbols, or a chunk's forecaster batches, spread over worker actors.
+
+A run of many symbols (at least as many chunks of symbols as workers) sends each chunk whole to a
+worker, which forecasts it and evaluates its strategies (``evaluate_chunks``); only the chunk's
+tables come back, in run order, at most two per worker in flight. A run of a few symbols instead
+spreads each chunk's forecaster batches over the workers (``compute_forecasts``), as below, and
+evaluates locally.
 
 Each worker is a Ray actor holding the run's forecaster (engine, weights, settings: sent once
 through the object store), kept warm for every chunk it is given. The chunks are the local run's
@@ -27,6 +33,7 @@ import os
 import socket
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ...errors import require_extra
@@ -52,6 +59,13 @@ class _Worker:
 
         torch.set_num_threads(max(1, int(threads)))
         self.forecaster = forecaster
+
+    def evaluate(self, evaluate, series, context):
+        """One chunk of symbols forecast and evaluated here: ``evaluate(series, forecaster, **context)``
+        returns ``(part, seconds)``: its tables and its seconds per phase; only those travel back."""
+        start = time.perf_counter()
+        part, seconds = evaluate(series, self.forecaster, **context)
+        return part, seconds, time.perf_counter() - start, f"{socket.gethostname()}:{os.getpid()}"
 
     def forecast(self, request):
         """``request``: a list of contexts, or ``(series, ends, outcomes)`` walk-forward requests for a
@@ -118,33 +132,60 @@ class RayExecutor:
             return max(1, int(resources.get("GPU", 0) // self.gpus_per_worker))
         return max(1, int(resources.get("CPU", 1) // max(1, self.cpus_per_worker)))
 
+    def worker_count(self) -> int:
+        """How many workers a run gets (starting Ray, or joining the cluster, if need be)."""
+        return self._worker_count(self._connect())
+
     def compute_forecasts(self, plan, forecaster, *, max_batch: int, done=None, on_batch=None, progress=None):
-        """:func:`..plan.compute_forecasts` with the chunks run on the workers; same results."""
-        ray = self._connect()
+        """:func:`..plan.compute_forecasts` with the batches run on the workers; same results."""
         found, todo = known_forecasts(plan, forecaster, done)
         chunks = list(plan.batches(max_batch, todo))
         if not chunks:
             return found
+        with self._session(forecaster) as (ray, warm):
+            run = _ChunkRun(self, ray, plan, chunks, forecaster, found, on_batch, progress, ship=not warm)
+            run.start(self._worker_count(ray), reuse=warm)
+            run.drain()
+        return found
+
+    def evaluate_chunks(self, evaluate, chunks: list, forecaster, context: dict):
+        """Each chunk of symbols (``[(index, series)]``) forecast and evaluated whole on a worker with
+        ``evaluate(series, forecaster, **context) -> (part, seconds)``; yields ``(index, part,
+        seconds)`` in chunk order. Only the chunks' tables travel back, at most two per worker in
+        flight, so the driver holds a bounded number whatever the universe."""
+        with self._session(forecaster) as (ray, warm):
+            run = _PartRun(self, ray, evaluate, chunks, forecaster, context, ship=not warm)
+            run.start(self._worker_count(ray), reuse=warm)
+            yield from run.results()
+
+    @contextmanager
+    def _session(self, forecaster):
+        """The workers for ``forecaster``: the warm ones when they hold it, else new ones. Kept for the
+        run's next chunk of symbols when the work succeeds; :meth:`end_run` gives them back unless
+        ``keep_warm``."""
+        ray = self._connect()
         count = self._worker_count(ray)
         key = _forecaster_key(forecaster)
-        warm = self.keep_warm and self._warm is not None and self._warm[0] == key and len(self.actors) == count
+        warm = self._warm is not None and self._warm[0] == key and len(self.actors) == count
         if not warm:
             for other in list(_WARM):  # their workers' resources may be the ones these need
                 other.close()
             self.close()
-        run = _ChunkRun(self, ray, plan, chunks, forecaster, found, on_batch, progress, ship=not warm)
         finished = False
         try:
-            run.start(count, reuse=warm)
-            run.drain()
+            yield ray, warm
             finished = True
-        finally:  # the workers' resources go back to the cluster unless they stay warm for the next call
-            if finished and self.keep_warm:
+        finally:
+            if finished:
                 self._warm = (key, getattr(forecaster, "engine", forecaster))  # the engine kept alive: ids stay unique
                 _WARM.add(self)
             else:
                 self.close()
-        return found
+
+    def end_run(self) -> None:
+        """The backtest call is over: its workers go back to the cluster unless they stay warm."""
+        if not self.keep_warm:
+            self.close()
 
     def close(self) -> None:
         """Give the workers' resources back (a later call starts new ones)."""
@@ -238,3 +279,57 @@ class _ChunkRun:
             self.submit(worker)
             if ex._after_chunk is not None:
                 ex._after_chunk(ex, worker, stats["chunks"])
+
+
+class _PartRun(_ChunkRun):
+    """One evaluate_chunks call: chunks of symbols handed to free workers in run order, each chunk's
+    part yielded in run order; a worker whose result waits for an earlier chunk's gets no new work
+    past two per worker, which bounds what the driver holds."""
+
+    def __init__(self, executor, ray, evaluate, chunks, forecaster, context, ship=True):
+        super().__init__(executor, ray, None, chunks, forecaster, None, None, None, ship=ship)
+        self.evaluate, self.context = evaluate, context
+        self.ready, self.idle = {}, []  # chunk position -> (part, seconds, worker stats); workers left waiting
+
+    def submit(self, worker: int) -> None:
+        if self.pending and len(self.ready) + len(self.running) < 2 * len(self.executor.actors):
+            c = self.pending.pop()
+            _, series = self.chunks[c]
+            task = self.executor.actors[worker].evaluate.remote(self.evaluate, series, self.context)
+            self.running[task] = (worker, c, None)
+        else:
+            self.idle.append(worker)
+
+    def results(self):
+        ex, ray = self.executor, self.ray
+        for position, (index, series) in enumerate(self.chunks):
+            while position not in self.ready:
+                ready, _ = ray.wait(list(self.running), num_returns=1)
+                worker, c, _ = self.running.pop(ready[0])
+                try:
+                    part, seconds, wall, host = ray.get(ready[0])
+                except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
+                    self.failures[c] = self.failures.get(c, 0) + 1
+                    if self.failures[c] > ex.max_restarts:
+                        raise
+                    ex.actors[worker] = self._new_worker()
+                    self.pending.append(c)
+                    self.submit(worker)
+                    continue
+                stats = ex.workers[worker]
+                contexts = int(seconds.pop("contexts", 0))
+                stats.update(
+                    host=host,
+                    chunks=stats["chunks"] + 1,
+                    contexts=stats["contexts"] + contexts,
+                    seconds=stats["seconds"] + wall,
+                )
+                self.ready[c] = (part, seconds)
+                self.submit(worker)
+                if ex._after_chunk is not None:
+                    ex._after_chunk(ex, worker, stats["chunks"])
+            part, seconds = self.ready.pop(position)
+            yield index, part, seconds
+            waiting, self.idle = self.idle, []
+            for worker in waiting:
+                self.submit(worker)
