@@ -191,9 +191,7 @@ def measure_backtest(
         "command": shlex.join(["totowalk", *command[3:]]),  # what the child ran, as one would type it
         "stderr_tail": stderr_path.read_text(errors="replace")[-2000:] if code else "",
     }
-    stdout_path.unlink()
-    stderr_path.unlink()
-    return row
+    return row  # stdout and stderr stay beside the run folder (gone with the workdir unless --keep)
 
 
 def measure_row(
@@ -223,6 +221,8 @@ def measure_row(
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
         csv_path.unlink()
+        for printed in ("stdout", "stderr"):
+            run_dir.with_name(f"{run_dir.name}.{printed}").unlink(missing_ok=True)
     return row
 
 

@@ -92,3 +92,26 @@ def test_the_printed_strategy_table_fits_100_columns(results):
         lines = _table_lines(format_report(result))
         assert len(lines) == 2 + len(STRATEGY_PREFIXES)
         assert max(len(line) for line in lines) <= TERMINAL_WIDTH, "\n".join(lines)
+
+
+def test_the_widest_strategy_cells_still_fit_100_columns():
+    from totowalk.backtest.report.text import _printed_table
+
+    rows = {
+        p.replace("_strategy", ""): {
+            "return": -0.9999,
+            "return_adverse": -0.9999,
+            "return_optimistic": -0.9999,
+            "turnover": 12.34,
+            "daily_sharpe": -123.45,
+            "sharpe_low": -160.02,
+            "sharpe_high": -110.54,
+            "max_drawdown": -0.9999,
+            "deflated_sharpe": 0.001,
+        }
+        for p in STRATEGY_PREFIXES
+    }
+    table = _printed_table(pd.DataFrame.from_dict(rows, orient="index"), "clean")
+    lines = table.to_string(line_width=TERMINAL_WIDTH).splitlines()
+    assert len(lines) == 1 + len(STRATEGY_PREFIXES)  # one block: pandas did not wrap it
+    assert max(len(line) for line in lines) <= TERMINAL_WIDTH, "\n".join(lines)

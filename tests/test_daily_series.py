@@ -164,7 +164,7 @@ def test_files_and_terminal_table_carry_the_statistics(result, tmp_path):
     table = strategy_table(result)
     assert {"sharpe_low", "sharpe_high", "max_drawdown", "deflated_sharpe"} <= set(table.columns)
     text = format_report(result)
-    assert "daily_sharpe [95% CI]" in text and "deflated Sharpe over 7,568 trials" in text
+    assert "Sharpe [95% CI]" in text and "deflated Sharpe over 7,568 trials" in text
 
 
 def test_a_day_counted_twice_is_refused():

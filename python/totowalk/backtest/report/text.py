@@ -309,13 +309,13 @@ def _printed_table(table: pd.DataFrame, profile: str) -> pd.DataFrame:
     if profile == "clean":
         out["return %"] = percent("return")
         out["adverse %"] = percent("return_adverse")
-        out["optimistic %"] = percent("return_optimistic")
+        out["optim. %"] = percent("return_optimistic")
         out["turnover"] = number("turnover", 2)
     else:
         out["mean return %"] = percent("mean_return")
         out["mean Sharpe"] = number("mean_sharpe", 2)
     if "sharpe_low" in table and sharpe in table:
-        out["daily_sharpe [95% CI]"] = [
+        out["Sharpe [95% CI]"] = [
             _sharpe_text(s, lo, hi) for s, lo, hi in zip(table[sharpe], table["sharpe_low"], table["sharpe_high"])
         ]
     if "max_drawdown" in table:
