@@ -7,8 +7,10 @@ reported with a warning and recorded in ``frame.attrs["repairs"]``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sys
 import warnings
 import zlib
 from typing import Iterable
@@ -17,6 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import require_extra
+
+try:
+    from pandas.tseries.api import guess_datetime_format
+except ImportError:  # pandas < 2.2
+    from pandas._libs.tslibs.parsing import guess_datetime_format
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 OPTIONAL_COLUMNS = ("Volume", "Adj Close")
@@ -85,14 +92,36 @@ def load_prices(
 
     Returns a frame indexed by ``Date`` (sorted, unique) with float columns Open, High, Low, Close
     and Volume / Adj Close when present; ``frame.attrs["symbol"]`` names the symbol.
+
+    A multi-symbol input is checked for the whole panel at once; only the symbols with something
+    to report or repair go through the checks one symbol at a time, which word the errors.
     """
+    return _load(path_or_frame, symbol, adjust, on_invalid, min_rows, whole_panel=True)
+
+
+def load_prices_per_symbol(
+    path_or_frame,
+    symbol: str | Iterable[str] | None = None,
+    *,
+    adjust: str | None = None,
+    on_invalid: str = "raise",
+    min_rows: int = 1,
+):
+    """:func:`load_prices` checking every symbol on its own (the path before the whole-panel checks):
+    the reference those checks are tested and benchmarked against. Same arguments and results."""
+    return _load(path_or_frame, symbol, adjust, on_invalid, min_rows, whole_panel=False)
+
+
+def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: bool):
     if on_invalid not in ON_INVALID:
         raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
     if adjust not in ADJUST:
         raise ValueError(f"adjust must be one of {ADJUST}, got {adjust!r}")
-    raw, source = _read(path_or_frame)
+    raw, source, numbers_read = _read(path_or_frame, prices_as_numbers=whole_panel)
     raw = _normalise_columns(raw, source)
     sym_col = next((c for c in raw.columns if c.lower() in SYMBOL_COLUMNS), None)
+    # the cells as text, which the per-symbol path reads (and quotes in its errors)
+    as_text = functools.partial(_read_text, path_or_frame) if numbers_read else None
 
     if sym_col is None:
         name = symbol if isinstance(symbol, str) else _single_name(symbol, source)
@@ -100,15 +129,21 @@ def load_prices(
             name = file_symbol(path_or_frame)  # a one-symbol file is named by its file
         return _validate_one(raw, name, adjust, on_invalid, min_rows)
 
-    available = list(dict.fromkeys(raw[sym_col].astype(str)))
+    keys = raw[sym_col].astype(str)
+    # pd.unique keeps the order of first appearance, as dict.fromkeys does, without a Python loop over rows
+    available = list(dict.fromkeys(keys)) if keys.hasnans else [str(k) for k in pd.unique(keys)]
     wanted = [symbol] if isinstance(symbol, str) else (available if symbol is None else list(symbol))
     for s in wanted:
         if s not in available:
             raise PriceDataError(f"unknown symbol {s!r} in {source}; available: {', '.join(available)}", symbol=s)
-    frames = {}
-    for s in wanted:
-        part = raw[raw[sym_col].astype(str) == s].drop(columns=[sym_col]).reset_index(drop=True)
-        frames[s] = _validate_one(part, s, adjust, on_invalid, min_rows)
+    # a missing symbol or two columns of one name: cases only the per-symbol path words as it always has
+    if whole_panel and not keys.hasnans and not raw.columns.duplicated().any():
+        frames = _validate_panel(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows, as_text)
+    else:
+        if as_text is not None:
+            raw = as_text()
+            keys = raw[sym_col].astype(str)
+        frames = _validate_each(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows)
     if isinstance(symbol, str) or (symbol is None and len(frames) == 1):
         return next(iter(frames.values()))
     return frames
@@ -132,9 +167,11 @@ def _single_name(symbol, source):
     return names[0]
 
 
-def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
+def _read(path_or_frame, prices_as_numbers: bool = False) -> tuple[pd.DataFrame, str, bool]:
+    """The input as a frame, its name for messages, and whether a CSV's prices were read as numbers
+    (``prices_as_numbers``: a multi-symbol CSV whose price and volume cells are all plain numbers)."""
     if isinstance(path_or_frame, pd.DataFrame):
-        return _dates_from_index(path_or_frame).copy(), "the given DataFrame"
+        return _dates_from_index(path_or_frame).copy(), "the given DataFrame", False
     path = os.fspath(path_or_frame)
     if os.path.isdir(path):
         raise IsADirectoryError(f"price path {path} is a folder; give a CSV (.csv, .csv.gz) or Parquet file")
@@ -148,27 +185,57 @@ def _read(path_or_frame) -> tuple[pd.DataFrame, str]:
             raise PriceDataError(
                 f"price file {path} is not a readable Parquet file: {' '.join(str(err).split())}"
             ) from None
-        return _dates_from_index(frame), path
-    frame = _read_csv_text(path)
+        return _dates_from_index(frame), path, False
+    frame = _read_csv_prices_as_numbers(path) if prices_as_numbers else None
+    numbers_read = frame is not None
+    if frame is None:
+        frame = _read_csv_text(path)
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if not any(str(c).strip().lower() == "date" for c in frame.columns) and (
         first.startswith("Unnamed: ") or first.lower() == "index"
     ):
         frame = frame.rename(columns={frame.columns[0]: "Date"})  # an unnamed date index, written by to_csv()
-    return frame, path
+    return frame, path, numbers_read
+
+
+def _read_text(path_or_frame) -> pd.DataFrame:
+    """The input with every CSV cell as text, columns named as load_prices names them."""
+    raw, source, _ = _read(path_or_frame)
+    return _normalise_columns(raw, source)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
 _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def _read_csv_text(path: str) -> pd.DataFrame:
+def _read_csv_prices_as_numbers(path: str) -> pd.DataFrame | None:
+    """A multi-symbol CSV with its price and volume columns parsed by the CSV reader (reading
+    400,000 rows of them as text and converting that takes seconds), the other columns as text.
+
+    The reader parses a number as pd.to_numeric parses its text (one converter in pandas 2 and 3;
+    tests/test_prices_panel.py checks it), so these are the numbers the per-symbol path reads.
+    None when there is no symbol column, or a cell other than a number or an empty one: the
+    caller reads the text, which says what that cell is.
+    """
+    header = _read_csv_text(path, nrows=0)
+    if not any(str(c).lower() in SYMBOL_COLUMNS for c in header.columns):
+        return None
+    numeric = [c for c in header.columns if _CANONICAL.get(str(c).strip().lower()) in PRICE_COLUMNS + OPTIONAL_COLUMNS]
+    dtype = {c: (np.float64 if c in numeric else str) for c in header.columns}
+    try:
+        return _read_csv_text(path, dtype=dtype, na_values={c: [""] for c in numeric})
+    except ValueError:  # a word among the numbers (or a PriceDataError, which the text read raises again)
+        return None
+
+
+def _read_csv_text(path: str, **options) -> pd.DataFrame:
     """The CSV as text cells, or a PriceDataError naming the file and the fix.
 
     Compression is chosen by the file's first bytes, not its name: a gzip download saved as
     ``.csv`` reads as well as a ``.csv.gz`` that was never compressed. ``utf-8-sig`` drops the
     byte-order mark spreadsheet programs put before the header. Cells are read as text so a stray
-    word in a price column is reported, not turned into NaN.
+    word in a price column is reported, not turned into NaN. ``options`` go to pd.read_csv (another
+    ``dtype``, ``nrows``).
     """
     with open(path, "rb") as fh:
         head = fh.read(2)
@@ -176,7 +243,8 @@ def _read_csv_text(path: str) -> pd.DataFrame:
         raise PriceDataError(f"price file {path} is empty (0 bytes); give a CSV with a header Date,Open,High,Low,Close")
     compression = "gzip" if head == GZIP_MAGIC else None
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", compression=compression)
+        read = {"dtype": str, "keep_default_na": False, **options}
+        frame = pd.read_csv(path, encoding="utf-8-sig", compression=compression, **read)
     except pd.errors.EmptyDataError:
         raise PriceDataError(
             f"price file {path} holds no text; give a CSV with a header Date,Open,High,Low,Close"
@@ -224,14 +292,17 @@ def _dates_from_index(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# a column's name, stripped and lower-cased -> the name load_prices gives it
+_CANONICAL = {c.lower(): c for c in ("Date",) + PRICE_COLUMNS + OPTIONAL_COLUMNS}
+_CANONICAL["adj_close"] = _CANONICAL["adjclose"] = "Adj Close"
+
+
 def _normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    canonical = {c.lower(): c for c in ("Date",) + PRICE_COLUMNS + OPTIONAL_COLUMNS}
-    canonical["adj_close"] = canonical["adjclose"] = "Adj Close"
     renamed = {}
     for col in frame.columns:
         key = str(col).strip().lower()
-        if key in canonical:
-            renamed[col] = canonical[key]
+        if key in _CANONICAL:
+            renamed[col] = _CANONICAL[key]
     frame = frame.rename(columns=renamed)
     missing = [c for c in ("Date",) + PRICE_COLUMNS if c not in frame.columns]
     if missing:
@@ -285,6 +356,8 @@ def _offset_delta(offsets: pd.Series) -> pd.Series:
 
 def _to_numeric(frame, column, symbol, dates):
     values = frame[column]
+    if values.dtype == np.float64:  # numbers already: taken as they are (pandas 2 re-reads their text 1 ulp off)
+        return values.copy()
     as_text = values.astype(str).str.strip()
     numeric = pd.to_numeric(as_text.replace({"": "nan"}), errors="coerce")
     text_nan = as_text.str.lower().isin(["nan", "", "na", "n/a", "null", "none", "inf", "-inf"])
@@ -441,7 +514,7 @@ def _blank_bad_volume(out: pd.DataFrame, symbol) -> tuple[pd.DataFrame, int]:
             f"{first} ({_fmt_date(out.index[first])})) left empty; Volume only feeds the dollar-volume "
             "field, which skips them",
             PriceRepairWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
     return out, count
 
@@ -461,7 +534,9 @@ def _warn_repairs(symbol, repairs: dict) -> None:
         done.append(f"{verb} {repairs['rows']} row(s) with invalid prices")
     if done:
         warnings.warn(
-            f"{_label(symbol)}on_invalid={repairs['method']!r}: " + "; ".join(done), PriceRepairWarning, stacklevel=4
+            f"{_label(symbol)}on_invalid={repairs['method']!r}: " + "; ".join(done),
+            PriceRepairWarning,
+            stacklevel=_caller_level(),
         )
 
 
@@ -498,3 +573,278 @@ def require_rows(frame: pd.DataFrame, needed: int, purpose: str) -> None:
             f"has {len(frame)} rows; {purpose} needs at least {needed}",
             symbol=frame.attrs.get("symbol"),
         )
+
+
+def _caller_level() -> int:
+    """The stacklevel that points a warning at the first caller outside this module (the code that
+    called load_prices), however deep in it the warning is raised."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+# -- several symbols -------------------------------------------------------------------------
+
+
+def _validate_each(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows) -> dict:
+    """``{symbol: frame}``, every symbol cut out of the panel and validated on its own."""
+    frames = {}
+    for s in wanted:
+        part = raw[keys == s].drop(columns=[sym_col]).reset_index(drop=True)
+        frames[s] = _validate_one(part, s, adjust, on_invalid, min_rows)
+    return frames
+
+
+def _validate_panel(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows, as_text=None) -> dict:
+    """What _validate_each returns, with the checks run over the whole panel at once.
+
+    A symbol none of whose rows has anything to report, repair or warn about (a clean symbol) is
+    cut from the checked panel directly. Every other symbol goes through _validate_one in turn, so
+    errors, repairs and warnings, and which of them comes first, are the per-symbol path's.
+    ``as_text``: gives the input with the cells as text, when ``raw`` holds numbers read from them.
+    """
+    panel = _Panel(raw, keys, wanted, adjust)
+    text = None
+    frames = {}
+    for s in wanted:
+        if panel.is_clean(s):
+            frames[s] = panel.frame(s, adjust, on_invalid, min_rows)
+            continue
+        if text is None:
+            text = raw if as_text is None else as_text()
+        part = text.iloc[panel.rows_of(s)].drop(columns=[sym_col]).reset_index(drop=True)
+        frames[s] = _validate_one(part, s, adjust, on_invalid, min_rows)
+    return frames
+
+
+class _Panel:
+    """The wanted symbols' rows grouped by symbol with one stable sort (each symbol's rows keep
+    their input order), as float columns and dates, and which symbols are clean."""
+
+    def __init__(self, raw, keys, wanted, adjust):
+        codes, names = pd.factorize(keys)
+        chosen = list(dict.fromkeys(wanted))
+        groups = np.full(len(names), -1)
+        groups[names.get_indexer(chosen)] = np.arange(len(chosen))
+        self.group = dict(zip(chosen, range(len(chosen))))
+        group_of_row = groups[codes]
+        rows = np.flatnonzero(group_of_row >= 0)  # only the wanted symbols' rows are read
+        self.rows = rows[np.argsort(group_of_row[rows], kind="stable")]  # positions in raw, grouped
+        counts = np.bincount(group_of_row[rows], minlength=len(chosen))
+        self.ends = np.cumsum(counts)
+        self.starts = self.ends - counts
+
+        everything = len(self.rows) == len(raw)
+        self.columns = [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in raw.columns]
+        numbers = [
+            _floats_or_nan(raw[c])[self.rows] if everything else _floats_or_nan(raw[c].iloc[self.rows])
+            for c in self.columns
+        ]
+        self.values = np.column_stack(numbers)
+        self.dates, dates_known = _panel_dates(raw["Date"], self.rows, self.starts, counts)
+        flagged = _rows_to_look_at(self.values, self.columns) | _dates_to_look_at(self.dates, self.starts)
+        self.clean = dates_known & ~np.logical_or.reduceat(flagged, self.starts)
+        if adjust == "adj_close" and "Adj Close" not in self.columns:
+            self.clean[:] = False  # the per-symbol path names the missing column
+
+    def is_clean(self, symbol) -> bool:
+        return bool(self.clean[self.group[symbol]])
+
+    def rows_of(self, symbol) -> np.ndarray:
+        """The symbol's rows (positions in the input, in input order)."""
+        g = self.group[symbol]
+        return self.rows[self.starts[g] : self.ends[g]]
+
+    def frame(self, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
+        """A clean symbol's frame, equal to what _validate_one makes of its rows."""
+        g = self.group[symbol]
+        start, end = self.starts[g], self.ends[g]
+        if end - start < min_rows:
+            raise PriceDataError(f"has {end - start} rows; at least {min_rows} are needed", symbol=symbol)
+        index = pd.DatetimeIndex(self.dates[start:end], name="Date")
+        values, adjustments = self.values[start:end], []
+        if adjust == "adj_close":
+            values, adjustments = _adjusted(values, self.columns, index)
+        out = pd.DataFrame(values, index=index, columns=self.columns, copy=True)
+        out.attrs["symbol"] = symbol
+        # a clean symbol needs no repair; a repair run still records that it looked
+        out.attrs["repairs"] = (
+            {}
+            if on_invalid == "raise"
+            else {"sorted": 0, "duplicates": 0, "volume": 0, "rows": 0, "method": on_invalid}
+        )
+        out.attrs["adjustments"] = adjustments
+        return out
+
+
+def _floats_or_nan(values: pd.Series) -> np.ndarray:
+    """The column's numbers as _to_numeric reads them, NaN where a value needs the per-symbol path
+    (to name what is wrong with it, or to read it the way it does)."""
+    if values.dtype == np.float64:  # numbers already, which _to_numeric takes as they are
+        numbers = values.to_numpy()
+    else:
+        numbers = pd.to_numeric(values.astype(str), errors="coerce").astype(float).to_numpy()
+    # an integer past 2**53 may round differently parsed among floats than among integers only
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(numbers) < 2.0**53, numbers, np.nan)
+
+
+def _rows_to_look_at(values: np.ndarray, columns: list) -> np.ndarray:
+    """Rows with a price the per-symbol path rejects or repairs (missing, not a number, infinite,
+    non-positive, High/Low outside Open/Close) or a Volume it blanks."""
+    col = dict(zip(columns, values.T))
+    with np.errstate(invalid="ignore"):
+        flagged = ~np.isfinite(values).all(axis=1)
+        for name in PRICE_COLUMNS + ("Adj Close",):
+            if name in col:
+                flagged |= col[name] <= 0
+        if "Volume" in col:
+            flagged |= col["Volume"] < 0
+        flagged |= col["High"] < np.maximum(col["Open"], col["Close"])
+        flagged |= col["Low"] > np.minimum(col["Open"], col["Close"])
+    return flagged
+
+
+def _dates_to_look_at(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Rows without a date, or not later than the row above them of the same symbol."""
+    flagged = np.isnat(dates)
+    stamps = dates.view(np.int64)
+    later = np.ones(len(dates), dtype=bool)
+    later[1:] = stamps[1:] > stamps[:-1]
+    later[starts] = True  # a symbol's first row follows nothing
+    return flagged | ~later
+
+
+def _adjusted(values: np.ndarray, columns: list, index: pd.DatetimeIndex) -> tuple[np.ndarray, list]:
+    """adjust='adj_close' for one clean symbol, computed as _validate_one computes it."""
+    factor = values[:, columns.index("Adj Close")] / values[:, columns.index("Close")]
+    ratio = np.full(len(factor), np.nan)
+    ratio[1:] = factor[1:] / factor[:-1]
+    with np.errstate(invalid="ignore"):
+        changed = np.flatnonzero(np.abs(ratio - 1.0) > 1e-6)
+    adjustments = [(index[i], float(ratio[i])) for i in changed]
+    values = values.copy()
+    for name in PRICE_COLUMNS:
+        values[:, columns.index(name)] *= factor
+    return values, adjustments
+
+
+# -- dates of several symbols ----------------------------------------------------------------
+#
+# exchange_dates works on one symbol's column: its results can depend on the symbol's other
+# dates (the format pandas infers from the first one, offsets in any of them, one time of day for
+# all, the finest resolution among them). The panel's dates are parsed once per distinct text and
+# per format, and a symbol's are vouched for only where they are exchange_dates' for it alone;
+# the others are left to the per-symbol path.
+
+
+def exchange_dates_of_each(columns: list) -> list:
+    """exchange_dates of each column (one symbol's dates each), parsed together: a datetime64 array
+    per column, or None where only exchange_dates on that column alone can say what it gives."""
+    found = [None] * len(columns)
+    by_dtype = {}
+    for i, column in enumerate(columns):
+        if len(column):  # an empty column is left to exchange_dates
+            by_dtype.setdefault(column.dtype, []).append(i)
+    for members in by_dtype.values():
+        counts = np.array([len(columns[i]) for i in members])
+        starts = np.cumsum(counts) - counts
+        values = pd.concat([columns[i] for i in members], ignore_index=True)
+        dates, known = _panel_dates(values, np.arange(len(values)), starts, counts)
+        for i, start, count, ok in zip(members, starts, counts, known):
+            if ok:
+                found[i] = dates[start : start + count]
+    return found
+
+
+def _panel_dates(values: pd.Series, order, starts, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's date (rows grouped by symbol) and, per symbol, whether they are vouched for."""
+    everyone = np.ones(len(starts), dtype=bool)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        wall = values.dt.tz_localize(None).to_numpy()[order]
+        return _daily_as_dates_by_symbol(wall, starts, counts, everyone), everyone
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.to_numpy()[order], everyone
+    codes, texts = pd.factorize(values)  # each distinct text is parsed once
+    unit = exchange_dates(pd.Series(["2020-01-02"])).dtype
+    if pd.api.types.infer_dtype(texts, skipna=True) != "string":
+        return np.full(len(order), np.datetime64("NaT"), dtype=unit), ~everyone
+    return _text_dates(codes[order], texts, starts, counts, unit)
+
+
+def _text_dates(codes, texts: pd.Index, starts, counts, unit) -> tuple[np.ndarray, np.ndarray]:
+    """Dates written as text: ``codes`` (rows grouped by symbol) index the distinct ``texts``."""
+    stripped = pd.Series(texts).astype(str).str.strip()
+    offsets = stripped.str.extract(_OFFSET)["offset"]
+    has_offset = np.append(offsets.notna().to_numpy(), False)[codes]  # code -1 (missing) has none
+    with_offsets = np.logical_or.reduceat(has_offset, starts)
+    symbol_of_row = np.repeat(np.arange(len(starts)), counts)
+    dates = np.full(len(codes), np.datetime64("NaT"), dtype=unit)
+    known = np.zeros(len(starts), dtype=bool)
+
+    for fmt, symbols in _symbols_by_format(codes[starts], texts, ~with_offsets).items():
+        rows = symbols[symbol_of_row]
+        parsed = _parse_distinct(codes[rows], len(texts), functools.partial(_dates_in_format, texts, fmt))
+        if parsed is not None and parsed.dtype == unit:
+            dates[rows], known[symbols] = parsed, True
+
+    rows = with_offsets[symbol_of_row]
+    if rows.any():
+        parsed = _parse_distinct(codes[rows], len(texts), functools.partial(_offset_wall_times, stripped, offsets))
+        if parsed is not None and parsed.dtype == unit:
+            dates[rows], known[with_offsets] = parsed, True
+            dates = _daily_as_dates_by_symbol(dates, starts, counts, with_offsets)
+    return dates, known
+
+
+def _symbols_by_format(first_codes, texts: pd.Index, candidates) -> dict:
+    """``{format: symbol mask}``: the date format pandas' to_datetime infers from each candidate
+    symbol's first date (none where it infers none, or warns that it guessed day-first)."""
+    formats = {}
+    for code in np.unique(first_codes[candidates & (first_codes >= 0)]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fmt = guess_datetime_format(texts[code])
+        if fmt is not None and not caught:
+            formats.setdefault(fmt, []).append(code)
+    return {fmt: candidates & np.isin(first_codes, found) for fmt, found in formats.items()}
+
+
+def _parse_distinct(codes, num_texts: int, parse) -> np.ndarray | None:
+    """``parse(distinct codes)`` given back per row (NaT where a row has no text); None where
+    pandas warned (the per-symbol path will, in its own words)."""
+    used = np.unique(codes[codes >= 0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parsed = parse(used)
+    if caught:
+        return None
+    table = np.append(parsed.to_numpy(), np.datetime64("NaT"))  # code -1 reads the NaT at the end
+    lookup = np.full(num_texts + 1, len(used))
+    lookup[used] = np.arange(len(used))
+    return table[lookup[codes]]
+
+
+def _dates_in_format(texts: pd.Index, fmt: str, used) -> pd.Series:
+    """exchange_dates' dates of texts without UTC offsets, in the format inferred for their symbols."""
+    return pd.to_datetime(pd.Series(texts[used]), errors="coerce", format=fmt)
+
+
+def _offset_wall_times(stripped: pd.Series, offsets: pd.Series, used) -> pd.Series:
+    """exchange_dates' wall times of dates with UTC offsets (before daily bars are cut to dates)."""
+    utc = pd.to_datetime(stripped.iloc[used], utc=True, errors="coerce", format="mixed")
+    return utc.dt.tz_localize(None) + _offset_delta(offsets.iloc[used])
+
+
+def _daily_as_dates_by_symbol(wall: np.ndarray, starts, counts, symbols) -> np.ndarray:
+    """_daily_as_dates for each of these symbols: its wall times cut to dates when all its bars
+    are at one time of day."""
+    index = pd.DatetimeIndex(wall)
+    days = index.normalize()
+    time_of_day = (index - days).asi8
+    present = ~np.isnat(wall)
+    first = np.minimum.reduceat(np.where(present, time_of_day, np.iinfo(np.int64).max), starts)
+    last = np.maximum.reduceat(np.where(present, time_of_day, np.iinfo(np.int64).min), starts)
+    daily = symbols & (first >= last)  # one time of day, or no date at all
+    return np.where(np.repeat(daily, counts), days.to_numpy(), wall)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
-from ...data.prices import exchange_dates
+from ...data.prices import exchange_dates, exchange_dates_of_each
 
 __all__ = ["collect_frames", "validate_price_frame"]
 
@@ -44,20 +44,40 @@ def collect_frames(prices, symbol, symbols) -> dict:
         raise TypeError(f"prices must be a DataFrame or a dict of DataFrames, got {type(prices).__name__}")
     if not frames:
         raise ValueError("no symbols to backtest")
-    return {s: validate_price_frame(_dates_as_index(f, s), s) for s, f in frames.items()}
+    parsed = _dates_parsed_together(frames)
+    return {s: validate_price_frame(_dates_as_index(f, s, parsed.get(s)), s) for s, f in frames.items()}
 
 
-def _dates_as_index(frame, symbol):
-    """A frame with a Date column (any case) and no date index is indexed by that column, as
-    load_prices does, so target dates and result dates are its dates, not row numbers."""
+def _date_column(frame):
+    """The Date column (any case) of a frame not indexed by dates, or None."""
     if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
-        return frame
-    column = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+        return None
+    return next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+
+
+def _dates_parsed_together(frames: dict) -> dict:
+    """``{symbol: dates}`` of the frames with a Date column, parsed in one go rather than frame by
+    frame (hundreds of symbols); a symbol missing here has its dates parsed on their own."""
+    columns = {s: _date_column(f) for s, f in frames.items()}
+    columns = {s: frames[s][c] for s, c in columns.items() if c is not None}
+    if len(columns) < 2:
+        return {}
+    found = exchange_dates_of_each(list(columns.values()))
+    return {s: dates for s, dates in zip(columns, found) if dates is not None}
+
+
+def _dates_as_index(frame, symbol, dates=None):
+    """A frame with a Date column (any case) and no date index is indexed by that column, as
+    load_prices does, so target dates and result dates are its dates, not row numbers. ``dates``:
+    that column already parsed (by exchange_dates_of_each)."""
+    column = _date_column(frame)
     if column is None:
         return frame
-    dates = exchange_dates(frame[column])  # UTC offsets that change with daylight saving included
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+    if dates is None:
+        dates = exchange_dates(frame[column])  # UTC offsets that change with daylight saving included
+    missing = np.asarray(pd.isna(dates))
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
         raise PriceDataError(
             f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column), row=row
         )
