@@ -8,6 +8,7 @@
 #      through the harness with CUDA graphs (target <= 0.03 s); W2's forecast FLOPs and time shared
 #      vs unshared; W3's flatness (1,000 vs 250 simulations) and FLOPs; the harness's W2 rows in
 #      fp16; the strategy phase on this host's cores,
+#      the 500-symbol universe through the CLI (bench/universe.py),
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
 #      W1 without CUDA graphs and the microbenchmarks if time is left.
 #   GPU_CHECK_OLD_TREE=DIR adds the W2 backtest of another tree's sources, alternating with this one.
@@ -125,6 +126,10 @@ run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward
 # host loop and the torch path on the card (issue 29's target: <= 10 % of the forecast time).
 run_step "bench_scores.py: exact scores beside a W2-count forecast" 90 "$LOGS/bench.log" \
   $PY bench/bench_scores.py --device cuda --model random:toto-open-base-1.0 --contexts 24576 --repeats 2
+# Issue 33's GPU row: a 500-symbol universe, 250 simulations, clean, fp16, default flags, through the
+# CLI (the chunks' forecasts overlap their strategies): whole / forecast, phases, peak RSS, folder size.
+run_step "universe.py: 500 symbols x 250 simulations on the card, fp16" 200 "$LOGS/bench.log" \
+  $PY bench/universe.py --symbols 500 --sims 250 -- --device cuda --precision fp16 --no-progress
 if [[ -n "${GPU_CHECK_QUICK:-}" ]]; then  # GPU_CHECK_QUICK=1: only these and the strategy phase
   run_step "bench_strategies.py --profile legacy (6,000 simulations)" 60 "$LOGS/bench.log" \
     $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3 --cprofile 45
