@@ -17,6 +17,7 @@ import pytest
 
 from totowalk.backtest.inputs import frames as frames_module
 from totowalk.backtest.inputs.frames import collect_frames
+from totowalk.data import per_symbol
 from totowalk.data import prices as prices_module
 from totowalk.data.prices import (
     PriceDataError,
@@ -163,15 +164,15 @@ def assert_like_per_symbol(source, **options):
 
 @pytest.fixture()
 def per_symbol_calls(monkeypatch):
-    """The symbols _validate_one (the per-symbol checks) is called for, in order."""
+    """The symbols per_symbol.validate_one (the per-symbol checks) is called for, in order."""
     called = []
-    validate_one = prices_module._validate_one
+    validate_one = per_symbol.validate_one
 
     def counting(raw, symbol, *args):
         called.append(symbol)
         return validate_one(raw, symbol, *args)
 
-    monkeypatch.setattr(prices_module, "_validate_one", counting)
+    monkeypatch.setattr(per_symbol, "validate_one", counting)
     return called
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
-from ...data.prices import exchange_dates, exchange_dates_of_each
+from ...data.dates import exchange_dates, exchange_dates_of_each
 
 __all__ = ["collect_frames", "validate_price_frame"]
 
