@@ -33,7 +33,7 @@ from .inputs.settings import (
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
-from .profiles.summary import summarize, summary_columns
+from .profiles.summary import OverallRows, overall_row, summary_columns, summary_frame, symbol_rows
 from .stats.calibration import calibration_summary, distinct_scored
 from .stats.daily import calendar_warning, final_day_table, with_portfolio
 from .stats.forecast_error import absolute_errors, mae_by_key
@@ -216,7 +216,8 @@ def backtest(
     clock.lap("prepare")
 
     rules = profile_named(profile)
-    tables, kept = ResultTables(store), _KeptForSummaries()
+    tables = ResultTables(store)
+    kept = _KeptForSummaries(rules, sum(s.layout.num_simulations for s in series))
     batch = max_batch or default_max_batch(fc)
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
     rows_bar = progress_bar(
@@ -231,7 +232,7 @@ def backtest(
             if store is not None and stream.computed(index):
                 store.save_part(index, symbols, part)
             tables.add(index, symbols, part)
-            kept.add(part, rules.strategy_prefixes)
+            kept.add(part)
             rows_bar.update(len(part["simulations"]))
             host = time.perf_counter() - started - (clock.seconds.get("kronos", 0.0) - kronos_before)
             clock.add("strategies", host)
@@ -255,7 +256,7 @@ def backtest(
     daily = with_portfolio(kept.final_days())
     result = BacktestResult(
         tables=tables,
-        summary=summarize(kept.numeric(), rules.best_strategy, rules.summary_headline, daily),
+        summary=kept.summary(daily),
         profile=profile,
         settings=settings.to_dict(),
         warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
@@ -274,26 +275,38 @@ SCORED_COLUMNS = ("symbol", "key", "context_end", "target_date", "pit", "crps") 
 
 
 class _KeptForSummaries:
-    """What the summaries need of every chunk, a fraction of its tables: the numeric result columns
-    (the summary's means and headline), the per-symbol daily series, the absolute errors (MAE) and
-    each distinct scored forecast (calibration)."""
+    """What the summaries need of every chunk, a fraction of its tables: each symbol's summary row
+    (made with its chunk), every row's numeric result columns (the overall row), the per-symbol
+    daily series, the absolute errors (MAE) and each distinct scored forecast (calibration). Each
+    list is handed over once and let go, so its parts and their concatenation do not stay together."""
 
-    def __init__(self):
-        self._numeric, self._final_days, self._errors, self._scored = [], [], [], []
+    def __init__(self, rules, total_rows: int):
+        self.rules, self.overall = rules, OverallRows(total_rows)
+        self.symbol_rows: dict = {}
+        self._final_days, self._errors, self._scored = [], [], []
 
-    def add(self, part: dict, strategies) -> None:
-        sims, forecasts = part["simulations"], part["forecasts"]
-        self._numeric.append(summary_columns(sims))
-        self._final_days.append(final_day_table(sims, strategies))
+    def add(self, part: dict) -> None:
+        rules, sims, forecasts = self.rules, part["simulations"], part["forecasts"]
+        days = final_day_table(sims, rules.strategy_prefixes)
+        self.symbol_rows.update(symbol_rows(summary_columns(sims), rules.best_strategy, rules.summary_headline, days))
+        self.overall.add(sims)
+        self._final_days.append(days)
         self._errors.append(absolute_errors(forecasts))
         self._scored.append(distinct_scored(forecasts)[[c for c in SCORED_COLUMNS if c in forecasts]])
 
+    def summary(self, daily: pd.DataFrame) -> pd.DataFrame:
+        rules, overall = self.rules, self.overall
+        frame = overall.frame() if rules.summary_headline is not None else None
+        values = overall.values[:, : overall.filled]
+        row = overall_row(overall.columns, values, frame, rules.best_strategy, rules.summary_headline, daily)
+        self.overall = None  # its array is let go with the summary made
+        return summary_frame(self.symbol_rows, row, rules.summary_headline)
+
     @staticmethod
     def _joined(parts: list) -> pd.DataFrame:
-        return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-
-    def numeric(self) -> pd.DataFrame:
-        return self._joined(self._numeric)
+        joined = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        parts.clear()
+        return joined
 
     def final_days(self) -> pd.DataFrame:
         return self._joined(self._final_days)

@@ -19,36 +19,97 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
     figures) overrides entries of the same name; ``best`` then sees the overridden values.
     ``daily`` is the run's daily table (:func:`.daily.daily_table` of ``simulations``), computed
     once for every group.
+
+    A run of many symbols computes the same rows in pieces: :func:`symbol_rows` per chunk of
+    symbols, :func:`overall_row` once from :class:`OverallRows`, and :func:`summary_frame`.
     """
-    codes, labels = pd.factorize(simulations["symbol"], sort=False)  # groupby(sort=False)'s order
-    groups = [(label, np.flatnonzero(codes == k)) for k, label in enumerate(labels)]
-    # one symbol without a daily headline: the overall row is that symbol's row (same rows, same means)
-    reuse = len(groups) == 1 and headline is None
-    if not reuse:
-        groups.append((OVERALL, np.arange(len(simulations))))
+    rows = symbol_rows(simulations, best, headline, daily)
     columns, values = _numeric_columns(simulations)
+    frame = simulations if headline is not None else None
+    return summary_frame(rows, overall_row(columns, values, frame, best, headline, daily), headline)
 
-    # each group's own rows of the daily table, split once (not filtered out of it per group)
-    daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
 
-    rows = {}
-    for label, members in groups:
-        means = dict(zip(columns, _nan_means(values[:, members]).tolist())) if len(members) else {}
-        row = {"num_simulations": int(len(members)), **means}
-        row.update(_walk_forward_stats(means, len(members), values, columns, members))
-        if headline is not None:
-            part = daily_parts.get(label, None if daily is None else daily.iloc[:0])
-            row.update(headline(simulations.iloc[members], part, label))
-        if best is not None:
-            row["best_strategy"] = best(row)
-        elif all(c in means for c in BEST_STRATEGY_COLUMNS.values()):
-            row["best_strategy"] = best_strategy(means)
-        rows[label] = row
-    if reuse:
-        rows[OVERALL] = dict(rows[groups[0][0]])
+def summary_frame(rows: dict, overall: dict, headline=None) -> pd.DataFrame:
+    """The summary of per-symbol ``rows`` ({symbol: row}) and the ``overall`` row."""
+    rows = dict(rows)
+    if len(rows) == 1 and headline is None:  # one symbol: the overall row is its row (same rows, same means)
+        rows[OVERALL] = dict(next(iter(rows.values())))
+    else:
+        rows[OVERALL] = overall
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "symbol"
     return out
+
+
+def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None) -> dict:
+    """``{symbol: summary row}`` of each symbol of ``simulations`` (``daily``: its daily table, the
+    symbols' own rows of it at least)."""
+    codes, labels = pd.factorize(simulations["symbol"], sort=False)  # groupby(sort=False)'s order
+    columns, values = _numeric_columns(simulations)
+    # each group's own rows of the daily table, split once (not filtered out of it per group)
+    daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
+    rows = {}
+    for k, label in enumerate(labels):
+        members = np.flatnonzero(codes == k)
+        frame = simulations.iloc[members] if headline is not None else None
+        part = daily_parts.get(label, None if daily is None else daily.iloc[:0])
+        rows[label] = _group_row(label, columns, values[:, members], frame, best, headline, part)
+    return rows
+
+
+def overall_row(columns: list, values: np.ndarray, frame, best=None, headline=None, daily=None) -> dict:
+    """The ``"(all)"`` row from every row's numeric ``values`` ((columns, rows), as
+    :func:`_numeric_columns` gives them) and, for ``headline``, a ``frame`` of those rows with their
+    ``date`` and the run's daily table with its portfolio."""
+    part = None
+    if daily is not None:
+        part = daily[daily["symbol"] == OVERALL] if headline is not None else daily.iloc[:0]
+    return _group_row(OVERALL, columns, values, frame, best, headline, part)
+
+
+def _group_row(label, columns: list, values: np.ndarray, frame, best, headline, daily_part) -> dict:
+    """One group's summary row from its own rows' numeric ``values`` ((columns, rows))."""
+    count = values.shape[1]
+    means = dict(zip(columns, _nan_means(values).tolist())) if count else {}
+    row = {"num_simulations": int(count), **means}
+    row.update(_walk_forward_stats(means, count, values, columns))
+    if headline is not None:
+        row.update(headline(frame, daily_part, label))
+    if best is not None:
+        row["best_strategy"] = best(row)
+    elif all(c in means for c in BEST_STRATEGY_COLUMNS.values()):
+        row["best_strategy"] = best_strategy(means)
+    return row
+
+
+class OverallRows:
+    """Every row's numeric result columns, gathered a chunk of symbols at a time into one
+    (columns, rows) float64 array (what :func:`overall_row` reads), with their dates: a third of the
+    rows' memory, and no concatenated frame beside it."""
+
+    def __init__(self, total_rows: int):
+        self.total, self.filled = int(total_rows), 0
+        self.columns: list | None = None
+        self.values: np.ndarray | None = None
+        self.dates: list = []
+
+    def add(self, simulations: pd.DataFrame) -> None:
+        columns, values = _numeric_columns(simulations)
+        if self.columns is None:
+            self.columns, self.values = columns, np.empty((len(columns), self.total), np.float64)
+        elif columns != self.columns:
+            raise ValueError(f"result columns differ between chunks of symbols: {columns} vs {self.columns}")
+        self.values[:, self.filled : self.filled + values.shape[1]] = values
+        self.filled += values.shape[1]
+        if "date" in simulations:
+            self.dates.append(simulations["date"].to_numpy())
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame over the same memory (for the headline: its dates and window means)."""
+        out = pd.DataFrame(self.values[:, : self.filled].T, columns=self.columns, copy=False)
+        if self.dates:
+            out.insert(0, "date", np.concatenate(self.dates))
+        return out
 
 
 def summary_columns(simulations: pd.DataFrame) -> pd.DataFrame:
@@ -80,14 +141,14 @@ def _nan_means(values: np.ndarray) -> np.ndarray:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _walk_forward_stats(means: dict, count: int, values: np.ndarray, columns: list, members: np.ndarray) -> dict:
+def _walk_forward_stats(means: dict, count: int, values: np.ndarray, columns: list) -> dict:
     """``metrics.walk_forward_stats`` of a group from its column means (the same figures)."""
     if count == 0:
         return {}
     nan = float("nan")
     out = {"walk_forward_oos_sharpe": means.get("simple_strategy_sharpe", nan)}
     if "simple_strategy_return" in means:
-        row = values[columns.index("simple_strategy_return"), members]
+        row = values[columns.index("simple_strategy_return")]
         out["walk_forward_turnover"] = float(_nan_means(np.abs(row)[None, :])[0])
     else:
         out["walk_forward_turnover"] = nan
