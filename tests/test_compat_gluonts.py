@@ -239,3 +239,43 @@ def test_importing_the_module_does_not_import_gluonts():
     code = "import sys, totowalk.compat.gluonts; assert 'gluonts' not in sys.modules, 'gluonts imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_forecasts_are_what_gluonts_own_constructor_builds(engine, returns, monkeypatch):
+    from totowalk.compat.gluonts import _same_forecast
+
+    real, calls = QuantileForecast.__init__, []
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(QuantileForecast, "__init__", counted)
+    forecasts = list(compat.TotoPredictor(engine, 3, quantile_levels=[0.1, 0.5, 0.9]).predict(list_dataset(returns)))
+    assert len(forecasts) == len(returns) > 1
+    assert len(calls) == 1  # the constructor built the first, to check the others against; they are built once
+    monkeypatch.setattr(QuantileForecast, "__init__", real)
+    for forecast in forecasts:
+        theirs = QuantileForecast(
+            forecast_arrays=forecast.forecast_array,
+            start_date=forecast.start_date,
+            forecast_keys=["0.1", "0.5", "0.9", "mean"],
+            item_id=forecast.item_id,
+            info=forecast.info,
+        )
+        assert type(forecast) is QuantileForecast and _same_forecast(forecast, theirs)
+        assert vars(forecast).keys() == vars(theirs).keys()
+        np.testing.assert_array_equal(forecast.quantile(0.8), theirs.quantile(0.8))
+
+
+def test_a_gluonts_whose_constructor_differs_gets_its_constructor(engine, returns):
+    from totowalk.compat.gluonts import quantile_forecasts
+
+    class Extended(QuantileForecast):  # a later GluonTS that sets one more attribute
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.extra = "set by the constructor"
+
+    build = quantile_forecasts(Extended, ["0.5", "mean"])
+    made = [build(np.ones((2, 3)), pd.Period("2020-01-01", "D"), f"s{i}", {}) for i in range(3)]
+    assert all(f.extra == "set by the constructor" for f in made)

@@ -189,16 +189,59 @@ class _TotoPredictorMixin:
         info = {"estimator": estimator}
         if estimator == "sampled":
             info["num_samples"] = self.engine.num_samples
+        build = quantile_forecasts(QuantileForecast, keys)
         return [
-            QuantileForecast(
-                forecast_arrays=np.ascontiguousarray(stacked[:, row]),
-                start_date=start,
-                forecast_keys=keys,
-                item_id=item_id,
-                info=dict(info),
-            )
+            build(np.ascontiguousarray(stacked[:, row]), start, item_id, dict(info))
             for row, (start, item_id) in enumerate(zip(starts, item_ids))
         ]
+
+
+def quantile_forecasts(forecast_class, keys: list):
+    """``build(arrays, start, item_id, info)`` making ``forecast_class`` (GluonTS's QuantileForecast)
+    objects with these ``keys``. GluonTS's constructor parses every key of every forecast again (its
+    pydantic Quantile: 61 ms of a 1,000-series call, 7.5 % of the engine's time); this one does it
+    once and sets the attributes the constructor sets. It is checked against the constructor on a
+    first forecast: any attribute or value differing (another GluonTS) means the constructor itself
+    builds every object."""
+    normalised = None
+
+    def fast(arrays, start, item_id, info):
+        forecast = forecast_class.__new__(forecast_class)
+        forecast.forecast_array, forecast.start_date = arrays, start
+        forecast.forecast_keys, forecast.item_id, forecast.info = list(normalised), item_id, info
+        forecast._dim, forecast.prediction_length = None, arrays.shape[1]
+        forecast._forecast_dict = {k: arrays[i] for i, k in enumerate(forecast.forecast_keys)}
+        forecast._nan_out = np.full(arrays.shape[1], np.nan)
+        return forecast
+
+    def slow(arrays, start, item_id, info):
+        return forecast_class(forecast_arrays=arrays, start_date=start, forecast_keys=keys, item_id=item_id, info=info)
+
+    def first(arrays, start, item_id, info):
+        nonlocal normalised, build
+        made = slow(arrays, start, item_id, info)
+        normalised = list(made.forecast_keys)
+        build = fast if _same_forecast(fast(arrays, start, item_id, info), made) else slow
+        return made
+
+    build = first
+    return lambda *args: build(*args)
+
+
+def _same_forecast(ours, theirs) -> bool:
+    """Every attribute of two forecasts equal (arrays by dtype and value, dicts entry by entry)."""
+    return _equal(vars(ours), vars(theirs))
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        same_kind = isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+        return same_kind and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    return bool(a == b)
 
 
 def clean_target(target, item_id=None) -> np.ndarray:
