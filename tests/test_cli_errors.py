@@ -138,7 +138,7 @@ def test_unexpected_failures_keep_their_traceback(monkeypatch):
 
 
 def test_a_value_error_while_computing_is_a_bug_with_its_traceback(monkeypatch):
-    from totowalk.backtest import run as api
+    from totowalk.backtest import chunks as api
 
     def broken(*args, **kwargs):
         raise ValueError("an internal inconsistency")

@@ -14,6 +14,7 @@ import pytest
 from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
+from totowalk.backtest.profiles.profile import STRATEGY_PREFIXES
 from totowalk.backtest.report import files
 from totowalk.backtest.report.html import MAX_FORECAST_CHARTS, REPORT, write_html_report
 from totowalk.backtest.report.page_settings import _settings_block
@@ -23,17 +24,7 @@ from totowalk.backtest.stats.daily import PORTFOLIO
 
 ODD = "<b>&\"Q'"  # a symbol the page must escape
 NUMERIC = "007"  # a symbol a CSV reader would take for the number 7
-STRATEGIES = (  # the clean profile's
-    "simple_strategy",
-    "all_signals_strategy",
-    "buy_hold",
-    "unprofit_shutdown",
-    "ci_guard",
-    "entry_takeprofit",
-    "highlow",
-    "maxdiff",
-    "maxdiffalwayson",
-)
+STRATEGIES = STRATEGY_PREFIXES  # the clean profile's
 
 
 def universe_run(out, symbols: int = 40, simulations: int = 12):

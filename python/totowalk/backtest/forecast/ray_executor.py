@@ -248,21 +248,29 @@ class _ChunkRun:
             request, idx = chunk_request(self.plan, self.forecaster, self.chunks[c])
             self.running[self.executor.actors[worker].forecast.remote(request)] = (worker, c, idx)
 
+    def _collected(self, task, worker: int, c: int):
+        """The result of ``task`` (chunk ``c`` on ``worker``); None when the worker died after Ray's
+        own restarts and retries: the chunk then goes back to the queue, on a new worker."""
+        try:
+            return self.ray.get(task)
+        except self.ray.exceptions.RayActorError:
+            self.failures[c] = self.failures.get(c, 0) + 1
+            if self.failures[c] > self.executor.max_restarts:
+                raise
+            self.executor.actors[worker] = self._new_worker()
+            self.pending.append(c)
+            self.submit(worker)
+            return None
+
     def drain(self) -> None:
         ex, ray = self.executor, self.ray
         while self.running:
             ready, _ = ray.wait(list(self.running), num_returns=1)
             worker, c, idx = self.running.pop(ready[0])
-            try:
-                part, seconds, host = ray.get(ready[0])
-            except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
-                self.failures[c] = self.failures.get(c, 0) + 1
-                if self.failures[c] > ex.max_restarts:
-                    raise
-                ex.actors[worker] = self._new_worker()
-                self.pending.append(c)
-                self.submit(worker)
+            result = self._collected(ready[0], worker, c)
+            if result is None:
                 continue
+            part, seconds, host = result
             check_chunk_result(self.plan, idx, part)
             self.found.put(idx, part)
             stats = ex.workers[worker]
@@ -306,16 +314,10 @@ class _PartRun(_ChunkRun):
             while position not in self.ready:
                 ready, _ = ray.wait(list(self.running), num_returns=1)
                 worker, c, _ = self.running.pop(ready[0])
-                try:
-                    part, seconds, wall, host = ray.get(ready[0])
-                except ray.exceptions.RayActorError:  # Ray's own restarts and retries are spent
-                    self.failures[c] = self.failures.get(c, 0) + 1
-                    if self.failures[c] > ex.max_restarts:
-                        raise
-                    ex.actors[worker] = self._new_worker()
-                    self.pending.append(c)
-                    self.submit(worker)
+                result = self._collected(ready[0], worker, c)
+                if result is None:
                     continue
+                part, seconds, wall, host = result
                 stats = ex.workers[worker]
                 contexts = int(seconds.pop("contexts", 0))
                 stats.update(
