@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import require_extra
+from ...memory import release_free_memory
 from ...provenance import versions
 from ..forecast.store import json_default
 from ..inputs.windows import STEPS
@@ -176,6 +177,8 @@ def write_table(path: Path, parts, fmt: str, bar=None) -> None:
                 part.to_csv(tmp, index=False, header=number == 0, mode="w" if number == 0 else "a")
             else:
                 writer = _parquet_part(tmp, part, writer)
+            del part
+            release_free_memory()  # a part's text and Arrow buffers, before the next part is read
             if bar is not None:
                 bar.update(1)
         if writer is not None:

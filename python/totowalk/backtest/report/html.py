@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import UsageError
+from ...memory import release_free_memory
 from ..stats.daily import BOUNDS, PORTFOLIO
 from ..stats.table import MIN_INTERVAL_DAYS
 from .page_calibration import _calibration_section
@@ -58,7 +59,7 @@ MAX_FORECAST_CHARTS = 12  # up to this many symbols, a table and a pre-drawn for
 # the columns the page reads from each table
 _DAILY_COLUMNS = ("date", "symbol", "strategy", "return", *(f"return_{b}" for b in BOUNDS))
 _FORECAST_COLUMNS = ("symbol", "key", "context_end", "target_date", "prediction", "band", "actual")
-_CHUNK_ROWS = 1_000_000  # rows of a table read at a time: a universe's tables are filtered as they are read
+_CHUNK_ROWS = 262_144  # rows of a table read at a time: a universe's tables are filtered as they are read
 
 
 def _read_table(folder: Path, stem: str, columns, reduce=None) -> pd.DataFrame | None:
@@ -85,9 +86,11 @@ def _parquet_chunks(path: Path, columns):
     present = [c for c in file.schema_arrow.names if c in columns]
     for batch in file.iter_batches(batch_size=_CHUNK_ROWS, columns=present):
         frame = batch.to_pandas()
+        del batch
         if "symbol" in frame:
             frame["symbol"] = frame["symbol"].astype(str)
         yield frame
+        release_free_memory()  # each batch's buffers, else the pool keeps the largest working set read
 
 
 def write_html_report(folder, complete: bool = True) -> Path:
