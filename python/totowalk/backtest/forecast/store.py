@@ -6,8 +6,8 @@ Layout of a results folder::
                              digest of each symbol's prices
     forecast_batches.jsonl   one line per completed forecaster batch: request ids, point, band, and
                              the exact pit and crps of each forecast when the forecaster gives them
-    parts/chunk-NNNNN.pkl    one file per completed chunk of symbols: its symbols and its rows of the
-                             simulations and forecasts tables (.tables.ResultTables)
+    parts/chunk-NNNNN-T.pkl  per completed chunk of symbols and table T (simulations, forecasts): the
+                             chunk's symbols, then its rows of that table (.tables.ResultTables)
 
 The forecast journal is append-only and flushed after every line; a crash can leave at most a torn
 last line, which resume discards (that batch is recomputed). A part is written whole and then moved
@@ -253,37 +253,42 @@ class RunStore:
 
     def has_part(self, index: int, symbols: list, names) -> bool:
         """Whether chunk ``index`` of exactly these ``symbols`` is stored, every table of ``names``
-        (another chunking of the symbols, e.g. a different contexts_per_chunk, is computed again)."""
+        (another chunking of the symbols, e.g. a different contexts_per_chunk, is computed again).
+        Reads only each file's symbols, not its table."""
         paths = [self._part_path(index, name) for name in names]
-        return all(p.is_file() for p in paths) and all(self._read_part(p)["symbols"] == list(symbols) for p in paths)
+        return all(p.is_file() for p in paths) and all(self._read_part(p)[0] == list(symbols) for p in paths)
 
     def save_part(self, index: int, symbols: list, tables: dict) -> None:
-        """Store chunk ``index``'s ``tables`` ({name: DataFrame}), each written whole, then moved into place."""
+        """Store chunk ``index``'s ``tables`` ({name: DataFrame}), each written whole, then moved into
+        place: its symbols first, then the table, so the symbols read back alone."""
         for name, table in tables.items():
             path = self._part_path(index, name)
             path.parent.mkdir(exist_ok=True)
             tmp = path.with_name(path.name + ".partial")
             with open(tmp, "wb") as fh:
-                pickle.dump({"symbols": list(symbols), "table": table}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(list(symbols), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
 
     def load_part(self, index: int, symbols: list, name: str):
         """Table ``name`` of stored chunk ``index`` (which must hold ``symbols``)."""
         path = self._part_path(index, name)
-        part = self._read_part(path)
-        if part["symbols"] != list(symbols):
-            raise RunStoreError(f"{path} holds symbols {part['symbols']}, not {list(symbols)}")
-        return part["table"]
+        stored, table = self._read_part(path, table=True)
+        if stored != list(symbols):
+            raise RunStoreError(f"{path} holds symbols {stored}, not {list(symbols)}")
+        return table
 
-    def _read_part(self, path: Path) -> dict:
+    def _read_part(self, path: Path, table: bool = False) -> tuple:
+        """(symbols, table) of a part file; the table None unless asked for."""
         try:
             with open(path, "rb") as fh:
-                part = pickle.load(fh)
+                symbols = pickle.load(fh)
+                frame = pickle.load(fh) if table else None
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
             raise RunStoreError(f"corrupt {path}: {err}; delete it to compute that chunk again") from err
-        if not isinstance(part, dict) or "symbols" not in part or "table" not in part:
+        if not isinstance(symbols, list):
             raise RunStoreError(f"corrupt {path}: not a part of a totowalk run; delete it to compute that chunk again")
-        return part
+        return symbols, frame
 
     def compact(self) -> None:
         """Remove the forecast journal and the parts once the final tables hold what they held; the
