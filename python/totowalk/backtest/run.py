@@ -34,7 +34,14 @@ from .inputs.settings import (
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
-from .profiles.summary import OverallRows, overall_row, summary_columns, summary_frame, symbol_rows
+from .profiles.summary import (
+    OverallRows,
+    numeric_columns,
+    overall_row,
+    summary_columns,
+    summary_frame,
+    symbol_rows,
+)
 from .stats.calibration import calibration_summary, distinct_scored
 from .stats.daily import calendar_warning, final_day_table, with_portfolio
 from .stats.forecast_error import absolute_errors, mae_by_key
@@ -291,8 +298,10 @@ class _KeptForSummaries:
     def add(self, part: dict) -> None:
         rules, sims, forecasts = self.rules, part["simulations"], part["forecasts"]
         days = final_day_table(sims, rules.strategy_prefixes)
-        self.symbol_rows.update(symbol_rows(summary_columns(sims), rules.best_strategy, rules.summary_headline, days))
-        self.overall.add(sims)
+        numeric = numeric_columns(sims)  # once: each symbol's means and the overall array both read it
+        rows = symbol_rows(summary_columns(sims), rules.best_strategy, rules.summary_headline, days, numeric)
+        self.symbol_rows.update(rows)
+        self.overall.add(sims, numeric)
         self._final_days.append(days)
         self._errors.append(absolute_errors(forecasts))
         self._scored.append(distinct_scored(forecasts)[[c for c in SCORED_COLUMNS if c in forecasts]])

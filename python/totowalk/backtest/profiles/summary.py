@@ -24,7 +24,7 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
     symbols, :func:`overall_row` once from :class:`OverallRows`, and :func:`summary_frame`.
     """
     rows = symbol_rows(simulations, best, headline, daily)
-    columns, values = _numeric_columns(simulations)
+    columns, values = numeric_columns(simulations)
     frame = simulations if headline is not None else None
     return summary_frame(rows, overall_row(columns, values, frame, best, headline, daily), headline)
 
@@ -41,11 +41,11 @@ def summary_frame(rows: dict, overall: dict, headline=None) -> pd.DataFrame:
     return out
 
 
-def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None) -> dict:
+def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None, numeric=None) -> dict:
     """``{symbol: summary row}`` of each symbol of ``simulations`` (``daily``: its daily table, the
-    symbols' own rows of it at least)."""
+    symbols' own rows of it at least; ``numeric``: its :func:`numeric_columns`, when already made)."""
     codes, labels = pd.factorize(simulations["symbol"], sort=False)  # groupby(sort=False)'s order
-    columns, values = _numeric_columns(simulations)
+    columns, values = numeric if numeric is not None else numeric_columns(simulations)
     # each group's own rows of the daily table, split once (not filtered out of it per group)
     daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
     rows = {}
@@ -59,7 +59,7 @@ def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None)
 
 def overall_row(columns: list, values: np.ndarray, frame, best=None, headline=None, daily=None) -> dict:
     """The ``"(all)"`` row from every row's numeric ``values`` ((columns, rows), as
-    :func:`_numeric_columns` gives them) and, for ``headline``, a ``frame`` of those rows with their
+    :func:`numeric_columns` gives them) and, for ``headline``, a ``frame`` of those rows with their
     ``date`` and the run's daily table with its portfolio."""
     part = None
     if daily is not None:
@@ -93,8 +93,9 @@ class OverallRows:
         self.values: np.ndarray | None = None
         self.dates: list = []
 
-    def add(self, simulations: pd.DataFrame) -> None:
-        columns, values = _numeric_columns(simulations)
+    def add(self, simulations: pd.DataFrame, numeric=None) -> None:
+        """Append ``simulations``' rows (``numeric``: their :func:`numeric_columns`, when already made)."""
+        columns, values = numeric if numeric is not None else numeric_columns(simulations)
         if self.columns is None:
             self.columns, self.values = columns, np.empty((len(columns), self.total), np.float64)
         elif columns != self.columns:
@@ -121,7 +122,7 @@ def summary_columns(simulations: pd.DataFrame) -> pd.DataFrame:
     return simulations[keep]
 
 
-def _numeric_columns(frame: pd.DataFrame) -> tuple[list, np.ndarray]:
+def numeric_columns(frame: pd.DataFrame) -> tuple[list, np.ndarray]:
     """The numeric and bool result columns (not symbol/simulation) and their values as one
     (columns, rows) float64 array, each column contiguous."""
     numeric = frame.drop(columns=["symbol", "simulation"], errors="ignore").select_dtypes(include=[np.number, "bool"])
