@@ -29,34 +29,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from universe import synthetic_panel, write_panel  # bench/ is this script's folder
 
 import totowalk
 from totowalk.backtest.inputs import frames as frames_module
 from totowalk.backtest.inputs.frames import collect_frames
 from totowalk.data.prices import load_prices, load_prices_per_symbol
-
-
-def make_panel(num_symbols: int, num_bars: int, seed: int = 0) -> pd.DataFrame:
-    """Random-walk bars with Low <= Open, Close <= High, symbols U0000, U0001, ... one after another."""
-    rng = np.random.default_rng(seed)
-    shape = (num_symbols, num_bars)
-    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, shape), axis=1))
-    open_ = close * np.exp(rng.normal(0.0, 0.005, shape))
-    high = np.maximum(open_, close) * (1.0 + rng.uniform(0.0, 0.01, shape))
-    low = np.minimum(open_, close) * (1.0 - rng.uniform(0.0, 0.01, shape))
-    volume = rng.integers(1_000, 1_000_000, shape).astype(float)
-    dates = pd.bdate_range("2020-01-01", periods=num_bars)
-    return pd.DataFrame(
-        {
-            "Date": np.tile(dates.strftime("%Y-%m-%d"), num_symbols),
-            "Ticker": np.repeat([f"U{i:04d}" for i in range(num_symbols)], num_bars),
-            "Open": open_.ravel().round(4),
-            "High": high.ravel().round(4),
-            "Low": low.ravel().round(4),
-            "Close": close.ravel().round(4),
-            "Volume": volume.ravel(),
-        }
-    )
 
 
 @contextlib.contextmanager
@@ -115,12 +93,12 @@ def compare(name: str, rows: int, fast, reference, repeats: int, reference_repea
 
 
 def run(num_symbols: int, num_bars: int, repeats: int, reference_repeats: int) -> list[dict]:
-    panel = make_panel(num_symbols, num_bars)
+    panel = synthetic_panel(num_symbols, num_bars)  # bench/universe.py's panel: the universe runs load it
     rows = len(panel)
     results = []
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "panel.csv")
-        panel.to_csv(path, index=False)
+        write_panel(panel, path)
         results.append(
             compare(
                 "load_prices(panel.csv)",
