@@ -37,30 +37,42 @@ double log_beta_half(double a) {
 
 double guard(double v) { return std::abs(v) < kTiny ? kTiny : v; }
 
-// Continued-fraction factor of I_x(a, b); NaN when it does not converge.
+// Continued-fraction factor of I_x(a, b) (the classical fraction 1/(1 + d1/(1 + d2/(1 + ...)))),
+// NaN when it does not converge. Evaluated by its fundamental recurrences with every term scaled by
+// its coefficient's denominator: no division until the end, where Lentz's form divides six times a
+// term (most calls here take three or four terms, so the divisions were most of the cost).
 double beta_fraction(double x, double a, double b) {
   const double qab = a + b, qap = a + 1.0, qam = a - 1.0;
-  double c = 1.0;
-  double d = 1.0 / guard(1.0 - qab * x / qap);
-  double h = d;
+  // convergents A/B of 0 + 1/(1 + ...): (A, B) of the last two, scaled alike
+  double a_prev = 0.0, b_prev = 1.0, a_last = 1.0, b_last = 1.0;
+  auto append = [&](double numerator, double denominator) {  // the next term d = numerator / denominator
+    const double a_next = denominator * a_last + numerator * a_prev;
+    const double b_next = denominator * b_last + numerator * b_prev;
+    a_prev = a_last * denominator;
+    b_prev = b_last * denominator;
+    a_last = a_next;
+    b_last = b_next;
+  };
+  append(-qab * x, qap);
   for (int m = 1; m <= kMaxTerms; ++m) {
     const double m2 = 2.0 * m;
-    const double even = m * (b - m) * x / ((qam + m2) * (a + m2));
-    d = 1.0 / guard(1.0 + even * d);
-    c = guard(1.0 + even / c);
-    h *= d * c;
-    const double odd = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-    d = 1.0 / guard(1.0 + odd * d);
-    c = guard(1.0 + odd / c);
-    const double step = d * c;
-    h *= step;
-    if (std::abs(step - 1.0) <= kEps) return h;
+    append(m * (b - m) * x, (qam + m2) * (a + m2));
+    const double a_pair = a_prev, b_pair = b_prev;  // the convergent before this odd term
+    append(-(a + m) * (qab + m) * x, (a + m2) * (qap + m2));
+    // |A/B - A'/B'| <= eps |A/B|, multiplied through by |B B'|
+    if (std::abs(a_last * b_pair - a_pair * b_last) <= kEps * std::abs(a_last * b_pair)) return a_last / b_last;
+    const double size = std::abs(b_last);
+    if (size > 1e100 || size < 1e-100) {  // keep the recurrences in range
+      const double s = 1.0 / size;
+      a_last *= s, b_last *= s, a_prev *= s, b_prev *= s;
+    }
   }
   return kNaN;
 }
 
 struct Component {
   double weight, df, loc, scale, log_beta;  // log_beta = log B(df/2, 1/2)
+  double inv_beta = std::exp(-log_beta);   // 1 / B(df/2, 1/2)
 };
 
 // Standard Student-T CDF and density at t.
@@ -82,6 +94,20 @@ void t_cdf_pdf(double t, const Component& c, double* cdf, double* pdf) {
     tail = 0.5 * front * beta_fraction(std::exp(log_x), a, 0.5) / a;
   }
   *cdf = t > 0 ? 1.0 - tail : tail;
+}
+
+// Standard Student-T CDF at t alone (the quadrature's integrand): one log, one exp and one division
+// beside the fraction, where t_cdf_pdf also takes the density in log space.
+double t_cdf(double t, const Component& c) {
+  const double t2 = t * t;
+  if (t2 == 0.0) return 0.5;
+  if (std::isinf(t2)) return t > 0 ? 1.0 : 0.0;
+  const double a = 0.5 * c.df, inv = 1.0 / (c.df + t2);
+  const double x = c.df * inv, y = t2 * inv;  // x + y = 1
+  const double front = std::sqrt(y) * std::exp(a * std::log(x)) * c.inv_beta;  // y^(1/2) x^a / B
+  const double tail = y < 1.5 / (a + 2.5) ? 0.5 - front * beta_fraction(y, 0.5, a)
+                                           : 0.5 * front * beta_fraction(x, a, 0.5) / a;  // P(T > |t|)
+  return t > 0 ? 1.0 - tail : tail;
 }
 
 struct Point {
@@ -207,11 +233,7 @@ double upper_tail(const std::vector<Component>& comps, double r, bool mirrored) 
 
 double mixture_cdf(const std::vector<Component>& comps, double x) {
   double cdf = 0.0;
-  for (const auto& c : comps) {
-    double f_cdf, f_pdf;
-    t_cdf_pdf((x - c.loc) / c.scale, c, &f_cdf, &f_pdf);
-    cdf += c.weight * f_cdf;
-  }
+  for (const auto& c : comps) cdf += c.weight * t_cdf((x - c.loc) / c.scale, c);
   return cdf;
 }
 
