@@ -5,11 +5,12 @@ tables."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from totowalk.backtest import backtest
-from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, PARTS, RunStore
+from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, PARTS, RunStore, json_default
 from totowalk.backtest.report import files
 from totowalk.backtest.report.files import LARGE_TABLE_ROWS, table_format
 from totowalk.cli import main
@@ -144,3 +145,20 @@ def test_a_stored_run_reads_its_tables_back_from_the_folder(tmp_path):
     pd.testing.assert_frame_equal(
         one.reset_index(drop=True), memory.forecasts[memory.forecasts["symbol"] == "BBB"].reset_index(drop=True)
     )
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [[0.1, -2.5e-07, float("nan")], [], [1, 2.0]],  # flat lists: one json.dumps, cut at the brackets
+        [[0.25]],
+        [[[1.0], [2.0]], [3.0]],  # nested: cell by cell
+        [[1.0], None],
+        [[[1.0], [2.0]], None],  # as many brackets as flat lists would have
+        [["a], [b"], ["c]"]],  # text that looks like the cut
+        [np.array([0.5, 1.5]), [2.5]],
+        [],
+    ],
+)
+def test_list_cells_are_written_as_json_of_each_cell(cells):
+    assert files._json_cells(cells) == [json.dumps(v, default=json_default) for v in cells]

@@ -157,13 +157,25 @@ class _LazyParts:
 
 def _text_lists(sims: pd.DataFrame) -> pd.DataFrame:
     """List-valued fields (daily profit values) as JSON text, as the tables store them."""
-    listed = [c for c in sims.columns if sims[c].map(lambda v: isinstance(v, (list, np.ndarray))).any()]
+    listed = [c for c in sims.columns if sims[c].dtype == object and _holds_lists(sims[c].to_numpy())]
     if not listed:
         return sims
-    sims = sims.copy()
-    for col in listed:
-        sims[col] = sims[col].map(lambda v: json.dumps(v, default=json_default))
-    return sims
+    return sims.assign(**{col: _json_cells(sims[col].tolist()) for col in listed})
+
+
+def _holds_lists(values: np.ndarray) -> bool:
+    return any(isinstance(v, (list, np.ndarray)) for v in values)
+
+
+def _json_cells(values: list) -> list:
+    """``json.dumps`` of each cell. A column of flat lists (the daily values) is encoded by one call
+    and cut at the cells' brackets, a tenth of the time of a call per cell; anything else (a nested
+    list, a None, text holding a bracket) is encoded cell by cell."""
+    if values and all(isinstance(v, (list, np.ndarray)) for v in values):
+        text = json.dumps(values, default=json_default)
+        if text.count("[") == len(values) + 1:  # one bracket a cell: none nested, none in text
+            return [f"[{body}]" for body in text[2:-2].split("], [")]
+    return [json.dumps(v, default=json_default) for v in values]
 
 
 def write_table(path: Path, parts, fmt: str, bar=None) -> None:
