@@ -109,7 +109,8 @@ def test_an_interruption_in_any_phase_is_finished_by_resume_with_identical_table
 def test_parquet_tables_hold_the_csv_tables_values(tmp_path, finished):
     out = tmp_path / "run"
     assert main([*RUN, "--out", str(out), "--tables", "parquet"]) == 0
-    for name in ("simulations", "forecasts"):
+    assert not list(out.glob("*.csv"))  # the daily table too
+    for name in ("simulations", "forecasts", "daily_returns"):
         got = pd.read_parquet(out / f"{name}.parquet")
         want = pd.read_csv(finished / f"{name}.csv")
         assert list(got.columns) == list(want.columns)
@@ -118,6 +119,10 @@ def test_parquet_tables_hold_the_csv_tables_values(tmp_path, finished):
         pd.testing.assert_frame_equal(
             got[numeric].astype("float64"), want[numeric].astype("float64"), check_exact=False, rtol=1e-12
         )
+        listed = [c for c in want.columns if want[c].dtype != float and want[c].astype(str).str.startswith("[").all()]
+        assert (name == "simulations") == bool(listed)  # the daily values: Parquet lists, JSON text in CSV
+        for column in listed:
+            assert [list(v) for v in got[column]] == [json.loads(v) for v in want[column]], column
 
 
 def test_auto_tables_turn_to_parquet_for_a_universe():
@@ -162,3 +167,44 @@ def test_a_stored_run_reads_its_tables_back_from_the_folder(tmp_path):
 )
 def test_list_cells_are_written_as_json_of_each_cell(cells):
     assert files._json_cells(cells) == [json.dumps(v, default=json_default) for v in cells]
+
+
+def _frame_with_cells():
+    return pd.DataFrame(
+        {
+            "symbol": ["A", "B", "C"],
+            "daily": [np.array([0.1, -0.2]), np.array([0.3]), np.array([], dtype=np.float64)],  # ragged: packed
+            "positions": [np.ones(2, np.float32), np.zeros(2, np.float32), -np.ones(2, np.float32)],  # packed
+            "mixed": [np.array([1.0]), np.array([1], np.int64), np.array([2.0])],  # two dtypes: kept
+            "nested": [np.eye(2), np.eye(2), np.eye(2)],  # 2-D: kept
+            "gaps": [np.array([1.0]), None, np.array([2.0])],  # a None: kept
+            "value": [1.5, 2.5, 3.5],
+        }
+    )
+
+
+def test_parts_pack_array_cells_and_give_back_the_same_frame():
+    from totowalk.backtest.forecast.store import pack_array_cells, unpack_array_cells
+
+    frame = _frame_with_cells()
+    rest, packed = pack_array_cells(frame)
+    assert set(packed) == {"daily", "positions"}
+    assert list(rest.columns) == ["symbol", "mixed", "nested", "gaps", "value"]
+    back = unpack_array_cells(rest, packed)
+    assert list(back.columns) == list(frame.columns)
+    for column in frame.columns:
+        for want, got in zip(frame[column], back[column]):
+            if isinstance(want, np.ndarray):
+                assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+            else:
+                assert got == want
+    assert unpack_array_cells(*pack_array_cells(frame.iloc[:0])).columns.tolist() == list(frame.columns)
+
+
+def test_a_stored_part_reads_back_as_it_was_saved(tmp_path):
+    store = RunStore(tmp_path / "run", "digest", {"profile": "clean"}, resume=False)
+    frame = _frame_with_cells()
+    store.save_part(0, ["A", "B", "C"], {"simulations": frame})
+    back = store.load_part(0, ["A", "B", "C"], "simulations")
+    assert files._json_cells(back["daily"].tolist()) == [json.dumps(v.tolist()) for v in frame["daily"]]
+    assert back["value"].tolist() == frame["value"].tolist() and list(back.columns) == list(frame.columns)

@@ -1,4 +1,5 @@
-"""A run folder's result files: the tables, summary.json, daily_returns.csv, the plots and report.html."""
+"""A run folder's result files: the tables (simulations, forecasts, daily_returns; CSV or Parquet),
+summary.json, the plots and report.html."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from .text import calibration_of, daily_of, daily_statistics, mae_by_key, strate
 
 __all__ = ["DAILY_RETURNS", "statistics_json", "write_outputs"]
 
-DAILY_RETURNS = "daily_returns.csv"
+DAILY_STEM = "daily_returns"
+DAILY_RETURNS = f"{DAILY_STEM}.csv"  # daily_returns.parquet where the tables are Parquet
 
 
 TABLE_FORMATS = ("auto", "csv", "parquet")
@@ -68,10 +70,10 @@ def write_outputs(
     plot_symbols: int | None = MAX_FORECAST_CHARTS,
     progress: bool = False,
 ) -> list[Path]:
-    """Write the simulations and forecasts tables, daily_returns.csv, summary.json, the PNG plots and
+    """Write the simulations, forecasts and daily_returns tables, summary.json, the PNG plots and
     report.html into ``out_dir``.
 
-    ``tables``: "csv" (simulations.csv, forecasts.csv), "parquet" (the same names with .parquet;
+    ``tables``: "csv" (simulations.csv, forecasts.csv, daily_returns.csv), "parquet" (the same names with .parquet;
     needs the totowalk[parquet] extra) or "auto" (:func:`table_format`). The tables are written a
     chunk of symbols at a time from the result's parts, so a universe is never one frame in memory.
     ``plot_symbols``: forecast_vs_actual PNGs for the first that many symbols (None: every one; the
@@ -93,16 +95,22 @@ def write_outputs(
         "totowalk is writing this run's outputs; a folder that keeps this file was interrupted while writing "
         "them: re-run the same command with --resume to finish\n"
     )
-    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", out / DAILY_RETURNS]
+    daily_path = out / (DAILY_RETURNS if tables == "csv" else f"{DAILY_STEM}.{tables}")
+    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", daily_path]
+    for stem in ("simulations", "forecasts", DAILY_STEM):  # an earlier output in the other format would be read first
+        for fmt in TABLE_FORMATS[1:]:
+            if fmt != tables:
+                (out / f"{stem}.{fmt}").unlink(missing_ok=True)
     parts = _table_parts(result)
     bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
     try:
-        write_table(paths[0], (_text_lists(p) for p in parts["simulations"]), tables, bar)
+        simulations = parts["simulations"] if tables == "parquet" else (_text_lists(p) for p in parts["simulations"])
+        write_table(paths[0], simulations, tables, bar)
         write_table(paths[1], parts["forecasts"], tables, bar)
     finally:
         bar.close()
     daily = daily_of(result)
-    _atomic(paths[3], lambda p: daily[list(DAILY_COLUMNS)].to_csv(p, index=False))
+    write_table(paths[3], [daily[list(DAILY_COLUMNS)]], tables)
     now = time.perf_counter()
     timings["write_tables"], clock = now - clock, now
     stats = daily_statistics(result)
@@ -156,7 +164,7 @@ class _LazyParts:
 
 
 def _text_lists(sims: pd.DataFrame) -> pd.DataFrame:
-    """List-valued fields (daily profit values) as JSON text, as the tables store them."""
+    """List-valued fields (daily profit values) as JSON text, as CSV tables store them."""
     listed = [c for c in sims.columns if sims[c].dtype == object and _holds_lists(sims[c].to_numpy())]
     if not listed:
         return sims
@@ -171,7 +179,8 @@ def _json_cells(values: list) -> list:
     """``json.dumps`` of each cell. A column of flat lists (the daily values) is encoded by one call
     and cut at the cells' brackets, a tenth of the time of a call per cell; anything else (a nested
     list, a None, text holding a bracket) is encoded cell by cell."""
-    if values and all(isinstance(v, (list, np.ndarray)) for v in values):
+    values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]  # as json_default would
+    if values and all(isinstance(v, list) for v in values):
         text = json.dumps(values, default=json_default)
         if text.count("[") == len(values) + 1:  # one bracket a cell: none nested, none in text
             return [f"[{body}]" for body in text[2:-2].split("], [")]
@@ -201,12 +210,13 @@ def write_table(path: Path, parts, fmt: str, bar=None) -> None:
 
 def _parquet_part(path: Path, part: pd.DataFrame, writer):
     """Append ``part`` to the Parquet file open in ``writer`` (opened on the first part, whose
-    schema every later part is cast to). Object columns of mixed types (dates or None) do not
-    convert: they are stored as text."""
+    schema every later part is cast to). Columns of lists or arrays (the daily values) are Parquet
+    lists; other object columns (text, or dates mixed with None) are stored as text."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = part.astype({c: str for c in part.columns if part[c].dtype == object})
+    objects = [c for c in part.columns if part[c].dtype == object]
+    text = part.astype({c: str for c in objects if not _holds_lists(part[c].to_numpy())})
     table = pa.Table.from_pandas(text, preserve_index=False)
     if writer is None:
         writer = pq.ParquetWriter(path, table.schema)

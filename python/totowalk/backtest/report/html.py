@@ -107,7 +107,7 @@ def write_html_report(folder, complete: bool = True) -> Path:
         raise FileNotFoundError(f"{summary_path} not found: not a finished totowalk run folder")
     summary = json.loads(summary_path.read_text())
     daily_path = folder / "daily_returns.csv"
-    if not daily_path.is_file():
+    if not daily_path.is_file() and not daily_path.with_suffix(".parquet").is_file():
         raise FileNotFoundError(f"{daily_path} not found (runs written before the daily series have none; re-run)")
     daily = _read_table(folder, "daily_returns", _DAILY_COLUMNS, reduce=lambda t: t[t["symbol"] == PORTFOLIO])
     returns = {f"{strategy}_return" for strategy in summary.get("statistics", {}).get(PORTFOLIO, {})}
