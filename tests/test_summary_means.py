@@ -48,3 +48,17 @@ def test_one_symbol_summary_repeats_its_row_as_the_overall_row():
     summary = summarize(frame)
     assert list(summary.index) == ["A", OVERALL]
     pd.testing.assert_series_equal(summary.loc["A"], summary.loc[OVERALL], check_names=False)
+
+
+def test_means_taken_a_block_of_columns_at_a_time_equal_the_whole_array_bit_for_bit(monkeypatch):
+    from totowalk.backtest.profiles import summary
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(9, 1001)) * 10.0 ** rng.uniform(-6, 6, size=(9, 1))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[4] = np.nan  # a column with none
+    whole = summary._nan_means(values)
+    monkeypatch.setattr(summary, "_BLOCK_VALUES", 2000)  # two rows a step, the last alone
+    np.testing.assert_array_equal(summary._nan_means(values), whole)
+    frame = pd.DataFrame(values.T)
+    np.testing.assert_array_equal(whole, frame.mean().to_numpy())  # pandas' own nanmean

@@ -131,13 +131,21 @@ def numeric_columns(frame: pd.DataFrame) -> tuple[list, np.ndarray]:
     return list(numeric.columns), np.ascontiguousarray(numeric.to_numpy(dtype=np.float64).T)
 
 
+_BLOCK_VALUES = 1 << 21  # values (16 MiB) a step of _nan_means copies at most
+
+
 def _nan_means(values: np.ndarray) -> np.ndarray:
     """Per row of (columns, rows), the mean of its non-NaN values (NaN where there are none):
     pandas' nanmean, i.e. a pairwise sum along each contiguous row divided by the count."""
     values = np.ascontiguousarray(values)
-    missing = np.isnan(values)
-    counts = values.shape[1] - missing.sum(axis=1)
-    sums = np.where(missing, 0.0, values).sum(axis=1) if missing.any() else values.sum(axis=1)
+    step = max(1, _BLOCK_VALUES // max(1, values.shape[1]))  # rows at a time: a universe's copy stays small
+    sums, counts = np.empty(values.shape[0]), np.empty(values.shape[0], np.int64)
+    for start in range(0, values.shape[0], step):
+        block = values[start : start + step]
+        missing = np.isnan(block)
+        counts[start : start + step] = block.shape[1] - missing.sum(axis=1)
+        # each row's own pairwise sum, as along the whole array
+        sums[start : start + step] = np.where(missing, 0.0, block).sum(axis=1) if missing.any() else block.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 

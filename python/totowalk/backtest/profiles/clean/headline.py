@@ -81,7 +81,8 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
     windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
     windowed += [f"{prefix}_return_{b}" for prefix in returns.columns for b in BOUNDS]
-    window_means = frame[[c for c in windowed if c in frame]].astype(np.float64).mean().to_dict()
+    # a column at a time: a universe's rows are not copied whole
+    window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
     values = {f: {c: v for c, v in zip(w.columns, w.to_numpy().T)} for f, w in series.items()}
     for prefix in returns.columns:
         stats = series_stats(values["return"][prefix], values["turnover"].get(prefix, np.array([])), days_per_year)
