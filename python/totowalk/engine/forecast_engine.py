@@ -8,6 +8,7 @@ Longer horizons decode autoregressively (``decode.py``) from one shared prefill 
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import numpy as np
@@ -134,6 +135,21 @@ class ForecastEngine:
         self._graphs = ForwardGraphs(self.model) if self.cuda_graphs and self.device.type == "cuda" else None
 
     # ------------------------------------------------------------------ public
+    def without_model(self) -> "ForecastEngine":
+        """A copy holding no model (nor what is built from it: staging buffers, CUDA graphs): what
+        travels to a worker that loads the weights itself; :meth:`with_model` completes it."""
+        light = copy.copy(self)
+        light.model, light._staging, light._graphs = None, None, None
+        return light
+
+    def with_model(self, model) -> "ForecastEngine":
+        """A copy of this engine's settings computing with ``model`` (moved to the engine's device)."""
+        out = copy.copy(self)
+        out.model = model.to(self.device).eval()
+        out._staging = None
+        out._graphs = ForwardGraphs(out.model) if self.cuda_graphs and self.device.type == "cuda" else None
+        return out
+
     def forecast(
         self,
         contexts,

@@ -13,15 +13,25 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["SOURCE_ATTR", "applied_precision", "file_sha256", "model_identity", "record_source"]
+__all__ = ["SOURCE_ATTR", "applied_precision", "file_sha256", "file_stat", "model_identity", "record_source"]
 
 SOURCE_ATTR = "_totowalk_source"  # set by load_model: where the weights came from
 _FILE_DIGESTS: dict[tuple, str] = {}
 
 
-def record_source(model, weights_path, int8_checkpoint: bool) -> None:
-    """Remember the weights file and whether it stored int8 weights (called by ``load_model``)."""
-    object.__setattr__(model, SOURCE_ATTR, {"path": str(weights_path), "int8_checkpoint": bool(int8_checkpoint)})
+def record_source(model, weights_path, int8_checkpoint: bool, spec=None, precision: str | None = None) -> None:
+    """Remember the weights file, whether it stored int8 weights, and the spec and precision it was
+    loaded with (called by ``load_model``; enough to load the same model elsewhere)."""
+    source = {"path": str(weights_path), "int8_checkpoint": bool(int8_checkpoint)}
+    if spec is not None:
+        source.update(spec=os.fspath(spec), precision=precision, file_stat=file_stat(weights_path))
+    object.__setattr__(model, SOURCE_ATTR, source)
+
+
+def file_stat(path) -> tuple:
+    """(size, modification time in ns) of a file: whether it changed since it was read."""
+    stat = Path(path).stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def file_sha256(path) -> str:

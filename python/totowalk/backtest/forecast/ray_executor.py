@@ -6,8 +6,9 @@ tables come back, in run order, at most two per worker in flight. A run of a few
 spreads each chunk's forecaster batches over the workers (``compute_forecasts``), as below, and
 evaluates locally.
 
-Each worker is a Ray actor holding the run's forecaster (engine, weights, settings: sent once
-through the object store), kept warm for every chunk it is given. The chunks are the local run's
+Each worker is a Ray actor holding the run's forecaster (engine and settings sent once through
+the object store; the weights too when they were built in memory, while a model loaded from a file
+is loaded by each worker from that file, its digest checked), kept warm for every chunk it is given. The chunks are the local run's
 own (``ForecastPlan.batches``: each series-key's walk-forward contexts stay together, so prefix
 sharing still happens inside a chunk); the driver hands a chunk to whichever worker is free, so
 the load balances itself, persists each result as it arrives (``out_dir`` / resume work as in a
@@ -28,6 +29,7 @@ starts new workers first gives back those another executor of this process keeps
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from ...errors import require_extra
 from .plan import check_chunk_result, chunk_request, known_forecasts, run_request
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "shipped"]
 
 
 def _ray():
@@ -58,7 +60,7 @@ class _Worker:
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
-        self.forecaster = forecaster
+        self.forecaster = forecaster.restore() if isinstance(forecaster, _ByReference) else forecaster
 
     def evaluate(self, evaluate, series, context):
         """One chunk of symbols forecast and evaluated here: ``evaluate(series, forecaster, **context)``
@@ -90,6 +92,10 @@ class RayExecutor:
     max_restarts : how often Ray restarts a worker that died (its chunk is then re-run)
     keep_warm : keep the workers, and the forecaster they hold, for the next call (see the module
         docstring); False gives them back after every call
+    ship_weights : send the model's weights through the object store. By default a model
+        ``load_model`` read from a file is not sent: each worker loads the same file (the driver's
+        path, else the spec it was named by: a hub id or bundled preset), refused unless its sha256
+        is the driver's. Models built in memory are always sent.
     """
 
     address: str | None = None
@@ -98,6 +104,7 @@ class RayExecutor:
     cpus_per_worker: int = 1
     max_restarts: int = 2
     keep_warm: bool = True
+    ship_weights: bool = False
     workers: list = field(default_factory=list, repr=False)  # per-worker timings of the last run
     actors: list = field(default_factory=list, repr=False)
     _after_chunk = None  # test hook: called as hook(executor, worker_index, chunks_done_by_it)
@@ -203,6 +210,38 @@ class RayExecutor:
         self.close()
 
 
+class _ByReference:
+    """A forecaster travelling without its weights: each worker loads them from the file the driver
+    loaded (:class:`...loading.ModelReference`, digest checked) and puts them into the engine."""
+
+    def __init__(self, forecaster, reference):
+        self.forecaster, self.reference = forecaster, reference
+
+    def restore(self):
+        engine = self.forecaster.engine
+        restored = copy.copy(self.forecaster)
+        restored.engine = engine.with_model(self.reference.load(device=engine.device))
+        return restored
+
+
+def shipped(forecaster, ship_weights: bool = False):
+    """What goes through the object store to the workers: ``forecaster`` itself, or, for an engine
+    whose model was loaded from a weights file still in place, the forecaster without the model and
+    the file's reference (:class:`_ByReference`), unless ``ship_weights``."""
+    engine = getattr(forecaster, "engine", None)
+    model = getattr(engine, "model", None)
+    if ship_weights or model is None or not hasattr(engine, "without_model"):
+        return forecaster
+    from ...loading import model_reference
+
+    reference = model_reference(model)
+    if reference is None:  # built in memory (random weights, a user's module): only its tensors say what it is
+        return forecaster
+    light = copy.copy(forecaster)
+    light.engine = engine.without_model()
+    return _ByReference(light, reference)
+
+
 def _forecaster_key(forecaster) -> tuple:
     """What makes two forecasters interchangeable on a worker: the same engine (or function) object
     with the same settings and weights identity (``describe()``: a loaded model's file digest)."""
@@ -224,14 +263,15 @@ class _ChunkRun:
             max_task_retries=executor.max_restarts,
         )
         self.forecaster = forecaster
-        # the forecaster (weights included) reaches each node once; warm workers hold it already
-        self.shared = ray.put(forecaster) if ship else None
+        # the forecaster reaches each node once (its weights only where the workers cannot load them
+        # from the driver's file); warm workers hold it already
+        self.shared = ray.put(shipped(forecaster, executor.ship_weights)) if ship else None
         self.pending = list(range(len(chunks)))[::-1]  # a stack: popped in plan order
         self.running, self.failures = {}, {}
 
     def _new_worker(self):
         if self.shared is None:  # a warm worker died: this call ships the forecaster after all
-            self.shared = self.ray.put(self.forecaster)
+            self.shared = self.ray.put(shipped(self.forecaster, self.executor.ship_weights))
         return self.actor_class.remote(self.shared, self.executor.cpus_per_worker)
 
     def start(self, count: int, reuse: bool = False) -> None:
