@@ -146,3 +146,35 @@ def test_calibration_can_be_switched_off():
     assert "not computed" in off.calibration["reason"] and off.forecasts["pit"].isna().all()
     pd.testing.assert_frame_equal(on.simulations, off.simulations)  # scoring never changes a number
     assert "scores" not in off.timings
+
+
+def test_scores_computed_beside_the_next_batch_equal_the_batch_by_batch_ones(exact_engine):
+    from totowalk.backtest.forecast.forecasters import EngineForecaster
+    from totowalk.backtest.forecast.plan import (
+        ForecastPlan,
+        SymbolSeries,
+        chunk_request,
+        compute_forecasts,
+        run_request,
+    )
+    from totowalk.backtest.inputs.frames import collect_frames
+    from totowalk.backtest.inputs.windows import PRICE_KEYS, window_layout
+
+    frames = collect_frames(DATA, None, None)
+    series = [SymbolSeries.build(s, f, window_layout(len(f), 12, "clean", symbol=s)) for s, f in frames.items()]
+    plan = ForecastPlan(series, PRICE_KEYS)
+    fc = EngineForecaster(exact_engine)
+    seen = []
+
+    def on_batch(idx, part):  # called in order, each batch with its scores in place
+        seen.append(idx.copy())
+        assert part.pending is None and np.isfinite(part.crps).sum() == np.isfinite(part.pit).sum() > 0
+
+    found = compute_forecasts(plan, fc, max_batch=40, on_batch=on_batch)
+    assert len(seen) > 3 and found.forecast_seconds > 0
+    for idx in seen:  # each batch again, scored where it is forecast
+        request, order = chunk_request(plan, fc, idx)
+        alone = run_request(fc, request)
+        np.testing.assert_array_equal(order, idx)
+        for field in ("point", "band", "pit", "crps"):
+            np.testing.assert_array_equal(getattr(found, field)[idx], getattr(alone, field), err_msg=field)

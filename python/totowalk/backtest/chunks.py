@@ -69,7 +69,7 @@ def evaluate_chunk(series: list, forecaster, *, settings, max_batch: int) -> tup
     forecast = time.perf_counter() - started
     part = chunk_tables(plan, found, settings, forecaster)
     seconds = {
-        "forecast": forecast - found.score_seconds,
+        "forecast": _forecaster_seconds(found, forecast),
         "scores": found.score_seconds,
         "strategies": time.perf_counter() - started - forecast,
         "contexts": len(plan),
@@ -203,10 +203,12 @@ class ChunkStream:
 
         run = compute_forecasts if self.executor == "local" else self.executor.compute_forecasts
         found = run(plan, self.fc, max_batch=self.max_batch, done=done, on_batch=on_batch, progress=self._bar)
-        # scored inside the forecast loop: a phase of its own (with Ray's shared batches, the workers'
-        # summed seconds, which ran alongside: the forecast keeps its wall time)
-        local = self.executor == "local"
-        self.forecast_seconds += time.perf_counter() - started - (found.score_seconds if local else 0.0)
+        # the engine's own seconds (its scores, computed beside the next batch, are a phase of their own);
+        # with Ray's shared batches the wall time of the loop, the workers' scores summed beside it
+        if self.executor == "local":
+            self.forecast_seconds += _forecaster_seconds(found, time.perf_counter() - started)
+        else:
+            self.forecast_seconds += time.perf_counter() - started
         self.score_seconds += found.score_seconds
         return plan, found
 
@@ -234,6 +236,11 @@ class ChunkStream:
             self._pool.shutdown(wait=True)
         if self._bar is not None:
             self._bar.close()
+
+
+def _forecaster_seconds(found: Forecasts, elapsed: float) -> float:
+    """The forecaster's own seconds: as it measured them, else the forecast loop's less its scoring."""
+    return found.forecast_seconds if found.forecast_seconds is not None else elapsed - found.score_seconds
 
 
 def _symbols(chunk) -> list:

@@ -9,6 +9,7 @@ each forecast exactly against its outcome (PIT and CRPS) while the mixture is at
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ class Forecasts:
         against its outcome ``y`` (NaN where the outcome lies past the data); None when the
         forecaster gives no predictive distribution (sampled estimator, a function, Kronos)
     score_seconds : wall seconds spent scoring
+    forecast_seconds : wall seconds the forecaster itself took (None where not measured)
+    pending : scores still being computed beside the next forecast (:meth:`settle` waits for them)
     """
 
     point: np.ndarray
@@ -36,10 +39,19 @@ class Forecasts:
     pit: np.ndarray | None = None
     crps: np.ndarray | None = None
     score_seconds: float = 0.0
+    forecast_seconds: float | None = None
+    pending: Future | None = None
 
     @property
     def scored(self) -> bool:
         return self.pit is not None
+
+    def settle(self) -> "Forecasts":
+        """These forecasts with their scores in place (waiting for them where they are being computed)."""
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+        return self
 
     @classmethod
     def unknown(cls, count: int, scored: bool) -> "Forecasts":
@@ -57,6 +69,8 @@ class Forecasts:
         if self.scored and part.scored:
             self.pit[idx], self.crps[idx] = part.pit, part.crps
         self.score_seconds += part.score_seconds
+        if part.forecast_seconds is not None:
+            self.forecast_seconds = (self.forecast_seconds or 0.0) + part.forecast_seconds
 
 
 class FunctionForecaster:
@@ -139,16 +153,22 @@ class EngineForecaster:
     def __call__(self, contexts: list[np.ndarray]) -> Forecasts:
         return self._point_band(self.engine.forecast(contexts, prediction_length=1, aggregate=(self.aggregate, "band")))
 
-    def walk_forward(self, series: list, ends: list, outcomes: np.ndarray | None = None) -> Forecasts:
+    def walk_forward(self, series: list, ends: list, outcomes: np.ndarray | None = None, scoring=None) -> Forecasts:
         """The same forecasts for ``series[i][:e]``, e in ``ends[i]`` (in that order), through the
         engine's walk-forward form: each series converted once, its contexts known prefixes.
-        ``outcomes`` ((B,) float64, NaN where unknown, same order): also score each forecast."""
+        ``outcomes`` ((B,) float64, NaN where unknown, same order): also score each forecast, here,
+        or on ``scoring`` (an executor) while the caller goes on (:meth:`Forecasts.settle`)."""
         if not hasattr(self.engine, "forecast_walk_forward"):
             return self([s[:e] for s, es in zip(series, ends) for e in es])
+        start = time.perf_counter()
         res = self.engine.forecast_walk_forward(series, ends, prediction_length=1, aggregate=(self.aggregate, "band"))
         forecasts = self._point_band(res)
+        forecasts.forecast_seconds = time.perf_counter() - start
         if outcomes is not None and self.gives_mixture:
-            _score(forecasts, res, outcomes)
+            if scoring is None:
+                _score(forecasts, res, outcomes)
+            else:
+                forecasts.pending = scoring.submit(_score, forecasts, res, outcomes)
         return forecasts
 
     def _point_band(self, res) -> Forecasts:

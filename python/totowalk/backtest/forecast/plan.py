@@ -10,6 +10,7 @@ key, step) slot.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,9 +218,15 @@ def chunk_request(plan: ForecastPlan, forecaster, idx: np.ndarray) -> tuple[obje
     return [plan.context(i) for i in idx], idx
 
 
-def run_request(forecaster, request) -> Forecasts:
-    """The :class:`Forecasts` of one :func:`chunk_request`, point and band as float32."""
-    found = forecaster.walk_forward(*request) if isinstance(request, tuple) else forecaster(request)
+def run_request(forecaster, request, scoring=None) -> Forecasts:
+    """The :class:`Forecasts` of one :func:`chunk_request`, point and band as float32; with
+    ``scoring`` (an executor), scores may still be on their way (:meth:`Forecasts.settle`)."""
+    if not isinstance(request, tuple):
+        found = forecaster(request)
+    elif scoring is not None:
+        found = forecaster.walk_forward(*request, scoring=scoring)
+    else:
+        found = forecaster.walk_forward(*request)
     found.point, found.band = np.asarray(found.point, np.float32), np.asarray(found.band, np.float32)
     return found
 
@@ -260,13 +267,36 @@ def compute_forecasts(
     Forecasts of the (U,) requests; pit and crps when the forecaster gives its mixture
     """
     found, todo = known_forecasts(plan, forecaster, done)
-    for chunk in plan.batches(max_batch, todo):
-        request, idx = chunk_request(plan, forecaster, chunk)
-        part = run_request(forecaster, request)
+
+    def finish(idx, part):
+        part.settle()
         check_chunk_result(plan, idx, part)
         found.put(idx, part)
         if on_batch is not None:
             on_batch(idx, part)
         if progress is not None:
             progress.update(len(idx))
+
+    # a batch's exact scores are computed while the next batch is forecast (the scorer releases the
+    # GIL: its threads fill the cores the forecast leaves idle); each batch is finished in order
+    scoring = ThreadPoolExecutor(1, thread_name_prefix="totowalk-scores") if gives_mixture(forecaster) else None
+    waiting = None  # (idx, part) forecast, its scores on the way
+    try:
+        for chunk in plan.batches(max_batch, todo):
+            request, idx = chunk_request(plan, forecaster, chunk)
+            try:
+                part = run_request(forecaster, request, scoring)
+            finally:  # the batch before is complete whatever becomes of this one: kept (on_batch) first
+                if waiting is not None:
+                    finish(*waiting)
+                    waiting = None
+            if part.pending is None:
+                finish(idx, part)
+            else:
+                waiting = (idx, part)
+        if waiting is not None:
+            finish(*waiting)
+    finally:
+        if scoring is not None:
+            scoring.shutdown(wait=True)
     return found
