@@ -69,19 +69,44 @@ def _torch_seconds(result, actual, device) -> float:
     return time.perf_counter() - start
 
 
+STAT_LEVELS = [0.1, 0.4, 0.6, 0.9]  # what the backtest's default aggregates (trimmed_mean_10, band) solve for
+
+
+def _summary_seconds(result, device, backend: str) -> tuple:
+    """Seconds of the exact statistics (mean, std, quantiles, partials) of every row by ``backend``
+    ("native": the host loop; "triton": the fused kernel on ``device``), and the quantiles."""
+    from totowalk.kernels.mixture_exact import mixture_summary
+
+    p = result.params
+    params = [
+        torch.as_tensor(a[:, 0, 0], dtype=torch.float64, device=device) for a in (p.weights, p.df, p.loc, p.scale)
+    ]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = mixture_summary(*params, STAT_LEVELS, backend=backend)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out[2].cpu()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contexts", type=int, default=24576, help="forecasts to make and score")
     parser.add_argument("--model", default="toto-mini")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--stats", action="store_true", help="also time the exact statistics: the Triton kernel against the host loop"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     random = args.model.startswith("random:")  # W2's own model on a card: random:toto-open-base-1.0
     model = resolve_model(args.model, args.device, allow_random=random).model
     engine = ForecastEngine(model, estimator="exact", device=args.device)
     series, ends, actual = contexts(args.contexts)
-    times = {"forecast": [], "scores": [], "torch": []}
+    times = {"forecast": [], "scores": [], "torch": [], "stats_native": [], "stats_triton": []}
+    agreement = None
     for _ in range(args.repeats):
         start = time.perf_counter()
         result = engine.forecast_walk_forward(series, ends, prediction_length=1, aggregate=("mean",))
@@ -92,7 +117,15 @@ def main() -> None:
         result.scores(actual[:, None])
         times["scores"].append(time.perf_counter() - start)
         times["torch"].append(_torch_seconds(result, actual, device))
-    best = {k: min(v) for k, v in times.items()}
+        if args.stats:
+            seconds, host = _summary_seconds(result, torch.device("cpu"), "native")
+            times["stats_native"].append(seconds)
+            _summary_seconds(result, device, "triton")  # compiles the kernel on the first call
+            seconds, kernel = _summary_seconds(result, device, "triton")
+            times["stats_triton"].append(seconds)
+            width = (host[:, -1] - host[:, 0]).abs()
+            agreement = float(((kernel - host).abs().amax(1) / width).max())
+    best = {k: min(v) for k, v in times.items() if v}
     f = best["forecast"]
     print(f"{today()} {git_commit()} {machine_description(device)}, torch threads {torch.get_num_threads()}")
     print(
@@ -100,6 +133,13 @@ def main() -> None:
         f"on the host (extension) {best['scores']:.3f} s = {best['scores'] / f:.2f}x; torch path on "
         f"{device.type} {best['torch']:.3f} s = {best['torch'] / f:.2f}x"
     )
+
+    if args.stats:
+        print(
+            f"exact statistics of {len(actual)} rows ({len(STAT_LEVELS)} quantiles and partials each): host loop "
+            f"{best['stats_native'] * 1e3:.2f} ms, Triton kernel on {device.type} {best['stats_triton'] * 1e3:.2f} ms "
+            f"= {best['stats_native'] / best['stats_triton']:.2f}x; quantiles agree to {agreement:.1e} of the 10-90 % width"
+        )
 
 
 if __name__ == "__main__":

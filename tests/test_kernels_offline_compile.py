@@ -93,3 +93,11 @@ def test_rotary_kernel_compiles_without_spills_for_every_dtype():
     }
     for report in reports:
         assert report["registers"] > 0 and report["spill_store_bytes"] == 0, report
+
+
+def test_exact_statistics_kernel_compiles_without_spills():
+    # 16 rows a program spilled 320 B a thread on sm_90 (255 registers); 8 rows fit
+    reports = _compile("--arch", "90", "--arch", "80", "--samples", "0", "--int8-rows", "0", "--exact")
+    assert {(r["arch"], r["config"]) for r in reports} == {(a, "K=24 fp64") for a in ("sm_90a", "sm_80")}
+    for report in reports:
+        assert report["registers"] > 0 and report["spill_store_bytes"] == 0 and report["spill_load_bytes"] == 0, report

@@ -234,6 +234,24 @@ def rotary_resources(*, arch: int = 90, dtype: str = "fp16", head_dim: int = 64)
     )
 
 
+def exact_summary_resources(*, arch: int = 90, components: int = 24) -> KernelResources:
+    """The exact statistics' kernel (:mod:`~totowalk.kernels.mixture_exact_triton`) as it is launched."""
+    from ..kernels import mixture_exact_triton as kernel
+
+    pointers = ("w_ptr", "df_ptr", "loc_ptr", "scale_ptr", "log_beta_ptr", "levels_ptr", "guess_ptr")
+    signature = {name: "*fp64" for name in (*pointers, "mean_ptr", "std_ptr", "quantile_ptr", "partial_ptr")}
+    signature.update(failed_ptr="*i32", n_rows="i32", n_components="i32", n_levels="i32", tol="fp64")
+    constexprs = dict(
+        BLOCK=kernel._BLOCK_ROWS,
+        KP=max(2, triton.next_power_of_2(components)),
+        MAX_NEWTON=kernel._MAX_NEWTON,
+        MAX_TERMS=kernel._MAX_TERMS,
+    )
+    return compile_for_arch(
+        kernel._summary_kernel, signature, constexprs, arch=arch, num_warps=4, config=f"K={components} fp64"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m totowalk.benchmarks.offline_compile", description=__doc__.split("\n")[0]
@@ -258,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         help="M for the int8 matmul (default: 64 and 1024; 0 skips the kernel)",
     )
     parser.add_argument("--rotary", action="store_true", help="also the fused rotary kernel (fp32, fp16, bf16)")
+    parser.add_argument("--exact", action="store_true", help="also the exact statistics' kernel (K = 24, fp64)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per kernel instead of a table")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes"):
@@ -273,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             reports += [int8_matmul_resources(m, arch=arch, dtype=d) for d in dtypes]
         if args.rotary:
             reports += [rotary_resources(arch=arch, dtype=d) for d in ("fp32", "fp16", "bf16")]
+        if args.exact:
+            reports.append(exact_summary_resources(arch=arch))
     if args.json:
         for r in reports:
             print(json.dumps(dataclasses.asdict(r)))

@@ -166,10 +166,12 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
         Quantile levels in (0, 1).
     tol : float
         ``|F(Q) - q|`` reached before the final Newton polish.
-    backend : {"auto", "native", "torch"}
+    backend : {"auto", "native", "torch", "triton"}
         auto: the extension's C++ loop when it is built, whatever the parameters' device (on CUDA
         they are copied to the host and back: the torch iteration on the card took 4.4 s for 24,576
         rows on an H200, the C++ loop 36 us per row per core here; bench/RESULTS.md), torch otherwise.
+        triton: one fused kernel on the parameters' device (:mod:`.mixture_exact_triton`; held to
+        the C++ loop in Triton's interpreter, not yet timed on a card).
 
     Returns
     -------
@@ -183,9 +185,13 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
         raise ValueError(f"levels must lie in (0, 1); got {levels}")
     _check_parameters(*params)
     device = params[0].device
+    if backend not in ("auto", "native", "torch", "triton"):
+        raise ValueError(f"backend must be 'auto', 'native', 'torch' or 'triton'; got {backend!r}")
+    if backend == "triton":
+        from .mixture_exact_triton import mixture_summary_triton
+
+        return mixture_summary_triton(*params, levels, tol=tol)
     use_native = backend == "native" or (backend == "auto" and _native() is not None)
-    if backend not in ("auto", "native", "torch"):
-        raise ValueError(f"backend must be 'auto', 'native' or 'torch'; got {backend!r}")
     if not use_native:
         return _summary_torch(*params, levels, tol)
     native = _native()
