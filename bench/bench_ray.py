@@ -6,8 +6,12 @@ on all cores), with a cold ``RayExecutor`` at 1 and at 2 workers (``keep_warm=Fa
 creates its worker actors and sends them the model), and with a warm one (2 workers, its second of
 two consecutive runs: workers and model already in place), alternating, after one warm-up of each.
 Ray's start-up (``ray.init``) is timed once, apart. Results are checked equal to the local run's.
+With ``--weights file`` the random weights are written to a checkpoint and loaded from it, as a
+user's model is: cold workers then load that file themselves (its sha256 checked) instead of
+receiving the weights, and a cold run with ``ship_weights=True`` beside them shows the difference.
 
     python bench/bench_ray.py --series 2 --sims 10 --repeats 2
+    python bench/bench_ray.py --series 2 --sims 10 --repeats 2 --weights file
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 
 import pandas as pd
@@ -32,12 +37,23 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="toto-open-base-1.0")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-batch", type=int, default=64, help="contexts per chunk (the unit handed to a worker)")
+    parser.add_argument(
+        "--weights",
+        choices=("memory", "file"),
+        default="memory",
+        help="random weights built in memory, or read from a file",
+    )
     args = parser.parse_args(argv)
     import ray
 
     cores = os.cpu_count() or 1
     frames = w2_frames(num_series=args.series)
     model = tw.build_model(tw.TotoConfig.preset(args.preset), seed=0)
+    if args.weights == "file":  # as a user's checkpoint: the workers can load it themselves
+        from totowalk.model.checkpoint import save_checkpoint
+
+        folder = save_checkpoint(model, tempfile.mkdtemp(prefix="bench_ray_"))
+        model = tw.load_model(folder)
     engine = tw.ForecastEngine(model, num_samples=128, seed=0)
     start = time.perf_counter()
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
@@ -49,6 +65,10 @@ def main(argv=None) -> None:
         "ray x2 cold": tw.RayExecutor(num_workers=2, cpus_per_worker=half, keep_warm=False),
         "ray x2 warm": tw.RayExecutor(num_workers=2, cpus_per_worker=half),
     }
+    if args.weights == "file":
+        variants["ray x2 cold, weights shipped"] = tw.RayExecutor(
+            num_workers=2, cpus_per_worker=half, keep_warm=False, ship_weights=True
+        )
     times, results = {k: [] for k in variants}, {}
 
     def run(executor):
@@ -82,7 +102,8 @@ def main(argv=None) -> None:
     local = statistics.median(times["local"])
     print(
         f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; W2 slice {args.series} series x "
-        f"{args.sims} simulations, random:{args.preset}, chunks of {args.max_batch}; ray.init {startup:.2f} s"
+        f"{args.sims} simulations, random:{args.preset} ({args.weights}), chunks of {args.max_batch}; "
+        f"ray.init {startup:.2f} s"
     )
     for name in variants:
         t = statistics.median(times[name])

@@ -38,6 +38,14 @@ _BLOCK_ROWS = 8  # rows a program: 16 spilled registers on sm_90 (ptxas), 8 do n
 
 
 @triton.jit
+def _append(a_prev, b_prev, a_last, b_last, num, den):
+    """The fraction's next term num / den, multiplied through by den: no division."""
+    a_next = den * a_last + num * a_prev
+    b_next = den * b_last + num * b_prev
+    return a_last * den, b_last * den, a_next, b_next
+
+
+@triton.jit
 def _beta_fraction(x, a, b, MAX_TERMS: tl.constexpr):
     """The continued-fraction factor of I_x(a, b) for every element, NaN where it did not converge."""
     qab = a + b
@@ -48,38 +56,21 @@ def _beta_fraction(x, a, b, MAX_TERMS: tl.constexpr):
     b_prev = tl.zeros_like(x) + 1.0
     a_last = tl.zeros_like(x) + 1.0
     b_last = tl.zeros_like(x) + 1.0
-    num = -qab * x
-    den = qap
-    a_next = den * a_last + num * a_prev
-    b_next = den * b_last + num * b_prev
-    a_prev = a_last * den
-    b_prev = b_last * den
-    a_last = a_next
-    b_last = b_next
+    a_prev, b_prev, a_last, b_last = _append(a_prev, b_prev, a_last, b_last, -qab * x, qap)
     result = tl.zeros_like(x) + float("nan")
     open_ = x == x  # elements still iterating
     m = 1
     while (m <= MAX_TERMS) & (tl.max(open_.to(tl.int32)) > 0):
         mf = m * 1.0
         m2 = 2.0 * mf
-        num = mf * (b - mf) * x
-        den = (qam + m2) * (a + m2)
-        a_next = den * a_last + num * a_prev
-        b_next = den * b_last + num * b_prev
-        a_prev = a_last * den
-        b_prev = b_last * den
-        a_last = a_next
-        b_last = b_next
+        a_prev, b_prev, a_last, b_last = _append(
+            a_prev, b_prev, a_last, b_last, mf * (b - mf) * x, (qam + m2) * (a + m2)
+        )
         a_pair = a_prev
         b_pair = b_prev
-        num = -(a + mf) * (qab + mf) * x
-        den = (a + m2) * (qap + m2)
-        a_next = den * a_last + num * a_prev
-        b_next = den * b_last + num * b_prev
-        a_prev = a_last * den
-        b_prev = b_last * den
-        a_last = a_next
-        b_last = b_next
+        a_prev, b_prev, a_last, b_last = _append(
+            a_prev, b_prev, a_last, b_last, -(a + mf) * (qab + mf) * x, (a + m2) * (qap + m2)
+        )
         close = tl.abs(a_last * b_pair - a_pair * b_last) <= 2.220446049250313e-16 * tl.abs(a_last * b_pair)
         result = tl.where(open_ & close, a_last / b_last, result)
         open_ = open_ & (~close)
