@@ -132,7 +132,7 @@ class ForecastEngine:
         self.sampling_dtype = sampling_dtype
         self._staging = None  # StagingPipeline, created on first use
         self.cuda_graphs = bool(cuda_graphs)
-        self._graphs = ForwardGraphs(self.model) if self.cuda_graphs and self.device.type == "cuda" else None
+        self._graphs = self._forward_graphs()
 
     # ------------------------------------------------------------------ public
     def without_model(self) -> "ForecastEngine":
@@ -147,8 +147,12 @@ class ForecastEngine:
         out = copy.copy(self)
         out.model = model.to(self.device).eval()
         out._staging = None
-        out._graphs = ForwardGraphs(out.model) if self.cuda_graphs and self.device.type == "cuda" else None
+        out._graphs = out._forward_graphs()
         return out
+
+    def _forward_graphs(self):
+        """CUDA graphs of this engine's model where asked for and on a card, else None."""
+        return ForwardGraphs(self.model) if self.cuda_graphs and self.device.type == "cuda" else None
 
     def forecast(
         self,

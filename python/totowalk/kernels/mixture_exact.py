@@ -190,7 +190,7 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
     if backend == "triton":
         from .mixture_exact_triton import mixture_summary_triton
 
-        return mixture_summary_triton(*params, levels, tol=tol)
+        return mixture_summary_triton(*params, levels, [_normal_quantile(q) for q in levels], tol=tol)
     use_native = backend == "native" or (backend == "auto" and _native() is not None)
     if not use_native:
         return _summary_torch(*params, levels, tol)

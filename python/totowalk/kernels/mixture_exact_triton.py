@@ -20,8 +20,6 @@ the starting points of the iteration from the normal quantile of each level (hos
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import triton
@@ -186,18 +184,18 @@ def _summary_kernel(
     tl.store(failed_ptr + rows, failed.to(tl.int32), mask=row_ok)
 
 
-def mixture_summary_triton(weights, df, loc, scale, levels, *, tol: float):
+def mixture_summary_triton(weights, df, loc, scale, levels, guesses, *, tol: float):
     """(mean, std, quantile, partial) of each row, as :func:`.mixture_exact.mixture_summary`
-    returns them (float64, on the parameters' device), from one kernel launch. Raises RuntimeError
-    naming the first row whose iteration did not converge."""
+    returns them (float64, on the parameters' device), from one kernel launch. ``guesses``: the
+    standard normal quantile of each level (the iteration starts at mean + std * guess). Raises
+    RuntimeError naming the first row whose iteration did not converge."""
     params = [t.to(torch.float64).contiguous() for t in (weights, df, loc, scale)]
     rows, components = params[0].shape
     device = params[0].device
     log_beta = log_beta_half(0.5 * params[1]).contiguous()
     levels = [float(q) for q in levels]
-    guess = [math.sqrt(2.0) * torch.erfinv(torch.tensor(2.0 * q - 1.0, dtype=torch.float64)).item() for q in levels]
     level_t = torch.tensor(levels or [0.5], dtype=torch.float64, device=device)
-    guess_t = torch.tensor(guess or [0.0], dtype=torch.float64, device=device)
+    guess_t = torch.tensor([float(g) for g in guesses] or [0.0], dtype=torch.float64, device=device)
     mean = torch.empty(rows, dtype=torch.float64, device=device)
     std = torch.empty_like(mean)
     quantile = torch.empty((rows, len(levels)), dtype=torch.float64, device=device)

@@ -8,8 +8,8 @@ evaluates locally.
 
 Each worker is a Ray actor holding the run's forecaster (engine and settings sent once through
 the object store; the weights too when they were built in memory, while a model loaded from a file
-is loaded by each worker from that file, its digest checked), kept warm for every chunk it is given. The chunks are the local run's
-own (``ForecastPlan.batches``: each series-key's walk-forward contexts stay together, so prefix
+is loaded by each worker from that file, its digest checked), kept warm for every chunk it is
+given. The chunks are the local run's own (``ForecastPlan.batches``: each series-key's walk-forward contexts stay together, so prefix
 sharing still happens inside a chunk); the driver hands a chunk to whichever worker is free, so
 the load balances itself, persists each result as it arrives (``out_dir`` / resume work as in a
 local run) and fills the same arrays the strategies read: every output is the local code's. The

@@ -95,12 +95,11 @@ def write_outputs(
         "totowalk is writing this run's outputs; a folder that keeps this file was interrupted while writing "
         "them: re-run the same command with --resume to finish\n"
     )
-    daily_path = out / (DAILY_RETURNS if tables == "csv" else f"{DAILY_STEM}.{tables}")
-    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json", daily_path]
+    paths = [out / f"simulations.{tables}", out / f"forecasts.{tables}", out / "summary.json"]
+    paths.append(out / f"{DAILY_STEM}.{tables}")
+    other = "parquet" if tables == "csv" else "csv"
     for stem in ("simulations", "forecasts", DAILY_STEM):  # an earlier output in the other format would be read first
-        for fmt in TABLE_FORMATS[1:]:
-            if fmt != tables:
-                (out / f"{stem}.{fmt}").unlink(missing_ok=True)
+        (out / f"{stem}.{other}").unlink(missing_ok=True)
     parts = _table_parts(result)
     bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
     try:
