@@ -211,3 +211,33 @@ def test_a_long_enough_series_has_an_interval_around_its_sharpe_and_a_short_one_
     short = backtest(data, num_simulations=20, forecaster=mean5, profile="clean")
     text = format_report(short)
     assert "too short to judge: under 60 days" in text and "[no interval]" in text
+
+
+def test_the_chunks_daily_tables_stack_to_the_table_of_all_symbols_in_one(result):
+    # a run's chunks of symbols (their final-day tables, handed over as a list) and the table of all
+    # symbols at once give the same daily table, portfolio included, bit for bit; the list is taken
+    from totowalk.backtest.stats.daily import final_day_table, with_portfolio
+
+    sims = result.simulations
+    whole = with_portfolio(final_day_table(sims, STRATEGY_PREFIXES))
+    chunks = [final_day_table(sims[sims["symbol"] == s], STRATEGY_PREFIXES) for s in ("A", "B")]
+    empty = final_day_table(sims.iloc[:0], STRATEGY_PREFIXES)
+    handed = [chunks[0], empty, chunks[1]]
+    pd.testing.assert_frame_equal(with_portfolio(handed), whole, check_exact=True)
+    assert handed == []
+    pd.testing.assert_frame_equal(whole, result.daily, check_exact=True)
+    # a table of unusual column types takes the general path to the same values
+    odd = final_day_table(sims, STRATEGY_PREFIXES).astype({"in_market": np.float32})
+    general = with_portfolio(odd)
+    np.testing.assert_allclose(general["in_market"].to_numpy(), whole["in_market"].to_numpy(), rtol=1e-7)
+    assert with_portfolio([empty]).empty
+
+
+def test_statistics_do_not_depend_on_how_many_series_share_a_pass(result, monkeypatch):
+    from totowalk.backtest.stats import table
+    from totowalk.backtest.stats.table import days_per_year_of, performance_table
+
+    days = days_per_year_of(result.settings)
+    whole = performance_table(result.daily, days)
+    monkeypatch.setattr(table, "_SERIES_BLOCK", 3)
+    pd.testing.assert_frame_equal(performance_table(result.daily, days), whole, check_exact=True)

@@ -204,6 +204,22 @@ def test_sharpe_interval_is_seeded_independent_of_neighbours_and_covers_the_esti
     assert lo[0] > 0 and lo[1] < 0 < hi[1]
 
 
+def test_sharpe_interval_of_a_series_is_the_same_bits_in_any_company():
+    # hundreds of series of one length and block share matrix products; a series' interval must not
+    # depend on how many others (or which) share them: BLAS may round by the product's shape
+    rng = np.random.default_rng(12)
+    m = rng.normal(0.0005, 0.01, (600, 120))
+    n, blocks = np.full(600, 120), np.full(600, 2)
+    low, high = sharpe_interval(m, n, 252.0, blocks=blocks)
+    for i in (0, 255, 256, 599):
+        alone = sharpe_interval(m[i : i + 1], n[i : i + 1], 252.0, blocks=blocks[i : i + 1])
+        assert (alone[0][0], alone[1][0]) == (low[i], high[i])
+    order = rng.permutation(600)
+    shuffled = sharpe_interval(m[order], n, 252.0, blocks=blocks)
+    np.testing.assert_array_equal(shuffled[0], low[order])
+    np.testing.assert_array_equal(shuffled[1], high[order])
+
+
 def test_bootstrap_replicate_sharpe_equals_the_resampled_series():
     # the count-matrix shortcut is the Sharpe of the series read at the replicate's days
     rng = np.random.default_rng(11)

@@ -263,7 +263,7 @@ def backtest(
         clock.add("strategies", stream.strategy_seconds)
     clock.skip()  # the loop's wall time is its phases' (overlapped): counted above
 
-    daily = with_portfolio(kept.final_days())
+    daily = kept.daily()
     result = BacktestResult(
         tables=tables,
         summary=kept.summary(daily),
@@ -320,8 +320,9 @@ class _KeptForSummaries:
         parts.clear()
         return joined
 
-    def final_days(self) -> pd.DataFrame:
-        return self._joined(self._final_days)
+    def daily(self) -> pd.DataFrame:
+        """The daily table with its portfolio, the chunks' final days copied into it once."""
+        return with_portfolio(self._final_days)
 
     def errors(self) -> pd.DataFrame:
         return self._joined(self._errors)

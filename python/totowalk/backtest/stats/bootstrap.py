@@ -32,6 +32,7 @@ __all__ = [
 
 BOOTSTRAP_REPLICATES = 1000
 CONFIDENCE = 0.95
+_TILE = 256  # series per matrix product: one shape for every product (see _tile_interval)
 
 
 def optimal_block_length(x) -> float:
@@ -134,25 +135,36 @@ def sharpe_interval(
     for n, block in sorted({(int(n), int(b)) for n, b in zip(n_all, blocks)}):
         if n < 2:
             continue
-        rows = np.flatnonzero((n_all == n) & (blocks == block))
         counts = _seeded_counts(int(seed), n, int(replicates), block)
-        x = r[rows, :n]
-        mean = x.mean(axis=1)
-        centred = x - mean[:, None]  # centring keeps the variance free of cancellation
-        m1 = counts @ centred.T / n  # (replicates, series)
-        var = counts @ (centred * centred).T / n
-        var -= m1 * m1
-        var *= n / (n - 1.0)
-        m1 += mean  # the replicates' means
-        # sharpe_ratio's convention (undefined for a numerically constant replicate), in place: large
-        # arrays. An undefined replicate is left out, not counted as 0 (an interval end must not snap
-        # to 0); a series whose replicates are all undefined has no interval.
-        ok = var > SHARPE_STD_FLOOR**2
-        np.sqrt(var, out=var, where=ok)
-        sharpe = np.divide(m1, var, out=np.full_like(m1, np.nan), where=ok)
-        sharpe *= np.sqrt(days[rows])[None, :]
-        low[rows], high[rows] = _percentiles(sharpe, ok, (tail, 100.0 - tail))
+        group = np.flatnonzero((n_all == n) & (blocks == block))
+        for first in range(0, len(group), _TILE):
+            rows = group[first : first + _TILE]
+            low[rows], high[rows] = _tile_interval(counts, r[rows, :n], days[rows], tail)
     return low, high
+
+
+def _tile_interval(counts: np.ndarray, x: np.ndarray, days: np.ndarray, tail: float) -> tuple:
+    """The interval of up to :data:`_TILE` series (rows of ``x``) of one length from their replicates'
+    ``counts``; the products always have :data:`_TILE` columns (zero rows pad ``x``), so a series'
+    interval is the same bits whichever series share its tile (a product's rounding can depend on
+    its shape)."""
+    count, n = x.shape
+    mean = x.mean(axis=1)
+    centred = np.zeros((_TILE, n))
+    centred[:count] = x - mean[:, None]  # centring keeps the variance free of cancellation
+    m1 = (counts @ centred.T)[:, :count] / n  # (replicates, series)
+    var = (counts @ (centred * centred).T)[:, :count] / n
+    var -= m1 * m1
+    var *= n / (n - 1.0)
+    m1 += mean  # the replicates' means
+    # sharpe_ratio's convention (undefined for a numerically constant replicate), in place: large
+    # arrays. An undefined replicate is left out, not counted as 0 (an interval end must not snap
+    # to 0); a series whose replicates are all undefined has no interval.
+    ok = var > SHARPE_STD_FLOOR**2
+    np.sqrt(var, out=var, where=ok)
+    sharpe = np.divide(m1, var, out=np.full_like(m1, np.nan), where=ok)
+    sharpe *= np.sqrt(days)[None, :]
+    return _percentiles(sharpe, ok, (tail, 100.0 - tail))
 
 
 def _percentiles(values: np.ndarray, defined: np.ndarray, q: tuple) -> tuple[np.ndarray, np.ndarray]:

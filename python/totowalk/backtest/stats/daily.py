@@ -162,34 +162,96 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     return with_portfolio(final_day_table(simulations, strategies))
 
 
-def with_portfolio(per_symbol: pd.DataFrame) -> pd.DataFrame:
-    """A :func:`final_day_table` (or several, of consecutive symbols, concatenated) with the
-    equal-weight portfolio appended."""
-    if per_symbol.empty:
+def with_portfolio(per_symbol) -> pd.DataFrame:
+    """A :func:`final_day_table`, or a list of them of distinct symbols (a run's chunks), with the
+    equal-weight portfolio appended.
+
+    The rows are copied once, into the result's own columns: a list's tables are taken out of it
+    (the list is left empty) and let go one by one as they are copied, so a universe's daily table
+    (hundreds of MB) is never held twice over."""
+    if isinstance(per_symbol, list):
+        parts = [p for p in per_symbol if len(p)]
+        per_symbol.clear()
+        if not parts:
+            return pd.DataFrame(columns=list(DAILY_COLUMNS))
+    elif per_symbol.empty:
         return per_symbol
+    else:
+        parts = [per_symbol]
+    if not _same_layout(parts):
+        return _appended(pd.concat(parts, ignore_index=True))  # an unusual table: the general path
+    # the keys alone first: which (strategy, date) cells the portfolio has, so the result is sized once
+    strategies = pd.unique(np.concatenate([pd.unique(p["strategy"].to_numpy(dtype=object)) for p in parts]))
+    dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
+    pairs = pd.concat([p[["strategy", "symbol"]].drop_duplicates() for p in parts]).drop_duplicates()
+    symbols = pairs.groupby("strategy", sort=False).size().reindex(strategies).to_numpy()
+    size = len(strategies) * len(dates)
+    members = sum(np.bincount(_group(p, strategies, dates), minlength=size) for p in parts)
+    present = members == np.repeat(symbols, len(dates))
+    keys = np.flatnonzero(present)
+    rows = sum(len(p) for p in parts)
+    columns = {c: np.empty(rows + len(keys), dtype=parts[0][c].dtype) for c in DAILY_COLUMNS}
+    offset = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        for c in DAILY_COLUMNS:
+            columns[c][offset : offset + len(part)] = part[c].to_numpy()
+        offset += len(part)
+        del part
     # per (strategy, date), the mean over the symbols, on the dates all of them have; a portfolio
     # field is NaN where any symbol's is (legacy rows record no turnover)
-    symbols = per_symbol.groupby("strategy", sort=False)["symbol"].nunique()
-    strategies = pd.unique(per_symbol["strategy"])
-    rank = pd.Index(strategies).get_indexer(per_symbol["strategy"])
-    dates, date_code = np.unique(per_symbol["date"].to_numpy(), return_inverse=True)
-    group = rank * len(dates) + date_code
-    size = len(strategies) * len(dates)
-    members = np.bincount(group, minlength=size)
-    present = members == np.repeat(symbols.reindex(strategies).to_numpy(), len(dates))
-    portfolio = {}
+    group = _group({c: columns[c][:rows] for c in ("strategy", "date")}, strategies, dates)
     for name in DAILY_COLUMNS[3:]:
-        values = per_symbol[name].to_numpy(np.float64)
-        missing = np.bincount(group, weights=np.isnan(values), minlength=size) > 0
-        mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]
-        portfolio[name] = np.where(missing[present], np.nan, mean)
+        columns[name][rows:] = _portfolio_field(columns[name][:rows], group, size, present, members)
+    columns["date"][rows:] = dates[keys % len(dates)]
+    columns["symbol"][rows:] = PORTFOLIO
+    columns["strategy"][rows:] = np.asarray(strategies, dtype=object)[keys // len(dates)]
+    return pd.DataFrame(columns, copy=False)
+
+
+def _same_layout(parts: list) -> bool:
+    """Whether the tables all have :data:`DAILY_COLUMNS` with one dtype each, float64 fields."""
+    if any(list(p.columns) != list(DAILY_COLUMNS) for p in parts):
+        return False
+    dtypes = [parts[0][c].dtype for c in DAILY_COLUMNS]
+    return all(d == np.float64 for d in dtypes[3:]) and all(
+        [p[c].dtype for c in DAILY_COLUMNS] == dtypes for p in parts
+    )
+
+
+def _portfolio_field(values: np.ndarray, group, size: int, present, members) -> np.ndarray:
+    """The mean of ``values`` per present (strategy, date) cell; NaN where any symbol's is."""
+    missing = np.bincount(group, weights=np.isnan(values), minlength=size) > 0
+    mean = np.bincount(group, weights=np.nan_to_num(values), minlength=size)[present] / members[present]
+    return np.where(missing[present], np.nan, mean)
+
+
+def _group(table, strategies, dates) -> np.ndarray:
+    """Each row's (strategy, date) cell: strategy rank x len(dates) + the date's index in ``dates``."""
+    rank = pd.Index(strategies).get_indexer(np.asarray(table["strategy"], dtype=object))
+    return rank * len(dates) + np.searchsorted(dates, np.asarray(table["date"]))
+
+
+def _appended(per_symbol: pd.DataFrame) -> pd.DataFrame:
+    """:func:`with_portfolio` of one table of any column types, through a concatenation."""
+    strategies = pd.unique(per_symbol["strategy"])
+    dates = np.unique(per_symbol["date"].to_numpy())
+    size = len(strategies) * len(dates)
+    group = _group(per_symbol, strategies, dates)
+    members = np.bincount(group, minlength=size)
+    symbols = per_symbol.groupby("strategy", sort=False)["symbol"].nunique()
+    present = members == np.repeat(symbols.reindex(strategies).to_numpy(), len(dates))
     keys = np.flatnonzero(present)
     portfolio = pd.DataFrame(
         {
             "date": dates[keys % len(dates)],
             "symbol": PORTFOLIO,
             "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
-            **portfolio,
+            **{
+                name: _portfolio_field(per_symbol[name].to_numpy(np.float64), group, size, present, members)
+                for name in DAILY_COLUMNS[3:]
+            },
         }
     )
     return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
@@ -198,15 +260,22 @@ def with_portfolio(per_symbol: pd.DataFrame) -> pd.DataFrame:
 def calendar_warning(daily: pd.DataFrame) -> str | None:
     """A sentence for the report when the symbols of a :func:`daily_table` rest on different days
     (the portfolio then rests on the days they share); None when all have the same days."""
-    mine = daily[daily["symbol"] != PORTFOLIO]
-    if mine.empty:
+    # the first strategy's rows alone (every strategy of a symbol has the same days): a mask over
+    # the key columns, not a filtered copy of the whole table
+    symbol, strategy = daily["symbol"].to_numpy(dtype=object), daily["strategy"].to_numpy(dtype=object)
+    mine = symbol != PORTFOLIO
+    if not mine.any():
         return None
-    first = mine["strategy"].iloc[0]  # every strategy of a symbol has the same days
-    days = mine[mine["strategy"] == first].groupby("symbol", sort=False)["date"]
+    first = strategy[np.argmax(mine)]
+    ours = strategy == first
+    rows = mine & ours
+    days = pd.DataFrame({"symbol": symbol[rows], "date": daily["date"].to_numpy()[rows]}).groupby(
+        "symbol", sort=False
+    )["date"]
     spans = days.agg(["size", "min", "max"])
     if spans["size"].nunique() == 1 and spans["min"].nunique() == 1 and spans["max"].nunique() == 1:
         return None
-    shared = int(((daily["symbol"] == PORTFOLIO) & (daily["strategy"] == first)).sum())
+    shared = int((ours & ~mine).sum())
     spans = spans.sort_values("size", kind="stable")  # the shortest first: they decide the portfolio
     named = [
         f"{symbol} {int(row['size']):,} days {_day(row['min'])} to {_day(row['max'])}"

@@ -30,6 +30,8 @@ STAT_COLUMNS = (
 
 
 MIN_INTERVAL_DAYS = 60  # fewer days: no bootstrap interval (its percentiles would be noise)
+_SERIES_BLOCK = 2048  # series per pass: bounds the (series, days) and (replicates, series) work arrays
+_FIELDS = ("return", "turnover", "in_market", "return_adverse", "return_optimistic")
 
 
 def days_per_year_of(settings: dict) -> dict:
@@ -75,23 +77,51 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     symbol_code, symbols = pd.factorize(daily["symbol"])
     strategy_code, strategies = pd.factorize(daily["strategy"])
     code, pairs = pd.factorize(symbol_code * len(strategies) + strategy_code)  # first-appearance order
+    del symbol_code, strategy_code
     symbols, strategies = list(symbols), list(strategies)  # plain lists: indexing an Index per key is slow
     keys = [(symbols[p // len(strategies)], strategies[p % len(strategies)]) for p in pairs]
-    position = pd.Series(code).groupby(code).cumcount().to_numpy()
     lengths = np.bincount(code, minlength=len(keys))
-    shape = (len(keys), int(lengths.max()))
-    returns, turnover, in_market, adverse, optimistic = (np.full(shape, np.nan) for _ in range(5))
-    for matrix, column in (
-        (returns, "return"),
-        (turnover, "turnover"),
-        (in_market, "in_market"),
-        (adverse, "return_adverse"),
-        (optimistic, "return_optimistic"),
-    ):
-        if column in daily:  # a table written before the fill bracket existed has no bounds
-            matrix[code, position] = daily[column].to_numpy(np.float64)
+    order = np.argsort(code, kind="stable")  # each series' rows together, in the table's order
+    del code
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    fields = {c: daily[c].to_numpy(np.float64) for c in _FIELDS if c in daily}  # a table written before
+    # the fill bracket existed has no bounds
     days = np.array([days_per_year.get(s, float(STOCK_DAYS)) for s, _ in keys])
-    valid = np.arange(shape[1])[None, :] < lengths[:, None]
+    width = int(lengths.max())  # every block as wide as the longest series: sums see the same padding
+    stats = {}
+    for first in range(0, len(keys), _SERIES_BLOCK):
+        last = min(first + _SERIES_BLOCK, len(keys))
+        block = _block_statistics(
+            fields, order[starts[first] : starts[last]], lengths[first:last], days[first:last], width, seed
+        )
+        for name, values in block.items():
+            stats.setdefault(name, np.empty(len(keys)))[first:last] = values
+    per_day, skew, kurt = stats.pop("per_day"), stats.pop("skew"), stats.pop("kurtosis")
+    stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
+    stats["deflated_sharpe"] = np.full(len(keys), np.nan)
+    stats["trials"] = np.zeros(len(keys))
+    owner, _ = pd.factorize(np.array([s for s, _ in keys], dtype=object))
+    for rows in np.split(np.argsort(owner, kind="stable"), np.cumsum(np.bincount(owner))[:-1]):
+        stats["deflated_sharpe"][rows], stats["trials"][rows] = deflated_sharpes(
+            per_day[rows], lengths[rows], skew[rows], kurt[rows], [keys[i][1] for i in rows]
+        )
+    out = pd.DataFrame(
+        {c: stats[c] for c in STAT_COLUMNS}, index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"])
+    )
+    return out
+
+
+def _block_statistics(fields: dict, rows: np.ndarray, lengths: np.ndarray, days: np.ndarray, width: int, seed: int):
+    """The per-series statistics of consecutive series whose table rows are ``rows`` (each series'
+    rows together, in date order), padded to ``width`` days; with their per-day Sharpe, skewness
+    and kurtosis (``per_day``, ``skew``, ``kurtosis``) for the deflated Sharpe."""
+    position = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    series = np.repeat(np.arange(len(lengths)), lengths)
+    returns, turnover, in_market, adverse, optimistic = (np.full((len(lengths), width), np.nan) for _ in _FIELDS)
+    for matrix, column in zip((returns, turnover, in_market, adverse, optimistic), _FIELDS):
+        if column in fields:
+            matrix[series, position] = fields[column][rows]
+    valid = np.arange(width)[None, :] < lengths[:, None]
     known = np.where(valid, np.isfinite(turnover), True).all(axis=1)
     stats = series_statistics(returns, lengths, days, turnover=turnover, in_market=in_market)
     for name in ("turnover", "position_changes"):  # legacy rows record no turnover
@@ -104,24 +134,11 @@ def performance_table(daily: pd.DataFrame, days_per_year: dict, seed: int = 0) -
     for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
         # the fill bracket's series: NaN where the rows record no bounds (legacy)
         recorded = np.where(valid, np.isfinite(matrix), True).all(axis=1)
-        stats[f"total_return_{bound}"], stats[f"sharpe_{bound}"] = (
-            np.full(len(keys), np.nan),
-            np.full(len(keys), np.nan),
-        )
+        total, sharpe = np.full(len(lengths), np.nan), np.full(len(lengths), np.nan)
         if recorded.any():
-            total, sharpe = return_and_sharpe(np.nan_to_num(matrix[recorded]), lengths[recorded], days[recorded])
-            stats[f"total_return_{bound}"][recorded], stats[f"sharpe_{bound}"][recorded] = total, sharpe
-    per_day, skew, kurt = moments(returns, lengths)
-    stats["probabilistic_sharpe"] = probabilistic_sharpe(per_day, lengths, skew, kurt)
-    stats["deflated_sharpe"] = np.full(len(keys), np.nan)
-    stats["trials"] = np.zeros(len(keys))
-    owner = np.array([s for s, _ in keys], dtype=object)
-    for symbol in pd.unique(owner):
-        rows = np.flatnonzero(owner == symbol)
-        stats["deflated_sharpe"][rows], stats["trials"][rows] = deflated_sharpes(
-            per_day[rows], lengths[rows], skew[rows], kurt[rows], [keys[i][1] for i in rows]
-        )
-    out = pd.DataFrame(
-        {c: stats[c] for c in STAT_COLUMNS}, index=pd.MultiIndex.from_tuples(keys, names=["symbol", "strategy"])
-    )
-    return out
+            total[recorded], sharpe[recorded] = return_and_sharpe(
+                np.nan_to_num(matrix[recorded]), lengths[recorded], days[recorded]
+            )
+        stats[f"total_return_{bound}"], stats[f"sharpe_{bound}"] = total, sharpe
+    stats["per_day"], stats["skew"], stats["kurtosis"] = moments(returns, lengths)
+    return stats
