@@ -216,14 +216,18 @@ def test_a_long_enough_series_has_an_interval_around_its_sharpe_and_a_short_one_
 def test_the_chunks_daily_tables_stack_to_the_table_of_all_symbols_in_one(result):
     # a run's chunks of symbols (their final-day tables, handed over as a list) and the table of all
     # symbols at once give the same daily table, portfolio included, bit for bit; the list is taken
-    from totowalk.backtest.stats.daily import final_day_table, with_portfolio
+    from totowalk.backtest.stats.daily import final_day_table, portfolio_table, with_portfolio
 
     sims = result.simulations
     whole = with_portfolio(final_day_table(sims, STRATEGY_PREFIXES))
     chunks = [final_day_table(sims[sims["symbol"] == s], STRATEGY_PREFIXES) for s in ("A", "B")]
     empty = final_day_table(sims.iloc[:0], STRATEGY_PREFIXES)
     handed = [chunks[0], empty, chunks[1]]
-    pd.testing.assert_frame_equal(with_portfolio(handed), whole, check_exact=True)
+    portfolio = portfolio_table(handed)  # read from the chunks, which stay
+    assert len(handed) == 3
+    mine = whole[whole["symbol"] == PORTFOLIO].reset_index(drop=True)
+    pd.testing.assert_frame_equal(portfolio, mine, check_exact=True)
+    pd.testing.assert_frame_equal(with_portfolio(handed, portfolio), whole, check_exact=True)
     assert handed == []
     pd.testing.assert_frame_equal(whole, result.daily, check_exact=True)
     # a table of unusual column types takes the general path to the same values

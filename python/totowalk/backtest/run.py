@@ -43,7 +43,7 @@ from .profiles.summary import (
     symbol_rows,
 )
 from .stats.calibration import calibration_summary, distinct_scored
-from .stats.daily import calendar_warning, final_day_table, with_portfolio
+from .stats.daily import calendar_warning, final_day_table, portfolio_table, with_portfolio
 from .stats.forecast_error import absolute_errors, mae_by_key
 from .stats.table import days_per_year_of, performance_table
 
@@ -263,17 +263,23 @@ def backtest(
         clock.add("strategies", stream.strategy_seconds)
     clock.skip()  # the loop's wall time is its phases' (overlapped): counted above
 
+    # in the order that lets each kept piece go before the next is built: the scored forecasts and
+    # errors, then the numeric rows (the summary needs only the portfolio's days), then the final
+    # days, copied into the daily table as they are let go
+    scored = calibration_summary(kept.scored(), settings.forecaster, computed=calibration)
+    mae = mae_by_key(kept.errors(), PRICE_KEYS)
+    summary = kept.summary(kept.portfolio())
     daily = kept.daily()
     result = BacktestResult(
         tables=tables,
-        summary=kept.summary(daily),
+        summary=summary,
         profile=profile,
         settings=settings.to_dict(),
         warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
-        calibration=calibration_summary(kept.scored(), settings.forecaster, computed=calibration),
-        mae=mae_by_key(kept.errors(), PRICE_KEYS),
+        calibration=scored,
+        mae=mae,
     )
     clock.lap("tables")
     result.timings = clock.finish()
@@ -294,6 +300,7 @@ class _KeptForSummaries:
         self.rules, self.overall = rules, OverallRows(total_rows)
         self.symbol_rows: dict = {}
         self._final_days, self._errors, self._scored = [], [], []
+        self._portfolio = None
 
     def add(self, part: dict) -> None:
         rules, sims, forecasts = self.rules, part["simulations"], part["forecasts"]
@@ -318,11 +325,17 @@ class _KeptForSummaries:
     def _joined(parts: list) -> pd.DataFrame:
         joined = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         parts.clear()
+        release_free_memory()  # the parts' memory goes back now, not after the next table's peak
         return joined
+
+    def portfolio(self) -> pd.DataFrame:
+        """The portfolio's rows of the daily table (all the summary reads of it), made once."""
+        self._portfolio = portfolio_table(self._final_days)
+        return self._portfolio
 
     def daily(self) -> pd.DataFrame:
         """The daily table with its portfolio, the chunks' final days copied into it once."""
-        return with_portfolio(self._final_days)
+        return with_portfolio(self._final_days, self._portfolio)
 
     def errors(self) -> pd.DataFrame:
         return self._joined(self._errors)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...memory import release_free_memory
+
 __all__ = [
     "BOUNDS",
     "PORTFOLIO",
@@ -30,6 +32,7 @@ __all__ = [
     "calendar_warning",
     "final_day_table",
     "daily_table",
+    "portfolio_table",
     "wide",
     "wide_fields",
     "with_portfolio",
@@ -162,35 +165,21 @@ def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     return with_portfolio(final_day_table(simulations, strategies))
 
 
-def with_portfolio(per_symbol) -> pd.DataFrame:
+def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.DataFrame:
     """A :func:`final_day_table`, or a list of them of distinct symbols (a run's chunks), with the
-    equal-weight portfolio appended.
+    equal-weight portfolio appended (``portfolio``: their :func:`portfolio_table`, when made already).
 
     The rows are copied once, into the result's own columns: a list's tables are taken out of it
-    (the list is left empty) and let go one by one as they are copied, so a universe's daily table
-    (hundreds of MB) is never held twice over."""
-    if isinstance(per_symbol, list):
-        parts = [p for p in per_symbol if len(p)]
-        per_symbol.clear()
-        if not parts:
-            return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    elif per_symbol.empty:
-        return per_symbol
-    else:
-        parts = [per_symbol]
+    (the list is left empty) and each is let go, and its memory given back, once copied, so a
+    universe's daily table (hundreds of MB) is never held twice over."""
+    parts = _filled(per_symbol)
+    if not parts:
+        return per_symbol if isinstance(per_symbol, pd.DataFrame) else pd.DataFrame(columns=list(DAILY_COLUMNS))
     if not _same_layout(parts):
         return _appended(pd.concat(parts, ignore_index=True))  # an unusual table: the general path
-    # the keys alone first: which (strategy, date) cells the portfolio has, so the result is sized once
-    strategies = pd.unique(np.concatenate([pd.unique(p["strategy"].to_numpy(dtype=object)) for p in parts]))
-    dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
-    pairs = pd.concat([p[["strategy", "symbol"]].drop_duplicates() for p in parts]).drop_duplicates()
-    symbols = pairs.groupby("strategy", sort=False).size().reindex(strategies).to_numpy()
-    size = len(strategies) * len(dates)
-    members = sum(np.bincount(_group(p, strategies, dates), minlength=size) for p in parts)
-    present = members == np.repeat(symbols, len(dates))
-    keys = np.flatnonzero(present)
+    portfolio = portfolio_table(parts) if portfolio is None else portfolio
     rows = sum(len(p) for p in parts)
-    columns = {c: np.empty(rows + len(keys), dtype=parts[0][c].dtype) for c in DAILY_COLUMNS}
+    columns = {c: np.empty(rows + len(portfolio), dtype=parts[0][c].dtype) for c in DAILY_COLUMNS}
     offset = 0
     parts.reverse()
     while parts:
@@ -199,15 +188,57 @@ def with_portfolio(per_symbol) -> pd.DataFrame:
             columns[c][offset : offset + len(part)] = part[c].to_numpy()
         offset += len(part)
         del part
-    # per (strategy, date), the mean over the symbols, on the dates all of them have; a portfolio
-    # field is NaN where any symbol's is (legacy rows record no turnover)
-    group = _group({c: columns[c][:rows] for c in ("strategy", "date")}, strategies, dates)
-    for name in DAILY_COLUMNS[3:]:
-        columns[name][rows:] = _portfolio_field(columns[name][:rows], group, size, present, members)
-    columns["date"][rows:] = dates[keys % len(dates)]
-    columns["symbol"][rows:] = PORTFOLIO
-    columns["strategy"][rows:] = np.asarray(strategies, dtype=object)[keys // len(dates)]
+        release_free_memory()  # the copied table's memory goes back before the next is copied
+    for c in DAILY_COLUMNS:
+        columns[c][rows:] = portfolio[c].to_numpy()
     return pd.DataFrame(columns, copy=False)
+
+
+def portfolio_table(per_symbol) -> pd.DataFrame:
+    """The equal-weight portfolio's rows (symbol :data:`PORTFOLIO`, :data:`DAILY_COLUMNS`) of a
+    :func:`final_day_table` or a list of them of distinct symbols, left as they are: the tables
+    are read a column at a time, not concatenated.
+
+    Per (strategy, date), the mean over the symbols, on the dates all of them have; a field is NaN
+    where any symbol's is (legacy rows record no turnover)."""
+    parts = _filled(per_symbol, take=False)
+    if not parts:
+        return pd.DataFrame(columns=list(DAILY_COLUMNS))
+    if not _same_layout(parts):
+        joined = _appended(pd.concat(parts, ignore_index=True))
+        return joined[joined["symbol"] == PORTFOLIO].reset_index(drop=True)
+    # the keys first: which (strategy, date) cells every symbol has
+    strategies = pd.unique(np.concatenate([pd.unique(p["strategy"].to_numpy(dtype=object)) for p in parts]))
+    dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
+    pairs = pd.concat([p[["strategy", "symbol"]].drop_duplicates() for p in parts]).drop_duplicates()
+    symbols = pairs.groupby("strategy", sort=False).size().reindex(strategies).to_numpy()
+    size = len(strategies) * len(dates)
+    group = np.concatenate([_group(p, strategies, dates) for p in parts])
+    members = np.bincount(group, minlength=size)
+    present = members == np.repeat(symbols, len(dates))
+    keys = np.flatnonzero(present)
+    fields = {
+        # one field of all the tables at a time, in their row order: the sums of one concatenation
+        name: _portfolio_field(np.concatenate([p[name].to_numpy() for p in parts]), group, size, present, members)
+        for name in DAILY_COLUMNS[3:]
+    }
+    portfolio = {
+        "date": dates[keys % len(dates)],
+        "symbol": np.full(len(keys), PORTFOLIO, dtype=object),
+        "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
+        **fields,
+    }
+    return pd.DataFrame({c: portfolio[c] for c in DAILY_COLUMNS})
+
+
+def _filled(per_symbol, take: bool = True) -> list:
+    """The non-empty tables of one table or a list of them (a list is emptied when ``take``)."""
+    if isinstance(per_symbol, pd.DataFrame):
+        return [per_symbol] if len(per_symbol) else []
+    parts = [p for p in per_symbol if len(p)]
+    if take:
+        per_symbol.clear()
+    return parts
 
 
 def _same_layout(parts: list) -> bool:
