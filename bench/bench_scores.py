@@ -4,7 +4,8 @@ W2's count of contexts (24,576 one-step forecasts) is drawn from the bundled sym
 the four price keys, as a backtest forecasts them: the last days of each long history, each forecast from all the returns before it (exact estimator).
 Then the same results are scored three ways: ``ForecastResult.scores`` (the extension's C++ loop on
 the host, what a backtest's calibration block uses) and the vectorised torch path on ``--device``
-(the one a device would run). Prints the three times, their ratios to the forecast, the machine and
+(the one a device would run); with ``--stats`` also the Triton kernels of the exact statistics and
+scores on ``--device`` against the host loop. Prints the times, their ratios to the forecast, the machine and
 the commit.
 
     python bench/bench_scores.py --contexts 24576 --device cpu
@@ -55,18 +56,21 @@ def contexts(count: int) -> tuple:
     return series, ends, np.concatenate(outcomes)
 
 
-def _torch_seconds(result, actual, device) -> float:
+def _scores_seconds(result, actual, device, backend: str = "torch") -> tuple:
+    """Seconds of the exact scores of every row by ``backend`` on ``device``, and the CRPS (host)."""
     p = result.params
     params = [
         torch.as_tensor(a[:, 0, 0], dtype=torch.float64, device=device) for a in (p.weights, p.df, p.loc, p.scale)
     ]
     affine = [torch.as_tensor(a[:, 0], dtype=torch.float64, device=device) for a in (p.scaler_loc, p.scaler_scale)]
     y = torch.as_tensor(actual, dtype=torch.float64, device=device)
-    start = time.perf_counter()
-    mixture_scores(*params, *affine, y, backend="torch")
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    start = time.perf_counter()
+    out = mixture_scores(*params, *affine, y, backend=backend)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out["crps"].cpu()
 
 
 STAT_LEVELS = [0.1, 0.4, 0.6, 0.9]  # what the backtest's default aggregates (trimmed_mean_10, band) solve for
@@ -97,7 +101,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
-        "--stats", action="store_true", help="also time the exact statistics: the Triton kernel against the host loop"
+        "--stats",
+        action="store_true",
+        help="also time the exact statistics and scores: the Triton kernels against the host loop",
     )
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -105,8 +111,8 @@ def main() -> None:
     model = resolve_model(args.model, args.device, allow_random=random).model
     engine = ForecastEngine(model, estimator="exact", device=args.device)
     series, ends, actual = contexts(args.contexts)
-    times = {"forecast": [], "scores": [], "torch": [], "stats_native": [], "stats_triton": []}
-    agreement = None
+    times = {"forecast": [], "scores": [], "torch": [], "stats_native": [], "stats_triton": [], "scores_triton": []}
+    agreement = crps_agreement = None
     for _ in range(args.repeats):
         start = time.perf_counter()
         result = engine.forecast_walk_forward(series, ends, prediction_length=1, aggregate=("mean",))
@@ -116,7 +122,7 @@ def main() -> None:
         start = time.perf_counter()
         result.scores(actual[:, None])
         times["scores"].append(time.perf_counter() - start)
-        times["torch"].append(_torch_seconds(result, actual, device))
+        times["torch"].append(_scores_seconds(result, actual, device)[0])
         if args.stats:
             seconds, host = _summary_seconds(result, torch.device("cpu"), "native")
             times["stats_native"].append(seconds)
@@ -125,6 +131,11 @@ def main() -> None:
             times["stats_triton"].append(seconds)
             width = (host[:, -1] - host[:, 0]).abs()
             agreement = float(((kernel - host).abs().amax(1) / width).max())
+            _, host_crps = _scores_seconds(result, actual, torch.device("cpu"), "native")
+            _scores_seconds(result, actual, device, "triton")  # compiles the kernel on the first call
+            seconds, kernel_crps = _scores_seconds(result, actual, device, "triton")
+            times["scores_triton"].append(seconds)
+            crps_agreement = float(((kernel_crps - host_crps).abs() / host_crps.abs()).max())
     best = {k: min(v) for k, v in times.items() if v}
     f = best["forecast"]
     print(f"{today()} {git_commit()} {machine_description(device)}, torch threads {torch.get_num_threads()}")
@@ -139,6 +150,11 @@ def main() -> None:
             f"exact statistics of {len(actual)} rows ({len(STAT_LEVELS)} quantiles and partials each): host loop "
             f"{best['stats_native'] * 1e3:.2f} ms, Triton kernel on {device.type} {best['stats_triton'] * 1e3:.2f} ms "
             f"= {best['stats_native'] / best['stats_triton']:.2f}x; quantiles agree to {agreement:.1e} of the 10-90 % width"
+        )
+        print(
+            f"exact scores of {len(actual)} rows: host loop {best['scores'] * 1e3:.2f} ms, Triton kernel on {device.type} "
+            f"{best['scores_triton'] * 1e3:.2f} ms = {best['scores'] / best['scores_triton']:.2f}x, "
+            f"{best['scores_triton'] / f:.3f}x the forecast; CRPS agrees to {crps_agreement:.1e} relative"
         )
 
 

@@ -122,14 +122,14 @@ fi
 run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward chunks)" 90 "$LOGS/bench.log" \
   $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30 \
   --form walk-forward --trace "$OUT/trace.json.gz"
-# Exact scores (CRPS, PIT, log score) of W2's count of contexts beside the forecast they score: the
-# host loop and the torch path on the card (issue 29's target: <= 10 % of the forecast time).
-run_step "bench_scores.py: exact scores beside a W2-count forecast" 90 "$LOGS/bench.log" \
-  $PY bench/bench_scores.py --device cuda --model random:toto-open-base-1.0 --contexts 24576 --repeats 2
-# Issue 35: the exact statistics as one Triton kernel on the card, against the host loop (<= 5 ms, 1e-9).
-run_step "exact statistics kernel tests (Triton, compiled)" 60 "$LOGS/tests.log" $PY -m pytest tests/test_exact_triton.py "${PYTEST_OPTS[@]}"
-run_step "bench_scores.py --stats: exact statistics, Triton kernel vs host loop (24,576 rows)" 90 "$LOGS/bench.log" \
-  $PY bench/bench_scores.py --contexts 24576 --device cuda --model random:toto-open-base-1.0 --repeats 2 --stats
+# Exact scores (CRPS, PIT, log score) and statistics of W2's count of contexts beside the forecast:
+# the host loop, the torch path and the Triton kernels on the card (issue 29: scores <= 10 % of the
+# forecast; issue 35: statistics <= 5 ms, both kernels equal to the host loop to 1e-9).
+run_step "exact statistics and scores kernel tests (Triton, compiled)" 90 "$LOGS/tests.log" \
+  $PY -m pytest tests/test_exact_triton.py tests/test_scores_triton.py "${PYTEST_OPTS[@]}"
+run_step "bench_scores.py --stats: exact scores and statistics, Triton kernels vs host loop (24,576 rows)" 120 \
+  "$LOGS/bench.log" $PY bench/bench_scores.py --contexts 24576 --device cuda --model random:toto-open-base-1.0 \
+  --repeats 2 --stats
 # Issue 33's GPU row: a 500-symbol universe, 250 simulations, clean, fp16, default flags, through the
 # CLI (the chunks' forecasts overlap their strategies): whole / forecast, phases, peak RSS, folder size.
 run_step "universe.py: 500 symbols x 250 simulations on the card, fp16" 200 "$LOGS/bench.log" \

@@ -95,9 +95,11 @@ def test_rotary_kernel_compiles_without_spills_for_every_dtype():
         assert report["registers"] > 0 and report["spill_store_bytes"] == 0, report
 
 
-def test_exact_statistics_kernel_compiles_without_spills():
-    # 16 rows a program spilled 320 B a thread on sm_90 (255 registers); 8 rows fit
+def test_exact_statistics_and_scores_kernels_compile_without_spills():
+    # statistics: 16 rows a program spilled 320 B a thread on sm_90 (255 registers), 8 rows fit;
+    # scores: 2 or 4 rows a program spilled (capped at 128 registers), 8 rows fit
     reports = _compile("--arch", "90", "--arch", "80", "--samples", "0", "--int8-rows", "0", "--exact")
-    assert {(r["arch"], r["config"]) for r in reports} == {(a, "K=24 fp64") for a in ("sm_90a", "sm_80")}
+    configs = ("K=24 fp64", "K=24 fp64 scores")
+    assert {(r["arch"], r["config"]) for r in reports} == {(a, c) for a in ("sm_90a", "sm_80") for c in configs}
     for report in reports:
         assert report["registers"] > 0 and report["spill_store_bytes"] == 0 and report["spill_load_bytes"] == 0, report

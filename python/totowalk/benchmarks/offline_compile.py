@@ -252,6 +252,21 @@ def exact_summary_resources(*, arch: int = 90, components: int = 24) -> KernelRe
     )
 
 
+def exact_scores_resources(*, arch: int = 90, components: int = 24) -> KernelResources:
+    """The exact scores' kernel (:mod:`~totowalk.kernels.mixture_scores_triton`) as it is launched."""
+    from ..kernels import mixture_scores_triton as kernel
+
+    pointers = ("w_ptr", "df_ptr", "loc_ptr", "scale_ptr", "log_beta_ptr", "a_ptr", "b_ptr", "y_ptr", "single_ptr")
+    signature = {name: "*fp64" for name in (*pointers, "crps_ptr", "pit_ptr", "log_score_ptr")}
+    signature.update(failed_ptr="*i32", n_rows="i32", n_components="i32", tol="fp64")
+    constexprs = dict(
+        BLOCK=kernel._BLOCK_ROWS, KP=max(2, triton.next_power_of_2(components)), MAX_TERMS=kernel._MAX_TERMS
+    )
+    return compile_for_arch(
+        kernel._scores_kernel, signature, constexprs, arch=arch, num_warps=4, config=f"K={components} fp64 scores"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m totowalk.benchmarks.offline_compile", description=__doc__.split("\n")[0]
@@ -276,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         help="M for the int8 matmul (default: 64 and 1024; 0 skips the kernel)",
     )
     parser.add_argument("--rotary", action="store_true", help="also the fused rotary kernel (fp32, fp16, bf16)")
-    parser.add_argument("--exact", action="store_true", help="also the exact statistics' kernel (K = 24, fp64)")
+    parser.add_argument(
+        "--exact", action="store_true", help="also the exact statistics' and scores' kernels (K = 24, fp64)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per kernel instead of a table")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes"):
@@ -293,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.rotary:
             reports += [rotary_resources(arch=arch, dtype=d) for d in ("fp32", "fp16", "bf16")]
         if args.exact:
-            reports.append(exact_summary_resources(arch=arch))
+            reports += [exact_summary_resources(arch=arch), exact_scores_resources(arch=arch)]
     if args.json:
         for r in reports:
             print(json.dumps(dataclasses.asdict(r)))

@@ -218,11 +218,17 @@ def mixture_scores(
     """``crps``, ``pit`` and ``log_score`` of every row (float64 tensors of shape (N,)).
 
     Arguments as :func:`mixture_crps`. ``backend``: "native" (the extension's C++ loop, on the host),
-    "torch" (vectorised, any device) or "auto" (native for host tensors where the extension is built).
+    "torch" (vectorised, any device), "triton" (one fused kernel on the parameters' device,
+    :mod:`..kernels.mixture_scores_triton`; held to the host loop by tests) or "auto" (native for
+    host tensors where the extension is built, else torch).
     Raises RuntimeError naming the first row whose CRPS quadrature did not converge.
     """
-    if backend not in ("auto", "native", "torch"):
-        raise ValueError(f"backend must be 'auto', 'native' or 'torch'; got {backend!r}")
+    if backend not in ("auto", "native", "torch", "triton"):
+        raise ValueError(f"backend must be 'auto', 'native', 'torch' or 'triton'; got {backend!r}")
+    if backend == "triton":
+        from ..kernels.mixture_scores_triton import mixture_scores_triton
+
+        return mixture_scores_triton(weights, df, loc, scale, affine_loc, affine_scale, y, tol=tol)
     compiled = native()
     on_host = not (isinstance(weights, torch.Tensor) and weights.device.type != "cpu")
     if backend == "native" or (backend == "auto" and on_host and hasattr(compiled, "mixture_scores")):
