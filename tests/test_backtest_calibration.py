@@ -77,6 +77,15 @@ def test_the_block_is_recomputed_from_forecasts_csv(exact_run, tmp_path):
     assert "Calibration of the forecasts" in page and 'data-stat="pit_ks"' in page and "PIT KS: " in page
 
 
+def test_the_block_kept_chunk_by_chunk_equals_the_one_from_the_whole_forecasts_table(exact_run):
+    # a run keeps only the distinct scored rows' key, date, PIT and CRPS of each chunk; the block made
+    # from them is the one made from the whole table, bit for bit
+    from totowalk.backtest.stats.calibration import calibration_summary
+
+    whole = calibration_summary(exact_run.forecasts, exact_run.settings["forecaster"])
+    assert whole == exact_run.calibration
+
+
 def test_the_terminal_block_follows_the_mae_line_and_fits_100_columns(exact_run):
     text = format_report(exact_run).splitlines()
     start = next(i for i, line in enumerate(text) if line.startswith("MAE per key"))

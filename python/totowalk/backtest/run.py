@@ -266,7 +266,7 @@ def backtest(
     # in the order that lets each kept piece go before the next is built: the scored forecasts and
     # errors, then the numeric rows (the summary needs only the portfolio's days), then the final
     # days, copied into the daily table as they are let go
-    scored = calibration_summary(kept.scored(), settings.forecaster, computed=calibration)
+    scored = calibration_summary(kept.scored(), settings.forecaster, computed=calibration, distinct=True)
     mae = mae_by_key(kept.errors(), PRICE_KEYS)
     summary = kept.summary(kept.portfolio())
     daily = kept.daily()
@@ -287,7 +287,7 @@ def backtest(
     return result
 
 
-SCORED_COLUMNS = ("symbol", "key", "context_end", "target_date", "pit", "crps")  # what calibration reads
+SCORED_COLUMNS = ("key", "target_date", "pit", "crps")  # what calibration reads of the distinct scored rows
 
 
 class _KeptForSummaries:
@@ -311,7 +311,7 @@ class _KeptForSummaries:
         self.overall.add(sims, numeric)
         self._final_days.append(days)
         self._errors.append(absolute_errors(forecasts))
-        self._scored.append(distinct_scored(forecasts)[[c for c in SCORED_COLUMNS if c in forecasts]])
+        self._scored.append(_compact_scored(distinct_scored(forecasts)))
 
     def summary(self, daily: pd.DataFrame) -> pd.DataFrame:
         rules, overall = self.rules, self.overall
@@ -342,6 +342,18 @@ class _KeptForSummaries:
 
     def scored(self) -> pd.DataFrame:
         return self._joined(self._scored)
+
+
+def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:
+    """The columns of distinct scored forecasts that calibration reads, the key a byte a row: a
+    chunk's rows are distinct, and chunks hold distinct symbols, so the run's are too."""
+    columns = [c for c in SCORED_COLUMNS if c in scored]
+    if "target_date" not in scored and "context_end" in scored:
+        columns.append("context_end")  # the days are counted by position where there are no dates
+    compact = scored[columns]
+    if "key" in compact:
+        compact = compact.assign(key=pd.Categorical(compact["key"].to_numpy()))
+    return compact
 
 
 class _PhaseClock:

@@ -50,9 +50,13 @@ def unavailable_reason(forecaster: dict | None, computed: bool = True) -> str:
     return "the forecaster gives no predictive distribution"
 
 
-def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None, computed: bool = True) -> dict:
+def calibration_summary(
+    forecasts: pd.DataFrame, forecaster: dict | None = None, computed: bool = True, distinct: bool = False
+) -> dict:
     """The calibration block of a run (summary.json's ``calibration``); ``computed`` False: the run
-    was asked not to score its forecasts.
+    was asked not to score its forecasts. ``distinct``: ``forecasts`` are already
+    :func:`distinct_scored` rows (only ``key``, ``pit``, ``crps`` and ``target_date`` or
+    ``context_end`` are read), as a run keeps them chunk by chunk.
 
     Returns
     -------
@@ -61,7 +65,7 @@ def calibration_summary(forecasts: pd.DataFrame, forecaster: dict | None = None,
         ``level`` (the KS level of the verdict), ``keys`` {key: block} and ``overall`` (all keys
         pooled), each block as :func:`calibration_block`.
     """
-    scored = distinct_scored(forecasts)
+    scored = forecasts if distinct and "pit" in forecasts else distinct_scored(forecasts)
     if scored.empty or not computed:
         return {"available": False, "reason": unavailable_reason(forecaster, computed)}
     keys = list(dict.fromkeys(scored["key"]))
