@@ -132,6 +132,28 @@ def test_forecasts_do_not_depend_on_the_batch(kronos, reference):
     assert not np.array_equal(other_seed.forecast([b], pred_len=3).mean, alone.mean)
 
 
+def test_contexts_batched_together_give_each_context_its_own_forecast(kronos, reference):
+    # contexts of one length share the windows' batch, others run apart; batched, a context's numbers
+    # may differ from its forecast alone only by float rounding (one torch thread here: equal bits)
+    net, tok = kronos
+    items = [_inputs(reference, n) for n in range(5)]
+    short = _inputs(reference, 9)
+    short = KronosInput(short.x[:25], short.x_stamp[:25], short.y_stamp)
+    mixed = [items[0], short, *items[1:]]
+    settings = dict(temperature=1.0, sample_count=16, max_context=20)
+    alone = KronosEngine(net, tok, context_batch=1, **settings).forecast(mixed, pred_len=3, return_paths=True)
+    engine = KronosEngine(net, tok, context_batch=3, **settings)
+    assert engine._batches(mixed) == [[0, 2, 3], [4, 5], [1]]
+    together = engine.forecast(mixed, pred_len=3, return_paths=True)
+    np.testing.assert_allclose(together.paths, alone.paths, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(together.mean, alone.mean, rtol=1e-6)
+    assert np.array_equal(together.paths, alone.paths)  # one thread: the same bits
+    # the windows' shared parts ran once per batch: fewer passes only through batching would be a bug
+    assert together.token_passes == alone.token_passes
+    with pytest.raises(ValueError, match="context_batch"):
+        KronosEngine(net, tok, context_batch=0)
+
+
 def test_bad_inputs_are_refused(kronos, reference):
     net, tok = kronos
     engine = KronosEngine(net, tok, sample_count=2, max_context=20)

@@ -12,6 +12,12 @@ on the paths' token draws, so here:
   window slides: a cached state is exact only for the window it was computed in;
 * the final window is decoded the same way: the shared context part once, each distinct path's
   generated tokens on top (the tokenizer's decoder is causal too);
+* contexts of one length run together, ``context_batch`` (16) at a time: the tokenizer, the
+  shared part of every step's window and the decoder's context part are one batch of contexts
+  (no padding: a batch holds one length), and each context's own paths then run on its slice of
+  those caches. Batched, a context's numbers are the same up to float rounding (the products'
+  shapes change with the batch; with one torch thread the tests find the bits equal);
+  ``context_batch=1`` runs each context alone;
 * every draw reads the counter-based Philox stream at (seed, context content, step, path), so a
   path's tokens do not depend on which other contexts or paths share its batch.
 
@@ -31,9 +37,10 @@ import torch
 from ..kernels.stream import request_keys
 from .sampling import S1_DRAW, S2_DRAW, draw_tokens, filtered_probabilities
 
-__all__ = ["FEATURES", "KronosEngine", "KronosForecast", "KronosInput"]
+__all__ = ["DEFAULT_CONTEXT_BATCH", "FEATURES", "KronosEngine", "KronosForecast", "KronosInput"]
 
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
+DEFAULT_CONTEXT_BATCH = 16  # contexts of one length whose shared windows run as one batch
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,13 @@ class KronosEngine:
         clip: float = 1.85,
         seed: int = 0,
         device=None,
+        context_batch: int = DEFAULT_CONTEXT_BATCH,
     ):
         if sample_count < 1 or max_context < 2 or temperature <= 0:
             raise ValueError("sample_count must be >= 1, max_context >= 2 and temperature > 0")
+        if context_batch < 1:
+            raise ValueError(f"context_batch must be >= 1, got {context_batch}")
+        self.context_batch = int(context_batch)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model, self.tokenizer = model.to(self.device).eval(), tokenizer.to(self.device).eval()
         self.temperature, self.top_k, self.top_p = float(temperature), int(top_k), float(top_p)
@@ -108,25 +119,45 @@ class KronosEngine:
         }
 
     def forecast(self, inputs, pred_len: int = 7, return_paths: bool = False) -> KronosForecast:
-        """Mean forecast of the next ``pred_len`` rows of every context (see the module docstring)."""
+        """Mean forecast of the next ``pred_len`` rows of every context (see the module docstring).
+        Contexts of one length run together, up to ``context_batch`` at a time."""
         pred_len = int(pred_len)
         if not 1 <= pred_len <= self.max_context:
             raise ValueError(f"pred_len must be in 1..max_context ({self.max_context}), got {pred_len}")
-        means, paths, passes = [], [], 0
+        inputs = list(inputs)
+        for n, item in enumerate(inputs):
+            self._check(item, pred_len, n)
+        means, paths, passes = [None] * len(inputs), [None] * len(inputs), 0
         with torch.inference_mode():
-            for n, item in enumerate(inputs):
-                self._check(item, pred_len, n)
-                mean, decoded, work = self._one(item, pred_len)
-                means.append(mean)
+            for batch in self._batches(inputs):
+                prepared = [self._prepare(inputs[n], pred_len) for n in batch]
+                decoded, work = self._sample_batch(
+                    np.stack([p[0] for p in prepared]),
+                    np.stack([inputs[n].x_stamp for n in batch]),
+                    np.stack([inputs[n].y_stamp for n in batch]),
+                    torch.stack([p[3] for p in prepared]),
+                )
                 passes += work
-                if return_paths:
-                    paths.append(decoded)
+                for n, (_, mean, std, _), rows in zip(batch, prepared, decoded):
+                    average = rows.mean(axis=0)  # float32, as the reference's np.mean over paths
+                    scale = std + np.float32(1e-5)
+                    means[n] = (average * scale + mean).astype(np.float64)
+                    if return_paths:
+                        paths[n] = rows * scale + mean
         empty = np.zeros((0, pred_len, len(FEATURES)))
         return KronosForecast(
             mean=np.stack(means) if means else empty,
             paths=(np.stack(paths) if paths else empty[:, None]) if return_paths else None,
             token_passes=passes,
         )
+
+    def _batches(self, inputs: list) -> list:
+        """Indices of ``inputs`` in batches of one context length, at most ``context_batch`` each."""
+        lengths = {}
+        for n, item in enumerate(inputs):
+            lengths.setdefault(len(item.x), []).append(n)
+        size = self.context_batch
+        return [group[i : i + size] for group in lengths.values() for i in range(0, len(group), size)]
 
     @staticmethod
     def _check(item: KronosInput, pred_len: int, n: int) -> None:
@@ -139,57 +170,80 @@ class KronosEngine:
             row = int(np.argwhere(~np.isfinite(x))[0][0])
             raise ValueError(f"context {n}: non-finite feature at row {row}")
 
-    def _one(self, item: KronosInput, pred_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def _prepare(self, item: KronosInput, pred_len: int) -> tuple:
+        """(normalised and clipped x, mean, std, stream keys) of one context."""
         x = np.asarray(item.x, dtype=np.float32)
         mean, std = np.mean(x, axis=0), np.std(x, axis=0)  # float32, as the reference
         normed = np.clip((x - mean) / (std + np.float32(1e-5)), -self.clip, self.clip)
         key = request_keys(np.array([_content_key(item, tuple(self.settings.items()))], dtype=np.uint64), pred_len)[0]
-        decoded, passes = self.sample_paths(normed, item.x_stamp, item.y_stamp, key)
-        average = decoded.mean(axis=0)  # float32, as the reference's np.mean over paths
-        scale = std + np.float32(1e-5)
-        return (average * scale + mean).astype(np.float64), decoded * scale + mean, passes
+        return normed, mean, std, key
 
     @torch.inference_mode()
     def sample_paths(self, normed: np.ndarray, x_stamp, y_stamp, key: torch.Tensor) -> tuple[np.ndarray, int]:
         """Decoded sample paths (S, pred_len, 6) of one normalised, clipped context, in normalised
         units, and the token passes; ``key`` (pred_len,) int64: the stream key of each step."""
+        decoded, passes = self._sample_batch(
+            np.asarray(normed)[None], np.asarray(x_stamp)[None], np.asarray(y_stamp)[None], key[None]
+        )
+        return decoded[0], passes
+
+    def _sample_batch(self, normed: np.ndarray, x_stamp, y_stamp, keys: torch.Tensor) -> tuple[np.ndarray, int]:
+        """:meth:`sample_paths` of G contexts of one length at once: ``normed`` (G, L, 6), ``x_stamp``
+        (G, L, 5), ``y_stamp`` (G, pred_len, 5), ``keys`` (G, pred_len). The windows' shared parts
+        (tokenizer, model and decoder over the context tokens) run as one batch of G; each context's
+        own paths then run on its slice of their caches. Returns (G, S, pred_len, 6) and the passes."""
         net, tok, dev = self.model, self.tokenizer, self.device
-        pred_len = len(y_stamp)
-        stamp = torch.from_numpy(np.concatenate([x_stamp, y_stamp]).astype(np.float32)).to(dev)[None]
-        c1, c2 = tok.encode(torch.from_numpy(np.asarray(normed, dtype=np.float32)).to(dev)[None])  # once, not per path
-        length, count = c1.shape[1], self.sample_count
-        path_ids = torch.arange(count, device=dev)
-        g1 = torch.zeros(count, pred_len, dtype=torch.long, device=dev)
+        groups, length = normed.shape[0], normed.shape[1]
+        pred_len = y_stamp.shape[1]
+        stamp = torch.from_numpy(np.concatenate([x_stamp, y_stamp], axis=1).astype(np.float32)).to(dev)
+        c1, c2 = tok.encode(torch.from_numpy(np.asarray(normed, dtype=np.float32)).to(dev))  # once, not per path
+        count = self.sample_count
+        g1 = torch.zeros(groups, count, pred_len, dtype=torch.long, device=dev)
         g2 = torch.zeros_like(g1)
         passes = 0
         for i in range(pred_len):
             start = max(0, length + i - self.max_context)  # the window slides once full
             shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length])
-            passes += length - start
-            prefixes, inverse = (
-                torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
-                if i
-                else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev))
-            )
-            unique = prefixes.shape[0]
-            own = None
-            if i:
-                own, _ = net.hidden(
-                    prefixes[:, :i], prefixes[:, i:], stamp[:, length : length + i].expand(unique, -1, -1), past=past
-                )
-                passes += unique * i
-            last = shared_hidden[:, -1] if own is None else own[:, -1]
-            probs1 = filtered_probabilities(net.s1_logits(last), self.temperature, self.top_k, self.top_p)
-            s1 = draw_tokens(probs1[inverse], self.seed, key[i], path_ids, S1_DRAW)
-            pairs, pair_of = torch.unique(torch.stack([inverse, s1], 1), dim=0, return_inverse=True)
-            logits2 = net.s2_logits_last_shared(shared_hidden, own, pairs[:, 0], pairs[:, 1:2])
-            probs2 = filtered_probabilities(logits2, self.temperature, self.top_k, self.top_p)
-            g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, key[i], path_ids, S2_DRAW)
+            passes += groups * (length - start)
+            for b in range(groups):
+                mine = [(k[b : b + 1], v[b : b + 1]) for k, v in past]  # batch 1: shared by the paths
+                work = self._step(i, shared_hidden[b : b + 1], mine, stamp[b : b + 1], length, keys[b], g1[b], g2[b])
+                passes += work
         # decode the final window: the shared context part once, each distinct path on top
         start = max(0, length + pred_len - self.max_context)
         _, caches = tok.decode_cached(c1[:, start:], c2[:, start:])
-        passes += length - start
-        generated, inverse = torch.unique(torch.cat([g1, g2], 1), dim=0, return_inverse=True)
-        rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], caches)
-        passes += len(generated) * pred_len
-        return rows[inverse].float().cpu().numpy(), passes
+        passes += groups * (length - start)
+        decoded = []
+        for b in range(groups):
+            generated, inverse = torch.unique(torch.cat([g1[b], g2[b]], 1), dim=0, return_inverse=True)
+            mine = [(k[b : b + 1], v[b : b + 1]) for k, v in caches]
+            rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], mine)
+            passes += len(generated) * pred_len
+            decoded.append(rows[inverse].float().cpu().numpy())
+        return np.stack(decoded), passes
+
+    def _step(self, i: int, shared_hidden, past, stamp, length: int, key, g1, g2) -> int:
+        """Draw step ``i``'s tokens of one context's paths into ``g1``, ``g2`` (S, pred_len): its
+        distinct generated prefixes run on top of the shared part's cache. Returns the passes."""
+        net, dev, count = self.model, self.device, self.sample_count
+        path_ids = torch.arange(count, device=dev)
+        prefixes, inverse = (
+            torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
+            if i
+            else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev))
+        )
+        unique = prefixes.shape[0]
+        own, passes = None, 0
+        if i:
+            own, _ = net.hidden(
+                prefixes[:, :i], prefixes[:, i:], stamp[:, length : length + i].expand(unique, -1, -1), past=past
+            )
+            passes = unique * i
+        last = shared_hidden[:, -1] if own is None else own[:, -1]
+        probs1 = filtered_probabilities(net.s1_logits(last), self.temperature, self.top_k, self.top_p)
+        s1 = draw_tokens(probs1[inverse], self.seed, key[i], path_ids, S1_DRAW)
+        pairs, pair_of = torch.unique(torch.stack([inverse, s1], 1), dim=0, return_inverse=True)
+        logits2 = net.s2_logits_last_shared(shared_hidden, own, pairs[:, 0], pairs[:, 1:2])
+        probs2 = filtered_probabilities(logits2, self.temperature, self.top_k, self.top_p)
+        g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, key[i], path_ids, S2_DRAW)
+        return passes

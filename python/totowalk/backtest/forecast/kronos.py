@@ -95,12 +95,21 @@ def kronos_moves(series: list, engine: KronosEngine, bar=None) -> np.ndarray:
             )
             for n in s.layout.window_rows
         ]
-        for item in inputs:
-            mean = engine.forecast([item], pred_len=KRONOS_STEPS).mean[0]
-            out.append(kronos_step_returns(mean[:, _CLOSE], item.x[-1, _CLOSE])[-1])
+        for items, means in _forecasts(engine, inputs, KRONOS_STEPS):
+            for item, mean in zip(items, means):
+                out.append(kronos_step_returns(mean[:, _CLOSE], item.x[-1, _CLOSE])[-1])
             if bar is not None:
-                bar.update(1)
+                bar.update(len(items))
     return np.asarray(out, dtype=np.float64)
+
+
+def _forecasts(engine: KronosEngine, inputs: list, pred_len: int):
+    """``(items, means)`` of ``inputs`` a batch of contexts at a time (the engine runs contexts of one
+    length together; a batch at a time keeps the progress moving)."""
+    size = max(1, int(getattr(engine, "context_batch", 1)))
+    for start in range(0, len(inputs), size):
+        items = inputs[start : start + size]
+        yield items, engine.forecast(items, pred_len=pred_len).mean
 
 
 def _column(key: str) -> int:
@@ -114,28 +123,39 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
     for s in series:
         k_count = s.layout.num_simulations
         if profile == "legacy":
-            for k, n in enumerate(s.layout.window_rows):
-                item = kronos_input_from_frame(
+            inputs = [
+                kronos_input_from_frame(
                     s.frame.iloc[: int(n)], lookback=engine.max_context, pred_len=KRONOS_STEPS, symbol=s.symbol
                 )
-                mean = engine.forecast([item], pred_len=KRONOS_STEPS).mean[0]
-                for key in keys:
-                    c = _column(key)
-                    out[key][row + k] = kronos_step_returns(mean[:, c], item.x[-1, c])
+                for n in s.layout.window_rows
+            ]
+            k = 0
+            for items, means in _forecasts(engine, inputs, KRONOS_STEPS):
+                for item, mean in zip(items, means):
+                    for key in keys:
+                        c = _column(key)
+                        out[key][row + k] = kronos_step_returns(mean[:, c], item.x[-1, c])
+                    k += 1
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(items))
         else:
             ends = s.layout.context_ends  # (K, 7): the last row each step's context may use
-            for end in np.unique(ends):
-                item = kronos_input_from_frame(
+            distinct = np.unique(ends)
+            inputs = [
+                kronos_input_from_frame(
                     s.frame.iloc[: int(end) + 1], lookback=engine.max_context, pred_len=1, symbol=s.symbol
                 )
-                mean = engine.forecast([item], pred_len=1).mean[0]
-                where = ends == end
-                for key in keys:
-                    c = _column(key)
-                    out[key][row : row + k_count][where] = kronos_step_returns(mean[:, c], item.x[-1, c])[0]
-                if bar is not None:
-                    bar.update(int(where.sum()))
+                for end in distinct
+            ]
+            done = 0
+            for items, means in _forecasts(engine, inputs, 1):
+                for end, item, mean in zip(distinct[done : done + len(items)], items, means):
+                    where = ends == end
+                    for key in keys:
+                        c = _column(key)
+                        out[key][row : row + k_count][where] = kronos_step_returns(mean[:, c], item.x[-1, c])[0]
+                    if bar is not None:
+                        bar.update(int(where.sum()))
+                done += len(items)
         row += k_count
     return out

@@ -1,0 +1,143 @@
+"""Kronos forecasts per second, contexts batched against one at a time: one run, both sides.
+
+Seeded random weights of a Kronos shape, the classic sampling parameters (T 0.152, top_k 20,
+top_p 0.83, 192 paths, clip 1.85), the window of each of ``--contexts`` W1 simulations (IBM, the
+simulation k window ending k rows before the last, ``--lookback`` rows). The same ``KronosEngine``
+forecasts them with ``context_batch=1`` (each context alone) and ``context_batch=--batch`` (contexts
+of one length together), alternating, ``--repeats`` times each; the best time of each side counts.
+``--pred-len 1`` is the clean backtest's walk-forward one-step forecast, 7 the legacy one. Prints
+forecasts per second of both sides, their ratio, and how far the batched forecasts are from the
+unbatched ones (the products' shapes change, so they may differ by float rounding).
+
+With ``--backtest``, the same two engines each run the W1-shaped clean Kronos backtest instead
+(``tw.backtest`` of W1's frame, 10 simulations, Kronos forecasting every key walk-forward), and the
+rows are whole seconds and the Kronos phase's.
+
+    python bench/bench_kronos_batch.py --shape tiny --lookback 96 --contexts 16 --pred-len 1
+    python bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --device cuda
+    python bench/bench_kronos_batch.py --shape base --backtest --sims 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from totowalk.benchmarks.workloads import w1_frames
+from totowalk.kronos import KronosEngine, KronosModel, KronosTokenizer
+from totowalk.kronos.config import MODEL_PRESETS, TOKENIZER_PRESETS, KronosConfig
+from totowalk.kronos.frames import kronos_input_from_frame
+from totowalk.provenance import git_commit, machine_description, today
+
+CLASSIC = dict(temperature=0.152, top_k=20, top_p=0.83, sample_count=192, clip=1.85)
+SHAPES = {
+    "base": MODEL_PRESETS["kronos-base"],
+    "small": MODEL_PRESETS["kronos-small"],
+    "tiny": KronosConfig(n_layers=3, d_model=96, n_heads=4, ff_dim=192),  # the issue's small random shape
+}
+
+
+def random_kronos(shape: str, device, seed: int = 0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = KronosModel(SHAPES[shape]).eval()
+        tokenizer = KronosTokenizer(TOKENIZER_PRESETS["tokenizer-base"]).eval()
+    return model.to(device), tokenizer.to(device)
+
+
+def timed(engine, inputs, pred_len: int, device) -> tuple:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = engine.forecast(inputs, pred_len=pred_len, return_paths=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--lookback", type=int, default=232, help="rows a context holds (the window)")
+    parser.add_argument("--contexts", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16, help="context_batch of the batched side")
+    parser.add_argument("--pred-len", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--backtest", action="store_true", help="time W1's clean Kronos backtest instead")
+    parser.add_argument("--sims", type=int, default=10, help="simulations of the --backtest run")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    frame = next(iter(w1_frames().values()))
+    inputs = [
+        kronos_input_from_frame(
+            frame.iloc[: len(frame) - k], lookback=args.lookback, pred_len=args.pred_len, symbol="IBM"
+        )
+        for k in range(args.contexts)
+    ]
+    model, tokenizer = random_kronos(args.shape, device)
+    sides = {
+        size: KronosEngine(model, tokenizer, max_context=args.lookback, context_batch=size, device=device, **CLASSIC)
+        for size in (1, args.batch)
+    }
+    for engine in sides.values():  # warm-up: one small forecast each
+        engine.forecast(inputs[:2], pred_len=args.pred_len)
+    if args.backtest:
+        backtests(sides, frame, args, model)
+        return
+    seconds, outputs = {1: [], args.batch: []}, {}
+    for _ in range(args.repeats):
+        for size, engine in sides.items():
+            spent, outputs[size] = timed(engine, inputs, args.pred_len, device)
+            seconds[size].append(spent)
+    alone, together = min(seconds[1]), min(seconds[args.batch])
+    one, many = outputs[1], outputs[args.batch]
+    difference = float(np.max(np.abs(many.mean - one.mean) / np.abs(one.mean)))
+    same_paths = float(np.mean(np.all(many.paths == one.paths, axis=(2, 3))))
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"{today()} {git_commit()} {machine_description(device)}; {torch.get_num_threads()} torch threads; "
+        f"Kronos {args.shape} ({parameters:,} parameters, random weights), lookback {args.lookback}, "
+        f"pred_len {args.pred_len}, {CLASSIC['sample_count']} paths, {args.contexts} contexts, best of {args.repeats}"
+    )
+    print(
+        f"one at a time: {alone:.3f} s ({args.contexts / alone:.2f} forecasts/s); context_batch {args.batch}: "
+        f"{together:.3f} s ({args.contexts / together:.2f} forecasts/s); ratio {alone / together:.2f}x; "
+        f"means differ by <= {difference:.1e} relative, {same_paths:.1%} of decoded paths bit-identical"
+    )
+
+
+def backtests(sides: dict, frame, args, model) -> None:
+    """W1's clean Kronos backtest with each engine, alternating; whole and Kronos-phase seconds."""
+    from totowalk import backtest
+
+    seconds, results = {size: [] for size in sides}, {}
+    for _ in range(args.repeats):
+        for size, engine in sides.items():
+            start = time.perf_counter()
+            results[size] = backtest({"IBM": frame}, num_simulations=args.sims, kronos=engine, profile="clean")
+            seconds[size].append((time.perf_counter() - start, results[size].timings.get("kronos", float("nan"))))
+    one, many = results[1], results[args.batch]
+    same = one.simulations.drop(columns="date").equals(many.simulations.drop(columns="date"))
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {torch.get_num_threads()} torch "
+        f"threads; clean Kronos backtest of W1's frame, {args.sims} simulations, Kronos {args.shape} "
+        f"({parameters:,} parameters, random weights), lookback {args.lookback}, best of {args.repeats}"
+    )
+    best = {size: min(v) for size, v in seconds.items()}
+    print(
+        f"one at a time: whole {best[1][0]:.2f} s, Kronos {best[1][1]:.2f} s; context_batch {args.batch}: whole "
+        f"{best[args.batch][0]:.2f} s, Kronos {best[args.batch][1]:.2f} s; ratio {best[1][0] / best[args.batch][0]:.2f}x "
+        f"whole; result rows identical: {same}"
+    )
+
+
+if __name__ == "__main__":
+    main()
