@@ -1,7 +1,7 @@
 """Kronos forecasts, ours against the reference predictor, side by side in one run.
 
-Kronos-base shape (102,310,592 parameters) with seeded random weights and the base tokenizer, the
-classic parameters (temperature 0.152, top_k 20, top_p 0.83, 192 sample paths, 232-row window,
+A Kronos shape (``--shape``: base, 102,310,592 parameters, by default; small; tiny, the d 96 x 3
+layers shape) with seeded random weights and the base tokenizer, the classic parameters (temperature 0.152, top_k 20, top_p 0.83, 192 sample paths, 232-row window,
 clip 1.85, 7 steps), the Close forecasts of W1's simulations (IBM, first 1,460 rows; simulation k
 ends k rows before the last). Ours: KronosEngine. Reference: kronos-model-arch's
 KronosPredictor.predict in its own venv (bench/kronos_reference_worker.py) on the same inputs and
@@ -10,6 +10,10 @@ weights; its cost is linear in sample_count (every path re-runs every window), s
 the decoder model and the tokenizer's decoder.
 
     python bench/bench_kronos.py --sims 2 --reference-python /work/kronos-ref-venv/bin/python
+    python bench/bench_kronos.py --shape tiny --lookback 96 --sims 16 --reference-python ...
+
+Ours forecasts the ``--sims`` contexts in one call (contexts of one length run together,
+``context_batch`` 16); the reference one at a time, as it must.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_kronos_batch import SHAPES, random_kronos
 
 from totowalk.benchmarks.workloads import w1_frames
-from totowalk.kronos import KronosEngine, KronosInput, KronosModel, KronosTokenizer, save_kronos_checkpoint
-from totowalk.kronos.config import MODEL_PRESETS, TOKENIZER_PRESETS
+from totowalk.kronos import KronosEngine, KronosInput, save_kronos_checkpoint
 from totowalk.kronos.frames import kronos_input_from_frame
 from totowalk.provenance import git_commit, machine_description, today
 
@@ -34,19 +38,9 @@ CLASSIC = dict(temperature=0.152, top_k=20, top_p=0.83, sample_count=192, max_co
 PRED_LEN = 7
 
 
-def random_base(seed: int = 0):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model, tokenizer = (
-            KronosModel(MODEL_PRESETS["kronos-base"]).eval(),
-            KronosTokenizer(TOKENIZER_PRESETS["tokenizer-base"]).eval(),
-        )
-    return model, tokenizer
-
-
-def reference_passes(length: int, samples: int) -> int:
+def reference_passes(length: int, samples: int, lookback: int) -> int:
     """Tokens the reference runs per forecast: every path's window at every step, then its decode."""
-    window = min(length, CLASSIC["max_context"])
+    window = min(length, lookback)
     return samples * (PRED_LEN * window + window)
 
 
@@ -57,27 +51,28 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-samples", type=int, default=2, help="paths the reference is timed at")
     parser.add_argument("--reference-sims", type=int, default=1, help="forecasts the reference is timed on")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="base")
+    parser.add_argument("--lookback", type=int, default=CLASSIC["max_context"], help="the window (max_context)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frame = next(iter(w1_frames().values()))
     inputs = [
-        kronos_input_from_frame(
-            frame.iloc[: len(frame) - k], lookback=CLASSIC["max_context"], pred_len=PRED_LEN, symbol="IBM"
-        )
+        kronos_input_from_frame(frame.iloc[: len(frame) - k], lookback=args.lookback, pred_len=PRED_LEN, symbol="IBM")
         for k in range(args.sims)
     ]
-    model, tokenizer = random_base()
-    engine = KronosEngine(model, tokenizer, **CLASSIC)
+    model, tokenizer = random_kronos(args.shape, torch.device("cpu"))
+    engine = KronosEngine(model, tokenizer, **{**CLASSIC, "max_context": args.lookback})
     print(
-        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {torch.get_num_threads()} torch threads"
+        f"{today()} {git_commit()} {machine_description(torch.device('cpu'))}; {torch.get_num_threads()} torch threads; "
+        f"Kronos {args.shape} ({sum(p.numel() for p in model.parameters()):,} parameters), lookback {args.lookback}"
     )
     first = inputs[0]
     engine.forecast([KronosInput(first.x, first.x_stamp, first.y_stamp[:1])], pred_len=1)  # warm-up
     start = time.perf_counter()
     ours = engine.forecast(inputs, pred_len=PRED_LEN)
     ours_s = (time.perf_counter() - start) / len(inputs)
-    theirs_passes = reference_passes(len(inputs[0].x), CLASSIC["sample_count"])
+    theirs_passes = reference_passes(len(inputs[0].x), CLASSIC["sample_count"], args.lookback)
     print(
         f"ours: {ours_s:.2f} s per forecast (mean of {len(inputs)}), {ours.token_passes / len(inputs):,.0f} token "
         f"passes per forecast; the reference's loop runs {theirs_passes:,} (x{theirs_passes * len(inputs) / ours.token_passes:.0f})"
@@ -101,7 +96,7 @@ def main(argv=None) -> None:
             inputs=str(Path(tmp) / "inputs.npz"),
             count=args.reference_sims,
             threads=torch.get_num_threads(),
-            max_context=CLASSIC["max_context"],
+            max_context=args.lookback,
             clip=CLASSIC["clip"],
             temperature=CLASSIC["temperature"],
             top_k=CLASSIC["top_k"],

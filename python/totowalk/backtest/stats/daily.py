@@ -300,9 +300,9 @@ def calendar_warning(daily: pd.DataFrame) -> str | None:
     first = strategy[np.argmax(mine)]
     ours = strategy == first
     rows = mine & ours
-    days = pd.DataFrame({"symbol": symbol[rows], "date": daily["date"].to_numpy()[rows]}).groupby(
-        "symbol", sort=False
-    )["date"]
+    days = pd.DataFrame({"symbol": symbol[rows], "date": daily["date"].to_numpy()[rows]}).groupby("symbol", sort=False)[
+        "date"
+    ]
     spans = days.agg(["size", "min", "max"])
     if spans["size"].nunique() == 1 and spans["min"].nunique() == 1 and spans["max"].nunique() == 1:
         return None
