@@ -102,6 +102,25 @@ def _t_cdf_pdf(t, df, log_beta, MAX_TERMS: tl.constexpr):
 
 
 @triton.jit
+def _load_components(
+    w_ptr, df_ptr, loc_ptr, scale_ptr, log_beta_ptr, n_rows, n_components, BLOCK: tl.constexpr, KP: tl.constexpr
+):
+    """This program's BLOCK rows, which of them exist, and their components' parameters padded to KP
+    (padding: weight 0 and harmless values)."""
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cols = tl.arange(0, KP)
+    row_ok = rows < n_rows
+    tile = row_ok[:, None] & (cols[None, :] < n_components)
+    at = rows[:, None] * n_components + cols[None, :]
+    w = tl.load(w_ptr + at, mask=tile, other=0.0)
+    df = tl.load(df_ptr + at, mask=tile, other=3.0)
+    loc = tl.load(loc_ptr + at, mask=tile, other=0.0)
+    scale = tl.load(scale_ptr + at, mask=tile, other=1.0)
+    log_beta = tl.load(log_beta_ptr + at, mask=tile, other=0.0)
+    return rows, row_ok, w, df, loc, scale, log_beta
+
+
+@triton.jit
 def _summary_kernel(
     w_ptr,
     df_ptr,
@@ -124,16 +143,9 @@ def _summary_kernel(
     MAX_NEWTON: tl.constexpr,
     MAX_TERMS: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    cols = tl.arange(0, KP)
-    row_ok = rows < n_rows
-    tile = row_ok[:, None] & (cols[None, :] < n_components)
-    at = rows[:, None] * n_components + cols[None, :]
-    w = tl.load(w_ptr + at, mask=tile, other=0.0)
-    df = tl.load(df_ptr + at, mask=tile, other=3.0)
-    loc = tl.load(loc_ptr + at, mask=tile, other=0.0)
-    scale = tl.load(scale_ptr + at, mask=tile, other=1.0)
-    log_beta = tl.load(log_beta_ptr + at, mask=tile, other=0.0)
+    rows, row_ok, w, df, loc, scale, log_beta = _load_components(
+        w_ptr, df_ptr, loc_ptr, scale_ptr, log_beta_ptr, n_rows, n_components, BLOCK, KP
+    )
     total = tl.sum(w, axis=1)
     w = w / tl.where(row_ok, total, 1.0)[:, None]
     present = w > 0

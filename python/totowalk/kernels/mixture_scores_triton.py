@@ -24,7 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .mixture_exact_triton import _MAX_TERMS, _t_cdf_pdf
+from .mixture_exact_triton import _MAX_TERMS, _load_components, _t_cdf_pdf
 from .student_t import log_beta_half
 
 __all__ = ["mixture_scores_triton"]
@@ -80,16 +80,9 @@ def _scores_kernel(
     KP: tl.constexpr,
     MAX_TERMS: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    cols = tl.arange(0, KP)
-    row_ok = rows < n_rows
-    tile = row_ok[:, None] & (cols[None, :] < n_components)
-    at = rows[:, None] * n_components + cols[None, :]
-    w = tl.load(w_ptr + at, mask=tile, other=0.0)
-    df = tl.load(df_ptr + at, mask=tile, other=3.0)
-    loc = tl.load(loc_ptr + at, mask=tile, other=0.0)
-    scale = tl.load(scale_ptr + at, mask=tile, other=1.0)
-    log_beta = tl.load(log_beta_ptr + at, mask=tile, other=0.0)
+    rows, row_ok, w, df, loc, scale, log_beta = _load_components(
+        w_ptr, df_ptr, loc_ptr, scale_ptr, log_beta_ptr, n_rows, n_components, BLOCK, KP
+    )
     a = tl.load(a_ptr + rows, mask=row_ok, other=0.0)
     b = tl.load(b_ptr + rows, mask=row_ok, other=1.0)
     y = tl.load(y_ptr + rows, mask=row_ok, other=0.0)
