@@ -51,9 +51,9 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     rows = {r["workload"]: r for r in report["rows"]}
-    assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest"]
+    assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest clean", "W1-small backtest"]
     table = (tmp_path / "rows.md").read_text().splitlines()
-    assert len(table) == 2 + 3 and table[2].startswith("| W1-small forecast | ")
+    assert len(table) == 2 + 4 and table[2].startswith("| W1-small forecast | ")
     assert report["meta"]["device"] == "cpu" and report["meta"]["gemm_ceilings"][0]["gflops"] > 0
 
     forecast = rows["W1-small forecast"]
@@ -73,6 +73,11 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     assert rows["W1-small backtest"]["baseline_s"] == pytest.approx(
         forecast["baseline_s"] + rows["W1-small strategies"]["baseline_s"]
     )
+    # the clean default's whole backtest comes first, measured against the legacy one of the same run
+    clean = rows["W1-small backtest clean"]
+    assert clean["baseline_s"] == rows["W1-small backtest"]["engine_s"]
+    assert "clean profile" in clean["notes"] and "whole / its forecast phase" in clean["notes"]
+    assert clean["extra"]["phases_s"]["forecast"] > 0
 
 
 def test_rows_are_saved_as_they_are_made(monkeypatch, tmp_path):
@@ -207,6 +212,7 @@ def test_w2_slice_on_a_small_preset_reports_the_slice():
     assert [r.workload for r in rows] == [
         "W2 [toto-tiny] forecast",
         "W2 [toto-tiny] strategies",
+        "W2 [toto-tiny] backtest clean",
         "W2 [toto-tiny] backtest",
     ]
     forecast = rows[0]

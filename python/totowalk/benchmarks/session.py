@@ -105,13 +105,14 @@ class BenchSession:
             self._models[preset] = model
         return self._models[preset]
 
-    def engine(self, preset: str, num_samples: int) -> ForecastEngine:
+    def engine(self, preset: str, num_samples: int, estimator: str | None = None) -> ForecastEngine:
+        """The engine of a workload (``estimator``: the run's --estimator unless given)."""
         return ForecastEngine(
             self.model(preset),
             num_samples=num_samples,
             seed=self.options.seed,
             cuda_graphs=self.options.cuda_graphs,
-            estimator=self.options.estimator,
+            estimator=self.options.estimator if estimator is None else estimator,
         )
 
     def load_note(self) -> str:

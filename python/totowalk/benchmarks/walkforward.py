@@ -13,7 +13,7 @@ from ..engine import reference_forecast
 from .flops import forward_flops, planned_flops
 from .official import find_official, time_official_calls
 from .session import BenchSession
-from .timing import same_call, time_call, time_interleaved
+from .timing import same_call, time_interleaved
 from .workloads import WorkloadSpec, forecast_plan, num_classic_calls, unique_contexts
 
 BACKTEST_AGGREGATE = ("trimmed_mean_10", "band")  # what tw.backtest asks the engine for
@@ -251,17 +251,40 @@ def _backtest_rows(
         f"result tables; {len(pairs)} simulations",
     )
 
-    whole, last = time_call(
-        lambda: backtest(frames, num_simulations=num_simulations, engine=engine, profile="legacy"),
+    # the whole backtest in both profiles, alternating: the clean default (exact estimator) and the
+    # legacy profile (the engine of --estimator, sampled by default) the classic loop is compared with
+    clean_engine = session.engine(spec.preset, spec.num_samples, estimator="exact")
+    (whole, clean), (last, clean_last) = time_interleaved(
+        [
+            same_call(backtest, frames, num_simulations=num_simulations, engine=engine, profile="legacy"),
+            same_call(backtest, frames, num_simulations=num_simulations, engine=clean_engine, profile="clean"),
+        ],
         session.device,
-        repeats=opts.repeats,
+        [opts.repeats, opts.repeats],
     )
     classic = forecast_baseline_s + loop_s
-    log(f"{label} backtest: tw.backtest {whole.median_s:.3f} s; classic loop (extrapolated) {classic:.1f} s")
+    log(
+        f"{label} backtest: tw.backtest clean {clean.median_s:.3f} s, legacy {whole.median_s:.3f} s; classic loop "
+        f"(extrapolated) {classic:.1f} s"
+    )
     phases = ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in last.timings.items())
     notes = f"{scope}; engine: tw.backtest(engine=ForecastEngine, legacy profile); last run's phases: {phases}"
     if session.device.type == "cuda" and label == "W1" and spec.num_simulations == 10:
         notes += "; the classic loop's own GPU report: 67.29 s for 10 simulations (its figure, not ours)"
+    clean_phases = ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in clean_last.timings.items())
+    clean_forecast = clean_last.timings.get("forecast", 0.0)
+    clean_row = session.row(
+        f"{label} backtest clean",
+        clean.median_s,
+        "the legacy profile's whole backtest, same run (next row)",
+        whole.median_s,
+        unique_contexts=len(contexts),
+        notes=f"{scope}; engine: tw.backtest(engine=ForecastEngine(estimator='exact'), clean profile, the "
+        f"default); ratio = legacy / clean (issue 35: clean <= 1.1x legacy); whole / its forecast phase "
+        f"{clean_last.timings['total'] / clean_forecast if clean_forecast else float('nan'):.2f}x; last run's "
+        f"phases: {clean_phases}",
+        extra={"engine_times_s": clean.times_s, "phases_s": dict(clean_last.timings)},
+    )
     backtest_row = session.row(
         f"{label} backtest",
         whole.median_s,
@@ -274,4 +297,4 @@ def _backtest_rows(
         notes=notes,
         extra={"engine_times_s": whole.times_s, "phases_s": dict(last.timings)},
     )
-    return [strategies, backtest_row]
+    return [strategies, clean_row, backtest_row]
