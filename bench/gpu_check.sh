@@ -8,7 +8,8 @@
 #      through the harness with CUDA graphs (target <= 0.03 s); W2's forecast FLOPs and time shared
 #      vs unshared; W3's flatness (1,000 vs 250 simulations) and FLOPs; the harness's W2 rows in
 #      fp16; the strategy phase on this host's cores,
-#      the 500-symbol universe through the CLI (bench/universe.py),
+#      the 500-symbol universe through the CLI (bench/universe.py), the exact statistics' and
+#      scores' Triton kernels against the host loop, Kronos with contexts batched (bench_kronos_batch.py),
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
 #      W1 without CUDA graphs and the microbenchmarks if time is left.
 #   GPU_CHECK_OLD_TREE=DIR adds the W2 backtest of another tree's sources, alternating with this one.
@@ -144,6 +145,13 @@ fi
 run_step "totowalk bench W1 --cuda-graphs" 120 "$LOGS/harness.log" \
   "$PY" -m totowalk.cli bench W1 --device cuda --repeats 5 --cuda-graphs --official off \
   --markdown-out "$LOGS/harness_W1_graphs.md" --json-out "$LOGS/harness_W1_graphs.json"
+# Issue 31's Kronos rows on the card: one-step forecasts per second with 16 contexts batched against
+# one at a time (Kronos-base shape, random weights, classic parameters; bound >= 5x), and W1's clean
+# Kronos backtest both ways.
+run_step "bench_kronos_batch.py: Kronos-base, 16 contexts batched vs one at a time" 60 "$LOGS/bench.log" \
+  $PY bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --repeats 3 --device cuda
+run_step "bench_kronos_batch.py --backtest: W1's clean Kronos backtest, Kronos-base" 90 "$LOGS/bench.log" \
+  $PY bench/bench_kronos_batch.py --shape base --backtest --sims 10 --contexts 2 --repeats 2 --device cuda
 run_step "prefix sharing: W2 forecast fp16 (sampled), FLOPs and time" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W2 --precision fp16 --estimator sampled --repeats 3
 run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
