@@ -179,7 +179,9 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
         return _appended(pd.concat(parts, ignore_index=True))  # an unusual table: the general path
     portfolio = portfolio_table(parts) if portfolio is None else portfolio
     rows = sum(len(p) for p in parts)
-    columns = {c: np.empty(rows + len(portfolio), dtype=parts[0][c].dtype) for c in DAILY_COLUMNS}
+    dtypes = {c: parts[0][c].dtype for c in DAILY_COLUMNS}
+    # numpy buffers; a pandas text column (pandas 3's default for strings) goes through object
+    columns = {c: np.empty(rows + len(portfolio), dtype=_buffer_dtype(d)) for c, d in dtypes.items()}
     offset = 0
     parts.reverse()
     while parts:
@@ -190,8 +192,8 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
         del part
         release_free_memory()  # the copied table's memory goes back before the next is copied
     for c in DAILY_COLUMNS:
-        columns[c][rows:] = portfolio[c].to_numpy()
-    return pd.DataFrame(columns, copy=False)
+        columns[c][rows:] = portfolio[c].to_numpy(dtype=_buffer_dtype(dtypes[c]))
+    return pd.DataFrame({c: _typed(columns[c], dtypes[c]) for c in DAILY_COLUMNS}, copy=False)
 
 
 def portfolio_table(per_symbol) -> pd.DataFrame:
@@ -228,7 +230,17 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
         "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
         **fields,
     }
-    return pd.DataFrame({c: portfolio[c] for c in DAILY_COLUMNS})
+    return pd.DataFrame({c: _typed(portfolio[c], parts[0][c].dtype) for c in DAILY_COLUMNS})
+
+
+def _buffer_dtype(dtype):
+    """The numpy dtype a column of ``dtype`` is gathered in: itself, or object for pandas' own."""
+    return dtype if isinstance(dtype, np.dtype) else np.dtype(object)
+
+
+def _typed(values: np.ndarray, dtype):
+    """``values`` as a column of ``dtype`` (the tables' own: a pandas text column stays one)."""
+    return values if isinstance(dtype, np.dtype) and values.dtype == dtype else pd.array(values, dtype=dtype)
 
 
 def _filled(per_symbol, take: bool = True) -> list:
