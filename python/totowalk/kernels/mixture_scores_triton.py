@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 
 from .mixture_exact_triton import _MAX_TERMS, _load_components, _t_cdf_pdf
-from .student_t import log_beta_half
+from .student_t import log_beta_half, student_t_half_gini
 
 __all__ = ["mixture_scores_triton"]
 
@@ -170,15 +170,9 @@ def _scores_kernel(
 
 
 def _single_half_gini(weights: torch.Tensor, df: torch.Tensor, scale: torch.Tensor, affine_scale: torch.Tensor):
-    """``E|X - X'| / 2`` of each row's heaviest component alone (closed form; used where it is the
-    row's only component): ``2 s sqrt(v) B(1/2, v - 1/2) / ((v - 1) B(1/2, v/2)^2)``."""
+    """``E|X - X'| / 2`` of each row's heaviest component alone (used where it is the row's only one)."""
     k = weights.argmax(1, keepdim=True)
-    v = df.gather(1, k)[:, 0]
-    s = affine_scale * scale.gather(1, k)[:, 0]
-    log_ratio = (
-        torch.lgamma(torch.full_like(v, 0.5)) + torch.lgamma(v - 0.5) - torch.lgamma(v) - 2.0 * log_beta_half(0.5 * v)
-    )
-    return 2.0 * s * torch.sqrt(v) / (v - 1.0) * torch.exp(log_ratio)
+    return student_t_half_gini(df.gather(1, k)[:, 0], affine_scale * scale.gather(1, k)[:, 0])
 
 
 def mixture_scores_triton(weights, df, loc, scale, affine_loc, affine_scale, y, *, tol: float) -> dict:

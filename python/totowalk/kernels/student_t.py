@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "log_beta_half",
     "student_t_cdf",
+    "student_t_half_gini",
     "student_t_logpdf",
     "student_t_mean_abs",
     "student_t_partial_expectation",
@@ -146,3 +147,15 @@ def student_t_mean_abs(df: torch.Tensor) -> torch.Tensor:
     """``E|T| = 2 sqrt(df) / ((df - 1) B(df/2, 1/2))`` for df > 1 (float64)."""
     df = df.to(torch.float64)
     return 2.0 * torch.sqrt(df) / ((df - 1.0) * torch.exp(log_beta_half(0.5 * df)))
+
+
+def student_t_half_gini(df: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``E|X - X'| / 2`` of a Student-T of scale ``scale`` (closed form, the CRPS's spread term):
+    ``2 s sqrt(df) B(1/2, df - 1/2) / ((df - 1) B(1/2, df/2)^2)``."""
+    log_ratio = (
+        torch.lgamma(torch.full_like(df, 0.5))
+        + torch.lgamma(df - 0.5)
+        - torch.lgamma(df)
+        - 2.0 * log_beta_half(0.5 * df)
+    )
+    return 2.0 * scale * torch.sqrt(df) / (df - 1.0) * torch.exp(log_ratio)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .._native import native
-from ..kernels.student_t import log_beta_half, student_t_cdf, student_t_logpdf
+from ..kernels.student_t import log_beta_half, student_t_cdf, student_t_half_gini, student_t_logpdf
 
 __all__ = [
     "COVERAGE_LEVELS",
@@ -98,14 +98,6 @@ def _upper_tail_integral(w, v, m, s, r):
     return (w * s * (pdf * (v + z * z) / (v - 1.0) - z * survival)).sum(1)
 
 
-def _single_component_half_gini(v, s):
-    """``E|X - X'| / 2`` of one Student-T (closed form)."""
-    log_ratio = (
-        torch.lgamma(torch.full_like(v, 0.5)) + torch.lgamma(v - 0.5) - torch.lgamma(v) - 2.0 * log_beta_half(0.5 * v)
-    )
-    return 2.0 * s * torch.sqrt(v) / (v - 1.0) * torch.exp(log_ratio)
-
-
 def _half_gini(w, v, m, s, tol: float):
     """``E|X - X'| / 2 = integral of F (1 - F) dx`` per row, and each row's last relative change."""
     rows = w.shape[0]
@@ -114,7 +106,7 @@ def _half_gini(w, v, m, s, tol: float):
     single = (w > 0).sum(1) == 1
     if bool(single.any()):
         k = w[single].argmax(1, keepdim=True)
-        out[single] = _single_component_half_gini(v[single].gather(1, k)[:, 0], s[single].gather(1, k)[:, 0])
+        out[single] = student_t_half_gini(v[single].gather(1, k)[:, 0], s[single].gather(1, k)[:, 0])
     index = torch.nonzero(~single)[:, 0]
     if index.numel() == 0:
         return out, change
@@ -281,7 +273,7 @@ def student_t_scores(loc, scale, df, y) -> dict:
     t, vt = z[~normal], v[~normal]
     cdf[~normal] = student_t_cdf(t, vt)
     log_pdf[~normal] = student_t_logpdf(t, vt)
-    half_gini[~normal] = _single_component_half_gini(vt, s[~normal])
+    half_gini[~normal] = student_t_half_gini(vt, s[~normal])
     pdf = torch.exp(log_pdf)
     # E|T - z| = z (2F - 1) + 2 f (v + z^2) / (v - 1); as v -> inf the last factor is 1 (the normal)
     tail = torch.where(normal, torch.ones_like(z), (v + z * z) / (v - 1.0))

@@ -175,9 +175,9 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
     parts = _filled(per_symbol)
     if not parts:
         return per_symbol if isinstance(per_symbol, pd.DataFrame) else pd.DataFrame(columns=list(DAILY_COLUMNS))
-    if not _same_layout(parts):
-        return _appended(pd.concat(parts, ignore_index=True))  # an unusual table: the general path
     portfolio = portfolio_table(parts) if portfolio is None else portfolio
+    if not _same_layout(parts):
+        return pd.concat([*parts, portfolio], ignore_index=True)  # an unusual table: the general path
     rows = sum(len(p) for p in parts)
     dtypes = {c: parts[0][c].dtype for c in DAILY_COLUMNS}
     # numpy buffers; a pandas text column (pandas 3's default for strings) goes through object
@@ -206,9 +206,6 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     parts = _filled(per_symbol, take=False)
     if not parts:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    if not _same_layout(parts):
-        joined = _appended(pd.concat(parts, ignore_index=True))
-        return joined[joined["symbol"] == PORTFOLIO].reset_index(drop=True)
     # the keys first: which (strategy, date) cells every symbol has
     strategies = pd.unique(np.concatenate([pd.unique(p["strategy"].to_numpy(dtype=object)) for p in parts]))
     dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
@@ -221,7 +218,9 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     keys = np.flatnonzero(present)
     fields = {
         # one field of all the tables at a time, in their row order: the sums of one concatenation
-        name: _portfolio_field(np.concatenate([p[name].to_numpy() for p in parts]), group, size, present, members)
+        name: _portfolio_field(
+            np.concatenate([p[name].to_numpy(np.float64) for p in parts]), group, size, present, members
+        )
         for name in DAILY_COLUMNS[3:]
     }
     portfolio = {
@@ -230,7 +229,9 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
         "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
         **fields,
     }
-    return pd.DataFrame({c: _typed(portfolio[c], parts[0][c].dtype) for c in DAILY_COLUMNS})
+    if _same_layout(parts):  # the key columns in the tables' own dtypes (a pandas text column stays one)
+        portfolio.update({c: _typed(portfolio[c], parts[0][c].dtype) for c in DAILY_COLUMNS[:3]})
+    return pd.DataFrame({c: portfolio[c] for c in DAILY_COLUMNS})
 
 
 def _buffer_dtype(dtype):
@@ -274,30 +275,6 @@ def _group(table, strategies, dates) -> np.ndarray:
     """Each row's (strategy, date) cell: strategy rank x len(dates) + the date's index in ``dates``."""
     rank = pd.Index(strategies).get_indexer(np.asarray(table["strategy"], dtype=object))
     return rank * len(dates) + np.searchsorted(dates, np.asarray(table["date"]))
-
-
-def _appended(per_symbol: pd.DataFrame) -> pd.DataFrame:
-    """:func:`with_portfolio` of one table of any column types, through a concatenation."""
-    strategies = pd.unique(per_symbol["strategy"])
-    dates = np.unique(per_symbol["date"].to_numpy())
-    size = len(strategies) * len(dates)
-    group = _group(per_symbol, strategies, dates)
-    members = np.bincount(group, minlength=size)
-    symbols = per_symbol.groupby("strategy", sort=False)["symbol"].nunique()
-    present = members == np.repeat(symbols.reindex(strategies).to_numpy(), len(dates))
-    keys = np.flatnonzero(present)
-    portfolio = pd.DataFrame(
-        {
-            "date": dates[keys % len(dates)],
-            "symbol": PORTFOLIO,
-            "strategy": np.asarray(strategies, dtype=object)[keys // len(dates)],
-            **{
-                name: _portfolio_field(per_symbol[name].to_numpy(np.float64), group, size, present, members)
-                for name in DAILY_COLUMNS[3:]
-            },
-        }
-    )
-    return pd.concat([per_symbol, portfolio[list(DAILY_COLUMNS)]], ignore_index=True)
 
 
 def calendar_warning(daily: pd.DataFrame) -> str | None:
