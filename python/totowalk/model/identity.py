@@ -37,8 +37,7 @@ def file_stat(path) -> tuple:
 def file_sha256(path) -> str:
     """sha256 of a file, memoised per (path, size, mtime) so repeated runs hash a checkpoint once."""
     path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = (str(path), *file_stat(path))
     if key not in _FILE_DIGESTS:
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
