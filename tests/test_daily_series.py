@@ -237,6 +237,25 @@ def test_the_chunks_daily_tables_stack_to_the_table_of_all_symbols_in_one(result
     assert with_portfolio([empty]).empty
 
 
+def test_chunks_kept_with_categories_give_the_daily_table_in_its_own_dtypes(result):
+    # a run keeps each chunk's symbol and strategy as categories (categories differ per chunk); the
+    # daily table made from them is the plain one, dtypes included (text stays text)
+    from totowalk.backtest.run import _compact_days
+    from totowalk.backtest.stats.daily import final_day_table, portfolio_table, with_portfolio
+
+    sims = result.simulations
+    plain = [final_day_table(sims[sims["symbol"] == s], STRATEGY_PREFIXES) for s in ("B", "A")]
+    compact = [_compact_days(p) for p in plain]
+    assert all(isinstance(p[c].dtype, pd.CategoricalDtype) for p in compact for c in ("symbol", "strategy"))
+    assert list(compact[0]["symbol"].cat.categories) == ["B"] != list(compact[1]["symbol"].cat.categories)
+    assert compact[0]["symbol"].memory_usage(deep=True) < plain[0]["symbol"].memory_usage(deep=True) / 3
+    pd.testing.assert_frame_equal(portfolio_table(compact), portfolio_table(plain), check_exact=True)
+    expected = with_portfolio(list(plain))
+    got = with_portfolio(compact)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got["symbol"].dtype == result.daily["symbol"].dtype
+
+
 def test_statistics_do_not_depend_on_how_many_series_share_a_pass(result, monkeypatch):
     from totowalk.backtest.stats import table
     from totowalk.backtest.stats.table import days_per_year_of, performance_table

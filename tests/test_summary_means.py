@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from oracles import metrics as metrics_oracle
 from totowalk.backtest.profiles.summary import OVERALL, summarize
@@ -62,3 +63,25 @@ def test_means_taken_a_block_of_columns_at_a_time_equal_the_whole_array_bit_for_
     np.testing.assert_array_equal(summary._nan_means(values), whole)
     frame = pd.DataFrame(values.T)
     np.testing.assert_array_equal(whole, frame.mean().to_numpy())  # pandas' own nanmean
+
+
+def test_overall_rows_wait_on_disk_and_come_back_bit_for_bit(tmp_path):
+    # the chunks' numeric rows go to an unnamed file in the given folder (nothing left there) and
+    # come back as the (columns, rows) array the summary's means read, in the order added
+    from totowalk.backtest.profiles.summary import OverallRows, numeric_columns
+
+    frame = _frame(900, 5)
+    kept = OverallRows(len(frame), tmp_path)
+    for part in np.array_split(np.arange(len(frame)), [100, 101, 640]):  # one chunk of a single row
+        kept.add(frame.iloc[part])
+    assert list(tmp_path.iterdir()) == []
+    columns, values = numeric_columns(frame)
+    assert kept.columns == columns and kept.filled == len(frame)
+    np.testing.assert_array_equal(kept.values, values)
+    assert kept.values is kept.values  # read once
+    with pytest.raises(RuntimeError, match="after their values were read"):
+        kept.add(frame.iloc[:5])
+    other = OverallRows(10, tmp_path)
+    other.add(frame.iloc[:5])
+    with pytest.raises(ValueError, match="result columns differ between chunks"):
+        other.add(frame.iloc[5:10].drop(columns=["trades"]))

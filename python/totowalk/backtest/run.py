@@ -225,7 +225,7 @@ def backtest(
 
     rules = profile_named(profile)
     tables = ResultTables(store)
-    kept = _KeptForSummaries(rules, sum(s.layout.num_simulations for s in series))
+    kept = _KeptForSummaries(rules, sum(s.layout.num_simulations for s in series), store and store.folder)
     batch = max_batch or default_max_batch(fc)
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
     rows_bar = progress_bar(
@@ -296,8 +296,8 @@ class _KeptForSummaries:
     daily series, the absolute errors (MAE) and each distinct scored forecast (calibration). Each
     list is handed over once and let go, so its parts and their concatenation do not stay together."""
 
-    def __init__(self, rules, total_rows: int):
-        self.rules, self.overall = rules, OverallRows(total_rows)
+    def __init__(self, rules, total_rows: int, folder=None):
+        self.rules, self.overall = rules, OverallRows(total_rows, folder)  # its rows wait on disk
         self.symbol_rows: dict = {}
         self._final_days, self._errors, self._scored = [], [], []
         self._portfolio = None
@@ -309,15 +309,14 @@ class _KeptForSummaries:
         rows = symbol_rows(summary_columns(sims), rules.best_strategy, rules.summary_headline, days, numeric)
         self.symbol_rows.update(rows)
         self.overall.add(sims, numeric)
-        self._final_days.append(days)
+        self._final_days.append(_compact_days(days))
         self._errors.append(absolute_errors(forecasts))
         self._scored.append(_compact_scored(distinct_scored(forecasts)))
 
     def summary(self, daily: pd.DataFrame) -> pd.DataFrame:
         rules, overall = self.rules, self.overall
         frame = overall.frame() if rules.summary_headline is not None else None
-        values = overall.values[:, : overall.filled]
-        row = overall_row(overall.columns, values, frame, rules.best_strategy, rules.summary_headline, daily)
+        row = overall_row(overall.columns, overall.values, frame, rules.best_strategy, rules.summary_headline, daily)
         self.overall = None  # its array is let go with the summary made
         return summary_frame(self.symbol_rows, row, rules.summary_headline)
 
@@ -342,6 +341,12 @@ class _KeptForSummaries:
 
     def scored(self) -> pd.DataFrame:
         return self._joined(self._scored)
+
+
+def _compact_days(days: pd.DataFrame) -> pd.DataFrame:
+    """A chunk's final days with the symbol and strategy as categories (a byte or two a row, where
+    pandas 3 stores text at 13-20): the daily table is built from them, in its own dtypes, at the end."""
+    return days.assign(**{c: pd.Categorical(days[c].to_numpy()) for c in ("symbol", "strategy") if c in days})
 
 
 def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+import weakref
+
 import numpy as np
 import pandas as pd
 
@@ -83,31 +86,59 @@ def _group_row(label, columns: list, values: np.ndarray, frame, best, headline, 
 
 
 class OverallRows:
-    """Every row's numeric result columns, gathered a chunk of symbols at a time into one
-    (columns, rows) float64 array (what :func:`overall_row` reads), with their dates: a third of the
-    rows' memory, and no concatenated frame beside it."""
+    """Every row's numeric result columns, gathered a chunk of symbols at a time (what
+    :func:`overall_row` reads), with their dates.
 
-    def __init__(self, total_rows: int):
+    The chunks' (columns, rows) float64 blocks wait in an unnamed temporary file (in ``folder``,
+    e.g. the run's own, or the system's temporary folder), not in memory: at universe scale they
+    are the largest thing a run keeps (0.2 MB a symbol at 250 simulations), and they are read only
+    once the chunk loop and the other kept parts are done. :attr:`values` reads them back, once,
+    into one array; the file leaves nothing behind, even when the process is killed."""
+
+    def __init__(self, total_rows: int, folder=None):
         self.total, self.filled = int(total_rows), 0
         self.columns: list | None = None
-        self.values: np.ndarray | None = None
         self.dates: list = []
+        self._folder, self._file, self._blocks, self._values = folder, None, [], None
 
     def add(self, simulations: pd.DataFrame, numeric=None) -> None:
         """Append ``simulations``' rows (``numeric``: their :func:`numeric_columns`, when already made)."""
         columns, values = numeric if numeric is not None else numeric_columns(simulations)
+        if self._values is not None:
+            raise RuntimeError("rows added after their values were read")
         if self.columns is None:
-            self.columns, self.values = columns, np.empty((len(columns), self.total), np.float64)
+            self.columns = columns
+            self._file = tempfile.TemporaryFile(prefix=".overall-rows-", dir=self._folder)
+            weakref.finalize(self, self._file.close)  # closed when let go unread too (a failed run)
         elif columns != self.columns:
             raise ValueError(f"result columns differ between chunks of symbols: {columns} vs {self.columns}")
-        self.values[:, self.filled : self.filled + values.shape[1]] = values
-        self.filled += values.shape[1]
+        block = np.ascontiguousarray(values, dtype=np.float64)
+        self._file.write(memoryview(block).cast("B"))
+        self._blocks.append(block.shape[1])
+        self.filled += block.shape[1]
         if "date" in simulations:
             self.dates.append(simulations["date"].to_numpy())
 
+    @property
+    def values(self) -> np.ndarray:
+        """The rows' values, (columns, rows) float64 in the order added; read back from the file once."""
+        if self._values is None:
+            self._values = np.empty((len(self.columns or ()), self.filled), np.float64)
+            if self._file is not None:
+                self._file.seek(0)
+                offset = 0
+                for rows in self._blocks:  # a block is its columns one after another
+                    for column in self._values[:, offset : offset + rows]:
+                        target = memoryview(column).cast("B")  # a row's segment: contiguous, read in place
+                        if self._file.readinto(target) != target.nbytes:
+                            raise OSError("the summary's temporary rows file was cut short")
+                    offset += rows
+                self._file.close()
+        return self._values
+
     def frame(self) -> pd.DataFrame:
         """The rows as a frame over the same memory (for the headline: its dates and window means)."""
-        out = pd.DataFrame(self.values[:, : self.filled].T, columns=self.columns, copy=False)
+        out = pd.DataFrame(self.values.T, columns=self.columns, copy=False)
         if self.dates:
             out.insert(0, "date", np.concatenate(self.dates))
         return out

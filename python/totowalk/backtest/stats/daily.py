@@ -179,7 +179,7 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
     if not _same_layout(parts):
         return pd.concat([*parts, portfolio], ignore_index=True)  # an unusual table: the general path
     rows = sum(len(p) for p in parts)
-    dtypes = {c: parts[0][c].dtype for c in DAILY_COLUMNS}
+    dtypes = {c: _column_dtype(parts[0][c].dtype) for c in DAILY_COLUMNS}
     # numpy buffers; a pandas text column (pandas 3's default for strings) goes through object
     columns = {c: np.empty(rows + len(portfolio), dtype=_buffer_dtype(d)) for c, d in dtypes.items()}
     offset = 0
@@ -187,7 +187,7 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
     while parts:
         part = parts.pop()
         for c in DAILY_COLUMNS:
-            columns[c][offset : offset + len(part)] = part[c].to_numpy()
+            columns[c][offset : offset + len(part)] = _values(part[c])
         offset += len(part)
         del part
         release_free_memory()  # the copied table's memory goes back before the next is copied
@@ -207,9 +207,11 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
     # the keys first: which (strategy, date) cells every symbol has
-    strategies = pd.unique(np.concatenate([pd.unique(p["strategy"].to_numpy(dtype=object)) for p in parts]))
+    strategies = pd.unique(np.concatenate([pd.unique(_values(p["strategy"])) for p in parts]))
     dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
-    pairs = pd.concat([p[["strategy", "symbol"]].drop_duplicates() for p in parts]).drop_duplicates()
+    pairs = pd.concat(
+        [pd.DataFrame({c: _values(p[c]) for c in ("strategy", "symbol")}).drop_duplicates() for p in parts]
+    ).drop_duplicates()
     symbols = pairs.groupby("strategy", sort=False).size().reindex(strategies).to_numpy()
     size = len(strategies) * len(dates)
     group = np.concatenate([_group(p, strategies, dates) for p in parts])
@@ -230,8 +232,22 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
         **fields,
     }
     if _same_layout(parts):  # the key columns in the tables' own dtypes (a pandas text column stays one)
-        portfolio.update({c: _typed(portfolio[c], parts[0][c].dtype) for c in DAILY_COLUMNS[:3]})
+        portfolio.update({c: _typed(portfolio[c], _column_dtype(parts[0][c].dtype)) for c in DAILY_COLUMNS[:3]})
     return pd.DataFrame({c: portfolio[c] for c in DAILY_COLUMNS})
+
+
+def _column_dtype(dtype):
+    """The dtype a column of ``dtype`` has in a result: a category's values' own (a run keeps its
+    final days' symbol and strategy as categories, a byte or two a row, not as text)."""
+    return dtype.categories.dtype if isinstance(dtype, pd.CategoricalDtype) else dtype
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    """A column's values as numpy; a category column's as object references to its few labels
+    (not one new string object a row, as converting pandas' text storage would make)."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and not (column.cat.codes.to_numpy() < 0).any():
+        return np.asarray(column.cat.categories, dtype=object)[column.cat.codes.to_numpy()]
+    return column.to_numpy()
 
 
 def _buffer_dtype(dtype):
@@ -255,12 +271,13 @@ def _filled(per_symbol, take: bool = True) -> list:
 
 
 def _same_layout(parts: list) -> bool:
-    """Whether the tables all have :data:`DAILY_COLUMNS` with one dtype each, float64 fields."""
+    """Whether the tables all have :data:`DAILY_COLUMNS` with one dtype each (a category column's
+    being its labels'), float64 fields."""
     if any(list(p.columns) != list(DAILY_COLUMNS) for p in parts):
         return False
-    dtypes = [parts[0][c].dtype for c in DAILY_COLUMNS]
+    dtypes = [_column_dtype(parts[0][c].dtype) for c in DAILY_COLUMNS]
     return all(d == np.float64 for d in dtypes[3:]) and all(
-        [p[c].dtype for c in DAILY_COLUMNS] == dtypes for p in parts
+        [_column_dtype(p[c].dtype) for c in DAILY_COLUMNS] == dtypes for p in parts
     )
 
 
@@ -273,25 +290,24 @@ def _portfolio_field(values: np.ndarray, group, size: int, present, members) -> 
 
 def _group(table, strategies, dates) -> np.ndarray:
     """Each row's (strategy, date) cell: strategy rank x len(dates) + the date's index in ``dates``."""
-    rank = pd.Index(strategies).get_indexer(np.asarray(table["strategy"], dtype=object))
+    rank = pd.Index(strategies).get_indexer(_values(table["strategy"]).astype(object, copy=False))
     return rank * len(dates) + np.searchsorted(dates, np.asarray(table["date"]))
 
 
 def calendar_warning(daily: pd.DataFrame) -> str | None:
     """A sentence for the report when the symbols of a :func:`daily_table` rest on different days
     (the portfolio then rests on the days they share); None when all have the same days."""
-    # the first strategy's rows alone (every strategy of a symbol has the same days): a mask over
-    # the key columns, not a filtered copy of the whole table
-    symbol, strategy = daily["symbol"].to_numpy(dtype=object), daily["strategy"].to_numpy(dtype=object)
-    mine = symbol != PORTFOLIO
+    # the first strategy's rows alone (every strategy of a symbol has the same days): masks from
+    # comparisons in the columns' own storage, not a copy of the table or an object a row
+    symbol, strategy = daily["symbol"], daily["strategy"]
+    mine = (symbol != PORTFOLIO).to_numpy(dtype=bool)
     if not mine.any():
         return None
-    first = strategy[np.argmax(mine)]
-    ours = strategy == first
+    first = strategy.iloc[int(np.argmax(mine))]
+    ours = (strategy == first).to_numpy(dtype=bool)
     rows = mine & ours
-    days = pd.DataFrame({"symbol": symbol[rows], "date": daily["date"].to_numpy()[rows]}).groupby("symbol", sort=False)[
-        "date"
-    ]
+    days = pd.DataFrame({"symbol": symbol.array[rows], "date": daily["date"].to_numpy()[rows]})
+    days = days.groupby("symbol", sort=False)["date"]
     spans = days.agg(["size", "min", "max"])
     if spans["size"].nunique() == 1 and spans["min"].nunique() == 1 and spans["max"].nunique() == 1:
         return None
