@@ -9,6 +9,9 @@ of one length together), alternating, ``--repeats`` times each; the best time of
 forecasts per second of both sides, their ratio, and how far the batched forecasts are from the
 unbatched ones (the products' shapes change, so they may differ by float rounding).
 
+With ``--precision bf16`` or ``fp16`` the two sides are fp32 and that precision instead, both with
+contexts batched (the blocks in 16 bits, the heads and residual stream in fp32; same draws).
+
 With ``--backtest``, the same two engines each run the W1-shaped clean Kronos backtest instead
 (``tw.backtest`` of W1's frame, 10 simulations, Kronos forecasting every key walk-forward), and the
 rows are whole seconds and the Kronos phase's.
@@ -16,6 +19,7 @@ rows are whole seconds and the Kronos phase's.
     python bench/bench_kronos_batch.py --shape tiny --lookback 96 --contexts 16 --pred-len 1
     python bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --device cuda
     python bench/bench_kronos_batch.py --shape base --backtest --sims 10
+    python bench/bench_kronos_batch.py --shape base --contexts 16 --precision fp16 --device cuda
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 from totowalk.benchmarks.workloads import w1_frames
 from totowalk.kronos import KronosEngine, KronosModel, KronosTokenizer
 from totowalk.kronos.config import MODEL_PRESETS, TOKENIZER_PRESETS, KronosConfig
+from totowalk.kronos.engine import PRECISIONS
 from totowalk.kronos.frames import kronos_input_from_frame
 from totowalk.provenance import git_commit, machine_description, today
 
@@ -68,6 +73,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--precision",
+        choices=[p for p in PRECISIONS if p != "fp32"],
+        help="compare this precision with fp32 instead, both with contexts batched",
+    )
     parser.add_argument("--backtest", action="store_true", help="time W1's clean Kronos backtest instead")
     parser.add_argument("--sims", type=int, default=10, help="simulations of the --backtest run")
     args = parser.parse_args(argv)
@@ -82,22 +92,38 @@ def main(argv=None) -> None:
         for k in range(args.contexts)
     ]
     model, tokenizer = random_kronos(args.shape, device)
-    sides = {
-        size: KronosEngine(model, tokenizer, max_context=args.lookback, context_batch=size, device=device, **CLASSIC)
-        for size in (1, args.batch)
-    }
-    for engine in sides.values():  # warm-up: one small forecast each
-        engine.forecast(inputs[:2], pred_len=args.pred_len)
+
+    def engine(batch: int, precision: str = "fp32") -> KronosEngine:
+        return KronosEngine(
+            model,
+            tokenizer,
+            max_context=args.lookback,
+            context_batch=batch,
+            device=device,
+            precision=precision,
+            **CLASSIC,
+        )
+
+    if args.precision:  # baseline first, then the candidate
+        sides = {
+            f"fp32, context_batch {args.batch}": engine(args.batch),
+            f"{args.precision}, context_batch {args.batch}": engine(args.batch, args.precision),
+        }
+    else:
+        sides = {"one at a time": engine(1), f"context_batch {args.batch}": engine(args.batch)}
+    for side in sides.values():  # warm-up: one small forecast each
+        side.forecast(inputs[:2], pred_len=args.pred_len)
     if args.backtest:
         backtests(sides, frame, args, model)
         return
-    seconds, outputs = {1: [], args.batch: []}, {}
+    seconds, outputs = {name: [] for name in sides}, {}
     for _ in range(args.repeats):
-        for size, engine in sides.items():
-            spent, outputs[size] = timed(engine, inputs, args.pred_len, device)
-            seconds[size].append(spent)
-    alone, together = min(seconds[1]), min(seconds[args.batch])
-    one, many = outputs[1], outputs[args.batch]
+        for name, side in sides.items():
+            spent, outputs[name] = timed(side, inputs, args.pred_len, device)
+            seconds[name].append(spent)
+    (first, base), (second, candidate) = sides.items()
+    best = {name: min(v) for name, v in seconds.items()}
+    one, many = outputs[first], outputs[second]
     difference = float(np.max(np.abs(many.mean - one.mean) / np.abs(one.mean)))
     same_paths = float(np.mean(np.all(many.paths == one.paths, axis=(2, 3))))
     parameters = sum(p.numel() for p in model.parameters())
@@ -107,8 +133,8 @@ def main(argv=None) -> None:
         f"pred_len {args.pred_len}, {CLASSIC['sample_count']} paths, {args.contexts} contexts, best of {args.repeats}"
     )
     print(
-        f"one at a time: {alone:.3f} s ({args.contexts / alone:.2f} forecasts/s); context_batch {args.batch}: "
-        f"{together:.3f} s ({args.contexts / together:.2f} forecasts/s); ratio {alone / together:.2f}x; "
+        f"{first}: {best[first]:.3f} s ({args.contexts / best[first]:.2f} forecasts/s); {second}: "
+        f"{best[second]:.3f} s ({args.contexts / best[second]:.2f} forecasts/s); ratio {best[first] / best[second]:.2f}x; "
         f"means differ by <= {difference:.1e} relative, {same_paths:.1%} of decoded paths bit-identical"
     )
 
@@ -117,24 +143,24 @@ def backtests(sides: dict, frame, args, model) -> None:
     """W1's clean Kronos backtest with each engine, alternating; whole and Kronos-phase seconds."""
     from totowalk import backtest
 
-    seconds, results = {size: [] for size in sides}, {}
+    seconds, results = {name: [] for name in sides}, {}
     for _ in range(args.repeats):
-        for size, engine in sides.items():
+        for name, engine in sides.items():
             start = time.perf_counter()
-            results[size] = backtest({"IBM": frame}, num_simulations=args.sims, kronos=engine, profile="clean")
-            seconds[size].append((time.perf_counter() - start, results[size].timings.get("kronos", float("nan"))))
-    one, many = results[1], results[args.batch]
-    same = one.simulations.drop(columns="date").equals(many.simulations.drop(columns="date"))
+            results[name] = backtest({"IBM": frame}, num_simulations=args.sims, kronos=engine, profile="clean")
+            seconds[name].append((time.perf_counter() - start, results[name].timings.get("kronos", float("nan"))))
+    first, second = sides
+    same = results[first].simulations.drop(columns="date").equals(results[second].simulations.drop(columns="date"))
     parameters = sum(p.numel() for p in model.parameters())
     print(
         f"{today()} {git_commit()} {machine_description(torch.device(args.device))}; {torch.get_num_threads()} torch "
         f"threads; clean Kronos backtest of W1's frame, {args.sims} simulations, Kronos {args.shape} "
         f"({parameters:,} parameters, random weights), lookback {args.lookback}, best of {args.repeats}"
     )
-    best = {size: min(v) for size, v in seconds.items()}
+    best = {name: min(v) for name, v in seconds.items()}
     print(
-        f"one at a time: whole {best[1][0]:.2f} s, Kronos {best[1][1]:.2f} s; context_batch {args.batch}: whole "
-        f"{best[args.batch][0]:.2f} s, Kronos {best[args.batch][1]:.2f} s; ratio {best[1][0] / best[args.batch][0]:.2f}x "
+        f"{first}: whole {best[first][0]:.2f} s, Kronos {best[first][1]:.2f} s; {second}: whole "
+        f"{best[second][0]:.2f} s, Kronos {best[second][1]:.2f} s; ratio {best[first][0] / best[second][0]:.2f}x "
         f"whole; result rows identical: {same}"
     )
 

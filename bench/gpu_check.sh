@@ -9,7 +9,8 @@
 #      vs unshared; W3's flatness (1,000 vs 250 simulations) and FLOPs; the harness's W2 rows in
 #      fp16; the strategy phase on this host's cores,
 #      the 500-symbol universe through the CLI (bench/universe.py), the exact statistics' and
-#      scores' Triton kernels against the host loop, Kronos with contexts batched (bench_kronos_batch.py),
+#      scores' Triton kernels against the host loop, Kronos with contexts batched and in fp16
+#      (bench_kronos_batch.py),
 #   4. the engine/kernel/model/prefix-sharing tests (8 processes where pytest-xdist is there), then
 #      W1 without CUDA graphs and the microbenchmarks if time is left.
 #   GPU_CHECK_OLD_TREE=DIR adds the W2 backtest of another tree's sources, alternating with this one.
@@ -152,6 +153,8 @@ run_step "bench_kronos_batch.py: Kronos-base, 16 contexts batched vs one at a ti
   $PY bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --repeats 3 --device cuda
 run_step "bench_kronos_batch.py --backtest: W1's clean Kronos backtest, Kronos-base" 90 "$LOGS/bench.log" \
   $PY bench/bench_kronos_batch.py --shape base --backtest --sims 10 --contexts 2 --repeats 2 --device cuda
+run_step "bench_kronos_batch.py --precision fp16: Kronos-base, fp16 vs fp32, 16 contexts batched" 60 "$LOGS/bench.log" \
+  $PY bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --repeats 3 --precision fp16 --device cuda
 run_step "prefix sharing: W2 forecast fp16 (sampled), FLOPs and time" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W2 --precision fp16 --estimator sampled --repeats 3
 run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
@@ -162,7 +165,7 @@ for profile in legacy clean; do
     $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --cprofile 45
 done
 # 4. The GPU tests beyond the CUDA-marked ones, after the rows (a slow Triton compile must not cost them).
-GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py tests/test_prefix*.py 2>/dev/null | grep -v offline_compile)
+GPU_TESTS=$(ls tests/test_engine*.py tests/test_kernel*.py tests/test_model*.py tests/test_prefix*.py tests/test_kronos_engine.py 2>/dev/null | grep -v offline_compile)
 if [[ -n "$GPU_TESTS" ]]; then
   run_step "engine/kernel/model tests" 150 "$LOGS/tests.log" $PY -m pytest $GPU_TESTS "${PYTEST_OPTS[@]}" "${PARALLEL[@]}"
 fi

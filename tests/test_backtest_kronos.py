@@ -225,6 +225,28 @@ def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
     assert "drop --kronos" in capsys.readouterr().err
 
 
+def test_cli_model_kronos_runs_at_the_precision_asked_and_refuses_int8(kronos_folder, tmp_path, capsys):
+    import json
+
+    from totowalk.cli import main
+
+    base = ["backtest", "--dataset", "IBM", "--sims", "2", "--no-progress", "--model", f"kronos:{kronos_folder}"]
+    base += ["--start", "2013-01-01", "--device", "cpu"]
+    folders = {}
+    for precision in ("fp32", "bf16"):
+        folders[precision] = tmp_path / precision
+        assert main([*base, "--precision", precision, "--out", str(folders[precision])]) == 0
+    summaries = {k: json.loads((f / "summary.json").read_text()) for k, f in folders.items()}
+    assert summaries["bf16"]["model"]["precision"] == "bf16"
+    assert summaries["bf16"]["settings"]["forecaster"]["precision"] == "bf16"
+    assert capsys.readouterr().out.count("seed 0, bf16") == 1  # the bf16 run's report names it
+    assert "precision" not in summaries["fp32"]["settings"]["forecaster"]  # an fp32 run's fingerprint as before
+    rows = {k: pd.read_csv(f / "forecasts.csv") for k, f in folders.items()}
+    assert not np.array_equal(rows["bf16"]["prediction"], rows["fp32"]["prediction"])  # it was used
+    assert main([*base, "--precision", "int8"]) == 2
+    assert "Kronos runs at fp32, bf16, fp16; got precision 'int8'" in capsys.readouterr().err
+
+
 def test_a_toto_folder_given_as_kronos_is_named_as_such(tmp_path, capsys, monkeypatch):
     from totowalk.cli import main
     from totowalk.model.checkpoint import WEIGHTS_DIR

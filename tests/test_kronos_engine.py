@@ -4,6 +4,7 @@ batch invariance and input errors."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,39 @@ def test_decoded_paths_have_the_reference_samplers_distribution(kronos, referenc
     assert _ks_min_p(KronosEngine(net, tok, temperature=1.0, **settings), reference) > 1e-4  # 36 tests
     # the check has power: a different temperature is told apart
     assert _ks_min_p(KronosEngine(net, tok, temperature=0.5, **settings), reference) < 1e-6
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # bench/gpu_check.sh runs this file
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("precision, share_of_floor", [("bf16", 1.0), ("fp16", 0.25)])
+def test_reduced_precision_moves_the_forecast_less_than_drawing_the_paths_again(
+    kronos, reference, precision, share_of_floor, device
+):
+    # Monte Carlo noise floor: the mean path of fp32 with another seed; the precision's deviation:
+    # its mean path against fp32's with the same draws. 2,000 paths (ten times the classic 192, so
+    # a floor three times finer), the classic temperature, both contexts, 3 steps x 6 features.
+    net, tok = (copy.deepcopy(m).to(device) for m in kronos)  # the module fixture stays on the host
+    settings = dict(temperature=0.152, top_k=0, top_p=0.9, sample_count=2000, max_context=20, clip=1.85)
+    floor, deviation, moved = [], [], []
+    for c in range(2):
+        key = request_keys(np.array([c + 11], dtype=np.uint64), 3)[0]
+        args = (np.clip(reference["x"][c], -1.85, 1.85), reference["stamp"][c], reference["sampler_y_stamp"][c], key)
+        full, _ = KronosEngine(net, tok, **settings).sample_paths(*args)
+        again, _ = KronosEngine(net, tok, seed=1, **settings).sample_paths(*args)
+        reduced, _ = KronosEngine(net, tok, precision=precision, **settings).sample_paths(*args)
+        floor.append(np.abs(again.mean(0) - full.mean(0)).mean())
+        deviation.append(np.abs(reduced.mean(0) - full.mean(0)).mean())
+        moved.append(np.mean(np.abs(reduced - full).max(axis=(1, 2)) > 0.05))  # a token changed, not rounding
+    assert np.mean(deviation) < share_of_floor * np.mean(floor), (deviation, floor)
+    assert 0 < np.mean(deviation)  # the precision is used
+    assert np.mean(moved) < 0.1  # the same draws: few paths change a token
+
+
+def test_an_unknown_precision_is_refused(kronos):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16; got 'int8'"):
+        KronosEngine(*kronos, precision="int8")
 
 
 def _greedy_without_cache(net, tok, normed, x_stamp, y_stamp, max_context):

@@ -327,13 +327,18 @@ def _run(args) -> int:
             num_workers=args.workers,
             gpus_per_worker=1 if on_gpu else 0,
         )
-    kronos = as_kronos(spec, args.kronos_tokenizer) if kronos_model else None
+    kronos = None
+    if kronos_model:
+        try:
+            kronos = as_kronos(spec, args.kronos_tokenizer, device=args.device, precision=args.precision)
+        except ValueError as err:  # an --precision Kronos does not run
+            raise UsageError(f"--model {args.model}: {err}") from err
     if args.kronos_tokenizer and not (args.kronos or kronos_model):
         raise UsageError("--kronos-tokenizer needs --kronos DIR or --model kronos:DIR")
     if args.kronos:
         if args.profile != "legacy":
             raise UsageError("--kronos fills the legacy profile's kronos_expected_move_pct; use --profile legacy")
-        kronos = as_kronos(args.kronos, args.kronos_tokenizer)
+        kronos = as_kronos(args.kronos, args.kronos_tokenizer, device=args.device)
     if args.fills is not None and args.profile != "clean":
         raise UsageError("--fills applies to --profile clean; the legacy profile fills as the classic loop")
     progress = not args.no_progress

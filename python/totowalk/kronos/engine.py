@@ -19,7 +19,14 @@ on the paths' token draws, so here:
   shapes change with the batch; with one torch thread the tests find the bits equal);
   ``context_batch=1`` runs each context alone;
 * every draw reads the counter-based Philox stream at (seed, context content, step, path), so a
-  path's tokens do not depend on which other contexts or paths share its batch.
+  path's tokens do not depend on which other contexts or paths share its batch;
+* ``precision="bf16"`` / ``"fp16"``: the model's and the decoder's transformer blocks compute in
+  that type (autocast), everything else stays float32: the tokenizer's encoder (a context's token
+  ids do not move with the precision), the embeddings, the residual stream, the norms, both token
+  heads (a 16-bit logit divided by the temperature 0.152 would move the probabilities by tens of
+  percent) and the decoder's head. The draws read the same stream as float32, so the two differ only
+  where a probability moved across a draw; tests hold the decoded paths to the reference sampler's
+  distribution as for float32.
 
 What stays as the reference: float32 normalisation with the population std + 1e-5 and clipping,
 temperature then top-k (or top-p) filtering, s1 then s2 given s1, the mean over paths of the
@@ -37,10 +44,11 @@ import torch
 from ..kernels.stream import request_keys
 from .sampling import S1_DRAW, S2_DRAW, draw_tokens, filtered_probabilities
 
-__all__ = ["DEFAULT_CONTEXT_BATCH", "FEATURES", "KronosEngine", "KronosForecast", "KronosInput"]
+__all__ = ["DEFAULT_CONTEXT_BATCH", "FEATURES", "PRECISIONS", "KronosEngine", "KronosForecast", "KronosInput"]
 
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
 DEFAULT_CONTEXT_BATCH = 16  # contexts of one length whose shared windows run as one batch
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # the blocks' compute type
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,11 @@ class KronosEngine:
         seed: int = 0,
         device=None,
         context_batch: int = DEFAULT_CONTEXT_BATCH,
+        precision: str = "fp32",
     ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"Kronos precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        self.precision, self._compute = precision, PRECISIONS[precision]
         if sample_count < 1 or max_context < 2 or temperature <= 0:
             raise ValueError("sample_count must be >= 1, max_context >= 2 and temperature > 0")
         if context_batch < 1:
@@ -203,7 +215,7 @@ class KronosEngine:
         passes = 0
         for i in range(pred_len):
             start = max(0, length + i - self.max_context)  # the window slides once full
-            shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length])
+            shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length], None, self._compute)
             passes += groups * (length - start)
             for b in range(groups):
                 mine = [(k[b : b + 1], v[b : b + 1]) for k, v in past]  # batch 1: shared by the paths
@@ -211,13 +223,13 @@ class KronosEngine:
                 passes += work
         # decode the final window: the shared context part once, each distinct path on top
         start = max(0, length + pred_len - self.max_context)
-        _, caches = tok.decode_cached(c1[:, start:], c2[:, start:])
+        _, caches = tok.decode_cached(c1[:, start:], c2[:, start:], None, self._compute)
         passes += groups * (length - start)
         decoded = []
         for b in range(groups):
             generated, inverse = torch.unique(torch.cat([g1[b], g2[b]], 1), dim=0, return_inverse=True)
             mine = [(k[b : b + 1], v[b : b + 1]) for k, v in caches]
-            rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], mine)
+            rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], mine, self._compute)
             passes += len(generated) * pred_len
             decoded.append(rows[inverse].float().cpu().numpy())
         return np.stack(decoded), passes
@@ -236,7 +248,11 @@ class KronosEngine:
         own, passes = None, 0
         if i:
             own, _ = net.hidden(
-                prefixes[:, :i], prefixes[:, i:], stamp[:, length : length + i].expand(unique, -1, -1), past=past
+                prefixes[:, :i],
+                prefixes[:, i:],
+                stamp[:, length : length + i].expand(unique, -1, -1),
+                past=past,
+                compute_dtype=self._compute,
             )
             passes = unique * i
         last = shared_hidden[:, -1] if own is None else own[:, -1]

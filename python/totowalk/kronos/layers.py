@@ -9,6 +9,8 @@ computed once. Rotary positions are absolute within the sequence the cache and t
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -166,10 +168,23 @@ class TransformerBlock(nn.Module):
         return x + self.ffn(self.norm2(x)), cache
 
 
-def run_blocks(blocks, x: torch.Tensor, past: list | None = None) -> tuple[torch.Tensor, list]:
-    """Apply blocks in order; ``past`` one cache per block (or None). Returns x and the caches."""
+def run_blocks(
+    blocks, x: torch.Tensor, past: list | None = None, compute_dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, list]:
+    """Apply blocks in order; ``past`` one cache per block (or None). Returns x and the caches.
+
+    ``compute_dtype`` (bfloat16 / float16): the blocks' products run in it (autocast), while the
+    residual stream ``x`` stays in its own (float32) type: each block's output is added to it, so
+    many small updates are not lost to a 16-bit running sum, and the norms' statistics are float32."""
     caches = []
-    for i, block in enumerate(blocks):
-        x, cache = block(x, None if past is None else past[i])
-        caches.append(cache)
+    with _computing_in(x.device, compute_dtype):
+        for i, block in enumerate(blocks):
+            x, cache = block(x, None if past is None else past[i])
+            caches.append(cache)
     return x, caches
+
+
+def _computing_in(device: torch.device, compute_dtype: torch.dtype | None):
+    if compute_dtype is None or compute_dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=compute_dtype)

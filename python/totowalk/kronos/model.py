@@ -97,14 +97,21 @@ class KronosModel(nn.Module):
         self.head = _DualHead(c.s1_bits, c.s2_bits, c.d_model)
 
     def hidden(
-        self, s1: torch.Tensor, s2: torch.Tensor, stamp: torch.Tensor | None, past: list | None = None
+        self,
+        s1: torch.Tensor,
+        s2: torch.Tensor,
+        stamp: torch.Tensor | None,
+        past: list | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, list]:
         """Final-normed hidden states (B, L, d) of tokens (B, L) after an optional cached prefix
-        (per-block keys/values from an earlier call, batch 1 or B), and the caches including them."""
+        (per-block keys/values from an earlier call, batch 1 or B), and the caches including them.
+        ``compute_dtype``: the blocks' products in bf16 / fp16 (:func:`.layers.run_blocks`); the
+        embeddings, the residual stream and the final norm stay in the weights' type."""
         x = self.embedding(s1, s2)
         if stamp is not None:
             x = x + self.time_emb(stamp)
-        x, caches = run_blocks(self.transformer, x, past)
+        x, caches = run_blocks(self.transformer, x, past, compute_dtype)
         return self.norm(x), caches
 
     def s1_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -81,8 +81,9 @@ class KronosTokenizer(nn.Module):
         z, _ = run_blocks(self.decoder, self.post_quant_embed(self.bits_of(s1_ids, s2_ids)))
         return self.head(z)
 
-    def decode_cached(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, past: list | None = None):
+    def decode_cached(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, past: list | None = None, compute_dtype=None):
         """:meth:`decode` of a continuation after a cached prefix (the decoder is causal): returns the
-        continuation's features and the caches including it."""
-        z, caches = run_blocks(self.decoder, self.post_quant_embed(self.bits_of(s1_ids, s2_ids)), past)
+        continuation's features and the caches including it. ``compute_dtype``: the decoder blocks'
+        products in bf16 / fp16 (:func:`.layers.run_blocks`); the head stays in the weights' type."""
+        z, caches = run_blocks(self.decoder, self.post_quant_embed(self.bits_of(s1_ids, s2_ids)), past, compute_dtype)
         return self.head(z), caches

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...kronos import KronosEngine, load_kronos
-from ...kronos.engine import FEATURES
+from ...kronos.engine import FEATURES, PRECISIONS
 from ...kronos.frames import kronos_input_from_frame, kronos_step_returns
 
 __all__ = [
@@ -46,14 +46,17 @@ KRONOS_MISALIGNED_WARNING = (
 )
 
 
-def as_kronos(kronos, tokenizer=None) -> KronosEngine | None:
+def as_kronos(kronos, tokenizer=None, *, device=None, precision: str = "fp32") -> KronosEngine | None:
     """None, a :class:`KronosEngine`, or a checkpoint spec (folder or Hugging Face id, see
-    :func:`totowalk.load_kronos`) loaded with the classic parameters."""
+    :func:`totowalk.load_kronos`) loaded on ``device`` (default CPU) with the classic parameters,
+    its blocks computing at ``precision`` (fp32, bf16 or fp16: :class:`KronosEngine`)."""
     if kronos is None or isinstance(kronos, KronosEngine):
         return kronos
     if isinstance(kronos, (str, Path)):
-        model, tok = load_kronos(kronos, tokenizer)
-        engine = KronosEngine(model, tok)
+        if precision not in PRECISIONS:
+            raise ValueError(f"Kronos runs at {', '.join(PRECISIONS)}; got precision {precision!r}")
+        model, tok = load_kronos(kronos, tokenizer, device=device)
+        engine = KronosEngine(model, tok, precision=precision)
         engine.spec = str(kronos)
         return engine
     raise ValueError(
@@ -79,6 +82,8 @@ def describe_kronos(engine: KronosEngine | None, hash_weights: bool = False) -> 
         **engine.settings,
         "parameters": sum(p.numel() for p in engine.model.parameters()),
     }
+    if engine.precision != "fp32":  # named only when reduced: an fp32 run's fingerprint stays as it was
+        info["precision"] = engine.precision
     if hash_weights:
         info["weights_sha256"] = _weights_digest(engine.model, engine.tokenizer)
     return info

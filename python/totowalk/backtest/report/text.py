@@ -192,7 +192,8 @@ def _describe_kronos(info: dict) -> str:
     return (
         f"{info.get('spec') or 'in-memory model'} ({info['parameters']:,} parameters), {info['sample_count']} paths, "
         f"T {info['temperature']}, top_k {info['top_k']}, top_p {info['top_p']}, window {info['max_context']}, "
-        f"seed {info['seed']}: fills kronos_expected_move_pct (Close r_7 of each simulation's frame)"
+        f"seed {info['seed']}{', ' + info['precision'] if info.get('precision') else ''}: fills "
+        "kronos_expected_move_pct (Close r_7 of each simulation's frame)"
     )
 
 
