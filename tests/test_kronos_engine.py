@@ -184,6 +184,13 @@ def test_contexts_batched_together_give_each_context_its_own_forecast(kronos, re
     assert np.array_equal(together.paths, alone.paths)  # one thread: the same bits
     # the windows' shared parts ran once per batch: fewer passes only through batching would be a bug
     assert together.token_passes == alone.token_passes
+    # the paths of several contexts in one batch (a GPU's default; 2 splits a batch of 3 unevenly)
+    for path_contexts in (2, 16):
+        paths_together = KronosEngine(net, tok, context_batch=3, path_contexts=path_contexts, **settings)
+        out = paths_together.forecast(mixed, pred_len=3, return_paths=True)
+        assert np.array_equal(out.paths, alone.paths) and out.token_passes == alone.token_passes
+    with pytest.raises(ValueError, match="path_contexts"):
+        KronosEngine(net, tok, path_contexts=0)
     with pytest.raises(ValueError, match="context_batch"):
         KronosEngine(net, tok, context_batch=0)
 

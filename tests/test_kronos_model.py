@@ -74,6 +74,25 @@ def test_a_cached_prefix_gives_the_full_forward(kronos, reference):
         np.testing.assert_allclose(tail.numpy(), decoded[:, 10:].numpy(), atol=1e-5)
 
 
+def test_rows_continuing_different_cached_prefixes_give_each_its_full_forward(kronos, reference):
+    # several prefixes cached as one batch; rows (in any order, unequal numbers per prefix) name
+    # theirs with a group index: each row's hidden states are those of its whole sequence
+    net, _ = kronos
+    s1, s2 = torch.from_numpy(reference["s1"]), torch.from_numpy(reference["s2"])
+    stamp = torch.from_numpy(reference["stamp"])
+    prefixes = s1.shape[0]
+    assert prefixes >= 2
+    with torch.no_grad():
+        full, _ = net.hidden(s1, s2, stamp)
+        _, past = net.hidden(s1[:, :15], s2[:, :15], stamp[:, :15])
+        group = torch.tensor([1, 0, 1, 1, 0])  # prefix 1 thrice, prefix 0 twice, interleaved
+        rest, caches = net.hidden(
+            s1[group, 15:], s2[group, 15:], stamp[group, 15:], past=[(k, v, group) for k, v in past]
+        )
+    np.testing.assert_allclose(rest.numpy(), full[group, 15:].numpy(), atol=1e-5)
+    assert caches == [None] * len(caches)  # the prefixes are not copied per row
+
+
 @pytest.mark.parametrize("preset, expected", [("kronos-base", 102_310_592), ("kronos-small", 24_741_376)])
 def test_published_parameter_counts(preset, expected):
     with torch.device("meta"):

@@ -14,8 +14,11 @@ on the paths' token draws, so here:
   generated tokens on top (the tokenizer's decoder is causal too);
 * contexts of one length run together, ``context_batch`` (16) at a time: the tokenizer, the
   shared part of every step's window and the decoder's context part are one batch of contexts
-  (no padding: a batch holds one length), and each context's own paths then run on its slice of
-  those caches. Batched, a context's numbers are the same up to float rounding (the products'
+  (no padding: a batch holds one length). The contexts' distinct path prefixes then run
+  ``path_contexts`` contexts at a time, each row on top of its own context's cache (a group
+  index into the batch's caches): all of the batch's at once on a GPU (one launch sequence per
+  step, not one per context), one context at a time on a CPU, where a context's step works in
+  the cache and 16 contexts' scores and probabilities (tens of MB) do not (slower, measured). Batched, a context's numbers are the same up to float rounding (the products'
   shapes change with the batch; with one torch thread the tests find the bits equal);
   ``context_batch=1`` runs each context alone;
 * every draw reads the counter-based Philox stream at (seed, context content, step, path), so a
@@ -99,6 +102,7 @@ class KronosEngine:
         device=None,
         context_batch: int = DEFAULT_CONTEXT_BATCH,
         precision: str = "fp32",
+        path_contexts: int | None = None,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"Kronos precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
@@ -109,6 +113,11 @@ class KronosEngine:
             raise ValueError(f"context_batch must be >= 1, got {context_batch}")
         self.context_batch = int(context_batch)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        if path_contexts is None:  # see the module docstring
+            path_contexts = 1 if self.device.type == "cpu" else None
+        if path_contexts is not None and path_contexts < 1:
+            raise ValueError(f"path_contexts must be >= 1 or None, got {path_contexts}")
+        self.path_contexts = path_contexts
         self.model, self.tokenizer = model.to(self.device).eval(), tokenizer.to(self.device).eval()
         self.temperature, self.top_k, self.top_p = float(temperature), int(top_k), float(top_p)
         self.sample_count, self.max_context, self.clip, self.seed = (
@@ -202,64 +211,85 @@ class KronosEngine:
     def _sample_batch(self, normed: np.ndarray, x_stamp, y_stamp, keys: torch.Tensor) -> tuple[np.ndarray, int]:
         """:meth:`sample_paths` of G contexts of one length at once: ``normed`` (G, L, 6), ``x_stamp``
         (G, L, 5), ``y_stamp`` (G, pred_len, 5), ``keys`` (G, pred_len). The windows' shared parts
-        (tokenizer, model and decoder over the context tokens) run as one batch of G; each context's
-        own paths then run on its slice of their caches. Returns (G, S, pred_len, 6) and the passes."""
+        (tokenizer, model and decoder over the context tokens) run as one batch of G, and so do all
+        the contexts' distinct path prefixes, each row on top of its own context's cache (a group
+        index: a context's keys are not copied per path). Returns (G, S, pred_len, 6) and the passes."""
         net, tok, dev = self.model, self.tokenizer, self.device
         groups, length = normed.shape[0], normed.shape[1]
         pred_len = y_stamp.shape[1]
         stamp = torch.from_numpy(np.concatenate([x_stamp, y_stamp], axis=1).astype(np.float32)).to(dev)
         c1, c2 = tok.encode(torch.from_numpy(np.asarray(normed, dtype=np.float32)).to(dev))  # once, not per path
-        count = self.sample_count
-        g1 = torch.zeros(groups, count, pred_len, dtype=torch.long, device=dev)
+        count, step = self.sample_count, self.path_contexts or groups
+        # every path of every context, context-major: row g * S + s is context g's path s
+        context = torch.arange(groups, device=dev).repeat_interleave(count)
+        g1 = torch.zeros(groups * count, pred_len, dtype=torch.long, device=dev)
         g2 = torch.zeros_like(g1)
         passes = 0
         for i in range(pred_len):
             start = max(0, length + i - self.max_context)  # the window slides once full
             shared_hidden, past = net.hidden(c1[:, start:], c2[:, start:], stamp[:, start:length], None, self._compute)
             passes += groups * (length - start)
-            for b in range(groups):
-                mine = [(k[b : b + 1], v[b : b + 1]) for k, v in past]  # batch 1: shared by the paths
-                work = self._step(i, shared_hidden[b : b + 1], mine, stamp[b : b + 1], length, keys[b], g1[b], g2[b])
-                passes += work
-        # decode the final window: the shared context part once, each distinct path on top
+            for lo in range(0, groups, step):  # contexts whose paths run together (see path_contexts)
+                part, rows = slice(lo, lo + step), slice(lo * count, (lo + step) * count)
+                mine = [(k[part], v[part]) for k, v in past]
+                passes += self._step(
+                    i,
+                    shared_hidden[part],
+                    mine,
+                    stamp[part],
+                    length,
+                    keys[part, i],
+                    context[rows] - lo,
+                    g1[rows],
+                    g2[rows],
+                )
+        # decode the final window: the shared context parts once, each distinct path on top of its own
         start = max(0, length + pred_len - self.max_context)
         _, caches = tok.decode_cached(c1[:, start:], c2[:, start:], None, self._compute)
         passes += groups * (length - start)
         decoded = []
-        for b in range(groups):
-            generated, inverse = torch.unique(torch.cat([g1[b], g2[b]], 1), dim=0, return_inverse=True)
-            mine = [(k[b : b + 1], v[b : b + 1]) for k, v in caches]
-            rows, _ = tok.decode_cached(generated[:, :pred_len], generated[:, pred_len:], mine, self._compute)
+        for lo in range(0, groups, step):
+            rows = slice(lo * count, (lo + step) * count)
+            tokens = torch.cat([context[rows, None] - lo, g1[rows], g2[rows]], 1)
+            generated, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+            grouped = [(k[lo : lo + step], v[lo : lo + step], generated[:, 0]) for k, v in caches]
+            out, _ = tok.decode_cached(
+                generated[:, 1 : 1 + pred_len], generated[:, 1 + pred_len :], grouped, self._compute
+            )
             passes += len(generated) * pred_len
-            decoded.append(rows[inverse].float().cpu().numpy())
-        return np.stack(decoded), passes
+            decoded.append(out[inverse].float().cpu().numpy())
+        decoded = np.concatenate(decoded)
+        return decoded.reshape(groups, count, pred_len, decoded.shape[-1]), passes
 
-    def _step(self, i: int, shared_hidden, past, stamp, length: int, key, g1, g2) -> int:
-        """Draw step ``i``'s tokens of one context's paths into ``g1``, ``g2`` (S, pred_len): its
-        distinct generated prefixes run on top of the shared part's cache. Returns the passes."""
-        net, dev, count = self.model, self.device, self.sample_count
-        path_ids = torch.arange(count, device=dev)
-        prefixes, inverse = (
-            torch.unique(torch.cat([g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True)
-            if i
-            else (g1[:1, :0], torch.zeros(count, dtype=torch.long, device=dev))
-        )
-        unique = prefixes.shape[0]
+    def _step(self, i: int, shared_hidden, past, stamp, length: int, keys, context, g1, g2) -> int:
+        """Draw step ``i``'s tokens of every path into ``g1``, ``g2`` (G * S, pred_len; ``context``:
+        each row's context, ``keys`` (G,): their stream keys at this step). All contexts' distinct
+        generated prefixes run as one batch, each on top of its context's window cache. Returns the
+        passes."""
+        net, count = self.model, self.sample_count
+        path_ids = torch.arange(count, device=self.device)
         own, passes = None, 0
         if i:
+            prefixes, inverse = torch.unique(
+                torch.cat([context[:, None], g1[:, :i], g2[:, :i]], 1), dim=0, return_inverse=True
+            )
+            group = prefixes[:, 0]  # each distinct prefix's context
             own, _ = net.hidden(
-                prefixes[:, :i],
-                prefixes[:, i:],
-                stamp[:, length : length + i].expand(unique, -1, -1),
-                past=past,
+                prefixes[:, 1 : 1 + i],
+                prefixes[:, 1 + i :],
+                stamp[group, length : length + i],
+                past=[(k, v, group) for k, v in past],
                 compute_dtype=self._compute,
             )
-            passes = unique * i
-        last = shared_hidden[:, -1] if own is None else own[:, -1]
+            passes = len(prefixes) * i
+            last = own[:, -1]
+        else:  # no generated token yet: each context's window alone
+            inverse, group = context, torch.arange(shared_hidden.shape[0], device=self.device)
+            last = shared_hidden[:, -1]
         probs1 = filtered_probabilities(net.s1_logits(last), self.temperature, self.top_k, self.top_p)
-        s1 = draw_tokens(probs1[inverse], self.seed, key[i], path_ids, S1_DRAW)
+        s1 = draw_tokens(probs1[inverse], self.seed, keys, path_ids, S1_DRAW)
         pairs, pair_of = torch.unique(torch.stack([inverse, s1], 1), dim=0, return_inverse=True)
-        logits2 = net.s2_logits_last_shared(shared_hidden, own, pairs[:, 0], pairs[:, 1:2])
+        logits2 = net.s2_logits_last_shared(shared_hidden, own, pairs[:, 0], pairs[:, 1:2], group[pairs[:, 0]])
         probs2 = filtered_probabilities(logits2, self.temperature, self.top_k, self.top_p)
-        g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, key[i], path_ids, S2_DRAW)
+        g1[:, i], g2[:, i] = s1, draw_tokens(probs2[pair_of], self.seed, keys, path_ids, S2_DRAW)
         return passes

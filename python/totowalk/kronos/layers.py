@@ -3,8 +3,8 @@ non-causal cross-attention), pre-norm block. Module and parameter names follow t
 checkpoints' state-dict keys, so a checkpoint loads with ``load_state_dict(strict=True)``.
 
 Self-attention supports a key/value cache (``past``): the keys and values of an earlier prefix,
-per row or shared by every row (batch 1), so many continuations can attend to one prefix that was
-computed once. Rotary positions are absolute within the sequence the cache and the new tokens form.
+per row, shared by every row (batch 1) or one of several shared prefixes per row (a group index),
+so many continuations can attend to a prefix that was computed once. Rotary positions are absolute within the sequence the cache and the new tokens form.
 """
 
 from __future__ import annotations
@@ -80,16 +80,54 @@ class _Projections(nn.Module):
         return self.out_proj(x.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
 
 
-def attend_shared_prefix(q, shared_k, shared_v, own_k=None, own_v=None, causal_own=True):
-    """Attention of q (B, H, Lq, h) over one shared prefix (1, H, P, h) plus each row's own keys
-    (B, H, Lo, h; causal when ``causal_own``, with Lq == Lo), without copying the prefix B times:
-    the prefix scores are one (H, B*Lq, h) x (H, h, P) product. Softmax over both parts together,
-    in float32; the same attention as scaled_dot_product_attention up to rounding."""
-    b, heads, lq, h = q.shape
+def _slots(group: torch.Tensor, groups: int) -> tuple[torch.Tensor, int]:
+    """Each row's place among the rows of its group (in row order), and the largest group's size."""
+    counts = torch.bincount(group, minlength=groups)
+    order = torch.argsort(group, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(group)
+    slot[order] = torch.arange(group.numel(), device=group.device) - starts[group[order]]
+    return slot, int(counts.max())
+
+
+def _by_group(values: torch.Tensor, group, slot, groups: int, width: int, heads: int) -> torch.Tensor:
+    """Rows (R, H, Lq, n) -> (G * H, width * Lq, n): each group's rows side by side, zero-padded."""
+    rows, _, lq, n = values.shape
+    if group is None:  # one group, in row order
+        return values.permute(1, 0, 2, 3).reshape(heads, rows * lq, n)
+    padded = values.new_zeros(groups, width, heads, lq, n)
+    padded[group, slot] = values
+    return padded.permute(0, 2, 1, 3, 4).reshape(groups * heads, width * lq, n)
+
+
+def _from_groups(values: torch.Tensor, group, slot, groups: int, width: int, heads: int, lq: int) -> torch.Tensor:
+    """The inverse of :func:`_by_group`: (G * H, width * Lq, n) -> the rows (R, H, Lq, n)."""
+    if group is None:
+        return values.view(heads, width, lq, -1).permute(1, 0, 2, 3)
+    return values.view(groups, heads, width, lq, -1).permute(0, 2, 1, 3, 4)[group, slot]
+
+
+def attend_shared_prefix(q, shared_k, shared_v, own_k=None, own_v=None, causal_own=True, group=None):
+    """Attention of q (R, H, Lq, h) over a prefix shared by many rows plus each row's own keys
+    (R, H, Lo, h; causal when ``causal_own``, with Lq == Lo), without copying the prefix per row.
+
+    The prefixes are ``shared_k`` / ``shared_v`` (G, H, P, h): row r attends to prefix ``group[r]``
+    (None: one prefix, G = 1, for every row). The prefix scores are one batched product per (prefix,
+    head): that group's rows (zero-padded to the largest group) against its keys. Softmax over both
+    parts together, in float32; the same attention as scaled_dot_product_attention up to rounding."""
+    rows, heads, lq, h = q.shape
+    groups = shared_k.shape[0]
+    if groups == 1:  # every row on the one prefix: side by side as they are, no padding or index
+        group, slot, width = None, None, rows
+    elif group is None:
+        raise ValueError(f"{groups} cached prefixes need a group index naming each row's")
+    else:
+        slot, width = _slots(group, groups)
     scale = h**-0.5
-    flat = q.permute(1, 0, 2, 3).reshape(heads, b * lq, h)
-    prefix_scores = torch.bmm(flat, shared_k[0].transpose(1, 2)).view(heads, b, lq, -1).permute(1, 0, 2, 3) * scale
-    parts = [prefix_scores]
+    length = shared_k.shape[2]
+    keys = shared_k.reshape(groups * heads, length, h).transpose(1, 2)
+    prefix_scores = torch.bmm(_by_group(q, group, slot, groups, width, heads), keys)
+    parts = [_from_groups(prefix_scores, group, slot, groups, width, heads, lq) * scale]
     if own_k is not None:
         own_scores = torch.matmul(q, own_k.transpose(-1, -2)) * scale
         if causal_own:
@@ -97,9 +135,9 @@ def attend_shared_prefix(q, shared_k, shared_v, own_k=None, own_v=None, causal_o
             own_scores = own_scores.masked_fill(hidden, float("-inf"))
         parts.append(own_scores)
     probs = torch.softmax(torch.cat(parts, dim=-1).float(), dim=-1).type_as(q)
-    length = shared_k.shape[2]
-    prefix_probs = probs[..., :length].permute(1, 0, 2, 3).reshape(heads, b * lq, length)
-    out = torch.bmm(prefix_probs, shared_v[0]).view(heads, b, lq, h).permute(1, 0, 2, 3)
+    prefix_probs = _by_group(probs[..., :length], group, slot, groups, width, heads)
+    values = shared_v.reshape(groups * heads, length, h)
+    out = _from_groups(torch.bmm(prefix_probs, values), group, slot, groups, width, heads, lq)
     if own_k is not None:
         out = out + torch.matmul(probs[..., length:], own_v)
     return out
@@ -109,9 +147,10 @@ class SelfAttention(_Projections):
     """Causal self-attention with rotary positions; optional cached prefix keys/values."""
 
     def forward(self, x: torch.Tensor, past: tuple | None = None) -> tuple[torch.Tensor, tuple | None]:
-        """x (B, L, d); past: (keys, values) of the prefix, (B or 1, H, P, h), rotated already.
-        Returns the output (B, L, d) and this call's (keys, values) including the prefix; on top
-        of a prefix shared by every row (batch 1), None (it is not copied per row)."""
+        """x (B, L, d); past: (keys, values) of the prefix, (B or 1, H, P, h), rotated already, or
+        (keys, values, group) with G prefixes (G, H, P, h) and group (B,): row b continues prefix
+        group[b]. Returns the output (B, L, d) and this call's (keys, values) including the prefix;
+        on top of shared prefixes (batch 1, or grouped), None (they are not copied per row)."""
         start = 0 if past is None else past[0].shape[2]
         q, k, v = self.heads(self.q_proj(x)), self.heads(self.k_proj(x)), self.heads(self.v_proj(x))
         cos, sin = self.rotary.tables(start, x.shape[1], q)
@@ -119,8 +158,9 @@ class SelfAttention(_Projections):
         if past is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.merge(out), (k, v)
-        if past[0].shape[0] == 1:
-            return self.merge(attend_shared_prefix(q, past[0], past[1], k, v)), None
+        if len(past) == 3 or past[0].shape[0] == 1:
+            group = past[2] if len(past) == 3 else None
+            return self.merge(attend_shared_prefix(q, past[0], past[1], k, v, group=group)), None
         keys, values = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
         # new token i sees the whole prefix and new tokens 0..i
         visible = torch.ones(x.shape[1], start + x.shape[1], dtype=torch.bool, device=x.device).tril(start)
@@ -141,17 +181,23 @@ class CrossAttention(_Projections):
         return self.merge(F.scaled_dot_product_attention(q, k, v))
 
     def forward_shared(
-        self, query: torch.Tensor, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor | None
+        self,
+        query: torch.Tensor,
+        shared: torch.Tensor,
+        own: torch.Tensor | None,
+        own_index: torch.Tensor | None,
+        group: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """One query per row (B, 1, d) over a memory made of a shared part (1, P, d) and the row's
-        own part ``own[own_index]`` (U, Lo, d): :meth:`forward` on the concatenated memory, with the
-        shared part's projections computed once. Position 0 rotates nothing (cos 1, sin 0)."""
+        """One query per row (B, 1, d) over a memory made of a shared part and the row's own part
+        ``own[own_index]`` (U, Lo, d): :meth:`forward` on the concatenated memory, with the shared
+        part's projections computed once. ``shared`` (G, P, d): row b's shared part is
+        ``shared[group[b]]`` (None: G = 1). Position 0 rotates nothing (cos 1, sin 0)."""
         q = self.heads(self.q_proj(query))
         shared_k, shared_v = self.heads(self.k_proj(shared)), self.heads(self.v_proj(shared))
         own_k = own_v = None
         if own is not None:
             own_k, own_v = self.heads(self.k_proj(own))[own_index], self.heads(self.v_proj(own))[own_index]
-        return self.merge(attend_shared_prefix(q, shared_k, shared_v, own_k, own_v, causal_own=False))
+        return self.merge(attend_shared_prefix(q, shared_k, shared_v, own_k, own_v, causal_own=False, group=group))
 
 
 class TransformerBlock(nn.Module):

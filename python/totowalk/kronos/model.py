@@ -124,12 +124,21 @@ class KronosModel(nn.Module):
         return self.head.proj_s2(self.dep_layer.norm(hidden[:, -1:] + attended))[:, 0]
 
     def s2_logits_last_shared(
-        self, shared: torch.Tensor, own: torch.Tensor | None, own_index: torch.Tensor, s1: torch.Tensor
+        self,
+        shared: torch.Tensor,
+        own: torch.Tensor | None,
+        own_index: torch.Tensor,
+        s1: torch.Tensor,
+        group: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """:meth:`s2_logits_last` for rows whose hidden states are a shared part (1, P, d) followed
-        by own[own_index] (U, Lo, d) (None: the shared part only), without building those windows."""
-        last = shared[:, -1:].expand(len(s1), -1, -1) if own is None else own[own_index, -1:]
-        attended = self.dep_layer.cross_attn.forward_shared(self.embedding.emb_s1(s1), shared, own, own_index)
+        """:meth:`s2_logits_last` for rows whose hidden states are a shared part followed by
+        own[own_index] (U, Lo, d) (None: the shared part only), without building those windows.
+        ``shared`` (G, P, d): row b's shared part is ``shared[group[b]]`` (None: G = 1)."""
+        if own is not None:
+            last = own[own_index, -1:]
+        else:
+            last = shared[:, -1:].expand(len(s1), -1, -1) if group is None else shared[group, -1:]
+        attended = self.dep_layer.cross_attn.forward_shared(self.embedding.emb_s1(s1), shared, own, own_index, group)
         return self.head.proj_s2(self.dep_layer.norm(last + attended))[:, 0]
 
     def s2_logits(self, hidden: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:

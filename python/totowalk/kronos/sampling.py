@@ -41,8 +41,10 @@ def draw_tokens(
     probabilities: torch.Tensor, seed: int, stream_key: torch.Tensor, paths: torch.Tensor, draw: int
 ) -> torch.Tensor:
     """One token per row: the inverse CDF at the uniform of block ``draw`` of stream ``stream_key``
-    (int64 scalar tensor) and sample index ``paths[row]``. Zero-probability tokens are never drawn."""
-    words = philox_block(seed, stream_key.reshape(1), paths.to(torch.int64), draw)[0][0]
+    and sample index ``paths[row]``. ``stream_key``: an int64 scalar tensor, or G keys (G,) for
+    G x len(paths) rows (stream-major: the rows of key 0's paths first). Zero-probability tokens
+    are never drawn."""
+    words = philox_block(seed, stream_key.reshape(-1), paths.to(torch.int64), draw)[0].reshape(-1)
     uniform = (words.double() + 0.5) / 2.0**32
     cdf = torch.cumsum(probabilities, dim=-1)
     target = (uniform * cdf[:, -1]).unsqueeze(-1)
