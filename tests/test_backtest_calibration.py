@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from test_backtest_api import mean5, prices
 
 from totowalk.backtest import backtest
@@ -187,3 +188,40 @@ def test_scores_computed_beside_the_next_batch_equal_the_batch_by_batch_ones(exa
         np.testing.assert_array_equal(order, idx)
         for field in ("point", "band", "pit", "crps"):
             np.testing.assert_array_equal(getattr(found, field)[idx], getattr(alone, field), err_msg=field)
+
+
+def test_the_scores_backend_reaches_the_scoring_and_a_bad_one_is_refused(exact_engine, monkeypatch):
+    # backtest(scores_backend="triton") hands the engine's device and that backend to every scoring
+    # call (recorded here, then computed by the host loop so the run stays quick); the kernel itself
+    # is held to the host loop in test_scores_triton.py
+    from totowalk.errors import UsageError
+    from totowalk.scoring import proper
+
+    calls, real = [], proper.mixture_scores
+
+    def recording(*args, backend="auto", **kwargs):
+        calls.append((backend, args[0].device.type if isinstance(args[0], torch.Tensor) else "numpy"))
+        return real(*(torch.as_tensor(a).cpu() for a in args), backend="native", **kwargs)
+
+    monkeypatch.setattr(proper, "mixture_scores", recording)
+    data = prices(60, 4)
+    routed = backtest(data, symbol="A", num_simulations=3, engine=exact_engine, scores_backend="triton")
+    assert calls and set(calls) == {("triton", exact_engine.device.type)}
+    calls.clear()
+    default = backtest(data, symbol="A", num_simulations=3, engine=exact_engine)
+    assert calls and {backend for backend, _ in calls} == {"auto"}
+    pd.testing.assert_frame_equal(routed.forecasts, default.forecasts)
+    with pytest.raises(UsageError, match="scores_backend must be one of auto, native, triton"):
+        backtest(data, symbol="A", num_simulations=3, engine=exact_engine, scores_backend="gpu")
+
+
+def test_an_engine_result_is_scored_by_the_kernel_as_by_the_host_loop(exact_engine):
+    pytest.importorskip("triton")
+    pct = percent_changes(DATA["AAA"]["Close"].to_numpy())
+    contexts = [pct[1:90].astype(np.float32), pct[1:120].astype(np.float32)]
+    result = exact_engine.forecast(contexts, prediction_length=1)
+    actual = [[pct[90]], [pct[120]]]
+    host = result.scores(actual)
+    kernel = result.scores(actual, backend="triton", device=exact_engine.device)  # the interpreter on a CPU
+    for name in ("crps", "pit", "log_score"):
+        np.testing.assert_allclose(kernel[name], host[name], rtol=1e-9, atol=1e-12)

@@ -139,6 +139,7 @@ def backtest(
     calibration: bool = True,
     contexts_per_chunk: int | None = None,
     overlap: bool = True,
+    scores_backend: str = "auto",
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -180,6 +181,9 @@ def backtest(
     calibration : score every distinct forecast of an engine with the exact estimator against its
         outcome (exact PIT and CRPS, ``BacktestResult.calibration``); False skips that work (about
         0.1 to 0.3 ms a forecast on a host core) and the report says it was not computed
+    scores_backend : where those scores are computed: "auto" (the host's compiled loop, beside the
+        forecast), or "triton" (one kernel on the engine's GPU; held to the host loop to 1e-9 by
+        tests on a card); the numbers agree to rounding, so a resumed run may mix them
     contexts_per_chunk : the run is forecast and evaluated a chunk of consecutive symbols at a time,
         about this many distinct contexts each (default 16,384; a symbol is never split): with
         ``out_dir`` each chunk's rows go to the folder as soon as they are made, so memory stays
@@ -215,6 +219,7 @@ def backtest(
             kronos,
             bars_per_year,
             calibration,
+            scores_backend,
         )
         chunks = symbol_chunks(series, PRICE_KEYS, contexts_per_chunk or DEFAULT_CHUNK_CONTEXTS)
     except ValueError as err:
@@ -287,6 +292,7 @@ def backtest(
     return result
 
 
+SCORES_BACKENDS = ("auto", "native", "triton")  # backtest(scores_backend=): where the exact scores run
 SCORED_COLUMNS = ("key", "target_date", "pit", "crps")  # what calibration reads of the distinct scored rows
 
 
@@ -404,8 +410,11 @@ def _prepare(
     kronos=None,
     bars_per_year=None,
     calibration=True,
+    scores_backend="auto",
 ):
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
+    if scores_backend not in SCORES_BACKENDS:
+        raise ValueError(f"scores_backend must be one of {', '.join(SCORES_BACKENDS)}; got {scores_backend!r}")
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     kronos_forecasts = kronos is not None and engine is None and forecaster is None
@@ -424,6 +433,7 @@ def _prepare(
         fc.model_name = model_name
     if hasattr(fc, "score_outcomes"):
         fc.score_outcomes = bool(calibration)
+        fc.score_backend = scores_backend
     crypto = resolve_crypto(is_crypto, list(frames))
     spread_value, spread_note = resolve_spread(spread)
     fees = resolve_fees(fee, crypto)

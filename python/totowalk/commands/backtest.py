@@ -89,6 +89,13 @@ def register(subparsers):
         help="skip scoring each forecast exactly against its outcome (the report's calibration block; "
         "about 0.1-0.3 ms a forecast on a host core)",
     )
+    p.add_argument(
+        "--scores-backend",
+        choices=("auto", "native", "triton"),
+        default="auto",
+        help="where those scores run: auto (default; the host's compiled loop, beside the forecast) or "
+        "triton (one kernel on the --device GPU)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--batch",
@@ -365,6 +372,7 @@ def _run(args) -> int:
         fill_model=args.fills,
         bars_per_year=args.bars_per_year,
         calibration=not args.no_calibration,
+        scores_backend=args.scores_backend,
     )
     result.warnings[:0] = resolved.notes
     result.timings = {"load": loaded, **result.timings}

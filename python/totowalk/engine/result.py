@@ -57,7 +57,7 @@ class ForecastResult:
     num_unique: int = 0
     info: dict = field(default_factory=dict)
 
-    def scores(self, actuals, *, tol: float | None = None) -> dict:
+    def scores(self, actuals, *, tol: float | None = None, backend: str = "auto", device=None) -> dict:
         """Exact proper scores of the predicted distributions against what happened.
 
         Parameters
@@ -67,6 +67,10 @@ class ForecastResult:
             unknown). H at most the steps the parameters cover (one patch).
         tol : float, optional
             Quadrature tolerance of the CRPS (:data:`totowalk.scoring.proper.DEFAULT_TOLERANCE`).
+        backend : str
+            As :func:`totowalk.scoring.proper.mixture_scores`: "auto" (the host loop), "native",
+            "torch" or "triton" (one kernel on ``device``, default "cuda": the parameters are
+            copied there).
 
         Returns
         -------
@@ -104,7 +108,12 @@ class ForecastResult:
         out = {name: np.full(flat.shape, np.nan) for name in ("crps", "log_score", "pit")}
         if known.any():
             args = [a[known] for a in params] + [a[known] for a in affine] + [flat[known]]
-            found = mixture_scores(*args, tol=DEFAULT_TOLERANCE if tol is None else tol)
+            if backend == "triton":  # the kernel runs where its inputs are
+                import torch
+
+                target = torch.device(device or "cuda")
+                args = [torch.as_tensor(a, dtype=torch.float64, device=target) for a in args]
+            found = mixture_scores(*args, tol=DEFAULT_TOLERANCE if tol is None else tol, backend=backend)
             for name, values in out.items():
                 values[known] = found[name].cpu().numpy()
         return {name: values.reshape(y.shape) for name, values in out.items()}

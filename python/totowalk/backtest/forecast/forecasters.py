@@ -116,6 +116,7 @@ class EngineForecaster:
         self.aggregate = aggregate
         self.model_name = model_name
         self.score_outcomes = True  # backtest(calibration=False) turns the exact scoring off
+        self.score_backend = "auto"  # backtest(scores_backend=): where the exact scores are computed
 
     def describe(self, hash_weights: bool = False) -> dict:
         """Everything of the engine that changes its numbers (a stored run's fingerprint uses it);
@@ -165,10 +166,11 @@ class EngineForecaster:
         forecasts = self._point_band(res)
         forecasts.forecast_seconds = time.perf_counter() - start
         if outcomes is not None and self.gives_mixture:
+            where = (self.score_backend, getattr(self.engine, "device", None))
             if scoring is None:
-                _score(forecasts, res, outcomes)
+                _score(forecasts, res, outcomes, *where)
             else:
-                forecasts.pending = scoring.submit(_score, forecasts, res, outcomes)
+                forecasts.pending = scoring.submit(_score, forecasts, res, outcomes, *where)
         return forecasts
 
     def _point_band(self, res) -> Forecasts:
@@ -177,11 +179,12 @@ class EngineForecaster:
         return Forecasts(point, band)
 
 
-def _score(forecasts: Forecasts, res, outcomes: np.ndarray) -> None:
+def _score(forecasts: Forecasts, res, outcomes: np.ndarray, backend: str = "auto", device=None) -> None:
     """Fill ``forecasts``' exact PIT and CRPS from the engine result's mixtures (ForecastResult.scores),
-    here, where the mixtures are at hand: no forecast is made twice to be scored."""
+    here, where the mixtures are at hand: no forecast is made twice to be scored. ``backend``
+    "triton": on the engine's ``device``."""
     start = time.perf_counter()
-    found = res.scores(np.asarray(outcomes, dtype=np.float64)[:, None])
+    found = res.scores(np.asarray(outcomes, dtype=np.float64)[:, None], backend=backend, device=device)
     forecasts.pit, forecasts.crps = found["pit"][:, 0], found["crps"][:, 0]
     forecasts.score_seconds = time.perf_counter() - start
 

@@ -247,7 +247,8 @@ def _forecaster_key(forecaster) -> tuple:
     with the same settings and weights identity (``describe()``: a loaded model's file digest)."""
     describe = getattr(forecaster, "describe", None)
     settings = json.dumps(describe() if describe else {}, sort_keys=True, default=str)
-    return id(getattr(forecaster, "engine", forecaster)), settings, getattr(forecaster, "score_outcomes", None)
+    scoring = getattr(forecaster, "score_outcomes", None), getattr(forecaster, "score_backend", None)
+    return id(getattr(forecaster, "engine", forecaster)), settings, scoring
 
 
 class _ChunkRun:
