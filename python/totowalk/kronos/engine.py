@@ -217,6 +217,7 @@ class KronosEngine:
         net, tok, dev = self.model, self.tokenizer, self.device
         groups, length = normed.shape[0], normed.shape[1]
         pred_len = y_stamp.shape[1]
+        keys = keys.to(dev)  # the draws' counters live where the paths are (request_keys makes them on the host)
         stamp = torch.from_numpy(np.concatenate([x_stamp, y_stamp], axis=1).astype(np.float32)).to(dev)
         c1, c2 = tok.encode(torch.from_numpy(np.asarray(normed, dtype=np.float32)).to(dev))  # once, not per path
         count, step = self.sample_count, self.path_contexts or groups
