@@ -16,9 +16,9 @@ on the paths' token draws, so here:
   shared part of every step's window and the decoder's context part are one batch of contexts
   (no padding: a batch holds one length). The contexts' distinct path prefixes then run
   ``path_contexts`` contexts at a time, each row on top of its own context's cache (a group
-  index into the batch's caches): all of the batch's at once on a GPU (one launch sequence per
-  step, not one per context), one context at a time on a CPU, where a context's step works in
-  the cache and 16 contexts' scores and probabilities (tens of MB) do not (slower, measured). Batched, a context's numbers are the same up to float rounding (the products'
+  index into the batch's caches): the whole batch at once on a GPU (one launch sequence per
+  step, not one per context), one context at a time on a CPU (batching them is no faster there,
+  measured). Batched, a context's numbers are the same up to float rounding (the products'
   shapes change with the batch; with one torch thread the tests find the bits equal);
   ``context_batch=1`` runs each context alone;
 * every draw reads the counter-based Philox stream at (seed, context content, step, path), so a
@@ -28,8 +28,8 @@ on the paths' token draws, so here:
   ids do not move with the precision), the embeddings, the residual stream, the norms, both token
   heads (a 16-bit logit divided by the temperature 0.152 would move the probabilities by tens of
   percent) and the decoder's head. The draws read the same stream as float32, so the two differ only
-  where a probability moved across a draw; tests hold the decoded paths to the reference sampler's
-  distribution as for float32.
+  where a probability moved across a draw, and by the decoder's rounding; a test holds the mean
+  forecast's change to less than the Monte Carlo noise floor (float32 with another seed).
 
 What stays as the reference: float32 normalisation with the population std + 1e-5 and clipping,
 temperature then top-k (or top-p) filtering, s1 then s2 given s1, the mean over paths of the
@@ -211,9 +211,10 @@ class KronosEngine:
     def _sample_batch(self, normed: np.ndarray, x_stamp, y_stamp, keys: torch.Tensor) -> tuple[np.ndarray, int]:
         """:meth:`sample_paths` of G contexts of one length at once: ``normed`` (G, L, 6), ``x_stamp``
         (G, L, 5), ``y_stamp`` (G, pred_len, 5), ``keys`` (G, pred_len). The windows' shared parts
-        (tokenizer, model and decoder over the context tokens) run as one batch of G, and so do all
-        the contexts' distinct path prefixes, each row on top of its own context's cache (a group
-        index: a context's keys are not copied per path). Returns (G, S, pred_len, 6) and the passes."""
+        (tokenizer, model and decoder over the context tokens) run as one batch of G; the contexts'
+        distinct path prefixes run ``path_contexts`` contexts at a time, each row on top of its own
+        context's cache (a group index: a context's keys are not copied per path). Returns
+        (G, S, pred_len, 6) and the passes."""
         net, tok, dev = self.model, self.tokenizer, self.device
         groups, length = normed.shape[0], normed.shape[1]
         pred_len = y_stamp.shape[1]

@@ -4,7 +4,8 @@ checkpoints' state-dict keys, so a checkpoint loads with ``load_state_dict(stric
 
 Self-attention supports a key/value cache (``past``): the keys and values of an earlier prefix,
 per row, shared by every row (batch 1) or one of several shared prefixes per row (a group index),
-so many continuations can attend to a prefix that was computed once. Rotary positions are absolute within the sequence the cache and the new tokens form.
+so many continuations can attend to a prefix that was computed once. Rotary positions are
+absolute within the sequence the cache and the new tokens form.
 """
 
 from __future__ import annotations
