@@ -12,6 +12,7 @@ from pathlib import Path
 from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
 from ..backtest.profiles.clean.fills import FILL_MODELS
 from ..backtest.report.html import MAX_FORECAST_CHARTS
+from ..backtest.run import SCORES_BACKENDS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..loading import ResolvedModel, resolve_model
@@ -91,7 +92,7 @@ def register(subparsers):
     )
     p.add_argument(
         "--scores-backend",
-        choices=("auto", "native", "triton"),
+        choices=SCORES_BACKENDS,
         default="auto",
         help="where those scores run: auto (default; the host's compiled loop, beside the forecast) or "
         "triton (one kernel on the --device GPU)",
