@@ -71,7 +71,7 @@ def test_overall_rows_wait_on_disk_and_come_back_bit_for_bit(tmp_path):
     from totowalk.backtest.profiles.summary import OverallRows, numeric_columns
 
     frame = _frame(900, 5)
-    kept = OverallRows(len(frame), tmp_path)
+    kept = OverallRows(tmp_path)
     for part in np.array_split(np.arange(len(frame)), [100, 101, 640]):  # one chunk of a single row
         kept.add(frame.iloc[part])
     assert list(tmp_path.iterdir()) == []
@@ -81,7 +81,7 @@ def test_overall_rows_wait_on_disk_and_come_back_bit_for_bit(tmp_path):
     assert kept.values is kept.values  # read once
     with pytest.raises(RuntimeError, match="after their values were read"):
         kept.add(frame.iloc[:5])
-    other = OverallRows(10, tmp_path)
+    other = OverallRows(tmp_path)
     other.add(frame.iloc[:5])
     with pytest.raises(ValueError, match="result columns differ between chunks"):
         other.add(frame.iloc[5:10].drop(columns=["trades"]))

@@ -230,7 +230,7 @@ def backtest(
 
     rules = profile_named(profile)
     tables = ResultTables(store)
-    kept = _KeptForSummaries(rules, sum(s.layout.num_simulations for s in series), store and store.folder)
+    kept = _KeptForSummaries(rules, store and store.folder)
     batch = max_batch or default_max_batch(fc)
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
     rows_bar = progress_bar(
@@ -302,8 +302,8 @@ class _KeptForSummaries:
     daily series, the absolute errors (MAE) and each distinct scored forecast (calibration). Each
     list is handed over once and let go, so its parts and their concatenation do not stay together."""
 
-    def __init__(self, rules, total_rows: int, folder=None):
-        self.rules, self.overall = rules, OverallRows(total_rows, folder)  # its rows wait on disk
+    def __init__(self, rules, folder=None):
+        self.rules, self.overall = rules, OverallRows(folder)  # its rows wait on disk
         self.symbol_rows: dict = {}
         self._final_days, self._errors, self._scored = [], [], []
         self._portfolio = None
@@ -352,7 +352,7 @@ class _KeptForSummaries:
 def _compact_days(days: pd.DataFrame) -> pd.DataFrame:
     """A chunk's final days with the symbol and strategy as categories (a byte or two a row, where
     pandas 3 stores text at 13-20): the daily table is built from them, in its own dtypes, at the end."""
-    return days.assign(**{c: pd.Categorical(days[c].to_numpy()) for c in ("symbol", "strategy") if c in days})
+    return _as_categories(days, ("symbol", "strategy"))
 
 
 def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:
@@ -361,10 +361,12 @@ def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in SCORED_COLUMNS if c in scored]
     if "target_date" not in scored and "context_end" in scored:
         columns.append("context_end")  # the days are counted by position where there are no dates
-    compact = scored[columns]
-    if "key" in compact:
-        compact = compact.assign(key=pd.Categorical(compact["key"].to_numpy()))
-    return compact
+    return _as_categories(scored[columns], ("key",))
+
+
+def _as_categories(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``frame`` with those of ``columns`` it has as categories (a few labels, a code a row)."""
+    return frame.assign(**{c: pd.Categorical(frame[c].to_numpy()) for c in columns if c in frame})
 
 
 class _PhaseClock:

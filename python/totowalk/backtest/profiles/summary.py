@@ -95,8 +95,8 @@ class OverallRows:
     once the chunk loop and the other kept parts are done. :attr:`values` reads them back, once,
     into one array; the file leaves nothing behind, even when the process is killed."""
 
-    def __init__(self, total_rows: int, folder=None):
-        self.total, self.filled = int(total_rows), 0
+    def __init__(self, folder=None):
+        self.filled = 0
         self.columns: list | None = None
         self.dates: list = []
         self._folder, self._file, self._blocks, self._values = folder, None, [], None

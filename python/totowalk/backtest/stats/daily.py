@@ -245,8 +245,10 @@ def _column_dtype(dtype):
 def _values(column: pd.Series) -> np.ndarray:
     """A column's values as numpy; a category column's as object references to its few labels
     (not one new string object a row, as converting pandas' text storage would make)."""
-    if isinstance(column.dtype, pd.CategoricalDtype) and not (column.cat.codes.to_numpy() < 0).any():
-        return np.asarray(column.cat.categories, dtype=object)[column.cat.codes.to_numpy()]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if not (codes < 0).any():  # no missing label
+            return np.asarray(column.cat.categories, dtype=object)[codes]
     return column.to_numpy()
 
 
