@@ -213,6 +213,10 @@ def test_the_scores_backend_reaches_the_scoring_and_a_bad_one_is_refused(exact_e
     pd.testing.assert_frame_equal(routed.forecasts, default.forecasts)
     with pytest.raises(UsageError, match="scores_backend must be one of auto, native, triton"):
         backtest(data, symbol="A", num_simulations=3, engine=exact_engine, scores_backend="gpu")
+    if exact_engine.device.type != "cuda":  # refused before anything is forecast, not after
+        monkeypatch.setenv("TRITON_INTERPRET", "0")
+        with pytest.raises(UsageError, match="scores_backend='triton' runs on a CUDA device"):
+            backtest(data, symbol="A", num_simulations=3, engine=exact_engine, scores_backend="triton")
 
 
 def test_an_engine_result_is_scored_by_the_kernel_as_by_the_host_loop(exact_engine):

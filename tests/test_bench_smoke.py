@@ -28,7 +28,12 @@ from totowalk.cli import main
 from totowalk.model import TotoConfig, build_model
 
 
-def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
+def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path, monkeypatch):
+    from totowalk.benchmarks import walkforward
+
+    calls = []  # each backtest() call's keywords, recorded where the harness makes it
+    real_backtest = walkforward.backtest
+    monkeypatch.setattr(walkforward, "backtest", lambda *a, **k: calls.append(k) or real_backtest(*a, **k))
     code = main(
         [
             "bench",
@@ -43,12 +48,16 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
             "1",
             "--strategy-loop-sims",
             "1",
+            "--scores-backend",
+            "native",
             "--json",
             "--markdown-out",
             str(tmp_path / "rows.md"),
         ]
     )
     assert code == 0
+    clean_calls = [k for k in calls if k.get("profile") == "clean"]
+    assert clean_calls and all(k["scores_backend"] == "native" for k in clean_calls)
     report = json.loads(capsys.readouterr().out)
     rows = {r["workload"]: r for r in report["rows"]}
     assert list(rows) == ["W1-small forecast", "W1-small strategies", "W1-small backtest clean", "W1-small backtest"]
@@ -77,6 +86,7 @@ def test_w1_small_through_the_cli_reports_every_row(capsys, tmp_path):
     clean = rows["W1-small backtest clean"]
     assert clean["baseline_s"] == rows["W1-small backtest"]["engine_s"]
     assert "clean profile" in clean["notes"] and "whole / its forecast phase" in clean["notes"]
+    assert "statistics: the host's compiled loop; scores: the host's compiled loop" in clean["notes"]
     assert clean["extra"]["phases_s"]["forecast"] > 0
 
 
@@ -110,6 +120,33 @@ def test_rows_are_saved_as_they_are_made(monkeypatch, tmp_path):
     table = (tmp_path / "rows.md").read_text().splitlines()
     assert len(table) == 3 and table[2].startswith("| W1-small forecast | ")
     assert [r["workload"] for r in json.loads((tmp_path / "rows.json").read_text())["rows"]] == ["W1-small forecast"]
+
+
+def test_statistics_and_scores_backends_reach_the_clean_backtest(monkeypatch):
+    # gpu_check.sh times the clean rows with both on the card; here the options' path to the engine
+    # (the path to backtest() is checked in the CLI test above)
+    from totowalk.benchmarks import session as session_module
+    from totowalk.cli import build_parser
+    from totowalk.commands.bench import options_from_args
+
+    args = build_parser().parse_args(
+        ["bench", "W1-small", "--device", "cpu", "--statistics-backend", "torch", "--scores-backend", "native"]
+    )
+    options = options_from_args(args)
+    assert (options.statistics_backend, options.scores_backend) == ("torch", "native")
+    engines = []
+    real_engine = session_module.ForecastEngine
+    monkeypatch.setattr(session_module, "ForecastEngine", lambda *a, **k: engines.append(k) or real_engine(*a, **k))
+    session = session_module.BenchSession(options, log=lambda msg: None)
+    engine = session.engine("toto-tiny", 8, estimator="exact")
+    assert engine.statistics_backend == "torch" and engines[-1]["statistics_backend"] == "torch"
+    assert "statistics: torch; scores: the host's compiled loop" in session.statistics_note()
+
+
+def test_a_statistics_backend_that_cannot_run_is_refused_by_name(capsys, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert main(["bench", "W1-small", "--device", "cpu", "--statistics-backend", "triton", "--official", "off"]) == 2
+    assert "--statistics-backend triton: statistics backend 'triton' runs on a CUDA device" in capsys.readouterr().err
 
 
 def test_unknown_workload_is_refused_by_name(capsys):

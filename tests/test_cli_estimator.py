@@ -3,7 +3,9 @@ and every report and summary.json states which one ran."""
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from totowalk.cli import main
 
@@ -89,3 +91,25 @@ def test_samples_given_to_the_exact_estimator_are_named_as_ignored(tmp_path, cap
     assert "--samples 32 is ignored: the exact estimator draws no samples" in err
     assert summary["model"]["num_samples"] is None
     assert "exact (no samples)" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_statistics_backend_triton_is_recorded_and_agrees_with_the_host_loop(tmp_path, capsys):
+    # Without a card the kernel runs in Triton's interpreter (tests/conftest.py sets it).
+    pytest.importorskip("triton")
+    host, forecasts_host = _run(tmp_path, "host")
+    kernel, forecasts_kernel = _run(tmp_path, "kernel", "--statistics-backend", "triton")
+    assert "statistics_backend" not in host["settings"]["forecaster"]  # the host loop: fingerprints as before
+    assert kernel["settings"]["forecaster"]["statistics_backend"] == "triton"
+    np.testing.assert_allclose(forecasts_kernel["prediction"], forecasts_host["prediction"], rtol=1e-6)
+    capsys.readouterr()
+    # a stored run is continued only by the backend that computed it (they agree to 1e-9, not bit for bit)
+    assert main(["backtest", *SLICE, *MINI, "--out", str(tmp_path / "kernel"), "--resume"]) == 2
+    assert "statistics_backend" in capsys.readouterr().err
+
+
+def test_statistics_backend_is_refused_where_it_does_not_apply(tmp_path, capsys):
+    args = ["backtest", *SLICE, *MINI, "--statistics-backend", "triton"]
+    assert main([*args, "--estimator", "sampled"]) == 2
+    assert "--statistics-backend applies to the exact estimator" in capsys.readouterr().err
+    assert main([*args[:-4], "--model", "kronos:" + str(tmp_path), "--statistics-backend", "triton"]) == 2
+    assert "Kronos forecasts from its draws" in capsys.readouterr().err

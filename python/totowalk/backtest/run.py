@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import UsageError
+from ..kernels.backend import triton_can_run
 from ..memory import release_free_memory
 from .chunks import ChunkStream, KronosForecasts, chunk_tables, default_max_batch, progress_bar
 from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
@@ -436,6 +437,12 @@ def _prepare(
     if hasattr(fc, "score_outcomes"):
         fc.score_outcomes = bool(calibration)
         fc.score_backend = scores_backend
+        device = getattr(engine, "device", None)
+        if scores_backend == "triton" and fc.gives_mixture and device is not None and not triton_can_run(device):
+            raise ValueError(
+                f"scores_backend='triton' runs on a CUDA device with triton installed (the engine's is {device}); "
+                "use 'auto' (the host's compiled loop)"
+            )
     crypto = resolve_crypto(is_crypto, list(frames))
     spread_value, spread_note = resolve_spread(spread)
     fees = resolve_fees(fee, crypto)

@@ -9,6 +9,7 @@ import torch
 
 from ..devices import resolve_device
 from ..engine import ForecastEngine
+from ..kernels.mixture_exact import resolved_backend
 from ..model import TotoConfig, build_model
 from ..precision.convert import convert_precision
 from ..provenance import git_commit, machine_description, today
@@ -34,6 +35,8 @@ class BenchOptions:
     preset : run every model workload on this preset instead of its own (rows say so)
     cuda_graphs : the engine replays a CUDA graph of the forward per bucket shape (CUDA only)
     estimator : "sampled" (the classic loop's Monte Carlo draws) or "exact" (population values)
+    statistics_backend : where an exact engine's statistics run (``ForecastEngine(statistics_backend=)``)
+    scores_backend : where the clean backtests' exact scores run (``backtest(scores_backend=)``)
     """
 
     device: str | None = None
@@ -49,6 +52,8 @@ class BenchOptions:
     preset: str | None = None
     cuda_graphs: bool = False
     estimator: str = "sampled"
+    statistics_backend: str = "auto"
+    scores_backend: str = "auto"
 
 
 class BenchSession:
@@ -113,7 +118,17 @@ class BenchSession:
             seed=self.options.seed,
             cuda_graphs=self.options.cuda_graphs,
             estimator=self.options.estimator if estimator is None else estimator,
+            statistics_backend=self.options.statistics_backend,
         )
+
+    def statistics_note(self) -> str:
+        """Where an exact engine's statistics and a clean backtest's scores run, for the notes column."""
+        backend = resolved_backend(self.options.statistics_backend)
+        where = {"native": "the host's compiled loop", "triton": "one Triton kernel on the device"}
+        scores = (
+            "one Triton kernel on the device" if self.options.scores_backend == "triton" else "the host's compiled loop"
+        )
+        return f"statistics: {where.get(backend, backend)}; scores: {scores}"
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""
@@ -130,7 +145,9 @@ class BenchSession:
         graphs = (
             "engine forward replayed as CUDA graphs" if self.options.cuda_graphs and self.device.type == "cuda" else ""
         )
-        exact = "engine estimator exact (no sampling)" if self.options.estimator == "exact" else ""
+        exact = ""
+        if self.options.estimator == "exact":
+            exact = f"engine estimator exact (no sampling; {self.statistics_note()})"
         notes = "; ".join(x for x in (fields.pop("notes", ""), graphs, exact, self.load_note()) if x)
         row = BenchRow(
             workload=workload,

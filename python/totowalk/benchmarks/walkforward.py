@@ -257,7 +257,14 @@ def _backtest_rows(
     (whole, clean), (last, clean_last) = time_interleaved(
         [
             same_call(backtest, frames, num_simulations=num_simulations, engine=engine, profile="legacy"),
-            same_call(backtest, frames, num_simulations=num_simulations, engine=clean_engine, profile="clean"),
+            same_call(
+                backtest,
+                frames,
+                num_simulations=num_simulations,
+                engine=clean_engine,
+                profile="clean",
+                scores_backend=opts.scores_backend,
+            ),
         ],
         session.device,
         [opts.repeats, opts.repeats],
@@ -280,7 +287,7 @@ def _backtest_rows(
         whole.median_s,
         unique_contexts=len(contexts),
         notes=f"{scope}; engine: tw.backtest(engine=ForecastEngine(estimator='exact'), clean profile, the "
-        f"default); ratio = legacy / clean (issue 35: clean <= 1.1x legacy); whole / its forecast phase "
+        f"default; {session.statistics_note()}); ratio = legacy / clean (issue 35: clean <= 1.1x legacy); whole / its forecast phase "
         f"{clean_last.timings['total'] / clean_forecast if clean_forecast else float('nan'):.2f}x; last run's "
         f"phases: {clean_phases}",
         extra={"engine_times_s": clean.times_s, "phases_s": dict(clean_last.timings)},

@@ -15,6 +15,7 @@ from ..backtest.report.html import MAX_FORECAST_CHARTS
 from ..backtest.run import SCORES_BACKENDS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
+from ..kernels.mixture_exact import STATISTICS_BACKENDS
 from ..loading import ResolvedModel, resolve_model
 from ..memory import release_free_memory
 from ..model.resolve import DEFAULT_MODEL
@@ -96,6 +97,13 @@ def register(subparsers):
         default="auto",
         help="where those scores run: auto (default; the host's compiled loop, beside the forecast) or "
         "triton (one kernel on the --device GPU)",
+    )
+    p.add_argument(
+        "--statistics-backend",
+        choices=STATISTICS_BACKENDS,
+        default="auto",
+        help="where the exact estimator's statistics run: auto (default; the host's compiled loop) or triton "
+        "(one kernel on the --device GPU, no host round trip)",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -308,6 +316,8 @@ def _run(args) -> int:
             raise UsageError("--model kronos:DIR already runs Kronos; drop --kronos")
         if args.ray:
             raise UsageError("--ray runs Toto forecasts; it does not apply to --model kronos:DIR")
+        if args.statistics_backend != "auto":
+            raise UsageError("--statistics-backend applies to Toto's exact estimator; Kronos forecasts from its draws")
         spec = args.model[len(KRONOS_PREFIX) :]
         resolved = ResolvedModel(None, args.model, False)
         engine, estimator = None, None
@@ -318,13 +328,23 @@ def _run(args) -> int:
             print(
                 f"WARNING: --samples {args.samples} is ignored: the exact estimator draws no samples", file=sys.stderr
             )
-        engine = ForecastEngine(
-            resolved.model,
-            num_samples=args.samples or DEFAULT_SAMPLES,
-            seed=args.seed,
-            device=args.device,
-            estimator=estimator,
-        )
+        if estimator != "exact" and args.statistics_backend != "auto":
+            raise UsageError(
+                "--statistics-backend applies to the exact estimator (--estimator exact; the clean profile's default)"
+            )
+        try:
+            engine = ForecastEngine(
+                resolved.model,
+                num_samples=args.samples or DEFAULT_SAMPLES,
+                seed=args.seed,
+                device=args.device,
+                estimator=estimator,
+                statistics_backend=args.statistics_backend,
+            )
+        except ValueError as err:  # a statistics backend that cannot run on --device
+            if "statistics backend" not in str(err):
+                raise
+            raise UsageError(f"--statistics-backend {args.statistics_backend}: {err}") from err
     executor = "local"
     if args.workers and not args.ray:
         raise UsageError("--workers needs --ray")

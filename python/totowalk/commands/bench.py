@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..backtest.run import SCORES_BACKENDS
 from ..benchmarks.report import markdown_table, to_json
 from ..benchmarks.session import BenchOptions, BenchSession
 from ..benchmarks.suites import SUITES, run_benchmarks
 from ..errors import UsageError
+from ..kernels.mixture_exact import STATISTICS_BACKENDS, resolved_backend
 from ..options import positive_int
 
 EPILOG = (
@@ -81,6 +83,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="sampled",
         help="engine estimator for the W workloads: sampled (default, the classic draws) or exact",
     )
+    p.add_argument(
+        "--statistics-backend",
+        choices=STATISTICS_BACKENDS,
+        default="auto",
+        help="where exact engines' statistics run (the clean rows; --estimator exact): auto (the host's compiled "
+        "loop) or triton (one kernel on the card)",
+    )
+    p.add_argument(
+        "--scores-backend",
+        choices=SCORES_BACKENDS,
+        default="auto",
+        help="where the clean backtests' exact scores run: auto (the host's compiled loop) or triton (one kernel on "
+        "the card)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
     p.add_argument("--json-out", default=None, metavar="FILE", help="also write the rows as JSON to FILE")
     p.add_argument("--markdown-out", default=None, metavar="FILE", help="also write the markdown table to FILE")
@@ -103,6 +119,8 @@ def options_from_args(args) -> BenchOptions:
         preset=args.preset,
         cuda_graphs=args.cuda_graphs,
         estimator=args.estimator,
+        statistics_backend=args.statistics_backend,
+        scores_backend=args.scores_backend,
     )
 
 
@@ -111,6 +129,10 @@ def _run(args) -> int:
     if unknown:
         raise UsageError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}, all")
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        resolved_backend(args.statistics_backend, session.device)
+    except ValueError as err:
+        raise UsageError(f"--statistics-backend {args.statistics_backend}: {err}") from err
     names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {
         "machine": session.machine,

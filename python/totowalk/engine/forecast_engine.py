@@ -16,6 +16,7 @@ import torch
 from torch.profiler import record_function
 
 from ..devices import resolve_device, to_device_async
+from ..kernels.mixture_exact import resolved_backend as resolved_statistics_backend
 from ..model.layers import readout_layout
 from .collect import PendingOutputs, ResultCollector
 from .cuda_graphs import ForwardGraphs
@@ -92,6 +93,12 @@ class ForecastEngine:
         context's forward at their own last patch instead of running their own (``prefix_sharing``;
         equal up to float rounding, and only where the scaler's global clamp cannot bind). Horizons
         up to one patch. False runs one forward per unique context.
+    statistics_backend : {"auto", "native", "torch", "triton"}
+        Where the exact estimator's statistics run (``totowalk.kernels.mixture_summary``'s backends).
+        auto (default): the extension's compiled loop on the host (on a card the parameters are
+        copied there and back), torch where it is not built; triton: one fused kernel on the
+        engine's device, no host round trip (equal to the host loop to 1e-9; a CUDA device, or
+        ``TRITON_INTERPRET=1`` for tests).
 
     Examples
     --------
@@ -113,6 +120,7 @@ class ForecastEngine:
         cuda_graphs: bool = False,
         estimator: str = "sampled",
         share_prefixes: bool = True,
+        statistics_backend: str = "auto",
     ):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -129,6 +137,8 @@ class ForecastEngine:
         self.seed = int(seed)
         self.max_batch_tokens = int(max_batch_tokens)
         self.sampling_backend = sampling_backend
+        resolved_statistics_backend(statistics_backend, self.device)  # refuses a choice that cannot run here
+        self.statistics_backend = statistics_backend
         self.sampling_dtype = sampling_dtype
         self._staging = None  # StagingPipeline, created on first use
         self.cuda_graphs = bool(cuda_graphs)
@@ -396,7 +406,7 @@ class ForecastEngine:
                 params = self._shared_forward(values, mask, model_batch.readout, horizon)
         if estimator == "exact":
             with record_function("totowalk.exact_statistics"):
-                return exact_reduce(params, specs), None, params
+                return exact_reduce(params, specs, self.statistics_backend), None, params
         with record_function("totowalk.sample"):
             content_keys = plan.stream_keys[model_batch.served].reshape(-1)
             keys = stream_keys_for(content_keys, horizon, self.device).reshape(params.weights.shape[:3])

@@ -196,8 +196,9 @@ def draw_and_reduce(
     return stats, samples
 
 
-def exact_reduce(params, specs: list) -> dict:
-    """Every aggregate as the population value of the predicted mixtures (nothing is drawn).
+def exact_reduce(params, specs: list, backend: str = "auto") -> dict:
+    """Every aggregate as the population value of the predicted mixtures (nothing is drawn), computed
+    by ``backend`` (``totowalk.kernels.STATISTICS_BACKENDS``).
 
     Returns
     -------
@@ -208,5 +209,5 @@ def exact_reduce(params, specs: list) -> dict:
 
     b, v, h, _ = params.weights.shape
     (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
-    stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs)
+    stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs, backend=backend)
     return {name: value.reshape(b, v, h) for name, value in stats.items()}

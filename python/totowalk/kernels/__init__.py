@@ -5,7 +5,7 @@ exact population statistics of the same mixtures.
 """
 
 from .backend import SamplingBackend
-from .mixture_exact import exact_statistics, mixture_summary
+from .mixture_exact import STATISTICS_BACKENDS, exact_statistics, mixture_summary
 from .philox import philox4x32
 from .reduction_plan import build_reduction_plan
 from .sampling import MAX_TRITON_SAMPLES, mixture_mean, reduce_samples, sample_and_reduce, sample_mixture
@@ -13,6 +13,7 @@ from .stream import request_keys
 
 __all__ = [
     "MAX_TRITON_SAMPLES",
+    "STATISTICS_BACKENDS",
     "SamplingBackend",
     "build_reduction_plan",
     "exact_statistics",

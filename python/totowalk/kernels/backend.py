@@ -8,7 +8,13 @@ import torch
 
 from .._native import triton_installed, triton_interpreter_enabled
 
-__all__ = ["SamplingBackend", "resolve_backend"]
+__all__ = ["SamplingBackend", "resolve_backend", "triton_can_run"]
+
+
+def triton_can_run(device) -> bool:
+    """Whether a Triton kernel can run on tensors of ``device``: a CUDA device, or any device under
+    ``TRITON_INTERPRET=1`` (tests), with triton installed."""
+    return triton_installed() and (torch.device(device).type == "cuda" or triton_interpreter_enabled())
 
 
 class SamplingBackend(str, enum.Enum):

@@ -26,12 +26,22 @@ import torch
 
 from .._native import native
 from ..aggregation import AggregateSpec
+from .backend import triton_can_run
 from .student_t import log_beta_half, student_t_cdf, student_t_logpdf
 
-__all__ = ["DEFAULT_TOLERANCE", "exact_statistics", "mixture_summary", "required_levels"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "STATISTICS_BACKENDS",
+    "exact_statistics",
+    "mixture_summary",
+    "required_levels",
+    "resolved_backend",
+]
 
 #: |F(Q) - q| the quantile iteration reaches before its final polishing step.
 DEFAULT_TOLERANCE = 1e-10
+# where the statistics run (mixture_summary(backend=), ForecastEngine(statistics_backend=))
+STATISTICS_BACKENDS = ("auto", "native", "torch", "triton")
 _MAX_NEWTON = 400
 _EPS = 2.220446049250313e-16
 
@@ -185,14 +195,12 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
         raise ValueError(f"levels must lie in (0, 1); got {levels}")
     _check_parameters(*params)
     device = params[0].device
-    if backend not in ("auto", "native", "torch", "triton"):
-        raise ValueError(f"backend must be 'auto', 'native', 'torch' or 'triton'; got {backend!r}")
+    backend = resolved_backend(backend)
     if backend == "triton":
         from .mixture_exact_triton import mixture_summary_triton
 
         return mixture_summary_triton(*params, levels, [_normal_quantile(q) for q in levels], tol=tol)
-    use_native = backend == "native" or (backend == "auto" and _native() is not None)
-    if not use_native:
+    if backend == "torch":
         return _summary_torch(*params, levels, tol)
     native = _native()
     if native is None:
@@ -204,6 +212,24 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
     if failed >= 0:
         raise RuntimeError(f"exact mixture statistics failed to converge for row {failed}")
     return tuple(torch.from_numpy(a).to(device) for a in (mean, std, quantile, partial))
+
+
+def resolved_backend(backend: str, device=None) -> str:
+    """The backend ``backend`` computes with here: "auto" is the C++ loop where it is built, else torch.
+    With ``device`` (where the parameters will be), also that the choice can run there (ValueError
+    naming the fix otherwise)."""
+    if backend not in STATISTICS_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, STATISTICS_BACKENDS))}; got {backend!r}")
+    if backend == "auto":
+        return "native" if _native() is not None else "torch"
+    if backend == "native" and _native() is None:
+        raise ValueError("statistics backend 'native' needs the totowalk._C extension, which is not built")
+    if backend == "triton" and device is not None and not triton_can_run(device):
+        raise ValueError(
+            f"statistics backend 'triton' runs on a CUDA device with triton installed (got {device}); use "
+            "'auto' (the host's compiled loop) or set TRITON_INTERPRET=1 (slow, for tests)"
+        )
+    return backend
 
 
 def _native():
@@ -233,6 +259,8 @@ def exact_statistics(
     affine_loc, affine_scale : torch.Tensor, shape (N,)
         Data space is ``affine_loc + affine_scale * y`` (affine_scale > 0).
     specs : list of AggregateSpec
+    tol, backend
+        As :func:`mixture_summary`'s.
 
     Returns
     -------

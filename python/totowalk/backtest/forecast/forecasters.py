@@ -132,6 +132,12 @@ class EngineForecaster:
             "estimator": getattr(self.engine, "estimator", "sampled"),
             "random_streams": RANDOM_STREAMS,
         }
+        if info["estimator"] == "exact":  # another backend than the host loop agrees to 1e-9, not bit for bit
+            from ...kernels.mixture_exact import resolved_backend
+
+            backend = resolved_backend(getattr(self.engine, "statistics_backend", "auto"))
+            if backend != "native":
+                info["statistics_backend"] = backend
         model = getattr(self.engine, "model", None)
         if model is not None:
             from ...model.identity import model_identity  # reads the model's identity, no compute
