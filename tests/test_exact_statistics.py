@@ -282,6 +282,11 @@ def test_support_ends_and_undefined_trims():
         exact_statistics(w, df, loc, scale, _t64([0.0]), _t64([1.0]), _specs(("lower_trimmed_mean_100",)))
     with pytest.raises(ValueError, match="row 0"):
         exact_statistics(w, _t64([[1.0, 4.0]]), loc, scale, _t64([0.0]), _t64([1.0]), _specs(("mean",)))
+    # a weighted component with df <= 2 has no finite std: zero multiples of it are the mean, others infinite
+    heavy = _t64([[1.5, 4.0]])
+    out = exact_statistics(w, heavy, loc, scale, _t64([0.0]), _t64([1.0]), _specs(("mean", "mean_minus_std_0", "std")))
+    assert out["mean_minus_std_0"].item() == out["mean"].item() == pytest.approx(0.5)
+    assert out["std"].item() == math.inf
 
 
 # ------------------------------------------------------------------ the sampled estimator converges

@@ -110,3 +110,20 @@ def test_an_engine_refuses_a_statistics_backend_that_cannot_run(monkeypatch):
         monkeypatch.setenv("TRITON_INTERPRET", "0")
         with pytest.raises(ValueError, match="runs on a CUDA device"):
             ForecastEngine(model, device="cpu", estimator="exact", statistics_backend="triton")
+
+
+def test_without_waiting_a_row_that_does_not_converge_is_nan_and_the_engine_names_its_request(monkeypatch):
+    # wait=False (the engine's path on a card) reads nothing back: the row comes back NaN, and the
+    # engine's collector names the request when it reads the batch
+    from totowalk.engine import ForecastEngine
+    from totowalk.kernels import mixture_exact_triton
+    from totowalk.model import TotoConfig, build_model
+
+    params = _mixtures(3, 3, seed=6)
+    monkeypatch.setattr(mixture_exact_triton, "_MAX_NEWTON", 1)
+    mean, std, quantile, partial = mixture_summary(*params, [0.3], backend="triton", wait=False)
+    assert torch.isnan(quantile).all() and torch.isnan(mean).all() and torch.isnan(partial).all()
+    model = build_model(TotoConfig.preset("toto-tiny"), seed=0)
+    engine = ForecastEngine(model, device=DEVICE, estimator="exact", statistics_backend="triton")
+    with pytest.raises(RuntimeError, match=r"request 0 \(and 1 more\): the exact statistics .* did not converge"):
+        engine.forecast([np.arange(80.0), np.arange(90.0) ** 0.5], aggregate=("median",))

@@ -69,7 +69,8 @@ class PendingOutputs:
 class ResultCollector:
     """Host arrays per unique context, filled batch by batch."""
 
-    def __init__(self, num_unique, num_variates, horizon, num_samples, specs, return_samples, param_steps):
+    def __init__(self, num_unique, num_variates, horizon, num_samples, specs, return_samples, param_steps, exact=False):
+        self.exact = exact  # exact statistics: NaN marks a row whose iteration did not converge
         shape = (num_unique, num_variates, horizon)
         self.stats = {s.name: np.zeros(shape, dtype=np.float64) for s in specs}
         self.samples = np.zeros(shape + (num_samples,), dtype=np.float32) if return_samples else None
@@ -104,6 +105,16 @@ class ResultCollector:
                 "(non-finite parameters, negative weights, df < 2 or scale <= 0); with fp16/bf16/int8 this is "
                 "usually an overflow: run the model in fp32"
             )
+        if self.exact:  # (the exact statistics are never NaN otherwise: infinite at most)
+            unconverged = np.zeros(self.num_unique, dtype=bool)
+            for value in self.stats.values():
+                unconverged |= np.isnan(value).reshape(self.num_unique, -1).any(axis=1)
+            bad = np.flatnonzero(unconverged[inverse])
+            if bad.size:
+                raise RuntimeError(
+                    f"request {int(bad[0])} (and {bad.size - 1} more): the exact statistics of its predicted "
+                    "distribution did not converge"
+                )
 
         def per_request(array):
             out = array[inverse]

@@ -243,7 +243,14 @@ class ForecastEngine:
             )
         param_steps = min(horizon, self.patch_size)
         collector = ResultCollector(
-            plan.num_unique, batch.num_variates, horizon, samples_per_step, specs, return_samples, param_steps
+            plan.num_unique,
+            batch.num_variates,
+            horizon,
+            samples_per_step,
+            specs,
+            return_samples,
+            param_steps,
+            exact=estimator == "exact",
         )
         info = {"model_batches": 0, "oom_splits": 0}
         settings = (horizon, samples_per_step, specs, return_samples, estimator)

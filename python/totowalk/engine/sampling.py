@@ -209,5 +209,7 @@ def exact_reduce(params, specs: list, backend: str = "auto") -> dict:
 
     b, v, h, _ = params.weights.shape
     (weights, df, loc, scale), affine_loc, affine_scale = flatten_rows(params)
-    stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs, backend=backend)
+    # wait=False: on a card nothing here reads values back; the collector checks the parameters
+    # (invalid_contexts) and finds a row the iteration left NaN when it reads the batch
+    stats = exact_statistics(weights, df, loc, scale, affine_loc, affine_scale, specs, backend=backend, wait=False)
     return {name: value.reshape(b, v, h) for name, value in stats.items()}

@@ -164,7 +164,9 @@ def _check_parameters(weights, df, loc, scale) -> None:
 
 
 # ---------------------------------------------------------------------------- public
-def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOLERANCE, backend: str = "auto"):
+def mixture_summary(
+    weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOLERANCE, backend: str = "auto", wait: bool = True
+):
     """Mean, standard deviation, quantiles and centred partial expectations of Student-T mixtures.
 
     Parameters
@@ -182,6 +184,12 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
         rows on an H200, the C++ loop 36 us per row per core here; bench/RESULTS.md), torch otherwise.
         triton: one fused kernel on the parameters' device (:mod:`.mixture_exact_triton`; held to
         the C++ loop in Triton's interpreter, not yet timed on a card).
+    wait : bool
+        True (default): the parameters and each row's convergence are checked here (ValueError /
+        RuntimeError naming the row). False, for the triton backend: nothing here waits for the
+        device (the checks read values back): parameters are not checked and a row whose iteration
+        did not converge is NaN in every output; the caller checks both when it reads the results,
+        as the engine's collector does. The other backends check whatever ``wait`` says.
 
     Returns
     -------
@@ -193,13 +201,15 @@ def mixture_summary(weights, df, loc, scale, levels, *, tol: float = DEFAULT_TOL
     levels = [float(q) for q in levels]
     if any(not 0.0 < q < 1.0 for q in levels):
         raise ValueError(f"levels must lie in (0, 1); got {levels}")
-    _check_parameters(*params)
-    device = params[0].device
     backend = resolved_backend(backend)
+    if wait or backend != "triton":
+        _check_parameters(*params)
+    device = params[0].device
     if backend == "triton":
         from .mixture_exact_triton import mixture_summary_triton
 
-        return mixture_summary_triton(*params, levels, [_normal_quantile(q) for q in levels], tol=tol)
+        guesses = [_normal_quantile(q) for q in levels]
+        return mixture_summary_triton(*params, levels, guesses, tol=tol, wait=wait)
     if backend == "torch":
         return _summary_torch(*params, levels, tol)
     native = _native()
@@ -249,6 +259,7 @@ def exact_statistics(
     *,
     tol: float = DEFAULT_TOLERANCE,
     backend: str = "auto",
+    wait: bool = True,
 ) -> dict:
     """Every aggregate of ``specs`` as the population value of each row's predictive distribution.
 
@@ -259,8 +270,8 @@ def exact_statistics(
     affine_loc, affine_scale : torch.Tensor, shape (N,)
         Data space is ``affine_loc + affine_scale * y`` (affine_scale > 0).
     specs : list of AggregateSpec
-    tol, backend
-        As :func:`mixture_summary`'s.
+    tol, backend, wait
+        As :func:`mixture_summary`'s (with ``wait=False`` a row that did not converge is NaN).
 
     Returns
     -------
@@ -269,7 +280,7 @@ def exact_statistics(
         support's ends); the standard deviation is infinite where a weighted component has df <= 2.
     """
     levels = required_levels(specs)
-    mean, std, quantile, partial = mixture_summary(weights, df, loc, scale, levels, tol=tol, backend=backend)
+    mean, std, quantile, partial = mixture_summary(weights, df, loc, scale, levels, tol=tol, backend=backend, wait=wait)
     a = affine_loc.to(device=mean.device, dtype=torch.float64)
     b = affine_scale.to(device=mean.device, dtype=torch.float64)
     column = {q: j for j, q in enumerate(levels)}
@@ -310,7 +321,8 @@ def exact_statistics(
             y = mean if f == 0 else mean - p_of(f) / (1.0 - f)
         elif kind in ("mean_minus_std", "mean_plus_std"):
             sign = -1.0 if kind == "mean_minus_std" else 1.0
-            y = mean + sign * params[0] * std
+            # a zero multiple is the mean, also where the std is infinite (0 * inf would be NaN)
+            y = mean if params[0] == 0 else mean + sign * params[0] * std
         elif kind == "mean_quantile_mix":
             q, w = params
             y = w * mean + (1.0 - w) * q_of(q)

@@ -20,6 +20,8 @@ the starting points of the iteration from the normal quantile of each level (hos
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import triton
@@ -196,18 +198,20 @@ def _summary_kernel(
     tl.store(failed_ptr + rows, failed.to(tl.int32), mask=row_ok)
 
 
-def mixture_summary_triton(weights, df, loc, scale, levels, guesses, *, tol: float):
+def mixture_summary_triton(weights, df, loc, scale, levels, guesses, *, tol: float, wait: bool = True):
     """(mean, std, quantile, partial) of each row, as :func:`.mixture_exact.mixture_summary`
     returns them (float64, on the parameters' device), from one kernel launch. ``guesses``: the
-    standard normal quantile of each level (the iteration starts at mean + std * guess). Raises
-    RuntimeError naming the first row whose iteration did not converge."""
+    standard normal quantile of each level (the iteration starts at mean + std * guess).
+
+    ``wait`` True: raises RuntimeError naming the first row whose iteration did not converge (a
+    host wait on a card). False: nothing waits for the device; such a row is NaN in every output,
+    for the caller to find when it reads the results."""
     params = [t.to(torch.float64).contiguous() for t in (weights, df, loc, scale)]
     rows, components = params[0].shape
     device = params[0].device
     log_beta = log_beta_half(0.5 * params[1]).contiguous()
     levels = [float(q) for q in levels]
-    level_t = torch.tensor(levels or [0.5], dtype=torch.float64, device=device)
-    guess_t = torch.tensor([float(g) for g in guesses] or [0.0], dtype=torch.float64, device=device)
+    level_t, guess_t = _level_tensors(device, tuple(levels), tuple(float(g) for g in guesses))
     mean = torch.empty(rows, dtype=torch.float64, device=device)
     std = torch.empty_like(mean)
     quantile = torch.empty((rows, len(levels)), dtype=torch.float64, device=device)
@@ -219,10 +223,26 @@ def mixture_summary_triton(weights, df, loc, scale, levels, guesses, *, tol: flo
         # (those lanes are masked out); compiled, this changes nothing
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             _launch_summary(grid, params, log_beta, level_t, guess_t, mean, std, quantile, partial, failed, tol)
+        if not wait:
+            unconverged = failed != 0
+            nan = float("nan")
+            mean, std = mean.masked_fill(unconverged, nan), std.masked_fill(unconverged, nan)
+            quantile = quantile.masked_fill(unconverged[:, None], nan)
+            partial = partial.masked_fill(unconverged[:, None], nan)
+            return mean, std, quantile, partial
         bad = torch.nonzero(failed)
         if bad.numel():
             raise RuntimeError(f"exact mixture statistics failed to converge for row {int(bad[0, 0])}")
     return mean, std, quantile, partial
+
+
+@functools.lru_cache(maxsize=64)
+def _level_tensors(device: torch.device, levels: tuple, guesses: tuple) -> tuple:
+    """The levels and starting points on the device, made once per (device, levels): copying a host
+    list to a card waits for the card's queue, once per call otherwise."""
+    level_t = torch.tensor(levels or (0.5,), dtype=torch.float64, device=device)
+    guess_t = torch.tensor(guesses or (0.0,), dtype=torch.float64, device=device)
+    return level_t, guess_t
 
 
 def _launch_summary(grid, params, log_beta, level_t, guess_t, mean, std, quantile, partial, failed, tol):
