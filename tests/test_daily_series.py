@@ -177,14 +177,21 @@ def test_summary_headline_from_the_run_table_equals_each_group_on_its_own(result
     if result.profile != "clean":
         pytest.skip("the daily-series headline is the clean profile's")
     from totowalk.backtest.profiles.clean.headline import summary_headline
+    from totowalk.backtest.profiles.summary import _nan_means, numeric_columns
 
     sims = result.simulations
     for label, rows in [*sims.groupby("symbol", sort=False), (PORTFOLIO, sims)]:
         alone = summary_headline(rows)  # the series rebuilt from this group's rows only
         shared = summary_headline(rows, result.daily, label)
-        assert alone.keys() == shared.keys() and alone
+        # the window means handed over as the summary makes them (its NaN-skipping means)
+        columns, values = numeric_columns(rows)
+        means = dict(zip(columns, _nan_means(values).tolist()))
+        handed = summary_headline(rows, result.daily, label, means)
+        assert alone.keys() == shared.keys() == handed.keys() and alone
+        assert any(key.startswith("window_mean_") for key in alone)
         for key, value in alone.items():
-            assert shared[key] == value or (np.isnan(value) and np.isnan(shared[key])), (label, key)
+            for other in (shared, handed):
+                assert other[key] == value or (np.isnan(value) and np.isnan(other[key])), (label, key)
         assert result.summary.loc[label, "simple_strategy_sharpe"] == alone["simple_strategy_sharpe"]
 
 

@@ -18,8 +18,9 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
 
     Columns: ``num_simulations``, the mean over simulations of every numeric result column
     (NaN-skipping means, as pandas' ``DataFrame.mean`` in §9), the walk-forward stats and
-    ``best_strategy``. ``headline(rows, daily, label) -> dict`` (the clean profile's daily-series
-    figures) overrides entries of the same name; ``best`` then sees the overridden values.
+    ``best_strategy``. ``headline(rows, daily, label, means) -> dict`` (the clean profile's
+    daily-series figures; ``means``: the group's column means, already made) overrides entries of
+    the same name; ``best`` then sees the overridden values.
     ``daily`` is the run's daily table (:func:`.daily.daily_table` of ``simulations``), computed
     once for every group.
 
@@ -77,7 +78,7 @@ def _group_row(label, columns: list, values: np.ndarray, frame, best, headline, 
     row = {"num_simulations": int(count), **means}
     row.update(_walk_forward_stats(means, count, values, columns))
     if headline is not None:
-        row.update(headline(frame, daily_part, label))
+        row.update(headline(frame, daily_part, label, means))
     if best is not None:
         row["best_strategy"] = best(row)
     elif all(c in means for c in BEST_STRATEGY_COLUMNS.values()):

@@ -58,7 +58,9 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
     }
 
 
-def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO) -> dict:
+def summary_headline(
+    frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO, means: dict | None = None
+) -> dict:
     """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
     every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
     ``daily_series_days``, the walk-forward Sharpes / turnover from the series, the fill bracket
@@ -67,7 +69,9 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
 
     ``daily``, ``label``: the whole run's daily table and the symbol (or :data:`PORTFOLIO`) whose
     series ``frame`` holds; a symbol's own series is its rows of that table, so the table is
-    built once per run rather than once per group. Without it the series come from ``frame``."""
+    built once per run rather than once per group. Without it the series come from ``frame``.
+    ``means``: ``frame``'s NaN-skipping column means where the caller has them (the summary does,
+    bit for bit pandas' own); otherwise the window means are computed here."""
     if frame.empty or "date" not in frame:
         return {}
     fields = ("return", "turnover", *(f"return_{b}" for b in BOUNDS))
@@ -81,8 +85,10 @@ def summary_headline(frame: pd.DataFrame, daily: pd.DataFrame | None = None, lab
     out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
     windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
     windowed += [f"{prefix}_return_{b}" for prefix in returns.columns for b in BOUNDS]
-    # a column at a time: a universe's rows are not copied whole
-    window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
+    if means is not None:
+        window_means = {c: means[c] for c in windowed if c in means}
+    else:  # a column at a time: a universe's rows are not copied whole
+        window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
     values = {f: {c: v for c, v in zip(w.columns, w.to_numpy().T)} for f, w in series.items()}
     for prefix in returns.columns:
         stats = series_stats(values["return"][prefix], values["turnover"].get(prefix, np.array([])), days_per_year)
