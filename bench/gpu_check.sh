@@ -9,9 +9,10 @@
 #      legacy and the forecast's GEMM share (issues 31 and 35: W2 clean <= 1.1x legacy, whole <= 1.3x
 #      its forecast, W1 <= 0.025 s), the exact statistics and scores of 24,576 rows on the card
 #      against the host loop (issue 35: <= 5 ms; issue 29: scores <= 10 % of W2's forecast), a
-#      profile of W2's forecast with its trace (issue 35), Kronos with 16 contexts batched against
-#      one at a time (issue 31: >= 5x), the 500-symbol universe through the CLI (issue 33: whole <=
-#      1.5x its forecast), Kronos in fp16 and W1's clean Kronos backtest (issue 31),
+#      profile of W2's forecast with its trace (issue 35), the whole W2 at four chunk sizes (issue
+#      31), Kronos with 16 contexts batched against one at a time (issue 31: >= 5x), the 500-symbol
+#      universe through the CLI (issue 33: whole <= 1.5x its forecast), Kronos in fp16 and W1's clean
+#      Kronos backtest (issue 31),
 #   4. the engine/kernel/model/prefix-sharing/Kronos tests (8 processes where pytest-xdist is there),
 #      then, if time is left, rows of closed issues: prefix sharing's W2/W3 rows, the strategy phase
 #      on this host's cores, W1 without CUDA graphs, the microbenchmarks.
@@ -135,6 +136,11 @@ run_step "profile_forecast.py W2 fp16 (the whole W2, prefix-shared, walk-forward
   $PY bench/profile_forecast.py --workload W2 --precision fp16 --w2-series 24 --w2-simulations 250 --rows 30 \
   --form walk-forward --trace "$OUT/trace.json.gz"
 if [[ -z "${GPU_CHECK_QUICK:-}" ]]; then  # GPU_CHECK_QUICK=1: only the rows above
+# Issues 31 and 35: the whole W2 at several chunk sizes (the next chunk's forecast hides this one's
+# host work): whole / forecast per size and profile, to set the card's default chunk.
+run_step "bench_chunks.py: W2 whole at 32,768 / 16,384 / 8,192 / 4,096 contexts per chunk, fp16" 120 "$LOGS/bench.log" \
+  $PY bench/bench_chunks.py --preset toto-open-base-1.0 --device cuda --precision fp16 \
+  --chunks 32768 16384 8192 4096 --profiles clean legacy --statistics-backend triton --scores-backend triton --repeats 2
 # Issue 31: Kronos one-step forecasts per second with 16 contexts batched against one at a time
 # (Kronos-base shape, random weights, classic parameters; bound >= 5x).
 run_step "bench_kronos_batch.py: Kronos-base, 16 contexts batched vs one at a time" 60 "$LOGS/bench.log" \
