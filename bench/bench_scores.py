@@ -23,6 +23,7 @@ import torch
 from totowalk.data import datasets
 from totowalk.engine.forecast_engine import ForecastEngine
 from totowalk.loading import resolve_model
+from totowalk.precision.convert import convert_precision
 from totowalk.provenance import git_commit, machine_description, today
 from totowalk.scoring.proper import mixture_scores
 
@@ -105,11 +106,19 @@ def main() -> None:
         action="store_true",
         help="also time the exact statistics and scores: the Triton kernels against the host loop",
     )
+    parser.add_argument("--precision", default="fp32", help="the forecast's model precision (W2 on a card: fp16)")
+    parser.add_argument(
+        "--statistics-backend", default="auto", help="where the forecast's exact statistics run (the engine's)"
+    )
+    parser.add_argument(
+        "--skip-torch", action="store_true", help="leave out the vectorised torch scores (slow on every device)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     random = args.model.startswith("random:")  # W2's own model on a card: random:toto-open-base-1.0
     model = resolve_model(args.model, args.device, allow_random=random).model
-    engine = ForecastEngine(model, estimator="exact", device=args.device)
+    model = convert_precision(model, args.precision, args.device).eval()
+    engine = ForecastEngine(model, estimator="exact", device=args.device, statistics_backend=args.statistics_backend)
     series, ends, actual = contexts(args.contexts)
     times = {"forecast": [], "scores": [], "torch": [], "stats_native": [], "stats_triton": [], "scores_triton": []}
     agreement = crps_agreement = None
@@ -122,7 +131,8 @@ def main() -> None:
         start = time.perf_counter()
         result.scores(actual[:, None])
         times["scores"].append(time.perf_counter() - start)
-        times["torch"].append(_scores_seconds(result, actual, device)[0])
+        if not args.skip_torch:
+            times["torch"].append(_scores_seconds(result, actual, device)[0])
         if args.stats:
             seconds, host = _summary_seconds(result, torch.device("cpu"), "native")
             times["stats_native"].append(seconds)
@@ -139,10 +149,13 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items() if v}
     f = best["forecast"]
     print(f"{today()} {git_commit()} {machine_description(device)}, torch threads {torch.get_num_threads()}")
+    torch_path = (
+        f"; torch path on {device.type} {best['torch']:.3f} s = {best['torch'] / f:.2f}x" if "torch" in best else ""
+    )
     print(
-        f"model {args.model}, {len(actual)} contexts (best of {args.repeats}): forecast {f:.3f} s; exact scores "
-        f"on the host (extension) {best['scores']:.3f} s = {best['scores'] / f:.2f}x; torch path on "
-        f"{device.type} {best['torch']:.3f} s = {best['torch'] / f:.2f}x"
+        f"model {args.model} ({args.precision}; statistics {args.statistics_backend}), {len(actual)} contexts "
+        f"(best of {args.repeats}): forecast {f:.3f} s; exact scores on the host (extension) {best['scores']:.3f} s "
+        f"= {best['scores'] / f:.2f}x{torch_path}"
     )
 
     if args.stats:
