@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from totowalk.cli import main
 
@@ -96,14 +97,15 @@ def test_samples_given_to_the_exact_estimator_are_named_as_ignored(tmp_path, cap
 def test_statistics_backend_triton_is_recorded_and_agrees_with_the_host_loop(tmp_path, capsys):
     # Without a card the kernel runs in Triton's interpreter (tests/conftest.py sets it).
     pytest.importorskip("triton")
-    host, forecasts_host = _run(tmp_path, "host")
-    kernel, forecasts_kernel = _run(tmp_path, "kernel", "--statistics-backend", "triton")
+    on_card = ["--device", "cuda"] if torch.cuda.is_available() else []  # the kernel runs where the engine is
+    host, forecasts_host = _run(tmp_path, "host", *on_card)
+    kernel, forecasts_kernel = _run(tmp_path, "kernel", "--statistics-backend", "triton", *on_card)
     assert "statistics_backend" not in host["settings"]["forecaster"]  # the host loop: fingerprints as before
     assert kernel["settings"]["forecaster"]["statistics_backend"] == "triton"
     np.testing.assert_allclose(forecasts_kernel["prediction"], forecasts_host["prediction"], rtol=1e-6)
     capsys.readouterr()
     # a stored run is continued only by the backend that computed it (they agree to 1e-9, not bit for bit)
-    assert main(["backtest", *SLICE, *MINI, "--out", str(tmp_path / "kernel"), "--resume"]) == 2
+    assert main(["backtest", *SLICE, *MINI, "--out", str(tmp_path / "kernel"), "--resume", *on_card]) == 2
     assert "statistics_backend" in capsys.readouterr().err
 
 

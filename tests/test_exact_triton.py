@@ -27,9 +27,14 @@ def _mixtures(rows: int, components: int, seed: int, df_range=(1.2, 60.0)):
     return [torch.tensor(a, dtype=torch.float64) for a in (weights, df, loc, scale)]
 
 
+def _on_device(params):
+    """The kernel's inputs where it runs: the card, or the CPU under the interpreter."""
+    return [p.to(DEVICE) for p in params]
+
+
 def _agree(params, levels=LEVELS):
     host = mixture_summary(*params, levels, backend="native")
-    kernel = mixture_summary(*(p.to(DEVICE) for p in params), levels, backend="triton")
+    kernel = mixture_summary(*_on_device(params), levels, backend="triton")
     quantiles = mixture_summary(*params, [0.01, 0.99], backend="native")[2]
     width = (quantiles[:, 1] - quantiles[:, 0])[:, None]  # the distribution's own scale
     for name, want, got in zip(("mean", "std", "quantile", "partial"), host, kernel):
@@ -63,9 +68,9 @@ def test_a_nearly_normal_component():
 def test_rows_past_one_block_and_no_levels():
     params = _mixtures(19, 3, seed=4)  # two programs, the second mostly padding
     _agree(params, [0.25])
-    mean, std, quantile, partial = mixture_summary(*params, [], backend="triton")
+    mean, std, quantile, partial = mixture_summary(*_on_device(params), [], backend="triton")
     assert quantile.shape == partial.shape == (19, 0)
-    np.testing.assert_allclose(mean, mixture_summary(*params, [], backend="native")[0], rtol=1e-12)
+    np.testing.assert_allclose(mean.cpu(), mixture_summary(*params, [], backend="native")[0], rtol=1e-12)
 
 
 def test_a_row_that_does_not_converge_is_named(monkeypatch):
@@ -73,7 +78,7 @@ def test_a_row_that_does_not_converge_is_named(monkeypatch):
 
     monkeypatch.setattr(mixture_exact_triton, "_MAX_NEWTON", 1)  # no row converges in one step
     with pytest.raises(RuntimeError, match="failed to converge for row 0"):
-        mixture_summary(*_mixtures(2, 3, seed=5), [0.3], backend="triton")
+        mixture_summary(*_on_device(_mixtures(2, 3, seed=5)), [0.3], backend="triton")
 
 
 def test_an_engine_on_the_triton_backend_equals_the_host_loop():
@@ -121,7 +126,7 @@ def test_without_waiting_a_row_that_does_not_converge_is_nan_and_the_engine_name
 
     params = _mixtures(3, 3, seed=6)
     monkeypatch.setattr(mixture_exact_triton, "_MAX_NEWTON", 1)
-    mean, std, quantile, partial = mixture_summary(*params, [0.3], backend="triton", wait=False)
+    mean, std, quantile, partial = mixture_summary(*_on_device(params), [0.3], backend="triton", wait=False)
     assert torch.isnan(quantile).all() and torch.isnan(mean).all() and torch.isnan(partial).all()
     model = build_model(TotoConfig.preset("toto-tiny"), seed=0)
     engine = ForecastEngine(model, device=DEVICE, estimator="exact", statistics_backend="triton")
