@@ -248,7 +248,13 @@ def exact_summary_resources(*, arch: int = 90, components: int = 24) -> KernelRe
         MAX_TERMS=kernel._MAX_TERMS,
     )
     return compile_for_arch(
-        kernel._summary_kernel, signature, constexprs, arch=arch, num_warps=4, config=f"K={components} fp64"
+        kernel._summary_kernel,
+        signature,
+        constexprs,
+        arch=arch,
+        num_warps=4,
+        config=f"K={components} fp64",
+        enable_fp_fusion=True,
     )
 
 
@@ -263,7 +269,13 @@ def exact_scores_resources(*, arch: int = 90, components: int = 24) -> KernelRes
         BLOCK=kernel._BLOCK_ROWS, KP=max(2, triton.next_power_of_2(components)), MAX_TERMS=kernel._MAX_TERMS
     )
     return compile_for_arch(
-        kernel._scores_kernel, signature, constexprs, arch=arch, num_warps=4, config=f"K={components} fp64 scores"
+        kernel._scores_kernel,
+        signature,
+        constexprs,
+        arch=arch,
+        num_warps=4,
+        config=f"K={components} fp64 scores",
+        enable_fp_fusion=True,
     )
 
 

@@ -211,6 +211,7 @@ def mixture_scores_triton(weights, df, loc, scale, affine_loc, affine_scale, y, 
                 BLOCK=_BLOCK_ROWS,
                 KP=max(2, triton.next_power_of_2(components)),
                 MAX_TERMS=_MAX_TERMS,
+                enable_fp_fusion=True,  # as the statistics kernel's (mixture_exact_triton.py says why)
             )
         bad = torch.nonzero(failed)
         if bad.numel():
