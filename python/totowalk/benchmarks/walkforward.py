@@ -280,6 +280,7 @@ def _backtest_rows(
         notes += "; the classic loop's own GPU report: 67.29 s for 10 simulations (its figure, not ours)"
     clean_phases = ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in clean_last.timings.items())
     clean_forecast = clean_last.timings.get("forecast", 0.0)
+    clean_ratio = clean_last.timings["total"] / clean_forecast if clean_forecast else float("nan")
     clean_row = session.row(
         f"{label} backtest clean",
         clean.median_s,
@@ -287,9 +288,8 @@ def _backtest_rows(
         whole.median_s,
         unique_contexts=len(contexts),
         notes=f"{scope}; engine: tw.backtest(engine=ForecastEngine(estimator='exact'), clean profile, the "
-        f"default; {session.statistics_note()}); ratio = legacy / clean (issue 35: clean <= 1.1x legacy); whole / its forecast phase "
-        f"{clean_last.timings['total'] / clean_forecast if clean_forecast else float('nan'):.2f}x; last run's "
-        f"phases: {clean_phases}",
+        f"default; {session.statistics_note()}); ratio = legacy / clean (issue 35: clean <= 1.1x legacy); "
+        f"whole / its forecast phase {clean_ratio:.2f}x; last run's phases: {clean_phases}",
         extra={"engine_times_s": clean.times_s, "phases_s": dict(clean_last.timings)},
     )
     backtest_row = session.row(

@@ -15,7 +15,7 @@ from ..backtest.report.html import MAX_FORECAST_CHARTS
 from ..backtest.run import SCORES_BACKENDS
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
-from ..kernels.mixture_exact import STATISTICS_BACKENDS
+from ..kernels.mixture_exact import STATISTICS_BACKENDS, BackendUnavailable
 from ..loading import ResolvedModel, resolve_model
 from ..memory import release_free_memory
 from ..model.resolve import DEFAULT_MODEL
@@ -341,9 +341,7 @@ def _run(args) -> int:
                 estimator=estimator,
                 statistics_backend=args.statistics_backend,
             )
-        except ValueError as err:  # a statistics backend that cannot run on --device
-            if "statistics backend" not in str(err):
-                raise
+        except BackendUnavailable as err:  # not on this --device, or not built
             raise UsageError(f"--statistics-backend {args.statistics_backend}: {err}") from err
     executor = "local"
     if args.workers and not args.ray:

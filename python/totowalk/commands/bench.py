@@ -11,7 +11,7 @@ from ..benchmarks.report import markdown_table, to_json
 from ..benchmarks.session import BenchOptions, BenchSession
 from ..benchmarks.suites import SUITES, run_benchmarks
 from ..errors import UsageError
-from ..kernels.mixture_exact import STATISTICS_BACKENDS, resolved_backend
+from ..kernels.mixture_exact import STATISTICS_BACKENDS, BackendUnavailable, resolved_backend
 from ..options import positive_int
 
 EPILOG = (
@@ -131,7 +131,7 @@ def _run(args) -> int:
     session = BenchSession(options_from_args(args), log=lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
         resolved_backend(args.statistics_backend, session.device)
-    except ValueError as err:
+    except BackendUnavailable as err:
         raise UsageError(f"--statistics-backend {args.statistics_backend}: {err}") from err
     names = list(SUITES) if "all" in args.workloads else args.workloads
     meta = {

@@ -30,6 +30,7 @@ from .backend import triton_can_run
 from .student_t import log_beta_half, student_t_cdf, student_t_logpdf
 
 __all__ = [
+    "BackendUnavailable",
     "DEFAULT_TOLERANCE",
     "STATISTICS_BACKENDS",
     "exact_statistics",
@@ -224,18 +225,22 @@ def mixture_summary(
     return tuple(torch.from_numpy(a).to(device) for a in (mean, std, quantile, partial))
 
 
+class BackendUnavailable(ValueError):
+    """A statistics backend that cannot run here (not built, or not on this device)."""
+
+
 def resolved_backend(backend: str, device=None) -> str:
     """The backend ``backend`` computes with here: "auto" is the C++ loop where it is built, else torch.
     With ``device`` (where the parameters will be), also that the choice can run there (ValueError
-    naming the fix otherwise)."""
+    naming the fix otherwise: :class:`BackendUnavailable`)."""
     if backend not in STATISTICS_BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, STATISTICS_BACKENDS))}; got {backend!r}")
     if backend == "auto":
         return "native" if _native() is not None else "torch"
     if backend == "native" and _native() is None:
-        raise ValueError("statistics backend 'native' needs the totowalk._C extension, which is not built")
+        raise BackendUnavailable("statistics backend 'native' needs the totowalk._C extension, which is not built")
     if backend == "triton" and device is not None and not triton_can_run(device):
-        raise ValueError(
+        raise BackendUnavailable(
             f"statistics backend 'triton' runs on a CUDA device with triton installed (got {device}); use "
             "'auto' (the host's compiled loop) or set TRITON_INTERPRET=1 (slow, for tests)"
         )
