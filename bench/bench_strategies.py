@@ -53,10 +53,20 @@ def main(argv=None) -> None:
         help="after the timed runs, one more run under cProfile: print its ROWS functions of "
         "largest cumulative time (where a host's strategy and table phases go)",
     )
+    parser.add_argument(
+        "--split",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: the series cut into N groups, each its own tw.backtest, run one after the other and "
+        "in N threads, alternating (how far the host work scales in threads of one process)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = w2_frames(num_series=args.series)
+    if args.split:
+        return _split(frames, args)
     native_search = native_grids.native_search
     variants = {"default": native_search}
     if args.array_grids:
@@ -126,6 +136,39 @@ def main(argv=None) -> None:
                     }
                 )
             )
+
+
+def _split(frames: dict, args) -> None:
+    """The series in ``args.split`` groups, each group one tw.backtest: one after the other against
+    one thread per group, alternating, medians of ``args.repeats`` after a warm-up of each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = list(frames)
+    groups = [{n: frames[n] for n in names[i :: args.split]} for i in range(args.split)]
+
+    def one(group):
+        return tw.backtest(
+            group, num_simulations=args.simulations, forecaster=last_value_forecaster, profile=args.profile
+        )
+
+    times = {"one after the other": [], f"{args.split} threads": []}
+    with ThreadPoolExecutor(args.split) as pool:
+        for repeat in range(args.repeats + 1):  # the first round warms up
+            for name in times:
+                start = time.perf_counter()
+                if name.endswith("threads"):
+                    list(pool.map(one, groups))
+                else:
+                    [one(g) for g in groups]
+                if repeat:
+                    times[name].append(time.perf_counter() - start)
+    serial, threaded = (statistics.median(t) for t in times.values())
+    print(
+        f"tw.backtest {args.profile}, {args.series} series x {args.simulations} simulations in {args.split} groups, "
+        f"point forecasts, torch threads {torch.get_num_threads()}: one after the other {serial:.3f} s, "
+        f"{args.split} threads {threaded:.3f} s ({serial / threaded:.2f}x; medians of {args.repeats}); "
+        f"times {[round(t, 3) for t in times['one after the other']]} vs {[round(t, 3) for t in times[f'{args.split} threads']]}"
+    )
 
 
 if __name__ == "__main__":

@@ -187,7 +187,10 @@ if [[ -n "${GPU_CHECK_OLD_TREE:-}" && -d "${GPU_CHECK_OLD_TREE}/python/totowalk"
       $PY "${SHARING[@]}" W2 --backtest --precision fp16 --repeats 3
   done
 fi
-# The strategy phase on this host's CPU cores (the 2-core targets are CI's machine's).
+# The strategy phase on this host's CPU cores (the 2-core targets are CI's machine's); first how far
+# it scales in threads of one process (on 2 cores: 1.02-1.04x, the GIL's), here with 8 groups.
+run_step "bench_strategies.py --split 8: the clean host work in 8 threads against one after the other" 60 \
+  "$LOGS/bench.log" $PY bench/bench_strategies.py --profile clean --simulations 250 --split 8 --threads 1 --repeats 3
 for profile in legacy clean; do
   run_step "bench_strategies.py --profile $profile (6,000 simulations)" 60 "$LOGS/bench.log" \
     $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --cprofile 45
