@@ -102,6 +102,8 @@ def test_symbols_that_never_overlap_form_no_portfolio():
     assert not (out.daily["symbol"] == PORTFOLIO).any()
     assert "they share no day, so there is no equal-weight portfolio" in calendar_warning(out.daily)
     assert "no equal-weight portfolio" in format_report(out)
+    # one symbol alone has nothing to differ from, whatever its days
+    assert calendar_warning(out.daily[out.daily["symbol"] == "B"]) is None
 
 
 def test_symbols_on_the_same_days_carry_no_calendar_warning(data):

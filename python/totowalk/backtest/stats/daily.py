@@ -305,7 +305,10 @@ def calendar_warning(daily: pd.DataFrame) -> str | None:
     mine = (symbol != PORTFOLIO).to_numpy(dtype=bool)
     if not mine.any():
         return None
-    first = strategy.iloc[int(np.argmax(mine))]
+    at = int(np.argmax(mine))
+    if ((symbol == symbol.iloc[at]).to_numpy(dtype=bool) | ~mine).all():
+        return None  # one symbol: nothing to differ from
+    first = strategy.iloc[at]
     ours = (strategy == first).to_numpy(dtype=bool)
     rows = mine & ours
     days = pd.DataFrame({"symbol": symbol.array[rows], "date": daily["date"].to_numpy()[rows]})
