@@ -123,12 +123,10 @@ class BenchSession:
 
     def statistics_note(self) -> str:
         """Where an exact engine's statistics and a clean backtest's scores run, for the notes column."""
-        backend = resolved_backend(self.options.statistics_backend)
         where = {"native": "the host's compiled loop", "triton": "one Triton kernel on the device"}
-        scores = (
-            "one Triton kernel on the device" if self.options.scores_backend == "triton" else "the host's compiled loop"
-        )
-        return f"statistics: {where.get(backend, backend)}; scores: {scores}"
+        statistics = resolved_backend(self.options.statistics_backend)
+        scores = "triton" if self.options.scores_backend == "triton" else "native"  # auto: the host's loop
+        return f"statistics: {where.get(statistics, statistics)}; scores: {where[scores]}"
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""
