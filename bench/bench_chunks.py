@@ -11,6 +11,10 @@ forecast time summed over chunks, their ratio (issue 31: <= 1.3x on a card) and 
     python bench/bench_chunks.py --preset toto-open-base-1.0 --device cuda --precision fp16 \\
         --chunks 32768 16384 8192 4096 --profiles clean legacy --statistics-backend triton --scores-backend triton
     python bench/bench_chunks.py --series 4 --sims 25 --chunks 800 400 200   # a CPU slice, toto-mini
+
+``--host-workers 0 8`` also times each size with the chunks' strategies evaluated in 8 worker
+processes (``backtest(host_workers=8)``: that host work holds the GIL, so only processes spread it
+over a many-core host's cores).
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ def main(argv=None) -> None:
     parser.add_argument("--max-batch", type=int, default=None, help="contexts per engine call (the backtest's default)")
     parser.add_argument("--statistics-backend", default="auto", help="the clean engine's exact statistics")
     parser.add_argument("--scores-backend", default="auto", help="the clean runs' exact scores")
+    parser.add_argument(
+        "--host-workers", type=int, nargs="+", default=[0], help="worker processes evaluating strategies (0: none)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up; medians reported")
     args = parser.parse_args(argv)
     if args.preset:
@@ -63,7 +70,7 @@ def main(argv=None) -> None:
         f"clean: statistics {args.statistics_backend}, scores {args.scores_backend}"
     )
 
-    def run(profile: str, chunk: int, sims: int):
+    def run(profile: str, chunk: int, workers: int, sims: int):
         extra = {"scores_backend": args.scores_backend} if profile == "clean" else {}
         return tw.backtest(
             frames,
@@ -72,28 +79,35 @@ def main(argv=None) -> None:
             profile=profile,
             max_batch=args.max_batch,
             contexts_per_chunk=chunk,
+            host_workers=workers,
             **extra,
         )
 
-    timings = {(p, c): [] for p in args.profiles for c in args.chunks}
+    timings = {(p, c, w): [] for p in args.profiles for c in args.chunks for w in args.host_workers}
     first = {}
-    for repeat in range(args.repeats + 1):  # the first round warms up (shapes, kernels)
-        for profile in args.profiles:
-            for chunk in args.chunks:
-                result = run(profile, chunk, args.sims)
-                if repeat == 0:
-                    if profile in first:  # the chunking changes no number
-                        pd.testing.assert_frame_equal(result.summary, first[profile])
-                    first.setdefault(profile, result.summary)
-                else:
-                    timings[profile, chunk].append(dict(result.timings))
-    print("| profile | contexts per chunk | whole s | forecast s | whole / forecast | " + " | ".join(PHASES[2:]) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(PHASES[2:]))
-    for (profile, chunk), runs in timings.items():
+    for repeat in range(args.repeats + 1):  # the first round warms up (shapes, kernels, worker processes)
+        for profile, chunk, workers in timings:
+            result = run(profile, chunk, workers, args.sims)
+            if repeat == 0:
+                if profile in first:  # neither the chunking nor the workers change a number
+                    pd.testing.assert_frame_equal(result.summary, first[profile])
+                first.setdefault(profile, result.summary)
+            else:
+                timings[profile, chunk, workers].append(dict(result.timings))
+    print(
+        "| profile | contexts per chunk | host workers | whole s | forecast s | whole / forecast | "
+        + " | ".join(PHASES[2:])
+        + " |"
+    )
+    print("|---|---|---|---|---|---|" + "---|" * len(PHASES[2:]))
+    for (profile, chunk, workers), runs in timings.items():
         median = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in ("total", *PHASES)}
         ratio = median["total"] / median["forecast"] if median["forecast"] else float("nan")
         phases = " | ".join(f"{median[k]:.3f}" for k in PHASES[2:])
-        print(f"| {profile} | {chunk} | {median['total']:.3f} | {median['forecast']:.3f} | {ratio:.2f}x | {phases} |")
+        print(
+            f"| {profile} | {chunk} | {workers} | {median['total']:.3f} | {median['forecast']:.3f} | {ratio:.2f}x | "
+            f"{phases} |"
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import subprocess
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 import totowalk as tw
@@ -44,6 +45,15 @@ def main(argv=None) -> None:
         action="store_true",
         help="also time the MaxDiff grid searches without the extension, alternating",
     )
+    parser.add_argument(
+        "--host-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time each run with its strategies and tables evaluated in N worker processes "
+        "(backtest(host_workers=N)), alternating with the one-process run; the tables are checked equal",
+    )
+    parser.add_argument("--contexts-per-chunk", type=int, default=None, help="backtest(contexts_per_chunk=)")
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     parser.add_argument(
         "--cprofile",
@@ -68,25 +78,37 @@ def main(argv=None) -> None:
     if args.split:
         return _split(frames, args)
     native_search = native_grids.native_search
-    variants = {"default": native_search}
+    variants = {"default": (native_search, 0)}
     if args.array_grids:
-        variants["array grids"] = lambda name: None
+        variants["array grids"] = (lambda name: None, 0)
+    if args.host_workers:
+        variants[f"{args.host_workers} host workers"] = (native_search, args.host_workers)
     times = {name: [] for name in variants}
     phases = {name: [] for name in variants}  # BacktestResult.timings of each timed run
-    for repeat in range(args.repeats + 1):  # the first round warms up
-        for name, search in variants.items():
+    tables = {}  # each variant's last simulations table: every variant must give the same
+    for repeat in range(args.repeats + 1):  # the first round warms up (and starts any workers)
+        for name, (search, workers) in variants.items():
             native_grids.native_search = search
+            options = {"host_workers": workers} if workers else {}
+            if args.contexts_per_chunk:
+                options["contexts_per_chunk"] = args.contexts_per_chunk
             start = time.perf_counter()
             result = tw.backtest(
                 frames,
                 num_simulations=2 if repeat == 0 else args.simulations,
                 forecaster=last_value_forecaster,
                 profile=args.profile,
+                **options,
             )
             if repeat:
                 times[name].append(time.perf_counter() - start)
                 phases[name].append(getattr(result, "timings", {}))  # older trees: no phases
+                if repeat == args.repeats:
+                    tables[name] = result.simulations
     native_grids.native_search = native_search
+    first = tables.pop("default")
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(table, first, check_exact=True, obj=name)
     if args.cprofile:
         import cProfile
         import pstats
@@ -106,6 +128,8 @@ def main(argv=None) -> None:
     for name, runs in times.items():
         median = statistics.median(runs)
         label = native if name == "default" else name
+        if name.endswith("host workers"):
+            label = f"{native}, {name}"
         phase_medians = {p: statistics.median(t[p] for t in phases[name]) for p in phases[name][0]}
         print(
             f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "

@@ -12,7 +12,7 @@
 #      profile of W2's forecast with its trace (issue 35), the whole W2 at four chunk sizes (issue
 #      31), Kronos with 16 contexts batched against one at a time (issue 31: >= 5x), the 500-symbol
 #      universe through the CLI (issue 33: whole <= 1.5x its forecast), Kronos in fp16 and W1's clean
-#      Kronos backtest (issue 31),
+#      Kronos backtest (issue 31), W2's host work and whole run in 8 worker processes (issue 31),
 #   4. the engine/kernel/model/prefix-sharing/Kronos tests (8 processes where pytest-xdist is there),
 #      then, if time is left, rows of closed issues: prefix sharing's W2/W3 rows, the strategy phase
 #      on this host's cores, W1 without CUDA graphs, the microbenchmarks.
@@ -161,6 +161,16 @@ run_step "bench_kronos_batch.py --precision fp16: Kronos-base, fp16 vs fp32, 16 
   $PY bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --repeats 3 --precision fp16 --device cuda
 run_step "bench_kronos_batch.py --backtest: W1's clean Kronos backtest, Kronos-base" 90 "$LOGS/bench.log" \
   $PY bench/bench_kronos_batch.py --shape base --backtest --sims 10 --contexts 2 --repeats 2 --device cuda
+# Issues 31 and 35: the host work of W2 (strategies and tables, point forecasts) in one process
+# against 8 worker processes on this host's cores (on 2 cores: no gain; the GIL keeps threads at 1.02x).
+for profile in clean legacy; do
+  run_step "bench_strategies.py --profile $profile --host-workers 8: W2's host work, 8 processes vs one" 60 \
+    "$LOGS/bench.log" $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --host-workers 8
+done
+# Issues 31 and 35: the whole W2 with its strategies in 8 worker processes, beside one process.
+run_step "bench_chunks.py --host-workers 0 8: W2 whole, strategies in one process vs 8, fp16" 120 "$LOGS/bench.log" \
+  $PY bench/bench_chunks.py --preset toto-open-base-1.0 --device cuda --precision fp16 \
+  --chunks 16384 8192 --host-workers 0 8 --profiles clean legacy --statistics-backend triton --scores-backend triton --repeats 2
 
 # 4. The GPU tests beyond the CUDA-marked ones (the fused rotary kernel bit for bit among them), after
 # the rows (a slow Triton compile must not cost them), then closed issues' rows while time is left.

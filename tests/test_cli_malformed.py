@@ -88,6 +88,8 @@ OPTIONS = {
         (["--seed", str(2**63)], "argument --seed: must be a whole number in [0, 2**63)"),
         (["--seed", "1.5"], "argument --seed: expected a whole number"),
         (["--samples", "0"], "argument --samples: must be >= 1, got 0"),
+        (["--host-workers", "-1"], "argument --host-workers: must be between 0 and 256, got -1"),
+        (["--host-workers", "2.5"], "argument --host-workers: expected a whole number"),
         (["--fee", "nan"], "argument --fee: must be a finite number, got 'nan'"),
         (["--fee", "inf"], "argument --fee: must be a finite number, got 'inf'"),
         (["--fee", "-0.1"], "argument --fee: must be a fraction in [0, 1)"),

@@ -249,7 +249,7 @@ def test_the_chunks_daily_tables_stack_to_the_table_of_all_symbols_in_one(result
 def test_chunks_kept_with_categories_give_the_daily_table_in_its_own_dtypes(result):
     # a run keeps each chunk's symbol and strategy as categories (categories differ per chunk); the
     # daily table made from them is the plain one, dtypes included (text stays text)
-    from totowalk.backtest.run import _compact_days
+    from totowalk.backtest.kept import _compact_days
     from totowalk.backtest.stats.daily import final_day_table, portfolio_table, with_portfolio
 
     sims = result.simulations

@@ -39,7 +39,9 @@ FLOORS = {
     6: ("commands", "cli", "_build_info", ""),  # "" = the package face, totowalk/__init__.py
 }
 STAGES = ("inputs", "forecast", "stats", "profiles", "report", "run")  # inside backtest, in data-flow order
-RUN_MODULES = ("run", "chunks")  # the run stage: the call (run.py) and its loop over chunks of symbols (chunks.py)
+# the run stage: the call (run.py), its loop over chunks of symbols (chunks.py), what it keeps of
+# each chunk for the summaries (kept.py) and the worker processes that may evaluate a chunk (host_workers.py)
+RUN_MODULES = ("run", "chunks", "kept", "host_workers")
 
 
 def _imports(source: str, module: str):

@@ -73,15 +73,15 @@ def test_overall_rows_wait_on_disk_and_come_back_bit_for_bit(tmp_path):
     frame = _frame(900, 5)
     kept = OverallRows(tmp_path)
     for part in np.array_split(np.arange(len(frame)), [100, 101, 640]):  # one chunk of a single row
-        kept.add(frame.iloc[part])
+        kept.add(*numeric_columns(frame.iloc[part]))
     assert list(tmp_path.iterdir()) == []
     columns, values = numeric_columns(frame)
     assert kept.columns == columns and kept.filled == len(frame)
     np.testing.assert_array_equal(kept.values, values)
     assert kept.values is kept.values  # read once
     with pytest.raises(RuntimeError, match="after their values were read"):
-        kept.add(frame.iloc[:5])
+        kept.add(*numeric_columns(frame.iloc[:5]))
     other = OverallRows(tmp_path)
-    other.add(frame.iloc[:5])
+    other.add(*numeric_columns(frame.iloc[:5]))
     with pytest.raises(ValueError, match="result columns differ between chunks"):
-        other.add(frame.iloc[5:10].drop(columns=["trades"]))
+        other.add(*numeric_columns(frame.iloc[5:10].drop(columns=["trades"])))

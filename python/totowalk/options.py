@@ -48,6 +48,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def worker_count(text: str) -> int:
+    """A number of worker processes: a whole number from 0 (none: the work stays in this process)
+    to 256 (more processes than any host has cores would only add start-up time and memory)."""
+    value = _whole_number(text, "a whole number >= 0")
+    if not 0 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 256, got {value}")
+    return value
+
+
 def seed(text: str) -> int:
     """A random-stream seed: a whole number in [0, 2**63), the range the Philox key holds; checked
     here so a bad one is refused before any data or model is loaded."""

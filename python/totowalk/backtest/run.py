@@ -23,6 +23,7 @@ from .forecast.kronos import as_kronos, describe_kronos
 from .forecast.plan import SymbolSeries
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, ResultTables, symbol_chunks
+from .host_workers import check_host_workers, evaluate_in_workers
 from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
@@ -33,19 +34,12 @@ from .inputs.settings import (
     resolve_spread,
 )
 from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
+from .kept import KeptForSummaries
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
-from .profiles.summary import (
-    OverallRows,
-    numeric_columns,
-    overall_row,
-    summary_columns,
-    summary_frame,
-    symbol_rows,
-)
-from .stats.calibration import calibration_summary, distinct_scored
-from .stats.daily import calendar_warning, final_day_table, portfolio_table, with_portfolio
-from .stats.forecast_error import absolute_errors, mae_by_key
+from .stats.calibration import calibration_summary
+from .stats.daily import calendar_warning
+from .stats.forecast_error import mae_by_key
 from .stats.table import days_per_year_of, performance_table
 
 
@@ -141,6 +135,7 @@ def backtest(
     contexts_per_chunk: int | None = None,
     overlap: bool = True,
     scores_backend: str = "auto",
+    host_workers: int = 0,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -192,6 +187,11 @@ def backtest(
         not depend on it
     overlap : forecast the next chunk in a background thread while this chunk's strategies are
         evaluated (results do not depend on it)
+    host_workers : evaluate each chunk's strategies and tables in this many worker processes, a
+        group of its symbols each (backtest/host_workers.py): that work holds the GIL, so threads
+        do not spread it over a host's cores and processes do. 0 (default): in this process. The
+        workers start on first use (about a second each) and are kept for later calls; Kronos
+        runs evaluate in this process. Results do not depend on it
 
     Returns
     -------
@@ -222,6 +222,7 @@ def backtest(
             calibration,
             scores_backend,
         )
+        host_workers = check_host_workers(host_workers)
         chunks = symbol_chunks(series, PRICE_KEYS, contexts_per_chunk or DEFAULT_CHUNK_CONTEXTS)
     except ValueError as err:
         if type(err) is not ValueError:
@@ -231,7 +232,7 @@ def backtest(
 
     rules = profile_named(profile)
     tables = ResultTables(store)
-    kept = _KeptForSummaries(rules, store and store.folder)
+    kept = KeptForSummaries(rules, store and store.folder)
     batch = max_batch or default_max_batch(fc)
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
     rows_bar = progress_bar(
@@ -241,12 +242,18 @@ def backtest(
         for index, plan, found, part in stream:
             started, kronos_before = time.perf_counter(), clock.seconds.get("kronos", 0.0)
             symbols = [s.symbol for s in plan.series]
-            if part is None:  # forecast for this host to evaluate (else read back, or made by a worker)
+            pieces = None  # what the summaries keep, where workers made it beside the part
+            if part is None and host_workers and kronos is None and not isinstance(fc, KronosForecasts):
+                part, pieces = evaluate_in_workers(plan, found, settings, host_workers)
+            elif part is None:  # forecast for this host to evaluate (else read back, or made by a worker)
                 part = chunk_tables(plan, found, settings, fc, kronos, progress, clock)
             if store is not None and stream.computed(index):
                 store.save_part(index, symbols, part)
             tables.add(index, symbols, part)
-            kept.add(part)
+            if pieces is None:
+                kept.add(part)
+            for group in pieces or ():
+                kept.take(group)
             rows_bar.update(len(part["simulations"]))
             del part
             release_free_memory()  # the chunk's tables are gone: their memory goes back, not to the next chunk's peak
@@ -294,80 +301,6 @@ def backtest(
 
 
 SCORES_BACKENDS = ("auto", "native", "triton")  # backtest(scores_backend=): where the exact scores run
-SCORED_COLUMNS = ("key", "target_date", "pit", "crps")  # what calibration reads of the distinct scored rows
-
-
-class _KeptForSummaries:
-    """What the summaries need of every chunk, a fraction of its tables: each symbol's summary row
-    (made with its chunk), every row's numeric result columns (the overall row), the per-symbol
-    daily series, the absolute errors (MAE) and each distinct scored forecast (calibration). Each
-    list is handed over once and let go, so its parts and their concatenation do not stay together."""
-
-    def __init__(self, rules, folder=None):
-        self.rules, self.overall = rules, OverallRows(folder)  # its rows wait on disk
-        self.symbol_rows: dict = {}
-        self._final_days, self._errors, self._scored = [], [], []
-        self._portfolio = None
-
-    def add(self, part: dict) -> None:
-        rules, sims, forecasts = self.rules, part["simulations"], part["forecasts"]
-        days = final_day_table(sims, rules.strategy_prefixes)
-        numeric = numeric_columns(sims)  # once: each symbol's means and the overall array both read it
-        rows = symbol_rows(summary_columns(sims), rules.best_strategy, rules.summary_headline, days, numeric)
-        self.symbol_rows.update(rows)
-        self.overall.add(sims, numeric)
-        self._final_days.append(_compact_days(days))
-        self._errors.append(absolute_errors(forecasts))
-        self._scored.append(_compact_scored(distinct_scored(forecasts)))
-
-    def summary(self, daily: pd.DataFrame) -> pd.DataFrame:
-        rules, overall = self.rules, self.overall
-        frame = overall.frame() if rules.summary_headline is not None else None
-        row = overall_row(overall.columns, overall.values, frame, rules.best_strategy, rules.summary_headline, daily)
-        self.overall = None  # its array is let go with the summary made
-        return summary_frame(self.symbol_rows, row, rules.summary_headline)
-
-    @staticmethod
-    def _joined(parts: list) -> pd.DataFrame:
-        joined = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        parts.clear()
-        release_free_memory()  # the parts' memory goes back now, not after the next table's peak
-        return joined
-
-    def portfolio(self) -> pd.DataFrame:
-        """The portfolio's rows of the daily table (all the summary reads of it), made once."""
-        self._portfolio = portfolio_table(self._final_days)
-        return self._portfolio
-
-    def daily(self) -> pd.DataFrame:
-        """The daily table with its portfolio, the chunks' final days copied into it once."""
-        return with_portfolio(self._final_days, self._portfolio)
-
-    def errors(self) -> pd.DataFrame:
-        return self._joined(self._errors)
-
-    def scored(self) -> pd.DataFrame:
-        return self._joined(self._scored)
-
-
-def _compact_days(days: pd.DataFrame) -> pd.DataFrame:
-    """A chunk's final days with the symbol and strategy as categories (a byte or two a row, where
-    pandas 3 stores text at 13-20): the daily table is built from them, in its own dtypes, at the end."""
-    return _as_categories(days, ("symbol", "strategy"))
-
-
-def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:
-    """The columns of distinct scored forecasts that calibration reads, the key a byte a row: a
-    chunk's rows are distinct, and chunks hold distinct symbols, so the run's are too."""
-    columns = [c for c in SCORED_COLUMNS if c in scored]
-    if "target_date" not in scored and "context_end" in scored:
-        columns.append("context_end")  # the days are counted by position where there are no dates
-    return _as_categories(scored[columns], ("key",))
-
-
-def _as_categories(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """``frame`` with those of ``columns`` it has as categories (a few labels, a code a row)."""
-    return frame.assign(**{c: pd.Categorical(frame[c].to_numpy()) for c in columns if c in frame})
 
 
 class _PhaseClock:

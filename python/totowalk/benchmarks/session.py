@@ -37,6 +37,7 @@ class BenchOptions:
     estimator : "sampled" (the classic loop's Monte Carlo draws) or "exact" (population values)
     statistics_backend : where an exact engine's statistics run (``ForecastEngine(statistics_backend=)``)
     scores_backend : where the clean backtests' exact scores run (``backtest(scores_backend=)``)
+    host_workers : worker processes evaluating the whole backtests' strategies (``backtest(host_workers=)``)
     """
 
     device: str | None = None
@@ -54,6 +55,7 @@ class BenchOptions:
     estimator: str = "sampled"
     statistics_backend: str = "auto"
     scores_backend: str = "auto"
+    host_workers: int = 0
 
 
 class BenchSession:
@@ -126,7 +128,10 @@ class BenchSession:
         where = {"native": "the host's compiled loop", "triton": "one Triton kernel on the device"}
         statistics = resolved_backend(self.options.statistics_backend)
         scores = "triton" if self.options.scores_backend == "triton" else "native"  # auto: the host's loop
-        return f"statistics: {where.get(statistics, statistics)}; scores: {where[scores]}"
+        note = f"statistics: {where.get(statistics, statistics)}; scores: {where[scores]}"
+        if self.options.host_workers:
+            note += f"; strategies in {self.options.host_workers} host worker processes"
+        return note
 
     def load_note(self) -> str:
         """Machine-load statement for the notes column (CPU runs on a shared machine)."""

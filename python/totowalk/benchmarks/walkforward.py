@@ -256,7 +256,14 @@ def _backtest_rows(
     clean_engine = session.engine(spec.preset, spec.num_samples, estimator="exact")
     (whole, clean), (last, clean_last) = time_interleaved(
         [
-            same_call(backtest, frames, num_simulations=num_simulations, engine=engine, profile="legacy"),
+            same_call(
+                backtest,
+                frames,
+                num_simulations=num_simulations,
+                engine=engine,
+                profile="legacy",
+                host_workers=opts.host_workers,
+            ),
             same_call(
                 backtest,
                 frames,
@@ -264,6 +271,7 @@ def _backtest_rows(
                 engine=clean_engine,
                 profile="clean",
                 scores_backend=opts.scores_backend,
+                host_workers=opts.host_workers,
             ),
         ],
         session.device,

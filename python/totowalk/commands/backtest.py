@@ -19,7 +19,16 @@ from ..kernels.mixture_exact import STATISTICS_BACKENDS, BackendUnavailable
 from ..loading import ResolvedModel, resolve_model
 from ..memory import release_free_memory
 from ..model.resolve import DEFAULT_MODEL
-from ..options import aggregate_name, fee_rate, iso_date, positive_float, positive_int, seed, spread_ratio
+from ..options import (
+    aggregate_name,
+    fee_rate,
+    iso_date,
+    positive_float,
+    positive_int,
+    seed,
+    spread_ratio,
+    worker_count,
+)
 
 KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
 
@@ -104,6 +113,15 @@ def register(subparsers):
         default="auto",
         help="where the exact estimator's statistics run: auto (default; the host's compiled loop) or triton "
         "(one kernel on the --device GPU, no host round trip)",
+    )
+    p.add_argument(
+        "--host-workers",
+        type=worker_count,
+        default=0,
+        metavar="N",
+        help="evaluate each chunk's strategies and tables in N worker processes, a group of symbols each "
+        "(0, default: in this process); for a many-core host beside a GPU, where that work would "
+        "otherwise wait on one core. Results do not depend on it",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -392,6 +410,7 @@ def _run(args) -> int:
         bars_per_year=args.bars_per_year,
         calibration=not args.no_calibration,
         scores_backend=args.scores_backend,
+        host_workers=args.host_workers,
     )
     result.warnings[:0] = resolved.notes
     result.timings = {"load": loaded, **result.timings}

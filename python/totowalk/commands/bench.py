@@ -12,7 +12,7 @@ from ..benchmarks.session import BenchOptions, BenchSession
 from ..benchmarks.suites import SUITES, run_benchmarks
 from ..errors import UsageError
 from ..kernels.mixture_exact import STATISTICS_BACKENDS, BackendUnavailable, resolved_backend
-from ..options import positive_int
+from ..options import positive_int, worker_count
 
 EPILOG = (
     "Workloads: W1 (the classic run, base preset), W1-small (CI smoke, toto-tiny), W2 (24 series x "
@@ -97,6 +97,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where the clean backtests' exact scores run: auto (the host's compiled loop) or triton (one kernel on "
         "the card)",
     )
+    p.add_argument(
+        "--host-workers",
+        type=worker_count,
+        default=0,
+        metavar="N",
+        help="evaluate the whole backtests' strategies in N worker processes (0: in this process)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the markdown table")
     p.add_argument("--json-out", default=None, metavar="FILE", help="also write the rows as JSON to FILE")
     p.add_argument("--markdown-out", default=None, metavar="FILE", help="also write the markdown table to FILE")
@@ -121,6 +128,7 @@ def options_from_args(args) -> BenchOptions:
         estimator=args.estimator,
         statistics_backend=args.statistics_backend,
         scores_backend=args.scores_backend,
+        host_workers=args.host_workers,
     )
 
 

@@ -63,6 +63,11 @@ class Forecasts:
         scores = (empty(np.float64), empty(np.float64)) if scored else (None, None)
         return cls(empty(np.float32), empty(np.float32), *scores)
 
+    def take(self, rows) -> "Forecasts":
+        """The forecasts of contexts ``rows`` (an index array, mask or slice), scores included."""
+        pick = [None if v is None else v[rows] for v in (self.pit, self.crps)]
+        return Forecasts(self.point[rows], self.band[rows], *pick)
+
     def put(self, idx: np.ndarray, part: "Forecasts") -> None:
         """Store ``part``, the forecasts of contexts ``idx``, in place (scores only where both score)."""
         self.point[idx], self.band[idx] = part.point, part.band

@@ -237,14 +237,9 @@ def known_forecasts(plan: ForecastPlan, forecaster, done=None) -> tuple[Forecast
     todo = np.ones(len(plan), dtype=bool)
     if done is not None:
         mask, stored = done
-        found.put(np.flatnonzero(mask), _take(stored, mask))
+        found.put(np.flatnonzero(mask), stored.take(mask))
         todo[mask] = False
     return found, todo
-
-
-def _take(found: Forecasts, rows) -> Forecasts:
-    pick = [None if v is None else v[rows] for v in (found.pit, found.crps)]
-    return Forecasts(found.point[rows], found.band[rows], *pick)
 
 
 def compute_forecasts(

@@ -102,9 +102,9 @@ class OverallRows:
         self.dates: list = []
         self._folder, self._file, self._blocks, self._values = folder, None, [], None
 
-    def add(self, simulations: pd.DataFrame, numeric=None) -> None:
-        """Append ``simulations``' rows (``numeric``: their :func:`numeric_columns`, when already made)."""
-        columns, values = numeric if numeric is not None else numeric_columns(simulations)
+    def add(self, columns: list, values: np.ndarray, dates=None) -> None:
+        """Append rows: their :func:`numeric_columns` ``columns`` and (columns, rows) ``values``, and
+        their ``dates`` (or None where the rows have none)."""
         if self._values is not None:
             raise RuntimeError("rows added after their values were read")
         if self.columns is None:
@@ -117,8 +117,8 @@ class OverallRows:
         self._file.write(memoryview(block).cast("B"))
         self._blocks.append(block.shape[1])
         self.filled += block.shape[1]
-        if "date" in simulations:
-            self.dates.append(simulations["date"].to_numpy())
+        if dates is not None:
+            self.dates.append(dates)
 
     @property
     def values(self) -> np.ndarray:
