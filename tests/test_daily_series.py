@@ -222,6 +222,36 @@ def test_a_long_enough_series_has_an_interval_around_its_sharpe_and_a_short_one_
     assert "too short to judge: under 60 days" in text and "[no interval]" in text
 
 
+def test_only_series_long_enough_are_bootstrapped_and_the_others_do_not_move_their_interval():
+    # a table of long and short series: the short ones get no interval (they are not bootstrapped
+    # at all), the long ones the same bits as in a table of their own
+    from totowalk.backtest.stats import bootstrap
+    from totowalk.backtest.stats.daily import daily_table
+    from totowalk.backtest.stats.table import performance_table
+
+    long = backtest({"L": prices(120, 8)}, num_simulations=MIN_INTERVAL_DAYS + 10, forecaster=mean5, profile="clean")
+    short = backtest({"S": prices(80, 9)}, num_simulations=20, forecaster=mean5, profile="clean")
+    both = daily_table(pd.concat([long.simulations, short.simulations], ignore_index=True), STRATEGY_PREFIXES)
+    both = both[both["symbol"] != PORTFOLIO]  # the two symbols share no day: no portfolio to judge
+    alone = performance_table(long.daily[long.daily["symbol"] == "L"], {"L": 252.0})
+    seen = []
+    original = bootstrap._tile_interval
+
+    def spy(counts, x, days, tail):
+        seen.append(x.shape[1])
+        return original(counts, x, days, tail)
+
+    bootstrap._tile_interval = spy
+    try:
+        mixed = performance_table(both, {"L": 252.0, "S": 252.0})
+    finally:
+        bootstrap._tile_interval = original
+    assert seen and min(seen) >= MIN_INTERVAL_DAYS  # no short series was resampled
+    assert mixed.loc["S", "sharpe_low"].isna().all() and mixed.loc["S", "sharpe_high"].isna().all()
+    pd.testing.assert_frame_equal(mixed.loc[["L"]], alone, check_exact=True)
+    assert alone["sharpe_low"].notna().any()
+
+
 def test_the_chunks_daily_tables_stack_to_the_table_of_all_symbols_in_one(result):
     # a run's chunks of symbols (their final-day tables, handed over as a list) and the table of all
     # symbols at once give the same daily table, portfolio included, bit for bit; the list is taken

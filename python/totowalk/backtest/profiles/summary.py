@@ -40,9 +40,20 @@ def summary_frame(rows: dict, overall: dict, headline=None) -> pd.DataFrame:
         rows[OVERALL] = dict(next(iter(rows.values())))
     else:
         rows[OVERALL] = overall
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "symbol"
-    return out
+    names = list(dict.fromkeys(name for row in rows.values() for name in row))  # from_dict's column order
+    columns = {name: _column([row.get(name, np.nan) for row in rows.values()]) for name in names}
+    return pd.DataFrame(columns, index=pd.Index(list(rows), name="symbol"))
+
+
+_PLAIN = {float, int, bool, np.float64, np.int64, np.bool_}  # one of these alone: numpy gives pandas' dtype
+
+
+def _column(values: list):
+    """A summary column's values: as one numpy array when they are all floats, all ints or all
+    bools (pandas would infer the same dtype, value by value); else the list, for pandas' inference
+    (text, a mix with NaN: numpy would make those strings or floats)."""
+    kinds = {type(v) for v in values}
+    return np.asarray(values) if len(kinds) == 1 and kinds <= _PLAIN else values
 
 
 def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None, numeric=None) -> dict:

@@ -66,11 +66,10 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
     return (returns != 0).astype(np.float64)
 
 
-def _bounds(frame: pd.DataFrame, prefix: str, returns: np.ndarray) -> list:
+def _bounds(frame: pd.DataFrame, prefix: str, returns: np.ndarray, bracketed: bool) -> list:
     """The final day's return booked by each fill bound: the recorded ``<prefix>_finalday_<bound>``;
-    the return itself for a strategy without one in rows that record bounds (nothing in its fills
-    for the bar to leave open); NaN in rows that record none (the legacy profile)."""
-    bracketed = any(str(c).endswith("_finalday_adverse") for c in frame.columns)
+    the return itself for a strategy without one in rows that record bounds (``bracketed``: nothing
+    in its fills for the bar to leave open); NaN in rows that record none (the legacy profile)."""
     out = []
     for bound in BOUNDS:
         name = f"{prefix}_finalday_{bound}"
@@ -85,6 +84,7 @@ def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
     """(prefix, returns, turnover, in_market, adverse, optimistic) of every strategy of
     ``strategies`` (run order) with a final-day field."""
     columns = []
+    bracketed = any(str(c).endswith("_finalday_adverse") for c in simulations.columns)
     for prefix in strategies:
         column = _final_day_column(simulations, prefix)
         if column is None:
@@ -102,7 +102,7 @@ def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
                 returns,
                 turnover,
                 _in_market(simulations, prefix, returns, turnover),
-                *_bounds(simulations, prefix, returns),
+                *_bounds(simulations, prefix, returns, bracketed),
             )
         )
     return columns
@@ -209,12 +209,13 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     # the keys first: which (strategy, date) cells every symbol has
     strategies = pd.unique(np.concatenate([pd.unique(_values(p["strategy"])) for p in parts]))
     dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
-    pairs = pd.concat(
-        [pd.DataFrame({c: _values(p[c]) for c in ("strategy", "symbol")}).drop_duplicates() for p in parts]
-    ).drop_duplicates()
-    symbols = pairs.groupby("strategy", sort=False).size().reindex(strategies).to_numpy()
     size = len(strategies) * len(dates)
-    group = np.concatenate([_group(p, strategies, dates) for p in parts])
+    ranks = [_strategy_rank(p, strategies) for p in parts]
+    # how many symbols each strategy has: the tables hold distinct symbols, so their counts add up
+    symbols = sum(_symbols_per_strategy(p, rank, len(strategies)) for p, rank in zip(parts, ranks))
+    group = np.concatenate(
+        [rank * len(dates) + np.searchsorted(dates, np.asarray(p["date"])) for p, rank in zip(parts, ranks)]
+    )
     members = np.bincount(group, minlength=size)
     present = members == np.repeat(symbols, len(dates))
     keys = np.flatnonzero(present)
@@ -290,10 +291,16 @@ def _portfolio_field(values: np.ndarray, group, size: int, present, members) -> 
     return np.where(missing[present], np.nan, mean)
 
 
-def _group(table, strategies, dates) -> np.ndarray:
-    """Each row's (strategy, date) cell: strategy rank x len(dates) + the date's index in ``dates``."""
-    rank = pd.Index(strategies).get_indexer(_values(table["strategy"]).astype(object, copy=False))
-    return rank * len(dates) + np.searchsorted(dates, np.asarray(table["date"]))
+def _strategy_rank(table, strategies) -> np.ndarray:
+    """Each row's strategy as its index in ``strategies``."""
+    return pd.Index(strategies).get_indexer(_values(table["strategy"]).astype(object, copy=False))
+
+
+def _symbols_per_strategy(table, rank: np.ndarray, count: int) -> np.ndarray:
+    """(count,) how many distinct symbols of ``table`` have rows of each strategy rank."""
+    codes, labels = pd.factorize(_values(table["symbol"]))
+    pairs = np.unique(rank.astype(np.int64) * max(len(labels), 1) + codes)
+    return np.bincount(pairs // max(len(labels), 1), minlength=count)
 
 
 def calendar_warning(daily: pd.DataFrame) -> str | None:

@@ -127,9 +127,14 @@ def _block_statistics(fields: dict, rows: np.ndarray, lengths: np.ndarray, days:
     for name in ("turnover", "position_changes"):  # legacy rows record no turnover
         stats[name] = np.where(known, stats[name], np.nan)
     blocks = block_lengths(returns, lengths)
-    stats["sharpe_low"], stats["sharpe_high"] = sharpe_interval(returns, lengths, days, seed=seed, blocks=blocks)
-    short = lengths < MIN_INTERVAL_DAYS
-    stats["sharpe_low"][short] = stats["sharpe_high"][short] = np.nan
+    # only series long enough for an interval are bootstrapped (each series' replicates are seeded
+    # by its own length and block, and its tile's products keep one shape: the others do not move it)
+    long = lengths >= MIN_INTERVAL_DAYS
+    stats["sharpe_low"], stats["sharpe_high"] = np.full(len(lengths), np.nan), np.full(len(lengths), np.nan)
+    if long.any():
+        stats["sharpe_low"][long], stats["sharpe_high"][long] = sharpe_interval(
+            returns[long], lengths[long], days[long], seed=seed, blocks=blocks[long]
+        )
     stats["bootstrap_block"] = blocks.astype(np.float64)
     for bound, matrix in (("adverse", adverse), ("optimistic", optimistic)):
         # the fill bracket's series: NaN where the rows record no bounds (legacy)
