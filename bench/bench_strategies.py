@@ -26,7 +26,7 @@ import torch
 
 import totowalk as tw
 from totowalk.backtest.profiles import native_grids
-from totowalk.benchmarks.workloads import w2_frames
+from totowalk.benchmarks.workloads import w1_frames, w2_frames
 
 
 def last_value_forecaster(contexts):
@@ -35,6 +35,12 @@ def last_value_forecaster(contexts):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workload",
+        choices=("W2", "W1"),
+        default="W2",
+        help="W2's series (default), or W1's one series (its fixed per-run costs; --series is then 1)",
+    )
     parser.add_argument("--series", type=int, default=24, help="W2 series (<= 24)")
     parser.add_argument("--simulations", type=int, default=50, help="simulations per series")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up; the median is reported")
@@ -74,7 +80,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    frames = w2_frames(num_series=args.series)
+    if args.workload == "W1":
+        frames, args.series = w1_frames(), 1
+    else:
+        frames = w2_frames(num_series=args.series)
     if args.split:
         return _split(frames, args)
     native_search = native_grids.native_search
@@ -132,15 +141,15 @@ def main(argv=None) -> None:
             label = f"{native}, {name}"
         phase_medians = {p: statistics.median(t[p] for t in phases[name]) for p in phases[name][0]}
         print(
-            f"tw.backtest {args.profile} ({label}), {args.series} series x {args.simulations} simulations "
-            f"({pairs} pairs), point forecasts: {median:.3f} s median of {args.repeats} "
+            f"tw.backtest {args.profile} ({label}), {args.workload} {args.series} series x {args.simulations} simulations "
+            f"({pairs} pairs), point forecasts: {median * 1e3:.1f} ms median of {args.repeats} "
             f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
             f"{platform.processor() or platform.machine()}, commit {commit}"
         )
         if phase_medians:
             print(
-                "  phases (median s): "
-                + ", ".join(f"{p} {t:.3f}" for p, t in phase_medians.items())
+                "  phases (median ms): "
+                + ", ".join(f"{p} {t * 1e3:.1f}" for p, t in phase_medians.items())
                 + "; the strategy phase is 'strategies' (walk-forward arrays + every strategy row)"
             )
         if args.json:

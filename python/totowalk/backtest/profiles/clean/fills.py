@@ -32,9 +32,7 @@ Whatever the model, the other two are the bracket every clean run reports beside
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ..torch_cpu import cpu_tensor
 from .bridge import p_long, p_short
 
 __all__ = [
@@ -81,32 +79,31 @@ def round_trip_profit(
     Arguments broadcast.
     """
     check_fill_model(fill_model)
-    # torch on the CPU: the same IEEE float64 element-wise results as numpy, on all cores (the
-    # walk-forward grids of the clean MaxDiff strategies are most of a clean backtest's time).
+    # numpy: a chunk's arrays are a few thousand rows of seven days, where torch's per-call cost
+    # (the CPU tensors it once ran on for all cores) outweighed the work; the same IEEE operations
     y, o, h_act, l_act, h, low, q, cost = (
-        cpu_tensor(a, np.float64)
+        np.asarray(a, dtype=np.float64)
         for a in (close_move, open_move, high_move, low_move, high_target, low_target, position, unit_cost)
     )
-    h, low, cost = h.clamp(0.0, 10.0), low.clamp(-1.0, 0.0), 2.0 * cost
+    h, low, cost = np.clip(h, 0.0, 10.0), np.clip(low, -1.0, 0.0), 2.0 * cost
     bought, sold = low > l_act, h < h_act
     long_open, short_open = o < low, o > h
-    long_entry = torch.where(long_open, o, low)
-    short_entry = torch.where(short_open, o, h)
-    long_after_open = torch.where(h_act > h, h, y)
-    short_after_open = torch.where(l_act < low, low, y)
+    long_entry = np.where(long_open, o, low)
+    short_entry = np.where(short_open, o, h)
+    long_after_open = np.where(h_act > h, h, y)
+    short_after_open = np.where(l_act < low, low, y)
     if fill_model == "adverse":
-        long_later, short_later = torch.minimum(y, h), torch.maximum(y, low)
+        long_later, short_later = np.minimum(y, h), np.maximum(y, low)
     elif fill_model == "optimistic":
-        long_later = torch.where((h < h_act) | (y >= h), h, y)
-        short_later = torch.where((low > l_act) | (y <= low), low, y)
+        long_later = np.where((h < h_act) | (y >= h), h, y)
+        short_later = np.where((low > l_act) | (y <= low), low, y)
     else:
         long_later, short_later = _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma)
-    long_exit = torch.where(long_open, long_after_open, long_later)
-    short_exit = torch.where(short_open, short_after_open, short_later)
-    zero = torch.zeros((), dtype=torch.float64)
-    long_leg = torch.where(bought, (long_exit - long_entry) - cost, zero) * q.clamp_min(0.0)
-    short_leg = torch.where(sold, (short_entry - short_exit) - cost, zero) * (-q).clamp_min(0.0)
-    return (long_leg + short_leg).numpy()
+    long_exit = np.where(long_open, long_after_open, long_later)
+    short_exit = np.where(short_open, short_after_open, short_later)
+    long_leg = np.where(bought, (long_exit - long_entry) - cost, 0.0) * np.maximum(q, 0.0)
+    short_leg = np.where(sold, (short_entry - short_exit) - cost, 0.0) * np.maximum(-q, 0.0)
+    return long_leg + short_leg
 
 
 def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple:
@@ -114,13 +111,11 @@ def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple
     where the bar settles it, ``y + p (h - y)`` (long) / ``y + p (l - y)`` (short) where not."""
     if sigma is None:
         raise ValueError("fill_model='expected' needs sigma, the bars' intrabar volatility")
-    s = cpu_tensor(sigma, np.float64)
-    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
+    s = np.asarray(sigma, dtype=np.float64)
+    if not np.isfinite(s).all() or (s <= 0).any():
         raise ValueError("fill_model='expected': sigma must be finite and > 0 for every bar")
-    shape = torch.broadcast_shapes(y.shape, o.shape, h_act.shape, l_act.shape, h.shape, low.shape, q.shape, s.shape)
-    y, o, h_act, l_act, h, low, q, s = (t.expand(shape) for t in (y, o, h_act, l_act, h, low, q, s))
-    bought, sold = bought.expand(shape), sold.expand(shape)
-    long_later, short_later = torch.minimum(y, h), torch.maximum(y, low)
+    y, o, h_act, l_act, h, low, q, s, bought, sold = np.broadcast_arrays(y, o, h_act, l_act, h, low, q, s, bought, sold)
+    long_later, short_later = np.minimum(y, h), np.maximum(y, low)
     # only the legs traded, filled during the bar and left open by the close need a probability
     unsettled_long = (q > 0) & bought & (o >= low) & (y < h) & (h < h_act)
     unsettled_short = (q < 0) & sold & (o <= h) & (y > low) & (low > l_act)
@@ -128,10 +123,10 @@ def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple
         (unsettled_long, long_later, p_long, h),
         (unsettled_short, short_later, p_short, low),
     ):
-        cells = unsettled.nonzero(as_tuple=True)
-        if not cells[0].numel():
+        cells = np.nonzero(unsettled)
+        if not cells[0].size:
             continue
-        bar_open, close, high, low_move, buy, sell, vol = (t[cells].numpy() for t in (o, y, h_act, l_act, low, h, s))
+        bar_open, close, high, low_move, buy, sell, vol = (t[cells] for t in (o, y, h_act, l_act, low, h, s))
         # moves re-based on the previous close can leave the open or close an ulp outside the bar
         bar_open, close = (np.clip(v, low_move, high) for v in (bar_open, close))
         p = np.asarray(chance(bar_open, close, high, low_move, buy, sell, vol), dtype=np.float64)
@@ -141,7 +136,6 @@ def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple
                 f"expected fill: no probability for the bar (open {bar_open[at]!r}, high {high[at]!r}, low "
                 f"{low_move[at]!r}, close {close[at]!r}, limits {buy[at]!r} / {sell[at]!r}, sigma {vol[at]!r})"
             )
-        p = torch.from_numpy(p)
         later[cells] = y[cells] + p * (target[cells] - y[cells])
     return long_later, short_later
 
