@@ -26,7 +26,8 @@ class WalkForwardArrays:
     Attributes
     ----------
     symbol : (R,) object; simulation : (R,) int; n_rows : (R,) int window length N
-    date : (R,) object, index label of the window's last row
+    date : (R,) Index, the index label of each window's last row (the frames' own index type:
+        dates stay datetime64, never one Timestamp object a row)
     predictions, bands : dict key -> (R, 7) float32
     actuals : dict key -> (R, 7) float64 percent change at each target row (NaN if not observed)
     context_ends : (R, 7) int, last price row of each step's context
@@ -45,7 +46,7 @@ class WalkForwardArrays:
     symbol: np.ndarray
     simulation: np.ndarray
     n_rows: np.ndarray
-    date: np.ndarray
+    date: pd.Index
     predictions: dict
     bands: dict
     actuals: dict
@@ -87,6 +88,8 @@ def build_arrays(plan: ForecastPlan, point: np.ndarray, band: np.ndarray) -> Wal
         first = parts[0][field]
         if isinstance(first, dict):
             out[field] = {k: np.concatenate([p[field][k] for p in parts]) for k in first}
+        elif isinstance(first, pd.Index):
+            out[field] = first.append([p[field] for p in parts[1:]])
         else:
             out[field] = np.concatenate([p[field] for p in parts])
     return WalkForwardArrays(**out)
@@ -101,6 +104,8 @@ def _symbol_arrays(plan, s_i, point, band) -> dict:
     last = n - 1
     observed = lay.observed
     frame = s.frame
+    # each price column read out of the frame once (a column lookup costs more than its arithmetic)
+    prices = {c: frame[c].to_numpy() for c in ("Open", "High", "Low", "Close", "Volume") if c in frame}
     predictions, bands, actuals, last_price = {}, {}, {}, {}
     for k_i, key in enumerate(plan.keys):
         req = plan.slot_request[rows, k_i, :]  # (K, 7)
@@ -109,34 +114,34 @@ def _symbol_arrays(plan, s_i, point, band) -> dict:
         pct = s.pct[key]
         target = np.minimum(lay.target_rows, len(pct) - 1)
         actuals[key] = np.where(observed, pct[target], np.nan)
-        last_price[key] = frame[key].to_numpy()[last]
-    close = frame["Close"].to_numpy()
+        last_price[key] = prices[key][last]
+    close = prices["Close"]
     day_rows = last[:, None] - EVAL_DAYS + 1 + np.arange(EVAL_DAYS)[None, :]  # (K, 6)
     start_rows = lay.target_rows[:, :EVAL_DAYS] - 1
     return {
         "symbol": np.array([s.symbol] * lay.num_simulations, dtype=object),
         "simulation": np.arange(lay.num_simulations),
         "n_rows": n.copy(),
-        "date": np.asarray(frame.index[last], dtype=object),
+        "date": frame.index[last],
         "predictions": predictions,
         "bands": bands,
         "actuals": actuals,
         "context_ends": lay.context_ends.copy(),
         "last_price": last_price,
         "close_returns": close_returns(close)[day_rows],
-        "prev_bar": {c: frame[c].to_numpy()[start_rows] for c in ("High", "Low", "Close", "Open")},
-        "atr_pct_14": _atr_pct(frame, n),
-        "dollar_vol_20d": _dollar_volume(frame, n),
-        "intrabar_vol": intrabar_volatility(frame)[np.minimum(lay.target_rows[:, :EVAL_DAYS], len(frame) - 1)],
+        "prev_bar": {c: prices[c][start_rows] for c in ("High", "Low", "Close", "Open")},
+        "atr_pct_14": _atr_pct(prices, n),
+        "dollar_vol_20d": _dollar_volume(prices, n),
+        "intrabar_vol": intrabar_volatility(prices)[np.minimum(lay.target_rows[:, :EVAL_DAYS], len(frame) - 1)],
     }
 
 
-def _atr_pct(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
+def _atr_pct(prices, n: np.ndarray) -> np.ndarray:
     """§4: mean true range of the window's last 14 rows over its last close, in percent.
 
     0.0 when the window has fewer than 15 rows.
     """
-    high, low, close = (frame[c].to_numpy() for c in ("High", "Low", "Close"))
+    high, low, close = (np.asarray(prices[c]) for c in ("High", "Low", "Close"))
     prev = np.concatenate([[np.nan], close[:-1]])
     with np.errstate(invalid="ignore"):
         tr = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
@@ -147,12 +152,12 @@ def _atr_pct(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
     return np.where(n >= ATR_DAYS + 1, out, 0.0)
 
 
-def _dollar_volume(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
+def _dollar_volume(prices, n: np.ndarray) -> np.ndarray:
     """§4: mean Close × Volume over the window's last 20 rows (0.0 without a Volume column);
     like the classic pandas mean it skips missing volumes (NaN when all 20 are missing)."""
-    if "Volume" not in frame.columns:
+    if "Volume" not in prices:
         return np.zeros(n.shape, dtype=np.float64)
-    dv = frame["Close"].to_numpy() * frame["Volume"].to_numpy()
+    dv = np.asarray(prices["Close"]) * np.asarray(prices["Volume"])
     known = np.isfinite(dv)
     csum = np.concatenate([[0.0], np.cumsum(np.where(known, dv, 0.0))])
     count = np.concatenate([[0], np.cumsum(known)])
@@ -161,7 +166,7 @@ def _dollar_volume(frame: pd.DataFrame, n: np.ndarray) -> np.ndarray:
         return (csum[n] - csum[lo]) / (count[n] - count[lo])
 
 
-def intrabar_volatility(frame: pd.DataFrame, days: int = INTRABAR_VOL_DAYS) -> np.ndarray:
+def intrabar_volatility(prices, days: int = INTRABAR_VOL_DAYS) -> np.ndarray:
     """(rows,) each row's open-to-close volatility, from the ``days`` bars before it.
 
     A bar's Garman-Klass variance ``0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2`` is unbiased for the
@@ -169,7 +174,7 @@ def intrabar_volatility(frame: pd.DataFrame, days: int = INTRABAR_VOL_DAYS) -> n
     a row (as many as exist, up to ``days``; the first row uses its own bar) is that row's
     variance, so a day's fills never read the day's own range twice. Floored at 1e-8.
     """
-    o, h, low, c = (frame[k].to_numpy(np.float64) for k in ("Open", "High", "Low", "Close"))
+    o, h, low, c = (np.asarray(prices[k], dtype=np.float64) for k in ("Open", "High", "Low", "Close"))
     with np.errstate(divide="ignore", invalid="ignore"):
         gk = 0.5 * np.log(h / low) ** 2 - (2.0 * np.log(2.0) - 1.0) * np.log(c / o) ** 2
     gk = np.where(np.isfinite(gk), gk, 0.0)

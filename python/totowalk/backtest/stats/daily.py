@@ -206,11 +206,13 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     parts = _filled(per_symbol, take=False)
     if not parts:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    # the keys first: which (strategy, date) cells every symbol has
-    strategies = pd.unique(np.concatenate([pd.unique(_values(p["strategy"])) for p in parts]))
+    # the keys first: which (strategy, date) cells every symbol has; text compared as codes
+    named = [_codes(p["strategy"]) for p in parts]
+    strategies = pd.unique(np.concatenate([labels[pd.unique(codes)] for codes, labels in named]))
     dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
     size = len(strategies) * len(dates)
-    ranks = [_strategy_rank(p, strategies) for p in parts]
+    index = pd.Index(strategies, dtype=object)
+    ranks = [index.get_indexer(labels)[codes] for codes, labels in named]
     # how many symbols each strategy has: the tables hold distinct symbols, so their counts add up
     symbols = sum(_symbols_per_strategy(p, rank, len(strategies)) for p, rank in zip(parts, ranks))
     group = np.concatenate(
@@ -291,14 +293,20 @@ def _portfolio_field(values: np.ndarray, group, size: int, present, members) -> 
     return np.where(missing[present], np.nan, mean)
 
 
-def _strategy_rank(table, strategies) -> np.ndarray:
-    """Each row's strategy as its index in ``strategies``."""
-    return pd.Index(strategies).get_indexer(_values(table["strategy"]).astype(object, copy=False))
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, labels)``: each row's label as an index into ``labels`` (object): a category
+    column's own codes, or the text factorized (labels in order of first appearance)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if not (codes < 0).any():  # no missing label
+            return codes, np.asarray(column.cat.categories, dtype=object)
+    codes, labels = pd.factorize(_values(column).astype(object, copy=False))
+    return codes, np.asarray(labels, dtype=object)
 
 
 def _symbols_per_strategy(table, rank: np.ndarray, count: int) -> np.ndarray:
     """(count,) how many distinct symbols of ``table`` have rows of each strategy rank."""
-    codes, labels = pd.factorize(_values(table["symbol"]))
+    codes, labels = _codes(table["symbol"])
     pairs = np.unique(rank.astype(np.int64) * max(len(labels), 1) + codes)
     return np.bincount(pairs // max(len(labels), 1), minlength=count)
 

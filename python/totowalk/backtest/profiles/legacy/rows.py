@@ -120,7 +120,7 @@ def forecast_fields(a: WalkForwardArrays, spread: float) -> dict[str, np.ndarray
     last_pred = {k: a.predictions[k][:, -1].astype(np.float64) for k in ("Close", "High", "Low")}
     r = a.close_returns
     out = {
-        "date": pd.Index(a.date.tolist()).to_numpy(),  # int / datetime64 labels, not objects
+        "date": pd.Index(a.date).to_numpy(),  # int / datetime64 labels, not objects
         "close": a.last_price["Close"],
         # §2.4: P_{N−1} · (1 + pred_6), float64 times the float32 forecast widened
         "predicted_close": a.last_price["Close"] * (1.0 + last_pred["Close"]),
