@@ -43,8 +43,8 @@ def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
 
 
 def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:
-    """The clean metric conventions on one daily series: compounded total, ddof-1 Sharpe (0 for a
-    numerically constant series or a single day), mean, mean x days per year, mean turnover."""
+    """The clean metric conventions on one daily series: compounded total, ddof-1 Sharpe (NaN for
+    a numerically constant series or a single day), mean, mean x days per year, mean turnover."""
     n = returns.size
     mean = float(returns.mean()) if n else float("nan")
     std = float(returns.std(ddof=1)) if n > 1 else 0.0
@@ -56,6 +56,29 @@ def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float
         "annual_return": mean * days_per_year,
         "turnover": float(turnover.mean()) if turnover.size else float("nan"),
     }
+
+
+def _stats_of_rows(series: list, turnover: list, days_per_year: float) -> list:
+    """:func:`series_stats` of several daily series of one length at once (a row each of one
+    C-contiguous matrix: numpy reduces each row as it reduces a 1-D array, so the same bits)."""
+    if not series:
+        return []
+    block = np.ascontiguousarray(np.stack([np.asarray(r, dtype=np.float64) for r in series]))
+    n = block.shape[1]
+    mean = block.mean(axis=1) if n else np.full(len(series), np.nan)
+    std = block.std(axis=1, ddof=1) if n > 1 else np.zeros(len(series))
+    sharpe = sharpe_ratio(mean, std, days_per_year)
+    total = np.prod(1.0 + block, axis=1) - 1.0
+    return [
+        {
+            "return": float(total[i]),
+            "sharpe": float(sharpe[i]),
+            "avg_daily_return": float(mean[i]),
+            "annual_return": float(mean[i]) * days_per_year,
+            "turnover": float(t.mean()) if t.size else float("nan"),
+        }
+        for i, t in enumerate(turnover)
+    ]
 
 
 def summary_headline(
@@ -90,8 +113,19 @@ def summary_headline(
     else:  # a column at a time: a universe's rows are not copied whole
         window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
     values = {f: {c: v for c, v in zip(w.columns, w.to_numpy().T)} for f, w in series.items()}
-    for prefix in returns.columns:
-        stats = series_stats(values["return"][prefix], values["turnover"].get(prefix, np.array([])), days_per_year)
+    prefixes = list(returns.columns)
+    empty = np.array([])
+    every = _stats_of_rows(
+        [values["return"][p] for p in prefixes], [values["turnover"].get(p, empty) for p in prefixes], days_per_year
+    )
+    # the fill bracket: the same orders booked by each bound, where every day's booking is known
+    bracket = {}
+    for bound in BOUNDS:
+        booked = {p: values[f"return_{bound}"].get(p) for p in prefixes}
+        known = [p for p, b in booked.items() if b is not None and np.isfinite(b).all()]
+        figures = _stats_of_rows([booked[p] for p in known], [empty] * len(known), days_per_year)
+        bracket.update({(p, bound): f for p, f in zip(known, figures)})
+    for prefix, stats in zip(prefixes, every):
         for stat in HEADLINE_STATS:
             column = f"{prefix}_{stat}"
             if column in window_means:
@@ -99,14 +133,13 @@ def summary_headline(
             out[column] = stats[stat]
         if prefix in _WALK_FORWARD_SHARPES:
             out[_WALK_FORWARD_SHARPES[prefix]] = stats["sharpe"]
-        for bound in BOUNDS:  # the fill bracket: the same orders booked by each bound
-            booked = values[f"return_{bound}"].get(prefix)
-            if booked is None or not np.isfinite(booked).all():
+        for bound in BOUNDS:
+            bounded = bracket.get((prefix, bound))
+            if bounded is None:
                 continue
             window = f"{prefix}_return_{bound}"
             if window in window_means:
                 out[f"window_mean_{window}"] = float(window_means[window])
-            bounded = series_stats(booked, np.array([]), days_per_year)
             out[window], out[f"{prefix}_sharpe_{bound}"] = bounded["return"], bounded["sharpe"]
     if "simple_strategy" in returns.columns:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
