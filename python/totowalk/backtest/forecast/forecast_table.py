@@ -78,8 +78,11 @@ def _dates_at(codes: np.ndarray, names: list, positions: np.ndarray, indexes: di
     dates = np.full(
         len(codes), np.datetime64("NaT") if datetime_only else None, dtype=dtypes.pop() if datetime_only else object
     )
+    # each symbol's rows, found by one stable sort rather than one scan of every row per symbol
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
     for code, sym in enumerate(names):
-        rows = np.flatnonzero(codes == code)
+        rows = order[starts[code] : starts[code + 1]]
         targets = positions[rows]
         inside = targets < len(indexes[sym])
         labels = indexes[sym][targets[inside]]
