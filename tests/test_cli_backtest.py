@@ -115,3 +115,39 @@ def test_resolve_model_is_the_single_entry_point():
     assert default.spec == DEFAULT_MODEL and not default.random_weights and default.warning is None
     resolved = resolve_model("random:toto-tiny", allow_random=True)
     assert resolved.random_weights and "RANDOM" in resolved.warning
+
+
+def test_host_workers_write_the_same_files(tmp_path, capsys):
+    # --host-workers: each chunk's strategies in worker processes; the files a run writes are the
+    # same bytes as the one-process run's (three symbols in two chunks: IBM and AAPL in one, split
+    # between the two workers, MSFT alone in the next)
+    base = [
+        "backtest",
+        "--dataset",
+        "us-stocks-daily",
+        "--symbol",
+        "IBM",
+        "--symbol",
+        "AAPL",
+        "--symbol",
+        "MSFT",
+        "--end",
+        "2001-06-30",
+        "--sims",
+        "12",
+        "--chunk-contexts",
+        "150",
+        "--tables",
+        "csv",
+        "--plot-symbols",
+        "0",
+        "--no-progress",
+        *RANDOM,
+    ]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--host-workers", "2", "--out", str(tmp_path / "two")]) == 0
+    capsys.readouterr()
+    for name in ("simulations.csv", "forecasts.csv", "daily_returns.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    one, two = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
+    assert one["summary"] == two["summary"] and one["statistics"] == two["statistics"]
