@@ -113,5 +113,13 @@ def _compact_scored(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def _as_categories(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """``frame`` with those of ``columns`` it has as categories (a few labels, a code a row)."""
-    return frame.assign(**{c: pd.Categorical(frame[c].to_numpy()) for c in columns if c in frame})
+    """``frame`` with those of ``columns`` it has as categories (a few labels, a code a row), their
+    labels sorted. A text column is encoded in its own storage (pandas 3's Arrow text: no Python
+    string a row); a column already of categories is re-made from its values, so its labels sort."""
+    return frame.assign(**{c: _categories(frame[c]) for c in columns if c in frame})
+
+
+def _categories(column: pd.Series) -> pd.Categorical:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.Categorical(column.to_numpy())
+    return pd.Categorical(column)
