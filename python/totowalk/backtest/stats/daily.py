@@ -180,20 +180,54 @@ def with_portfolio(per_symbol, portfolio: pd.DataFrame | None = None) -> pd.Data
         return pd.concat([*parts, portfolio], ignore_index=True)  # an unusual table: the general path
     rows = sum(len(p) for p in parts)
     dtypes = {c: _column_dtype(parts[0][c].dtype) for c in DAILY_COLUMNS}
-    # numpy buffers; a pandas text column (pandas 3's default for strings) goes through object
-    columns = {c: np.empty(rows + len(portfolio), dtype=_buffer_dtype(d)) for c, d in dtypes.items()}
+    # numpy buffers; a pandas text column (pandas 3's default for strings) is gathered as codes
+    # into the labels of every part, then taken from them once (not a Python string a row)
+    text = {c: _LabelTable() for c, d in dtypes.items() if not isinstance(d, np.dtype)}
+    columns = {
+        c: np.empty(rows + len(portfolio), dtype=np.int64 if c in text else _buffer_dtype(d)) for c, d in dtypes.items()
+    }
     offset = 0
     parts.reverse()
     while parts:
         part = parts.pop()
         for c in DAILY_COLUMNS:
-            columns[c][offset : offset + len(part)] = _values(part[c])
+            columns[c][offset : offset + len(part)] = text[c].add(part[c]) if c in text else _values(part[c])
         offset += len(part)
         del part
         release_free_memory()  # the copied table's memory goes back before the next is copied
     for c in DAILY_COLUMNS:
-        columns[c][rows:] = portfolio[c].to_numpy(dtype=_buffer_dtype(dtypes[c]))
-    return pd.DataFrame({c: _typed(columns[c], dtypes[c]) for c in DAILY_COLUMNS}, copy=False)
+        if c in text:
+            columns[c][rows:] = text[c].add(portfolio[c])
+        else:
+            columns[c][rows:] = portfolio[c].to_numpy(dtype=_buffer_dtype(dtypes[c]))
+    return pd.DataFrame(
+        {c: text[c].take(columns[c], dtypes[c]) if c in text else _typed(columns[c], dtypes[c]) for c in DAILY_COLUMNS},
+        copy=False,
+    )
+
+
+class _LabelTable:
+    """The labels of a text column's parts, one after another, and each part's rows as codes into them."""
+
+    def __init__(self):
+        self.labels: list = []
+        self.size = 0
+
+    def add(self, column: pd.Series) -> np.ndarray:
+        """``column``'s rows as codes into the table (its labels appended; a missing value too)."""
+        codes, labels = _codes(column)
+        codes = codes.astype(np.int64) + self.size
+        if (codes < self.size).any():  # a missing label: code -1, now a missing entry of its own
+            codes[codes < self.size] = self.size + len(labels)
+            labels = np.append(labels, None)
+        self.labels.append(labels)
+        self.size += len(labels)
+        return codes
+
+    def take(self, codes: np.ndarray, dtype):
+        """The column of ``dtype`` whose rows are ``codes``."""
+        labels = np.concatenate(self.labels) if self.labels else np.empty(0, dtype=object)
+        return pd.array(labels, dtype=dtype).take(codes)
 
 
 def portfolio_table(per_symbol) -> pd.DataFrame:
@@ -300,8 +334,8 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         codes = column.cat.codes.to_numpy()
         if not (codes < 0).any():  # no missing label
             return codes, np.asarray(column.cat.categories, dtype=object)
-    codes, labels = pd.factorize(_values(column).astype(object, copy=False))
-    return codes, np.asarray(labels, dtype=object)
+    codes, labels = pd.factorize(column)  # text in its own storage: no Python string a row
+    return np.asarray(codes), np.asarray(labels, dtype=object)
 
 
 def _symbols_per_strategy(table, rank: np.ndarray, count: int) -> np.ndarray:
