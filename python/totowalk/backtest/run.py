@@ -252,8 +252,9 @@ def backtest(
             tables.add(index, symbols, part)
             if pieces is None:
                 kept.add(part)
-            for group in pieces or ():
-                kept.take(group)
+            else:
+                for group in pieces:
+                    kept.take(group)
             rows_bar.update(len(part["simulations"]))
             del part
             release_free_memory()  # the chunk's tables are gone: their memory goes back, not to the next chunk's peak

@@ -282,11 +282,8 @@ def _column_dtype(dtype):
 def _values(column: pd.Series) -> np.ndarray:
     """A column's values as numpy; a category column's as object references to its few labels
     (not one new string object a row, as converting pandas' text storage would make)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        if not (codes < 0).any():  # no missing label
-            return np.asarray(column.cat.categories, dtype=object)[codes]
-    return column.to_numpy()
+    coded = _category_codes(column)
+    return column.to_numpy() if coded is None else coded[1][coded[0]]
 
 
 def _buffer_dtype(dtype):
@@ -330,12 +327,22 @@ def _portfolio_field(values: np.ndarray, group, size: int, present, members) -> 
 def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, labels)``: each row's label as an index into ``labels`` (object): a category
     column's own codes, or the text factorized (labels in order of first appearance)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        if not (codes < 0).any():  # no missing label
-            return codes, np.asarray(column.cat.categories, dtype=object)
+    coded = _category_codes(column)
+    if coded is not None:
+        return coded
     codes, labels = pd.factorize(column)  # text in its own storage: no Python string a row
     return np.asarray(codes), np.asarray(labels, dtype=object)
+
+
+def _category_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """A category column's ``(codes, labels as object)``; None for other columns and for one
+    with a missing label."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    codes = column.cat.codes.to_numpy()
+    if (codes < 0).any():
+        return None
+    return codes, np.asarray(column.cat.categories, dtype=object)
 
 
 def _symbols_per_strategy(table, rank: np.ndarray, count: int) -> np.ndarray:

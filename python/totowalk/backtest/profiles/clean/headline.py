@@ -45,17 +45,7 @@ def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
 def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:
     """The clean metric conventions on one daily series: compounded total, ddof-1 Sharpe (NaN for
     a numerically constant series or a single day), mean, mean x days per year, mean turnover."""
-    n = returns.size
-    mean = float(returns.mean()) if n else float("nan")
-    std = float(returns.std(ddof=1)) if n > 1 else 0.0
-    sharpe = sharpe_ratio(mean, std, days_per_year)
-    return {
-        "return": float(np.prod(1.0 + returns) - 1.0),
-        "sharpe": float(sharpe),
-        "avg_daily_return": mean,
-        "annual_return": mean * days_per_year,
-        "turnover": float(turnover.mean()) if turnover.size else float("nan"),
-    }
+    return _stats_of_rows([returns], [turnover], days_per_year)[0]
 
 
 def _stats_of_rows(series: list, turnover: list, days_per_year: float) -> list:
