@@ -34,9 +34,10 @@ BOOTSTRAP_REPLICATES = 1000
 CONFIDENCE = 0.95
 # series per matrix product: one shape for every product (see _tile_interval). A run's series
 # split into many (length, block) groups of a few dozen each (W2: 432 series in 21 groups), and
-# every group pays for whole tiles: 64 columns cost W2 half of what 256 did and a 9,000-series
-# universe 12 % less (bench/RESULTS.md), the intervals' bits unchanged on the machine measured.
-_TILE = 64
+# every group pays for whole tiles: 32 columns make W2's statistics table 15 % faster than 64 did
+# (and 64 half the cost of 256), a 9,000-series universe's within 1 % (bench/RESULTS.md); the
+# intervals' bits were unchanged on the machine measured.
+_TILE = 32
 
 
 def optimal_block_length(x) -> float:
