@@ -178,3 +178,17 @@ def test_costs_that_could_lose_more_than_the_unit_are_refused(costs):
     with pytest.raises(UsageError, match=r"must stay below 0.5"):
         backtest({"A": prices(60, 1)}, num_simulations=2, forecaster=mean5, **costs)
     backtest({"A": prices(60, 1)}, num_simulations=2, forecaster=mean5, fee=0.2, spread=1.5)  # 0.45: runs
+
+
+@pytest.mark.parametrize("profile", ["clean", "legacy"])
+def test_bars_without_dates_are_numbered_and_both_profiles_run(profile):
+    # a frame with a plain RangeIndex: the rows' "date" is the bar number; the clean summary's daily
+    # series read it (they once failed on it), and the summary averages it as the classic loop did
+    frame = prices(70, 4).reset_index(drop=True)
+    result = backtest(frame, symbol="X", num_simulations=5, forecaster=mean5, profile=profile)
+    dates = result.simulations["date"].tolist()  # simulation 0 is the most recent window
+    assert dates == list(range(dates[0], dates[0] - 5, -1)) and dates[0] < 70
+    assert result.summary.loc["X", "date"] == np.mean(dates)
+    assert sorted(set(result.daily["date"])) == sorted(dates) and len(result.statistics) > 0
+    if profile == "clean":
+        assert result.summary.loc["X", "daily_series_days"] == 5

@@ -152,6 +152,8 @@ class OverallRows:
         """The rows as a frame over the same memory (for the headline: its dates and window means)."""
         out = pd.DataFrame(self.values.T, columns=self.columns, copy=False)
         if self.dates:
+            if "date" in out:  # bars without dates are numbered: a numeric column, here as float64
+                out = out.drop(columns="date")
             out.insert(0, "date", np.concatenate(self.dates))
         return out
 
