@@ -23,6 +23,7 @@ used); it is for a card's many-core host, where the forecast is short and this w
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 import signal
@@ -159,6 +160,7 @@ def _start_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)  # the compiled grids and torch's element-wise work use this many
+    gc.freeze()  # the collector's full passes leave the imported modules' objects alone (totowalk.memory)
 
 
 def close_worker_pools() -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..kernels.backend import triton_can_run
-from ..memory import release_free_memory
+from ..memory import frozen_heap, release_free_memory
 from .chunks import ChunkStream, KronosForecasts, chunk_tables, default_max_batch, progress_bar
 from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .forecast.kronos import as_kronos, describe_kronos
@@ -109,6 +109,7 @@ class BacktestResult:
         return self.tables.frame("forecasts")
 
 
+@frozen_heap()  # the collector's full passes walk the run's own objects, not every module's
 def backtest(
     prices,
     symbol: str | None = None,
