@@ -8,12 +8,18 @@ commits by running this script from each checkout on the same machine, back to b
 compiled searches replace, bit-identical), alternating with the default, in the same process.
 
     python bench/bench_strategies.py [--profile legacy|clean] [--series 24] [--simulations 50] [--repeats 3]
-                                     [--threads N] [--array-grids]
+                                     [--threads N] [--array-grids] [--unfrozen]
+
+Each line also gives the mean and longest run and the garbage collector's seconds in the timed runs
+(its full passes walk every object the process tracks); ``--unfrozen`` times ``tw.backtest`` without
+its frozen heap (totowalk.memory.frozen_heap), as before it had one: run it in its own process, beside
+a run without the flag, since one process's earlier runs move when the collector's passes fall.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
@@ -60,6 +66,11 @@ def main(argv=None) -> None:
         "(backtest(host_workers=N)), alternating with the one-process run; the tables are checked equal",
     )
     parser.add_argument("--contexts-per-chunk", type=int, default=None, help="backtest(contexts_per_chunk=)")
+    parser.add_argument(
+        "--unfrozen",
+        action="store_true",
+        help="time tw.backtest without its frozen heap (the collector's passes walk every object)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     parser.add_argument(
         "--cprofile",
@@ -92,8 +103,11 @@ def main(argv=None) -> None:
         variants["array grids"] = (lambda name: None, 0)
     if args.host_workers:
         variants[f"{args.host_workers} host workers"] = (native_search, args.host_workers)
+    run = tw.backtest.__wrapped__ if args.unfrozen else tw.backtest
     times = {name: [] for name in variants}
+    collector = {name: [] for name in variants}  # the garbage collector's seconds in each timed run
     phases = {name: [] for name in variants}  # BacktestResult.timings of each timed run
+    passes = _CollectorClock()
     tables = {}  # each variant's last simulations table: every variant must give the same
     for repeat in range(args.repeats + 1):  # the first round warms up (and starts any workers)
         for name, (search, workers) in variants.items():
@@ -101,8 +115,9 @@ def main(argv=None) -> None:
             options = {"host_workers": workers} if workers else {}
             if args.contexts_per_chunk:
                 options["contexts_per_chunk"] = args.contexts_per_chunk
+            passes.seconds = 0.0
             start = time.perf_counter()
-            result = tw.backtest(
+            result = run(
                 frames,
                 num_simulations=2 if repeat == 0 else args.simulations,
                 forecaster=last_value_forecaster,
@@ -111,6 +126,7 @@ def main(argv=None) -> None:
             )
             if repeat:
                 times[name].append(time.perf_counter() - start)
+                collector[name].append(passes.seconds)
                 phases[name].append(getattr(result, "timings", {}))  # older trees: no phases
                 if repeat == args.repeats:
                     tables[name] = result.simulations
@@ -134,17 +150,24 @@ def main(argv=None) -> None:
     pairs = args.series * args.simulations
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     native = "compiled grids" if native_search("maxdiff_search") else "no extension: array grids"
+    gc.callbacks.remove(passes.callback)
     for name, runs in times.items():
         median = statistics.median(runs)
         label = native if name == "default" else name
         if name.endswith("host workers"):
             label = f"{native}, {name}"
+        if args.unfrozen:
+            label += ", heap not frozen"
         phase_medians = {p: statistics.median(t[p] for t in phases[name]) for p in phases[name][0]}
         print(
             f"tw.backtest {args.profile} ({label}), {args.workload} {args.series} series x {args.simulations} simulations "
             f"({pairs} pairs), point forecasts: {median * 1e3:.1f} ms median of {args.repeats} "
             f"({median / pairs * 1e3:.2f} ms per simulation); torch threads {torch.get_num_threads()}, "
             f"{platform.processor() or platform.machine()}, commit {commit}"
+        )
+        print(
+            f"  mean {statistics.mean(runs) * 1e3:.1f} ms, longest {max(runs) * 1e3:.1f} ms; garbage collector "
+            f"{sum(collector[name]) * 1e3:.0f} ms in the {len(runs)} runs, longest {max(collector[name]) * 1e3:.1f} ms"
         )
         if phase_medians:
             print(
@@ -163,12 +186,27 @@ def main(argv=None) -> None:
                         "simulations": args.simulations,
                         "median_s": median,
                         "times_s": runs,
+                        "collector_s": collector[name],
                         "phases_median_s": phase_medians,
                         "threads": torch.get_num_threads(),
                         "commit": commit,
                     }
                 )
             )
+
+
+class _CollectorClock:
+    """The garbage collector's seconds since :attr:`seconds` was last set (``gc.callbacks``)."""
+
+    def __init__(self):
+        self.seconds, self._start = 0.0, None
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.seconds += time.perf_counter() - self._start
 
 
 def _split(frames: dict, args) -> None:
