@@ -71,6 +71,9 @@ note "# totowalk GPU check ($(date -u +%Y-%m-%dT%H:%MZ))"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'device', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
   nvcc --version | tail -1
+  # the host phases' machine: its cores and numpy's BLAS (whose threads spin after each product)
+  lscpu | grep -E "^(Model name|CPU\(s\)|Thread\(s\) per core|CPU max MHz)" | tr -s ' '
+  $PY -c "import numpy as np; blas = np.show_config(mode='dicts')['Build Dependencies']['blas']; print('numpy', np.__version__, 'blas', blas.get('name'), blas.get('version'))"
 } 2>&1 | tee -a "$LOGS/setup.log" | sed 's/^/    /' >>"$RESULTS"
 
 # 1. Build: CUDA required (fail loudly rather than silently building the CPU-only module). This
@@ -205,6 +208,11 @@ for profile in legacy clean; do
   run_step "bench_strategies.py --profile $profile (6,000 simulations)" 60 "$LOGS/bench.log" \
     $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --cprofile 45
 done
+# OpenBLAS' threads spin after each product and take the cores the compiled grids want next (2-core
+# machine: +50 ms when the statistics' products ran between chunks, bench/RESULTS.md): the legacy
+# host work with 2 of its threads, against the row above with all of this host's.
+OPENBLAS_NUM_THREADS=2 run_step "bench_strategies.py --profile legacy, OpenBLAS at 2 threads" 60 "$LOGS/bench.log" \
+  $PY bench/bench_strategies.py --profile legacy --simulations 250 --repeats 3
 run_step "prefix sharing: W3 forecast flatness fp32 (sampled), 1,000 vs 250 simulations" 90 "$LOGS/bench.log" \
   $PY "${SHARING[@]}" W3 --sims 250 1000 --shared-only --estimator sampled --repeats 3
 for suite in W1 micro; do  # micro: the exact statistics on the host against the card, among others
