@@ -122,26 +122,8 @@ def test_host_workers_write_the_same_files(tmp_path, capsys):
     # same bytes as the one-process run's (three symbols in two chunks: IBM and AAPL in one, split
     # between the two workers, MSFT alone in the next)
     base = [
-        "backtest",
-        "--dataset",
-        "us-stocks-daily",
-        "--symbol",
-        "IBM",
-        "--symbol",
-        "AAPL",
-        "--symbol",
-        "MSFT",
-        "--end",
-        "2001-06-30",
-        "--sims",
-        "12",
-        "--chunk-contexts",
-        "150",
-        "--tables",
-        "csv",
-        "--plot-symbols",
-        "0",
-        "--no-progress",
+        *"backtest --dataset us-stocks-daily --symbol IBM --symbol AAPL --symbol MSFT --end 2001-06-30".split(),
+        *"--sims 12 --chunk-contexts 150 --tables csv --plot-symbols 0 --no-progress".split(),
         *RANDOM,
     ]
     assert main([*base, "--out", str(tmp_path / "one")]) == 0

@@ -3,7 +3,7 @@
 import gc
 import weakref
 
-import numpy as np
+from test_backtest_api import mean5, prices
 
 import totowalk as tw
 from totowalk.memory import frozen_heap, release_free_memory
@@ -59,14 +59,9 @@ def test_backtest_runs_with_the_heap_frozen_and_leaves_it_as_it_found_it():
 
     def forecaster(contexts):
         seen.append(gc.get_freeze_count())
-        return np.array([c[-1] for c in contexts], dtype=np.float32)
+        return mean5(contexts)
 
-    rng = np.random.default_rng(0)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 80)))
-    frame = {"Open": close, "High": close * 1.01, "Low": close * 0.99, "Close": close}
-    import pandas as pd
-
-    tw.backtest(pd.DataFrame(frame), symbol="X", num_simulations=3, forecaster=forecaster, overlap=False)
+    tw.backtest(prices(80, 0), symbol="X", num_simulations=3, forecaster=forecaster, overlap=False)
     assert seen and all(count > 0 for count in seen)
     assert gc.get_freeze_count() == 0
     release_free_memory()  # callable at any time, on any platform
