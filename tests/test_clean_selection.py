@@ -21,18 +21,18 @@ def test_the_choice_sees_only_the_first_half():
     days = pd.bdate_range("2020-01-01", periods=40)
     returns = pd.DataFrame(rng.normal(0, 0.01, (40, 3)), index=days, columns=["buy_hold", "highlow", "maxdiff"])
     returns.iloc[:20, 1] += 0.01  # highlow wins the first half
-    chosen = select_best(returns, series_stats, 252.0)
+    chosen = select_best(list(returns.columns), returns.to_numpy().T, series_stats, 252.0)
     assert chosen["best_strategy_selected"] == "highlow"
     later = returns.copy()
     later.iloc[20:, 2] += 0.05  # maxdiff wins the second half by far: the choice does not move
-    again = select_best(later, series_stats, 252.0)
+    again = select_best(list(later.columns), later.to_numpy().T, series_stats, 252.0)
     assert again["best_strategy_selected"] == "highlow"
     holdout = returns["highlow"].to_numpy()[20:]
     assert again["best_strategy_holdout_return"] == pytest.approx(np.prod(1 + holdout) - 1, rel=1e-12)
     assert again["best_strategy_holdout_sharpe"] == pytest.approx(
         holdout.mean() / holdout.std(ddof=1) * np.sqrt(252), rel=1e-12
     )
-    short = select_best(returns.iloc[:3], series_stats, 252.0)
+    short = select_best(list(returns.columns), returns.to_numpy()[:3].T, series_stats, 252.0)
     assert short["best_strategy_selected"] is None and not short["best_strategy_distinguishable"]
 
 

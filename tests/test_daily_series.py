@@ -211,6 +211,24 @@ def test_wide_equals_a_pivot_of_the_table(result):
             pd.testing.assert_frame_equal(got, want[list(got.columns)])
 
 
+def test_every_symbols_series_split_at_once_equals_its_own_wide_frames(result):
+    from totowalk.backtest.stats.daily import SERIES_FIELDS, wide, wide_series
+
+    shuffled = result.daily.sample(frac=1.0, random_state=1)  # each symbol's rows apart: gathered, pivoted
+    for table in (result.daily, shuffled):
+        split = wide_series(table)
+        assert list(split) == list(pd.unique(table["symbol"]))
+        for symbol, series in split.items():
+            for field in SERIES_FIELDS:
+                want = wide(table, symbol, field)
+                pd.testing.assert_frame_equal(series.frame(field), want)
+                assert series.rows[field].shape == (want.shape[1], want.shape[0])
+    unnamed = result.daily.astype({"symbol": object})
+    unnamed.loc[unnamed.index[3], "symbol"] = None
+    with pytest.raises(ValueError, match="each name a symbol and a strategy"):
+        wide_series(unnamed)
+
+
 def test_a_long_enough_series_has_an_interval_around_its_sharpe_and_a_short_one_says_so(data):
     long = backtest(
         {"A": prices(120, 8)}, num_simulations=MIN_INTERVAL_DAYS + 10, forecaster=mean5, profile="clean"

@@ -42,8 +42,8 @@ class Profile:
     notes : ``(settings) -> list[str]``: warnings every report of such a run must show
     best_strategy : ``(summary row) -> str | None``: the summary's ``best_strategy``; None keeps
         the classic rule of the summary (LEGACY_SEMANTICS §9)
-    summary_headline : ``(rows, daily, label) -> dict``: summary entries that replace the window
-        means (the clean profile's daily-series figures); None for none
+    summary_headline : ``(rows, series, label, means) -> dict``: summary entries that replace the
+        window means (the clean profile's daily-series figures); None for none
     carry_state : ``(rows, arrays, settings) -> rows``: the final-day fields of strategies whose
         decisions depend on their own past, recomputed as one continuous path over each symbol's
         days (after every row is evaluated: a resumed run's rows come back stateless); None when

@@ -8,6 +8,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
+from ..stats.daily import WideSeries, wide_series
 from .legacy.metrics import BEST_STRATEGY_COLUMNS, WALK_FORWARD_SHARPES, best_strategy
 
 OVERALL = "(all)"  # index label of the row that summarises every symbol's simulations
@@ -18,11 +19,11 @@ def summarize(simulations: pd.DataFrame, best=None, headline=None, daily=None) -
 
     Columns: ``num_simulations``, the mean over simulations of every numeric result column
     (NaN-skipping means, as pandas' ``DataFrame.mean`` in §9), the walk-forward stats and
-    ``best_strategy``. ``headline(rows, daily, label, means) -> dict`` (the clean profile's
-    daily-series figures; ``means``: the group's column means, already made) overrides entries of
-    the same name; ``best`` then sees the overridden values.
-    ``daily`` is the run's daily table (:func:`.daily.daily_table` of ``simulations``), computed
-    once for every group.
+    ``best_strategy``. ``headline(rows, series, label, means) -> dict`` (the clean profile's
+    daily-series figures; ``series``: the group's :class:`.daily.WideSeries`; ``means``: the group's
+    column means, already made) overrides entries of the same name; ``best`` then sees the
+    overridden values. ``daily`` is the run's daily table (:func:`.daily.daily_table` of
+    ``simulations``), split into every group's series at once.
 
     A run of many symbols computes the same rows in pieces: :func:`symbol_rows` per chunk of
     symbols, :func:`overall_row` once from :class:`OverallRows`, and :func:`summary_frame`.
@@ -61,13 +62,13 @@ def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None,
     symbols' own rows of it at least; ``numeric``: its :func:`numeric_columns`, when already made)."""
     codes, labels = pd.factorize(simulations["symbol"], sort=False)  # groupby(sort=False)'s order
     columns, values = numeric if numeric is not None else numeric_columns(simulations)
-    # each group's own rows of the daily table, split once (not filtered out of it per group)
-    daily_parts = {} if daily is None else dict(tuple(daily.groupby("symbol", sort=False)))
+    # each group's own series of the daily table, split once for all (the headline's only input from it)
+    series = wide_series(daily) if daily is not None and headline is not None else {}
     rows = {}
     for k, label in enumerate(labels):
         members = np.flatnonzero(codes == k)
         frame = simulations.iloc[members] if headline is not None else None
-        part = daily_parts.get(label, None if daily is None else daily.iloc[:0])
+        part = series.get(label, WideSeries.empty()) if daily is not None else None
         rows[label] = _group_row(label, columns, values[:, members], frame, best, headline, part)
     return rows
 
@@ -77,19 +78,19 @@ def overall_row(columns: list, values: np.ndarray, frame, best=None, headline=No
     :func:`numeric_columns` gives them) and, for ``headline``, a ``frame`` of those rows with their
     ``date`` and the run's daily table with its portfolio."""
     part = None
-    if daily is not None:
-        part = daily[daily["symbol"] == OVERALL] if headline is not None else daily.iloc[:0]
+    if daily is not None and headline is not None:
+        part = wide_series(daily[daily["symbol"] == OVERALL]).get(OVERALL, WideSeries.empty())
     return _group_row(OVERALL, columns, values, frame, best, headline, part)
 
 
-def _group_row(label, columns: list, values: np.ndarray, frame, best, headline, daily_part) -> dict:
+def _group_row(label, columns: list, values: np.ndarray, frame, best, headline, series) -> dict:
     """One group's summary row from its own rows' numeric ``values`` ((columns, rows))."""
     count = values.shape[1]
     means = dict(zip(columns, _nan_means(values).tolist())) if count else {}
     row = {"num_simulations": int(count), **means}
     row.update(_walk_forward_stats(means, count, values, columns))
     if headline is not None:
-        row.update(headline(frame, daily_part, label, means))
+        row.update(headline(frame, series, label, means))
     if best is not None:
         row["best_strategy"] = best(row)
     elif all(c in means for c in BEST_STRATEGY_COLUMNS.values()):

@@ -20,6 +20,8 @@ symbols' days differ and how many the portfolio rests on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,9 @@ __all__ = [
     "portfolio_table",
     "wide",
     "wide_fields",
+    "wide_series",
+    "WideSeries",
+    "SERIES_FIELDS",
     "with_portfolio",
 ]
 
@@ -399,24 +404,94 @@ def wide(table: pd.DataFrame, symbol=PORTFOLIO, field: str = "return") -> pd.Dat
 
 def wide_fields(table: pd.DataFrame, symbol=PORTFOLIO, fields=("return",)) -> dict:
     """:func:`wide` of several fields of one symbol, the table read once: ``{field: frame}``."""
-    mine = table[table["symbol"] == symbol]
-    strategies = np.asarray(pd.unique(mine["strategy"]), dtype=object)
-    # The table's own layout (each strategy's dates sorted, every strategy on the same dates, as
-    # daily_table writes it) is already the wide frame's; other tables go through a pivot.
-    dates = mine["date"].to_numpy()
-    n = len(mine) // max(len(strategies), 1)
-    if n and n * len(strategies) == len(mine):
-        blocks = dates.reshape(len(strategies), n)
-        names = mine["strategy"].to_numpy(dtype=object).reshape(len(strategies), n)
-        if (
-            (names == strategies[:, None]).all()
-            and (blocks == blocks[0]).all()
-            and pd.Index(blocks[0]).is_monotonic_increasing
-            and pd.Index(blocks[0]).is_unique
-        ):
-            index, columns = pd.Index(blocks[0], name="date"), pd.Index(strategies, name="strategy")
-            return {
-                f: pd.DataFrame(mine[f].to_numpy().reshape(len(strategies), n).T, index=index, columns=columns)
-                for f in fields
-            }
-    return {f: mine.pivot(index="date", columns="strategy", values=f).sort_index()[list(strategies)] for f in fields}
+    series = wide_series(table[table["symbol"] == symbol], fields).get(symbol)
+    if series is None:  # no rows: a pivot's empty frames
+        return {f: table.iloc[:0].pivot(index="date", columns="strategy", values=f) for f in fields}
+    return {f: series.frame(f) for f in fields}
+
+
+@dataclass(frozen=True)
+class WideSeries:
+    """One symbol's daily series in wide form: its ``dates`` (ascending), its ``strategies`` (run
+    order), and per field a (strategies, dates) float64 array, each strategy's series one row."""
+
+    dates: np.ndarray
+    strategies: list
+    rows: dict
+
+    @classmethod
+    def empty(cls, fields=None) -> WideSeries:
+        """The series of a symbol without days (e.g. a portfolio of symbols that share none)."""
+        return cls(np.array([]), [], {f: np.empty((0, 0)) for f in (SERIES_FIELDS if fields is None else fields)})
+
+    def frame(self, field: str = "return") -> pd.DataFrame:
+        """``field`` as :func:`wide` gives it: dates down, one column per strategy."""
+        index, columns = pd.Index(self.dates, name="date"), pd.Index(self.strategies, name="strategy")
+        return pd.DataFrame(self.rows[field].T, index=index, columns=columns)
+
+
+SERIES_FIELDS = DAILY_COLUMNS[3:]  # the daily table's numeric fields
+
+
+def wide_series(table: pd.DataFrame, fields=SERIES_FIELDS) -> dict:
+    """``{symbol: WideSeries}`` of every symbol of a daily table (symbols in order of appearance),
+    its columns read once for all of them (a universe's summary asks for thousands).
+
+    The table's own layout (each symbol's rows together, each strategy's dates sorted, every strategy
+    on the same dates, as :func:`final_day_table` and :func:`with_portfolio` write it) is already
+    the wide one and is sliced; a symbol whose rows are laid out otherwise goes through a pivot."""
+    if not len(table):
+        return {}
+    codes, symbols = _codes(table["symbol"])
+    strategy_codes, strategy_labels = _codes(table["strategy"])
+    if (codes < 0).any() or (strategy_codes < 0).any():
+        raise ValueError("a daily table's rows each name a symbol and a strategy")
+    dates = table["date"].to_numpy()
+    values = {f: table[f].to_numpy(np.float64) for f in fields}
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
+    if len(starts) != len(symbols):  # a symbol's rows apart: each symbol's own rows, gathered
+        order = np.argsort(codes, kind="stable")
+        codes, strategy_codes, dates = codes[order], strategy_codes[order], dates[order]
+        values = {f: v[order] for f, v in values.items()}
+        table = table.iloc[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        ends = np.r_[starts[1:], len(codes)]
+    out = {}
+    for begin, end in zip(starts, ends):
+        part = slice(begin, end)
+        series = _sliced(dates[part], strategy_codes[part], strategy_labels, {f: v[part] for f, v in values.items()})
+        out[symbols[codes[begin]]] = series if series is not None else _pivoted(table.iloc[begin:end], fields)
+    return out
+
+
+def _sliced(dates: np.ndarray, strategy_codes: np.ndarray, labels: np.ndarray, values: dict) -> WideSeries | None:
+    """The :class:`WideSeries` of one symbol's rows in the table's own layout; None when they are not."""
+    ranks = pd.unique(strategy_codes)
+    n = len(dates) // len(ranks)
+    if n * len(ranks) != len(dates) or (strategy_codes.reshape(len(ranks), n) != ranks[:, None]).any():
+        return None
+    blocks = dates.reshape(len(ranks), n)
+    first = blocks[0]
+    if not (blocks == first).all() or not _increasing(first):
+        return None
+    return WideSeries(first, list(labels[ranks]), {f: v.reshape(len(ranks), n) for f, v in values.items()})
+
+
+def _increasing(dates: np.ndarray) -> bool:
+    """Whether ``dates`` rise strictly (sorted, each once)."""
+    if dates.dtype.kind in "iufmM":
+        return bool((dates[1:] > dates[:-1]).all())
+    index = pd.Index(dates)
+    return index.is_monotonic_increasing and index.is_unique
+
+
+def _pivoted(rows: pd.DataFrame, fields) -> WideSeries:
+    """The :class:`WideSeries` of one symbol's rows in any order: a pivot per field, dates sorted,
+    strategies in order of first appearance."""
+    strategies = list(pd.unique(rows["strategy"]))
+    frames = [rows.pivot(index="date", columns="strategy", values=f).sort_index()[strategies] for f in fields]
+    dates = frames[0].index.to_numpy() if frames else np.sort(pd.unique(rows["date"]))
+    return WideSeries(
+        dates, strategies, {f: np.ascontiguousarray(w.to_numpy(np.float64).T) for f, w in zip(fields, frames)}
+    )

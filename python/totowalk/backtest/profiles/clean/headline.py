@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...stats.daily import BOUNDS, PORTFOLIO, daily_table, wide, wide_fields
+from ...stats.daily import BOUNDS, PORTFOLIO, WideSeries, daily_table, wide, wide_series
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
 from .selection import select_best
@@ -71,50 +71,44 @@ def _stats_of_rows(series: list, turnover: list, days_per_year: float) -> list:
     ]
 
 
-def summary_headline(
-    frame: pd.DataFrame, daily: pd.DataFrame | None = None, label=PORTFOLIO, means: dict | None = None
-) -> dict:
+def summary_headline(frame: pd.DataFrame, daily=None, label=PORTFOLIO, means: dict | None = None) -> dict:
     """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
     every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
     ``daily_series_days``, the walk-forward Sharpes / turnover from the series, the fill bracket
     (``<prefix>_return_adverse`` / ``_optimistic`` and ``<prefix>_sharpe_adverse`` / ``_optimistic``:
     the same orders booked by each bound) and the best strategy (:mod:`.selection`).
 
-    ``daily``, ``label``: the whole run's daily table and the symbol (or :data:`PORTFOLIO`) whose
-    series ``frame`` holds; a symbol's own series is its rows of that table, so the table is
-    built once per run rather than once per group. Without it the series come from ``frame``.
+    ``daily``: the series of the symbol (or :data:`PORTFOLIO`) ``label`` whose rows ``frame`` holds,
+    as a :class:`WideSeries` (the summary splits the run's daily table into every symbol's at once)
+    or as the run's daily table. Without it the series come from ``frame``.
     ``means``: ``frame``'s NaN-skipping column means where the caller has them (the summary does,
     bit for bit pandas' own); otherwise the window means are computed here."""
     if frame.empty or "date" not in frame:
         return {}
-    fields = ("return", "turnover", *(f"return_{b}" for b in BOUNDS))
-    if daily is None:
-        series = {f: daily_series(frame, f) for f in fields}
+    if isinstance(daily, WideSeries):
+        series = daily
     else:
-        series = wide_fields(daily, label, fields)
-    returns = series["return"]
-    days = pd.to_numeric(frame.get("trading_days_per_year", pd.Series([252.0]))).unique()
-    days_per_year = float(days[0]) if days.size == 1 else 252.0  # a mixed portfolio: 252 stated
-    out = {"daily_series_days": int(len(returns)), "daily_series_days_per_year": days_per_year}
-    windowed = [f"{prefix}_{stat}" for prefix in returns.columns for stat in HEADLINE_STATS]
-    windowed += [f"{prefix}_return_{b}" for prefix in returns.columns for b in BOUNDS]
+        table = daily_table(frame, STRATEGY_PREFIXES) if daily is None else daily[daily["symbol"] == label]
+        series = wide_series(table).get(PORTFOLIO if daily is None else label, WideSeries.empty())
+    days = pd.unique(pd.to_numeric(frame["trading_days_per_year"])) if "trading_days_per_year" in frame else [252.0]
+    days_per_year = float(days[0]) if len(days) == 1 else 252.0  # a mixed portfolio: 252 stated
+    out = {"daily_series_days": int(len(series.dates)), "daily_series_days_per_year": days_per_year}
+    prefixes = series.strategies
+    windowed = [f"{prefix}_{stat}" for prefix in prefixes for stat in HEADLINE_STATS]
+    windowed += [f"{prefix}_return_{b}" for prefix in prefixes for b in BOUNDS]
     if means is not None:
         window_means = {c: means[c] for c in windowed if c in means}
     else:  # a column at a time: a universe's rows are not copied whole
         window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
-    values = {f: {c: v for c, v in zip(w.columns, w.to_numpy().T)} for f, w in series.items()}
-    prefixes = list(returns.columns)
-    empty = np.array([])
-    every = _stats_of_rows(
-        [values["return"][p] for p in prefixes], [values["turnover"].get(p, empty) for p in prefixes], days_per_year
-    )
+    rows = series.rows
+    every = _stats_of_rows(list(rows["return"]), list(rows["turnover"]), days_per_year)
     # the fill bracket: the same orders booked by each bound, where every day's booking is known
     bracket = {}
     for bound in BOUNDS:
-        booked = {p: values[f"return_{bound}"].get(p) for p in prefixes}
-        known = [p for p, b in booked.items() if b is not None and np.isfinite(b).all()]
-        figures = _stats_of_rows([booked[p] for p in known], [empty] * len(known), days_per_year)
-        bracket.update({(p, bound): f for p, f in zip(known, figures)})
+        booked = rows[f"return_{bound}"]
+        known = [k for k in range(len(prefixes)) if np.isfinite(booked[k]).all()]
+        figures = _stats_of_rows([booked[k] for k in known], [np.array([])] * len(known), days_per_year)
+        bracket.update({(prefixes[k], bound): f for k, f in zip(known, figures)})
     for prefix, stats in zip(prefixes, every):
         for stat in HEADLINE_STATS:
             column = f"{prefix}_{stat}"
@@ -131,7 +125,7 @@ def summary_headline(
             if window in window_means:
                 out[f"window_mean_{window}"] = float(window_means[window])
             out[window], out[f"{prefix}_sharpe_{bound}"] = bounded["return"], bounded["sharpe"]
-    if "simple_strategy" in returns.columns:
+    if "simple_strategy" in prefixes:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
-    out.update(select_best(returns, series_stats, days_per_year))
+    out.update(select_best(prefixes, rows["return"], series_stats, days_per_year))
     return out

@@ -15,7 +15,6 @@ of noisy days is the luckiest trial, not the best rule. So:
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ...stats.measures import pack
 from ...stats.significance import deflated_sharpes, moments
@@ -27,22 +26,24 @@ DISTINGUISHABLE = 0.95  # deflated Sharpe a named best strategy must reach
 MIN_SELECTION_DAYS = 2  # each half needs two days for a Sharpe
 
 
-def select_best(returns: pd.DataFrame, series_stats, days_per_year: float) -> dict:
-    """Summary entries ``best_strategy_*`` of one daily series frame (dates x strategies).
+def select_best(strategies: list, returns: np.ndarray, series_stats, days_per_year: float) -> dict:
+    """Summary entries ``best_strategy_*`` of one set of daily series: ``returns`` (strategies,
+    days), a row per strategy of ``strategies``, days in date order.
 
     ``series_stats(returns, turnover, days_per_year)`` computes the holdout's figures with the
     headline's conventions. Entries: ``_selected`` (the first half's choice, None when a half has
     fewer than two days), ``_selection_days``, ``_holdout_days``, ``_holdout_return``,
     ``_holdout_sharpe``, ``_deflated_sharpe``, ``_trials``, ``_distinguishable``.
     """
-    n = len(returns)
+    returns = np.asarray(returns, dtype=np.float64)
+    n = returns.shape[1] if returns.ndim == 2 else 0
     half = n // 2
     out = {"best_strategy_selection_days": int(half), "best_strategy_holdout_days": int(n - half)}
-    if half < MIN_SELECTION_DAYS or returns.shape[1] == 0:
+    if half < MIN_SELECTION_DAYS or len(strategies) == 0:
         return {**out, "best_strategy_selected": None, "best_strategy_distinguishable": False}
-    strategies = list(returns.columns)
-    columns = [v[np.isfinite(v)] for v in returns.to_numpy(np.float64).T]
-    firsts = [v[np.isfinite(v)] for v in returns.to_numpy(np.float64)[:half].T]
+    strategies = list(strategies)
+    columns = [v[np.isfinite(v)] for v in returns]
+    firsts = [v[np.isfinite(v)] for v in returns[:, :half]]
     totals = {f"{p}_return": float(np.prod(1.0 + v) - 1.0) for p, v in zip(strategies, firsts)}
     selected = clean_best_strategy(totals)
     matrix, lengths = pack(columns)
@@ -55,7 +56,7 @@ def select_best(returns: pd.DataFrame, series_stats, days_per_year: float) -> di
             "best_strategy_trials": trials,
             "best_strategy_distinguishable": False,
         }
-    later = returns[selected].to_numpy(np.float64)[half:]
+    later = returns[strategies.index(selected), half:]
     holdout = series_stats(later[np.isfinite(later)], np.array([]), days_per_year)
     deflated = float(dsr[strategies.index(selected)])
     return {
