@@ -169,6 +169,14 @@ def test_files_and_terminal_table_carry_the_statistics(result, tmp_path):
     assert "Sharpe [95% CI]" in text and "deflated Sharpe over 7,568 trials" in text
 
 
+def test_a_row_without_a_symbol_is_refused():
+    rows = pd.DataFrame(
+        {"symbol": ["A", None], "simulation": [0, 1], "date": [5, 6], "buy_hold_finalday": [0.01, 0.02]}
+    )
+    with pytest.raises(ValueError, match="result row 1 names no symbol"):
+        daily_table(rows, STRATEGY_PREFIXES)
+
+
 def test_a_day_counted_twice_is_refused():
     rows = pd.DataFrame({"symbol": ["A", "A"], "simulation": [0, 1], "date": [5, 5], "buy_hold_finalday": [0.01, 0.02]})
     with pytest.raises(ValueError, match="two simulations ending on 5"):

@@ -65,7 +65,8 @@ def _in_market(frame: pd.DataFrame, prefix: str, returns: np.ndarray, turnover: 
         return (frame[final].to_numpy(np.float64) != 0).astype(np.float64)
     positions = f"{prefix}_positions"
     if positions in frame:
-        return np.array([float(p[-1] != 0) for p in frame[positions]])
+        last = np.fromiter((p[-1] for p in frame[positions]), dtype=np.float64, count=len(frame))
+        return (last != 0).astype(np.float64)  # compared as one array, not a numpy scalar a row
     if np.isfinite(turnover).all():
         return (turnover > 0).astype(np.float64)
     return (returns != 0).astype(np.float64)
@@ -114,9 +115,12 @@ def _strategy_columns(simulations: pd.DataFrame, strategies) -> list:
 
 
 def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
-    """Row order by (symbol in order of appearance, date), symbol codes in that order, and the
-    symbols; raises ValueError when a symbol has two simulations on one date (a day counted twice)."""
-    codes, symbols = pd.factorize(simulations["symbol"].to_numpy(dtype=object), sort=False)
+    """Row order by (symbol in order of appearance, date), each row's symbol code (in the rows' own
+    order) and the symbols; raises ValueError when a symbol has two simulations on one date (a day
+    counted twice)."""
+    codes, symbols = _codes(simulations["symbol"])  # in the column's own storage: no Python string a row
+    if (codes < 0).any():
+        raise ValueError(f"result row {int(np.argmax(codes < 0))} names no symbol")
     dates = simulations["date"].to_numpy()
     order = np.lexsort((dates, codes))
     same = (codes[order][1:] == codes[order][:-1]) & (dates[order][1:] == dates[order][:-1])
@@ -125,7 +129,7 @@ def _symbol_date_order(simulations: pd.DataFrame) -> tuple:
         raise ValueError(
             f"symbol {symbols[codes[row]]!r} has two simulations ending on {simulations['date'].iloc[row]}"
         )
-    return order, codes[order], symbols
+    return order, codes, symbols
 
 
 def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
@@ -138,9 +142,9 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     columns = _strategy_columns(simulations, strategies)
     if not columns:
         return pd.DataFrame(columns=list(DAILY_COLUMNS))
-    order, sorted_codes, _ = _symbol_date_order(simulations)
+    order, codes, symbols = _symbol_date_order(simulations)
     # blocks of one symbol's rows (dates ascending), repeated once per strategy in run order
-    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
     blocks = np.split(order, bounds)
     count = len(columns)
     rows = np.concatenate([np.tile(block, count) for block in blocks])
@@ -153,8 +157,8 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": simulations["date"].to_numpy()[rows],
-            "symbol": simulations["symbol"].to_numpy(dtype=object)[rows],
-            "strategy": prefixes[strategy],
+            "symbol": _inferred(symbols, codes[rows]),
+            "strategy": _inferred(prefixes, strategy),
             "return": field(1),
             "turnover": field(2),
             "in_market": field(3),
@@ -162,6 +166,12 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
             "return_optimistic": field(5),
         }
     )
+
+
+def _inferred(labels: np.ndarray, codes: np.ndarray):
+    """``labels[codes]`` as the column pandas infers from those objects (text in its own string
+    storage), taken from the few labels instead of converted one Python object a row."""
+    return pd.array(labels, dtype=pd.Series(labels).dtype).take(codes)
 
 
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
