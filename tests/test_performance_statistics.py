@@ -9,8 +9,10 @@ import pytest
 from scipy import stats as sps
 
 from totowalk.backtest.stats.bootstrap import (
+    block_lengths,
     mean_block_length,
     optimal_block_length,
+    optimal_block_lengths,
     sharpe_interval,
     stationary_counts,
 )
@@ -184,6 +186,59 @@ def test_block_length_follows_the_autocorrelation(phi):
     # independent days need no blocks; a series that remembers longer gets longer blocks
     assert optimal_block_length(np.random.default_rng(8).normal(size=n)) < 2.0
     assert optimal_block_length(_ar1(phi, 1000, 9)) < optimal_block_length(_ar1(min(phi + 0.15, 0.95), 1000, 9))
+
+
+def _one_block_length(x: np.ndarray) -> float:
+    """Politis-White's block length of one series, step by step as the docstring states it (the
+    reference the rows-at-once version must equal bit for bit)."""
+    n = x.size
+    if n < 4:
+        return 1.0
+    e = x - x.mean()
+    r0 = float(e @ e) / n
+    if not r0 > 0:
+        return 1.0
+    reach = max(5, int(np.ceil(np.sqrt(np.log10(n)))))
+    most = min(int(np.ceil(np.sqrt(n))) + reach, n - 1)
+    spectrum = np.fft.rfft(e, 2 * n)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n)[: most + 1] / n
+    inside = np.abs(acov[1:] / r0) < 2.0 * np.sqrt(np.log10(n) / n)
+    m = most
+    for k in range(0, most - reach + 1):
+        if inside[k : k + reach].all():
+            m = k
+            break
+    lags = min(2 * max(m, 1), most)
+    k = np.arange(1, lags + 1)
+    window = np.where(k / lags <= 0.5, 1.0, 2.0 * (1.0 - k / lags))
+    g_long = r0 + 2.0 * float(np.sum(window * acov[1 : lags + 1]))
+    g_bias = 2.0 * float(np.sum(window * k * acov[1 : lags + 1]))
+    if not g_long != 0:
+        return 1.0
+    length = (2.0 * g_bias**2 / (2.0 * g_long**2)) ** (1.0 / 3.0) * n ** (1.0 / 3.0)
+    return float(min(max(length, 1.0), np.ceil(min(3.0 * np.sqrt(n), n / 3.0))))
+
+
+def test_block_lengths_of_many_series_at_once_equal_each_series_alone():
+    rng = np.random.default_rng(12)
+    width = 1460
+    rows, lengths = [], []
+    for i in range(240):
+        n = int(rng.choice([3, 4, 5, 9, 17, 60, 250, 251, 480, 999, 1460]))
+        series = _ar1(float(rng.choice([0.0, 0.3, 0.7, 0.95])), n, i) * 0.01
+        if i % 17 == 0:
+            series[:] = 0.004  # constant: no autocovariance, block 1
+        rows.append(np.concatenate([series, np.full(width - n, np.nan)]))
+        lengths.append(n)
+    returns, lengths = np.stack(rows), np.array(lengths)
+    for n in np.unique(lengths):
+        group = returns[lengths == n, :n]
+        want = np.array([_one_block_length(x) for x in group])
+        assert np.array_equal(optimal_block_lengths(group), want)  # bit for bit
+        assert [optimal_block_length(x) for x in group] == want.tolist()
+    blocks = block_lengths(returns, lengths)
+    assert blocks.tolist() == [mean_block_length(returns[i, :n]) for i, n in enumerate(lengths)]
+    assert (blocks >= 1).all() and blocks.max() > 3  # the remembering series get longer blocks
 
 
 def test_sharpe_interval_is_seeded_independent_of_neighbours_and_covers_the_estimate():

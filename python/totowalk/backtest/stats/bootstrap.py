@@ -26,6 +26,7 @@ __all__ = [
     "mean_block_length",
     "block_lengths",
     "optimal_block_length",
+    "optimal_block_lengths",
     "stationary_counts",
     "sharpe_interval",
 ]
@@ -54,29 +55,54 @@ def optimal_block_length(x) -> float:
     bounded to [1, min(3 sqrt n, n / 3)]. For an AR(1) with coefficient phi it tends to
     (2 phi / (1 - phi^2))^(2/3) n^(1/3).
     """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    if n < 4:
-        return 1.0
-    e = x - x.mean()
-    r0 = float(e @ e) / n
-    if not r0 > 0:
-        return 1.0
+    return float(optimal_block_lengths(np.asarray(x, dtype=np.float64)[None, :])[0])
+
+
+def optimal_block_lengths(series: np.ndarray) -> np.ndarray:
+    """:func:`optimal_block_length` of each row of a (rows, n) array of series of one length, the
+    same bits as one call a row: per-row steps stay per row where numpy's rounding depends on the
+    call (a row's dot product, its transform, its weighted sums of one length), the rest are
+    elementwise over the rows at once."""
+    x = np.ascontiguousarray(series, dtype=np.float64)
+    rows, n = x.shape
+    out = np.ones(rows)
+    if n < 4 or rows == 0:
+        return out
+    e = x - x.mean(axis=1)[:, None]  # a contiguous row's mean is the 1-D mean, bit for bit
+    r0 = np.array([float(row @ row) for row in e]) / n
+    live = np.flatnonzero(r0 > 0)
+    if not live.size:
+        return out
+    e, r0 = e[live], r0[live]
     reach = max(5, int(np.ceil(np.sqrt(np.log10(n)))))
     most = min(int(np.ceil(np.sqrt(n))) + reach, n - 1)
-    spectrum = np.fft.rfft(e, 2 * n)  # every lag's sum of products at once (zero-padded: no wrap-around)
-    acov = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n)[: most + 1] / n
-    inside = np.abs(acov[1:] / r0) < 2.0 * np.sqrt(np.log10(n) / n)  # inside[k - 1]: lag k
-    m = next((k for k in range(0, most - reach + 1) if inside[k : k + reach].all()), most)
-    lags = min(2 * max(m, 1), most)
-    k = np.arange(1, lags + 1)
-    window = np.where(k / lags <= 0.5, 1.0, 2.0 * (1.0 - k / lags))
-    g_long = r0 + 2.0 * float(np.sum(window * acov[1 : lags + 1]))
-    g_bias = 2.0 * float(np.sum(window * k * acov[1 : lags + 1]))
-    if not g_long != 0:
-        return 1.0
-    length = (2.0 * g_bias**2 / (2.0 * g_long**2)) ** (1.0 / 3.0) * n ** (1.0 / 3.0)
-    return float(min(max(length, 1.0), np.ceil(min(3.0 * np.sqrt(n), n / 3.0))))
+    # every lag's sum of products at once (zero-padded: no wrap-around), one transform a row
+    spectra = [np.fft.rfft(row, 2 * n) for row in e]  # a 2-D transform can round differently
+    acov = np.stack([np.fft.irfft(f * np.conj(f), 2 * n)[: most + 1] for f in spectra]) / n
+    inside = np.abs(acov[:, 1:] / r0[:, None]) < 2.0 * np.sqrt(np.log10(n) / n)  # inside[:, k - 1]: lag k
+    # m: the first lag after which `reach` autocorrelations in a row are inside (most when none is)
+    m = np.full(len(live), most)
+    if most - reach + 1 > 0:
+        runs = np.concatenate([np.zeros((len(live), 1), np.int64), np.cumsum(inside, axis=1)], axis=1)
+        window = (runs[:, reach : most + 1] - runs[:, : most - reach + 1]) == reach
+        m = np.where(window.any(axis=1), window.argmax(axis=1), most)
+    lags = np.minimum(2 * np.maximum(m, 1), most)
+    cap = float(np.ceil(min(3.0 * np.sqrt(n), n / 3.0)))
+    for width in np.unique(lags):
+        group = np.flatnonzero(lags == width)
+        k = np.arange(1, width + 1)
+        taper = np.where(k / width <= 0.5, 1.0, 2.0 * (1.0 - k / width))
+        part = acov[group, 1 : width + 1]
+        longs = np.sum(taper * part, axis=1)  # a product's contiguous row sums as the row alone would
+        biases = np.sum(taper * k * part, axis=1)
+        for row, long_sum, bias_sum in zip(group, longs.tolist(), biases.tolist()):
+            g_long = float(r0[row]) + 2.0 * long_sum
+            g_bias = 2.0 * bias_sum
+            if not g_long != 0:
+                continue
+            length = (2.0 * g_bias**2 / (2.0 * g_long**2)) ** (1.0 / 3.0) * n ** (1.0 / 3.0)
+            out[live[row]] = min(max(length, 1.0), cap)
+    return out
 
 
 def mean_block_length(x) -> int:
@@ -185,8 +211,13 @@ def _percentiles(values: np.ndarray, defined: np.ndarray, q: tuple) -> tuple[np.
 
 
 def block_lengths(returns, lengths) -> np.ndarray:
-    """(N,) int: the mean block length each left-aligned series row is bootstrapped with."""
+    """(N,) int: the mean block length each left-aligned series row is bootstrapped with
+    (:func:`mean_block_length` of each; the series of one length together)."""
     r = np.asarray(returns, dtype=np.float64)
-    return np.array(
-        [mean_block_length(r[i, :n]) for i, n in enumerate(np.asarray(lengths, dtype=np.int64))], dtype=np.int64
-    )
+    lengths = np.asarray(lengths, dtype=np.int64)
+    out = np.ones(len(lengths), dtype=np.int64)
+    for n in np.unique(lengths):
+        rows = np.flatnonzero(lengths == n)
+        optimal = optimal_block_lengths(r[rows, :n])
+        out[rows] = [max(1, int(round(float(v)))) for v in optimal]
+    return out
