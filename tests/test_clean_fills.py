@@ -184,3 +184,58 @@ def test_reported_limit_prices_are_the_prices_used():
         # a high target below the close is placed at the close, never below it
         assert (out[f"{prefix}_high_price"] >= 50.0).all() and (out[f"{prefix}_low_price"] <= 50.0).all()
         assert out[f"{prefix}_high_price"][1] == 50.0 and out[f"{prefix}_low_price"][1] == 50.0
+
+
+def test_an_expected_fill_does_not_depend_on_the_other_bars_of_the_call():
+    # Both legs share one call of the bridge; a bar's booking is the same bits alone or in company
+    y, o, high, low = _bar(_paths(600, seed=5))
+    rng = np.random.default_rng(6)
+    high_target, low_target = rng.uniform(-0.002, 0.012, y.size), rng.uniform(-0.012, 0.002, y.size)
+    position = np.where(rng.random(y.size) < 0.5, 1.0, -1.0)
+    sigma = np.full(y.size, 0.004 * np.sqrt(24))
+    args = (y, o, high, low, high_target, low_target)
+    together = round_trip_profit(*args, position, 0.0005, "expected", sigma)
+    for side in (1.0, -1.0):
+        mine = position == side
+        alone = round_trip_profit(*(a[mine] for a in args), position[mine], 0.0005, "expected", sigma[mine])
+        assert np.array_equal(alone, together[mine])
+    for i in np.flatnonzero(position < 0)[:25]:  # one bar a call
+        one = round_trip_profit(
+            *(a[i : i + 1] for a in args), position[i : i + 1], 0.0005, "expected", sigma[i : i + 1]
+        )
+        assert one[0] == together[i]
+    # each leg left open by the close is booked at its exit's expectation under the bridge
+    from totowalk.backtest.profiles.clean import bridge
+
+    h, low_limit = np.clip(high_target, 0.0, 10.0), np.clip(low_target, -1.0, 0.0)
+    cost = 2.0 * 0.0005
+    longs = (position > 0) & (low_limit > low) & (o >= low_limit) & (y < h) & (h < high)
+    shorts = (position < 0) & (h < high) & (o <= h) & (y > low_limit) & (low_limit > low)
+    assert longs.sum() > 20 and shorts.sum() > 20
+    bars = [a[longs] for a in (o, y, high, low, low_limit, h, sigma)]
+    p = bridge.p_long(*bars)
+    exits = y[longs] + p * (h[longs] - y[longs])
+    assert np.array_equal(together[longs], (exits - low_limit[longs]) - cost)
+    bars = [a[shorts] for a in (o, y, high, low, low_limit, h, sigma)]
+    p = bridge.p_short(*bars)
+    covers = y[shorts] + p * (low_limit[shorts] - y[shorts])
+    assert np.array_equal(together[shorts], (h[shorts] - covers) - cost)
+    # the bars it books between the bounds: some in each direction
+    adverse = round_trip_profit(*args, position, 0.0005, "adverse")
+    optimistic = round_trip_profit(*args, position, 0.0005, "optimistic")
+    assert (adverse <= together + 1e-15).all() and (together <= optimistic + 1e-15).all()
+    assert ((together > adverse) & (position > 0)).any() and ((together > adverse) & (position < 0)).any()
+
+
+def test_a_bar_without_a_probability_is_named_with_its_own_prices(monkeypatch):
+    from totowalk.backtest.profiles.clean import fills
+
+    y, o, high, low = (np.array([v]) for v in (0.001, 0.0, 0.004, -0.005))
+    unanswered = lambda *bars: np.full(np.size(bars[0]), np.nan)  # noqa: E731
+    monkeypatch.setattr(fills, "p_long", unanswered)
+    with pytest.raises(
+        FloatingPointError, match=r"open 0\.0, high 0\.004, low -0\.005, close 0\.001, limits -0\.003 / 0\.002"
+    ):
+        round_trip_profit(
+            y, o, high, low, np.array([0.002]), np.array([-0.003]), np.array([-1.0]), 0.0, "expected", np.array([0.01])
+        )

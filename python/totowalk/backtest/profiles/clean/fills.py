@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bridge import p_long, p_short
+from .bridge import p_long
 
 __all__ = [
     "DEFAULT_FILL_MODEL",
@@ -119,24 +119,32 @@ def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple
     # only the legs traded, filled during the bar and left open by the close need a probability
     unsettled_long = (q > 0) & bought & (o >= low) & (y < h) & (h < h_act)
     unsettled_short = (q < 0) & sold & (o <= h) & (y > low) & (low > l_act)
-    for unsettled, later, chance, target in (
-        (unsettled_long, long_later, p_long, h),
-        (unsettled_short, short_later, p_short, low),
-    ):
+    sides = []
+    for unsettled in (unsettled_long, unsettled_short):
         cells = np.nonzero(unsettled)
-        if not cells[0].size:
-            continue
         bar_open, close, high, low_move, buy, sell, vol = (t[cells] for t in (o, y, h_act, l_act, low, h, s))
         # moves re-based on the previous close can leave the open or close an ulp outside the bar
         bar_open, close = (np.clip(v, low_move, high) for v in (bar_open, close))
-        p = np.asarray(chance(bar_open, close, high, low_move, buy, sell, vol), dtype=np.float64)
-        if not np.isfinite(p).all():
-            at = int(np.flatnonzero(~np.isfinite(p))[0])
-            raise FloatingPointError(
-                f"expected fill: no probability for the bar (open {bar_open[at]!r}, high {high[at]!r}, low "
-                f"{low_move[at]!r}, close {close[at]!r}, limits {buy[at]!r} / {sell[at]!r}, sigma {vol[at]!r})"
-            )
-        later[cells] = y[cells] + p * (target[cells] - y[cells])
+        sides.append((cells, (bar_open, close, high, low_move, buy, sell, vol)))
+    (long_cells, long_bars), (short_cells, short_bars) = sides
+    if not long_cells[0].size + short_cells[0].size:
+        return long_later, short_later
+    # Both legs in one call of the bridge, whose cost is as much per call as per bar: a short leg's
+    # chance is the long leg's on the mirrored bar (bridge.p_short), the same operations bar by bar.
+    bar_open, close, high, low_move, buy, sell, vol = short_bars
+    mirrored = (-bar_open, -close, -low_move, -high, -sell, -buy, vol)
+    p = np.asarray(p_long(*(np.concatenate(pair) for pair in zip(long_bars, mirrored))), dtype=np.float64)
+    if not np.isfinite(p).all():
+        at = int(np.flatnonzero(~np.isfinite(p))[0])
+        bars, at = (long_bars, at) if at < long_cells[0].size else (short_bars, at - long_cells[0].size)
+        bar_open, close, high, low_move, buy, sell, vol = (float(v[at]) for v in bars)
+        raise FloatingPointError(
+            f"expected fill: no probability for the bar (open {bar_open!r}, high {high!r}, low "
+            f"{low_move!r}, close {close!r}, limits {buy!r} / {sell!r}, sigma {vol!r})"
+        )
+    split = long_cells[0].size
+    long_later[long_cells] = y[long_cells] + p[:split] * (h[long_cells] - y[long_cells])
+    short_later[short_cells] = y[short_cells] + p[split:] * (low[short_cells] - y[short_cells])
     return long_later, short_later
 
 
