@@ -230,7 +230,7 @@ def test_every_symbols_series_split_at_once_equals_its_own_wide_frames(result):
             for field in SERIES_FIELDS:
                 want = wide(table, symbol, field)
                 pd.testing.assert_frame_equal(series.frame(field), want)
-                assert series.rows[field].shape == (want.shape[1], want.shape[0])
+                assert series.values[field].shape == (want.shape[1], want.shape[0])
     unnamed = result.daily.astype({"symbol": object})
     unnamed.loc[unnamed.index[3], "symbol"] = None
     with pytest.raises(ValueError, match="each name a symbol and a strategy"):

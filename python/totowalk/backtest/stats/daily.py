@@ -423,11 +423,12 @@ def wide_fields(table: pd.DataFrame, symbol=PORTFOLIO, fields=("return",)) -> di
 @dataclass(frozen=True)
 class WideSeries:
     """One symbol's daily series in wide form: its ``dates`` (ascending), its ``strategies`` (run
-    order), and per field a (strategies, dates) float64 array, each strategy's series one row."""
+    order), and ``values``: per field a (strategies, dates) float64 array, each strategy's series
+    one row."""
 
     dates: np.ndarray
     strategies: list
-    rows: dict
+    values: dict
 
     @classmethod
     def empty(cls, fields=None) -> WideSeries:
@@ -437,7 +438,7 @@ class WideSeries:
     def frame(self, field: str = "return") -> pd.DataFrame:
         """``field`` as :func:`wide` gives it: dates down, one column per strategy."""
         index, columns = pd.Index(self.dates, name="date"), pd.Index(self.strategies, name="strategy")
-        return pd.DataFrame(self.rows[field].T, index=index, columns=columns)
+        return pd.DataFrame(self.values[field].T, index=index, columns=columns)
 
 
 SERIES_FIELDS = DAILY_COLUMNS[3:]  # the daily table's numeric fields

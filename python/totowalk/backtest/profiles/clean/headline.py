@@ -100,12 +100,12 @@ def summary_headline(frame: pd.DataFrame, daily=None, label=PORTFOLIO, means: di
         window_means = {c: means[c] for c in windowed if c in means}
     else:  # a column at a time: a universe's rows are not copied whole
         window_means = {c: frame[c].astype(np.float64).mean() for c in windowed if c in frame}
-    rows = series.rows
-    every = _stats_of_rows(list(rows["return"]), list(rows["turnover"]), days_per_year)
+    values = series.values
+    every = _stats_of_rows(list(values["return"]), list(values["turnover"]), days_per_year)
     # the fill bracket: the same orders booked by each bound, where every day's booking is known
     bracket = {}
     for bound in BOUNDS:
-        booked = rows[f"return_{bound}"]
+        booked = values[f"return_{bound}"]
         known = [k for k in range(len(prefixes)) if np.isfinite(booked[k]).all()]
         figures = _stats_of_rows([booked[k] for k in known], [np.array([])] * len(known), days_per_year)
         bracket.update({(prefixes[k], bound): f for k, f in zip(known, figures)})
@@ -127,5 +127,5 @@ def summary_headline(frame: pd.DataFrame, daily=None, label=PORTFOLIO, means: di
             out[window], out[f"{prefix}_sharpe_{bound}"] = bounded["return"], bounded["sharpe"]
     if "simple_strategy" in prefixes:
         out["walk_forward_turnover"] = out["simple_strategy_turnover"]  # units of position change per day
-    out.update(select_best(prefixes, rows["return"], series_stats, days_per_year))
+    out.update(select_best(prefixes, values["return"], series_stats, days_per_year))
     return out
