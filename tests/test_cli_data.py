@@ -217,7 +217,7 @@ def test_interrupted_run_says_how_to_continue_and_resume_counts_from_saved(tmp_p
     )
 
     calls.append(1)  # past the second call: no further interruption
-    resume = [a for a in base if a != "--no-progress"]
+    resume = [*(a for a in base if a != "--no-progress"), "--progress"]  # bars drawn though stderr is no terminal
     assert main([*resume, "--out", str(out), "--resume"]) == 0
     err = capsys.readouterr().err
     first = re.search(r"forecasts:[^\r\n]*?(\d+)/(\d+)", err)

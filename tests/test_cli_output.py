@@ -115,3 +115,25 @@ def test_the_widest_strategy_cells_still_fit_100_columns():
     lines = table.to_string(line_width=TERMINAL_WIDTH).splitlines()
     assert len(lines) == 1 + len(STRATEGY_PREFIXES)  # one block: pandas did not wrap it
     assert max(len(line) for line in lines) <= TERMINAL_WIDTH, "\n".join(lines)
+
+
+def test_progress_bars_only_on_a_terminal_unless_asked(capsys, monkeypatch, tmp_path):
+    import io
+
+    run = ["backtest", "--dataset", "IBM", "--end", "2000-06-30", "--sims", "3", "--plot-symbols", "0", *RANDOM]
+    assert main([*run, "--out", str(tmp_path / "piped")]) == 0  # capsys: stderr is no terminal
+    assert "forecasts:" not in capsys.readouterr().err
+    assert main([*run, "--out", str(tmp_path / "asked"), "--progress"]) == 0
+    assert "forecasts:" in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main([*run, "--out", str(tmp_path / "terminal")]) == 0
+    assert "forecasts:" in terminal.getvalue()
+    terminal.truncate(0)
+    assert main([*run, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    assert "forecasts:" not in terminal.getvalue()

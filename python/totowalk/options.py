@@ -1,17 +1,19 @@
 """argparse value types shared by the subcommands, so a bad value is refused before any work
-starts with one line naming the option (argparse adds "argument --NAME:")."""
+starts with one line naming the option (argparse adds "argument --NAME:"), and the flags they share."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import sys
 
 import pandas as pd
 
 __all__ = [
     "MAX_COUNT",
     "MAX_SEED",
+    "add_progress_option",
     "aggregate_name",
     "existing_dir",
     "fee_rate",
@@ -19,6 +21,7 @@ __all__ = [
     "non_negative_float",
     "positive_float",
     "positive_int",
+    "progress_wanted",
     "seed",
     "spread_ratio",
 ]
@@ -143,3 +146,21 @@ def aggregate_name(text: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress``: progress bars on stderr, by default only where stderr is a
+    terminal (a log file or a pipe would keep every redraw of every bar)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars on stderr (default: shown when stderr is a terminal)",
+    )
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: as ``--progress`` / ``--no-progress`` say, else where stderr is a terminal."""
+    if args.progress is not None:
+        return args.progress
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())

@@ -20,11 +20,13 @@ from ..loading import ResolvedModel, resolve_model
 from ..memory import release_free_memory
 from ..model.resolve import DEFAULT_MODEL
 from ..options import (
+    add_progress_option,
     aggregate_name,
     fee_rate,
     iso_date,
     positive_float,
     positive_int,
+    progress_wanted,
     seed,
     spread_ratio,
     worker_count,
@@ -178,7 +180,7 @@ def register(subparsers):
         help="the Kronos tokenizer folder or hub id (default: "
         "--kronos DIR/tokenizer, else NeoQuasar/Kronos-Tokenizer-base from the local cache)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_progress_option(p)
     p.set_defaults(func=_run)
     return p
 
@@ -387,7 +389,7 @@ def _run(args) -> int:
         kronos = as_kronos(args.kronos, args.kronos_tokenizer, device=args.device)
     if args.fills is not None and args.profile != "clean":
         raise UsageError("--fills applies to --profile clean; the legacy profile fills as the classic loop")
-    progress = not args.no_progress
+    progress = progress_wanted(args)
     # setting mistakes come back as UsageError; a failure while computing keeps its traceback
     result = backtest(
         frames,

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UsageError
-from ..options import positive_int, seed
+from ..options import add_progress_option, positive_int, progress_wanted, seed
 from .backtest import KRONOS_PREFIX, add_data_options, add_model_options, load_data, model_from_args
 
 __all__ = ["register"]
@@ -55,7 +55,7 @@ def register(subparsers):
     p.add_argument("--seed", type=seed, default=0, help="seed of random weights (random:PRESET)")
     p.add_argument("--out", metavar="DIR", default="evaluation", help="output folder (default ./evaluation)")
     p.add_argument("--resume", action="store_true", help="keep the parts already scored in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=_run)
     return p
 
@@ -89,7 +89,7 @@ def _run(args) -> int:
             print(f"WARNING: {note}", file=sys.stderr)
         model_scores = engine_scores(ForecastEngine(resolved.model, device=args.device, estimator="exact"))
     total = len(frames) * len(args.keys) * len(set(args.horizons)) * (1 + len(args.baselines))
-    bar = tqdm(total=total, desc="evaluate", unit="part", disable=args.no_progress, leave=False)
+    bar = tqdm(total=total, desc="evaluate", unit="part", disable=not progress_wanted(args), leave=False)
     try:
         result = evaluate(
             frames,

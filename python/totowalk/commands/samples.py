@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..options import positive_int, seed
+from ..options import add_progress_option, positive_int, progress_wanted, seed
 from ..quality.samples import DEFAULT_GRID, DEFAULT_SEEDS
 from .backtest import add_data_options, add_model_options, add_profile_options, load_data, model_from_args
 
@@ -44,7 +44,7 @@ def register(subparsers):
     )
     p.add_argument("--seed", type=seed, default=0, help="first seed (also seeds random weights; default 0)")
     p.add_argument("--out", metavar="DIR", help="write samples.csv, samples.json and samples.png here (overwritten)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_progress_option(p)
     p.set_defaults(func=_run)
     return p
 
@@ -67,7 +67,7 @@ def _run(args) -> int:
         num_simulations=args.sims,
         profile=args.profile,
         aggregate=args.aggregate,
-        progress=not args.no_progress,
+        progress=progress_wanted(args),
     )
     study.settings.update(model=resolved.spec, precision=args.precision)
     print(format_study(study))
