@@ -71,25 +71,24 @@ def _stats_of_rows(series: list, turnover: list, days_per_year: float) -> list:
     ]
 
 
-def summary_headline(frame: pd.DataFrame, daily=None, label=PORTFOLIO, means: dict | None = None) -> dict:
+def summary_headline(frame: pd.DataFrame, series=None, label=PORTFOLIO, means: dict | None = None) -> dict:
     """Summary entries of one set of clean rows: ``<prefix>_<stat>`` from the daily series for
     every stat of :data:`HEADLINE_STATS`, the window means as ``window_mean_<prefix>_<stat>``,
     ``daily_series_days``, the walk-forward Sharpes / turnover from the series, the fill bracket
     (``<prefix>_return_adverse`` / ``_optimistic`` and ``<prefix>_sharpe_adverse`` / ``_optimistic``:
     the same orders booked by each bound) and the best strategy (:mod:`.selection`).
 
-    ``daily``: the series of the symbol (or :data:`PORTFOLIO`) ``label`` whose rows ``frame`` holds,
-    as a :class:`WideSeries` (the summary splits the run's daily table into every symbol's at once)
-    or as the run's daily table. Without it the series come from ``frame``.
+    ``series``: the daily series of the symbol (or :data:`PORTFOLIO`) ``label`` whose rows ``frame``
+    holds, as a :class:`WideSeries` (the summary splits the run's daily table into every symbol's at
+    once), or the run's daily table to read them from. Without it they come from ``frame``.
     ``means``: ``frame``'s NaN-skipping column means where the caller has them (the summary does,
     bit for bit pandas' own); otherwise the window means are computed here."""
     if frame.empty or "date" not in frame:
         return {}
-    if isinstance(daily, WideSeries):
-        series = daily
-    else:
-        table = daily_table(frame, STRATEGY_PREFIXES) if daily is None else daily[daily["symbol"] == label]
-        series = wide_series(table).get(PORTFOLIO if daily is None else label, WideSeries.empty())
+    if series is None:  # the rows' own daily table: their portfolio (for one symbol, its own series)
+        series = wide_series(daily_table(frame, STRATEGY_PREFIXES)).get(PORTFOLIO, WideSeries.empty())
+    elif not isinstance(series, WideSeries):  # the run's daily table
+        series = wide_series(series[series["symbol"] == label]).get(label, WideSeries.empty())
     days = pd.unique(pd.to_numeric(frame["trading_days_per_year"])) if "trading_days_per_year" in frame else [252.0]
     days_per_year = float(days[0]) if len(days) == 1 else 252.0  # a mixed portfolio: 252 stated
     out = {"daily_series_days": int(len(series.dates)), "daily_series_days_per_year": days_per_year}
