@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...stats.daily import BOUNDS, PORTFOLIO, WideSeries, daily_table, wide, wide_series
+from ...stats.daily import BOUNDS, PORTFOLIO, WideSeries, daily_table, wide_series
 from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
 from .selection import select_best
 
-__all__ = ["HEADLINE_STATS", "daily_series", "series_stats", "summary_headline"]
+__all__ = ["HEADLINE_STATS", "series_stats", "summary_headline"]
 
 HEADLINE_STATS = ("return", "sharpe", "avg_daily_return", "annual_return", "turnover")
 _WALK_FORWARD_SHARPES = {
@@ -33,13 +33,6 @@ _WALK_FORWARD_SHARPES = {
     "maxdiff": "walk_forward_maxdiff_sharpe",
     "maxdiffalwayson": "walk_forward_maxdiffalwayson_sharpe",
 }
-
-
-def daily_series(frame: pd.DataFrame, field: str = "return") -> pd.DataFrame:
-    """Date-indexed series, one column per strategy prefix: the final day's net return
-    (``field="return"``) or its units of position change (``field="turnover"``), averaged over
-    symbols per date (one symbol: its own series); the equal-weight portfolio of :mod:`...stats.daily`."""
-    return wide(daily_table(frame, STRATEGY_PREFIXES), PORTFOLIO, field)
 
 
 def series_stats(returns: np.ndarray, turnover: np.ndarray, days_per_year: float) -> dict:
