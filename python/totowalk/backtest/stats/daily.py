@@ -157,8 +157,8 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": simulations["date"].to_numpy()[rows],
-            "symbol": _inferred(symbols, codes[rows]),
-            "strategy": _inferred(prefixes, strategy),
+            "symbol": _labels_at(symbols, codes[rows]),
+            "strategy": _labels_at(prefixes, strategy),
             "return": field(1),
             "turnover": field(2),
             "in_market": field(3),
@@ -168,10 +168,11 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     )
 
 
-def _inferred(labels: np.ndarray, codes: np.ndarray):
-    """``labels[codes]`` as the column pandas infers from those objects (text in its own string
-    storage), taken from the few labels instead of converted one Python object a row."""
-    return pd.array(labels, dtype=pd.Series(labels).dtype).take(codes)
+def _labels_at(labels, codes: np.ndarray):
+    """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
+    over the few distinct labels (as forecast_table's: a column of one Python string per row is
+    converted row by row)."""
+    return pd.Series(list(labels), dtype=None).array.take(codes)
 
 
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
