@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import time
 
 import totowalk as tw
 from totowalk.benchmarks.workloads import forecast_plan, unique_contexts
+from totowalk.provenance import git_commit
 
 
 def main(argv=None) -> None:
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         engine.forecast(contexts, aggregate=aggregate)
         times.append(time.perf_counter() - start)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit()  # the measured tree's (run_tree.py: the other checkout's), not the working folder's
     print(
         f"{commit} toto-mini {len(contexts)} contexts x {args.samples} samples: "
         f"median {statistics.median(times):.3f} s of {args.repeats}"

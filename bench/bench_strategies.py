@@ -23,7 +23,6 @@ import gc
 import json
 import platform
 import statistics
-import subprocess
 import time
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch
 import totowalk as tw
 from totowalk.backtest.profiles import native_grids
 from totowalk.benchmarks.workloads import w1_frames, w2_frames
+from totowalk.provenance import git_commit
 
 
 def last_value_forecaster(contexts):
@@ -148,7 +148,7 @@ def main(argv=None) -> None:
         )
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
     pairs = args.series * args.simulations
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit()  # the measured tree's (run_tree.py: the other checkout's), not the working folder's
     native = "compiled grids" if native_search("maxdiff_search") else "no extension: array grids"
     gc.callbacks.remove(passes.callback)
     for name, runs in times.items():

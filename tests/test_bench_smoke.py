@@ -297,15 +297,21 @@ def test_time_interleaved_alternates_the_timed_functions():
         time_interleaved([lambda i: None], torch.device("cpu"), [0])
 
 
-def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
-    # bench/profile_forecast.py's reading of a Chrome trace (its CUDA part cannot run here).
+def _bench_script(name: str):
+    """A script of bench/ (not a package) loaded as a module."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "profile_forecast.py"
-    spec = importlib.util.spec_from_file_location("profile_forecast", path)
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
+    # bench/profile_forecast.py's reading of a Chrome trace (its CUDA part cannot run here).
+    module = _bench_script("profile_forecast")
 
     def event(name, cat, ts, dur):
         return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur}
@@ -327,3 +333,15 @@ def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
     charged = dict(line.split()[:2] for line in report.splitlines()[1:])
     assert charged == {"totowalk.plan": "1.00", "totowalk.collect": "0.50", "totowalk.forward": "0.20"}
     assert module.card_waits({"traceEvents": []}).startswith("card waits: no kernels")
+
+
+@pytest.mark.parametrize("profile", ["clean", "legacy"])
+def test_host_steps_time_each_step_of_a_small_run(profile, capsys):
+    _bench_script("bench_host_steps").main(
+        ["--profile", profile, "--series", "2", "--simulations", "20", "--repeats", "2", "--json"]
+    )
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    steps = {"final days", "summary rows", "statistics"} | ({"expected fills"} if profile == "clean" else set())
+    assert set(row["median_s"]) == steps  # legacy books no expected fill
+    assert all(len(t) == 2 and min(t) > 0 for t in row["times_s"].values())
+    assert row["profile"] == profile and row["chunks"] >= 1
