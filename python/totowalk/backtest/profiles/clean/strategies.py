@@ -502,6 +502,9 @@ def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray,
     )
 
 
+_BOTH_SIDES = np.array([1.0, -1.0])[:, None, None]  # AlwaysOn's buy and sell legs, (2, 1, 1)
+
+
 def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     s, d = inp.cp.shape
     search = native_grids.native_search("clean_always_on_fit")
@@ -521,9 +524,9 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     legs = np.where(no_short, 1.0, 2.0)
 
     def book(model):
-        buy = round_trip_profit(*bar, highs, lows, 1.0, cost, model, sigma=inp.sigma) / legs
-        sell = np.where(no_short, 0.0, round_trip_profit(*bar, highs, lows, -1.0, cost, model, sigma=inp.sigma)) / legs
-        return buy, sell
+        # both legs in one booking (positions +1 and -1 on a leading axis): one call of the bridge
+        both = round_trip_profit(*bar, highs, lows, _BOTH_SIDES, cost, model, sigma=inp.sigma)
+        return both[0] / legs, np.where(no_short, 0.0, both[1]) / legs
 
     legs_by_model = {m: book(m) for m in _booked_models(inp)}
     buy, sell = legs_by_model[inp.fill_model]
