@@ -483,19 +483,17 @@ def _quad_N(o, y, R, l, h):
         xs = 0.5 * (lo + hi)
         phis = phi_env(xs)
 
-        def level(a, b, left):
-            # solve Phi(x) = Phi* + C on [a, b] (Phi monotone there)
-            for _ in range(80):
-                mid = 0.5 * (a + b)
-                above = (phi_env(mid) - phis - _QUAD_C) > 0
-                if left:
-                    a, b = np.where(above, mid, a), np.where(above, b, mid)
-                else:
-                    a, b = np.where(above, a, mid), np.where(above, mid, b)
-            return 0.5 * (a + b)
-
-        xa = np.where(phi_env(-X + 0 * xs) - phis - _QUAD_C <= 0, -X, level(np.full_like(xs, -X), xs.copy(), True))
-        xb = np.where(phi_env(X + 0 * xs) - phis - _QUAD_C <= 0, X, level(xs.copy(), np.full_like(xs, X), False))
+        # solve Phi(x) = Phi* + C on [-X, xs] (row 0: Phi falls there) and [xs, X] (row 1: it rises),
+        # both rows in one bisection (the same steps element by element as two, half the calls)
+        a, b = np.stack([np.full_like(xs, -X), xs]), np.stack([xs, np.full_like(xs, X)])
+        right = np.array([[False], [True]])
+        for _ in range(80):
+            mid = 0.5 * (a + b)
+            move_a = ((phi_env(mid) - phis - _QUAD_C) > 0) ^ right  # left: above the level; right: below
+            a, b = np.where(move_a, mid, a), np.where(move_a, b, mid)
+        left_end, right_end = 0.5 * (a + b)
+        xa = np.where(phi_env(-X + 0 * xs) - phis - _QUAD_C <= 0, -X, left_end)
+        xb = np.where(phi_env(X + 0 * xs) - phis - _QUAD_C <= 0, X, right_end)
     nl = np.maximum(1, np.ceil((xs - xa) / _QUAD_PANEL_W)).astype(np.int64)
     nr = np.maximum(1, np.ceil((xb - xs) / _QUAD_PANEL_W)).astype(np.int64)
     Nsc = np.empty_like(o)
