@@ -430,9 +430,9 @@ def _limit_prices(prefix: str, inp: CleanStrategyInputs, x: np.ndarray, z: np.nd
     }
 
 
-def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
+def _maxdiff_offsets(inp: CleanStrategyInputs) -> tuple:
+    """MaxDiff's direction and its walk-forward offsets: (q, x_fit, z_fit), (S, D) and (S, D+1) each."""
     s, d = inp.cp.shape
-    cost = inp.unit_cost[:, None]
     q = _maxdiff_direction(inp)
     search = native_grids.native_search("clean_maxdiff_fit")
     if search is not None:
@@ -442,10 +442,15 @@ def _maxdiff_walk_forward(inp: CleanStrategyInputs) -> dict:
         for start in range(0, s, MAXDIFF_CHUNK):
             rows = slice(start, start + MAXDIFF_CHUNK)
             x_fit[rows], z_fit[rows] = _maxdiff_fit(inp, q, rows)
+    return q, x_fit, z_fit
+
+
+def _maxdiff_rows(inp: CleanStrategyInputs, offsets: tuple, booked: dict) -> dict:
+    """MaxDiff's result fields from its offsets and its round trips ``booked`` by each fill model."""
+    q, x_fit, z_fit = offsets
+    d = inp.cp.shape[1]
     days = np.arange(d)
     highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
-    bar = (inp.ca, inp.open_move, inp.ha, inp.la)
-    booked = {m: round_trip_profit(*bar, highs, lows, q, cost, m, sigma=inp.sigma) for m in _booked_models(inp)}
     daily = booked[inp.fill_model]
     fills = round_trip_fills(inp.ha, inp.la, highs, lows, q)
     out = _metrics("maxdiff", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
@@ -502,10 +507,8 @@ def _always_on_fit_native(search, inp: CleanStrategyInputs) -> tuple[np.ndarray,
     )
 
 
-_BOTH_SIDES = np.array([1.0, -1.0])[:, None, None]  # AlwaysOn's buy and sell legs, (2, 1, 1)
-
-
-def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
+def _always_on_offsets(inp: CleanStrategyInputs) -> tuple:
+    """MaxDiffAlwaysOn's walk-forward offsets: (x_fit, z_fit), (S, D+1) each."""
     s, d = inp.cp.shape
     search = native_grids.native_search("clean_always_on_fit")
     if search is not None:
@@ -515,20 +518,19 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
         for start in range(0, s, ALWAYS_ON_CHUNK):
             rows = slice(start, start + ALWAYS_ON_CHUNK)
             ix[rows], iz[rows] = _always_on_fit(inp, rows)
-    x_fit, z_fit = ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
+    return ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
+
+
+def _always_on_rows(inp: CleanStrategyInputs, offsets: tuple, booked: dict) -> dict:
+    """MaxDiffAlwaysOn's result fields from its offsets and, per fill model, its buy and sell legs'
+    round trips ``booked`` (positions +1 and -1)."""
+    x_fit, z_fit = offsets
+    d = inp.cp.shape[1]
     highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
-    cost = inp.unit_cost[:, None]
     no_short = inp.is_crypto[:, None]
-    bar = (inp.ca, inp.open_move, inp.ha, inp.la)
     # two legs, each with its own unit of capital (one for crypto): per unit of gross capital
     legs = np.where(no_short, 1.0, 2.0)
-
-    def book(model):
-        # both legs in one booking (positions +1 and -1 on a leading axis): one call of the bridge
-        both = round_trip_profit(*bar, highs, lows, _BOTH_SIDES, cost, model, sigma=inp.sigma)
-        return both[0] / legs, np.where(no_short, 0.0, both[1]) / legs
-
-    legs_by_model = {m: book(m) for m in _booked_models(inp)}
+    legs_by_model = {m: (buy / legs, np.where(no_short, 0.0, sell) / legs) for m, (buy, sell) in booked.items()}
     buy, sell = legs_by_model[inp.fill_model]
     fills = (
         round_trip_fills(inp.ha, inp.la, highs, lows, 1.0)
@@ -562,6 +564,26 @@ def _maxdiff_always_on_walk_forward(inp: CleanStrategyInputs) -> dict:
     return out
 
 
+def _limit_pairs(inp: CleanStrategyInputs) -> dict:
+    """MaxDiff's and MaxDiffAlwaysOn's result fields, their offsets fitted first and then every
+    round trip of both booked at once per fill model: MaxDiff's, AlwaysOn's buy leg (+1) and its
+    sell leg (-1) on a leading axis, so the expected fills cross the intrabar bridge once (its cost
+    is as much per call as per bar); each bar's booking is the same bits as booked alone."""
+    maxdiff, always_on = _maxdiff_offsets(inp), _always_on_offsets(inp)
+    d = inp.cp.shape[1]
+    q, md_x, md_z = maxdiff
+    ao_x, ao_z = always_on
+    highs = np.stack([inp.hp + md_x[:, :d], *[inp.hp + ao_x[:, :d]] * 2])
+    lows = np.stack([inp.lp + md_z[:, :d], *[inp.lp + ao_z[:, :d]] * 2])
+    positions = np.stack([q, np.ones_like(q), -np.ones_like(q)])
+    bar = (inp.ca, inp.open_move, inp.ha, inp.la)
+    cost = inp.unit_cost[:, None]
+    booked = {m: round_trip_profit(*bar, highs, lows, positions, cost, m, sigma=inp.sigma) for m in _booked_models(inp)}
+    out = _maxdiff_rows(inp, maxdiff, {m: b[0] for m, b in booked.items()})
+    out.update(_always_on_rows(inp, always_on, {m: (b[1], b[2]) for m, b in booked.items()}))
+    return out
+
+
 def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]:
     """Evaluate the clean-profile strategy family for ``S`` simulations at once.
 
@@ -579,8 +601,7 @@ def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]
     out = {}
     out.update(_signal_strategies(inp))
     out.update(_entry_takeprofit_and_highlow(inp))
-    out.update(_maxdiff_walk_forward(inp))
-    out.update(_maxdiff_always_on_walk_forward(inp))
+    out.update(_limit_pairs(inp))
     out["fill_model"] = np.full(inp.cp.shape[0], inp.fill_model, dtype=object)
     return out
 
