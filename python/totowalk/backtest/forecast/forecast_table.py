@@ -10,7 +10,7 @@ from .arrays import WalkForwardArrays
 from .forecasters import Forecasts
 from .plan import ForecastPlan
 
-__all__ = ["forecast_table", "slot_scores"]
+__all__ = ["forecast_table", "labels_at", "slot_scores"]
 
 
 def slot_scores(plan: ForecastPlan, found: Forecasts) -> dict:
@@ -40,9 +40,9 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None, scor
     symbol_codes = np.repeat(codes, n_keys * steps)
     context_ends = np.repeat(a.context_ends[:, None, :], n_keys, axis=1).reshape(-1)
     columns = {
-        "symbol": _labels_at(names, symbol_codes),
+        "symbol": labels_at(names, symbol_codes),
         "simulation": np.repeat(a.simulation, n_keys * steps),
-        "key": _labels_at(keys, np.tile(np.repeat(np.arange(n_keys), steps), r)),
+        "key": labels_at(keys, np.tile(np.repeat(np.arange(n_keys), steps), r)),
         "step": np.tile(np.arange(steps), r * n_keys),
         "context_end": context_ends,
     }
@@ -60,7 +60,7 @@ def forecast_table(a: WalkForwardArrays, keys, indexes: dict | None = None, scor
     )
 
 
-def _labels_at(labels, codes: np.ndarray):
+def labels_at(labels, codes: np.ndarray):
     """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
     over the few distinct labels (a column of one Python string per row is converted row by row)."""
     return pd.Series(list(labels), dtype=None).array.take(codes)

@@ -63,14 +63,14 @@ def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None,
     codes, labels = pd.factorize(simulations["symbol"], sort=False)  # groupby(sort=False)'s order
     columns, values = numeric if numeric is not None else numeric_columns(simulations)
     # each group's own series of the daily table, split once for all (the headline's only input from it)
-    series = wide_series(daily) if daily is not None and headline is not None else {}
+    series = wide_series(daily) if daily is not None and headline is not None else None
     rows = {}
     for k, label in enumerate(labels):
         members = np.flatnonzero(codes == k)
         if members.size and members[-1] - members[0] == members.size - 1:  # a symbol's rows together: a view
             members = slice(members[0], members[-1] + 1)
         frame = simulations.iloc[members] if headline is not None else None
-        part = series.get(label, WideSeries.empty()) if daily is not None else None
+        part = series.get(label, WideSeries.empty()) if series is not None else None
         rows[label] = _group_row(label, columns, values[:, members], frame, best, headline, part)
     return rows
 

@@ -108,7 +108,11 @@ def optimal_block_lengths(series: np.ndarray) -> np.ndarray:
 def mean_block_length(x) -> int:
     """The integer mean block length the bootstrap reads ``x`` with (``round`` of
     :func:`optimal_block_length`, at least 1): series of one length and block share replicates."""
-    return max(1, int(round(optimal_block_length(x))))
+    return _whole_block(optimal_block_length(x))
+
+
+def _whole_block(length: float) -> int:
+    return max(1, int(round(float(length))))
 
 
 _CACHED_TABLE_BYTES = 32 << 20  # larger replicate tables are recomputed rather than kept
@@ -219,5 +223,5 @@ def block_lengths(returns, lengths) -> np.ndarray:
     for n in np.unique(lengths):
         rows = np.flatnonzero(lengths == n)
         optimal = optimal_block_lengths(r[rows, :n])
-        out[rows] = [max(1, int(round(float(v)))) for v in optimal]
+        out[rows] = [_whole_block(v) for v in optimal]
     return out

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ...memory import release_free_memory
+from ..forecast.forecast_table import labels_at
 
 __all__ = [
     "BOUNDS",
@@ -157,8 +158,8 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": simulations["date"].to_numpy()[rows],
-            "symbol": _labels_at(symbols, codes[rows]),
-            "strategy": _labels_at(prefixes, strategy),
+            "symbol": labels_at(symbols, codes[rows]),
+            "strategy": labels_at(prefixes, strategy),
             "return": field(1),
             "turnover": field(2),
             "in_market": field(3),
@@ -166,13 +167,6 @@ def final_day_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:
             "return_optimistic": field(5),
         }
     )
-
-
-def _labels_at(labels, codes: np.ndarray):
-    """The column ``labels[codes]`` as pandas would type a column of those labels, built by a take
-    over the few distinct labels (as forecast_table's: a column of one Python string per row is
-    converted row by row)."""
-    return pd.Series(list(labels), dtype=None).array.take(codes)
 
 
 def daily_table(simulations: pd.DataFrame, strategies) -> pd.DataFrame:

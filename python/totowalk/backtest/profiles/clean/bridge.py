@@ -158,6 +158,7 @@ from numpy.polynomial.legendre import leggauss
 __all__ = [
     "p_long",
     "p_short",
+    "mirrored_bar",
     "q_max_first",
     "q",
     "expected_pnl_long",
@@ -659,6 +660,12 @@ def p_long(o, y, H, L, l, h, sigma, method="auto"):
     return _out(_p_long_flat(o, y, H, L, l, h, sigma, method), shape)
 
 
+def mirrored_bar(o, y, H, L, l, h) -> tuple:
+    """The bar and limits seen upside down, ``(-o, -y, -L, -H, -h, -l)``: a short trade's chance
+    (sell at ``h``, cover at ``l``) is the long trade's on it."""
+    return -o, -y, -L, -H, -h, -l
+
+
 def p_short(o, y, H, L, l, h, sigma, method="auto"):
     """P(cover limit at l is touched after the sell limit at h fills | bar).
 
@@ -666,7 +673,7 @@ def p_short(o, y, H, L, l, h, sigma, method="auto"):
     Equals p_long(-o, -y, -L, -H, -h, -l, sigma).  NaN if the entry is not
     filled (h >= H > o)."""
     (o, y, H, L, l, h, sigma), shape = _as_arrays(o, y, H, L, l, h, sigma)
-    return _out(_p_long_flat(-o, -y, -L, -H, -h, -l, sigma, method), shape)
+    return _out(_p_long_flat(*mirrored_bar(o, y, H, L, l, h), sigma, method), shape)
 
 
 def q_max_first(o, y, H, L, sigma, method="auto"):
@@ -742,7 +749,7 @@ def expected_pnl_short(o, y, H, L, l, h, sigma, method="auto"):
     else cover at the close y).  0 where the entry is not filled.  Entry price
     is h, or the open o if o > h."""
     (o, y, H, L, l, h, sigma), shape = _as_arrays(o, y, H, L, l, h, sigma)
-    p = _p_long_flat(-o, -y, -L, -H, -h, -l, sigma, method)
+    p = _p_long_flat(*mirrored_bar(o, y, H, L, l, h), sigma, method)
     entry = np.where(h <= o, o, h)
     pnl = (entry - y) + p * (y - l)
     pnl = np.where(np.isnan(p) & (h >= H) & (h > o), 0.0, pnl)
@@ -759,7 +766,7 @@ def _mixture(o, y, H, L, l, h, sigma, log_sd, n, short):
     for zi in z:
         si = sigma * np.exp(log_sd * zi)
         if short:
-            ps.append(_p_long_flat(-o, -y, -L, -H, -h, -l, si))
+            ps.append(_p_long_flat(*mirrored_bar(o, y, H, L, l, h), si))
         else:
             ps.append(_p_long_flat(o, y, H, L, l, h, si))
         lds.append(bar_log_density(o, y, H, L, si))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bridge import p_long
+from .bridge import mirrored_bar, p_long
 
 __all__ = [
     "DEFAULT_FILL_MODEL",
@@ -132,7 +132,7 @@ def _expected_exits(y, o, h_act, l_act, h, low, q, bought, sold, sigma) -> tuple
     # Both legs in one call of the bridge, whose cost is as much per call as per bar: a short leg's
     # chance is the long leg's on the mirrored bar (bridge.p_short), the same operations bar by bar.
     bar_open, close, high, low_move, buy, sell, vol = short_bars
-    mirrored = (-bar_open, -close, -low_move, -high, -sell, -buy, vol)
+    mirrored = (*mirrored_bar(bar_open, close, high, low_move, buy, sell), vol)
     p = np.asarray(p_long(*(np.concatenate(pair) for pair in zip(long_bars, mirrored))), dtype=np.float64)
     if not np.isfinite(p).all():
         at = int(np.flatnonzero(~np.isfinite(p))[0])

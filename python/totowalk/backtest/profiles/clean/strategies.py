@@ -445,12 +445,13 @@ def _maxdiff_offsets(inp: CleanStrategyInputs) -> tuple:
     return q, x_fit, z_fit
 
 
-def _maxdiff_rows(inp: CleanStrategyInputs, offsets: tuple, booked: dict) -> dict:
-    """MaxDiff's result fields from its offsets and its round trips ``booked`` by each fill model."""
+def _maxdiff_rows(inp: CleanStrategyInputs, offsets: tuple, targets: tuple, booked: dict) -> dict:
+    """MaxDiff's result fields from its offsets, their day-by-day ``targets`` (:func:`_targets`) and
+    its round trips ``booked`` by each fill model."""
     q, x_fit, z_fit = offsets
+    highs, lows = targets
     d = inp.cp.shape[1]
     days = np.arange(d)
-    highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
     daily = booked[inp.fill_model]
     fills = round_trip_fills(inp.ha, inp.la, highs, lows, q)
     out = _metrics("maxdiff", daily, fills, inp.trading_days_per_year, final_key="finalday_return")
@@ -521,12 +522,12 @@ def _always_on_offsets(inp: CleanStrategyInputs) -> tuple:
     return ALWAYS_ON_GRID[ix], ALWAYS_ON_GRID[iz]
 
 
-def _always_on_rows(inp: CleanStrategyInputs, offsets: tuple, booked: dict) -> dict:
-    """MaxDiffAlwaysOn's result fields from its offsets and, per fill model, its buy and sell legs'
-    round trips ``booked`` (positions +1 and -1)."""
+def _always_on_rows(inp: CleanStrategyInputs, offsets: tuple, targets: tuple, booked: dict) -> dict:
+    """MaxDiffAlwaysOn's result fields from its offsets, their day-by-day ``targets`` and, per fill
+    model, its buy and sell legs' round trips ``booked`` (positions +1 and -1)."""
     x_fit, z_fit = offsets
+    highs, lows = targets
     d = inp.cp.shape[1]
-    highs, lows = inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
     no_short = inp.is_crypto[:, None]
     # two legs, each with its own unit of capital (one for crypto): per unit of gross capital
     legs = np.where(no_short, 1.0, 2.0)
@@ -570,18 +571,23 @@ def _limit_pairs(inp: CleanStrategyInputs) -> dict:
     sell leg (-1) on a leading axis, so the expected fills cross the intrabar bridge once (its cost
     is as much per call as per bar); each bar's booking is the same bits as booked alone."""
     maxdiff, always_on = _maxdiff_offsets(inp), _always_on_offsets(inp)
-    d = inp.cp.shape[1]
-    q, md_x, md_z = maxdiff
-    ao_x, ao_z = always_on
-    highs = np.stack([inp.hp + md_x[:, :d], *[inp.hp + ao_x[:, :d]] * 2])
-    lows = np.stack([inp.lp + md_z[:, :d], *[inp.lp + ao_z[:, :d]] * 2])
+    md_targets, ao_targets = _targets(inp, *maxdiff[1:]), _targets(inp, *always_on)
+    highs, lows = (np.stack([md, ao, ao]) for md, ao in zip(md_targets, ao_targets))
+    q = maxdiff[0]
     positions = np.stack([q, np.ones_like(q), -np.ones_like(q)])
     bar = (inp.ca, inp.open_move, inp.ha, inp.la)
     cost = inp.unit_cost[:, None]
     booked = {m: round_trip_profit(*bar, highs, lows, positions, cost, m, sigma=inp.sigma) for m in _booked_models(inp)}
-    out = _maxdiff_rows(inp, maxdiff, {m: b[0] for m, b in booked.items()})
-    out.update(_always_on_rows(inp, always_on, {m: (b[1], b[2]) for m, b in booked.items()}))
+    out = _maxdiff_rows(inp, maxdiff, md_targets, {m: b[0] for m, b in booked.items()})
+    out.update(_always_on_rows(inp, always_on, ao_targets, {m: (b[1], b[2]) for m, b in booked.items()}))
     return out
+
+
+def _targets(inp: CleanStrategyInputs, x_fit: np.ndarray, z_fit: np.ndarray) -> tuple:
+    """Each day's high and low limit targets, (S, D) each: the forecasts moved by the offsets fitted
+    on the days before it."""
+    d = inp.cp.shape[1]
+    return inp.hp + x_fit[:, :d], inp.lp + z_fit[:, :d]
 
 
 def evaluate_clean_strategies(inp: CleanStrategyInputs) -> dict[str, np.ndarray]:
