@@ -80,6 +80,7 @@ FILES = {
 # command: [(bad option values, text in the error line)]
 OPTIONS = {
     "backtest": [
+        (["--progress=yes"], "argument --progress/--no-progress: ignored explicit argument 'yes'"),
         (["--sims", "0"], "argument --sims: must be >= 1, got 0"),
         (["--sims", "-3"], "argument --sims: must be >= 1, got -3"),
         (["--sims", HUGE], "argument --sims: must be at most 2147483647"),
@@ -106,6 +107,7 @@ OPTIONS = {
         (["--prediction-length", "-3"], "argument --prediction-length: must be >= 1, got -3"),
     ],
     "evaluate": [
+        (["--progress=yes"], "argument --progress/--no-progress: ignored explicit argument 'yes'"),
         (["--days", "0"], "argument --days: must be >= 1, got 0"),
         (["--min-history", HUGE], "argument --min-history: must be at most"),
         (["--seed", "-1"], "argument --seed: must be a whole number in [0, 2**63)"),
@@ -113,6 +115,7 @@ OPTIONS = {
         (["--baselines", "arima"], "argument --baselines: invalid choice: 'arima'"),
     ],
     "samples": [
+        (["--progress=yes"], "argument --progress/--no-progress: ignored explicit argument 'yes'"),
         (["--sims", "0"], "argument --sims: must be >= 1, got 0"),
         (["--sims", HUGE], "argument --sims: must be at most"),
         (["--seed", "-1"], "argument --seed: must be a whole number in [0, 2**63)"),
