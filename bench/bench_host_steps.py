@@ -5,6 +5,8 @@ first; its chunks' tables, its daily table and its expected-fill bookings are ke
 is timed by itself on those inputs, the steps taken in turn (round robin), so that a change of load
 spreads over all of them:
 
+* ``MaxDiff fits`` and ``AlwaysOn fits`` (clean): each chunk's walk-forward offsets of MaxDiff and
+  MaxDiffAlwaysOn (``profiles.clean.strategies``: the compiled fits when the extension is built);
 * ``final days``: each chunk's final-day table (``stats.daily.final_day_table``);
 * ``summary rows``: each chunk's per-symbol summary rows, the clean headline included
   (``profiles.summary.symbol_rows``, as ``kept.summary_pieces`` calls it);
@@ -46,11 +48,11 @@ def _module(name: str):
 
 
 def _kept_inputs(profile: str, simulations: int, series: int) -> tuple:
-    """One backtest, with what the steps read: its rules, each chunk's tables, the result and the
-    (args, kwargs) of every expected-fill booking."""
+    """One backtest, with what the steps read: its rules, each chunk's tables, the result, the
+    (args, kwargs) of every expected-fill booking and each chunk's clean strategy inputs."""
     kept, strategies = _module("kept"), _module("profiles.clean.strategies")
-    parts, bookings = [], []
-    add, book = kept.KeptForSummaries.add, strategies.round_trip_profit
+    parts, bookings, fit_inputs = [], [], []
+    add, book, fit = kept.KeptForSummaries.add, strategies.round_trip_profit, strategies._maxdiff_offsets
 
     def keep(self, part):
         parts.append((self.rules, part))
@@ -62,7 +64,11 @@ def _kept_inputs(profile: str, simulations: int, series: int) -> tuple:
             bookings.append((args, kwargs))
         return book(*args, **kwargs)
 
-    kept.KeptForSummaries.add, strategies.round_trip_profit = keep, record
+    def fit_and_keep(inp):
+        fit_inputs.append(inp)
+        return fit(inp)
+
+    kept.KeptForSummaries.add, strategies.round_trip_profit, strategies._maxdiff_offsets = keep, record, fit_and_keep
     try:
         result = tw.backtest(
             w2_frames(num_series=series),
@@ -71,8 +77,8 @@ def _kept_inputs(profile: str, simulations: int, series: int) -> tuple:
             profile=profile,
         )
     finally:
-        kept.KeptForSummaries.add, strategies.round_trip_profit = add, book
-    return parts, result, bookings
+        kept.KeptForSummaries.add, strategies.round_trip_profit, strategies._maxdiff_offsets = add, book, fit
+    return parts, result, bookings, fit_inputs
 
 
 def main(argv=None) -> None:
@@ -84,8 +90,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     args = parser.parse_args(argv)
     daily, summary, table = _module("stats.daily"), _module("profiles.summary"), _module("stats.table")
-    fills = _module("profiles.clean.fills")
-    parts, result, bookings = _kept_inputs(args.profile, args.simulations, args.series)
+    fills, strategies = _module("profiles.clean.fills"), _module("profiles.clean.strategies")
+    parts, result, bookings, fit_inputs = _kept_inputs(args.profile, args.simulations, args.series)
     days = [daily.final_day_table(part["simulations"], rules.strategy_prefixes) for rules, part in parts]
     numeric = [summary.numeric_columns(part["simulations"]) for _, part in parts]
     per_year = table.days_per_year_of(result.settings)
@@ -106,7 +112,18 @@ def main(argv=None) -> None:
         for book_args, book_kwargs in bookings:
             fills.round_trip_profit(*book_args, **book_kwargs)
 
-    steps = {"final days": final_days, "summary rows": summary_rows, "statistics": statistics_table}
+    def maxdiff_fits():
+        for inp in fit_inputs:
+            strategies._maxdiff_offsets(inp)
+
+    def always_on_fits():
+        for inp in fit_inputs:
+            strategies._always_on_offsets(inp)
+
+    # The fits come first: right after the statistics' matrix products, OpenBLAS' threads still
+    # spin and take a core from the fits' threads (the fits measured up to 2x slower there).
+    steps = {"MaxDiff fits": maxdiff_fits, "AlwaysOn fits": always_on_fits} if fit_inputs else {}
+    steps.update({"statistics": statistics_table, "final days": final_days, "summary rows": summary_rows})
     if bookings:
         steps["expected fills"] = expected_fills
     times = {name: [] for name in steps}

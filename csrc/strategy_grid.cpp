@@ -10,10 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <thread>
 #include <vector>
 
@@ -396,12 +394,43 @@ double numpy_sum(const double* a, int64_t n) {
   return numpy_sum(a, half) + numpy_sum(a + half, n - half);
 }
 
+// The largest of n values under "strictly greater takes the lead", starting from -inf (NaNs
+// never lead). Lanes run independent chains; they can differ from the sequential maximum only in
+// the sign of a zero, which callers compare with ==.
+inline double lanes_max(const double* v, int64_t n) {
+  double best = -std::numeric_limits<double>::infinity();
+  int64_t k = 0;
+#if defined(__GNUC__)
+  // "a > b ? a : b" on GCC's vectors is MAXPD lane by lane (NaN included): 4-lane vectors, two
+  // chains, which the avx2 clone keeps in single registers and the default one in pairs.
+  typedef double lanes4 __attribute__((vector_size(32)));
+  lanes4 top0 = {best, best, best, best}, top1 = top0;
+  for (; k + 8 <= n; k += 8) {
+    lanes4 a, b;
+    std::memcpy(&a, v + k, sizeof a);
+    std::memcpy(&b, v + k + 4, sizeof b);
+    top0 = a > top0 ? a : top0;
+    top1 = b > top1 ? b : top1;
+  }
+  for (int lane = 0; lane < 4; ++lane) {
+    best = top0[lane] > best ? top0[lane] : best;
+    best = top1[lane] > best ? top1[lane] : best;
+  }
+#endif
+  for (; k < n; ++k) best = v[k] > best ? v[k] : best;
+  return best;
+}
+
 // The first strict improvement of one sweep over the incumbent (clean_strategies._first_best):
 // the index of the sweep's first maximum if it beats the incumbent (which it then becomes), else -1.
-int64_t first_best(const double* sums, int64_t g, double& incumbent) {
+// That is the sequential rule "strictly greater takes the lead" from index 0: a NaN at 0 keeps
+// the lead; else the leader is the first value equal to the largest (a later equal one, a zero of
+// the other sign included, never takes the lead), found after a vectorised lanes_max.
+inline int64_t first_best(const double* sums, int64_t g, double& incumbent) {
   int64_t idx = 0;
-  for (int64_t k = 1; k < g; ++k) {
-    if (sums[k] > sums[idx]) idx = k;
+  if (!std::isnan(sums[0])) {
+    const double top = lanes_max(sums, g);
+    while (idx + 1 < g && !(sums[idx] == top)) ++idx;
   }
   if (!(sums[idx] > incumbent)) return -1;
   incumbent = sums[idx];
@@ -465,28 +494,6 @@ inline void add_pair_day(const AlwaysOnScratch& w, int64_t x, int64_t g, bool sh
   }
 }
 
-// The largest of n values under "strictly greater takes the lead", starting from -inf (NaNs
-// never lead). Lanes run independent chains; they can differ from the sequential maximum only in
-// the sign of a zero, which callers compare with ==.
-inline double lanes_max(const double* v, int64_t n) {
-  double best = -std::numeric_limits<double>::infinity();
-  int64_t k = 0;
-#if defined(__SSE2__)
-  // MAXPD(a, b) is exactly "a > b ? a : b" per lane, NaN included: two lanes, two chains.
-  __m128d top0 = _mm_set1_pd(best), top1 = top0;
-  for (; k + 4 <= n; k += 4) {
-    top0 = _mm_max_pd(_mm_loadu_pd(v + k), top0);
-    top1 = _mm_max_pd(_mm_loadu_pd(v + k + 2), top1);
-  }
-  double lanes[4];
-  _mm_storeu_pd(lanes, top0);
-  _mm_storeu_pd(lanes + 2, top1);
-  for (const double lane : lanes) best = lane > best ? lane : best;
-#endif
-  for (; k < n; ++k) best = v[k] > best ? v[k] : best;
-  return best;
-}
-
 // The first index of the largest of rows x cols values (row-major) under the sequential rule
 // "strictly greater takes the lead" (a NaN never does; a NaN at 0 keeps the lead): each row's
 // maximum, the first row holding the overall one, then the first such value in that row.
@@ -526,24 +533,30 @@ void clean_maxdiff_one_short(const CleanMoves& m, const double* open, const doub
     day_profits<true>(bar, hp, lp, qd, cost, optimistic, grid, g, before, after);
     after[g] = before[g] + clean_profit(bar, hp + 0.0, lp, qd, cost, optimistic);
   }
+  // Stage 2's sums for window j are the left-to-right sums over days < j at j's high offset x.
+  // numpy's masked days add zeros, which change nothing: a sum that starts at +0.0 never becomes
+  // -0.0, the one value a +0.0 would change. So they are skipped, and while x stays the same the
+  // sums of window j - 1 are window j's less its last day: one day is added, not j.
+  double* sums = w.sweep.data();
+  double* next = w.sweep_next.data();
+  int64_t summed_x = -2, summed_days = 0;  // the offset and the days that sums hold
   for (int64_t j = 0; j <= days; ++j) {
     double incumbent = prefix[j * width + g];
     const int64_t x = first_best(prefix + j * width, g, incumbent);
     best_x[out + j] = x;
     const double high_shift = x >= 0 ? grid[x] : 0.0;
-    double* sums = w.sweep.data();
-    double* next = w.sweep_next.data();
-    std::fill(sums, sums + g, 0.0);
-    for (int64_t d = 0; d < days; ++d) {
-      if (d >= j) {  // a masked day is a zero in numpy's row, added as such
-        for (int64_t k = 0; k < g; ++k) next[k] = sums[k] + 0.0;
-      } else {
-        const CleanBar bar{m.close[row + d], open[row + d], m.high[row + d], m.low[row + d]};
-        day_profits<false>(bar, m.high_pred[row + d] + high_shift, m.low_pred[row + d], q[row + d],
-                           cost, optimistic, grid, g, sums, next);
-      }
+    if (x != summed_x) {
+      std::fill(sums, sums + g, 0.0);
+      summed_x = x;
+      summed_days = 0;
+    }
+    for (int64_t d = summed_days; d < j; ++d) {
+      const CleanBar bar{m.close[row + d], open[row + d], m.high[row + d], m.low[row + d]};
+      day_profits<false>(bar, m.high_pred[row + d] + high_shift, m.low_pred[row + d], q[row + d],
+                         cost, optimistic, grid, g, sums, next);
       std::swap(sums, next);
     }
+    summed_days = j;
     best_z[out + j] = first_best(sums, g, incumbent);
   }
 }
