@@ -110,3 +110,44 @@ def test_plan_chunks_keep_series_keys_and_residue_chains_whole():
             elif max_batch >= 5:  # a residue chain (<= 5 members here) is never cut
                 chain = partners & (plan.req_length % 64 == plan.req_length[r] % 64)
                 assert {where[int(q)] for q in np.flatnonzero(chain)} == {where[r]}
+
+
+@pytest.mark.parametrize("extra", ["close", " Close ", "Close"])
+def test_two_columns_naming_one_price_are_refused_by_name(extra):
+    frame = _prices(30)
+    doubled = pd.concat([frame, (frame["Close"] * 2).rename(extra)], axis=1)  # "Close" twice, or in other case
+    with pytest.raises(PriceDataError, match=r"columns 'Close', '.*' all name Close") as err:
+        validate_price_frame(doubled, "ABC")
+    assert (err.value.symbol, err.value.column) == ("ABC", "Close")
+
+
+@pytest.mark.parametrize("volume", [np.arange(40.0), np.arange(40) * 1000, np.arange(40, dtype=np.uint32)])
+def test_numeric_text_and_float_columns_validate_to_the_same_frame(volume):
+    frame = _prices(40, 3).assign(Volume=volume, High=lambda f: np.ceil(f["High"]).astype(np.int64))
+    mixed = frame.assign(Open=frame["Open"].map(repr), Note="x")  # text prices, a text column beside them
+    fast, slow = validate_price_frame(frame, "A"), validate_price_frame(mixed, "A")
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    assert list(fast.columns) == ["Open", "High", "Low", "Close", "Volume"]
+    assert (fast.dtypes == np.float64).all()
+    for key in fast.columns:  # the values, not views of the caller's frame
+        np.testing.assert_array_equal(fast[key].to_numpy(), frame[key].to_numpy(dtype=np.float64))
+        assert not np.shares_memory(fast[key].to_numpy(), frame[key].to_numpy())
+
+
+def test_the_first_bad_price_in_column_order_is_the_one_named():
+    frame = _prices(30)
+    frame.loc[20, "Open"], frame.loc[5, "Close"] = -1.0, np.inf
+    with pytest.raises(PriceDataError) as err:
+        validate_price_frame(frame, "ABC")
+    assert (err.value.column, err.value.row) == ("Open", 20)  # Open is checked before Close
+    assert "-1.0" in str(err.value)
+
+
+def test_percent_changes_of_several_series_equal_each_alone():
+    rng = np.random.default_rng(5)
+    prices = rng.lognormal(0, 0.02, (4, 50)) * 100
+    prices[1, 10], prices[2, 0] = 0.0, 0.0  # a zero previous price: change 0
+    together = percent_changes(prices)
+    for row, alone in zip(together, prices):
+        np.testing.assert_array_equal(row, percent_changes(alone))
+    assert percent_changes(np.empty((4, 0))).shape == (4, 0)

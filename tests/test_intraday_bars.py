@@ -60,3 +60,24 @@ def test_the_cli_refuses_hourly_bars_in_one_line_and_takes_the_factor(tmp_path, 
     assert main([*argv, "--bars-per-year", "1638"]) == 0
     assert "annualised with 1638 bars a year" in capsys.readouterr().out
     assert main([*argv, "--bars-per-year", "0"]) == 2
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_the_spacing_filter_never_hides_bars_pandas_finds_intraday(unit):
+    from totowalk.backtest.inputs.settings import INTRADAY, _median_spacing_below
+
+    rng = np.random.default_rng(7)
+    cases = [pd.date_range("2024-01-01", periods=n, freq=f"{h}h") for n in (3, 4, 50) for h in (19, 20, 21, 24)]
+    for _ in range(200):  # ragged steps around 20 hours, an even count included
+        steps = INTRADAY + pd.to_timedelta(rng.integers(-3, 4, rng.integers(2, 9)), unit="s")
+        cases.append(
+            pd.DatetimeIndex(pd.Timestamp("2024-01-01") + np.concatenate([[pd.Timedelta(0)], np.cumsum(steps)]))
+        )
+    cases.append(pd.DatetimeIndex(["2024-01-01", None, "2024-01-01 02:00", "2024-01-01 04:00"]))
+    says = []
+    for index in cases:
+        index = index.as_unit(unit)
+        below = pd.Series(index).diff().median() < INTRADAY
+        assert _median_spacing_below(index, INTRADAY) or not below, index
+        says.append(_median_spacing_below(index, INTRADAY))
+    assert not all(says) and any(says)  # it does filter

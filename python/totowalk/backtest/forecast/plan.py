@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..inputs.frames import float64_columns
 from ..inputs.windows import PRICE_KEYS, STEPS, WindowLayout, percent_changes
 from .forecasters import Forecasts
 
@@ -39,7 +40,7 @@ class SymbolSeries:
 
     @classmethod
     def build(cls, symbol, frame, layout, keys=PRICE_KEYS):
-        pct = {key: percent_changes(frame[key].to_numpy()) for key in keys}
+        pct = dict(zip(keys, percent_changes(np.stack(float64_columns(frame, keys)))))  # the keys at once
         return cls(symbol, frame, layout, pct)
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from ...data import PriceDataError, load_prices
 from ...data.dates import exchange_dates, exchange_dates_of_each
 
-__all__ = ["collect_frames", "validate_price_frame"]
+__all__ = ["collect_frames", "float64_columns", "validate_price_frame"]
 
 
 def collect_frames(prices, symbol, symbols) -> dict:
@@ -86,52 +86,93 @@ def _dates_as_index(frame, symbol, dates=None):
     return out
 
 
+PRICE_COLUMNS = ("Open", "High", "Low", "Close")
+
+
 def validate_price_frame(frame, symbol) -> pd.DataFrame:
     """Check one symbol's OHLC frame; return it with float64 price columns.
 
-    The index is kept as given (the legacy result field ``date`` is its label).
+    Column names match in any case and with surrounding spaces. The index is kept as given (the
+    legacy result field ``date`` is its label).
 
     Raises
     ------
     PriceDataError
-        Naming symbol, column and row for a missing column, a non-numeric, non-finite or
-        non-positive price.
+        Naming symbol, column and row for a missing or ambiguous column (two columns that both
+        name it, e.g. ``Close`` and ``close``), a non-numeric, non-finite or non-positive price.
     """
     if not isinstance(frame, pd.DataFrame):
         raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)
-    # pandas deep-copies ``attrs`` (load_prices' repairs and adjustments) into every column it
-    # hands out, and into a copy(); a frame constructed over the same data carries none of them
-    frame = pd.DataFrame(frame, copy=False)
-    by_lower = {str(c).strip().lower(): c for c in frame.columns}
-    columns = {}
-    for name in ("Open", "High", "Low", "Close"):
-        source = by_lower.get(name.lower())
-        if source is None:
-            raise PriceDataError(
-                f"missing column {name!r}; found {[str(c) for c in frame.columns]}",
-                symbol=symbol,
-                column=name,
-            )
-        columns[name] = _as_float64(frame[source])
-    volume = by_lower.get("volume")
-    if volume is not None:
-        columns["Volume"] = _as_float64(frame[volume])
-    for name, values in columns.items():
-        # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
-        bad = (~np.isfinite(values) | (values <= 0)) if name != "Volume" else ~(np.isnan(values) | (values >= 0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PriceDataError(
-                f"invalid price {frame[by_lower[name.lower()]].iloc[row]!r} (prices must be finite "
-                "and positive); fix the data or load it with load_prices(..., on_invalid='drop')",
-                symbol=symbol,
-                column=name,
-                row=row,
-                date=_row_date(frame, row),
-            )
-    out = pd.DataFrame(columns, index=frame.index)
+    positions = _column_positions(frame, symbol)
+    values = np.stack(_float64_columns(frame, positions))  # (columns, T): the prices, then Volume
+    prices, volume = values[: len(PRICE_COLUMNS)], values[len(PRICE_COLUMNS) :]
+    # Volume may be missing (NaN: load_prices blanks bad volumes); it feeds no forecast
+    bad = np.concatenate([~np.isfinite(prices) | (prices <= 0), ~(np.isnan(volume) | (volume >= 0))])
+    if bad.any():
+        name, row = _first_bad(bad, list(positions))
+        raise PriceDataError(
+            f"invalid price {frame.iloc[row, positions[name]]!r} (prices must be finite "
+            "and positive); fix the data or load it with load_prices(..., on_invalid='drop')",
+            symbol=symbol,
+            column=name,
+            row=row,
+            date=_row_date(frame, row),
+        )
+    # one float64 block, a column each row of it: cheaper than a frame assembled column by column
+    out = pd.DataFrame(values.T, index=frame.index, columns=_COLUMN_LABELS[len(positions)], copy=False)
     out.attrs["symbol"] = symbol
     return out
+
+
+_COLUMN_LABELS = {n: pd.Index((*PRICE_COLUMNS, "Volume")[:n]) for n in (4, 5)}  # shared: an Index is immutable
+
+
+def _first_bad(bad: np.ndarray, names: list) -> tuple:
+    """The first column (in ``names``' order) with a bad row, and its first bad row."""
+    column = int(np.flatnonzero(bad.any(axis=1))[0])
+    return names[column], int(np.flatnonzero(bad[column])[0])
+
+
+def _column_positions(frame: pd.DataFrame, symbol) -> dict:
+    """``{name: position}`` of the price columns (and Volume when there is one) in ``frame``."""
+    found: dict = {}
+    for position, column in enumerate(frame.columns):
+        found.setdefault(str(column).strip().lower(), []).append(position)
+    positions = {}
+    for name in (*PRICE_COLUMNS, "Volume"):
+        at = found.get(name.lower(), [])
+        if len(at) > 1:
+            names = ", ".join(repr(str(frame.columns[i])) for i in at)
+            raise PriceDataError(f"columns {names} all name {name}; keep one of them", symbol=symbol, column=name)
+        if at:
+            positions[name] = at[0]
+        elif name != "Volume":
+            raise PriceDataError(
+                f"missing column {name!r}; found {[str(c) for c in frame.columns]}", symbol=symbol, column=name
+            )
+    return positions
+
+
+def float64_columns(frame: pd.DataFrame, columns) -> list:
+    """The (T,) float64 values of ``columns`` (labels) of a frame with unique column labels."""
+    positions = {c: frame.columns.get_loc(c) for c in columns}  # get_loc: a cached hash lookup
+    repeated = [c for c, at in positions.items() if not isinstance(at, (int, np.integer))]
+    if repeated:
+        raise KeyError(f"columns {repeated} appear more than once")
+    return _float64_columns(frame, positions)
+
+
+def _float64_columns(frame: pd.DataFrame, positions: dict) -> list:
+    """The (T,) float64 columns at ``positions``, in their order: read from the frame as one float64
+    array when every column holds numpy floats or integers (reading a column as a Series costs
+    pandas tens of microseconds; an integer becomes the same float either way)."""
+    if all(isinstance(dtype, np.dtype) and dtype.kind in "fiu" for dtype in frame.dtypes.tolist()):
+        table = frame.to_numpy(dtype=np.float64, copy=False)
+        return [table[:, at] for at in positions.values()]
+    # pandas deep-copies ``attrs`` (load_prices' repairs and adjustments) into every column it
+    # hands out; a frame constructed over the same data carries none of them
+    plain = pd.DataFrame(frame, copy=False)
+    return [_as_float64(plain.iloc[:, at]) for at in positions.values()]
 
 
 def _as_float64(column: pd.Series) -> np.ndarray:

@@ -37,22 +37,22 @@ def percent_changes(prices: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    prices : (T,) float array
+    prices : (..., T) float array: one series, or several along the last axis
 
     Returns
     -------
-    (T,) float64 array
+    (..., T) float64 array
     """
     p = np.asarray(prices, dtype=np.float64)
     out = np.empty_like(p)
-    if p.size == 0:
+    if p.shape[-1] == 0:
         return out
-    out[0] = 1.0
-    prev = p[:-1]
+    out[..., 0] = 1.0
+    prev = p[..., :-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(prev != 0.0, (p[1:] - prev) / prev, 0.0)
+        change = np.where(prev != 0.0, (p[..., 1:] - prev) / prev, 0.0)
     change[~np.isfinite(change)] = 0.0
-    out[1:] = change
+    out[..., 1:] = change
     return out
 
 
