@@ -125,3 +125,28 @@ def test_cli_records_the_precision_the_weights_have_and_reports_the_gate(tmp_pat
     assert summary["model"]["precision"] == "int8" and summary["model"]["requested_precision"] == "fp32"
     assert summary["settings"]["forecaster"]["precision"] == "int8"
     assert any("quality-gate" in w for w in summary["warnings"])
+
+
+def _index_cases():
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    seconds = np.sort(rng.integers(0, 2_000_000_000, 300)).astype("datetime64[s]")
+    yield pd.DatetimeIndex(seconds)  # whole seconds, any time of day
+    yield pd.date_range("2001-01-01", periods=50, freq="B")  # midnights
+    for unit in ("s", "ms", "us", "ns"):
+        yield pd.DatetimeIndex(seconds[:20]).as_unit(unit)
+    yield pd.DatetimeIndex(seconds[:20]) + pd.Timedelta(milliseconds=250)  # fractions: str shows them
+    yield pd.date_range("2020-03-01", periods=10, freq="D", tz="America/New_York")  # an offset in the text
+    yield pd.DatetimeIndex(["2020-01-01", None, "2020-01-03"])  # NaT
+    yield pd.DatetimeIndex(np.array(["0999-12-31", "1000-01-01"], dtype="datetime64[s]"))  # a 3-digit year
+    yield pd.DatetimeIndex([])
+    yield pd.RangeIndex(7)
+    yield pd.Index(["a", "b,c"])
+
+
+@pytest.mark.parametrize("index", list(_index_cases()), ids=lambda i: f"{type(i).__name__}{len(i)}")
+def test_the_digest_writes_each_index_label_as_str_does(index):
+    from totowalk.backtest.forecast.store import index_text
+
+    assert index_text(index) == ",".join(map(str, index))  # stored digests stay valid
