@@ -127,13 +127,14 @@ def write_outputs(
         "outputs": {"tables": tables, "forecast_plots": _plotted(result, plot_symbols)},
         **(extra or {}),
     }
-    _write_json(paths[2], {**body, "timings": timings})
+    encoded = _encoded(body)  # once: at universe scale the summary is megabytes of text
+    _write_text(paths[2], with_timings(encoded, timings))
     paths += plot_results(result, out, most=plot_symbols, progress=progress)
     now = time.perf_counter()
     timings["plots"], clock = now - clock, now
     paths.append(write_html_report(out, complete=False))
     timings["report"] = time.perf_counter() - clock
-    _write_json(paths[2], {**body, "timings": timings})  # with the plots' and the report's seconds
+    _write_text(paths[2], with_timings(encoded, timings))  # with the plots' and the report's seconds
     store = getattr(getattr(result, "tables", None), "store", None)
     if store is not None and Path(store.folder).resolve() == out.resolve():
         store.compact()
@@ -249,7 +250,20 @@ def statistics_json(stats: pd.DataFrame) -> dict:
     return out
 
 
-def _write_json(path: Path, body: dict) -> None:
+def _encoded(body: dict) -> str:
+    return json.dumps(body, indent=2, default=json_default, allow_nan=True)
+
+
+def with_timings(encoded: str, timings: dict) -> str:
+    """The text of ``{**body, "timings": timings}`` from ``encoded``, body's own text (``_encoded``):
+    the timings' object appended as the last key, indented as json.dumps indents it."""
+    if encoded == "{}" or '\n  "timings": ' in encoded:  # nothing to append to, or a key to replace
+        return _encoded({**json.loads(encoded), "timings": timings})
+    inner = _encoded(timings).replace("\n", "\n  ")
+    return f'{encoded[:-2]},\n  "timings": {inner}\n}}'
+
+
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, indent=2, default=json_default, allow_nan=True))
+    tmp.write_text(text)
     os.replace(tmp, path)
