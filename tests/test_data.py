@@ -280,3 +280,27 @@ def test_semicolons_with_decimal_commas_are_named_too(tmp_path):
     path.write_text("Date;Open;High;Low;Close\n2020-01-02;1,5;2,0;1,0;1,5\n2020-01-03;1,5;2,0;1,0;1,5\n")
     with pytest.raises(PriceDataError, match="looks semicolon-separated"):
         tw.load_prices(path, symbol="X")
+
+
+DAY_FIRST_HINT = "dates look day first (DD/MM/YYYY)"
+
+
+@pytest.mark.parametrize(
+    "dates,row,hinted",
+    [
+        (["03/01/2022", "04/01/2022", "13/01/2022", "14/01/2022", "15/01/2022"], 2, True),  # day first
+        (["03.01.2022", "04.01.2022", "13.01.2022", "14.01.2022", "17.01.2022"], 2, True),
+        (["01/03/2022", "01/04/2022", "02/30/2022", "03/01/2022", "03/02/2022"], 2, False),  # month first, Feb 30
+        (["2022-01-03", "2022-01-04", "not a date", "2022-01-06", "2022-01-07"], 2, False),
+    ],
+)
+def test_an_unparseable_date_says_when_the_column_is_written_day_first(tmp_path, dates, row, hinted):
+    frame = _frame(5).assign(Date=dates)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(PriceDataError) as err:
+        tw.load_prices(tmp_path / "p.csv")
+    _assert_names(err, "p", "Date", row)
+    assert (DAY_FIRST_HINT in str(err.value)) == hinted
+    with pytest.raises(PriceDataError) as err:  # a frame given in code says the same
+        tw.backtest({"X": frame}, num_simulations=1, forecaster=lambda c: np.array([x[-1] for x in c], np.float32))
+    assert (DAY_FIRST_HINT in str(err.value)) == hinted and err.value.row == row

@@ -22,6 +22,23 @@ except ImportError:  # pandas < 2.2
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?P<offset>Z|[+-]\d{2}:?\d{2})$")
 
 
+# Day, month and year separated by slashes, dots or dashes: "13/01/2022", "3.1.22".
+_NUMBERED = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(?:\s|$)")
+
+
+def unparseable_date(values: pd.Series, row: int) -> str:
+    """The error text for the date at ``row`` of a Date column that did not parse, with a hint when
+    the column is written day first (pandas reads "03/01/2022" as March 1 and then fails on
+    "13/01/2022")."""
+    text = f"unparseable date {values.iloc[row]!r}"
+    parts = values.astype(str).str.extract(_NUMBERED)
+    if len(parts) and parts.notna().all(axis=None):
+        first, second = parts[0].astype(int), parts[1].astype(int)
+        if (first > 12).any() and (second <= 12).all():
+            text += "; the dates look day first (DD/MM/YYYY), which is read month first: write them as YYYY-MM-DD"
+    return text
+
+
 def exchange_dates(values: pd.Series) -> pd.Series:
     """Parse a Date column into time-zone-naive dates (NaT where unparseable).
 

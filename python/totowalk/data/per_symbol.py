@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import OPTIONAL_COLUMNS, PRICE_COLUMNS
-from .dates import exchange_dates
+from .dates import exchange_dates, unparseable_date
 from .errors import PriceDataError, fmt_date, warn_repair
 
 _REPAIR_HINT = "on_invalid='drop' or 'ffill' (--on-invalid on the command line)"
@@ -32,7 +32,7 @@ def validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
     dates = exchange_dates(frame["Date"])
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise PriceDataError(f"unparseable date {frame['Date'].iloc[i]!r}", symbol=symbol, column="Date", row=i)
+        raise PriceDataError(unparseable_date(frame["Date"], i), symbol=symbol, column="Date", row=i)
     cols = [c for c in PRICE_COLUMNS + OPTIONAL_COLUMNS if c in frame.columns]
     out = pd.DataFrame({c: _to_numeric(frame, c, symbol, dates) for c in cols})
     out.index = pd.DatetimeIndex(dates, name="Date")

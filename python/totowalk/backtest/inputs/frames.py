@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
-from ...data.dates import exchange_dates, exchange_dates_of_each
+from ...data.dates import exchange_dates, exchange_dates_of_each, unparseable_date
 
 __all__ = ["collect_frames", "float64_columns", "validate_price_frame"]
 
@@ -78,9 +78,7 @@ def _dates_as_index(frame, symbol, dates=None):
     missing = np.asarray(pd.isna(dates))
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
-        raise PriceDataError(
-            f"unparseable date {frame[column].iloc[row]!r}", symbol=symbol, column=str(column), row=row
-        )
+        raise PriceDataError(unparseable_date(frame[column], row), symbol=symbol, column=str(column), row=row)
     out = frame.drop(columns=[column])
     out.index = pd.DatetimeIndex(dates, name="Date")
     return out
