@@ -133,3 +133,19 @@ def test_host_workers_write_the_same_files(tmp_path, capsys):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     one, two = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
     assert one["summary"] == two["summary"] and one["statistics"] == two["statistics"]
+
+
+def test_symbols_are_given_separated_by_commas_repeated_or_both(tmp_path, capsys):
+    base = [
+        *"backtest --dataset us-stocks-daily --end 2000-06-30 --sims 2 --plot-symbols 0 --no-progress".split(),
+        *RANDOM,
+    ]
+    ran = {}
+    for name, picked in {
+        "commas": ["--symbols", "IBM, AAPL", "--symbol", "MSFT"],
+        "flags": ["--symbol", "IBM", "--symbol", "AAPL", "--symbol", "MSFT"],
+    }.items():
+        assert main([*base, *picked, "--out", str(tmp_path / name)]) == 0
+        ran[name] = json.loads((tmp_path / name / "summary.json").read_text())["settings"]["symbols"]
+    capsys.readouterr()
+    assert ran["commas"] == ran["flags"] == ["IBM", "AAPL", "MSFT"]

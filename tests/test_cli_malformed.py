@@ -82,6 +82,11 @@ OPTIONS = {
     "backtest": [
         (["--progress=yes"], "argument --progress/--no-progress: ignored explicit argument 'yes'"),
         (["--sims", "0"], "argument --sims: must be >= 1, got 0"),
+        (
+            ["--symbols", "AAA,,BBB"],
+            "argument --symbol/--symbols: expected symbols separated by commas, got 'AAA,,BBB'",
+        ),
+        (["--symbol", "AAA,"], "argument --symbol/--symbols: expected symbols separated by commas, got 'AAA,'"),
         (["--sims", "-3"], "argument --sims: must be >= 1, got -3"),
         (["--sims", HUGE], "argument --sims: must be at most 2147483647"),
         (["--seed", "-1"], "argument --seed: must be a whole number in [0, 2**63)"),

@@ -137,6 +137,14 @@ def iso_date(text: str) -> pd.Timestamp:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+def symbol_names(text: str) -> list:
+    """One symbol or several separated by commas ("AAA,BBB"): tickers hold no commas."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected symbols separated by commas, got {text!r} (an empty name)")
+    return names
+
+
 def aggregate_name(text: str) -> str:
     """An aggregate the engine knows (mean, trimmed_mean_10, p90, band, ...), checked before any work."""
     from .aggregation import parse_aggregate

@@ -29,6 +29,7 @@ from ..options import (
     progress_wanted,
     seed,
     spread_ratio,
+    symbol_names,
     worker_count,
 )
 
@@ -198,7 +199,15 @@ def add_data_options(p, simulations: bool = True):
         metavar="NAME",
         help=f"bundled data: {BUNDLED_DATASET!r} (pick symbols with --symbol) or one bundled symbol",
     )
-    p.add_argument("--symbol", action="append", help="symbol to run (repeatable; default: all in the data)")
+    p.add_argument(
+        "--symbol",
+        "--symbols",
+        dest="symbol",
+        action="extend",
+        type=symbol_names,
+        metavar="SYMBOL[,SYMBOL...]",
+        help="symbols to run, separated by commas (repeatable; default: all in the data)",
+    )
     p.add_argument("--start", type=iso_date, help="first date to keep (YYYY-MM-DD)")
     p.add_argument("--end", type=iso_date, help="last date to keep (YYYY-MM-DD)")
     p.add_argument(
