@@ -192,3 +192,22 @@ def test_bars_without_dates_are_numbered_and_both_profiles_run(profile):
     assert sorted(set(result.daily["date"])) == sorted(dates) and len(result.statistics) > 0
     if profile == "clean":
         assert result.summary.loc["X", "daily_series_days"] == 5
+
+
+@pytest.mark.parametrize("bad", [5.5, "5", True, 0, -2, float("nan"), np.float64(2.5)])
+def test_a_number_of_simulations_that_is_not_a_whole_number_is_refused(bad):
+    with pytest.raises(ValueError, match=r"num_simulations must be a whole number >= 1, got"):
+        backtest({"A": prices(80, 0)}, num_simulations=bad, forecaster=mean5)
+
+
+@pytest.mark.parametrize("whole", [3.0, np.int64(3), np.float32(3)])
+def test_a_whole_number_of_simulations_in_any_numeric_type_runs(whole):
+    result = backtest({"A": prices(80, 0)}, num_simulations=whole, forecaster=mean5)
+    assert result.settings["num_simulations"] == 3 and len(result.simulations) == 3
+
+
+def test_a_fee_for_a_symbol_not_in_the_run_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"fee names symbol\(s\) \['ZZZ'\] that are not in the run \['A'\]"):
+        backtest({"A": prices(80, 0)}, num_simulations=2, forecaster=mean5, fee={"ZZZ": 0.001})
+    result = backtest({"A": prices(80, 0), "B": prices(80, 1)}, num_simulations=2, forecaster=mean5, fee={"A": 0.002})
+    assert result.settings["fee"] == {"A": 0.002, "B": 0.0005}  # a symbol left out keeps its default

@@ -28,6 +28,7 @@ from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
     check_costs,
+    check_simulations,
     resolve_crypto,
     resolve_fees,
     resolve_periods,
@@ -147,14 +148,15 @@ def backtest(
         in chronological order.
     symbol : name of a single-symbol frame (used in errors and output); or the one symbol to pick
     symbols : symbols to run from a dict or multi-symbol frame (default: all, in order)
-    num_simulations : K windows per symbol; simulation 0 is the most recent
+    num_simulations : K windows per symbol (a whole number >= 1); simulation 0 is the most recent
     engine : a :class:`totowalk.ForecastEngine`; or
     forecaster : ``fn(list of 1-D float32 contexts) -> (B,) point forecasts or (B, S) samples``; the
         contexts are read-only views (one series' contexts share its memory): copy one to change it
     profile : ``"legacy"`` (LEGACY_SEMANTICS.md, defects included) or ``"clean"`` (§11 fixed)
     is_crypto : bool for all symbols, or the collection of crypto symbols (365 days, 0.0015 fee,
         no shorts where the legacy strategies disable them)
-    fee : fee per unit of position change; default 0.0005 stock / 0.0015 crypto
+    fee : fee per unit of position change, one for all or ``{symbol: fee}`` (every key a symbol of
+        the run; a symbol left out keeps its default); default 0.0005 stock / 0.0015 crypto
     spread : bid/ask ratio; default 1.0 (no spread cost, stated in the report); also
         ``"legacy-fallback"`` (1.05) or ``"legacy-module-default"``
     aggregate : sample aggregation spec of the point forecast (legacy default trimmed_mean_10)
@@ -365,6 +367,7 @@ def _prepare(
     if profile == "legacy" and fill_model is not None:
         raise ValueError("fill_model applies to the clean profile; the legacy profile fills as the classic loop")
     fill_model = check_fill_model(DEFAULT_FILL_MODEL if fill_model is None else fill_model)
+    num_simulations = check_simulations(num_simulations)
     frames = collect_frames(prices, symbol, symbols)
     fc = KronosForecasts(kronos) if kronos_forecasts else as_forecaster(engine, forecaster, aggregate)
     if model_name is not None and hasattr(fc, "model_name"):

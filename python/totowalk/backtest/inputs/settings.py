@@ -103,6 +103,16 @@ def resolve_spread(spread) -> tuple[float, str]:
     return value, f"spread {value} (given)"
 
 
+def check_simulations(num_simulations) -> int:
+    """``num_simulations`` as a whole number >= 1 (250.0 is 250; 5.5, "5" and True are refused)."""
+    whole = isinstance(num_simulations, (int, np.integer)) and not isinstance(num_simulations, bool)
+    if isinstance(num_simulations, (float, np.floating)) and float(num_simulations).is_integer():
+        whole = True
+    if not whole or num_simulations < 1:
+        raise ValueError(f"num_simulations must be a whole number >= 1, got {num_simulations!r}")
+    return int(num_simulations)
+
+
 def resolve_crypto(is_crypto, symbols) -> dict:
     """``is_crypto`` may be a bool (all symbols) or a collection of the crypto symbols."""
     if isinstance(is_crypto, bool):
@@ -116,6 +126,10 @@ def resolve_crypto(is_crypto, symbols) -> dict:
 
 def resolve_fees(fee, crypto: dict) -> dict:
     """One fee per symbol: ``fee`` if given (number or {symbol: number}), else the asset default."""
+    if isinstance(fee, dict):
+        unknown = [s for s in fee if s not in crypto]
+        if unknown:
+            raise ValueError(f"fee names symbol(s) {unknown} that are not in the run {list(crypto)}")
     out = {}
     for s, is_c in crypto.items():
         value = fee.get(s) if isinstance(fee, dict) else fee
