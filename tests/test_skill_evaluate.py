@@ -1,6 +1,7 @@
 """`totowalk evaluate` (issue 29): the model and the baselines scored on the same held-out days, a
 miscalibrated forecaster flagged, the summary's tests recomputed from its own per-day table."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -221,3 +222,18 @@ def test_kronos_is_scored_on_its_sampled_paths(tmp_path, ibm, capsys):
         == 0
     )
     assert f"kronos:{folder}" in pd.read_csv(tmp_path / "e" / "evaluation.csv")["model"].iloc[0]
+
+
+def test_by_default_every_installed_baseline_is_fitted_and_a_missing_one_named(tmp_path, capsys, monkeypatch):
+    from totowalk.skill import baselines
+
+    real, hidden = importlib.util.find_spec, {"arch", "statsforecast"}  # as on an install without the extra
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
+    assert baselines.installed_baselines() == ("random_walk",)
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--dataset", "IBM", "--days", "30", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "note: skipping garch_t (needs arch), ets (needs statsforecast): pip install 'totowalk[baselines]'" in printed
+    )
+    assert list(pd.read_csv(out / "evaluation.csv")["model"]) == ["toto-mini", "random_walk"]

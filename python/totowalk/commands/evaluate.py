@@ -47,9 +47,9 @@ def register(subparsers):
         "--baselines",
         nargs="*",
         choices=BASELINES,
-        default=list(BASELINES),
-        help="baselines to fit walk-forward (default all: random_walk, garch_t (arch), ets (statsforecast); the "
-        "last two need totowalk[baselines])",
+        default=None,
+        help="baselines to fit walk-forward (default: all that are installed of random_walk, garch_t (arch) and "
+        "ets (statsforecast); the last two need totowalk[baselines])",
     )
     add_model_options(p)
     p.add_argument("--seed", type=seed, default=0, help="seed of random weights (random:PRESET)")
@@ -65,11 +65,17 @@ def _run(args) -> int:
 
     from ..engine.forecast_engine import ForecastEngine
     from ..provenance import git_commit
+    from ..skill.baselines import BASELINES, NEEDS, installed_baselines
     from ..skill.evaluate import engine_scores, evaluate
     from ..skill.page import evaluation_page
 
     if max(args.horizons) > MAX_HORIZON:
         raise UsageError(f"--horizons: at most {MAX_HORIZON} (the exact predictive mixture covers one patch)")
+    if args.baselines is None:  # every baseline this install can fit; the others named, not an error
+        args.baselines = list(installed_baselines())
+        missing = [f"{b} (needs {NEEDS[b]})" for b in BASELINES if b not in args.baselines]
+        if missing:
+            print(f"note: skipping {', '.join(missing)}: pip install 'totowalk[baselines]' to compare with them")
     if "random_walk" not in args.baselines:
         raise UsageError("--baselines must include random_walk: CRPS skill is stated against it")
     out = Path(args.out)

@@ -33,9 +33,18 @@ import numpy as np
 
 from ..errors import require_extra
 
-__all__ = ["BASELINES", "MIN_HISTORY", "Predictive", "forecast_baseline"]
+__all__ = ["BASELINES", "MIN_HISTORY", "NEEDS", "Predictive", "forecast_baseline", "installed_baselines"]
 
 BASELINES = ("random_walk", "garch_t", "ets")  # order = how reports list them
+NEEDS = {"garch_t": "arch", "ets": "statsforecast"}  # the package of each optional baseline (totowalk[baselines])
+
+
+def installed_baselines() -> tuple:
+    """The baselines whose packages are installed, in :data:`BASELINES` order."""
+    import importlib.util
+
+    return tuple(b for b in BASELINES if b not in NEEDS or importlib.util.find_spec(NEEDS[b]) is not None)
+
 
 # Fewest past returns a target needs: a fitted model needs enough data to estimate it at all.
 MIN_HISTORY = {"random_walk": 30, "garch_t": 100, "ets": 100}
