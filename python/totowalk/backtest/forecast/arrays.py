@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..inputs.frames import float64_columns
 from ..inputs.windows import EVAL_DAYS, close_returns
 from .plan import ForecastPlan
 
@@ -105,7 +106,8 @@ def _symbol_arrays(plan, s_i, point, band) -> dict:
     observed = lay.observed
     frame = s.frame
     # each price column read out of the frame once (a column lookup costs more than its arithmetic)
-    prices = {c: frame[c].to_numpy() for c in ("Open", "High", "Low", "Close", "Volume") if c in frame}
+    columns = [c for c in ("Open", "High", "Low", "Close", "Volume") if c in frame]
+    prices = dict(zip(columns, float64_columns(frame, columns)))
     predictions, bands, actuals, last_price = {}, {}, {}, {}
     for k_i, key in enumerate(plan.keys):
         req = plan.slot_request[rows, k_i, :]  # (K, 7)
