@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..inputs.frames import float64_columns
 from .forecasters import Forecasts
 
 FORMAT = "totowalk-backtest-run"
@@ -85,12 +86,13 @@ def index_text(index) -> str:
 
 
 def frame_digest(frame) -> str:
-    """sha256 of a price frame's index labels and float64 OHLC(V) values."""
+    """sha256 of a validated price frame's index labels and float64 OHLC(V) values."""
     h = hashlib.sha256()
     h.update(index_text(frame.index).encode())
-    for col in frame.columns:
+    columns = list(frame.columns)
+    for col, values in zip(columns, float64_columns(frame, columns)):
         h.update(col.encode())
-        h.update(np.ascontiguousarray(frame[col].to_numpy(dtype=np.float64)).tobytes())
+        h.update(np.ascontiguousarray(values).tobytes())
     return h.hexdigest()
 
 
