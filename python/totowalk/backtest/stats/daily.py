@@ -253,14 +253,20 @@ def portfolio_table(per_symbol) -> pd.DataFrame:
     # the keys first: which (strategy, date) cells every symbol has; text compared as codes
     named = [_codes(p["strategy"]) for p in parts]
     strategies = pd.unique(np.concatenate([labels[pd.unique(codes)] for codes, labels in named]))
-    dates = np.unique(np.concatenate([np.unique(p["date"].to_numpy()) for p in parts]))
+    # each table's few distinct dates found by hashing (a sort of every row cost a universe most of
+    # this table), then each row's date as its position among all of them
+    coded = [pd.factorize(np.asarray(p["date"].to_numpy()), use_na_sentinel=False) for p in parts]
+    dates = np.unique(np.concatenate([uniques for _, uniques in coded]))
     size = len(strategies) * len(dates)
     index = pd.Index(strategies, dtype=object)
     ranks = [index.get_indexer(labels)[codes] for codes, labels in named]
     # how many symbols each strategy has: the tables hold distinct symbols, so their counts add up
     symbols = sum(_symbols_per_strategy(p, rank, len(strategies)) for p, rank in zip(parts, ranks))
     group = np.concatenate(
-        [rank * len(dates) + np.searchsorted(dates, np.asarray(p["date"])) for p, rank in zip(parts, ranks)]
+        [
+            rank * len(dates) + np.searchsorted(dates, np.asarray(uniques))[codes]
+            for rank, (codes, uniques) in zip(ranks, coded)
+        ]
     )
     members = np.bincount(group, minlength=size)
     present = members == np.repeat(symbols, len(dates))
