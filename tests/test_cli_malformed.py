@@ -82,6 +82,7 @@ OPTIONS = {
     "backtest": [
         (["--progress=yes"], "argument --progress/--no-progress: ignored explicit argument 'yes'"),
         (["--sims", "0"], "argument --sims: must be >= 1, got 0"),
+        (["--start", "2023-01-01", "--end", "2022-01-01"], "--start 2023-01-01 is after --end 2022-01-01"),
         (
             ["--symbols", "AAA,,BBB"],
             "argument --symbol/--symbols: expected symbols separated by commas, got 'AAA,,BBB'",

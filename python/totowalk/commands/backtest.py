@@ -278,6 +278,8 @@ def load_data(args):
     symbols = args.symbol
     on_invalid = getattr(args, "on_invalid", "raise")
     adjust = getattr(args, "adjust", None)
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--start {_day(args.start)} is after --end {_day(args.end)}: no day lies between them")
     if args.data:
         adjust = None if adjust in (None, "none") else adjust
         loaded = load_prices(args.data, symbol=symbols, adjust=adjust, on_invalid=on_invalid)
