@@ -211,3 +211,8 @@ def test_a_fee_for_a_symbol_not_in_the_run_is_refused_by_name():
         backtest({"A": prices(80, 0)}, num_simulations=2, forecaster=mean5, fee={"ZZZ": 0.001})
     result = backtest({"A": prices(80, 0), "B": prices(80, 1)}, num_simulations=2, forecaster=mean5, fee={"A": 0.002})
     assert result.settings["fee"] == {"A": 0.002, "B": 0.0005}  # a symbol left out keeps its default
+
+
+def test_a_crypto_symbol_not_in_the_run_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"is_crypto \(--crypto\) names symbol\(s\) \['ZZZ'\] that are not in the run"):
+        backtest({"A": prices(80, 0)}, num_simulations=2, forecaster=mean5, is_crypto=["ZZZ"])

@@ -120,7 +120,9 @@ def resolve_crypto(is_crypto, symbols) -> dict:
     chosen = set(is_crypto or ())
     unknown = chosen - set(symbols)
     if unknown:
-        raise ValueError(f"is_crypto names symbol(s) {sorted(unknown)} that are not in the run {list(symbols)}")
+        raise ValueError(
+            f"is_crypto (--crypto) names symbol(s) {sorted(unknown)} that are not in the run {list(symbols)}"
+        )
     return {s: s in chosen for s in symbols}
 
 
