@@ -24,6 +24,7 @@ __all__ = [
     "progress_wanted",
     "seed",
     "spread_ratio",
+    "symbol_names",
 ]
 
 # Counts (simulations, samples, batch, ...) are sizes of int32-indexed tensors: anything larger could

@@ -123,9 +123,9 @@ def forecast_baseline(
             progress(len(targets))
         return predictive
     if name == "garch_t":
-        arch = require_extra("arch", "baselines", "the garch_t baseline")
+        arch = require_extra(NEEDS[name], "baselines", f"the {name} baseline")
         return _garch_t(arch, returns, targets, refit_every, progress, horizon)
-    require_extra("statsforecast", "baselines", "the ets baseline")
+    require_extra(NEEDS[name], "baselines", f"the {name} baseline")
     from statsforecast.models import AutoETS
 
     return _ets(AutoETS, returns, targets, refit_every, progress, horizon)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
+from ...data.columns import PRICE_COLUMNS
 from ...data.dates import exchange_dates, exchange_dates_of_each, unparseable_date
 
 __all__ = ["collect_frames", "float64_columns", "validate_price_frame"]
@@ -82,9 +83,6 @@ def _dates_as_index(frame, symbol, dates=None):
     out = frame.drop(columns=[column])
     out.index = pd.DatetimeIndex(dates, name="Date")
     return out
-
-
-PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 
 
 def validate_price_frame(frame, symbol) -> pd.DataFrame:

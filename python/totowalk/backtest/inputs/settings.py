@@ -105,10 +105,10 @@ def resolve_spread(spread) -> tuple[float, str]:
 
 def check_simulations(num_simulations) -> int:
     """``num_simulations`` as a whole number >= 1 (250.0 is 250; 5.5, "5" and True are refused)."""
-    whole = isinstance(num_simulations, (int, np.integer)) and not isinstance(num_simulations, bool)
-    if isinstance(num_simulations, (float, np.floating)) and float(num_simulations).is_integer():
-        whole = True
-    if not whole or num_simulations < 1:
+    number = isinstance(num_simulations, (int, float, np.integer, np.floating)) and not isinstance(
+        num_simulations, bool
+    )
+    if not (number and float(num_simulations).is_integer() and num_simulations >= 1):
         raise ValueError(f"num_simulations must be a whole number >= 1, got {num_simulations!r}")
     return int(num_simulations)
 
