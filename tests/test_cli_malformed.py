@@ -73,6 +73,12 @@ FILES = {
     "text named .parquet": (_text().encode(), "text.parquet", 2, "is not a readable Parquet file"),
     "truncated gzip": (gzip.compress(_text().encode())[:200], "cut.csv.gz", 2, "truncated or damaged gzip"),
     "daylight-saving offsets": (_text(300, _dst).encode(), "dst.csv", 0, None),
+    "two columns naming Close": (
+        prices(80, 1).rename_axis("Date").reset_index().assign(close=1.0).to_csv(index=False).encode(),
+        "twice.csv",
+        2,
+        "columns 'Close', 'close' all name Close",
+    ),
     "missing file": (None, "missing.csv", 2, "price file not found"),
     "a folder": ("folder", "folder", 2, "is a folder"),
 }

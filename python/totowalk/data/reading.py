@@ -157,12 +157,16 @@ _CANONICAL["adj_close"] = _CANONICAL["adjclose"] = "Adj Close"
 
 
 def normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    renamed = {}
+    sources: dict = {}  # canonical name -> the columns that name it
     for col in frame.columns:
         key = str(col).strip().lower()
         if key in _CANONICAL:
-            renamed[col] = _CANONICAL[key]
-    frame = frame.rename(columns=renamed)
+            sources.setdefault(_CANONICAL[key], []).append(col)
+    for name, cols in sources.items():
+        if len(cols) > 1:  # "Close" and "close": which one is meant cannot be guessed
+            listed = ", ".join(repr(str(c)) for c in cols)
+            raise PriceDataError(f"columns {listed} all name {name} in {source}; keep one of them", column=name)
+    frame = frame.rename(columns={cols[0]: name for name, cols in sources.items()})
     missing = [c for c in ("Date",) + PRICE_COLUMNS if c not in frame.columns]
     if missing:
         raise PriceDataError(
