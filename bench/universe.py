@@ -135,6 +135,17 @@ def read_timings(run_dir: Path) -> dict:
     return {str(k): float(v) for k, v in timings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def read_beside_run(run_dir: Path) -> dict:
+    """summary.json's ``outputs.written_beside_run`` (the outputs process' CPU seconds and peak RSS)
+    where a process wrote the tables beside the run, else {}."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        beside = summary["outputs"]["written_beside_run"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return dict(beside) if isinstance(beside, dict) else {}
+
+
 def whole_over_forecast(timings: dict, wall: float) -> dict:
     """How many times its forecasting the run takes: the child's wall seconds (start-up, data,
     model, outputs included) and the phases' own total (a ``total`` entry, else their sum)."""
@@ -187,6 +198,8 @@ def measure_backtest(
         "stdout_lines": printed.count(b"\n"),
         "stdout_bytes": len(printed),
         "timings": timings,
+        # wait4's peak RSS is the larger of the run's process and the outputs process, not their sum
+        "written_beside_run": read_beside_run(run_dir),
         "whole_over_forecast": whole_over_forecast(timings, wall),
         "command": shlex.join(["totowalk", *command[3:]]),  # what the child ran, as one would type it
         "stderr_tail": stderr_path.read_text(errors="replace")[-2000:] if code else "",
@@ -281,6 +294,13 @@ def markdown_row(row: dict) -> str:
     ratio = row["whole_over_forecast"]
     ratio_text = f"{ratio['wall']:.2f} (wall), {ratio['phases']:.2f} (phases)" if ratio else "—"
     notes = [f"panel CSV {mib(row['panel_csv_bytes'])} MiB, made in {row['panel_s']:.1f} s"]
+    beside = row.get("written_beside_run")
+    if beside:
+        notes.append(
+            f"tables and plots written beside the run by a second process: peak RSS "
+            f"{beside['peak_rss_mib']:.0f} MiB, CPU {beside['cpu_seconds']:.1f} s (in the row's CPU s; the row's "
+            "peak RSS is the larger process')"
+        )
     if row["exit_code"]:
         notes.insert(0, f"FAILED: exit code {row['exit_code']}")
     cells = [

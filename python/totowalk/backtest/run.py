@@ -22,7 +22,7 @@ from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .forecast.kronos import as_kronos, describe_kronos
 from .forecast.plan import SymbolSeries
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
-from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, ResultTables, symbol_chunks
+from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, TABLES, ResultTables, StoredPart, symbol_chunks
 from .host_workers import check_host_workers, evaluate_in_workers
 from .inputs.frames import collect_frames
 from .inputs.settings import (
@@ -138,6 +138,7 @@ def backtest(
     overlap: bool = True,
     scores_backend: str = "auto",
     host_workers: int = 0,
+    on_part=None,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -195,6 +196,10 @@ def backtest(
         do not spread it over a host's cores and processes do. 0 (default): in this process. The
         workers start on first use (about a second each) and are kept for later calls; Kronos
         runs evaluate in this process. Results do not depend on it
+    on_part : with ``out_dir``, called with a :class:`.forecast.tables.StoredPart` once each chunk's
+        rows are in the folder, in run order (a resumed run's stored chunks too): e.g. to write the
+        final tables while later chunks are computed (report/background.py). It runs in the run's
+        loop, so it should hand the work on and return
 
     Returns
     -------
@@ -238,6 +243,7 @@ def backtest(
     kept = KeptForSummaries(rules, store and store.folder)
     batch = max_batch or default_max_batch(fc)
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
+    told = settings.to_dict() if on_part is not None and store is not None else None
     rows_bar = progress_bar(
         progress, total=sum(s.layout.num_simulations for s in series), desc="strategies", unit="sim"
     )
@@ -253,6 +259,9 @@ def backtest(
             if store is not None and stream.computed(index):
                 store.save_part(index, symbols, part)
             tables.add(index, symbols, part)
+            if told is not None:
+                files = {name: store.part_file(index, name) for name in TABLES}
+                on_part(StoredPart(index, len(chunks), symbols, files, told))
             if pieces is None:
                 kept.add(part)
             else:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
 from ..backtest.profiles.clean.fills import FILL_MODELS
+from ..backtest.report.background import MIN_CORES, BackgroundOutputs
 from ..backtest.report.html import MAX_FORECAST_CHARTS
 from ..backtest.run import SCORES_BACKENDS
 from ..engine.sampling import ESTIMATORS
@@ -157,6 +158,14 @@ def register(subparsers):
         metavar="N|all",
         help=f"draw forecast_vs_actual_<symbol>.png for the first N symbols (default {MAX_FORECAST_CHARTS}; "
         "'all' for every symbol, 0 for none; report.html draws any symbol's)",
+    )
+    p.add_argument(
+        "--outputs-process",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="write the tables and forecast plots in a separate process while the run computes its later "
+        f"chunks (auto, the default: for a run of several chunks on a host of {MIN_CORES} or more cores); "
+        "the files are the same either way",
     )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")
     p.add_argument(
@@ -401,68 +410,82 @@ def _run(args) -> int:
     if args.fills is not None and args.profile != "clean":
         raise UsageError("--fills applies to --profile clean; the legacy profile fills as the classic loop")
     progress = progress_wanted(args)
-    # setting mistakes come back as UsageError; a failure while computing keeps its traceback
-    result = backtest(
-        frames,
-        num_simulations=args.sims,
-        engine=engine,
-        profile=args.profile,
-        is_crypto=_crypto(args, list(frames)),
-        fee=args.fee,
-        spread=args.spread,
-        aggregate=args.aggregate,
-        max_batch=args.batch,
-        contexts_per_chunk=args.chunk_contexts,
-        out_dir=args.out,
-        resume=args.resume,
-        progress=progress,
-        model_name=resolved.spec,
-        kronos=kronos,
-        executor=executor,
-        fill_model=args.fills,
-        bars_per_year=args.bars_per_year,
-        calibration=not args.no_calibration,
-        scores_backend=args.scores_backend,
-        host_workers=args.host_workers,
-    )
-    result.warnings[:0] = resolved.notes
-    result.timings = {"load": loaded, **result.timings}
-    # the model's weights (0.6 GB for Toto-base) are not needed to write the outputs: let them go
-    # first, so a universe's tables and report are written beside the results alone
-    resolved.model = engine = kronos = executor = None
-    gc.collect()
-    release_free_memory()
-    print(format_report(result))
+    background = None
     if args.out:
-        forecaster = result.settings.get("forecaster", {})
-        extra = {
-            "model": {
-                "spec": resolved.spec,
-                "random_weights": resolved.random_weights,
-                "warning": resolved.warning,
-                "weights_file": resolved.weights_file,
-                "weights_sha256": forecaster.get("weights_sha256"),
-                "precision": forecaster.get("precision", args.precision),
-                "precision_detail": forecaster.get("precision_detail"),
-                "requested_precision": args.precision,
-                "estimator": forecaster.get("estimator"),
-                "num_samples": None if forecaster.get("estimator") == "exact" else args.samples or DEFAULT_SAMPLES,
-                "seed": args.seed,
-            }
-        }
-        if result.workers:
-            extra["workers"] = result.workers
-        _, why = table_format(result, args.tables)
-        print(f"tables: {why}")
-        paths = write_outputs(
-            result, args.out, extra=extra, tables=args.tables, plot_symbols=args.plot_symbols, progress=progress
+        background = BackgroundOutputs(args.out, args.tables, args.plot_symbols, when=args.outputs_process)
+    try:
+        # setting mistakes come back as UsageError; a failure while computing keeps its traceback
+        result = backtest(
+            frames,
+            num_simulations=args.sims,
+            engine=engine,
+            profile=args.profile,
+            is_crypto=_crypto(args, list(frames)),
+            fee=args.fee,
+            spread=args.spread,
+            aggregate=args.aggregate,
+            max_batch=args.batch,
+            contexts_per_chunk=args.chunk_contexts,
+            out_dir=args.out,
+            resume=args.resume,
+            progress=progress,
+            model_name=resolved.spec,
+            on_part=background and background.part_saved,
+            kronos=kronos,
+            executor=executor,
+            fill_model=args.fills,
+            bars_per_year=args.bars_per_year,
+            calibration=not args.no_calibration,
+            scores_backend=args.scores_backend,
+            host_workers=args.host_workers,
         )
-        print(written_line(paths, args.out))
-        timings = json.loads((Path(args.out) / "summary.json").read_text()).get("timings", {})
-    else:
-        timings = result.timings
-    print(timings_line(timings, time.perf_counter() - started))
-    return 0
+        result.warnings[:0] = resolved.notes
+        result.timings = {"load": loaded, **result.timings}
+        # the model's weights (0.6 GB for Toto-base) are not needed to write the outputs: let them go
+        # first, so a universe's tables and report are written beside the results alone
+        resolved.model = engine = kronos = executor = None
+        gc.collect()
+        release_free_memory()
+        print(format_report(result))
+        if args.out:
+            forecaster = result.settings.get("forecaster", {})
+            extra = {
+                "model": {
+                    "spec": resolved.spec,
+                    "random_weights": resolved.random_weights,
+                    "warning": resolved.warning,
+                    "weights_file": resolved.weights_file,
+                    "weights_sha256": forecaster.get("weights_sha256"),
+                    "precision": forecaster.get("precision", args.precision),
+                    "precision_detail": forecaster.get("precision_detail"),
+                    "requested_precision": args.precision,
+                    "estimator": forecaster.get("estimator"),
+                    "num_samples": None if forecaster.get("estimator") == "exact" else args.samples or DEFAULT_SAMPLES,
+                    "seed": args.seed,
+                }
+            }
+            if result.workers:
+                extra["workers"] = result.workers
+            _, why = table_format(result, args.tables)
+            print(f"tables: {why}")
+            paths = write_outputs(
+                result,
+                args.out,
+                extra=extra,
+                tables=args.tables,
+                plot_symbols=args.plot_symbols,
+                progress=progress,
+                background=background,
+            )
+            print(written_line(paths, args.out))
+            timings = json.loads((Path(args.out) / "summary.json").read_text()).get("timings", {})
+        else:
+            timings = result.timings
+        print(timings_line(timings, time.perf_counter() - started))
+        return 0
+    finally:
+        if background is not None:
+            background.close()  # stopped, where the run was interrupted; its partial files gone
 
 
 def _plot_count(text: str) -> int | None:

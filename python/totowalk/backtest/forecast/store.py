@@ -265,21 +265,22 @@ class RunStore:
             record.update(pit=[float(x) for x in found.pit], crps=[float(x) for x in found.crps])
         self._append(FORECASTS, record)
 
-    def _part_path(self, index: int, name: str) -> Path:
+    def part_file(self, index: int, name: str) -> Path:
+        """Where chunk ``index``'s part of table ``name`` is (or will be) stored."""
         return self.folder / PARTS / f"chunk-{index:05d}-{name}.pkl"
 
     def has_part(self, index: int, symbols: list, names) -> bool:
         """Whether chunk ``index`` of exactly these ``symbols`` is stored, every table of ``names``
         (another chunking of the symbols, e.g. a different contexts_per_chunk, is computed again).
         Reads only each file's symbols, not its table."""
-        paths = [self._part_path(index, name) for name in names]
-        return all(p.is_file() for p in paths) and all(self._read_part(p)[0] == list(symbols) for p in paths)
+        paths = [self.part_file(index, name) for name in names]
+        return all(p.is_file() for p in paths) and all(read_part(p)[0] == list(symbols) for p in paths)
 
     def save_part(self, index: int, symbols: list, tables: dict) -> None:
         """Store chunk ``index``'s ``tables`` ({name: DataFrame}), each written whole, then moved into
         place: its symbols first, then the table, so the symbols read back alone."""
         for name, table in tables.items():
-            path = self._part_path(index, name)
+            path = self.part_file(index, name)
             path.parent.mkdir(exist_ok=True)
             tmp = path.with_name(path.name + ".partial")
             with open(tmp, "wb") as fh:
@@ -289,29 +290,30 @@ class RunStore:
 
     def load_part(self, index: int, symbols: list, name: str):
         """Table ``name`` of stored chunk ``index`` (which must hold ``symbols``)."""
-        path = self._part_path(index, name)
-        stored, table = self._read_part(path, table=True)
+        path = self.part_file(index, name)
+        stored, table = read_part(path, table=True)
         if stored != list(symbols):
             raise RunStoreError(f"{path} holds symbols {stored}, not {list(symbols)}")
         return table
-
-    def _read_part(self, path: Path, table: bool = False) -> tuple:
-        """(symbols, table) of a part file; the table None unless asked for."""
-        try:
-            with open(path, "rb") as fh:
-                symbols = pickle.load(fh)
-                frame = unpack_array_cells(*pickle.load(fh)) if table else None
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as err:
-            raise RunStoreError(f"corrupt {path}: {err}; delete it to compute that chunk again") from err
-        if not isinstance(symbols, list):
-            raise RunStoreError(f"corrupt {path}: not a part of a totowalk run; delete it to compute that chunk again")
-        return symbols, frame
 
     def compact(self) -> None:
         """Remove the forecast journal and the parts once the final tables hold what they held; the
         manifest stays, naming the run."""
         shutil.rmtree(self.folder / PARTS, ignore_errors=True)
         (self.folder / FORECASTS).unlink(missing_ok=True)
+
+
+def read_part(path: Path, table: bool = False) -> tuple:
+    """(symbols, table) of a part file (:meth:`RunStore.save_part`); the table None unless asked for."""
+    try:
+        with open(path, "rb") as fh:
+            symbols = pickle.load(fh)
+            frame = unpack_array_cells(*pickle.load(fh)) if table else None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as err:
+        raise RunStoreError(f"corrupt {path}: {err}; delete it to compute that chunk again") from err
+    if not isinstance(symbols, list):
+        raise RunStoreError(f"corrupt {path}: not a part of a totowalk run; delete it to compute that chunk again")
+    return symbols, frame
 
 
 def pack_array_cells(frame) -> tuple:

@@ -11,11 +11,13 @@ number of symbols. Either way the whole table is the parts in run order, one aft
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["TABLES", "ResultTables", "contexts_of", "symbol_chunks", "DEFAULT_CHUNK_CONTEXTS"]
+__all__ = ["TABLES", "ResultTables", "StoredPart", "contexts_of", "symbol_chunks", "DEFAULT_CHUNK_CONTEXTS"]
 
 TABLES = ("simulations", "forecasts")
 
@@ -49,6 +51,18 @@ def symbol_chunks(series: list, keys, contexts_per_chunk: int = DEFAULT_CHUNK_CO
     if current:
         chunks.append(current)
     return chunks
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A chunk's part, in the run's folder: what ``backtest(on_part=...)`` is told of each chunk,
+    in run order, once its part is there (saved, or found stored by a resumed run)."""
+
+    index: int  # the chunk's number, 0 first
+    chunks: int  # how many chunks the run has
+    symbols: list  # the chunk's symbols, in run order
+    files: dict[str, Path]  # {table name: its part file}, read with store.read_part
+    settings: dict  # the run's settings (BacktestResult.settings)
 
 
 class ResultTables:

@@ -41,11 +41,16 @@ def table_format(result, asked: str = "auto") -> tuple[str, str]:
     """The format ``write_outputs`` uses for the run's tables and why, in words: ``asked`` unless
     "auto", which is CSV for a run of a few symbols and Parquet from :data:`LARGE_TABLE_ROWS`
     forecast rows on (CSV, saying so, where pyarrow is missing)."""
+    return settings_table_format(result.settings, asked)
+
+
+def settings_table_format(settings: dict, asked: str = "auto") -> tuple[str, str]:
+    """:func:`table_format` of a run with these settings (known before its first chunk)."""
     if asked not in TABLE_FORMATS:
         raise ValueError(f"tables must be one of {TABLE_FORMATS}, got {asked!r}")
     if asked != "auto":
         return asked, f"{asked} as asked"
-    rows = forecast_rows(result)
+    rows = forecast_rows(settings)
     if rows < LARGE_TABLE_ROWS:
         return "csv", f"csv ({rows:,} forecast rows; Parquet from {LARGE_TABLE_ROWS:,}, or --tables parquet)"
     if importlib.util.find_spec("pyarrow") is None:
@@ -56,9 +61,8 @@ def table_format(result, asked: str = "auto") -> tuple[str, str]:
     return "parquet", f"parquet ({rows:,} forecast rows; --tables csv forces CSV)"
 
 
-def forecast_rows(result) -> int:
-    """Rows of the run's forecasts table: (symbol, simulation) rows x keys x steps."""
-    settings = result.settings
+def forecast_rows(settings: dict) -> int:
+    """Rows of a run's forecasts table: (symbol, simulation) rows x keys x steps."""
     return len(settings["symbols"]) * int(settings["num_simulations"]) * len(settings.get("keys", ())) * STEPS
 
 
@@ -69,6 +73,7 @@ def write_outputs(
     tables: str = "auto",
     plot_symbols: int | None = MAX_FORECAST_CHARTS,
     progress: bool = False,
+    background=None,
 ) -> list[Path]:
     """Write the simulations, forecasts and daily_returns tables, summary.json, the PNG plots and
     report.html into ``out_dir``.
@@ -81,7 +86,9 @@ def write_outputs(
     its warning). Once everything is written, a run stored in ``out_dir`` drops its resume journal
     and parts (:meth:`RunStore.compact`): the final tables hold what they held. summary.json's
     ``timings`` holds the backtest's phases and these (``write_tables``, ``plots``, ``report``).
-    Returns the written paths.
+    ``background``: the :class:`.background.BackgroundOutputs` the run told of its parts: the
+    tables and forecast plots it wrote are moved into place instead of written here (and
+    summary.json's ``outputs`` says what that process took). Returns the written paths.
     """
     clock = time.perf_counter()
     timings = dict(getattr(result, "timings", {}) or {})
@@ -101,13 +108,19 @@ def write_outputs(
     for stem in ("simulations", "forecasts", DAILY_STEM):  # an earlier output in the other format would be read first
         (out / f"{stem}.{other}").unlink(missing_ok=True)
     parts = _table_parts(result)
-    bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
-    try:
-        simulations = parts["simulations"] if tables == "parquet" else (_text_lists(p) for p in parts["simulations"])
-        write_table(paths[0], simulations, tables, bar)
-        write_table(paths[1], parts["forecasts"], tables, bar)
-    finally:
-        bar.close()
+    written = None
+    if background is not None:
+        with _bar(progress, total=len(parts["simulations"]), desc="tables", unit="part") as bar:
+            written = background.finish(result, out, tables, plot_symbols, bar)
+    if written is not None:
+        written.commit_tables()
+    else:
+        bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
+        try:
+            write_table(paths[0], parts["simulations"], tables, bar, lists_as_text=True)
+            write_table(paths[1], parts["forecasts"], tables, bar)
+        finally:
+            bar.close()
     daily = daily_of(result)
     write_table(paths[3], [daily[list(DAILY_COLUMNS)]], tables)
     now = time.perf_counter()
@@ -124,12 +137,14 @@ def write_outputs(
         "summary": {str(k): v for k, v in result.summary.to_dict(orient="index").items()},
         "statistics": statistics_json(stats),
         "statistics_settings": statistics_settings(list(pd.unique(daily["strategy"])) if len(daily) else []),
-        "outputs": {"tables": tables, "forecast_plots": _plotted(result, plot_symbols)},
+        "outputs": {"tables": tables, "forecast_plots": _plotted(result, plot_symbols), **_beside(written)},
         **(extra or {}),
     }
     encoded = _encoded(body)  # once: at universe scale the summary is megabytes of text
     _write_text(paths[2], with_timings(encoded, timings))
-    paths += plot_results(result, out, most=plot_symbols, progress=progress)
+    paths += plot_results(result, out, most=plot_symbols, progress=progress, forecasts=written is None)
+    if written is not None:
+        paths += written.commit_plots()
     now = time.perf_counter()
     timings["plots"], clock = now - clock, now
     paths.append(write_html_report(out, complete=False))
@@ -187,25 +202,53 @@ def _json_cells(values: list) -> list:
     return [json.dumps(v, default=json_default) for v in values]
 
 
-def write_table(path: Path, parts, fmt: str, bar=None) -> None:
+def write_table(path: Path, parts, fmt: str, bar=None, lists_as_text: bool = False) -> None:
     """One table from its parts, written part by part (a header once; Parquet row groups of one
     schema), then moved into place."""
-
-    def write(tmp):
-        writer = None
-        for number, part in enumerate(parts):
-            if fmt == "csv":
-                part.to_csv(tmp, index=False, header=number == 0, mode="w" if number == 0 else "a")
-            else:
-                writer = _parquet_part(tmp, part, writer)
+    table = TableFile(path, fmt, lists_as_text)
+    try:
+        for part in parts:
+            table.append(part)
             del part
             release_free_memory()  # a part's text and Arrow buffers, before the next part is read
             if bar is not None:
                 bar.update(1)
-        if writer is not None:
-            writer.close()
+    except BaseException:
+        table.close()
+        raise
+    table.close()
+    table.commit()
 
-    _atomic(path, write)
+
+class TableFile:
+    """One table written a part at a time into ``path`` + ".partial" (:meth:`append`), then moved
+    into place (:meth:`commit`): a reader never sees half a table. ``lists_as_text``: CSV writes
+    columns of lists or arrays (the simulations' daily values) as JSON text, one cell each."""
+
+    def __init__(self, path: Path, fmt: str, lists_as_text: bool = False):
+        self.path, self.fmt, self.lists_as_text = Path(path), fmt, lists_as_text
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self._parts, self._writer = 0, None
+
+    def append(self, part: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            first = self._parts == 0
+            (_text_lists(part) if self.lists_as_text else part).to_csv(
+                self.partial, index=False, header=first, mode="w" if first else "a"
+            )
+        else:
+            self._writer = _parquet_part(self.partial, part, self._writer)
+        self._parts += 1
+
+    def close(self) -> None:
+        """Finish the partial file (a Parquet file's footer)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def commit(self) -> Path:
+        os.replace(self.partial, self.path)
+        return self.path
 
 
 def _parquet_part(path: Path, part: pd.DataFrame, writer):
@@ -224,6 +267,13 @@ def _parquet_part(path: Path, part: pd.DataFrame, writer):
     return writer
 
 
+def _beside(written) -> dict:
+    """summary.json's account of the process that wrote the tables beside the run, if one did."""
+    if written is None:
+        return {}
+    return {"written_beside_run": {"cpu_seconds": written.seconds, "peak_rss_mib": written.peak_rss_mib}}
+
+
 def _plotted(result, most: int | None) -> int:
     count = len(result.settings["symbols"])
     return count if most is None else min(count, most)
@@ -235,18 +285,13 @@ def _bar(enabled: bool, **kwargs):
     return tqdm(disable=not enabled, leave=False, **kwargs)
 
 
-def _atomic(path: Path, write) -> None:
-    """``write(temporary path)``, then move the file into place: a reader never sees half a table."""
-    tmp = path.with_name(path.name + ".partial")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def statistics_json(stats: pd.DataFrame) -> dict:
     """{symbol: {strategy: {statistic: value}}} of a :func:`..stats.table.performance_table`."""
     out: dict = {}
-    for (symbol, strategy), row in stats.iterrows():
-        out.setdefault(str(symbol), {})[strategy] = {k: float(v) for k, v in row.items()}
+    columns = list(stats.columns)
+    # one conversion of the whole table: the floats ``float(value)`` of each cell gives
+    for (symbol, strategy), row in zip(stats.index, stats.to_numpy(dtype=np.float64).tolist()):
+        out.setdefault(str(symbol), {})[strategy] = dict(zip(columns, row))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +11,46 @@ import pandas as pd
 from ..stats.daily import PORTFOLIO, wide
 from .text import daily_of, symbol_list
 
-__all__ = ["plot_results"]
+__all__ = ["forecast_plot_name", "plot_forecast_rows", "plot_results"]
 
 
-def plot_results(result, out_dir, most: int | None = None, progress: bool = False) -> list[Path]:
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _default_style(draw):
+    """Draw in matplotlib's default style, whatever this process has set (a notebook's style, a
+    library that restyles on import, a matplotlibrc): a run's PNGs are the same bytes wherever they
+    are drawn (report/background.py draws some in another process)."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        _pyplot()
+        import matplotlib.style
+
+        with matplotlib.style.context("default"):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+@_default_style
+def plot_results(
+    result, out_dir, most: int | None = None, progress: bool = False, forecasts: bool = True
+) -> list[Path]:
     """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
     each simulation's final day compounded in date order, each day once; with several symbols
     the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png for each
     of the first ``most`` symbols (None: every symbol; per key, the distinct one-step forecasts and
-    their outcomes by target date; report.html draws any symbol's). Values are plotted in percent."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    their outcomes by target date; report.html draws any symbol's; ``forecasts`` False: none, they
+    are drawn elsewhere). Values are plotted in percent."""
+    plt = _pyplot()
     import matplotlib.dates
-    import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     paths = []
@@ -56,13 +83,18 @@ def plot_results(result, out_dir, most: int | None = None, progress: bool = Fals
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
-    drawn = symbols if most is None else symbols[:most]
+    drawn = (symbols if most is None else symbols[:most]) if forecasts else []
     from tqdm.auto import tqdm
 
     for symbol in tqdm(drawn, disable=not progress or len(drawn) < 2, leave=False, desc="plots", unit="symbol"):
-        paths.append(out / f"forecast_vs_actual_{_file_safe(symbol)}.png")
-        _plot_forecasts(result, symbol, paths[-1], plt)
+        paths.append(out / forecast_plot_name(symbol))
+        plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, paths[-1])
     return paths
+
+
+def forecast_plot_name(symbol) -> str:
+    """The file name of ``symbol``'s forecast_vs_actual plot."""
+    return f"forecast_vs_actual_{_file_safe(symbol)}.png"
 
 
 def _symbol_forecasts(result, symbol) -> pd.DataFrame:
@@ -74,10 +106,13 @@ def _symbol_forecasts(result, symbol) -> pd.DataFrame:
     return f[f["symbol"] == symbol]
 
 
-def _plot_forecasts(result, symbol, path: Path, plt) -> None:
-    import matplotlib
+@_default_style
+def plot_forecast_rows(mine: pd.DataFrame, symbol, profile: str, path: Path) -> None:
+    """``symbol``'s forecast_vs_actual plot, from its rows of the forecasts table, as a PNG at
+    ``path`` (whatever its suffix)."""
+    plt = _pyplot()
+    import matplotlib.dates
 
-    mine = _symbol_forecasts(result, symbol)
     keys = list(dict.fromkeys(mine["key"]))
     dates = mine["target_date"].dropna()
     dated = bool(len(dates)) and isinstance(dates.iloc[0], pd.Timestamp)
@@ -95,8 +130,8 @@ def _plot_forecasts(result, symbol, path: Path, plt) -> None:
         axes[-1, 0].xaxis.set_major_locator(locator)
         axes[-1, 0].xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
     axes[-1, 0].set_xlabel("target date" if dated else "target row")
-    fig.suptitle(f"one-step forecast vs actual, {symbol} ({result.profile} profile)")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.suptitle(f"one-step forecast vs actual, {symbol} ({profile} profile)")
+    fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)
 
 
