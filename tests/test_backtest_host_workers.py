@@ -8,7 +8,8 @@ from test_backtest_api import mean5
 from test_backtest_chunks import DATA, _same
 
 from totowalk.backtest import backtest
-from totowalk.backtest.host_workers import _packed, _unpacked, symbol_groups
+from totowalk.backtest import host_workers as host_workers_module
+from totowalk.backtest.host_workers import _packed, _unpacked, resolve_host_workers, symbol_groups
 from totowalk.engine import ForecastEngine
 from totowalk.errors import UsageError
 from totowalk.model import TotoConfig, build_model
@@ -30,6 +31,7 @@ def test_workers_equal_one_process(tmp_path, engines, profile, estimator):
     chunked = backtest(DATA, contexts_per_chunk=100, host_workers=3, out_dir=tmp_path / "run", **settings)
     assert len(chunked.tables.chunks) == 3
     _same(chunked, one)
+    assert (one.host_workers, workers.host_workers, chunked.host_workers) == (0, 2, 3)
 
 
 def test_workers_equal_one_process_with_a_function_forecaster():
@@ -78,3 +80,24 @@ def test_a_bad_worker_count_is_refused_before_any_work():
     for count in (-1, 1.5, True):
         with pytest.raises(UsageError, match="host_workers must be an integer >= 0"):
             backtest(DATA, num_simulations=3, forecaster=mean5, host_workers=count)
+    with pytest.raises(UsageError, match="or 'auto', got 'sometimes'"):
+        backtest(DATA, num_simulations=3, forecaster=mean5, host_workers="sometimes")
+
+
+@pytest.mark.parametrize(
+    "chunks, cores, workers",
+    [(1, 16, 0), (2, 2, 0), (2, 3, 0), (2, 4, 2), (32, 16, 8), (32, 64, 8), (5, 10, 5)],
+)
+def test_auto_takes_half_the_cores_for_a_run_of_several_chunks(chunks, cores, workers):
+    assert resolve_host_workers("auto", chunks, cores) == workers
+    assert resolve_host_workers(3, chunks, cores) == 3  # a number is kept as given
+
+
+def test_auto_on_this_host_runs_as_its_rule_says(monkeypatch):
+    monkeypatch.setattr(host_workers_module, "host_cores", lambda: 2)
+    settings = dict(num_simulations=5, forecaster=mean5, profile="clean", contexts_per_chunk=100)
+    assert backtest(DATA, host_workers="auto", **settings).host_workers == 0  # 2 cores: none
+    monkeypatch.setattr(host_workers_module, "host_cores", lambda: 4)
+    auto = backtest(DATA, host_workers="auto", **settings)
+    assert auto.host_workers == 2 and len(auto.tables.chunks) == 3
+    _same(auto, backtest(DATA, **settings))

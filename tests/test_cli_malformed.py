@@ -103,6 +103,8 @@ OPTIONS = {
         (["--samples", "0"], "argument --samples: must be >= 1, got 0"),
         (["--host-workers", "-1"], "argument --host-workers: must be between 0 and 256, got -1"),
         (["--host-workers", "2.5"], "argument --host-workers: expected a whole number"),
+        (["--host-workers", "many"], "argument --host-workers: expected a whole number >= 0 or 'auto'"),
+        (["--outputs-process", "yes"], "argument --outputs-process: invalid choice: 'yes'"),
         (["--fee", "nan"], "argument --fee: must be a finite number, got 'nan'"),
         (["--fee", "inf"], "argument --fee: must be a finite number, got 'inf'"),
         (["--fee", "-0.1"], "argument --fee: must be a fraction in [0, 1)"),

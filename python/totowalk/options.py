@@ -56,6 +56,17 @@ def worker_count(text: str) -> int:
     """A number of worker processes: a whole number from 0 (none: the work stays in this process)
     to 256 (more processes than any host has cores would only add start-up time and memory)."""
     value = _whole_number(text, "a whole number >= 0")
+    return _at_most_256(value)
+
+
+def worker_count_or_auto(text: str) -> int | str:
+    """:func:`worker_count`, or "auto" (the run picks; backtest/host_workers.py)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _at_most_256(_whole_number(text, "a whole number >= 0 or 'auto'"))
+
+
+def _at_most_256(value: int) -> int:
     if not 0 <= value <= 256:
         raise argparse.ArgumentTypeError(f"must be between 0 and 256, got {value}")
     return value

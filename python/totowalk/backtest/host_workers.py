@@ -41,14 +41,46 @@ from .forecast.tables import TABLES
 from .kept import summary_pieces
 from .profiles.registry import profile_named
 
-__all__ = ["check_host_workers", "close_worker_pools", "evaluate_in_workers", "symbol_groups"]
+__all__ = [
+    "AUTO_MIN_CORES",
+    "check_host_workers",
+    "close_worker_pools",
+    "evaluate_in_workers",
+    "resolve_host_workers",
+    "symbol_groups",
+]
+
+AUTO_MIN_CORES = 4  # "auto": fewer cores are already kept busy by the run's own process (RESULTS.md)
+AUTO_MAX_WORKERS = 8  # "auto": half the host's cores, at most this many
 
 
-def check_host_workers(count) -> int:
-    """``count`` as a number of worker processes (0: evaluate in this process)."""
+def check_host_workers(count) -> int | str:
+    """``count`` as a number of worker processes (0: evaluate in this process), or "auto"."""
+    if isinstance(count, str) and count == "auto":
+        return count
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"host_workers must be an integer >= 0 (0: strategies in this process), got {count!r}")
+        raise ValueError(
+            f"host_workers must be an integer >= 0 (0: strategies in this process) or 'auto', got {count!r}"
+        )
     return int(count)
+
+
+def resolve_host_workers(count, chunks: int, cores: int | None = None) -> int:
+    """The workers a run of ``chunks`` chunks uses: ``count``, or for "auto" half the host's cores
+    (at most :data:`AUTO_MAX_WORKERS`) where the run has two chunks or more on a host of
+    :data:`AUTO_MIN_CORES` cores or more, else none. One chunk has nothing to hide the workers'
+    start-up behind (W2 on a card is one chunk), and on fewer cores they only add their transfer."""
+    if count != "auto":
+        return count
+    cores = cores or host_cores()
+    if chunks < 2 or cores < AUTO_MIN_CORES:
+        return 0
+    return min(AUTO_MAX_WORKERS, cores // 2)
+
+
+def host_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def symbol_groups(series: list, count: int) -> list[tuple[int, int]]:
@@ -136,8 +168,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            threads = max(1, cores // workers)  # the cores this process may use, shared out
+            threads = max(1, host_cores() // workers)  # the cores this process may use, shared out
             pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),

@@ -23,7 +23,7 @@ from .forecast.kronos import as_kronos, describe_kronos
 from .forecast.plan import SymbolSeries
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, TABLES, ResultTables, StoredPart, symbol_chunks
-from .host_workers import check_host_workers, evaluate_in_workers
+from .host_workers import check_host_workers, evaluate_in_workers, resolve_host_workers
 from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
@@ -80,6 +80,8 @@ class BacktestResult:
         strategies, so the phases can add up to more than ``total``: ``total`` over ``forecast`` is
         how close the run is to its forecast's time. A resumed run times only what it computed
     workers : with a RayExecutor, one dict per worker: host, chunks, contexts, seconds
+    host_workers : the worker processes that evaluated the strategies (``backtest(host_workers=)``
+        resolved; 0: this process)
     calibration : dict, whether the forecasts were calibrated (backtest/stats/calibration.py):
         per key and overall, over distinct forecasts with known outcomes; ``available`` False (with
         its ``reason``) when the forecaster gives no predictive distribution
@@ -98,6 +100,7 @@ class BacktestResult:
     statistics: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
     workers: list = field(default_factory=list)
+    host_workers: int = 0
     calibration: dict | None = None
     mae: pd.Series | None = None
 
@@ -137,7 +140,7 @@ def backtest(
     contexts_per_chunk: int | None = None,
     overlap: bool = True,
     scores_backend: str = "auto",
-    host_workers: int = 0,
+    host_workers: int | str = 0,
     on_part=None,
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
@@ -193,9 +196,12 @@ def backtest(
         evaluated (results do not depend on it)
     host_workers : evaluate each chunk's strategies and tables in this many worker processes, a
         group of its symbols each (backtest/host_workers.py): that work holds the GIL, so threads
-        do not spread it over a host's cores and processes do. 0 (default): in this process. The
-        workers start on first use (about a second each) and are kept for later calls; Kronos
-        runs evaluate in this process. Results do not depend on it
+        do not spread it over a host's cores and processes do. 0 (default): in this process;
+        "auto": half the host's cores (at most 8) for a run of two chunks or more on a host of 4
+        cores or more, else none (the CLI's default; a script needs its ``if __name__ ==
+        "__main__":`` guard for any workers). The workers start on first use (about a second
+        each) and are kept for later calls; Kronos runs evaluate in this process. Results do not
+        depend on it; ``BacktestResult.host_workers`` says how many ran
     on_part : with ``out_dir``, called with a :class:`.forecast.tables.StoredPart` once each chunk's
         rows are in the folder, in run order (a resumed run's stored chunks too): e.g. to write the
         final tables while later chunks are computed (report/background.py). It runs in the run's
@@ -232,6 +238,9 @@ def backtest(
         )
         host_workers = check_host_workers(host_workers)
         chunks = symbol_chunks(series, PRICE_KEYS, contexts_per_chunk or DEFAULT_CHUNK_CONTEXTS)
+        host_workers = resolve_host_workers(host_workers, len(chunks))
+        if kronos is not None or isinstance(fc, KronosForecasts):
+            host_workers = 0  # Kronos runs evaluate in this process
     except ValueError as err:
         if type(err) is not ValueError:
             raise  # already a named kind (PriceDataError, CheckpointError, UsageError)
@@ -252,7 +261,7 @@ def backtest(
             started, kronos_before = time.perf_counter(), clock.seconds.get("kronos", 0.0)
             symbols = [s.symbol for s in plan.series]
             pieces = None  # what the summaries keep, where workers made it beside the part
-            if part is None and host_workers and kronos is None and not isinstance(fc, KronosForecasts):
+            if part is None and host_workers:
                 part, pieces = evaluate_in_workers(plan, found, settings, host_workers)
             elif part is None:  # forecast for this host to evaluate (else read back, or made by a worker)
                 part = chunk_tables(plan, found, settings, fc, kronos, progress, clock)
@@ -310,6 +319,7 @@ def backtest(
     clock.lap("tables")
     result.timings = clock.finish()
     result.workers = list(getattr(executor, "workers", []))
+    result.host_workers = host_workers
     return result
 
 

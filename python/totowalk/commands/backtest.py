@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
+from ..backtest.host_workers import AUTO_MIN_CORES
 from ..backtest.profiles.clean.fills import FILL_MODELS
 from ..backtest.report.background import MIN_CORES, BackgroundOutputs
 from ..backtest.report.html import MAX_FORECAST_CHARTS
@@ -31,7 +32,7 @@ from ..options import (
     seed,
     spread_ratio,
     symbol_names,
-    worker_count,
+    worker_count_or_auto,
 )
 
 KRONOS_PREFIX = "kronos:"  # --model kronos:DIR: Kronos forecasts every key
@@ -120,12 +121,13 @@ def register(subparsers):
     )
     p.add_argument(
         "--host-workers",
-        type=worker_count,
-        default=0,
-        metavar="N",
+        type=worker_count_or_auto,
+        default="auto",
+        metavar="N|auto",
         help="evaluate each chunk's strategies and tables in N worker processes, a group of symbols each "
-        "(0, default: in this process); for a many-core host beside a GPU, where that work would "
-        "otherwise wait on one core. Results do not depend on it",
+        f"(0: in this process; auto, the default: half the host's cores, at most 8, for a run of several "
+        f"chunks on a host of {AUTO_MIN_CORES} or more cores, else 0); for a many-core host beside a GPU, "
+        "where that work would otherwise wait on one core. Results do not depend on it",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -466,6 +468,8 @@ def _run(args) -> int:
             }
             if result.workers:
                 extra["workers"] = result.workers
+            if result.host_workers:
+                extra["host_workers"] = result.host_workers
             _, why = table_format(result, args.tables)
             print(f"tables: {why}")
             paths = write_outputs(
