@@ -5,6 +5,7 @@ same tables."""
 
 import json
 import queue
+import re
 import warnings
 
 import pytest
@@ -26,13 +27,16 @@ class Interrupt(Exception):
 
 
 def _files(folder):
-    """{name: bytes} of a run folder's outputs, summary.json without what differs run to run."""
+    """{name: bytes} of a run folder's outputs, without what differs run to run: summary.json's
+    timings, and the commit in it and in the report (a working tree edited while tests run)."""
     out = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.name != "summary.json":
             out[path.name] = path.read_bytes()
+    out["report.html"] = re.sub(rb"<th>commit</th><td>[^<]*</td>", b"", out["report.html"])
     summary = json.loads((folder / "summary.json").read_text())
     summary.pop("timings")
+    summary["versions"].pop("commit", None)
     summary["outputs"].pop("written_beside_run", None)
     out["summary.json"] = summary
     return out

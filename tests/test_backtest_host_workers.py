@@ -2,6 +2,9 @@
 process bit for bit: rows, forecasts, summary, daily series, statistics, calibration and forecast
 error, with one chunk or several, in memory or stored in the run's folder."""
 
+import importlib
+from concurrent.futures import Future
+
 import numpy as np
 import pytest
 from test_backtest_api import mean5
@@ -101,3 +104,28 @@ def test_auto_on_this_host_runs_as_its_rule_says(monkeypatch):
     auto = backtest(DATA, host_workers="auto", **settings)
     assert auto.host_workers == 2 and len(auto.tables.chunks) == 3
     _same(auto, backtest(DATA, **settings))
+
+
+def test_chunks_made_before_the_workers_are_up_are_evaluated_here_with_the_same_rows(monkeypatch):
+    settings = dict(num_simulations=5, forecaster=mean5, profile="clean", contexts_per_chunk=100)
+    one = backtest(DATA, **settings)
+    run_module = importlib.import_module("totowalk.backtest.run")
+    up = Future()  # the workers' start-up, finished by hand after the first chunk
+    monkeypatch.setattr(run_module, "start_workers", lambda workers: [up])
+    here, there = [], []
+    real_here, real_there = run_module.chunk_tables, run_module.evaluate_in_workers
+
+    def evaluated_here(*args, **kwargs):
+        here.append(1)
+        up.set_result(0)
+        return real_here(*args, **kwargs)
+
+    def evaluated_there(*args, **kwargs):
+        there.append(1)
+        return real_there(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "chunk_tables", evaluated_here)
+    monkeypatch.setattr(run_module, "evaluate_in_workers", evaluated_there)
+    mixed = backtest(DATA, host_workers=2, **settings)
+    assert len(mixed.tables.chunks) == 3 and (len(here), len(there)) == (1, 2)
+    _same(mixed, one)

@@ -47,7 +47,9 @@ __all__ = [
     "close_worker_pools",
     "evaluate_in_workers",
     "resolve_host_workers",
+    "start_workers",
     "symbol_groups",
+    "workers_ready",
 ]
 
 AUTO_MIN_CORES = 4  # "auto": fewer cores are already kept busy by the run's own process (RESULTS.md)
@@ -94,6 +96,27 @@ def symbol_groups(series: list, count: int) -> list[tuple[int, int]]:
     cuts = np.searchsorted(rows, rows[-1] * np.arange(1, count) / count, side="left") + 1
     bounds = sorted({0, *np.minimum(cuts, len(series)).tolist(), len(series)})
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def start_workers(workers: int) -> list:
+    """Start the ``workers`` processes now (each imports totowalk and torch: a second or two), so
+    their start-up runs beside the run's first chunks; returns what :func:`workers_ready` asks.
+    Until they are ready the run evaluates its chunks in its own process (the same rows: a
+    chunk's part does not depend on where it is made), so the start-up is never waited on."""
+    pool = _pool(workers)
+    return [pool.submit(_ready) for _ in range(workers)]  # one each: the pool starts a process per waiting task
+
+
+def _ready() -> int:
+    """A worker's first task: done once it has imported this module (and so totowalk), as an
+    evaluation needs."""
+    return os.getpid()
+
+
+def workers_ready(started: list) -> bool:
+    """Whether the processes :func:`start_workers` started are up (or one failed: the next
+    evaluation then says so)."""
+    return all(future.done() for future in started)
 
 
 def evaluate_in_workers(plan: ForecastPlan, found: Forecasts, settings, workers: int) -> tuple[dict, list]:

@@ -23,7 +23,13 @@ from .forecast.kronos import as_kronos, describe_kronos
 from .forecast.plan import SymbolSeries
 from .forecast.store import RunInterrupted, RunStore, fingerprint, frame_digest
 from .forecast.tables import DEFAULT_CHUNK_CONTEXTS, TABLES, ResultTables, StoredPart, symbol_chunks
-from .host_workers import check_host_workers, evaluate_in_workers, resolve_host_workers
+from .host_workers import (
+    check_host_workers,
+    evaluate_in_workers,
+    resolve_host_workers,
+    start_workers,
+    workers_ready,
+)
 from .inputs.frames import collect_frames
 from .inputs.settings import (
     RunSettings,
@@ -251,6 +257,7 @@ def backtest(
     tables = ResultTables(store)
     kept = KeptForSummaries(rules, store and store.folder)
     batch = max_batch or default_max_batch(fc)
+    starting = start_workers(host_workers) if host_workers else []
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
     told = settings.to_dict() if on_part is not None and store is not None else None
     rows_bar = progress_bar(
@@ -261,9 +268,9 @@ def backtest(
             started, kronos_before = time.perf_counter(), clock.seconds.get("kronos", 0.0)
             symbols = [s.symbol for s in plan.series]
             pieces = None  # what the summaries keep, where workers made it beside the part
-            if part is None and host_workers:
+            if part is None and host_workers and workers_ready(starting):
                 part, pieces = evaluate_in_workers(plan, found, settings, host_workers)
-            elif part is None:  # forecast for this host to evaluate (else read back, or made by a worker)
+            elif part is None:  # evaluated here: forecast (else read back, or made by a Ray worker), no workers up yet
                 part = chunk_tables(plan, found, settings, fc, kronos, progress, clock)
             if store is not None and stream.computed(index):
                 store.save_part(index, symbols, part)
