@@ -150,7 +150,8 @@ run_step "bench_chunks.py: W2 whole at 32,768 / 16,384 / 8,192 / 4,096 contexts 
 run_step "bench_kronos_batch.py: Kronos-base, 16 contexts batched vs one at a time" 60 "$LOGS/bench.log" \
   $PY bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --repeats 3 --device cuda
 # Issue 33: a 500-symbol universe, 250 simulations, clean, fp16, default flags, through the CLI (the
-# chunks' forecasts overlap their strategies): whole / forecast, phases, peak RSS, folder size. The
+# chunks' forecasts overlap their strategies, evaluated in 8 host workers; the tables and plots are
+# written by a second process during the run): whole / forecast, phases, peak RSS, folder size. The
 # exact statistics and scores of its 512,000 forecasts run on the card (the host loops would be a
 # second job as large as the forecast); with the host's only if that run fails.
 if ! run_step "universe.py: 500 symbols x 250 simulations on the card, fp16, statistics and scores on the card" 200 \
@@ -170,6 +171,11 @@ for profile in clean legacy; do
   run_step "bench_strategies.py --profile $profile --host-workers 8: W2's host work, 8 processes vs one" 60 \
     "$LOGS/bench.log" $PY bench/bench_strategies.py --profile "$profile" --simulations 250 --repeats 3 --host-workers 8
 done
+# Issue 33: the same universe with the host's work as before the many-core defaults (strategies in
+# one process, the tables and plots written after the run), beside the default row above.
+run_step "universe.py: 500 symbols x 250 simulations, --host-workers 0 --outputs-process off (the side by side)" 200 \
+  "$LOGS/bench.log" $PY bench/universe.py --symbols 500 --sims 250 -- --device cuda --precision fp16 \
+  --no-progress --statistics-backend triton --scores-backend triton --host-workers 0 --outputs-process off
 # Issues 31 and 35: the whole W2 with its strategies in 8 worker processes, beside one process.
 run_step "bench_chunks.py --host-workers 0 8: W2 whole, strategies in one process vs 8, fp16" 120 "$LOGS/bench.log" \
   $PY bench/bench_chunks.py --preset toto-open-base-1.0 --device cuda --precision fp16 \
