@@ -20,6 +20,7 @@ from totowalk.scoring.significance import (
     coverage_test,
     diebold_mariano,
     ks_uniform,
+    log_factorials,
     newey_west_standard_error,
 )
 
@@ -216,6 +217,19 @@ def test_coverage_test_is_the_binomial_test_of_hits():
         coverage_test([0.0, 0.5, 1.0], 0.8)
     with pytest.raises(ValueError):
         coverage_test(hits, 1.0)
+
+
+def test_shared_factorials_give_the_same_p_values_for_any_smaller_count():
+    rng = np.random.default_rng(6)
+    factorials = log_factorials(1_000)
+    for size, nominal in [(1_000, 0.8), (400, 0.5), (37, 0.95)]:
+        hits = rng.random(size) < nominal - 0.03
+        assert coverage_test(hits, nominal, factorials) == coverage_test(hits, nominal)  # exactly
+    with pytest.raises(ValueError, match="fewer than the 1002 of 1001 trials"):
+        binomial_test(10, 1_001, 0.5, factorials)
+    for size in (1_000, 300):  # the Kolmogorov-Smirnov tail sums over the same factorials
+        pit = rng.beta(1.2, 1.0, size)
+        assert ks_uniform(pit, factorials) == ks_uniform(pit)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...scoring.proper import COVERAGE_LEVELS, covered
-from ...scoring.significance import coverage_test, ks_uniform
+from ...scoring.significance import coverage_test, ks_uniform, log_factorials
 
 __all__ = ["ALL_KEYS", "CALIBRATION_LEVEL", "calibration_summary", "distinct_scored", "unavailable_reason"]
 
@@ -68,21 +68,23 @@ def calibration_summary(
     scored = forecasts if distinct and "pit" in forecasts else distinct_scored(forecasts)
     if scored.empty or not computed:
         return {"available": False, "reason": unavailable_reason(forecaster, computed)}
-    keys = list(dict.fromkeys(scored["key"]))
+    keys = list(pd.unique(scored["key"]))  # in order of appearance, without a Python loop over the rows
+    factorials = log_factorials(len(scored))  # once for every block's tests: the overall count is the largest
     return {
         "available": True,
         "estimator": "exact",
         "level": CALIBRATION_LEVEL,
-        "keys": {key: calibration_block(scored[scored["key"] == key]) for key in keys},
-        "overall": calibration_block(scored),
+        "keys": {key: calibration_block(scored[scored["key"] == key], factorials) for key in keys},
+        "overall": calibration_block(scored, factorials),
     }
 
 
-def calibration_block(scored: pd.DataFrame) -> dict:
+def calibration_block(scored: pd.DataFrame, factorials: np.ndarray | None = None) -> dict:
     """Counts, mean CRPS, interval coverage with exact binomial p-values, and the PIT KS test of
-    distinct scored forecasts (rows of :func:`distinct_scored`)."""
+    distinct scored forecasts (rows of :func:`distinct_scored`). ``factorials``: log factorials of
+    at least ``len(scored)`` (:func:`...scoring.significance.log_factorials`), shared by the tests."""
     pit = scored["pit"].to_numpy(np.float64)
-    ks = ks_uniform(pit)
+    ks = ks_uniform(pit, factorials)
     block = {
         "forecasts": int(len(scored)),
         "days": _days(scored),
@@ -91,7 +93,7 @@ def calibration_block(scored: pd.DataFrame) -> dict:
     for level in COVERAGE_LEVELS:
         hits = covered(pit, level)
         block[f"coverage_{round(100 * level)}"] = float(hits.mean())
-        block[f"coverage_{round(100 * level)}_p"] = coverage_test(hits, level)
+        block[f"coverage_{round(100 * level)}_p"] = coverage_test(hits, level, factorials)
     block.update(pit_ks=float(ks.statistic), pit_ks_p=float(ks.p_value))
     block["miscalibrated"] = bool(ks.p_value < CALIBRATION_LEVEL)
     return block
