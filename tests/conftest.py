@@ -3,6 +3,9 @@
 - Without a CUDA device, Triton kernels run in Triton's CPU interpreter; TRITON_INTERPRET must be
   set before anything imports triton, hence here, first.
 - Tests marked ``cuda`` skip where no CUDA device is usable.
+- The run's "auto" choices (host workers, the outputs process) follow the host's cores: the suite
+  runs as on CI's 2-core machine, so a test means the same on any host (tests of those choices set
+  the cores they mean).
 """
 
 import os
@@ -13,6 +16,15 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
+
+from totowalk import devices  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def two_host_cores():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(devices, "host_cores", lambda: 2)
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

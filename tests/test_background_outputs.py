@@ -10,9 +10,9 @@ import warnings
 
 import pytest
 
+from totowalk import devices
 from totowalk.backtest.forecast.store import FORECASTS, PARTS, RunStore
 from totowalk.backtest.forecast.tables import StoredPart
-from totowalk.backtest.report import background as background_module
 from totowalk.backtest.report.background import BackgroundOutputs, Written
 from totowalk.cli import main
 
@@ -134,7 +134,7 @@ def test_auto_starts_a_process_only_for_several_chunks_on_a_host_with_cores_to_s
         (8, 8, "off", []),
     ]:
         started.clear()
-        monkeypatch.setattr(background_module, "_cores", lambda cores=cores: cores)
+        monkeypatch.setattr(devices, "host_cores", lambda cores=cores: cores)
         writer = BackgroundOutputs(tmp_path, when=when)
         writer.part_saved(_part(0, chunks))
         assert started == expected, (cores, chunks, when)

@@ -10,8 +10,8 @@ import pytest
 from test_backtest_api import mean5
 from test_backtest_chunks import DATA, _same
 
+from totowalk import devices
 from totowalk.backtest import backtest
-from totowalk.backtest import host_workers as host_workers_module
 from totowalk.backtest.host_workers import _packed, _unpacked, resolve_host_workers, symbol_groups
 from totowalk.engine import ForecastEngine
 from totowalk.errors import UsageError
@@ -97,10 +97,10 @@ def test_auto_takes_half_the_cores_for_a_run_of_several_chunks(chunks, cores, wo
 
 
 def test_auto_on_this_host_runs_as_its_rule_says(monkeypatch):
-    monkeypatch.setattr(host_workers_module, "host_cores", lambda: 2)
+    monkeypatch.setattr(devices, "host_cores", lambda: 2)
     settings = dict(num_simulations=5, forecaster=mean5, profile="clean", contexts_per_chunk=100)
     assert backtest(DATA, host_workers="auto", **settings).host_workers == 0  # 2 cores: none
-    monkeypatch.setattr(host_workers_module, "host_cores", lambda: 4)
+    monkeypatch.setattr(devices, "host_cores", lambda: 4)
     auto = backtest(DATA, host_workers="auto", **settings)
     assert auto.host_workers == 2 and len(auto.tables.chunks) == 3
     _same(auto, backtest(DATA, **settings))

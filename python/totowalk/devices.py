@@ -1,10 +1,18 @@
-"""Turn a user's device argument into a ``torch.device`` that can run, or a clear error."""
+"""Turn a user's device argument into a ``torch.device`` that can run, or a clear error; and the
+host's cores, which the run's "auto" choices (host workers, the outputs process) depend on."""
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-__all__ = ["DeviceError", "resolve_device", "to_device_async"]
+__all__ = ["DeviceError", "host_cores", "resolve_device", "to_device_async"]
+
+
+def host_cores() -> int:
+    """The cores this process may run on (its affinity where the system says, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class DeviceError(ValueError):

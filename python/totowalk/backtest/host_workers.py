@@ -34,6 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import pandas as pd
 
+from .. import devices
 from .chunks import chunk_tables
 from .forecast.forecasters import Forecasts
 from .forecast.plan import ForecastPlan
@@ -74,15 +75,10 @@ def resolve_host_workers(count, chunks: int, cores: int | None = None) -> int:
     start-up behind (W2 on a card is one chunk), and on fewer cores they only add their transfer."""
     if count != "auto":
         return count
-    cores = cores or host_cores()
+    cores = cores or devices.host_cores()
     if chunks < 2 or cores < AUTO_MIN_CORES:
         return 0
     return min(AUTO_MAX_WORKERS, cores // 2)
-
-
-def host_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def symbol_groups(series: list, count: int) -> list[tuple[int, int]]:
@@ -191,7 +187,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
-            threads = max(1, host_cores() // workers)  # the cores this process may use, shared out
+            threads = max(1, devices.host_cores() // workers)  # the cores this process may use, shared out
             pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),

@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ... import devices
 from ...memory import release_free_memory
 from ..forecast.store import read_part
 from ..forecast.tables import TABLES, StoredPart
@@ -101,7 +102,7 @@ class BackgroundOutputs:
     def _start(self, part: StoredPart) -> bool:
         if part.index != 0 or self.when == "off" or self.told:
             return False  # a writer starts with the run's first part, or not at all
-        if self.when == "auto" and (part.chunks < 2 or _cores() < MIN_CORES):
+        if self.when == "auto" and (part.chunks < 2 or devices.host_cores() < MIN_CORES):
             return False
         self.format = settings_table_format(part.settings, self.asked)[0]
         self._spawn(part)
@@ -185,10 +186,6 @@ class BackgroundOutputs:
             for pattern in (f"*.{self.format}.partial", "forecast_vs_actual_*.png.partial"):
                 for path in self.out.glob(pattern):
                     path.unlink(missing_ok=True)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _write(commands, replies, out: str, fmt: str, plot_symbols: int | None, profile: str) -> None:
