@@ -213,10 +213,8 @@ def write_table(path: Path, parts, fmt: str, bar=None, lists_as_text: bool = Fal
             release_free_memory()  # a part's text and Arrow buffers, before the next part is read
             if bar is not None:
                 bar.update(1)
-    except BaseException:
+    finally:
         table.close()
-        raise
-    table.close()
     table.commit()
 
 
