@@ -35,6 +35,10 @@ def test_workers_equal_one_process(tmp_path, engines, profile, estimator):
     assert len(chunked.tables.chunks) == 3
     _same(chunked, one)
     assert (one.host_workers, workers.host_workers, chunked.host_workers) == (0, 2, 3)
+    # resumed with every chunk stored: nothing to evaluate, so no worker is started
+    again = backtest(DATA, contexts_per_chunk=100, host_workers=3, out_dir=tmp_path / "run", resume=True, **settings)
+    assert again.host_workers == 0
+    _same(again, one)
 
 
 def test_workers_equal_one_process_with_a_function_forecaster():

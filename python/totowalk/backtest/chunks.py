@@ -126,6 +126,12 @@ class ChunkStream:
         self._ahead: dict = {}  # chunk index -> its forecast's Future
         self._remote = self._remote_parts(settings, kronos)
 
+    @property
+    def evaluated_here(self) -> bool:
+        """Whether some chunk's strategies are evaluated by this process (not all read back from the
+        run's folder, nor made whole on Ray workers)."""
+        return self._remote is None and not all(self._stored)
+
     def computed(self, index: int) -> bool:
         """Whether chunk ``index`` was computed by this call (not read back from the run's folder)."""
         return not self._stored[index]

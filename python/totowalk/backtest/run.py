@@ -257,8 +257,10 @@ def backtest(
     tables = ResultTables(store)
     kept = KeptForSummaries(rules, store and store.folder)
     batch = max_batch or default_max_batch(fc)
-    starting = start_workers(host_workers) if host_workers else []
     stream = ChunkStream(chunks, fc, batch, store, progress, executor, overlap, settings=settings, kronos=kronos)
+    if not stream.evaluated_here:
+        host_workers = 0  # every part is read back or made on Ray workers: no process would evaluate one
+    starting = start_workers(host_workers) if host_workers else []
     told = settings.to_dict() if on_part is not None and store is not None else None
     rows_bar = progress_bar(
         progress, total=sum(s.layout.num_simulations for s in series), desc="strategies", unit="sim"
