@@ -81,6 +81,23 @@ def test_phase_timings_are_read_when_the_run_writes_them(tmp_path):
     assert universe.whole_over_forecast({}, wall=10.0) == {}
 
 
+def test_the_outputs_process_is_read_and_named_in_the_row(tmp_path):
+    assert universe.read_beside_run(tmp_path) == {}  # no summary.json
+    (tmp_path / "summary.json").write_text(json.dumps({"outputs": {"tables": "csv"}}))
+    assert universe.read_beside_run(tmp_path) == {}  # written by the run's own process
+    beside = {"cpu_seconds": 10.5, "peak_rss_mib": 507.4}
+    (tmp_path / "summary.json").write_text(json.dumps({"outputs": {"written_beside_run": beside}}))
+    assert universe.read_beside_run(tmp_path) == beside
+    row = {
+        "symbols": 2, "bars": 10, "sims": 1, "wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mib": 300.0,
+        "run_folder_bytes": 1, "run_folder_files": 1, "largest_files": {}, "report_html_bytes": 0,
+        "stdout_lines": 1, "stdout_bytes": 1, "timings": {}, "whole_over_forecast": {}, "exit_code": 0,
+        "panel_csv_bytes": 1, "panel_s": 0.1, "written_beside_run": beside,
+    }  # fmt: skip
+    assert "second process: peak RSS 507 MiB, CPU 10.5 s" in universe.markdown_row(row)
+    assert "second process" not in universe.markdown_row({**row, "written_beside_run": {}})
+
+
 def test_a_small_universe_is_measured_end_to_end(tmp_path):
     extra = ["--model", "random:toto-tiny", "--allow-random-weights", "--no-progress"]
     row = universe.measure_row(3, 120, 3, seed=0, workdir=tmp_path, extra=extra)
