@@ -7,7 +7,11 @@ import os
 
 import torch
 
-__all__ = ["DeviceError", "host_cores", "resolve_device", "to_device_async"]
+__all__ = ["SPARE_CORES", "DeviceError", "host_cores", "resolve_device", "to_device_async"]
+
+# From this many cores a host has some to spare beside a run's own process (its forecast and
+# strategies keep 2 busy: bench/RESULTS.md): the run's "auto" choices start processes only there.
+SPARE_CORES = 4
 
 
 def host_cores() -> int:

@@ -43,7 +43,6 @@ from .kept import summary_pieces
 from .profiles.registry import profile_named
 
 __all__ = [
-    "AUTO_MIN_CORES",
     "check_host_workers",
     "close_worker_pools",
     "evaluate_in_workers",
@@ -53,7 +52,6 @@ __all__ = [
     "workers_ready",
 ]
 
-AUTO_MIN_CORES = 4  # "auto": fewer cores are already kept busy by the run's own process (RESULTS.md)
 AUTO_MAX_WORKERS = 8  # "auto": half the host's cores, at most this many
 
 
@@ -71,12 +69,12 @@ def check_host_workers(count) -> int | str:
 def resolve_host_workers(count, chunks: int, cores: int | None = None) -> int:
     """The workers a run of ``chunks`` chunks uses: ``count``, or for "auto" half the host's cores
     (at most :data:`AUTO_MAX_WORKERS`) where the run has two chunks or more on a host of
-    :data:`AUTO_MIN_CORES` cores or more, else none. One chunk has nothing to hide the workers'
+    :data:`...devices.SPARE_CORES` cores or more, else none. One chunk has nothing to hide the workers'
     start-up behind (W2 on a card is one chunk), and on fewer cores they only add their transfer."""
     if count != "auto":
         return count
     cores = cores or devices.host_cores()
-    if chunks < 2 or cores < AUTO_MIN_CORES:
+    if chunks < 2 or cores < devices.SPARE_CORES:
         return 0
     return min(AUTO_MAX_WORKERS, cores // 2)
 

@@ -272,7 +272,9 @@ def backtest(
             pieces = None  # what the summaries keep, where workers made it beside the part
             if part is None and host_workers and workers_ready(starting):
                 part, pieces = evaluate_in_workers(plan, found, settings, host_workers)
-            elif part is None:  # evaluated here: forecast (else read back, or made by a Ray worker), no workers up yet
+            elif (
+                part is None
+            ):  # evaluated here: no workers, or not all up yet (a part read back or made on Ray has its rows)
                 part = chunk_tables(plan, found, settings, fc, kronos, progress, clock)
             if store is not None and stream.computed(index):
                 store.save_part(index, symbols, part)

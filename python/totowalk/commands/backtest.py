@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
-from ..backtest.host_workers import AUTO_MIN_CORES
 from ..backtest.profiles.clean.fills import FILL_MODELS
-from ..backtest.report.background import MIN_CORES, BackgroundOutputs
+from ..backtest.report.background import BackgroundOutputs
 from ..backtest.report.html import MAX_FORECAST_CHARTS
 from ..backtest.run import SCORES_BACKENDS
+from ..devices import SPARE_CORES
 from ..engine.sampling import ESTIMATORS
 from ..errors import UsageError
 from ..kernels.mixture_exact import STATISTICS_BACKENDS, BackendUnavailable
@@ -126,7 +126,7 @@ def register(subparsers):
         metavar="N|auto",
         help="evaluate each chunk's strategies and tables in N worker processes, a group of symbols each "
         f"(0: in this process; auto, the default: half the host's cores, at most 8, for a run of several "
-        f"chunks on a host of {AUTO_MIN_CORES} or more cores, else 0); for a many-core host beside a GPU, "
+        f"chunks on a host of {SPARE_CORES} or more cores, else 0); for a many-core host beside a GPU, "
         "where that work would otherwise wait on one core. Results do not depend on it",
     )
     p.add_argument("--seed", type=seed, default=0)
@@ -166,7 +166,7 @@ def register(subparsers):
         choices=("auto", "on", "off"),
         default="auto",
         help="write the tables and forecast plots in a separate process while the run computes its later "
-        f"chunks (auto, the default: for a run of several chunks on a host of {MIN_CORES} or more cores); "
+        f"chunks (auto, the default: for a run of several chunks on a host of {SPARE_CORES} or more cores); "
         "the files are the same either way",
     )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run stored in --out")

@@ -18,7 +18,7 @@ chunk it was not told of, another folder, format or plot count asked of ``write_
 ``write_outputs`` writes everything itself, as without it, after a warning.
 
 The process starts with the first part of a run of several chunks ("auto": on a host of
-:data:`MIN_CORES` cores or more; "on": whenever told of a part; "off": never). It imports totowalk
+:data:`...devices.SPARE_CORES` cores or more; "on": whenever told of a part; "off": never). It imports totowalk
 (torch included) as any spawned process does: about two seconds of one core and 300 MB, which
 a run of one chunk or a 2-core host would pay without gaining (bench/RESULTS.md).
 """
@@ -40,14 +40,13 @@ from ... import devices
 from ...memory import release_free_memory
 from ..forecast.store import read_part
 from ..forecast.tables import TABLES, StoredPart
-from .files import TableFile, settings_table_format, table_format
+from .files import TableFile, partial_of, settings_table_format, table_file, table_format
 from .html import MAX_FORECAST_CHARTS
 from .plots import forecast_plot_name, plot_forecast_rows
 
-__all__ = ["BackgroundOutputs", "MIN_CORES", "WHEN", "Written"]
+__all__ = ["BackgroundOutputs", "WHEN", "Written"]
 
 WHEN = ("auto", "on", "off")
-MIN_CORES = 4  # "auto": a host with fewer has no core to spare beside the run's forecast and strategies
 _POLL_S = 0.5  # how often a wait checks that the process is still alive
 
 
@@ -102,7 +101,7 @@ class BackgroundOutputs:
     def _start(self, part: StoredPart) -> bool:
         if part.index != 0 or self.when == "off" or self.told:
             return False  # a writer starts with the run's first part, or not at all
-        if self.when == "auto" and (part.chunks < 2 or devices.host_cores() < MIN_CORES):
+        if self.when == "auto" and (part.chunks < 2 or devices.host_cores() < devices.SPARE_CORES):
             return False
         self.format = settings_table_format(part.settings, self.asked)[0]
         self._spawn(part)
@@ -146,8 +145,9 @@ class BackgroundOutputs:
         chunks = [index for index, _ in getattr(getattr(result, "tables", None), "chunks", [])]
         if Path(out_dir).resolve() != self.out.resolve():
             return f"it wrote into {self.out}, not {out_dir}"
-        if table_format(result, tables)[0] != self.format:
-            return f"it wrote {self.format} tables, not {table_format(result, tables)[0]}"
+        fmt = table_format(result, tables)[0]
+        if fmt != self.format:
+            return f"it wrote {self.format} tables, not {fmt}"
         if plot_symbols != self.plot_symbols:
             return f"it drew the plots of {self.plot_symbols} symbols, not {plot_symbols}"
         if chunks != self.told:
@@ -194,7 +194,7 @@ def _write(commands, replies, out: str, fmt: str, plot_symbols: int | None, prof
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process handles Ctrl-C, and stops this one
     folder = Path(out)
     try:
-        files = {name: TableFile(folder / f"{name}.{fmt}", fmt, lists_as_text=name == "simulations") for name in TABLES}
+        files = {name: table_file(folder, name, fmt) for name in TABLES}
         plots: list[tuple[Path, Path]] = []
         while (message := commands.get()) is not None:
             index, symbols, parts = message
@@ -208,7 +208,7 @@ def _write(commands, replies, out: str, fmt: str, plot_symbols: int | None, prof
                         if plot_symbols is not None and len(plots) >= plot_symbols:
                             break
                         final = folder / forecast_plot_name(symbol)
-                        plots.append((final.with_name(final.name + ".partial"), final))
+                        plots.append((partial_of(final), final))
                         plot_forecast_rows(table[table["symbol"] == symbol], symbol, profile, plots[-1][0])
                 del table
                 release_free_memory()

@@ -117,12 +117,12 @@ def write_outputs(
     else:
         bar = _bar(progress, total=2 * len(parts["simulations"]), desc="tables", unit="part")
         try:
-            write_table(paths[0], parts["simulations"], tables, bar, lists_as_text=True)
-            write_table(paths[1], parts["forecasts"], tables, bar)
+            write_table(table_file(out, "simulations", tables), parts["simulations"], bar)
+            write_table(table_file(out, "forecasts", tables), parts["forecasts"], bar)
         finally:
             bar.close()
     daily = daily_of(result)
-    write_table(paths[3], [daily[list(DAILY_COLUMNS)]], tables)
+    write_table(table_file(out, DAILY_STEM, tables), [daily[list(DAILY_COLUMNS)]])
     now = time.perf_counter()
     timings["write_tables"], clock = now - clock, now
     stats = daily_statistics(result)
@@ -142,7 +142,8 @@ def write_outputs(
     }
     encoded = _encoded(body)  # once: at universe scale the summary is megabytes of text
     _write_text(paths[2], with_timings(encoded, timings))
-    paths += plot_results(result, out, most=plot_symbols, progress=progress, forecasts=written is None)
+    # the forecast plots: drawn here, or by the process beside the run (then only moved into place)
+    paths += plot_results(result, out, most=plot_symbols if written is None else 0, progress=progress)
     if written is not None:
         paths += written.commit_plots()
     now = time.perf_counter()
@@ -202,10 +203,9 @@ def _json_cells(values: list) -> list:
     return [json.dumps(v, default=json_default) for v in values]
 
 
-def write_table(path: Path, parts, fmt: str, bar=None, lists_as_text: bool = False) -> None:
+def write_table(table: TableFile, parts, bar=None) -> None:
     """One table from its parts, written part by part (a header once; Parquet row groups of one
     schema), then moved into place."""
-    table = TableFile(path, fmt, lists_as_text)
     try:
         for part in parts:
             table.append(part)
@@ -218,6 +218,17 @@ def write_table(path: Path, parts, fmt: str, bar=None, lists_as_text: bool = Fal
     table.commit()
 
 
+def partial_of(path: Path) -> Path:
+    """Where the file ``path`` is written before it is moved into place."""
+    return path.with_name(path.name + ".partial")
+
+
+def table_file(folder: Path, stem: str, fmt: str) -> TableFile:
+    """Table ``stem`` (simulations, forecasts, daily_returns) of a run folder, in ``fmt``: the
+    simulations' daily values go to CSV as JSON text."""
+    return TableFile(Path(folder) / f"{stem}.{fmt}", fmt, lists_as_text=stem == "simulations")
+
+
 class TableFile:
     """One table written a part at a time into ``path`` + ".partial" (:meth:`append`), then moved
     into place (:meth:`commit`): a reader never sees half a table. ``lists_as_text``: CSV writes
@@ -225,7 +236,7 @@ class TableFile:
 
     def __init__(self, path: Path, fmt: str, lists_as_text: bool = False):
         self.path, self.fmt, self.lists_as_text = Path(path), fmt, lists_as_text
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.partial = partial_of(self.path)
         self._parts, self._writer = 0, None
 
     def append(self, part: pd.DataFrame) -> None:

@@ -40,15 +40,12 @@ def _default_style(draw):
 
 
 @_default_style
-def plot_results(
-    result, out_dir, most: int | None = None, progress: bool = False, forecasts: bool = True
-) -> list[Path]:
+def plot_results(result, out_dir, most: int | None = None, progress: bool = False) -> list[Path]:
     """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
     each simulation's final day compounded in date order, each day once; with several symbols
     the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png for each
     of the first ``most`` symbols (None: every symbol; per key, the distinct one-step forecasts and
-    their outcomes by target date; report.html draws any symbol's; ``forecasts`` False: none, they
-    are drawn elsewhere). Values are plotted in percent."""
+    their outcomes by target date; report.html draws any symbol's). Values are plotted in percent."""
     plt = _pyplot()
     import matplotlib.dates
 
@@ -83,7 +80,7 @@ def plot_results(
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
-    drawn = (symbols if most is None else symbols[:most]) if forecasts else []
+    drawn = symbols if most is None else symbols[:most]
     from tqdm.auto import tqdm
 
     for symbol in tqdm(drawn, disable=not progress or len(drawn) < 2, leave=False, desc="plots", unit="symbol"):
