@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <initializer_list>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "blake2b.h"
+#include "csv_text.h"
 #include "message.h"
 #include "mixture_exact.h"
 #include "philox.h"
@@ -500,6 +502,123 @@ py::tuple mixture_scores(const py::array& weights, const py::array& df, const py
   return py::make_tuple(crps, pit, log_score, failed);
 }
 
+// One Lists column's cells (None, or a list, tuple or 1-D numeric array of floats and ints) as
+// items; anything else (text, a nested list, a bool) raises TypeError, and the caller leaves the
+// table to pandas.
+void read_list_cells(const py::handle& cells, int64_t rows, totowalk::CsvColumn& column) {
+  column.offsets.reserve(static_cast<size_t>(rows) + 1);
+  column.offsets.push_back(0);
+  column.null_cell.reserve(static_cast<size_t>(rows));
+  const auto unsupported = [](const char* what) {
+    throw py::type_error(totowalk::message("csv_rows: a list cell holds ", what, ", not a number"));
+  };
+  const auto add = [&](PyObject* item) {
+    if (PyFloat_Check(item)) {
+      column.items.push_back({PyFloat_AS_DOUBLE(item), 0, false});
+    } else if (PyLong_Check(item) && !PyBool_Check(item)) {
+      int overflow = 0;
+      const long long value = PyLong_AsLongLongAndOverflow(item, &overflow);
+      if (overflow != 0) unsupported("an integer beyond int64");
+      column.items.push_back({0.0, static_cast<int64_t>(value), true});
+    } else {
+      unsupported(Py_TYPE(item)->tp_name);
+    }
+  };
+  const py::sequence sequence = py::reinterpret_borrow<py::sequence>(cells);
+  if (static_cast<int64_t>(sequence.size()) != rows) throw py::value_error("csv_rows: a list column's length is not rows");
+  for (const auto cell : sequence) {
+    const bool none = cell.is_none();
+    column.null_cell.push_back(none ? 1 : 0);
+    if (none) {
+    } else if (PyList_Check(cell.ptr()) || PyTuple_Check(cell.ptr())) {
+      const py::sequence items = py::reinterpret_borrow<py::sequence>(cell);
+      for (const auto item : items) add(item.ptr());
+    } else if (py::isinstance<py::array>(cell)) {
+      const auto arr = py::reinterpret_borrow<py::array>(cell);
+      const char kind = arr.dtype().kind();
+      if (arr.ndim() != 1 || (kind != 'f' && kind != 'i') || arr.dtype().itemsize() > 8) unsupported("an array");
+      if (kind == 'f') {  // as float64, the floats .tolist() gives
+        const auto view = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+        const double* values = view.data();
+        for (py::ssize_t i = 0; i < view.shape(0); ++i) column.items.push_back({values[i], 0, false});
+      } else {
+        const auto view = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+        const int64_t* values = view.data();
+        for (py::ssize_t i = 0; i < view.shape(0); ++i) column.items.push_back({0.0, values[i], true});
+      }
+    } else {
+      unsupported(Py_TYPE(cell.ptr())->tp_name);
+    }
+    column.offsets.push_back(static_cast<int64_t>(column.items.size()));
+  }
+}
+
+// CSV rows of `columns`, each (kind, values, labels): see csv_text.h for the kinds and
+// totowalk/backtest/report/csv_text.py for the caller.
+py::bytes csv_rows(const py::list& columns, int64_t rows, int threads) {
+  if (!totowalk::csv_text_available()) throw py::type_error("csv_rows: this build cannot format floats");
+  std::vector<totowalk::CsvColumn> parsed;
+  std::vector<py::array> keep_alive;
+  for (const auto entry : columns) {
+    const auto spec = entry.cast<py::tuple>();
+    const auto kind = spec[0].cast<std::string>();
+    totowalk::CsvColumn column;
+    const auto numeric = [&](totowalk::CsvKind k, char dtype_kind, py::ssize_t itemsize) {
+      const auto arr = spec[1].cast<py::array>();
+      const bool ok = arr.ndim() == 1 && arr.shape(0) == rows && arr.dtype().kind() == dtype_kind &&
+                      arr.dtype().itemsize() == itemsize && arr.dtype().byteorder() != '>' &&
+                      (arr.flags() & py::array::c_style);
+      if (!ok) throw py::value_error(totowalk::message("csv_rows: column ", parsed.size(), " (", kind,
+                                                       ") is not a C-contiguous native array of ", rows, " rows"));
+      keep_alive.push_back(arr);
+      column.kind = k;
+      column.data = arr.data();
+    };
+    if (kind == "float64" || kind == "float32") {
+      const bool single = kind == "float32";
+      numeric(single ? totowalk::CsvKind::Float32 : totowalk::CsvKind::Float64, 'f', single ? 4 : 8);
+      const auto bounds = spec[2].cast<std::pair<double, double>>();
+      column.layout = {bounds.first, bounds.second};
+    } else if (kind == "int64") {
+      numeric(totowalk::CsvKind::Int64, 'i', 8);
+    } else if (kind == "bool") {
+      numeric(totowalk::CsvKind::Bool, 'u', 1);
+    } else if (kind == "date") {
+      numeric(totowalk::CsvKind::Date, 'i', 8);
+    } else if (kind == "codes") {
+      numeric(totowalk::CsvKind::Codes, 'i', 8);
+      column.labels = spec[2].cast<std::vector<std::string>>();
+      const auto* codes = static_cast<const int64_t*>(column.data);
+      const auto count = static_cast<int64_t>(column.labels.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        if (codes[r] < -1 || codes[r] >= count) throw py::value_error("csv_rows: a code is out of range");
+      }
+    } else if (kind == "lists") {
+      column.kind = totowalk::CsvKind::Lists;
+      read_list_cells(spec[1], rows, column);
+    } else {
+      throw py::value_error(totowalk::message("csv_rows: unknown column kind ", kind));
+    }
+    parsed.push_back(std::move(column));
+  }
+  std::vector<std::string> blocks;
+  {
+    py::gil_scoped_release release;
+    blocks = totowalk::csv_rows(parsed, rows, threads);
+  }
+  size_t total = 0;
+  for (const auto& block : blocks) total += block.size();
+  PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(total));
+  if (bytes == nullptr) throw py::error_already_set();
+  char* cursor = PyBytes_AS_STRING(bytes);
+  for (auto& block : blocks) {
+    std::memcpy(cursor, block.data(), block.size());
+    cursor += block.size();
+    std::string().swap(block);  // freed block by block: the text is held once, not twice
+  }
+  return py::reinterpret_steal<py::bytes>(bytes);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -537,6 +656,13 @@ PYBIND11_MODULE(_C, m) {
         "std, quantile (N, J), partial (N, J), failed_row) with partial = E[(Y - mean) 1{Y <= "
         "quantile}]; failed_row is -1 or the first row that could not be computed.");
 
+  m.def("csv_rows", &csv_rows, py::arg("columns"), py::arg("rows"), py::arg("threads") = 0,
+        "CSV text (bytes) of `rows` rows of columns given as (kind, values, extra) tuples, byte for "
+        "byte what DataFrame.to_csv(index=False) writes for them; kinds float64 and float32 (extra: "
+        "(lower, upper), where numpy writes the float positionally), int64, "
+        "bool (uint8), date (int64 days, INT64_MIN missing), codes (int64 into labels, -1 missing), "
+        "lists (a sequence of None or lists/arrays of numbers); rows formatted in blocks on `threads` "
+        "threads (<= 0: the default). TypeError for a cell it cannot write.");
   m.def("philox4x32", &philox4x32, py::arg("c0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),
         py::arg("k0"), py::arg("k1"), py::arg("rounds") = 10, py::arg("threads") = 0,
         "Philox4x32 of n counters (four int64 (n,) arrays, values in [0, 2**32)) under key (k0, k1): "

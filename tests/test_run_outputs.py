@@ -11,7 +11,7 @@ import pytest
 
 from totowalk.backtest import backtest
 from totowalk.backtest.forecast.store import FORECASTS, MANIFEST, PARTS, RunStore, json_default
-from totowalk.backtest.report import files
+from totowalk.backtest.report import csv_text, files
 from totowalk.backtest.report.files import LARGE_TABLE_ROWS, table_format
 from totowalk.cli import main
 from totowalk.engine import ForecastEngine
@@ -166,7 +166,7 @@ def test_a_stored_run_reads_its_tables_back_from_the_folder(tmp_path):
     ],
 )
 def test_list_cells_are_written_as_json_of_each_cell(cells):
-    assert files._json_cells(cells) == [json.dumps(v, default=json_default) for v in cells]
+    assert csv_text._json_cells(cells) == [json.dumps(v, default=json_default) for v in cells]
 
 
 def _frame_with_cells():
@@ -206,5 +206,5 @@ def test_a_stored_part_reads_back_as_it_was_saved(tmp_path):
     frame = _frame_with_cells()
     store.save_part(0, ["A", "B", "C"], {"simulations": frame})
     back = store.load_part(0, ["A", "B", "C"], "simulations")
-    assert files._json_cells(back["daily"].tolist()) == [json.dumps(v.tolist()) for v in frame["daily"]]
+    assert csv_text._json_cells(back["daily"].tolist()) == [json.dumps(v.tolist()) for v in frame["daily"]]
     assert back["value"].tolist() == frame["value"].tolist() and list(back.columns) == list(frame.columns)

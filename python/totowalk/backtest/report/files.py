@@ -19,6 +19,7 @@ from ..forecast.store import json_default
 from ..inputs.windows import STEPS
 from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
+from .csv_text import csv_text, holds_lists
 from .html import (  # plotly itself is imported only when a report is drawn
     INCOMPLETE,
     MAX_FORECAST_CHARTS,
@@ -179,30 +180,6 @@ class _LazyParts:
         return self.stored.parts(self.name)
 
 
-def _text_lists(sims: pd.DataFrame) -> pd.DataFrame:
-    """List-valued fields (daily profit values) as JSON text, as CSV tables store them."""
-    listed = [c for c in sims.columns if sims[c].dtype == object and _holds_lists(sims[c].to_numpy())]
-    if not listed:
-        return sims
-    return sims.assign(**{col: _json_cells(sims[col].tolist()) for col in listed})
-
-
-def _holds_lists(values: np.ndarray) -> bool:
-    return any(isinstance(v, (list, np.ndarray)) for v in values)
-
-
-def _json_cells(values: list) -> list:
-    """``json.dumps`` of each cell. A column of flat lists (the daily values) is encoded by one call
-    and cut at the cells' brackets, a tenth of the time of a call per cell; anything else (a nested
-    list, a None, text holding a bracket) is encoded cell by cell."""
-    values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]  # as json_default would
-    if values and all(isinstance(v, list) for v in values):
-        text = json.dumps(values, default=json_default)
-        if text.count("[") == len(values) + 1:  # one bracket a cell: none nested, none in text
-            return [f"[{body}]" for body in text[2:-2].split("], [")]
-    return [json.dumps(v, default=json_default) for v in values]
-
-
 def write_table(table: TableFile, parts, bar=None) -> None:
     """One table from its parts, written part by part (a header once; Parquet row groups of one
     schema), then moved into place."""
@@ -242,9 +219,8 @@ class TableFile:
     def append(self, part: pd.DataFrame) -> None:
         if self.fmt == "csv":
             first = self._parts == 0
-            (_text_lists(part) if self.lists_as_text else part).to_csv(
-                self.partial, index=False, header=first, mode="w" if first else "a"
-            )
+            with open(self.partial, "wb" if first else "ab") as handle:
+                handle.write(csv_text(part, header=first, lists_as_text=self.lists_as_text))
         else:
             self._writer = _parquet_part(self.partial, part, self._writer)
         self._parts += 1
@@ -268,7 +244,7 @@ def _parquet_part(path: Path, part: pd.DataFrame, writer):
     import pyarrow.parquet as pq
 
     objects = [c for c in part.columns if part[c].dtype == object]
-    text = part.astype({c: str for c in objects if not _holds_lists(part[c].to_numpy())})
+    text = part.astype({c: str for c in objects if not holds_lists(part[c].to_numpy())})
     table = pa.Table.from_pandas(text, preserve_index=False)
     if writer is None:
         writer = pq.ParquetWriter(path, table.schema)
