@@ -245,3 +245,35 @@ def test_default_model_info_shape():
     assert set(info) == {"name", "source"}
     if info["name"] is None:
         assert "pass --model" in info["source"]
+
+
+def test_loading_a_checkpoint_does_not_import_the_compiler():
+    """The meta skeleton's rotary tables are made on the CPU: arithmetic on meta tensors imports
+    torch._dynamo (seconds of every model load) for values the load replaces anyway."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, torch\n"
+        "before = 'torch._dynamo' in sys.modules\n"
+        "from totowalk import load_model\n"
+        "model = load_model('toto-mini')\n"
+        "print(before, 'torch._dynamo' in sys.modules, model.rotary.inv_freq.device)\n"
+    )
+    before, after, device = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if before == "True":
+        pytest.skip("this torch imports torch._dynamo with torch itself")
+    assert (after, device) == ("False", "cpu")
+
+
+def test_rotary_tables_are_made_on_the_default_device():
+    from totowalk.model.rotary import XPosRotary
+
+    cpu = XPosRotary(64)
+    with torch.device("meta"):
+        skeleton = XPosRotary(64)
+    assert skeleton.inv_freq.device.type == "meta" and skeleton.xpos_base.device.type == "meta"
+    assert cpu.inv_freq.device.type == "cpu"
+    assert torch.equal(cpu.inv_freq, 1.0 / (10000.0 ** (torch.arange(0, 64, 2).float() / 64)))

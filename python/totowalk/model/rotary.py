@@ -29,9 +29,13 @@ class XPosRotary(nn.Module):
 
     def __init__(self, head_dim: int, theta: float = 10000.0, scale_base: float = 512.0):
         super().__init__()
-        half = torch.arange(0, head_dim, 2)
-        self.register_buffer("inv_freq", 1.0 / (theta ** (half.float() / head_dim)), persistent=False)
-        self.register_buffer("xpos_base", (half + 0.4 * head_dim) / (1.4 * head_dim), persistent=False)
+        # Computed on the CPU, then moved to the default device: under ``torch.device("meta")`` (a
+        # checkpoint's skeleton) the division would import torch._dynamo, 1.8 s of every model
+        # load, and the CPU is where the loaded model's tables are made in any case.
+        half = torch.arange(0, head_dim, 2, device="cpu")
+        home = torch.get_default_device()
+        self.register_buffer("inv_freq", (1.0 / (theta ** (half.float() / head_dim))).to(home), persistent=False)
+        self.register_buffer("xpos_base", ((half + 0.4 * head_dim) / (1.4 * head_dim)).to(home), persistent=False)
         self.scale_base = scale_base
 
     def tables(self, positions: torch.Tensor, center: torch.Tensor | float) -> tuple[torch.Tensor, ...]:
