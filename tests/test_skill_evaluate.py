@@ -237,3 +237,13 @@ def test_by_default_every_installed_baseline_is_fitted_and_a_missing_one_named(t
         "note: skipping garch_t (needs arch), ets (needs statsforecast): pip install 'totowalk[baselines]'" in printed
     )
     assert list(pd.read_csv(out / "evaluation.csv")["model"]) == ["toto-mini", "random_walk"]
+
+
+def test_the_tables_are_written_as_pandas_writes_them(result):
+    """scores.csv and evaluation.csv go through the compiled CSV writer where it is built: pandas' bytes."""
+    from totowalk.backtest.report.csv_text import _compiled_text, csv_text
+
+    for table in (result.scores, result.summary):
+        assert csv_text(table, header=True) == table.to_csv(index=False).encode()
+    if _compiled_text(result.scores, True, frozenset()) is None:
+        pytest.skip("the compiled CSV writer is not built here")

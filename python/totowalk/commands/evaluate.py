@@ -63,6 +63,7 @@ def register(subparsers):
 def _run(args) -> int:
     from tqdm.auto import tqdm
 
+    from ..backtest.report.csv_text import csv_text
     from ..engine.forecast_engine import ForecastEngine
     from ..provenance import git_commit
     from ..skill.baselines import BASELINES, NEEDS, installed_baselines
@@ -126,8 +127,8 @@ def _run(args) -> int:
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     out.mkdir(parents=True, exist_ok=True)
-    result.summary.to_csv(out / "evaluation.csv", index=False)
-    result.scores.to_csv(out / "scores.csv", index=False)
+    (out / "evaluation.csv").write_bytes(csv_text(result.summary, header=True))  # pandas' bytes, faster
+    (out / "scores.csv").write_bytes(csv_text(result.scores, header=True))
     body = {"settings": settings, "evaluation": json.loads(result.summary.to_json(orient="records"))}
     (out / "evaluation.json").write_text(json.dumps(body, indent=2) + "\n")
     (out / "evaluation.html").write_text(evaluation_page(result.summary, result.scores, settings))
