@@ -184,3 +184,23 @@ def test_a_table_file_of_parts_is_one_pandas_table(tmp_path):
     path = table.commit()
     whole = pd.concat(parts, ignore_index=True)
     assert path.read_bytes() == _pandas(whole)
+
+
+def test_a_part_written_in_slices_is_the_part_written_at_once(tmp_path, monkeypatch):
+    """A large part is written a slice of pandas chunks at a time (bounded text in memory); the
+    slices fall on pandas' own chunk boundaries, where it decides a date column's format, so even a
+    column whose chunks differ (one all at midnight, one with times of day) comes out as one call."""
+    from totowalk.backtest.report import files
+
+    monkeypatch.setattr(files, "CSV_CHUNKS_AT_ONCE", 1)
+    rows = 100_000 // 3 * 3 + 5  # three pandas chunks of a 3-column frame, and a few rows more
+    chunk = 100_000 // 3
+    times = np.full(rows, np.datetime64("2024-01-02T00:00", "us"))
+    times[chunk:] += np.timedelta64(90, "m")  # later chunks carry a time of day
+    frame = pd.DataFrame({"at": times, "x": np.arange(rows, dtype=np.float64) / 7, "symbol": "A"})
+    frame["symbol"] = frame["symbol"].astype("str")
+    table = TableFile(tmp_path / "t.csv", "csv")
+    table.append(frame)
+    table.append(frame.iloc[:0])
+    table.close()
+    assert table.commit().read_bytes() == _pandas(frame)

@@ -195,6 +195,9 @@ def write_table(table: TableFile, parts, bar=None) -> None:
     table.commit()
 
 
+CSV_CHUNKS_AT_ONCE = 40  # a CSV part is written in slices of 40 pandas chunks: 4 M cells, ~50-150 MB of text
+
+
 def partial_of(path: Path) -> Path:
     """Where the file ``path`` is written before it is moved into place."""
     return path.with_name(path.name + ".partial")
@@ -219,8 +222,13 @@ class TableFile:
     def append(self, part: pd.DataFrame) -> None:
         if self.fmt == "csv":
             first = self._parts == 0
+            # the text of a slice at a time; slices of whole pandas chunks (100,000 cells' rows,
+            # where pandas decides a date column's format), so a slice is written as in one call
+            rows = max(1, 100_000 // max(1, part.shape[1])) * CSV_CHUNKS_AT_ONCE
             with open(self.partial, "wb" if first else "ab") as handle:
-                handle.write(csv_text(part, header=first, lists_as_text=self.lists_as_text))
+                for start in range(0, max(len(part), 1), rows):  # once for an empty part: its header
+                    piece = part.iloc[start : start + rows]
+                    handle.write(csv_text(piece, header=first and start == 0, lists_as_text=self.lists_as_text))
         else:
             self._writer = _parquet_part(self.partial, part, self._writer)
         self._parts += 1
