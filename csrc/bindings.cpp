@@ -553,7 +553,7 @@ void read_list_cells(const py::handle& cells, int64_t rows, totowalk::CsvColumn&
   }
 }
 
-// CSV rows of `columns`, each (kind, values, labels): see csv_text.h for the kinds and
+// CSV rows of `columns`, each (kind, values, extra): see csv_text.h for the kinds and
 // totowalk/backtest/report/csv_text.py for the caller.
 py::bytes csv_rows(const py::list& columns, int64_t rows, int threads) {
   if (!totowalk::csv_text_available()) throw py::type_error("csv_rows: this build cannot format floats");
