@@ -246,6 +246,8 @@ def test_plots_per_symbol_say_what_and_in_which_unit(tmp_path, monkeypatch):
         return real_save(fig, path, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    plots = importlib.import_module("totowalk.backtest.report.plots")
+    monkeypatch.setattr(plots, "PLOT_PROCESSES_MAX", 1)  # drawn in this process, where it records them
     out = tmp_path / "run"
     argv = [
         "backtest",

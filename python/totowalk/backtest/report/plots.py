@@ -40,18 +40,43 @@ def _default_style(draw):
 
 
 @_default_style
-def plot_results(result, out_dir, most: int | None = None, progress: bool = False) -> list[Path]:
+def plot_results(
+    result, out_dir, most: int | None = None, progress: bool = False, processes: int | str = "auto"
+) -> list[Path]:
     """cumulative_returns.png (per strategy, the equity curve of the daily walk-forward series:
     each simulation's final day compounded in date order, each day once; with several symbols
     the equal-weight portfolio, as the title says) and one forecast_vs_actual_<symbol>.png for each
     of the first ``most`` symbols (None: every symbol; per key, the distinct one-step forecasts and
-    their outcomes by target date; report.html draws any symbol's). Values are plotted in percent."""
-    plt = _pyplot()
-    import matplotlib.dates
+    their outcomes by target date; report.html draws any symbol's). Values are plotted in percent.
 
+    ``processes``: the forecast PNGs are drawn by this many processes forked from this one ("auto":
+    one a core, at most 8; 1: here), while this one draws cumulative_returns.png. The same bytes
+    either way: the same code draws each PNG from the same rows."""
     out = Path(out_dir)
     paths = []
     symbols = list(result.settings["symbols"])
+    drawn = symbols if most is None else symbols[:most]
+    targets = [(symbol, out / forecast_plot_name(symbol)) for symbol in drawn]
+    forked = _ForkedDrawing.start(result, targets, processes)  # drawing while this process draws the next
+    try:
+        paths.append(_plot_cumulative(result, out, symbols))
+    except BaseException:
+        if forked is not None:
+            forked.close()
+        raise
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=len(drawn), disable=not progress or len(drawn) < 2, leave=False, desc="plots", unit="symbol"
+    ) as bar:
+        _draw_forecasts(result, targets, forked, bar)
+    return paths + [path for _, path in targets]
+
+
+def _plot_cumulative(result, out: Path, symbols: list) -> Path:
+    plt = _pyplot()
+    import matplotlib.dates
+
     daily = daily_of(result)
     fig, ax = plt.subplots(figsize=(9, 5))
     if len(daily):
@@ -76,17 +101,87 @@ def plot_results(result, out_dir, most: int | None = None, progress: bool = Fals
     ax.set_title(f"daily walk-forward equity per strategy, {pooled}, {result.profile} profile", fontsize=10)
     if ax.lines:  # symbols sharing no day have no portfolio to draw
         ax.legend(fontsize=7, ncol=2)
-    paths.append(out / "cumulative_returns.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    path = out / "cumulative_returns.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+    return path
 
-    drawn = symbols if most is None else symbols[:most]
-    from tqdm.auto import tqdm
 
-    for symbol in tqdm(drawn, disable=not progress or len(drawn) < 2, leave=False, desc="plots", unit="symbol"):
-        paths.append(out / forecast_plot_name(symbol))
-        plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, paths[-1])
-    return paths
+PLOT_PROCESSES_MAX = 8
+PLOT_TIMEOUT_S = 120.0  # a PNG takes about 0.3 s: a drawing process silent this long is stuck
+
+
+def _draw_forecasts(result, targets: list, forked, bar) -> None:
+    """Each target's PNG: the forked processes' (``forked``, None: none), then here whatever they
+    did not draw (after a warning if they failed to answer)."""
+    done = forked.finish(bar) if forked is not None else set()
+    for symbol, path in targets:
+        if symbol not in done:
+            plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, path)
+            bar.update(1)
+
+
+_INHERITED: list = []  # (result, targets) of the drawing under way: what forked processes inherit
+
+
+def _draw_inherited(index: int):
+    result, targets = _INHERITED[0]
+    symbol, path = targets[index]
+    plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, path)
+    return symbol
+
+
+class _ForkedDrawing:
+    """Processes forked from this one, drawing forecast PNGs from the result they inherit (no
+    start-up, no copy of the rows). Forking is Linux's (elsewhere, or with one core: None)."""
+
+    @classmethod
+    def start(cls, result, targets: list, processes):
+        import multiprocessing
+        import sys
+
+        from ...devices import host_cores
+
+        count = min(PLOT_PROCESSES_MAX, host_cores()) if processes == "auto" else int(processes)
+        count = min(count, len(targets))
+        if count < 2 or not sys.platform.startswith("linux"):
+            return None
+        _INHERITED[:] = [(result, targets)]
+        try:
+            pool = multiprocessing.get_context("fork").Pool(count)
+        finally:
+            _INHERITED.clear()  # the children hold their copy; this process keeps no reference
+        return cls(pool, len(targets))
+
+    def __init__(self, pool, count: int):
+        self.pool = pool
+        self.answers = pool.imap_unordered(_draw_inherited, range(count))
+        self.count = count
+
+    def finish(self, bar) -> set:
+        """The symbols drawn; waits for each at most PLOT_TIMEOUT_S, then gives up on the rest."""
+        import multiprocessing
+        import warnings
+
+        done = set()
+        try:
+            for _ in range(self.count):
+                done.add(self.answers.next(timeout=PLOT_TIMEOUT_S))
+                bar.update(1)
+        except multiprocessing.TimeoutError:
+            warnings.warn(
+                f"the processes drawing forecast PNGs answered nothing for {PLOT_TIMEOUT_S:g} s; the "
+                f"{self.count - len(done)} left are drawn in this process",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        finally:
+            self.close()
+        return done
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
 
 
 def forecast_plot_name(symbol) -> str:

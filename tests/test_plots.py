@@ -1,0 +1,75 @@
+"""The run's PNGs: forecast plots drawn by forked processes are the bytes drawn here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from totowalk.backtest import backtest
+from totowalk.backtest.report import plots
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked drawing is Linux's")
+
+
+@pytest.fixture(scope="module")
+def result():
+    from test_backtest_api import mean5, prices
+
+    data = {f"S{i}": prices(90, i) for i in range(4)}
+    return backtest(data, num_simulations=5, forecaster=mean5)
+
+
+def _drawn(result, folder, processes) -> dict:
+    folder.mkdir()
+    paths = plots.plot_results(result, folder, processes=processes)
+    return {path.name: path.read_bytes() for path in paths}
+
+
+@linux
+def test_forked_processes_draw_the_bytes_drawn_here(result, tmp_path):
+    here = _drawn(result, tmp_path / "here", 1)
+    forked = _drawn(result, tmp_path / "forked", 3)
+    assert list(forked) == list(here)  # the same files, in the same order
+    assert len(here) == 5 and forked == here
+
+
+@linux
+def test_a_failure_in_a_drawing_process_is_raised_here(result, tmp_path, monkeypatch):
+    parent = os.getpid()
+    draw = plots.plot_forecast_rows
+
+    def failing(rows, symbol, profile, path):
+        if os.getpid() != parent and symbol == "S2":
+            raise ValueError("cannot draw S2")
+        draw(rows, symbol, profile, path)
+
+    monkeypatch.setattr(plots, "plot_forecast_rows", failing)
+    with pytest.raises(ValueError, match="cannot draw S2"):
+        plots.plot_results(result, tmp_path, processes=2)
+
+
+@linux
+def test_stuck_drawing_processes_are_given_up_and_their_plots_drawn_here(result, tmp_path, monkeypatch):
+    parent = os.getpid()
+    draw = plots.plot_forecast_rows
+
+    def stuck(rows, symbol, profile, path):
+        if os.getpid() != parent:
+            time.sleep(60)
+        draw(rows, symbol, profile, path)
+
+    monkeypatch.setattr(plots, "plot_forecast_rows", stuck)
+    monkeypatch.setattr(plots, "PLOT_TIMEOUT_S", 0.5)
+    with pytest.warns(RuntimeWarning, match="answered nothing for 0.5 s; the 4 left are drawn in this process"):
+        paths = plots.plot_results(result, tmp_path, processes=2)
+    assert sorted(p.name for p in paths) == sorted(p.name for p in tmp_path.iterdir())
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_one_process_or_one_plot_forks_nothing(result, tmp_path, monkeypatch):
+    monkeypatch.setattr(plots._ForkedDrawing, "__init__", lambda *a: pytest.fail("forked"))
+    plots.plot_results(result, tmp_path, processes=1)
+    plots.plot_results(result, tmp_path, most=1, processes=4)
