@@ -73,3 +73,21 @@ def test_one_process_or_one_plot_forks_nothing(result, tmp_path, monkeypatch):
     monkeypatch.setattr(plots._ForkedDrawing, "__init__", lambda *a: pytest.fail("forked"))
     plots.plot_results(result, tmp_path, processes=1)
     plots.plot_results(result, tmp_path, most=1, processes=4)
+
+
+@linux
+def test_drawing_processes_leave_ctrl_c_to_the_run(result, tmp_path, monkeypatch):
+    """Ctrl-C reaches every process of the terminal's group: the drawing ones ignore it (no
+    traceback of theirs), the run's process takes it and stops them."""
+    import signal
+
+    parent = os.getpid()
+    draw = plots.plot_forecast_rows
+
+    def checked(rows, symbol, profile, path):
+        if os.getpid() != parent and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            raise AssertionError("a drawing process would take Ctrl-C")
+        draw(rows, symbol, profile, path)
+
+    monkeypatch.setattr(plots, "plot_forecast_rows", checked)
+    assert len(plots.plot_results(result, tmp_path, processes=2)) == 5

@@ -121,6 +121,13 @@ def _draw_forecasts(result, targets: list, forked, bar) -> None:
             bar.update(1)
 
 
+def _leave_interrupts_to_the_run() -> None:
+    """A drawing process ignores Ctrl-C: the run's process takes it, and stops the drawing ones."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 _INHERITED: list = []  # (result, targets) of the drawing under way: what forked processes inherit
 
 
@@ -148,7 +155,7 @@ class _ForkedDrawing:
             return None
         _INHERITED[:] = [(result, targets)]
         try:
-            pool = multiprocessing.get_context("fork").Pool(count)
+            pool = multiprocessing.get_context("fork").Pool(count, initializer=_leave_interrupts_to_the_run)
         finally:
             _INHERITED.clear()  # the children hold their copy; this process keeps no reference
         return cls(pool, len(targets))
