@@ -35,16 +35,19 @@ _FIRST_YEAR_DAY, _LAST_YEAR_DAY = -354285, 2932896  # 1000-01-01 and 9999-12-31:
 def csv_text(frame: pd.DataFrame, header: bool, lists_as_text: bool = False) -> bytes:
     """``frame.to_csv(index=False, header=header)`` as bytes, after :func:`text_lists` when
     ``lists_as_text``: by the compiled writer where it can, else by pandas (the same bytes)."""
-    lists = frozenset(_list_columns(frame)) if lists_as_text else frozenset()
-    compiled = _compiled_text(frame, header, lists)
+    listed = _list_columns(frame) if lists_as_text else []
+    compiled = _compiled_text(frame, header, frozenset(listed))
     if compiled is not None:
         return compiled
-    return (text_lists(frame) if lists else frame).to_csv(index=False, header=header).encode()
+    return _with_json_text(frame, listed).to_csv(index=False, header=header).encode()
 
 
 def text_lists(frame: pd.DataFrame) -> pd.DataFrame:
     """List-valued fields (daily profit values) as JSON text, as CSV tables store them."""
-    listed = _list_columns(frame)
+    return _with_json_text(frame, _list_columns(frame))
+
+
+def _with_json_text(frame: pd.DataFrame, listed: list) -> pd.DataFrame:
     if not listed:
         return frame
     return frame.assign(**{col: _json_cells(frame[col].tolist()) for col in listed})

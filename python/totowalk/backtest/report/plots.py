@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import signal
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ...devices import host_cores
 from ..stats.daily import PORTFOLIO, wide
 from .text import daily_of, symbol_list
 
@@ -117,14 +122,16 @@ def _draw_forecasts(result, targets: list, forked, bar) -> None:
     done = forked.finish(bar) if forked is not None else set()
     for symbol, path in targets:
         if symbol not in done:
-            plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, path)
+            _draw_forecast(result, symbol, path)
             bar.update(1)
+
+
+def _draw_forecast(result, symbol, path: Path) -> None:
+    plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, path)
 
 
 def _leave_interrupts_to_the_run() -> None:
     """A drawing process ignores Ctrl-C: the run's process takes it, and stops the drawing ones."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -134,7 +141,7 @@ _INHERITED: list = []  # (result, targets) of the drawing under way: what forked
 def _draw_inherited(index: int):
     result, targets = _INHERITED[0]
     symbol, path = targets[index]
-    plot_forecast_rows(_symbol_forecasts(result, symbol), symbol, result.profile, path)
+    _draw_forecast(result, symbol, path)
     return symbol
 
 
@@ -144,11 +151,6 @@ class _ForkedDrawing:
 
     @classmethod
     def start(cls, result, targets: list, processes):
-        import multiprocessing
-        import sys
-
-        from ...devices import host_cores
-
         count = min(PLOT_PROCESSES_MAX, host_cores()) if processes == "auto" else int(processes)
         count = min(count, len(targets))
         if count < 2 or not sys.platform.startswith("linux"):
@@ -167,9 +169,6 @@ class _ForkedDrawing:
 
     def finish(self, bar) -> set:
         """The symbols drawn; waits for each at most PLOT_TIMEOUT_S, then gives up on the rest."""
-        import multiprocessing
-        import warnings
-
         done = set()
         try:
             for _ in range(self.count):
