@@ -62,7 +62,18 @@ def _dst(day):
 # name: (file content as bytes, or None for no file; the file's name; exit status; text in the error line)
 FILES = {
     "empty file": (b"", "empty.csv", 2, "is empty (0 bytes)"),
-    "header only": (b"Date,Open,High,Low,Close\n", "header.csv", 2, "has 0 rows"),
+    "header only": (
+        b"Date,Open,High,Low,Close\n",
+        "header.csv",
+        2,
+        "header.csv has a header (Date, Open, High, Low, Close) but no rows",
+    ),
+    "header only, with a symbol column": (
+        b"Date,Ticker,Open,High,Low,Close\n",
+        "panel.csv",
+        2,
+        "panel.csv has a header (Date, Ticker, Open, High, Low, Close) but no rows",
+    ),
     "whitespace only": (b"\n\n", "blank.csv", 2, "holds no text"),
     "UTF-8 byte-order mark": (b"\xef\xbb\xbf" + _text().encode(), "bom.csv", 0, None),
     "semicolons": (_text().replace(",", ";").encode(), "semi.csv", 2, "looks semicolon-separated"),

@@ -100,6 +100,9 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
         raise ValueError(f"adjust must be one of {ADJUST}, got {adjust!r}")
     raw, source, numbers_read = read_raw(path_or_frame, prices_as_numbers=whole_panel)
     raw = normalise_columns(raw, source)
+    if raw.empty:  # a header alone: say so, rather than "no symbols" or a symbol of 0 rows
+        name = source if isinstance(path_or_frame, pd.DataFrame) else f"price file {source}"
+        raise PriceDataError(f"{name} has a header ({', '.join(map(str, raw.columns))}) but no rows of prices")
     sym_col = next((c for c in raw.columns if c.lower() in SYMBOL_COLUMNS), None)
     # the cells as text, which the per-symbol path reads (and quotes in its errors)
     as_text = functools.partial(read_text, path_or_frame) if numbers_read else None
