@@ -208,3 +208,47 @@ def test_a_stored_part_reads_back_as_it_was_saved(tmp_path):
     back = store.load_part(0, ["A", "B", "C"], "simulations")
     assert csv_text._json_cells(back["daily"].tolist()) == [json.dumps(v.tolist()) for v in frame["daily"]]
     assert back["value"].tolist() == frame["value"].tolist() and list(back.columns) == list(frame.columns)
+
+
+def _parts_with_cells(seed: int = 0) -> list:
+    """Three parts of a table with array cells: ragged float64 and float32 ones (packed when stored),
+    and one part whose daily values hold a None (kept as cells)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for rows in (5, 3, 4):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": [f"S{rng.integers(100)}" for _ in range(rows)],
+                    "daily": [rng.normal(size=rng.integers(0, 6)) for _ in range(rows)],
+                    "positions": [rng.normal(size=3).astype(np.float32) for _ in range(rows)],
+                    "value": rng.normal(size=rows),
+                }
+            )
+        )
+    parts[2].loc[1, "daily"] = None
+    return parts
+
+
+def test_packed_parts_write_the_parquet_bytes_of_their_frames(tmp_path):
+    pytest.importorskip("pyarrow")
+    from totowalk.backtest.forecast.store import PackedFrame, pack_array_cells
+    from totowalk.backtest.report.files import TableFile
+
+    parts = _parts_with_cells()
+    packed = [PackedFrame(*pack_array_cells(part)) for part in parts]
+    assert [set(p.packed) for p in packed] == [{"daily", "positions"}] * 2 + [{"positions"}]
+    files = {}
+    for name, given in (("frames", parts), ("packed", packed)):
+        table = TableFile(tmp_path / f"{name}.parquet", "parquet")
+        for part in given:
+            table.append(part)
+        table.close()
+        files[name] = table.commit().read_bytes()
+    assert files["packed"] == files["frames"]
+    back = pd.read_parquet(tmp_path / "packed.parquet")
+    want = pd.concat(parts, ignore_index=True)
+    assert [None if v is None else list(v) for v in back["daily"]] == [
+        None if v is None else list(v) for v in want["daily"]
+    ]
+    assert back["value"].tolist() == want["value"].tolist()

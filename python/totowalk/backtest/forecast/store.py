@@ -30,6 +30,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -288,10 +289,11 @@ class RunStore:
                 pickle.dump(pack_array_cells(table), fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
 
-    def load_part(self, index: int, symbols: list, name: str):
-        """Table ``name`` of stored chunk ``index`` (which must hold ``symbols``)."""
+    def load_part(self, index: int, symbols: list, name: str, packed: bool = False):
+        """Table ``name`` of stored chunk ``index`` (which must hold ``symbols``); ``packed``: as a
+        :class:`PackedFrame`, its array cells not unpacked."""
         path = self.part_file(index, name)
-        stored, table = read_part(path, table=True)
+        stored, table = read_part(path, table=True, packed=packed)
         if stored != list(symbols):
             raise RunStoreError(f"{path} holds symbols {stored}, not {list(symbols)}")
         return table
@@ -303,17 +305,33 @@ class RunStore:
         (self.folder / FORECASTS).unlink(missing_ok=True)
 
 
-def read_part(path: Path, table: bool = False) -> tuple:
-    """(symbols, table) of a part file (:meth:`RunStore.save_part`); the table None unless asked for."""
+def read_part(path: Path, table: bool = False, packed: bool = False) -> tuple:
+    """(symbols, table) of a part file (:meth:`RunStore.save_part`); the table None unless asked for,
+    a :class:`PackedFrame` where ``packed``."""
     try:
         with open(path, "rb") as fh:
             symbols = pickle.load(fh)
-            frame = unpack_array_cells(*pickle.load(fh)) if table else None
+            frame = PackedFrame(*pickle.load(fh)) if table else None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as err:
         raise RunStoreError(f"corrupt {path}: {err}; delete it to compute that chunk again") from err
     if not isinstance(symbols, list):
         raise RunStoreError(f"corrupt {path}: not a part of a totowalk run; delete it to compute that chunk again")
-    return symbols, frame
+    return symbols, (frame.frame() if frame is not None and not packed else frame)
+
+
+class PackedFrame(NamedTuple):
+    """A stored part as :func:`pack_array_cells` left it: ``rest`` (the columns of plain cells) and
+    ``packed`` ({column: (position, values, offsets)}). A writer that takes the packed columns as
+    they are (Parquet's lists) skips making an array a cell; :meth:`frame` makes them."""
+
+    rest: pd.DataFrame
+    packed: dict
+
+    def __len__(self) -> int:
+        return len(self.rest)
+
+    def frame(self) -> pd.DataFrame:
+        return unpack_array_cells(self.rest, self.packed)
 
 
 def pack_array_cells(frame) -> tuple:

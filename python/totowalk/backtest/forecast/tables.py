@@ -88,13 +88,14 @@ class ResultTables:
     def symbols(self) -> list:
         return [s for _, symbols in self.chunks for s in symbols]
 
-    def parts(self, name: str) -> Iterator[pd.DataFrame]:
-        """Each chunk's part of table ``name``, in run order (read one at a time from a store)."""
+    def parts(self, name: str, packed: bool = False) -> Iterator:
+        """Each chunk's part of table ``name``, in run order (read one at a time from a store);
+        ``packed``: a stored part as its :class:`.store.PackedFrame`."""
         if self.store is None:
             yield from self._held[name]
             return
         for index, symbols in self.chunks:
-            yield self.store.load_part(index, symbols, name)
+            yield self.store.load_part(index, symbols, name, packed=packed)
 
     def frame(self, name: str) -> pd.DataFrame:
         """The whole table ``name`` (every part, concatenated)."""

@@ -199,11 +199,12 @@ def _write(commands, replies, out: str, fmt: str, plot_symbols: int | None, prof
         while (message := commands.get()) is not None:
             index, symbols, parts = message
             for name in TABLES:
-                stored, table = read_part(Path(parts[name]), table=True)
+                stored, table = read_part(Path(parts[name]), table=True, packed=True)
                 if stored != symbols:
                     raise RuntimeError(f"{parts[name]} holds symbols {stored[:3]}..., not {symbols[:3]}...")
                 files[name].append(table)
                 if name == "forecasts":
+                    table = table.frame()
                     for symbol in symbols:
                         if plot_symbols is not None and len(plots) >= plot_symbols:
                             break

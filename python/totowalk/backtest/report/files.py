@@ -15,7 +15,7 @@ import pandas as pd
 from ...errors import require_extra
 from ...memory import release_free_memory
 from ...provenance import versions
-from ..forecast.store import json_default
+from ..forecast.store import PackedFrame, json_default
 from ..inputs.windows import STEPS
 from ..stats.daily import DAILY_COLUMNS
 from ..stats.table import statistics_settings
@@ -177,7 +177,7 @@ class _LazyParts:
         return len(self.stored.chunks)
 
     def __iter__(self):
-        return self.stored.parts(self.name)
+        return self.stored.parts(self.name, packed=True)  # TableFile.append takes them packed
 
 
 def write_table(table: TableFile, parts, bar=None) -> None:
@@ -219,7 +219,10 @@ class TableFile:
         self.partial = partial_of(self.path)
         self._parts, self._writer = 0, None
 
-    def append(self, part: pd.DataFrame) -> None:
+    def append(self, part) -> None:
+        """Append ``part``, a DataFrame or a stored part's :class:`.store.PackedFrame`."""
+        if self.fmt == "csv" or self._writer is None or not isinstance(part, PackedFrame):
+            part = part.frame() if isinstance(part, PackedFrame) else part
         if self.fmt == "csv":
             first = self._parts == 0
             # the text of a slice at a time; slices of whole pandas chunks (100,000 cells' rows,
@@ -244,18 +247,27 @@ class TableFile:
         return self.path
 
 
-def _parquet_part(path: Path, part: pd.DataFrame, writer):
-    """Append ``part`` to the Parquet file open in ``writer`` (opened on the first part, whose
-    schema every later part is cast to). Columns of lists or arrays (the daily values) are Parquet
-    lists; other object columns (text, or dates mixed with None) are stored as text."""
+def _parquet_part(path: Path, part, writer):
+    """Append ``part`` to the Parquet file open in ``writer`` (opened on the first part, a DataFrame,
+    whose schema every later part is cast to). Columns of lists or arrays (the daily values) are
+    Parquet lists; other object columns (text, or dates mixed with None) are stored as text. A later
+    part may come as a :class:`.store.PackedFrame`: its packed columns become Arrow lists straight
+    from their values and offsets (the arrays and lists pyarrow would read from a cell each)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    objects = [c for c in part.columns if part[c].dtype == object]
-    text = part.astype({c: str for c in objects if not holds_lists(part[c].to_numpy())})
+    packed = part.packed if isinstance(part, PackedFrame) else {}
+    frame = part.rest if isinstance(part, PackedFrame) else part
+    objects = [c for c in frame.columns if frame[c].dtype == object]
+    text = frame.astype({c: str for c in objects if not holds_lists(frame[c].to_numpy())})
     table = pa.Table.from_pandas(text, preserve_index=False)
     if writer is None:
         writer = pq.ParquetWriter(path, table.schema)
+    if packed:
+        columns = {name: table.column(name) for name in table.column_names}
+        for name, (_, values, offsets) in packed.items():
+            columns[str(name)] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))
+        table = pa.Table.from_arrays([columns[field.name] for field in writer.schema], names=writer.schema.names)
     writer.write_table(table.cast(writer.schema))
     return writer
 
