@@ -55,6 +55,9 @@ def test_the_terminal_says_where_the_time_went_and_where_the_files_are(tmp_path,
     assert len(list(out.glob("forecast_vs_actual_*.png"))) == 1
     seconds = [line for line in printed if line.startswith("seconds: ")]
     assert len(seconds) == 1 and "forecast " in seconds[0] and "x the forecast)" in seconds[0]
+    timings = json.loads((out / "summary.json").read_text())["timings"]
+    for phase in ("load", "forecast", "write_tables", "plots", "report"):  # summary.json's seconds, as written
+        assert f"{phase} {timings[phase]:.1f}" in seconds[0], phase
     assert any(line.startswith("tables: csv (") for line in printed)
 
 

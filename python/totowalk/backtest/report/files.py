@@ -86,7 +86,8 @@ def write_outputs(
     report draws any symbol's). ``extra`` is merged into summary.json (e.g. the model resolution and
     its warning). Once everything is written, a run stored in ``out_dir`` drops its resume journal
     and parts (:meth:`RunStore.compact`): the final tables hold what they held. summary.json's
-    ``timings`` holds the backtest's phases and these (``write_tables``, ``plots``, ``report``).
+    ``timings`` holds the backtest's phases and these (``write_tables``, ``plots``, ``report``), and so
+    does ``result.timings`` once they are written.
     ``background``: the :class:`.background.BackgroundOutputs` the run told of its parts: the
     tables and forecast plots it wrote are moved into place instead of written here (and
     summary.json's ``outputs`` says what that process took). Returns the written paths.
@@ -152,6 +153,7 @@ def write_outputs(
     paths.append(write_html_report(out, complete=False))
     timings["report"] = time.perf_counter() - clock
     _write_text(paths[2], with_timings(encoded, timings))  # with the plots' and the report's seconds
+    result.timings = timings  # the caller's account too, without reading summary.json back (100 MB at 5,000 symbols)
     store = getattr(getattr(result, "tables", None), "store", None)
     if store is not None and Path(store.folder).resolve() == out.resolve():
         store.compact()
