@@ -223,9 +223,8 @@ class TableFile:
 
     def append(self, part) -> None:
         """Append ``part``, a DataFrame or a stored part's :class:`.store.PackedFrame`."""
-        if self.fmt == "csv" or self._writer is None or not isinstance(part, PackedFrame):
-            part = part.frame() if isinstance(part, PackedFrame) else part
         if self.fmt == "csv":
+            part = part.frame() if isinstance(part, PackedFrame) else part
             first = self._parts == 0
             # the text of a slice at a time; slices of whole pandas chunks (100,000 cells' rows,
             # where pandas decides a date column's format), so a slice is written as in one call
@@ -258,6 +257,8 @@ def _parquet_part(path: Path, part, writer):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if writer is None and isinstance(part, PackedFrame):  # the file's schema is the first frame's
+        part = part.frame()
     packed = part.packed if isinstance(part, PackedFrame) else {}
     frame = part.rest if isinstance(part, PackedFrame) else part
     objects = [c for c in frame.columns if frame[c].dtype == object]
