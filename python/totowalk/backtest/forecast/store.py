@@ -327,9 +327,6 @@ class PackedFrame(NamedTuple):
     rest: pd.DataFrame
     packed: dict
 
-    def __len__(self) -> int:
-        return len(self.rest)
-
     def frame(self) -> pd.DataFrame:
         return unpack_array_cells(self.rest, self.packed)
 

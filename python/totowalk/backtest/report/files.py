@@ -259,8 +259,7 @@ def _parquet_part(path: Path, part, writer):
 
     if writer is None and isinstance(part, PackedFrame):  # the file's schema is the first frame's
         part = part.frame()
-    packed = part.packed if isinstance(part, PackedFrame) else {}
-    frame = part.rest if isinstance(part, PackedFrame) else part
+    frame, packed = (part.rest, part.packed) if isinstance(part, PackedFrame) else (part, {})
     objects = [c for c in frame.columns if frame[c].dtype == object]
     text = frame.astype({c: str for c in objects if not holds_lists(frame[c].to_numpy())})
     table = pa.Table.from_pandas(text, preserve_index=False)
