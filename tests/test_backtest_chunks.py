@@ -88,3 +88,25 @@ def test_forecast_thread_failure_reaches_the_caller_and_stops():
     with pytest.raises(RuntimeError, match="forecaster failed"):
         backtest(DATA, num_simulations=6, forecaster=failing_on_third_chunk, contexts_per_chunk=1, max_batch=1000)
     assert len(calls) == 3  # no chunk after the failure was forecast
+
+
+@pytest.mark.parametrize("profile", ["clean", "legacy"])
+def test_the_overall_row_read_from_disk_a_column_at_a_time_equals_the_one_from_all_rows(
+    tmp_path, engines, profile, monkeypatch
+):
+    # the run keeps its rows' numeric columns on disk and reads them back a column or two at a
+    # time (the headline only the columns it names): the summary of every row at once is the same
+    from totowalk.backtest.profiles import summary
+    from totowalk.backtest.profiles.registry import profile_named
+
+    settings = dict(num_simulations=6, engine=engines["exact"], profile=profile, is_crypto=True)  # 365 days a year
+    result = backtest(DATA, contexts_per_chunk=100, **settings)
+    rules = profile_named(profile)
+    expected = summary.summarize(result.simulations, rules.best_strategy, rules.summary_headline, result.daily)
+    monkeypatch.setattr(summary, "_BLOCK_VALUES", 2 * len(result.simulations))  # two columns a read
+    stored = backtest(DATA, contexts_per_chunk=100, out_dir=tmp_path, **settings)
+    assert len(stored.tables.chunks) == 3
+    pd.testing.assert_frame_equal(stored.summary, expected, check_exact=True)
+    pd.testing.assert_frame_equal(result.summary, expected, check_exact=True)
+    if profile == "clean":  # the headline read the year's length from the rows' own column
+        assert stored.summary.loc["(all)", "daily_series_days_per_year"] == 365.0

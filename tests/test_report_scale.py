@@ -250,3 +250,35 @@ def test_a_page_of_5000_symbols_and_250_simulations_stays_under_10_mb(tmp_path):
     assert summary["statistics"]["U0000"][STRATEGIES[0]]["sharpe"] == decoded_columns(data)["sharpe"][0]
     assert "5,000 symbols: U0000, U0001, U0002, U0003, U0004, U0005, … U4999" in page
     assert page.count("U2500") == 1  # in the embedded list only: no per-symbol section, settings list or fee list
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_portfolio_rows_read_chunk_by_chunk_are_those_of_the_whole_table(tmp_path, monkeypatch, kind):
+    # the page keeps only the portfolio's daily rows: a Parquet chunk is filtered before it becomes a
+    # frame, a CSV chunk after; both give the rows of the whole table, in its order, as text symbols
+    from totowalk.backtest.report import html as page
+
+    rng = np.random.default_rng(5)
+    rows = 5_000
+    table = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=rows, freq="h"),
+            "symbol": rng.choice([NUMERIC, "A", PORTFOLIO], size=rows),
+            "strategy": rng.choice(list(STRATEGIES), size=rows),
+            "return": rng.normal(size=rows),
+            "turnover": rng.uniform(size=rows),  # a column the page does not read
+            "return_adverse": rng.normal(size=rows),
+            "return_optimistic": rng.normal(size=rows),
+        }
+    )
+    if kind == "csv":
+        table.to_csv(tmp_path / "daily_returns.csv", index=False)
+    else:
+        table.to_parquet(tmp_path / "daily_returns.parquet", index=False, row_group_size=1_500)
+    monkeypatch.setattr(page, "_CHUNK_ROWS", 700)  # chunks that cross row groups, some without the portfolio
+    got = page._read_table(tmp_path, "daily_returns", page._DAILY_COLUMNS, symbol=PORTFOLIO)
+    expected = table.loc[table["symbol"] == PORTFOLIO, list(page._DAILY_COLUMNS)].reset_index(drop=True)
+    if kind == "csv":
+        expected["date"] = expected["date"].astype(str)  # the page reads a CSV's dates as text
+    pd.testing.assert_frame_equal(got, expected)
+    assert page._read_table(tmp_path, "daily_returns", page._DAILY_COLUMNS, symbol="none")["symbol"].size == 0

@@ -77,8 +77,17 @@ def test_overall_rows_wait_on_disk_and_come_back_bit_for_bit(tmp_path):
     assert list(tmp_path.iterdir()) == []
     columns, values = numeric_columns(frame)
     assert kept.columns == columns and kept.filled == len(frame)
-    np.testing.assert_array_equal(kept.values, values)
-    assert kept.values is kept.values  # read once
+    assert kept.shape == values.shape
+    np.testing.assert_array_equal(kept[:], values)
+    np.testing.assert_array_equal(kept[1:4], values[1:4])  # a run of columns, every row of each
+    np.testing.assert_array_equal(kept[-1], values[-1])
+    with pytest.raises(IndexError):
+        kept[len(columns)]
+    with pytest.raises(IndexError, match="contiguous"):
+        kept[::2]
+    whole = kept.frame()
+    pd.testing.assert_frame_equal(whole, frame[columns].astype(np.float64), check_column_type=False)
+    assert list(kept.frame(("trades",)).columns) == ["trades"]
     with pytest.raises(RuntimeError, match="after their values were read"):
         kept.add(*numeric_columns(frame.iloc[:5]))
     other = OverallRows(tmp_path)

@@ -69,9 +69,9 @@ class KeptForSummaries:
 
     def summary(self, daily: pd.DataFrame) -> pd.DataFrame:
         rules, overall = self.rules, self.overall
-        frame = overall.frame() if rules.summary_headline is not None else None
-        row = overall_row(overall.columns, overall.values, frame, rules.best_strategy, rules.summary_headline, daily)
-        self.overall = None  # its array is let go with the summary made
+        frame = overall.frame(rules.headline_columns) if rules.summary_headline is not None else None
+        row = overall_row(overall.columns, overall, frame, rules.best_strategy, rules.summary_headline, daily)
+        self.overall = None  # its file is let go with the summary made
         return summary_frame(self.symbol_rows, row, rules.summary_headline)
 
     @staticmethod

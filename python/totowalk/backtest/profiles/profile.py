@@ -44,6 +44,8 @@ class Profile:
         the classic rule of the summary (LEGACY_SEMANTICS §9)
     summary_headline : ``(rows, series, label, means) -> dict``: summary entries that replace the
         window means (the clean profile's daily-series figures); None for none
+    headline_columns : the result columns ``summary_headline`` reads of its rows beside their
+        means and ``date``; None for every column (the overall row's rows are read from disk)
     carry_state : ``(rows, arrays, settings) -> rows``: the final-day fields of strategies whose
         decisions depend on their own past, recomputed as one continuous path over each symbol's
         days (after every row is evaluated: a resumed run's rows come back stateless); None when
@@ -57,5 +59,6 @@ class Profile:
     notes: Callable[..., list]
     best_strategy: Callable[[Mapping], str | None] | None = None
     summary_headline: Callable[..., dict] | None = None
+    headline_columns: tuple | None = None
     carry_state: Callable[..., pd.DataFrame] | None = None
     strategy_prefixes: tuple = STRATEGY_PREFIXES

@@ -77,8 +77,9 @@ def symbol_rows(simulations: pd.DataFrame, best=None, headline=None, daily=None,
 
 def overall_row(columns: list, values: np.ndarray, frame, best=None, headline=None, daily=None) -> dict:
     """The ``"(all)"`` row from every row's numeric ``values`` ((columns, rows), as
-    :func:`numeric_columns` gives them) and, for ``headline``, a ``frame`` of those rows with their
-    ``date`` and the run's daily table with its portfolio."""
+    :func:`numeric_columns` gives them, or an :class:`OverallRows` that reads them a few columns at
+    a time) and, for ``headline``, a ``frame`` of those rows with their ``date`` (the columns the
+    headline reads, at least) and the run's daily table with its portfolio."""
     part = None
     if daily is not None and headline is not None:
         part = wide_series(daily[daily["symbol"] == OVERALL]).get(OVERALL, WideSeries.empty())
@@ -106,20 +107,22 @@ class OverallRows:
 
     The chunks' (columns, rows) float64 blocks wait in an unnamed temporary file (in ``folder``,
     e.g. the run's own, or the system's temporary folder), not in memory: at universe scale they
-    are the largest thing a run keeps (0.2 MB a symbol at 250 simulations), and they are read only
-    once the chunk loop and the other kept parts are done. :attr:`values` reads them back, once,
-    into one array; the file leaves nothing behind, even when the process is killed."""
+    are the largest thing a run keeps (0.2 MB a symbol at 250 simulations). They are read back a
+    few columns at a time, every row of each (``rows[k]``, ``rows[a:b]``: what :func:`overall_row`
+    asks of its ``values``), so the summary never holds them all (1 GB at 5,000 symbols); a
+    column's rows come back contiguous, in the order added, so its means are the same bits. The
+    file leaves nothing behind, even when the process is killed."""
 
     def __init__(self, folder=None):
         self.filled = 0
         self.columns: list | None = None
         self.dates: list = []
-        self._folder, self._file, self._blocks, self._values = folder, None, [], None
+        self._folder, self._file, self._blocks, self._read = folder, None, [], False
 
     def add(self, columns: list, values: np.ndarray, dates=None) -> None:
         """Append rows: their :func:`numeric_columns` ``columns`` and (columns, rows) ``values``, and
         their ``dates`` (or None where the rows have none)."""
-        if self._values is not None:
+        if self._read:
             raise RuntimeError("rows added after their values were read")
         if self.columns is None:
             self.columns = columns
@@ -135,25 +138,45 @@ class OverallRows:
             self.dates.append(dates)
 
     @property
-    def values(self) -> np.ndarray:
-        """The rows' values, (columns, rows) float64 in the order added; read back from the file once."""
-        if self._values is None:
-            self._values = np.empty((len(self.columns or ()), self.filled), np.float64)
-            if self._file is not None:
-                self._file.seek(0)
-                offset = 0
-                for rows in self._blocks:  # a block is its columns one after another
-                    for column in self._values[:, offset : offset + rows]:
-                        target = memoryview(column).cast("B")  # a row's segment: contiguous, read in place
-                        if self._file.readinto(target) != target.nbytes:
-                            raise OSError("the summary's temporary rows file was cut short")
-                    offset += rows
-                self._file.close()
-        return self._values
+    def shape(self) -> tuple:
+        """(columns, rows), as the (columns, rows) array these rows would make."""
+        return (len(self.columns or ()), self.filled)
 
-    def frame(self) -> pd.DataFrame:
-        """The rows as a frame over the same memory (for the headline: its dates and window means)."""
-        out = pd.DataFrame(self.values.T, columns=self.columns, copy=False)
+    def __getitem__(self, index) -> np.ndarray:
+        """Every row of column ``index`` ((rows,) float64), or of the columns of slice ``index``
+        ((columns, rows)), read from the file."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("the kept rows are read a contiguous run of columns at a time")
+            return self._read_columns(start, stop)
+        position = range(self.shape[0])[index]  # an IndexError names a column out of range
+        return self._read_columns(position, position + 1)[0]
+
+    def _read_columns(self, start: int, stop: int) -> np.ndarray:
+        self._read = True
+        out = np.empty((max(0, stop - start), self.filled), np.float64)
+        offset, at = 0, 0  # rows filled; the block's place in the file
+        for rows in self._blocks:  # a block is its columns one after another, each its rows
+            for column in range(start, stop):
+                target = memoryview(out[column - start, offset : offset + rows]).cast("B")  # contiguous
+                self._file.seek(at + column * rows * 8)
+                if self._file.readinto(target) != target.nbytes:
+                    raise OSError("the summary's temporary rows file was cut short")
+            offset += rows
+            at += len(self.columns) * rows * 8
+        return out
+
+    def frame(self, columns=None) -> pd.DataFrame:
+        """The rows' ``columns`` (every numeric column when None) and their ``date``, as a frame:
+        what the headline reads of them beside their means."""
+        names = [c for c in self.columns or () if columns is None or c in columns or c == "date"]
+        positions = [self.columns.index(c) for c in names]
+        out = (
+            pd.DataFrame({c: self[k] for c, k in zip(names, positions)})
+            if names
+            else pd.DataFrame(index=range(self.filled))
+        )
         if self.dates:
             if "date" in out:  # bars without dates are numbered: a numeric column, here as float64
                 out = out.drop(columns="date")
@@ -185,7 +208,8 @@ _BLOCK_VALUES = 1 << 21  # values (16 MiB) a step of _nan_means copies at most
 def _nan_means(values: np.ndarray) -> np.ndarray:
     """Per row of (columns, rows), the mean of its non-NaN values (NaN where there are none):
     pandas' nanmean, i.e. a pairwise sum along each contiguous row divided by the count."""
-    values = np.ascontiguousarray(values)
+    if isinstance(values, np.ndarray):  # else :class:`OverallRows`, whose slices are read from its file
+        values = np.ascontiguousarray(values)
     step = max(1, _BLOCK_VALUES // max(1, values.shape[1]))  # rows at a time: a universe's copy stays small
     sums, counts = np.empty(values.shape[0]), np.empty(values.shape[0], np.int64)
     for start in range(0, values.shape[0], step):

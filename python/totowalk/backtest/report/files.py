@@ -143,6 +143,7 @@ def write_outputs(
         **(extra or {}),
     }
     encoded = _encoded(body)  # once: at universe scale the summary is megabytes of text
+    del body  # its objects (the size of the report's own parse of it) are not kept through the plots and report
     _write_text(paths[2], with_timings(encoded, timings))
     # the forecast plots: drawn here, or by the process beside the run (then only moved into place)
     paths += plot_results(result, out, most=plot_symbols if written is None else 0, progress=progress)

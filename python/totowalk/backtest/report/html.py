@@ -62,35 +62,48 @@ _FORECAST_COLUMNS = ("symbol", "key", "context_end", "target_date", "prediction"
 _CHUNK_ROWS = 262_144  # rows of a table read at a time: a universe's tables are filtered as they are read
 
 
-def _read_table(folder: Path, stem: str, columns, reduce=None) -> pd.DataFrame | None:
+def _read_table(folder: Path, stem: str, columns, reduce=None, symbol=None) -> pd.DataFrame | None:
     """``folder/stem.csv`` (or .parquet): of ``columns`` those it has, a chunk at a time, each chunk and then
     their union passed through ``reduce`` (frame -> the rows the page draws), so a universe's table is never
     whole in memory; None when there is neither file (or no rows in a Parquet one). Symbols are read as text
-    ("007" stays "007")."""
+    ("007" stays "007"). ``symbol``: only that symbol's rows are kept (a Parquet chunk's before it becomes a
+    frame: the other rows' text is never made)."""
+    keep = (lambda frame: frame) if symbol is None else (lambda frame: frame[frame["symbol"] == symbol])
     reduce = reduce or (lambda frame: frame)
     csv, parquet = folder / f"{stem}.csv", folder / f"{stem}.parquet"
     if csv.is_file():
         chunks = pd.read_csv(csv, usecols=lambda c: c in columns, dtype={"symbol": str}, chunksize=_CHUNK_ROWS)
+        chunks = (keep(chunk) for chunk in chunks)
     elif parquet.is_file():
-        chunks = _parquet_chunks(parquet, columns)
+        chunks = _parquet_chunks(parquet, columns, symbol)
     else:
         return None
     parts = [reduce(chunk) for chunk in chunks]
-    return reduce(pd.concat(parts, ignore_index=True)) if parts else None
+    return reduce(keep(pd.concat(parts, ignore_index=True))) if parts else None
 
 
-def _parquet_chunks(path: Path, columns):
+def _parquet_chunks(path: Path, columns, symbol=None):
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(path)
+    # not pre-buffered: a pre-buffered file holds each row group's column chunks (a million rows) for
+    # as long as the file is open, 180 MB of a 5,000-symbol daily table's
+    file = pq.ParquetFile(path, pre_buffer=False)
     present = [c for c in file.schema_arrow.names if c in columns]
-    for batch in file.iter_batches(batch_size=_CHUNK_ROWS, columns=present):
-        frame = batch.to_pandas()
-        del batch
-        if "symbol" in frame:
-            frame["symbol"] = frame["symbol"].astype(str)
-        yield frame
-        release_free_memory()  # each batch's buffers, else the pool keeps the largest working set read
+    try:
+        for batch in file.iter_batches(batch_size=_CHUNK_ROWS, columns=present):
+            if symbol is not None:
+                batch = batch.filter(pc.equal(batch.column("symbol"), symbol))
+            frame = batch.to_pandas()
+            del batch
+            if "symbol" in frame:
+                frame["symbol"] = frame["symbol"].astype(str)
+            yield frame
+            release_free_memory()  # each batch's buffers, else the pool keeps the largest working set read
+    finally:
+        file.close()
+        del file
+        release_free_memory()  # and the reader's own
 
 
 def write_html_report(folder, complete: bool = True) -> Path:
@@ -109,7 +122,7 @@ def write_html_report(folder, complete: bool = True) -> Path:
     daily_path = folder / "daily_returns.csv"
     if not daily_path.is_file() and not daily_path.with_suffix(".parquet").is_file():
         raise FileNotFoundError(f"{daily_path} not found (runs written before the daily series have none; re-run)")
-    daily = _read_table(folder, "daily_returns", _DAILY_COLUMNS, reduce=lambda t: t[t["symbol"] == PORTFOLIO])
+    daily = _read_table(folder, "daily_returns", _DAILY_COLUMNS, symbol=PORTFOLIO)
     returns = {f"{strategy}_return" for strategy in summary.get("statistics", {}).get(PORTFOLIO, {})}
     forecasts = _read_table(folder, "forecasts", _FORECAST_COLUMNS, reduce=_distinct_forecasts)
     page = render_report(summary, daily, _read_table(folder, "simulations", returns), forecasts)

@@ -4,7 +4,7 @@ out-of-sample fits, one cost rule and a stated fill model."""
 from __future__ import annotations
 
 from ..profile import Profile
-from .headline import summary_headline
+from .headline import FRAME_COLUMNS, summary_headline
 from .rows import evaluate, order_columns
 from .selection import named_best
 from .stateful import carry_state
@@ -36,5 +36,6 @@ PROFILE = Profile(
     notes=notes,
     best_strategy=named_best,
     summary_headline=summary_headline,
+    headline_columns=FRAME_COLUMNS,
     carry_state=carry_state,
 )

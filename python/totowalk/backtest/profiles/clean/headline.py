@@ -23,8 +23,9 @@ from ...stats.measures import sharpe_ratio
 from ..profile import STRATEGY_PREFIXES
 from .selection import select_best
 
-__all__ = ["HEADLINE_STATS", "series_stats", "summary_headline"]
+__all__ = ["FRAME_COLUMNS", "HEADLINE_STATS", "series_stats", "summary_headline"]
 
+FRAME_COLUMNS = ("trading_days_per_year",)  # what summary_headline reads of its rows beside date, given their means
 HEADLINE_STATS = ("return", "sharpe", "avg_daily_return", "annual_return", "turnover")
 _WALK_FORWARD_SHARPES = {
     "simple_strategy": "walk_forward_oos_sharpe",
