@@ -233,6 +233,41 @@ def _parts_with_cells(seed: int = 0) -> list:
     return parts
 
 
+def test_parquet_tables_keep_dictionaries_for_repeating_columns_only(tmp_path):
+    # text, dates and counts repeat a few values (dictionaries); floats and lists of floats nearly
+    # never do (plain values: a dictionary would be built and dropped per column chunk)
+    pq = pytest.importorskip("pyarrow.parquet")
+    from totowalk.backtest.report.files import TableFile
+
+    parts = _parts_with_cells()
+    for k, part in enumerate(parts):
+        part["simulation"] = np.arange(len(part)) + k
+        part["date"] = pd.Timestamp("2024-01-02") + pd.to_timedelta(part["simulation"], "D")
+    table = TableFile(tmp_path / "t.parquet", "parquet")
+    for part in parts:
+        table.append(part)
+    table.close()
+    path = table.commit()
+    meta = pq.ParquetFile(path).metadata
+    for group in range(meta.num_row_groups):
+        encodings = {}
+        for k in range(meta.num_columns):
+            column = meta.row_group(group).column(k)
+            encodings[column.path_in_schema.split(".")[0]] = "RLE_DICTIONARY" in column.encodings
+        assert encodings == {
+            "symbol": True,
+            "simulation": True,
+            "date": True,
+            "daily": False,
+            "positions": False,
+            "value": False,
+        }, group
+    back = pd.read_parquet(path)
+    want = pd.concat(parts, ignore_index=True)
+    assert back["symbol"].tolist() == want["symbol"].tolist() and back["value"].tolist() == want["value"].tolist()
+    assert (back["date"] == want["date"]).all() and back["simulation"].tolist() == want["simulation"].tolist()
+
+
 def test_packed_parts_write_the_parquet_bytes_of_their_frames(tmp_path):
     pytest.importorskip("pyarrow")
     from totowalk.backtest.forecast.store import PackedFrame, pack_array_cells
