@@ -1,25 +1,13 @@
 """bench/bench_parquet.py: both comparisons run end to end on small parts and say their files agree."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from _bench import bench_script
 
 
 @pytest.fixture(scope="module")
 def bench_parquet():
     pytest.importorskip("pyarrow")
-    sys.path.insert(0, str(BENCH))  # it imports bench_csv's synthetic parts, as when run from bench/
-    try:
-        spec = importlib.util.spec_from_file_location("bench_parquet", BENCH / "bench_parquet.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_script("bench_parquet")
 
 
 @pytest.mark.parametrize("compare, agree", [("packing", "same bytes: True"), ("dictionaries", "same table: True")])

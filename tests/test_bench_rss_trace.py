@@ -1,15 +1,12 @@
 """bench/rss_trace.py: a child's resident memory, sampled, attributed to the lines it printed."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from _bench import bench_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "rss_trace.py"
-_spec = importlib.util.spec_from_file_location("bench_rss_trace", SCRIPT)
-rss_trace = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rss_trace)
+rss_trace = bench_script("rss_trace")
 
 # 160 MB held between the "allocating" and "freeing" lines; a progress bar's updates on stderr
 CHILD = """

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from _bench import bench_script
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -297,21 +298,9 @@ def test_time_interleaved_alternates_the_timed_functions():
         time_interleaved([lambda i: None], torch.device("cpu"), [0])
 
 
-def _bench_script(name: str):
-    """A script of bench/ (not a package) loaded as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
     # bench/profile_forecast.py's reading of a Chrome trace (its CUDA part cannot run here).
-    module = _bench_script("profile_forecast")
+    module = bench_script("profile_forecast")
 
     def event(name, cat, ts, dur):
         return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur}
@@ -337,7 +326,7 @@ def test_card_waits_charges_each_idle_gap_to_the_innermost_engine_phase():
 
 @pytest.mark.parametrize("profile", ["clean", "legacy"])
 def test_host_steps_time_each_step_of_a_small_run(profile, capsys):
-    _bench_script("bench_host_steps").main(
+    bench_script("bench_host_steps").main(
         ["--profile", profile, "--series", "2", "--simulations", "20", "--repeats", "2", "--json"]
     )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -1,17 +1,13 @@
 """bench/universe.py: its synthetic panel (shape, OHLC envelope, dates, seeding, no drift) and one
 small measured CLI run (toto-tiny, random weights)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _bench import bench_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "universe.py"
-_spec = importlib.util.spec_from_file_location("bench_universe", SCRIPT)
-universe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(universe)
+universe = bench_script("universe")
 
 
 def test_panel_has_one_row_per_symbol_and_business_day():

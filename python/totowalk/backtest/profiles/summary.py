@@ -170,13 +170,8 @@ class OverallRows:
     def frame(self, columns=None) -> pd.DataFrame:
         """The rows' ``columns`` (every numeric column when None) and their ``date``, as a frame:
         what the headline reads of them beside their means."""
-        names = [c for c in self.columns or () if columns is None or c in columns or c == "date"]
-        positions = [self.columns.index(c) for c in names]
-        out = (
-            pd.DataFrame({c: self[k] for c, k in zip(names, positions)})
-            if names
-            else pd.DataFrame(index=range(self.filled))
-        )
+        kept = [(k, c) for k, c in enumerate(self.columns or ()) if columns is None or c in columns or c == "date"]
+        out = pd.DataFrame({c: self[k] for k, c in kept}) if kept else pd.DataFrame(index=range(self.filled))
         if self.dates:
             if "date" in out:  # bars without dates are numbered: a numeric column, here as float64
                 out = out.drop(columns="date")

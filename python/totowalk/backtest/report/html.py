@@ -68,18 +68,18 @@ def _read_table(folder: Path, stem: str, columns, reduce=None, symbol=None) -> p
     whole in memory; None when there is neither file (or no rows in a Parquet one). Symbols are read as text
     ("007" stays "007"). ``symbol``: only that symbol's rows are kept (a Parquet chunk's before it becomes a
     frame: the other rows' text is never made)."""
-    keep = (lambda frame: frame) if symbol is None else (lambda frame: frame[frame["symbol"] == symbol])
     reduce = reduce or (lambda frame: frame)
     csv, parquet = folder / f"{stem}.csv", folder / f"{stem}.parquet"
     if csv.is_file():
         chunks = pd.read_csv(csv, usecols=lambda c: c in columns, dtype={"symbol": str}, chunksize=_CHUNK_ROWS)
-        chunks = (keep(chunk) for chunk in chunks)
+        if symbol is not None:
+            chunks = (chunk[chunk["symbol"] == symbol] for chunk in chunks)
     elif parquet.is_file():
         chunks = _parquet_chunks(parquet, columns, symbol)
     else:
         return None
     parts = [reduce(chunk) for chunk in chunks]
-    return reduce(keep(pd.concat(parts, ignore_index=True))) if parts else None
+    return reduce(pd.concat(parts, ignore_index=True)) if parts else None
 
 
 def _parquet_chunks(path: Path, columns, symbol=None):
