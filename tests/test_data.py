@@ -49,6 +49,42 @@ def test_missing_column():
     assert err.value.column == "Low" and "Low" in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["timestamp", "timestamps", "Datetime", " time "])
+def test_other_names_of_the_date_column(tmp_path, name):
+    expected = tw.load_prices(_frame(), symbol="X")
+    path = tmp_path / "p.csv"
+    _frame().rename(columns={"Date": name}).assign(symbol="X").to_csv(path, index=False)
+    loaded = tw.load_prices(path, symbol="X")  # a panel file: the symbol column
+    pd.testing.assert_frame_equal(loaded, expected, check_freq=False)
+    frame = tw.load_prices(_frame().rename(columns={"Date": name}), symbol="X")  # a frame, one symbol
+    pd.testing.assert_frame_equal(frame, expected, check_freq=False)
+    bt = tw.backtest(_frame(40).rename(columns={"Date": name}), symbol="X", num_simulations=2, forecaster=_last)
+    assert list(bt.simulations["date"]) == list(pd.date_range("2020-01-01", periods=40, freq="B")[-2:][::-1])
+
+
+def _last(contexts):
+    return np.array([c[-1] for c in contexts])
+
+
+def test_a_date_column_wins_over_its_other_names_and_two_other_names_are_refused(tmp_path):
+    frame = _frame().assign(time="09:30")  # a date and a time of day: Date is the date
+    assert len(tw.load_prices(frame, symbol="X")) == 5
+    with pytest.raises(PriceDataError, match="columns 'timestamp', 'datetime' all name Date"):
+        tw.load_prices(_frame().rename(columns={"Date": "timestamp"}).assign(datetime="2020-01-01"), symbol="X")
+    both = _frame(40).rename(columns={"Date": "timestamp"}).assign(datetime="2020-01-01")
+    with pytest.raises(PriceDataError, match="columns 'timestamp', 'datetime' all name the dates"):
+        tw.backtest(both, symbol="X", num_simulations=2, forecaster=_last)
+
+
+@pytest.mark.parametrize("dates", ["renamed", "dropped"])
+def test_a_missing_date_column_names_its_other_names(dates):
+    # a frame's row numbers are no dates (read as dates they were nanoseconds after 1970)
+    frame = _frame().rename(columns={"Date": "when"}) if dates == "renamed" else _frame().drop(columns=["Date"])
+    with pytest.raises(PriceDataError, match=r"missing column\(s\) \['Date'\].*also be called timestamp") as err:
+        tw.load_prices(frame, symbol="X")
+    assert err.value.column == "Date"
+
+
 def test_non_numeric_value(tmp_path):
     path = tmp_path / "p.csv"
     _frame(overrides={("Close", 3): "oops"}).to_csv(path, index=False)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import require_extra
-from .columns import OPTIONAL_COLUMNS, PRICE_COLUMNS, SYMBOL_COLUMNS
+from .columns import DATE_ALIASES, OPTIONAL_COLUMNS, PRICE_COLUMNS, SYMBOL_COLUMNS, date_columns
 from .errors import PriceDataError
 
 
@@ -50,9 +50,7 @@ def read_raw(path_or_frame, prices_as_numbers: bool = False) -> tuple[pd.DataFra
     if frame is None:
         frame = _read_csv_text(path)
     first = str(frame.columns[0]) if len(frame.columns) else ""
-    if not any(str(c).strip().lower() == "date" for c in frame.columns) and (
-        first.startswith("Unnamed: ") or first.lower() == "index"
-    ):
+    if not date_columns(frame.columns) and (first.startswith("Unnamed: ") or first.lower() == "index"):
         frame = frame.rename(columns={frame.columns[0]: "Date"})  # an unnamed date index, written by to_csv()
     return frame, path, numbers_read
 
@@ -142,11 +140,16 @@ def is_parquet(path) -> bool:
 
 def _dates_from_index(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates kept as the index (pandas' default when writing Parquet) become the Date column."""
-    if any(str(c).strip().lower() == "date" for c in frame.columns):
+    if date_columns(frame.columns):
         return frame
-    frame = frame.reset_index()
+    # an unnamed index of row numbers (a RangeIndex) holds no dates: as dates it would read as
+    # nanoseconds after 1970, so it is left out and the missing Date column is named instead
+    unnamed_numbers = frame.index.name is None and pd.api.types.is_numeric_dtype(frame.index.dtype)
+    frame = frame.reset_index(drop=unnamed_numbers)
     first = frame.columns[0]
-    if str(first).lower() in ("index", "date") or pd.api.types.is_datetime64_any_dtype(frame[first]):
+    if not unnamed_numbers and (
+        str(first).lower() in ("index", "date") or pd.api.types.is_datetime64_any_dtype(frame[first])
+    ):
         frame = frame.rename(columns={first: "Date"})
     return frame
 
@@ -160,8 +163,11 @@ def normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     sources: dict = {}  # canonical name -> the columns that name it
     for col in frame.columns:
         key = str(col).strip().lower()
-        if key in _CANONICAL:
+        if key in _CANONICAL and key != "date":
             sources.setdefault(_CANONICAL[key], []).append(col)
+    dates = date_columns(frame.columns)
+    if dates:
+        sources["Date"] = dates
     for name, cols in sources.items():
         if len(cols) > 1:  # "Close" and "close": which one is meant cannot be guessed
             listed = ", ".join(repr(str(c)) for c in cols)
@@ -169,8 +175,9 @@ def normalise_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     frame = frame.rename(columns={cols[0]: name for name, cols in sources.items()})
     missing = [c for c in ("Date",) + PRICE_COLUMNS if c not in frame.columns]
     if missing:
+        hint = f" (the dates may also be called {', '.join(DATE_ALIASES)})" if "Date" in missing else ""
         raise PriceDataError(
-            f"missing column(s) {missing} in {source}; found {list(map(str, frame.columns))}",
+            f"missing column(s) {missing} in {source}; found {list(map(str, frame.columns))}{hint}",
             column=missing[0],
         )
     return frame

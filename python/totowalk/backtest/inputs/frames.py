@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import PriceDataError, load_prices
-from ...data.columns import PRICE_COLUMNS
+from ...data.columns import PRICE_COLUMNS, date_columns
 from ...data.dates import exchange_dates, exchange_dates_of_each, unparseable_date
 
 __all__ = ["collect_frames", "float64_columns", "validate_price_frame"]
@@ -50,10 +50,14 @@ def collect_frames(prices, symbol, symbols) -> dict:
 
 
 def _date_column(frame):
-    """The Date column (any case) of a frame not indexed by dates, or None."""
+    """The Date column (any case, or one of its other names) of a frame not indexed by dates, or None."""
     if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
         return None
-    return next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+    found = date_columns(frame.columns)
+    if len(found) > 1:
+        names = ", ".join(repr(str(c)) for c in found)
+        raise PriceDataError(f"columns {names} all name the dates; keep one of them", column="Date")
+    return found[0] if found else None
 
 
 def _dates_parsed_together(frames: dict) -> dict:
