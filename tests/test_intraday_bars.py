@@ -32,7 +32,10 @@ def test_bars_per_year_annualises_every_series():
     assert sharpe == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(1638), rel=1e-12)
     from totowalk.backtest.report.text import format_report
 
-    assert "annualised with 1638 bars a year" in format_report(result)
+    assert (
+        'annualised with 1638 bars a year (given for bars shorter than a day; a "day" below is one bar)'
+        in format_report(result)
+    )
 
 
 def test_daily_bars_keep_their_days_and_record_no_factor():

@@ -209,7 +209,10 @@ def format_report(result) -> str:
         s["spread_note"],
     ]
     if s.get("bars_per_year"):
-        lines.append(f"annualised with {s['bars_per_year']:g} bars a year (given for bars shorter than a day)")
+        lines.append(
+            f"annualised with {s['bars_per_year']:g} bars a year (given for bars shorter than a day; "
+            'a "day" below is one bar)'
+        )
     if s.get("fill_model"):
         model = s["fill_model"]
         lines.append(CLEAN_CONVENTIONS.format(fill_model=model, how=FILL_MODEL_BOOKING.get(model, "?")))
