@@ -39,6 +39,72 @@ def test_too_few_rows_names_symbol_and_rows():
     with pytest.raises(PriceDataError, match=r"symbol 'XYZ'.*has 12 rows.*at least 14"):
         window_layout(12, 5, "legacy", symbol="XYZ")
     window_layout(13, 5, "clean", symbol="XYZ")  # clean keeps the newest row: one fewer needed
+    with pytest.raises(PriceDataError, match=r"--insufficient-history skip"):  # the way out is named
+        window_layout(12, 5, "clean", symbol="XYZ")
+
+
+@pytest.mark.parametrize("profile", ["legacy", "clean"])
+def test_a_symbol_too_short_is_left_out_on_request_and_the_rest_run_as_alone(tmp_path, profile):
+    from test_backtest_api import mean5, prices
+
+    from totowalk import backtest
+
+    data = {"AAA": prices(60, 1), "NEW": prices(40, 3).iloc[:11], "BBB": prices(75, 2)}
+    with pytest.raises(PriceDataError, match=r"symbol 'NEW'.*has 11 rows"):
+        backtest(data, num_simulations=5, forecaster=mean5, profile=profile)
+    fee = {"NEW": 0.001, "BBB": 0.002}  # a setting may name the symbol left out
+    run = backtest(
+        data,
+        num_simulations=5,
+        forecaster=mean5,
+        profile=profile,
+        fee=fee,
+        insufficient_history="skip",
+        out_dir=tmp_path / "run",
+    )
+    alone = backtest(
+        {s: data[s] for s in ("AAA", "BBB")}, num_simulations=5, forecaster=mean5, profile=profile, fee={"BBB": 0.002}
+    )
+    pd.testing.assert_frame_equal(run.simulations, alone.simulations)
+    pd.testing.assert_frame_equal(run.daily, alone.daily)
+    assert run.settings["symbols"] == ["AAA", "BBB"] and run.settings["skipped"] == {"NEW": 11}
+    assert "skipped" not in alone.settings  # a run that left nothing out keeps its settings (and fingerprint)
+    needed = 13 if profile == "clean" else 14
+    assert run.warnings[0] == (
+        f"left out 1 symbol with too little history for 5 simulation(s) of the {profile} profile "
+        f"(at least {needed} rows): NEW (11 rows)"
+    )
+    resumed = backtest(
+        data,
+        num_simulations=5,
+        forecaster=mean5,
+        profile=profile,
+        fee=fee,
+        insufficient_history="skip",
+        out_dir=tmp_path / "run",
+        resume=True,
+    )
+    pd.testing.assert_frame_equal(resumed.simulations, run.simulations)
+
+
+def test_every_symbol_too_short_is_an_error_even_when_skipping():
+    from test_backtest_api import mean5, prices
+
+    from totowalk import backtest
+    from totowalk.errors import UsageError
+
+    data = {"A": prices(10, 1), "B": prices(12, 2)}
+    with pytest.raises(PriceDataError, match=r"every symbol has too little history.*A \(10 rows\), B \(12 rows\)"):
+        backtest(data, num_simulations=5, forecaster=mean5, insufficient_history="skip")
+    with pytest.raises(UsageError, match="insufficient_history must be one of"):
+        backtest(data, num_simulations=5, forecaster=mean5, insufficient_history="drop")
+
+
+def test_a_long_list_of_symbols_left_out_is_cut_short():
+    from totowalk.backtest.inputs.windows import skipped_warning
+
+    text = skipped_warning({f"S{i:03d}": 5 for i in range(25)}, 10, "clean")
+    assert text.startswith("left out 25 symbols") and text.endswith("S009 (5 rows) and 15 more")
 
 
 def test_nan_price_names_symbol_column_and_row():

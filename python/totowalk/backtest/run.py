@@ -40,7 +40,14 @@ from .inputs.settings import (
     resolve_periods,
     resolve_spread,
 )
-from .inputs.windows import PRICE_KEYS, PROFILES, window_layout
+from .inputs.windows import (
+    INSUFFICIENT_HISTORY,
+    PRICE_KEYS,
+    PROFILES,
+    leave_out_short,
+    skipped_warning,
+    window_layout,
+)
 from .kept import KeptForSummaries
 from .profiles.clean.fills import DEFAULT_FILL_MODEL, check_fill_model
 from .profiles.registry import profile_named
@@ -148,6 +155,7 @@ def backtest(
     scores_backend: str = "auto",
     host_workers: int | str = 0,
     on_part=None,
+    insufficient_history: str = "raise",
 ) -> BacktestResult:
     """Walk-forward backtest of one or many symbols.
 
@@ -208,6 +216,9 @@ def backtest(
         "__main__":`` guard for any workers). The workers start on first use (about a second
         each) and are kept for later calls; Kronos runs evaluate in this process. Results do not
         depend on it; ``BacktestResult.host_workers`` says how many ran
+    insufficient_history : a symbol with too few rows for ``num_simulations``: "raise" (default) stops
+        with an error naming it; "skip" leaves it out, names it in the warnings and
+        ``settings["skipped"]``, and runs the others (a universe with a recent listing)
     on_part : with ``out_dir``, called with a :class:`.forecast.tables.StoredPart` once each chunk's
         rows are in the folder, in run order (a resumed run's stored chunks too): e.g. to write the
         final tables while later chunks are computed (report/background.py). It runs in the run's
@@ -241,6 +252,7 @@ def backtest(
             bars_per_year,
             calibration,
             scores_backend,
+            insufficient_history,
         )
         host_workers = check_host_workers(host_workers)
         chunks = symbol_chunks(series, PRICE_KEYS, contexts_per_chunk or DEFAULT_CHUNK_CONTEXTS)
@@ -321,7 +333,7 @@ def backtest(
         summary=summary,
         profile=profile,
         settings=settings.to_dict(),
-        warnings=rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
+        warnings=_skipped_notes(settings) + rules.notes(settings) + [w for w in (calendar_warning(daily),) if w],
         daily=daily,
         statistics=performance_table(daily, days_per_year_of(settings.to_dict())),
         calibration=scored,
@@ -332,6 +344,12 @@ def backtest(
     result.workers = list(getattr(executor, "workers", []))
     result.host_workers = host_workers
     return result
+
+
+def _skipped_notes(settings) -> list:
+    if not settings.skipped:
+        return []
+    return [skipped_warning(settings.skipped, settings.num_simulations, settings.profile)]
 
 
 SCORES_BACKENDS = ("auto", "native", "triton")  # backtest(scores_backend=): where the exact scores run
@@ -381,12 +399,15 @@ def _prepare(
     bars_per_year=None,
     calibration=True,
     scores_backend="auto",
+    insufficient_history="raise",
 ):
     """Check the arguments and set the run up: forecaster, settings, series, plan, store and Kronos."""
     if scores_backend not in SCORES_BACKENDS:
         raise ValueError(f"scores_backend must be one of {', '.join(SCORES_BACKENDS)}; got {scores_backend!r}")
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if insufficient_history not in INSUFFICIENT_HISTORY:
+        raise ValueError(f"insufficient_history must be one of {INSUFFICIENT_HISTORY}, got {insufficient_history!r}")
     kronos_forecasts = kronos is not None and engine is None and forecaster is None
     if kronos is not None and profile != "legacy" and not kronos_forecasts:
         raise ValueError(
@@ -415,6 +436,10 @@ def _prepare(
     spread_value, spread_note = resolve_spread(spread)
     fees = resolve_fees(fee, crypto)
     check_costs(fees, spread_value)
+    skipped = None
+    if insufficient_history == "skip":  # after the settings that may name a symbol left out
+        frames, skipped = leave_out_short(frames, num_simulations, profile)
+        crypto, fees = ({s: d[s] for s in frames} for d in (crypto, fees))
     settings = RunSettings(
         profile=profile,
         num_simulations=int(num_simulations),
@@ -430,6 +455,7 @@ def _prepare(
         fill_model=fill_model if profile == "clean" else None,
         kronos=describe_kronos(kronos, hash_weights=out_dir is not None),
         bars_per_year=None if bars_per_year is None else float(bars_per_year),
+        skipped=skipped,
     )
     series = [
         SymbolSeries.build(s, f, window_layout(len(f), num_simulations, profile, symbol=s)) for s, f in frames.items()

@@ -8,6 +8,7 @@ import sys
 import time
 
 from ..backtest.forecast.tables import DEFAULT_CHUNK_CONTEXTS
+from ..backtest.inputs.windows import INSUFFICIENT_HISTORY
 from ..backtest.profiles.clean.fills import FILL_MODELS
 from ..backtest.report.background import BackgroundOutputs
 from ..backtest.report.html import MAX_FORECAST_CHARTS
@@ -96,6 +97,13 @@ def register(subparsers):
         default=None,
         help="annualising factor for bars shorter than a day (e.g. 1638 for hourly bars of 6.5-hour sessions); "
         "daily bars use 252 (365 crypto) and intraday bars are refused without it",
+    )
+    p.add_argument(
+        "--insufficient-history",
+        choices=INSUFFICIENT_HISTORY,
+        default="raise",
+        help="a symbol with too few rows for --sims: stop with an error naming it (default), or skip it "
+        "(named in a warning and in summary.json's settings) and run the others",
     )
     p.add_argument(
         "--no-calibration",
@@ -435,6 +443,7 @@ def _run(args) -> int:
             executor=executor,
             fill_model=args.fills,
             bars_per_year=args.bars_per_year,
+            insufficient_history=args.insufficient_history,
             calibration=not args.no_calibration,
             scores_backend=args.scores_backend,
             host_workers=args.host_workers,

@@ -51,6 +51,8 @@ class RunSettings:
         profile (its own kernel, §6.5)
     kronos : Kronos' description (backtest/forecast/kronos.py) when it fills its column; None when not run
     bars_per_year : the annualising factor the caller gave for bars shorter than a day; None for daily bars
+    skipped : {symbol: rows} of the symbols left out for too little history (``insufficient_history="skip"``);
+        None when none was
     """
 
     profile: str
@@ -67,6 +69,7 @@ class RunSettings:
     fill_model: str | None = None
     kronos: dict | None = None
     bars_per_year: float | None = None
+    skipped: dict | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -74,6 +77,7 @@ class RunSettings:
             "fill_model",
             "kronos",
             "bars_per_year",
+            "skipped",
         ):  # unset: earlier runs keep their settings (and fingerprints)
             if out[name] is None:
                 del out[name]

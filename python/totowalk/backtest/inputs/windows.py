@@ -105,6 +105,12 @@ class WindowLayout:
         return self.target_rows < self.window_rows[:, None]
 
 
+def rows_needed(num_simulations: int, profile: str) -> int:
+    """The fewest rows a symbol needs for ``num_simulations`` simulations of ``profile``."""
+    drop, _ = _LAYOUT[profile]
+    return int(num_simulations) - 1 + drop + MIN_WINDOW_ROWS
+
+
 def window_layout(num_rows: int, num_simulations: int, profile: str, symbol=None) -> WindowLayout:
     """Windows of ``num_simulations`` simulations over a series of ``num_rows`` rows.
 
@@ -121,13 +127,48 @@ def window_layout(num_rows: int, num_simulations: int, profile: str, symbol=None
     k = np.arange(int(num_simulations))
     window_rows = num_rows - drop - k
     if window_rows[-1] < MIN_WINDOW_ROWS:
-        needed = int(num_simulations) - 1 + drop + MIN_WINDOW_ROWS
         raise PriceDataError(
             f"has {num_rows} rows; {num_simulations} simulation(s) of the {profile} profile need at "
-            f"least {needed} (every window needs >= {MIN_WINDOW_ROWS} rows; simulation "
-            f"{int(num_simulations) - 1} would end at row {int(window_rows[-1]) - 1}); "
-            "ask for fewer simulations or give more history",
+            f"least {rows_needed(num_simulations, profile)} (every window needs >= {MIN_WINDOW_ROWS} rows; "
+            f"simulation {int(num_simulations) - 1} would end at row {int(window_rows[-1]) - 1}); "
+            "ask for fewer simulations, give more history, or leave such symbols out "
+            "(--insufficient-history skip on the command line, insufficient_history='skip' in Python)",
             symbol=symbol,
         )
     target_rows = window_rows[:, None] + first_target + np.arange(STEPS)[None, :]
     return WindowLayout(profile, int(num_rows), window_rows, target_rows)
+
+
+INSUFFICIENT_HISTORY = ("raise", "skip")  # backtest(insufficient_history=): a symbol too short for the run
+
+
+def leave_out_short(frames: dict, num_simulations: int, profile: str) -> tuple[dict, dict | None]:
+    """``(frames, skipped)``: the frames with enough rows for ``num_simulations`` simulations, and
+    ``{symbol: rows}`` of those left out (None when none was). When every symbol is too short the
+    first one's error is raised: a run of nothing is no run."""
+    needed = rows_needed(num_simulations, profile)
+    skipped = {s: len(f) for s, f in frames.items() if len(f) < needed}
+    if len(skipped) == len(frames):
+        raise PriceDataError(
+            f"every symbol has too little history for {num_simulations} simulation(s) of the {profile} profile "
+            f"(at least {needed} rows): {_listed(skipped)}; ask for fewer simulations or give more history",
+            symbol=next(iter(skipped)),
+        )
+    if not skipped:
+        return frames, None
+    return {s: f for s, f in frames.items() if s not in skipped}, skipped
+
+
+def skipped_warning(skipped: dict, num_simulations: int, profile: str, shown: int = 10) -> str:
+    """One line naming the symbols left out for too little history (the first ``shown`` of them)."""
+    count = f"{len(skipped):,} symbol{'s' if len(skipped) != 1 else ''}"
+    return (
+        f"left out {count} with too little history for {num_simulations} simulation(s) of the {profile} "
+        f"profile (at least {rows_needed(num_simulations, profile)} rows): {_listed(skipped, shown)}"
+    )
+
+
+def _listed(skipped: dict, shown: int = 10) -> str:
+    """``A (12 rows), B (3 rows)``: the first ``shown`` symbols, then how many more."""
+    listed = ", ".join(f"{s} ({rows} rows)" for s, rows in list(skipped.items())[:shown])
+    return listed + (f" and {len(skipped) - shown:,} more" if len(skipped) > shown else "")
