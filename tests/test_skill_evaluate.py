@@ -143,6 +143,36 @@ def test_command_errors_are_one_line(capsys):
     assert "fewer than --min-history" in capsys.readouterr().err
 
 
+def test_a_symbol_too_short_stops_before_any_scoring_or_is_left_out_on_request(engine, ibm, tmp_path, capsys):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return engine_scores(engine)(*args, **kwargs)
+
+    frames = {"IBM": ibm.iloc[-300:], "NEW": ibm.iloc[-40:]}
+    with pytest.raises(ValueError, match=r"symbol 'NEW' has 39 returns.*--insufficient-history skip"):
+        evaluate(frames, counted, model_label="m", days=20, baselines=("random_walk",))
+    assert not calls  # every symbol is checked before the first is scored
+    skipped = evaluate(
+        frames, counted, model_label="m", days=20, baselines=("random_walk",), insufficient_history="skip"
+    )
+    alone = evaluate({"IBM": frames["IBM"]}, counted, model_label="m", days=20, baselines=("random_walk",))
+    pd.testing.assert_frame_equal(skipped.scores, alone.scores)
+    assert skipped.settings == {"skipped": {"NEW": 39}} and alone.settings == {}
+    with pytest.raises(ValueError, match=r"every symbol is too short; symbol 'A' has 29 returns"):
+        evaluate({"A": ibm.iloc[-30:], "B": ibm.iloc[-20:]}, counted, model_label="m", insufficient_history="skip")
+    data = tmp_path / "short.csv"
+    pd.concat([f.assign(Ticker=s) for s, f in frames.items()]).rename_axis("Date").to_csv(data)
+    args = ["evaluate", "--data", str(data), "--days", "20", "--baselines", "random_walk", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "symbol 'NEW' has 39 returns" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b"), "--insufficient-history", "skip"]) == 0
+    assert "WARNING: left out 1 symbol(s) with too little history: NEW (39 returns)" in capsys.readouterr().out
+    settings = json.loads((tmp_path / "b" / "evaluation.json").read_text())["settings"]
+    assert settings["symbols"] == ["IBM"] and settings["skipped"] == {"NEW": 39}
+
+
 def test_longer_horizons_forecast_from_further_back(engine, ibm):
     returns = ibm["Close"].pct_change().to_numpy()[1:]
     targets = held_out_targets(len(returns), 20, 300)

@@ -53,6 +53,13 @@ def register(subparsers):
     )
     add_model_options(p)
     p.add_argument("--seed", type=seed, default=0, help="seed of random weights (random:PRESET)")
+    p.add_argument(
+        "--insufficient-history",
+        choices=("raise", "skip"),
+        default="raise",
+        help="a symbol with too few returns for --min-history: stop with an error naming it (default), or "
+        "skip it (named in a warning and in evaluation.json) and score the others",
+    )
     p.add_argument("--out", metavar="DIR", default="evaluation", help="output folder (default ./evaluation)")
     p.add_argument("--resume", action="store_true", help="keep the parts already scored in --out")
     add_progress_option(p)
@@ -109,15 +116,22 @@ def _run(args) -> int:
             journal=journal,
             progress=lambda _: bar.update(1),
             horizons=tuple(args.horizons),
+            insufficient_history=args.insufficient_history,
         )
     except ValueError as err:
         raise UsageError(str(err)) from err
     finally:
         bar.close()
+    skipped = result.settings.get("skipped", {})
+    if skipped:
+        listed = ", ".join(f"{s} ({n} returns)" for s, n in list(skipped.items())[:10])
+        more = f" and {len(skipped) - 10:,} more" if len(skipped) > 10 else ""
+        print(f"WARNING: left out {len(skipped):,} symbol(s) with too little history: {listed}{more}")
     settings = {
         "models": [label, *args.baselines],
         "data": args.data or args.dataset,
-        "symbols": list(frames),
+        "symbols": [s for s in frames if s not in skipped],
+        **({"skipped": skipped} if skipped else {}),
         "keys": list(args.keys),
         "days": int(result.scores.groupby(["symbol", "key", "model"]).size().max()),
         "min_history": args.min_history,

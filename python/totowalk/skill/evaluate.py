@@ -86,6 +86,7 @@ def evaluate(
     journal: Path | None = None,
     progress=None,
     horizons=(1,),
+    insufficient_history: str = "raise",
 ) -> Evaluation:
     """Score ``model_scores`` and ``baselines`` on every (symbol, key) of ``frames``.
 
@@ -103,10 +104,26 @@ def evaluate(
         instead of being computed again (``--resume``).
     progress : callable, optional
         ``progress(label)`` after each part.
+    insufficient_history : a symbol with too few returns to hold two days out: "raise" (default)
+        stops before any scoring with an error naming it; "skip" leaves it out (``settings["skipped"]``:
+        ``{symbol: returns}``) and scores the others
     """
     horizons = sorted({int(h) for h in horizons})
     if not horizons or horizons[0] < 1:
         raise ValueError(f"horizons must be positive integers, got {horizons}")
+    if insufficient_history not in ("raise", "skip"):
+        raise ValueError(f"insufficient_history must be 'raise' or 'skip', got {insufficient_history!r}")
+    needed = min_history + horizons[-1] - 1  # returns before the first held-out day
+    short = {s: len(f) - 1 for s, f in frames.items() if held_out_targets(len(f) - 1, days, needed).size < 2}
+    if short and (insufficient_history == "raise" or len(short) == len(frames)):
+        symbol, returns = next(iter(short.items()))
+        every = "every symbol is too short; " if len(short) > 1 and insufficient_history == "skip" else ""
+        raise ValueError(
+            f"{every}symbol {symbol!r} has {returns} returns: fewer than --min-history "
+            f"{min_history} + {horizons[-1] - 1 + 2} to hold out at horizon {horizons[-1]}"
+            + ("" if every else "; lower --min-history or leave such symbols out (--insufficient-history skip)")
+        )
+    frames = {s: f for s, f in frames.items() if s not in short}
     parts = []
     for symbol, frame in frames.items():
         for key, horizon in ((k, h) for k in keys for h in horizons):
@@ -115,12 +132,7 @@ def evaluate(
             prices = frame[key].to_numpy(np.float64)
             returns = prices[1:] / prices[:-1] - 1.0
             dates = frame.index[1:]
-            targets = held_out_targets(len(returns), days, min_history + horizons[-1] - 1)
-            if targets.size < 2:
-                raise ValueError(
-                    f"symbol {symbol!r} has {len(returns)} returns of {key}: fewer than --min-history "
-                    f"{min_history} + {horizons[-1] - 1 + 2} to hold out at horizon {horizons[-1]}"
-                )
+            targets = held_out_targets(len(returns), days, needed)
             for model in (model_label, *baselines):
                 part = _read_part(journal, symbol, key, model, horizon)
                 if part is None:
@@ -139,7 +151,8 @@ def evaluate(
                     progress(f"{symbol} {key} {model} h{horizon}")
     scores = pd.concat(parts, ignore_index=True)
     scales = {(p["symbol"].iloc[0], p["key"].iloc[0]): p.attrs["scale"] for p in parts}
-    return Evaluation(summarize(scores, scales, model_label, baselines), scores)
+    settings = {"skipped": short} if short else {}
+    return Evaluation(summarize(scores, scales, model_label, baselines), scores, settings)
 
 
 def baseline_scores(predictive: Predictive, actual: np.ndarray) -> dict:
