@@ -91,3 +91,15 @@ def test_drawing_processes_leave_ctrl_c_to_the_run(result, tmp_path, monkeypatch
 
     monkeypatch.setattr(plots, "plot_forecast_rows", checked)
     assert len(plots.plot_results(result, tmp_path, processes=2)) == 5
+
+
+def test_symbols_that_would_share_a_file_name_get_their_own(tmp_path):
+    from test_backtest_api import mean5, prices
+
+    names = ["BTC/USD", "BTC_USD", "BTC:USD", "IBM"]
+    run = backtest({name: prices(60, i) for i, name in enumerate(names)}, num_simulations=3, forecaster=mean5)
+    paths = plots.plot_results(run, tmp_path, processes=1)
+    drawn = sorted(p.name for p in paths if p.name.startswith("forecast_vs_actual_"))
+    assert sorted(p.name for p in tmp_path.glob("forecast_vs_actual_*.png")) == drawn and len(drawn) == 4
+    assert "forecast_vs_actual_BTC_USD.png" in drawn and "forecast_vs_actual_IBM.png" in drawn  # safe names kept
+    assert plots.forecast_plot_name("BTC/USD") == plots.forecast_plot_name("BTC/USD")  # one name a symbol

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import multiprocessing
 import signal
 import sys
@@ -234,5 +235,11 @@ def plot_forecast_rows(mine: pd.DataFrame, symbol, profile: str, path: Path) -> 
 
 
 def _file_safe(symbol) -> str:
-    """A symbol as part of a file name (BRK/B -> BRK_B)."""
-    return "".join(c if c.isalnum() or c in "-._" else "_" for c in str(symbol)) or "series"
+    """A symbol as part of a file name: itself when every character is safe in one, else those
+    replaced and a digest of the name added (BRK/B -> BRK_B-1a2b3c4d), so that BRK/B and BRK_B,
+    both in one run, do not draw over each other's file."""
+    name = str(symbol)
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
+    if safe == name and name:
+        return name
+    return f"{safe or 'series'}-{hashlib.blake2b(name.encode(), digest_size=4).hexdigest()}"
