@@ -173,6 +173,18 @@ def test_a_symbol_too_short_stops_before_any_scoring_or_is_left_out_on_request(e
     assert settings["symbols"] == ["IBM"] and settings["skipped"] == {"NEW": 39}
 
 
+def test_symbols_whose_file_names_would_collide_keep_their_own_parts(engine, ibm, tmp_path):
+    frames = {"BTC/USD": ibm.iloc[-300:], "BTC_USD": ibm.iloc[-600:-300]}  # their journal files differ
+    both = evaluate(
+        frames, engine_scores(engine), model_label="m", days=20, baselines=("random_walk",), journal=tmp_path
+    )
+    for symbol, frame in frames.items():
+        alone = evaluate({symbol: frame}, engine_scores(engine), model_label="m", days=20, baselines=("random_walk",))
+        mine = both.scores[both.scores["symbol"] == symbol].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone.scores)
+    assert len(list(tmp_path.glob("*.csv"))) == 4
+
+
 def test_longer_horizons_forecast_from_further_back(engine, ibm):
     returns = ibm["Close"].pct_change().to_numpy()[1:]
     targets = held_out_targets(len(returns), 20, 300)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..file_names import file_safe
 from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, student_t_scores
 from ..scoring.significance import binomial_test, diebold_mariano, ks_uniform
 from .baselines import BASELINES, Predictive, forecast_baseline
@@ -186,8 +187,7 @@ def _score_table(found: dict, symbol, key, model, dates, actual, horizon: int) -
 
 def _part_path(journal: Path, symbol, key, model, horizon: int) -> Path:
     stem = f"{symbol}__{key}__{model}" + (f"__h{horizon}" if horizon != 1 else "")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-    return Path(journal) / f"{safe}.csv"
+    return Path(journal) / f"{file_safe(stem)}.csv"
 
 
 def _read_part(journal, symbol, key, model, horizon: int) -> pd.DataFrame | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import multiprocessing
 import signal
 import sys
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...devices import host_cores
+from ...file_names import file_safe
 from ..stats.daily import PORTFOLIO, wide
 from .text import daily_of, symbol_list
 
@@ -193,7 +193,7 @@ class _ForkedDrawing:
 
 def forecast_plot_name(symbol) -> str:
     """The file name of ``symbol``'s forecast_vs_actual plot."""
-    return f"forecast_vs_actual_{_file_safe(symbol)}.png"
+    return f"forecast_vs_actual_{file_safe(symbol)}.png"
 
 
 def _symbol_forecasts(result, symbol) -> pd.DataFrame:
@@ -232,14 +232,3 @@ def plot_forecast_rows(mine: pd.DataFrame, symbol, profile: str, path: Path) -> 
     fig.suptitle(f"one-step forecast vs actual, {symbol} ({profile} profile)")
     fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)
-
-
-def _file_safe(symbol) -> str:
-    """A symbol as part of a file name: itself when every character is safe in one, else those
-    replaced and a digest of the name added (BRK/B -> BRK_B-1a2b3c4d), so that BRK/B and BRK_B,
-    both in one run, do not draw over each other's file."""
-    name = str(symbol)
-    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
-    if safe == name and name:
-        return name
-    return f"{safe or 'series'}-{hashlib.blake2b(name.encode(), digest_size=4).hexdigest()}"
