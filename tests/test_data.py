@@ -1,6 +1,7 @@
 """Price loading and validation: every error names the symbol, the column and the row."""
 
 import gzip
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 
 import totowalk as tw
 from totowalk import PriceDataError
+from totowalk.data.errors import PriceRepairWarning
 
 
 def _frame(n=5, overrides=None):
@@ -166,6 +168,26 @@ def test_multi_symbol_selection_and_unknown_symbol(tmp_path):
     with pytest.raises(PriceDataError) as err:
         tw.load_prices(path, symbol="ZZZ")
     assert err.value.symbol == "ZZZ" and "AAA" in str(err.value)
+
+
+@pytest.mark.parametrize("numbers", [True, False], ids=["prices as numbers", "a word among them"])
+def test_spaces_around_a_symbol_name_are_no_other_symbol(tmp_path, numbers):
+    frame = pd.concat([_frame(8).assign(Ticker="AAA"), _frame(8).assign(Ticker="BBB")], ignore_index=True)
+    expected = tw.load_prices(frame)
+    frame["Ticker"] = frame["Ticker"].astype(object)
+    frame.loc[::3, "Ticker"] = frame.loc[::3, "Ticker"] + " "  # a spreadsheet's trailing space
+    frame.loc[1, "Ticker"] = " AAA"
+    if not numbers:
+        frame["Volume"] = "n/a"  # blanked with a warning: the per-symbol path reads the text
+    path = tmp_path / "spaces.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PriceRepairWarning)
+        loaded = tw.load_prices(path)
+        assert len(tw.load_prices(path, symbol="AAA")) == 8
+    assert list(loaded) == ["AAA", "BBB"]
+    for symbol in loaded:
+        pd.testing.assert_frame_equal(loaded[symbol][["Open", "High", "Low", "Close"]], expected[symbol])
 
 
 def test_bad_row_in_multi_symbol_file_names_symbol(tmp_path):

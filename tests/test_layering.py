@@ -30,7 +30,18 @@ PACKAGE_ROOT = Path(totowalk.__file__).resolve().parent
 EXTENSIONS = {"totowalk._C"}  # compiled modules: no .py file, but modules all the same
 
 FLOORS = {
-    0: ("_version", "_native", "_C", "errors", "devices", "options", "aggregation", "provenance", "memory", "file_names"),
+    0: (
+        "_version",
+        "_native",
+        "_C",
+        "errors",
+        "devices",
+        "options",
+        "aggregation",
+        "provenance",
+        "memory",
+        "file_names",
+    ),
     1: ("data", "model", "kernels", "scoring"),
     2: ("precision",),
     3: ("loading", "kronos", "engine"),

@@ -113,7 +113,7 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
             name = file_symbol(path_or_frame)  # a one-symbol file is named by its file
         return per_symbol.validate_one(raw, name, adjust, on_invalid, min_rows)
 
-    keys = raw[sym_col].astype(str)
+    keys = raw[sym_col].astype(str).str.strip()  # "IBM " from a spreadsheet is IBM
     # pd.unique keeps the order of first appearance, as dict.fromkeys does, without a Python loop over rows
     available = list(dict.fromkeys(keys)) if keys.hasnans else [str(k) for k in pd.unique(keys)]
     wanted = [symbol] if isinstance(symbol, str) else (available if symbol is None else list(symbol))
@@ -126,7 +126,7 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
     else:
         if as_text is not None:
             raw = as_text()
-            keys = raw[sym_col].astype(str)
+            keys = raw[sym_col].astype(str).str.strip()
         frames = per_symbol.validate_each(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows)
     if isinstance(symbol, str) or (symbol is None and len(frames) == 1):
         return next(iter(frames.values()))
