@@ -309,3 +309,21 @@ def test_an_interruption_while_writing_outputs_is_named_and_finished_by_resume(t
     assert not (out / "OUTPUTS_INCOMPLETE").exists() and (out / "report.html").is_file()
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
+
+
+def test_report_of_a_damaged_folder_says_what_it_lacks(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["backtest", "--dataset", "IBM", "--end", "2000-06-30", *SMALL, "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    (out / "forecasts.csv").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"WARNING: {out} has no forecasts.csv or forecasts.parquet: the report goes without the forecast charts" in (
+        captured.out + captured.err
+    )
+    assert len((out / "report.html").read_text()) < len(page)  # drawn without them
+    (out / "summary.json").write_text("{ not json")
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out / 'summary.json'} is damaged (JSONDecodeError") and err.count("\n") == 1

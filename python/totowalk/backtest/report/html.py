@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -118,7 +119,15 @@ def write_html_report(folder, complete: bool = True) -> Path:
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         raise FileNotFoundError(f"{summary_path} not found: not a finished totowalk run folder")
-    summary = json.loads(summary_path.read_text())
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(
+            f"{summary_path} is damaged ({type(err).__name__}: {err}); re-run the backtest into a new folder"
+        ) from None
+    for stem, lost in (("simulations", "the distribution of returns"), ("forecasts", "the forecast charts")):
+        if not any((folder / f"{stem}.{fmt}").is_file() for fmt in ("csv", "parquet")):
+            warnings.warn(f"{folder} has no {stem}.csv or {stem}.parquet: the report goes without {lost}", stacklevel=2)
     daily_path = folder / "daily_returns.csv"
     if not daily_path.is_file() and not daily_path.with_suffix(".parquet").is_file():
         raise FileNotFoundError(f"{daily_path} not found (runs written before the daily series have none; re-run)")
