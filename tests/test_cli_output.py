@@ -50,6 +50,11 @@ def test_forecast_file_holds_fractions_dates_and_the_level_they_imply(tmp_path):
     # raw levels have no implied level column; quantiles alone imply none either
     assert main([*args, "--aggregate", "p10", "p90", "--output", str(path)]) == 0
     assert list(pd.read_csv(path).columns) == ["step", "date", "p10", "p90"]
+    # repeated, the option adds (each name once, in the order given); without it, the defaults
+    assert main([*args, "--aggregate", "p90", "--aggregate", "mean", "p90", "--output", str(path)]) == 0
+    assert list(pd.read_csv(path).columns) == ["step", "date", "p90", "mean", "Close_at_mean"]
+    assert main([*args, "--output", str(path)]) == 0
+    assert list(pd.read_csv(path).columns)[2:-1] == ["mean", "trimmed_mean_10", "p10", "p90", "band"]
 
 
 def test_target_dates_follow_the_data_calendar():

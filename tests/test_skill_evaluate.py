@@ -289,3 +289,13 @@ def test_the_tables_are_written_as_pandas_writes_them(result):
         assert csv_text(table, header=True) == table.to_csv(index=False).encode()
     if _compiled_text(result.scores, True, frozenset()) is None:
         pytest.skip("the compiled CSV writer is not built here")
+
+
+def test_the_list_options_add_up_when_repeated(tmp_path, capsys):
+    out = tmp_path / "ev"
+    args = ["evaluate", "--dataset", "IBM", "--days", "20", "--no-progress", "--out", str(out)]
+    repeated = ["--keys", "Close", "--keys", "High", "Close", "--baselines", "random_walk", "--baselines", "garch_t"]
+    assert main([*args, *repeated, "--horizons", "1", "--horizons", "2"]) == 0
+    table = pd.read_csv(out / "evaluation.csv")
+    assert list(dict.fromkeys(table["key"])) == ["Close", "High"] and set(table["horizon"]) == {1, 2}
+    assert list(dict.fromkeys(table["model"])) == ["toto-mini", "random_walk", "garch_t"]

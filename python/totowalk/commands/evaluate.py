@@ -29,7 +29,10 @@ def register(subparsers):
         help="score the model's one-step forecasts against baselines on held-out days (CRPS, calibration, DM test)",
     )
     add_data_options(p, simulations=False)
-    p.add_argument("--keys", nargs="+", choices=KEYS, default=["Close"], help="price keys to score (default Close)")
+    # repeatable: --keys Close --keys High scores both (each option below adds to what came before)
+    p.add_argument(
+        "--keys", nargs="+", action="extend", choices=KEYS, default=None, help="price keys to score (default Close)"
+    )
     p.add_argument(
         "--days",
         type=positive_int,
@@ -39,13 +42,15 @@ def register(subparsers):
     p.add_argument(
         "--horizons",
         nargs="+",
+        action="extend",
         type=positive_int,
-        default=[1],
+        default=None,
         help=f"steps ahead to score, each day forecast h steps before it (default 1; at most {MAX_HORIZON})",
     )
     p.add_argument(
         "--baselines",
         nargs="*",
+        action="extend",
         choices=BASELINES,
         default=None,
         help="baselines to fit walk-forward (default: all that are installed of random_walk, garch_t (arch) and "
@@ -77,6 +82,10 @@ def _run(args) -> int:
     from ..skill.evaluate import engine_scores, evaluate
     from ..skill.page import evaluation_page
 
+    args.keys = list(dict.fromkeys(args.keys or ["Close"]))
+    args.horizons = list(dict.fromkeys(args.horizons or [1]))
+    if args.baselines is not None:
+        args.baselines = list(dict.fromkeys(args.baselines))
     if max(args.horizons) > MAX_HORIZON:
         raise UsageError(f"--horizons: at most {MAX_HORIZON} (the exact predictive mixture covers one patch)")
     if args.baselines is None:  # every baseline this install can fit; the others named, not an error

@@ -16,6 +16,9 @@ from ..options import aggregate_name, positive_int, seed
 __all__ = ["register"]
 
 
+DEFAULT_AGGREGATES = ("mean", "trimmed_mean_10", "p10", "p90", "band")
+
+
 def register(subparsers):
     p = subparsers.add_parser("forecast", help="forecast the next steps of a CSV or bundled series")
     source = p.add_mutually_exclusive_group(required=True)
@@ -68,9 +71,11 @@ def register(subparsers):
     p.add_argument(
         "--aggregate",
         nargs="+",
+        action="extend",  # --aggregate p95 --aggregate mean: both
         type=aggregate_name,
-        default=["mean", "trimmed_mean_10", "p10", "p90", "band"],
-        help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected)",
+        default=None,
+        help="aggregate names (mean, median, std, trimmed_mean_X, quantile_Q, pXX, band, expected; "
+        f"repeatable; default {' '.join(DEFAULT_AGGREGATES)})",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
@@ -179,6 +184,8 @@ def _load_model(args):
 
 def _run(args) -> int:
     from ..engine.forecast_engine import ForecastEngine
+
+    args.aggregate = list(dict.fromkeys(args.aggregate or DEFAULT_AGGREGATES))  # each once, in the order given
 
     values, frame = _load_series(args)
     if values.size == 0:
