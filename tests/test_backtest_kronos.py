@@ -185,6 +185,38 @@ def test_kronos_as_the_clean_forecaster_walks_forward_without_look_ahead(engine)
     np.testing.assert_array_equal(moved["prediction"].to_numpy()[same], f["prediction"].to_numpy()[same])
 
 
+def test_kronos_clean_forecasts_are_scored_as_their_sampled_paths(engine):
+    from totowalk.scoring.proper import sample_crps, sample_pit
+
+    data = {"A": prices(80, 9), "B": prices(70, 10)}
+    result = tw.backtest(data, num_simulations=3, kronos=engine, profile="clean")
+    f = result.forecasts
+    # every forecast whose outcome the data holds is scored, the newest one (no outcome yet) is not
+    known = f["target_date"].notna().to_numpy()
+    assert np.isfinite(f["crps"].to_numpy()[known]).all() and np.isnan(f["crps"].to_numpy()[~known]).all()
+    row = f[(f["symbol"] == "B") & (f["simulation"] == 2) & (f["key"] == "Low")].sort_values("step").iloc[2]
+    end = int(row["context_end"])
+    item = kronos_input_from_frame(data["B"].iloc[: end + 1], lookback=40, pred_len=1, symbol="B")
+    paths = engine.forecast([item], pred_len=1, return_paths=True).paths[0][:, 0, 2].astype(np.float64)  # alone: same
+    last = float(np.float32(item.x[-1, 2]))
+    draws = ((paths - last) / last)[None, :]
+    low = data["B"]["Low"].to_numpy()
+    outcome = (low[end + 1] - low[end]) / low[end]  # the change the run's actuals hold (§2.1)
+    assert row["actual"] == outcome and np.mean(draws) == pytest.approx(row["prediction"], rel=1e-5)
+    assert row["crps"] == sample_crps(draws, [outcome])[0] and row["pit"] == sample_pit(draws, [outcome])[0]
+    calibration = result.calibration
+    assert calibration["available"] and calibration["estimator"] == "sampled paths"
+    assert calibration["paths"] == 8 and calibration["overall"]["forecasts"] == 2 * 4 * (3 + 6 - 1)
+    assert "calibration (PIT and CRPS of the empirical distribution of 8 sampled paths at seed 0)" in format_report(
+        result
+    )
+    unscored = tw.backtest(data, num_simulations=3, kronos=engine, profile="clean", calibration=False)
+    assert unscored.forecasts["crps"].isna().all() and not unscored.calibration["available"]
+    pd.testing.assert_series_equal(unscored.forecasts["prediction"], f["prediction"])  # scoring changes nothing
+    legacy = tw.backtest(data, num_simulations=3, kronos=engine, profile="legacy").calibration
+    assert not legacy["available"] and "scored in the clean profile" in legacy["reason"]
+
+
 def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
     from totowalk.cli import main
 

@@ -32,12 +32,15 @@ def chunk_tables(plan: ForecastPlan, found: Forecasts, settings, fc, kronos=None
     """One chunk's rows of ``simulations`` and ``forecasts`` from its forecasts."""
     series, rules = plan.series, profile_named(settings.profile)
     arrays = build_arrays(plan, found.point, found.band)
+    scores = None  # Kronos scores its own forecasts; an engine's come with them
     if isinstance(fc, KronosForecasts):
         started = time.perf_counter()
         unit = 1 if settings.profile == "legacy" else 7
         bar = progress_bar(progress, total=arrays.num_rows * unit, desc="kronos", unit="row")
         try:
-            arrays.predictions = kronos_predictions(series, arrays, plan.keys, kronos, settings.profile, bar)
+            arrays.predictions, scores = kronos_predictions(
+                series, arrays, plan.keys, kronos, settings.profile, bar, score=fc.score_outcomes
+            )
         finally:
             bar.close()
         if settings.profile == "legacy":  # its diagnostic column is the same forecast's Close r_7
@@ -54,9 +57,11 @@ def chunk_tables(plan: ForecastPlan, found: Forecasts, settings, fc, kronos=None
     simulations = rules.order_columns(rules.evaluate(arrays, settings).reset_index(drop=True))
     if rules.carry_state is not None:
         simulations = rules.carry_state(simulations, arrays, settings)
-    forecasts = forecast_table(
-        arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=slot_scores(plan, found)
-    )
+    if scores is None:
+        scores = slot_scores(plan, found)
+    else:  # Kronos' own, in the table's (row, key, step) order
+        scores = {name: np.stack([by_key[k] for k in plan.keys], axis=1).reshape(-1) for name, by_key in scores.items()}
+    forecasts = forecast_table(arrays, plan.keys, {x.symbol: x.frame.index for x in series}, scores=scores)
     return {"simulations": simulations, "forecasts": forecasts}
 
 
@@ -83,10 +88,14 @@ def _count(clock, phase: str, seconds: float) -> None:
 
 
 class KronosForecasts:
-    """The forecaster slot when Kronos forecasts every key (backtest/forecast/kronos_forecaster.py)."""
+    """The forecaster slot when Kronos forecasts every key (backtest/forecast/kronos.py)."""
+
+    gives_mixture = False  # sampled paths: scored as their empirical distribution, not a mixture
+    score_backend = "auto"
 
     def __init__(self, kronos):
         self.kronos = kronos
+        self.score_outcomes = True  # backtest(calibration=False) turns it off
 
     def describe(self, hash_weights: bool = False) -> dict:
         return {"kind": "kronos", **describe_kronos(self.kronos, hash_weights)}

@@ -300,6 +300,14 @@ def sample_crps(samples, y) -> np.ndarray:
     return np.abs(x - y[:, None]).mean(1) - spread
 
 
+def sample_pit(samples, y) -> np.ndarray:
+    """PIT of each row's draws at ``y``: the share of draws below it, and half the share equal to it
+    (the mid-point of the empirical CDF's jump, so ties neither push the PIT up nor down)."""
+    x = np.asarray(samples, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)[:, None]
+    return (x < y).mean(1) + 0.5 * (x == y).mean(1)
+
+
 def pinball_loss(quantiles, levels, y) -> np.ndarray:
     """Quantile (pinball) loss per row and level: ``(1{y < Q} - q) (Q - y)``; quantiles (N, J)."""
     q = np.asarray(levels, dtype=np.float64)[None, :]

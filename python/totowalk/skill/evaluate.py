@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..file_names import file_safe
-from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, student_t_scores
+from ..scoring.proper import COVERAGE_LEVELS, covered, sample_crps, sample_pit, student_t_scores
 from ..scoring.significance import binomial_test, diebold_mariano, ks_uniform
 from .baselines import BASELINES, Predictive, forecast_baseline
 
@@ -160,13 +160,11 @@ def baseline_scores(predictive: Predictive, actual: np.ndarray) -> dict:
     """CRPS, log score, PIT and point forecast of a baseline's predictive distributions."""
     if predictive.samples is not None:
         draws = predictive.samples
-        below = (draws < actual[:, None]).mean(1)
-        at = (draws == actual[:, None]).mean(1)
         return {
             "point": draws.mean(1),
             "crps": sample_crps(draws, actual),
             "log_score": np.full(actual.shape, np.nan),  # an empirical distribution has no density
-            "pit": below + 0.5 * at,  # the mid-point where the draws tie the outcome
+            "pit": sample_pit(draws, actual),
         }
     return {"point": predictive.loc, **student_t_scores(predictive.loc, predictive.scale, predictive.df, actual)}
 

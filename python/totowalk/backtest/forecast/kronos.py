@@ -12,7 +12,9 @@ the forecaster of every price key.
   frame but are compared with the frame's last 7 rows: the classic defect, reproduced and warned
   about. Clean: walk-forward one-step forecasts like Toto's: for every step, Kronos sees the rows
   up to that step's context end only and forecasts the next row; each distinct context end is
-  forecast once.
+  forecast once. Each such forecast whose outcome the data holds is scored as the empirical
+  distribution of its sampled paths (their exact CRPS and mid-point PIT; seed-dependent, as the
+  paths are): the run's calibration block, as an exact Toto run's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from ...kronos import KronosEngine, load_kronos
 from ...kronos.engine import FEATURES, PRECISIONS
 from ...kronos.frames import kronos_input_from_frame, kronos_step_returns
+from ...scoring.proper import sample_crps, sample_pit
 
 __all__ = [
     "KRONOS_MISALIGNED_WARNING",
@@ -100,30 +103,36 @@ def kronos_moves(series: list, engine: KronosEngine, bar=None) -> np.ndarray:
             )
             for n in s.layout.window_rows
         ]
-        for items, means in _forecasts(engine, inputs, KRONOS_STEPS):
-            for item, mean in zip(items, means):
+        for items, found in _forecasts(engine, inputs, KRONOS_STEPS):
+            for item, mean in zip(items, found.mean):
                 out.append(kronos_step_returns(mean[:, _CLOSE], item.x[-1, _CLOSE])[-1])
             if bar is not None:
                 bar.update(len(items))
     return np.asarray(out, dtype=np.float64)
 
 
-def _forecasts(engine: KronosEngine, inputs: list, pred_len: int):
-    """``(items, means)`` of ``inputs`` a batch of contexts at a time (the engine runs contexts of one
-    length together; a batch at a time keeps the progress moving)."""
+def _forecasts(engine: KronosEngine, inputs: list, pred_len: int, paths: bool = False):
+    """``(items, forecast)`` of ``inputs`` a batch of contexts at a time (the engine runs contexts of
+    one length together; a batch at a time keeps the progress moving); ``paths``: with the sampled
+    paths."""
     size = max(1, int(getattr(engine, "context_batch", 1)))
     for start in range(0, len(inputs), size):
         items = inputs[start : start + size]
-        yield items, engine.forecast(items, pred_len=pred_len).mean
+        yield items, engine.forecast(items, pred_len=pred_len, return_paths=paths)
 
 
 def _column(key: str) -> int:
     return FEATURES.index(key.lower())
 
 
-def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=None) -> dict:
-    """``{key: (R, 7) float32}`` predictions of every row of ``arrays`` (run order)."""
+def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=None, score: bool = True) -> tuple:
+    """``({key: (R, 7) float32}, scores)``: the predictions of every row of ``arrays`` (run order), and
+    in the clean profile with ``score`` ``{"pit": {key: (R, 7)}, "crps": {key: (R, 7)}}``: each slot's
+    one-step forecast scored against its outcome as its sampled paths' empirical distribution (NaN
+    where the data holds no outcome); None otherwise."""
     out = {key: np.zeros((arrays.num_rows, KRONOS_STEPS), np.float32) for key in keys}
+    scored = score and profile != "legacy"
+    scores = {n: {k: np.full(out[k].shape, np.nan) for k in keys} for n in ("pit", "crps")} if scored else None
     row = 0
     for s in series:
         k_count = s.layout.num_simulations
@@ -135,8 +144,8 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
                 for n in s.layout.window_rows
             ]
             k = 0
-            for items, means in _forecasts(engine, inputs, KRONOS_STEPS):
-                for item, mean in zip(items, means):
+            for items, found in _forecasts(engine, inputs, KRONOS_STEPS):
+                for item, mean in zip(items, found.mean):
                     for key in keys:
                         c = _column(key)
                         out[key][row + k] = kronos_step_returns(mean[:, c], item.x[-1, c])
@@ -153,14 +162,28 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
                 for end in distinct
             ]
             done = 0
-            for items, means in _forecasts(engine, inputs, 1):
-                for end, item, mean in zip(distinct[done : done + len(items)], items, means):
+            for items, found in _forecasts(engine, inputs, 1, paths=scored):
+                for n, (end, item) in enumerate(zip(distinct[done : done + len(items)], items)):
                     where = ends == end
                     for key in keys:
                         c = _column(key)
-                        out[key][row : row + k_count][where] = kronos_step_returns(mean[:, c], item.x[-1, c])[0]
+                        step = kronos_step_returns(found.mean[n][:, c], item.x[-1, c])[0]
+                        out[key][row : row + k_count][where] = step
+                        outcome = s.pct[key][end + 1] if end + 1 < len(s.pct[key]) else np.nan
+                        if scored and np.isfinite(outcome):
+                            draws = _path_steps(found.paths[n][:, 0, c], item.x[-1, c])[None, :]
+                            scores["pit"][key][row : row + k_count][where] = sample_pit(draws, [outcome])[0]
+                            scores["crps"][key][row : row + k_count][where] = sample_crps(draws, [outcome])[0]
                     if bar is not None:
                         bar.update(int(where.sum()))
                 done += len(items)
         row += k_count
-    return out
+    return out, scores
+
+
+def _path_steps(values: np.ndarray, last: float) -> np.ndarray:
+    """Each sampled path's one-step change against ``last``, as :func:`kronos_step_returns` takes it."""
+    previous = float(np.float32(last))
+    if previous == 0:
+        return np.zeros(len(values))
+    return (np.asarray(values, dtype=np.float64) - previous) / previous

@@ -1,12 +1,13 @@
 """report.html's calibration section: summary.json's calibration block (exact PIT and CRPS, when the
-forecaster gives its predictive distribution) as a verdict sentence and a table of its blocks."""
+forecaster gives its predictive distribution; of the sampled paths for Kronos) as a verdict sentence
+and a table of its blocks."""
 
 from __future__ import annotations
 
 import html
 import json
 
-from .text import calibration_blocks, calibration_verdict, format_p
+from .text import calibration_blocks, calibration_verdict, format_p, scored_as
 
 
 def _calibration_section(calibration: dict) -> list:
@@ -16,12 +17,17 @@ def _calibration_section(calibration: dict) -> list:
         return parts + [f'<p class="note">Not available: {html.escape(str(calibration.get("reason")))}.</p>']
     overall = calibration["overall"]
     parts.append(
-        f'<p class="verdict">{html.escape(calibration_verdict(calibration))}.</p><p class="note">Exact PIT and CRPS '
-        f"of the predicted mixture of each of {overall['forecasts']:,} distinct forecasts with a known outcome "
+        f'<p class="verdict">{html.escape(calibration_verdict(calibration))}.</p><p class="note">'
+        f"{html.escape(_first_upper(scored_as(calibration)))}"
+        f" of each of {overall['forecasts']:,} distinct forecasts with a known outcome "
         f"({overall['days']:,} days), each counted once though consecutive simulations share them; an interval's "
         "coverage is the share of outcomes inside it, with the exact binomial p against its nominal rate.</p>"
     )
     return parts + [_calibration_table(calibration)]
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 _CALIBRATION_COLUMNS = (  # (field, heading, format)

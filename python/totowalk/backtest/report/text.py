@@ -135,13 +135,23 @@ def calibration_of(result) -> dict:
 CALIBRATION_ROWS = "  {:<10}{:>9}{:>11}  {:<17}{:<17}{:<17}{}"  # key, forecasts, CRPS, 50/80/95 %, PIT KS
 
 
+def scored_as(calibration: dict) -> str:
+    """How the forecasts were scored: the exact mixture, or Kronos' sampled paths."""
+    if calibration.get("estimator") == "sampled paths":
+        return (
+            f"PIT and CRPS of the empirical distribution of {calibration.get('paths')} sampled paths "
+            f"at seed {calibration.get('seed')}"
+        )
+    return "exact PIT and CRPS of the predicted mixture"
+
+
 def calibration_lines(calibration: dict) -> list:
     """The calibration block as printed: what was scored, one row per key and all keys, the verdict."""
     if not calibration.get("available"):
         return [f"calibration: not available: {calibration.get('reason')}"]
     overall = calibration["overall"]
     head = (
-        f"calibration (exact PIT and CRPS of the predicted mixture): {overall['forecasts']:,} distinct forecasts "
+        f"calibration ({scored_as(calibration)}): {overall['forecasts']:,} distinct forecasts "
         f"with known outcomes on {overall['days']:,} days, each counted once though consecutive simulations "
         "share them; covered: share of outcomes inside the central interval (exact binomial p)"
     )

@@ -47,6 +47,8 @@ def unavailable_reason(forecaster: dict | None, computed: bool = True) -> str:
         return "the sampled estimator gives no predictive distribution"
     if forecaster.get("kind") == "engine":
         return "no forecast was scored against a known outcome"
+    if forecaster.get("kind") == "kronos":  # the legacy profile's 7-step forecasts stand in for one-step ones
+        return "Kronos' forecasts are scored in the clean profile (its walk-forward one-step forecasts)"
     return "the forecaster gives no predictive distribution"
 
 
@@ -61,7 +63,8 @@ def calibration_summary(
     Returns
     -------
     dict
-        ``available`` (bool); when False, ``reason``; when True, ``estimator`` ("exact"),
+        ``available`` (bool); when False, ``reason``; when True, ``estimator`` ("exact", or for
+        Kronos "sampled paths" with their count ``paths`` and ``seed``),
         ``level`` (the KS level of the verdict), ``keys`` {key: block} and ``overall`` (all keys
         pooled), each block as :func:`calibration_block`.
     """
@@ -70,9 +73,12 @@ def calibration_summary(
         return {"available": False, "reason": unavailable_reason(forecaster, computed)}
     keys = list(pd.unique(scored["key"]))  # in order of appearance, without a Python loop over the rows
     factorials = log_factorials(len(scored))  # once for every block's tests: the overall count is the largest
+    forecaster = forecaster or {}
+    kronos = forecaster.get("kind") == "kronos"  # its sampled paths' empirical distribution
     return {
         "available": True,
-        "estimator": "exact",
+        "estimator": "sampled paths" if kronos else "exact",
+        **({"paths": forecaster.get("sample_count"), "seed": forecaster.get("seed")} if kronos else {}),
         "level": CALIBRATION_LEVEL,
         "keys": {key: calibration_block(scored[scored["key"] == key], factorials) for key in keys},
         "overall": calibration_block(scored, factorials),
