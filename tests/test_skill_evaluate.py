@@ -299,3 +299,14 @@ def test_the_list_options_add_up_when_repeated(tmp_path, capsys):
     table = pd.read_csv(out / "evaluation.csv")
     assert list(dict.fromkeys(table["key"])) == ["Close", "High"] and set(table["horizon"]) == {1, 2}
     assert list(dict.fromkeys(table["model"])) == ["toto-mini", "random_walk", "garch_t"]
+    assert "shorter than a day" not in capsys.readouterr().out  # daily bars: days are days
+
+
+def test_intraday_bars_are_named_as_the_unit_of_the_days_counted(tmp_path, capsys):
+    hours = pd.date_range("2024-01-01", periods=320, freq="h")
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, len(hours))))
+    frame = pd.DataFrame({"Date": hours, "Open": close, "High": close * 1.01, "Low": close * 0.99, "Close": close})
+    frame.to_csv(tmp_path / "H.csv", index=False)
+    args = ["evaluate", "--data", str(tmp_path / "H.csv"), "--days", "20", "--baselines", "random_walk"]
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "ev")]) == 0
+    assert capsys.readouterr().out.startswith('note: H has bars shorter than a day: a "day" below is one bar\n')

@@ -75,6 +75,7 @@ def register(subparsers):
 def _run(args) -> int:
     from tqdm.auto import tqdm
 
+    from ..backtest.inputs.settings import is_intraday
     from ..backtest.report.csv_text import csv_text
     from ..engine.forecast_engine import ForecastEngine
     from ..provenance import git_commit
@@ -100,6 +101,12 @@ def _run(args) -> int:
     if out.exists() and any(journal.glob("*.csv")) and not args.resume:
         raise UsageError(f"{out} already holds scored parts: add --resume to keep them, or choose another --out")
     frames = load_data(args)
+    intraday = [s for s, f in frames.items() if is_intraday(f.index)]
+    if intraday:  # the tables' "days" column and the verdicts count bars
+        named = ", ".join(intraday[:5]) + (f" and {len(intraday) - 5:,} more" if len(intraday) > 5 else "")
+        print(
+            f'note: {named} {"has" if len(intraday) == 1 else "have"} bars shorter than a day: a "day" below is one bar'
+        )
     label = args.model
     if args.model.startswith(KRONOS_PREFIX):  # sampled paths: the CRPS of their empirical distribution
         from ..backtest.forecast.kronos import as_kronos

@@ -183,6 +183,13 @@ def _median_spacing_below(index: pd.DatetimeIndex, limit: pd.Timedelta) -> bool:
     return median < limit / pd.Timedelta(1, unit=index.unit) + 1.0  # one unit of slack for rounding
 
 
+def is_intraday(index) -> bool:
+    """Whether ``index`` holds bars shorter than a day (a median spacing under 20 hours)."""
+    if not (isinstance(index, pd.DatetimeIndex) and len(index) > 2 and _median_spacing_below(index, INTRADAY)):
+        return False
+    return pd.Series(index).diff().median() < INTRADAY
+
+
 def resolve_periods(frames: dict, crypto: dict, bars_per_year=None) -> dict:
     """Bars a year per symbol, the annualising factor of every rate and Sharpe: 365 crypto, 252 other
     daily bars; for bars shorter than a day (median spacing under 20 hours) only ``bars_per_year``,
@@ -194,15 +201,13 @@ def resolve_periods(frames: dict, crypto: dict, bars_per_year=None) -> dict:
         return {s: value for s in frames}
     out = {}
     for symbol, frame in frames.items():
-        index = frame.index
-        if isinstance(index, pd.DatetimeIndex) and len(index) > 2 and _median_spacing_below(index, INTRADAY):
-            spacing = pd.Series(index).diff().median()
-            if spacing < INTRADAY:
-                raise ValueError(
-                    f"symbol {symbol!r} has a bar every {spacing} (median spacing): annualising with "
-                    f"{CRYPTO_DAYS if crypto[symbol] else STOCK_DAYS} days a year would treat each bar as a day; "
-                    "give the bars a year (--bars-per-year N on the command line, bars_per_year= in Python; "
-                    "e.g. 1,638 for hourly bars of 6.5-hour sessions)"
-                )
+        if is_intraday(frame.index):
+            spacing = pd.Series(frame.index).diff().median()
+            raise ValueError(
+                f"symbol {symbol!r} has a bar every {spacing} (median spacing): annualising with "
+                f"{CRYPTO_DAYS if crypto[symbol] else STOCK_DAYS} days a year would treat each bar as a day; "
+                "give the bars a year (--bars-per-year N on the command line, bars_per_year= in Python; "
+                "e.g. 1,638 for hourly bars of 6.5-hour sessions)"
+            )
         out[symbol] = CRYPTO_DAYS if crypto[symbol] else STOCK_DAYS
     return out
