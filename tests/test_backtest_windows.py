@@ -217,3 +217,33 @@ def test_percent_changes_of_several_series_equal_each_alone():
     for row, alone in zip(together, prices):
         np.testing.assert_array_equal(row, percent_changes(alone))
     assert percent_changes(np.empty((4, 0))).shape == (4, 0)
+
+
+@pytest.mark.parametrize("how", ["newest first", "a repeated day"])
+def test_a_frame_out_of_date_order_is_refused_by_row_and_date(how):
+    from test_backtest_api import mean5, prices
+
+    from totowalk import backtest
+
+    frame = prices(60, 4)
+    bad = frame.iloc[::-1] if how == "newest first" else pd.concat([frame.iloc[:30], frame.iloc[29:]])
+    with pytest.raises(PriceDataError) as err:
+        backtest({"A": bad}, num_simulations=3, forecaster=mean5)
+    assert (err.value.symbol, err.value.column, err.value.row) == ("A", "Date", 1 if how == "newest first" else 30)
+    assert ("not in increasing order" if how == "newest first" else "duplicate date") in str(err.value)
+    assert "tw.load_prices(frame, on_invalid='drop')" in str(err.value)
+    repaired = _repaired(bad)
+    pd.testing.assert_frame_equal(
+        backtest({"A": repaired}, num_simulations=3, forecaster=mean5).simulations,
+        backtest({"A": frame}, num_simulations=3, forecaster=mean5).simulations,
+    )
+
+
+def _repaired(frame):
+    import warnings
+
+    from totowalk import load_prices
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the repair's count
+        return load_prices(frame, symbol="A", on_invalid="drop")

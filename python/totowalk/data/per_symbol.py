@@ -39,7 +39,7 @@ def validate_one(raw, symbol, adjust, on_invalid, min_rows) -> pd.DataFrame:
 
     repairs = {}
     if on_invalid == "raise":
-        _check_date_order(out, symbol)
+        check_date_order(out.index, symbol)
     else:  # a repair puts the rows in date order and keeps the first of each date
         out, repairs = _order_dates(out)
 
@@ -134,28 +134,26 @@ def _bad_cells(out: pd.DataFrame) -> pd.DataFrame:
     return bad
 
 
-def _check_date_order(out: pd.DataFrame, symbol) -> None:
-    """Raise at the first row (in input order) that repeats a date or goes back in time."""
-    dup = np.flatnonzero(out.index.duplicated())
-    back = np.flatnonzero(np.diff(out.index.asi8) < 0) + 1
+def check_date_order(index: pd.DatetimeIndex, symbol, repair: str = _REPAIR_HINT) -> None:
+    """Raise at the first row (in input order) that repeats a date or goes back in time; ``repair``
+    names the way to mend it (load_prices' option, or for a frame sorting it)."""
+    if index.is_monotonic_increasing and index.is_unique:  # cached by pandas: the common case costs nothing
+        return
+    dup = np.flatnonzero(index.duplicated())
+    back = np.flatnonzero(np.diff(index.asi8) < 0) + 1
     if dup.size and (not back.size or dup[0] <= back[0]):
         i = int(dup[0])
         raise PriceDataError(
-            f"duplicate date; fix the data or pass {_REPAIR_HINT}",
-            symbol=symbol,
-            column="Date",
-            row=i,
-            date=out.index[i],
+            f"duplicate date; fix the data or pass {repair}", symbol=symbol, column="Date", row=i, date=index[i]
         )
     if back.size:
         i = int(back[0])
         raise PriceDataError(
-            f"dates are not in increasing order (follows {fmt_date(out.index[i - 1])}); "
-            f"sort the input by date or pass {_REPAIR_HINT}",
+            f"dates are not in increasing order (follows {fmt_date(index[i - 1])}); sort the input by date or pass {repair}",
             symbol=symbol,
             column="Date",
             row=i,
-            date=out.index[i],
+            date=index[i],
         )
 
 

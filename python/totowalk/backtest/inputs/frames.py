@@ -15,6 +15,7 @@ import pandas as pd
 from ...data import PriceDataError, load_prices
 from ...data.columns import PRICE_COLUMNS, date_columns
 from ...data.dates import exchange_dates, exchange_dates_of_each, unparseable_date
+from ...data.per_symbol import check_date_order
 
 __all__ = ["collect_frames", "float64_columns", "validate_price_frame"]
 
@@ -103,6 +104,8 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     """
     if not isinstance(frame, pd.DataFrame):
         raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)
+    if isinstance(frame.index, pd.DatetimeIndex):  # a vendor's newest-first file, a repeated day
+        check_date_order(frame.index, symbol, repair=_FRAME_REPAIR)
     positions = _column_positions(frame, symbol)
     values = np.stack(_float64_columns(frame, positions))  # (columns, T): the prices, then Volume
     prices, volume = values[: len(PRICE_COLUMNS)], values[len(PRICE_COLUMNS) :]
@@ -124,6 +127,7 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     return out
 
 
+_FRAME_REPAIR = "the frame through tw.load_prices(frame, on_invalid='drop') first"
 _COLUMN_LABELS = {n: pd.Index((*PRICE_COLUMNS, "Volume")[:n]) for n in (4, 5)}  # shared: an Index is immutable
 
 
