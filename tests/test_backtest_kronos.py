@@ -217,6 +217,20 @@ def test_kronos_clean_forecasts_are_scored_as_their_sampled_paths(engine):
     assert not legacy["available"] and "scored in the clean profile" in legacy["reason"]
 
 
+def test_a_kronos_backtest_and_its_evaluation_score_the_same_forecasts_alike(engine):
+    from totowalk.skill.evaluate import kronos_scores
+
+    frame = tw.load_prices(prices(80, 11), symbol="A")
+    f = tw.backtest({"A": frame}, num_simulations=4, kronos=engine, profile="clean").forecasts
+    close = f[(f["key"] == "Close") & f["crps"].notna()].drop_duplicates("context_end").sort_values("context_end")
+    ends = close["context_end"].to_numpy()
+    prices_ = frame["Close"].to_numpy()
+    returns = (prices_[1:] - prices_[:-1]) / prices_[:-1]  # returns[t]: the change into row t + 1
+    found = kronos_scores(engine)(returns, ends, 1, frame=frame, key="Close")  # context rows 0..t
+    np.testing.assert_array_equal(found["crps"], close["crps"].to_numpy())
+    np.testing.assert_array_equal(found["pit"], close["pit"].to_numpy())
+
+
 def test_cli_model_kronos(kronos_folder, tmp_path, capsys):
     from totowalk.cli import main
 

@@ -242,8 +242,8 @@ def test_kronos_is_scored_on_its_sampled_paths(tmp_path, ibm, capsys):
     found = kronos_scores(engine)(returns, targets, 2, frame=frame, key="Close")
     # target t at horizon 2: the paths after rows 0..t-1, the change from their first to their second row
     item = kronos_input_from_frame(frame.iloc[: targets[0]], lookback=40, pred_len=2)
-    paths = engine.forecast([item], pred_len=2, return_paths=True).paths[0][:, :, 3]
-    draws = paths[:, 1] / paths[:, 0] - 1.0
+    paths = engine.forecast([item], pred_len=2, return_paths=True).paths[0][:, :, 3].astype(np.float64)
+    draws = (paths[:, 1] - paths[:, 0]) / paths[:, 0]  # in float64, from the float32 paths
     assert found["crps"][0] == pytest.approx(sample_crps(draws[None], returns[targets[:1]])[0], rel=1e-12)
     assert found["point"][0] == pytest.approx(draws.mean(), rel=1e-12) and np.isnan(found["log_score"]).all()
     # the command takes kronos:DIR

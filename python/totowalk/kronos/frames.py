@@ -97,3 +97,13 @@ def kronos_step_returns(forecast: np.ndarray, last: float) -> np.ndarray:
     previous = np.concatenate([[float(np.float32(last))], values[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(previous != 0, (values - previous) / np.where(previous != 0, previous, 1.0), 0.0)
+
+
+def path_step_returns(values: np.ndarray, previous) -> np.ndarray:
+    """Each sampled path's change from ``previous`` (a number, or one per path) to ``values`` (one
+    per path), in float64 as :func:`kronos_step_returns` takes it (the previous value as float32);
+    0 where the previous value is 0."""
+    values = np.asarray(values, dtype=np.float64)
+    before = np.broadcast_to(np.asarray(previous, dtype=np.float32).astype(np.float64), values.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(before != 0, (values - before) / np.where(before != 0, before, 1.0), 0.0)

@@ -293,7 +293,7 @@ def kronos_scores(engine):
     of those paths (its exact CRPS; no density, so no log score). The point forecast is the paths'
     mean change. One Kronos forecast per (symbol, context end, horizon) serves every key."""
     from ..kronos.engine import FEATURES
-    from ..kronos.frames import kronos_input_from_frame
+    from ..kronos.frames import kronos_input_from_frame, path_step_returns
 
     cache = {}  # one symbol's forecasts at a time: its keys share them, other symbols never do
 
@@ -314,8 +314,7 @@ def kronos_scores(engine):
             # returns[t] is the change into row t + 1; its context ends h - 1 rows before row t
             sampled, last = paths(frame, t + 1 - (horizon - 1), horizon)
             level = sampled[:, :, column]
-            before = level[:, -2] if horizon > 1 else np.full(len(level), last[column])
-            draws.append(level[:, -1] / before - 1.0)
+            draws.append(path_step_returns(level[:, -1], level[:, -2] if horizon > 1 else last[column]))
         return baseline_scores(Predictive(samples=np.asarray(draws, dtype=np.float64)), returns[targets])
 
     return scores

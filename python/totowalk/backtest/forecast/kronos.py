@@ -26,7 +26,7 @@ import numpy as np
 
 from ...kronos import KronosEngine, load_kronos
 from ...kronos.engine import FEATURES, PRECISIONS
-from ...kronos.frames import kronos_input_from_frame, kronos_step_returns
+from ...kronos.frames import kronos_input_from_frame, kronos_step_returns, path_step_returns
 from ...scoring.proper import sample_crps, sample_pit
 
 __all__ = [
@@ -171,7 +171,7 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
                         out[key][row : row + k_count][where] = step
                         outcome = s.pct[key][end + 1] if end + 1 < len(s.pct[key]) else np.nan
                         if scored and np.isfinite(outcome):
-                            draws = _path_steps(found.paths[n][:, 0, c], item.x[-1, c])[None, :]
+                            draws = path_step_returns(found.paths[n][:, 0, c], item.x[-1, c])[None, :]
                             scores["pit"][key][row : row + k_count][where] = sample_pit(draws, [outcome])[0]
                             scores["crps"][key][row : row + k_count][where] = sample_crps(draws, [outcome])[0]
                     if bar is not None:
@@ -179,11 +179,3 @@ def kronos_predictions(series: list, arrays, keys, engine, profile: str, bar=Non
                 done += len(items)
         row += k_count
     return out, scores
-
-
-def _path_steps(values: np.ndarray, last: float) -> np.ndarray:
-    """Each sampled path's one-step change against ``last``, as :func:`kronos_step_returns` takes it."""
-    previous = float(np.float32(last))
-    if previous == 0:
-        return np.zeros(len(values))
-    return (np.asarray(values, dtype=np.float64) - previous) / previous
