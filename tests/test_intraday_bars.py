@@ -60,8 +60,11 @@ def test_the_cli_refuses_hourly_bars_in_one_line_and_takes_the_factor(tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--bars-per-year" in err and err.count("\n") == 1
-    assert main([*argv, "--bars-per-year", "1638"]) == 0
+    assert main([*argv, "--bars-per-year", "1638", "--out", str(tmp_path / "run")]) == 0
     assert "annualised with 1638 bars a year" in capsys.readouterr().out
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<th>bars a year (a &quot;day&quot; in this report is one bar)</th><td>1638.0" in page
+    assert "trading days" not in page
     assert main([*argv, "--bars-per-year", "0"]) == 2
 
 

@@ -35,7 +35,7 @@ def _settings_block(summary: dict) -> str:
         ("aggregate", s.get("aggregate")),
         ("symbols", _symbol_summary(symbols)),
         ("simulations per symbol", s.get("num_simulations")),
-        *((name.replace("_", " "), _setting_summary(values)) for name, values in per_symbol.items()),
+        *((_setting_label(name, s), _setting_summary(values)) for name, values in per_symbol.items()),
         ("spread", s.get("spread_note")),
         ("fill model", s.get("fill_model")),
         ("commit", versions.get("commit")),
@@ -45,6 +45,13 @@ def _settings_block(summary: dict) -> str:
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items if v not in (None, "")
     )
     return f'<table class="settings">{rows}</table>' + _differing_settings_table(per_symbol)
+
+
+def _setting_label(name: str, settings: dict) -> str:
+    """A per-symbol setting's row heading; the year's length of bars shorter than a day counts bars."""
+    if name == "trading_days" and settings.get("bars_per_year"):
+        return 'bars a year (a "day" in this report is one bar)'
+    return name.replace("_", " ")
 
 
 def _symbol_summary(symbols: list) -> str:
