@@ -73,7 +73,7 @@ CASES = {
     ),
     "backtest empty date range": (
         ["backtest", "--dataset", "IBM", "--start", "2020-01-01"],
-        "symbol 'IBM' has no rows between --start 2020-01-01 and --end (none)",
+        "symbol 'IBM' has no rows between --start 2020-01-01 and --end (none); its data spans 2000-03-01 to 2013-03-01",
     ),
     "backtest --resume without --out": (["backtest", "--dataset", "IBM", "--resume"], "--resume needs --out DIR"),
     "backtest unknown random shape": (

@@ -316,14 +316,16 @@ def load_data(args):
         adjust = "adj_close" if adjust is None else (None if adjust == "none" else adjust)
         frames = {s: datasets.load(s, adjust=adjust, on_invalid=on_invalid) for s in wanted}
     out = {}
-    for sym, frame in frames.items():
+    for sym, whole in frames.items():
+        frame = whole
         if args.start is not None:
             frame = frame.loc[frame.index >= args.start]
         if args.end is not None:
             frame = frame.loc[frame.index <= args.end]
         if frame.empty:
+            spans = f"; its data spans {_day(whole.index[0])} to {_day(whole.index[-1])}" if len(whole) else ""
             raise UsageError(
-                f"symbol {sym!r} has no rows between --start {_day(args.start)} and --end {_day(args.end)}"
+                f"symbol {sym!r} has no rows between --start {_day(args.start)} and --end {_day(args.end)}{spans}"
             )
         out[sym] = frame
     return out
