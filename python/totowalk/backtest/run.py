@@ -9,6 +9,7 @@ report    text, files, report.html (outside this call)              (backtest/re
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from ..errors import UsageError
 from ..kernels.backend import triton_can_run
 from ..memory import frozen_heap, release_free_memory
 from .chunks import ChunkStream, KronosForecasts, chunk_tables, default_max_batch, progress_bar
+from .forecast.folder_lock import run_folder_lock
 from .forecast.forecasters import DEFAULT_AGGREGATE, as_forecaster
 from .forecast.kronos import as_kronos, describe_kronos
 from .forecast.plan import SymbolSeries
@@ -126,6 +128,20 @@ class BacktestResult:
         return self.tables.frame("forecasts")
 
 
+def _holding_out_dir(run):
+    """``run`` with its ``out_dir`` held against other processes for the call (forecast/folder_lock.py)."""
+
+    @functools.wraps(run)
+    def held(*args, **kwargs):
+        if kwargs.get("out_dir") is None:
+            return run(*args, **kwargs)
+        with run_folder_lock(kwargs["out_dir"]):
+            return run(*args, **kwargs)
+
+    return held
+
+
+@_holding_out_dir  # one process writes a run folder at a time
 @frozen_heap()  # the collector's full passes walk the run's own objects, not every module's
 def backtest(
     prices,

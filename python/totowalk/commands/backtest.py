@@ -349,6 +349,15 @@ def default_estimator(profile: str) -> str:
 
 
 def _run(args) -> int:
+    if not args.out:
+        return _backtest_command(args)
+    from ..backtest.forecast.folder_lock import run_folder_lock
+
+    with run_folder_lock(args.out):  # from before the model loads: a second command is refused at once
+        return _backtest_command(args)
+
+
+def _backtest_command(args) -> int:
     from ..backtest.forecast.kronos import as_kronos
     from ..backtest.report.files import table_format, write_outputs
     from ..backtest.report.text import format_report, timings_line, written_line

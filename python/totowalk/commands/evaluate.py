@@ -73,6 +73,13 @@ def register(subparsers):
 
 
 def _run(args) -> int:
+    from ..backtest.forecast.folder_lock import run_folder_lock
+
+    with run_folder_lock(args.out):  # its scored parts: one command at a time
+        return _evaluate_command(args)
+
+
+def _evaluate_command(args) -> int:
     from tqdm.auto import tqdm
 
     from ..backtest.inputs.settings import is_intraday
