@@ -67,3 +67,5 @@ def test_backtest_and_the_commands_refuse_a_folder_in_use(held, capsys):
     assert f"error: {held} is in use by another totowalk run" in capsys.readouterr().err
     assert main(["evaluate", "--dataset", "IBM", "--days", "5", "--out", str(held), *random]) == 2
     assert "is in use by another totowalk run" in capsys.readouterr().err
+    assert main(["report", str(held)]) == 2  # nor rebuilt from files a run is writing
+    assert "is in use by another totowalk run" in capsys.readouterr().err

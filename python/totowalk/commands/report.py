@@ -15,8 +15,10 @@ def register(subparsers):
 
 
 def _run(args) -> int:
+    from ..backtest.forecast.folder_lock import run_folder_lock
     from ..backtest.report.html import write_html_report
 
-    path = write_html_report(args.run_dir)
+    with run_folder_lock(args.run_dir):  # not while a run writes the files it reads
+        path = write_html_report(args.run_dir)
     print(f"wrote {path}")
     return 0
