@@ -100,7 +100,8 @@ def validate_price_frame(frame, symbol) -> pd.DataFrame:
     ------
     PriceDataError
         Naming symbol, column and row for a missing or ambiguous column (two columns that both
-        name it, e.g. ``Close`` and ``close``), a non-numeric, non-finite or non-positive price.
+        name it, e.g. ``Close`` and ``close``), a non-numeric, non-finite or non-positive price, and
+        in a frame indexed by dates a date that repeats or goes back in time.
     """
     if not isinstance(frame, pd.DataFrame):
         raise PriceDataError(f"expected a pandas DataFrame, got {type(frame).__name__}", symbol=symbol)

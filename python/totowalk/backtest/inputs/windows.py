@@ -144,8 +144,8 @@ INSUFFICIENT_HISTORY = ("raise", "skip")  # backtest(insufficient_history=): a s
 
 def leave_out_short(frames: dict, num_simulations: int, profile: str) -> tuple[dict, dict | None]:
     """``(frames, skipped)``: the frames with enough rows for ``num_simulations`` simulations, and
-    ``{symbol: rows}`` of those left out (None when none was). When every symbol is too short the
-    first one's error is raised: a run of nothing is no run."""
+    ``{symbol: rows}`` of those left out (None when none was). When every symbol is too short, an
+    error names them: a run of nothing is no run."""
     needed = rows_needed(num_simulations, profile)
     skipped = {s: len(f) for s, f in frames.items() if len(f) < needed}
     if len(skipped) == len(frames):
