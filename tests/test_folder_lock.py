@@ -69,3 +69,18 @@ def test_backtest_and_the_commands_refuse_a_folder_in_use(held, capsys):
     assert "is in use by another totowalk run" in capsys.readouterr().err
     assert main(["report", str(held)]) == 2  # nor rebuilt from files a run is writing
     assert "is in use by another totowalk run" in capsys.readouterr().err
+
+
+def test_a_file_system_without_flock_runs_unheld(tmp_path, monkeypatch):
+    import errno
+
+    from totowalk.backtest.forecast import folder_lock
+
+    def unsupported(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(folder_lock.fcntl, "flock", unsupported)
+    with run_folder_lock(tmp_path / "nfs"):
+        with run_folder_lock(tmp_path / "nfs"):
+            (tmp_path / "nfs" / "file").write_text("x")
+    assert (tmp_path / "nfs" / "file").is_file() and not folder_lock._held

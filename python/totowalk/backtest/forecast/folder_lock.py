@@ -72,6 +72,9 @@ def _acquire(key: str, path: Path) -> None:
             raise FolderInUse(
                 f"{path} is in use by another totowalk run; wait for it to finish, or choose another folder"
             ) from None
+        except OSError:  # a file system without flock (some network mounts): the run goes on unheld
+            os.close(fd)
+            fd = None
         _held[key] = [fd, 1]
 
 
@@ -83,4 +86,5 @@ def _release(key: str) -> None:
         held[1] -= 1
         if held[1] == 0:
             del _held[key]
-            os.close(held[0])  # closing the descriptor lets the flock go
+            if held[0] is not None:
+                os.close(held[0])  # closing the descriptor lets the flock go
