@@ -15,6 +15,7 @@ from totowalk.backtest.report import csv_text, files
 from totowalk.backtest.report.files import LARGE_TABLE_ROWS, table_format
 from totowalk.cli import main
 from totowalk.engine import ForecastEngine
+from totowalk.loading import resolve_model
 
 RANDOM = ["--model", "random:toto-tiny", "--allow-random-weights"]
 DATA = ["--dataset", "us-stocks-daily", "--symbol", "IBM", "--symbol", "AAPL", "--symbol", "MSFT"]
@@ -42,6 +43,21 @@ def test_a_finished_folder_keeps_its_tables_and_drops_the_journal(finished):
     for phase in ("load", "prepare", "forecast", "strategies", "tables", "write_tables", "plots", "report", "total"):
         assert timings[phase] >= 0.0, phase
     assert summary["outputs"] == {"tables": "csv", "forecast_plots": 3}
+
+
+def test_a_script_writes_the_commands_files_with_one_call(tmp_path, finished):
+    import totowalk as tw
+    from totowalk.data import datasets
+
+    frames = {s: datasets.load(s).loc[:"2001-06-30"] for s in ("IBM", "AAPL", "MSFT")}
+    engine = ForecastEngine(resolve_model("random:toto-tiny", allow_random=True).model, estimator="exact")
+    bt = tw.backtest(frames, num_simulations=4, engine=engine, out_dir=tmp_path / "run")
+    paths = tw.write_outputs(bt, tmp_path / "run")
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {*TABLES, "summary.json", "report.html", MANIFEST} <= names and set(p.name for p in paths) <= names
+    assert FORECASTS not in names and PARTS not in names  # compacted as the command's
+    for table in TABLES:  # the command's tables, byte for byte
+        assert (tmp_path / "run" / table).read_bytes() == (finished / table).read_bytes(), table
 
 
 def test_the_terminal_says_where_the_time_went_and_where_the_files_are(tmp_path, capsys):

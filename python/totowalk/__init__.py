@@ -9,6 +9,7 @@ from ._build_info import build_info
 from ._version import __version__
 from .backtest import BacktestResult, backtest
 from .backtest.forecast.ray_executor import RayExecutor
+from .backtest.report.files import write_outputs
 from .data import PriceDataError, datasets, load_prices
 from .engine import ForecastEngine, ForecastResult, reference_forecast
 from .kronos import KronosEngine, KronosForecast, KronosInput, load_kronos
@@ -37,4 +38,5 @@ __all__ = [
     "load_prices",
     "reference_forecast",
     "save_checkpoint",
+    "write_outputs",
 ]

@@ -15,6 +15,7 @@ import pandas as pd
 from ...errors import require_extra
 from ...memory import release_free_memory
 from ...provenance import versions
+from ..forecast.folder_lock import run_folder_lock
 from ..forecast.store import PackedFrame, json_default
 from ..inputs.windows import STEPS
 from ..stats.daily import DAILY_COLUMNS
@@ -92,6 +93,11 @@ def write_outputs(
     tables and forecast plots it wrote are moved into place instead of written here (and
     summary.json's ``outputs`` says what that process took). Returns the written paths.
     """
+    with run_folder_lock(out_dir):  # the command holds it already; a script's call holds it here
+        return _write_outputs(result, out_dir, extra, tables, plot_symbols, progress, background)
+
+
+def _write_outputs(result, out_dir, extra, tables, plot_symbols, progress, background) -> list[Path]:
     clock = time.perf_counter()
     timings = dict(getattr(result, "timings", {}) or {})
     tables, _ = table_format(result, tables)
