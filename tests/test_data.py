@@ -185,6 +185,7 @@ def test_spaces_around_a_symbol_name_are_no_other_symbol(tmp_path, numbers):
         warnings.simplefilter("ignore", PriceRepairWarning)
         loaded = tw.load_prices(path)
         assert len(tw.load_prices(path, symbol="AAA")) == 8
+        assert len(tw.load_prices(path, symbol=" AAA ")) == 8  # asked for as the names are read
     assert list(loaded) == ["AAA", "BBB"]
     for symbol in loaded:
         pd.testing.assert_frame_equal(loaded[symbol][["Open", "High", "Low", "Close"]], expected[symbol])

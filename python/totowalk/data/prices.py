@@ -117,6 +117,7 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
     # pd.unique keeps the order of first appearance, as dict.fromkeys does, without a Python loop over rows
     available = list(dict.fromkeys(keys)) if keys.hasnans else [str(k) for k in pd.unique(keys)]
     wanted = [symbol] if isinstance(symbol, str) else (available if symbol is None else list(symbol))
+    wanted = [s.strip() if isinstance(s, str) else s for s in wanted]  # as the file's names are read
     for s in wanted:
         if s not in available:
             raise PriceDataError(f"unknown symbol {s!r} in {source}; available: {', '.join(available)}", symbol=s)
