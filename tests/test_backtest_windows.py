@@ -53,15 +53,8 @@ def test_a_symbol_too_short_is_left_out_on_request_and_the_rest_run_as_alone(tmp
     with pytest.raises(PriceDataError, match=r"symbol 'NEW'.*has 11 rows"):
         backtest(data, num_simulations=5, forecaster=mean5, profile=profile)
     fee = {"NEW": 0.001, "BBB": 0.002}  # a setting may name the symbol left out
-    run = backtest(
-        data,
-        num_simulations=5,
-        forecaster=mean5,
-        profile=profile,
-        fee=fee,
-        insufficient_history="skip",
-        out_dir=tmp_path / "run",
-    )
+    skipping = dict(num_simulations=5, forecaster=mean5, profile=profile, fee=fee, insufficient_history="skip")
+    run = backtest(data, **skipping, out_dir=tmp_path / "run")
     alone = backtest(
         {s: data[s] for s in ("AAA", "BBB")}, num_simulations=5, forecaster=mean5, profile=profile, fee={"BBB": 0.002}
     )
@@ -74,16 +67,7 @@ def test_a_symbol_too_short_is_left_out_on_request_and_the_rest_run_as_alone(tmp
         f"left out 1 symbol with too little history for 5 simulation(s) of the {profile} profile "
         f"(at least {needed} rows): NEW (11 rows)"
     )
-    resumed = backtest(
-        data,
-        num_simulations=5,
-        forecaster=mean5,
-        profile=profile,
-        fee=fee,
-        insufficient_history="skip",
-        out_dir=tmp_path / "run",
-        resume=True,
-    )
+    resumed = backtest(data, **skipping, out_dir=tmp_path / "run", resume=True)
     pd.testing.assert_frame_equal(resumed.simulations, run.simulations)
 
 
