@@ -14,11 +14,13 @@ contexts batched (the blocks in 16 bits, the heads and residual stream in fp32; 
 
 With ``--backtest``, the same two engines each run the W1-shaped clean Kronos backtest instead
 (``tw.backtest`` of W1's frame, 10 simulations, Kronos forecasting every key walk-forward), and the
-rows are whole seconds and the Kronos phase's.
+rows are whole seconds and the Kronos phase's. ``--backtest --scoring``: one batched engine, the
+backtest without and with the scores of its sampled paths (``calibration=False`` / True).
 
     python bench/bench_kronos_batch.py --shape tiny --lookback 96 --contexts 16 --pred-len 1
     python bench/bench_kronos_batch.py --shape base --contexts 16 --pred-len 1 --device cuda
     python bench/bench_kronos_batch.py --shape base --backtest --sims 10
+    python bench/bench_kronos_batch.py --shape tiny --lookback 96 --backtest --scoring
     python bench/bench_kronos_batch.py --shape base --contexts 16 --precision fp16 --device cuda
 """
 
@@ -80,6 +82,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--backtest", action="store_true", help="time W1's clean Kronos backtest instead")
     parser.add_argument("--sims", type=int, default=10, help="simulations of the --backtest run")
+    parser.add_argument(
+        "--scoring", action="store_true", help="with --backtest: one engine, its sampled paths unscored and scored"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +109,12 @@ def main(argv=None) -> None:
             **CLASSIC,
         )
 
-    if args.precision:  # baseline first, then the candidate
+    scored = None  # side -> whether its backtest scores the forecasts (--scoring)
+    if args.scoring:
+        batched = engine(args.batch)
+        sides = {"unscored": batched, "scored": batched}
+        scored = {"unscored": False, "scored": True}
+    elif args.precision:  # baseline first, then the candidate
         sides = {
             f"fp32, context_batch {args.batch}": engine(args.batch),
             f"{args.precision}, context_batch {args.batch}": engine(args.batch, args.precision),
@@ -114,7 +124,7 @@ def main(argv=None) -> None:
     for side in sides.values():  # warm-up: one small forecast each
         side.forecast(inputs[:2], pred_len=args.pred_len)
     if args.backtest:
-        backtests(sides, frame, args, model)
+        backtests(sides, frame, args, model, scored)
         return
     seconds, outputs = {name: [] for name in sides}, {}
     for _ in range(args.repeats):
@@ -139,15 +149,19 @@ def main(argv=None) -> None:
     )
 
 
-def backtests(sides: dict, frame, args, model) -> None:
-    """W1's clean Kronos backtest with each engine, alternating; whole and Kronos-phase seconds."""
+def backtests(sides: dict, frame, args, model, scored: dict | None = None) -> None:
+    """W1's clean Kronos backtest with each engine, alternating; whole and Kronos-phase seconds.
+    ``scored``: per side, whether its backtest scores the forecasts (default: every side does)."""
     from totowalk import backtest
 
     seconds, results = {name: [] for name in sides}, {}
     for _ in range(args.repeats):
         for name, engine in sides.items():
             start = time.perf_counter()
-            results[name] = backtest({"IBM": frame}, num_simulations=args.sims, kronos=engine, profile="clean")
+            calibration = True if scored is None else scored[name]
+            results[name] = backtest(
+                {"IBM": frame}, num_simulations=args.sims, kronos=engine, profile="clean", calibration=calibration
+            )
             seconds[name].append((time.perf_counter() - start, results[name].timings.get("kronos", float("nan"))))
     first, second = sides
     same = results[first].simulations.drop(columns="date").equals(results[second].simulations.drop(columns="date"))

@@ -335,3 +335,12 @@ def test_host_steps_time_each_step_of_a_small_run(profile, capsys):
     assert set(row["median_s"]) == steps  # legacy books no expected fill and fits no clean offsets
     assert all(len(t) == 2 and min(t) > 0 for t in row["times_s"].values())
     assert row["profile"] == profile and row["chunks"] >= 1
+
+
+def test_kronos_backtest_scoring_side_by_side_runs_and_changes_no_row(capsys, monkeypatch):
+    bench = bench_script("bench_kronos_batch")
+    argv = ["bench_kronos_batch.py", "--shape", "tiny", "--lookback", "40", "--backtest", "--scoring"]
+    monkeypatch.setattr("sys.argv", [*argv, "--sims", "2", "--repeats", "1"])
+    bench.main()
+    out = capsys.readouterr().out
+    assert "unscored: whole" in out and "scored: whole" in out and "result rows identical: True" in out
