@@ -141,3 +141,17 @@ def test_grid_and_seeds_are_checked(model, prices):
         sample_study(prices, engine, grid=(1, 8), seeds=1)
     with pytest.raises(ValueError, match="at least one seed"):
         sample_study(prices, engine, grid=(8,), seeds=())
+
+
+def test_a_symbol_too_short_is_left_out_of_the_study_on_request(tmp_path, capsys):
+    data = tmp_path / "panel.csv"
+    frames = {"IBM": tw.datasets.load("IBM").loc[:"2000-09-30"], "NEW": tw.datasets.load("MSFT").iloc[:8]}
+    pd.concat([f.assign(Ticker=s) for s, f in frames.items()]).rename_axis("Date").to_csv(data)
+    args = ["samples", "--data", str(data), "--sims", "3", "--no-progress", *RANDOM, "--grid", "16", "--seeds", "1"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert "--insufficient-history skip" in capsys.readouterr().err  # the option this command has
+    assert main([*args, "--out", str(tmp_path / "b"), "--insufficient-history", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("WARNING: left out 1 symbol with too little history") and "NEW (8 rows)" in out
+    settings = json.loads((tmp_path / "b" / "samples.json").read_text())["settings"]
+    assert settings["symbols"] == ["IBM"] and settings["skipped"] == {"NEW": 8}

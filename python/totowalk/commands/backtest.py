@@ -99,13 +99,6 @@ def register(subparsers):
         "daily bars use 252 (365 crypto) and intraday bars are refused without it",
     )
     p.add_argument(
-        "--insufficient-history",
-        choices=INSUFFICIENT_HISTORY,
-        default="raise",
-        help="a symbol with too few rows for --sims: stop with an error naming it (default), or skip it "
-        "(named in a warning and in summary.json's settings) and run the others",
-    )
-    p.add_argument(
         "--no-calibration",
         action="store_true",
         help="skip scoring each forecast exactly against its outcome (the report's calibration block; "
@@ -244,6 +237,13 @@ def add_data_options(p, simulations: bool = True):
     )
     if simulations:
         p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
+        p.add_argument(
+            "--insufficient-history",
+            choices=INSUFFICIENT_HISTORY,
+            default="raise",
+            help="a symbol with too few rows for --sims: stop with an error naming it (default), or skip it "
+            "(named in a warning and in the run's settings) and run the others",
+        )
 
 
 def add_model_options(p):

@@ -68,8 +68,11 @@ def _run(args) -> int:
         profile=args.profile,
         aggregate=args.aggregate,
         progress=progress_wanted(args),
+        insufficient_history=args.insufficient_history,
     )
     study.settings.update(model=resolved.spec, precision=args.precision)
+    for warning in study.settings.get("warnings", []):
+        print(f"WARNING: {warning}")
     print(format_study(study))
     if args.out:
         extra = {

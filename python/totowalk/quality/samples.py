@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..backtest.forecast.forecasters import DEFAULT_AGGREGATE
+from ..backtest.inputs.windows import skipped_warning
 from ..backtest.report.text import mae_by_key, strategy_table
 from ..backtest.run import backtest
 from ..engine.result import ForecastResult
@@ -139,6 +140,10 @@ def sample_study(
         "device": str(engine.device),
         "sampling_backend": engine.sampling_backend,
     }
+    skipped = exact_bt.settings.get("skipped")
+    if skipped:  # insufficient_history="skip" left symbols out: every run of the study leaves the same out
+        settings["skipped"] = skipped
+        settings["warnings"] = [skipped_warning(skipped, num_simulations, profile)]
     return SampleStudy(table=_per_sample_count(per_seed, exact), per_seed=per_seed, exact=exact, settings=settings)
 
 
