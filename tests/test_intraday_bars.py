@@ -87,3 +87,13 @@ def test_the_spacing_filter_never_hides_bars_pandas_finds_intraday(unit):
         assert _median_spacing_below(index, INTRADAY) or not below, index
         says.append(_median_spacing_below(index, INTRADAY))
     assert not all(says) and any(says)  # it does filter
+
+
+def test_the_sample_study_takes_the_bars_a_year_too(tmp_path, capsys):
+    path = tmp_path / "hourly.csv"
+    hourly().reset_index().to_csv(path, index=False)
+    argv = ["samples", "--data", str(path), "--sims", "3", "--grid", "16", "--seeds", "1", "--no-progress"]
+    argv += ["--model", "random:toto-tiny", "--allow-random-weights"]
+    assert main(argv) == 2 and "--bars-per-year" in capsys.readouterr().err
+    assert main([*argv, "--bars-per-year", "1638"]) == 0
+    assert "sample-count study: hourly;" in capsys.readouterr().out  # the file names the one symbol

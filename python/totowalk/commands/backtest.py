@@ -92,13 +92,6 @@ def register(subparsers):
         "reported beside the headline in every clean run; docs/FILLS.md)",
     )
     p.add_argument(
-        "--bars-per-year",
-        type=positive_float,
-        default=None,
-        help="annualising factor for bars shorter than a day (e.g. 1638 for hourly bars of 6.5-hour sessions); "
-        "daily bars use 252 (365 crypto) and intraday bars are refused without it",
-    )
-    p.add_argument(
         "--no-calibration",
         action="store_true",
         help="skip scoring each forecast exactly against its outcome (the report's calibration block; "
@@ -237,6 +230,13 @@ def add_data_options(p, simulations: bool = True):
     )
     if simulations:
         p.add_argument("--sims", type=positive_int, default=10, help="simulations per symbol (default 10)")
+        p.add_argument(
+            "--bars-per-year",
+            type=positive_float,
+            default=None,
+            help="annualising factor for bars shorter than a day (e.g. 1638 for hourly bars of 6.5-hour "
+            "sessions); daily bars use 252 (365 crypto) and intraday bars are refused without it",
+        )
         p.add_argument(
             "--insufficient-history",
             choices=INSUFFICIENT_HISTORY,

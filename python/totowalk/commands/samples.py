@@ -69,6 +69,7 @@ def _run(args) -> int:
         aggregate=args.aggregate,
         progress=progress_wanted(args),
         insufficient_history=args.insufficient_history,
+        bars_per_year=args.bars_per_year,
     )
     study.settings.update(model=resolved.spec, precision=args.precision)
     for warning in study.settings.get("warnings", []):
