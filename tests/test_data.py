@@ -218,7 +218,8 @@ def test_bundled_datasets():
 
 
 def test_split_adjustment_removes_aapl_splits():
-    raw = tw.datasets.load("AAPL", adjust=None)
+    with pytest.warns(PriceRepairWarning, match=r"AAPL 2000-06-21 \(2.00-for-1\), 2005-02-28 \(2.00-for-1\);"):
+        raw = tw.datasets.load("AAPL", adjust=None)  # unadjusted, and told so
     raw_returns = raw["Close"].pct_change()
     assert raw_returns.loc["2005-02-28"] < -0.4  # the unadjusted 2:1 split
     adjusted = tw.datasets.load("AAPL", adjust="adj_close")
@@ -232,6 +233,21 @@ def test_split_adjustment_removes_aapl_splits():
         assert changes[pd.Timestamp(split_day)] == pytest.approx(2.0, rel=1e-9)
     # High/Low keep bracketing Open/Close after rescaling.
     assert (adjusted["High"] >= np.maximum(adjusted["Open"], adjusted["Close"]) * (1 - 1e-12)).all()
+
+
+def test_splits_left_in_the_close_are_warned_about_and_dividends_are_not():
+    from totowalk.data.prices import unadjusted_splits
+
+    frame = _frame(6)
+    frame["Adj Close"] = frame["Close"] / [4, 2, 2, 2, 2, 2]  # the Close halves its scale at row 1: a 2-for-1 split
+    with pytest.warns(PriceRepairWarning, match=r"X 2020-01-02 \(2.00-for-1\);.*--adjust adj_close"):
+        raw = tw.load_prices(frame, symbol="X")
+    assert [(str(d.date()), r) for d, r in unadjusted_splits(raw)] == [("2020-01-02", pytest.approx(2.0))]
+    dividend = _frame(6).assign(**{"Adj Close": _frame(6)["Close"] * [0.98, 0.98, 0.99, 0.99, 1.0, 1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither an adjusted frame nor a dividend's small factor warns
+        assert unadjusted_splits(tw.load_prices(frame, symbol="X", adjust="adj_close")) == []
+        assert unadjusted_splits(tw.load_prices(dividend, symbol="D")) == []
 
 
 def test_adjust_without_adj_close_column():

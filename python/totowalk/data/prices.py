@@ -14,12 +14,13 @@ from __future__ import annotations
 import functools
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from . import panel, per_symbol
 from .columns import OPTIONAL_COLUMNS, PRICE_COLUMNS, SYMBOL_COLUMNS
 from .dates import exchange_dates, exchange_dates_of_each
-from .errors import PriceDataError, PriceRepairWarning
+from .errors import PriceDataError, PriceRepairWarning, fmt_date, warn_repair
 from .reading import file_symbol, is_parquet, normalise_columns, read_raw, read_text
 
 __all__ = [
@@ -111,7 +112,10 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
         name = symbol if isinstance(symbol, str) else _single_name(symbol, source)
         if name is None and not isinstance(path_or_frame, pd.DataFrame):
             name = file_symbol(path_or_frame)  # a one-symbol file is named by its file
-        return per_symbol.validate_one(raw, name, adjust, on_invalid, min_rows)
+        frame = per_symbol.validate_one(raw, name, adjust, on_invalid, min_rows)
+        if adjust is None:
+            _warn_unadjusted_splits({name: frame})
+        return frame
 
     keys = raw[sym_col].astype(str).str.strip()  # "IBM " from a spreadsheet is IBM
     # pd.unique keeps the order of first appearance, as dict.fromkeys does, without a Python loop over rows
@@ -129,9 +133,49 @@ def _load(path_or_frame, symbol, adjust, on_invalid, min_rows, *, whole_panel: b
             raw = as_text()
             keys = raw[sym_col].astype(str).str.strip()
         frames = per_symbol.validate_each(raw, keys, sym_col, wanted, adjust, on_invalid, min_rows)
+    if adjust is None:
+        _warn_unadjusted_splits(frames)
     if isinstance(symbol, str) or (symbol is None and len(frames) == 1):
         return next(iter(frames.values()))
     return frames
+
+
+SPLIT_RATIO = 1.25  # Adj Close / Close moving this far in a day: a split, not a dividend
+SPLITS_NAMED = 5  # symbols a warning names
+
+
+def unadjusted_splits(frame: pd.DataFrame) -> list:
+    """``[(date, ratio)]`` of the days where ``Adj Close / Close`` moves by SPLIT_RATIO or more (the
+    ratio: 2 for a 2-for-1 split, 0.5 for a 1-for-2 reverse split): a split the Close column still
+    holds, which ``adjust="adj_close"`` takes out. Empty without an Adj Close column."""
+    if "Adj Close" not in frame.columns or len(frame) < 2:
+        return []
+    factor = frame["Adj Close"].to_numpy() / frame["Close"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = factor[1:] / factor[:-1]  # 2 on a 2-for-1 split: the Close halved, the adjusted price did not
+    jumps = np.flatnonzero((ratio >= SPLIT_RATIO) | (ratio <= 1.0 / SPLIT_RATIO))
+    return [(frame.index[i + 1], float(ratio[i])) for i in jumps]
+
+
+def _warn_unadjusted_splits(frames: dict) -> None:
+    """One warning naming the symbols whose Close still holds a split, with their first days."""
+    found = {s: days for s, f in frames.items() if (days := unadjusted_splits(f))}
+    if not found:
+        return
+    shown = [
+        f"{s} {', '.join(f'{fmt_date(d)} ({_split_text(r)})' for d, r in days[:3])}{' ...' if len(days) > 3 else ''}"
+        for s, days in list(found.items())[:SPLITS_NAMED]
+    ]
+    more = f"; and {len(found) - SPLITS_NAMED:,} more symbols" if len(found) > SPLITS_NAMED else ""
+    warn_repair(
+        "the Close column moves against Adj Close as a split does, so the prices are not adjusted for it: "
+        f"{'; '.join(shown)}{more}; each such day's change is no return a strategy could earn: adjust them "
+        "(--adjust adj_close on the command line, adjust='adj_close' in Python)"
+    )
+
+
+def _split_text(ratio: float) -> str:
+    return f"{ratio:.2f}-for-1" if ratio >= 1 else f"1-for-{1 / ratio:.2f}"
 
 
 def _single_name(symbol, source):
